@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package tokend needs to build, test and demo.
+# Idempotent: apt-get skips what is already there.
+set -euo pipefail
+
+BUILD_PKGS=(
+  build-essential cmake pkg-config clang llvm
+  libssl-dev zlib1g-dev libpcsclite-dev libcmocka-dev
+  libp11-kit-dev
+)
+TEST_PKGS=(
+  pcscd vsmartcard-vpcd pcsc-tools
+  opensc yubico-piv-tool
+  p11-kit gnutls-bin libengine-pkcs11-openssl openssl openssh-client
+  python3 python3-pykcs11 python3-cryptography
+  procps util-linux iproute2
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: must run as root (use sudo)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the lists only when they are missing or older than a day.
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
+  apt-get update -q
+fi
+apt-get install -y -q --no-install-recommends "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
