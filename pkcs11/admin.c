@@ -1,0 +1,419 @@
+/* Administration through PKCS#11: key generation, certificate and key
+ * import, deletion (CKU_SO = the management key), PIN / PUK management by
+ * the C_SetPIN prefix convention of tokend-pkcs11.h, and C_InitToken as a
+ * factory reset. */
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "internal.h"
+
+/* CKA_ID (one byte) to the PIV key reference. */
+static const uint8_t id_refs[] = {
+	0, 0x9A, 0x9C, 0x9D, 0x9E, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
+	0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0xF9,
+};
+
+static CK_RV admin_ref(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref, bool *found)
+{
+	const CK_ATTRIBUTE *a = tmpl_find(t, n, CKA_ID);
+	uint8_t id;
+
+	*found = a != NULL;
+	if (!a)
+		return CKR_OK;
+	if (a->ulValueLen != 1 || !a->pValue)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	id = *(const uint8_t *)a->pValue;
+	if (id == 0 || id >= sizeof(id_refs))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	*ref = id_refs[id];
+	return CKR_OK;
+}
+
+/* Writes need a read/write session of an app logged in as SO. */
+static CK_RV admin_check(struct app *app, struct session *s)
+{
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	if (app_user(app, s->slot) != CKU_SO)
+		return CKR_USER_NOT_LOGGED_IN;
+	return CKR_OK;
+}
+
+static CK_RV admin_policies(const CK_ATTRIBUTE *t, CK_ULONG n, enum tk_pin_policy *pin,
+			    enum tk_touch_policy *touch)
+{
+	CK_ULONG p = 0, q = 0;
+	bool found;
+	CK_RV rv;
+
+	if ((rv = tmpl_get_ulong(t, n, CKA_TOKEND_PIN_POLICY, &p, &found)) != CKR_OK ||
+	    (rv = tmpl_get_ulong(t, n, CKA_TOKEND_TOUCH_POLICY, &q, &found)) != CKR_OK)
+		return rv;
+	if (p > TOKEND_PIN_POLICY_MATCH_ALWAYS || q > TOKEND_TOUCH_POLICY_CACHED)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	*pin = (enum tk_pin_policy)p;
+	*touch = (enum tk_touch_policy)q;
+	return CKR_OK;
+}
+
+static const struct {
+	enum tk_alg alg;
+	uint32_t cap;
+} alg_caps[] = {
+	{ TK_ALG_RSA1024, TK_CAP_RSA1024 }, { TK_ALG_RSA2048, TK_CAP_RSA2048 },
+	{ TK_ALG_RSA3072, TK_CAP_RSA3072 }, { TK_ALG_RSA4096, TK_CAP_RSA4096 },
+	{ TK_ALG_P256, TK_CAP_P256 },       { TK_ALG_P384, TK_CAP_P384 },
+	{ TK_ALG_ED25519, TK_CAP_ED25519 }, { TK_ALG_X25519, TK_CAP_X25519 },
+};
+
+static bool alg_supported(enum tk_alg alg, uint32_t caps)
+{
+	for (size_t i = 0; i < sizeof(alg_caps) / sizeof(alg_caps[0]); i++)
+		if (alg_caps[i].alg == alg)
+			return caps & alg_caps[i].cap;
+	return false;
+}
+
+/* The algorithm C_GenerateKeyPair asks for. */
+static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub, CK_ULONG npub,
+		     const CK_ATTRIBUTE *priv, CK_ULONG npriv, enum tk_alg *alg)
+{
+	const CK_ATTRIBUTE *a = tmpl_find(pub, npub, CKA_EC_PARAMS);
+	CK_ULONG bits = 0;
+	bool found;
+	CK_RV rv;
+
+	if (!a)
+		a = tmpl_find(priv, npriv, CKA_EC_PARAMS);
+	switch (mech) {
+	case CKM_RSA_PKCS_KEY_PAIR_GEN:
+		if ((rv = tmpl_get_ulong(pub, npub, CKA_MODULUS_BITS, &bits, &found)) != CKR_OK)
+			return rv;
+		if (!found)
+			return CKR_TEMPLATE_INCOMPLETE;
+		a = tmpl_find(pub, npub, CKA_PUBLIC_EXPONENT);
+		if (a && !(a->ulValueLen == 3 && a->pValue &&
+			   memcmp(a->pValue, "\x01\x00\x01", 3) == 0))
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		*alg = bits == 1024 ? TK_ALG_RSA1024 : bits == 2048 ? TK_ALG_RSA2048
+		     : bits == 3072 ? TK_ALG_RSA3072 : bits == 4096 ? TK_ALG_RSA4096
+							: TK_ALG_NONE;
+		return *alg == TK_ALG_NONE ? CKR_KEY_SIZE_RANGE : CKR_OK;
+	case CKM_EC_KEY_PAIR_GEN:
+		if (!a || !a->pValue)
+			return CKR_TEMPLATE_INCOMPLETE;
+		*alg = attr_alg_from_params(a->pValue, a->ulValueLen);
+		return (*alg == TK_ALG_P256 || *alg == TK_ALG_P384) ? CKR_OK
+								   : CKR_CURVE_NOT_SUPPORTED;
+	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
+	case CKM_EC_MONTGOMERY_KEY_PAIR_GEN:
+		*alg = mech == CKM_EC_EDWARDS_KEY_PAIR_GEN ? TK_ALG_ED25519 : TK_ALG_X25519;
+		if (a && a->pValue && attr_alg_from_params(a->pValue, a->ulValueLen) != *alg)
+			return CKR_CURVE_NOT_SUPPORTED;
+		return CKR_OK;
+	default:
+		return CKR_MECHANISM_INVALID;
+	}
+}
+
+/* slot->lock held: generate on the token and name the new objects. */
+static CK_RV gen_token(struct app *app, struct session *s, uint8_t ref, enum tk_alg alg,
+		       enum tk_pin_policy pin, enum tk_touch_policy touch)
+{
+	struct tk_token_info ti;
+	int r;
+
+	if ((r = slot_info(s->slot, &ti)) < 0)
+		return slot_rv(s->slot, r);
+	if (!(ti.caps & TK_CAP_GENERATE))
+		return CKR_MECHANISM_INVALID;
+	if (!alg_supported(alg, ti.caps))
+		return alg_family(alg) == KF_RSA ? CKR_KEY_SIZE_RANGE : CKR_CURVE_NOT_SUPPORTED;
+	if ((pin || touch) && !(ti.caps & TK_CAP_POLICIES))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	if ((r = s->slot->tok->ops->generate(s->slot->tok, ref, alg, pin, touch)) < 0)
+		return slot_rv(s->slot, r);
+	slot_changed(s->slot);
+	return CKR_OK;
+}
+
+CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
+			   CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPub,
+			   CK_ULONG nPub, CK_ATTRIBUTE_PTR pPriv, CK_ULONG nPriv,
+			   CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey)
+{
+	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
+	enum tk_touch_policy touch = TK_TOUCH_POLICY_DEFAULT;
+	uint8_t ref = 0, ref2 = 0;
+	enum tk_alg alg = TK_ALG_NONE;
+	bool f1, f2;
+	struct session *s;
+	CK_RV rv;
+
+	if (!pMechanism || !phPublicKey || !phPrivateKey || tmpl_check(pPub, nPub) ||
+	    tmpl_check(pPriv, nPriv))
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	if ((rv = admin_check(app, s)) != CKR_OK ||
+	    (rv = gen_alg(pMechanism->mechanism, pPub, nPub, pPriv, nPriv, &alg)) != CKR_OK ||
+	    (rv = admin_ref(pPub, nPub, &ref, &f1)) != CKR_OK ||
+	    (rv = admin_ref(pPriv, nPriv, &ref2, &f2)) != CKR_OK ||
+	    (rv = admin_policies(pPriv, nPriv, &pin, &touch)) != CKR_OK)
+		goto out;
+	if (!f1 && !f2) {
+		rv = CKR_TEMPLATE_INCOMPLETE;
+		goto out;
+	}
+	if (f1 && f2 && ref != ref2) {
+		rv = CKR_TEMPLATE_INCONSISTENT;
+		goto out;
+	}
+	ref = f1 ? ref : ref2;
+	pthread_mutex_lock(&s->slot->lock);
+	rv = gen_token(app, s, ref, alg, pin, touch);
+	pthread_mutex_unlock(&s->slot->lock);
+	if (rv == CKR_OK) {
+		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, ref);
+		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, ref);
+		if (!*phPublicKey || !*phPrivateKey)
+			rv = CKR_HOST_MEMORY;
+	}
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+/* ---- C_CreateObject: certificates and private keys ---- */
+
+static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t ref)
+{
+	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
+	CK_ULONG type = CKC_X_509;
+	const uint8_t *p;
+	bool found;
+	X509 *x;
+	int r;
+
+	if (tmpl_get_ulong(t, n, CKA_CERTIFICATE_TYPE, &type, &found) != CKR_OK ||
+	    type != CKC_X_509)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	if (!v || !v->pValue || !v->ulValueLen)
+		return CKR_TEMPLATE_INCOMPLETE;
+	p = v->pValue;
+	if (!(x = d2i_X509(NULL, &p, (long)v->ulValueLen)))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	X509_free(x);
+	pthread_mutex_lock(&s->slot->lock);
+	r = s->slot->tok ? s->slot->tok->ops->write_cert(s->slot->tok, ref, v->pValue,
+							 v->ulValueLen)
+			 : TK_ERR_REMOVED;
+	CK_RV rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
+	pthread_mutex_unlock(&s->slot->lock);
+	return rv;
+}
+
+static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t ref)
+{
+	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
+	enum tk_touch_policy touch = TK_TOUCH_POLICY_DEFAULT;
+	struct tk_token_info ti;
+	enum tk_alg alg = TK_ALG_NONE;
+	EVP_PKEY *pk = NULL;
+	CK_RV rv;
+	int r;
+
+	if ((rv = admin_policies(t, n, &pin, &touch)) != CKR_OK ||
+	    (rv = import_private_key(t, n, &pk, &alg)) != CKR_OK)
+		goto out;
+	pthread_mutex_lock(&s->slot->lock);
+	r = slot_info(s->slot, &ti);
+	if (r == 0 && (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps)))
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	else if (r == 0)
+		r = s->slot->tok->ops->import_key(s->slot->tok, ref, pk, pin, touch);
+	if (r < 0)
+		rv = slot_rv(s->slot, r);
+	pthread_mutex_unlock(&s->slot->lock);
+out:
+	EVP_PKEY_free(pk);
+	return rv;
+}
+
+CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+			CK_OBJECT_HANDLE_PTR phObject)
+{
+	CK_OBJECT_CLASS cls = 0;
+	bool found, token = true;
+	struct session *s;
+	uint8_t ref = 0;
+	CK_RV rv;
+
+	if (!phObject || tmpl_check(pTemplate, ulCount) != CKR_OK)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	if ((rv = tmpl_get_ulong(pTemplate, ulCount, CKA_CLASS, &cls, &found)) != CKR_OK)
+		goto out;
+	if (!found) {
+		rv = CKR_TEMPLATE_INCOMPLETE;
+		goto out;
+	}
+	if ((rv = tmpl_get_bool(pTemplate, ulCount, CKA_TOKEN, &token, &found)) != CKR_OK)
+		goto out;
+	if (!token) { /* session objects are made only by C_DeriveKey */
+		rv = CKR_TEMPLATE_INCONSISTENT;
+		goto out;
+	}
+	if ((rv = admin_check(app, s)) != CKR_OK ||
+	    (rv = admin_ref(pTemplate, ulCount, &ref, &found)) != CKR_OK)
+		goto out;
+	if (!found) {
+		rv = CKR_TEMPLATE_INCOMPLETE;
+		goto out;
+	}
+	if (cls == CKO_CERTIFICATE)
+		rv = create_cert(s, pTemplate, ulCount, ref);
+	else if (cls == CKO_PRIVATE_KEY)
+		rv = create_key(s, pTemplate, ulCount, ref);
+	else
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	if (rv == CKR_OK &&
+	    !(*phObject = obj_handle(app, s->slot, cls == CKO_CERTIFICATE ? OBJ_CERT : OBJ_PRIV,
+				     ref)))
+		rv = CKR_HOST_MEMORY;
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
+			 CK_OBJECT_HANDLE hObject)
+{
+	struct obj_view v;
+	struct session *s;
+	CK_RV rv;
+	int r = 0;
+
+	APP_SESSION(app, hSession, s, rv);
+	pthread_mutex_lock(&s->slot->lock);
+	if ((rv = obj_view(app, s, hObject, &v)) != CKR_OK)
+		goto out;
+	if (v.kind == OBJ_SECRET)
+		goto out; /* a session object: just forget it */
+	if ((rv = admin_check(app, s)) != CKR_OK)
+		goto out;
+	if (v.kind == OBJ_CERT)
+		r = s->slot->tok->ops->delete_cert(s->slot->tok, v.key->ref);
+	else if (v.kind == OBJ_PRIV)
+		r = s->slot->tok->ops->delete_key(s->slot->tok, v.key->ref);
+	else
+		rv = CKR_ACTION_PROHIBITED; /* public keys go with their private key */
+	if (r < 0)
+		rv = slot_rv(s->slot, r);
+out:
+	pthread_mutex_unlock(&s->slot->lock);
+	if (rv == CKR_OK)
+		obj_drop(app, hObject);
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+/* ---- PINs ---- */
+
+static bool has_prefix(const uint8_t *p, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return len >= n && memcmp(p, prefix, n) == 0;
+}
+
+/* slot->lock held. */
+static int setpin_token(struct fe_slot *slot, const uint8_t *old, size_t old_len,
+			const uint8_t *new_pin, size_t new_len)
+{
+	const struct tk_token_ops *ops = slot->tok->ops;
+	size_t pl = strlen(TOKEND_SETPIN_PUK_PREFIX), ul = strlen(TOKEND_SETPIN_UNBLOCK_PREFIX);
+
+	if (has_prefix(old, old_len, TOKEND_SETPIN_PUK_PREFIX))
+		return ops->change_pin(slot->tok, TK_USER_PUK, old + pl, old_len - pl, new_pin,
+				       new_len);
+	if (has_prefix(old, old_len, TOKEND_SETPIN_UNBLOCK_PREFIX))
+		return ops->unblock_pin(slot->tok, old + ul, old_len - ul, new_pin, new_len);
+	return ops->change_pin(slot->tok, TK_USER_PIN, old, old_len, new_pin, new_len);
+}
+
+CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
+		  CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
+{
+	struct tk_token_info ti;
+	struct session *s;
+	CK_RV rv;
+	int r;
+
+	if (!pOldPin || !pNewPin)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	if (!(s->flags & CKF_RW_SESSION)) {
+		rv = CKR_SESSION_READ_ONLY;
+		goto out;
+	}
+	pthread_mutex_lock(&s->slot->lock);
+	if ((r = slot_info(s->slot, &ti)) < 0) {
+		rv = slot_rv(s->slot, r);
+	} else if (ti.pin_max && (ulNewLen < ti.pin_min || ulNewLen > ti.pin_max)) {
+		rv = CKR_PIN_LEN_RANGE;
+	} else if ((r = setpin_token(s->slot, pOldPin, ulOldLen, pNewPin, ulNewLen)) < 0) {
+		rv = slot_rv(s->slot, r);
+	}
+	pthread_mutex_unlock(&s->slot->lock);
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+/* The management key cannot set a PIV PIN; unblock is C_SetPIN("unblock:"). */
+CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin,
+		   CK_ULONG ulPinLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	APP_SESSION(app, hSession, s, rv);
+	if (app_user(app, s->slot) != CKU_SO)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	else
+		rv = CKR_FUNCTION_NOT_SUPPORTED;
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
+		     CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
+{
+	struct fe_slot *slot;
+	CK_RV rv = CKR_OK;
+	int r;
+
+	if (!pLabel)
+		return CKR_ARGUMENTS_BAD;
+	if (!(slot = frontend_slot(slotID)))
+		return CKR_SLOT_ID_INVALID;
+	pthread_mutex_lock(&app->lock);
+	if (app_count_sessions(app, slot, false)) {
+		rv = CKR_SESSION_EXISTS;
+		goto out;
+	}
+	pthread_mutex_lock(&slot->lock);
+	if (!slot->tok)
+		r = TK_ERR_REMOVED;
+	else if ((r = slot->tok->ops->reset(slot->tok)) == 0)
+		r = slot_reopen(slot); /* every session of every app ends here */
+	if (r < 0)
+		rv = r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT : slot_rv(slot, r);
+	pthread_mutex_unlock(&slot->lock);
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}

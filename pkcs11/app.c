@@ -1,0 +1,314 @@
+/* An application context: its sessions, its login state per token and its
+ * session objects. The in-process module has one; the daemon one per
+ * connection. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int app_new(struct app **out)
+{
+	struct app *app;
+
+	*out = NULL;
+	if (!(app = calloc(1, sizeof(*app))))
+		return TK_ERR_NOMEM;
+	pthread_mutex_init(&app->lock, NULL);
+	app->next_session = 1;
+	app->next_obj = 1;
+	*out = app;
+	return 0;
+}
+
+static void app_close_sessions(struct app *app, struct fe_slot *slot);
+
+void app_free(struct app **p)
+{
+	struct app *app;
+
+	if (!p || !(app = *p))
+		return;
+	pthread_mutex_lock(&app->lock);
+	app_close_sessions(app, NULL);
+	for (size_t i = 0; i < app->nobjs; i++)
+		secret_free(&app->objs[i].secret);
+	free(app->objs);
+	pthread_mutex_unlock(&app->lock);
+	pthread_mutex_destroy(&app->lock);
+	free(app);
+	*p = NULL;
+}
+
+void app_set_pin_provider(struct app *app, app_pin_provider cb, void *ctx)
+{
+	pthread_mutex_lock(&app->lock);
+	app->pin_cb = cb;
+	app->pin_ctx = ctx;
+	pthread_mutex_unlock(&app->lock);
+}
+
+bool app_has_pin_provider(const struct app *app)
+{
+	return app->pin_cb != NULL;
+}
+
+int app_fetch_pin(struct app *app, struct fe_slot *slot, enum tk_user user, uint8_t *pin,
+		  size_t *len)
+{
+	if (!app->pin_cb)
+		return TK_ERR_ARG;
+	return app->pin_cb(app->pin_ctx, slot->id, user, pin, len);
+}
+
+/* ---- login records ---- */
+
+static struct app_login *app_login_find(struct app *app, struct fe_slot *slot)
+{
+	for (size_t i = 0; i < app->nlogins; i++)
+		if (app->logins[i].slot == slot)
+			return &app->logins[i];
+	return NULL;
+}
+
+CK_USER_TYPE app_user(struct app *app, struct fe_slot *slot)
+{
+	struct app_login *l = app_login_find(app, slot);
+
+	if (!l || l->epoch != slot_epoch(slot))
+		return (CK_USER_TYPE)-1;
+	return l->user;
+}
+
+/* slot->lock held. */
+void app_login_add(struct app *app, struct fe_slot *slot, CK_USER_TYPE user)
+{
+	struct app_login *l = app_login_find(app, slot);
+
+	if (!l) {
+		if (app->nlogins == FE_MAX_SLOTS)
+			return; /* cannot happen: one record per slot */
+		l = &app->logins[app->nlogins++];
+	}
+	l->slot = slot;
+	l->epoch = slot->epoch;
+	l->user = user;
+	if (user == CKU_SO)
+		slot->n_so++;
+	else
+		slot->n_user++;
+}
+
+/* Drops the app's login on slot; the last app out logs the card out. */
+void app_logout_slot(struct app *app, struct fe_slot *slot)
+{
+	struct app_login *l = app_login_find(app, slot);
+	bool so;
+
+	if (!l)
+		return;
+	so = l->user == CKU_SO;
+	pthread_mutex_lock(&slot->lock);
+	if (l->epoch == slot_epoch(slot) && slot->tok) {
+		unsigned *n = so ? &slot->n_so : &slot->n_user;
+		if (*n > 0 && --*n == 0)
+			(void)slot->tok->ops->logout(slot->tok,
+						     so ? TK_USER_ADMIN : TK_USER_PIN);
+	}
+	pthread_mutex_unlock(&slot->lock);
+	*l = app->logins[--app->nlogins];
+}
+
+/* ---- sessions ---- */
+
+void op_reset(struct op *op)
+{
+	EVP_PKEY_free(op->pub);
+	EVP_MD_CTX_free(op->md);
+	buf_free(&op->acc);
+	buf_free(&op->result);
+	free(op->oaep_label);
+	explicit_bzero(op->ctx_pin, sizeof(op->ctx_pin));
+	memset(op, 0, sizeof(*op));
+}
+
+static void find_reset(struct find_state *f)
+{
+	free(f->found);
+	memset(f, 0, sizeof(*f));
+}
+
+void session_free(struct session **p)
+{
+	struct session *s;
+
+	if (!p || !(s = *p))
+		return;
+	for (int i = 0; i < OP_N; i++)
+		op_reset(&s->op[i]);
+	find_reset(&s->find);
+	free(s);
+	*p = NULL;
+}
+
+/* Unlinks and frees s with its session objects; logs the app out of the
+ * token when s was its last session there. */
+static void app_drop_session(struct app *app, struct session *s)
+{
+	struct fe_slot *slot = s->slot;
+	struct session **pp;
+
+	for (pp = &app->sessions; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	obj_drop_session(app, s->h);
+	session_free(&s);
+	if (app_count_sessions(app, slot, false) == 0)
+		app_logout_slot(app, slot);
+}
+
+/* All sessions of the app, or those on slot. */
+static void app_close_sessions(struct app *app, struct fe_slot *slot)
+{
+	struct session *s = app->sessions, *next;
+
+	for (; s; s = next) {
+		next = s->next;
+		if (!slot || s->slot == slot)
+			app_drop_session(app, s);
+	}
+	while (!slot && app->nlogins)
+		app_logout_slot(app, app->logins[0].slot);
+}
+
+static bool session_stale(struct session *s)
+{
+	bool stale;
+
+	pthread_mutex_lock(&s->slot->lock);
+	stale = s->epoch != slot_epoch(s->slot);
+	pthread_mutex_unlock(&s->slot->lock);
+	return stale;
+}
+
+struct session *app_session(struct app *app, CK_SESSION_HANDLE h, CK_RV *rv)
+{
+	for (struct session *s = app->sessions; s; s = s->next) {
+		if (s->h != h)
+			continue;
+		if (session_stale(s)) {
+			/* The token went away: the handle is gone with it. */
+			app_drop_session(app, s);
+			break;
+		}
+		*rv = CKR_OK;
+		return s;
+	}
+	*rv = CKR_SESSION_HANDLE_INVALID;
+	return NULL;
+}
+
+size_t app_count_sessions(struct app *app, struct fe_slot *slot, bool rw_only)
+{
+	size_t n = 0;
+
+	for (struct session *s = app->sessions; s; s = s->next)
+		if (s->slot == slot && s->epoch == slot_epoch(slot) &&
+		    (!rw_only || (s->flags & CKF_RW_SESSION)))
+			n++;
+	return n;
+}
+
+CK_RV fe_C_OpenSession(struct app *app, CK_SLOT_ID slotID, CK_FLAGS flags,
+		       CK_VOID_PTR pApplication, CK_NOTIFY Notify,
+		       CK_SESSION_HANDLE_PTR phSession)
+{
+	struct fe_slot *slot;
+	struct session *s;
+	CK_RV rv = CKR_OK;
+
+	if (!phSession)
+		return CKR_ARGUMENTS_BAD;
+	if (!(flags & CKF_SERIAL_SESSION))
+		return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
+	if (!(slot = frontend_slot(slotID)))
+		return CKR_SLOT_ID_INVALID;
+	pthread_mutex_lock(&app->lock);
+	if (!(flags & CKF_RW_SESSION) && app_user(app, slot) == CKU_SO) {
+		rv = CKR_SESSION_READ_WRITE_SO_EXISTS;
+		goto out;
+	}
+	if (!(s = calloc(1, sizeof(*s)))) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	pthread_mutex_lock(&slot->lock);
+	if (!slot->tok) {
+		pthread_mutex_unlock(&slot->lock);
+		free(s);
+		rv = CKR_TOKEN_NOT_PRESENT;
+		goto out;
+	}
+	s->epoch = slot_epoch(slot);
+	pthread_mutex_unlock(&slot->lock);
+	s->slot = slot;
+	s->flags = flags & (CKF_RW_SESSION | CKF_SERIAL_SESSION);
+	s->h = app->next_session++;
+	s->next = app->sessions;
+	app->sessions = s;
+	*phSession = s->h;
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV fe_C_CloseSession(struct app *app, CK_SESSION_HANDLE hSession)
+{
+	struct session *s;
+	CK_RV rv;
+
+	APP_SESSION(app, hSession, s, rv);
+	app_drop_session(app, s);
+	pthread_mutex_unlock(&app->lock);
+	return CKR_OK;
+}
+
+CK_RV fe_C_CloseAllSessions(struct app *app, CK_SLOT_ID slotID)
+{
+	struct fe_slot *slot;
+
+	if (!(slot = frontend_slot(slotID)))
+		return CKR_SLOT_ID_INVALID;
+	pthread_mutex_lock(&app->lock);
+	app_close_sessions(app, slot);
+	app_logout_slot(app, slot);
+	pthread_mutex_unlock(&app->lock);
+	return CKR_OK;
+}
+
+CK_RV fe_C_GetSessionInfo(struct app *app, CK_SESSION_HANDLE hSession,
+			  CK_SESSION_INFO_PTR pInfo)
+{
+	struct session *s;
+	CK_USER_TYPE u;
+	bool rw;
+	CK_RV rv;
+
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	u = app_user(app, s->slot);
+	rw = s->flags & CKF_RW_SESSION;
+	memset(pInfo, 0, sizeof(*pInfo));
+	pInfo->slotID = s->slot->id;
+	pInfo->flags = s->flags;
+	if (u == CKU_SO)
+		pInfo->state = CKS_RW_SO_FUNCTIONS;
+	else if (u == CKU_USER)
+		pInfo->state = rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
+	else
+		pInfo->state = rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
+	pthread_mutex_unlock(&app->lock);
+	return CKR_OK;
+}

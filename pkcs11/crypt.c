@@ -1,0 +1,279 @@
+/* C_Decrypt (raw on the token, unpadding on the host), C_Encrypt (software),
+ * C_Digest* (software) and C_DeriveKey (ECDH / X25519 on the token). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rsa.h>
+
+#include "internal.h"
+
+#define MAX_BLOCK 1024
+
+/* ---- decrypt ---- */
+
+static CK_RV decrypt_unpad(struct op *op, const uint8_t *raw, size_t k)
+{
+	uint8_t *out = buf_reserve(&op->result, k);
+	size_t n = k;
+	int r;
+
+	if (!out)
+		return CKR_HOST_MEMORY;
+	if (op->m->pad == PAD_X509) {
+		memcpy(out, raw, k);
+		return CKR_OK;
+	}
+	if (op->m->pad == PAD_OAEP)
+		r = unpad_oaep(raw, k, op->pss_md, op->mgf_md, op->oaep_label,
+			       op->oaep_label_len, out, &n);
+	else
+		r = unpad_pkcs1_decrypt(raw, k, out, &n);
+	if (r < 0)
+		return CKR_ENCRYPTED_DATA_INVALID;
+	op->result.len = n;
+	return CKR_OK;
+}
+
+/* slot->lock held: the raw block from the token, unpadded into op->result. */
+static CK_RV decrypt_token(struct session *s, struct op *op, const uint8_t *in, size_t k)
+{
+	uint8_t raw[MAX_BLOCK], block[MAX_BLOCK];
+	size_t rlen = sizeof(raw);
+	CK_RV rv;
+	int r;
+
+	if ((r = op_driver_decrypt(s, op, in, k, raw, &rlen)) < 0)
+		return slot_rv(s->slot, r);
+	if (rlen > k)
+		return CKR_DEVICE_ERROR;
+	memset(block, 0, k - rlen);
+	memcpy(block + (k - rlen), raw, rlen);
+	rv = decrypt_unpad(op, block, k);
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(block, sizeof(block));
+	return rv;
+}
+
+/* A size query answers the modulus size without the token; a short buffer
+ * keeps the plaintext so the retry costs no second token call. */
+static CK_RV decrypt_finish(struct app *app, struct session *s, const uint8_t *in,
+			    size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	struct op *op = &s->op[OP_DECRYPT];
+	size_t k = (size_t)EVP_PKEY_get_size(op->pub);
+	CK_RV rv = CKR_OK;
+
+	if (!op->have_result) {
+		if (in_len != k || k > MAX_BLOCK) {
+			op_reset(op);
+			return CKR_ENCRYPTED_DATA_LEN_RANGE;
+		}
+		if (!out) {
+			*out_len = k;
+			return CKR_OK;
+		}
+		if ((rv = op_login_check(app, s, op)) == CKR_OK) {
+			pthread_mutex_lock(&s->slot->lock);
+			rv = decrypt_token(s, op, in, k);
+			pthread_mutex_unlock(&s->slot->lock);
+		}
+		if (rv != CKR_OK) {
+			op_reset(op);
+			return rv;
+		}
+		op->have_result = true;
+	}
+	rv = out_copy(op->result.data, op->result.len, out, out_len);
+	if (rv == CKR_OK && out)
+		op_reset(op);
+	return rv;
+}
+
+CK_RV fe_C_DecryptInit(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_begin(app, hSession, OP_DECRYPT, pMechanism, hKey);
+}
+
+CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData,
+		   CK_ULONG ulEncryptedDataLen, CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	APP_SESSION(app, hSession, s, rv);
+	if (!s->op[OP_DECRYPT].active)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else if (!pEncryptedData || !pulDataLen)
+		rv = CKR_ARGUMENTS_BAD;
+	else
+		rv = decrypt_finish(app, s, pEncryptedData, ulEncryptedDataLen, pData,
+				    pulDataLen);
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+/* ---- encrypt, in software ---- */
+
+static CK_RV encrypt_sw(struct op *op, const uint8_t *in, size_t len, uint8_t *out,
+			size_t *out_len)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(op->pub, NULL);
+	int pad = op->m->pad == PAD_OAEP ? RSA_PKCS1_OAEP_PADDING
+		  : op->m->pad == PAD_X509 ? RSA_NO_PADDING
+					   : RSA_PKCS1_PADDING;
+	uint8_t block[MAX_BLOCK];
+	size_t k = *out_len;
+	CK_RV rv = CKR_DATA_LEN_RANGE;
+	int ok;
+
+	if (!ctx)
+		return CKR_HOST_MEMORY;
+	if (pad == RSA_NO_PADDING) { /* raw RSA takes exactly k bytes */
+		if (len > k || k > sizeof(block))
+			goto out;
+		memset(block, 0, k - len);
+		memcpy(block + (k - len), in, len);
+		in = block;
+		len = k;
+	}
+	ok = EVP_PKEY_encrypt_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, pad) == 1;
+	if (ok && pad == RSA_PKCS1_OAEP_PADDING) {
+		ok = EVP_PKEY_CTX_set_rsa_oaep_md(ctx, op->pss_md) == 1 &&
+		     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, op->mgf_md) == 1;
+		if (ok && op->oaep_label_len) {
+			void *l = OPENSSL_memdup(op->oaep_label, op->oaep_label_len);
+			ok = l && EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, l,
+								   (int)op->oaep_label_len) == 1;
+			if (!ok)
+				OPENSSL_free(l);
+		}
+	}
+	if (ok && EVP_PKEY_encrypt(ctx, out, out_len, in, len) == 1)
+		rv = CKR_OK;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	return rv;
+}
+
+CK_RV fe_C_EncryptInit(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_begin(app, hSession, OP_ENCRYPT, pMechanism, hKey);
+}
+
+CK_RV fe_C_Encrypt(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		   CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+		   CK_ULONG_PTR pulEncryptedDataLen)
+{
+	struct session *s;
+	struct op *op;
+	size_t k, n;
+	CK_RV rv;
+
+	APP_SESSION(app, hSession, s, rv);
+	op = &s->op[OP_ENCRYPT];
+	if (!op->active) {
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+		goto out;
+	}
+	if ((!pData && ulDataLen) || !pulEncryptedDataLen) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	k = n = (size_t)EVP_PKEY_get_size(op->pub);
+	if (!pEncryptedData || *pulEncryptedDataLen < k) {
+		rv = pEncryptedData ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+		*pulEncryptedDataLen = k;
+		goto out;
+	}
+	rv = encrypt_sw(op, pData, ulDataLen, pEncryptedData, &n);
+	if (rv == CKR_OK)
+		*pulEncryptedDataLen = n;
+	op_reset(op);
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+/* ---- digest ---- */
+
+CK_RV fe_C_DigestInit(struct app *app, CK_SESSION_HANDLE hSession,
+		      CK_MECHANISM_PTR pMechanism)
+{
+	return op_begin(app, hSession, OP_DIGEST, pMechanism, CK_INVALID_HANDLE);
+}
+
+static CK_RV digest_finish(struct op *op, const uint8_t *data, size_t len, bool single,
+			   CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	size_t need = (size_t)EVP_MD_CTX_get_size(op->md);
+	unsigned int n = 0;
+
+	if (!out || *out_len < need) {
+		*out_len = need;
+		return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+	}
+	if ((single && !EVP_DigestUpdate(op->md, data, len)) ||
+	    !EVP_DigestFinal_ex(op->md, out, &n)) {
+		op_reset(op);
+		return CKR_FUNCTION_FAILED;
+	}
+	*out_len = n;
+	op_reset(op);
+	return CKR_OK;
+}
+
+CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		  CK_ULONG ulDataLen, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	APP_SESSION(app, hSession, s, rv);
+	if (!s->op[OP_DIGEST].active)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else if ((!pData && ulDataLen) || !pulDigestLen)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (s->op[OP_DIGEST].updated)
+		rv = CKR_OPERATION_ACTIVE;
+	else
+		rv = digest_finish(&s->op[OP_DIGEST], pData, ulDataLen, true, pDigest,
+				   pulDigestLen);
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+			CK_ULONG ulPartLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	APP_SESSION(app, hSession, s, rv);
+	if (!s->op[OP_DIGEST].active)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else if (!pPart && ulPartLen)
+		rv = CKR_ARGUMENTS_BAD;
+	else if ((rv = op_update(&s->op[OP_DIGEST], pPart, ulPartLen)) != CKR_OK)
+		op_reset(&s->op[OP_DIGEST]);
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest,
+		       CK_ULONG_PTR pulDigestLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	APP_SESSION(app, hSession, s, rv);
+	if (!s->op[OP_DIGEST].active)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else if (!pulDigestLen)
+		rv = CKR_ARGUMENTS_BAD;
+	else
+		rv = digest_finish(&s->op[OP_DIGEST], NULL, 0, false, pDigest, pulDigestLen);
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}

@@ -1,0 +1,422 @@
+/* The process-wide part of the front end: the drivers, the slot table (one
+ * slot per device name, with a stable id), and opening and closing tokens
+ * when devices change. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#ifdef TOKEND_HAVE_PIV_DRIVER
+#include "piv_driver.h"
+#endif
+
+static struct {
+	pthread_mutex_t lock;
+	bool up;
+	bool scanned;
+	struct tk_driver **drivers;
+	size_t ndrivers;
+	struct fe_slot *slots[FE_MAX_SLOTS];
+	size_t nslots;
+	CK_SLOT_ID next_id;
+} fe = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The drivers the module and the daemon use unless a test injects others.
+ * This is the single place to add a driver. */
+int frontend_default_drivers(struct tk_driver ***out, size_t *n)
+{
+	struct tk_driver **list;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!(list = calloc(4, sizeof(*list))))
+		return TK_ERR_NOMEM;
+#ifdef TOKEND_HAVE_PIV_DRIVER
+	if (piv_driver_new(&list[k]) == 0)
+		k++;
+#endif
+	*out = list;
+	*n = k;
+	return 0;
+}
+
+int frontend_init(struct tk_driver **drivers, size_t ndrivers)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&fe.lock);
+	if (fe.up) {
+		r = TK_ERR_BUSY;
+		goto out;
+	}
+	fe.drivers = drivers;
+	fe.ndrivers = ndrivers;
+	fe.nslots = 0;
+	fe.next_id = 1;
+	fe.scanned = false;
+	fe.up = true;
+out:
+	pthread_mutex_unlock(&fe.lock);
+	return r;
+}
+
+void frontend_fini(void)
+{
+	pthread_mutex_lock(&fe.lock);
+	for (size_t i = 0; i < fe.nslots; i++) {
+		struct fe_slot *slot = fe.slots[i];
+		pthread_mutex_lock(&slot->lock);
+		slot_close_token(slot);
+		pthread_mutex_unlock(&slot->lock);
+		pthread_mutex_destroy(&slot->lock);
+		free(slot);
+		fe.slots[i] = NULL;
+	}
+	fe.nslots = 0;
+	for (size_t i = 0; i < fe.ndrivers; i++)
+		if (fe.drivers[i])
+			fe.drivers[i]->ops->free(fe.drivers[i]);
+	free(fe.drivers);
+	fe.drivers = NULL;
+	fe.ndrivers = 0;
+	fe.up = false;
+	pthread_mutex_unlock(&fe.lock);
+}
+
+struct fe_slot *frontend_slot(CK_SLOT_ID id)
+{
+	struct fe_slot *slot = NULL;
+
+	pthread_mutex_lock(&fe.lock);
+	for (size_t i = 0; i < fe.nslots; i++)
+		if (fe.slots[i]->id == id)
+			slot = fe.slots[i];
+	pthread_mutex_unlock(&fe.lock);
+	return slot;
+}
+
+void slot_close_token(struct fe_slot *slot)
+{
+	if (!slot->tok)
+		return;
+	slot->tok->ops->close(slot->tok);
+	slot->tok = NULL;
+	__atomic_add_fetch(&slot->epoch, 1, __ATOMIC_RELEASE);
+	slot->private_loaded = false;
+	slot->n_user = slot->n_so = 0;
+}
+
+static void slot_open_token(struct fe_slot *slot)
+{
+	struct tk_token *tok = NULL;
+	int r;
+
+	r = slot->drv->ops->open(slot->drv, slot->dev.name, &tok);
+	if (r < 0) {
+		if (r != TK_ERR_NOT_FOUND)
+			fprintf(stderr, "tokend-pkcs11: slot_open_token: %s: %s\n",
+				slot->dev.name, tk_strerror(r));
+		/* Retry a transient failure at the next scan, not a foreign card. */
+		slot->open_failed = (r == TK_ERR_NOT_FOUND);
+		return;
+	}
+	slot->tok = tok;
+	__atomic_add_fetch(&slot->epoch, 1, __ATOMIC_RELEASE);
+	slot->open_failed = false;
+	slot->private_loaded = false;
+	slot->n_user = slot->n_so = 0;
+}
+
+int slot_reopen(struct fe_slot *slot)
+{
+	slot_close_token(slot);
+	slot_open_token(slot);
+	return slot->tok ? 0 : TK_ERR_DEVICE;
+}
+
+int slot_info(struct fe_slot *slot, struct tk_token_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	if (!slot->tok)
+		return TK_ERR_REMOVED;
+	return slot->tok->ops->info(slot->tok, info);
+}
+
+CK_RV slot_rv(struct fe_slot *slot, int err)
+{
+	if (err == TK_ERR_REMOVED)
+		slot_close_token(slot);
+	return rv_from_tk(err);
+}
+
+void slot_changed(struct fe_slot *slot)
+{
+	(void)slot;
+}
+
+/* fe.lock held. The slot for dev of drv, created on first sight. */
+static struct fe_slot *slot_for(struct tk_driver *drv, const struct tk_device *dev)
+{
+	struct fe_slot *slot;
+
+	for (size_t i = 0; i < fe.nslots; i++) {
+		slot = fe.slots[i];
+		if (slot->drv == drv && strcmp(slot->dev.name, dev->name) == 0)
+			return slot;
+	}
+	if (fe.nslots == FE_MAX_SLOTS || !(slot = calloc(1, sizeof(*slot))))
+		return NULL;
+	pthread_mutex_init(&slot->lock, NULL);
+	slot->id = fe.next_id++;
+	slot->drv = drv;
+	slot->dev = *dev;
+	slot->dev.present = false; /* so the first update opens it */
+	fe.slots[fe.nslots++] = slot;
+	return slot;
+}
+
+/* fe.lock held. Applies one scanned device to its slot. */
+static void slot_update(struct fe_slot *slot, const struct tk_device *dev)
+{
+	bool changed = dev->events != slot->dev.events || !dev->present;
+
+	pthread_mutex_lock(&slot->lock);
+	if (slot->tok && changed)
+		slot_close_token(slot);
+	if (changed)
+		slot->open_failed = false;
+	slot->dev = *dev;
+	slot->dev.name[sizeof(slot->dev.name) - 1] = '\0';
+	slot->listed = true;
+	if (!slot->tok && dev->present && !slot->open_failed)
+		slot_open_token(slot);
+	pthread_mutex_unlock(&slot->lock);
+}
+
+/* fe.lock held: asks every driver for its devices (no token round trip) and
+ * opens, closes or keeps tokens accordingly. */
+static void frontend_scan(void)
+{
+	for (size_t i = 0; i < fe.nslots; i++)
+		fe.slots[i]->listed = false;
+	for (size_t d = 0; d < fe.ndrivers; d++) {
+		struct tk_driver *drv = fe.drivers[d];
+		struct tk_device *list = NULL;
+		size_t n = 0;
+
+		if (drv->ops->scan(drv, &list, &n) < 0) {
+			free(list);
+			continue;
+		}
+		for (size_t j = 0; j < n; j++) {
+			struct fe_slot *slot = slot_for(drv, &list[j]);
+			if (slot)
+				slot_update(slot, &list[j]);
+		}
+		free(list);
+	}
+	for (size_t i = 0; i < fe.nslots; i++) {
+		struct fe_slot *slot = fe.slots[i];
+		if (slot->listed)
+			continue;
+		pthread_mutex_lock(&slot->lock);
+		slot_close_token(slot);
+		slot->dev.present = false;
+		pthread_mutex_unlock(&slot->lock);
+	}
+}
+
+CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
+		       CK_ULONG_PTR pulCount)
+{
+	CK_SLOT_ID ids[FE_MAX_SLOTS];
+	CK_ULONG n = 0;
+	CK_RV rv = CKR_OK;
+
+	if (!pulCount)
+		return CKR_ARGUMENTS_BAD;
+	pthread_mutex_lock(&fe.lock);
+	/* A size query scans, so the call that fetches the list reports the
+	 * same view (as OpenSC does). */
+	if (!pSlotList || !fe.scanned)
+		frontend_scan();
+	fe.scanned = true;
+	for (size_t i = 0; i < fe.nslots; i++) {
+		struct fe_slot *slot = fe.slots[i];
+		pthread_mutex_lock(&slot->lock);
+		if (slot->listed && (!tokenPresent || slot->tok))
+			ids[n++] = slot->id;
+		pthread_mutex_unlock(&slot->lock);
+	}
+	pthread_mutex_unlock(&fe.lock);
+	if (pSlotList && *pulCount < n)
+		rv = CKR_BUFFER_TOO_SMALL;
+	else if (pSlotList)
+		memcpy(pSlotList, ids, n * sizeof(ids[0]));
+	*pulCount = n;
+	return rv;
+}
+
+static void pad_copy(unsigned char *dst, size_t dst_len, const char *src)
+{
+	size_t n = strnlen(src, dst_len);
+
+	memset(dst, ' ', dst_len);
+	memcpy(dst, src, n);
+}
+
+CK_RV fe_C_GetInfo(struct app *app, CK_INFO_PTR pInfo)
+{
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	memset(pInfo, 0, sizeof(*pInfo));
+	pInfo->cryptokiVersion.major = 3;
+	pInfo->cryptokiVersion.minor = 0;
+	pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "tokend");
+	pad_copy(pInfo->libraryDescription, sizeof(pInfo->libraryDescription),
+		 "tokend PKCS#11 front end");
+	pInfo->libraryVersion.major = 0;
+	pInfo->libraryVersion.minor = 1;
+	return CKR_OK;
+}
+
+CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+{
+	struct fe_slot *slot;
+
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	if (!(slot = frontend_slot(slotID)))
+		return CKR_SLOT_ID_INVALID;
+	memset(pInfo, 0, sizeof(*pInfo));
+	pthread_mutex_lock(&slot->lock);
+	pad_copy(pInfo->slotDescription, sizeof(pInfo->slotDescription),
+		 slot->dev.description[0] ? slot->dev.description : slot->dev.name);
+	pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID),
+		 slot->dev.manufacturer);
+	pInfo->flags = CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
+	if (slot->tok)
+		pInfo->flags |= CKF_TOKEN_PRESENT;
+	pthread_mutex_unlock(&slot->lock);
+	return CKR_OK;
+}
+
+static CK_FLAGS token_flags(const struct tk_token_info *ti, bool pin_provider)
+{
+	CK_FLAGS f = CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+
+	if (ti->pin_tries_left == 0)
+		f |= CKF_USER_PIN_LOCKED;
+	else if (ti->pin_tries_left == 1)
+		f |= CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
+	else if (ti->pin_tries_left > 0 && ti->pin_tries_max > 0 &&
+		 ti->pin_tries_left < ti->pin_tries_max)
+		f |= CKF_USER_PIN_COUNT_LOW;
+	if (ti->pin_is_default)
+		f |= CKF_USER_PIN_TO_BE_CHANGED;
+	if (ti->puk_tries_left == 0)
+		f |= CKF_SO_PIN_LOCKED; /* informative: the PUK is blocked */
+	if (pin_provider)
+		f |= CKF_PROTECTED_AUTHENTICATION_PATH;
+	return f;
+}
+
+CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+{
+	struct tk_token_info ti;
+	struct fe_slot *slot;
+	int r;
+
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	if (!(slot = frontend_slot(slotID)))
+		return CKR_SLOT_ID_INVALID;
+	memset(pInfo, 0, sizeof(*pInfo));
+	pthread_mutex_lock(&app->lock);
+	pthread_mutex_lock(&slot->lock);
+	r = slot_info(slot, &ti);
+	pthread_mutex_unlock(&slot->lock);
+	if (r < 0) {
+		pthread_mutex_unlock(&app->lock);
+		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT : rv_from_tk(r);
+	}
+	pad_copy(pInfo->label, sizeof(pInfo->label), ti.label);
+	pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), ti.manufacturer);
+	pad_copy(pInfo->model, sizeof(pInfo->model), ti.model);
+	pad_copy(pInfo->serialNumber, sizeof(pInfo->serialNumber), ti.serial);
+	pInfo->flags = token_flags(&ti, app_has_pin_provider(app));
+	pInfo->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
+	pInfo->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
+	pInfo->ulSessionCount = app_count_sessions(app, slot, false);
+	pInfo->ulRwSessionCount = app_count_sessions(app, slot, true);
+	pthread_mutex_unlock(&app->lock);
+	pInfo->ulMaxPinLen = ti.pin_max;
+	pInfo->ulMinPinLen = ti.pin_min;
+	pInfo->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
+	pInfo->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
+	pInfo->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
+	pInfo->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
+	pInfo->firmwareVersion.major = ti.fw_major;
+	pInfo->firmwareVersion.minor = ti.fw_minor;
+	memset(pInfo->utcTime, ' ', sizeof(pInfo->utcTime));
+	return CKR_OK;
+}
+
+/* The caps of the token in slot, or an error for no token. */
+static CK_RV slot_caps(CK_SLOT_ID id, uint32_t *caps)
+{
+	struct tk_token_info ti;
+	struct fe_slot *slot;
+	int r;
+
+	if (!(slot = frontend_slot(id)))
+		return CKR_SLOT_ID_INVALID;
+	pthread_mutex_lock(&slot->lock);
+	r = slot_info(slot, &ti);
+	pthread_mutex_unlock(&slot->lock);
+	if (r < 0)
+		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT : rv_from_tk(r);
+	*caps = ti.caps;
+	return CKR_OK;
+}
+
+CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
+			    CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
+{
+	CK_MECHANISM_INFO info;
+	CK_ULONG n = 0;
+	uint32_t caps;
+	CK_RV rv;
+
+	if (!pulCount)
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = slot_caps(slotID, &caps)) != CKR_OK)
+		return rv;
+	for (const struct mech *m = mech_next(NULL); m; m = mech_next(m)) {
+		if (!mech_offered(m, caps, &info))
+			continue;
+		if (pMechanismList && n < *pulCount)
+			pMechanismList[n] = m->type;
+		n++;
+	}
+	rv = (pMechanismList && n > *pulCount) ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+	*pulCount = n;
+	return rv;
+}
+
+CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
+			    CK_MECHANISM_INFO_PTR pInfo)
+{
+	const struct mech *m;
+	uint32_t caps;
+	CK_RV rv;
+
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = slot_caps(slotID, &caps)) != CKR_OK)
+		return rv;
+	if (!(m = mech_find(type)) || !mech_offered(m, caps, pInfo))
+		return CKR_MECHANISM_INVALID;
+	return CKR_OK;
+}

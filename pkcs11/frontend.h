@@ -1,0 +1,131 @@
+/* The PKCS#11 front end as a library, for the module and for the daemon.
+ *
+ * The front end owns the drivers and the slot table (one process-wide
+ * instance: frontend_init / frontend_fini). Everything a PKCS#11 application
+ * owns — sessions, object handles, login state, operations — lives in a
+ * struct app. The in-process module has exactly one app; the daemon creates
+ * one per client connection and calls fe_C_*(app, ...) on its behalf, so one
+ * connection's login never authorises another's key use, and app_free()
+ * releases whatever a vanished client left behind.
+ *
+ * fe_C_X has the arguments of the PKCS#11 function C_X with the app in front
+ * and returns the CK_RV the specification prescribes. The caller checks that
+ * the library is initialised (CKR_CRYPTOKI_NOT_INITIALIZED). Every fe_C_*
+ * function is thread-safe. */
+#ifndef TOKEND_FRONTEND_H
+#define TOKEND_FRONTEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver.h"
+#include "p11.h"
+
+struct app;
+
+/* Takes ownership of the drivers (array and each driver, freed in
+ * frontend_fini). Returns 0 or a TK_ERR_*. */
+int frontend_init(struct tk_driver **drivers, size_t ndrivers);
+void frontend_fini(void);
+/* The drivers a module or daemon uses by default (PC/SC PIV, ...). */
+int frontend_default_drivers(struct tk_driver ***out, size_t *n);
+
+int app_new(struct app **out);
+/* Closes every session (logging the app out of its tokens) and frees. */
+void app_free(struct app **p);
+
+/* "Server-side PIN": when set, tokens show CKF_PROTECTED_AUTHENTICATION_PATH
+ * and C_Login with a NULL PIN asks this callback for the PIN of the token in
+ * the slot. It writes at most *len bytes to pin and sets *len; returns 0 or a
+ * TK_ERR_*. */
+typedef int (*app_pin_provider)(void *ctx, CK_SLOT_ID slot, enum tk_user user,
+				uint8_t *pin, size_t *len);
+void app_set_pin_provider(struct app *app, app_pin_provider cb, void *ctx);
+
+CK_RV fe_C_GetInfo(struct app *app, CK_INFO_PTR pInfo);
+CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
+		       CK_ULONG_PTR pulCount);
+CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo);
+CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo);
+CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
+			    CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount);
+CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
+			    CK_MECHANISM_INFO_PTR pInfo);
+CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
+		     CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel);
+CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin,
+		   CK_ULONG ulPinLen);
+CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
+		  CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen);
+CK_RV fe_C_OpenSession(struct app *app, CK_SLOT_ID slotID, CK_FLAGS flags,
+		       CK_VOID_PTR pApplication, CK_NOTIFY Notify,
+		       CK_SESSION_HANDLE_PTR phSession);
+CK_RV fe_C_CloseSession(struct app *app, CK_SESSION_HANDLE hSession);
+CK_RV fe_C_CloseAllSessions(struct app *app, CK_SLOT_ID slotID);
+CK_RV fe_C_GetSessionInfo(struct app *app, CK_SESSION_HANDLE hSession,
+			  CK_SESSION_INFO_PTR pInfo);
+CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
+		 CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen);
+CK_RV fe_C_Logout(struct app *app, CK_SESSION_HANDLE hSession);
+CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+			CK_OBJECT_HANDLE_PTR phObject);
+CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
+			 CK_OBJECT_HANDLE hObject);
+CK_RV fe_C_GetObjectSize(struct app *app, CK_SESSION_HANDLE hSession,
+			 CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize);
+CK_RV fe_C_GetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
+			     CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
+			     CK_ULONG ulCount);
+CK_RV fe_C_FindObjectsInit(struct app *app, CK_SESSION_HANDLE hSession,
+			   CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount);
+CK_RV fe_C_FindObjects(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_OBJECT_HANDLE_PTR phObject, CK_ULONG ulMaxObjectCount,
+		       CK_ULONG_PTR pulObjectCount);
+CK_RV fe_C_FindObjectsFinal(struct app *app, CK_SESSION_HANDLE hSession);
+
+CK_RV fe_C_EncryptInit(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
+CK_RV fe_C_Encrypt(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		   CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+		   CK_ULONG_PTR pulEncryptedDataLen);
+CK_RV fe_C_DecryptInit(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
+CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData,
+		   CK_ULONG ulEncryptedDataLen, CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen);
+CK_RV fe_C_DigestInit(struct app *app, CK_SESSION_HANDLE hSession,
+		      CK_MECHANISM_PTR pMechanism);
+CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		  CK_ULONG ulDataLen, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen);
+CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+			CK_ULONG ulPartLen);
+CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest,
+		       CK_ULONG_PTR pulDigestLen);
+CK_RV fe_C_SignInit(struct app *app, CK_SESSION_HANDLE hSession,
+		    CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
+CK_RV fe_C_Sign(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen);
+CK_RV fe_C_SignUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+		      CK_ULONG ulPartLen);
+CK_RV fe_C_SignFinal(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
+		     CK_ULONG_PTR pulSignatureLen);
+CK_RV fe_C_VerifyInit(struct app *app, CK_SESSION_HANDLE hSession,
+		      CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
+CK_RV fe_C_Verify(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		  CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen);
+CK_RV fe_C_VerifyUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+			CK_ULONG ulPartLen);
+CK_RV fe_C_VerifyFinal(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen);
+CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
+			   CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPublicKeyTemplate,
+			   CK_ULONG ulPublicKeyAttributeCount,
+			   CK_ATTRIBUTE_PTR pPrivateKeyTemplate,
+			   CK_ULONG ulPrivateKeyAttributeCount,
+			   CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey);
+CK_RV fe_C_DeriveKey(struct app *app, CK_SESSION_HANDLE hSession,
+		     CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
+		     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount,
+		     CK_OBJECT_HANDLE_PTR phKey);
+
+#endif

@@ -1,0 +1,289 @@
+/* Private to pkcs11/: the slot table, application contexts, sessions,
+ * operations and object views shared by the front end's files.
+ *
+ * Locking, always in this order and never the other way round:
+ *   app->lock   (one application's sessions, handles, login records)
+ *   fe_lock     (the slot table; held briefly)
+ *   slot->lock  (the token pointer and every driver call on it)
+ * A token's sessions and logins carry the slot's epoch; when the token is
+ * closed the epoch moves and they are stale, without touching other apps. */
+#ifndef TOKEND_PKCS11_INTERNAL_H
+#define TOKEND_PKCS11_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <openssl/evp.h>
+
+#include "buf.h"
+#include "frontend.h"
+#include "tokend-pkcs11.h"
+
+#define FE_MAX_SLOTS 64
+#define FE_MAX_PIN 64
+
+/* ---- frontend.c: slots and tokens ---- */
+
+struct fe_slot {
+	CK_SLOT_ID id;
+	struct tk_driver *drv;
+	struct tk_device dev;
+	bool listed;          /* seen in the last scan */
+	bool open_failed;     /* open() refused at dev.events */
+	pthread_mutex_t lock;
+	/* under lock: */
+	struct tk_token *tok; /* NULL: no token */
+	uint64_t epoch;       /* moves whenever tok is opened or closed */
+	bool private_loaded;
+	unsigned n_user, n_so; /* apps logged in at this epoch */
+};
+
+/* The epoch, readable without slot->lock (written under it). */
+static inline uint64_t slot_epoch(const struct fe_slot *slot)
+{
+	return __atomic_load_n(&slot->epoch, __ATOMIC_ACQUIRE);
+}
+
+/* Returns the slot (stable until frontend_fini) or NULL. */
+struct fe_slot *frontend_slot(CK_SLOT_ID id);
+/* With slot->lock held: closes the token after TK_ERR_REMOVED. */
+void slot_close_token(struct fe_slot *slot);
+/* With slot->lock held: the token's info; fails when no token. */
+int slot_info(struct fe_slot *slot, struct tk_token_info *info);
+/* With slot->lock held: TK_ERR_REMOVED closes the token; then maps. */
+CK_RV slot_rv(struct fe_slot *slot, int err);
+/* After a change (generate, import, delete): nothing cached in the front
+ * end needs refreshing today; kept as the one place for it. */
+void slot_changed(struct fe_slot *slot);
+/* Reopens the token after a reset (with slot->lock held). */
+int slot_reopen(struct fe_slot *slot);
+
+/* ---- rv.c ---- */
+CK_RV rv_from_tk(int err);
+
+/* ---- mech.c ---- */
+enum mech_pad {
+	PAD_NONE,
+	PAD_PKCS1,   /* RSA PKCS#1 v1.5 */
+	PAD_X509,    /* raw RSA */
+	PAD_PSS,
+	PAD_OAEP,
+	PAD_ECDSA,
+	PAD_EDDSA,
+	PAD_ECDH,
+	PAD_DIGEST,
+	PAD_KEYGEN,
+};
+
+enum key_family { KF_NONE = 0, KF_RSA = 1, KF_EC = 2, KF_ED = 4, KF_X = 8 };
+
+struct mech {
+	CK_MECHANISM_TYPE type;
+	const char *md;    /* hash: hash-and-sign or digest */
+	enum mech_pad pad;
+	unsigned families; /* KF_* it works with */
+	CK_FLAGS flags;    /* CKF_SIGN, ... before narrowing by caps */
+};
+
+const struct mech *mech_find(CK_MECHANISM_TYPE type);
+/* Iterates the table: mech_next(NULL) is the first. */
+const struct mech *mech_next(const struct mech *m);
+/* Whether a token with these caps offers the mechanism; its key sizes. */
+bool mech_offered(const struct mech *m, uint32_t caps, CK_MECHANISM_INFO *info);
+enum key_family alg_family(enum tk_alg alg);
+size_t alg_field_len(enum tk_alg alg);
+const EVP_MD *md_from_ckm(CK_MECHANISM_TYPE hash);
+const EVP_MD *md_from_mgf(CK_ULONG mgf);
+
+/* ---- app.c / session.c: applications and sessions ---- */
+
+enum op_type { OP_SIGN, OP_VERIFY, OP_DECRYPT, OP_ENCRYPT, OP_DIGEST, OP_N };
+
+struct op {
+	bool active;
+	const struct mech *m;
+	CK_OBJECT_HANDLE key;
+	uint8_t ref;
+	enum tk_alg alg;
+	EVP_PKEY *pub;         /* own reference */
+	bool need_login;
+	bool always_auth;      /* CKA_ALWAYS_AUTHENTICATE */
+	bool ctx_authed;       /* CKU_CONTEXT_SPECIFIC done */
+	uint8_t ctx_pin[FE_MAX_PIN];
+	size_t ctx_pin_len;
+	EVP_MD_CTX *md;        /* hash-and-sign, digest */
+	bool updated;          /* a multi-part operation is under way */
+	struct buf acc;        /* data of single-part mechanisms */
+	struct buf result;     /* output kept after CKR_BUFFER_TOO_SMALL */
+	bool have_result;
+	const EVP_MD *pss_md, *mgf_md;
+	size_t salt_len;
+	uint8_t *oaep_label;
+	size_t oaep_label_len;
+};
+
+struct find_state {
+	bool active;
+	CK_OBJECT_HANDLE *found;
+	size_t n, pos;
+};
+
+struct session {
+	struct session *next;
+	CK_SESSION_HANDLE h;
+	struct fe_slot *slot;
+	uint64_t epoch;
+	CK_FLAGS flags;
+	struct op op[OP_N];
+	struct find_state find;
+};
+
+enum obj_kind { OBJ_PRIV = 1, OBJ_PUB = 2, OBJ_CERT = 4, OBJ_DATA = 8, OBJ_SECRET = 16 };
+
+/* A session object: the secret a C_DeriveKey produced. */
+struct secret {
+	uint8_t *value;
+	size_t len;
+	CK_KEY_TYPE key_type;
+	char label[64];
+	uint8_t id[64];
+	size_t id_len;
+	bool private, sensitive, extractable;
+};
+
+/* What an object handle names, per app. Token objects are named by kind and
+ * the driver's key ref or data tag, so handles survive object changes. */
+struct objref {
+	CK_OBJECT_HANDLE h;
+	struct fe_slot *slot;
+	uint64_t epoch;
+	enum obj_kind kind;
+	uint32_t ident;
+	CK_SESSION_HANDLE owner; /* session objects */
+	struct secret *secret;
+};
+
+struct app_login {
+	struct fe_slot *slot;
+	uint64_t epoch;
+	CK_USER_TYPE user;
+};
+
+struct app {
+	pthread_mutex_t lock;
+	struct session *sessions;
+	CK_SESSION_HANDLE next_session;
+	struct app_login logins[FE_MAX_SLOTS];
+	size_t nlogins;
+	struct objref *objs;
+	size_t nobjs, cap_objs;
+	CK_OBJECT_HANDLE next_obj;
+	app_pin_provider pin_cb;
+	void *pin_ctx;
+};
+
+/* Finds a live session (stale after token removal: freed, NULL). */
+struct session *app_session(struct app *app, CK_SESSION_HANDLE h, CK_RV *rv);
+/* The user the app is logged in as on the slot, or (CK_USER_TYPE)-1. */
+CK_USER_TYPE app_user(struct app *app, struct fe_slot *slot);
+/* Records a login / drops one (calling driver logout for the last app). */
+void app_login_add(struct app *app, struct fe_slot *slot, CK_USER_TYPE user);
+void app_logout_slot(struct app *app, struct fe_slot *slot);
+size_t app_count_sessions(struct app *app, struct fe_slot *slot, bool rw_only);
+bool app_has_pin_provider(const struct app *app);
+int app_fetch_pin(struct app *app, struct fe_slot *slot, enum tk_user user, uint8_t *pin,
+		  size_t *len);
+
+void op_reset(struct op *op);
+void session_free(struct session **p);
+
+/* ---- object.c ---- */
+
+struct obj_view {
+	enum obj_kind kind;
+	struct fe_slot *slot;
+	const struct tk_key *key;
+	const struct tk_data *data;
+	const struct secret *secret;
+};
+
+CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot, enum obj_kind kind,
+			    uint32_t ident);
+CK_OBJECT_HANDLE obj_add_secret(struct app *app, struct session *s, struct secret *sec);
+struct objref *obj_ref(struct app *app, CK_OBJECT_HANDLE h);
+/* With slot->lock held: resolves a handle of session s's token. */
+CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
+	       struct obj_view *v);
+void obj_drop(struct app *app, CK_OBJECT_HANDLE h);
+void obj_drop_session(struct app *app, CK_SESSION_HANDLE owner);
+void secret_free(struct secret **p);
+bool obj_is_private(const struct obj_view *v);
+const struct tk_key *obj_key_by_ref(const struct tk_objects *objs, uint8_t ref);
+
+/* ---- attr.c ---- */
+enum { ATTR_OK = 0, ATTR_INVALID = 1, ATTR_SENSITIVE = 2 };
+/* Writes attribute type of v to out: ATTR_*, or a negative TK_ERR_*. */
+int attr_get(const struct obj_view *v, CK_ATTRIBUTE_TYPE type, struct buf *out);
+const char *attr_label_key(uint8_t id);
+/* DER helpers for EC keys. */
+int attr_ec_params(enum tk_alg alg, struct buf *out);
+int attr_ec_point(EVP_PKEY *pub, enum tk_alg alg, struct buf *out);
+enum tk_alg attr_alg_from_params(const uint8_t *der, size_t len);
+
+/* ---- template helpers (object.c) ---- */
+const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type);
+CK_RV tmpl_get_ulong(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
+		     CK_ULONG *out, bool *found);
+CK_RV tmpl_get_bool(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
+		    bool *out, bool *found);
+CK_RV tmpl_check(const CK_ATTRIBUTE *t, CK_ULONG n);
+
+/* ---- import.c ---- */
+CK_RV import_private_key(const CK_ATTRIBUTE *t, CK_ULONG n, EVP_PKEY **out,
+			 enum tk_alg *alg);
+
+/* ---- pad.c: host-side padding with OpenSSL ---- */
+int pad_pkcs1_sign(const uint8_t *in, size_t in_len, uint8_t *out, size_t k);
+int pad_pss(EVP_PKEY *pub, const uint8_t *mhash, const EVP_MD *md, const EVP_MD *mgf,
+	    size_t salt_len, uint8_t *out, size_t k);
+int unpad_pkcs1_decrypt(const uint8_t *in, size_t k, uint8_t *out, size_t *out_len);
+int unpad_oaep(const uint8_t *in, size_t k, const EVP_MD *md, const EVP_MD *mgf,
+	       const uint8_t *label, size_t label_len, uint8_t *out, size_t *out_len);
+int ecdsa_der_to_raw(const uint8_t *der, size_t der_len, size_t field, uint8_t *out);
+int ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der, size_t *der_len);
+
+/* ---- sign.c / crypt.c helpers ---- */
+/* Resolves a key for an operation (slot->lock held) and fills op. */
+CK_RV op_key(struct app *app, struct session *s, CK_OBJECT_HANDLE h, enum obj_kind want,
+	     struct op *op);
+/* Front-end login gate for private-key use (slot->lock held). */
+CK_RV op_login_check(struct app *app, struct session *s, struct op *op);
+/* Writes out to the caller's buffer with the size-query rule. Returns
+ * CKR_OK with *done false for a size query / too small (op stays). */
+CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst, CK_ULONG_PTR dst_len);
+/* The raw private-key call with the CKU_CONTEXT_SPECIFIC re-verify. */
+int op_driver_sign(struct session *s, struct op *op, const uint8_t *in, size_t in_len,
+		   uint8_t *out, size_t *out_len);
+int op_driver_decrypt(struct session *s, struct op *op, const uint8_t *in, size_t in_len,
+		      uint8_t *out, size_t *out_len);
+
+/* op.c: C_*Init for every operation type; feeding parts; the final
+ * message (digest or data) of a hash-and-sign or raw mechanism. */
+CK_RV op_begin(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+	       const CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
+CK_RV op_update(struct op *op, const uint8_t *part, size_t len);
+CK_RV op_message(struct op *op, const uint8_t *data, size_t len, uint8_t *hash,
+		 size_t *hash_len, const uint8_t **msg, size_t *msg_len);
+
+/* Locks the app and finds the session; on success the app is locked. */
+#define APP_SESSION(app, h, s, rv)                                  \
+	do {                                                        \
+		pthread_mutex_lock(&(app)->lock);                   \
+		(s) = app_session((app), (h), &(rv));               \
+		if (!(s)) {                                         \
+			pthread_mutex_unlock(&(app)->lock);         \
+			return (rv);                                \
+		}                                                   \
+	} while (0)
+
+#endif

@@ -1,0 +1,164 @@
+/* C_Login / C_Logout: login state belongs to the application context. The
+ * card's own state is shared, so the front end decides who may use a key;
+ * the driver only verifies. */
+#include <string.h>
+
+#include "internal.h"
+
+static int hex_digit(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The management key as hex digits; spaces and colons are ignored. */
+static int hex_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+		      size_t *out_len)
+{
+	size_t n = 0;
+	int hi = -1, d;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in[i] == ' ' || in[i] == ':')
+			continue;
+		if ((d = hex_digit(in[i])) < 0)
+			return TK_ERR_INVALID;
+		if (hi < 0) {
+			hi = d;
+			continue;
+		}
+		if (n == cap)
+			return TK_ERR_INVALID;
+		out[n++] = (uint8_t)(hi << 4 | d);
+		hi = -1;
+	}
+	if (hi >= 0 || n == 0)
+		return TK_ERR_INVALID;
+	*out_len = n;
+	return 0;
+}
+
+/* CKU_CONTEXT_SPECIFIC: the PIN again for the operation under way. */
+static CK_RV login_context(struct app *app, struct session *s, const uint8_t *pin,
+			   size_t len)
+{
+	struct op *op = NULL;
+	int r;
+
+	if (s->op[OP_SIGN].active && s->op[OP_SIGN].always_auth)
+		op = &s->op[OP_SIGN];
+	else if (s->op[OP_DECRYPT].active && s->op[OP_DECRYPT].always_auth)
+		op = &s->op[OP_DECRYPT];
+	if (!op)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	pthread_mutex_lock(&s->slot->lock);
+	r = s->slot->tok ? s->slot->tok->ops->login(s->slot->tok, TK_USER_PIN, pin, len)
+			 : TK_ERR_REMOVED;
+	if (r < 0) {
+		CK_RV rv = slot_rv(s->slot, r);
+		pthread_mutex_unlock(&s->slot->lock);
+		return rv;
+	}
+	pthread_mutex_unlock(&s->slot->lock);
+	op->ctx_authed = true;
+	memcpy(op->ctx_pin, pin, len);
+	op->ctx_pin_len = len;
+	return CKR_OK;
+}
+
+/* CKU_USER / CKU_SO: checks the app's state, then the driver verifies. */
+static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
+			const uint8_t *pin, size_t len)
+{
+	CK_USER_TYPE cur = app_user(app, s->slot);
+	struct fe_slot *slot = s->slot;
+	uint8_t key[64];
+	size_t key_len = 0;
+	CK_RV rv = CKR_OK;
+	int r;
+
+	if (cur == user)
+		return CKR_USER_ALREADY_LOGGED_IN;
+	if (cur != (CK_USER_TYPE)-1)
+		return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+	if (user == CKU_SO) {
+		if (app_count_sessions(app, slot, false) != app_count_sessions(app, slot, true))
+			return CKR_SESSION_READ_ONLY_EXISTS;
+		if (hex_decode(pin, len, key, sizeof(key), &key_len) < 0)
+			return CKR_PIN_INCORRECT;
+		pin = key;
+		len = key_len;
+	}
+	pthread_mutex_lock(&slot->lock);
+	if (!slot->tok) {
+		rv = CKR_DEVICE_REMOVED;
+		goto out;
+	}
+	r = slot->tok->ops->login(slot->tok, user == CKU_SO ? TK_USER_ADMIN : TK_USER_PIN,
+				  pin, len);
+	if (r < 0) {
+		rv = slot_rv(slot, r);
+		goto out;
+	}
+	app_login_add(app, slot, user);
+out:
+	pthread_mutex_unlock(&slot->lock);
+	explicit_bzero(key, sizeof(key));
+	return rv;
+}
+
+CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
+		 CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+	uint8_t pin[FE_MAX_PIN * 2];
+	size_t len = ulPinLen;
+	struct session *s;
+	CK_RV rv;
+
+	if (userType != CKU_SO && userType != CKU_USER && userType != CKU_CONTEXT_SPECIFIC)
+		return CKR_USER_TYPE_INVALID;
+	APP_SESSION(app, hSession, s, rv);
+	if (!pPin && app_has_pin_provider(app)) {
+		len = sizeof(pin);
+		if (app_fetch_pin(app, s->slot, userType == CKU_SO ? TK_USER_ADMIN : TK_USER_PIN,
+				  pin, &len) < 0 || len > sizeof(pin)) {
+			rv = CKR_PIN_INCORRECT;
+			goto out;
+		}
+	} else if (!pPin) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	} else if (ulPinLen > sizeof(pin) || ulPinLen == 0) {
+		rv = CKR_PIN_LEN_RANGE;
+		goto out;
+	} else {
+		memcpy(pin, pPin, len);
+	}
+	if (userType == CKU_CONTEXT_SPECIFIC)
+		rv = len > FE_MAX_PIN ? CKR_PIN_LEN_RANGE : login_context(app, s, pin, len);
+	else
+		rv = login_user(app, s, userType, pin, len);
+out:
+	explicit_bzero(pin, sizeof(pin));
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV fe_C_Logout(struct app *app, CK_SESSION_HANDLE hSession)
+{
+	struct session *s;
+	CK_RV rv;
+
+	APP_SESSION(app, hSession, s, rv);
+	if (app_user(app, s->slot) == (CK_USER_TYPE)-1)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	else
+		app_logout_slot(app, s->slot);
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}

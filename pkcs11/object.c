@@ -1,0 +1,509 @@
+/* Object handles (per application), template helpers, C_FindObjects* and
+ * C_GetAttributeValue. Token objects are views over the driver's cached
+ * tk_objects; session objects are the secrets C_DeriveKey makes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- handles ---- */
+
+/* A new, zeroed handle record with a fresh handle. */
+static struct objref *objref_alloc(struct app *app)
+{
+	struct objref *r;
+
+	if (app->nobjs == app->cap_objs) {
+		size_t ncap = app->cap_objs ? app->cap_objs * 2 : 32;
+		struct objref *n = reallocarray(app->objs, ncap, sizeof(*n));
+		if (!n)
+			return NULL;
+		app->objs = n;
+		app->cap_objs = ncap;
+	}
+	r = &app->objs[app->nobjs++];
+	memset(r, 0, sizeof(*r));
+	r->h = app->next_obj++;
+	return r;
+}
+
+CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot, enum obj_kind kind,
+			    uint32_t ident)
+{
+	struct objref *r;
+
+	for (size_t i = 0; i < app->nobjs; i++) {
+		r = &app->objs[i];
+		if (r->slot == slot && r->epoch == slot_epoch(slot) && r->kind == kind &&
+		    r->ident == ident && !r->secret)
+			return r->h;
+	}
+	if (!(r = objref_alloc(app)))
+		return CK_INVALID_HANDLE;
+	r->slot = slot;
+	r->epoch = slot_epoch(slot);
+	r->kind = kind;
+	r->ident = ident;
+	return r->h;
+}
+
+CK_OBJECT_HANDLE obj_add_secret(struct app *app, struct session *s, struct secret *sec)
+{
+	struct objref *r = objref_alloc(app);
+
+	if (!r)
+		return CK_INVALID_HANDLE;
+	r->slot = s->slot;
+	r->epoch = s->epoch;
+	r->kind = OBJ_SECRET;
+	r->secret = sec;
+	r->owner = s->h;
+	return r->h;
+}
+
+struct objref *obj_ref(struct app *app, CK_OBJECT_HANDLE h)
+{
+	for (size_t i = 0; i < app->nobjs; i++)
+		if (app->objs[i].h == h)
+			return &app->objs[i];
+	return NULL;
+}
+
+void obj_drop(struct app *app, CK_OBJECT_HANDLE h)
+{
+	for (size_t i = 0; i < app->nobjs; i++) {
+		if (app->objs[i].h != h)
+			continue;
+		secret_free(&app->objs[i].secret);
+		app->objs[i] = app->objs[--app->nobjs];
+		return;
+	}
+}
+
+void obj_drop_session(struct app *app, CK_SESSION_HANDLE owner)
+{
+	for (size_t i = 0; i < app->nobjs;) {
+		if (app->objs[i].secret && app->objs[i].owner == owner) {
+			secret_free(&app->objs[i].secret);
+			app->objs[i] = app->objs[--app->nobjs];
+		} else {
+			i++;
+		}
+	}
+}
+
+void secret_free(struct secret **p)
+{
+	struct secret *s;
+
+	if (!p || !(s = *p))
+		return;
+	if (s->value) {
+		explicit_bzero(s->value, s->len);
+		free(s->value);
+	}
+	free(s);
+	*p = NULL;
+}
+
+const struct tk_key *obj_key_by_ref(const struct tk_objects *objs, uint8_t ref)
+{
+	for (size_t i = 0; i < objs->nkeys; i++)
+		if (objs->keys[i].ref == ref)
+			return &objs->keys[i];
+	return NULL;
+}
+
+static const struct tk_data *obj_data_by_tag(const struct tk_objects *objs, uint32_t tag)
+{
+	for (size_t i = 0; i < objs->ndata; i++)
+		if (objs->data[i].tag == tag)
+			return &objs->data[i];
+	return NULL;
+}
+
+/* slot->lock held. Fills v for a token object of slot; TK_ERR_NOT_FOUND. */
+static int obj_resolve(struct fe_slot *slot, enum obj_kind kind, uint32_t ident,
+		       struct obj_view *v)
+{
+	const struct tk_objects *objs;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	v->kind = kind;
+	v->slot = slot;
+	if (!slot->tok)
+		return TK_ERR_REMOVED;
+	if ((r = slot->tok->ops->objects(slot->tok, &objs)) < 0)
+		return r;
+	if (kind == OBJ_DATA)
+		v->data = obj_data_by_tag(objs, ident);
+	else
+		v->key = obj_key_by_ref(objs, (uint8_t)ident);
+	if (!v->data && !v->key)
+		return TK_ERR_NOT_FOUND;
+	if (kind == OBJ_CERT && !v->key->cert)
+		return TK_ERR_NOT_FOUND;
+	return 0;
+}
+
+CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h, struct obj_view *v)
+{
+	struct objref *r = obj_ref(app, h);
+
+	if (!r || r->slot != s->slot || r->epoch != slot_epoch(s->slot))
+		return CKR_OBJECT_HANDLE_INVALID;
+	if (r->secret) {
+		memset(v, 0, sizeof(*v));
+		v->kind = OBJ_SECRET;
+		v->slot = r->slot;
+		v->secret = r->secret;
+		return CKR_OK;
+	}
+	if (obj_resolve(s->slot, r->kind, r->ident, v) < 0)
+		return CKR_OBJECT_HANDLE_INVALID;
+	return CKR_OK;
+}
+
+bool obj_is_private(const struct obj_view *v)
+{
+	switch (v->kind) {
+	case OBJ_PRIV:
+		return v->key->pin_policy != TK_PIN_POLICY_NEVER;
+	case OBJ_DATA:
+		return v->data->private;
+	case OBJ_SECRET:
+		return v->secret->private;
+	default:
+		return false;
+	}
+}
+
+/* ---- templates ---- */
+
+const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type)
+{
+	for (CK_ULONG i = 0; i < n; i++)
+		if (t[i].type == type)
+			return &t[i];
+	return NULL;
+}
+
+CK_RV tmpl_check(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+	if (n && !t)
+		return CKR_ARGUMENTS_BAD;
+	for (CK_ULONG i = 0; i < n; i++)
+		if (!t[i].pValue && t[i].ulValueLen)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+	return CKR_OK;
+}
+
+CK_RV tmpl_get_ulong(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
+		     CK_ULONG *out, bool *found)
+{
+	const CK_ATTRIBUTE *a = tmpl_find(t, n, type);
+
+	*found = a != NULL;
+	if (!a)
+		return CKR_OK;
+	if (a->ulValueLen != sizeof(CK_ULONG) || !a->pValue)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	memcpy(out, a->pValue, sizeof(CK_ULONG));
+	return CKR_OK;
+}
+
+CK_RV tmpl_get_bool(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type, bool *out,
+		    bool *found)
+{
+	const CK_ATTRIBUTE *a = tmpl_find(t, n, type);
+
+	*found = a != NULL;
+	if (!a)
+		return CKR_OK;
+	if (a->ulValueLen != sizeof(CK_BBOOL) || !a->pValue)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	*out = *(const CK_BBOOL *)a->pValue != CK_FALSE;
+	return CKR_OK;
+}
+
+/* ---- find ---- */
+
+static bool obj_matches(const struct obj_view *v, const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+	struct buf b;
+	bool ok = true;
+
+	buf_init(&b, 0);
+	for (CK_ULONG i = 0; i < n && ok; i++) {
+		buf_reset(&b);
+		ok = attr_get(v, t[i].type, &b) == ATTR_OK && !buf_failed(&b) &&
+		     b.len == t[i].ulValueLen &&
+		     (b.len == 0 || memcmp(b.data, t[i].pValue, b.len) == 0);
+	}
+	buf_free(&b);
+	return ok;
+}
+
+struct find_ctx {
+	struct app *app;
+	struct session *s;
+	const CK_ATTRIBUTE *t;
+	CK_ULONG n;
+	bool logged_in;
+	CK_OBJECT_HANDLE *found;
+	size_t nfound, cap;
+};
+
+static int find_consider(struct find_ctx *c, const struct obj_view *v, uint32_t ident)
+{
+	CK_OBJECT_HANDLE h;
+
+	if (obj_is_private(v) && !c->logged_in)
+		return 0;
+	if (!obj_matches(v, c->t, c->n))
+		return 0;
+	h = obj_handle(c->app, c->s->slot, v->kind, ident);
+	if (h == CK_INVALID_HANDLE)
+		return TK_ERR_NOMEM;
+	if (c->nfound == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 16;
+		CK_OBJECT_HANDLE *nf = reallocarray(c->found, ncap, sizeof(*nf));
+		if (!nf)
+			return TK_ERR_NOMEM;
+		c->found = nf;
+		c->cap = ncap;
+	}
+	c->found[c->nfound++] = h;
+	return 0;
+}
+
+/* slot->lock held: token objects then the app's session objects. */
+static int find_token(struct find_ctx *c, const struct tk_objects *objs)
+{
+	struct obj_view v = { .slot = c->s->slot };
+	static const enum obj_kind kinds[] = { OBJ_PRIV, OBJ_PUB, OBJ_CERT };
+	int r = 0;
+
+	for (size_t i = 0; i < objs->nkeys && r == 0; i++) {
+		v.key = &objs->keys[i];
+		for (size_t k = 0; k < 3 && r == 0; k++) {
+			v.kind = kinds[k];
+			if (v.kind == OBJ_CERT && !v.key->cert)
+				continue;
+			r = find_consider(c, &v, v.key->ref);
+		}
+	}
+	v.key = NULL;
+	v.kind = OBJ_DATA;
+	for (size_t i = 0; i < objs->ndata && r == 0; i++) {
+		v.data = &objs->data[i];
+		r = find_consider(c, &v, v.data->tag);
+	}
+	return r;
+}
+
+static int find_session_objs(struct find_ctx *c)
+{
+	struct obj_view v = { .kind = OBJ_SECRET, .slot = c->s->slot };
+
+	for (size_t i = 0; i < c->app->nobjs; i++) {
+		struct objref *r = &c->app->objs[i];
+		if (!r->secret || r->slot != c->s->slot || r->epoch != c->s->epoch)
+			continue;
+		v.secret = r->secret;
+		if ((!v.secret->private || c->logged_in) && obj_matches(&v, c->t, c->n)) {
+			if (c->nfound == c->cap) {
+				size_t ncap = c->cap ? c->cap * 2 : 16;
+				CK_OBJECT_HANDLE *nf =
+					reallocarray(c->found, ncap, sizeof(*nf));
+				if (!nf)
+					return TK_ERR_NOMEM;
+				c->found = nf;
+				c->cap = ncap;
+			}
+			c->found[c->nfound++] = r->h;
+		}
+	}
+	return 0;
+}
+
+/* Whether a search could match private data objects (so they are loaded). */
+static bool find_wants_data(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+	const CK_ATTRIBUTE *a = tmpl_find(t, n, CKA_CLASS);
+	CK_OBJECT_CLASS cls;
+
+	if (!a)
+		return true;
+	if (a->ulValueLen != sizeof(cls))
+		return false;
+	memcpy(&cls, a->pValue, sizeof(cls));
+	return cls == CKO_DATA;
+}
+
+CK_RV fe_C_FindObjectsInit(struct app *app, CK_SESSION_HANDLE hSession,
+			   CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+	struct find_ctx c = { .app = app, .t = pTemplate, .n = ulCount };
+	const struct tk_objects *objs;
+	struct fe_slot *slot;
+	CK_RV rv;
+	int r;
+
+	if (ulCount && !pTemplate)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, c.s, rv);
+	if (c.s->find.active) {
+		rv = CKR_OPERATION_ACTIVE;
+		goto out;
+	}
+	slot = c.s->slot;
+	c.logged_in = app_user(app, slot) == CKU_USER;
+	pthread_mutex_lock(&slot->lock);
+	r = slot->tok ? 0 : TK_ERR_REMOVED;
+	if (r == 0 && c.logged_in && !slot->private_loaded && find_wants_data(c.t, c.n)) {
+		r = slot->tok->ops->load_private(slot->tok);
+		slot->private_loaded = r == 0;
+		if (r != TK_ERR_REMOVED)
+			r = 0; /* the public objects are still there */
+	}
+	if (r == 0)
+		r = slot->tok->ops->objects(slot->tok, &objs);
+	if (r == 0)
+		r = find_token(&c, objs);
+	rv = r < 0 ? slot_rv(slot, r) : CKR_OK;
+	pthread_mutex_unlock(&slot->lock);
+	if (rv == CKR_OK && find_session_objs(&c) < 0)
+		rv = CKR_HOST_MEMORY;
+	if (rv != CKR_OK) {
+		free(c.found);
+		goto out;
+	}
+	c.s->find.active = true;
+	c.s->find.found = c.found;
+	c.s->find.n = c.nfound;
+	c.s->find.pos = 0;
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV fe_C_FindObjects(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_OBJECT_HANDLE_PTR phObject, CK_ULONG ulMaxObjectCount,
+		       CK_ULONG_PTR pulObjectCount)
+{
+	struct session *s;
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	if (!phObject || !pulObjectCount)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	if (!s->find.active) {
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+		goto out;
+	}
+	while (n < ulMaxObjectCount && s->find.pos < s->find.n)
+		phObject[n++] = s->find.found[s->find.pos++];
+	*pulObjectCount = n;
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV fe_C_FindObjectsFinal(struct app *app, CK_SESSION_HANDLE hSession)
+{
+	struct session *s;
+	CK_RV rv;
+
+	APP_SESSION(app, hSession, s, rv);
+	if (!s->find.active)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	free(s->find.found);
+	memset(&s->find, 0, sizeof(s->find));
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+/* ---- attributes ---- */
+
+/* One attribute per PKCS#11 3.0 §5.7: sensitive, invalid, size query, too
+ * small, or copied. Returns the CK_RV for this attribute. */
+static CK_RV attr_one(const struct obj_view *v, CK_ATTRIBUTE *a, struct buf *b)
+{
+	int r;
+
+	buf_reset(b);
+	r = attr_get(v, a->type, b);
+	if (r == ATTR_OK && buf_failed(b))
+		r = TK_ERR_NOMEM;
+	if (r != ATTR_OK) {
+		a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+		if (r == ATTR_SENSITIVE)
+			return CKR_ATTRIBUTE_SENSITIVE;
+		if (r == ATTR_INVALID)
+			return CKR_ATTRIBUTE_TYPE_INVALID;
+		return rv_from_tk(r);
+	}
+	if (!a->pValue) {
+		a->ulValueLen = b->len;
+		return CKR_OK;
+	}
+	if (a->ulValueLen < b->len) {
+		a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	if (b->len)
+		memcpy(a->pValue, b->data, b->len);
+	a->ulValueLen = b->len;
+	return CKR_OK;
+}
+
+CK_RV fe_C_GetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
+			     CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
+			     CK_ULONG ulCount)
+{
+	struct obj_view v;
+	struct session *s;
+	struct buf b;
+	CK_RV rv, one;
+
+	if (!pTemplate && ulCount)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	buf_init(&b, 0);
+	pthread_mutex_lock(&s->slot->lock);
+	if ((rv = obj_view(app, s, hObject, &v)) != CKR_OK)
+		goto out;
+	for (CK_ULONG i = 0; i < ulCount; i++) {
+		one = attr_one(&v, &pTemplate[i], &b);
+		/* Keep the first error, but a memory failure wins. */
+		if (one != CKR_OK && (rv == CKR_OK || one == CKR_HOST_MEMORY))
+			rv = one;
+	}
+out:
+	pthread_mutex_unlock(&s->slot->lock);
+	pthread_mutex_unlock(&app->lock);
+	buf_free(&b);
+	return rv;
+}
+
+CK_RV fe_C_GetObjectSize(struct app *app, CK_SESSION_HANDLE hSession,
+			 CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize)
+{
+	struct obj_view v;
+	struct session *s;
+	CK_RV rv;
+
+	if (!pulSize)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	pthread_mutex_lock(&s->slot->lock);
+	rv = obj_view(app, s, hObject, &v);
+	pthread_mutex_unlock(&s->slot->lock);
+	pthread_mutex_unlock(&app->lock);
+	if (rv == CKR_OK)
+		*pulSize = CK_UNAVAILABLE_INFORMATION;
+	return rv;
+}

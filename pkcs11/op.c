@@ -1,0 +1,246 @@
+/* What every cryptographic operation shares: C_*Init (mechanism, key,
+ * parameters, login gate), the buffer rule, and the raw driver calls. */
+#include <string.h>
+
+#include "internal.h"
+
+static const CK_FLAGS op_flag[OP_N] = {
+	[OP_SIGN] = CKF_SIGN, [OP_VERIFY] = CKF_VERIFY,
+	[OP_DECRYPT] = CKF_DECRYPT, [OP_ENCRYPT] = CKF_ENCRYPT, [OP_DIGEST] = CKF_DIGEST,
+};
+
+CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst, CK_ULONG_PTR dst_len)
+{
+	if (!dst) {
+		*dst_len = len;
+		return CKR_OK;
+	}
+	if (*dst_len < len) {
+		*dst_len = len;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	if (len)
+		memcpy(dst, src, len);
+	*dst_len = len;
+	return CKR_OK;
+}
+
+/* slot->lock held. The key of an operation: private-key operations need a
+ * private key; verify and encrypt take the public key (or the private key,
+ * whose public half we hold). */
+CK_RV op_key(struct app *app, struct session *s, CK_OBJECT_HANDLE h, enum obj_kind want,
+	     struct op *op)
+{
+	struct obj_view v;
+
+	if (obj_view(app, s, h, &v) != CKR_OK)
+		return CKR_KEY_HANDLE_INVALID;
+	if (v.kind == OBJ_SECRET || v.kind == OBJ_CERT || v.kind == OBJ_DATA)
+		return CKR_KEY_TYPE_INCONSISTENT;
+	if (want == OBJ_PRIV && v.kind != OBJ_PRIV)
+		return CKR_KEY_TYPE_INCONSISTENT;
+	if (!v.key->pub)
+		return CKR_KEY_HANDLE_INVALID;
+	op->key = h;
+	op->ref = v.key->ref;
+	op->alg = v.key->alg;
+	op->need_login = v.kind == OBJ_PRIV && obj_is_private(&v);
+	op->always_auth = v.kind == OBJ_PRIV &&
+			  (v.key->pin_policy == TK_PIN_POLICY_ALWAYS ||
+			   v.key->pin_policy == TK_PIN_POLICY_MATCH_ALWAYS);
+	if (!EVP_PKEY_up_ref(v.key->pub))
+		return CKR_HOST_MEMORY;
+	op->pub = v.key->pub;
+	return CKR_OK;
+}
+
+CK_RV op_login_check(struct app *app, struct session *s, struct op *op)
+{
+	if (op->need_login && app_user(app, s->slot) != CKU_USER)
+		return CKR_USER_NOT_LOGGED_IN;
+	if (op->always_auth && !op->ctx_authed)
+		return CKR_USER_NOT_LOGGED_IN;
+	return CKR_OK;
+}
+
+typedef int (*raw_fn)(struct tk_token *, uint8_t, const uint8_t *, size_t, uint8_t *,
+		      size_t *);
+
+/* slot->lock held. One raw private-key call; when another application's
+ * VERIFY consumed a PIN-always key's authorisation, verify this op's PIN
+ * once more and retry. */
+static int op_driver_raw(struct session *s, struct op *op, bool sign, const uint8_t *in,
+			 size_t in_len, uint8_t *out, size_t *out_len)
+{
+	struct tk_token *tok = s->slot->tok;
+	size_t cap = *out_len;
+	raw_fn fn;
+	int r;
+
+	if (!tok || s->epoch != slot_epoch(s->slot))
+		return TK_ERR_REMOVED;
+	fn = sign ? tok->ops->sign : tok->ops->decrypt;
+	r = fn(tok, op->ref, in, in_len, out, out_len);
+	if (r == TK_ERR_AUTH_REQUIRED && op->ctx_authed && op->ctx_pin_len) {
+		r = tok->ops->login(tok, TK_USER_PIN, op->ctx_pin, op->ctx_pin_len);
+		*out_len = cap;
+		if (r == 0)
+			r = fn(tok, op->ref, in, in_len, out, out_len);
+	}
+	return r;
+}
+
+int op_driver_sign(struct session *s, struct op *op, const uint8_t *in, size_t in_len,
+		   uint8_t *out, size_t *out_len)
+{
+	return op_driver_raw(s, op, true, in, in_len, out, out_len);
+}
+
+int op_driver_decrypt(struct session *s, struct op *op, const uint8_t *in, size_t in_len,
+		      uint8_t *out, size_t *out_len)
+{
+	return op_driver_raw(s, op, false, in, in_len, out, out_len);
+}
+
+/* RSA-PSS parameters: hash as the mechanism's, MGF1 known, salt fits. */
+static CK_RV op_params_pss(struct op *op, const CK_MECHANISM *mech)
+{
+	CK_RSA_PKCS_PSS_PARAMS p;
+	size_t k = (size_t)EVP_PKEY_get_size(op->pub), hlen;
+
+	if (!mech->pParameter || mech->ulParameterLen != sizeof(p))
+		return CKR_MECHANISM_PARAM_INVALID;
+	memcpy(&p, mech->pParameter, sizeof(p));
+	op->pss_md = md_from_ckm(p.hashAlg);
+	op->mgf_md = md_from_mgf(p.mgf);
+	if (!op->pss_md || !op->mgf_md)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (op->m->md && strcmp(EVP_MD_get0_name(op->pss_md),
+				EVP_MD_get0_name(EVP_get_digestbyname(op->m->md))) != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
+	hlen = (size_t)EVP_MD_get_size(op->pss_md);
+	if (k < hlen + 2 || p.sLen > k - hlen - 2)
+		return CKR_MECHANISM_PARAM_INVALID;
+	op->salt_len = p.sLen;
+	return CKR_OK;
+}
+
+static CK_RV op_params_oaep(struct op *op, const CK_MECHANISM *mech)
+{
+	CK_RSA_PKCS_OAEP_PARAMS p;
+
+	if (!mech->pParameter || mech->ulParameterLen != sizeof(p))
+		return CKR_MECHANISM_PARAM_INVALID;
+	memcpy(&p, mech->pParameter, sizeof(p));
+	op->pss_md = md_from_ckm(p.hashAlg);
+	op->mgf_md = md_from_mgf(p.mgf);
+	if (!op->pss_md || !op->mgf_md)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (p.source != 0 && p.source != CKZ_DATA_SPECIFIED)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (p.ulSourceDataLen) {
+		if (!p.pSourceData || p.source != CKZ_DATA_SPECIFIED || p.ulSourceDataLen > 4096)
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (!(op->oaep_label = malloc(p.ulSourceDataLen)))
+			return CKR_HOST_MEMORY;
+		memcpy(op->oaep_label, p.pSourceData, p.ulSourceDataLen);
+		op->oaep_label_len = p.ulSourceDataLen;
+	}
+	return CKR_OK;
+}
+
+/* slot->lock held. Mechanism, key and parameters into op. */
+static CK_RV op_setup(struct app *app, struct session *s, enum op_type t,
+		      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, struct op *op)
+{
+	struct tk_token_info ti;
+	CK_MECHANISM_INFO mi;
+	CK_RV rv;
+
+	if (slot_info(s->slot, &ti) < 0)
+		return CKR_DEVICE_REMOVED;
+	op->m = mech_find(mech->mechanism);
+	if (!op->m || !(op->m->flags & op_flag[t]) || !mech_offered(op->m, ti.caps, &mi))
+		return CKR_MECHANISM_INVALID;
+	if (t == OP_DIGEST)
+		return CKR_OK;
+	rv = op_key(app, s, key, (t == OP_SIGN || t == OP_DECRYPT) ? OBJ_PRIV : OBJ_PUB, op);
+	if (rv != CKR_OK)
+		return rv;
+	if (!(op->m->families & alg_family(op->alg)))
+		return CKR_KEY_TYPE_INCONSISTENT;
+	if (op->m->pad == PAD_PSS)
+		return op_params_pss(op, mech);
+	if (op->m->pad == PAD_OAEP)
+		return op_params_oaep(op, mech);
+	return CKR_OK;
+}
+
+CK_RV op_begin(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+	       const CK_MECHANISM *mech, CK_OBJECT_HANDLE key)
+{
+	struct session *s;
+	struct op *op;
+	CK_RV rv;
+
+	if (!mech)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, h, s, rv);
+	op = &s->op[t];
+	if (op->active) {
+		rv = CKR_OPERATION_ACTIVE;
+		goto out;
+	}
+	pthread_mutex_lock(&s->slot->lock);
+	rv = op_setup(app, s, t, mech, key, op);
+	pthread_mutex_unlock(&s->slot->lock);
+	if (rv == CKR_OK && op->need_login && app_user(app, s->slot) != CKU_USER)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	if (rv == CKR_OK && op->m->md) {
+		op->md = EVP_MD_CTX_new();
+		if (!op->md || !EVP_DigestInit_ex(op->md, EVP_get_digestbyname(op->m->md), NULL))
+			rv = CKR_HOST_MEMORY;
+	}
+	buf_init(&op->acc, 1u << 20);
+	buf_init(&op->result, 0);
+	op->result.secret = true;
+	if (rv == CKR_OK)
+		op->active = true;
+	else
+		op_reset(op);
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+/* Feeds a part: hash-and-sign mechanisms hash, the others collect. */
+CK_RV op_update(struct op *op, const uint8_t *part, size_t len)
+{
+	op->updated = true;
+	if (op->md)
+		return EVP_DigestUpdate(op->md, part, len) ? CKR_OK : CKR_FUNCTION_FAILED;
+	buf_add(&op->acc, part, len);
+	return buf_failed(&op->acc) ? CKR_DATA_LEN_RANGE : CKR_OK;
+}
+
+/* The message for the final step: a digest for hash mechanisms, the data
+ * (single-part) or what was collected (multi-part) for the others. */
+CK_RV op_message(struct op *op, const uint8_t *data, size_t len, uint8_t *hash,
+		 size_t *hash_len, const uint8_t **msg, size_t *msg_len)
+{
+	unsigned int n = 0;
+
+	if (!op->md) {
+		*msg = op->updated ? op->acc.data : data;
+		*msg_len = op->updated ? op->acc.len : len;
+		return CKR_OK;
+	}
+	if (!op->updated && !EVP_DigestUpdate(op->md, data, len))
+		return CKR_FUNCTION_FAILED;
+	if (!EVP_DigestFinal_ex(op->md, hash, &n))
+		return CKR_FUNCTION_FAILED;
+	*hash_len = n;
+	*msg = hash;
+	*msg_len = n;
+	return CKR_OK;
+}

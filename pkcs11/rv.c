@@ -1,0 +1,34 @@
+/* The one place internal TK_ERR_* codes become CK_RV. */
+#include "internal.h"
+
+static const struct {
+	int err;
+	CK_RV rv;
+} rv_table[] = {
+	{ TK_OK, CKR_OK },
+	{ TK_ERR_NOMEM, CKR_HOST_MEMORY },
+	{ TK_ERR_ARG, CKR_ARGUMENTS_BAD },
+	{ TK_ERR_INVALID, CKR_DEVICE_ERROR },
+	{ TK_ERR_TRANSPORT, CKR_DEVICE_ERROR },
+	{ TK_ERR_REMOVED, CKR_DEVICE_REMOVED },
+	{ TK_ERR_RESET, CKR_DEVICE_ERROR },
+	{ TK_ERR_NOT_FOUND, CKR_OBJECT_HANDLE_INVALID },
+	{ TK_ERR_PIN_INCORRECT, CKR_PIN_INCORRECT },
+	{ TK_ERR_PIN_LOCKED, CKR_PIN_LOCKED },
+	{ TK_ERR_AUTH_REQUIRED, CKR_USER_NOT_LOGGED_IN },
+	{ TK_ERR_UNSUPPORTED, CKR_FUNCTION_NOT_SUPPORTED },
+	{ TK_ERR_DENIED, CKR_FUNCTION_REJECTED },
+	{ TK_ERR_DEVICE, CKR_DEVICE_ERROR },
+	{ TK_ERR_TOO_LARGE, CKR_DATA_LEN_RANGE },
+	{ TK_ERR_CRYPTO, CKR_FUNCTION_FAILED },
+	{ TK_ERR_BUSY, CKR_FUNCTION_FAILED },
+	{ TK_ERR_IO, CKR_DEVICE_ERROR },
+};
+
+CK_RV rv_from_tk(int err)
+{
+	for (size_t i = 0; i < sizeof(rv_table) / sizeof(rv_table[0]); i++)
+		if (rv_table[i].err == err)
+			return rv_table[i].rv;
+	return CKR_GENERAL_ERROR;
+}
