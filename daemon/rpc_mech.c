@@ -274,7 +274,7 @@ static int dh_enc(struct buf *b, const void *p, CK_ULONG len)
 
 static int raw_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
 {
-	CK_BYTE_PTR v;
+	CK_BYTE_PTR v = NULL;
 	int rc = get_bytes(r, a, &v, len);
 
 	*p = v;
