@@ -6,14 +6,14 @@ set -euo pipefail
 BUILD_PKGS=(
   build-essential cmake pkg-config clang llvm
   libssl-dev zlib1g-dev libpcsclite-dev libcmocka-dev
-  libp11-kit-dev
+  libp11-kit-dev libinih-dev libsystemd-dev
 )
 TEST_PKGS=(
   pcscd vsmartcard-vpcd pcsc-tools
   opensc yubico-piv-tool
   p11-kit gnutls-bin libengine-pkcs11-openssl openssl openssh-client
   python3 python3-pykcs11 python3-cryptography python3-pyscard
-  procps util-linux iproute2
+  procps util-linux iproute2 systemd
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,645 @@
+/* Config file parsing (inih) and validation. Lines are counted by our own
+ * reader so that every error, including ones found after the last key of a
+ * section, names the right line. */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <ini.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config_value.h"
+#include "error.h"
+#include "log.h"
+#include "secret.h"
+
+struct cfg_parser {
+	const char *path;
+	FILE *f;
+	unsigned line; /* line of the chunk inih is working on */
+	unsigned next_line;
+	struct config *cfg;
+	struct export_conf *cur; /* NULL in [tokend] */
+	char section[128];       /* as inih reports it */
+	bool in_tokend;
+	uint32_t seen; /* scalar keys seen in this section */
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+struct cfg_key {
+	const char *name;
+	int (*set)(struct cfg_parser *p, const char *value);
+	bool list; /* may repeat (continuation lines append) */
+};
+
+static void cfg_fail(struct cfg_parser *p, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void cfg_fail(struct cfg_parser *p, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->failed)
+		return;
+	p->failed = true;
+	n = line ? snprintf(p->err, p->errlen, "%s:%u: ", p->path, line)
+	         : snprintf(p->err, p->errlen, "%s: ", p->path);
+	if (n < 0 || (size_t)n >= p->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- [export NAME] keys ---- */
+
+static int cfg_export_socket(struct cfg_parser *p, const char *v)
+{
+	struct sockaddr_un sun;
+
+	if (v[0] != '/') {
+		cfg_fail(p, p->line, "socket path must be absolute: '%s'", v);
+		return TK_ERR_INVALID;
+	}
+	if (strlen(v) >= sizeof(sun.sun_path)) {
+		cfg_fail(p, p->line, "socket path longer than %zu bytes: '%s'",
+		         sizeof(sun.sun_path) - 1, v);
+		return TK_ERR_INVALID;
+	}
+	for (size_t i = 0; i < p->cfg->n_exports; i++) {
+		const struct export_conf *o = p->cfg->exports[i];
+
+		if (o != p->cur && o->socket && strcmp(o->socket, v) == 0) {
+			cfg_fail(p, p->line,
+			         "socket %s is already used by [export %s] "
+			         "(line %u)",
+			         v, o->name, o->line);
+			return TK_ERR_INVALID;
+		}
+	}
+	if ((p->cur->socket = strdup(v)) == NULL)
+		return TK_ERR_NOMEM;
+	return 0;
+}
+
+static int cfg_export_owner(struct cfg_parser *p, const char *v)
+{
+	if (config_value_user(v, &p->cur->owner) != 0) {
+		cfg_fail(p, p->line, "unknown user '%s'", v);
+		return TK_ERR_INVALID;
+	}
+	return 0;
+}
+
+static int cfg_export_group(struct cfg_parser *p, const char *v)
+{
+	if (config_value_group(v, &p->cur->group) != 0) {
+		cfg_fail(p, p->line, "unknown group '%s'", v);
+		return TK_ERR_INVALID;
+	}
+	return 0;
+}
+
+static int cfg_export_mode(struct cfg_parser *p, const char *v)
+{
+	if (config_value_mode(v, &p->cur->mode) != 0) {
+		cfg_fail(p, p->line,
+		         "bad mode '%s': expected octal digits, at most 0777",
+		         v);
+		return TK_ERR_INVALID;
+	}
+	return 0;
+}
+
+static int cfg_export_allow_users(struct cfg_parser *p, const char *v)
+{
+	struct export_conf *ec = p->cur;
+	char bad[128];
+	int r;
+
+	r = config_value_uid_list(v, &ec->allow_uids, &ec->n_allow_uids, bad,
+	                          sizeof(bad));
+	if (r == TK_ERR_NOT_FOUND)
+		cfg_fail(p, p->line, "unknown user '%s' in allow-users", bad);
+	return r;
+}
+
+static int cfg_export_allow_groups(struct cfg_parser *p, const char *v)
+{
+	struct export_conf *ec = p->cur;
+	char bad[128];
+	int r;
+
+	r = config_value_gid_list(v, &ec->allow_gids, &ec->n_allow_gids, bad,
+	                          sizeof(bad));
+	if (r == TK_ERR_NOT_FOUND)
+		cfg_fail(p, p->line, "unknown group '%s' in allow-groups", bad);
+	return r;
+}
+
+static int cfg_export_tokens(struct cfg_parser *p, const char *v)
+{
+	struct export_conf *ec = p->cur;
+	char bad[512];
+	const char *why = NULL;
+	int r;
+
+	r = config_value_uri_list(v, &ec->tokens, &ec->token_strs,
+	                          &ec->n_tokens, bad, sizeof(bad), &why);
+	if (r == TK_ERR_INVALID)
+		cfg_fail(p, p->line, "bad PKCS#11 token URI '%s': %s", bad,
+		         why);
+	return r;
+}
+
+static int cfg_export_access(struct cfg_parser *p, const char *v)
+{
+	if (strcmp(v, "full") == 0) {
+		p->cur->access = EXPORT_ACCESS_FULL;
+	} else if (strcmp(v, "read-only") == 0) {
+		p->cur->access = EXPORT_ACCESS_READ_ONLY;
+	} else {
+		cfg_fail(p, p->line,
+		         "bad access '%s': expected 'full' or 'read-only'", v);
+		return TK_ERR_INVALID;
+	}
+	return 0;
+}
+
+static int cfg_export_pin_file(struct cfg_parser *p, const char *v)
+{
+	struct export_conf *ec = p->cur;
+	struct stat st;
+	int r;
+
+	if (v[0] != '/') {
+		cfg_fail(p, p->line, "pin-file path must be absolute: '%s'", v);
+		return TK_ERR_INVALID;
+	}
+	if (stat(v, &st) < 0) {
+		cfg_fail(p, p->line, "pin-file %s: %s", v, strerror(errno));
+		return TK_ERR_INVALID;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		cfg_fail(p, p->line,
+		         "pin-file %s must be a regular file that group and "
+		         "others cannot access (mode 0600 or stricter)",
+		         v);
+		return TK_ERR_INVALID;
+	}
+	r = secret_read_file(v, CONFIG_PIN_MAX, &ec->pin);
+	if (r == TK_ERR_IO)
+		cfg_fail(p, p->line, "pin-file %s: %s", v, strerror(errno));
+	else if (r == TK_ERR_TOO_LARGE)
+		cfg_fail(p, p->line, "pin-file %s: longer than %d bytes", v,
+		         CONFIG_PIN_MAX);
+	else if (r == TK_ERR_INVALID)
+		cfg_fail(p, p->line, "pin-file %s is empty", v);
+	if (r != 0)
+		return r == TK_ERR_NOMEM ? r : TK_ERR_INVALID;
+	if ((ec->pin_file = strdup(v)) == NULL)
+		return TK_ERR_NOMEM;
+	return 0;
+}
+
+static const struct cfg_key cfg_export_keys[] = {
+    {"socket", cfg_export_socket, false},
+    {"owner", cfg_export_owner, false},
+    {"group", cfg_export_group, false},
+    {"mode", cfg_export_mode, false},
+    {"allow-users", cfg_export_allow_users, true},
+    {"allow-groups", cfg_export_allow_groups, true},
+    {"tokens", cfg_export_tokens, true},
+    {"access", cfg_export_access, false},
+    {"pin-file", cfg_export_pin_file, false},
+    {NULL, NULL, false},
+};
+
+/* ---- [tokend] keys ---- */
+
+static int cfg_tokend_log_level(struct cfg_parser *p, const char *v)
+{
+	int level = log_level_parse(v);
+
+	if (level < 0) {
+		cfg_fail(p, p->line,
+		         "bad log-level '%s': expected err, warning, notice, "
+		         "info or debug",
+		         v);
+		return TK_ERR_INVALID;
+	}
+	p->cfg->log_level = level;
+	return 0;
+}
+
+static int cfg_tokend_state_dir(struct cfg_parser *p, const char *v)
+{
+	if (v[0] != '/') {
+		cfg_fail(p, p->line, "state-dir must be absolute: '%s'", v);
+		return TK_ERR_INVALID;
+	}
+	free(p->cfg->state_dir);
+	if ((p->cfg->state_dir = strdup(v)) == NULL)
+		return TK_ERR_NOMEM;
+	return 0;
+}
+
+static int cfg_limit(struct cfg_parser *p, const char *v, size_t min,
+                     size_t max, size_t *out)
+{
+	if (config_value_size(v, min, max, out) != 0) {
+		cfg_fail(p, p->line,
+		         "bad value '%s': expected a number from "
+		         "%zu to %zu (suffix K or M allowed)",
+		         v, min, max);
+		return TK_ERR_INVALID;
+	}
+	return 0;
+}
+
+static int cfg_tokend_max_conns(struct cfg_parser *p, const char *v)
+{
+	return cfg_limit(p, v, 1, 65536,
+	                 &p->cfg->limits.max_connections_per_export);
+}
+
+static int cfg_tokend_max_sessions(struct cfg_parser *p, const char *v)
+{
+	return cfg_limit(p, v, 1, 65536,
+	                 &p->cfg->limits.max_sessions_per_connection);
+}
+
+static int cfg_tokend_max_message(struct cfg_parser *p, const char *v)
+{
+	return cfg_limit(p, v, 4096, 256u << 20,
+	                 &p->cfg->limits.max_message_size);
+}
+
+static int cfg_tokend_max_attrs(struct cfg_parser *p, const char *v)
+{
+	return cfg_limit(p, v, 16, 65536, &p->cfg->limits.max_attributes);
+}
+
+static const struct cfg_key cfg_tokend_keys[] = {
+    {"log-level", cfg_tokend_log_level, false},
+    {"state-dir", cfg_tokend_state_dir, false},
+    {"max-connections-per-export", cfg_tokend_max_conns, false},
+    {"max-sessions-per-connection", cfg_tokend_max_sessions, false},
+    {"max-message-size", cfg_tokend_max_message, false},
+    {"max-attributes", cfg_tokend_max_attrs, false},
+    {NULL, NULL, false},
+};
+
+/* ---- sections ---- */
+
+static int cfg_export_new(const char *name, unsigned line,
+                          struct export_conf **out)
+{
+	struct export_conf *ec;
+
+	*out = NULL;
+	if ((ec = calloc(1, sizeof(*ec))) == NULL)
+		return TK_ERR_NOMEM;
+	ec->refs = 1;
+	ec->line = line;
+	ec->owner = geteuid();
+	if (config_value_group(CONFIG_GROUP, &ec->group) != 0)
+		ec->group = getegid();
+	ec->mode = 0660;
+	ec->access = EXPORT_ACCESS_FULL;
+	if ((ec->name = strdup(name)) == NULL) {
+		export_conf_unref(&ec);
+		return TK_ERR_NOMEM;
+	}
+	*out = ec;
+	return 0;
+}
+
+static int cfg_add_export(struct config *cfg, struct export_conf *ec)
+{
+	struct export_conf **v;
+
+	v = reallocarray(cfg->exports, cfg->n_exports + 1, sizeof(*v));
+	if (v == NULL)
+		return TK_ERR_NOMEM;
+	cfg->exports = v;
+	cfg->exports[cfg->n_exports++] = ec;
+	return 0;
+}
+
+static bool cfg_name_ok(const char *name)
+{
+	if (*name == '\0')
+		return false;
+	for (; *name; name++)
+		if (!strchr(
+		        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		        "0123456789_.-",
+		        *name))
+			return false;
+	return true;
+}
+
+/* Called when a new section header is seen. */
+static int cfg_section_begin(struct cfg_parser *p, const char *section,
+                             unsigned line)
+{
+	struct export_conf *ec = NULL;
+	const char *name;
+	int r;
+
+	snprintf(p->section, sizeof(p->section), "%s", section);
+	p->cur = NULL;
+	p->in_tokend = false;
+	p->seen = 0;
+	if (strcmp(section, "tokend") == 0) {
+		p->in_tokend = true;
+		return 0;
+	}
+	if (strncmp(section, "export", 6) != 0 ||
+	    (section[6] != ' ' && section[6] != '\t')) {
+		cfg_fail(p, line, "unknown section [%s]", section);
+		return TK_ERR_INVALID;
+	}
+	name = section + 6 + strspn(section + 6, " \t");
+	if (!cfg_name_ok(name)) {
+		cfg_fail(p, line,
+		         "bad export name '%s': use letters, digits, "
+		         "'_', '.', '-'",
+		         name);
+		return TK_ERR_INVALID;
+	}
+	for (size_t i = 0; i < p->cfg->n_exports; i++) {
+		if (strcmp(p->cfg->exports[i]->name, name) == 0) {
+			cfg_fail(p, line,
+			         "duplicate section [export %s] "
+			         "(first at line %u)",
+			         name, p->cfg->exports[i]->line);
+			return TK_ERR_INVALID;
+		}
+	}
+	if ((r = cfg_export_new(name, line, &ec)) != 0)
+		return r;
+	if ((r = cfg_add_export(p->cfg, ec)) != 0) {
+		export_conf_unref(&ec);
+		return r;
+	}
+	p->cur = ec;
+	return 0;
+}
+
+static int cfg_handler(void *user, const char *section, const char *name,
+                       const char *value)
+{
+	struct cfg_parser *p = user;
+	const struct cfg_key *keys;
+	uint32_t bit = 1;
+
+	if (p->failed)
+		return 1;
+	/* A header our reader did not see (indented): take it here. */
+	if (strcmp(section, p->section) != 0 &&
+	    cfg_section_begin(p, section, p->line) != 0)
+		return 0;
+	if (section[0] == '\0') {
+		cfg_fail(p, p->line, "key '%s' outside of a section", name);
+		return 0;
+	}
+	keys = p->in_tokend ? cfg_tokend_keys : cfg_export_keys;
+	for (; keys->name; keys++, bit <<= 1) {
+		if (strcmp(keys->name, name) != 0)
+			continue;
+		if (!keys->list && (p->seen & bit)) {
+			cfg_fail(p, p->line, "duplicate key '%s' in [%s]", name,
+			         section);
+			return 0;
+		}
+		p->seen |= bit;
+		if (keys->set(p, value) != 0) {
+			cfg_fail(p, p->line, "out of memory");
+			return 0;
+		}
+		return 1;
+	}
+	cfg_fail(p, p->line, "unknown key '%s' in [%s]", name, section);
+	return 0;
+}
+
+/* fgets for inih that counts lines and spots section headers. */
+static char *cfg_reader(char *str, int num, void *user)
+{
+	struct cfg_parser *p = user;
+	char *s = fgets(str, num, p->f), *end;
+	size_t len;
+
+	if (s == NULL)
+		return NULL;
+	p->line = ++p->next_line;
+	len = strlen(s);
+	if (len > 0 && s[len - 1] != '\n' && !feof(p->f)) {
+		cfg_fail(p, p->line,
+		         "line longer than %d characters (split "
+		         "lists over indented continuation lines)",
+		         num - 2);
+		return NULL;
+	}
+	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	if (s[0] != '[' || p->failed)
+		return str;
+	if ((end = strchr(s, ']')) == NULL)
+		return str; /* inih reports the syntax error */
+	*end = '\0';
+	cfg_section_begin(p, s + 1, p->line);
+	*end = ']';
+	return str;
+}
+
+/* Checks that need the whole file. */
+static void cfg_finish(struct cfg_parser *p)
+{
+	for (size_t i = 0; i < p->cfg->n_exports && !p->failed; i++) {
+		const struct export_conf *ec = p->cfg->exports[i];
+
+		if (ec->socket == NULL)
+			cfg_fail(p, ec->line, "[export %s] has no 'socket' key",
+			         ec->name);
+	}
+	if (!p->failed && p->cfg->n_exports == 0)
+		cfg_fail(p, 0, "no [export NAME] section");
+}
+
+static int cfg_new(struct config **out)
+{
+	struct config *cfg;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return TK_ERR_NOMEM;
+	cfg->log_level = LOG_INFO;
+	cfg->limits.max_connections_per_export = 128;
+	cfg->limits.max_sessions_per_connection = 64;
+	cfg->limits.max_message_size = 1u << 20;
+	cfg->limits.max_attributes = 256;
+	if ((cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL) {
+		free(cfg);
+		return TK_ERR_NOMEM;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int config_default(struct config **out)
+{
+	struct config *cfg = NULL;
+	struct export_conf *ec = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = cfg_new(&cfg)) != 0)
+		goto out;
+	if ((r = cfg_export_new("default", 0, &ec)) != 0)
+		goto out;
+	r = TK_ERR_NOMEM;
+	if ((ec->socket = strdup(CONFIG_DEFAULT_SOCKET)) == NULL)
+		goto out;
+	if ((r = cfg_add_export(cfg, ec)) != 0)
+		goto out;
+	ec = NULL;
+	*out = cfg;
+	cfg = NULL;
+out:
+	export_conf_unref(&ec);
+	config_free(&cfg);
+	return r;
+}
+
+int config_load(const char *path, bool must_exist, struct config **out,
+                char *err, size_t errlen)
+{
+	struct cfg_parser p = {.path = path, .err = err, .errlen = errlen};
+	int r, ir;
+
+	*out = NULL;
+	err[0] = '\0';
+	if ((p.f = fopen(path, "re")) == NULL) {
+		if (errno == ENOENT && !must_exist)
+			return config_default(out);
+		cfg_fail(&p, 0, "%s", strerror(errno));
+		return TK_ERR_IO;
+	}
+	if ((r = cfg_new(&p.cfg)) != 0)
+		goto out;
+	r = TK_ERR_NOMEM;
+	if ((p.cfg->path = strdup(path)) == NULL)
+		goto out;
+	ir = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
+	if (ir > 0)
+		cfg_fail(&p, (unsigned)ir,
+		         "syntax error (expected [section], "
+		         "key = value or a comment)");
+	else if (ir < 0)
+		cfg_fail(&p, 0, "cannot parse (out of memory)");
+	if (!p.failed && ferror(p.f))
+		cfg_fail(&p, 0, "read error");
+	cfg_finish(&p);
+	r = TK_ERR_INVALID;
+	if (p.failed)
+		goto out;
+	*out = p.cfg;
+	p.cfg = NULL;
+	r = 0;
+out:
+	fclose(p.f);
+	config_free(&p.cfg);
+	return r;
+}
+
+void config_free(struct config **p)
+{
+	struct config *cfg = *p;
+
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->n_exports; i++)
+		export_conf_unref(&cfg->exports[i]);
+	free(cfg->exports);
+	free(cfg->path);
+	free(cfg->state_dir);
+	free(cfg);
+	*p = NULL;
+}
+
+const struct export_conf *config_find_export(const struct config *cfg,
+                                             const char *socket)
+{
+	for (size_t i = 0; i < cfg->n_exports; i++)
+		if (strcmp(cfg->exports[i]->socket, socket) == 0)
+			return cfg->exports[i];
+	return NULL;
+}
+
+struct export_conf *export_conf_ref(struct export_conf *ec)
+{
+	__atomic_add_fetch(&ec->refs, 1, __ATOMIC_RELAXED);
+	return ec;
+}
+
+void export_conf_unref(struct export_conf **p)
+{
+	struct export_conf *ec = *p;
+
+	if (ec == NULL)
+		return;
+	*p = NULL;
+	if (__atomic_sub_fetch(&ec->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	secret_free(&ec->pin);
+	for (size_t i = 0; i < ec->n_tokens; i++) {
+		p11_kit_uri_free(ec->tokens[i]);
+		free(ec->token_strs[i]);
+	}
+	free(ec->tokens);
+	free(ec->token_strs);
+	free(ec->allow_uids);
+	free(ec->allow_gids);
+	free(ec->pin_file);
+	free(ec->socket);
+	free(ec->name);
+	free(ec);
+}
+
+static bool cfg_str_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+bool export_conf_equal(const struct export_conf *a, const struct export_conf *b)
+{
+	if (!cfg_str_eq(a->name, b->name) ||
+	    !cfg_str_eq(a->socket, b->socket) || a->owner != b->owner ||
+	    a->group != b->group || a->mode != b->mode ||
+	    a->access != b->access || !cfg_str_eq(a->pin_file, b->pin_file) ||
+	    a->n_allow_uids != b->n_allow_uids ||
+	    a->n_allow_gids != b->n_allow_gids || a->n_tokens != b->n_tokens)
+		return false;
+	if (a->n_allow_uids && memcmp(a->allow_uids, b->allow_uids,
+	                              a->n_allow_uids * sizeof(uid_t)) != 0)
+		return false;
+	if (a->n_allow_gids && memcmp(a->allow_gids, b->allow_gids,
+	                              a->n_allow_gids * sizeof(gid_t)) != 0)
+		return false;
+	for (size_t i = 0; i < a->n_tokens; i++)
+		if (strcmp(a->token_strs[i], b->token_strs[i]) != 0)
+			return false;
+	return true;
+}

@@ -1,0 +1,90 @@
+/* tokend's configuration: an INI file (inih) parsed and validated into the
+ * structs below. Every problem is reported as "FILE:LINE: reason".
+ *
+ *   [tokend]          log-level, state-dir and the limits
+ *   [export NAME]     socket, owner, group, mode, allow-users, allow-groups,
+ *                     tokens, access, pin-file
+ *
+ * See daemon/tokend.conf.example for every key. A config is immutable once
+ * loaded; export settings are shared, reference-counted, between the live
+ * export and the connections accepted under them. */
+#ifndef TOKEND_CONFIG_H
+#define TOKEND_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <p11-kit/uri.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/tokend/tokend.conf"
+#define CONFIG_DEFAULT_SOCKET "/run/tokend/pkcs11"
+#define CONFIG_DEFAULT_STATE_DIR "/var/lib/tokend"
+#define CONFIG_GROUP "tokend"
+#define CONFIG_PIN_MAX 256
+
+enum export_access {
+	EXPORT_ACCESS_FULL,
+	EXPORT_ACCESS_READ_ONLY,
+};
+
+struct config_limits {
+	size_t max_connections_per_export;  /* default 128 */
+	size_t max_sessions_per_connection; /* default 64 */
+	size_t max_message_size;            /* bytes, default 1 MiB */
+	size_t max_attributes;              /* per template, default 256 */
+};
+
+struct secret;
+
+struct export_conf {
+	char *name;    /* from [export NAME] */
+	unsigned line; /* of the section header; 0 for the built-in default */
+	char *socket;  /* absolute path */
+	uid_t owner;
+	gid_t group;
+	mode_t mode;
+	uid_t *
+	    allow_uids; /* none and no allow_gids: anyone reaching the socket */
+	size_t n_allow_uids;
+	gid_t *allow_gids; /* primary or supplementary group of the peer */
+	size_t n_allow_gids;
+	P11KitUri **tokens; /* P11_KIT_URI_FOR_TOKEN; none: every token */
+	size_t n_tokens;
+	char **token_strs; /* the URIs as written, for comparison and logs */
+	enum export_access access;
+	char *pin_file;     /* NULL: the client gives the PIN */
+	struct secret *pin; /* read at load; wiped with the conf (or earlier) */
+	int refs;
+};
+
+struct config {
+	char *path;    /* NULL for the built-in default */
+	int log_level; /* syslog priority */
+	char *state_dir;
+	struct config_limits limits;
+	struct export_conf **exports;
+	size_t n_exports;
+};
+
+/* Loads path. A missing file is an error when must_exist, otherwise the
+ * built-in default config is returned. On failure returns a TK_ERR_* and
+ * writes "FILE:LINE: reason" (or "FILE: reason") to err. */
+int config_load(const char *path, bool must_exist, struct config **out,
+                char *err, size_t errlen);
+/* One export "default" at /run/tokend/pkcs11, mode 0660, group tokend (or
+ * the daemon's gid), every token, full access. */
+int config_default(struct config **out);
+void config_free(struct config **p);
+const struct export_conf *config_find_export(const struct config *cfg,
+                                             const char *socket);
+
+struct export_conf *export_conf_ref(struct export_conf *ec);
+/* Drops one reference; the last one wipes the PIN and frees. Thread-safe. */
+void export_conf_unref(struct export_conf **p);
+/* Same settings (socket, ownership, mode, peers, tokens, access, pin-file
+ * path); the PIN's content and the name are not compared. */
+bool export_conf_equal(const struct export_conf *a,
+                       const struct export_conf *b);
+
+#endif

@@ -1,0 +1,406 @@
+/* Listening sockets, peer credentials and per-export policy. */
+#include "export.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "error.h"
+#include "log.h"
+#include "loop.h"
+#include "secret.h"
+
+#define EXPORT_ACCEPT_BATCH 32
+
+/* ---- peers ---- */
+
+int peer_from_socket(int fd, struct peer *out)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	gid_t *groups = NULL, *ng;
+	int r = TK_ERR_IO;
+
+	memset(out, 0, sizeof(*out));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    len != sizeof(cred)) {
+		log_err("SO_PEERCRED: %s", strerror(errno));
+		return TK_ERR_IO;
+	}
+	/* Room for 64 groups, then exactly what the kernel asks for. */
+	len = 64 * sizeof(gid_t);
+	for (int tries = 0; tries < 3; tries++) {
+		if ((ng = realloc(groups, len ? len : 1)) == NULL) {
+			r = TK_ERR_NOMEM;
+			goto out;
+		}
+		groups = ng;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) ==
+		    0)
+			break;
+		if (errno != ERANGE || tries == 2) {
+			log_err("SO_PEERGROUPS: %s", strerror(errno));
+			goto out;
+		}
+	}
+	out->uid = cred.uid;
+	out->gid = cred.gid;
+	out->pid = cred.pid;
+	out->groups = groups;
+	out->ngroups = len / sizeof(gid_t);
+	groups = NULL;
+	r = 0;
+out:
+	free(groups);
+	return r;
+}
+
+int peer_copy(const struct peer *src, struct peer *dst)
+{
+	*dst = *src;
+	dst->groups = NULL;
+	if (src->ngroups == 0)
+		return 0;
+	dst->groups = calloc(src->ngroups, sizeof(gid_t));
+	if (dst->groups == NULL) {
+		dst->ngroups = 0;
+		return TK_ERR_NOMEM;
+	}
+	memcpy(dst->groups, src->groups, src->ngroups * sizeof(gid_t));
+	return 0;
+}
+
+void peer_clear(struct peer *p)
+{
+	free(p->groups);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- policy ---- */
+
+static bool export_gid_listed(const struct export_conf *ec, gid_t gid)
+{
+	for (size_t i = 0; i < ec->n_allow_gids; i++)
+		if (ec->allow_gids[i] == gid)
+			return true;
+	return false;
+}
+
+bool export_accepts_peer(const struct export_conf *ec, const struct peer *p)
+{
+	if (ec->n_allow_uids == 0 && ec->n_allow_gids == 0)
+		return true;
+	for (size_t i = 0; i < ec->n_allow_uids; i++)
+		if (ec->allow_uids[i] == p->uid)
+			return true;
+	if (export_gid_listed(ec, p->gid))
+		return true;
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (export_gid_listed(ec, p->groups[i]))
+			return true;
+	return false;
+}
+
+bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti)
+{
+	if (ec->n_tokens == 0)
+		return true;
+	for (size_t i = 0; i < ec->n_tokens; i++)
+		if (p11_kit_uri_match_token_info(ec->tokens[i], ti) == 1)
+			return true;
+	return false;
+}
+
+bool export_allows(const struct export_conf *ec, enum export_op op)
+{
+	(void)op; /* every export_op is a write */
+	return ec->access == EXPORT_ACCESS_FULL;
+}
+
+bool export_conf_has_pin(const struct export_conf *ec)
+{
+	return ec->pin_file != NULL;
+}
+
+int export_pin_get(struct export *ex, uint8_t *pin, size_t *len)
+{
+	int r = TK_ERR_NOT_FOUND;
+
+	pthread_mutex_lock(&ex->lock);
+	if (ex->conf->pin != NULL) {
+		r = TK_ERR_TOO_LARGE;
+		if (ex->conf->pin->len <= *len) {
+			memcpy(pin, ex->conf->pin->data, ex->conf->pin->len);
+			*len = ex->conf->pin->len;
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return r;
+}
+
+/* ---- connections ---- */
+
+int export_conn_add(struct export *ex, struct conn *c)
+{
+	if (ex->nconns >= ex->limits.max_connections_per_export)
+		return TK_ERR_BUSY;
+	c->prev = NULL;
+	c->next = ex->conns;
+	if (ex->conns)
+		ex->conns->prev = c;
+	ex->conns = c;
+	ex->nconns++;
+	return 0;
+}
+
+void export_conn_remove(struct export *ex, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ex->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	ex->nconns--;
+}
+
+void export_close_conns(struct export *ex)
+{
+	struct conn *c;
+
+	while ((c = ex->conns) != NULL)
+		conn_close(&c);
+}
+
+/* ---- sockets ---- */
+
+static void export_on_accept(struct loop *loop, int lfd, uint32_t events,
+                             void *ctx)
+{
+	struct export *ex = ctx;
+	struct peer peer;
+	int fd;
+
+	for (int i = 0; i < EXPORT_ACCEPT_BATCH; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_err("export %s: accept: %s", ex->conf->name,
+				        strerror(errno));
+			return;
+		}
+		if (peer_from_socket(fd, &peer) != 0) {
+			close(fd);
+			continue;
+		}
+		if (!export_accepts_peer(ex->conf, &peer)) {
+			log_notice(
+			    "export %s: refused peer uid %u gid %u pid %d",
+			    ex->conf->name, (unsigned)peer.uid,
+			    (unsigned)peer.gid, (int)peer.pid);
+			close(fd);
+		} else {
+			conn_accept(ex, fd, &peer);
+		}
+		peer_clear(&peer);
+	}
+}
+
+/* mkdir -p of the socket's parent directory, missing parts made 0755. */
+static int export_make_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(dir))
+		return TK_ERR_ARG;
+	memcpy(dir, path, len + 1);
+	for (char *s = dir + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			log_err("mkdir %s: %s", dir, strerror(errno));
+			return TK_ERR_IO;
+		}
+		*s = '/';
+	}
+	return 0;
+}
+
+/* Removes a stale socket file; refuses a live one or a non-socket. */
+static int export_remove_stale(const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(sun->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : TK_ERR_IO;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_err("%s exists and is not a socket", sun->sun_path);
+		return TK_ERR_IO;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return TK_ERR_IO;
+	r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	close(fd);
+	if (r == 0) {
+		log_err("%s: another server is listening there", sun->sun_path);
+		return TK_ERR_BUSY;
+	}
+	if (unlink(sun->sun_path) < 0 && errno != ENOENT) {
+		log_err("unlink %s: %s", sun->sun_path, strerror(errno));
+		return TK_ERR_IO;
+	}
+	return 0;
+}
+
+static int export_apply_perms(const struct export_conf *ec)
+{
+	struct stat st;
+	bool same;
+
+	/* chown only when needed: seccomp filters may refuse it. */
+	same = stat(ec->socket, &st) == 0 && st.st_uid == ec->owner &&
+	       st.st_gid == ec->group;
+	if (!same && chown(ec->socket, ec->owner, ec->group) < 0) {
+		log_err("chown %s to %u:%u: %s", ec->socket,
+		        (unsigned)ec->owner, (unsigned)ec->group,
+		        strerror(errno));
+		return TK_ERR_IO;
+	}
+	if (chmod(ec->socket, ec->mode) < 0) {
+		log_err("chmod %s: %s", ec->socket, strerror(errno));
+		return TK_ERR_IO;
+	}
+	return 0;
+}
+
+/* Binds and listens; clients cannot connect before listen(), so they never
+ * see the socket with the wrong owner or mode. */
+static int export_bind(struct export *ex)
+{
+	const struct export_conf *ec = ex->conf;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct stat st;
+	int r;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", ec->socket);
+	if ((r = export_make_parent(ec->socket)) != 0 ||
+	    (r = export_remove_stale(&sun)) != 0)
+		return r;
+	ex->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ex->fd < 0 ||
+	    bind(ex->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		log_err("bind %s: %s", ec->socket, strerror(errno));
+		return TK_ERR_IO;
+	}
+	if (stat(ec->socket, &st) == 0) {
+		ex->dev = st.st_dev;
+		ex->ino = st.st_ino;
+	}
+	if ((r = export_apply_perms(ec)) != 0)
+		return r;
+	if (listen(ex->fd, SOMAXCONN) < 0) {
+		log_err("listen %s: %s", ec->socket, strerror(errno));
+		return TK_ERR_IO;
+	}
+	return 0;
+}
+
+int export_open(struct loop *loop, struct export_conf *conf,
+                const struct config_limits *limits, int inherited_fd,
+                struct export **out)
+{
+	struct export *ex;
+	int r;
+
+	*out = NULL;
+	if ((ex = calloc(1, sizeof(*ex))) == NULL)
+		return TK_ERR_NOMEM;
+	pthread_mutex_init(&ex->lock, NULL);
+	ex->conf = export_conf_ref(conf);
+	ex->limits = *limits;
+	ex->loop = loop;
+	ex->fd = -1;
+	if (inherited_fd >= 0) {
+		ex->fd = inherited_fd;
+		ex->borrowed = true;
+	} else if ((r = export_bind(ex)) != 0) {
+		goto out;
+	}
+	r = loop_add(loop, ex->fd, EPOLLIN, export_on_accept, ex, &ex->watch);
+	if (r != 0)
+		goto out;
+	log_info("export %s: listening on %s%s", conf->name, conf->socket,
+	         ex->borrowed ? " (from systemd)" : "");
+	*out = ex;
+	ex = NULL;
+out:
+	export_close(&ex);
+	return r;
+}
+
+int export_update(struct export *ex, struct export_conf *conf,
+                  const struct config_limits *limits)
+{
+	struct export_conf *old = ex->conf;
+	int r;
+
+	if (!ex->borrowed &&
+	    (old->owner != conf->owner || old->group != conf->group ||
+	     old->mode != conf->mode) &&
+	    (r = export_apply_perms(conf)) != 0)
+		return r;
+	pthread_mutex_lock(&ex->lock);
+	ex->conf = export_conf_ref(conf);
+	ex->limits = *limits;
+	/* Connections keep the old settings for policy, never for the PIN. */
+	secret_free(&old->pin);
+	pthread_mutex_unlock(&ex->lock);
+	export_conf_unref(&old);
+	return 0;
+}
+
+void export_stop_listening(struct export *ex)
+{
+	struct stat st;
+
+	if (ex->fd < 0)
+		return;
+	loop_remove(ex->loop, &ex->watch);
+	if (!ex->borrowed) {
+		/* Only our own socket file: another instance may own it now. */
+		if (ex->ino != 0 && stat(ex->conf->socket, &st) == 0 &&
+		    st.st_dev == ex->dev && st.st_ino == ex->ino)
+			unlink(ex->conf->socket);
+		close(ex->fd);
+	}
+	ex->fd = -1;
+	log_info("export %s: stopped listening on %s", ex->conf->name,
+	         ex->conf->socket);
+}
+
+void export_close(struct export **p)
+{
+	struct export *ex = *p;
+
+	if (ex == NULL)
+		return;
+	export_stop_listening(ex);
+	export_close_conns(ex);
+	export_conf_unref(&ex->conf);
+	pthread_mutex_destroy(&ex->lock);
+	free(ex);
+	*p = NULL;
+}

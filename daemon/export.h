@@ -1,0 +1,130 @@
+/* Exports: a listening Unix socket plus the policy for whoever connects to
+ * it (who may connect, which tokens they see, what they may do, where the PIN
+ * comes from). Settings come from the config as a struct export_conf; a
+ * connection keeps a reference to the settings it was accepted under, so a
+ * changed export's policy applies to new connections only.
+ *
+ * Threads: export_open/update/close and the connection list belong to the
+ * loop thread. The policy functions read an immutable export_conf and may
+ * be called from any thread; export_pin_get() too. */
+#ifndef TOKEND_EXPORT_H
+#define TOKEND_EXPORT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "config.h"
+
+struct loop;
+struct loop_watch;
+struct conn;
+
+/* The credentials of a connected peer, as the daemon's user namespace sees
+ * them (SO_PEERCRED / SO_PEERGROUPS translate a container's ids). */
+struct peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	gid_t *groups; /* supplementary groups */
+	size_t ngroups;
+};
+
+/* Reads SO_PEERCRED and SO_PEERGROUPS of a connected socket. */
+int peer_from_socket(int fd, struct peer *out);
+int peer_copy(const struct peer *src, struct peer *dst);
+void peer_clear(struct peer *p);
+
+struct export
+{
+	struct export_conf *conf;    /* current settings (lock to read from
+	                                another thread) */
+	struct config_limits limits; /* current limits */
+	struct loop *loop;
+	int fd;        /* listening socket */
+	bool borrowed; /* fd came from systemd: not closed, not unlinked */
+	dev_t dev;     /* the socket file we bound, unlinked at close */
+	ino_t ino;
+	struct loop_watch *watch;
+	struct conn *conns; /* connections accepted here (loop thread) */
+	size_t nconns;
+	pthread_mutex_t lock; /* guards conf swaps and the PIN */
+};
+
+/* Opens an export: uses inherited_fd (a listening socket from systemd, kept
+ * owned by the caller) when >= 0, otherwise creates the socket: a stale
+ * socket file is removed, missing parent directories are made with 0755,
+ * then bind, chown to owner:group, chmod to mode, listen. Accepted peers go
+ * through export_accepts_peer() and then to conn_accept(). */
+int export_open(struct loop *loop, struct export_conf *conf,
+                const struct config_limits *limits, int inherited_fd,
+                struct export **out);
+/* New settings for the same socket path: re-applies owner/group/mode and
+ * swaps the settings new connections get. Existing connections stay. The
+ * previous settings' PIN is wiped now. */
+int export_update(struct export *ex, struct export_conf *conf,
+                  const struct config_limits *limits);
+/* Stops accepting (the socket file is removed; connections stay). */
+void export_stop_listening(struct export *ex);
+/* Closes every connection, waiting for their in-flight work. */
+void export_close_conns(struct export *ex);
+/* Stops listening, closes the connections, frees; NULL-safe. */
+void export_close(struct export **p);
+
+/* Connection bookkeeping for conn.c: add fails with TK_ERR_BUSY when the
+ * export has max-connections-per-export connections already. */
+int export_conn_add(struct export *ex, struct conn *c);
+void export_conn_remove(struct export *ex, struct conn *c);
+
+/* ---- policy ---- */
+
+/* With neither allow-users nor allow-groups anyone who reaches the socket is
+ * accepted; otherwise the peer's uid must be listed, or its primary gid or
+ * one of its supplementary groups. */
+bool export_accepts_peer(const struct export_conf *ec, const struct peer *p);
+/* No tokens= URIs: every token; else one URI must match. */
+bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti);
+
+/* Operations a read-only export refuses. How the RPC dispatch maps calls:
+ *   C_InitToken (and C_InitToken2)              EXPORT_OP_INIT_TOKEN
+ *   C_InitPIN                                   EXPORT_OP_INIT_PIN
+ *   C_SetPIN                                    EXPORT_OP_SET_PIN
+ *   C_GenerateKey, C_GenerateKeyPair            EXPORT_OP_GENERATE_KEY
+ *   C_CreateObject, C_CopyObject, C_UnwrapKey,
+ *   C_DeriveKey with CKA_TOKEN=TRUE             EXPORT_OP_CREATE_OBJECT
+ *   C_DestroyObject                             EXPORT_OP_DESTROY_OBJECT
+ *   C_SetAttributeValue                         EXPORT_OP_SET_ATTRIBUTE
+ * A refused call answers EXPORT_READ_ONLY_RV, CKR_TOKEN_WRITE_PROTECTED,
+ * for all of them, session-level calls included: the restriction belongs to
+ * the token as this export presents it, and PKCS#11 lists that code for
+ * each of these calls. For the same reason C_GetTokenInfo on a read-only
+ * export should set CKF_WRITE_PROTECTED. Read-write sessions are still
+ * allowed to open (many clients ask for one to sign), so
+ * CKR_SESSION_READ_ONLY would be a lie. */
+enum export_op {
+	EXPORT_OP_INIT_TOKEN,
+	EXPORT_OP_INIT_PIN,
+	EXPORT_OP_SET_PIN,
+	EXPORT_OP_GENERATE_KEY,
+	EXPORT_OP_CREATE_OBJECT,
+	EXPORT_OP_DESTROY_OBJECT,
+	EXPORT_OP_SET_ATTRIBUTE,
+};
+#define EXPORT_READ_ONLY_RV CKR_TOKEN_WRITE_PROTECTED
+
+bool export_allows(const struct export_conf *ec, enum export_op op);
+
+/* True when the export has a pin-file: its tokens report
+ * CKF_PROTECTED_AUTHENTICATION_PATH and clients log in with a NULL PIN. */
+bool export_conf_has_pin(const struct export_conf *ec);
+/* Copies the export's current PIN (from its current settings, so a reload
+ * that changed the file takes effect) into pin; *len is the room in, the
+ * length out. TK_ERR_NOT_FOUND without a pin-file, TK_ERR_TOO_LARGE when it
+ * does not fit. The caller wipes its copy with explicit_bzero. */
+int export_pin_get(struct export *ex, uint8_t *pin, size_t *len);
+
+#endif

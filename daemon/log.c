@@ -1,0 +1,70 @@
+/* Logging to stderr with journald priority prefixes. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int log_level = LOG_INFO;
+
+static const char *const log_level_names[] = {
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+};
+
+void log_set_level(int level)
+{
+	if (level >= LOG_EMERG && level <= LOG_DEBUG)
+		__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
+}
+
+int log_get_level(void)
+{
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
+
+int log_level_parse(const char *s)
+{
+	size_t i;
+
+	if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+		return s[0] - '0';
+	for (i = 0; i < sizeof(log_level_names) / sizeof(log_level_names[0]);
+	     i++)
+		if (strcasecmp(s, log_level_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+void log_msg(int level, const char *func, const char *fmt, ...)
+{
+	char line[2048];
+	size_t n = 0;
+	int r, saved_errno = errno;
+	va_list ap;
+
+	if (level > log_get_level())
+		return;
+	r = snprintf(line, sizeof(line), "<%d>%s%s", level, func ? func : "",
+	             func ? ": " : "");
+	if (r > 0)
+		n = (size_t)r < sizeof(line) ? (size_t)r : sizeof(line) - 1;
+	va_start(ap, fmt);
+	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+	if (r > 0)
+		n += (size_t)r < sizeof(line) - n ? (size_t)r
+		                                  : sizeof(line) - n - 1;
+	/* One line per message: newlines inside become spaces. */
+	for (size_t i = 0; i < n; i++)
+		if (line[i] == '\n')
+			line[i] = ' ';
+	if (n >= sizeof(line) - 1)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, n) < 0) {
+		/* nowhere left to report it */
+	}
+	errno = saved_errno;
+}

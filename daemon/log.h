@@ -1,0 +1,26 @@
+/* Logging to stderr in journald's form: every line starts with "<N>", N the
+ * syslog priority (sd-daemon.h's SD_ERR and friends), so the journal files it
+ * at the right level when tokend runs under systemd. One write(2) per line,
+ * so lines from concurrent threads never interleave. */
+#ifndef TOKEND_LOG_H
+#define TOKEND_LOG_H
+
+#include <syslog.h>
+
+/* Messages above this priority (numerically greater) are dropped. */
+void log_set_level(int level);
+int log_get_level(void);
+/* "err", "warning", "notice", "info", "debug" or a digit 0..7; -1 if bad. */
+int log_level_parse(const char *s);
+
+void log_msg(int level, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Errors and warnings name the function that saw the failure. */
+#define log_err(...) log_msg(LOG_ERR, __func__, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __func__, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, NULL, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, NULL, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __func__, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,93 @@
+/* Locked, non-dumpable memory for secrets. */
+#include "secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+
+static int secret_alloc(size_t size, struct secret **out)
+{
+	struct secret *s;
+	long page = sysconf(_SC_PAGESIZE);
+	size_t cap = (size + (size_t)page - 1) / (size_t)page * (size_t)page;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return TK_ERR_NOMEM;
+	s->data = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s->data == MAP_FAILED) {
+		free(s);
+		return TK_ERR_NOMEM;
+	}
+	s->cap = cap;
+	if (mlock(s->data, cap) < 0)
+		log_warn("mlock: %s (the PIN may be swapped out)",
+		         strerror(errno));
+	(void)madvise(s->data, cap, MADV_DONTDUMP);
+	*out = s;
+	return 0;
+}
+
+void secret_free(struct secret **p)
+{
+	struct secret *s = *p;
+
+	if (s == NULL)
+		return;
+	explicit_bzero(s->data, s->cap);
+	munlock(s->data, s->cap);
+	munmap(s->data, s->cap);
+	free(s);
+	*p = NULL;
+}
+
+int secret_read_file(const char *path, size_t max, struct secret **out)
+{
+	struct secret *s = NULL;
+	ssize_t n;
+	int fd, r, saved;
+
+	*out = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+		return TK_ERR_IO;
+	/* One byte more than allowed tells an over-long file apart. */
+	if ((r = secret_alloc(max + 1, &s)) != 0)
+		goto out;
+	while (s->len <= max) {
+		n = read(fd, s->data + s->len, max + 1 - s->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = TK_ERR_IO;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		s->len += (size_t)n;
+	}
+	r = TK_ERR_TOO_LARGE;
+	if (s->len > max)
+		goto out;
+	if (s->len > 0 && s->data[s->len - 1] == '\n')
+		s->data[--s->len] = 0;
+	if (s->len > 0 && s->data[s->len - 1] == '\r')
+		s->data[--s->len] = 0;
+	r = TK_ERR_INVALID;
+	if (s->len == 0)
+		goto out;
+	*out = s;
+	s = NULL;
+	r = 0;
+out:
+	saved = errno;
+	secret_free(&s);
+	close(fd);
+	errno = saved;
+	return r;
+}

@@ -1,0 +1,23 @@
+/* Small secrets (a PIN read from a pin-file) in memory of their own: locked
+ * against swapping (mlock), left out of core dumps (MADV_DONTDUMP), wiped
+ * with explicit_bzero before release. */
+#ifndef TOKEND_SECRET_H
+#define TOKEND_SECRET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct secret {
+	uint8_t *data;
+	size_t len;
+	size_t cap; /* bytes mapped */
+};
+
+/* Reads a whole file of at most max bytes; one trailing "\n" or "\r\n" is
+ * dropped. Returns 0, TK_ERR_IO (errno kept), TK_ERR_TOO_LARGE or
+ * TK_ERR_INVALID (empty). */
+int secret_read_file(const char *path, size_t max, struct secret **out);
+/* Wipes and releases; NULL-safe, nulls *p. */
+void secret_free(struct secret **p);
+
+#endif

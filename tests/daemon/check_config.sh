@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# tokend --check-config: a good file passes, and each validation rule
+# refuses a bad file with "FILE:LINE: reason".
+. "$(dirname "$0")/lib.sh"
+
+C="$T/c.conf"
+
+# good WHAT < config: --check-config accepts the file and prints OK.
+good() {
+	local what=$1 out
+	cat >"$C"
+	if out=$("$TOKEND" --check-config -c "$C" 2>&1) && [[ $out == *OK* ]]; then
+		pass "$what"
+	else
+		fail "$what: $out"
+	fi
+}
+
+# bad WHAT LINE TEXT < config: refused, "$C:LINE: ...TEXT..." on stderr.
+bad() {
+	local what=$1 line=$2 text=$3 out rc=0
+	cat >"$C"
+	out=$("$TOKEND" --check-config -c "$C" 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ] && [[ $out == *"$C:$line: "*"$text"* ]]; then
+		pass "$what"
+	else
+		fail "$what: rc=$rc, wanted '$C:$line: ...$text', got: $out"
+	fi
+}
+
+# refused WHAT TEXT OUTPUT RC
+refused() {
+	if [ "$4" -ne 0 ] && [[ $3 == *"$2"* ]]; then
+		pass "$1"
+	else
+		fail "$1: rc=$4, wanted '$2', got: $3"
+	fi
+}
+
+printf '1234\n' >"$T/pin"
+chmod 0600 "$T/pin"
+
+good "a file using every key" <<EOF
+# comment
+[tokend]
+log-level = info
+state-dir = /var/lib/tokend
+max-connections-per-export = 32
+max-sessions-per-connection = 16
+max-message-size = 2M
+max-attributes = 128
+
+[export alice]
+socket = $T/alice.sock
+owner = nobody
+group = nogroup
+mode = 0600
+allow-users = root, 1234 nobody
+allow-groups = nogroup 4321
+  5000, 5001
+tokens = pkcs11:manufacturer=piv_II pkcs11:token=YubiKey%20PIV;serial=0123
+access = read-only
+pin-file = $T/pin
+
+[export bob]
+socket = $T/bob.sock
+EOF
+
+rc=0
+out=$("$TOKEND" --check-config -c "$T/missing.conf" 2>&1) || rc=$?
+refused "a missing -c file is an error" "$T/missing.conf: No such file" "$out" $rc
+
+bad "unknown section" 2 "unknown section [exports]" <<EOF
+# x
+[exports]
+socket = /run/x
+EOF
+bad "unknown key" 3 "unknown key 'sockets' in [export a]" <<EOF
+[export a]
+socket = /run/a
+sockets = /run/b
+EOF
+bad "unknown key in [tokend]" 2 "unknown key 'colour' in [tokend]" <<EOF
+[tokend]
+colour = blue
+EOF
+bad "bad mode (not octal)" 3 "bad mode '0999'" <<EOF
+[export a]
+socket = /run/a
+mode = 0999
+EOF
+bad "bad mode (too large)" 3 "bad mode '1777'" <<EOF
+[export a]
+socket = /run/a
+mode = 1777
+EOF
+bad "unknown owner" 3 "unknown user 'no-such-user-h8'" <<EOF
+[export a]
+socket = /run/a
+owner = no-such-user-h8
+EOF
+bad "unknown group" 3 "unknown group 'no-such-group-h8'" <<EOF
+[export a]
+socket = /run/a
+group = no-such-group-h8
+EOF
+bad "unknown user in allow-users" 3 "unknown user 'no-such-user-h8' in allow-users" <<EOF
+[export a]
+socket = /run/a
+allow-users = root,no-such-user-h8
+EOF
+bad "unknown group in allow-groups (continuation line)" 4 \
+	"unknown group 'no-such-group-h8' in allow-groups" <<EOF
+[export a]
+socket = /run/a
+allow-groups = root
+  no-such-group-h8
+EOF
+bad "relative socket path" 2 "socket path must be absolute: 'run/a'" <<EOF
+[export a]
+socket = run/a
+EOF
+bad "socket path too long" 2 "socket path longer than 107 bytes" <<EOF
+[export a]
+socket = /$(printf 'x%.0s' $(seq 120))
+EOF
+bad "duplicate socket paths" 6 "socket /run/a is already used by [export a] (line 2)" <<EOF
+
+[export a]
+socket = /run/a
+
+[export b]
+socket = /run/a
+EOF
+bad "bad URI" 3 "bad PKCS#11 token URI 'file:foo'" <<EOF
+[export a]
+socket = /run/a
+tokens = pkcs11:model=x file:foo
+EOF
+bad "bad access value" 3 "bad access 'rw': expected 'full' or 'read-only'" <<EOF
+[export a]
+socket = /run/a
+access = rw
+EOF
+bad "pin-file missing" 3 "pin-file $T/nopin: No such file or directory" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/nopin
+EOF
+cp "$T/pin" "$T/pin-g"
+chmod 0640 "$T/pin-g"
+bad "pin-file group readable" 3 \
+	"pin-file $T/pin-g must be a regular file that group and others cannot access" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin-g
+EOF
+cp "$T/pin" "$T/pin-w"
+chmod 0604 "$T/pin-w"
+bad "pin-file world readable" 3 "cannot access (mode 0600 or stricter)" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin-w
+EOF
+: >"$T/pin-e"
+chmod 0600 "$T/pin-e"
+bad "pin-file empty" 3 "pin-file $T/pin-e is empty" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin-e
+EOF
+bad "pin-file relative" 3 "pin-file path must be absolute" <<EOF
+[export a]
+socket = /run/a
+pin-file = pin
+EOF
+
+# Unreadable: root reads anything, so check as another user.
+cat >"$C" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin
+EOF
+chmod 0644 "$C"
+rc=0
+out=$(setpriv --reuid 1234 --regid 1234 --clear-groups \
+	"$TOKEND" --check-config -c "$C" 2>&1) || rc=$?
+refused "pin-file unreadable by the daemon's user" \
+	"$C:3: pin-file $T/pin: Permission denied" "$out" $rc
+
+bad "export without socket" 3 "[export b] has no 'socket' key" <<EOF
+[export a]
+socket = /run/a
+[export b]
+mode = 0600
+EOF
+bad "empty export section" 1 "[export a] has no 'socket' key" <<EOF
+[export a]
+EOF
+bad "duplicate export" 3 "duplicate section [export a] (first at line 1)" <<EOF
+[export a]
+socket = /run/a
+[export a]
+socket = /run/b
+EOF
+bad "duplicate key" 3 "duplicate key 'mode' in [export a]" <<EOF
+[export a]
+mode = 0600
+mode = 0666
+socket = /run/a
+EOF
+bad "bad export name" 1 "bad export name 'a/b'" <<EOF
+[export a/b]
+socket = /run/a
+EOF
+bad "key outside a section" 1 "key 'socket' outside of a section" <<EOF
+socket = /run/a
+[export a]
+socket = /run/a
+EOF
+bad "syntax error" 3 "syntax error" <<EOF
+[export a]
+socket = /run/a
+this line has no equals sign
+EOF
+bad "bad limit" 2 "bad value '0'" <<EOF
+[tokend]
+max-connections-per-export = 0
+[export a]
+socket = /run/a
+EOF
+bad "bad size suffix" 2 "bad value '1G'" <<EOF
+[tokend]
+max-message-size = 1G
+[export a]
+socket = /run/a
+EOF
+bad "bad log-level" 2 "bad log-level 'loud'" <<EOF
+[tokend]
+log-level = loud
+[export a]
+socket = /run/a
+EOF
+bad "relative state-dir" 2 "state-dir must be absolute" <<EOF
+[tokend]
+state-dir = var/lib/tokend
+[export a]
+socket = /run/a
+EOF
+bad "line too long" 3 "line longer than" <<EOF
+[export a]
+socket = /run/a
+tokens = pkcs11:model=$(printf 'x%.0s' $(seq 300))
+EOF
+
+# No export section at all: "FILE: reason" without a line number.
+printf '[tokend]\nlog-level = info\n' >"$C"
+rc=0
+out=$("$TOKEND" --check-config -c "$C" 2>&1) || rc=$?
+refused "a config without exports is refused" "$C: no [export NAME] section" "$out" $rc
+
+finish

@@ -1,0 +1,87 @@
+# Shared by the daemon tests: a temp dir every test uid can reach, tokend
+# started in the foreground with a config of ours, always stopped on exit.
+# Needs TOKEND (the binary) and runs as root (setpriv).
+set -euo pipefail
+
+PY=/usr/bin/python3
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CLIENT="$PY $HERE/client.py"
+: "${TOKEND:?TOKEND must name the tokend binary}"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: needs root (setpriv, chown)"
+	exit 77
+fi
+
+T=$(mktemp -d /tmp/tokend-daemon-test.XXXXXX)
+chmod 0755 "$T"
+TOKEND_PID=
+LOG="$T/tokend.log"
+FAILS=0
+
+cleanup() {
+	if [ -n "$TOKEND_PID" ] && kill -0 "$TOKEND_PID" 2>/dev/null; then
+		kill -TERM "$TOKEND_PID" 2>/dev/null || true
+		sleep 0.5
+		kill -KILL "$TOKEND_PID" 2>/dev/null || true
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+pass() { echo "ok: $*"; }
+
+# check DESCRIPTION COMMAND...: pass when the command succeeds.
+check() {
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# wait_for COND_COMMAND...: up to 5 s.
+wait_for() {
+	for _ in $(seq 100); do
+		if "$@"; then return 0; fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# start_tokend CONFIG [extra args]: starts it and waits for the log line
+# "tokend ready".
+start_tokend() {
+	: >"$LOG"
+	"$TOKEND" -f -c "$@" 2>>"$LOG" &
+	TOKEND_PID=$!
+	if ! wait_for grep -q "tokend ready" "$LOG"; then
+		echo "tokend did not start:"
+		cat "$LOG"
+		exit 1
+	fi
+}
+
+# stop_tokend: SIGTERM, expects exit 0 within 5 s.
+stop_tokend() {
+	local rc=0
+	kill -TERM "$TOKEND_PID"
+	if ! wait_for sh -c "! kill -0 $TOKEND_PID 2>/dev/null"; then
+		fail "tokend did not exit within 5 s of SIGTERM"
+	fi
+	wait "$TOKEND_PID" || rc=$?
+	TOKEND_PID=
+	[ "$rc" -eq 0 ] || fail "tokend exited with $rc after SIGTERM"
+}
+
+# log_has REGEX: the log has a line matching REGEX (within 5 s).
+log_has() { wait_for grep -Eq -- "$1" "$LOG"; }
+
+finish() {
+	if [ "$FAILS" -ne 0 ]; then
+		echo "---- tokend log ----"
+		cat "$LOG" 2>/dev/null || true
+		echo "$FAILS check(s) failed"
+		exit 1
+	fi
+	echo "all passed"
+}

@@ -1,0 +1,208 @@
+/* Export policy on configs loaded through config_load(): peer checks, the
+ * token filter (p11-kit URI matching), read-only access, settings equality
+ * for reload, and the PIN read from a pin-file. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "audit.h"
+#include "config.h"
+#include "export.h"
+#include "secret.h"
+
+static char tmpdir[] = "/tmp/tokend-policy.XXXXXX";
+
+static struct config *load(const char *text)
+{
+	char path[256], err[512];
+	struct config *cfg = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/t.conf", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	if (config_load(path, true, &cfg, err, sizeof(err)) != 0)
+		fail_msg("config_load: %s", err);
+	return cfg;
+}
+
+static void pad(CK_UTF8CHAR *dst, size_t n, const char *s)
+{
+	memset(dst, ' ', n);
+	memcpy(dst, s, strlen(s));
+}
+
+static void test_peers(void **state)
+{
+	struct config *cfg = load("[export a]\nsocket = /run/a\n"
+	                          "allow-users = 1000\nallow-groups = 50, 60\n"
+	                          "[export b]\nsocket = /run/b\n");
+	const struct export_conf *a = cfg->exports[0], *b = cfg->exports[1];
+	gid_t groups[] = {7, 60};
+	struct peer p = {.uid = 1000, .gid = 1000};
+
+	assert_true(export_accepts_peer(a, &p));
+	p.uid = 1001;
+	assert_false(export_accepts_peer(a, &p));
+	p.gid = 50;
+	assert_true(export_accepts_peer(a, &p));
+	p.gid = 1001;
+	p.groups = groups;
+	p.ngroups = 2;
+	assert_true(export_accepts_peer(a, &p));
+	p.ngroups = 1;
+	assert_false(export_accepts_peer(a, &p));
+	/* No allow lists: anyone. */
+	assert_true(export_accepts_peer(b, &p));
+	config_free(&cfg);
+}
+
+static void test_tokens(void **state)
+{
+	struct config *cfg = load("[export a]\nsocket = /run/a\n"
+	                          "tokens = pkcs11:manufacturer=Yubico%20AB "
+	                          "pkcs11:serial=42\n"
+	                          "[export b]\nsocket = /run/b\n");
+	CK_TOKEN_INFO ti;
+
+	memset(&ti, 0, sizeof(ti));
+	pad(ti.label, sizeof(ti.label), "YubiKey PIV");
+	pad(ti.manufacturerID, sizeof(ti.manufacturerID), "Yubico AB");
+	pad(ti.model, sizeof(ti.model), "YubiKey 5");
+	pad(ti.serialNumber, sizeof(ti.serialNumber), "1234");
+	assert_true(export_shows_token(cfg->exports[0], &ti));
+	pad(ti.manufacturerID, sizeof(ti.manufacturerID), "piv_II");
+	assert_false(export_shows_token(cfg->exports[0], &ti));
+	pad(ti.serialNumber, sizeof(ti.serialNumber), "42");
+	assert_true(export_shows_token(cfg->exports[0], &ti));
+	assert_true(export_shows_token(cfg->exports[1], &ti));
+	config_free(&cfg);
+}
+
+static void test_access_and_equal(void **state)
+{
+	struct config *c1 = load("[export a]\nsocket = /run/a\n"
+	                         "access = read-only\nallow-users = 1, 2\n");
+	struct config *c2 = load("[export a]\nsocket = /run/a\n"
+	                         "access = read-only\nallow-users = 1\n  2\n");
+	struct config *c3 = load("[export a]\nsocket = /run/a\n");
+
+	assert_false(export_allows(c1->exports[0], EXPORT_OP_GENERATE_KEY));
+	assert_false(export_allows(c1->exports[0], EXPORT_OP_SET_PIN));
+	assert_true(export_allows(c3->exports[0], EXPORT_OP_DESTROY_OBJECT));
+	assert_true(export_conf_equal(c1->exports[0], c2->exports[0]));
+	assert_false(export_conf_equal(c1->exports[0], c3->exports[0]));
+	assert_int_equal(c3->exports[0]->mode, 0660);
+	assert_int_equal(c3->exports[0]->owner, geteuid());
+	config_free(&c1);
+	config_free(&c2);
+	config_free(&c3);
+}
+
+static void test_pin(void **state)
+{
+	char pin[256], text[512];
+	struct config *cfg;
+	FILE *f;
+
+	snprintf(pin, sizeof(pin), "%s/pin", tmpdir);
+	f = fopen(pin, "w");
+	assert_non_null(f);
+	fputs("123456\n", f);
+	fclose(f);
+	chmod(pin, 0600);
+	snprintf(text, sizeof(text),
+	         "[export a]\nsocket = /run/a\n"
+	         "pin-file = %s\n",
+	         pin);
+	cfg = load(text);
+	assert_true(export_conf_has_pin(cfg->exports[0]));
+	assert_non_null(cfg->exports[0]->pin);
+	assert_int_equal(cfg->exports[0]->pin->len, 6);
+	assert_memory_equal(cfg->exports[0]->pin->data, "123456", 6);
+	unlink(pin);
+	config_free(&cfg);
+}
+
+static void test_default(void **state)
+{
+	struct config *cfg = NULL;
+	char err[64];
+
+	assert_int_equal(config_load("/nonexistent/tokend.conf", false, &cfg,
+	                             err, sizeof(err)),
+	                 0);
+	assert_int_equal(cfg->n_exports, 1);
+	assert_string_equal(cfg->exports[0]->name, "default");
+	assert_string_equal(cfg->exports[0]->socket, "/run/tokend/pkcs11");
+	assert_int_equal(cfg->exports[0]->n_tokens, 0);
+	assert_int_equal(cfg->exports[0]->access, EXPORT_ACCESS_FULL);
+	assert_int_equal(cfg->limits.max_message_size, 1 << 20);
+	config_free(&cfg);
+	assert_int_not_equal(config_load("/nonexistent/tokend.conf", true, &cfg,
+	                                 err, sizeof(err)),
+	                     0);
+}
+
+static void test_audit(void **state)
+{
+	char path[256], line[1024];
+	const uint8_t id[] = {0x01, 0xab};
+	struct audit_key key = {"0123", id, sizeof(id), "evil\"\nlabel"};
+	struct peer p = {.uid = 1234, .gid = 100, .pid = 42};
+	int saved = dup(2), fd;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/audit", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	dup2(fd, 2);
+	audit_login("e1", &p, "0123", CKU_USER, CKR_PIN_INCORRECT);
+	audit_key_op("e1", &p, &key, "sign", CKM_ECDSA, CKR_OK);
+	dup2(saved, 2);
+	close(fd);
+	close(saved);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "<5>AUDIT login export=e1 uid=1234 gid=100 "
+	                          "pid=42 token=\"0123\" user=CKU_USER "
+	                          "result=CKR_PIN_INCORRECT\n");
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "<5>AUDIT key-op export=e1 uid=1234 gid=100 "
+	                          "pid=42 token=\"0123\" op=sign key-id=01ab "
+	                          "key-label=\"evil\\x22\\x0alabel\" "
+	                          "mech=CKM_ECDSA result=CKR_OK\n");
+	assert_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_peers),
+	    cmocka_unit_test(test_tokens),
+	    cmocka_unit_test(test_access_and_equal),
+	    cmocka_unit_test(test_pin),
+	    cmocka_unit_test(test_default),
+	    cmocka_unit_test(test_audit),
+	};
+	int r;
+
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	rmdir(tmpdir);
+	return r;
+}
