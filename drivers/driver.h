@@ -8,8 +8,11 @@
  *  - The front end serialises calls per token (one lock per slot), so a driver
  *    needs no lock of its own for one token; different tokens may be called
  *    from different threads at once.
- *  - Opening a token reads everything public once (the cache); afterwards
- *    info() and objects() answer from memory and cost no device round trip.
+ *  - Opening a token reads only what the token's description needs (info():
+ *    identity, firmware, PIN retries). Objects are read on first need
+ *    through discover(), each part at most once per open, and kept (the
+ *    cache); info() and objects() answer from memory and cost no device
+ *    round trip. objects() returns what has been discovered so far.
  *  - Private-key operations are raw: the front end applies hashing and
  *    padding (PKCS#1, PSS, OAEP) with OpenSSL and hands the driver exactly
  *    what the device consumes.
@@ -129,6 +132,19 @@ struct tk_objects {
 	uint64_t gen;
 };
 
+/* What discover() reads (flags, combinable). */
+enum tk_discover {
+	/* The key in slot ref (PIV: its F7 metadata; without metadata, its
+	 * certificate, which is how the key is found). */
+	TK_DISCOVER_KEY = 1u << 0,
+	/* The key in slot ref and its certificate. */
+	TK_DISCOVER_CERT = 1u << 1,
+	/* With KEY or CERT: every key slot (ref is ignored). */
+	TK_DISCOVER_ALL = 1u << 2,
+	/* The public data objects (CHUID, CCC, ...). */
+	TK_DISCOVER_DATA = 1u << 3,
+};
+
 struct tk_token;
 
 struct tk_token_ops {
@@ -139,6 +155,13 @@ struct tk_token_ops {
 	/* Reads the objects that need login (e.g. PIV printed information).
 	 * Called by the front end only when a search could match them. */
 	int (*load_private)(struct tk_token *tok);
+	/* Reads the objects what (TK_DISCOVER_* flags) names into the cache,
+	 * unless read before: a part already read costs nothing, so callers
+	 * just ask for what they are about to look at. Objects already handed
+	 * out keep their identity (kind + ref/tag). A slot or object the token
+	 * does not have is not an error. The administrative ops below discover
+	 * the slot they change themselves. NULL: open() reads everything. */
+	int (*discover)(struct tk_token *tok, unsigned what, uint8_t ref);
 
 	/* TK_USER_PIN: verify the PIN (an empty PIN with len 0 is refused).
 	 * TK_USER_ADMIN: authenticate with the management key. */

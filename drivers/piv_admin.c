@@ -45,6 +45,7 @@ static void key_replace(struct piv_token *t, int i, enum tk_alg alg,
 {
 	struct tk_key *k = &t->keys[i];
 
+	piv_attest_forget(t, i);
 	EVP_PKEY_free(k->pub);
 	k->pub = pub;
 	k->alg = alg;
@@ -56,6 +57,7 @@ static void key_replace(struct piv_token *t, int i, enum tk_alg alg,
 				  : TK_TOUCH_POLICY_NEVER;
 	k->generated = generated;
 	t->has_key[i] = true;
+	t->key_seen |= 1u << i; /* the certificate stays to be discovered */
 	piv_token_changed(t);
 }
 
@@ -206,8 +208,13 @@ int piv_admin_write_cert(struct tk_token *tok, uint8_t ref,
 	rc = piv_key_set_cert(&tmp, der, len); /* parses; refuses garbage */
 	if (rc)
 		return rc == TK_ERR_NOMEM ? rc : TK_ERR_ARG;
-	rc = put_cert(t, tag, der, len);
-	if (rc == 0 && (t->has_key[i] || !t->has_metadata)) {
+	rc = piv_discover(t, TK_DISCOVER_KEY, ref); /* is a key there? */
+	if (rc == 0)
+		rc = put_cert(t, tag, der, len);
+	if (rc == 0)
+		t->cert_seen |= 1u << i;
+	if (rc == 0 && (t->has_key[i] || !t->has_metadata ||
+			ref == PIV_SLOT_ATTEST)) {
 		struct tk_key *k = &t->keys[i];
 
 		free(k->cert);
@@ -241,13 +248,15 @@ int piv_admin_delete_cert(struct tk_token *tok, uint8_t ref)
 	if (rc)
 		return rc;
 	k = &t->keys[i];
-	if (t->has_metadata) {
+	t->cert_seen |= 1u << i;
+	if (t->has_metadata && ref != PIV_SLOT_ATTEST) {
 		free(k->cert);
 		k->cert = NULL;
 		k->cert_len = 0;
 	} else { /* the key was known by its certificate only */
 		piv_key_clear(k);
 		t->has_key[i] = false;
+		t->key_seen |= 1u << i;
 	}
 	piv_token_changed(t);
 	return 0;
@@ -274,7 +283,10 @@ int piv_admin_delete_key(struct tk_token *tok, uint8_t ref)
 	rc = piv_token_run(t, op_delete_key, &a, PIV_RUN_RESELECT);
 	if (rc == 0) {
 		piv_key_clear(&t->keys[i]);
+		piv_attest_forget(t, i);
 		t->has_key[i] = false;
+		t->key_seen |= 1u << i;
+		t->cert_seen &= ~(1u << i); /* the card keeps it; read again */
 		piv_token_changed(t);
 	}
 	return rc;
@@ -299,6 +311,8 @@ int piv_admin_write_data(struct tk_token *tok, uint32_t tag,
 	if (tag == PIV_OBJ_PRINTED && !t->private_loaded)
 		return 0;
 	rc = piv_data_set(t, i, value, len);
+	if (rc == 0 && tag != PIV_OBJ_PRINTED)
+		t->data_seen |= 1u << i;
 	if (tag == PIV_OBJ_KEY_HISTORY)
 		t->has_key_history = len > 0;
 	piv_token_changed(t);
@@ -312,26 +326,46 @@ static int op_attest(struct piv_token *t, void *arg)
 	return yk_attest(t->piv, a->ref, &a->out);
 }
 
-/* *der is malloc'd; the caller frees it with free(). */
+void piv_attest_forget(struct piv_token *t, int i)
+{
+	free(t->attest_der[i]);
+	t->attest_der[i] = NULL;
+	t->attest_len[i] = 0;
+}
+
+/* *der is malloc'd; the caller frees it with free(). One F9 per key: the
+ * answer is kept until the key in the slot changes. */
 int piv_admin_attest(struct tk_token *tok, uint8_t ref, uint8_t **der,
 		     size_t *len)
 {
 	struct piv_token *t = token_of(tok);
 	struct admin_arg a = { .ref = ref };
+	int i = piv_key_index(ref);
 	int rc;
 
-	if (!der || !len || !piv_slot_is_key(ref))
+	if (!der || !len || i < 0 || !piv_slot_is_key(ref))
 		return TK_ERR_ARG;
 	*der = NULL;
 	*len = 0;
 	if (!(t->info.caps & TK_CAP_ATTEST))
 		return TK_ERR_UNSUPPORTED;
-	buf_init(&a.out, PIV_RESP_MAX);
-	rc = piv_token_run(t, op_attest, &a, PIV_RUN_RESELECT);
-	if (rc == 0)
-		*der = buf_steal(&a.out, len);
-	buf_free(&a.out);
-	return rc;
+	if (!t->attest_der[i]) {
+		buf_init(&a.out, PIV_RESP_MAX);
+		rc = piv_token_run(t, op_attest, &a, PIV_RUN_RESELECT);
+		if (rc == 0)
+			t->attest_der[i] = buf_steal(&a.out, &t->attest_len[i]);
+		buf_free(&a.out);
+		if (rc)
+			return rc;
+		if (!t->attest_der[i])
+			return TK_ERR_NOMEM;
+	}
+	*der = malloc(t->attest_len[i]);
+	if (!*der)
+		return TK_ERR_NOMEM;
+	memcpy(*der, t->attest_der[i], t->attest_len[i]);
+	*len = t->attest_len[i];
+	return 0;
 }
 
 static int op_reset(struct piv_token *t, void *arg)

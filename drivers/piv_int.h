@@ -41,6 +41,17 @@ struct piv_token {
 	struct tk_data data[PIV_NDATA];
 	bool has_data[PIV_NDATA];
 	bool private_loaded; /* Printed Information read since login */
+	/* What discovery has read since open (bit i: slot / data index i);
+	 * see piv_read.c. */
+	uint32_t key_seen;
+	uint32_t cert_seen;
+	uint32_t data_seen;
+	bool mgm_seen;       /* 9B's F7 (management-key algorithm) */
+	/* The last attestation of each slot's key (F9 signs anew each time,
+	 * and an ECDSA signature's length varies: a size query and the read
+	 * that follows must agree). Dropped when the key changes. */
+	uint8_t *attest_der[PIV_NKEYS];
+	size_t attest_len[PIV_NKEYS];
 	/* What objects() hands out: the present entries, packed. */
 	struct tk_key key_view[PIV_NKEYS];
 	struct tk_data data_view[PIV_NDATA];
@@ -96,8 +107,12 @@ void piv_cache_clear(struct piv_token *t);
 /* Wipes the held PIN. */
 void piv_token_forget_pin(struct piv_token *t);
 
-/* piv_read.c: reads the card into the cache, inside a transaction. */
+/* piv_read.c: reads what open needs, inside a transaction. */
 int piv_read_card(struct piv_token *t);
+/* The tk_token_ops discover op (TK_DISCOVER_* flags). */
+int piv_discover(struct piv_token *t, unsigned what, uint8_t ref);
+/* Within a transaction: 9B's F7 once (YubiKey 5.3+), for mgm_alg. */
+int piv_read_mgm(struct piv_token *t);
 int piv_read_private(struct piv_token *t, void *arg);
 /* Recomputes capabilities, label, model from what was read. */
 void piv_read_info(struct piv_token *t);
@@ -116,6 +131,8 @@ int piv_admin_write_data(struct tk_token *tok, uint32_t tag,
 int piv_admin_attest(struct tk_token *tok, uint8_t ref, uint8_t **der,
 		     size_t *len);
 int piv_admin_reset(struct tk_token *tok);
+/* Drops slot i's cached attestation. */
+void piv_attest_forget(struct piv_token *t, int i);
 
 /* piv_token.c */
 int piv_token_open(struct pcsc_ctx *ctx, const char *reader,

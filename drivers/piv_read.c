@@ -1,15 +1,21 @@
-/* Reading a PIV card into the cache, once, in as few APDUs as it allows:
+/* Reading a PIV card into the cache: little at open, the rest on first need,
+ * each part at most once per open.
  *
- *   SELECT; GET DATA CHUID (the library probes extended length on it, so
- *   every later answer comes in one APDU), CCC, Discovery, Key History;
- *   FD version (6D00: not a YubiKey); F8 serial (5.0+);
- *   5.3+: F7 of PIN, PUK, 9B and of every key slot (keys are found without
- *   certificates; policies, origin and public key come with them), then the
- *   certificate of each occupied slot only;
- *   else: the certificates of 9A/9C/9D/9E, of the retired slots the Key
- *   History counts (all twenty without one), of F9 on YubiKey 4.3+, and
- *   an empty VERIFY for the PIN retry counter.
+ * Open (piv_read_card) reads what the token's description needs:
+ *   SELECT; FD version (6D00: not a YubiKey); F8 serial (5.0+);
+ *   5.3+: F7 of the PIN (retries, default PIN); else an empty VERIFY;
+ *   no serial (plain PIV card, YubiKey 4): the CHUID for the identity.
+ * A YubiKey 5.3+ opens in 4 APDUs.
  *
+ * Discovery (piv_discover), when the front end is about to look:
+ *   a key slot: 5.3+: its F7 (keys are found without certificates; policies,
+ *   origin and public key come with them); without F7, its certificate;
+ *   a certificate: GET DATA of the slot's object (with F7: only for a slot
+ *   that holds a key); F9 is only its certificate;
+ *   all slots: as above for each; without F7, the retired slots the Key
+ *   History counts (all twenty without one) and F9 on YubiKey 4.3+ only;
+ *   data: CHUID, CCC, Discovery, Key History.
+ * The 9B F7 (management-key algorithm) is read at the first SO login.
  * Printed Information needs the PIN: piv_read_private, after login. */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +24,12 @@
 
 #include "drv_log.h"
 #include "piv_int.h"
+
+#define BIT(i) (1u << (i))
+/* The data objects discovery reads: all but Printed Information. */
+static const uint32_t public_tags[] = { PIV_OBJ_CHUID, PIV_OBJ_CCC,
+					PIV_OBJ_DISCOVERY,
+					PIV_OBJ_KEY_HISTORY };
 
 /* Errors that end the read (the card or the link failed), as opposed to a
  * card answering "not here" or "not supported" for one object. */
@@ -60,34 +72,31 @@ static void read_key_history(struct piv_token *t, const struct buf *v)
 	t->retired_on_card = kh.on_card > 20 ? 20 : kh.on_card;
 }
 
-/* The public data objects, CHUID first: it carries the extended probe. */
-static int read_objects(struct piv_token *t)
+/* One public data object, once. */
+static int read_data(struct piv_token *t, uint32_t tag, struct buf *v)
 {
-	static const uint32_t tags[] = { PIV_OBJ_CHUID, PIV_OBJ_CCC,
-					 PIV_OBJ_DISCOVERY,
-					 PIV_OBJ_KEY_HISTORY };
-	struct buf v;
-	int rc = 0;
+	int i = piv_data_index(tag);
+	int rc;
 
-	buf_init(&v, PIV_RESP_MAX);
-	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
-		rc = piv_get_data(t->piv, tags[i], &v);
-		if (rc) {
-			if (read_fatal(rc))
-				break;
-			rc = 0;
-			continue;
-		}
-		rc = piv_data_set(t, piv_data_index(tags[i]), v.data, v.len);
-		if (rc)
-			break;
-		if (tags[i] == PIV_OBJ_CHUID)
-			read_chuid(t, &v);
-		else if (tags[i] == PIV_OBJ_KEY_HISTORY)
-			read_key_history(t, &v);
+	if (t->data_seen & BIT(i))
+		return 0;
+	rc = piv_get_data(t->piv, tag, v);
+	if (rc && read_fatal(rc))
+		return rc;
+	if (rc) { /* absent or unreadable: known not to be there */
+		t->data_seen |= BIT(i);
+		return 0;
 	}
-	buf_free(&v);
-	return rc;
+	rc = piv_data_set(t, i, v->data, v->len);
+	if (rc)
+		return rc;
+	t->data_seen |= BIT(i);
+	if (tag == PIV_OBJ_CHUID)
+		read_chuid(t, v);
+	else if (tag == PIV_OBJ_KEY_HISTORY)
+		read_key_history(t, v);
+	piv_token_changed(t);
+	return 0;
 }
 
 static bool fw_at_least(const struct tk_token_info *in, int maj, int min)
@@ -118,8 +127,9 @@ static int read_yubikey(struct piv_token *t)
 	return 0;
 }
 
-/* F7 of the PIN, the PUK and the management key. */
-static int read_ref_metadata(struct piv_token *t)
+/* F7 of the PIN: retries and whether it is the factory PIN. The PUK's
+ * retries stay unknown until a PUK operation tells them. */
+static int read_pin_metadata(struct piv_token *t)
 {
 	struct yk_metadata md;
 	int rc = yk_get_metadata(t->piv, PIV_REF_PIN, &md);
@@ -129,16 +139,24 @@ static int read_ref_metadata(struct piv_token *t)
 		t->info.pin_tries_max = md.retries_total;
 	}
 	t->info.pin_is_default = rc == 0 && md.has_default && md.is_default;
-	if (rc == 0 || !read_fatal(rc))
-		rc = yk_get_metadata(t->piv, PIV_REF_PUK, &md);
-	if (rc == 0 && md.has_retries)
-		t->info.puk_tries_left = md.retries_left;
-	if (rc == 0 || !read_fatal(rc))
-		rc = yk_get_metadata(t->piv, PIV_SLOT_MGM, &md);
+	return read_fatal(rc) ? rc : 0;
+}
+
+int piv_read_mgm(struct piv_token *t)
+{
+	struct yk_metadata md;
+	int rc;
+
+	if (t->mgm_seen || !t->has_metadata)
+		return 0;
+	rc = yk_get_metadata(t->piv, PIV_SLOT_MGM, &md);
+	if (rc && read_fatal(rc))
+		return rc;
 	if (rc == 0 && md.has_algorithm && piv_mgm_key_len(md.algorithm))
 		t->mgm_alg = md.algorithm;
 	t->info.admin_is_default = rc == 0 && md.has_default && md.is_default;
-	return read_fatal(rc) ? rc : 0;
+	t->mgm_seen = true;
+	return 0;
 }
 
 /* One key slot's F7: the key without any certificate. */
@@ -166,15 +184,22 @@ static int read_slot_metadata(struct piv_token *t, int i)
 	return 0;
 }
 
-/* Which slots may hold a certificate worth a GET DATA. */
-static bool cert_wanted(const struct piv_token *t, int i)
+/* Whether slot i's key is found by its certificate (no F7 for it). */
+static bool key_by_cert(const struct piv_token *t, int i)
+{
+	return !t->has_metadata || piv_key_refs[i] == PIV_SLOT_ATTEST;
+}
+
+/* Without F7, discovering every slot skips the ones that cannot hold a
+ * certificate worth a GET DATA. */
+static bool cert_worth_all(const struct piv_token *t, int i)
 {
 	uint8_t ref = piv_key_refs[i];
 
-	if (t->has_metadata)
-		return t->has_key[i];
 	if (ref == PIV_SLOT_ATTEST)
 		return t->yubikey && fw_at_least(&t->info, 4, 3);
+	if (t->has_metadata)
+		return true;
 	if (ref >= PIV_SLOT_RETIRED1 && ref <= PIV_SLOT_RETIRED20)
 		return !t->has_key_history ||
 		       ref - PIV_SLOT_RETIRED1 < t->retired_on_card;
@@ -197,30 +222,90 @@ static int read_cert(struct piv_token *t, int i, struct buf *v,
 		rc = piv_key_set_cert(k, der->data, der->len);
 	if (rc)
 		return read_fatal(rc) ? rc : 0;
-	if (!t->has_metadata) { /* a key known from its certificate */
+	if (key_by_cert(t, i) && !t->has_key[i]) { /* known by its cert */
 		k->generated = false;
 		t->has_key[i] = true;
 	}
 	return 0;
 }
 
-static int read_certs(struct piv_token *t)
+/* What one discovery reads: slots whose key / certificate is still
+ * unknown, and data objects. */
+struct discover_plan {
+	uint32_t keys, certs;
+	bool data, all;
+};
+
+/* Slot i's key (F7), then its certificate when planned or needed. */
+static int discover_slot(struct piv_token *t, const struct discover_plan *p,
+			 int i, struct buf *v, struct buf *der)
 {
+	bool by_cert = key_by_cert(t, i);
+	bool cert = (p->certs & BIT(i)) || (by_cert && (p->keys & BIT(i)));
+	int rc = 0;
+
+	if ((p->keys & BIT(i)) && !by_cert) {
+		rc = read_slot_metadata(t, i);
+		if (rc)
+			return rc;
+		t->key_seen |= BIT(i);
+		/* Every key needs a public key: metadata or certificate. */
+		cert = cert || (t->has_key[i] && !t->keys[i].pub);
+	}
+	if (cert && !(t->cert_seen & BIT(i))) {
+		if ((by_cert || t->has_key[i]) &&
+		    (!p->all || cert_worth_all(t, i)))
+			rc = read_cert(t, i, v, der);
+		if (rc)
+			return rc;
+		t->cert_seen |= BIT(i);
+		if (by_cert)
+			t->key_seen |= BIT(i);
+	}
+	if (t->has_key[i] && !t->keys[i].pub)
+		t->has_key[i] = false;
+	return 0;
+}
+
+static int op_discover(struct piv_token *t, void *arg)
+{
+	const struct discover_plan *p = arg;
 	struct buf v, der;
 	int rc = 0;
 
 	buf_init(&v, PIV_RESP_MAX);
 	buf_init(&der, PIV_CERT_MAX);
-	for (int i = 0; i < PIV_NKEYS && rc == 0; i++) {
-		if (cert_wanted(t, i))
-			rc = read_cert(t, i, &v, &der);
-		/* Every key needs a public key: metadata or certificate. */
-		if (t->has_key[i] && !t->keys[i].pub)
-			t->has_key[i] = false;
-	}
+	for (size_t j = 0; p->data && rc == 0 && j < 4; j++)
+		rc = read_data(t, public_tags[j], &v);
+	/* Without F7, the Key History says which retired slots to read. */
+	if (rc == 0 && p->all && !t->has_metadata)
+		rc = read_data(t, PIV_OBJ_KEY_HISTORY, &v);
+	for (int i = 0; rc == 0 && i < PIV_NKEYS; i++)
+		if ((p->keys | p->certs) & BIT(i))
+			rc = discover_slot(t, p, i, &v, &der);
+	piv_token_changed(t);
 	buf_free(&v);
 	buf_free(&der);
 	return rc;
+}
+
+int piv_discover(struct piv_token *t, unsigned what, uint8_t ref)
+{
+	struct discover_plan p = { .all = what & TK_DISCOVER_ALL };
+	uint32_t slots = 0;
+	int i = piv_key_index(ref);
+
+	if (what & (TK_DISCOVER_KEY | TK_DISCOVER_CERT))
+		slots = p.all ? BIT(PIV_NKEYS) - 1 : i >= 0 ? BIT(i) : 0;
+	p.keys = slots & ~t->key_seen;
+	if (what & TK_DISCOVER_CERT)
+		p.certs = slots & ~t->cert_seen;
+	for (size_t j = 0; (what & TK_DISCOVER_DATA) && j < 4; j++)
+		if (!(t->data_seen & BIT(piv_data_index(public_tags[j]))))
+			p.data = true;
+	if (!p.keys && !p.certs && !p.data)
+		return 0;
+	return piv_token_run(t, op_discover, &p, PIV_RUN_RESELECT);
 }
 
 /* Without F7: the retry counter from an empty VERIFY. */
@@ -244,6 +329,7 @@ static void info_defaults(struct tk_token_info *in)
 
 int piv_read_card(struct piv_token *t)
 {
+	struct buf v;
 	int rc;
 
 	piv_cache_clear(t);
@@ -255,17 +341,14 @@ int piv_read_card(struct piv_token *t)
 	rc = piv_select(t->piv, &t->app);
 	if (rc)
 		return read_fatal(rc) ? rc : TK_ERR_NOT_FOUND;
-	rc = read_objects(t);
+	rc = read_yubikey(t);
 	if (rc == 0)
-		rc = read_yubikey(t);
-	if (rc == 0 && t->has_metadata)
-		rc = read_ref_metadata(t);
-	for (int i = 0; rc == 0 && t->has_metadata && i < PIV_NKEYS; i++)
-		rc = read_slot_metadata(t, i);
-	if (rc == 0 && !t->has_metadata)
-		rc = read_pin_status(t);
-	if (rc == 0)
-		rc = read_certs(t);
+		rc = t->has_metadata ? read_pin_metadata(t) : read_pin_status(t);
+	if (rc == 0 && !t->info.serial[0]) { /* identity from the CHUID */
+		buf_init(&v, PIV_RESP_MAX);
+		rc = read_data(t, PIV_OBJ_CHUID, &v);
+		buf_free(&v);
+	}
 	piv_token_changed(t);
 	return rc;
 }

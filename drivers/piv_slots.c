@@ -254,4 +254,8 @@ void piv_cache_clear(struct piv_token *t)
 		t->has_data[i] = false;
 	}
 	t->private_loaded = false;
+	t->key_seen = t->cert_seen = t->data_seen = 0;
+	for (int i = 0; i < PIV_NKEYS; i++)
+		piv_attest_forget(t, i);
+	t->mgm_seen = false;
 }

@@ -169,6 +169,11 @@ static int token_objects(struct tk_token *tok, const struct tk_objects **out)
 	return 0;
 }
 
+static int token_discover(struct tk_token *tok, unsigned what, uint8_t ref)
+{
+	return piv_discover(token_of(tok), what, ref);
+}
+
 static int token_load_private(struct tk_token *tok)
 {
 	struct piv_token *t = token_of(tok);
@@ -198,11 +203,16 @@ static int op_verify(struct piv_token *t, void *arg)
 	return piv_verify(t->piv, PIV_REF_PIN, a->p, a->len, &a->tries);
 }
 
+/* The first SO login reads which algorithm the management key has. */
 static int op_mgm_auth(struct piv_token *t, void *arg)
 {
 	struct secret_arg *a = arg;
-	int rc = piv_mgm_auth(t->piv, t->mgm_alg, a->p, a->len);
+	int rc = piv_read_mgm(t);
 
+	if (rc == 0 && a->len != piv_mgm_key_len(t->mgm_alg))
+		rc = TK_ERR_ARG;
+	if (rc == 0)
+		rc = piv_mgm_auth(t->piv, t->mgm_alg, a->p, a->len);
 	t->admin = rc == 0;
 	return rc;
 }
@@ -246,7 +256,7 @@ static int token_login(struct tk_token *tok, enum tk_user user,
 	case TK_USER_PIN:
 		return login_pin(t, secret, len);
 	case TK_USER_ADMIN:
-		if (!secret || len != piv_mgm_key_len(t->mgm_alg))
+		if (!secret || len == 0)
 			return TK_ERR_ARG;
 		return piv_token_run(t, op_mgm_auth, &a, PIV_RUN_RESELECT);
 	default:
@@ -594,6 +604,7 @@ static const struct tk_token_ops piv_token_ops = {
 	.info = token_info,
 	.objects = token_objects,
 	.load_private = token_load_private,
+	.discover = token_discover,
 	.login = token_login,
 	.logout = token_logout,
 	.pin_status = token_pin_status,

@@ -8,27 +8,15 @@
 
 #include "internal.h"
 
-/* CKA_ID (one byte) to the PIV key reference. */
-static const uint8_t id_refs[] = {
-	0, 0x9A, 0x9C, 0x9D, 0x9E, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
-	0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0xF9,
-};
-
 static CK_RV admin_ref(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref, bool *found)
 {
 	const CK_ATTRIBUTE *a = tmpl_find(t, n, CKA_ID);
-	uint8_t id;
 
 	*found = a != NULL;
 	if (!a)
 		return CKR_OK;
-	if (a->ulValueLen != 1 || !a->pValue)
-		return CKR_ATTRIBUTE_VALUE_INVALID;
-	id = *(const uint8_t *)a->pValue;
-	if (id == 0 || id >= sizeof(id_refs))
-		return CKR_ATTRIBUTE_VALUE_INVALID;
-	*ref = id_refs[id];
-	return CKR_OK;
+	return obj_id_ref(a->pValue, a->ulValueLen, ref) ? CKR_OK
+							 : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
 /* Writes need a read/write session of an app logged in as SO. */
@@ -241,6 +229,57 @@ out:
 	return rv;
 }
 
+/* ---- C_CreateObject: PIV data containers ---- */
+
+/* The containers C_CreateObject may write (certificates are CKO_CERTIFICATE;
+ * the driver caches exactly these). */
+static const uint32_t data_tags[] = { 0x5FC102, 0x5FC107, 0x00007E, 0x5FC10C, 0x5FC109 };
+
+/* The container a template names by CKA_OBJECT_ID and/or CKA_TOKEND_OBJECT_TAG. */
+static CK_RV data_tag(const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
+{
+	const CK_ATTRIBUTE *oid = tmpl_find(t, n, CKA_OBJECT_ID);
+	CK_ULONG v = 0;
+	uint32_t by_oid = 0;
+	bool found;
+	CK_RV rv;
+
+	if ((rv = tmpl_get_ulong(t, n, CKA_TOKEND_OBJECT_TAG, &v, &found)) != CKR_OK)
+		return rv;
+	if (!oid && !found)
+		return CKR_TEMPLATE_INCOMPLETE;
+	if (oid && (!oid->pValue || attr_tag_from_oid(oid->pValue, oid->ulValueLen, &by_oid) < 0))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	if (oid && found && v != by_oid)
+		return CKR_TEMPLATE_INCONSISTENT;
+	*tag = oid ? by_oid : (uint32_t)v;
+	for (size_t i = 0; i < sizeof(data_tags) / sizeof(data_tags[0]); i++)
+		if (data_tags[i] == *tag && (!found || v == *tag))
+			return CKR_OK;
+	return CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
+static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
+{
+	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
+	CK_RV rv;
+	int r;
+
+	if ((rv = data_tag(t, n, tag)) != CKR_OK)
+		return rv;
+	if (!v)
+		return CKR_TEMPLATE_INCOMPLETE;
+	if (!v->pValue || !v->ulValueLen)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	pthread_mutex_lock(&s->slot->lock);
+	r = s->slot->tok ? s->slot->tok->ops->write_data(s->slot->tok, *tag, v->pValue,
+							 v->ulValueLen)
+			 : TK_ERR_REMOVED;
+	rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
+	pthread_mutex_unlock(&s->slot->lock);
+	return rv;
+}
+
 CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
 			CK_OBJECT_HANDLE_PTR phObject)
@@ -249,6 +288,7 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 	bool found, token = true;
 	struct session *s;
 	uint8_t ref = 0;
+	uint32_t tag = 0;
 	CK_RV rv;
 
 	if (!phObject || tmpl_check(pTemplate, ulCount) != CKR_OK)
@@ -266,8 +306,15 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_TEMPLATE_INCONSISTENT;
 		goto out;
 	}
-	if ((rv = admin_check(app, s)) != CKR_OK ||
-	    (rv = admin_ref(pTemplate, ulCount, &ref, &found)) != CKR_OK)
+	if ((rv = admin_check(app, s)) != CKR_OK)
+		goto out;
+	if (cls == CKO_DATA) {
+		rv = create_data(s, pTemplate, ulCount, &tag);
+		if (rv == CKR_OK && !(*phObject = obj_handle(app, s->slot, OBJ_DATA, tag)))
+			rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	if ((rv = admin_ref(pTemplate, ulCount, &ref, &found)) != CKR_OK)
 		goto out;
 	if (!found) {
 		rv = CKR_TEMPLATE_INCOMPLETE;
@@ -308,6 +355,8 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 		r = s->slot->tok->ops->delete_cert(s->slot->tok, v.key->ref);
 	else if (v.kind == OBJ_PRIV)
 		r = s->slot->tok->ops->delete_key(s->slot->tok, v.key->ref);
+	else if (v.kind == OBJ_DATA) /* an empty PUT DATA deletes */
+		r = s->slot->tok->ops->write_data(s->slot->tok, v.data->tag, NULL, 0);
 	else
 		rv = CKR_ACTION_PROHIBITED; /* public keys go with their private key */
 	if (r < 0)

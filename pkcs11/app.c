@@ -312,3 +312,34 @@ CK_RV fe_C_GetSessionInfo(struct app *app, CK_SESSION_HANDLE hSession,
 	pthread_mutex_unlock(&app->lock);
 	return CKR_OK;
 }
+
+CK_RV fe_C_SeedRandom(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed,
+		      CK_ULONG ulSeedLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	if (!pSeed && ulSeedLen)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	(void)s;
+	pthread_mutex_unlock(&app->lock);
+	/* Not CKR_RANDOM_SEED_NOT_SUPPORTED: that says an RNG exists (and
+	 * pkcs11-tool --test then counts C_GenerateRandom's refusal as an
+	 * error); PKCS#11 allows CKR_RANDOM_NO_RNG for both functions. */
+	return CKR_RANDOM_NO_RNG;
+}
+
+CK_RV fe_C_GenerateRandom(struct app *app, CK_SESSION_HANDLE hSession,
+			  CK_BYTE_PTR pRandomData, CK_ULONG ulRandomLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	if (!pRandomData && ulRandomLen)
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	(void)s;
+	pthread_mutex_unlock(&app->lock);
+	return CKR_RANDOM_NO_RNG;
+}

@@ -1,6 +1,7 @@
 /* Attribute tables: for each attribute, the object kinds that have it and a
  * getter that encodes the value from the driver's cached objects. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -485,6 +486,54 @@ static int get_object_id(const struct obj_view *v, struct buf *b)
 	return ATTR_INVALID;
 }
 
+int attr_tag_from_oid(const uint8_t *der, size_t len, uint32_t *tag)
+{
+	struct obj_view v = { .kind = OBJ_DATA };
+	struct tk_data d = { 0 };
+	struct buf b;
+	int r = TK_ERR_NOT_FOUND;
+
+	v.data = &d;
+	buf_init(&b, 0);
+	for (size_t i = 0; i < sizeof(piv_oids) / sizeof(piv_oids[0]) && r; i++) {
+		d.tag = piv_oids[i].tag;
+		buf_reset(&b);
+		if (get_object_id(&v, &b) == ATTR_OK && !buf_failed(&b) && b.len == len &&
+		    memcmp(b.data, der, len) == 0) {
+			*tag = d.tag;
+			r = 0;
+		}
+	}
+	buf_free(&b);
+	return r;
+}
+
+static int get_object_tag(const struct obj_view *v, struct buf *b)
+{
+	put_ulong(b, v->data->tag);
+	return ATTR_OK;
+}
+
+/* One F9 APDU per read, for keys the token generated. */
+static int get_attestation(const struct obj_view *v, struct buf *b)
+{
+	struct tk_token *tok = v->slot->tok;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!v->key->generated || !tok)
+		return ATTR_INVALID;
+	r = tok->ops->attest(tok, v->key->ref, &der, &len);
+	if (r == TK_ERR_UNSUPPORTED || r == TK_ERR_ARG)
+		return ATTR_INVALID;
+	if (r < 0)
+		return r;
+	buf_add(b, der, len);
+	free(der);
+	return ATTR_OK;
+}
+
 static int get_empty(const struct obj_view *v, struct buf *b)
 {
 	return ATTR_OK;
@@ -548,6 +597,8 @@ static const struct {
 	{ CKA_OBJECT_ID, OBJ_DATA, get_object_id },
 	{ CKA_TOKEND_PIN_POLICY, OBJ_PRIV, get_pin_policy },
 	{ CKA_TOKEND_TOUCH_POLICY, OBJ_PRIV, get_touch_policy },
+	{ CKA_TOKEND_ATTESTATION, OBJ_PRIV, get_attestation },
+	{ CKA_TOKEND_OBJECT_TAG, OBJ_DATA, get_object_tag },
 };
 
 int attr_get(const struct obj_view *v, CK_ATTRIBUTE_TYPE type, struct buf *out)

@@ -127,5 +127,11 @@ CK_RV fe_C_DeriveKey(struct app *app, CK_SESSION_HANDLE hSession,
 		     CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
 		     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount,
 		     CK_OBJECT_HANDLE_PTR phKey);
+/* PIV has no random-number command: after the session checks both answer
+ * CKR_RANDOM_NO_RNG (tokens lack CKF_RNG). */
+CK_RV fe_C_SeedRandom(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed,
+		      CK_ULONG ulSeedLen);
+CK_RV fe_C_GenerateRandom(struct app *app, CK_SESSION_HANDLE hSession,
+			  CK_BYTE_PTR pRandomData, CK_ULONG ulRandomLen);
 
 #endif

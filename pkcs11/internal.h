@@ -219,6 +219,11 @@ void obj_drop_session(struct app *app, CK_SESSION_HANDLE owner);
 void secret_free(struct secret **p);
 bool obj_is_private(const struct obj_view *v);
 const struct tk_key *obj_key_by_ref(const struct tk_objects *objs, uint8_t ref);
+/* CKA_ID (one byte: 01..04 = 9A..9E, 05..18 = 82..95, 19 = F9) to the key
+ * reference; false for any other value. */
+bool obj_id_ref(const void *id, CK_ULONG len, uint8_t *ref);
+/* The attestation slot shows only its certificate (its key cannot sign). */
+#define OBJ_REF_ATTEST 0xF9
 
 /* ---- attr.c ---- */
 enum { ATTR_OK = 0, ATTR_INVALID = 1, ATTR_SENSITIVE = 2 };
@@ -229,6 +234,8 @@ const char *attr_label_key(uint8_t id);
 int attr_ec_params(enum tk_alg alg, struct buf *out);
 int attr_ec_point(EVP_PKEY *pub, enum tk_alg alg, struct buf *out);
 enum tk_alg attr_alg_from_params(const uint8_t *der, size_t len);
+/* The PIV container a DER OID names (as CKA_OBJECT_ID reads); TK_ERR_NOT_FOUND. */
+int attr_tag_from_oid(const uint8_t *der, size_t len, uint32_t *tag);
 
 /* ---- template helpers (object.c) ---- */
 const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type);

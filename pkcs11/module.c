@@ -206,8 +206,8 @@ NS(C_UnwrapKey, (SH h, CK_MECHANISM_PTR m, OH u, CK_BYTE_PTR w, CK_ULONG wl,
 		 CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k))
 W(C_DeriveKey, (SH h, CK_MECHANISM_PTR m, OH b, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k),
   (app, h, m, b, t, n, k))
-NS(C_SeedRandom, (SH h, CK_BYTE_PTR s, CK_ULONG l))
-NS(C_GenerateRandom, (SH h, CK_BYTE_PTR r, CK_ULONG l))
+W(C_SeedRandom, (SH h, CK_BYTE_PTR s, CK_ULONG l), (app, h, s, l))
+W(C_GenerateRandom, (SH h, CK_BYTE_PTR r, CK_ULONG l), (app, h, r, l))
 NS(C_WaitForSlotEvent, (CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR r))
 NS(C_SessionCancel, (SH h, CK_FLAGS f))
 NS(C_MessageEncryptInit, (SH h, CK_MECHANISM_PTR m, OH k))

@@ -114,6 +114,24 @@ const struct tk_key *obj_key_by_ref(const struct tk_objects *objs, uint8_t ref)
 	return NULL;
 }
 
+bool obj_id_ref(const void *id, CK_ULONG len, uint8_t *ref)
+{
+	static const uint8_t refs[] = {
+		0,    0x9A, 0x9C, 0x9D, 0x9E, 0x82, 0x83, 0x84, 0x85,
+		0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E,
+		0x8F, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0xF9,
+	};
+	uint8_t b;
+
+	if (len != 1 || !id)
+		return false;
+	b = *(const uint8_t *)id;
+	if (b == 0 || b >= sizeof(refs))
+		return false;
+	*ref = refs[b];
+	return true;
+}
+
 static const struct tk_data *obj_data_by_tag(const struct tk_objects *objs, uint32_t tag)
 {
 	for (size_t i = 0; i < objs->ndata; i++)
@@ -143,6 +161,8 @@ static int obj_resolve(struct fe_slot *slot, enum obj_kind kind, uint32_t ident,
 	if (!v->data && !v->key)
 		return TK_ERR_NOT_FOUND;
 	if (kind == OBJ_CERT && !v->key->cert)
+		return TK_ERR_NOT_FOUND;
+	if ((kind == OBJ_PRIV || kind == OBJ_PUB) && v->key->ref == OBJ_REF_ATTEST)
 		return TK_ERR_NOT_FOUND;
 	return 0;
 }
@@ -236,6 +256,10 @@ static bool obj_matches(const struct obj_view *v, const CK_ATTRIBUTE *t, CK_ULON
 
 	buf_init(&b, 0);
 	for (CK_ULONG i = 0; i < n && ok; i++) {
+		if (t[i].type == CKA_TOKEND_ATTESTATION) { /* a card round trip */
+			ok = false;
+			break;
+		}
 		buf_reset(&b);
 		ok = attr_get(v, t[i].type, &b) == ATTR_OK && !buf_failed(&b) &&
 		     b.len == t[i].ulValueLen &&
@@ -289,7 +313,8 @@ static int find_token(struct find_ctx *c, const struct tk_objects *objs)
 		v.key = &objs->keys[i];
 		for (size_t k = 0; k < 3 && r == 0; k++) {
 			v.kind = kinds[k];
-			if (v.kind == OBJ_CERT && !v.key->cert)
+			if (v.kind == OBJ_CERT ? !v.key->cert
+					       : v.key->ref == OBJ_REF_ATTEST)
 				continue;
 			r = find_consider(c, &v, v.key->ref);
 		}
@@ -334,12 +359,65 @@ static bool find_wants_data(const CK_ATTRIBUTE *t, CK_ULONG n)
 	const CK_ATTRIBUTE *a = tmpl_find(t, n, CKA_CLASS);
 	CK_OBJECT_CLASS cls;
 
+	if (tmpl_find(t, n, CKA_ID)) /* data objects have none */
+		return false;
 	if (!a)
 		return true;
 	if (a->ulValueLen != sizeof(cls))
 		return false;
 	memcpy(&cls, a->pValue, sizeof(cls));
 	return cls == CKO_DATA;
+}
+
+/* What a search could match, as TK_DISCOVER_* flags for the driver: a
+ * CKA_ID narrows keys and certificates to its slot (data objects have no
+ * CKA_ID), a CKA_CLASS to its kind. */
+static unsigned find_discover(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref)
+{
+	const CK_ATTRIBUTE *ca = tmpl_find(t, n, CKA_CLASS);
+	const CK_ATTRIBUTE *id = tmpl_find(t, n, CKA_ID);
+	CK_OBJECT_CLASS cls = CKO_VENDOR_DEFINED;
+	bool keys;
+	unsigned what = 0;
+
+	if (ca && (ca->ulValueLen != sizeof(cls) || !ca->pValue))
+		return 0; /* matches nothing */
+	if (ca)
+		memcpy(&cls, ca->pValue, sizeof(cls));
+	keys = cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY;
+	if (!ca || cls == CKO_CERTIFICATE)
+		what |= TK_DISCOVER_CERT;
+	else if (keys)
+		what |= TK_DISCOVER_KEY;
+	if ((!ca || cls == CKO_DATA) && !id)
+		what |= TK_DISCOVER_DATA;
+	if (!(what & (TK_DISCOVER_KEY | TK_DISCOVER_CERT)))
+		return what;
+	if (!id)
+		return what | TK_DISCOVER_ALL;
+	if (!obj_id_ref(id->pValue, id->ulValueLen, ref) ||
+	    (keys && *ref == OBJ_REF_ATTEST))
+		return 0;
+	return what;
+}
+
+/* slot->lock held: has the driver read what the search could match. */
+static int find_prepare(struct find_ctx *c, struct fe_slot *slot)
+{
+	const struct tk_token_ops *ops = slot->tok->ops;
+	uint8_t ref = 0;
+	unsigned what = find_discover(c->t, c->n, &ref);
+	int r = 0;
+
+	if (ops->discover && what)
+		r = ops->discover(slot->tok, what, ref);
+	if (r == 0 && c->logged_in && !slot->private_loaded && find_wants_data(c->t, c->n)) {
+		r = ops->load_private(slot->tok);
+		slot->private_loaded = r == 0;
+		if (r != TK_ERR_REMOVED)
+			r = 0; /* the public objects are still there */
+	}
+	return r;
 }
 
 CK_RV fe_C_FindObjectsInit(struct app *app, CK_SESSION_HANDLE hSession,
@@ -361,13 +439,7 @@ CK_RV fe_C_FindObjectsInit(struct app *app, CK_SESSION_HANDLE hSession,
 	slot = c.s->slot;
 	c.logged_in = app_user(app, slot) == CKU_USER;
 	pthread_mutex_lock(&slot->lock);
-	r = slot->tok ? 0 : TK_ERR_REMOVED;
-	if (r == 0 && c.logged_in && !slot->private_loaded && find_wants_data(c.t, c.n)) {
-		r = slot->tok->ops->load_private(slot->tok);
-		slot->private_loaded = r == 0;
-		if (r != TK_ERR_REMOVED)
-			r = 0; /* the public objects are still there */
-	}
+	r = slot->tok ? find_prepare(&c, slot) : TK_ERR_REMOVED;
 	if (r == 0)
 		r = slot->tok->ops->objects(slot->tok, &objs);
 	if (r == 0)

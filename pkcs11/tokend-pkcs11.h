@@ -4,9 +4,28 @@
  * template of C_GenerateKeyPair and C_CreateObject):
  *   CKA_TOKEND_PIN_POLICY    CK_ULONG, one of TOKEND_PIN_POLICY_*
  *   CKA_TOKEND_TOUCH_POLICY  CK_ULONG, one of TOKEND_TOUCH_POLICY_*
+ *   CKA_TOKEND_ATTESTATION   (read only) the DER X.509 attestation certificate
+ *                            of a key generated on the token (YubiKey 4.3+),
+ *                            signed by the attestation key F9. Read on demand:
+ *                            the first read costs one APDU (F9), the answer is
+ *                            kept until the key in the slot changes;
+ *                            keys not generated on the token have no such
+ *                            attribute (CKR_ATTRIBUTE_TYPE_INVALID). It is not
+ *                            searchable (a template with it matches nothing).
+ *
+ * Data objects: C_CreateObject with CKA_CLASS CKO_DATA writes one of the PIV
+ * containers CHUID, CCC, Discovery, Key History or Printed Information (needs
+ * CKU_SO and a read/write session). The container is named by CKA_OBJECT_ID
+ * (the DER OID SP 800-73-4 gives it, e.g. 2.16.840.1.101.3.7.2.48.0 for the
+ * CHUID, as the objects' CKA_OBJECT_ID reads) and/or by
+ *   CKA_TOKEND_OBJECT_TAG    CK_ULONG, the container's tag (0x5FC102 ...);
+ * CKA_VALUE is the container's content (inside its 53 template). Printed
+ * Information is PIN-protected: its handle resolves after a user login.
  *
  * Key slots: CKA_ID is one byte. PIV 9A/9C/9D/9E = 01/02/03/04, the retired
  * slots 82..95 = 05..18, the attestation key F9 = 19 (as OpenSC numbers them).
+ * F9 shows only its certificate ("Certificate for PIV Attestation"): a YubiKey
+ * does not use the F9 key for GENERAL AUTHENTICATE, so no key objects for it.
  * C_GenerateKeyPair and C_CreateObject choose the slot by that CKA_ID.
  *
  * Users:
@@ -33,6 +52,8 @@
 /* CKA_VENDOR_DEFINED | "TK" << 16 | n */
 #define CKA_TOKEND_PIN_POLICY (0x80000000UL | 0x544B0001UL)
 #define CKA_TOKEND_TOUCH_POLICY (0x80000000UL | 0x544B0002UL)
+#define CKA_TOKEND_ATTESTATION (0x80000000UL | 0x544B0003UL)
+#define CKA_TOKEND_OBJECT_TAG (0x80000000UL | 0x544B0004UL)
 
 #define TOKEND_PIN_POLICY_DEFAULT 0UL
 #define TOKEND_PIN_POLICY_NEVER 1UL

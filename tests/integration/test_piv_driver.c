@@ -62,6 +62,15 @@ static const struct tk_key *key_of(uint8_t ref)
 	return NULL;
 }
 
+/* Runs the driver's discovery and returns the APDUs it cost. */
+static unsigned long discover(unsigned what, uint8_t ref)
+{
+	unsigned long before = apdus();
+
+	assert_int_equal(tok->ops->discover(tok, what, ref), 0);
+	return apdus() - before;
+}
+
 static void sha256(const void *p, size_t n, uint8_t out[32])
 {
 	unsigned len = 32;
@@ -166,7 +175,7 @@ static void test_open_fresh(void **state)
 	assert_int_equal(drv->ops->open(drv, reader, &tok), 0);
 	cost = apdus() - before;
 	printf("# open of a fresh card: %lu APDUs\n", cost);
-	assert_true(cost > 0 && cost <= 40);
+	assert_true(cost > 0 && cost <= 5);
 	before = apdus();
 	assert_int_equal(tok->ops->info(tok, &info), 0);
 	assert_string_equal(info.label, "YubiKey PIV #10000001");
@@ -177,16 +186,28 @@ static void test_open_fresh(void **state)
 	assert_int_equal(info.pin_tries_left, 3);
 	assert_int_equal(info.pin_tries_max, 3);
 	assert_true(info.pin_is_default);
-	assert_true(info.admin_is_default);
 	assert_true(info.caps & TK_CAP_ED25519);
 	assert_true(info.caps & TK_CAP_DELETE_KEY);
+	assert_null(key_of(0xf9)); /* nothing discovered yet */
+	assert_int_equal(apdus() - before, 0); /* info and objects: cache */
+
+	/* An empty slot: its F7 only (no certificate without a key). */
+	assert_int_equal(discover(TK_DISCOVER_CERT, 0x9a), 1);
+	assert_null(key_of(0x9a));
+	assert_int_equal(discover(TK_DISCOVER_CERT, 0x9a), 0);
+	/* F9: only its certificate. */
+	assert_int_equal(discover(TK_DISCOVER_KEY, 0xf9), 1);
 	att = key_of(0xf9);
 	assert_non_null(att);
 	assert_int_equal(att->id, 0x19);
 	assert_string_equal(att->label, "ATTESTATION key");
 	assert_non_null(att->cert);
-	assert_null(key_of(0x9a));
-	assert_int_equal(apdus() - before, 0); /* info and objects: cache */
+	assert_int_equal(discover(TK_DISCOVER_CERT, 0xf9), 0);
+	/* Everything else: 23 more F7s, data objects; then all is cached. */
+	cost = discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0);
+	printf("# discovering the rest of a fresh card: %lu APDUs\n", cost);
+	assert_int_equal(cost, 23 + 4);
+	assert_int_equal(discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0), 0);
 }
 
 struct gen_case {
@@ -212,8 +233,16 @@ static void test_generate(void **state)
 	const struct tk_objects *o;
 	uint64_t gen;
 
+	struct tk_token_info info;
+
 	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24), 0);
-	printf("# management-key login: %lu APDUs\n", apdus() - before);
+	printf("# first management-key login: %lu APDUs\n", apdus() - before);
+	assert_int_equal(apdus() - before, 3); /* F7 of 9B once, then 2 */
+	assert_int_equal(tok->ops->info(tok, &info), 0);
+	assert_true(info.admin_is_default);
+	before = apdus();
+	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24), 0);
+	assert_int_equal(apdus() - before, 2);
 	assert_int_equal(tok->ops->objects(tok, &o), 0);
 	gen = o->gen;
 	for (size_t i = 0; i < sizeof(gens) / sizeof(gens[0]); i++) {
@@ -399,7 +428,7 @@ static void test_cert_reopen(void **state)
 	size_t len;
 	uint8_t *der = make_cert(key_of(0x9a)->pub, &len);
 	const struct tk_key *k;
-	unsigned long before;
+	unsigned long before, cost;
 
 	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24), 0);
 	assert_int_equal(tok->ops->write_cert(tok, 0x9a, der, len), 0);
@@ -411,8 +440,28 @@ static void test_cert_reopen(void **state)
 	assert_int_equal(drv->ops->open(drv, reader, &tok), 0);
 	printf("# open with 7 keys and 2 certificates: %lu APDUs\n",
 	       apdus() - before);
+	assert_true(apdus() - before <= 5);
+	/* A search for the private key with CKA_ID 01: F7 of 9A only (its
+	 * RSA-2048 public key takes a GET RESPONSE in short APDUs). */
+	assert_null(key_of(0x9a));
+	cost = discover(TK_DISCOVER_KEY, 0x9a);
+	printf("# find the key with id 01: %lu APDUs\n", cost);
+	assert_true(cost >= 1 && cost <= 2);
 	k = key_of(0x9a);
 	assert_non_null(k);
+	assert_null(k->cert);
+	assert_int_equal(discover(TK_DISCOVER_KEY, 0x9a), 0);
+	/* Then its certificate: one GET DATA; once. */
+	assert_int_equal(discover(TK_DISCOVER_CERT, 0x9a), 1);
+	assert_int_equal(discover(TK_DISCOVER_CERT, 0x9a), 0);
+	before = apdus();
+	assert_int_equal(tok->ops->login(tok, TK_USER_PIN, pin, PIN_LEN), 0);
+	assert_int_equal(apdus() - before, 1);
+	assert_int_equal(sign_and_verify(0x9a), 1);
+	assert_int_equal(tok->ops->logout(tok, TK_USER_PIN), 0);
+	printf("# discovering all keys and certificates: %lu APDUs\n",
+	       discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL, 0));
+	k = key_of(0x9a);
 	assert_non_null(k->cert);
 	assert_int_equal(k->cert_len, len);
 	assert_memory_equal(k->cert, der, len);
@@ -426,7 +475,8 @@ static void test_attest(void **state)
 {
 	uint8_t *der = NULL;
 	const uint8_t *p;
-	size_t len = 0;
+	size_t len = 0, len2 = 0;
+	unsigned long before;
 	X509 *x;
 
 	assert_int_equal(tok->ops->attest(tok, 0x9d, &der, &len), 0);
@@ -435,6 +485,12 @@ static void test_attest(void **state)
 	assert_non_null(x);
 	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), key_of(0x9d)->pub), 1);
 	X509_free(x);
+	free(der);
+	/* Kept: a size query and the read after it see the same bytes. */
+	before = apdus();
+	assert_int_equal(tok->ops->attest(tok, 0x9d, &der, &len2), 0);
+	assert_int_equal(apdus() - before, 0);
+	assert_int_equal(len2, len);
 	free(der);
 }
 
@@ -596,6 +652,13 @@ static void test_legacy(void **state)
 	assert_int_equal(drv->ops->open(drv, reader, &tok), 0);
 	printf("# open of a 5.2 card with 1 certificate: %lu APDUs\n",
 	       apdus() - before);
+	assert_true(apdus() - before <= 5);
+	assert_null(key_of(0x9c));
+	/* Without F7 a key is found by its certificate: one GET DATA. */
+	assert_int_equal(discover(TK_DISCOVER_KEY, 0x9c), 1);
+	assert_non_null(key_of(0x9c));
+	printf("# discovering the rest of a 5.2 card: %lu APDUs\n",
+	       discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0));
 	assert_int_equal(tok->ops->info(tok, &info), 0);
 	assert_string_equal(info.label, "YubiKey PIV #20000002");
 	assert_int_equal(info.pin_tries_left, 3);

@@ -495,6 +495,57 @@ static int tok_reset(struct tk_token *tok)
 	return 0;
 }
 
+/* Everything is loaded at open: only records what the front end asked. */
+static int tok_discover(struct tk_token *tok, unsigned what, uint8_t ref)
+{
+	soft_stats.discover++;
+	soft_stats.discover_what = what;
+	soft_stats.discover_ref = ref;
+	return 0;
+}
+
+/* A certificate for the generated key in ref, signed by itself. */
+static int tok_attest(struct tk_token *tok, uint8_t ref, uint8_t **der, size_t *len)
+{
+	struct soft_tok *t = (struct soft_tok *)tok;
+	EVP_PKEY *priv = NULL;
+	struct tk_key *k = tok_key(t, ref, &priv);
+	uint8_t *d;
+
+	soft_stats.attest++;
+	if (!k || !k->generated || !priv)
+		return TK_ERR_NOT_FOUND;
+	d = make_cert(priv, "attested", len);
+	if (!d || !(*der = malloc(*len))) {
+		OPENSSL_free(d);
+		return TK_ERR_NOMEM;
+	}
+	memcpy(*der, d, *len);
+	OPENSSL_free(d);
+	return 0;
+}
+
+/* Replaces the CHUID (data[0]); other containers are accepted and dropped. */
+static int tok_write_data(struct tk_token *tok, uint32_t tag, const uint8_t *v, size_t len)
+{
+	struct soft_tok *t = (struct soft_tok *)tok;
+	uint8_t *copy;
+
+	soft_stats.write_data++;
+	if (!t->admin)
+		return TK_ERR_AUTH_REQUIRED;
+	if (tag != t->data[0].tag || !len)
+		return 0;
+	if (!(copy = malloc(len)))
+		return TK_ERR_NOMEM;
+	memcpy(copy, v, len);
+	free(t->data[0].value);
+	t->data[0].value = copy;
+	t->data[0].len = len;
+	t->gen++;
+	return 0;
+}
+
 static const struct tk_token_ops tok_ops = {
 	.close = tok_close, .info = tok_info, .objects = tok_objects,
 	.load_private = tok_load_private, .login = tok_login, .logout = tok_logout,
@@ -502,7 +553,8 @@ static const struct tk_token_ops tok_ops = {
 	.derive = tok_derive, .generate = tok_generate, .import_key = tok_import,
 	.write_cert = tok_write_cert, .delete_cert = tok_delete_cert,
 	.delete_key = tok_delete_key, .change_pin = tok_change_pin,
-	.unblock_pin = tok_unblock, .reset = tok_reset,
+	.unblock_pin = tok_unblock, .reset = tok_reset, .discover = tok_discover,
+	.attest = tok_attest, .write_data = tok_write_data,
 };
 
 EVP_PKEY *soft_key(uint8_t ref)

@@ -26,6 +26,9 @@ struct soft_stats {
 	int login, logout, sign, decrypt, derive;
 	int generate, import_key, write_cert, delete_cert, delete_key;
 	int change_pin, unblock_pin, reset;
+	int discover, attest, write_data;
+	unsigned discover_what; /* of the last discover() */
+	uint8_t discover_ref;
 };
 
 extern struct soft_stats soft_stats;

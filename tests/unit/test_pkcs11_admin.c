@@ -17,6 +17,95 @@ static CK_SESSION_HANDLE so_session(void)
 	return s;
 }
 
+/* CKA_TOKEND_ATTESTATION: on demand, for generated keys only. */
+static void test_attestation(void **state)
+{
+	CK_SESSION_HANDLE s = so_session();
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	CK_BYTE id = 3, der[2048];
+	CK_ATTRIBUTE pub[] = { { CKA_EC_PARAMS, p256, sizeof(p256) }, { CKA_ID, &id, 1 } };
+	CK_ATTRIBUTE a = { CKA_TOKEND_ATTESTATION, NULL, 0 };
+	CK_OBJECT_HANDLE hp, hk, h1 = p11_find(s, CKO_PRIVATE_KEY, 4); /* PIN never */
+	const uint8_t *p = der;
+	EVP_PKEY *k;
+	X509 *x;
+
+	assert_int_equal(fl->C_GenerateKeyPair(s, &m, pub, 2, pub + 1, 1, &hp, &hk), CKR_OK);
+	assert_int_equal(fl->C_GetAttributeValue(s, hk, &a, 1), CKR_OK);
+	assert_true(a.ulValueLen > 0 && a.ulValueLen <= sizeof(der));
+	a.pValue = der; /* a new ECDSA signature may be a byte longer */
+	a.ulValueLen = sizeof(der);
+	assert_int_equal(fl->C_GetAttributeValue(s, hk, &a, 1), CKR_OK);
+	assert_int_equal(soft_stats.attest, 2);
+	x = d2i_X509(NULL, &p, (long)a.ulValueLen);
+	assert_non_null(x);
+	k = soft_key(0x9D);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), k) == 1, false); /* a new key */
+	EVP_PKEY_free(k);
+	X509_free(x);
+	/* Not for imported keys, public keys; not searchable. */
+	a.pValue = NULL;
+	assert_int_equal(fl->C_GetAttributeValue(s, h1, &a, 1), CKR_ATTRIBUTE_TYPE_INVALID);
+	assert_int_equal(fl->C_GetAttributeValue(s, hp, &a, 1), CKR_ATTRIBUTE_TYPE_INVALID);
+	assert_int_equal(fl->C_FindObjectsInit(s, &a, 1), CKR_OK);
+	assert_int_equal(fl->C_FindObjects(s, &hp, 1, &(CK_ULONG){ 0 }), CKR_OK);
+	assert_int_equal(fl->C_FindObjectsFinal(s), CKR_OK);
+	assert_int_equal(soft_stats.attest, 2);
+}
+
+/* CKO_DATA: the PIV containers, by CKA_OBJECT_ID or CKA_TOKEND_OBJECT_TAG. */
+static void test_data_objects(void **state)
+{
+	CK_SESSION_HANDLE s = p11_open(false);
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BYTE chuid_oid[] = { 0x06, 0x0a, 0x60, 0x86, 0x48, 0x01, 0x65,
+				0x03, 0x07, 0x02, 0x30, 0x00 };
+	CK_BYTE bad_oid[] = { 0x06, 0x03, 0x2a, 0x03, 0x04 };
+	CK_BYTE value[] = "NEW-CHUID", got[32];
+	CK_ULONG tag = 0x5FC102, sec = 0x5FC106, cert = 0x5FC105;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_VALUE, value, 9 },
+		{ CKA_OBJECT_ID, chuid_oid, sizeof(chuid_oid) },
+		{ CKA_TOKEND_OBJECT_TAG, &tag, sizeof(tag) },
+	};
+	CK_ATTRIBUTE q[] = { { CKA_VALUE, got, sizeof(got) },
+			     { CKA_TOKEND_OBJECT_TAG, &tag, sizeof(tag) } };
+	CK_OBJECT_HANDLE h, h2;
+
+	assert_int_equal(fl->C_CreateObject(s, t, 3, &h), CKR_USER_NOT_LOGGED_IN);
+	fl->C_CloseSession(s);
+	s = so_session();
+	assert_int_equal(fl->C_CreateObject(s, t, 2, &h), CKR_TEMPLATE_INCOMPLETE);
+	assert_int_equal(fl->C_CreateObject(s, t, 3, &h), CKR_OK);
+	assert_int_equal(soft_stats.write_data, 1);
+	assert_int_equal(fl->C_GetAttributeValue(s, h, q, 2), CKR_OK);
+	assert_int_equal(q[0].ulValueLen, 9);
+	assert_memory_equal(got, value, 9);
+	assert_int_equal(tag, 0x5FC102);
+	/* By tag alone: the same object, the same handle. */
+	t[1].ulValueLen = 3;
+	t[2] = t[3];
+	assert_int_equal(fl->C_CreateObject(s, t, 3, &h2), CKR_OK);
+	assert_int_equal(h2, h);
+	/* Both, disagreeing; not a container; certificates; no value. */
+	t[2] = (CK_ATTRIBUTE){ CKA_OBJECT_ID, chuid_oid, sizeof(chuid_oid) };
+	t[3].pValue = &sec;
+	assert_int_equal(fl->C_CreateObject(s, t, 4, &h2), CKR_TEMPLATE_INCONSISTENT);
+	assert_int_equal(fl->C_CreateObject(s, t + 1, 3, &h2), CKR_TEMPLATE_INCOMPLETE);
+	t[2] = t[3];
+	assert_int_equal(fl->C_CreateObject(s, t, 3, &h2), CKR_ATTRIBUTE_VALUE_INVALID);
+	t[3].pValue = &cert;
+	assert_int_equal(fl->C_CreateObject(s, t, 4, &h2), CKR_ATTRIBUTE_VALUE_INVALID);
+	t[2] = (CK_ATTRIBUTE){ CKA_OBJECT_ID, bad_oid, sizeof(bad_oid) };
+	assert_int_equal(fl->C_CreateObject(s, t, 3, &h2), CKR_ATTRIBUTE_VALUE_INVALID);
+	t[1].ulValueLen = 0;
+	t[2] = (CK_ATTRIBUTE){ CKA_OBJECT_ID, chuid_oid, sizeof(chuid_oid) };
+	assert_int_equal(fl->C_CreateObject(s, t, 3, &h2), CKR_ATTRIBUTE_VALUE_INVALID);
+	assert_int_equal(soft_stats.write_data, 2);
+}
+
 static void test_generate(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(false);
@@ -176,6 +265,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_generate, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_attestation, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_data_objects, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_import_and_destroy, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_pins, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_init_token, p11_up, p11_down),

@@ -266,6 +266,69 @@ static void test_find(void **state)
 	assert_int_equal(fl->C_FindObjectsInit(999, NULL, 0), CKR_SESSION_HANDLE_INVALID);
 }
 
+/* C_FindObjectsInit asks the driver for just what the template can match. */
+static void find_expect(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n, unsigned what,
+			uint8_t ref)
+{
+	int before = soft_stats.discover;
+
+	count_objects(s, t, n);
+	assert_int_equal(soft_stats.discover, before + (what ? 1 : 0));
+	if (what) {
+		assert_int_equal(soft_stats.discover_what, what);
+		if (!(what & TK_DISCOVER_ALL) && (what & (TK_DISCOVER_KEY | TK_DISCOVER_CERT)))
+			assert_int_equal(soft_stats.discover_ref, ref);
+	}
+}
+
+static void test_find_discover(void **state)
+{
+	CK_SESSION_HANDLE s = p11_open(false);
+	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY, cert = CKO_CERTIFICATE,
+			data = CKO_DATA, secret = CKO_SECRET_KEY;
+	CK_BYTE id = 1, id19 = 0x19, bad = 0x30;
+	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &priv, sizeof(priv) }, { CKA_ID, &id, 1 } };
+
+	find_expect(s, t, 2, TK_DISCOVER_KEY, 0x9A);
+	t[0].pValue = &pub;
+	find_expect(s, t, 2, TK_DISCOVER_KEY, 0x9A);
+	t[0].pValue = &cert;
+	find_expect(s, t, 2, TK_DISCOVER_CERT, 0x9A);
+	find_expect(s, t + 1, 1, TK_DISCOVER_CERT, 0x9A); /* no class: not data */
+	find_expect(s, t, 1, TK_DISCOVER_CERT | TK_DISCOVER_ALL, 0);
+	t[0].pValue = &priv;
+	find_expect(s, t, 1, TK_DISCOVER_KEY | TK_DISCOVER_ALL, 0);
+	t[0].pValue = &data;
+	find_expect(s, t, 1, TK_DISCOVER_DATA, 0);
+	find_expect(s, NULL, 0, TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0);
+	t[0].pValue = &secret;
+	find_expect(s, t, 1, 0, 0);
+	/* An ID no slot has, and F9's key objects (only its certificate). */
+	t[1].pValue = &bad;
+	find_expect(s, t + 1, 1, 0, 0);
+	t[0].pValue = &priv;
+	t[1].pValue = &id19;
+	find_expect(s, t, 2, 0, 0);
+	t[0].pValue = &cert;
+	find_expect(s, t, 2, TK_DISCOVER_CERT, 0xF9);
+}
+
+/* PIV has no RNG command. */
+static void test_random(void **state)
+{
+	CK_SESSION_HANDLE s = p11_open(false);
+	CK_TOKEN_INFO ti;
+	CK_BYTE b[8];
+
+	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
+	assert_false(ti.flags & CKF_RNG);
+	assert_int_equal(fl->C_GenerateRandom(s, b, sizeof(b)), CKR_RANDOM_NO_RNG);
+	assert_int_equal(fl->C_SeedRandom(s, b, sizeof(b)), CKR_RANDOM_NO_RNG);
+	assert_int_equal(fl->C_GenerateRandom(s, NULL, 8), CKR_ARGUMENTS_BAD);
+	assert_int_equal(fl->C_GenerateRandom(999, b, 8), CKR_SESSION_HANDLE_INVALID);
+	assert_int_equal(fl->C_SeedRandom(999, b, 8), CKR_SESSION_HANDLE_INVALID);
+}
+
 static void test_attributes(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(true);
@@ -385,6 +448,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sessions, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_pin_flags, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_find, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_find_discover, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_random, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_attributes, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_app_isolation, p11_up, p11_down),
 	};
