@@ -53,7 +53,9 @@ static void usage(FILE *f)
 		"       [--keyop-delay-ms N] [--pid-file FILE]\n"
 		"Connects to vpcd on 127.0.0.1:PORT (35963 = \"Virtual PCD 00 00\",\n"
 		"35964 = \"Virtual PCD 00 01\"). SIGUSR1 pulls the key, SIGUSR2\n"
-		"re-inserts it, SIGTERM/SIGINT end it.\n");
+		"re-inserts it, SIGTERM/SIGINT end it. Defaults: serial 10000001 on\n"
+		"35963 and 10000002 on 35964, firmware 5.7.2, PIN 123456, PUK\n"
+		"12345678, the YubiKey default management key (AES-192 from 5.7).\n");
 }
 
 static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
@@ -242,7 +244,7 @@ static int parse_args(int argc, char **argv, struct vcard_opts *o,
 	memset(o, 0, sizeof(*o));
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->port = 35963;
-	o->serial = 10000001;
+	o->serial = 0; /* 0: derived from the port below */
 	o->fw[0] = 5;
 	o->fw[1] = 7;
 	o->fw[2] = 2;
@@ -270,6 +272,10 @@ static int parse_args(int argc, char **argv, struct vcard_opts *o,
 		usage(stderr);
 		return -1;
 	}
+	/* Two cards in vpcd's two readers must not share a serial, or tools
+	 * that pick a token by label pick the wrong one. */
+	if (o->serial == 0)
+		o->serial = 10000001u + (uint32_t)(cfg->port - 35963) % 100u;
 	return check_mgm(o) ? -1 : 0;
 }
 
