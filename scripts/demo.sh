@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what tokend needs, builds it, and shows the virtual YubiKey to
-# stock tools: Yubico's yubico-piv-tool and OpenSC's pkcs11-tool.
+# Installs what tokend needs, builds it, and uses the virtual YubiKey through
+# tokend's PKCS#11 module with stock tools.
 source "$(dirname "$0")/common.sh"
 as_root "$@"
 
@@ -13,39 +13,41 @@ source "$TOP/tests/harness/lib.sh"
 harness_init
 pcscd_ensure
 
-READER='Virtual PCD 00 00'
-OPENSC=$(find /usr/lib -name opensc-pkcs11.so -path '*/pkcs11/*' | head -n 1)
+IDX=${DEMO_READER:-0}
+MODULE="$TOP/build/pkcs11/tokend-pkcs11.so"
+T=$HARNESS_TMP
+# The YubiKey factory management key; on firmware 5.7 it is an AES-192 key.
+MGM=010203040506070801020304050607080102030405060708
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+p11() { pkcs11-tool --module "$MODULE" "$@"; }
 
-step "Inserting a virtual YubiKey 5 (firmware 5.7.2) into '$READER'"
-# yubico-piv-tool 2.2 only speaks 3DES management keys, so the demo card
-# keeps that key type (a 5.7 key ships with AES-192).
-vcard_start 0 --mgm-alg 3des --serial 10000042
+step "Inserting a virtual YubiKey 5 (firmware 5.7.2) into '$(reader_name "$IDX")'"
+vcard_start "$IDX" --serial 10000042
 
-step "yubico-piv-tool: generate a P-256 key in 9A; import a certificate for it"
-yubico-piv-tool -r "$READER" -a generate -s 9a -A ECCP256 -o "$HARNESS_TMP/pub.pem"
-# yubico-piv-tool 2.2's selfsign-certificate fails with OpenSSL 3, so a
-# throwaway demo CA issues the certificate for the card's public key.
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$HARNESS_TMP/ca.key"
-openssl x509 -new -key "$HARNESS_TMP/ca.key" -force_pubkey "$HARNESS_TMP/pub.pem" \
-	-subj '/CN=tokend demo/' -days 365 -out "$HARNESS_TMP/cert.pem"
-yubico-piv-tool -r "$READER" -a import-certificate -s 9a -i "$HARNESS_TMP/cert.pem"
+step "pkcs11-tool -L: the card as a PKCS#11 token"
+p11 -L
 
-step "yubico-piv-tool -a status"
-yubico-piv-tool -r "$READER" -a status
+step "Generating a P-256 key in PIV slot 9A (CKA_ID 01), logged in with the management key"
+p11 --login --login-type so --so-pin "$MGM" --keypairgen --key-type EC:prime256v1 \
+	--id 01
+p11 --read-object --type pubkey --id 01 -o "$T/pub.der"
+openssl pkey -pubin -inform DER -in "$T/pub.der" -out "$T/pub.pem"
 
-step "OpenSC pkcs11-tool -L -O"
-pkcs11-tool --module "$OPENSC" -L
-pkcs11-tool --module "$OPENSC" -O
+step "pkcs11-tool -O"
+p11 -O
 
-step "OpenSC pkcs11-tool: sign with the card, verify with openssl"
-printf 'hello from tokend\n' >"$HARNESS_TMP/msg"
-openssl dgst -sha256 -binary "$HARNESS_TMP/msg" >"$HARNESS_TMP/msg.sha256"
-pkcs11-tool --module "$OPENSC" --login --pin 123456 --sign --id 01 -m ECDSA \
-	--signature-format openssl -i "$HARNESS_TMP/msg.sha256" -o "$HARNESS_TMP/sig"
-openssl dgst -sha256 -verify "$HARNESS_TMP/pub.pem" -signature "$HARNESS_TMP/sig" "$HARNESS_TMP/msg"
+step "Signing with the card; openssl verifies"
+printf 'hello from tokend\n' >"$T/msg"
+LOG="$(vcard_dir "$IDX")/apdu.log"
+before=$(wc -l <"$LOG")
+p11 --login --pin 123456 --sign --id 01 -m ECDSA-SHA256 --signature-format openssl \
+	-i "$T/msg" -o "$T/sig"
+openssl dgst -sha256 -verify "$T/pub.pem" -signature "$T/sig" "$T/msg"
+
+echo "That program (load, find the key, log in, sign, finalize) cost the card" \
+	"$(($(wc -l <"$LOG") - before)) APDUs."
 
 step "Pulling the key"
-vcard_stop 0
+vcard_stop "$IDX"
 echo "done."
