@@ -1,0 +1,431 @@
+/* The p11-kit RPC server core: the dispatch table, the per-connection state
+ * (initialised or not, the sessions it opened, the calls in flight), the
+ * output-buffer rules p11-kit's client relies on, and the audit records.
+ * The handlers live in rpc_srv_general.c, rpc_srv_object.c and
+ * rpc_srv_crypto.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "rpc_srv_int.h"
+
+/* ---- the dispatch table ---- */
+
+enum { SRV_SESSION = 1 }; /* argument 0 is a session handle */
+
+struct srv_entry {
+	srv_handler fn; /* NULL: CKR_FUNCTION_NOT_SUPPORTED */
+	unsigned flags;
+};
+
+#define H(name) [RPC_##name] = {srv_##name, 0}
+#define HS(name) [RPC_##name] = {srv_##name, SRV_SESSION}
+#define NS(name) [RPC_##name] = {NULL, SRV_SESSION}
+
+static const struct srv_entry table[RPC_CALL_COUNT] = {
+    H(C_Initialize),
+    H(C_Finalize),
+    H(C_GetInfo),
+    H(C_GetSlotList),
+    H(C_GetSlotInfo),
+    H(C_GetTokenInfo),
+    H(C_GetMechanismList),
+    H(C_GetMechanismInfo),
+    H(C_InitToken),
+    H(C_OpenSession),
+    HS(C_CloseSession),
+    H(C_CloseAllSessions),
+    HS(C_GetSessionInfo),
+    HS(C_InitPIN),
+    HS(C_SetPIN),
+    NS(C_GetOperationState),
+    NS(C_SetOperationState),
+    HS(C_Login),
+    HS(C_Logout),
+    HS(C_CreateObject),
+    NS(C_CopyObject),
+    HS(C_DestroyObject),
+    HS(C_GetObjectSize),
+    HS(C_GetAttributeValue),
+    NS(C_SetAttributeValue),
+    HS(C_FindObjectsInit),
+    HS(C_FindObjects),
+    HS(C_FindObjectsFinal),
+    HS(C_EncryptInit),
+    HS(C_Encrypt),
+    NS(C_EncryptUpdate),
+    NS(C_EncryptFinal),
+    HS(C_DecryptInit),
+    HS(C_Decrypt),
+    NS(C_DecryptUpdate),
+    NS(C_DecryptFinal),
+    HS(C_DigestInit),
+    HS(C_Digest),
+    HS(C_DigestUpdate),
+    NS(C_DigestKey),
+    HS(C_DigestFinal),
+    HS(C_SignInit),
+    HS(C_Sign),
+    HS(C_SignUpdate),
+    HS(C_SignFinal),
+    NS(C_SignRecoverInit),
+    NS(C_SignRecover),
+    HS(C_VerifyInit),
+    HS(C_Verify),
+    HS(C_VerifyUpdate),
+    HS(C_VerifyFinal),
+    NS(C_VerifyRecoverInit),
+    NS(C_VerifyRecover),
+    NS(C_DigestEncryptUpdate),
+    NS(C_DecryptDigestUpdate),
+    NS(C_SignEncryptUpdate),
+    NS(C_DecryptVerifyUpdate),
+    NS(C_GenerateKey),
+    HS(C_GenerateKeyPair),
+    NS(C_WrapKey),
+    NS(C_UnwrapKey),
+    HS(C_DeriveKey),
+    NS(C_SeedRandom),
+    NS(C_GenerateRandom),
+    H(C_WaitForSlotEvent),
+    HS(C_LoginUser),
+    NS(C_SessionCancel),
+    NS(C_MessageEncryptInit),
+    NS(C_EncryptMessage),
+    NS(C_EncryptMessageBegin),
+    NS(C_EncryptMessageNext),
+    NS(C_MessageEncryptFinal),
+    NS(C_MessageDecryptInit),
+    NS(C_DecryptMessage),
+    NS(C_DecryptMessageBegin),
+    NS(C_DecryptMessageNext),
+    NS(C_MessageDecryptFinal),
+    NS(C_MessageSignInit),
+    NS(C_SignMessage),
+    NS(C_SignMessageBegin),
+    NS(C_SignMessageNext),
+    NS(C_MessageSignFinal),
+    NS(C_MessageVerifyInit),
+    NS(C_VerifyMessage),
+    NS(C_VerifyMessageBegin),
+    NS(C_VerifyMessageNext),
+    NS(C_MessageVerifyFinal),
+    H(C_InitToken2),
+    HS(C_DeriveKey2),
+};
+
+/* ---- which calls change a token ---- */
+
+enum { WR_NEVER = 0, WR_ALWAYS, WR_TOKEN_ATTR };
+
+static const struct {
+	uint8_t kind;
+	uint8_t arg; /* WR_TOKEN_ATTR: the template argument */
+} writes[RPC_CALL_COUNT] = {
+    [RPC_C_InitToken] = {WR_ALWAYS, 0},
+    [RPC_C_InitToken2] = {WR_ALWAYS, 0},
+    [RPC_C_InitPIN] = {WR_ALWAYS, 0},
+    [RPC_C_SetPIN] = {WR_ALWAYS, 0},
+    [RPC_C_DestroyObject] = {WR_ALWAYS, 0},
+    [RPC_C_SetAttributeValue] = {WR_ALWAYS, 0},
+    [RPC_C_GenerateKeyPair] = {WR_ALWAYS, 0},
+    [RPC_C_CreateObject] = {WR_TOKEN_ATTR, 1},
+    [RPC_C_CopyObject] = {WR_TOKEN_ATTR, 2},
+    [RPC_C_GenerateKey] = {WR_TOKEN_ATTR, 2},
+    [RPC_C_UnwrapKey] = {WR_TOKEN_ATTR, 4},
+    [RPC_C_DeriveKey] = {WR_TOKEN_ATTR, 3},
+    [RPC_C_DeriveKey2] = {WR_TOKEN_ATTR, 3},
+};
+
+static bool tmpl_token(const struct rpc_arg *a)
+{
+	const CK_ATTRIBUTE *t;
+	CK_ULONG i;
+
+	if (a->type != RPC_ARG_ATTRS)
+		return true; /* cannot tell: assume the worst */
+	for (i = 0; i < a->attrs.count; i++) {
+		t = &a->attrs.v[i];
+		if (t->type == CKA_TOKEN && t->pValue && t->ulValueLen >= 1)
+			return *(const CK_BBOOL *)t->pValue != CK_FALSE;
+	}
+	return false;
+}
+
+bool rpc_call_writes(const struct rpc_message *req)
+{
+	if (!req || req->call_id >= RPC_CALL_COUNT)
+		return false;
+	switch (writes[req->call_id].kind) {
+	case WR_ALWAYS:
+		return true;
+	case WR_TOKEN_ATTR:
+		if (writes[req->call_id].arg >= req->nargs)
+			return true;
+		return tmpl_token(&req->args[writes[req->call_id].arg]);
+	default:
+		return false;
+	}
+}
+
+/* ---- life cycle ---- */
+
+struct rpc_server *rpc_server_new(uint8_t offered,
+                                  const struct rpc_policy *policy,
+                                  struct app *app)
+{
+	struct rpc_server *srv;
+	struct rpc_server_limits *l;
+
+	if (!app)
+		return NULL;
+	if (!(srv = calloc(1, sizeof(*srv)))) {
+		app_free(&app);
+		return NULL;
+	}
+	rpc_codec_init(&srv->codec, offered);
+	if (policy)
+		srv->policy = *policy;
+	l = &srv->policy.limits;
+	if (!l->max_sessions)
+		l->max_sessions = RPC_SERVER_DEFAULT_SESSIONS;
+	if (!l->max_inflight)
+		l->max_inflight = RPC_SERVER_DEFAULT_INFLIGHT;
+	if (!l->max_out)
+		l->max_out = RPC_SERVER_DEFAULT_OUT;
+	if (l->max_attrs)
+		srv->codec.limits.max_attrs = l->max_attrs;
+	srv->sessions = calloc(l->max_sessions, sizeof(*srv->sessions));
+	if (!srv->sessions) {
+		free(srv);
+		app_free(&app);
+		return NULL;
+	}
+	pthread_mutex_init(&srv->lock, NULL);
+	srv->app = app;
+	return srv;
+}
+
+void rpc_server_free(struct rpc_server **p)
+{
+	struct rpc_server *srv;
+
+	if (!p || !(srv = *p))
+		return;
+	app_free(&srv->app);
+	explicit_bzero(srv->sessions, srv->policy.limits.max_sessions *
+	                                  sizeof(*srv->sessions));
+	free(srv->sessions);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+	*p = NULL;
+}
+
+/* ---- one request ---- */
+
+static bool srv_enter(struct rpc_server *srv)
+{
+	bool ok;
+
+	pthread_mutex_lock(&srv->lock);
+	ok = srv->inflight < srv->policy.limits.max_inflight;
+	if (ok)
+		srv->inflight++;
+	pthread_mutex_unlock(&srv->lock);
+	return ok;
+}
+
+static void srv_leave(struct rpc_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->inflight--;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static CK_RV srv_dispatch(struct srv_call *c)
+{
+	struct rpc_server *srv = c->srv;
+	const struct srv_entry *e = &table[c->req.call_id];
+	bool init;
+	CK_RV rv;
+
+	pthread_mutex_lock(&srv->lock);
+	init = srv->initialized;
+	pthread_mutex_unlock(&srv->lock);
+	if (!init && c->req.call_id != RPC_C_Initialize)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (srv->policy.read_only && rpc_call_writes(&c->req))
+		return CKR_TOKEN_WRITE_PROTECTED;
+	if (srv->policy.check_call &&
+	    (rv = srv->policy.check_call(srv->policy.ctx, c->req.call_id,
+	                                 &c->req)) != CKR_OK)
+		return rv;
+	if (!e->fn)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	rv = e->fn(c);
+	if ((e->flags & SRV_SESSION) &&
+	    (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED))
+		srv_session_forget(srv, srv_u(c, 0));
+	return rv;
+}
+
+static int srv_reply(struct srv_call *c, CK_RV rv, struct buf *resp)
+{
+	size_t start = resp->len;
+	int rc;
+
+	if (rv == CKR_OK) {
+		rc = rpc_response_encode(&c->srv->codec, c->req.call_id, c->out,
+		                         c->nout, resp);
+		if (rc == 0 || buf_failed(resp))
+			return rc;
+		/* A value we cannot put on the wire: answer, do not close. */
+		resp->len = start;
+		rv = CKR_DEVICE_ERROR;
+	}
+	rc = rpc_error_encode(rv, resp);
+	return rc ? rc : (buf_failed(resp) ? TK_ERR_NOMEM : 0);
+}
+
+int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,
+                      struct buf *resp)
+{
+	struct srv_call *c;
+	int rc;
+
+	if (!srv || !resp || (!req && len))
+		return TK_ERR_ARG;
+	if (!srv_enter(srv))
+		return TK_ERR_TOO_LARGE;
+	if (!(c = calloc(1, sizeof(*c)))) {
+		rc = TK_ERR_NOMEM;
+		goto out;
+	}
+	c->srv = srv;
+	rc = rpc_request_decode(&srv->codec, req, len, &c->req);
+	if (rc == 0) {
+		rc = srv_reply(c, srv_dispatch(c), resp);
+		rpc_message_clear(&c->req);
+	}
+	free(c);
+out:
+	srv_leave(srv);
+	return rc;
+}
+
+/* ---- argument and reply helpers ---- */
+
+void *srv_alloc(struct srv_call *c, size_t n)
+{
+	return rpc_arena_alloc(&c->req.arena, n ? n : 1);
+}
+
+CK_BYTE_PTR srv_bytes(const struct srv_call *c, size_t i, CK_ULONG *len)
+{
+	const struct rpc_arg *a = &c->req.args[i];
+
+	if (a->bytes.null || !a->bytes.p) {
+		*len = 0;
+		return NULL;
+	}
+	*len = a->bytes.len;
+	return (CK_BYTE_PTR)a->bytes.p;
+}
+
+CK_MECHANISM_PTR srv_mech(struct srv_call *c, size_t i)
+{
+	struct rpc_arg *a = &c->req.args[i];
+
+	return a->mech.is_null ? NULL : &a->mech.mech;
+}
+
+void srv_out_ulong(struct srv_call *c, CK_ULONG v)
+{
+	c->out[c->nout++] = (struct rpc_arg){.type = RPC_ARG_ULONG, .ulong = v};
+}
+
+/* p11-kit 0.25+ clients send 0xffffffff for a buffer of zero bytes, 0 for
+ * no buffer at all. */
+#define RPC_EMPTY_BUFFER 0xffffffffu
+
+CK_RV srv_byte_buffer(struct srv_call *c, size_t i, CK_BYTE_PTR *p,
+                      CK_ULONG *len)
+{
+	CK_ULONG room = c->req.args[i].room;
+
+	*p = NULL;
+	*len = 0;
+	if (room == 0)
+		return CKR_OK;
+	if (room == RPC_EMPTY_BUFFER)
+		room = 0;
+	*len = room < c->srv->policy.limits.max_out
+	           ? room
+	           : c->srv->policy.limits.max_out;
+	*p = srv_alloc(c, *len);
+	return *p ? CKR_OK : CKR_DEVICE_MEMORY;
+}
+
+CK_RV srv_ulong_buffer(struct srv_call *c, size_t i, CK_ULONG_PTR *p,
+                       CK_ULONG *n)
+{
+	CK_ULONG room = c->req.args[i].room;
+	CK_ULONG max = c->srv->policy.limits.max_out / sizeof(CK_ULONG);
+
+	*p = NULL;
+	*n = 0;
+	if (room == 0)
+		return CKR_OK;
+	*n = room < max ? room : max;
+	*p = srv_alloc(c, *n * sizeof(CK_ULONG));
+	return *p ? CKR_OK : CKR_DEVICE_MEMORY;
+}
+
+CK_RV srv_out_bytes(struct srv_call *c, CK_RV rv, const CK_BYTE *p,
+                    CK_ULONG len)
+{
+	struct rpc_arg *a = &c->out[c->nout];
+
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+		return rv;
+	*a = (struct rpc_arg){.type = RPC_ARG_BYTES};
+	if (rv == CKR_BUFFER_TOO_SMALL || !p) {
+		a->bytes.p = NULL; /* only the length: size or too small */
+		a->bytes.null = true;
+	} else {
+		a->bytes.p = p;
+	}
+	a->bytes.len = len;
+	c->nout++;
+	return CKR_OK;
+}
+
+CK_RV srv_out_ulongs(struct srv_call *c, CK_RV rv, const CK_ULONG *v,
+                     CK_ULONG n)
+{
+	struct rpc_arg *a = &c->out[c->nout];
+
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+		return rv;
+	*a = (struct rpc_arg){.type = RPC_ARG_ULONGS};
+	a->ulongs.null = rv == CKR_BUFFER_TOO_SMALL || !v;
+	a->ulongs.v = a->ulongs.null ? NULL : v;
+	a->ulongs.count = n;
+	c->nout++;
+	return CKR_OK;
+}
+
+bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot)
+{
+	CK_TOKEN_INFO ti;
+	CK_RV rv;
+
+	if (!srv->policy.shows_token)
+		return true;
+	rv = fe_C_GetTokenInfo(srv->app, slot, &ti);
+	if (rv == CKR_OK)
+		return srv->policy.shows_token(srv->policy.ctx, &ti);
+	if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_TOKEN_NOT_RECOGNIZED)
+		return srv->policy.shows_token(srv->policy.ctx, NULL);
+	return false;
+}

@@ -1,0 +1,102 @@
+/* The p11-kit RPC server: one request body in, one response body out, for
+ * one client connection. It decodes the request with the tk_rpc codec, runs
+ * the call on the connection's application context (pkcs11/frontend.h) under
+ * the export's policy, and encodes the reply the way p11-kit's own server
+ * does, so a stock p11-kit-client.so (0.24 .. 0.26) understands it.
+ *
+ * Knows nothing of sockets: the connection layer reads frames, hands each
+ * frame's data to rpc_server_handle() and writes the body it gets back in a
+ * frame carrying the request's call code. */
+#ifndef TOKEND_RPC_SERVER_H
+#define TOKEND_RPC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "rpc_msg.h"
+
+struct app;
+struct rpc_server;
+
+enum rpc_audit_kind {
+	RPC_AUDIT_LOGIN,   /* C_Login, C_LoginUser */
+	RPC_AUDIT_KEY_USE, /* C_Sign, C_SignFinal, C_Decrypt, C_DeriveKey(2) */
+};
+
+/* One audit record. Pointers are valid during the callback only. Never
+ * carries a PIN. */
+struct rpc_audit_event {
+	enum rpc_audit_kind kind;
+	const char *call;       /* "C_Login", "C_Sign", ... */
+	CK_SLOT_ID slot;        /* CK_UNAVAILABLE_INFORMATION: unknown */
+	const char *serial;     /* token serial, trimmed; "" unknown */
+	CK_USER_TYPE user;      /* LOGIN */
+	bool server_pin;        /* LOGIN: NULL PIN, the export's PIN used */
+	CK_MECHANISM_TYPE mech; /* KEY_USE; CK_UNAVAILABLE_INFORMATION */
+	const uint8_t *key_id;  /* KEY_USE: CKA_ID of the key, may be NULL */
+	size_t key_id_len;
+	const char *key_label; /* KEY_USE: CKA_LABEL, "" unknown */
+	CK_RV rv;              /* the call's result */
+};
+
+/* Per-connection limits (from the daemon's config). 0 picks the default. */
+struct rpc_server_limits {
+	size_t max_sessions; /* open sessions; beyond: CKR_SESSION_COUNT (64) */
+	size_t max_inflight; /* concurrent calls; beyond: close (16) */
+	size_t max_out;      /* bytes one output buffer may take (64 KiB) */
+	size_t max_attrs;    /* attributes per message (codec default) */
+};
+
+#define RPC_SERVER_DEFAULT_SESSIONS 64
+#define RPC_SERVER_DEFAULT_INFLIGHT 16
+#define RPC_SERVER_DEFAULT_OUT ((size_t)64 << 10)
+
+/* Filled by the daemon from the export. Every callback is optional and may
+ * be called from several threads at once. */
+struct rpc_policy {
+	void *ctx;
+	/* read-only export: calls that would change a token (rpc_call_writes)
+	 * are refused with CKR_TOKEN_WRITE_PROTECTED, and tokens show
+	 * CKF_WRITE_PROTECTED. */
+	bool read_only;
+	/* Further per-call policy: CKR_OK allows, anything else is the reply.
+	 */
+	CK_RV (*check_call)
+	(void *ctx, uint32_t call_id, const struct rpc_message *req);
+	/* The export's token filter. ti is NULL for a slot without a token.
+	 * Slots whose token is not shown are not listed, and calls naming
+	 * them answer CKR_SLOT_ID_INVALID. NULL: every token is shown. */
+	bool (*shows_token)(void *ctx, const CK_TOKEN_INFO *ti);
+	/* One call per login attempt and per private-key operation. */
+	void (*audit)(void *ctx, const struct rpc_audit_event *ev);
+	struct rpc_server_limits limits;
+};
+
+/* Whether the request would modify a token: C_InitToken(2), C_InitPIN,
+ * C_SetPIN, C_DestroyObject, C_SetAttributeValue, C_GenerateKeyPair, and
+ * C_CreateObject / C_CopyObject / C_GenerateKey / C_UnwrapKey / C_DeriveKey
+ * with CKA_TOKEN true. */
+bool rpc_call_writes(const struct rpc_message *req);
+
+/* offered: the version byte the client sent in the handshake (it picks the
+ * mechanism encoding). The policy is copied. Takes ownership of app (with
+ * whatever PIN provider the daemon set on it): rpc_server_free() frees it,
+ * closing every session the client left and logging it out. Returns NULL
+ * when out of memory (app is then freed too). */
+struct rpc_server *rpc_server_new(uint8_t offered,
+                                  const struct rpc_policy *policy,
+                                  struct app *app);
+void rpc_server_free(struct rpc_server **p);
+
+/* Decodes the request body req[0..len), runs the call and appends the
+ * response body to resp. Returns 0 when a reply was produced (PKCS#11 errors
+ * are replies), or a negative TK_ERR_* when the connection must be closed:
+ * TK_ERR_INVALID (malformed or unknown call), TK_ERR_TOO_LARGE (a limit),
+ * TK_ERR_NOMEM. Thread-safe: calls on one connection may run concurrently
+ * (a blocking call does not hold up the others). */
+int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,
+                      struct buf *resp);
+
+#endif

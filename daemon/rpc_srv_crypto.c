@@ -1,0 +1,151 @@
+/* RPC handlers: the encrypt, decrypt, digest, sign and verify families.
+ * Most share one of four shapes, so each handler names its front-end
+ * function and the shape does the rest. Signing and decrypting are audited
+ * once per operation, when it ends. */
+#include "rpc_srv_int.h"
+
+typedef CK_RV (*fe_init_fn)(struct app *, CK_SESSION_HANDLE, CK_MECHANISM_PTR,
+                            CK_OBJECT_HANDLE);
+typedef CK_RV (*fe_data_fn)(struct app *, CK_SESSION_HANDLE, CK_BYTE_PTR,
+                            CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
+typedef CK_RV (*fe_final_fn)(struct app *, CK_SESSION_HANDLE, CK_BYTE_PTR,
+                             CK_ULONG_PTR);
+typedef CK_RV (*fe_part_fn)(struct app *, CK_SESSION_HANDLE, CK_BYTE_PTR,
+                            CK_ULONG);
+
+/* "uMu" -> "" */
+static CK_RV op_init(struct srv_call *c, fe_init_fn fn, enum srv_op op)
+{
+	CK_MECHANISM_PTR mech = srv_mech(c, 1);
+	CK_RV rv = fn(c->srv->app, srv_u(c, 0), mech, srv_u(c, 2));
+
+	if (rv == CKR_OK && op != SRV_OP_NONE)
+		srv_op_begin(c, op, srv_u(c, 0), mech, srv_u(c, 2));
+	return rv;
+}
+
+/* "uayfy" -> "ay" */
+static CK_RV op_data(struct srv_call *c, fe_data_fn fn, enum srv_op op)
+{
+	CK_BYTE_PTR in, out;
+	CK_ULONG in_len, out_len;
+	CK_RV rv;
+
+	in = srv_bytes(c, 1, &in_len);
+	if ((rv = srv_byte_buffer(c, 2, &out, &out_len)) != CKR_OK)
+		return rv;
+	rv = fn(c->srv->app, srv_u(c, 0), in, in_len, out, &out_len);
+	if (op != SRV_OP_NONE)
+		srv_op_end(c, op, srv_u(c, 0), out, rv);
+	return srv_out_bytes(c, rv, out, out_len);
+}
+
+/* "ufy" -> "ay" */
+static CK_RV op_final(struct srv_call *c, fe_final_fn fn, enum srv_op op)
+{
+	CK_BYTE_PTR out;
+	CK_ULONG out_len;
+	CK_RV rv;
+
+	if ((rv = srv_byte_buffer(c, 1, &out, &out_len)) != CKR_OK)
+		return rv;
+	rv = fn(c->srv->app, srv_u(c, 0), out, &out_len);
+	if (op != SRV_OP_NONE)
+		srv_op_end(c, op, srv_u(c, 0), out, rv);
+	return srv_out_bytes(c, rv, out, out_len);
+}
+
+/* "uay" -> "" */
+static CK_RV op_part(struct srv_call *c, fe_part_fn fn)
+{
+	CK_ULONG len;
+	CK_BYTE_PTR part = srv_bytes(c, 1, &len);
+
+	return fn(c->srv->app, srv_u(c, 0), part, len);
+}
+
+CK_RV srv_C_EncryptInit(struct srv_call *c)
+{
+	return op_init(c, fe_C_EncryptInit, SRV_OP_NONE);
+}
+
+CK_RV srv_C_Encrypt(struct srv_call *c)
+{
+	return op_data(c, fe_C_Encrypt, SRV_OP_NONE);
+}
+
+CK_RV srv_C_DecryptInit(struct srv_call *c)
+{
+	return op_init(c, fe_C_DecryptInit, SRV_OP_DECRYPT);
+}
+
+CK_RV srv_C_Decrypt(struct srv_call *c)
+{
+	return op_data(c, fe_C_Decrypt, SRV_OP_DECRYPT);
+}
+
+/* "uM" -> "" */
+CK_RV srv_C_DigestInit(struct srv_call *c)
+{
+	return fe_C_DigestInit(c->srv->app, srv_u(c, 0), srv_mech(c, 1));
+}
+
+CK_RV srv_C_Digest(struct srv_call *c)
+{
+	return op_data(c, fe_C_Digest, SRV_OP_NONE);
+}
+
+CK_RV srv_C_DigestUpdate(struct srv_call *c)
+{
+	return op_part(c, fe_C_DigestUpdate);
+}
+
+CK_RV srv_C_DigestFinal(struct srv_call *c)
+{
+	return op_final(c, fe_C_DigestFinal, SRV_OP_NONE);
+}
+
+CK_RV srv_C_SignInit(struct srv_call *c)
+{
+	return op_init(c, fe_C_SignInit, SRV_OP_SIGN);
+}
+
+CK_RV srv_C_Sign(struct srv_call *c)
+{
+	return op_data(c, fe_C_Sign, SRV_OP_SIGN);
+}
+
+CK_RV srv_C_SignUpdate(struct srv_call *c)
+{
+	return op_part(c, fe_C_SignUpdate);
+}
+
+CK_RV srv_C_SignFinal(struct srv_call *c)
+{
+	return op_final(c, fe_C_SignFinal, SRV_OP_SIGN);
+}
+
+CK_RV srv_C_VerifyInit(struct srv_call *c)
+{
+	return op_init(c, fe_C_VerifyInit, SRV_OP_NONE);
+}
+
+/* "uayay" -> "" */
+CK_RV srv_C_Verify(struct srv_call *c)
+{
+	CK_ULONG len, sig_len;
+	CK_BYTE_PTR data = srv_bytes(c, 1, &len);
+	CK_BYTE_PTR sig = srv_bytes(c, 2, &sig_len);
+
+	return fe_C_Verify(c->srv->app, srv_u(c, 0), data, len, sig, sig_len);
+}
+
+CK_RV srv_C_VerifyUpdate(struct srv_call *c)
+{
+	return op_part(c, fe_C_VerifyUpdate);
+}
+
+CK_RV srv_C_VerifyFinal(struct srv_call *c)
+{
+	return op_part(c, fe_C_VerifyFinal);
+}

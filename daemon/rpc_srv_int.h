@@ -1,0 +1,164 @@
+/* Private to the RPC server (rpc_server.c, rpc_srv_*.c): the connection's
+ * state, one call in progress, and the helpers the handlers share.
+ *
+ * A handler reads the decoded request (c->req.args, in the signature's
+ * order), calls the front end and fills c->out with the response's
+ * arguments. It returns CKR_OK when c->out is the reply, or the CK_RV to
+ * send as an error reply. Everything a handler allocates comes from the
+ * request's arena (srv_alloc), freed and wiped with the message. */
+#ifndef TOKEND_RPC_SRV_INT_H
+#define TOKEND_RPC_SRV_INT_H
+
+#include <pthread.h>
+
+#include "frontend.h"
+#include "rpc_server.h"
+
+/* What an operation in progress uses, remembered at its C_*Init for the
+ * audit record of the operation itself. */
+struct srv_key {
+	bool active;
+	CK_MECHANISM_TYPE mech;
+	uint8_t id[64];
+	size_t id_len;
+	char label[65];
+};
+
+enum srv_op { SRV_OP_SIGN, SRV_OP_DECRYPT, SRV_OP_N, SRV_OP_NONE = SRV_OP_N };
+
+/* A session this connection opened. */
+struct srv_session {
+	CK_SESSION_HANDLE h;
+	CK_SLOT_ID slot;
+	char serial[17];
+	struct srv_key op[SRV_OP_N];
+};
+
+struct rpc_server {
+	struct rpc_codec codec;
+	struct rpc_policy policy;
+	struct app *app;
+	pthread_mutex_t lock;
+	/* under lock: */
+	bool initialized;
+	struct srv_session *sessions;
+	size_t nsessions;
+	size_t opening; /* C_OpenSession calls under way */
+	size_t inflight;
+};
+
+struct srv_call {
+	struct rpc_server *srv;
+	struct rpc_message req;
+	struct rpc_arg out[RPC_MAX_ARGS];
+	size_t nout;
+};
+
+typedef CK_RV (*srv_handler)(struct srv_call *c);
+
+/* ---- rpc_server.c: shared helpers ---- */
+
+void *srv_alloc(struct srv_call *c, size_t n);
+static inline CK_ULONG srv_u(const struct srv_call *c, size_t i)
+{
+	return c->req.args[i].ulong;
+}
+/* 'ay' argument i as a pointer and length (NULL for the NULL forms). */
+CK_BYTE_PTR srv_bytes(const struct srv_call *c, size_t i, CK_ULONG *len);
+/* 'M' argument i (NULL for the NULL mechanism). */
+CK_MECHANISM_PTR srv_mech(struct srv_call *c, size_t i);
+
+void srv_out_ulong(struct srv_call *c, CK_ULONG v);
+/* An 'fy' request argument as the buffer to hand the front end: NULL for a
+ * size query, else the client's room clamped to limits.max_out. */
+CK_RV srv_byte_buffer(struct srv_call *c, size_t i, CK_BYTE_PTR *p,
+                      CK_ULONG *len);
+/* An 'fu' request argument: NULL for a size query, else at most
+ * max_out / sizeof(CK_ULONG) entries. */
+CK_RV srv_ulong_buffer(struct srv_call *c, size_t i, CK_ULONG_PTR *p,
+                       CK_ULONG *n);
+/* The 'ay' / 'au' reply after a call that filled p / *len, as p11-kit's
+ * server: CKR_BUFFER_TOO_SMALL or no buffer send only the length. Returns
+ * rv for every other error. */
+CK_RV srv_out_bytes(struct srv_call *c, CK_RV rv, const CK_BYTE *p,
+                    CK_ULONG len);
+CK_RV srv_out_ulongs(struct srv_call *c, CK_RV rv, const CK_ULONG *v,
+                     CK_ULONG n);
+
+/* Whether the export shows the slot's token (policy.shows_token). */
+bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot);
+
+/* Session table. */
+CK_RV srv_session_reserve(struct rpc_server *srv);
+void srv_session_opened(struct rpc_server *srv, CK_RV rv, CK_SESSION_HANDLE h,
+                        CK_SLOT_ID slot);
+void srv_session_forget(struct rpc_server *srv, CK_SESSION_HANDLE h);
+void srv_sessions_forget_slot(struct rpc_server *srv, CK_SLOT_ID slot);
+void srv_sessions_forget_all(struct rpc_server *srv);
+
+/* Audit. */
+void srv_audit_login(struct srv_call *c, CK_SESSION_HANDLE h, CK_USER_TYPE user,
+                     bool server_pin, CK_RV rv);
+/* Remembers the key of a C_SignInit / C_DecryptInit that succeeded. */
+void srv_op_begin(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
+                  const CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
+/* After C_Sign / C_SignFinal / C_Decrypt: audits and forgets the key once
+ * the operation has ended (not after a size query or a short buffer). */
+void srv_op_end(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
+                CK_BYTE_PTR out, CK_RV rv);
+void srv_audit_derive(struct srv_call *c, CK_SESSION_HANDLE h,
+                      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_RV rv);
+
+/* ---- handlers: rpc_srv_general.c ---- */
+CK_RV srv_C_Initialize(struct srv_call *c);
+CK_RV srv_C_Finalize(struct srv_call *c);
+CK_RV srv_C_GetInfo(struct srv_call *c);
+CK_RV srv_C_GetSlotList(struct srv_call *c);
+CK_RV srv_C_GetSlotInfo(struct srv_call *c);
+CK_RV srv_C_GetTokenInfo(struct srv_call *c);
+CK_RV srv_C_GetMechanismList(struct srv_call *c);
+CK_RV srv_C_GetMechanismInfo(struct srv_call *c);
+CK_RV srv_C_InitToken(struct srv_call *c);
+CK_RV srv_C_InitToken2(struct srv_call *c);
+CK_RV srv_C_WaitForSlotEvent(struct srv_call *c);
+CK_RV srv_C_OpenSession(struct srv_call *c);
+CK_RV srv_C_CloseSession(struct srv_call *c);
+CK_RV srv_C_CloseAllSessions(struct srv_call *c);
+CK_RV srv_C_GetSessionInfo(struct srv_call *c);
+CK_RV srv_C_InitPIN(struct srv_call *c);
+CK_RV srv_C_SetPIN(struct srv_call *c);
+CK_RV srv_C_Login(struct srv_call *c);
+CK_RV srv_C_LoginUser(struct srv_call *c);
+CK_RV srv_C_Logout(struct srv_call *c);
+
+/* ---- rpc_srv_object.c ---- */
+CK_RV srv_C_CreateObject(struct srv_call *c);
+CK_RV srv_C_DestroyObject(struct srv_call *c);
+CK_RV srv_C_GetObjectSize(struct srv_call *c);
+CK_RV srv_C_GetAttributeValue(struct srv_call *c);
+CK_RV srv_C_FindObjectsInit(struct srv_call *c);
+CK_RV srv_C_FindObjects(struct srv_call *c);
+CK_RV srv_C_FindObjectsFinal(struct srv_call *c);
+CK_RV srv_C_GenerateKeyPair(struct srv_call *c);
+CK_RV srv_C_DeriveKey(struct srv_call *c);
+CK_RV srv_C_DeriveKey2(struct srv_call *c);
+
+/* ---- rpc_srv_crypto.c ---- */
+CK_RV srv_C_EncryptInit(struct srv_call *c);
+CK_RV srv_C_Encrypt(struct srv_call *c);
+CK_RV srv_C_DecryptInit(struct srv_call *c);
+CK_RV srv_C_Decrypt(struct srv_call *c);
+CK_RV srv_C_DigestInit(struct srv_call *c);
+CK_RV srv_C_Digest(struct srv_call *c);
+CK_RV srv_C_DigestUpdate(struct srv_call *c);
+CK_RV srv_C_DigestFinal(struct srv_call *c);
+CK_RV srv_C_SignInit(struct srv_call *c);
+CK_RV srv_C_Sign(struct srv_call *c);
+CK_RV srv_C_SignUpdate(struct srv_call *c);
+CK_RV srv_C_SignFinal(struct srv_call *c);
+CK_RV srv_C_VerifyInit(struct srv_call *c);
+CK_RV srv_C_Verify(struct srv_call *c);
+CK_RV srv_C_VerifyUpdate(struct srv_call *c);
+CK_RV srv_C_VerifyFinal(struct srv_call *c);
+
+#endif
