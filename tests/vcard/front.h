@@ -50,6 +50,27 @@ void apdu_front_process(struct apdu_front *f, const uint8_t *capdu, size_t n,
 void apdu_log_write(FILE *log, const uint8_t *capdu, size_t clen,
 		    const uint8_t *rapdu, size_t rlen);
 
+/* Fault injection (fault.c): broken R-APDUs for one instruction. */
+enum fault_mode {
+	FAULT_NONE,
+	FAULT_GARBLE,      /* every data byte XOR A5, status word kept */
+	FAULT_TRUNCATE,    /* half the data, status word kept */
+	FAULT_BAD_SW_MODE, /* no data, status word 6F5A */
+	FAULT_OVERLONG,    /* the first TLV's length byte becomes 84 */
+};
+
+struct fault {
+	enum fault_mode mode; /* from the command line */
+	int ins;              /* -1: every instruction */
+	const char *file;     /* control file "MODE [INS]", or NULL */
+	uint8_t cur_ins;      /* the instruction GET RESPONSE continues */
+};
+
+int fault_mode_parse(const char *s, enum fault_mode *out);
+/* Breaks rapdu (data + SW) when the fault in force covers capdu's INS. */
+void fault_apply(struct fault *f, const uint8_t *capdu, size_t clen,
+		 struct buf *rapdu);
+
 /* The vpcd link: a framed TCP stream to 127.0.0.1:port. */
 struct vpcd;
 

@@ -25,6 +25,12 @@ static const uint8_t yk5_atr[] = {
 	0x21, 0xC0, 0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40,
 };
 
+/* --plain-piv: a generic T=1 PIV card (historical bytes "PIV card"). */
+static const uint8_t plain_atr[] = {
+	0x3B, 0xF8, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x50,
+	0x49, 0x56, 0x20, 0x63, 0x61, 0x72, 0x64, 0xCB,
+};
+
 enum { VPCD_POWER_OFF = 0, VPCD_POWER_ON = 1, VPCD_RESET = 2, VPCD_GET_ATR = 4 };
 
 struct front_cfg {
@@ -33,6 +39,8 @@ struct front_cfg {
 	const char *pid_file;
 	unsigned apdu_delay_ms;
 	unsigned keyop_delay_ms;
+	bool plain_piv;
+	struct fault fault;
 };
 
 struct front_ctx {
@@ -42,6 +50,7 @@ struct front_ctx {
 	struct vpcd *vpcd;
 	FILE *log;
 	struct buf rapdu;
+	struct fault fault;
 };
 
 static void usage(FILE *f)
@@ -50,12 +59,19 @@ static void usage(FILE *f)
 		"usage: " PROG " [--port N] [--serial N] [--firmware X.Y.Z] [--state FILE]\n"
 		"       [--apdu-log FILE] [--pin P] [--puk P] [--mgm-key HEX]\n"
 		"       [--mgm-alg 3des|aes128|aes192|aes256] [--apdu-delay-ms N]\n"
-		"       [--keyop-delay-ms N] [--pid-file FILE]\n"
+		"       [--keyop-delay-ms N] [--pid-file FILE] [--plain-piv]\n"
+		"       [--fault none|garble|truncate|bad-sw|overlong] [--fault-ins HEX]\n"
+		"       [--fault-file FILE]\n"
 		"Connects to vpcd on 127.0.0.1:PORT (35963 = \"Virtual PCD 00 00\",\n"
 		"35964 = \"Virtual PCD 00 01\"). SIGUSR1 pulls the key, SIGUSR2\n"
 		"re-inserts it, SIGTERM/SIGINT end it. Defaults: serial 10000001 on\n"
 		"35963 and 10000002 on 35964, firmware 5.7.2, PIN 123456, PUK\n"
-		"12345678, the YubiKey default management key (AES-192 from 5.7).\n");
+		"12345678, the YubiKey default management key (AES-192 from 5.7).\n"
+		"--plain-piv answers as a standard PIV card: no YubiKey instructions\n"
+		"(6D00), a CHUID with GUID and FASC-N, a 3DES management key.\n"
+		"--fault breaks the responses to INS --fault-ins (default: all);\n"
+		"--fault-file names a file \"MODE [INS]\" read before every response\n"
+		"that overrides --fault while it exists.\n");
 }
 
 static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
@@ -159,7 +175,7 @@ static int check_mgm(struct vcard_opts *o)
 enum {
 	OPT_PORT = 256, OPT_SERIAL, OPT_FW, OPT_STATE, OPT_LOG, OPT_PIN, OPT_PUK,
 	OPT_MGM_KEY, OPT_MGM_ALG, OPT_APDU_DELAY, OPT_KEYOP_DELAY, OPT_PID,
-	OPT_HELP,
+	OPT_PLAIN, OPT_FAULT, OPT_FAULT_INS, OPT_FAULT_FILE, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -175,6 +191,10 @@ static const struct option long_opts[] = {
 	{ "apdu-delay-ms", required_argument, NULL, OPT_APDU_DELAY },
 	{ "keyop-delay-ms", required_argument, NULL, OPT_KEYOP_DELAY },
 	{ "pid-file", required_argument, NULL, OPT_PID },
+	{ "plain-piv", no_argument, NULL, OPT_PLAIN },
+	{ "fault", required_argument, NULL, OPT_FAULT },
+	{ "fault-ins", required_argument, NULL, OPT_FAULT_INS },
+	{ "fault-file", required_argument, NULL, OPT_FAULT_FILE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -230,6 +250,22 @@ static int parse_one(int c, const char *arg, struct vcard_opts *o,
 	case OPT_PID:
 		cfg->pid_file = arg;
 		return 0;
+	case OPT_PLAIN:
+		o->plain_piv = cfg->plain_piv = true;
+		return 0;
+	case OPT_FAULT:
+		return fault_mode_parse(arg, &cfg->fault.mode);
+	case OPT_FAULT_INS: {
+		uint8_t ins;
+
+		if (parse_hex(arg, &ins, 1, &i) != 0)
+			return -1;
+		cfg->fault.ins = ins;
+		return 0;
+	}
+	case OPT_FAULT_FILE:
+		cfg->fault.file = arg;
+		return 0;
 	}
 	return -1;
 }
@@ -244,6 +280,7 @@ static int parse_args(int argc, char **argv, struct vcard_opts *o,
 	memset(o, 0, sizeof(*o));
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->port = 35963;
+	cfg->fault.ins = -1;
 	o->serial = 0; /* 0: derived from the port below */
 	o->fw[0] = 5;
 	o->fw[1] = 7;
@@ -317,6 +354,8 @@ static int handle_msg(struct front_ctx *c, const uint8_t *msg, size_t len)
 			card_reset(c);
 			return 0;
 		case VPCD_GET_ATR:
+			if (c->cfg->plain_piv)
+				return vpcd_send(c->vpcd, plain_atr, sizeof(plain_atr));
 			return vpcd_send(c->vpcd, yk5_atr, sizeof(yk5_atr));
 		}
 		return 0; /* unknown control byte: ignored, as vicc does */
@@ -333,6 +372,7 @@ static int handle_msg(struct front_ctx *c, const uint8_t *msg, size_t len)
 	}
 	if (key_op && c->cfg->keyop_delay_ms)
 		sleep_ms(c->cfg->keyop_delay_ms);
+	fault_apply(&c->fault, msg, len, &c->rapdu);
 	apdu_log_write(c->log, msg, len, c->rapdu.data, c->rapdu.len);
 	rc = vpcd_send(c->vpcd, c->rapdu.data, c->rapdu.len);
 	buf_reset(&c->rapdu);
@@ -441,6 +481,7 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? 0 : 2;
 	c.cfg = &cfg;
+	c.fault = cfg.fault;
 	buf_init(&c.rapdu, 65537);
 
 	sigemptyset(&set);

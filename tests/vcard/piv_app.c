@@ -276,6 +276,24 @@ static uint16_t ins_reset_retry(struct vcard_app *app,
 
 /* ---- SELECT, GET DATA, PUT DATA ---- */
 
+/* A standard card's application property template: AID, authority and the
+ * cryptographic algorithms it supports (AC { 80 alg ... 06 00 }). */
+static void add_plain_select(struct buf *out)
+{
+	static const uint8_t algs[] = { ALG_RSA1024, ALG_RSA2048, ALG_ECCP256,
+					ALG_ECCP384 };
+	size_t ac_len = sizeof(algs) * 3 + 2;
+
+	buf_add_tlv_header(out, 0x61, 8 + 9 + 2 + ac_len);
+	buf_add_tlv(out, 0x4f, piv_aid + 5, 6);
+	buf_add_tlv_header(out, 0x79, 7);
+	buf_add_tlv(out, 0x4f, piv_aid, 5);
+	buf_add_tlv_header(out, 0xac, ac_len);
+	for (size_t i = 0; i < sizeof(algs); i++)
+		buf_add_tlv(out, 0x80, &algs[i], 1);
+	buf_add_tlv(out, 0x06, NULL, 0);
+}
+
 static uint16_t ins_select(struct vcard_app *app, const struct vcard_apdu *cmd,
 			   struct buf *out, bool *key_op)
 {
@@ -285,10 +303,14 @@ static uint16_t ins_select(struct vcard_app *app, const struct vcard_apdu *cmd,
 	    memcmp(cmd->data, piv_aid, cmd->len) != 0)
 		return SW_NOT_FOUND;
 	app->selected = true;
-	buf_add_tlv_header(out, 0x61, 0x11);
-	buf_add_tlv(out, 0x4f, piv_aid + 5, 6);
-	buf_add_tlv_header(out, 0x79, 7);
-	buf_add_tlv(out, 0x4f, piv_aid, 5);
+	if (app->plain) /* SP 800-73-4 3.1.1: with the algorithms (AC) */
+		add_plain_select(out);
+	else {
+		buf_add_tlv_header(out, 0x61, 0x11);
+		buf_add_tlv(out, 0x4f, piv_aid + 5, 6);
+		buf_add_tlv_header(out, 0x79, 7);
+		buf_add_tlv(out, 0x4f, piv_aid, 5);
+	}
 	return SW_OK;
 }
 
@@ -395,25 +417,26 @@ static uint16_t ins_put_data(struct vcard_app *app,
 
 static const struct {
 	uint8_t ins;
+	bool yubikey; /* a YubiKey extension: 6D00 on a plain PIV card */
 	piv_handler fn;
 } handlers[] = {
-	{ 0xa4, ins_select },
-	{ 0xcb, ins_get_data },
-	{ 0xdb, ins_put_data },
-	{ 0x20, ins_verify },
-	{ 0x24, ins_change_ref },
-	{ 0x2c, ins_reset_retry },
-	{ 0x87, piv_ins_general_auth },
-	{ 0x47, piv_ins_generate },
-	{ 0xfd, piv_ins_version },
-	{ 0xf8, piv_ins_serial },
-	{ 0xf7, piv_ins_metadata },
-	{ 0xf9, piv_ins_attest },
-	{ 0xfe, piv_ins_import },
-	{ 0xff, piv_ins_set_mgm },
-	{ 0xfb, piv_ins_reset },
-	{ 0xfa, piv_ins_set_retries },
-	{ 0xf6, piv_ins_move_key },
+	{ 0xa4, false, ins_select },
+	{ 0xcb, false, ins_get_data },
+	{ 0xdb, false, ins_put_data },
+	{ 0x20, false, ins_verify },
+	{ 0x24, false, ins_change_ref },
+	{ 0x2c, false, ins_reset_retry },
+	{ 0x87, false, piv_ins_general_auth },
+	{ 0x47, false, piv_ins_generate },
+	{ 0xfd, true, piv_ins_version },
+	{ 0xf8, true, piv_ins_serial },
+	{ 0xf7, true, piv_ins_metadata },
+	{ 0xf9, true, piv_ins_attest },
+	{ 0xfe, true, piv_ins_import },
+	{ 0xff, true, piv_ins_set_mgm },
+	{ 0xfb, true, piv_ins_reset },
+	{ 0xfa, true, piv_ins_set_retries },
+	{ 0xf6, true, piv_ins_move_key },
 };
 
 uint16_t vcard_app_command(struct vcard_app *app, const struct vcard_apdu *cmd,
@@ -430,6 +453,8 @@ uint16_t vcard_app_command(struct vcard_app *app, const struct vcard_apdu *cmd,
 	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
 		if (handlers[i].ins != cmd->ins)
 			continue;
+		if (handlers[i].yubikey && app->plain)
+			return SW_INS_NOT_SUPPORTED;
 		if (!app->selected && cmd->ins != 0xa4)
 			return SW_INS_NOT_SUPPORTED;
 		sw = handlers[i].fn(app, cmd, out, key_op);
@@ -443,6 +468,39 @@ uint16_t vcard_app_command(struct vcard_app *app, const struct vcard_apdu *cmd,
 }
 
 /* ---- life cycle ---- */
+
+/* A plain card leaves personalisation with a CHUID: FASC-N, a GUID made
+ * from the serial (70 69 76 2D "piv-" serial, then 0x5A..) and an expiry. */
+static int plain_chuid(struct vcard_app *app)
+{
+	static const uint8_t fascn[25] = {
+		0xd4, 0xe7, 0x39, 0xda, 0x73, 0x9c, 0xed, 0x39, 0xce, 0x73,
+		0x9d, 0x83, 0x68, 0x58, 0x21, 0x08, 0x42, 0x10, 0x84, 0x21,
+		0xc8, 0x42, 0x10, 0xc3, 0xeb,
+	};
+	static const uint8_t expiry[8] = { '2', '0', '3', '5', '1', '2', '3', '1' };
+	uint8_t guid[16] = { 0x70, 0x69, 0x76, 0x2d };
+	struct buf v, obj;
+	int rc;
+
+	for (size_t i = 0; i < 4; i++)
+		guid[4 + i] = (uint8_t)(app->serial >> (24 - 8 * i));
+	for (size_t i = 8; i < sizeof(guid); i++)
+		guid[i] = (uint8_t)(0x50 + i);
+	buf_init(&v, 0);
+	buf_init(&obj, 0);
+	buf_add_tlv(&v, 0x30, fascn, sizeof(fascn));
+	buf_add_tlv(&v, 0x34, guid, sizeof(guid));
+	buf_add_tlv(&v, 0x35, expiry, sizeof(expiry));
+	buf_add_tlv(&v, 0x3e, NULL, 0);
+	buf_add_tlv(&v, 0xfe, NULL, 0);
+	buf_add_tlv(&obj, 0x53, v.data, v.len);
+	rc = buf_failed(&v) || buf_failed(&obj) ? -1 :
+	     piv_obj_set(app, 0x5fc102, obj.data, obj.len);
+	buf_free(&v);
+	buf_free(&obj);
+	return rc;
+}
 
 static int app_fresh(struct vcard_app *app, const struct vcard_opts *opts)
 {
@@ -467,6 +525,8 @@ static int app_fresh(struct vcard_app *app, const struct vcard_opts *opts)
 			app->mgm_len, app->mgm_alg);
 		return -1;
 	}
+	if (app->plain)
+		return plain_chuid(app) == 0 ? piv_state_save(app) : -1;
 	if (piv_attest_init(app) != 0) {
 		fprintf(stderr, "vcard: cannot create the attestation key\n");
 		return -1;
@@ -482,6 +542,7 @@ struct vcard_app *vcard_app_new(const struct vcard_opts *opts)
 	if (!app)
 		return NULL;
 	app->serial = opts->serial;
+	app->plain = opts->plain_piv;
 	memcpy(app->fw, opts->fw, sizeof(app->fw));
 	if (opts->state_path) {
 		app->state_path = strdup(opts->state_path);

@@ -91,6 +91,7 @@ enum mgm_pending { MGM_NONE, MGM_SINGLE, MGM_MUTUAL };
 struct vcard_app {
 	uint32_t serial;
 	uint8_t fw[3];
+	bool plain; /* a standard PIV card (vcard_opts.plain_piv) */
 	char *state_path;
 
 	struct piv_ref pin, puk;

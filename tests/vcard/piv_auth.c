@@ -29,8 +29,9 @@ size_t piv_mgm_key_len(uint8_t alg)
 
 void piv_mgm_default(struct vcard_app *app)
 {
-	app->mgm_alg = piv_fw_at_least(app, 5, 7) ? VCARD_MGM_AES192
-						  : VCARD_MGM_3DES;
+	app->mgm_alg = !app->plain && piv_fw_at_least(app, 5, 7)
+			       ? VCARD_MGM_AES192
+			       : VCARD_MGM_3DES;
 	memcpy(app->mgm_key, default_mgm, sizeof(default_mgm));
 	app->mgm_len = sizeof(default_mgm);
 	app->mgm_touch = TOUCH_NEVER;

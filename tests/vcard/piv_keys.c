@@ -51,7 +51,7 @@ bool piv_alg_supported(const struct vcard_app *app, uint8_t alg)
 	case ALG_RSA4096:
 	case ALG_ED25519:
 	case ALG_X25519:
-		return piv_fw_at_least(app, 5, 7);
+		return !app->plain && piv_fw_at_least(app, 5, 7);
 	default:
 		return false;
 	}

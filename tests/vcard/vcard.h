@@ -28,6 +28,10 @@ struct vcard_opts {
 	uint8_t mgm_key[32];   /* initial management key, default 0102..08 x3 */
 	size_t mgm_key_len;
 	uint8_t mgm_alg;       /* 0: the firmware's default (AES-192 on 5.7+, else 3DES) */
+	bool plain_piv;        /* a standard PIV card, not a YubiKey: no
+				* YubiKey instructions (6D00), no attestation,
+				* a CHUID from the start, 3DES management key,
+				* the SP 800-78 algorithms only */
 };
 
 /* One complete command, chaining already joined. cla has the chaining bit
