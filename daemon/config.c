@@ -603,7 +603,7 @@ void export_conf_unref(struct export_conf **p)
 	*p = NULL;
 	if (__atomic_sub_fetch(&ec->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	secret_free(&ec->pin);
+	secret_destroy(&ec->pin);
 	for (size_t i = 0; i < ec->n_tokens; i++) {
 		p11_kit_uri_free(ec->tokens[i]);
 		free(ec->token_strs[i]);

@@ -1,58 +1,330 @@
-/* Connections. For now the server part only reads and discards until the
- * peer hangs up; the p11-kit RPC server replaces conn_serve_*(). */
+/* Connections: the handshake, frame reading on the loop thread, requests on
+ * worker threads, replies in completion order, and the end of it all. */
 #include "conn.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "error.h"
 #include "log.h"
 #include "loop.h"
+#include "rpc_frame.h"
+#include "rpc_server.h"
+#include "worker.h"
+
+/* Requests of one connection running at once; one more closes it. The RPC
+ * server refuses more than its own limit, which is the same. */
+#define CONN_MAX_INFLIGHT RPC_SERVER_DEFAULT_INFLIGHT
+/* A reply that cannot be written for this long: the client stopped
+ * reading. */
+#define CONN_WRITE_TIMEOUT_MS 30000
+#define CONN_READ_CHUNK ((size_t)16 << 10)
 
 static uint64_t conn_next_id = 1;
+static unsigned conn_n_abandoned;
+
+struct conn_req {
+	struct conn *c;
+	uint32_t call_code;
+	size_t len;
+	uint8_t data[];
+};
 
 static void conn_free(struct conn *c);
-static void conn_on_event(struct loop *loop, int fd, uint32_t events,
-                          void *ctx);
 
-/* ---- the server (placeholder) ---- */
-
-static int conn_serve_start(struct conn *c)
+static void conn_log_close(const struct conn *c, const char *why)
 {
-	return loop_add(c->export->loop, c->fd, EPOLLIN, conn_on_event, c,
-	                &c->watch);
+	log_warn("export %s: connection %llu uid %u pid %d: %s; closing it",
+	         c->conf->name, (unsigned long long)c->id,
+	         (unsigned)c->peer.uid, (int)c->peer.pid, why);
 }
 
-static void conn_serve_stop(struct conn *c)
+/* ---- writing (workers, and the loop thread for the handshake) ---- */
+
+static int conn_send_all(struct conn *c, const uint8_t *p, size_t len)
 {
-	/* The RPC server cancels blocking calls (C_WaitForSlotEvent) here and
-	 * frees c->server after the in-flight wait in conn_close(). */
+	struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+	size_t off = 0;
+	ssize_t n;
+	int r = 0, e;
+
+	pthread_mutex_lock(&c->wlock);
+	while (off < len) {
+		n = send(c->fd, p + off, len - off, MSG_NOSIGNAL);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			e = poll(&pfd, 1, CONN_WRITE_TIMEOUT_MS);
+			if (e > 0 || (e < 0 && errno == EINTR))
+				continue;
+			r = e == 0 ? TK_ERR_BUSY : TK_ERR_IO;
+			break;
+		}
+		r = TK_ERR_IO;
+		break;
+	}
+	pthread_mutex_unlock(&c->wlock);
+	return r;
 }
 
-static void conn_free(struct conn *c);
+static void conn_put_u32be(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* ---- one request, on a worker ---- */
+
+/* The reply frame is built in one buffer: header room first, the RPC
+ * server appends the body, then the header is filled in. */
+static void conn_req_run(void *arg)
+{
+	struct conn_req *q = arg;
+	struct conn *c = q->c;
+	struct buf out;
+	const char *why = NULL;
+	size_t body;
+	int r;
+
+	buf_init(&out, 0);
+	out.secret = true; /* decrypted data, derived keys */
+	r = TK_ERR_NOMEM;
+	if (buf_reserve(&out, RPC_FRAME_HEADER_LEN) != NULL)
+		r = rpc_server_handle(c->server, q->data, q->len, &out);
+	if (r == 0 && buf_failed(&out))
+		r = TK_ERR_NOMEM;
+	body = r == 0 ? out.len - RPC_FRAME_HEADER_LEN : 0;
+	if (r == 0 && body > UINT32_MAX)
+		r = TK_ERR_TOO_LARGE;
+	if (r != 0) {
+		why = r == TK_ERR_TOO_LARGE ? "request beyond a limit"
+		      : r == TK_ERR_NOMEM   ? "out of memory"
+		                            : "malformed or unknown request";
+		goto out;
+	}
+	conn_put_u32be(out.data, q->call_code);
+	conn_put_u32be(out.data + 4, 0);
+	conn_put_u32be(out.data + 8, (uint32_t)body);
+	if ((r = conn_send_all(c, out.data, out.len)) != 0)
+		why = "cannot write the reply";
+out:
+	if (why != NULL && conn_abort(c))
+		conn_log_close(c, why);
+	buf_free(&out);
+	explicit_bzero(q->data, q->len); /* a PIN travels in C_Login */
+	free(q);
+	conn_work_end(c);
+}
+
+/* ---- reading, on the loop thread ---- */
+
+static void conn_drop_input(struct conn *c)
+{
+	if (c->in != NULL)
+		explicit_bzero(c->in, c->in_cap);
+	free(c->in);
+	c->in = NULL;
+	c->in_len = c->in_cap = 0;
+}
+
+/* Drops the first n bytes read; an empty buffer is released, so an idle
+ * connection holds none. */
+static void conn_consume(struct conn *c, size_t n)
+{
+	if (n == c->in_len) {
+		conn_drop_input(c);
+		return;
+	}
+	memmove(c->in, c->in + n, c->in_len - n);
+	explicit_bzero(c->in + (c->in_len - n), n);
+	c->in_len -= n;
+}
+
+/* Room to read into: at most one frame of the largest allowed size, which
+ * is more than what can stay unparsed. */
+static int conn_reserve(struct conn *c)
+{
+	size_t max = c->limits.max_message_size + RPC_FRAME_HEADER_LEN;
+	size_t want = c->in_len + CONN_READ_CHUNK;
+	uint8_t *p;
+
+	if (want > max)
+		want = max;
+	if (want <= c->in_cap)
+		return 0;
+	if ((p = malloc(want)) == NULL)
+		return TK_ERR_NOMEM;
+	if (c->in_len > 0)
+		memcpy(p, c->in, c->in_len);
+	if (c->in != NULL)
+		explicit_bzero(c->in, c->in_cap);
+	free(c->in);
+	c->in = p;
+	c->in_cap = want;
+	return 0;
+}
+
+static int conn_handshake(struct conn *c, const char **why)
+{
+	uint8_t answer = rpc_handshake_answer(c->in[0]);
+
+	c->offered = c->in[0];
+	if (conn_server_new(c, c->offered) != 0) {
+		*why = "out of memory for its application context";
+		return TK_ERR_NOMEM;
+	}
+	if (conn_send_all(c, &answer, 1) != 0)
+		return TK_ERR_IO; /* gone already */
+	c->handshaken = true;
+	log_debug("connection %llu: client offered protocol %u, using %u",
+	          (unsigned long long)c->id, c->offered, answer);
+	return 0;
+}
+
+static int conn_submit(struct conn *c, const struct rpc_frame *f,
+                       const char **why)
+{
+	struct conn_req *q;
+	unsigned inflight;
+
+	pthread_mutex_lock(&c->lock);
+	inflight = c->inflight;
+	pthread_mutex_unlock(&c->lock);
+	if (inflight >= CONN_MAX_INFLIGHT) {
+		*why = "too many requests in flight";
+		return TK_ERR_TOO_LARGE;
+	}
+	if ((q = malloc(sizeof(*q) + f->data_len)) == NULL) {
+		*why = "out of memory";
+		return TK_ERR_NOMEM;
+	}
+	q->c = c;
+	q->call_code = f->call_code;
+	q->len = f->data_len;
+	if (f->data_len > 0)
+		memcpy(q->data, f->data, f->data_len);
+	if (!conn_work_begin(c)) {
+		free(q);
+		return TK_ERR_IO;
+	}
+	if (worker_submit(conn_req_run, q) != 0) {
+		conn_work_end(c);
+		explicit_bzero(q->data, q->len);
+		free(q);
+		*why = "no worker thread";
+		return TK_ERR_NOMEM;
+	}
+	return 0;
+}
+
+/* The handshake, then every complete frame to a worker. */
+static int conn_process(struct conn *c, const char **why)
+{
+	struct rpc_frame f;
+	size_t off = 0, used;
+	int r = 0;
+
+	if (!c->handshaken) {
+		if ((r = conn_handshake(c, why)) != 0)
+			return r;
+		off = 1;
+	}
+	while (off < c->in_len) {
+		r = rpc_frame_parse(c->in + off, c->in_len - off,
+		                    c->limits.max_message_size, &f, &used);
+		if (r == RPC_FRAME_NEED_MORE) {
+			r = 0;
+			break;
+		}
+		if (r < 0) {
+			*why = r == TK_ERR_TOO_LARGE
+			           ? "frame larger than max-message-size"
+			           : "malformed frame";
+			break;
+		}
+		if ((r = conn_submit(c, &f, why)) != 0)
+			break;
+		off += used;
+	}
+	conn_consume(c, off);
+	return r;
+}
+
+/* Returns 0 to go on; otherwise the connection is to be closed, with *why
+ * set for a protocol error (NULL: the peer went away). */
+static int conn_read(struct conn *c, const char **why)
+{
+	ssize_t n;
+	bool aborted;
+
+	pthread_mutex_lock(&c->lock);
+	aborted = c->aborted;
+	pthread_mutex_unlock(&c->lock);
+	if (aborted)
+		return TK_ERR_IO; /* the worker logged why */
+	if (conn_reserve(c) != 0) {
+		*why = "out of memory";
+		return TK_ERR_NOMEM;
+	}
+	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		if (n < 0 && errno != ECONNRESET)
+			log_debug("connection %llu: recv: %s",
+			          (unsigned long long)c->id, strerror(errno));
+		return TK_ERR_IO;
+	}
+	c->in_len += (size_t)n;
+	return conn_process(c, why);
+}
+
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct conn *c = ctx;
-	char buf[4096];
-	ssize_t n;
+	const char *why = NULL;
 
-	for (;;) {
-		n = recv(fd, buf, sizeof(buf), 0);
-		if (n > 0)
-			continue;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		break; /* EOF or error */
-	}
+	(void)loop;
+	(void)fd;
+	(void)events;
+	if (conn_read(c, &why) == 0)
+		return;
+	if (why != NULL)
+		conn_log_close(c, why);
 	conn_close(&c);
 }
 
 /* ---- lifetime ---- */
+
+static int conn_init(struct conn *c, struct export *ex, int fd)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	c->fd = fd;
+	c->export = ex;
+	c->loop = ex->loop;
+	c->id = conn_next_id++;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->wlock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	r = pthread_cond_init(&c->idle, &ca);
+	pthread_condattr_destroy(&ca);
+	return r == 0 ? 0 : TK_ERR_NOMEM;
+}
 
 int conn_accept(struct export *ex, int fd, const struct peer *peer)
 {
@@ -61,12 +333,7 @@ int conn_accept(struct export *ex, int fd, const struct peer *peer)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
-	c->fd = fd;
-	c->export = ex;
-	c->id = conn_next_id++;
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->idle, NULL);
-	if (peer_copy(peer, &c->peer) != 0)
+	if (conn_init(c, ex, fd) != 0 || peer_copy(peer, &c->peer) != 0)
 		goto fail;
 	if ((r = export_conn_add(ex, c)) != 0) {
 		log_warn("export %s: connection limit %zu reached, refusing "
@@ -80,11 +347,10 @@ int conn_accept(struct export *ex, int fd, const struct peer *peer)
 	log_info("export %s: connection %llu from uid %u gid %u pid %d",
 	         c->conf->name, (unsigned long long)c->id, (unsigned)peer->uid,
 	         (unsigned)peer->gid, (int)peer->pid);
-	if ((r = conn_serve_start(c)) != 0) {
+	r = loop_add(c->loop, c->fd, EPOLLIN, conn_on_event, c, &c->watch);
+	if (r != 0)
 		conn_close(&c);
-		return r;
-	}
-	return 0;
+	return r;
 fail:
 	if (c != NULL)
 		conn_free(c);
@@ -94,74 +360,156 @@ fail:
 
 static void conn_free(struct conn *c)
 {
+	conn_drop_input(c);
 	export_conf_unref(&c->conf);
 	peer_clear(&c->peer);
 	pthread_cond_destroy(&c->idle);
+	pthread_mutex_destroy(&c->wlock);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+/* Closes the client's sessions, logging it out of its tokens: card I/O,
+ * so on a worker when there is one, not on the loop thread. The memory
+ * goes with the last of this and the queued finishes. */
+static void conn_release(void *arg)
+{
+	struct conn *c = arg;
+	bool release;
+
+	rpc_server_free(&c->server);
+	pthread_mutex_lock(&c->lock);
+	c->released = true;
+	release = c->posts == 0;
+	pthread_mutex_unlock(&c->lock);
+	if (release)
+		conn_free(c);
+}
+
+/* No request in flight: off the export, socket closed, then released.
+ * Loop thread. */
+static void conn_finish(struct conn *c)
+{
+	if (c->finished)
+		return;
+	c->finished = true;
+	log_info("export %s: connection %llu closed", c->conf->name,
+	         (unsigned long long)c->id);
+	if (c->export != NULL)
+		export_conn_remove(c->export, c);
+	pthread_mutex_lock(&c->lock);
+	c->export = NULL;
+	pthread_mutex_unlock(&c->lock);
+	close(c->fd);
+	c->fd = -1;
+	if (worker_submit(conn_release, c) != 0)
+		conn_release(c); /* stopping: here, then */
+}
+
+static void conn_finish_posted(struct loop *loop, void *ctx)
+{
+	struct conn *c = ctx;
+	bool release;
+
+	(void)loop;
+	pthread_mutex_lock(&c->lock);
+	c->posts--;
+	release = c->released && c->posts == 0;
+	pthread_mutex_unlock(&c->lock);
+	if (release)
+		conn_free(c);
+	else if (!c->finished)
+		conn_finish(c);
+}
+
+/* Stops reading and refuses new requests. how: SHUT_RDWR when the client
+ * is gone or misbehaved, SHUT_RD to still deliver the replies of requests
+ * in flight. Returns whether none is in flight. */
+static bool conn_stop(struct conn *c, int how, bool wait)
+{
+	bool idle;
+
+	pthread_mutex_lock(&c->lock);
+	c->waited = c->waited || wait;
+	c->closing = true;
+	idle = c->inflight == 0;
+	pthread_mutex_unlock(&c->lock);
+	loop_remove(c->loop, &c->watch);
+	shutdown(c->fd, how);
+	conn_drop_input(c);
+	return idle;
 }
 
 void conn_close(struct conn **p)
 {
 	struct conn *c = *p;
-	bool queued;
+	bool closing;
 
 	if (c == NULL)
 		return;
 	*p = NULL;
-	if (c->fd < 0)
-		return; /* closed already, waiting for its queued close */
-	loop_remove(c->export->loop, &c->watch);
 	pthread_mutex_lock(&c->lock);
-	c->closing = true;
+	closing = c->closing;
 	pthread_mutex_unlock(&c->lock);
-	/* Wakes workers blocked on the socket. */
-	shutdown(c->fd, SHUT_RDWR);
-	conn_serve_stop(c);
-	pthread_mutex_lock(&c->lock);
-	while (c->inflight > 0)
-		pthread_cond_wait(&c->idle, &c->lock);
-	queued = c->close_queued;
-	pthread_mutex_unlock(&c->lock);
-	log_info("export %s: connection %llu closed", c->conf->name,
-	         (unsigned long long)c->id);
-	export_conn_remove(c->export, c);
-	close(c->fd);
-	c->fd = -1;
-	c->export = NULL;
-	/* A queued close still points here: it frees the memory. */
-	if (!queued)
-		conn_free(c);
+	if (!closing && conn_stop(c, SHUT_RDWR, false))
+		conn_finish(c);
+	/* else the last worker posts conn_finish_posted */
 }
 
-static void conn_close_posted(struct loop *loop, void *ctx)
+bool conn_close_wait(struct conn **p, const struct timespec *deadline)
 {
-	struct conn *c = ctx;
+	struct conn *c = *p;
+	unsigned left;
+	int e = 0;
 
+	if (c == NULL)
+		return true;
+	*p = NULL;
+	if (c->finished)
+		return true; /* a finish is queued: it frees */
+	conn_stop(c, SHUT_RD, true);
 	pthread_mutex_lock(&c->lock);
-	c->close_queued = false;
+	while (c->inflight > 0 && e != ETIMEDOUT)
+		e = deadline
+		        ? pthread_cond_timedwait(&c->idle, &c->lock, deadline)
+		        : pthread_cond_wait(&c->idle, &c->lock);
+	left = c->inflight;
 	pthread_mutex_unlock(&c->lock);
-	if (c->fd < 0)
-		conn_free(c);
-	else
-		conn_close(&c);
-}
-
-void conn_close_later(struct conn *c)
-{
-	bool queue;
-
-	pthread_mutex_lock(&c->lock);
-	queue = !c->close_queued && !c->closing;
-	c->close_queued = queue || c->close_queued;
-	pthread_mutex_unlock(&c->lock);
-	if (queue && loop_post(c->export->loop, conn_close_posted, c) != 0) {
-		log_err("connection %llu: cannot queue its close",
-		        (unsigned long long)c->id);
-		pthread_mutex_lock(&c->lock);
-		c->close_queued = false;
-		pthread_mutex_unlock(&c->lock);
+	if (left == 0) {
+		conn_finish(c);
+		return true;
 	}
+	/* Left to its workers: never finished, never freed (it only
+	 * happens when stopping or dropping an export). */
+	log_err("export %s: connection %llu: %u request(s) still running; "
+	        "abandoning it",
+	        c->conf->name, (unsigned long long)c->id, left);
+	shutdown(c->fd, SHUT_RDWR);
+	export_conn_remove(c->export, c);
+	pthread_mutex_lock(&c->lock);
+	c->export = NULL;
+	pthread_mutex_unlock(&c->lock);
+	conn_n_abandoned++;
+	return false;
+}
+
+unsigned conn_abandoned(void)
+{
+	return conn_n_abandoned;
+}
+
+bool conn_abort(struct conn *c)
+{
+	bool first;
+
+	pthread_mutex_lock(&c->lock);
+	first = !c->aborted && !c->closing;
+	c->aborted = true;
+	pthread_mutex_unlock(&c->lock);
+	/* The loop thread sees end-of-file and closes it; the fd stays open
+	 * until then, since this request is still in flight. */
+	shutdown(c->fd, SHUT_RDWR);
+	return first;
 }
 
 bool conn_work_begin(struct conn *c)
@@ -178,8 +526,21 @@ bool conn_work_begin(struct conn *c)
 
 void conn_work_end(struct conn *c)
 {
+	bool post = false;
+
 	pthread_mutex_lock(&c->lock);
-	if (--c->inflight == 0)
+	if (--c->inflight == 0) {
 		pthread_cond_broadcast(&c->idle);
+		post = c->closing && !c->waited;
+		c->posts += post;
+	}
 	pthread_mutex_unlock(&c->lock);
+	if (post && loop_post(c->loop, conn_finish_posted, c) != 0) {
+		/* The export's close finishes it instead. */
+		log_err("connection %llu: cannot queue its close",
+		        (unsigned long long)c->id);
+		pthread_mutex_lock(&c->lock);
+		c->posts--;
+		pthread_mutex_unlock(&c->lock);
+	}
 }

@@ -1,43 +1,68 @@
-/* One client connection on an export. It is one PKCS#11 application: the
- * RPC server hangs its per-connection state (the front end's struct app,
- * in-flight requests) on `server` and releases all of it in conn_close().
+/* One client connection on an export. It is one PKCS#11 application: it
+ * owns an RPC server (rpc_server.h) with the front end's struct app, i.e.
+ * its sessions and login state, and releases all of it when it ends.
+ *
+ * The wire: the client's one-byte version offer, our one-byte answer, then
+ * frames (rpc_frame.h). The loop thread reads and splits frames; each
+ * request runs on a worker thread (worker.h), which writes the reply frame
+ * with the request's call code as soon as it is done, so replies may leave
+ * in completion order (p11-kit's client matches them by call code) and a
+ * slow call does not hold up the others. Replies are written whole, one at
+ * a time (a per-connection write lock).
  *
  * Lifetime: created by conn_accept() on the loop thread, listed on its
- * export, closed by conn_close() on the loop thread — when the peer hangs
- * up, when its export is removed at reload, or at shutdown. Worker threads
- * bracket every request with conn_work_begin()/conn_work_end(); conn_close()
- * waits until no request is in flight, so a request never outlives its
- * connection. A worker that wants the connection closed asks the loop
- * thread with conn_close_later(). */
+ * export. conn_close() (loop thread) stops reading and shuts the socket
+ * down; the connection is finished — taken off the export, fd closed,
+ * then its RPC server freed on a worker (sessions closed, logged out) — as
+ * soon as no request is in flight: at once, or when the last worker is
+ * done. conn_close_wait()
+ * does the same and waits for the workers (export removal, shutdown). A
+ * worker that finds the connection broken calls conn_abort(). */
 #ifndef TOKEND_CONN_H
 #define TOKEND_CONN_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 #include "export.h"
 
+struct loop;
 struct loop_watch;
+struct rpc_server;
 
 struct conn {
 	uint64_t id;                 /* unique in this process, for logs */
 	int fd;                      /* non-blocking, close-on-exec */
-	struct export *export;       /* owner; outlives the connection */
+	struct export *export;       /* owner; NULL once detached from it */
+	struct loop *loop;           /* the export's loop */
 	struct export_conf *conf;    /* settings at accept time (a reference) */
 	struct config_limits limits; /* limits at accept time */
 	struct peer peer;
 	struct loop_watch *watch;
 	struct conn *prev, *next; /* the export's list (loop thread) */
 
+	/* Loop thread only: the bytes read and not yet handed out. */
+	bool handshaken;
+	uint8_t offered; /* the client's version byte */
+	uint8_t *in;
+	size_t in_len, in_cap;
+
+	pthread_mutex_t wlock; /* one reply at a time on fd */
+
 	pthread_mutex_t lock; /* guards the fields below */
 	pthread_cond_t idle;  /* signalled when inflight drops to 0 */
-	unsigned inflight;
-	bool closing;
-	bool close_queued;
+	unsigned inflight;    /* requests handed to workers, not done */
+	unsigned posts;       /* finishes queued on the loop thread */
+	bool closing;         /* no new requests; socket shut down */
+	bool aborted;         /* a worker found it broken */
+	bool waited;   /* a closer waits for idle: workers post nothing */
+	bool finished; /* off the list, fd closed (loop thread) */
+	bool released; /* server freed: sessions closed, logged out */
 
-	void *server; /* the RPC server's per-connection state */
+	struct rpc_server *server; /* after the handshake */
 };
 
 /* Takes fd (closed on failure) from an accepted, allowed peer: counts it
@@ -45,16 +70,32 @@ struct conn {
  * starts serving. Returns 0 or a TK_ERR_*. Loop thread. */
 int conn_accept(struct export *ex, int fd, const struct peer *peer);
 
-/* Stops serving, waits for in-flight work, releases everything the client
- * owned and frees; nulls *p. Loop thread. */
+/* Stops serving; the rest happens when no request is in flight (see
+ * above). Nulls *p. Loop thread. */
 void conn_close(struct conn **p);
-/* From a worker, between conn_work_begin() and conn_work_end(): have the
- * loop thread close c soon (after the worker's conn_work_end()). */
-void conn_close_later(struct conn *c);
+/* conn_close() and waits for the requests in flight until deadline
+ * (CLOCK_MONOTONIC; NULL: no limit), then finishes and frees. When the
+ * deadline passes first the connection is detached from its export and
+ * left to its workers, and false is returned. Loop thread. */
+bool conn_close_wait(struct conn **p, const struct timespec *deadline);
 
-/* A worker starts a request; false when the connection is closing (then
- * do not start, and do not call conn_work_end). */
+/* From a worker, between conn_work_begin() and conn_work_end(): the
+ * connection is unusable; the loop thread closes it soon. Returns true
+ * for the first such call on a connection not closing already (log why
+ * then, once). */
+bool conn_abort(struct conn *c);
+
+/* A request starts; false when the connection is closing (then do not
+ * start, and do not call conn_work_end). */
 bool conn_work_begin(struct conn *c);
 void conn_work_end(struct conn *c);
+
+/* How many connections were left to running workers by
+ * conn_close_wait(): the front end must not be torn down then. */
+unsigned conn_abandoned(void);
+
+/* conn_policy.c, for conn.c: makes c->server for a client that offered
+ * protocol version `offered`, under c->conf. Returns 0 or a TK_ERR_*. */
+int conn_server_new(struct conn *c, uint8_t offered);
 
 #endif

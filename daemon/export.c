@@ -173,12 +173,20 @@ void export_conn_remove(struct export *ex, struct conn *c)
 	ex->nconns--;
 }
 
-void export_close_conns(struct export *ex)
+bool export_close_conns(struct export *ex, const struct timespec *deadline)
 {
+	struct timespec dl;
 	struct conn *c;
+	bool all = true;
 
+	if (deadline == NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_sec += EXPORT_CLOSE_WAIT_S;
+		deadline = &dl;
+	}
 	while ((c = ex->conns) != NULL)
-		conn_close(&c);
+		all = conn_close_wait(&c, deadline) && all;
+	return all;
 }
 
 /* ---- sockets ---- */
@@ -366,7 +374,7 @@ int export_update(struct export *ex, struct export_conf *conf,
 	ex->conf = export_conf_ref(conf);
 	ex->limits = *limits;
 	/* Connections keep the old settings for policy, never for the PIN. */
-	secret_free(&old->pin);
+	secret_destroy(&old->pin);
 	pthread_mutex_unlock(&ex->lock);
 	export_conf_unref(&old);
 	return 0;
@@ -398,7 +406,7 @@ void export_close(struct export **p)
 	if (ex == NULL)
 		return;
 	export_stop_listening(ex);
-	export_close_conns(ex);
+	export_close_conns(ex, NULL);
 	export_conf_unref(&ex->conf);
 	pthread_mutex_destroy(&ex->lock);
 	free(ex);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -70,8 +71,13 @@ int export_update(struct export *ex, struct export_conf *conf,
                   const struct config_limits *limits);
 /* Stops accepting (the socket file is removed; connections stay). */
 void export_stop_listening(struct export *ex);
-/* Closes every connection, waiting for their in-flight work. */
-void export_close_conns(struct export *ex);
+/* How long closing an export waits for requests in flight by default. */
+#define EXPORT_CLOSE_WAIT_S 10
+/* Closes every connection; requests in flight still get their replies,
+ * waited for until deadline (CLOCK_MONOTONIC; NULL: EXPORT_CLOSE_WAIT_S
+ * from now). Returns false when a connection had to be abandoned to its
+ * still running requests (conn_close_wait). */
+bool export_close_conns(struct export *ex, const struct timespec *deadline);
 /* Stops listening, closes the connections, frees; NULL-safe. */
 void export_close(struct export **p);
 

@@ -57,6 +57,11 @@ static void loop_run_posts(struct loop *loop)
 	}
 }
 
+void loop_flush_posts(struct loop *loop)
+{
+	loop_run_posts(loop);
+}
+
 int loop_new(struct loop **out)
 {
 	struct loop *loop;

@@ -34,6 +34,10 @@ void loop_remove(struct loop *loop, struct loop_watch **w);
  * TK_ERR_NOMEM. */
 int loop_post(struct loop *loop, loop_post_fn fn, void *ctx);
 
+/* Runs the queued posts now, on the calling loop thread (after the loop
+ * stopped, so none is lost). */
+void loop_flush_posts(struct loop *loop);
+
 /* Runs until loop_quit(); returns the code given to it. */
 int loop_run(struct loop *loop);
 void loop_quit(struct loop *loop, int code);

@@ -11,9 +11,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conn.h"
 #include "error.h"
+#include "frontend.h"
 #include "log.h"
+#include "piv_driver.h"
 #include "service.h"
+#include "worker.h"
 
 #ifndef TOKEND_VERSION
 #define TOKEND_VERSION "unknown"
@@ -139,10 +143,78 @@ static int main_check(const struct main_args *a)
 	return 0;
 }
 
+/* Idle worker threads kept for the next requests. */
+#define MAIN_WORKERS_IDLE 8
+/* After the connections are closed: how long their workers may take. */
+#define MAIN_WORKERS_STOP_MS 2000
+
+/* The front end with the PIV driver. pcscd may be absent: the driver
+ * connects on first use and retries with back-off, so tokend starts
+ * anyway and serves an empty slot list until then. */
+static int main_frontend_start(void)
+{
+	struct tk_driver **drivers;
+	size_t n = 1;
+	int r;
+
+	if ((drivers = calloc(1, sizeof(*drivers))) == NULL)
+		return TK_ERR_NOMEM;
+	if ((r = piv_driver_new(&drivers[0])) != 0) {
+		log_err("PIV driver: %s; serving no tokens", tk_strerror(r));
+		n = 0;
+	}
+	if ((r = frontend_init(drivers, n)) != 0) {
+		log_err("front end: %s", tk_strerror(r));
+		for (size_t i = 0; i < n; i++)
+			drivers[i]->ops->free(drivers[i]);
+		free(drivers);
+	}
+	return r;
+}
+
+/* Every connection is closed: the front end logs out of and releases the
+ * cards. Unless a request is still running on some card after the bounded
+ * wait; then the process ends without touching what it uses. */
+static void main_frontend_stop(void)
+{
+	if (!worker_pool_stop(MAIN_WORKERS_STOP_MS) || conn_abandoned() > 0) {
+		log_err("requests still running at exit: leaving the cards to "
+		        "the system");
+		_exit(0);
+	}
+	frontend_fini();
+}
+
+/* Serves until a stop signal. Returns the exit status. */
+static int main_serve(struct config *cfg, const struct main_args *a)
+{
+	struct service *s = NULL;
+	int r;
+
+	if ((r = worker_pool_start(MAIN_WORKERS_IDLE)) != 0 ||
+	    (r = main_frontend_start()) != 0) {
+		config_free(&cfg);
+		return 1;
+	}
+	if (service_new(cfg, a->config, a->config_explicit, a->verbose, &s) !=
+	    0) {
+		main_frontend_stop();
+		return 1;
+	}
+	r = service_run(s);
+	service_free(&s);
+	main_frontend_stop();
+	if (r != 0) {
+		log_err("start-up failed: %s", tk_strerror(r));
+		return 1;
+	}
+	log_info("stopped");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct main_args a = {0};
-	struct service *s = NULL;
 	struct config *cfg = NULL;
 	char err[512];
 	int r;
@@ -168,14 +240,5 @@ int main(int argc, char **argv)
 	}
 	main_signals();
 	main_raise_nofile();
-	if (service_new(cfg, a.config, a.config_explicit, a.verbose, &s) != 0)
-		return 1;
-	r = service_run(s);
-	service_free(&s);
-	if (r != 0) {
-		log_err("start-up failed: %s", tk_strerror(r));
-		return 1;
-	}
-	log_info("stopped");
-	return 0;
+	return main_serve(cfg, &a);
 }

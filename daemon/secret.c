@@ -34,7 +34,7 @@ static int secret_alloc(size_t size, struct secret **out)
 	return 0;
 }
 
-void secret_free(struct secret **p)
+void secret_destroy(struct secret **p)
 {
 	struct secret *s = *p;
 
@@ -86,7 +86,7 @@ int secret_read_file(const char *path, size_t max, struct secret **out)
 	r = 0;
 out:
 	saved = errno;
-	secret_free(&s);
+	secret_destroy(&s);
 	close(fd);
 	errno = saved;
 	return r;

@@ -18,6 +18,6 @@ struct secret {
  * TK_ERR_INVALID (empty). */
 int secret_read_file(const char *path, size_t max, struct secret **out);
 /* Wipes and releases; NULL-safe, nulls *p. */
-void secret_free(struct secret **p);
+void secret_destroy(struct secret **p);
 
 #endif

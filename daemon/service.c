@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -199,13 +200,18 @@ out:
 
 static void service_stop(struct service *s)
 {
+	struct timespec deadline;
+
 	sd_notify(0, "STOPPING=1");
 	log_info("stopping");
-	/* First nobody new gets in, then the connections finish. */
+	/* First nobody new gets in, then the requests in flight finish (all
+	 * within one bounded wait) and the connections close. */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += EXPORT_CLOSE_WAIT_S;
 	for (size_t i = 0; i < s->cfg->n_exports; i++)
 		export_stop_listening(s->exports[i]);
 	for (size_t i = 0; i < s->cfg->n_exports; i++)
-		export_close_conns(s->exports[i]);
+		export_close_conns(s->exports[i], &deadline);
 	for (size_t i = 0; i < s->cfg->n_exports; i++)
 		service_close_export(s, &s->exports[i]);
 	loop_quit(s->loop, 0);
@@ -301,8 +307,11 @@ void service_free(struct service **p)
 	for (size_t i = 0; s->exports && i < service_n_exports(s); i++)
 		service_close_export(s, &s->exports[i]);
 	free(s->exports);
-	if (s->loop)
+	if (s->loop) {
+		/* Finishes of connections whose last request ended late. */
+		loop_flush_posts(s->loop);
 		loop_remove(s->loop, &s->sigwatch);
+	}
 	if (s->sigfd >= 0)
 		close(s->sigfd);
 	activation_clear(&s->act);

@@ -58,7 +58,7 @@ as() { # as UID GID [setpriv group options] -- command
 	setpriv --reuid "$uid" --regid "$gid" "$@"
 }
 
-# Allowed uid: stays connected (the placeholder server reads until EOF).
+# Allowed uid: stays connected (tokend waits for its handshake byte).
 check "allowed uid 1234 is served" \
 	test "$(as 1234 1234 --clear-groups $CLIENT eof "$S/users" 0.5)" = "open"
 # Not allowed: closed at once, and the log names it.

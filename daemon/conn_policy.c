@@ -1,0 +1,149 @@
+/* A connection's RPC server: the front end's application context with the
+ * export's PIN provider, and the rpc_policy callbacks that put the export's
+ * settings (token filter, access, audit) in front of every call. The
+ * callbacks run on worker threads while a request of the connection is in
+ * flight, so the connection and its settings (c->conf, a reference of its
+ * own) are alive; they only read. */
+#include <string.h>
+
+#include "audit.h"
+#include "conn.h"
+#include "error.h"
+#include "frontend.h"
+#include "log.h"
+#include "rpc_server.h"
+
+/* The export's pin-file PIN for the user PIN (and context-specific login,
+ * which PIV does with the same PIN); never for the SO. Copied straight into
+ * the front end's buffer, which the front end wipes. */
+static int policy_pin(void *ctx, CK_SLOT_ID slot, enum tk_user user,
+                      uint8_t *pin, size_t *len)
+{
+	struct conn *c = ctx;
+	int r = TK_ERR_DENIED;
+
+	(void)slot;
+	if (user != TK_USER_PIN)
+		return r;
+	/* c->export is freed only after the connection is detached, which
+	 * takes c->lock. */
+	pthread_mutex_lock(&c->lock);
+	if (c->export != NULL)
+		r = export_pin_get(c->export, pin, len);
+	pthread_mutex_unlock(&c->lock);
+	if (r != 0)
+		log_warn("export %s: no server-side PIN for uid %u pid %d: %s",
+		         c->conf->name, (unsigned)c->peer.uid, (int)c->peer.pid,
+		         tk_strerror(r));
+	return r;
+}
+
+static bool policy_shows_token(void *ctx, const CK_TOKEN_INFO *ti)
+{
+	struct conn *c = ctx;
+
+	if (ti == NULL) /* an empty slot matches no token URI */
+		return c->conf->n_tokens == 0;
+	return export_shows_token(c->conf, ti);
+}
+
+/* The call ids that change a token, as export.h maps them. */
+static bool policy_op_of(uint32_t call_id, enum export_op *op)
+{
+	static const struct {
+		uint32_t call;
+		enum export_op op;
+	} map[] = {
+	    {RPC_C_InitToken, EXPORT_OP_INIT_TOKEN},
+	    {RPC_C_InitToken2, EXPORT_OP_INIT_TOKEN},
+	    {RPC_C_InitPIN, EXPORT_OP_INIT_PIN},
+	    {RPC_C_SetPIN, EXPORT_OP_SET_PIN},
+	    {RPC_C_GenerateKey, EXPORT_OP_GENERATE_KEY},
+	    {RPC_C_GenerateKeyPair, EXPORT_OP_GENERATE_KEY},
+	    {RPC_C_CreateObject, EXPORT_OP_CREATE_OBJECT},
+	    {RPC_C_CopyObject, EXPORT_OP_CREATE_OBJECT},
+	    {RPC_C_UnwrapKey, EXPORT_OP_CREATE_OBJECT},
+	    {RPC_C_DeriveKey, EXPORT_OP_CREATE_OBJECT},
+	    {RPC_C_DeriveKey2, EXPORT_OP_CREATE_OBJECT},
+	    {RPC_C_DestroyObject, EXPORT_OP_DESTROY_OBJECT},
+	    {RPC_C_SetAttributeValue, EXPORT_OP_SET_ATTRIBUTE},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].call == call_id) {
+			*op = map[i].op;
+			return true;
+		}
+	return false;
+}
+
+static CK_RV policy_check_call(void *ctx, uint32_t call_id,
+                               const struct rpc_message *req)
+{
+	struct conn *c = ctx;
+	enum export_op op;
+
+	if (!policy_op_of(call_id, &op) || !rpc_call_writes(req))
+		return CKR_OK;
+	return export_allows(c->conf, op) ? CKR_OK : EXPORT_READ_ONLY_RV;
+}
+
+static const char *policy_op_name(const char *call)
+{
+	if (strncmp(call, "C_Sign", 6) == 0)
+		return "sign";
+	if (strncmp(call, "C_Decrypt", 9) == 0)
+		return "decrypt";
+	if (strncmp(call, "C_DeriveKey", 11) == 0)
+		return "derive";
+	if (strncmp(call, "C_UnwrapKey", 11) == 0)
+		return "unwrap";
+	return call;
+}
+
+static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
+{
+	struct conn *c = ctx;
+	const char *serial = ev->serial && ev->serial[0] ? ev->serial : NULL;
+	struct audit_key key = {
+	    .token_serial = serial,
+	    .id = ev->key_id,
+	    .id_len = ev->key_id_len,
+	    .label = ev->key_label && ev->key_label[0] ? ev->key_label : NULL,
+	};
+
+	if (ev->kind == RPC_AUDIT_LOGIN)
+		audit_login(c->conf->name, &c->peer, serial, ev->user, ev->rv);
+	else
+		audit_key_op(c->conf->name, &c->peer, &key,
+		             policy_op_name(ev->call ? ev->call : "?"),
+		             ev->mech, ev->rv);
+}
+
+int conn_server_new(struct conn *c, uint8_t offered)
+{
+	struct rpc_policy policy = {
+	    .ctx = c,
+	    .read_only = !export_allows(c->conf, EXPORT_OP_GENERATE_KEY),
+	    .check_call = policy_check_call,
+	    .shows_token = policy_shows_token,
+	    .audit = policy_audit,
+	    .limits =
+	        {
+	            .max_sessions = c->limits.max_sessions_per_connection,
+	            .max_inflight = RPC_SERVER_DEFAULT_INFLIGHT,
+	            .max_attrs = c->limits.max_attributes,
+	        },
+	};
+	struct app *app = NULL;
+	int r;
+
+	if ((r = app_new(&app)) != 0)
+		return r;
+	if (export_conf_has_pin(c->conf))
+		app_set_pin_provider(app, policy_pin, c);
+	/* rpc_server_new() owns app from here, on failure too. */
+	if ((c->server = rpc_server_new(offered, &policy, app)) == NULL)
+		return TK_ERR_NOMEM;
+	return 0;
+}

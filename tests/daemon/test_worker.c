@@ -1,0 +1,94 @@
+/* The worker pool: every job runs; a job that blocks does not hold up the
+ * others (a new thread takes them); stopping waits for running jobs, and
+ * reports a job that outlives the wait. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+static atomic_int ran;
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+
+static void job_count(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&ran, 1);
+}
+
+/* Blocks until the gate opens (a C_WaitForSlotEvent, a slow card). */
+static void job_block(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&gate_lock);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
+	atomic_fetch_add(&ran, 1);
+}
+
+static void gate_set(bool open)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_open = open;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static bool wait_ran(int n)
+{
+	for (int i = 0; i < 500 && atomic_load(&ran) < n; i++)
+		usleep(10000);
+	return atomic_load(&ran) >= n;
+}
+
+static void test_all_jobs_run(void **state)
+{
+	(void)state;
+	atomic_store(&ran, 0);
+	assert_int_equal(worker_pool_start(2), 0);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(worker_submit(job_count, NULL), 0);
+	assert_true(wait_ran(200));
+	assert_true(worker_pool_stop(5000));
+	/* stopped: refused */
+	assert_int_not_equal(worker_submit(job_count, NULL), 0);
+}
+
+static void test_blocked_job_does_not_stall(void **state)
+{
+	(void)state;
+	atomic_store(&ran, 0);
+	gate_set(false);
+	assert_int_equal(worker_pool_start(1), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(worker_submit(job_block, NULL), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(worker_submit(job_count, NULL), 0);
+	assert_true(wait_ran(10)); /* while four jobs still block */
+	assert_int_equal(atomic_load(&ran), 10);
+	/* a blocked job outlives a short stop */
+	assert_false(worker_pool_stop(100));
+	gate_set(true);
+	assert_true(wait_ran(14));
+	assert_true(worker_pool_stop(5000));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_all_jobs_run),
+	    cmocka_unit_test(test_blocked_job_does_not_stall),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
