@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Socket servers side by side on one virtual YubiKey, both reached through
+# Debian's p11-kit-client.so: tokend vs `p11-kit server --provider
+# opensc-pkcs11.so`. New-client cost (APDUs, wall time), steady-state round
+# trips per second, server memory with 1/10/100 idle connections
+# (daemon_bench.py). Prints markdown tables; asserts nothing on timings.
+#
+#   bench/daemon.sh [BUILD_DIR]
+#
+# Environment:
+#   TOKEND              tokend binary (default BUILD_DIR/daemon/tokend)
+#   TOKEND_OPENSC_MODULE  p11-kit server's provider (default OpenSC's)
+#   APDU_DELAY_MS / KEYOP_DELAY_MS   card latency (default 4 / 60: rough YubiKey 5)
+#   BENCH_RUNS          fresh clients per server for the median (default 5)
+#   BENCH_SIGS          signatures for the steady-state rate (default 20)
+#   BENCH_SERVERS       which to run (default "p11-kit tokend")
+#   BENCH_OUT           also write the report to this file
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-${TOKEND_BUILD_DIR:-$SRC/build}}" && pwd)
+export TOKEND_BUILD_DIR=$BUILD TOKEND_SOURCE_DIR=$SRC
+export TOKEND_VCARD=${TOKEND_VCARD:-$BUILD/tests/vcard/tokend-vcard}
+export TOKEND_PCSC_WAIT=${TOKEND_PCSC_WAIT:-$BUILD/tests/tools/tokend-pcsc-wait}
+TOKEND=${TOKEND:-$BUILD/daemon/tokend}
+OPENSC=${TOKEND_OPENSC_MODULE:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}
+APDU_DELAY_MS=${APDU_DELAY_MS:-4}
+KEYOP_DELAY_MS=${KEYOP_DELAY_MS:-60}
+SERVERS=${BENCH_SERVERS:-p11-kit tokend}
+
+# shellcheck source=../tests/harness/lib.sh
+. "$SRC/tests/harness/lib.sh"
+harness_init
+harness_require yubico-piv-tool openssl p11-kit
+SERVER_PID=
+bench_cleanup() {
+	local rc=$?
+	if [ -n "$SERVER_PID" ]; then
+		kill -TERM "$SERVER_PID" 2>/dev/null || true
+		sleep 1
+		pkill -KILL -P "$SERVER_PID" 2>/dev/null || true
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+	fi
+	(exit "$rc")
+	harness_cleanup
+}
+trap bench_cleanup EXIT
+pcscd_ensure
+vcard_start 0 --mgm-alg 3des --serial 7654321
+R=$(reader_name 0)
+T=$HARNESS_TMP
+chmod 0755 "$T"
+run_ok "generate P-256 in 9a" yubico-piv-tool -r "$R" -a generate -s 9a -A ECCP256 -o "$T/pub_9a.pem"
+card_selfsign 0 9a "$T/pub_9a.pem" "bench 9a" "$T/cert_9a.pem"
+run_ok "import certificate 9a" yubico-piv-tool -r "$R" -a import-certificate -s 9a -i "$T/cert_9a.pem"
+# Again with the latency of a real device (the state file keeps the keys).
+vcard_stop 0
+vcard_start 0 --mgm-alg 3des --serial 7654321 --apdu-delay-ms "$APDU_DELAY_MS" --keyop-delay-ms "$KEYOP_DELAY_MS"
+
+files=()
+for srv in $SERVERS; do
+	sock=$T/$srv.sock
+	log=$T/$srv.log
+	case $srv in
+	p11-kit)
+		p11-kit server --provider "$OPENSC" -f -n "$sock" 'pkcs11:' >"$log" 2>&1 &
+		SERVER_PID=$!
+		;;
+	tokend)
+		[ -x "$TOKEND" ] || fail "tokend not built: $TOKEND"
+		printf '[tokend]\nlog-level = notice\n\n[export bench]\nsocket = %s\nmode = 0666\n' "$sock" >"$T/tokend.conf"
+		"$TOKEND" -f -c "$T/tokend.conf" >"$log" 2>&1 &
+		SERVER_PID=$!
+		;;
+	*) fail "unknown server $srv" ;;
+	esac
+	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+	[ -S "$sock" ] || { cat "$log" >&2; fail "$srv did not start"; }
+	harness_log "benchmarking $srv (pid $SERVER_PID)"
+	HARNESS_CMD_TIMEOUT=1800 run_ok "measure $srv" /usr/bin/python3 "$SRC/bench/daemon_bench.py" measure \
+		--name "$srv" --socket "$sock" --pid "$SERVER_PID" --apdu-log "$(vcard_dir 0)/apdu.log" \
+		--pub "$T/pub_9a.pem" --runs "${BENCH_RUNS:-5}" --sigs "${BENCH_SIGS:-20}" --out "$T/$srv.json"
+	files+=("$T/$srv.json")
+	kill -TERM "$SERVER_PID"
+	for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+	pkill -KILL -P "$SERVER_PID" 2>/dev/null || true
+	kill -KILL "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+done
+
+report=$T/report.md
+run_ok "report" /usr/bin/python3 "$SRC/bench/daemon_bench.py" report "${files[@]}" \
+	--note "Card: tokend-vcard (YubiKey 5.7.2 PIV), P-256 key + certificate in 9A; simulated latency ${APDU_DELAY_MS} ms per APDU, ${KEYOP_DELAY_MS} ms per key operation (rough YubiKey 5 figures) in all runs." \
+	--note "Clients: Debian's p11-kit-client.so $(dpkg-query -W -f '${Version}' libp11-kit0 2>/dev/null || echo '?') over a Unix socket. Servers: tokend $TOKEND; p11-kit server $(dpkg-query -W -f '${Version}' p11-kit 2>/dev/null || echo '?') --provider $OPENSC (OpenSC $(dpkg-query -W -f '${Version}' opensc-pkcs11 2>/dev/null || echo '?'))."
+cp "$HARNESS_OUT" "$report"
+[ -z "${BENCH_OUT:-}" ] || cp "$report" "$BENCH_OUT"
+vcard_stop 0
+cat "$report"

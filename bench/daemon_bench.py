@@ -1,0 +1,330 @@
+#!/usr/bin/python3
+"""Socket servers side by side: tokend vs `p11-kit server` (+ a provider
+module), both reached through Debian's p11-kit-client.so, on the same card.
+
+  daemon_bench.py measure --name NAME --socket PATH --pid PID --apdu-log LOG
+                  --out FILE.json [--runs N] [--sigs N] [--attr-secs S]
+  daemon_bench.py report FILE.json... [--note TEXT]...
+  (internal) daemon_bench.py newclient | steady SIGS ATTR_SECS | idle
+
+measure: (1) new-client cost: a fresh process connects, C_Initialize, finds
+the private key with CKA_ID 01 (slot list, open session, find), logs in,
+signs once (ECDSA P-256 over a SHA-256 digest, verified), finalizes; APDUs
+counted from the card's APDU log per phase, wall time per phase; one
+warm-up run first, then the median of N runs. (2) steady state over one
+connection: C_GetAttributeValue and C_Sign round trips per second.
+(3) the server's memory with 1, 10, 100 idle connections (clients that
+did C_Initialize and wait): VmRSS and Pss summed over the server process
+and all its descendants (p11-kit server forks one per connection).
+report: markdown tables of several measure outputs, side by side.
+"""
+import argparse
+import ctypes
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
+PIN = os.environ.get("TOKEND_PIN", "123456")
+PHASES = ["connect + C_Initialize", "find key (slots, session, find)", "C_Login",
+          "C_Sign (ECDSA P-256)", "C_Finalize"]
+
+
+def apdus(log):
+    if not log:
+        return 0
+    try:
+        with open(log, "rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+# ---- children (each its own connection) ----
+
+def child_newclient():
+    import PyKCS11
+    log = os.environ.get("BENCH_APDU_LOG")
+    res = []
+    t, a = time.perf_counter(), apdus(log)
+
+    def mark(name):
+        nonlocal t, a
+        t2, a2 = time.perf_counter(), apdus(log)
+        res.append([name, (t2 - t) * 1000.0, a2 - a])
+        t, a = time.perf_counter(), apdus(log)
+
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(CLIENT)
+    mark(PHASES[0])
+    slots = lib.getSlotList(tokenPresent=True)
+    s = lib.openSession(slots[0], PyKCS11.CKF_SERIAL_SESSION)
+    mark("_")  # (uncounted: merged below)
+    s.login(PIN)
+    mark(PHASES[2])
+    key = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_ID, b"\x01")])
+    if len(key) != 1:
+        raise SystemExit("private key 01 not found")
+    mark(PHASES[1])
+    digest = hashlib.sha256(os.urandom(32)).digest()
+    sig = bytes(s.sign(key[0], digest, PyKCS11.Mechanism(PyKCS11.CKM_ECDSA)))
+    mark(PHASES[3])
+    lib.lib.C_Finalize()
+    mark(PHASES[4])
+    # Slots+session count with the find (keys are private: found after login).
+    merged = {}
+    for name, ms, n in res:
+        key_ = PHASES[1] if name == "_" else name
+        m = merged.setdefault(key_, [0.0, 0])
+        m[0] += ms
+        m[1] += n
+    verify(sig, digest)
+    print(json.dumps(merged))
+
+
+def verify(sig, digest):
+    pub = os.environ.get("BENCH_PUB")
+    if not pub:
+        return
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+    k = serialization.load_pem_public_key(open(pub, "rb").read())
+    n = len(sig) // 2
+    k.verify(encode_dss_signature(int.from_bytes(sig[:n], "big"), int.from_bytes(sig[n:], "big")),
+             digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+
+
+def child_steady(sigs, attr_secs):
+    import PyKCS11
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(CLIENT)
+    s = lib.openSession(lib.getSlotList(tokenPresent=True)[0], PyKCS11.CKF_SERIAL_SESSION)
+    s.login(PIN)
+    key = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_ID, b"\x01")])[0]
+    out = {}
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < attr_secs:
+        s.getAttributeValue(key, [PyKCS11.CKA_KEY_TYPE, PyKCS11.CKA_LABEL])
+        n += 1
+    out["C_GetAttributeValue"] = n / (time.perf_counter() - t0)
+    mech = PyKCS11.Mechanism(PyKCS11.CKM_ECDSA)
+    digest = hashlib.sha256(b"steady").digest()
+    verify(bytes(s.sign(key, digest, mech)), digest)
+    t0 = time.perf_counter()
+    for _ in range(sigs):
+        s.sign(key, digest, mech)
+    out["C_Sign (ECDSA P-256)"] = sigs / (time.perf_counter() - t0)
+    s.logout()
+    lib.lib.C_Finalize()
+    print(json.dumps(out))
+
+
+def child_idle():
+    """Reads counts on stdin: 'N' -> have N idle connections (forks more),
+    answers 'ready N'; EOF -> close them all."""
+    kids = []
+    hold_r, hold_w = os.pipe()  # children wait for its EOF
+    for line in sys.stdin:
+        want = int(line)
+        while len(kids) < want:
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                os.close(hold_w)
+                rc = 1
+                try:
+                    lib = ctypes.CDLL(CLIENT)
+                    fl = ctypes.c_void_p()
+                    if lib.C_GetFunctionList(ctypes.byref(fl)) == 0:
+                        # CK_FUNCTION_LIST: CK_VERSION (padded to 8), then C_Initialize.
+                        init = ctypes.CFUNCTYPE(ctypes.c_ulong, ctypes.c_void_p)(
+                            ctypes.cast(fl.value + 8, ctypes.POINTER(ctypes.c_void_p))[0])
+                        rc = init(None)
+                except Exception:
+                    rc = 2
+                os.write(w, b"%d\n" % rc)
+                os.close(w)
+                try:
+                    os.read(hold_r, 1)  # until the parent closes hold_w
+                finally:
+                    os._exit(0)
+            os.close(w)
+            got = os.read(r, 16).strip()
+            os.close(r)
+            if got != b"0":
+                print("error C_Initialize %s" % got.decode(), flush=True)
+                return
+            kids.append(pid)
+        print("ready %d" % len(kids), flush=True)
+    os.close(hold_w)
+    for k in kids:
+        os.waitpid(k, 0)
+
+
+# ---- the measuring side ----
+
+def tree(pid):
+    out = [pid]
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                for c in f.read().split():
+                    out += tree(int(c))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
+def memory(pid):
+    rss = pss = 0
+    procs = tree(pid)
+    for p in procs:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return {"rss_kib": rss, "pss_kib": pss, "procs": len(procs)}
+
+
+def run_child(args, env, timeout=600):
+    p = subprocess.run([sys.executable, os.path.abspath(__file__)] + args, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (args[0], p.returncode, p.stderr.strip()[-500:]))
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def measure(a):
+    env = dict(os.environ, P11_KIT_SERVER_ADDRESS="unix:path=" + a.socket,
+               BENCH_APDU_LOG=a.apdu_log or "", BENCH_PUB=a.pub or "")
+    res = {"name": a.name, "runs": a.runs}
+    try:
+        run_child(["newclient"], env)  # warm-up (tokend reads the card once)
+        runs = [run_child(["newclient"], env) for _ in range(a.runs)]
+        res["newclient"] = {ph: [statistics.median(r[ph][0] for r in runs),
+                                 statistics.median(r[ph][1] for r in runs)] for ph in PHASES}
+        res["newclient_total"] = [statistics.median(sum(r[ph][0] for ph in PHASES) for r in runs),
+                                  statistics.median(sum(r[ph][1] for ph in PHASES) for r in runs)]
+    except Exception as e:
+        res["newclient_error"] = str(e)
+    try:
+        res["steady"] = run_child(["steady", str(a.sigs), str(a.attr_secs)], env)
+    except Exception as e:
+        res["steady_error"] = str(e)
+    mem = {"0": memory(a.pid)}
+    idle = subprocess.Popen([sys.executable, os.path.abspath(__file__), "idle"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        for n in (1, 10, 100):
+            idle.stdin.write("%d\n" % n)
+            idle.stdin.flush()
+            line = idle.stdout.readline().strip()
+            if line != "ready %d" % n:
+                res["memory_error"] = "idle clients: %s" % (line or "died")
+                break
+            time.sleep(1.0)
+            mem[str(n)] = memory(a.pid)
+    finally:
+        idle.stdin.close()
+        idle.wait(120)
+    res["memory"] = mem
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+
+
+def report(a):
+    rs = [json.load(open(p)) for p in a.files]
+    names = [r["name"] for r in rs]
+    out = []
+    for n in a.note or []:
+        out.append(n)
+    out.append("")
+    out.append("### New client: connect, C_Initialize, find key, login, sign, finalize "
+               "(median of %s fresh processes)" % "/".join(str(r["runs"]) for r in rs))
+    out.append("")
+    out.append("| phase | " + " | ".join("%s APDUs" % n for n in names) + " | "
+               + " | ".join("%s ms" % n for n in names) + " |")
+    out.append("|---|" + "---:|" * (2 * len(rs)))
+    for ph in PHASES:
+        out.append("| %s | " % ph
+                   + " | ".join(("%d" % r["newclient"][ph][1]) if "newclient" in r else "n/a" for r in rs)
+                   + " | " + " | ".join(("%.1f" % r["newclient"][ph][0]) if "newclient" in r else "n/a"
+                                        for r in rs) + " |")
+    out.append("| **total** | "
+               + " | ".join(("**%d**" % r["newclient_total"][1]) if "newclient" in r else "n/a" for r in rs)
+               + " | " + " | ".join(("**%.1f**" % r["newclient_total"][0]) if "newclient" in r else "n/a"
+                                    for r in rs) + " |")
+    for r in rs:
+        if "newclient_error" in r:
+            out.append("\n%s: new client failed: %s" % (r["name"], r["newclient_error"]))
+    out.append("")
+    out.append("### Steady state over one connection (round trips per second)")
+    out.append("")
+    out.append("| call | " + " | ".join(names) + " |")
+    out.append("|---|" + "---:|" * len(rs))
+    for call in ("C_GetAttributeValue", "C_Sign (ECDSA P-256)"):
+        out.append("| %s | " % call + " | ".join(("%.1f" % r["steady"][call]) if "steady" in r else "n/a"
+                                                  for r in rs) + " |")
+    for r in rs:
+        if "steady_error" in r:
+            out.append("\n%s: steady state failed: %s" % (r["name"], r["steady_error"]))
+    out.append("")
+    out.append("### Server memory with idle connections (VmRSS / Pss summed over the server "
+               "and its children, MiB; processes)")
+    out.append("")
+    out.append("| idle connections | " + " | ".join(names) + " |")
+    out.append("|---:|" + "---:|" * len(rs))
+    for n in ("0", "1", "10", "100"):
+        cells = []
+        for r in rs:
+            m = r.get("memory", {}).get(n)
+            cells.append("%.1f / %.1f (%d)" % (m["rss_kib"] / 1024, m["pss_kib"] / 1024, m["procs"])
+                         if m else "n/a")
+        out.append("| %s | " % n + " | ".join(cells) + " |")
+    for r in rs:
+        if "memory_error" in r:
+            out.append("\n%s: %s" % (r["name"], r["memory_error"]))
+    print("\n".join(out))
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "newclient":
+        return child_newclient()
+    if len(sys.argv) == 4 and sys.argv[1] == "steady":
+        return child_steady(int(sys.argv[2]), float(sys.argv[3]))
+    if len(sys.argv) == 2 and sys.argv[1] == "idle":
+        return child_idle()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--name", required=True)
+    m.add_argument("--socket", required=True)
+    m.add_argument("--pid", type=int, required=True)
+    m.add_argument("--apdu-log")
+    m.add_argument("--pub")
+    m.add_argument("--out", required=True)
+    m.add_argument("--runs", type=int, default=5)
+    m.add_argument("--sigs", type=int, default=20)
+    m.add_argument("--attr-secs", type=float, default=2.0)
+    r = sub.add_parser("report")
+    r.add_argument("files", nargs="+")
+    r.add_argument("--note", action="append")
+    a = ap.parse_args()
+    return measure(a) if a.cmd == "measure" else report(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
