@@ -40,6 +40,15 @@ static bool read_fatal(int rc)
 	       rc == TK_ERR_NOMEM;
 }
 
+/* For the YubiKey instructions of a card known to have them (F8 on 5+,
+ * F7 on 5.3+): an answer we cannot parse is a broken card, not an absent
+ * object, and must not silently hide a key. FD itself stays lenient: other
+ * PIV cards answer it with whatever status they like. */
+static bool yk_read_fatal(int rc)
+{
+	return rc == TK_ERR_DEVICE || read_fatal(rc);
+}
+
 static void read_chuid(struct piv_token *t, const struct buf *v)
 {
 	static const uint8_t zero[16];
@@ -122,7 +131,7 @@ static int read_yubikey(struct piv_token *t)
 		return 0;
 	rc = yk_get_serial(t->piv, &serial);
 	if (rc)
-		return read_fatal(rc) ? rc : 0;
+		return yk_read_fatal(rc) ? rc : 0;
 	snprintf(t->info.serial, sizeof(t->info.serial), "%u", serial);
 	return 0;
 }
@@ -139,7 +148,7 @@ static int read_pin_metadata(struct piv_token *t)
 		t->info.pin_tries_max = md.retries_total;
 	}
 	t->info.pin_is_default = rc == 0 && md.has_default && md.is_default;
-	return read_fatal(rc) ? rc : 0;
+	return yk_read_fatal(rc) ? rc : 0;
 }
 
 int piv_read_mgm(struct piv_token *t)
@@ -150,7 +159,7 @@ int piv_read_mgm(struct piv_token *t)
 	if (t->mgm_seen || !t->has_metadata)
 		return 0;
 	rc = yk_get_metadata(t->piv, PIV_SLOT_MGM, &md);
-	if (rc && read_fatal(rc))
+	if (rc && yk_read_fatal(rc))
 		return rc;
 	if (rc == 0 && md.has_algorithm && piv_mgm_key_len(md.algorithm))
 		t->mgm_alg = md.algorithm;
@@ -167,7 +176,7 @@ static int read_slot_metadata(struct piv_token *t, int i)
 	int rc = yk_get_metadata(t->piv, k->ref, &md);
 
 	if (rc)
-		return read_fatal(rc) ? rc : 0;
+		return yk_read_fatal(rc) ? rc : 0;
 	if (!md.has_algorithm || piv_alg_to_tk(md.algorithm) == TK_ALG_NONE)
 		return 0;
 	k->alg = piv_alg_to_tk(md.algorithm);

@@ -145,6 +145,11 @@ def open_test(fault_file, pub_path):
                                                      "CKR_TOKEN_NOT_RECOGNIZED", "not-found")
                   or steps == ["slot none"],
                   "%s: a clean result (%s)" % (what, ", ".join(steps)))
+            if ins in ("f8", "f7"):
+                # A YubiKey's own instructions answered with garbage: the user
+                # gets an error, never a token that silently lacks its key.
+                check("find not-found" not in steps and "sign CKR_OK" not in steps,
+                      "%s: reported, not hidden (%s)" % (what, ", ".join(steps)))
             if ins == "a4":
                 check(steps == ["slot none"] or steps[0].split()[1] != "CKR_OK"
                       or any(x.split()[1] == "CKR_DEVICE_ERROR" for x in steps),
