@@ -11,7 +11,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   pcscd vsmartcard-vpcd pcsc-tools
   opensc yubico-piv-tool
-  p11-kit gnutls-bin libengine-pkcs11-openssl openssl openssh-client
+  p11-kit p11-kit-modules gnutls-bin libengine-pkcs11-openssl openssl openssh-client
   python3 python3-pykcs11 python3-cryptography python3-pyscard
   procps util-linux iproute2 systemd
 )
