@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(
-  build-essential cmake pkg-config clang llvm
+  build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   libssl-dev zlib1g-dev libpcsclite-dev libcmocka-dev
   libp11-kit-dev libinih-dev libsystemd-dev
 )
