@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "front.h"
+#include "hex.h"
 
 #define PROG "tokend-vcard"
 #define RETRY_MS 100
@@ -103,33 +104,11 @@ static int parse_fw(const char *s, uint8_t fw[3])
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int parse_hex(const char *s, uint8_t *out, size_t max, size_t *len)
 {
 	size_t n = strlen(s);
-	int hi, lo;
 
-	if (n == 0 || n % 2 || n / 2 > max)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		hi = hexval(s[2 * i]);
-		lo = hexval(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*len = n / 2;
-	return 0;
+	return n == 0 ? -1 : hex_decode(s, n, out, max, len);
 }
 
 static const struct {

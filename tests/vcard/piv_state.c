@@ -8,6 +8,7 @@
  *   key <slot> <alg> <pin policy> <touch policy> <origin> <DER hex>
  *   obj <tag> <bytes hex>
  */
+#include "hex.h"
 #include "piv_app_int.h"
 
 #include <errno.h>
@@ -127,40 +128,16 @@ out:
 
 /* ---- loading ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes hex ("-" is empty) into a new allocation of *n bytes. */
 static uint8_t *unhex(const char *s, size_t *n)
 {
-	size_t len = strlen(s);
-	uint8_t *p;
+	size_t len = strcmp(s, "-") == 0 ? 0 : strlen(s);
+	uint8_t *p = malloc(len / 2 + 1);
 
-	if (strcmp(s, "-") == 0)
-		len = 0;
-	if (len % 2)
-		return NULL;
-	p = malloc(len / 2 + 1);
-	if (!p)
-		return NULL;
-	for (size_t i = 0; i < len / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			free(p);
-			return NULL;
-		}
-		p[i] = (uint8_t)(hi << 4 | lo);
+	if (p && hex_decode(s, len, p, len / 2, n) != 0) {
+		free(p);
+		p = NULL;
 	}
-	*n = len / 2;
 	return p;
 }
 
