@@ -16,6 +16,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 HANDSHAKE = b"PRIVATE-GNOME-KEYRING-PKCS11-PROTOCOL-V-1"
 C_INITIALIZE, C_GETINFO, C_GETSLOTLIST, C_GETSLOTINFO = 1, 3, 4, 5
@@ -156,9 +157,41 @@ def order(path, pin):
     sys.exit(1 if FAILS else 0)
 
 
+
+def limit(path, n):
+    """n connections are served; the next is closed before its handshake is
+    answered; after one of the n hangs up, a new client is served again."""
+    conns = []
+    for i in range(n):
+        s, _ = connect(path, 2)
+        code, cid, _ = initialize(s, 0x10 + i)
+        check("connection %d of %d served" % (i + 1, n), cid == C_INITIALIZE)
+        conns.append(s)
+    extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    extra.connect(path)
+    check("connection %d closed by the server" % (n + 1), closed_by_server(extra))
+    code, cid, _ = get_info(conns[0], 0x40)
+    check("the first connection still answers", cid == C_GETINFO)
+    conns.pop().close()
+    for _ in range(50):  # the loop notices the hang-up asynchronously
+        try:
+            s, v = connect(path, 2, timeout=0.5)
+            code, cid, _ = initialize(s, 0x50)
+            if cid == C_INITIALIZE:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    else:
+        check("a freed place is given to a new client", False)
+    sys.exit(1 if FAILS else 0)
+
+
 def main():
     if sys.argv[1] == "order":
         order(sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "limit":
+        limit(sys.argv[2], int(sys.argv[3]))
     path = sys.argv[1]
 
     for offered, want in ((0, 0), (1, 1), (2, 2), (200, 2)):
