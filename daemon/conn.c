@@ -437,6 +437,8 @@ static bool conn_stop(struct conn *c, int how, bool wait)
 	loop_remove(c->loop, &c->watch);
 	shutdown(c->fd, how);
 	conn_drop_input(c);
+	/* A C_WaitForSlotEvent would hold the close until a card moves. */
+	rpc_server_cancel(c->server);
 	return idle;
 }
 

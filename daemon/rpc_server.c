@@ -221,6 +221,12 @@ void rpc_server_free(struct rpc_server **p)
 	*p = NULL;
 }
 
+void rpc_server_cancel(struct rpc_server *srv)
+{
+	if (srv)
+		app_wait_cancel(srv->app);
+}
+
 /* ---- one request ---- */
 
 static bool srv_enter(struct rpc_server *srv)
@@ -413,6 +419,22 @@ CK_RV srv_out_ulongs(struct srv_call *c, CK_RV rv, const CK_ULONG *v,
 	a->ulongs.count = n;
 	c->nout++;
 	return CKR_OK;
+}
+
+bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown)
+{
+	bool was = false;
+	size_t i;
+
+	pthread_mutex_lock(&srv->lock);
+	for (i = 0; i < srv->nshown && !was; i++)
+		was = srv->shown[i] == slot;
+	if (was && !shown)
+		srv->shown[i - 1] = srv->shown[--srv->nshown];
+	else if (!was && shown && srv->nshown < SRV_MAX_SHOWN)
+		srv->shown[srv->nshown++] = slot;
+	pthread_mutex_unlock(&srv->lock);
+	return was;
 }
 
 bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot)

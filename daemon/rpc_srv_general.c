@@ -27,11 +27,13 @@ CK_RV srv_C_Initialize(struct srv_call *c)
 		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
 	srv->initialized = true;
 	pthread_mutex_unlock(&srv->lock);
+	if (rv == CKR_OK) /* slot events count from here */
+		app_events_reset(srv->app);
 	return rv;
 }
 
-/* Closes this connection's sessions on every slot (which logs it out), and
- * nobody else's. */
+/* Ends this connection's blocked C_WaitForSlotEvent calls and closes its
+ * sessions on every slot (which logs it out), and nobody else's. */
 CK_RV srv_C_Finalize(struct srv_call *c)
 {
 	struct rpc_server *srv = c->srv;
@@ -41,6 +43,7 @@ CK_RV srv_C_Finalize(struct srv_call *c)
 	pthread_mutex_lock(&srv->lock);
 	srv->initialized = false;
 	pthread_mutex_unlock(&srv->lock);
+	app_wait_cancel(srv->app);
 	if (fe_C_GetSlotList(srv->app, CK_FALSE, NULL, &n) == CKR_OK && n &&
 	    (ids = srv_alloc(c, n * sizeof(*ids))) &&
 	    fe_C_GetSlotList(srv->app, CK_FALSE, ids, &n) == CKR_OK)
@@ -87,8 +90,10 @@ static CK_RV visible_slots(struct srv_call *c, CK_BBOOL present,
 	if (rv != CKR_OK)
 		return rv;
 	for (i = 0; i < n; i++)
-		if (srv_slot_shown(srv, ids[i]))
+		if (srv_slot_shown(srv, ids[i])) {
+			(void)srv_slot_note(srv, ids[i], true);
 			ids[k++] = ids[i];
+		}
 	*out = ids;
 	*count = k;
 	return CKR_OK;
@@ -206,12 +211,26 @@ CK_RV srv_C_InitToken2(struct srv_call *c)
 	return init_token(c);
 }
 
-/* The front end has no slot events yet. */
+/* Blocks this request only (each runs on its own worker). Events of slots
+ * the export hides are passed over, except the removal of a token the
+ * client was shown. */
 CK_RV srv_C_WaitForSlotEvent(struct srv_call *c)
 {
-	if (srv_u(c, 0) & CKF_DONT_BLOCK)
-		return CKR_NO_EVENT;
-	return CKR_FUNCTION_NOT_SUPPORTED;
+	CK_SLOT_ID slot = 0;
+	bool shown, was;
+	CK_RV rv;
+
+	do {
+		rv = fe_C_WaitForSlotEvent(c->srv->app, srv_u(c, 0), &slot, NULL);
+		if (rv != CKR_OK)
+			break;
+		shown = srv_slot_shown(c->srv, slot);
+		was = srv_slot_note(c->srv, slot, shown);
+	} while (!shown && !was);
+	if (rv != CKR_OK)
+		return rv;
+	srv_out_ulong(c, slot);
+	return CKR_OK;
 }
 
 /* ---- sessions ---- */

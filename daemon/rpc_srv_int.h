@@ -34,6 +34,8 @@ struct srv_session {
 	struct srv_key op[SRV_OP_N];
 };
 
+#define SRV_MAX_SHOWN 64
+
 struct rpc_server {
 	struct rpc_codec codec;
 	struct rpc_policy policy;
@@ -45,6 +47,11 @@ struct rpc_server {
 	size_t nsessions;
 	size_t opening; /* C_OpenSession calls under way */
 	size_t inflight;
+	/* Slots the client was shown (listed, or reported by a wait with a
+	 * token the export shows): their token's removal is an event for it
+	 * even when the export's filter hides the empty slot. */
+	CK_SLOT_ID shown[SRV_MAX_SHOWN];
+	size_t nshown;
 };
 
 struct srv_call {
@@ -87,6 +94,8 @@ CK_RV srv_out_ulongs(struct srv_call *c, CK_RV rv, const CK_ULONG *v,
 
 /* Whether the export shows the slot's token (policy.shows_token). */
 bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot);
+/* Records whether the client is shown slot now; returns whether it was. */
+bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown);
 
 /* Session table. */
 CK_RV srv_session_reserve(struct rpc_server *srv);

@@ -228,6 +228,16 @@ struct tk_driver_ops {
 	 * when no token this driver understands is there. */
 	int (*open)(struct tk_driver *drv, const char *device, struct tk_token **out);
 	void (*free)(struct tk_driver *drv);
+	/* Optional (NULL: the front end polls scan()). Blocks until the devices
+	 * may differ from what the last scan() returned (a token inserted or
+	 * removed, a device added or removed), timeout_ms passed, or wake()
+	 * was called. Returns 1: scan again; 0: timeout or woken; or a
+	 * TK_ERR_*. One wait() at a time; scan() and open() may run meanwhile. */
+	int (*wait)(struct tk_driver *drv, unsigned timeout_ms);
+	/* From another thread: ends a wait() under way soon (PC/SC: at once;
+	 * a wake that comes just before the wait blocks may be lost until its
+	 * timeout, so callers retry). */
+	void (*wake)(struct tk_driver *drv);
 };
 
 struct tk_driver {

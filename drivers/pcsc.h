@@ -32,6 +32,17 @@ void pcsc_ctx_free(struct pcsc_ctx **ctx);
  * of dwEventState. With pcscd unreachable the list is empty (rc 0). */
 int pcsc_scan(struct pcsc_ctx *ctx, struct tk_device **list, size_t *n);
 
+/* Blocks until the readers may differ from the last pcsc_scan(): a card
+ * event (the counter in dwEventState), a reader added or removed
+ * (\\?PnP?\Notification, and the reader list compared first), or
+ * timeout_ms, or pcsc_wake(). Uses a pcscd connection of its own, since
+ * SCardGetStatusChange holds its context. Returns 1 (changed), 0 (timeout,
+ * woken) or TK_ERR_TRANSPORT. One caller at a time. */
+int pcsc_wait(struct pcsc_ctx *ctx, unsigned timeout_ms);
+/* Ends a pcsc_wait() under way (SCardCancel); the next one returns at once
+ * when none is. */
+void pcsc_wake(struct pcsc_ctx *ctx);
+
 /* Connects to the card in reader (shared, T=1 or T=0). No card or no such
  * reader: TK_ERR_NOT_FOUND. */
 int pcsc_card_open(struct pcsc_ctx *ctx, const char *reader,

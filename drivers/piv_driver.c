@@ -30,6 +30,16 @@ static int driver_open(struct tk_driver *drv, const char *device,
 	return piv_token_open(driver_of(drv)->pcsc, device, out);
 }
 
+static int driver_wait(struct tk_driver *drv, unsigned timeout_ms)
+{
+	return pcsc_wait(driver_of(drv)->pcsc, timeout_ms);
+}
+
+static void driver_wake(struct tk_driver *drv)
+{
+	pcsc_wake(driver_of(drv)->pcsc);
+}
+
 static void driver_free(struct tk_driver *drv)
 {
 	struct piv_driver *d = driver_of(drv);
@@ -45,6 +55,8 @@ static const struct tk_driver_ops piv_driver_ops = {
 	.scan = driver_scan,
 	.open = driver_open,
 	.free = driver_free,
+	.wait = driver_wait,
+	.wake = driver_wake,
 };
 
 int piv_driver_new(struct tk_driver **out)

@@ -28,6 +28,7 @@ void app_free(struct app **p)
 
 	if (!p || !(app = *p))
 		return;
+	frontend_app_drain(app);
 	pthread_mutex_lock(&app->lock);
 	app_close_sessions(app, NULL);
 	for (size_t i = 0; i < app->nobjs; i++)

@@ -4,22 +4,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #ifdef TOKEND_HAVE_PIV_DRIVER
 #include "piv_driver.h"
 #endif
 
+/* C_WaitForSlotEvent: one blocked caller at a time (the watcher) waits on
+ * the driver for this long, then rescans; the others wait for its scan.
+ * Drivers without wait() are polled this often. */
+#define FE_WATCH_MS 1000
+#define FE_POLL_MS 200
+
 static struct {
 	pthread_mutex_t lock;
+	pthread_cond_t changed;   /* a watcher scanned; a wait was cancelled */
+	bool watching;            /* a caller waits on the drivers */
+	struct tk_driver *watch_drv; /* in its wait(), to wake */
 	bool up;
 	bool scanned;
+	bool dev_scanned;         /* devices known (perhaps no token opened) */
 	struct tk_driver **drivers;
 	size_t ndrivers;
 	struct fe_slot *slots[FE_MAX_SLOTS];
 	size_t nslots;
 	CK_SLOT_ID next_id;
-} fe = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} fe = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER };
 
 /* The drivers the module and the daemon use unless a test injects others.
  * This is the single place to add a driver. */
@@ -55,6 +66,7 @@ int frontend_init(struct tk_driver **drivers, size_t ndrivers)
 	fe.nslots = 0;
 	fe.next_id = 1;
 	fe.scanned = false;
+	fe.dev_scanned = false;
 	fe.up = true;
 out:
 	pthread_mutex_unlock(&fe.lock);
@@ -64,6 +76,8 @@ out:
 void frontend_fini(void)
 {
 	pthread_mutex_lock(&fe.lock);
+	while (fe.watching) /* every app is gone: nobody should wait */
+		pthread_cond_wait(&fe.changed, &fe.lock);
 	for (size_t i = 0; i < fe.nslots; i++) {
 		struct fe_slot *slot = fe.slots[i];
 		pthread_mutex_lock(&slot->lock);
@@ -176,8 +190,9 @@ static struct fe_slot *slot_for(struct tk_driver *drv, const struct tk_device *d
 	return slot;
 }
 
-/* fe.lock held. Applies one scanned device to its slot. */
-static void slot_update(struct fe_slot *slot, const struct tk_device *dev)
+/* fe.lock held. Applies one scanned device to its slot; open: opens a
+ * token that came (else the next scan that opens does). */
+static void slot_update(struct fe_slot *slot, const struct tk_device *dev, bool open)
 {
 	bool changed = dev->events != slot->dev.events || !dev->present;
 
@@ -189,14 +204,14 @@ static void slot_update(struct fe_slot *slot, const struct tk_device *dev)
 	slot->dev = *dev;
 	slot->dev.name[sizeof(slot->dev.name) - 1] = '\0';
 	slot->listed = true;
-	if (!slot->tok && dev->present && !slot->open_failed)
+	if (open && !slot->tok && dev->present && !slot->open_failed)
 		slot_open_token(slot);
 	pthread_mutex_unlock(&slot->lock);
 }
 
 /* fe.lock held: asks every driver for its devices (no token round trip) and
- * opens, closes or keeps tokens accordingly. */
-static void frontend_scan(void)
+ * opens (with open), closes or keeps tokens accordingly. */
+static void frontend_scan(bool open)
 {
 	for (size_t i = 0; i < fe.nslots; i++)
 		fe.slots[i]->listed = false;
@@ -212,7 +227,7 @@ static void frontend_scan(void)
 		for (size_t j = 0; j < n; j++) {
 			struct fe_slot *slot = slot_for(drv, &list[j]);
 			if (slot)
-				slot_update(slot, &list[j]);
+				slot_update(slot, &list[j], open);
 		}
 		free(list);
 	}
@@ -225,6 +240,7 @@ static void frontend_scan(void)
 		slot->dev.present = false;
 		pthread_mutex_unlock(&slot->lock);
 	}
+	fe.dev_scanned = true;
 }
 
 CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
@@ -240,7 +256,7 @@ CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pS
 	/* A size query scans, so the call that fetches the list reports the
 	 * same view (as OpenSC does). */
 	if (!pSlotList || !fe.scanned)
-		frontend_scan();
+		frontend_scan(true);
 	fe.scanned = true;
 	for (size_t i = 0; i < fe.nslots; i++) {
 		struct fe_slot *slot = fe.slots[i];
@@ -419,4 +435,175 @@ CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID, CK_MECHANISM_TYP
 	if (!(m = mech_find(type)) || !mech_offered(m, caps, pInfo))
 		return CKR_MECHANISM_INVALID;
 	return CKR_OK;
+}
+
+/* ---- slot events (C_WaitForSlotEvent) ---- */
+
+static void deadline_in(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts); /* fe.changed's clock */
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool slot_present(const struct fe_slot *slot)
+{
+	return slot->listed && slot->dev.present;
+}
+
+/* fe.lock held. */
+static void app_seen_take(struct app *app)
+{
+	memset(app->seen, 0, sizeof(app->seen));
+	for (size_t i = 0; i < fe.nslots; i++) {
+		app->seen[i].known = true;
+		app->seen[i].present = slot_present(fe.slots[i]);
+		app->seen[i].events = fe.slots[i]->dev.events;
+	}
+	app->seen_taken = true;
+}
+
+void app_events_reset(struct app *app)
+{
+	pthread_mutex_lock(&fe.lock);
+	if (fe.up)
+		frontend_scan(false); /* pcscd only: tokens open when listed */
+	app_seen_take(app);
+	pthread_mutex_unlock(&fe.lock);
+}
+
+/* fe.lock held: the first slot that changed since the app looked, which
+ * it has now seen. */
+static bool app_take_event(struct app *app, CK_SLOT_ID *id)
+{
+	for (size_t i = 0; i < fe.nslots; i++) {
+		struct fe_slot *slot = fe.slots[i];
+		struct app_seen *seen = &app->seen[i];
+		bool present = slot_present(slot), ev;
+
+		ev = seen->known ? seen->present != present || seen->events != slot->dev.events
+				 : present;
+		seen->known = true;
+		seen->present = present;
+		seen->events = slot->dev.events;
+		if (ev) {
+			*id = slot->id;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* fe.lock held: one round of waiting. The first caller waits on the
+ * driver (without fe.lock) and rescans; the others wait for that. */
+static void frontend_watch(void)
+{
+	struct tk_driver *drv = NULL;
+	struct timespec ts;
+	int r = -1;
+
+	if (fe.watching) {
+		deadline_in(&ts, FE_WATCH_MS);
+		pthread_cond_timedwait(&fe.changed, &fe.lock, &ts);
+		return;
+	}
+	fe.watching = true;
+	if (fe.ndrivers == 1 && fe.drivers[0]->ops->wait && fe.drivers[0]->ops->wake)
+		drv = fe.drivers[0];
+	if (drv) {
+		fe.watch_drv = drv;
+		pthread_mutex_unlock(&fe.lock);
+		r = drv->ops->wait(drv, FE_WATCH_MS);
+		pthread_mutex_lock(&fe.lock);
+		fe.watch_drv = NULL;
+	}
+	if (r < 0) { /* no driver wait, or it failed: poll */
+		deadline_in(&ts, FE_POLL_MS);
+		pthread_cond_timedwait(&fe.changed, &fe.lock, &ts);
+	}
+	frontend_scan(true);
+	fe.scanned = true;
+	fe.watching = false;
+	pthread_cond_broadcast(&fe.changed);
+}
+
+CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot,
+			    CK_VOID_PTR pReserved)
+{
+	bool scanned = false;
+	uint64_t gen;
+	CK_RV rv;
+
+	if (!pSlot || pReserved)
+		return CKR_ARGUMENTS_BAD;
+	pthread_mutex_lock(&fe.lock);
+	gen = app->cancel_gen;
+	app->waiters++;
+	if (!app->seen_taken)
+		app_seen_take(app);
+	for (;;) {
+		if (!fe.up || app->dead || app->cancel_gen != gen) {
+			rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+			break;
+		}
+		if (app_take_event(app, pSlot)) {
+			rv = CKR_OK;
+			break;
+		}
+		if (!scanned) {
+			/* What the drivers say now, opening tokens as
+			 * C_GetSlotList does. */
+			frontend_scan(true);
+			fe.scanned = scanned = true;
+			continue;
+		}
+		if (flags & CKF_DONT_BLOCK) {
+			rv = CKR_NO_EVENT;
+			break;
+		}
+		frontend_watch();
+	}
+	app->waiters--;
+	pthread_cond_broadcast(&fe.changed);
+	pthread_mutex_unlock(&fe.lock);
+	return rv;
+}
+
+/* fe.lock held: wakes the app's blocked waits (and the watcher, which may
+ * be one of them). */
+static void app_wake_waits(struct app *app)
+{
+	if (!app->waiters)
+		return;
+	pthread_cond_broadcast(&fe.changed);
+	if (fe.watch_drv)
+		fe.watch_drv->ops->wake(fe.watch_drv);
+}
+
+void app_wait_cancel(struct app *app)
+{
+	pthread_mutex_lock(&fe.lock);
+	app->cancel_gen++;
+	app_wake_waits(app);
+	pthread_mutex_unlock(&fe.lock);
+}
+
+void frontend_app_drain(struct app *app)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&fe.lock);
+	app->dead = true;
+	while (app->waiters) {
+		/* Again and again: a driver wake just before its wait blocks
+		 * is lost until the wait's timeout. */
+		app_wake_waits(app);
+		deadline_in(&ts, 100);
+		pthread_cond_timedwait(&fe.changed, &fe.lock, &ts);
+	}
+	pthread_mutex_unlock(&fe.lock);
 }

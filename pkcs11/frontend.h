@@ -42,6 +42,18 @@ typedef int (*app_pin_provider)(void *ctx, CK_SLOT_ID slot, enum tk_user user,
 				uint8_t *pin, size_t *len);
 void app_set_pin_provider(struct app *app, app_pin_provider cb, void *ctx);
 
+/* C_WaitForSlotEvent reports, per app, a slot whose token appeared or
+ * disappeared (or was replaced) since the app last looked; the first look
+ * is app_events_reset() (at C_Initialize; without it, the first wait). A
+ * blocked call holds no lock of the app or of a slot. app_wait_cancel()
+ * ends every call of app blocked now with CKR_CRYPTOKI_NOT_INITIALIZED
+ * (C_Finalize, a closing connection) without waiting for them; app_free()
+ * does the same and waits. */
+void app_events_reset(struct app *app);
+void app_wait_cancel(struct app *app);
+CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot,
+			    CK_VOID_PTR pReserved);
+
 CK_RV fe_C_GetInfo(struct app *app, CK_INFO_PTR pInfo);
 CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
 		       CK_ULONG_PTR pulCount);

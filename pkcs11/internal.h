@@ -57,6 +57,9 @@ CK_RV slot_rv(struct fe_slot *slot, int err);
 void slot_changed(struct fe_slot *slot);
 /* Reopens the token after a reset (with slot->lock held). */
 int slot_reopen(struct fe_slot *slot);
+/* For app_free: ends the app's C_WaitForSlotEvent calls and waits for
+ * them to return. */
+void frontend_app_drain(struct app *app);
 
 /* ---- rv.c ---- */
 CK_RV rv_from_tk(int err);
@@ -169,7 +172,21 @@ struct app_login {
 	CK_USER_TYPE user;
 };
 
+/* A slot as an app last saw it (C_WaitForSlotEvent). */
+struct app_seen {
+	bool known;   /* the slot existed then */
+	bool present; /* a token was in it */
+	uint32_t events;
+};
+
 struct app {
+	/* Under the front end's lock (frontend.c), not app->lock: */
+	struct app_seen seen[FE_MAX_SLOTS]; /* by position in the slot table */
+	bool seen_taken;     /* else the first wait takes seen */
+	unsigned waiters;    /* threads in fe_C_WaitForSlotEvent */
+	uint64_t cancel_gen; /* moved by app_wait_cancel */
+	bool dead;           /* app_free under way */
+
 	pthread_mutex_t lock;
 	struct session *sessions;
 	CK_SESSION_HANDLE next_session;

@@ -4,6 +4,7 @@
  * over fe_C_* with the module's app. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "testing.h"
@@ -11,7 +12,9 @@
 #define EXPORT __attribute__((visibility("default")))
 
 static pthread_mutex_t mod_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t mod_idle = PTHREAD_COND_INITIALIZER; /* mod_waiters 0 */
 static struct app *mod_app;
+static unsigned mod_waiters; /* calls in C_WaitForSlotEvent */
 static struct tk_driver **test_drivers;
 static size_t test_ndrivers;
 static bool test_set;
@@ -82,24 +85,41 @@ static CK_RV mod_C_Initialize(CK_VOID_PTR pInitArgs)
 	if (app_new(&mod_app) < 0) {
 		frontend_fini();
 		rv = CKR_HOST_MEMORY;
+		goto out;
 	}
+	app_events_reset(mod_app);
 out:
 	pthread_mutex_unlock(&mod_lock);
 	return rv;
 }
 
+/* A blocked C_WaitForSlotEvent returns CKR_CRYPTOKI_NOT_INITIALIZED, and
+ * the app goes once no thread is inside it any more. */
 static CK_RV mod_C_Finalize(CK_VOID_PTR pReserved)
 {
+	struct app *app;
+	struct timespec ts;
 	CK_RV rv = CKR_OK;
 
 	if (pReserved)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&mod_lock);
-	if (!mod_app) {
+	if (!(app = mod_app)) {
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
 		goto out;
 	}
-	app_free(&mod_app);
+	mod_app = NULL;
+	while (mod_waiters) {
+		app_wait_cancel(app); /* again: a wake can be lost (frontend.c) */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&mod_idle, &mod_lock, &ts);
+	}
+	app_free(&app);
 	frontend_fini();
 out:
 	pthread_mutex_unlock(&mod_lock);
@@ -208,7 +228,25 @@ W(C_DeriveKey, (SH h, CK_MECHANISM_PTR m, OH b, CK_ATTRIBUTE_PTR t, CK_ULONG n, 
   (app, h, m, b, t, n, k))
 W(C_SeedRandom, (SH h, CK_BYTE_PTR s, CK_ULONG l), (app, h, s, l))
 W(C_GenerateRandom, (SH h, CK_BYTE_PTR r, CK_ULONG l), (app, h, r, l))
-NS(C_WaitForSlotEvent, (CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR r))
+/* Counted, so C_Finalize frees the app only after the call left it. */
+static CK_RV mod_C_WaitForSlotEvent(CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR r)
+{
+	struct app *app;
+	CK_RV rv;
+
+	pthread_mutex_lock(&mod_lock);
+	if ((app = mod_app))
+		mod_waiters++;
+	pthread_mutex_unlock(&mod_lock);
+	if (!app)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = fe_C_WaitForSlotEvent(app, f, s, r);
+	pthread_mutex_lock(&mod_lock);
+	if (--mod_waiters == 0)
+		pthread_cond_broadcast(&mod_idle);
+	pthread_mutex_unlock(&mod_lock);
+	return rv;
+}
 NS(C_SessionCancel, (SH h, CK_FLAGS f))
 NS(C_MessageEncryptInit, (SH h, CK_MECHANISM_PTR m, OH k))
 NS(C_EncryptMessage, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR a, CK_ULONG al,

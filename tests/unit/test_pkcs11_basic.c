@@ -3,6 +3,8 @@
  * objects and attribute semantics, argument checks. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "test_pkcs11_util.h"
 
@@ -438,6 +440,114 @@ static void test_app_isolation(void **state)
 	assert_int_equal(fl->C_Sign(sa, (CK_BYTE_PTR) "x", 1, sig, &n), CKR_OK);
 }
 
+/* ---- slot events ---- */
+
+struct waiter {
+	struct app *app; /* NULL: the module's */
+	CK_FLAGS flags;
+	CK_SLOT_ID id;
+	CK_RV rv;
+};
+
+static void *waiter_run(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->rv = w->app ? fe_C_WaitForSlotEvent(w->app, w->flags, &w->id, NULL)
+		       : fl->C_WaitForSlotEvent(w->flags, &w->id, NULL);
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_slot_events(void **state)
+{
+	struct waiter w = { 0 };
+	CK_TOKEN_INFO ti;
+	CK_INFO info;
+	CK_SLOT_ID id = 0;
+	pthread_t t;
+	double t0;
+
+	/* The token present at C_Initialize is no event. */
+	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL), CKR_NO_EVENT);
+	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, NULL, NULL), CKR_ARGUMENTS_BAD);
+	/* A removal is reported once, without blocking; the token is gone. */
+	soft_control.present = false;
+	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL), CKR_OK);
+	assert_int_equal(id, slot);
+	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL), CKR_NO_EVENT);
+	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_TOKEN_NOT_PRESENT);
+	/* Blocked in one thread, the others go on; an insertion ends it. */
+	assert_int_equal(pthread_create(&t, NULL, waiter_run, &w), 0);
+	usleep(300 * 1000);
+	assert_int_equal(fl->C_GetInfo(&info), CKR_OK);
+	assert_int_equal(fl->C_GetSlotInfo(slot, &(CK_SLOT_INFO){ 0 }), CKR_OK);
+	soft_control.present = true;
+	soft_control.events++;
+	t0 = now_s();
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(now_s() - t0 < 1.5);
+	assert_int_equal(w.rv, CKR_OK);
+	assert_int_equal(w.id, slot);
+	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
+	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL), CKR_NO_EVENT);
+	/* Same device, another card: an event too. */
+	soft_control.events++;
+	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL), CKR_OK);
+	/* C_Finalize from another thread ends a blocked wait. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(pthread_create(&t, NULL, waiter_run, &w), 0);
+	usleep(300 * 1000);
+	t0 = now_s();
+	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(now_s() - t0 < 1.0);
+	assert_int_equal(w.rv, CKR_CRYPTOKI_NOT_INITIALIZED);
+	assert_int_equal(fl->C_WaitForSlotEvent(0, &id, NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+	assert_int_equal(p11_up(NULL), 0); /* for the teardown */
+}
+
+/* Per app: one app's events are its own; app_wait_cancel ends its waits
+ * only, and they can wait again afterwards. */
+static void test_slot_events_apps(void **state)
+{
+	struct app *b = NULL;
+	struct waiter w = { 0 };
+	CK_SLOT_ID id = 0;
+	pthread_t t;
+
+	assert_int_equal(app_new(&b), 0);
+	app_events_reset(b);
+	soft_control.events++;
+	assert_int_equal(fe_C_WaitForSlotEvent(b, CKF_DONT_BLOCK, &id, NULL), CKR_OK);
+	assert_int_equal(fe_C_WaitForSlotEvent(b, CKF_DONT_BLOCK, &id, NULL), CKR_NO_EVENT);
+	/* The module's app has not looked yet. */
+	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL), CKR_OK);
+	w.app = b;
+	assert_int_equal(pthread_create(&t, NULL, waiter_run, &w), 0);
+	usleep(300 * 1000);
+	app_wait_cancel(b);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.rv, CKR_CRYPTOKI_NOT_INITIALIZED);
+	/* A new wait after the cancel blocks again, until an event. */
+	w.rv = CKR_OK;
+	assert_int_equal(pthread_create(&t, NULL, waiter_run, &w), 0);
+	usleep(300 * 1000);
+	assert_int_equal(w.rv, CKR_OK); /* still blocked */
+	soft_control.present = false;
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.rv, CKR_OK);
+	assert_int_equal(w.id, slot);
+	app_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +562,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_attributes, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_app_isolation, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_slot_events, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_slot_events_apps, p11_up, p11_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
