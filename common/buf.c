@@ -75,7 +75,8 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
 
 	if (!buf_grow(b, n))
 		return NULL;
-	p = b->data + b->len;
+	/* An empty buffer asked for 0 bytes has no data: NULL + 0 is UB. */
+	p = b->data ? b->data + b->len : NULL;
 	b->len += n;
 	return p;
 }

@@ -7,8 +7,10 @@ int reader_get_ref(struct reader *r, size_t n, const uint8_t **out)
 	if (n > r->len)
 		return -1;
 	*out = r->p;
-	r->p += n;
-	r->len -= n;
+	if (n) { /* an empty reader may hold NULL: NULL + 0 is UB */
+		r->p += n;
+		r->len -= n;
+	}
 	return 0;
 }
 

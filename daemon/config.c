@@ -179,27 +179,22 @@ static int cfg_export_access(struct cfg_parser *p, const char *v)
 static int cfg_export_pin_file(struct cfg_parser *p, const char *v)
 {
 	struct export_conf *ec = p->cur;
-	struct stat st;
 	int r;
 
 	if (v[0] != '/') {
 		cfg_fail(p, p->line, "pin-file path must be absolute: '%s'", v);
 		return TK_ERR_INVALID;
 	}
-	if (stat(v, &st) < 0) {
-		cfg_fail(p, p->line, "pin-file %s: %s", v, strerror(errno));
-		return TK_ERR_INVALID;
-	}
-	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		cfg_fail(p, p->line,
-		         "pin-file %s must be a regular file that group and "
-		         "others cannot access (mode 0600 or stricter)",
-		         v);
-		return TK_ERR_INVALID;
-	}
+	/* Type, mode and owner are checked on the opened file. */
 	r = secret_read_file(v, CONFIG_PIN_MAX, &ec->pin);
 	if (r == TK_ERR_IO)
 		cfg_fail(p, p->line, "pin-file %s: %s", v, strerror(errno));
+	else if (r == TK_ERR_DENIED)
+		cfg_fail(p, p->line,
+		         "pin-file %s must be a regular file that group and "
+		         "others cannot access (mode 0600 or stricter), owned "
+		         "by root or the daemon's user",
+		         v);
 	else if (r == TK_ERR_TOO_LARGE)
 		cfg_fail(p, p->line, "pin-file %s: longer than %d bytes", v,
 		         CONFIG_PIN_MAX);

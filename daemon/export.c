@@ -363,13 +363,15 @@ int export_update(struct export *ex, struct export_conf *conf,
                   const struct config_limits *limits)
 {
 	struct export_conf *old = ex->conf;
-	int r;
+	int r = 0;
 
+	/* The new policy (peers, tokens, access, PIN) applies even when the
+	 * socket's owner or mode cannot be changed: keeping the old one
+	 * would leave a tightened allow-users silently unapplied. */
 	if (!ex->borrowed &&
 	    (old->owner != conf->owner || old->group != conf->group ||
-	     old->mode != conf->mode) &&
-	    (r = export_apply_perms(conf)) != 0)
-		return r;
+	     old->mode != conf->mode))
+		r = export_apply_perms(conf);
 	pthread_mutex_lock(&ex->lock);
 	ex->conf = export_conf_ref(conf);
 	ex->limits = *limits;
@@ -377,7 +379,7 @@ int export_update(struct export *ex, struct export_conf *conf,
 	secret_destroy(&old->pin);
 	pthread_mutex_unlock(&ex->lock);
 	export_conf_unref(&old);
-	return 0;
+	return r;
 }
 
 void export_stop_listening(struct export *ex)

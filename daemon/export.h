@@ -66,7 +66,8 @@ int export_open(struct loop *loop, struct export_conf *conf,
                 struct export **out);
 /* New settings for the same socket path: re-applies owner/group/mode and
  * swaps the settings new connections get. Existing connections stay. The
- * previous settings' PIN is wiped now. */
+ * previous settings' PIN is wiped now. When owner/group/mode cannot be
+ * applied the settings are swapped all the same and TK_ERR_IO returned. */
 int export_update(struct export *ex, struct export_conf *conf,
                   const struct config_limits *limits);
 /* Stops accepting (the socket file is removed; connections stay). */

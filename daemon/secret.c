@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -50,12 +51,23 @@ void secret_destroy(struct secret **p)
 int secret_read_file(const char *path, size_t max, struct secret **out)
 {
 	struct secret *s = NULL;
+	struct stat st;
 	ssize_t n;
 	int fd, r, saved;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+	/* O_NONBLOCK: a FIFO put in its place must not hang the loop. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
 		return TK_ERR_IO;
+	if (fstat(fd, &st) < 0) {
+		r = TK_ERR_IO;
+		goto out;
+	}
+	r = TK_ERR_DENIED;
+	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO)) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid()))
+		goto out;
 	/* One byte more than allowed tells an over-long file apart. */
 	if ((r = secret_alloc(max + 1, &s)) != 0)
 		goto out;

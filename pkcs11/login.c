@@ -56,6 +56,11 @@ static CK_RV login_context(struct app *app, struct session *s, const uint8_t *pi
 		op = &s->op[OP_DECRYPT];
 	if (!op)
 		return CKR_OPERATION_NOT_INITIALIZED;
+	/* An operation may outlive a C_Logout: without a user login here the
+	 * driver would take the PIN (and the card stay verified) after the
+	 * last app logged out. */
+	if (app_user(app, s->slot) != CKU_USER)
+		return CKR_USER_NOT_LOGGED_IN;
 	pthread_mutex_lock(&s->slot->lock);
 	r = s->slot->tok ? s->slot->tok->ops->login(s->slot->tok, TK_USER_PIN, pin, len)
 			 : TK_ERR_REMOVED;

@@ -162,6 +162,32 @@ bad "pin-file world readable" 3 "cannot access (mode 0600 or stricter)" <<EOF
 socket = /run/a
 pin-file = $T/pin-w
 EOF
+cp "$T/pin" "$T/pin-o"
+chmod 0600 "$T/pin-o"
+chown 1234:1234 "$T/pin-o"
+bad "pin-file owned by another user" 3 "owned by root or the daemon's user" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin-o
+EOF
+mkfifo -m 0600 "$T/pin-f"
+bad "pin-file a FIFO (refused, never blocks)" 3 "must be a regular file" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin-f
+EOF
+ln -s "$T/pin-g" "$T/pin-lg"
+bad "pin-file symlink to a group-readable file" 3 "must be a regular file" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin-lg
+EOF
+ln -s "$T/pin" "$T/pin-l"
+good "pin-file symlink to a 0600 file (secret mounts)" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin-l
+EOF
 : >"$T/pin-e"
 chmod 0600 "$T/pin-e"
 bad "pin-file empty" 3 "pin-file $T/pin-e is empty" <<EOF

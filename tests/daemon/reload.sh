@@ -14,7 +14,7 @@ write_conf() { # write_conf EXPORT-SECTIONS...
 		keep) printf '[export keep]\nsocket = %s/keep\nmode = 0666\n\n' "$S" ;;
 		old) printf '[export old]\nsocket = %s/old\nmode = 0666\n\n' "$S" ;;
 		new) printf '[export new]\nsocket = %s/new\nmode = 0666\n\n' "$S" ;;
-		policy) printf '[export policy]\nsocket = %s/policy\nmode = 0666\nallow-users = %s\n\n' "$S" "${POLICY_USERS:-1234}" ;;
+		policy) printf '[export policy]\nsocket = %s/policy\nmode = %s\nallow-users = %s\n\n' "$S" "${POLICY_MODE:-0666}" "${POLICY_USERS:-1234}" ;;
 		esac
 	done >>"$CONF"
 }
@@ -75,6 +75,19 @@ check "reload with an unbindable socket is refused" \
 	hup_and_wait "reload refused, keeping the running config"
 check "its other new export was rolled back" test ! -e "$S/extra"
 check "old exports still serve" test "$($CLIENT eof "$S/new" 0.5)" = "open"
+
+# The socket's mode cannot be applied (its file is gone; a hard link still
+# reaches it): the reload still applies the export's new peer policy.
+cp "$T/good.conf" "$CONF"
+ln "$S/policy" "$T/policy-link"
+rm "$S/policy"
+POLICY_MODE=0660 POLICY_USERS=1236 write_conf keep new policy
+check "reload whose chmod fails is logged" \
+	hup_and_wait "export policy: could not apply owner/mode"
+check "its new allow-users applies all the same (1235 refused)" \
+	test "$(setpriv --reuid 1235 --regid 1235 --clear-groups $CLIENT eof "$T/policy-link" 1)" = "eof"
+check "and 1236 admitted" \
+	test "$(setpriv --reuid 1236 --regid 1236 --clear-groups $CLIENT eof "$T/policy-link" 0.5)" = "open"
 
 touch "$T/go"
 wait "$KEEP_CLIENT" "$OLD_CLIENT" "$POLICY_CLIENT" || true

@@ -219,6 +219,12 @@ static void test_context_specific(void **state)
 	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
 	n = sizeof(sig);
 	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n), CKR_USER_NOT_LOGGED_IN);
+	/* After C_Logout the operation is still there, but a context-specific
+	 * login must not verify (and have the driver hold) the PIN again. */
+	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
+	assert_int_equal(fl->C_Logout(s), CKR_OK);
+	assert_int_equal(fl->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+			 CKR_USER_NOT_LOGGED_IN);
 }
 
 static void test_oaep_and_pkcs1_decrypt(void **state)
