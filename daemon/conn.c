@@ -409,16 +409,20 @@ static void conn_finish(struct conn *c)
 static void conn_finish_posted(struct loop *loop, void *ctx)
 {
 	struct conn *c = ctx;
-	bool release;
+	bool release, finished;
 
 	(void)loop;
 	pthread_mutex_lock(&c->lock);
 	c->posts--;
 	release = c->released && c->posts == 0;
+	/* Read before unlocking: once finished, a worker's conn_release may
+	 * free c as soon as the lock is dropped. Unfinished, no release is
+	 * queued (only conn_finish, on this thread, queues it). */
+	finished = c->finished;
 	pthread_mutex_unlock(&c->lock);
 	if (release)
 		conn_free(c);
-	else if (!c->finished)
+	else if (!finished)
 		conn_finish(c);
 }
 
