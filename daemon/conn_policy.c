@@ -112,6 +112,13 @@ static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
 	    .label = ev->key_label && ev->key_label[0] ? ev->key_label : NULL,
 	};
 
+	if (ev->kind == RPC_AUDIT_LOGIN && ev->server_pin &&
+	    ev->rv == CKR_PIN_INCORRECT) {
+		pthread_mutex_lock(&c->lock);
+		if (c->export != NULL)
+			export_pin_rejected(c->export);
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (ev->kind == RPC_AUDIT_LOGIN)
 		audit_login(c->conf->name, &c->peer, serial, ev->user, ev->rv);
 	else

@@ -134,7 +134,9 @@ int export_pin_get(struct export *ex, uint8_t *pin, size_t *len)
 	int r = TK_ERR_NOT_FOUND;
 
 	pthread_mutex_lock(&ex->lock);
-	if (ex->conf->pin != NULL) {
+	if (ex->pin_rejected) {
+		r = TK_ERR_PIN_INCORRECT;
+	} else if (ex->conf->pin != NULL) {
 		r = TK_ERR_TOO_LARGE;
 		if (ex->conf->pin->len <= *len) {
 			memcpy(pin, ex->conf->pin->data, ex->conf->pin->len);
@@ -144,6 +146,21 @@ int export_pin_get(struct export *ex, uint8_t *pin, size_t *len)
 	}
 	pthread_mutex_unlock(&ex->lock);
 	return r;
+}
+
+void export_pin_rejected(struct export *ex)
+{
+	bool first;
+
+	pthread_mutex_lock(&ex->lock);
+	first = !ex->pin_rejected && ex->conf->pin != NULL;
+	ex->pin_rejected = ex->pin_rejected || first;
+	pthread_mutex_unlock(&ex->lock);
+	if (first)
+		log_err("export %s: the card refused the PIN from %s; NULL-PIN "
+		        "logins are refused until the file is fixed and tokend "
+		        "reloaded",
+		        ex->conf->name, ex->conf->pin_file);
 }
 
 /* ---- connections ---- */
@@ -339,6 +356,7 @@ int export_open(struct loop *loop, struct export_conf *conf,
 	pthread_mutex_init(&ex->lock, NULL);
 	ex->conf = export_conf_ref(conf);
 	ex->limits = *limits;
+	ex->pin_rejected = false; /* the file was read again */
 	ex->loop = loop;
 	ex->fd = -1;
 	if (inherited_fd >= 0) {
@@ -375,6 +393,7 @@ int export_update(struct export *ex, struct export_conf *conf,
 	pthread_mutex_lock(&ex->lock);
 	ex->conf = export_conf_ref(conf);
 	ex->limits = *limits;
+	ex->pin_rejected = false; /* the file was read again */
 	/* Connections keep the old settings for policy, never for the PIN. */
 	secret_destroy(&old->pin);
 	pthread_mutex_unlock(&ex->lock);

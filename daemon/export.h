@@ -54,6 +54,7 @@ struct export
 	struct conn *conns; /* connections accepted here (loop thread) */
 	size_t nconns;
 	pthread_mutex_t lock; /* guards conf swaps and the PIN */
+	bool pin_rejected;    /* the card refused the pin-file PIN (lock) */
 };
 
 /* Opens an export: uses inherited_fd (a listening socket from systemd, kept
@@ -133,5 +134,10 @@ bool export_conf_has_pin(const struct export_conf *ec);
  * length out. TK_ERR_NOT_FOUND without a pin-file, TK_ERR_TOO_LARGE when it
  * does not fit. The caller wipes its copy with explicit_bzero. */
 int export_pin_get(struct export *ex, uint8_t *pin, size_t *len);
+/* The card answered the pin-file PIN with PIN incorrect: it is stale (the
+ * PIN was changed on the card). Until the next reload export_pin_get()
+ * refuses with TK_ERR_PIN_INCORRECT, so clients' NULL-PIN logins stop
+ * using up the card's retries. */
+void export_pin_rejected(struct export *ex);
 
 #endif

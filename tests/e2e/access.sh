@@ -10,7 +10,8 @@
 #  * tokens = URI: a filter that matches another serial hides the token, one
 #    that matches its label shows it;
 #  * pin-file: the token has a protected authentication path, C_Login with
-#    a NULL PIN works and signs; the PIN never reaches the client or the log.
+#    a NULL PIN works and signs; the PIN never reaches the client or the log;
+#    a stale pin-file costs the card one try, then is no longer used.
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 e2e_require_tokend "export policy"
@@ -25,6 +26,9 @@ e2e_export ro access=read-only
 e2e_export hidden tokens=pkcs11:serial=00000000
 e2e_export shown 'tokens=pkcs11:token=YubiKey%20PIV%20%237654321'
 e2e_export pin "pin-file=$T/user.pin"
+printf '654321\n' >"$T/stale.pin" # not the card's PIN
+chmod 0600 "$T/stale.pin"
+e2e_export stale "pin-file=$T/stale.pin"
 server_start open
 
 as() { # as UID [setpriv group options]: command prefix
@@ -102,6 +106,22 @@ p11c_ok "pin-file export: C_Login with a NULL PIN signs" "init; open; login -; s
 use_socket open
 p11c_fail "without pin-file a NULL PIN does not log in" "init; open; login -"
 grep -q "$PIN" "$SERVER_LOG" && fail "the PIN appears in tokend's log"
+
+# A stale pin-file (the PIN was changed on the card) costs the card one
+# try, not one per client: after the card refuses it, tokend stops using it
+# until a reload.
+use_socket stale
+p11c_fail "stale pin-file: the card refuses the first NULL-PIN login" "init; open; login -"
+assert_contains "$OUT" "CKR_PIN_INCORRECT" "first stale login"
+p11c_fail "stale pin-file: the next is refused without the card" "init; open; login -"
+assert_contains "$OUT" "CKR_PIN_INCORRECT" "second stale login"
+use_socket open
+p11c_ok "the card saw one wrong PIN, not two" "init; flags"
+assert_contains "$OUT" "CKF_USER_PIN_COUNT_LOW" "one try used"
+assert_not_contains "$OUT" "CKF_USER_PIN_FINAL_TRY" "a second try used"
+grep -q "export stale: the card refused the PIN from" "$SERVER_LOG" ||
+	fail "no log line about the stale pin-file"
+p11c_ok "the right PIN still logs in (and resets the counter)" "init; open; login $PIN; finalize"
 
 server_stop
 vcard_stop 0
