@@ -142,7 +142,7 @@ CK_RV fe_C_DeriveKey(struct app *app, CK_SESSION_HANDLE hSession,
 	}
 	memcpy(sec->value, z, sec->len);
 	if ((*phKey = obj_add_secret(app, s, sec)) == CK_INVALID_HANDLE)
-		rv = CKR_HOST_MEMORY;
+		rv = CKR_DEVICE_MEMORY; /* the per-application cap, or no memory */
 	else
 		sec = NULL;
 out:

@@ -21,6 +21,9 @@
 
 #define FE_MAX_SLOTS 64
 #define FE_MAX_PIN 64
+/* Session objects (derived secrets) one application may hold at once: a
+ * client deriving in a loop must not grow the daemon without bound. */
+#define FE_MAX_SESSION_OBJECTS 256
 
 /* ---- frontend.c: slots and tokens ---- */
 

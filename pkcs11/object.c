@@ -49,9 +49,12 @@ CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot, enum obj_kind
 
 CK_OBJECT_HANDLE obj_add_secret(struct app *app, struct session *s, struct secret *sec)
 {
-	struct objref *r = objref_alloc(app);
+	struct objref *r;
+	size_t n = 0;
 
-	if (!r)
+	for (size_t i = 0; i < app->nobjs; i++)
+		n += app->objs[i].secret != NULL;
+	if (n >= FE_MAX_SESSION_OBJECTS || !(r = objref_alloc(app)))
 		return CK_INVALID_HANDLE;
 	r->slot = s->slot;
 	r->epoch = s->epoch;

@@ -436,6 +436,38 @@ static void test_ecdh(void **state)
 	}
 }
 
+/* A client deriving in a loop meets a cap (CKR_DEVICE_MEMORY), and a
+ * destroyed object makes room again. */
+static void test_session_object_cap(void **state)
+{
+	CK_SESSION_HANDLE s = p11_open(true);
+	uint8_t pt[200];
+	size_t plen = sizeof(pt);
+	EVP_PKEY *peer = peer_for(0x9D, pt, &plen);
+	CK_ECDH1_DERIVE_PARAMS p = { CKD_NULL, 0, NULL, plen, pt };
+	CK_MECHANISM m = { CKM_ECDH1_DERIVE, &p, sizeof(p) };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BBOOL f = CK_FALSE;
+	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
+				{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+				{ CKA_TOKEN, &f, 1 } };
+	CK_OBJECT_HANDLE key = p11_find(s, CKO_PRIVATE_KEY, 3), h = 0, last = 0;
+	CK_RV rv = CKR_OK;
+	int n = 0;
+
+	(void)state;
+	while (n < 10000 && (rv = fl->C_DeriveKey(s, &m, key, tmpl, 3, &h)) == CKR_OK) {
+		last = h;
+		n++;
+	}
+	assert_int_equal(rv, CKR_DEVICE_MEMORY);
+	assert_true(n >= 64 && n <= 1024);
+	assert_int_equal(fl->C_DestroyObject(s, last), CKR_OK);
+	assert_int_equal(fl->C_DeriveKey(s, &m, key, tmpl, 3, &h), CKR_OK);
+	EVP_PKEY_free(peer);
+}
+
 #define NTHREADS 8
 #define NSIGS 25
 
@@ -489,6 +521,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_param_and_state_errors, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_digest_and_mechs, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_ecdh, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_session_object_cap, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_threads, p11_up, p11_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
