@@ -47,8 +47,8 @@ int activation_collect(struct activation *act)
 		fd = SD_LISTEN_FDS_START + i;
 		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
 			log_warn("inherited fd %d (%s) is not a listening Unix "
-			         "stream socket; closing it",
-			         fd, names ? names[i] : "?");
+				 "stream socket; closing it",
+				 fd, names ? names[i] : "?");
 			close(fd);
 			continue;
 		}
@@ -58,8 +58,8 @@ int activation_collect(struct activation *act)
 		act->fds[act->n].name = strdup(names ? names[i] : "unknown");
 		act->fds[act->n].path = activation_path(fd);
 		log_info("inherited socket %s (%s) from systemd",
-		         act->fds[act->n].path ? act->fds[act->n].path : "?",
-		         act->fds[act->n].name ? act->fds[act->n].name : "?");
+			 act->fds[act->n].path ? act->fds[act->n].path : "?",
+			 act->fds[act->n].name ? act->fds[act->n].name : "?");
 		act->n++;
 	}
 out:
@@ -89,8 +89,8 @@ int activation_find(struct activation *act, const char *name, const char *path)
 	a = &act->fds[i];
 	if (a->path && strcmp(a->path, path) != 0)
 		log_warn("export %s uses the socket systemd passed as '%s' at "
-		         "%s, not %s",
-		         name, a->name, a->path, path);
+			 "%s, not %s",
+			 name, a->name, a->path, path);
 	a->used = true;
 	return a->fd;
 }

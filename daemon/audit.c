@@ -25,7 +25,7 @@ static const char *audit_quote(const char *s, char *out, size_t outlen)
 
 		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
 			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x",
-			                      ch);
+					      ch);
 		else
 			out[o++] = (char)ch;
 	}
@@ -37,7 +37,7 @@ static const char *audit_quote(const char *s, char *out, size_t outlen)
 }
 
 static const char *audit_hex(const uint8_t *p, size_t n, char *out,
-                             size_t outlen)
+			     size_t outlen)
 {
 	size_t i;
 
@@ -50,33 +50,33 @@ static const char *audit_hex(const uint8_t *p, size_t n, char *out,
 }
 
 void audit_login(const char *export_name, const struct peer *peer,
-                 const char *token_serial, CK_USER_TYPE user, CK_RV rv)
+		 const char *token_serial, CK_USER_TYPE user, CK_RV rv)
 {
 	char serial[AUDIT_STR_MAX * 4 + 8], ub[CKNAME_BUF], rb[CKNAME_BUF];
 
 	log_msg(AUDIT_LEVEL, NULL,
-	        "AUDIT login export=%s uid=%u gid=%u pid=%d token=%s user=%s "
-	        "result=%s",
-	        export_name, (unsigned)peer->uid, (unsigned)peer->gid,
-	        (int)peer->pid,
-	        audit_quote(token_serial, serial, sizeof(serial)),
-	        ckname_user(user, ub), ckname_rv(rv, rb));
+		"AUDIT login export=%s uid=%u gid=%u pid=%d token=%s user=%s "
+		"result=%s",
+		export_name, (unsigned)peer->uid, (unsigned)peer->gid,
+		(int)peer->pid,
+		audit_quote(token_serial, serial, sizeof(serial)),
+		ckname_user(user, ub), ckname_rv(rv, rb));
 }
 
 void audit_key_op(const char *export_name, const struct peer *peer,
-                  const struct audit_key *key, const char *op,
-                  CK_MECHANISM_TYPE mech, CK_RV rv)
+		  const struct audit_key *key, const char *op,
+		  CK_MECHANISM_TYPE mech, CK_RV rv)
 {
 	char serial[AUDIT_STR_MAX * 4 + 8], label[AUDIT_STR_MAX * 4 + 8];
 	char id[AUDIT_ID_MAX * 2 + 1], mb[CKNAME_BUF], rb[CKNAME_BUF];
 
 	log_msg(AUDIT_LEVEL, NULL,
-	        "AUDIT key-op export=%s uid=%u gid=%u pid=%d token=%s op=%s "
-	        "key-id=%s key-label=%s mech=%s result=%s",
-	        export_name, (unsigned)peer->uid, (unsigned)peer->gid,
-	        (int)peer->pid,
-	        audit_quote(key->token_serial, serial, sizeof(serial)), op,
-	        audit_hex(key->id, key->id_len, id, sizeof(id)),
-	        audit_quote(key->label, label, sizeof(label)),
-	        ckname_mech(mech, mb), ckname_rv(rv, rb));
+		"AUDIT key-op export=%s uid=%u gid=%u pid=%d token=%s op=%s "
+		"key-id=%s key-label=%s mech=%s result=%s",
+		export_name, (unsigned)peer->uid, (unsigned)peer->gid,
+		(int)peer->pid,
+		audit_quote(key->token_serial, serial, sizeof(serial)), op,
+		audit_hex(key->id, key->id_len, id, sizeof(id)),
+		audit_quote(key->label, label, sizeof(label)),
+		ckname_mech(mech, mb), ckname_rv(rv, rb));
 }

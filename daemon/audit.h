@@ -28,10 +28,10 @@ struct audit_key {
 };
 
 void audit_login(const char *export_name, const struct peer *peer,
-                 const char *token_serial, CK_USER_TYPE user, CK_RV rv);
+		 const char *token_serial, CK_USER_TYPE user, CK_RV rv);
 /* op: "sign", "decrypt", "derive", "unwrap", ... */
 void audit_key_op(const char *export_name, const struct peer *peer,
-                  const struct audit_key *key, const char *op,
-                  CK_MECHANISM_TYPE mech, CK_RV rv);
+		  const struct audit_key *key, const char *op,
+		  CK_MECHANISM_TYPE mech, CK_RV rv);
 
 #endif

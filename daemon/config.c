@@ -53,7 +53,7 @@ static void cfg_fail(struct cfg_parser *p, unsigned line, const char *fmt, ...)
 		return;
 	p->failed = true;
 	n = line ? snprintf(p->err, p->errlen, "%s:%u: ", p->path, line)
-	         : snprintf(p->err, p->errlen, "%s: ", p->path);
+		 : snprintf(p->err, p->errlen, "%s: ", p->path);
 	if (n < 0 || (size_t)n >= p->errlen)
 		return;
 	va_start(ap, fmt);
@@ -73,7 +73,7 @@ static int cfg_export_socket(struct cfg_parser *p, const char *v)
 	}
 	if (strlen(v) >= sizeof(sun.sun_path)) {
 		cfg_fail(p, p->line, "socket path longer than %zu bytes: '%s'",
-		         sizeof(sun.sun_path) - 1, v);
+			 sizeof(sun.sun_path) - 1, v);
 		return TK_ERR_INVALID;
 	}
 	for (size_t i = 0; i < p->cfg->n_exports; i++) {
@@ -81,9 +81,9 @@ static int cfg_export_socket(struct cfg_parser *p, const char *v)
 
 		if (o != p->cur && o->socket && strcmp(o->socket, v) == 0) {
 			cfg_fail(p, p->line,
-			         "socket %s is already used by [export %s] "
-			         "(line %u)",
-			         v, o->name, o->line);
+				 "socket %s is already used by [export %s] "
+				 "(line %u)",
+				 v, o->name, o->line);
 			return TK_ERR_INVALID;
 		}
 	}
@@ -114,8 +114,8 @@ static int cfg_export_mode(struct cfg_parser *p, const char *v)
 {
 	if (config_value_mode(v, &p->cur->mode) != 0) {
 		cfg_fail(p, p->line,
-		         "bad mode '%s': expected octal digits, at most 0777",
-		         v);
+			 "bad mode '%s': expected octal digits, at most 0777",
+			 v);
 		return TK_ERR_INVALID;
 	}
 	return 0;
@@ -128,7 +128,7 @@ static int cfg_export_allow_users(struct cfg_parser *p, const char *v)
 	int r;
 
 	r = config_value_uid_list(v, &ec->allow_uids, &ec->n_allow_uids, bad,
-	                          sizeof(bad));
+				  sizeof(bad));
 	if (r == TK_ERR_NOT_FOUND)
 		cfg_fail(p, p->line, "unknown user '%s' in allow-users", bad);
 	return r;
@@ -141,7 +141,7 @@ static int cfg_export_allow_groups(struct cfg_parser *p, const char *v)
 	int r;
 
 	r = config_value_gid_list(v, &ec->allow_gids, &ec->n_allow_gids, bad,
-	                          sizeof(bad));
+				  sizeof(bad));
 	if (r == TK_ERR_NOT_FOUND)
 		cfg_fail(p, p->line, "unknown group '%s' in allow-groups", bad);
 	return r;
@@ -155,10 +155,10 @@ static int cfg_export_tokens(struct cfg_parser *p, const char *v)
 	int r;
 
 	r = config_value_uri_list(v, &ec->tokens, &ec->token_strs,
-	                          &ec->n_tokens, bad, sizeof(bad), &why);
+				  &ec->n_tokens, bad, sizeof(bad), &why);
 	if (r == TK_ERR_INVALID)
 		cfg_fail(p, p->line, "bad PKCS#11 token URI '%s': %s", bad,
-		         why);
+			 why);
 	return r;
 }
 
@@ -170,7 +170,7 @@ static int cfg_export_access(struct cfg_parser *p, const char *v)
 		p->cur->access = EXPORT_ACCESS_READ_ONLY;
 	} else {
 		cfg_fail(p, p->line,
-		         "bad access '%s': expected 'full' or 'read-only'", v);
+			 "bad access '%s': expected 'full' or 'read-only'", v);
 		return TK_ERR_INVALID;
 	}
 	return 0;
@@ -191,13 +191,13 @@ static int cfg_export_pin_file(struct cfg_parser *p, const char *v)
 		cfg_fail(p, p->line, "pin-file %s: %s", v, strerror(errno));
 	else if (r == TK_ERR_DENIED)
 		cfg_fail(p, p->line,
-		         "pin-file %s must be a regular file that group and "
-		         "others cannot access (mode 0600 or stricter), owned "
-		         "by root or the daemon's user",
-		         v);
+			 "pin-file %s must be a regular file that group and "
+			 "others cannot access (mode 0600 or stricter), owned "
+			 "by root or the daemon's user",
+			 v);
 	else if (r == TK_ERR_TOO_LARGE)
 		cfg_fail(p, p->line, "pin-file %s: longer than %d bytes", v,
-		         CONFIG_PIN_MAX);
+			 CONFIG_PIN_MAX);
 	else if (r == TK_ERR_INVALID)
 		cfg_fail(p, p->line, "pin-file %s is empty", v);
 	if (r != 0)
@@ -208,16 +208,16 @@ static int cfg_export_pin_file(struct cfg_parser *p, const char *v)
 }
 
 static const struct cfg_key cfg_export_keys[] = {
-    {"socket", cfg_export_socket, false},
-    {"owner", cfg_export_owner, false},
-    {"group", cfg_export_group, false},
-    {"mode", cfg_export_mode, false},
-    {"allow-users", cfg_export_allow_users, true},
-    {"allow-groups", cfg_export_allow_groups, true},
-    {"tokens", cfg_export_tokens, true},
-    {"access", cfg_export_access, false},
-    {"pin-file", cfg_export_pin_file, false},
-    {NULL, NULL, false},
+	{ "socket", cfg_export_socket, false },
+	{ "owner", cfg_export_owner, false },
+	{ "group", cfg_export_group, false },
+	{ "mode", cfg_export_mode, false },
+	{ "allow-users", cfg_export_allow_users, true },
+	{ "allow-groups", cfg_export_allow_groups, true },
+	{ "tokens", cfg_export_tokens, true },
+	{ "access", cfg_export_access, false },
+	{ "pin-file", cfg_export_pin_file, false },
+	{ NULL, NULL, false },
 };
 
 /* ---- [tokend] keys ---- */
@@ -228,9 +228,9 @@ static int cfg_tokend_log_level(struct cfg_parser *p, const char *v)
 
 	if (level < 0) {
 		cfg_fail(p, p->line,
-		         "bad log-level '%s': expected err, warning, notice, "
-		         "info or debug",
-		         v);
+			 "bad log-level '%s': expected err, warning, notice, "
+			 "info or debug",
+			 v);
 		return TK_ERR_INVALID;
 	}
 	p->cfg->log_level = level;
@@ -250,13 +250,13 @@ static int cfg_tokend_state_dir(struct cfg_parser *p, const char *v)
 }
 
 static int cfg_limit(struct cfg_parser *p, const char *v, size_t min,
-                     size_t max, size_t *out)
+		     size_t max, size_t *out)
 {
 	if (config_value_size(v, min, max, out) != 0) {
 		cfg_fail(p, p->line,
-		         "bad value '%s': expected a number from "
-		         "%zu to %zu (suffix K or M allowed)",
-		         v, min, max);
+			 "bad value '%s': expected a number from "
+			 "%zu to %zu (suffix K or M allowed)",
+			 v, min, max);
 		return TK_ERR_INVALID;
 	}
 	return 0;
@@ -265,19 +265,19 @@ static int cfg_limit(struct cfg_parser *p, const char *v, size_t min,
 static int cfg_tokend_max_conns(struct cfg_parser *p, const char *v)
 {
 	return cfg_limit(p, v, 1, 65536,
-	                 &p->cfg->limits.max_connections_per_export);
+			 &p->cfg->limits.max_connections_per_export);
 }
 
 static int cfg_tokend_max_sessions(struct cfg_parser *p, const char *v)
 {
 	return cfg_limit(p, v, 1, 65536,
-	                 &p->cfg->limits.max_sessions_per_connection);
+			 &p->cfg->limits.max_sessions_per_connection);
 }
 
 static int cfg_tokend_max_message(struct cfg_parser *p, const char *v)
 {
 	return cfg_limit(p, v, 4096, 256u << 20,
-	                 &p->cfg->limits.max_message_size);
+			 &p->cfg->limits.max_message_size);
 }
 
 static int cfg_tokend_max_attrs(struct cfg_parser *p, const char *v)
@@ -286,19 +286,19 @@ static int cfg_tokend_max_attrs(struct cfg_parser *p, const char *v)
 }
 
 static const struct cfg_key cfg_tokend_keys[] = {
-    {"log-level", cfg_tokend_log_level, false},
-    {"state-dir", cfg_tokend_state_dir, false},
-    {"max-connections-per-export", cfg_tokend_max_conns, false},
-    {"max-sessions-per-connection", cfg_tokend_max_sessions, false},
-    {"max-message-size", cfg_tokend_max_message, false},
-    {"max-attributes", cfg_tokend_max_attrs, false},
-    {NULL, NULL, false},
+	{ "log-level", cfg_tokend_log_level, false },
+	{ "state-dir", cfg_tokend_state_dir, false },
+	{ "max-connections-per-export", cfg_tokend_max_conns, false },
+	{ "max-sessions-per-connection", cfg_tokend_max_sessions, false },
+	{ "max-message-size", cfg_tokend_max_message, false },
+	{ "max-attributes", cfg_tokend_max_attrs, false },
+	{ NULL, NULL, false },
 };
 
 /* ---- sections ---- */
 
 static int cfg_export_new(const char *name, unsigned line,
-                          struct export_conf **out)
+			  struct export_conf **out)
 {
 	struct export_conf *ec;
 
@@ -338,16 +338,16 @@ static bool cfg_name_ok(const char *name)
 		return false;
 	for (; *name; name++)
 		if (!strchr(
-		        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		        "0123456789_.-",
-		        *name))
+			"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"0123456789_.-",
+			*name))
 			return false;
 	return true;
 }
 
 /* Called when a new section header is seen. */
 static int cfg_section_begin(struct cfg_parser *p, const char *section,
-                             unsigned line)
+			     unsigned line)
 {
 	struct export_conf *ec = NULL;
 	const char *name;
@@ -369,17 +369,17 @@ static int cfg_section_begin(struct cfg_parser *p, const char *section,
 	name = section + 6 + strspn(section + 6, " \t");
 	if (!cfg_name_ok(name)) {
 		cfg_fail(p, line,
-		         "bad export name '%s': use letters, digits, "
-		         "'_', '.', '-'",
-		         name);
+			 "bad export name '%s': use letters, digits, "
+			 "'_', '.', '-'",
+			 name);
 		return TK_ERR_INVALID;
 	}
 	for (size_t i = 0; i < p->cfg->n_exports; i++) {
 		if (strcmp(p->cfg->exports[i]->name, name) == 0) {
 			cfg_fail(p, line,
-			         "duplicate section [export %s] "
-			         "(first at line %u)",
-			         name, p->cfg->exports[i]->line);
+				 "duplicate section [export %s] "
+				 "(first at line %u)",
+				 name, p->cfg->exports[i]->line);
 			return TK_ERR_INVALID;
 		}
 	}
@@ -394,7 +394,7 @@ static int cfg_section_begin(struct cfg_parser *p, const char *section,
 }
 
 static int cfg_handler(void *user, const char *section, const char *name,
-                       const char *value)
+		       const char *value)
 {
 	struct cfg_parser *p = user;
 	const struct cfg_key *keys;
@@ -416,7 +416,7 @@ static int cfg_handler(void *user, const char *section, const char *name,
 			continue;
 		if (!keys->list && (p->seen & bit)) {
 			cfg_fail(p, p->line, "duplicate key '%s' in [%s]", name,
-			         section);
+				 section);
 			return 0;
 		}
 		p->seen |= bit;
@@ -443,9 +443,9 @@ static char *cfg_reader(char *str, int num, void *user)
 	len = strlen(s);
 	if (len > 0 && s[len - 1] != '\n' && !feof(p->f)) {
 		cfg_fail(p, p->line,
-		         "line longer than %d characters (split "
-		         "lists over indented continuation lines)",
-		         num - 2);
+			 "line longer than %d characters (split "
+			 "lists over indented continuation lines)",
+			 num - 2);
 		return NULL;
 	}
 	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
@@ -468,7 +468,7 @@ static void cfg_finish(struct cfg_parser *p)
 
 		if (ec->socket == NULL)
 			cfg_fail(p, ec->line, "[export %s] has no 'socket' key",
-			         ec->name);
+				 ec->name);
 	}
 	if (!p->failed && p->cfg->n_exports == 0)
 		cfg_fail(p, 0, "no [export NAME] section");
@@ -519,9 +519,9 @@ out:
 }
 
 int config_load(const char *path, bool must_exist, struct config **out,
-                char *err, size_t errlen)
+		char *err, size_t errlen)
 {
-	struct cfg_parser p = {.path = path, .err = err, .errlen = errlen};
+	struct cfg_parser p = { .path = path, .err = err, .errlen = errlen };
 	int r, ir;
 
 	*out = NULL;
@@ -540,8 +540,8 @@ int config_load(const char *path, bool must_exist, struct config **out,
 	ir = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
 	if (ir > 0)
 		cfg_fail(&p, (unsigned)ir,
-		         "syntax error (expected [section], "
-		         "key = value or a comment)");
+			 "syntax error (expected [section], "
+			 "key = value or a comment)");
 	else if (ir < 0)
 		cfg_fail(&p, 0, "cannot parse (out of memory)");
 	if (!p.failed && ferror(p.f))
@@ -575,7 +575,7 @@ void config_free(struct config **p)
 }
 
 const struct export_conf *config_find_export(const struct config *cfg,
-                                             const char *socket)
+					     const char *socket)
 {
 	for (size_t i = 0; i < cfg->n_exports; i++)
 		if (strcmp(cfg->exports[i]->socket, socket) == 0)
@@ -628,10 +628,10 @@ bool export_conf_equal(const struct export_conf *a, const struct export_conf *b)
 	    a->n_allow_gids != b->n_allow_gids || a->n_tokens != b->n_tokens)
 		return false;
 	if (a->n_allow_uids && memcmp(a->allow_uids, b->allow_uids,
-	                              a->n_allow_uids * sizeof(uid_t)) != 0)
+				      a->n_allow_uids * sizeof(uid_t)) != 0)
 		return false;
 	if (a->n_allow_gids && memcmp(a->allow_gids, b->allow_gids,
-	                              a->n_allow_gids * sizeof(gid_t)) != 0)
+				      a->n_allow_gids * sizeof(gid_t)) != 0)
 		return false;
 	for (size_t i = 0; i < a->n_tokens; i++)
 		if (strcmp(a->token_strs[i], b->token_strs[i]) != 0)

@@ -71,13 +71,13 @@ struct config {
  * built-in default config is returned. On failure returns a TK_ERR_* and
  * writes "FILE:LINE: reason" (or "FILE: reason") to err. */
 int config_load(const char *path, bool must_exist, struct config **out,
-                char *err, size_t errlen);
+		char *err, size_t errlen);
 /* One export "default" at /run/tokend/pkcs11, mode 0660, group tokend (or
  * the daemon's gid), every token, full access. */
 int config_default(struct config **out);
 void config_free(struct config **p);
 const struct export_conf *config_find_export(const struct config *cfg,
-                                             const char *socket);
+					     const char *socket);
 
 struct export_conf *export_conf_ref(struct export_conf *ec);
 /* Drops one reference; the last one wipes the PIN and frees. Thread-safe. */
@@ -85,6 +85,6 @@ void export_conf_unref(struct export_conf **p);
 /* Same settings (socket, ownership, mode, peers, tokens, access, pin-file
  * path); the PIN's content and the name are not compared. */
 bool export_conf_equal(const struct export_conf *a,
-                       const struct export_conf *b);
+		       const struct export_conf *b);
 
 #endif

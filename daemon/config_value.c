@@ -112,7 +112,7 @@ static size_t cv_next(const char **s, const char *seps)
 }
 
 static int cv_item(const char **s, const char *seps, char *item, size_t itemlen,
-                   char *bad, size_t badlen)
+		   char *bad, size_t badlen)
 {
 	size_t n = cv_next(s, seps);
 
@@ -130,7 +130,7 @@ static int cv_item(const char **s, const char *seps, char *item, size_t itemlen,
 }
 
 int config_value_uid_list(const char *s, uid_t **v, size_t *n, char *bad,
-                          size_t badlen)
+			  size_t badlen)
 {
 	char item[CV_NAME_MAX];
 	uid_t id, *nv;
@@ -150,7 +150,7 @@ int config_value_uid_list(const char *s, uid_t **v, size_t *n, char *bad,
 }
 
 int config_value_gid_list(const char *s, gid_t **v, size_t *n, char *bad,
-                          size_t badlen)
+			  size_t badlen)
 {
 	char item[CV_NAME_MAX];
 	gid_t id, *nv;
@@ -170,7 +170,7 @@ int config_value_gid_list(const char *s, gid_t **v, size_t *n, char *bad,
 }
 
 static int cv_uri_add(const char *item, P11KitUri ***uris, char ***strs,
-                      size_t *n, const char **why)
+		      size_t *n, const char **why)
 {
 	P11KitUri *uri, **nu;
 	char *str, **ns;
@@ -200,7 +200,7 @@ static int cv_uri_add(const char *item, P11KitUri ***uris, char ***strs,
 }
 
 int config_value_uri_list(const char *s, P11KitUri ***uris, char ***strs,
-                          size_t *n, char *bad, size_t badlen, const char **why)
+			  size_t *n, char *bad, size_t badlen, const char **why)
 {
 	char item[2048];
 	int r;

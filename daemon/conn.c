@@ -40,15 +40,15 @@ static void conn_free(struct conn *c);
 static void conn_log_close(const struct conn *c, const char *why)
 {
 	log_warn("export %s: connection %llu uid %u pid %d: %s; closing it",
-	         c->conf->name, (unsigned long long)c->id,
-	         (unsigned)c->peer.uid, (int)c->peer.pid, why);
+		 c->conf->name, (unsigned long long)c->id,
+		 (unsigned)c->peer.uid, (int)c->peer.pid, why);
 }
 
 /* ---- writing (workers, and the loop thread for the handshake) ---- */
 
 static int conn_send_all(struct conn *c, const uint8_t *p, size_t len)
 {
-	struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 	size_t off = 0;
 	ssize_t n;
 	int r = 0, e;
@@ -110,7 +110,7 @@ static void conn_req_run(void *arg)
 	if (r != 0) {
 		why = r == TK_ERR_TOO_LARGE ? "request beyond a limit"
 		      : r == TK_ERR_NOMEM   ? "out of memory"
-		                            : "malformed or unknown request";
+					    : "malformed or unknown request";
 		goto out;
 	}
 	conn_put_u32be(out.data, q->call_code);
@@ -188,12 +188,12 @@ static int conn_handshake(struct conn *c, const char **why)
 		return TK_ERR_IO; /* gone already */
 	c->handshaken = true;
 	log_debug("connection %llu: client offered protocol %u, using %u",
-	          (unsigned long long)c->id, c->offered, answer);
+		  (unsigned long long)c->id, c->offered, answer);
 	return 0;
 }
 
 static int conn_submit(struct conn *c, const struct rpc_frame *f,
-                       const char **why)
+		       const char **why)
 {
 	struct conn_req *q;
 	unsigned inflight;
@@ -242,15 +242,15 @@ static int conn_process(struct conn *c, const char **why)
 	}
 	while (off < c->in_len) {
 		r = rpc_frame_parse(c->in + off, c->in_len - off,
-		                    c->limits.max_message_size, &f, &used);
+				    c->limits.max_message_size, &f, &used);
 		if (r == RPC_FRAME_NEED_MORE) {
 			r = 0;
 			break;
 		}
 		if (r < 0) {
 			*why = r == TK_ERR_TOO_LARGE
-			           ? "frame larger than max-message-size"
-			           : "malformed frame";
+				   ? "frame larger than max-message-size"
+				   : "malformed frame";
 			break;
 		}
 		if ((r = conn_submit(c, &f, why)) != 0)
@@ -284,7 +284,7 @@ static int conn_read(struct conn *c, const char **why)
 	if (n <= 0) {
 		if (n < 0 && errno != ECONNRESET)
 			log_debug("connection %llu: recv: %s",
-			          (unsigned long long)c->id, strerror(errno));
+				  (unsigned long long)c->id, strerror(errno));
 		return TK_ERR_IO;
 	}
 	c->in_len += (size_t)n;
@@ -337,16 +337,16 @@ int conn_accept(struct export *ex, int fd, const struct peer *peer)
 		goto fail;
 	if ((r = export_conn_add(ex, c)) != 0) {
 		log_warn("export %s: connection limit %zu reached, refusing "
-		         "uid %u pid %d",
-		         ex->conf->name, ex->limits.max_connections_per_export,
-		         (unsigned)peer->uid, (int)peer->pid);
+			 "uid %u pid %d",
+			 ex->conf->name, ex->limits.max_connections_per_export,
+			 (unsigned)peer->uid, (int)peer->pid);
 		goto fail;
 	}
 	c->conf = export_conf_ref(ex->conf);
 	c->limits = ex->limits;
 	log_info("export %s: connection %llu from uid %u gid %u pid %d",
-	         c->conf->name, (unsigned long long)c->id, (unsigned)peer->uid,
-	         (unsigned)peer->gid, (int)peer->pid);
+		 c->conf->name, (unsigned long long)c->id, (unsigned)peer->uid,
+		 (unsigned)peer->gid, (int)peer->pid);
 	r = loop_add(c->loop, c->fd, EPOLLIN, conn_on_event, c, &c->watch);
 	if (r != 0)
 		conn_close(&c);
@@ -394,7 +394,7 @@ static void conn_finish(struct conn *c)
 		return;
 	c->finished = true;
 	log_info("export %s: connection %llu closed", c->conf->name,
-	         (unsigned long long)c->id);
+		 (unsigned long long)c->id);
 	if (c->export != NULL)
 		export_conn_remove(c->export, c);
 	pthread_mutex_lock(&c->lock);
@@ -477,8 +477,8 @@ bool conn_close_wait(struct conn **p, const struct timespec *deadline)
 	pthread_mutex_lock(&c->lock);
 	while (c->inflight > 0 && e != ETIMEDOUT)
 		e = deadline
-		        ? pthread_cond_timedwait(&c->idle, &c->lock, deadline)
-		        : pthread_cond_wait(&c->idle, &c->lock);
+			? pthread_cond_timedwait(&c->idle, &c->lock, deadline)
+			: pthread_cond_wait(&c->idle, &c->lock);
 	left = c->inflight;
 	pthread_mutex_unlock(&c->lock);
 	if (left == 0) {
@@ -488,8 +488,8 @@ bool conn_close_wait(struct conn **p, const struct timespec *deadline)
 	/* Left to its workers: never finished, never freed (it only
 	 * happens when stopping or dropping an export). */
 	log_err("export %s: connection %llu: %u request(s) still running; "
-	        "abandoning it",
-	        c->conf->name, (unsigned long long)c->id, left);
+		"abandoning it",
+		c->conf->name, (unsigned long long)c->id, left);
 	shutdown(c->fd, SHUT_RDWR);
 	export_conn_remove(c->export, c);
 	pthread_mutex_lock(&c->lock);
@@ -544,7 +544,7 @@ void conn_work_end(struct conn *c)
 	if (post && loop_post(c->loop, conn_finish_posted, c) != 0) {
 		/* The export's close finishes it instead. */
 		log_err("connection %llu: cannot queue its close",
-		        (unsigned long long)c->id);
+			(unsigned long long)c->id);
 		pthread_mutex_lock(&c->lock);
 		c->posts--;
 		pthread_mutex_unlock(&c->lock);

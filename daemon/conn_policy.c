@@ -17,7 +17,7 @@
  * which PIV does with the same PIN); never for the SO. Copied straight into
  * the front end's buffer, which the front end wipes. */
 static int policy_pin(void *ctx, CK_SLOT_ID slot, enum tk_user user,
-                      uint8_t *pin, size_t *len)
+		      uint8_t *pin, size_t *len)
 {
 	struct conn *c = ctx;
 	int r = TK_ERR_DENIED;
@@ -33,8 +33,8 @@ static int policy_pin(void *ctx, CK_SLOT_ID slot, enum tk_user user,
 	pthread_mutex_unlock(&c->lock);
 	if (r != 0)
 		log_warn("export %s: no server-side PIN for uid %u pid %d: %s",
-		         c->conf->name, (unsigned)c->peer.uid, (int)c->peer.pid,
-		         tk_strerror(r));
+			 c->conf->name, (unsigned)c->peer.uid, (int)c->peer.pid,
+			 tk_strerror(r));
 	return r;
 }
 
@@ -54,19 +54,19 @@ static bool policy_op_of(uint32_t call_id, enum export_op *op)
 		uint32_t call;
 		enum export_op op;
 	} map[] = {
-	    {RPC_C_InitToken, EXPORT_OP_INIT_TOKEN},
-	    {RPC_C_InitToken2, EXPORT_OP_INIT_TOKEN},
-	    {RPC_C_InitPIN, EXPORT_OP_INIT_PIN},
-	    {RPC_C_SetPIN, EXPORT_OP_SET_PIN},
-	    {RPC_C_GenerateKey, EXPORT_OP_GENERATE_KEY},
-	    {RPC_C_GenerateKeyPair, EXPORT_OP_GENERATE_KEY},
-	    {RPC_C_CreateObject, EXPORT_OP_CREATE_OBJECT},
-	    {RPC_C_CopyObject, EXPORT_OP_CREATE_OBJECT},
-	    {RPC_C_UnwrapKey, EXPORT_OP_CREATE_OBJECT},
-	    {RPC_C_DeriveKey, EXPORT_OP_CREATE_OBJECT},
-	    {RPC_C_DeriveKey2, EXPORT_OP_CREATE_OBJECT},
-	    {RPC_C_DestroyObject, EXPORT_OP_DESTROY_OBJECT},
-	    {RPC_C_SetAttributeValue, EXPORT_OP_SET_ATTRIBUTE},
+		{ RPC_C_InitToken, EXPORT_OP_INIT_TOKEN },
+		{ RPC_C_InitToken2, EXPORT_OP_INIT_TOKEN },
+		{ RPC_C_InitPIN, EXPORT_OP_INIT_PIN },
+		{ RPC_C_SetPIN, EXPORT_OP_SET_PIN },
+		{ RPC_C_GenerateKey, EXPORT_OP_GENERATE_KEY },
+		{ RPC_C_GenerateKeyPair, EXPORT_OP_GENERATE_KEY },
+		{ RPC_C_CreateObject, EXPORT_OP_CREATE_OBJECT },
+		{ RPC_C_CopyObject, EXPORT_OP_CREATE_OBJECT },
+		{ RPC_C_UnwrapKey, EXPORT_OP_CREATE_OBJECT },
+		{ RPC_C_DeriveKey, EXPORT_OP_CREATE_OBJECT },
+		{ RPC_C_DeriveKey2, EXPORT_OP_CREATE_OBJECT },
+		{ RPC_C_DestroyObject, EXPORT_OP_DESTROY_OBJECT },
+		{ RPC_C_SetAttributeValue, EXPORT_OP_SET_ATTRIBUTE },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -78,7 +78,7 @@ static bool policy_op_of(uint32_t call_id, enum export_op *op)
 }
 
 static CK_RV policy_check_call(void *ctx, uint32_t call_id,
-                               const struct rpc_message *req)
+			       const struct rpc_message *req)
 {
 	struct conn *c = ctx;
 	enum export_op op;
@@ -106,10 +106,11 @@ static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
 	struct conn *c = ctx;
 	const char *serial = ev->serial && ev->serial[0] ? ev->serial : NULL;
 	struct audit_key key = {
-	    .token_serial = serial,
-	    .id = ev->key_id,
-	    .id_len = ev->key_id_len,
-	    .label = ev->key_label && ev->key_label[0] ? ev->key_label : NULL,
+		.token_serial = serial,
+		.id = ev->key_id,
+		.id_len = ev->key_id_len,
+		.label =
+		    ev->key_label && ev->key_label[0] ? ev->key_label : NULL,
 	};
 
 	if (ev->kind == RPC_AUDIT_LOGIN && ev->server_pin &&
@@ -123,8 +124,8 @@ static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
 		audit_login(c->conf->name, &c->peer, serial, ev->user, ev->rv);
 	else
 		audit_key_op(c->conf->name, &c->peer, &key,
-		             policy_op_name(ev->call ? ev->call : "?"),
-		             ev->mech, ev->rv);
+			     policy_op_name(ev->call ? ev->call : "?"),
+			     ev->mech, ev->rv);
 }
 
 int conn_server_new(struct conn *c, uint8_t offered)

@@ -158,9 +158,9 @@ void export_pin_rejected(struct export *ex)
 	pthread_mutex_unlock(&ex->lock);
 	if (first)
 		log_err("export %s: the card refused the PIN from %s; NULL-PIN "
-		        "logins are refused until the file is fixed and tokend "
-		        "reloaded",
-		        ex->conf->name, ex->conf->pin_file);
+			"logins are refused until the file is fixed and tokend "
+			"reloaded",
+			ex->conf->name, ex->conf->pin_file);
 }
 
 /* ---- connections ---- */
@@ -209,7 +209,7 @@ bool export_close_conns(struct export *ex, const struct timespec *deadline)
 /* ---- sockets ---- */
 
 static void export_on_accept(struct loop *loop, int lfd, uint32_t events,
-                             void *ctx)
+			     void *ctx)
 {
 	struct export *ex = ctx;
 	struct peer peer;
@@ -221,7 +221,7 @@ static void export_on_accept(struct loop *loop, int lfd, uint32_t events,
 			if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)
 				log_err("export %s: accept: %s", ex->conf->name,
-				        strerror(errno));
+					strerror(errno));
 			return;
 		}
 		if (peer_from_socket(fd, &peer) != 0) {
@@ -300,8 +300,8 @@ static int export_apply_perms(const struct export_conf *ec)
 	       st.st_gid == ec->group;
 	if (!same && chown(ec->socket, ec->owner, ec->group) < 0) {
 		log_err("chown %s to %u:%u: %s", ec->socket,
-		        (unsigned)ec->owner, (unsigned)ec->group,
-		        strerror(errno));
+			(unsigned)ec->owner, (unsigned)ec->group,
+			strerror(errno));
 		return TK_ERR_IO;
 	}
 	if (chmod(ec->socket, ec->mode) < 0) {
@@ -316,7 +316,7 @@ static int export_apply_perms(const struct export_conf *ec)
 static int export_bind(struct export *ex)
 {
 	const struct export_conf *ec = ex->conf;
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
 	int r;
 
@@ -344,8 +344,8 @@ static int export_bind(struct export *ex)
 }
 
 int export_open(struct loop *loop, struct export_conf *conf,
-                const struct config_limits *limits, int inherited_fd,
-                struct export **out)
+		const struct config_limits *limits, int inherited_fd,
+		struct export **out)
 {
 	struct export *ex;
 	int r;
@@ -369,7 +369,7 @@ int export_open(struct loop *loop, struct export_conf *conf,
 	if (r != 0)
 		goto out;
 	log_info("export %s: listening on %s%s", conf->name, conf->socket,
-	         ex->borrowed ? " (from systemd)" : "");
+		 ex->borrowed ? " (from systemd)" : "");
 	*out = ex;
 	ex = NULL;
 out:
@@ -378,7 +378,7 @@ out:
 }
 
 int export_update(struct export *ex, struct export_conf *conf,
-                  const struct config_limits *limits)
+		  const struct config_limits *limits)
 {
 	struct export_conf *old = ex->conf;
 	int r = 0;
@@ -417,7 +417,7 @@ void export_stop_listening(struct export *ex)
 	}
 	ex->fd = -1;
 	log_info("export %s: stopped listening on %s", ex->conf->name,
-	         ex->conf->socket);
+		 ex->conf->socket);
 }
 
 void export_close(struct export **p)

@@ -43,7 +43,7 @@ void peer_clear(struct peer *p);
 struct export
 {
 	struct export_conf *conf;    /* current settings (lock to read from
-	                                another thread) */
+					another thread) */
 	struct config_limits limits; /* current limits */
 	struct loop *loop;
 	int fd;        /* listening socket */
@@ -63,14 +63,14 @@ struct export
  * then bind, chown to owner:group, chmod to mode, listen. Accepted peers go
  * through export_accepts_peer() and then to conn_accept(). */
 int export_open(struct loop *loop, struct export_conf *conf,
-                const struct config_limits *limits, int inherited_fd,
-                struct export **out);
+		const struct config_limits *limits, int inherited_fd,
+		struct export **out);
 /* New settings for the same socket path: re-applies owner/group/mode and
  * swaps the settings new connections get. Existing connections stay. The
  * previous settings' PIN is wiped now. When owner/group/mode cannot be
  * applied the settings are swapped all the same and TK_ERR_IO returned. */
 int export_update(struct export *ex, struct export_conf *conf,
-                  const struct config_limits *limits);
+		  const struct config_limits *limits);
 /* Stops accepting (the socket file is removed; connections stay). */
 void export_stop_listening(struct export *ex);
 /* How long closing an export waits for requests in flight by default. */

@@ -10,7 +10,7 @@
 static int log_level = LOG_INFO;
 
 static const char *const log_level_names[] = {
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 };
 
 void log_set_level(int level)
@@ -47,7 +47,7 @@ void log_msg(int level, const char *func, const char *fmt, ...)
 	if (level > log_get_level())
 		return;
 	r = snprintf(line, sizeof(line), "<%d>%s%s", level, func ? func : "",
-	             func ? ": " : "");
+		     func ? ": " : "");
 	if (r > 0)
 		n = (size_t)r < sizeof(line) ? (size_t)r : sizeof(line) - 1;
 	va_start(ap, fmt);
@@ -55,7 +55,7 @@ void log_msg(int level, const char *func, const char *fmt, ...)
 	va_end(ap);
 	if (r > 0)
 		n += (size_t)r < sizeof(line) - n ? (size_t)r
-		                                  : sizeof(line) - n - 1;
+						  : sizeof(line) - n - 1;
 	/* One line per message: newlines inside become spaces. */
 	for (size_t i = 0; i < n; i++)
 		if (line[i] == '\n')

@@ -65,7 +65,7 @@ void loop_flush_posts(struct loop *loop)
 int loop_new(struct loop **out)
 {
 	struct loop *loop;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	int r = TK_ERR_NOMEM;
 
 	*out = NULL;
@@ -125,10 +125,10 @@ void loop_free(struct loop **p)
 }
 
 int loop_add(struct loop *loop, int fd, uint32_t events, loop_fn fn, void *ctx,
-             struct loop_watch **out)
+	     struct loop_watch **out)
 {
 	struct loop_watch *w;
-	struct epoll_event ev = {.events = events};
+	struct epoll_event ev = { .events = events };
 
 	*out = NULL;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
@@ -148,7 +148,7 @@ int loop_add(struct loop *loop, int fd, uint32_t events, loop_fn fn, void *ctx,
 
 int loop_modify(struct loop *loop, struct loop_watch *w, uint32_t events)
 {
-	struct epoll_event ev = {.events = events, .data.ptr = w};
+	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0) {
 		log_err("epoll_ctl mod fd %d: %s", w->fd, strerror(errno));

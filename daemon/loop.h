@@ -25,7 +25,7 @@ void loop_free(struct loop **p);
 
 /* Watches fd for events (EPOLLIN, EPOLLOUT). The fd stays the caller's. */
 int loop_add(struct loop *loop, int fd, uint32_t events, loop_fn fn, void *ctx,
-             struct loop_watch **out);
+	     struct loop_watch **out);
 int loop_modify(struct loop *loop, struct loop_watch *w, uint32_t events);
 /* Stops watching and nulls *w. Call before closing the fd. */
 void loop_remove(struct loop *loop, struct loop_watch **w);

@@ -49,13 +49,13 @@ static int main_parse(int argc, char **argv, struct main_args *a)
 {
 	enum { OPT_CHECK = 256, OPT_VERSION };
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"foreground", no_argument, NULL, 'f'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"check-config", no_argument, NULL, OPT_CHECK},
-	    {"version", no_argument, NULL, OPT_VERSION},
-	    {NULL, 0, NULL, 0},
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -98,7 +98,7 @@ static int main_parse(int argc, char **argv, struct main_args *a)
 static void main_signals(void)
 {
 	sigset_t mask;
-	struct sigaction sa = {.sa_handler = SIG_IGN};
+	struct sigaction sa = { .sa_handler = SIG_IGN };
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -133,7 +133,7 @@ static int main_check(const struct main_args *a)
 	char err[512];
 
 	if (config_load(a->config, a->config_explicit, &cfg, err,
-	                sizeof(err)) != 0) {
+			sizeof(err)) != 0) {
 		fprintf(stderr, "tokend: %s\n", err);
 		return 1;
 	}
@@ -179,7 +179,7 @@ static void main_frontend_stop(void)
 {
 	if (!worker_pool_stop(MAIN_WORKERS_STOP_MS) || conn_abandoned() > 0) {
 		log_err("requests still running at exit: leaving the cards to "
-		        "the system");
+			"the system");
 		_exit(0);
 	}
 	frontend_fini();
@@ -214,7 +214,7 @@ static int main_serve(struct config *cfg, const struct main_args *a)
 
 int main(int argc, char **argv)
 {
-	struct main_args a = {0};
+	struct main_args a = { 0 };
 	struct config *cfg = NULL;
 	char err[512];
 	int r;
@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg->path == NULL)
 		log_info("%s not found: using the built-in default config",
-		         a.config);
+			 a.config);
 	if (!a.foreground && !main_under_systemd() && daemon(0, 1) < 0) {
 		log_err("daemon: %s", strerror(errno));
 		config_free(&cfg);

@@ -30,14 +30,16 @@ static int get_bytes(struct reader *r, struct rpc_arena *a, CK_BYTE_PTR *p,
 	return 0;
 }
 
-static void *new_param(struct rpc_arena *a, size_t size, void **p, CK_ULONG *len)
+static void *new_param(struct rpc_arena *a, size_t size, void **p,
+		       CK_ULONG *len)
 {
 	*p = rpc_arena_alloc(a, size);
 	*len = size;
 	return *p;
 }
 
-static int pss_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int pss_dec(struct reader *r, struct rpc_arena *a, void **p,
+		   CK_ULONG *len)
 {
 	CK_RSA_PKCS_PSS_PARAMS *v = new_param(a, sizeof(*v), p, len);
 
@@ -61,7 +63,8 @@ static int pss_enc(struct buf *b, const void *p, CK_ULONG len)
 	return 0;
 }
 
-static int oaep_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int oaep_dec(struct reader *r, struct rpc_arena *a, void **p,
+		    CK_ULONG *len)
 {
 	CK_RSA_PKCS_OAEP_PARAMS *v = new_param(a, sizeof(*v), p, len);
 
@@ -87,7 +90,8 @@ static int oaep_enc(struct buf *b, const void *p, CK_ULONG len)
 	return 0;
 }
 
-static int ecdh_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int ecdh_dec(struct reader *r, struct rpc_arena *a, void **p,
+		    CK_ULONG *len)
 {
 	CK_ECDH1_DERIVE_PARAMS *v = new_param(a, sizeof(*v), p, len);
 	int rc;
@@ -114,7 +118,8 @@ static int ecdh_enc(struct buf *b, const void *p, CK_ULONG len)
 	return 0;
 }
 
-static int eddsa_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int eddsa_dec(struct reader *r, struct rpc_arena *a, void **p,
+		     CK_ULONG *len)
 {
 	struct rpc_eddsa_params *v = new_param(a, sizeof(*v), p, len);
 	uint8_t flag;
@@ -152,12 +157,14 @@ static int fixed_dec(struct reader *r, struct rpc_arena *a, void **p,
 	return 0;
 }
 
-static int aes_iv_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int aes_iv_dec(struct reader *r, struct rpc_arena *a, void **p,
+		      CK_ULONG *len)
 {
 	return fixed_dec(r, a, p, len, 16);
 }
 
-static int des_iv_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int des_iv_dec(struct reader *r, struct rpc_arena *a, void **p,
+		      CK_ULONG *len)
 {
 	return fixed_dec(r, a, p, len, 8);
 }
@@ -178,7 +185,8 @@ static int des_iv_enc(struct buf *b, const void *p, CK_ULONG len)
 	return 0;
 }
 
-static int ctr_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int ctr_dec(struct reader *r, struct rpc_arena *a, void **p,
+		   CK_ULONG *len)
 {
 	CK_AES_CTR_PARAMS *v = new_param(a, sizeof(*v), p, len);
 	const uint8_t *cb;
@@ -204,7 +212,8 @@ static int ctr_enc(struct buf *b, const void *p, CK_ULONG len)
 	return 0;
 }
 
-static int gcm_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int gcm_dec(struct reader *r, struct rpc_arena *a, void **p,
+		   CK_ULONG *len)
 {
 	CK_GCM_PARAMS *v = new_param(a, sizeof(*v), p, len);
 	int rc;
@@ -234,7 +243,8 @@ static int gcm_enc(struct buf *b, const void *p, CK_ULONG len)
 	return 0;
 }
 
-static int mac_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int mac_dec(struct reader *r, struct rpc_arena *a, void **p,
+		   CK_ULONG *len)
 {
 	CK_ULONG *v = new_param(a, sizeof(*v), p, len);
 
@@ -251,7 +261,8 @@ static int mac_enc(struct buf *b, const void *p, CK_ULONG len)
 	return 0;
 }
 
-static int dh_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int dh_dec(struct reader *r, struct rpc_arena *a, void **p,
+		  CK_ULONG *len)
 {
 	CK_BYTE_PTR v;
 	int rc = get_bytes(r, a, &v, len);
@@ -272,7 +283,8 @@ static int dh_enc(struct buf *b, const void *p, CK_ULONG len)
 	return 0;
 }
 
-static int raw_dec(struct reader *r, struct rpc_arena *a, void **p, CK_ULONG *len)
+static int raw_dec(struct reader *r, struct rpc_arena *a, void **p,
+		   CK_ULONG *len)
 {
 	CK_BYTE_PTR v = NULL;
 	int rc = get_bytes(r, a, &v, len);
@@ -308,26 +320,44 @@ static const struct {
 	CK_MECHANISM_TYPE type;
 	const struct param_codec *codec;
 } param_codecs[] = {
-	{ CKM_RSA_PKCS_PSS, &PSS }, { CKM_SHA1_RSA_PKCS_PSS, &PSS },
-	{ CKM_SHA224_RSA_PKCS_PSS, &PSS }, { CKM_SHA256_RSA_PKCS_PSS, &PSS },
-	{ CKM_SHA384_RSA_PKCS_PSS, &PSS }, { CKM_SHA512_RSA_PKCS_PSS, &PSS },
-	{ CKM_RSA_PKCS_OAEP, &OAEP }, { CKM_ECDH1_DERIVE, &ECDH },
+	{ CKM_RSA_PKCS_PSS, &PSS },
+	{ CKM_SHA1_RSA_PKCS_PSS, &PSS },
+	{ CKM_SHA224_RSA_PKCS_PSS, &PSS },
+	{ CKM_SHA256_RSA_PKCS_PSS, &PSS },
+	{ CKM_SHA384_RSA_PKCS_PSS, &PSS },
+	{ CKM_SHA512_RSA_PKCS_PSS, &PSS },
+	{ CKM_RSA_PKCS_OAEP, &OAEP },
+	{ CKM_ECDH1_DERIVE, &ECDH },
 	{ CKM_EDDSA, &EDDSA },
-	{ CKM_AES_CBC, &AES_IV }, { CKM_AES_CBC_PAD, &AES_IV },
-	{ CKM_AES_OFB, &AES_IV }, { CKM_AES_CFB1, &AES_IV },
-	{ CKM_AES_CFB8, &AES_IV }, { CKM_AES_CFB64, &AES_IV },
-	{ CKM_AES_CFB128, &AES_IV }, { CKM_AES_CTS, &AES_IV },
-	{ CKM_AES_CTR, &CTR }, { CKM_AES_GCM, &GCM },
-	{ CKM_DES_CBC, &DES_IV }, { CKM_DES_CBC_PAD, &DES_IV },
-	{ CKM_DES3_CBC, &DES_IV }, { CKM_DES3_CBC_PAD, &DES_IV },
-	{ CKM_DES_CFB8, &DES_IV }, { CKM_DES_CFB64, &DES_IV },
+	{ CKM_AES_CBC, &AES_IV },
+	{ CKM_AES_CBC_PAD, &AES_IV },
+	{ CKM_AES_OFB, &AES_IV },
+	{ CKM_AES_CFB1, &AES_IV },
+	{ CKM_AES_CFB8, &AES_IV },
+	{ CKM_AES_CFB64, &AES_IV },
+	{ CKM_AES_CFB128, &AES_IV },
+	{ CKM_AES_CTS, &AES_IV },
+	{ CKM_AES_CTR, &CTR },
+	{ CKM_AES_GCM, &GCM },
+	{ CKM_DES_CBC, &DES_IV },
+	{ CKM_DES_CBC_PAD, &DES_IV },
+	{ CKM_DES3_CBC, &DES_IV },
+	{ CKM_DES3_CBC_PAD, &DES_IV },
+	{ CKM_DES_CFB8, &DES_IV },
+	{ CKM_DES_CFB64, &DES_IV },
 	{ CKM_DES_OFB64, &DES_IV },
-	{ CKM_SHA_1_HMAC_GENERAL, &MAC }, { CKM_SHA224_HMAC_GENERAL, &MAC },
-	{ CKM_SHA256_HMAC_GENERAL, &MAC }, { CKM_SHA384_HMAC_GENERAL, &MAC },
-	{ CKM_SHA512_HMAC_GENERAL, &MAC }, { CKM_SHA512_224_HMAC_GENERAL, &MAC },
-	{ CKM_SHA512_256_HMAC_GENERAL, &MAC }, { CKM_AES_MAC_GENERAL, &MAC },
-	{ CKM_AES_CMAC_GENERAL, &MAC }, { CKM_DES3_MAC_GENERAL, &MAC },
-	{ CKM_DES3_CMAC_GENERAL, &MAC }, { CKM_DH_PKCS_DERIVE, &DH },
+	{ CKM_SHA_1_HMAC_GENERAL, &MAC },
+	{ CKM_SHA224_HMAC_GENERAL, &MAC },
+	{ CKM_SHA256_HMAC_GENERAL, &MAC },
+	{ CKM_SHA384_HMAC_GENERAL, &MAC },
+	{ CKM_SHA512_HMAC_GENERAL, &MAC },
+	{ CKM_SHA512_224_HMAC_GENERAL, &MAC },
+	{ CKM_SHA512_256_HMAC_GENERAL, &MAC },
+	{ CKM_AES_MAC_GENERAL, &MAC },
+	{ CKM_AES_CMAC_GENERAL, &MAC },
+	{ CKM_DES3_MAC_GENERAL, &MAC },
+	{ CKM_DES3_CMAC_GENERAL, &MAC },
+	{ CKM_DH_PKCS_DERIVE, &DH },
 };
 
 static const struct param_codec *codec_for(CK_MECHANISM_TYPE type)
@@ -343,38 +373,118 @@ static const struct param_codec *codec_for(CK_MECHANISM_TYPE type)
 /* p11-kit's list of mechanisms sent without a parameter (its IBM and
  * PKCS #11 3.2 entries aside, which we do not serve). */
 static const CK_MECHANISM_TYPE no_params[] = {
-	CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_X9_31_KEY_PAIR_GEN, CKM_RSA_PKCS,
-	CKM_RSA_9796, CKM_RSA_X_509, CKM_RSA_X9_31, CKM_MD2_RSA_PKCS,
-	CKM_MD5_RSA_PKCS, CKM_SHA1_RSA_PKCS, CKM_SHA224_RSA_PKCS,
-	CKM_SHA256_RSA_PKCS, CKM_SHA384_RSA_PKCS, CKM_SHA512_RSA_PKCS,
-	CKM_RIPEMD128_RSA_PKCS, CKM_RIPEMD160_RSA_PKCS, CKM_SHA1_RSA_X9_31,
-	CKM_DSA_KEY_PAIR_GEN, CKM_DSA_PARAMETER_GEN, CKM_DSA, CKM_DSA_SHA1,
-	CKM_FORTEZZA_TIMESTAMP, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKM_ECDSA_SHA1,
-	CKM_ECDSA_SHA224, CKM_ECDSA_SHA256, CKM_ECDSA_SHA384, CKM_ECDSA_SHA512,
-	CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_DH_PKCS_KEY_PAIR_GEN,
-	CKM_DH_PKCS_PARAMETER_GEN, CKM_X9_42_DH_KEY_PAIR_GEN,
-	CKM_X9_42_DH_PARAMETER_GEN, CKM_KEA_KEY_PAIR_GEN,
-	CKM_GENERIC_SECRET_KEY_GEN, CKM_RC2_KEY_GEN, CKM_RC4_KEY_GEN, CKM_RC4,
-	CKM_RC5_KEY_GEN, CKM_AES_KEY_GEN, CKM_AES_ECB, CKM_AES_MAC, CKM_AES_CMAC,
-	CKM_DES_KEY_GEN, CKM_DES2_KEY_GEN, CKM_DES3_KEY_GEN, CKM_CDMF_KEY_GEN,
-	CKM_CAST_KEY_GEN, CKM_CAST3_KEY_GEN, CKM_CAST128_KEY_GEN,
-	CKM_IDEA_KEY_GEN, CKM_SSL3_PRE_MASTER_KEY_GEN,
-	CKM_TLS_PRE_MASTER_KEY_GEN, CKM_SKIPJACK_KEY_GEN, CKM_BATON_KEY_GEN,
-	CKM_JUNIPER_KEY_GEN, CKM_RC2_ECB, CKM_DES_ECB, CKM_DES3_ECB,
-	CKM_CDMF_ECB, CKM_CAST_ECB, CKM_CAST3_ECB, CKM_CAST128_ECB, CKM_RC5_ECB,
-	CKM_IDEA_ECB, CKM_RC2_MAC, CKM_DES_MAC, CKM_DES3_MAC, CKM_DES3_CMAC,
-	CKM_CDMF_MAC, CKM_CAST_MAC, CKM_CAST3_MAC, CKM_RC5_MAC, CKM_IDEA_MAC,
-	CKM_SSL3_MD5_MAC, CKM_SSL3_SHA1_MAC, CKM_SKIPJACK_WRAP, CKM_BATON_WRAP,
-	CKM_JUNIPER_WRAP, CKM_MD2, CKM_MD2_HMAC, CKM_MD5, CKM_MD5_HMAC,
-	CKM_SHA_1, CKM_SHA_1_HMAC, CKM_SHA1_KEY_DERIVATION, CKM_SHA224,
-	CKM_SHA224_HMAC, CKM_SHA224_KEY_DERIVATION, CKM_SHA256,
-	CKM_SHA256_HMAC, CKM_SHA256_KEY_DERIVATION, CKM_SHA384, CKM_SHA384_HMAC,
-	CKM_SHA384_KEY_DERIVATION, CKM_SHA512, CKM_SHA512_HMAC,
-	CKM_SHA512_KEY_DERIVATION, CKM_SHA512_T, CKM_SHA512_T_HMAC,
-	CKM_SHA512_T_KEY_DERIVATION, CKM_SHA512_224, CKM_SHA512_224_HMAC,
-	CKM_SHA512_224_KEY_DERIVATION, CKM_SHA512_256, CKM_SHA512_256_HMAC,
-	CKM_SHA512_256_KEY_DERIVATION, CKM_FASTHASH, CKM_RIPEMD128,
-	CKM_RIPEMD128_HMAC, CKM_RIPEMD160, CKM_RIPEMD160_HMAC,
+	CKM_RSA_PKCS_KEY_PAIR_GEN,
+	CKM_RSA_X9_31_KEY_PAIR_GEN,
+	CKM_RSA_PKCS,
+	CKM_RSA_9796,
+	CKM_RSA_X_509,
+	CKM_RSA_X9_31,
+	CKM_MD2_RSA_PKCS,
+	CKM_MD5_RSA_PKCS,
+	CKM_SHA1_RSA_PKCS,
+	CKM_SHA224_RSA_PKCS,
+	CKM_SHA256_RSA_PKCS,
+	CKM_SHA384_RSA_PKCS,
+	CKM_SHA512_RSA_PKCS,
+	CKM_RIPEMD128_RSA_PKCS,
+	CKM_RIPEMD160_RSA_PKCS,
+	CKM_SHA1_RSA_X9_31,
+	CKM_DSA_KEY_PAIR_GEN,
+	CKM_DSA_PARAMETER_GEN,
+	CKM_DSA,
+	CKM_DSA_SHA1,
+	CKM_FORTEZZA_TIMESTAMP,
+	CKM_EC_KEY_PAIR_GEN,
+	CKM_ECDSA,
+	CKM_ECDSA_SHA1,
+	CKM_ECDSA_SHA224,
+	CKM_ECDSA_SHA256,
+	CKM_ECDSA_SHA384,
+	CKM_ECDSA_SHA512,
+	CKM_EC_EDWARDS_KEY_PAIR_GEN,
+	CKM_DH_PKCS_KEY_PAIR_GEN,
+	CKM_DH_PKCS_PARAMETER_GEN,
+	CKM_X9_42_DH_KEY_PAIR_GEN,
+	CKM_X9_42_DH_PARAMETER_GEN,
+	CKM_KEA_KEY_PAIR_GEN,
+	CKM_GENERIC_SECRET_KEY_GEN,
+	CKM_RC2_KEY_GEN,
+	CKM_RC4_KEY_GEN,
+	CKM_RC4,
+	CKM_RC5_KEY_GEN,
+	CKM_AES_KEY_GEN,
+	CKM_AES_ECB,
+	CKM_AES_MAC,
+	CKM_AES_CMAC,
+	CKM_DES_KEY_GEN,
+	CKM_DES2_KEY_GEN,
+	CKM_DES3_KEY_GEN,
+	CKM_CDMF_KEY_GEN,
+	CKM_CAST_KEY_GEN,
+	CKM_CAST3_KEY_GEN,
+	CKM_CAST128_KEY_GEN,
+	CKM_IDEA_KEY_GEN,
+	CKM_SSL3_PRE_MASTER_KEY_GEN,
+	CKM_TLS_PRE_MASTER_KEY_GEN,
+	CKM_SKIPJACK_KEY_GEN,
+	CKM_BATON_KEY_GEN,
+	CKM_JUNIPER_KEY_GEN,
+	CKM_RC2_ECB,
+	CKM_DES_ECB,
+	CKM_DES3_ECB,
+	CKM_CDMF_ECB,
+	CKM_CAST_ECB,
+	CKM_CAST3_ECB,
+	CKM_CAST128_ECB,
+	CKM_RC5_ECB,
+	CKM_IDEA_ECB,
+	CKM_RC2_MAC,
+	CKM_DES_MAC,
+	CKM_DES3_MAC,
+	CKM_DES3_CMAC,
+	CKM_CDMF_MAC,
+	CKM_CAST_MAC,
+	CKM_CAST3_MAC,
+	CKM_RC5_MAC,
+	CKM_IDEA_MAC,
+	CKM_SSL3_MD5_MAC,
+	CKM_SSL3_SHA1_MAC,
+	CKM_SKIPJACK_WRAP,
+	CKM_BATON_WRAP,
+	CKM_JUNIPER_WRAP,
+	CKM_MD2,
+	CKM_MD2_HMAC,
+	CKM_MD5,
+	CKM_MD5_HMAC,
+	CKM_SHA_1,
+	CKM_SHA_1_HMAC,
+	CKM_SHA1_KEY_DERIVATION,
+	CKM_SHA224,
+	CKM_SHA224_HMAC,
+	CKM_SHA224_KEY_DERIVATION,
+	CKM_SHA256,
+	CKM_SHA256_HMAC,
+	CKM_SHA256_KEY_DERIVATION,
+	CKM_SHA384,
+	CKM_SHA384_HMAC,
+	CKM_SHA384_KEY_DERIVATION,
+	CKM_SHA512,
+	CKM_SHA512_HMAC,
+	CKM_SHA512_KEY_DERIVATION,
+	CKM_SHA512_T,
+	CKM_SHA512_T_HMAC,
+	CKM_SHA512_T_KEY_DERIVATION,
+	CKM_SHA512_224,
+	CKM_SHA512_224_HMAC,
+	CKM_SHA512_224_KEY_DERIVATION,
+	CKM_SHA512_256,
+	CKM_SHA512_256_HMAC,
+	CKM_SHA512_256_KEY_DERIVATION,
+	CKM_FASTHASH,
+	CKM_RIPEMD128,
+	CKM_RIPEMD128_HMAC,
+	CKM_RIPEMD160,
+	CKM_RIPEMD160_HMAC,
 	CKM_KEY_WRAP_LYNKS,
 };
 
@@ -453,8 +563,8 @@ int rpc_mech_encode(struct buf *b, enum rpc_mech_enc enc,
 		if (absent)
 			return buf_failed(b) ? TK_ERR_NOMEM : 0;
 	}
-	rc = codec_for(mech->mechanism)->enc(b, mech->pParameter,
-					     mech->ulParameterLen);
+	rc = codec_for(mech->mechanism)
+		 ->enc(b, mech->pParameter, mech->ulParameterLen);
 	if (rc)
 		return rc;
 	return buf_failed(b) ? TK_ERR_NOMEM : 0;

@@ -8,9 +8,9 @@
  *    parameterless mechanisms carry nothing after the type; the others a
  *    presence byte (0: NULL parameter) then the structured parameter.
  * In both, type 0xffffffff is a NULL mechanism (C_*Init cancelling an
- * operation; p11-kit commit 66f1fc7, 0.25 series). Earlier 0.25 clients sent a bare
- * type 0 for it, told apart from CKM_RSA_PKCS_KEY_PAIR_GEN by the NULL array
- * that follows the latter.
+ * operation; p11-kit commit 66f1fc7, 0.25 series). Earlier 0.25 clients sent a
+ * bare type 0 for it, told apart from CKM_RSA_PKCS_KEY_PAIR_GEN by the NULL
+ * array that follows the latter.
  *
  * Structured parameters: RSA PSS (3 x u64), RSA OAEP (3 x u64, array),
  * ECDH1 derive (u64 kdf, shared array, public array), EdDSA (byte, array),
@@ -37,7 +37,7 @@ struct rpc_eddsa_params {
 };
 
 struct rpc_mech {
-	bool is_null;  /* the NULL mechanism pointer */
+	bool is_null;      /* the NULL mechanism pointer */
 	CK_MECHANISM mech; /* pParameter: a CK_*_PARAMS in the arena */
 };
 

@@ -8,12 +8,12 @@ static const struct {
 	const char *tok;
 	enum rpc_arg_type type;
 } tokens[] = {
-	{ "ay", RPC_ARG_BYTES }, { "au", RPC_ARG_ULONGS },
-	{ "aA", RPC_ARG_ATTRS }, { "fy", RPC_ARG_BYTE_BUF },
-	{ "fu", RPC_ARG_ULONG_BUF }, { "fA", RPC_ARG_ATTR_BUF },
-	{ "y", RPC_ARG_BYTE }, { "u", RPC_ARG_ULONG },
-	{ "z", RPC_ARG_ZSTRING }, { "s", RPC_ARG_SPACE },
-	{ "v", RPC_ARG_VERSION }, { "M", RPC_ARG_MECH },
+	{ "ay", RPC_ARG_BYTES },      { "au", RPC_ARG_ULONGS },
+	{ "aA", RPC_ARG_ATTRS },      { "fy", RPC_ARG_BYTE_BUF },
+	{ "fu", RPC_ARG_ULONG_BUF },  { "fA", RPC_ARG_ATTR_BUF },
+	{ "y", RPC_ARG_BYTE },        { "u", RPC_ARG_ULONG },
+	{ "z", RPC_ARG_ZSTRING },     { "s", RPC_ARG_SPACE },
+	{ "v", RPC_ARG_VERSION },     { "M", RPC_ARG_MECH },
 	{ "P", RPC_ARG_MECH_UPDATE },
 };
 
@@ -28,7 +28,8 @@ static int sig_types(const char *sig, enum rpc_arg_type *types, size_t *n)
 			if (strncmp(sig, tokens[i].tok, len) == 0)
 				break;
 		}
-		if (i == sizeof(tokens) / sizeof(tokens[0]) || *n >= RPC_MAX_ARGS)
+		if (i == sizeof(tokens) / sizeof(tokens[0]) ||
+		    *n >= RPC_MAX_ARGS)
 			return -1;
 		k = *n;
 		types[k] = tokens[i].type;
@@ -83,7 +84,8 @@ static int bytes_decode(struct reader *r, struct rpc_dctx *d, struct rpc_arg *a)
 }
 
 /* 'au': u8 present, u32 count, then count u64 when present. */
-static int ulongs_decode(struct reader *r, struct rpc_dctx *d, struct rpc_arg *a)
+static int ulongs_decode(struct reader *r, struct rpc_dctx *d,
+			 struct rpc_arg *a)
 {
 	uint8_t present;
 	uint32_t n, i;
@@ -107,7 +109,8 @@ static int ulongs_decode(struct reader *r, struct rpc_dctx *d, struct rpc_arg *a
 	return 0;
 }
 
-static int string_decode(struct reader *r, struct rpc_dctx *d, struct rpc_arg *a)
+static int string_decode(struct reader *r, struct rpc_dctx *d,
+			 struct rpc_arg *a)
 {
 	uint8_t *p;
 	size_t len;
@@ -140,7 +143,9 @@ static int arg_decode(struct reader *r, struct rpc_dctx *d,
 		return rpc_get_ulong(r, &a->ulong);
 	case RPC_ARG_VERSION:
 		return reader_get_u8(r, &a->version.major) ||
-		       reader_get_u8(r, &a->version.minor) ? TK_ERR_INVALID : 0;
+			       reader_get_u8(r, &a->version.minor)
+			   ? TK_ERR_INVALID
+			   : 0;
 	case RPC_ARG_ZSTRING:
 	case RPC_ARG_SPACE:
 		return string_decode(r, d, a);
@@ -151,7 +156,8 @@ static int arg_decode(struct reader *r, struct rpc_dctx *d,
 	case RPC_ARG_ATTRS:
 		return rpc_attrs_decode(r, d, &a->attrs.v, &a->attrs.count);
 	case RPC_ARG_ATTR_BUF:
-		return rpc_attr_buffer_decode(r, d, &a->attrs.v, &a->attrs.count);
+		return rpc_attr_buffer_decode(r, d, &a->attrs.v,
+					      &a->attrs.count);
 	case RPC_ARG_BYTE_BUF:
 	case RPC_ARG_ULONG_BUF:
 		if (rpc_get_u32(r, &n))
@@ -242,8 +248,8 @@ static int ulongs_encode(struct buf *b, const struct rpc_arg *a)
 {
 	CK_ULONG i;
 
-	if (a->ulongs.count > UINT32_MAX || (!a->ulongs.null && a->ulongs.count &&
-					     !a->ulongs.v))
+	if (a->ulongs.count > UINT32_MAX ||
+	    (!a->ulongs.null && a->ulongs.count && !a->ulongs.v))
 		return TK_ERR_ARG;
 	buf_add_u8(b, a->ulongs.null ? 0 : 1);
 	buf_add_u32be(b, (uint32_t)a->ulongs.count);
@@ -327,7 +333,8 @@ out:
 }
 
 int rpc_request_encode(const struct rpc_codec *c, uint32_t call_id,
-		       const struct rpc_arg *args, size_t nargs, struct buf *out)
+		       const struct rpc_arg *args, size_t nargs,
+		       struct buf *out)
 {
 	if (!c || call_id == RPC_CALL_ERROR)
 		return TK_ERR_ARG;
@@ -348,7 +355,8 @@ int rpc_error_encode(CK_RV rv, struct buf *out)
 	struct rpc_codec c;
 	struct rpc_arg a = { .type = RPC_ARG_ULONG, .ulong = rv };
 
-	/* p11-kit clients treat CKR_OK (or less) in an error reply as garbage */
+	/* p11-kit clients treat CKR_OK (or less) in an error reply as garbage
+	 */
 	if (rv == CKR_OK)
 		return TK_ERR_ARG;
 	rpc_codec_init(&c, 0);
@@ -357,8 +365,9 @@ int rpc_error_encode(CK_RV rv, struct buf *out)
 
 #define ARG_U(v) ((struct rpc_arg){ .type = RPC_ARG_ULONG, .ulong = (v) })
 #define ARG_V(v) ((struct rpc_arg){ .type = RPC_ARG_VERSION, .version = (v) })
-#define ARG_S(s) ((struct rpc_arg){ .type = RPC_ARG_SPACE, \
-	.bytes = { (s), sizeof(s), false } })
+#define ARG_S(s)                                                               \
+	((struct rpc_arg){ .type = RPC_ARG_SPACE,                              \
+			   .bytes = { (s), sizeof(s), false } })
 
 size_t rpc_args_info(const CK_INFO *i, struct rpc_arg *a)
 {

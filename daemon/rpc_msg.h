@@ -69,11 +69,11 @@ struct rpc_codec {
 };
 
 struct rpc_message {
-	uint32_t call_id;          /* RPC_CALL_ERROR for an error response */
+	uint32_t call_id; /* RPC_CALL_ERROR for an error response */
 	const struct rpc_call *call;
 	size_t nargs;
 	struct rpc_arg args[RPC_MAX_ARGS];
-	struct rpc_arena arena;    /* owns everything the args point to */
+	struct rpc_arena arena; /* owns everything the args point to */
 };
 
 /* Default limits, for a client that offered `offered`. */
@@ -87,7 +87,8 @@ int rpc_response_decode(const struct rpc_codec *c, const uint8_t *data,
 			struct rpc_message *out);
 /* The args must match the call's signature in number and type. */
 int rpc_request_encode(const struct rpc_codec *c, uint32_t call_id,
-		       const struct rpc_arg *args, size_t nargs, struct buf *out);
+		       const struct rpc_arg *args, size_t nargs,
+		       struct buf *out);
 int rpc_response_encode(const struct rpc_codec *c, uint32_t call_id,
 			const struct rpc_arg *args, size_t nargs,
 			struct buf *out);

@@ -18,100 +18,100 @@ struct srv_entry {
 	unsigned flags;
 };
 
-#define H(name) [RPC_##name] = {srv_##name, 0}
-#define HS(name) [RPC_##name] = {srv_##name, SRV_SESSION}
-#define NS(name) [RPC_##name] = {NULL, SRV_SESSION}
+#define H(name) [RPC_##name] = { srv_##name, 0 }
+#define HS(name) [RPC_##name] = { srv_##name, SRV_SESSION }
+#define NS(name) [RPC_##name] = { NULL, SRV_SESSION }
 
 static const struct srv_entry table[RPC_CALL_COUNT] = {
-    H(C_Initialize),
-    H(C_Finalize),
-    H(C_GetInfo),
-    H(C_GetSlotList),
-    H(C_GetSlotInfo),
-    H(C_GetTokenInfo),
-    H(C_GetMechanismList),
-    H(C_GetMechanismInfo),
-    H(C_InitToken),
-    H(C_OpenSession),
-    HS(C_CloseSession),
-    H(C_CloseAllSessions),
-    HS(C_GetSessionInfo),
-    HS(C_InitPIN),
-    HS(C_SetPIN),
-    NS(C_GetOperationState),
-    NS(C_SetOperationState),
-    HS(C_Login),
-    HS(C_Logout),
-    HS(C_CreateObject),
-    NS(C_CopyObject),
-    HS(C_DestroyObject),
-    HS(C_GetObjectSize),
-    HS(C_GetAttributeValue),
-    NS(C_SetAttributeValue),
-    HS(C_FindObjectsInit),
-    HS(C_FindObjects),
-    HS(C_FindObjectsFinal),
-    HS(C_EncryptInit),
-    HS(C_Encrypt),
-    NS(C_EncryptUpdate),
-    NS(C_EncryptFinal),
-    HS(C_DecryptInit),
-    HS(C_Decrypt),
-    NS(C_DecryptUpdate),
-    NS(C_DecryptFinal),
-    HS(C_DigestInit),
-    HS(C_Digest),
-    HS(C_DigestUpdate),
-    NS(C_DigestKey),
-    HS(C_DigestFinal),
-    HS(C_SignInit),
-    HS(C_Sign),
-    HS(C_SignUpdate),
-    HS(C_SignFinal),
-    NS(C_SignRecoverInit),
-    NS(C_SignRecover),
-    HS(C_VerifyInit),
-    HS(C_Verify),
-    HS(C_VerifyUpdate),
-    HS(C_VerifyFinal),
-    NS(C_VerifyRecoverInit),
-    NS(C_VerifyRecover),
-    NS(C_DigestEncryptUpdate),
-    NS(C_DecryptDigestUpdate),
-    NS(C_SignEncryptUpdate),
-    NS(C_DecryptVerifyUpdate),
-    NS(C_GenerateKey),
-    HS(C_GenerateKeyPair),
-    NS(C_WrapKey),
-    NS(C_UnwrapKey),
-    HS(C_DeriveKey),
-    NS(C_SeedRandom),
-    NS(C_GenerateRandom),
-    H(C_WaitForSlotEvent),
-    HS(C_LoginUser),
-    NS(C_SessionCancel),
-    NS(C_MessageEncryptInit),
-    NS(C_EncryptMessage),
-    NS(C_EncryptMessageBegin),
-    NS(C_EncryptMessageNext),
-    NS(C_MessageEncryptFinal),
-    NS(C_MessageDecryptInit),
-    NS(C_DecryptMessage),
-    NS(C_DecryptMessageBegin),
-    NS(C_DecryptMessageNext),
-    NS(C_MessageDecryptFinal),
-    NS(C_MessageSignInit),
-    NS(C_SignMessage),
-    NS(C_SignMessageBegin),
-    NS(C_SignMessageNext),
-    NS(C_MessageSignFinal),
-    NS(C_MessageVerifyInit),
-    NS(C_VerifyMessage),
-    NS(C_VerifyMessageBegin),
-    NS(C_VerifyMessageNext),
-    NS(C_MessageVerifyFinal),
-    H(C_InitToken2),
-    HS(C_DeriveKey2),
+	H(C_Initialize),
+	H(C_Finalize),
+	H(C_GetInfo),
+	H(C_GetSlotList),
+	H(C_GetSlotInfo),
+	H(C_GetTokenInfo),
+	H(C_GetMechanismList),
+	H(C_GetMechanismInfo),
+	H(C_InitToken),
+	H(C_OpenSession),
+	HS(C_CloseSession),
+	H(C_CloseAllSessions),
+	HS(C_GetSessionInfo),
+	HS(C_InitPIN),
+	HS(C_SetPIN),
+	NS(C_GetOperationState),
+	NS(C_SetOperationState),
+	HS(C_Login),
+	HS(C_Logout),
+	HS(C_CreateObject),
+	NS(C_CopyObject),
+	HS(C_DestroyObject),
+	HS(C_GetObjectSize),
+	HS(C_GetAttributeValue),
+	NS(C_SetAttributeValue),
+	HS(C_FindObjectsInit),
+	HS(C_FindObjects),
+	HS(C_FindObjectsFinal),
+	HS(C_EncryptInit),
+	HS(C_Encrypt),
+	NS(C_EncryptUpdate),
+	NS(C_EncryptFinal),
+	HS(C_DecryptInit),
+	HS(C_Decrypt),
+	NS(C_DecryptUpdate),
+	NS(C_DecryptFinal),
+	HS(C_DigestInit),
+	HS(C_Digest),
+	HS(C_DigestUpdate),
+	NS(C_DigestKey),
+	HS(C_DigestFinal),
+	HS(C_SignInit),
+	HS(C_Sign),
+	HS(C_SignUpdate),
+	HS(C_SignFinal),
+	NS(C_SignRecoverInit),
+	NS(C_SignRecover),
+	HS(C_VerifyInit),
+	HS(C_Verify),
+	HS(C_VerifyUpdate),
+	HS(C_VerifyFinal),
+	NS(C_VerifyRecoverInit),
+	NS(C_VerifyRecover),
+	NS(C_DigestEncryptUpdate),
+	NS(C_DecryptDigestUpdate),
+	NS(C_SignEncryptUpdate),
+	NS(C_DecryptVerifyUpdate),
+	NS(C_GenerateKey),
+	HS(C_GenerateKeyPair),
+	NS(C_WrapKey),
+	NS(C_UnwrapKey),
+	HS(C_DeriveKey),
+	NS(C_SeedRandom),
+	NS(C_GenerateRandom),
+	H(C_WaitForSlotEvent),
+	HS(C_LoginUser),
+	NS(C_SessionCancel),
+	NS(C_MessageEncryptInit),
+	NS(C_EncryptMessage),
+	NS(C_EncryptMessageBegin),
+	NS(C_EncryptMessageNext),
+	NS(C_MessageEncryptFinal),
+	NS(C_MessageDecryptInit),
+	NS(C_DecryptMessage),
+	NS(C_DecryptMessageBegin),
+	NS(C_DecryptMessageNext),
+	NS(C_MessageDecryptFinal),
+	NS(C_MessageSignInit),
+	NS(C_SignMessage),
+	NS(C_SignMessageBegin),
+	NS(C_SignMessageNext),
+	NS(C_MessageSignFinal),
+	NS(C_MessageVerifyInit),
+	NS(C_VerifyMessage),
+	NS(C_VerifyMessageBegin),
+	NS(C_VerifyMessageNext),
+	NS(C_MessageVerifyFinal),
+	H(C_InitToken2),
+	HS(C_DeriveKey2),
 };
 
 /* ---- which calls change a token ---- */
@@ -122,19 +122,19 @@ static const struct {
 	uint8_t kind;
 	uint8_t arg; /* WR_TOKEN_ATTR: the template argument */
 } writes[RPC_CALL_COUNT] = {
-    [RPC_C_InitToken] = {WR_ALWAYS, 0},
-    [RPC_C_InitToken2] = {WR_ALWAYS, 0},
-    [RPC_C_InitPIN] = {WR_ALWAYS, 0},
-    [RPC_C_SetPIN] = {WR_ALWAYS, 0},
-    [RPC_C_DestroyObject] = {WR_ALWAYS, 0},
-    [RPC_C_SetAttributeValue] = {WR_ALWAYS, 0},
-    [RPC_C_GenerateKeyPair] = {WR_ALWAYS, 0},
-    [RPC_C_CreateObject] = {WR_TOKEN_ATTR, 1},
-    [RPC_C_CopyObject] = {WR_TOKEN_ATTR, 2},
-    [RPC_C_GenerateKey] = {WR_TOKEN_ATTR, 2},
-    [RPC_C_UnwrapKey] = {WR_TOKEN_ATTR, 4},
-    [RPC_C_DeriveKey] = {WR_TOKEN_ATTR, 3},
-    [RPC_C_DeriveKey2] = {WR_TOKEN_ATTR, 3},
+	[RPC_C_InitToken] = { WR_ALWAYS, 0 },
+	[RPC_C_InitToken2] = { WR_ALWAYS, 0 },
+	[RPC_C_InitPIN] = { WR_ALWAYS, 0 },
+	[RPC_C_SetPIN] = { WR_ALWAYS, 0 },
+	[RPC_C_DestroyObject] = { WR_ALWAYS, 0 },
+	[RPC_C_SetAttributeValue] = { WR_ALWAYS, 0 },
+	[RPC_C_GenerateKeyPair] = { WR_ALWAYS, 0 },
+	[RPC_C_CreateObject] = { WR_TOKEN_ATTR, 1 },
+	[RPC_C_CopyObject] = { WR_TOKEN_ATTR, 2 },
+	[RPC_C_GenerateKey] = { WR_TOKEN_ATTR, 2 },
+	[RPC_C_UnwrapKey] = { WR_TOKEN_ATTR, 4 },
+	[RPC_C_DeriveKey] = { WR_TOKEN_ATTR, 3 },
+	[RPC_C_DeriveKey2] = { WR_TOKEN_ATTR, 3 },
 };
 
 static bool tmpl_token(const struct rpc_arg *a)
@@ -171,8 +171,8 @@ bool rpc_call_writes(const struct rpc_message *req)
 /* ---- life cycle ---- */
 
 struct rpc_server *rpc_server_new(uint8_t offered,
-                                  const struct rpc_policy *policy,
-                                  struct app *app)
+				  const struct rpc_policy *policy,
+				  struct app *app)
 {
 	struct rpc_server *srv;
 	struct rpc_server_limits *l;
@@ -214,7 +214,7 @@ void rpc_server_free(struct rpc_server **p)
 		return;
 	app_free(&srv->app);
 	explicit_bzero(srv->sessions, srv->policy.limits.max_sessions *
-	                                  sizeof(*srv->sessions));
+					  sizeof(*srv->sessions));
 	free(srv->sessions);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
@@ -264,7 +264,7 @@ static CK_RV srv_dispatch(struct srv_call *c)
 		return CKR_TOKEN_WRITE_PROTECTED;
 	if (srv->policy.check_call &&
 	    (rv = srv->policy.check_call(srv->policy.ctx, c->req.call_id,
-	                                 &c->req)) != CKR_OK)
+					 &c->req)) != CKR_OK)
 		return rv;
 	if (!e->fn)
 		return CKR_FUNCTION_NOT_SUPPORTED;
@@ -282,7 +282,7 @@ static int srv_reply(struct srv_call *c, CK_RV rv, struct buf *resp)
 
 	if (rv == CKR_OK) {
 		rc = rpc_response_encode(&c->srv->codec, c->req.call_id, c->out,
-		                         c->nout, resp);
+					 c->nout, resp);
 		if (rc == 0 || buf_failed(resp))
 			return rc;
 		/* A value we cannot put on the wire: answer, do not close. */
@@ -294,7 +294,7 @@ static int srv_reply(struct srv_call *c, CK_RV rv, struct buf *resp)
 }
 
 int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,
-                      struct buf *resp)
+		      struct buf *resp)
 {
 	struct srv_call *c;
 	int rc;
@@ -347,7 +347,8 @@ CK_MECHANISM_PTR srv_mech(struct srv_call *c, size_t i)
 
 void srv_out_ulong(struct srv_call *c, CK_ULONG v)
 {
-	c->out[c->nout++] = (struct rpc_arg){.type = RPC_ARG_ULONG, .ulong = v};
+	c->out[c->nout++] =
+	    (struct rpc_arg){ .type = RPC_ARG_ULONG, .ulong = v };
 }
 
 /* p11-kit 0.25+ clients send 0xffffffff for a buffer of zero bytes, 0 for
@@ -355,7 +356,7 @@ void srv_out_ulong(struct srv_call *c, CK_ULONG v)
 #define RPC_EMPTY_BUFFER 0xffffffffu
 
 CK_RV srv_byte_buffer(struct srv_call *c, size_t i, CK_BYTE_PTR *p,
-                      CK_ULONG *len)
+		      CK_ULONG *len)
 {
 	CK_ULONG room = c->req.args[i].room;
 
@@ -366,14 +367,14 @@ CK_RV srv_byte_buffer(struct srv_call *c, size_t i, CK_BYTE_PTR *p,
 	if (room == RPC_EMPTY_BUFFER)
 		room = 0;
 	*len = room < c->srv->policy.limits.max_out
-	           ? room
-	           : c->srv->policy.limits.max_out;
+		   ? room
+		   : c->srv->policy.limits.max_out;
 	*p = srv_alloc(c, *len);
 	return *p ? CKR_OK : CKR_DEVICE_MEMORY;
 }
 
 CK_RV srv_ulong_buffer(struct srv_call *c, size_t i, CK_ULONG_PTR *p,
-                       CK_ULONG *n)
+		       CK_ULONG *n)
 {
 	CK_ULONG room = c->req.args[i].room;
 	CK_ULONG max = c->srv->policy.limits.max_out / sizeof(CK_ULONG);
@@ -388,13 +389,13 @@ CK_RV srv_ulong_buffer(struct srv_call *c, size_t i, CK_ULONG_PTR *p,
 }
 
 CK_RV srv_out_bytes(struct srv_call *c, CK_RV rv, const CK_BYTE *p,
-                    CK_ULONG len)
+		    CK_ULONG len)
 {
 	struct rpc_arg *a = &c->out[c->nout];
 
 	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
 		return rv;
-	*a = (struct rpc_arg){.type = RPC_ARG_BYTES};
+	*a = (struct rpc_arg){ .type = RPC_ARG_BYTES };
 	if (rv == CKR_BUFFER_TOO_SMALL || !p) {
 		a->bytes.p = NULL; /* only the length: size or too small */
 		a->bytes.null = true;
@@ -407,13 +408,13 @@ CK_RV srv_out_bytes(struct srv_call *c, CK_RV rv, const CK_BYTE *p,
 }
 
 CK_RV srv_out_ulongs(struct srv_call *c, CK_RV rv, const CK_ULONG *v,
-                     CK_ULONG n)
+		     CK_ULONG n)
 {
 	struct rpc_arg *a = &c->out[c->nout];
 
 	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
 		return rv;
-	*a = (struct rpc_arg){.type = RPC_ARG_ULONGS};
+	*a = (struct rpc_arg){ .type = RPC_ARG_ULONGS };
 	a->ulongs.null = rv == CKR_BUFFER_TOO_SMALL || !v;
 	a->ulongs.v = a->ulongs.null ? NULL : v;
 	a->ulongs.count = n;

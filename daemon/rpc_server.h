@@ -63,7 +63,7 @@ struct rpc_policy {
 	bool read_only;
 	/* Further per-call policy: CKR_OK allows, anything else is the reply.
 	 */
-	CK_RV (*check_call)
+	CK_RV(*check_call)
 	(void *ctx, uint32_t call_id, const struct rpc_message *req);
 	/* The export's token filter. ti is NULL for a slot without a token.
 	 * Slots whose token is not shown are not listed, and calls naming
@@ -86,8 +86,8 @@ bool rpc_call_writes(const struct rpc_message *req);
  * closing every session the client left and logging it out. Returns NULL
  * when out of memory (app is then freed too). */
 struct rpc_server *rpc_server_new(uint8_t offered,
-                                  const struct rpc_policy *policy,
-                                  struct app *app);
+				  const struct rpc_policy *policy,
+				  struct app *app);
 void rpc_server_free(struct rpc_server **p);
 /* Wakes the connection's blocked C_WaitForSlotEvent requests (they answer
  * CKR_CRYPTOKI_NOT_INITIALIZED) without waiting for them: call it when the
@@ -101,6 +101,6 @@ void rpc_server_cancel(struct rpc_server *srv);
  * TK_ERR_NOMEM. Thread-safe: calls on one connection may run concurrently
  * (a blocking call does not hold up the others). */
 int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,
-                      struct buf *resp);
+		      struct buf *resp);
 
 #endif

@@ -5,13 +5,13 @@
 #include "rpc_srv_int.h"
 
 typedef CK_RV (*fe_init_fn)(struct app *, CK_SESSION_HANDLE, CK_MECHANISM_PTR,
-                            CK_OBJECT_HANDLE);
+			    CK_OBJECT_HANDLE);
 typedef CK_RV (*fe_data_fn)(struct app *, CK_SESSION_HANDLE, CK_BYTE_PTR,
-                            CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
+			    CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
 typedef CK_RV (*fe_final_fn)(struct app *, CK_SESSION_HANDLE, CK_BYTE_PTR,
-                             CK_ULONG_PTR);
+			     CK_ULONG_PTR);
 typedef CK_RV (*fe_part_fn)(struct app *, CK_SESSION_HANDLE, CK_BYTE_PTR,
-                            CK_ULONG);
+			    CK_ULONG);
 
 /* "uMu" -> "" */
 static CK_RV op_init(struct srv_call *c, fe_init_fn fn, enum srv_op op)

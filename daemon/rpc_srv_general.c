@@ -70,7 +70,7 @@ CK_RV srv_C_GetInfo(struct srv_call *c)
 
 /* The slots the front end lists, less those the export hides. */
 static CK_RV visible_slots(struct srv_call *c, CK_BBOOL present,
-                           CK_SLOT_ID **out, CK_ULONG *count)
+			   CK_SLOT_ID **out, CK_ULONG *count)
 {
 	struct rpc_server *srv = c->srv;
 	CK_SLOT_ID *ids = NULL;
@@ -111,7 +111,7 @@ CK_RV srv_C_GetSlotList(struct srv_call *c)
 	if (room == 0)
 		return srv_out_ulongs(c, CKR_OK, NULL, n);
 	return srv_out_ulongs(c, room < n ? CKR_BUFFER_TOO_SMALL : CKR_OK, ids,
-	                      n);
+			      n);
 }
 
 CK_RV srv_C_GetSlotInfo(struct srv_call *c)
@@ -221,7 +221,8 @@ CK_RV srv_C_WaitForSlotEvent(struct srv_call *c)
 	CK_RV rv;
 
 	do {
-		rv = fe_C_WaitForSlotEvent(c->srv->app, srv_u(c, 0), &slot, NULL);
+		rv = fe_C_WaitForSlotEvent(c->srv->app, srv_u(c, 0), &slot,
+					   NULL);
 		if (rv != CKR_OK)
 			break;
 		shown = srv_slot_shown(c->srv, slot);
@@ -306,7 +307,7 @@ CK_RV srv_C_SetPIN(struct srv_call *c)
 	CK_BYTE_PTR new_pin = srv_bytes(c, 2, &new_len);
 
 	return fe_C_SetPIN(c->srv->app, srv_u(c, 0), old_pin, old_len, new_pin,
-	                   new_len);
+			   new_len);
 }
 
 /* A NULL PIN is the protected authentication path: the front end asks the

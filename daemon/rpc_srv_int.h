@@ -79,18 +79,18 @@ void srv_out_ulong(struct srv_call *c, CK_ULONG v);
 /* An 'fy' request argument as the buffer to hand the front end: NULL for a
  * size query, else the client's room clamped to limits.max_out. */
 CK_RV srv_byte_buffer(struct srv_call *c, size_t i, CK_BYTE_PTR *p,
-                      CK_ULONG *len);
+		      CK_ULONG *len);
 /* An 'fu' request argument: NULL for a size query, else at most
  * max_out / sizeof(CK_ULONG) entries. */
 CK_RV srv_ulong_buffer(struct srv_call *c, size_t i, CK_ULONG_PTR *p,
-                       CK_ULONG *n);
+		       CK_ULONG *n);
 /* The 'ay' / 'au' reply after a call that filled p / *len, as p11-kit's
  * server: CKR_BUFFER_TOO_SMALL or no buffer send only the length. Returns
  * rv for every other error. */
 CK_RV srv_out_bytes(struct srv_call *c, CK_RV rv, const CK_BYTE *p,
-                    CK_ULONG len);
+		    CK_ULONG len);
 CK_RV srv_out_ulongs(struct srv_call *c, CK_RV rv, const CK_ULONG *v,
-                     CK_ULONG n);
+		     CK_ULONG n);
 
 /* Whether the export shows the slot's token (policy.shows_token). */
 bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot);
@@ -100,23 +100,23 @@ bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown);
 /* Session table. */
 CK_RV srv_session_reserve(struct rpc_server *srv);
 void srv_session_opened(struct rpc_server *srv, CK_RV rv, CK_SESSION_HANDLE h,
-                        CK_SLOT_ID slot);
+			CK_SLOT_ID slot);
 void srv_session_forget(struct rpc_server *srv, CK_SESSION_HANDLE h);
 void srv_sessions_forget_slot(struct rpc_server *srv, CK_SLOT_ID slot);
 void srv_sessions_forget_all(struct rpc_server *srv);
 
 /* Audit. */
 void srv_audit_login(struct srv_call *c, CK_SESSION_HANDLE h, CK_USER_TYPE user,
-                     bool server_pin, CK_RV rv);
+		     bool server_pin, CK_RV rv);
 /* Remembers the key of a C_SignInit / C_DecryptInit that succeeded. */
 void srv_op_begin(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
-                  const CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
+		  const CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
 /* After C_Sign / C_SignFinal / C_Decrypt: audits and forgets the key once
  * the operation has ended (not after a size query or a short buffer). */
 void srv_op_end(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
-                CK_BYTE_PTR out, CK_RV rv);
+		CK_BYTE_PTR out, CK_RV rv);
 void srv_audit_derive(struct srv_call *c, CK_SESSION_HANDLE h,
-                      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_RV rv);
+		      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_RV rv);
 
 /* ---- handlers: rpc_srv_general.c ---- */
 CK_RV srv_C_Initialize(struct srv_call *c);

@@ -13,7 +13,7 @@ CK_RV srv_C_CreateObject(struct srv_call *c)
 	CK_RV rv;
 
 	rv = fe_C_CreateObject(c->srv->app, srv_u(c, 0), t->attrs.v,
-	                       t->attrs.count, &h);
+			       t->attrs.count, &h);
 	if (rv != CKR_OK)
 		return rv;
 	srv_out_ulong(c, h);
@@ -41,7 +41,7 @@ CK_RV srv_C_GetObjectSize(struct srv_call *c)
  * 0: none, a size query), clamped to max_out. Nested templates (clients
  * offering protocol 1+) were decoded into arrays whose members get theirs. */
 static CK_RV attr_buffers(struct srv_call *c, CK_ATTRIBUTE *t, CK_ULONG n,
-                          unsigned depth)
+			  unsigned depth)
 {
 	size_t max = c->srv->policy.limits.max_out;
 	CK_RV rv;
@@ -75,12 +75,12 @@ CK_RV srv_C_GetAttributeValue(struct srv_call *c)
 	if ((rv = attr_buffers(c, a->attrs.v, a->attrs.count, 0)) != CKR_OK)
 		return rv;
 	rv = fe_C_GetAttributeValue(c->srv->app, srv_u(c, 0), srv_u(c, 1),
-	                            a->attrs.v, a->attrs.count);
+				    a->attrs.v, a->attrs.count);
 	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE &&
 	    rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_BUFFER_TOO_SMALL)
 		return rv;
-	c->out[0] = (struct rpc_arg){.type = RPC_ARG_ATTRS,
-	                             .attrs = {a->attrs.v, a->attrs.count}};
+	c->out[0] = (struct rpc_arg){ .type = RPC_ARG_ATTRS,
+				      .attrs = { a->attrs.v, a->attrs.count } };
 	c->nout = 1;
 	srv_out_ulong(c, rv);
 	return CKR_OK;
@@ -91,7 +91,7 @@ CK_RV srv_C_FindObjectsInit(struct srv_call *c)
 	const struct rpc_arg *t = &c->req.args[1];
 
 	return fe_C_FindObjectsInit(c->srv->app, srv_u(c, 0), t->attrs.v,
-	                            t->attrs.count);
+				    t->attrs.count);
 }
 
 /* "ufu" -> "au": up to the client's room of handles. */
@@ -124,8 +124,8 @@ CK_RV srv_C_GenerateKeyPair(struct srv_call *c)
 	CK_RV rv;
 
 	rv = fe_C_GenerateKeyPair(c->srv->app, srv_u(c, 0), srv_mech(c, 1),
-	                          pub->attrs.v, pub->attrs.count, priv->attrs.v,
-	                          priv->attrs.count, &hpub, &hpriv);
+				  pub->attrs.v, pub->attrs.count, priv->attrs.v,
+				  priv->attrs.count, &hpub, &hpriv);
 	if (rv != CKR_OK)
 		return rv;
 	srv_out_ulong(c, hpub);
@@ -142,7 +142,7 @@ static CK_RV derive(struct srv_call *c, CK_OBJECT_HANDLE *out)
 
 	*out = CK_INVALID_HANDLE;
 	rv = fe_C_DeriveKey(c->srv->app, srv_u(c, 0), mech, srv_u(c, 2),
-	                    t->attrs.v, t->attrs.count, out);
+			    t->attrs.v, t->attrs.count, out);
 	srv_audit_derive(c, srv_u(c, 0), mech, srv_u(c, 2), rv);
 	return rv;
 }
@@ -172,7 +172,7 @@ CK_RV srv_C_DeriveKey2(struct srv_call *c)
 		return rv;
 	srv_out_ulong(c, h);
 	c->out[c->nout++] =
-	    (struct rpc_arg){.type = RPC_ARG_MECH_UPDATE, .update = *mech};
+	    (struct rpc_arg){ .type = RPC_ARG_MECH_UPDATE, .update = *mech };
 	srv_out_ulong(c, rv);
 	return CKR_OK;
 }

@@ -11,7 +11,7 @@
 /* ---- the session table (srv->lock held) ---- */
 
 static struct srv_session *find_locked(struct rpc_server *srv,
-                                       CK_SESSION_HANDLE h)
+				       CK_SESSION_HANDLE h)
 {
 	for (size_t i = 0; i < srv->nsessions; i++)
 		if (srv->sessions[i].h == h)
@@ -76,7 +76,7 @@ static void serial_of(struct rpc_server *srv, CK_SLOT_ID slot, char out[17])
 	if (fe_C_GetTokenInfo(srv->app, slot, &ti) != CKR_OK)
 		return;
 	while (n && (ti.serialNumber[n - 1] == ' ' ||
-	             ti.serialNumber[n - 1] == '\0'))
+		     ti.serialNumber[n - 1] == '\0'))
 		n--;
 	memcpy(out, ti.serialNumber, n);
 	out[n] = '\0';
@@ -84,9 +84,9 @@ static void serial_of(struct rpc_server *srv, CK_SLOT_ID slot, char out[17])
 
 /* Ends a reservation; records the session when rv is CKR_OK. */
 void srv_session_opened(struct rpc_server *srv, CK_RV rv, CK_SESSION_HANDLE h,
-                        CK_SLOT_ID slot)
+			CK_SLOT_ID slot)
 {
-	struct srv_session s = {.h = h, .slot = slot};
+	struct srv_session s = { .h = h, .slot = slot };
 
 	if (rv == CKR_OK)
 		serial_of(srv, slot, s.serial);
@@ -131,7 +131,7 @@ void srv_sessions_forget_all(struct rpc_server *srv)
 
 /* Copies what the table knows of session h (slot, serial, one op). */
 static bool session_copy(struct rpc_server *srv, CK_SESSION_HANDLE h,
-                         enum srv_op op, bool clear_op, struct srv_session *out)
+			 enum srv_op op, bool clear_op, struct srv_session *out)
 {
 	struct srv_session *s;
 
@@ -160,10 +160,10 @@ static const char *call_name(const struct srv_call *c)
 }
 
 void srv_audit_login(struct srv_call *c, CK_SESSION_HANDLE h, CK_USER_TYPE user,
-                     bool server_pin, CK_RV rv)
+		     bool server_pin, CK_RV rv)
 {
 	struct rpc_server *srv = c->srv;
-	struct rpc_audit_event ev = {.kind = RPC_AUDIT_LOGIN};
+	struct rpc_audit_event ev = { .kind = RPC_AUDIT_LOGIN };
 	struct srv_session s;
 
 	if (!srv->policy.audit)
@@ -182,11 +182,11 @@ void srv_audit_login(struct srv_call *c, CK_SESSION_HANDLE h, CK_USER_TYPE user,
 
 /* CKA_ID and CKA_LABEL of key, as far as the front end tells them. */
 static void key_info(struct rpc_server *srv, CK_SESSION_HANDLE h,
-                     CK_OBJECT_HANDLE key, struct srv_key *k)
+		     CK_OBJECT_HANDLE key, struct srv_key *k)
 {
 	CK_ATTRIBUTE t[2] = {
-	    {CKA_ID, k->id, sizeof(k->id)},
-	    {CKA_LABEL, k->label, sizeof(k->label) - 1},
+		{ CKA_ID, k->id, sizeof(k->id) },
+		{ CKA_LABEL, k->label, sizeof(k->label) - 1 },
 	};
 	CK_RV rv = fe_C_GetAttributeValue(srv->app, h, key, t, 2);
 
@@ -200,10 +200,10 @@ static void key_info(struct rpc_server *srv, CK_SESSION_HANDLE h,
 }
 
 void srv_op_begin(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
-                  const CK_MECHANISM *mech, CK_OBJECT_HANDLE key)
+		  const CK_MECHANISM *mech, CK_OBJECT_HANDLE key)
 {
 	struct rpc_server *srv = c->srv;
-	struct srv_key k = {.active = mech != NULL};
+	struct srv_key k = { .active = mech != NULL };
 	struct srv_session *s;
 
 	if (mech) {
@@ -217,9 +217,9 @@ void srv_op_begin(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
 }
 
 static void audit_key(struct srv_call *c, const struct srv_session *s,
-                      const struct srv_key *k, CK_RV rv)
+		      const struct srv_key *k, CK_RV rv)
 {
-	struct rpc_audit_event ev = {.kind = RPC_AUDIT_KEY_USE};
+	struct rpc_audit_event ev = { .kind = RPC_AUDIT_KEY_USE };
 
 	ev.call = call_name(c);
 	ev.slot = s->slot;
@@ -234,7 +234,7 @@ static void audit_key(struct srv_call *c, const struct srv_session *s,
 }
 
 void srv_op_end(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
-                CK_BYTE_PTR out, CK_RV rv)
+		CK_BYTE_PTR out, CK_RV rv)
 {
 	struct srv_session s;
 
@@ -250,9 +250,9 @@ void srv_op_end(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
 }
 
 void srv_audit_derive(struct srv_call *c, CK_SESSION_HANDLE h,
-                      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_RV rv)
+		      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_RV rv)
 {
-	struct srv_key k = {.active = mech != NULL};
+	struct srv_key k = { .active = mech != NULL };
 	struct srv_session s;
 
 	if (!c->srv->policy.audit ||

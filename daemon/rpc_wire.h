@@ -30,9 +30,9 @@ struct rpc_arena {
 
 /* Limits applied while decoding one message. */
 struct rpc_limits {
-	size_t max_attrs;     /* attributes in one message, nested included */
-	size_t max_arena;     /* bytes the decoded message may occupy */
-	unsigned max_depth;   /* nesting of attribute-array attributes */
+	size_t max_attrs;   /* attributes in one message, nested included */
+	size_t max_arena;   /* bytes the decoded message may occupy */
+	unsigned max_depth; /* nesting of attribute-array attributes */
 };
 
 #define RPC_DEFAULT_MAX_ATTRS 256

@@ -21,7 +21,7 @@ static int secret_alloc(size_t size, struct secret **out)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return TK_ERR_NOMEM;
 	s->data = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (s->data == MAP_FAILED) {
 		free(s);
 		return TK_ERR_NOMEM;
@@ -29,7 +29,7 @@ static int secret_alloc(size_t size, struct secret **out)
 	s->cap = cap;
 	if (mlock(s->data, cap) < 0)
 		log_warn("mlock: %s (the PIN may be swapped out)",
-		         strerror(errno));
+			 strerror(errno));
 	(void)madvise(s->data, cap, MADV_DONTDUMP);
 	*out = s;
 	return 0;

@@ -42,12 +42,12 @@ static void service_notify_status(struct service *s)
 	for (size_t i = 0; i < s->cfg->n_exports; i++)
 		conns += s->exports[i]->nconns;
 	sd_notifyf(0, "STATUS=%zu export(s), %zu connection(s)",
-	           s->cfg->n_exports, conns);
+		   s->cfg->n_exports, conns);
 }
 
 static int service_open_export(struct service *s, struct export_conf *ec,
-                               const struct config_limits *limits,
-                               struct export **out)
+			       const struct config_limits *limits,
+			       struct export **out)
 {
 	int fd = activation_find(&s->act, ec->name, ec->socket);
 	int r;
@@ -88,7 +88,7 @@ static struct export *service_find_export(struct service *s, const char *socket)
  * updated), new ones opened. On failure the new ones are closed again and
  * nothing has changed. kept[i] tells which were taken over. */
 static int service_prepare(struct service *s, struct config *cfg,
-                           struct export **next, bool *kept)
+			   struct export **next, bool *kept)
 {
 	int r = 0;
 
@@ -102,7 +102,7 @@ static int service_prepare(struct service *s, struct config *cfg,
 		r = service_open_export(s, ec, &cfg->limits, &next[i]);
 		if (r != 0) {
 			log_err("export %s: cannot open %s: %s", ec->name,
-			        ec->socket, tk_strerror(r));
+				ec->socket, tk_strerror(r));
 			break;
 		}
 	}
@@ -116,7 +116,7 @@ static int service_prepare(struct service *s, struct config *cfg,
 
 /* Closes the old exports the new config no longer has. */
 static void service_drop_removed(struct service *s, struct export **next,
-                                 size_t n)
+				 size_t n)
 {
 	for (size_t i = 0; i < service_n_exports(s); i++) {
 		bool found = false;
@@ -126,7 +126,7 @@ static void service_drop_removed(struct service *s, struct export **next,
 		if (found)
 			continue;
 		log_info("export %s: removed (%zu connection(s) closed)",
-		         s->exports[i]->conf->name, s->exports[i]->nconns);
+			 s->exports[i]->conf->name, s->exports[i]->nconns);
 		service_close_export(s, &s->exports[i]);
 	}
 }
@@ -150,11 +150,11 @@ static int service_apply(struct service *s, struct config *cfg)
 			continue;
 		if (!export_conf_equal(next[i]->conf, ec))
 			log_info("export %s: settings changed; they apply to "
-			         "new connections",
-			         ec->name);
+				 "new connections",
+				 ec->name);
 		if (export_update(next[i], ec, &cfg->limits) != 0)
 			log_err("export %s: could not apply owner/mode to %s",
-			        ec->name, ec->socket);
+				ec->name, ec->socket);
 	}
 	service_drop_removed(s, next, cfg->n_exports);
 	free(s->exports);
@@ -179,15 +179,15 @@ int service_reload(struct service *s)
 	sd_notify(0, "RELOADING=1");
 	log_info("reloading %s", s->config_path);
 	r = config_load(s->config_path, s->config_explicit, &cfg, err,
-	                sizeof(err));
+			sizeof(err));
 	if (r != 0) {
 		log_err("reload refused, keeping the running config: %s", err);
 		goto out;
 	}
 	if ((r = service_apply(s, cfg)) != 0) {
 		log_err("reload refused, keeping the running config: an "
-		        "export could not be opened (%s)",
-		        tk_strerror(r));
+			"export could not be opened (%s)",
+			tk_strerror(r));
 		config_free(&cfg);
 		goto out;
 	}
@@ -218,7 +218,7 @@ static void service_stop(struct service *s)
 }
 
 static void service_on_signal(struct loop *loop, int fd, uint32_t events,
-                              void *ctx)
+			      void *ctx)
 {
 	struct service *s = ctx;
 	struct signalfd_siginfo si;
@@ -231,7 +231,7 @@ static void service_on_signal(struct loop *loop, int fd, uint32_t events,
 		case SIGTERM:
 		case SIGINT:
 			log_info("signal %u from pid %u", si.ssi_signo,
-			         si.ssi_pid);
+				 si.ssi_pid);
 			service_stop(s);
 			return;
 		}
@@ -239,7 +239,7 @@ static void service_on_signal(struct loop *loop, int fd, uint32_t events,
 }
 
 int service_new(struct config *cfg, const char *config_path,
-                bool config_explicit, bool verbose, struct service **out)
+		bool config_explicit, bool verbose, struct service **out)
 {
 	struct service *s;
 	sigset_t mask;
@@ -268,7 +268,7 @@ int service_new(struct config *cfg, const char *config_path,
 		goto out;
 	}
 	r = loop_add(s->loop, s->sigfd, EPOLLIN, service_on_signal, s,
-	             &s->sigwatch);
+		     &s->sigwatch);
 	if (r != 0)
 		goto out;
 	if ((r = activation_collect(&s->act)) != 0)

@@ -21,7 +21,7 @@ struct service;
 /* Takes cfg. config_path/explicit are used again at reload. The signals
  * SIGTERM, SIGINT and SIGHUP must already be blocked in every thread. */
 int service_new(struct config *cfg, const char *config_path,
-                bool config_explicit, bool verbose, struct service **out);
+		bool config_explicit, bool verbose, struct service **out);
 /* Opens the exports, tells systemd READY=1 and runs until a stop signal.
  * Returns 0 after a clean stop, a TK_ERR_* when start-up failed. */
 int service_run(struct service *s);

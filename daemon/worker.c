@@ -33,9 +33,9 @@ static struct {
 	size_t nthreads, nidle, njobs, max_idle;
 	bool up, stopping;
 } pool = {
-    .lock = PTHREAD_MUTEX_INITIALIZER,
-    .work = PTHREAD_COND_INITIALIZER,
-    .gone = PTHREAD_COND_INITIALIZER,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+	.gone = PTHREAD_COND_INITIALIZER,
 };
 
 static void *worker_main(void *unused)
@@ -149,7 +149,7 @@ bool worker_pool_stop(unsigned timeout_ms)
 	pthread_cond_broadcast(&pool.work);
 	while (pool.nthreads > 0 &&
 	       pthread_cond_timedwait(&pool.gone, &pool.lock, &until) !=
-	           ETIMEDOUT)
+		   ETIMEDOUT)
 		;
 	done = pool.nthreads == 0;
 	if (done)

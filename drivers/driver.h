@@ -60,9 +60,9 @@ enum tk_touch_policy {
 
 /* Who logs in. */
 enum tk_user {
-	TK_USER_PIN,     /* CKU_USER and CKU_CONTEXT_SPECIFIC */
-	TK_USER_PUK,     /* only for change_pin / unblock */
-	TK_USER_ADMIN,   /* CKU_SO: the PIV management key */
+	TK_USER_PIN,   /* CKU_USER and CKU_CONTEXT_SPECIFIC */
+	TK_USER_PUK,   /* only for change_pin / unblock */
+	TK_USER_ADMIN, /* CKU_SO: the PIV management key */
 };
 
 /* Capabilities of a token, from its firmware or kind. */
@@ -76,15 +76,16 @@ enum {
 	TK_CAP_ED25519 = 1u << 6,
 	TK_CAP_X25519 = 1u << 7,
 	TK_CAP_GENERATE = 1u << 8,
-	TK_CAP_IMPORT = 1u << 9,   /* private-key import */
+	TK_CAP_IMPORT = 1u << 9, /* private-key import */
 	TK_CAP_ATTEST = 1u << 10,
 	TK_CAP_DELETE_KEY = 1u << 11,
-	TK_CAP_POLICIES = 1u << 12, /* PIN/touch policy on generate and import */
+	TK_CAP_POLICIES = 1u
+			  << 12, /* PIN/touch policy on generate and import */
 	TK_CAP_RESET = 1u << 13,
 };
 
 struct tk_token_info {
-	char label[33];        /* e.g. "YubiKey PIV #10000001" */
+	char label[33]; /* e.g. "YubiKey PIV #10000001" */
 	char manufacturer[33];
 	char model[17];
 	char serial[17];
@@ -100,25 +101,27 @@ struct tk_token_info {
 
 /* One private key the token holds (a PIV key slot that is occupied). */
 struct tk_key {
-	uint8_t ref;           /* the device's reference: 9A, 9C, 82..95, F9 */
-	uint8_t id;            /* CKA_ID: 9A,9C,9D,9E = 01..04, 82..95 = 05..18, F9 = 19 */
+	uint8_t ref; /* the device's reference: 9A, 9C, 82..95, F9 */
+	uint8_t id; /* CKA_ID: 9A,9C,9D,9E = 01..04, 82..95 = 05..18, F9 = 19 */
 	char label[64];
 	enum tk_alg alg;
-	EVP_PKEY *pub;         /* always set: from metadata, certificate or generation */
-	uint8_t *cert;         /* DER X.509 or NULL */
+	EVP_PKEY
+	    *pub; /* always set: from metadata, certificate or generation */
+	uint8_t *cert; /* DER X.509 or NULL */
 	size_t cert_len;
 	enum tk_pin_policy pin_policy; /* resolved, never DEFAULT */
 	enum tk_touch_policy touch_policy;
-	bool generated;        /* on the device (attestable); false: imported or unknown */
+	bool generated; /* on the device (attestable); false: imported or
+			   unknown */
 };
 
 /* A data object (CKO_DATA). */
 struct tk_data {
-	uint32_t tag;          /* e.g. 0x5FC102 CHUID */
+	uint32_t tag; /* e.g. 0x5FC102 CHUID */
 	char label[64];
 	uint8_t *value;
 	size_t len;
-	bool private;          /* readable only after login */
+	bool private; /* readable only after login */
 };
 
 /* The token's objects. Owned by the driver; valid until the next call that
@@ -149,7 +152,8 @@ struct tk_token;
 
 struct tk_token_ops {
 	void (*close)(struct tk_token *tok);
-	/* From the cache; refreshed by the driver after login and PIN changes. */
+	/* From the cache; refreshed by the driver after login and PIN changes.
+	 */
 	int (*info)(struct tk_token *tok, struct tk_token_info *out);
 	int (*objects)(struct tk_token *tok, const struct tk_objects **out);
 	/* Reads the objects that need login (e.g. PIV printed information).
@@ -165,16 +169,17 @@ struct tk_token_ops {
 
 	/* TK_USER_PIN: verify the PIN (an empty PIN with len 0 is refused).
 	 * TK_USER_ADMIN: authenticate with the management key. */
-	int (*login)(struct tk_token *tok, enum tk_user user, const uint8_t *secret,
-		     size_t len);
+	int (*login)(struct tk_token *tok, enum tk_user user,
+		     const uint8_t *secret, size_t len);
 	/* Returns the device to the logged-out state and forgets secrets. */
 	int (*logout)(struct tk_token *tok, enum tk_user user);
 	/* Current PIN retry counter without changing it (PIV: empty VERIFY). */
-	int (*pin_status)(struct tk_token *tok, int *tries_left, bool *verified);
+	int (*pin_status)(struct tk_token *tok, int *tries_left,
+			  bool *verified);
 
 	/* Raw private-key operations; *out_len is capacity in, length out. */
-	int (*sign)(struct tk_token *tok, uint8_t ref, const uint8_t *in, size_t in_len,
-		    uint8_t *out, size_t *out_len);
+	int (*sign)(struct tk_token *tok, uint8_t ref, const uint8_t *in,
+		    size_t in_len, uint8_t *out, size_t *out_len);
 	int (*decrypt)(struct tk_token *tok, uint8_t ref, const uint8_t *in,
 		       size_t in_len, uint8_t *out, size_t *out_len);
 	/* ECDH / X25519: peer is an uncompressed point or 32 raw bytes. */
@@ -190,15 +195,18 @@ struct tk_token_ops {
 			  size_t len);
 	int (*delete_cert)(struct tk_token *tok, uint8_t ref);
 	int (*delete_key)(struct tk_token *tok, uint8_t ref);
-	int (*write_data)(struct tk_token *tok, uint32_t tag, const uint8_t *value,
-			  size_t len);
-	int (*attest)(struct tk_token *tok, uint8_t ref, uint8_t **der, size_t *len);
+	int (*write_data)(struct tk_token *tok, uint32_t tag,
+			  const uint8_t *value, size_t len);
+	int (*attest)(struct tk_token *tok, uint8_t ref, uint8_t **der,
+		      size_t *len);
 
 	/* PIN management. which: TK_USER_PIN or TK_USER_PUK. */
-	int (*change_pin)(struct tk_token *tok, enum tk_user which, const uint8_t *old,
-			  size_t old_len, const uint8_t *new_pin, size_t new_len);
-	int (*unblock_pin)(struct tk_token *tok, const uint8_t *puk, size_t puk_len,
-			   const uint8_t *new_pin, size_t new_len);
+	int (*change_pin)(struct tk_token *tok, enum tk_user which,
+			  const uint8_t *old, size_t old_len,
+			  const uint8_t *new_pin, size_t new_len);
+	int (*unblock_pin)(struct tk_token *tok, const uint8_t *puk,
+			   size_t puk_len, const uint8_t *new_pin,
+			   size_t new_len);
 	/* Factory reset; the driver refuses (TK_ERR_DENIED) when the device
 	 * does not allow it now (PIV: PIN and PUK must be blocked). */
 	int (*reset)(struct tk_token *tok);
@@ -210,11 +218,11 @@ struct tk_token {
 
 /* A place a token can appear: a PC/SC reader, a TPM, a module slot. */
 struct tk_device {
-	char name[128];        /* stable across scans: the slot's identity */
-	char description[64];  /* CK_SLOT_INFO.slotDescription */
+	char name[128];       /* stable across scans: the slot's identity */
+	char description[64]; /* CK_SLOT_INFO.slotDescription */
 	char manufacturer[32];
-	bool present;          /* a token is in it now */
-	uint32_t events;       /* changes when a token was removed/inserted */
+	bool present;    /* a token is in it now */
+	uint32_t events; /* changes when a token was removed/inserted */
 };
 
 struct tk_driver;
@@ -226,13 +234,15 @@ struct tk_driver_ops {
 	int (*scan)(struct tk_driver *drv, struct tk_device **list, size_t *n);
 	/* Reads the token in device once and returns it; TK_ERR_NOT_FOUND
 	 * when no token this driver understands is there. */
-	int (*open)(struct tk_driver *drv, const char *device, struct tk_token **out);
+	int (*open)(struct tk_driver *drv, const char *device,
+		    struct tk_token **out);
 	void (*free)(struct tk_driver *drv);
 	/* Optional (NULL: the front end polls scan()). Blocks until the devices
 	 * may differ from what the last scan() returned (a token inserted or
 	 * removed, a device added or removed), timeout_ms passed, or wake()
 	 * was called. Returns 1: scan again; 0: timeout or woken; or a
-	 * TK_ERR_*. One wait() at a time; scan() and open() may run meanwhile. */
+	 * TK_ERR_*. One wait() at a time; scan() and open() may run meanwhile.
+	 */
 	int (*wait)(struct tk_driver *drv, unsigned timeout_ms);
 	/* From another thread: ends a wait() under way soon (PC/SC: at once;
 	 * a wake that comes just before the wait blocks may be lost until its

@@ -5,7 +5,7 @@
 #define TOKEND_DRIVERS_LOG_H
 
 void drv_log(const char *fn, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define DRV_LOG(...) drv_log(__func__, __VA_ARGS__)
 

@@ -69,7 +69,8 @@ static const struct rv_map card_errors[] = {
 
 static int pcsc_error(LONG rv)
 {
-	for (size_t i = 0; i < sizeof(card_errors) / sizeof(card_errors[0]); i++)
+	for (size_t i = 0; i < sizeof(card_errors) / sizeof(card_errors[0]);
+	     i++)
 		if (card_errors[i].rv == rv)
 			return card_errors[i].err;
 	return TK_ERR_TRANSPORT;
@@ -143,8 +144,8 @@ static int ctx_connect(struct pcsc_ctx *ctx)
 	rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &c->h);
 	if (rv != SCARD_S_SUCCESS) {
 		free(c);
-		ctx->backoff_ms = ctx->backoff_ms ? ctx->backoff_ms * 2
-						  : BACKOFF_FIRST_MS;
+		ctx->backoff_ms =
+		    ctx->backoff_ms ? ctx->backoff_ms * 2 : BACKOFF_FIRST_MS;
 		if (ctx->backoff_ms > BACKOFF_MAX_MS)
 			ctx->backoff_ms = BACKOFF_MAX_MS;
 		ctx->next_try_ms = now + ctx->backoff_ms;
@@ -341,7 +342,8 @@ static int wait_connect(struct pcsc_ctx *ctx)
 
 	if (ctx->wait_have)
 		return 0;
-	rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx->wait_h);
+	rv =
+	    SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx->wait_h);
 	if (rv != SCARD_S_SUCCESS) {
 		DRV_LOG("SCardEstablishContext: %s", pcsc_stringify_error(rv));
 		return TK_ERR_TRANSPORT;
@@ -371,7 +373,8 @@ static int wait_set_fill(struct pcsc_ctx *ctx, struct wait_set *w)
 		return TK_ERR_NOMEM;
 	if (ctx->seen_names)
 		memcpy(w->names, ctx->seen_names, len);
-	for (const char *p = w->names; *p && i < ctx->seen_n; p += strlen(p) + 1) {
+	for (const char *p = w->names; *p && i < ctx->seen_n;
+	     p += strlen(p) + 1) {
 		w->st[i].szReader = p;
 		w->st[i].dwCurrentState = ctx->seen_states[i];
 		i++;
@@ -401,7 +404,7 @@ static int wait_same_readers(SCARDCONTEXT h, const struct wait_set *w)
 
 int pcsc_wait(struct pcsc_ctx *ctx, unsigned timeout_ms)
 {
-	struct wait_set w = {0};
+	struct wait_set w = { 0 };
 	SCARDCONTEXT h = 0;
 	int rc, same;
 	LONG rv;
@@ -429,7 +432,8 @@ int pcsc_wait(struct pcsc_ctx *ctx, unsigned timeout_ms)
 	}
 out:
 	if (rc == TK_ERR_TRANSPORT)
-		wait_drop(ctx); /* pcscd went away: a new connection next time */
+		wait_drop(
+		    ctx); /* pcscd went away: a new connection next time */
 	free(w.names);
 	free(w.st);
 	pthread_mutex_unlock(&ctx->wait_lock);
@@ -472,7 +476,8 @@ int pcsc_card_open(struct pcsc_ctx *ctx, const char *reader,
 		card->conn = ctx->conn;
 		atomic_fetch_add(&card->conn->refs, 1);
 	} else {
-		DRV_LOG("SCardConnect(%s): %s", reader, pcsc_stringify_error(rv));
+		DRV_LOG("SCardConnect(%s): %s", reader,
+			pcsc_stringify_error(rv));
 	}
 out:
 	pthread_mutex_unlock(&ctx->lock);
@@ -497,10 +502,9 @@ void pcsc_card_free(struct pcsc_card **pcard)
 
 int pcsc_card_reconnect(struct pcsc_card *card, bool reset)
 {
-	LONG rv = SCardReconnect(card->h, SCARD_SHARE_SHARED,
-				 SCARD_PROTOCOL_T1 | SCARD_PROTOCOL_T0,
-				 reset ? SCARD_RESET_CARD : SCARD_LEAVE_CARD,
-				 &card->proto);
+	LONG rv = SCardReconnect(
+	    card->h, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1 | SCARD_PROTOCOL_T0,
+	    reset ? SCARD_RESET_CARD : SCARD_LEAVE_CARD, &card->proto);
 	int rc = pcsc_error(rv);
 
 	if (rc)
@@ -535,9 +539,8 @@ int pcsc_card_transmit(void *vcard, const uint8_t *capdu, size_t clen,
 		       uint8_t *rapdu, size_t *rlen)
 {
 	struct pcsc_card *card = vcard;
-	const SCARD_IO_REQUEST *pci = card->proto == SCARD_PROTOCOL_T1
-					      ? SCARD_PCI_T1
-					      : SCARD_PCI_T0;
+	const SCARD_IO_REQUEST *pci =
+	    card->proto == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1 : SCARD_PCI_T0;
 	DWORD n = *rlen > 0xffffffffu ? 0xffffffffu : (DWORD)*rlen;
 	LONG rv;
 	int rc;

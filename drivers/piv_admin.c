@@ -49,12 +49,10 @@ static void key_replace(struct piv_token *t, int i, enum tk_alg alg,
 	EVP_PKEY_free(k->pub);
 	k->pub = pub;
 	k->alg = alg;
-	k->pin_policy = pin != TK_PIN_POLICY_DEFAULT
-				? pin
-				: piv_slot_pin_default(k->ref);
-	k->touch_policy = touch != TK_TOUCH_POLICY_DEFAULT
-				  ? touch
-				  : TK_TOUCH_POLICY_NEVER;
+	k->pin_policy =
+	    pin != TK_PIN_POLICY_DEFAULT ? pin : piv_slot_pin_default(k->ref);
+	k->touch_policy =
+	    touch != TK_TOUCH_POLICY_DEFAULT ? touch : TK_TOUCH_POLICY_NEVER;
 	k->generated = generated;
 	t->has_key[i] = true;
 	t->key_seen |= 1u << i; /* the certificate stays to be discovered */
@@ -194,8 +192,8 @@ static int put_cert(struct piv_token *t, uint32_t tag, const uint8_t *der,
 /* A certificate in a slot whose key the card's metadata does not list is
  * written but not shown: a key is listed only with its private half. On a
  * card without metadata the certificate is how keys are found. */
-int piv_admin_write_cert(struct tk_token *tok, uint8_t ref,
-			 const uint8_t *der, size_t len)
+int piv_admin_write_cert(struct tk_token *tok, uint8_t ref, const uint8_t *der,
+			 size_t len)
 {
 	struct piv_token *t = token_of(tok);
 	struct tk_key tmp = { .ref = ref };
@@ -213,8 +211,8 @@ int piv_admin_write_cert(struct tk_token *tok, uint8_t ref,
 		rc = put_cert(t, tag, der, len);
 	if (rc == 0)
 		t->cert_seen |= 1u << i;
-	if (rc == 0 && (t->has_key[i] || !t->has_metadata ||
-			ref == PIV_SLOT_ATTEST)) {
+	if (rc == 0 &&
+	    (t->has_key[i] || !t->has_metadata || ref == PIV_SLOT_ATTEST)) {
 		struct tk_key *k = &t->keys[i];
 
 		free(k->cert);

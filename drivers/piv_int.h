@@ -26,10 +26,10 @@ struct piv_token {
 	struct piv_card *piv;
 	struct tk_token_info info;
 	bool yubikey;
-	bool has_metadata;  /* F7 (firmware 5.3+) */
-	bool dead;          /* TK_ERR_REMOVED seen: every call fails fast */
-	uint8_t mgm_alg;    /* 9B algorithm from F7, else 3DES */
-	uint8_t ident[16];  /* CHUID GUID, else a digest of the FASC-N */
+	bool has_metadata; /* F7 (firmware 5.3+) */
+	bool dead;         /* TK_ERR_REMOVED seen: every call fails fast */
+	uint8_t mgm_alg;   /* 9B algorithm from F7, else 3DES */
+	uint8_t ident[16]; /* CHUID GUID, else a digest of the FASC-N */
 	bool has_ident;
 	struct piv_app_info app; /* from SELECT: algorithms a card lists */
 	uint8_t retired_on_card; /* Key History: retired certificates */
@@ -46,7 +46,7 @@ struct piv_token {
 	uint32_t key_seen;
 	uint32_t cert_seen;
 	uint32_t data_seen;
-	bool mgm_seen;       /* 9B's F7 (management-key algorithm) */
+	bool mgm_seen; /* 9B's F7 (management-key algorithm) */
 	/* The last attestation of each slot's key (F9 signs anew each time,
 	 * and an ECDSA signature's length varies: a size query and the read
 	 * that follows must agree). Dropped when the key changes. */
@@ -61,7 +61,7 @@ struct piv_token {
 	 * verified state (see piv_token.c); wiped on logout and close. */
 	uint8_t pin[8];
 	size_t pin_len;
-	bool admin;          /* management key authenticated (this session) */
+	bool admin; /* management key authenticated (this session) */
 	unsigned long open_apdus; /* what reading the card cost */
 };
 
@@ -76,8 +76,7 @@ typedef int (*piv_op_fn)(struct piv_token *t, void *arg);
 /* Runs fn inside one PC/SC transaction with the recoveries of piv_token.c:
  * a reset card is reconnected, re-SELECTed and re-VERIFYed (PIN held) and
  * fn retried once; flags add the other two. */
-int piv_token_run(struct piv_token *t, piv_op_fn fn, void *arg,
-		  unsigned flags);
+int piv_token_run(struct piv_token *t, piv_op_fn fn, void *arg, unsigned flags);
 /* Bumps gen after a change to the cache. */
 void piv_token_changed(struct piv_token *t);
 /* Index of a key reference in piv_key_refs, -1 if none. */
@@ -122,8 +121,8 @@ int piv_admin_generate(struct tk_token *tok, uint8_t ref, enum tk_alg alg,
 		       enum tk_pin_policy pin, enum tk_touch_policy touch);
 int piv_admin_import_key(struct tk_token *tok, uint8_t ref, EVP_PKEY *priv,
 			 enum tk_pin_policy pin, enum tk_touch_policy touch);
-int piv_admin_write_cert(struct tk_token *tok, uint8_t ref,
-			 const uint8_t *der, size_t len);
+int piv_admin_write_cert(struct tk_token *tok, uint8_t ref, const uint8_t *der,
+			 size_t len);
 int piv_admin_delete_cert(struct tk_token *tok, uint8_t ref);
 int piv_admin_delete_key(struct tk_token *tok, uint8_t ref);
 int piv_admin_write_data(struct tk_token *tok, uint32_t tag,

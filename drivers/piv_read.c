@@ -110,7 +110,8 @@ static int read_data(struct piv_token *t, uint32_t tag, struct buf *v)
 
 static bool fw_at_least(const struct tk_token_info *in, int maj, int min)
 {
-	return in->fw_major > maj || (in->fw_major == maj && in->fw_minor >= min);
+	return in->fw_major > maj ||
+	       (in->fw_major == maj && in->fw_minor >= min);
 }
 
 /* FD and F8: a card that refuses FD is a plain PIV card. */
@@ -185,9 +186,8 @@ static int read_slot_metadata(struct piv_token *t, int i)
 		k->touch_policy = piv_touch_policy_to_tk(md.touch_policy);
 	}
 	k->generated = md.has_origin && md.origin == YK_ORIGIN_GENERATED;
-	if (md.pubkey_len &&
-	    piv_pubkey_parse(md.algorithm, md.pubkey, md.pubkey_len,
-			     &k->pub) != 0)
+	if (md.pubkey_len && piv_pubkey_parse(md.algorithm, md.pubkey,
+					      md.pubkey_len, &k->pub) != 0)
 		DRV_LOG("slot %02X: public key in metadata unreadable", k->ref);
 	t->has_key[i] = true;
 	return 0;
@@ -215,8 +215,7 @@ static bool cert_worth_all(const struct piv_token *t, int i)
 	return true;
 }
 
-static int read_cert(struct piv_token *t, int i, struct buf *v,
-		     struct buf *der)
+static int read_cert(struct piv_token *t, int i, struct buf *v, struct buf *der)
 {
 	struct tk_key *k = &t->keys[i];
 	uint32_t tag;
@@ -352,7 +351,8 @@ int piv_read_card(struct piv_token *t)
 		return read_fatal(rc) ? rc : TK_ERR_NOT_FOUND;
 	rc = read_yubikey(t);
 	if (rc == 0)
-		rc = t->has_metadata ? read_pin_metadata(t) : read_pin_status(t);
+		rc =
+		    t->has_metadata ? read_pin_metadata(t) : read_pin_status(t);
 	if (rc == 0 && !t->info.serial[0]) { /* identity from the CHUID */
 		buf_init(&v, PIV_RESP_MAX);
 		rc = read_data(t, PIV_OBJ_CHUID, &v);
@@ -389,10 +389,14 @@ static uint32_t caps_of_alg(uint8_t alg)
 		uint8_t alg;
 		uint32_t cap;
 	} map[] = {
-		{ PIV_ALG_RSA1024, TK_CAP_RSA1024 }, { PIV_ALG_RSA2048, TK_CAP_RSA2048 },
-		{ PIV_ALG_RSA3072, TK_CAP_RSA3072 }, { PIV_ALG_RSA4096, TK_CAP_RSA4096 },
-		{ PIV_ALG_ECCP256, TK_CAP_P256 },    { PIV_ALG_ECCP384, TK_CAP_P384 },
-		{ PIV_ALG_ED25519, TK_CAP_ED25519 }, { PIV_ALG_X25519, TK_CAP_X25519 },
+		{ PIV_ALG_RSA1024, TK_CAP_RSA1024 },
+		{ PIV_ALG_RSA2048, TK_CAP_RSA2048 },
+		{ PIV_ALG_RSA3072, TK_CAP_RSA3072 },
+		{ PIV_ALG_RSA4096, TK_CAP_RSA4096 },
+		{ PIV_ALG_ECCP256, TK_CAP_P256 },
+		{ PIV_ALG_ECCP384, TK_CAP_P384 },
+		{ PIV_ALG_ED25519, TK_CAP_ED25519 },
+		{ PIV_ALG_X25519, TK_CAP_X25519 },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)

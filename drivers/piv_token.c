@@ -117,8 +117,7 @@ static int token_retry(struct piv_token *t, piv_op_fn fn, void *arg,
 	return rc ? rc : fn(t, arg);
 }
 
-int piv_token_run(struct piv_token *t, piv_op_fn fn, void *arg,
-		  unsigned flags)
+int piv_token_run(struct piv_token *t, piv_op_fn fn, void *arg, unsigned flags)
 {
 	bool was_reset = false;
 	int rc;
@@ -389,8 +388,9 @@ static size_t keyop_max(enum keyop_kind kind, uint8_t alg)
 		return kind == KEYOP_DERIVE ? 0 : n;
 	if (piv_alg_is_ec(alg))
 		/* DER SEQUENCE of two INTEGERs, each up to n + 1 bytes. */
-		return kind == KEYOP_SIGN ? 2 * (n + 3) + 3
-		       : kind == KEYOP_DERIVE ? n : 0;
+		return kind == KEYOP_SIGN     ? 2 * (n + 3) + 3
+		       : kind == KEYOP_DERIVE ? n
+					      : 0;
 	if (alg == PIV_ALG_ED25519)
 		return kind == KEYOP_SIGN ? 64 : 0;
 	if (alg == PIV_ALG_X25519)
@@ -442,8 +442,9 @@ static int token_keyop(struct piv_token *t, struct keyop_arg *a, uint8_t *out,
 static int token_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in,
 		      size_t in_len, uint8_t *out, size_t *out_len)
 {
-	struct keyop_arg a = { .kind = KEYOP_SIGN, .ref = ref, .in = in,
-			       .in_len = in_len };
+	struct keyop_arg a = {
+		.kind = KEYOP_SIGN, .ref = ref, .in = in, .in_len = in_len
+	};
 
 	return token_keyop(token_of(tok), &a, out, out_len);
 }
@@ -452,8 +453,9 @@ static int token_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in,
 static int token_decrypt(struct tk_token *tok, uint8_t ref, const uint8_t *in,
 			 size_t in_len, uint8_t *out, size_t *out_len)
 {
-	struct keyop_arg a = { .kind = KEYOP_DECRYPT, .ref = ref, .in = in,
-			       .in_len = in_len };
+	struct keyop_arg a = {
+		.kind = KEYOP_DECRYPT, .ref = ref, .in = in, .in_len = in_len
+	};
 
 	return token_keyop(token_of(tok), &a, out, out_len);
 }
@@ -462,8 +464,9 @@ static int token_decrypt(struct tk_token *tok, uint8_t ref, const uint8_t *in,
 static int token_derive(struct tk_token *tok, uint8_t ref, const uint8_t *peer,
 			size_t peer_len, uint8_t *out, size_t *out_len)
 {
-	struct keyop_arg a = { .kind = KEYOP_DERIVE, .ref = ref, .in = peer,
-			       .in_len = peer_len };
+	struct keyop_arg a = {
+		.kind = KEYOP_DERIVE, .ref = ref, .in = peer, .in_len = peer_len
+	};
 
 	return token_keyop(token_of(tok), &a, out, out_len);
 }
@@ -482,8 +485,7 @@ static int op_unblock(struct piv_token *t, void *arg)
 {
 	struct secret_arg *a = arg;
 
-	return piv_unblock_pin(t->piv, a->p, a->len, a->p2, a->len2,
-			       &a->tries);
+	return piv_unblock_pin(t->piv, a->p, a->len, a->p2, a->len2, &a->tries);
 }
 
 static void puk_tries_update(struct piv_token *t, int rc, int tries)
@@ -497,8 +499,11 @@ static int token_change_pin(struct tk_token *tok, enum tk_user which,
 			    const uint8_t *new_pin, size_t new_len)
 {
 	struct piv_token *t = token_of(tok);
-	struct secret_arg a = { .p = old, .len = old_len, .p2 = new_pin,
-				.len2 = new_len, .tries = -1 };
+	struct secret_arg a = { .p = old,
+				.len = old_len,
+				.p2 = new_pin,
+				.len2 = new_len,
+				.tries = -1 };
 	int rc;
 
 	if (which != TK_USER_PIN && which != TK_USER_PUK)
@@ -527,8 +532,11 @@ static int token_unblock_pin(struct tk_token *tok, const uint8_t *puk,
 			     size_t new_len)
 {
 	struct piv_token *t = token_of(tok);
-	struct secret_arg a = { .p = puk, .len = puk_len, .p2 = new_pin,
-				.len2 = new_len, .tries = -1 };
+	struct secret_arg a = { .p = puk,
+				.len = puk_len,
+				.p2 = new_pin,
+				.len2 = new_len,
+				.tries = -1 };
 	int rc;
 
 	if (!puk || !new_pin || !puk_len || !new_len)

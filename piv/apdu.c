@@ -135,8 +135,8 @@ static void encode(struct buf *cmd, uint8_t cla, uint8_t ins, uint8_t p1,
 
 /* Sends cmd, appends the response data to resp (capped at PIV_RESP_MAX
  * across calls via *total) and returns the status word. */
-static int exchange(struct piv_card *c, const struct buf *cmd,
-		    struct buf *resp, size_t *total, uint16_t *sw)
+static int exchange(struct piv_card *c, const struct buf *cmd, struct buf *resp,
+		    size_t *total, uint16_t *sw)
 {
 	struct reader r;
 	const uint8_t *data;
@@ -155,7 +155,8 @@ static int exchange(struct piv_card *c, const struct buf *cmd,
 		return TK_ERR_DEVICE;
 	dlen = rlen - 2;
 	r = reader_init(c->rapdu, rlen);
-	if (reader_get_ref(&r, dlen, &data) != 0 || reader_get_u16be(&r, sw) != 0)
+	if (reader_get_ref(&r, dlen, &data) != 0 ||
+	    reader_get_u16be(&r, sw) != 0)
 		return TK_ERR_DEVICE;
 	/* Data to a command that expects none is dropped, not trusted. */
 	if (dlen && resp) {
@@ -228,8 +229,8 @@ static bool ext_refused(int rc, uint16_t sw)
 {
 	if (rc == TK_ERR_TRANSPORT)
 		return true;
-	return rc == 0 && (sw == 0x6700 || sw == 0x6d00 || sw == 0x6e00 ||
-			   sw == 0x6f00);
+	return rc == 0 &&
+	       (sw == 0x6700 || sw == 0x6d00 || sw == 0x6e00 || sw == 0x6f00);
 }
 
 int piv_transmit(struct piv_card *c, uint8_t ins, uint8_t p1, uint8_t p2,

@@ -23,7 +23,8 @@ static const struct slot_object fixed_slots[] = {
 
 int piv_slot_object(uint8_t slot, uint32_t *tag)
 {
-	for (size_t i = 0; i < sizeof(fixed_slots) / sizeof(fixed_slots[0]); i++) {
+	for (size_t i = 0; i < sizeof(fixed_slots) / sizeof(fixed_slots[0]);
+	     i++) {
 		if (fixed_slots[i].slot == slot) {
 			*tag = fixed_slots[i].tag;
 			return 0;
@@ -38,7 +39,8 @@ int piv_slot_object(uint8_t slot, uint32_t *tag)
 
 int piv_object_slot(uint32_t tag, uint8_t *slot)
 {
-	for (size_t i = 0; i < sizeof(fixed_slots) / sizeof(fixed_slots[0]); i++) {
+	for (size_t i = 0; i < sizeof(fixed_slots) / sizeof(fixed_slots[0]);
+	     i++) {
 		if (fixed_slots[i].tag == tag) {
 			*slot = fixed_slots[i].slot;
 			return 0;
@@ -171,7 +173,8 @@ int piv_cert_build(const uint8_t *der, size_t len, bool compress,
 			buf_add_tlv(out, 0x70, z.data, z.len);
 		else
 			buf_add_tlv(out, 0x70, der, len);
-		buf_add_tlv(out, 0x71, (const uint8_t[]){ compress ? 1 : 0 }, 1);
+		buf_add_tlv(out, 0x71, (const uint8_t[]){ compress ? 1 : 0 },
+			    1);
 		buf_add_tlv(out, 0xfe, NULL, 0);
 		rc = buf_failed(out) ? TK_ERR_NOMEM : 0;
 	}
@@ -243,8 +246,7 @@ int piv_key_history_parse(const uint8_t *p, size_t len,
 	return rc;
 }
 
-int piv_discovery_parse(const uint8_t *p, size_t len,
-			struct piv_discovery *out)
+int piv_discovery_parse(const uint8_t *p, size_t len, struct piv_discovery *out)
 {
 	static const uint32_t tags[] = { 0x4f, 0x5f2f };
 	struct reader v[2];

@@ -65,7 +65,8 @@ int piv_select(struct piv_card *c, struct piv_app_info *info)
 	rc = piv_command(c, PIV_INS_SELECT, 0x04, 0x00, piv_aid,
 			 sizeof(piv_aid), &resp);
 	if (rc == 0)
-		rc = piv_app_info_parse(resp.data, resp.len, info ? info : &tmp);
+		rc =
+		    piv_app_info_parse(resp.data, resp.len, info ? info : &tmp);
 	buf_free(&resp);
 	return rc;
 }
@@ -146,8 +147,8 @@ static int pin_pad(const uint8_t *pin, size_t len, uint8_t out[8])
 }
 
 /* Runs a PIN command and reports tries left from 63Cx / 6983. */
-static int pin_command(struct piv_card *c, uint8_t ins, uint8_t p1,
-		       uint8_t p2, const uint8_t *data, size_t len, int *tries)
+static int pin_command(struct piv_card *c, uint8_t ins, uint8_t p1, uint8_t p2,
+		       const uint8_t *data, size_t len, int *tries)
 {
 	uint16_t sw;
 	int rc;
@@ -162,14 +163,15 @@ static int pin_command(struct piv_card *c, uint8_t ins, uint8_t p1,
 	return piv_sw_error(sw);
 }
 
-int piv_verify(struct piv_card *c, uint8_t ref, const uint8_t *pin,
-	       size_t len, int *tries)
+int piv_verify(struct piv_card *c, uint8_t ref, const uint8_t *pin, size_t len,
+	       int *tries)
 {
 	uint8_t padded[8];
 	int rc = pin_pad(pin, len, padded);
 
 	if (rc == 0)
-		rc = pin_command(c, PIV_INS_VERIFY, 0x00, ref, padded, 8, tries);
+		rc =
+		    pin_command(c, PIV_INS_VERIFY, 0x00, ref, padded, 8, tries);
 	explicit_bzero(padded, sizeof(padded));
 	return rc;
 }

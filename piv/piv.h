@@ -165,8 +165,8 @@ int piv_put_data(struct piv_card *c, uint32_t tag, const uint8_t *value,
 
 /* tries (may be NULL) is set from 63Cx, else -1. PINs are 1..8 bytes, padded
  * with FF here; every copy is wiped. */
-int piv_verify(struct piv_card *c, uint8_t ref, const uint8_t *pin,
-	       size_t len, int *tries);
+int piv_verify(struct piv_card *c, uint8_t ref, const uint8_t *pin, size_t len,
+	       int *tries);
 /* VERIFY without data: 0 when verified now; TK_ERR_AUTH_REQUIRED with
  * *tries when not; TK_ERR_PIN_LOCKED when blocked. Sends no PIN. */
 int piv_pin_status(struct piv_card *c, uint8_t ref, int *tries);
@@ -213,8 +213,7 @@ bool piv_alg_is_ec(uint8_t alg); /* P-256, P-384 */
 /* RSA modulus bytes, EC field bytes, 32 for Ed25519/X25519; 0 unknown. */
 size_t piv_alg_size(uint8_t alg);
 /* Parses the inside of a 7F49 template (81 n 82 e, or 86 point). */
-int piv_pubkey_parse(uint8_t alg, const uint8_t *p, size_t len,
-		     EVP_PKEY **out);
+int piv_pubkey_parse(uint8_t alg, const uint8_t *p, size_t len, EVP_PKEY **out);
 /* Writes the inside of a 7F49 template for pk; *alg (may be NULL) gets its
  * PIV algorithm. */
 int piv_pubkey_encode(const EVP_PKEY *pk, uint8_t *alg, struct buf *out);

@@ -84,8 +84,8 @@ out:
 	return rc;
 }
 
-static int parse_rsa(const struct alg_info *a, struct reader n,
-		     struct reader e, EVP_PKEY **out)
+static int parse_rsa(const struct alg_info *a, struct reader n, struct reader e,
+		     EVP_PKEY **out)
 {
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	BIGNUM *bn = BN_bin2bn(n.p, (int)n.len, NULL);
@@ -122,15 +122,14 @@ static int parse_ec(const struct alg_info *a, struct reader pt, EVP_PKEY **out)
 		return TK_ERR_NOMEM;
 	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
 					    a->group, 0) &&
-	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-					     pt.p, pt.len))
+	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt.p,
+					     pt.len))
 		rc = from_params("EC", bld, out);
 	OSSL_PARAM_BLD_free(bld);
 	return rc;
 }
 
-int piv_pubkey_parse(uint8_t alg, const uint8_t *p, size_t len,
-		     EVP_PKEY **out)
+int piv_pubkey_parse(uint8_t alg, const uint8_t *p, size_t len, EVP_PKEY **out)
 {
 	static const uint32_t tags[] = { 0x81, 0x82, 0x86 };
 	const struct alg_info *a = alg_find(alg);
@@ -157,9 +156,10 @@ int piv_pubkey_parse(uint8_t alg, const uint8_t *p, size_t len,
 	default:
 		if (!(found & 4) || v[2].len != 32)
 			return TK_ERR_DEVICE;
-		*out = EVP_PKEY_new_raw_public_key(
-			a->kind == KIND_ED25519 ? EVP_PKEY_ED25519 : EVP_PKEY_X25519,
-			NULL, v[2].p, v[2].len);
+		*out = EVP_PKEY_new_raw_public_key(a->kind == KIND_ED25519
+						       ? EVP_PKEY_ED25519
+						       : EVP_PKEY_X25519,
+						   NULL, v[2].p, v[2].len);
 		return *out ? 0 : TK_ERR_DEVICE;
 	}
 }
@@ -244,8 +244,8 @@ int piv_pubkey_encode(const EVP_PKEY *pk, uint8_t *alg, struct buf *out)
 		return encode_rsa(pk, piv_alg_size(a), out);
 	if (piv_alg_is_ec(a)) {
 		if (!EVP_PKEY_get_octet_string_param(
-			    pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, len,
-			    &len) ||
+			pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, len,
+			&len) ||
 		    len != 2 * piv_alg_size(a) + 1 || pt[0] != 0x04)
 			return TK_ERR_CRYPTO;
 	} else if (!EVP_PKEY_get_raw_public_key(pk, pt, &len) || len != 32) {

@@ -10,8 +10,7 @@
 #include "internal.h"
 
 /* A command whose answer must be exactly n bytes. */
-static int fixed_answer(struct piv_card *c, uint8_t ins, uint8_t *out,
-			size_t n)
+static int fixed_answer(struct piv_card *c, uint8_t ins, uint8_t *out, size_t n)
 {
 	struct buf resp;
 	int rc;
@@ -90,8 +89,8 @@ int yk_metadata_parse(const uint8_t *p, size_t len, struct yk_metadata *md)
 	if (rc == 0 && (found & 8)) {
 		md->pubkey_len = reader_left(&v[3]);
 		rc = md->pubkey_len > sizeof(md->pubkey)
-			     ? TK_ERR_DEVICE
-			     : md_field(v[3], md->pubkey, md->pubkey_len);
+			 ? TK_ERR_DEVICE
+			 : md_field(v[3], md->pubkey, md->pubkey_len);
 	}
 	if (rc == 0 && (md->has_default = found & 16) &&
 	    (rc = md_field(v[4], &dflt, 1)) == 0)
@@ -158,8 +157,8 @@ static void add_secret_bn(struct buf *b, uint32_t tag, const EVP_PKEY *key,
 static void add_private_key(struct buf *b, const EVP_PKEY *key, uint8_t alg)
 {
 	static const char *const rsa_parts[] = {
-		OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2,
-		OSSL_PKEY_PARAM_RSA_EXPONENT1, OSSL_PKEY_PARAM_RSA_EXPONENT2,
+		OSSL_PKEY_PARAM_RSA_FACTOR1,      OSSL_PKEY_PARAM_RSA_FACTOR2,
+		OSSL_PKEY_PARAM_RSA_EXPONENT1,    OSSL_PKEY_PARAM_RSA_EXPONENT2,
 		OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
 	};
 	size_t n = piv_alg_size(alg), rawlen = 32;
@@ -240,8 +239,7 @@ int yk_reset(struct piv_card *c)
 	return piv_command(c, YK_INS_RESET, 0x00, 0x00, NULL, 0, NULL);
 }
 
-int yk_set_pin_retries(struct piv_card *c, uint8_t pin_tries,
-		       uint8_t puk_tries)
+int yk_set_pin_retries(struct piv_card *c, uint8_t pin_tries, uint8_t puk_tries)
 {
 	if (pin_tries == 0 || puk_tries == 0)
 		return TK_ERR_ARG;

@@ -38,7 +38,8 @@ struct yk_metadata {
 	uint8_t origin; /* 1 generated, 2 imported */
 	bool is_default;
 	uint8_t retries_total, retries_left;
-	uint8_t pubkey[YK_PUBKEY_MAX]; /* inside of 7F49: for piv_pubkey_parse */
+	uint8_t
+	    pubkey[YK_PUBKEY_MAX]; /* inside of 7F49: for piv_pubkey_parse */
 	size_t pubkey_len;
 };
 enum { YK_ORIGIN_GENERATED = 1, YK_ORIGIN_IMPORTED = 2 };

@@ -8,15 +8,17 @@
 
 #include "internal.h"
 
-static CK_RV admin_ref(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref, bool *found)
+static CK_RV admin_ref(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref,
+		       bool *found)
 {
 	const CK_ATTRIBUTE *a = tmpl_find(t, n, CKA_ID);
 
 	*found = a != NULL;
 	if (!a)
 		return CKR_OK;
-	return obj_id_ref(a->pValue, a->ulValueLen, ref) ? CKR_OK
-							 : CKR_ATTRIBUTE_VALUE_INVALID;
+	return obj_id_ref(a->pValue, a->ulValueLen, ref)
+		   ? CKR_OK
+		   : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
 /* Writes need a read/write session of an app logged in as SO. */
@@ -29,17 +31,21 @@ static CK_RV admin_check(struct app *app, struct session *s)
 	return CKR_OK;
 }
 
-static CK_RV admin_policies(const CK_ATTRIBUTE *t, CK_ULONG n, enum tk_pin_policy *pin,
+static CK_RV admin_policies(const CK_ATTRIBUTE *t, CK_ULONG n,
+			    enum tk_pin_policy *pin,
 			    enum tk_touch_policy *touch)
 {
 	CK_ULONG p = 0, q = 0;
 	bool found;
 	CK_RV rv;
 
-	if ((rv = tmpl_get_ulong(t, n, CKA_TOKEND_PIN_POLICY, &p, &found)) != CKR_OK ||
-	    (rv = tmpl_get_ulong(t, n, CKA_TOKEND_TOUCH_POLICY, &q, &found)) != CKR_OK)
+	if ((rv = tmpl_get_ulong(t, n, CKA_TOKEND_PIN_POLICY, &p, &found)) !=
+		CKR_OK ||
+	    (rv = tmpl_get_ulong(t, n, CKA_TOKEND_TOUCH_POLICY, &q, &found)) !=
+		CKR_OK)
 		return rv;
-	if (p > TOKEND_PIN_POLICY_MATCH_ALWAYS || q > TOKEND_TOUCH_POLICY_CACHED)
+	if (p > TOKEND_PIN_POLICY_MATCH_ALWAYS ||
+	    q > TOKEND_TOUCH_POLICY_CACHED)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	*pin = (enum tk_pin_policy)p;
 	*touch = (enum tk_touch_policy)q;
@@ -65,8 +71,9 @@ static bool alg_supported(enum tk_alg alg, uint32_t caps)
 }
 
 /* The algorithm C_GenerateKeyPair asks for. */
-static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub, CK_ULONG npub,
-		     const CK_ATTRIBUTE *priv, CK_ULONG npriv, enum tk_alg *alg)
+static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub,
+		     CK_ULONG npub, const CK_ATTRIBUTE *priv, CK_ULONG npriv,
+		     enum tk_alg *alg)
 {
 	const CK_ATTRIBUTE *a = tmpl_find(pub, npub, CKA_EC_PARAMS);
 	CK_ULONG bits = 0;
@@ -77,7 +84,8 @@ static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub, CK_ULONG n
 		a = tmpl_find(priv, npriv, CKA_EC_PARAMS);
 	switch (mech) {
 	case CKM_RSA_PKCS_KEY_PAIR_GEN:
-		if ((rv = tmpl_get_ulong(pub, npub, CKA_MODULUS_BITS, &bits, &found)) != CKR_OK)
+		if ((rv = tmpl_get_ulong(pub, npub, CKA_MODULUS_BITS, &bits,
+					 &found)) != CKR_OK)
 			return rv;
 		if (!found)
 			return CKR_TEMPLATE_INCOMPLETE;
@@ -85,20 +93,25 @@ static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub, CK_ULONG n
 		if (a && !(a->ulValueLen == 3 && a->pValue &&
 			   memcmp(a->pValue, "\x01\x00\x01", 3) == 0))
 			return CKR_ATTRIBUTE_VALUE_INVALID;
-		*alg = bits == 1024 ? TK_ALG_RSA1024 : bits == 2048 ? TK_ALG_RSA2048
-		     : bits == 3072 ? TK_ALG_RSA3072 : bits == 4096 ? TK_ALG_RSA4096
-							: TK_ALG_NONE;
+		*alg = bits == 1024   ? TK_ALG_RSA1024
+		       : bits == 2048 ? TK_ALG_RSA2048
+		       : bits == 3072 ? TK_ALG_RSA3072
+		       : bits == 4096 ? TK_ALG_RSA4096
+				      : TK_ALG_NONE;
 		return *alg == TK_ALG_NONE ? CKR_KEY_SIZE_RANGE : CKR_OK;
 	case CKM_EC_KEY_PAIR_GEN:
 		if (!a || !a->pValue)
 			return CKR_TEMPLATE_INCOMPLETE;
 		*alg = attr_alg_from_params(a->pValue, a->ulValueLen);
-		return (*alg == TK_ALG_P256 || *alg == TK_ALG_P384) ? CKR_OK
-								   : CKR_CURVE_NOT_SUPPORTED;
+		return (*alg == TK_ALG_P256 || *alg == TK_ALG_P384)
+			   ? CKR_OK
+			   : CKR_CURVE_NOT_SUPPORTED;
 	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
 	case CKM_EC_MONTGOMERY_KEY_PAIR_GEN:
-		*alg = mech == CKM_EC_EDWARDS_KEY_PAIR_GEN ? TK_ALG_ED25519 : TK_ALG_X25519;
-		if (a && a->pValue && attr_alg_from_params(a->pValue, a->ulValueLen) != *alg)
+		*alg = mech == CKM_EC_EDWARDS_KEY_PAIR_GEN ? TK_ALG_ED25519
+							   : TK_ALG_X25519;
+		if (a && a->pValue &&
+		    attr_alg_from_params(a->pValue, a->ulValueLen) != *alg)
 			return CKR_CURVE_NOT_SUPPORTED;
 		return CKR_OK;
 	default:
@@ -107,8 +120,9 @@ static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub, CK_ULONG n
 }
 
 /* slot->lock held: generate on the token and name the new objects. */
-static CK_RV gen_token(struct app *app, struct session *s, uint8_t ref, enum tk_alg alg,
-		       enum tk_pin_policy pin, enum tk_touch_policy touch)
+static CK_RV gen_token(struct app *app, struct session *s, uint8_t ref,
+		       enum tk_alg alg, enum tk_pin_policy pin,
+		       enum tk_touch_policy touch)
 {
 	struct tk_token_info ti;
 	int r;
@@ -118,10 +132,12 @@ static CK_RV gen_token(struct app *app, struct session *s, uint8_t ref, enum tk_
 	if (!(ti.caps & TK_CAP_GENERATE))
 		return CKR_MECHANISM_INVALID;
 	if (!alg_supported(alg, ti.caps))
-		return alg_family(alg) == KF_RSA ? CKR_KEY_SIZE_RANGE : CKR_CURVE_NOT_SUPPORTED;
+		return alg_family(alg) == KF_RSA ? CKR_KEY_SIZE_RANGE
+						 : CKR_CURVE_NOT_SUPPORTED;
 	if ((pin || touch) && !(ti.caps & TK_CAP_POLICIES))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	if ((r = s->slot->tok->ops->generate(s->slot->tok, ref, alg, pin, touch)) < 0)
+	if ((r = s->slot->tok->ops->generate(s->slot->tok, ref, alg, pin,
+					     touch)) < 0)
 		return slot_rv(s->slot, r);
 	slot_changed(s->slot);
 	return CKR_OK;
@@ -129,8 +145,9 @@ static CK_RV gen_token(struct app *app, struct session *s, uint8_t ref, enum tk_
 
 CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 			   CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPub,
-			   CK_ULONG nPub, CK_ATTRIBUTE_PTR pPriv, CK_ULONG nPriv,
-			   CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey)
+			   CK_ULONG nPub, CK_ATTRIBUTE_PTR pPriv,
+			   CK_ULONG nPriv, CK_OBJECT_HANDLE_PTR phPublicKey,
+			   CK_OBJECT_HANDLE_PTR phPrivateKey)
 {
 	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
 	enum tk_touch_policy touch = TK_TOUCH_POLICY_DEFAULT;
@@ -140,12 +157,13 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 	struct session *s;
 	CK_RV rv;
 
-	if (!pMechanism || !phPublicKey || !phPrivateKey || tmpl_check(pPub, nPub) ||
-	    tmpl_check(pPriv, nPriv))
+	if (!pMechanism || !phPublicKey || !phPrivateKey ||
+	    tmpl_check(pPub, nPub) || tmpl_check(pPriv, nPriv))
 		return CKR_ARGUMENTS_BAD;
 	APP_SESSION(app, hSession, s, rv);
 	if ((rv = admin_check(app, s)) != CKR_OK ||
-	    (rv = gen_alg(pMechanism->mechanism, pPub, nPub, pPriv, nPriv, &alg)) != CKR_OK ||
+	    (rv = gen_alg(pMechanism->mechanism, pPub, nPub, pPriv, nPriv,
+			  &alg)) != CKR_OK ||
 	    (rv = admin_ref(pPub, nPub, &ref, &f1)) != CKR_OK ||
 	    (rv = admin_ref(pPriv, nPriv, &ref2, &f2)) != CKR_OK ||
 	    (rv = admin_policies(pPriv, nPriv, &pin, &touch)) != CKR_OK)
@@ -175,7 +193,8 @@ out:
 
 /* ---- C_CreateObject: certificates and private keys ---- */
 
-static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t ref)
+static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
+			 uint8_t ref)
 {
 	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
 	CK_ULONG type = CKC_X_509;
@@ -184,7 +203,8 @@ static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, u
 	X509 *x;
 	int r;
 
-	if (tmpl_get_ulong(t, n, CKA_CERTIFICATE_TYPE, &type, &found) != CKR_OK ||
+	if (tmpl_get_ulong(t, n, CKA_CERTIFICATE_TYPE, &type, &found) !=
+		CKR_OK ||
 	    type != CKC_X_509)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	if (!v || !v->pValue || !v->ulValueLen)
@@ -194,15 +214,16 @@ static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, u
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	X509_free(x);
 	pthread_mutex_lock(&s->slot->lock);
-	r = s->slot->tok ? s->slot->tok->ops->write_cert(s->slot->tok, ref, v->pValue,
-							 v->ulValueLen)
+	r = s->slot->tok ? s->slot->tok->ops->write_cert(
+			       s->slot->tok, ref, v->pValue, v->ulValueLen)
 			 : TK_ERR_REMOVED;
 	CK_RV rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
 	pthread_mutex_unlock(&s->slot->lock);
 	return rv;
 }
 
-static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t ref)
+static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
+			uint8_t ref)
 {
 	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
 	enum tk_touch_policy touch = TK_TOUCH_POLICY_DEFAULT;
@@ -217,10 +238,12 @@ static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, ui
 		goto out;
 	pthread_mutex_lock(&s->slot->lock);
 	r = slot_info(s->slot, &ti);
-	if (r == 0 && (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps)))
+	if (r == 0 &&
+	    (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps)))
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	else if (r == 0)
-		r = s->slot->tok->ops->import_key(s->slot->tok, ref, pk, pin, touch);
+		r = s->slot->tok->ops->import_key(s->slot->tok, ref, pk, pin,
+						  touch);
 	if (r < 0)
 		rv = slot_rv(s->slot, r);
 	pthread_mutex_unlock(&s->slot->lock);
@@ -233,9 +256,11 @@ out:
 
 /* The containers C_CreateObject may write (certificates are CKO_CERTIFICATE;
  * the driver caches exactly these). */
-static const uint32_t data_tags[] = { 0x5FC102, 0x5FC107, 0x00007E, 0x5FC10C, 0x5FC109 };
+static const uint32_t data_tags[] = { 0x5FC102, 0x5FC107, 0x00007E, 0x5FC10C,
+				      0x5FC109 };
 
-/* The container a template names by CKA_OBJECT_ID and/or CKA_TOKEND_OBJECT_TAG. */
+/* The container a template names by CKA_OBJECT_ID and/or CKA_TOKEND_OBJECT_TAG.
+ */
 static CK_RV data_tag(const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
 {
 	const CK_ATTRIBUTE *oid = tmpl_find(t, n, CKA_OBJECT_ID);
@@ -244,11 +269,14 @@ static CK_RV data_tag(const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
 	bool found;
 	CK_RV rv;
 
-	if ((rv = tmpl_get_ulong(t, n, CKA_TOKEND_OBJECT_TAG, &v, &found)) != CKR_OK)
+	if ((rv = tmpl_get_ulong(t, n, CKA_TOKEND_OBJECT_TAG, &v, &found)) !=
+	    CKR_OK)
 		return rv;
 	if (!oid && !found)
 		return CKR_TEMPLATE_INCOMPLETE;
-	if (oid && (!oid->pValue || attr_tag_from_oid(oid->pValue, oid->ulValueLen, &by_oid) < 0))
+	if (oid &&
+	    (!oid->pValue ||
+	     attr_tag_from_oid(oid->pValue, oid->ulValueLen, &by_oid) < 0))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	if (oid && found && v != by_oid)
 		return CKR_TEMPLATE_INCONSISTENT;
@@ -259,7 +287,8 @@ static CK_RV data_tag(const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
 	return CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
-static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
+static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
+			 uint32_t *tag)
 {
 	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
 	CK_RV rv;
@@ -272,8 +301,8 @@ static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n, u
 	if (!v->pValue || !v->ulValueLen)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	pthread_mutex_lock(&s->slot->lock);
-	r = s->slot->tok ? s->slot->tok->ops->write_data(s->slot->tok, *tag, v->pValue,
-							 v->ulValueLen)
+	r = s->slot->tok ? s->slot->tok->ops->write_data(
+			       s->slot->tok, *tag, v->pValue, v->ulValueLen)
 			 : TK_ERR_REMOVED;
 	rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
 	pthread_mutex_unlock(&s->slot->lock);
@@ -294,13 +323,15 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 	if (!phObject || tmpl_check(pTemplate, ulCount) != CKR_OK)
 		return CKR_ARGUMENTS_BAD;
 	APP_SESSION(app, hSession, s, rv);
-	if ((rv = tmpl_get_ulong(pTemplate, ulCount, CKA_CLASS, &cls, &found)) != CKR_OK)
+	if ((rv = tmpl_get_ulong(pTemplate, ulCount, CKA_CLASS, &cls,
+				 &found)) != CKR_OK)
 		goto out;
 	if (!found) {
 		rv = CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
-	if ((rv = tmpl_get_bool(pTemplate, ulCount, CKA_TOKEN, &token, &found)) != CKR_OK)
+	if ((rv = tmpl_get_bool(pTemplate, ulCount, CKA_TOKEN, &token,
+				&found)) != CKR_OK)
 		goto out;
 	if (!token) { /* session objects are made only by C_DeriveKey */
 		rv = CKR_TEMPLATE_INCONSISTENT;
@@ -310,7 +341,8 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out;
 	if (cls == CKO_DATA) {
 		rv = create_data(s, pTemplate, ulCount, &tag);
-		if (rv == CKR_OK && !(*phObject = obj_handle(app, s->slot, OBJ_DATA, tag)))
+		if (rv == CKR_OK &&
+		    !(*phObject = obj_handle(app, s->slot, OBJ_DATA, tag)))
 			rv = CKR_HOST_MEMORY;
 		goto out;
 	}
@@ -327,8 +359,9 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 	else
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	if (rv == CKR_OK &&
-	    !(*phObject = obj_handle(app, s->slot, cls == CKO_CERTIFICATE ? OBJ_CERT : OBJ_PRIV,
-				     ref)))
+	    !(*phObject = obj_handle(
+		  app, s->slot, cls == CKO_CERTIFICATE ? OBJ_CERT : OBJ_PRIV,
+		  ref)))
 		rv = CKR_HOST_MEMORY;
 out:
 	pthread_mutex_unlock(&app->lock);
@@ -356,9 +389,11 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 	else if (v.kind == OBJ_PRIV)
 		r = s->slot->tok->ops->delete_key(s->slot->tok, v.key->ref);
 	else if (v.kind == OBJ_DATA) /* an empty PUT DATA deletes */
-		r = s->slot->tok->ops->write_data(s->slot->tok, v.data->tag, NULL, 0);
+		r = s->slot->tok->ops->write_data(s->slot->tok, v.data->tag,
+						  NULL, 0);
 	else
-		rv = CKR_ACTION_PROHIBITED; /* public keys go with their private key */
+		rv = CKR_ACTION_PROHIBITED; /* public keys go with their private
+					       key */
 	if (r < 0)
 		rv = slot_rv(s->slot, r);
 out:
@@ -379,22 +414,26 @@ static bool has_prefix(const uint8_t *p, size_t len, const char *prefix)
 }
 
 /* slot->lock held. */
-static int setpin_token(struct fe_slot *slot, const uint8_t *old, size_t old_len,
-			const uint8_t *new_pin, size_t new_len)
+static int setpin_token(struct fe_slot *slot, const uint8_t *old,
+			size_t old_len, const uint8_t *new_pin, size_t new_len)
 {
 	const struct tk_token_ops *ops = slot->tok->ops;
-	size_t pl = strlen(TOKEND_SETPIN_PUK_PREFIX), ul = strlen(TOKEND_SETPIN_UNBLOCK_PREFIX);
+	size_t pl = strlen(TOKEND_SETPIN_PUK_PREFIX),
+	       ul = strlen(TOKEND_SETPIN_UNBLOCK_PREFIX);
 
 	if (has_prefix(old, old_len, TOKEND_SETPIN_PUK_PREFIX))
-		return ops->change_pin(slot->tok, TK_USER_PUK, old + pl, old_len - pl, new_pin,
-				       new_len);
+		return ops->change_pin(slot->tok, TK_USER_PUK, old + pl,
+				       old_len - pl, new_pin, new_len);
 	if (has_prefix(old, old_len, TOKEND_SETPIN_UNBLOCK_PREFIX))
-		return ops->unblock_pin(slot->tok, old + ul, old_len - ul, new_pin, new_len);
-	return ops->change_pin(slot->tok, TK_USER_PIN, old, old_len, new_pin, new_len);
+		return ops->unblock_pin(slot->tok, old + ul, old_len - ul,
+					new_pin, new_len);
+	return ops->change_pin(slot->tok, TK_USER_PIN, old, old_len, new_pin,
+			       new_len);
 }
 
-CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
-		  CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
+CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
+		  CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
+		  CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
 	struct tk_token_info ti;
 	struct session *s;
@@ -411,9 +450,11 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR p
 	pthread_mutex_lock(&s->slot->lock);
 	if ((r = slot_info(s->slot, &ti)) < 0) {
 		rv = slot_rv(s->slot, r);
-	} else if (ti.pin_max && (ulNewLen < ti.pin_min || ulNewLen > ti.pin_max)) {
+	} else if (ti.pin_max &&
+		   (ulNewLen < ti.pin_min || ulNewLen > ti.pin_max)) {
 		rv = CKR_PIN_LEN_RANGE;
-	} else if ((r = setpin_token(s->slot, pOldPin, ulOldLen, pNewPin, ulNewLen)) < 0) {
+	} else if ((r = setpin_token(s->slot, pOldPin, ulOldLen, pNewPin,
+				     ulNewLen)) < 0) {
 		rv = slot_rv(s->slot, r);
 	}
 	pthread_mutex_unlock(&s->slot->lock);
@@ -423,8 +464,8 @@ out:
 }
 
 /* The management key cannot set a PIV PIN; unblock is C_SetPIN("unblock:"). */
-CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin,
-		   CK_ULONG ulPinLen)
+CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession,
+		   CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -458,9 +499,11 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 	if (!slot->tok)
 		r = TK_ERR_REMOVED;
 	else if ((r = slot->tok->ops->reset(slot->tok)) == 0)
-		r = slot_reopen(slot); /* every session of every app ends here */
+		r = slot_reopen(
+		    slot); /* every session of every app ends here */
 	if (r < 0)
-		rv = r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT : slot_rv(slot, r);
+		rv = r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
+					 : slot_rv(slot, r);
 	pthread_mutex_unlock(&slot->lock);
 out:
 	pthread_mutex_unlock(&app->lock);

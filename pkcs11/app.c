@@ -53,8 +53,8 @@ bool app_has_pin_provider(const struct app *app)
 	return app->pin_cb != NULL;
 }
 
-int app_fetch_pin(struct app *app, struct fe_slot *slot, enum tk_user user, uint8_t *pin,
-		  size_t *len)
+int app_fetch_pin(struct app *app, struct fe_slot *slot, enum tk_user user,
+		  uint8_t *pin, size_t *len)
 {
 	if (!app->pin_cb)
 		return TK_ERR_ARG;
@@ -112,8 +112,8 @@ void app_logout_slot(struct app *app, struct fe_slot *slot)
 	if (l->epoch == slot_epoch(slot) && slot->tok) {
 		unsigned *n = so ? &slot->n_so : &slot->n_user;
 		if (*n > 0 && --*n == 0)
-			(void)slot->tok->ops->logout(slot->tok,
-						     so ? TK_USER_ADMIN : TK_USER_PIN);
+			(void)slot->tok->ops->logout(
+			    slot->tok, so ? TK_USER_ADMIN : TK_USER_PIN);
 	}
 	pthread_mutex_unlock(&slot->lock);
 	*l = app->logins[--app->nlogins];
@@ -307,15 +307,17 @@ CK_RV fe_C_GetSessionInfo(struct app *app, CK_SESSION_HANDLE hSession,
 	if (u == CKU_SO)
 		pInfo->state = CKS_RW_SO_FUNCTIONS;
 	else if (u == CKU_USER)
-		pInfo->state = rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
+		pInfo->state =
+		    rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
 	else
-		pInfo->state = rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
+		pInfo->state =
+		    rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
 	pthread_mutex_unlock(&app->lock);
 	return CKR_OK;
 }
 
-CK_RV fe_C_SeedRandom(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed,
-		      CK_ULONG ulSeedLen)
+CK_RV fe_C_SeedRandom(struct app *app, CK_SESSION_HANDLE hSession,
+		      CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
 {
 	struct session *s;
 	CK_RV rv;

@@ -50,11 +50,13 @@ static void key_label(const struct tk_key *k, enum obj_kind kind, struct buf *b)
 	if (k->id >= 5 && k->id <= 24) {
 		unsigned n = k->id - 4u;
 		if (kind == OBJ_CERT)
-			snprintf(s, sizeof(s), "Certificate for Retired Key %u", n);
+			snprintf(s, sizeof(s), "Certificate for Retired Key %u",
+				 n);
 		else
 			snprintf(s, sizeof(s), "RETIRED KEY %u%s", n,
 				 kind == OBJ_PUB ? " pubkey" : "");
-	} else if (k->id < sizeof(piv_names) / sizeof(piv_names[0]) && piv_names[k->id].base) {
+	} else if (k->id < sizeof(piv_names) / sizeof(piv_names[0]) &&
+		   piv_names[k->id].base) {
 		if (kind == OBJ_CERT)
 			snprintf(s, sizeof(s), "%s", piv_names[k->id].cert);
 		else
@@ -68,7 +70,9 @@ static void key_label(const struct tk_key *k, enum obj_kind kind, struct buf *b)
 
 const char *attr_label_key(uint8_t id)
 {
-	return id < sizeof(piv_names) / sizeof(piv_names[0]) ? piv_names[id].base : NULL;
+	return id < sizeof(piv_names) / sizeof(piv_names[0])
+		   ? piv_names[id].base
+		   : NULL;
 }
 
 /* ---- key material ---- */
@@ -78,13 +82,20 @@ static const struct {
 	const uint8_t *der;
 	size_t len;
 } curves[] = {
-	{ TK_ALG_P256, (const uint8_t *)"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07", 10 },
+	{ TK_ALG_P256,
+	  (const uint8_t *)"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07", 10 },
 	{ TK_ALG_P384, (const uint8_t *)"\x06\x05\x2b\x81\x04\x00\x22", 7 },
 	{ TK_ALG_ED25519, (const uint8_t *)"\x06\x03\x2b\x65\x70", 5 },
 	{ TK_ALG_X25519, (const uint8_t *)"\x06\x03\x2b\x65\x6e", 5 },
 	/* PKCS#11 3.0 also allows the curve by name. */
-	{ TK_ALG_ED25519, (const uint8_t *)"\x13\x0c" "edwards25519", 14 },
-	{ TK_ALG_X25519, (const uint8_t *)"\x13\x0a" "curve25519", 12 },
+	{ TK_ALG_ED25519,
+	  (const uint8_t *)"\x13\x0c"
+			   "edwards25519",
+	  14 },
+	{ TK_ALG_X25519,
+	  (const uint8_t *)"\x13\x0a"
+			   "curve25519",
+	  12 },
 };
 
 int attr_ec_params(enum tk_alg alg, struct buf *out)
@@ -100,7 +111,8 @@ int attr_ec_params(enum tk_alg alg, struct buf *out)
 enum tk_alg attr_alg_from_params(const uint8_t *der, size_t len)
 {
 	for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
-		if (curves[i].len == len && memcmp(curves[i].der, der, len) == 0)
+		if (curves[i].len == len &&
+		    memcmp(curves[i].der, der, len) == 0)
 			return curves[i].alg;
 	return TK_ALG_NONE;
 }
@@ -113,8 +125,9 @@ int attr_ec_point(EVP_PKEY *pub, enum tk_alg alg, struct buf *out)
 	enum key_family f = alg_family(alg);
 
 	if (f == KF_EC) {
-		if (!EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
-						     pt, sizeof(pt), &len))
+		if (!EVP_PKEY_get_octet_string_param(
+			pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
+			&len))
 			return TK_ERR_CRYPTO;
 	} else if (f == KF_ED || f == KF_X) {
 		if (!EVP_PKEY_get_raw_public_key(pub, pt, &len))
@@ -157,8 +170,9 @@ static X509 *view_cert(const struct obj_view *v)
 typedef int (*attr_fn)(const struct obj_view *v, struct buf *b);
 
 static const CK_OBJECT_CLASS kind_class[] = {
-	[OBJ_PRIV] = CKO_PRIVATE_KEY, [OBJ_PUB] = CKO_PUBLIC_KEY,
-	[OBJ_CERT] = CKO_CERTIFICATE, [OBJ_DATA] = CKO_DATA, [OBJ_SECRET] = CKO_SECRET_KEY,
+	[OBJ_PRIV] = CKO_PRIVATE_KEY,  [OBJ_PUB] = CKO_PUBLIC_KEY,
+	[OBJ_CERT] = CKO_CERTIFICATE,  [OBJ_DATA] = CKO_DATA,
+	[OBJ_SECRET] = CKO_SECRET_KEY,
 };
 
 static int get_class(const struct obj_view *v, struct buf *b)
@@ -214,7 +228,9 @@ static int get_id(const struct obj_view *v, struct buf *b)
 static int get_key_type(const struct obj_view *v, struct buf *b)
 {
 	static const CK_KEY_TYPE types[] = {
-		[KF_RSA] = CKK_RSA, [KF_EC] = CKK_EC, [KF_ED] = CKK_EC_EDWARDS,
+		[KF_RSA] = CKK_RSA,
+		[KF_EC] = CKK_EC,
+		[KF_ED] = CKK_EC_EDWARDS,
 		[KF_X] = CKK_EC_MONTGOMERY,
 	};
 	enum key_family f;
@@ -231,7 +247,8 @@ static int get_key_type(const struct obj_view *v, struct buf *b)
 
 static int get_sign(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind != OBJ_SECRET && (alg_family(v->key->alg) & (KF_RSA | KF_EC | KF_ED)));
+	put_bool(b, v->kind != OBJ_SECRET &&
+			(alg_family(v->key->alg) & (KF_RSA | KF_EC | KF_ED)));
 	return ATTR_OK;
 }
 
@@ -243,7 +260,8 @@ static int get_crypt(const struct obj_view *v, struct buf *b)
 
 static int get_derive(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind == OBJ_PRIV && (alg_family(v->key->alg) & (KF_EC | KF_X)));
+	put_bool(b, v->kind == OBJ_PRIV &&
+			(alg_family(v->key->alg) & (KF_EC | KF_X)));
 	return ATTR_OK;
 }
 
@@ -268,15 +286,17 @@ static int get_generated(const struct obj_view *v, struct buf *b)
 static int get_always_auth(const struct obj_view *v, struct buf *b)
 {
 	put_bool(b, v->key->pin_policy == TK_PIN_POLICY_ALWAYS ||
-			    v->key->pin_policy == TK_PIN_POLICY_MATCH_ALWAYS);
+			v->key->pin_policy == TK_PIN_POLICY_MATCH_ALWAYS);
 	return ATTR_OK;
 }
 
 static int get_keygen_mech(const struct obj_view *v, struct buf *b)
 {
 	static const CK_MECHANISM_TYPE gen[] = {
-		[KF_RSA] = CKM_RSA_PKCS_KEY_PAIR_GEN, [KF_EC] = CKM_EC_KEY_PAIR_GEN,
-		[KF_ED] = CKM_EC_EDWARDS_KEY_PAIR_GEN, [KF_X] = CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
+		[KF_RSA] = CKM_RSA_PKCS_KEY_PAIR_GEN,
+		[KF_EC] = CKM_EC_KEY_PAIR_GEN,
+		[KF_ED] = CKM_EC_EDWARDS_KEY_PAIR_GEN,
+		[KF_X] = CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
 	};
 
 	if (v->kind == OBJ_SECRET || !v->key->generated)
@@ -353,7 +373,8 @@ static int get_sensitive_attr(const struct obj_view *v, struct buf *b)
 
 static int get_policy(const struct obj_view *v, struct buf *b, bool pin)
 {
-	put_ulong(b, pin ? (CK_ULONG)v->key->pin_policy : (CK_ULONG)v->key->touch_policy);
+	put_ulong(b, pin ? (CK_ULONG)v->key->pin_policy
+			 : (CK_ULONG)v->key->touch_policy);
 	return ATTR_OK;
 }
 
@@ -383,11 +404,14 @@ static int get_cert_field(const struct obj_view *v, struct buf *b, int which)
 		if (pass && !p)
 			break;
 		if (which == 0)
-			n = i2d_X509_NAME(X509_get_subject_name(x), p ? &p : NULL);
+			n = i2d_X509_NAME(X509_get_subject_name(x),
+					  p ? &p : NULL);
 		else if (which == 1)
-			n = i2d_X509_NAME(X509_get_issuer_name(x), p ? &p : NULL);
+			n = i2d_X509_NAME(X509_get_issuer_name(x),
+					  p ? &p : NULL);
 		else
-			n = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), p ? &p : NULL);
+			n = i2d_ASN1_INTEGER(X509_get0_serialNumber(x),
+					     p ? &p : NULL);
 		if (n <= 0)
 			break;
 	}
@@ -471,7 +495,8 @@ static const struct {
 
 static int get_object_id(const struct obj_view *v, struct buf *b)
 {
-	static const uint8_t prefix[] = { 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x07, 0x02 };
+	static const uint8_t prefix[] = { 0x60, 0x86, 0x48, 0x01,
+					  0x65, 0x03, 0x07, 0x02 };
 
 	for (size_t i = 0; i < sizeof(piv_oids) / sizeof(piv_oids[0]); i++) {
 		if (piv_oids[i].tag != v->data->tag)
@@ -495,11 +520,12 @@ int attr_tag_from_oid(const uint8_t *der, size_t len, uint32_t *tag)
 
 	v.data = &d;
 	buf_init(&b, 0);
-	for (size_t i = 0; i < sizeof(piv_oids) / sizeof(piv_oids[0]) && r; i++) {
+	for (size_t i = 0; i < sizeof(piv_oids) / sizeof(piv_oids[0]) && r;
+	     i++) {
 		d.tag = piv_oids[i].tag;
 		buf_reset(&b);
-		if (get_object_id(&v, &b) == ATTR_OK && !buf_failed(&b) && b.len == len &&
-		    memcmp(b.data, der, len) == 0) {
+		if (get_object_id(&v, &b) == ATTR_OK && !buf_failed(&b) &&
+		    b.len == len && memcmp(b.data, der, len) == 0) {
 			*tag = d.tag;
 			r = 0;
 		}

@@ -35,7 +35,8 @@ static CK_RV decrypt_unpad(struct op *op, const uint8_t *raw, size_t k)
 }
 
 /* slot->lock held: the raw block from the token, unpadded into op->result. */
-static CK_RV decrypt_token(struct session *s, struct op *op, const uint8_t *in, size_t k)
+static CK_RV decrypt_token(struct session *s, struct op *op, const uint8_t *in,
+			   size_t k)
 {
 	uint8_t raw[MAX_BLOCK], block[MAX_BLOCK];
 	size_t rlen = sizeof(raw);
@@ -56,8 +57,9 @@ static CK_RV decrypt_token(struct session *s, struct op *op, const uint8_t *in, 
 
 /* A size query answers the modulus size without the token; a short buffer
  * keeps the plaintext so the retry costs no second token call. */
-static CK_RV decrypt_finish(struct app *app, struct session *s, const uint8_t *in,
-			    size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+static CK_RV decrypt_finish(struct app *app, struct session *s,
+			    const uint8_t *in, size_t in_len, CK_BYTE_PTR out,
+			    CK_ULONG_PTR out_len)
 {
 	struct op *op = &s->op[OP_DECRYPT];
 	size_t k = (size_t)EVP_PKEY_get_size(op->pub);
@@ -95,8 +97,9 @@ CK_RV fe_C_DecryptInit(struct app *app, CK_SESSION_HANDLE hSession,
 	return op_begin(app, hSession, OP_DECRYPT, pMechanism, hKey);
 }
 
-CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData,
-		   CK_ULONG ulEncryptedDataLen, CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
+CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession,
+		   CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen,
+		   CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -107,19 +110,19 @@ CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEnc
 	else if (!pEncryptedData || !pulDataLen)
 		rv = CKR_ARGUMENTS_BAD;
 	else
-		rv = decrypt_finish(app, s, pEncryptedData, ulEncryptedDataLen, pData,
-				    pulDataLen);
+		rv = decrypt_finish(app, s, pEncryptedData, ulEncryptedDataLen,
+				    pData, pulDataLen);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
 /* ---- encrypt, in software ---- */
 
-static CK_RV encrypt_sw(struct op *op, const uint8_t *in, size_t len, uint8_t *out,
-			size_t *out_len)
+static CK_RV encrypt_sw(struct op *op, const uint8_t *in, size_t len,
+			uint8_t *out, size_t *out_len)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(op->pub, NULL);
-	int pad = op->m->pad == PAD_OAEP ? RSA_PKCS1_OAEP_PADDING
+	int pad = op->m->pad == PAD_OAEP   ? RSA_PKCS1_OAEP_PADDING
 		  : op->m->pad == PAD_X509 ? RSA_NO_PADDING
 					   : RSA_PKCS1_PADDING;
 	uint8_t block[MAX_BLOCK];
@@ -137,14 +140,16 @@ static CK_RV encrypt_sw(struct op *op, const uint8_t *in, size_t len, uint8_t *o
 		in = block;
 		len = k;
 	}
-	ok = EVP_PKEY_encrypt_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, pad) == 1;
+	ok = EVP_PKEY_encrypt_init(ctx) == 1 &&
+	     EVP_PKEY_CTX_set_rsa_padding(ctx, pad) == 1;
 	if (ok && pad == RSA_PKCS1_OAEP_PADDING) {
 		ok = EVP_PKEY_CTX_set_rsa_oaep_md(ctx, op->pss_md) == 1 &&
 		     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, op->mgf_md) == 1;
 		if (ok && op->oaep_label_len) {
-			void *l = OPENSSL_memdup(op->oaep_label, op->oaep_label_len);
-			ok = l && EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, l,
-								   (int)op->oaep_label_len) == 1;
+			void *l =
+			    OPENSSL_memdup(op->oaep_label, op->oaep_label_len);
+			ok = l && EVP_PKEY_CTX_set0_rsa_oaep_label(
+				      ctx, l, (int)op->oaep_label_len) == 1;
 			if (!ok)
 				OPENSSL_free(l);
 		}
@@ -162,9 +167,9 @@ CK_RV fe_C_EncryptInit(struct app *app, CK_SESSION_HANDLE hSession,
 	return op_begin(app, hSession, OP_ENCRYPT, pMechanism, hKey);
 }
 
-CK_RV fe_C_Encrypt(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		   CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
-		   CK_ULONG_PTR pulEncryptedDataLen)
+CK_RV fe_C_Encrypt(struct app *app, CK_SESSION_HANDLE hSession,
+		   CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+		   CK_BYTE_PTR pEncryptedData, CK_ULONG_PTR pulEncryptedDataLen)
 {
 	struct session *s;
 	struct op *op;
@@ -201,11 +206,12 @@ out:
 CK_RV fe_C_DigestInit(struct app *app, CK_SESSION_HANDLE hSession,
 		      CK_MECHANISM_PTR pMechanism)
 {
-	return op_begin(app, hSession, OP_DIGEST, pMechanism, CK_INVALID_HANDLE);
+	return op_begin(app, hSession, OP_DIGEST, pMechanism,
+			CK_INVALID_HANDLE);
 }
 
-static CK_RV digest_finish(struct op *op, const uint8_t *data, size_t len, bool single,
-			   CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+static CK_RV digest_finish(struct op *op, const uint8_t *data, size_t len,
+			   bool single, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
 	size_t need = (size_t)EVP_MD_CTX_get_size(op->md);
 	unsigned int n = 0;
@@ -224,8 +230,9 @@ static CK_RV digest_finish(struct op *op, const uint8_t *data, size_t len, bool 
 	return CKR_OK;
 }
 
-CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		  CK_ULONG ulDataLen, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession,
+		  CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
+		  CK_ULONG_PTR pulDigestLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -238,14 +245,14 @@ CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData
 	else if (s->op[OP_DIGEST].updated)
 		rv = CKR_OPERATION_ACTIVE;
 	else
-		rv = digest_finish(&s->op[OP_DIGEST], pData, ulDataLen, true, pDigest,
-				   pulDigestLen);
+		rv = digest_finish(&s->op[OP_DIGEST], pData, ulDataLen, true,
+				   pDigest, pulDigestLen);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
-CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-			CK_ULONG ulPartLen)
+CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -255,14 +262,15 @@ CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR
 		rv = CKR_OPERATION_NOT_INITIALIZED;
 	else if (!pPart && ulPartLen)
 		rv = CKR_ARGUMENTS_BAD;
-	else if ((rv = op_update(&s->op[OP_DIGEST], pPart, ulPartLen)) != CKR_OK)
+	else if ((rv = op_update(&s->op[OP_DIGEST], pPart, ulPartLen)) !=
+		 CKR_OK)
 		op_reset(&s->op[OP_DIGEST]);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
-CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest,
-		       CK_ULONG_PTR pulDigestLen)
+CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -273,7 +281,8 @@ CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR 
 	else if (!pulDigestLen)
 		rv = CKR_ARGUMENTS_BAD;
 	else
-		rv = digest_finish(&s->op[OP_DIGEST], NULL, 0, false, pDigest, pulDigestLen);
+		rv = digest_finish(&s->op[OP_DIGEST], NULL, 0, false, pDigest,
+				   pulDigestLen);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }

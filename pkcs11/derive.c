@@ -29,8 +29,8 @@ static CK_RV derive_peer(enum tk_alg alg, const CK_ECDH1_DERIVE_PARAMS *p,
 }
 
 /* The new secret's attributes from the template. */
-static CK_RV derive_template(const CK_ATTRIBUTE *t, CK_ULONG n, struct secret *sec,
-			     CK_ULONG *value_len)
+static CK_RV derive_template(const CK_ATTRIBUTE *t, CK_ULONG n,
+			     struct secret *sec, CK_ULONG *value_len)
 {
 	CK_ULONG cls = CKO_SECRET_KEY, kt = CKK_GENERIC_SECRET;
 	bool token = false, found;
@@ -42,18 +42,23 @@ static CK_RV derive_template(const CK_ATTRIBUTE *t, CK_ULONG n, struct secret *s
 	if ((rv = tmpl_check(t, n)) != CKR_OK ||
 	    (rv = tmpl_get_ulong(t, n, CKA_CLASS, &cls, &found)) != CKR_OK ||
 	    (rv = tmpl_get_ulong(t, n, CKA_KEY_TYPE, &kt, &found)) != CKR_OK ||
-	    (rv = tmpl_get_ulong(t, n, CKA_VALUE_LEN, value_len, &found)) != CKR_OK ||
+	    (rv = tmpl_get_ulong(t, n, CKA_VALUE_LEN, value_len, &found)) !=
+		CKR_OK ||
 	    (rv = tmpl_get_bool(t, n, CKA_TOKEN, &token, &found)) != CKR_OK ||
-	    (rv = tmpl_get_bool(t, n, CKA_PRIVATE, &sec->private, &found)) != CKR_OK ||
-	    (rv = tmpl_get_bool(t, n, CKA_SENSITIVE, &sec->sensitive, &found)) != CKR_OK ||
-	    (rv = tmpl_get_bool(t, n, CKA_EXTRACTABLE, &sec->extractable, &found)) != CKR_OK)
+	    (rv = tmpl_get_bool(t, n, CKA_PRIVATE, &sec->private, &found)) !=
+		CKR_OK ||
+	    (rv = tmpl_get_bool(t, n, CKA_SENSITIVE, &sec->sensitive,
+				&found)) != CKR_OK ||
+	    (rv = tmpl_get_bool(t, n, CKA_EXTRACTABLE, &sec->extractable,
+				&found)) != CKR_OK)
 		return rv;
 	if (cls != CKO_SECRET_KEY || token)
 		return CKR_TEMPLATE_INCONSISTENT;
 	sec->key_type = kt;
 	if ((a = tmpl_find(t, n, CKA_LABEL)) && a->ulValueLen) {
-		size_t l = a->ulValueLen < sizeof(sec->label) - 1 ? a->ulValueLen
-								  : sizeof(sec->label) - 1;
+		size_t l = a->ulValueLen < sizeof(sec->label) - 1
+			       ? a->ulValueLen
+			       : sizeof(sec->label) - 1;
 		memcpy(sec->label, a->pValue, l);
 	}
 	if ((a = tmpl_find(t, n, CKA_ID)) && a->ulValueLen) {
@@ -66,8 +71,9 @@ static CK_RV derive_template(const CK_ATTRIBUTE *t, CK_ULONG n, struct secret *s
 }
 
 /* slot->lock held: checks the base key and runs the derivation. */
-static CK_RV derive_token(struct app *app, struct session *s, const CK_MECHANISM *mech,
-			  CK_OBJECT_HANDLE base, uint8_t *out, size_t *out_len)
+static CK_RV derive_token(struct app *app, struct session *s,
+			  const CK_MECHANISM *mech, CK_OBJECT_HANDLE base,
+			  uint8_t *out, size_t *out_len)
 {
 	CK_ECDH1_DERIVE_PARAMS p;
 	struct op op = { 0 };
@@ -93,8 +99,8 @@ static CK_RV derive_token(struct app *app, struct session *s, const CK_MECHANISM
 		rv = CKR_USER_NOT_LOGGED_IN;
 		goto out;
 	}
-	r = s->slot->tok ? s->slot->tok->ops->derive(s->slot->tok, op.ref, peer, peer_len,
-						     out, out_len)
+	r = s->slot->tok ? s->slot->tok->ops->derive(s->slot->tok, op.ref, peer,
+						     peer_len, out, out_len)
 			 : TK_ERR_REMOVED;
 	if (r < 0)
 		rv = slot_rv(s->slot, r);
@@ -124,7 +130,8 @@ CK_RV fe_C_DeriveKey(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	if ((rv = derive_template(pTemplate, ulAttributeCount, sec, &want)) != CKR_OK)
+	if ((rv = derive_template(pTemplate, ulAttributeCount, sec, &want)) !=
+	    CKR_OK)
 		goto out;
 	pthread_mutex_lock(&s->slot->lock);
 	rv = derive_token(app, s, pMechanism, hBaseKey, z, &zlen);
@@ -142,7 +149,8 @@ CK_RV fe_C_DeriveKey(struct app *app, CK_SESSION_HANDLE hSession,
 	}
 	memcpy(sec->value, z, sec->len);
 	if ((*phKey = obj_add_secret(app, s, sec)) == CK_INVALID_HANDLE)
-		rv = CKR_DEVICE_MEMORY; /* the per-application cap, or no memory */
+		rv = CKR_DEVICE_MEMORY; /* the per-application cap, or no memory
+					 */
 	else
 		sec = NULL;
 out:

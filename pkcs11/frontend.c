@@ -19,18 +19,19 @@
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t changed;   /* a watcher scanned; a wait was cancelled */
-	bool watching;            /* a caller waits on the drivers */
+	pthread_cond_t changed; /* a watcher scanned; a wait was cancelled */
+	bool watching;          /* a caller waits on the drivers */
 	struct tk_driver *watch_drv; /* in its wait(), to wake */
 	bool up;
 	bool scanned;
-	bool dev_scanned;         /* devices known (perhaps no token opened) */
+	bool dev_scanned; /* devices known (perhaps no token opened) */
 	struct tk_driver **drivers;
 	size_t ndrivers;
 	struct fe_slot *slots[FE_MAX_SLOTS];
 	size_t nslots;
 	CK_SLOT_ID next_id;
-} fe = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER };
+} fe = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	 .changed = PTHREAD_COND_INITIALIZER };
 
 /* The drivers the module and the daemon use unless a test injects others.
  * This is the single place to add a driver. */
@@ -129,9 +130,11 @@ static void slot_open_token(struct fe_slot *slot)
 	r = slot->drv->ops->open(slot->drv, slot->dev.name, &tok);
 	if (r < 0) {
 		if (r != TK_ERR_NOT_FOUND)
-			fprintf(stderr, "tokend-pkcs11: slot_open_token: %s: %s\n",
+			fprintf(stderr,
+				"tokend-pkcs11: slot_open_token: %s: %s\n",
 				slot->dev.name, tk_strerror(r));
-		/* Retry a transient failure at the next scan, not a foreign card. */
+		/* Retry a transient failure at the next scan, not a foreign
+		 * card. */
 		slot->open_failed = (r == TK_ERR_NOT_FOUND);
 		return;
 	}
@@ -170,7 +173,8 @@ void slot_changed(struct fe_slot *slot)
 }
 
 /* fe.lock held. The slot for dev of drv, created on first sight. */
-static struct fe_slot *slot_for(struct tk_driver *drv, const struct tk_device *dev)
+static struct fe_slot *slot_for(struct tk_driver *drv,
+				const struct tk_device *dev)
 {
 	struct fe_slot *slot;
 
@@ -192,7 +196,8 @@ static struct fe_slot *slot_for(struct tk_driver *drv, const struct tk_device *d
 
 /* fe.lock held. Applies one scanned device to its slot; open: opens a
  * token that came (else the next scan that opens does). */
-static void slot_update(struct fe_slot *slot, const struct tk_device *dev, bool open)
+static void slot_update(struct fe_slot *slot, const struct tk_device *dev,
+			bool open)
 {
 	bool changed = dev->events != slot->dev.events || !dev->present;
 
@@ -243,8 +248,8 @@ static void frontend_scan(bool open)
 	fe.dev_scanned = true;
 }
 
-CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
-		       CK_ULONG_PTR pulCount)
+CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent,
+		       CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
 	CK_SLOT_ID ids[FE_MAX_SLOTS];
 	CK_ULONG n = 0;
@@ -289,7 +294,8 @@ CK_RV fe_C_GetInfo(struct app *app, CK_INFO_PTR pInfo)
 	memset(pInfo, 0, sizeof(*pInfo));
 	pInfo->cryptokiVersion.major = 3;
 	pInfo->cryptokiVersion.minor = 0;
-	pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "tokend");
+	pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID),
+		 "tokend");
 	pad_copy(pInfo->libraryDescription, sizeof(pInfo->libraryDescription),
 		 "tokend PKCS#11 front end");
 	pInfo->libraryVersion.major = 0;
@@ -297,7 +303,8 @@ CK_RV fe_C_GetInfo(struct app *app, CK_INFO_PTR pInfo)
 	return CKR_OK;
 }
 
-CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID,
+		       CK_SLOT_INFO_PTR pInfo)
 {
 	struct fe_slot *slot;
 
@@ -308,7 +315,8 @@ CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInf
 	memset(pInfo, 0, sizeof(*pInfo));
 	pthread_mutex_lock(&slot->lock);
 	pad_copy(pInfo->slotDescription, sizeof(pInfo->slotDescription),
-		 slot->dev.description[0] ? slot->dev.description : slot->dev.name);
+		 slot->dev.description[0] ? slot->dev.description
+					  : slot->dev.name);
 	pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID),
 		 slot->dev.manufacturer);
 	pInfo->flags = CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
@@ -320,7 +328,8 @@ CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInf
 
 static CK_FLAGS token_flags(const struct tk_token_info *ti, bool pin_provider)
 {
-	CK_FLAGS f = CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+	CK_FLAGS f = CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED |
+		     CKF_TOKEN_INITIALIZED;
 
 	if (ti->pin_tries_left == 0)
 		f |= CKF_USER_PIN_LOCKED;
@@ -338,7 +347,8 @@ static CK_FLAGS token_flags(const struct tk_token_info *ti, bool pin_provider)
 	return f;
 }
 
-CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID,
+			CK_TOKEN_INFO_PTR pInfo)
 {
 	struct tk_token_info ti;
 	struct fe_slot *slot;
@@ -355,10 +365,12 @@ CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pI
 	pthread_mutex_unlock(&slot->lock);
 	if (r < 0) {
 		pthread_mutex_unlock(&app->lock);
-		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT : rv_from_tk(r);
+		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
+					   : rv_from_tk(r);
 	}
 	pad_copy(pInfo->label, sizeof(pInfo->label), ti.label);
-	pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), ti.manufacturer);
+	pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID),
+		 ti.manufacturer);
 	pad_copy(pInfo->model, sizeof(pInfo->model), ti.model);
 	pad_copy(pInfo->serialNumber, sizeof(pInfo->serialNumber), ti.serial);
 	pInfo->flags = token_flags(&ti, app_has_pin_provider(app));
@@ -392,13 +404,15 @@ static CK_RV slot_caps(CK_SLOT_ID id, uint32_t *caps)
 	r = slot_info(slot, &ti);
 	pthread_mutex_unlock(&slot->lock);
 	if (r < 0)
-		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT : rv_from_tk(r);
+		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
+					   : rv_from_tk(r);
 	*caps = ti.caps;
 	return CKR_OK;
 }
 
 CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
-			    CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
+			    CK_MECHANISM_TYPE_PTR pMechanismList,
+			    CK_ULONG_PTR pulCount)
 {
 	CK_MECHANISM_INFO info;
 	CK_ULONG n = 0;
@@ -421,8 +435,8 @@ CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
 	return rv;
 }
 
-CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
-			    CK_MECHANISM_INFO_PTR pInfo)
+CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID,
+			    CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
 	const struct mech *m;
 	uint32_t caps;
@@ -485,7 +499,8 @@ static bool app_take_event(struct app *app, CK_SLOT_ID *id)
 		struct app_seen *seen = &app->seen[i];
 		bool present = slot_present(slot), ev;
 
-		ev = seen->known ? seen->present != present || seen->events != slot->dev.events
+		ev = seen->known ? seen->present != present ||
+				       seen->events != slot->dev.events
 				 : present;
 		seen->known = true;
 		seen->present = present;
@@ -512,7 +527,8 @@ static void frontend_watch(void)
 		return;
 	}
 	fe.watching = true;
-	if (fe.ndrivers == 1 && fe.drivers[0]->ops->wait && fe.drivers[0]->ops->wake)
+	if (fe.ndrivers == 1 && fe.drivers[0]->ops->wait &&
+	    fe.drivers[0]->ops->wake)
 		drv = fe.drivers[0];
 	if (drv) {
 		fe.watch_drv = drv;
@@ -531,8 +547,8 @@ static void frontend_watch(void)
 	pthread_cond_broadcast(&fe.changed);
 }
 
-CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot,
-			    CK_VOID_PTR pReserved)
+CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags,
+			    CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 {
 	bool scanned = false;
 	uint64_t gen;

@@ -51,24 +51,29 @@ void app_set_pin_provider(struct app *app, app_pin_provider cb, void *ctx);
  * does the same and waits. */
 void app_events_reset(struct app *app);
 void app_wait_cancel(struct app *app);
-CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot,
-			    CK_VOID_PTR pReserved);
+CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags,
+			    CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved);
 
 CK_RV fe_C_GetInfo(struct app *app, CK_INFO_PTR pInfo);
-CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
-		       CK_ULONG_PTR pulCount);
-CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo);
-CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo);
+CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent,
+		       CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount);
+CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID,
+		       CK_SLOT_INFO_PTR pInfo);
+CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID,
+			CK_TOKEN_INFO_PTR pInfo);
 CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
-			    CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount);
-CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
+			    CK_MECHANISM_TYPE_PTR pMechanismList,
+			    CK_ULONG_PTR pulCount);
+CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID,
+			    CK_MECHANISM_TYPE type,
 			    CK_MECHANISM_INFO_PTR pInfo);
 CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		     CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel);
-CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin,
-		   CK_ULONG ulPinLen);
-CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
-		  CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen);
+CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession,
+		   CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen);
+CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
+		  CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
+		  CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen);
 CK_RV fe_C_OpenSession(struct app *app, CK_SLOT_ID slotID, CK_FLAGS flags,
 		       CK_VOID_PTR pApplication, CK_NOTIFY Notify,
 		       CK_SESSION_HANDLE_PTR phSession);
@@ -76,8 +81,9 @@ CK_RV fe_C_CloseSession(struct app *app, CK_SESSION_HANDLE hSession);
 CK_RV fe_C_CloseAllSessions(struct app *app, CK_SLOT_ID slotID);
 CK_RV fe_C_GetSessionInfo(struct app *app, CK_SESSION_HANDLE hSession,
 			  CK_SESSION_INFO_PTR pInfo);
-CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
-		 CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen);
+CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession,
+		 CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
+		 CK_ULONG ulPinLen);
 CK_RV fe_C_Logout(struct app *app, CK_SESSION_HANDLE hSession);
 CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
@@ -87,8 +93,8 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 CK_RV fe_C_GetObjectSize(struct app *app, CK_SESSION_HANDLE hSession,
 			 CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize);
 CK_RV fe_C_GetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
-			     CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
-			     CK_ULONG ulCount);
+			     CK_OBJECT_HANDLE hObject,
+			     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount);
 CK_RV fe_C_FindObjectsInit(struct app *app, CK_SESSION_HANDLE hSession,
 			   CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount);
 CK_RV fe_C_FindObjects(struct app *app, CK_SESSION_HANDLE hSession,
@@ -98,51 +104,55 @@ CK_RV fe_C_FindObjectsFinal(struct app *app, CK_SESSION_HANDLE hSession);
 
 CK_RV fe_C_EncryptInit(struct app *app, CK_SESSION_HANDLE hSession,
 		       CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
-CK_RV fe_C_Encrypt(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		   CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+CK_RV fe_C_Encrypt(struct app *app, CK_SESSION_HANDLE hSession,
+		   CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+		   CK_BYTE_PTR pEncryptedData,
 		   CK_ULONG_PTR pulEncryptedDataLen);
 CK_RV fe_C_DecryptInit(struct app *app, CK_SESSION_HANDLE hSession,
 		       CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
-CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData,
-		   CK_ULONG ulEncryptedDataLen, CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen);
+CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession,
+		   CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen,
+		   CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen);
 CK_RV fe_C_DigestInit(struct app *app, CK_SESSION_HANDLE hSession,
 		      CK_MECHANISM_PTR pMechanism);
-CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		  CK_ULONG ulDataLen, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen);
-CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-			CK_ULONG ulPartLen);
-CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest,
-		       CK_ULONG_PTR pulDigestLen);
+CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession,
+		  CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
+		  CK_ULONG_PTR pulDigestLen);
+CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_BYTE_PTR pPart, CK_ULONG ulPartLen);
+CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen);
 CK_RV fe_C_SignInit(struct app *app, CK_SESSION_HANDLE hSession,
 		    CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
 CK_RV fe_C_Sign(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen);
-CK_RV fe_C_SignUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-		      CK_ULONG ulPartLen);
-CK_RV fe_C_SignFinal(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
-		     CK_ULONG_PTR pulSignatureLen);
+		CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+		CK_ULONG_PTR pulSignatureLen);
+CK_RV fe_C_SignUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+		      CK_BYTE_PTR pPart, CK_ULONG ulPartLen);
+CK_RV fe_C_SignFinal(struct app *app, CK_SESSION_HANDLE hSession,
+		     CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen);
 CK_RV fe_C_VerifyInit(struct app *app, CK_SESSION_HANDLE hSession,
 		      CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
-CK_RV fe_C_Verify(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		  CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen);
-CK_RV fe_C_VerifyUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-			CK_ULONG ulPartLen);
+CK_RV fe_C_Verify(struct app *app, CK_SESSION_HANDLE hSession,
+		  CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+		  CK_ULONG ulSignatureLen);
+CK_RV fe_C_VerifyUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_BYTE_PTR pPart, CK_ULONG ulPartLen);
 CK_RV fe_C_VerifyFinal(struct app *app, CK_SESSION_HANDLE hSession,
 		       CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen);
-CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
-			   CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPublicKeyTemplate,
-			   CK_ULONG ulPublicKeyAttributeCount,
-			   CK_ATTRIBUTE_PTR pPrivateKeyTemplate,
-			   CK_ULONG ulPrivateKeyAttributeCount,
-			   CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey);
+CK_RV fe_C_GenerateKeyPair(
+    struct app *app, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,
+    CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount,
+    CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey);
 CK_RV fe_C_DeriveKey(struct app *app, CK_SESSION_HANDLE hSession,
 		     CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
 		     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount,
 		     CK_OBJECT_HANDLE_PTR phKey);
 /* PIV has no random-number command: after the session checks both answer
  * CKR_RANDOM_NO_RNG (tokens lack CKF_RNG). */
-CK_RV fe_C_SeedRandom(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed,
-		      CK_ULONG ulSeedLen);
+CK_RV fe_C_SeedRandom(struct app *app, CK_SESSION_HANDLE hSession,
+		      CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen);
 CK_RV fe_C_GenerateRandom(struct app *app, CK_SESSION_HANDLE hSession,
 			  CK_BYTE_PTR pRandomData, CK_ULONG ulRandomLen);
 

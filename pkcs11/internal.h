@@ -31,8 +31,8 @@ struct fe_slot {
 	CK_SLOT_ID id;
 	struct tk_driver *drv;
 	struct tk_device dev;
-	bool listed;          /* seen in the last scan */
-	bool open_failed;     /* open() refused at dev.events */
+	bool listed;      /* seen in the last scan */
+	bool open_failed; /* open() refused at dev.events */
 	pthread_mutex_t lock;
 	/* under lock: */
 	struct tk_token *tok; /* NULL: no token */
@@ -70,8 +70,8 @@ CK_RV rv_from_tk(int err);
 /* ---- mech.c ---- */
 enum mech_pad {
 	PAD_NONE,
-	PAD_PKCS1,   /* RSA PKCS#1 v1.5 */
-	PAD_X509,    /* raw RSA */
+	PAD_PKCS1, /* RSA PKCS#1 v1.5 */
+	PAD_X509,  /* raw RSA */
 	PAD_PSS,
 	PAD_OAEP,
 	PAD_ECDSA,
@@ -85,7 +85,7 @@ enum key_family { KF_NONE = 0, KF_RSA = 1, KF_EC = 2, KF_ED = 4, KF_X = 8 };
 
 struct mech {
 	CK_MECHANISM_TYPE type;
-	const char *md;    /* hash: hash-and-sign or digest */
+	const char *md; /* hash: hash-and-sign or digest */
 	enum mech_pad pad;
 	unsigned families; /* KF_* it works with */
 	CK_FLAGS flags;    /* CKF_SIGN, ... before narrowing by caps */
@@ -111,16 +111,16 @@ struct op {
 	CK_OBJECT_HANDLE key;
 	uint8_t ref;
 	enum tk_alg alg;
-	EVP_PKEY *pub;         /* own reference */
+	EVP_PKEY *pub; /* own reference */
 	bool need_login;
-	bool always_auth;      /* CKA_ALWAYS_AUTHENTICATE */
-	bool ctx_authed;       /* CKU_CONTEXT_SPECIFIC done */
+	bool always_auth; /* CKA_ALWAYS_AUTHENTICATE */
+	bool ctx_authed;  /* CKU_CONTEXT_SPECIFIC done */
 	uint8_t ctx_pin[FE_MAX_PIN];
 	size_t ctx_pin_len;
-	EVP_MD_CTX *md;        /* hash-and-sign, digest */
-	bool updated;          /* a multi-part operation is under way */
-	struct buf acc;        /* data of single-part mechanisms */
-	struct buf result;     /* output kept after CKR_BUFFER_TOO_SMALL */
+	EVP_MD_CTX *md;    /* hash-and-sign, digest */
+	bool updated;      /* a multi-part operation is under way */
+	struct buf acc;    /* data of single-part mechanisms */
+	struct buf result; /* output kept after CKR_BUFFER_TOO_SMALL */
 	bool have_result;
 	const EVP_MD *pss_md, *mgf_md;
 	size_t salt_len;
@@ -144,7 +144,13 @@ struct session {
 	struct find_state find;
 };
 
-enum obj_kind { OBJ_PRIV = 1, OBJ_PUB = 2, OBJ_CERT = 4, OBJ_DATA = 8, OBJ_SECRET = 16 };
+enum obj_kind {
+	OBJ_PRIV = 1,
+	OBJ_PUB = 2,
+	OBJ_CERT = 4,
+	OBJ_DATA = 8,
+	OBJ_SECRET = 16
+};
 
 /* A session object: the secret a C_DeriveKey produced. */
 struct secret {
@@ -185,7 +191,7 @@ struct app_seen {
 struct app {
 	/* Under the front end's lock (frontend.c), not app->lock: */
 	struct app_seen seen[FE_MAX_SLOTS]; /* by position in the slot table */
-	bool seen_taken;     /* else the first wait takes seen */
+	bool seen_taken;                    /* else the first wait takes seen */
 	unsigned waiters;    /* threads in fe_C_WaitForSlotEvent */
 	uint64_t cancel_gen; /* moved by app_wait_cancel */
 	bool dead;           /* app_free under way */
@@ -211,8 +217,8 @@ void app_login_add(struct app *app, struct fe_slot *slot, CK_USER_TYPE user);
 void app_logout_slot(struct app *app, struct fe_slot *slot);
 size_t app_count_sessions(struct app *app, struct fe_slot *slot, bool rw_only);
 bool app_has_pin_provider(const struct app *app);
-int app_fetch_pin(struct app *app, struct fe_slot *slot, enum tk_user user, uint8_t *pin,
-		  size_t *len);
+int app_fetch_pin(struct app *app, struct fe_slot *slot, enum tk_user user,
+		  uint8_t *pin, size_t *len);
 
 void op_reset(struct op *op);
 void session_free(struct session **p);
@@ -227,9 +233,10 @@ struct obj_view {
 	const struct secret *secret;
 };
 
-CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot, enum obj_kind kind,
-			    uint32_t ident);
-CK_OBJECT_HANDLE obj_add_secret(struct app *app, struct session *s, struct secret *sec);
+CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot,
+			    enum obj_kind kind, uint32_t ident);
+CK_OBJECT_HANDLE obj_add_secret(struct app *app, struct session *s,
+				struct secret *sec);
 struct objref *obj_ref(struct app *app, CK_OBJECT_HANDLE h);
 /* With slot->lock held: resolves a handle of session s's token. */
 CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
@@ -254,11 +261,13 @@ const char *attr_label_key(uint8_t id);
 int attr_ec_params(enum tk_alg alg, struct buf *out);
 int attr_ec_point(EVP_PKEY *pub, enum tk_alg alg, struct buf *out);
 enum tk_alg attr_alg_from_params(const uint8_t *der, size_t len);
-/* The PIV container a DER OID names (as CKA_OBJECT_ID reads); TK_ERR_NOT_FOUND. */
+/* The PIV container a DER OID names (as CKA_OBJECT_ID reads); TK_ERR_NOT_FOUND.
+ */
 int attr_tag_from_oid(const uint8_t *der, size_t len, uint32_t *tag);
 
 /* ---- template helpers (object.c) ---- */
-const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type);
+const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n,
+			      CK_ATTRIBUTE_TYPE type);
 CK_RV tmpl_get_ulong(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
 		     CK_ULONG *out, bool *found);
 CK_RV tmpl_get_bool(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
@@ -271,28 +280,33 @@ CK_RV import_private_key(const CK_ATTRIBUTE *t, CK_ULONG n, EVP_PKEY **out,
 
 /* ---- pad.c: host-side padding with OpenSSL ---- */
 int pad_pkcs1_sign(const uint8_t *in, size_t in_len, uint8_t *out, size_t k);
-int pad_pss(EVP_PKEY *pub, const uint8_t *mhash, const EVP_MD *md, const EVP_MD *mgf,
-	    size_t salt_len, uint8_t *out, size_t k);
-int unpad_pkcs1_decrypt(const uint8_t *in, size_t k, uint8_t *out, size_t *out_len);
+int pad_pss(EVP_PKEY *pub, const uint8_t *mhash, const EVP_MD *md,
+	    const EVP_MD *mgf, size_t salt_len, uint8_t *out, size_t k);
+int unpad_pkcs1_decrypt(const uint8_t *in, size_t k, uint8_t *out,
+			size_t *out_len);
 int unpad_oaep(const uint8_t *in, size_t k, const EVP_MD *md, const EVP_MD *mgf,
-	       const uint8_t *label, size_t label_len, uint8_t *out, size_t *out_len);
-int ecdsa_der_to_raw(const uint8_t *der, size_t der_len, size_t field, uint8_t *out);
-int ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der, size_t *der_len);
+	       const uint8_t *label, size_t label_len, uint8_t *out,
+	       size_t *out_len);
+int ecdsa_der_to_raw(const uint8_t *der, size_t der_len, size_t field,
+		     uint8_t *out);
+int ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der,
+		     size_t *der_len);
 
 /* ---- sign.c / crypt.c helpers ---- */
 /* Resolves a key for an operation (slot->lock held) and fills op. */
-CK_RV op_key(struct app *app, struct session *s, CK_OBJECT_HANDLE h, enum obj_kind want,
-	     struct op *op);
+CK_RV op_key(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
+	     enum obj_kind want, struct op *op);
 /* Front-end login gate for private-key use (slot->lock held). */
 CK_RV op_login_check(struct app *app, struct session *s, struct op *op);
 /* Writes out to the caller's buffer with the size-query rule. Returns
  * CKR_OK with *done false for a size query / too small (op stays). */
-CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst, CK_ULONG_PTR dst_len);
+CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst,
+	       CK_ULONG_PTR dst_len);
 /* The raw private-key call with the CKU_CONTEXT_SPECIFIC re-verify. */
-int op_driver_sign(struct session *s, struct op *op, const uint8_t *in, size_t in_len,
-		   uint8_t *out, size_t *out_len);
-int op_driver_decrypt(struct session *s, struct op *op, const uint8_t *in, size_t in_len,
-		      uint8_t *out, size_t *out_len);
+int op_driver_sign(struct session *s, struct op *op, const uint8_t *in,
+		   size_t in_len, uint8_t *out, size_t *out_len);
+int op_driver_decrypt(struct session *s, struct op *op, const uint8_t *in,
+		      size_t in_len, uint8_t *out, size_t *out_len);
 
 /* op.c: C_*Init for every operation type; feeding parts; the final
  * message (digest or data) of a hash-and-sign or raw mechanism. */
@@ -303,14 +317,14 @@ CK_RV op_message(struct op *op, const uint8_t *data, size_t len, uint8_t *hash,
 		 size_t *hash_len, const uint8_t **msg, size_t *msg_len);
 
 /* Locks the app and finds the session; on success the app is locked. */
-#define APP_SESSION(app, h, s, rv)                                  \
-	do {                                                        \
-		pthread_mutex_lock(&(app)->lock);                   \
-		(s) = app_session((app), (h), &(rv));               \
-		if (!(s)) {                                         \
-			pthread_mutex_unlock(&(app)->lock);         \
-			return (rv);                                \
-		}                                                   \
+#define APP_SESSION(app, h, s, rv)                                             \
+	do {                                                                   \
+		pthread_mutex_lock(&(app)->lock);                              \
+		(s) = app_session((app), (h), &(rv));                          \
+		if (!(s)) {                                                    \
+			pthread_mutex_unlock(&(app)->lock);                    \
+			return (rv);                                           \
+		}                                                              \
 	} while (0)
 
 #endif

@@ -44,8 +44,8 @@ static int hex_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 }
 
 /* CKU_CONTEXT_SPECIFIC: the PIN again for the operation under way. */
-static CK_RV login_context(struct app *app, struct session *s, const uint8_t *pin,
-			   size_t len)
+static CK_RV login_context(struct app *app, struct session *s,
+			   const uint8_t *pin, size_t len)
 {
 	struct op *op = NULL;
 	int r;
@@ -62,8 +62,9 @@ static CK_RV login_context(struct app *app, struct session *s, const uint8_t *pi
 	if (app_user(app, s->slot) != CKU_USER)
 		return CKR_USER_NOT_LOGGED_IN;
 	pthread_mutex_lock(&s->slot->lock);
-	r = s->slot->tok ? s->slot->tok->ops->login(s->slot->tok, TK_USER_PIN, pin, len)
-			 : TK_ERR_REMOVED;
+	r = s->slot->tok
+		? s->slot->tok->ops->login(s->slot->tok, TK_USER_PIN, pin, len)
+		: TK_ERR_REMOVED;
 	if (r < 0) {
 		CK_RV rv = slot_rv(s->slot, r);
 		pthread_mutex_unlock(&s->slot->lock);
@@ -92,7 +93,8 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 	if (cur != (CK_USER_TYPE)-1)
 		return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
 	if (user == CKU_SO) {
-		if (app_count_sessions(app, slot, false) != app_count_sessions(app, slot, true))
+		if (app_count_sessions(app, slot, false) !=
+		    app_count_sessions(app, slot, true))
 			return CKR_SESSION_READ_ONLY_EXISTS;
 		if (hex_decode(pin, len, key, sizeof(key), &key_len) < 0)
 			return CKR_PIN_INCORRECT;
@@ -104,8 +106,8 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 		rv = CKR_DEVICE_REMOVED;
 		goto out;
 	}
-	r = slot->tok->ops->login(slot->tok, user == CKU_SO ? TK_USER_ADMIN : TK_USER_PIN,
-				  pin, len);
+	r = slot->tok->ops->login(
+	    slot->tok, user == CKU_SO ? TK_USER_ADMIN : TK_USER_PIN, pin, len);
 	if (r < 0) {
 		rv = slot_rv(slot, r);
 		goto out;
@@ -117,21 +119,25 @@ out:
 	return rv;
 }
 
-CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
-		 CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession,
+		 CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
 	uint8_t pin[FE_MAX_PIN * 2];
 	size_t len = ulPinLen;
 	struct session *s;
 	CK_RV rv;
 
-	if (userType != CKU_SO && userType != CKU_USER && userType != CKU_CONTEXT_SPECIFIC)
+	if (userType != CKU_SO && userType != CKU_USER &&
+	    userType != CKU_CONTEXT_SPECIFIC)
 		return CKR_USER_TYPE_INVALID;
 	APP_SESSION(app, hSession, s, rv);
 	if (!pPin && app_has_pin_provider(app)) {
 		len = sizeof(pin);
-		if (app_fetch_pin(app, s->slot, userType == CKU_SO ? TK_USER_ADMIN : TK_USER_PIN,
-				  pin, &len) < 0 || len > sizeof(pin)) {
+		if (app_fetch_pin(app, s->slot,
+				  userType == CKU_SO ? TK_USER_ADMIN
+						     : TK_USER_PIN,
+				  pin, &len) < 0 ||
+		    len > sizeof(pin)) {
 			rv = CKR_PIN_INCORRECT;
 			goto out;
 		}
@@ -145,7 +151,8 @@ CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession, CK_USER_TYPE userT
 		memcpy(pin, pPin, len);
 	}
 	if (userType == CKU_CONTEXT_SPECIFIC)
-		rv = len > FE_MAX_PIN ? CKR_PIN_LEN_RANGE : login_context(app, s, pin, len);
+		rv = len > FE_MAX_PIN ? CKR_PIN_LEN_RANGE
+				      : login_context(app, s, pin, len);
 	else
 		rv = login_user(app, s, userType, pin, len);
 out:

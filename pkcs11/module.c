@@ -48,7 +48,8 @@ static CK_RV mod_check_args(const CK_C_INITIALIZE_ARGS *a)
 		return CKR_OK;
 	if (a->pReserved)
 		return CKR_ARGUMENTS_BAD;
-	n = !!a->CreateMutex + !!a->DestroyMutex + !!a->LockMutex + !!a->UnlockMutex;
+	n = !!a->CreateMutex + !!a->DestroyMutex + !!a->LockMutex +
+	    !!a->UnlockMutex;
 	if (n != 0 && n != 4)
 		return CKR_ARGUMENTS_BAD;
 	if (n == 4 && !(a->flags & CKF_OS_LOCKING_OK))
@@ -110,7 +111,8 @@ static CK_RV mod_C_Finalize(CK_VOID_PTR pReserved)
 	}
 	mod_app = NULL;
 	while (mod_waiters) {
-		app_wait_cancel(app); /* again: a wake can be lost (frontend.c) */
+		app_wait_cancel(
+		    app); /* again: a wake can be lost (frontend.c) */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 100000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -126,26 +128,26 @@ out:
 	return rv;
 }
 
-#define APP_OR_FAIL(a)                                   \
-	struct app *a = mod_get();                       \
-	if (!a)                                          \
-		return CKR_CRYPTOKI_NOT_INITIALIZED
+#define APP_OR_FAIL(a)                                                         \
+	struct app *a = mod_get();                                             \
+	if (!a)                                                                \
+	return CKR_CRYPTOKI_NOT_INITIALIZED
 
 /* A wrapper per implemented function: W(name, (params), (args)). */
-#define W(name, params, args)                    \
-	static CK_RV mod_##name params           \
-	{                                        \
-		APP_OR_FAIL(app);                \
-		return fe_##name args;           \
+#define W(name, params, args)                                                  \
+	static CK_RV mod_##name params                                         \
+	{                                                                      \
+		APP_OR_FAIL(app);                                              \
+		return fe_##name args;                                         \
 	}
 
 /* What we do not do. */
-#define NS(name, params)                                 \
-	static CK_RV mod_##name params                   \
-	{                                                \
-		APP_OR_FAIL(app);                        \
-		(void)app;                               \
-		return CKR_FUNCTION_NOT_SUPPORTED;       \
+#define NS(name, params)                                                       \
+	static CK_RV mod_##name params                                         \
+	{                                                                      \
+		APP_OR_FAIL(app);                                              \
+		(void)app;                                                     \
+		return CKR_FUNCTION_NOT_SUPPORTED;                             \
 	}
 
 typedef CK_SESSION_HANDLE SH;
@@ -157,12 +159,14 @@ W(C_GetSlotInfo, (CK_SLOT_ID s, CK_SLOT_INFO_PTR i), (app, s, i))
 W(C_GetTokenInfo, (CK_SLOT_ID s, CK_TOKEN_INFO_PTR i), (app, s, i))
 W(C_GetMechanismList, (CK_SLOT_ID s, CK_MECHANISM_TYPE_PTR l, CK_ULONG_PTR n),
   (app, s, l, n))
-W(C_GetMechanismInfo, (CK_SLOT_ID s, CK_MECHANISM_TYPE t, CK_MECHANISM_INFO_PTR i),
-  (app, s, t, i))
-W(C_InitToken, (CK_SLOT_ID s, CK_UTF8CHAR_PTR p, CK_ULONG l, CK_UTF8CHAR_PTR lab),
+W(C_GetMechanismInfo,
+  (CK_SLOT_ID s, CK_MECHANISM_TYPE t, CK_MECHANISM_INFO_PTR i), (app, s, t, i))
+W(C_InitToken,
+  (CK_SLOT_ID s, CK_UTF8CHAR_PTR p, CK_ULONG l, CK_UTF8CHAR_PTR lab),
   (app, s, p, l, lab))
 W(C_InitPIN, (SH h, CK_UTF8CHAR_PTR p, CK_ULONG l), (app, h, p, l))
-W(C_SetPIN, (SH h, CK_UTF8CHAR_PTR o, CK_ULONG ol, CK_UTF8CHAR_PTR n, CK_ULONG nl),
+W(C_SetPIN,
+  (SH h, CK_UTF8CHAR_PTR o, CK_ULONG ol, CK_UTF8CHAR_PTR n, CK_ULONG nl),
   (app, h, o, ol, n, nl))
 W(C_OpenSession, (CK_SLOT_ID s, CK_FLAGS f, CK_VOID_PTR a, CK_NOTIFY n, SH *h),
   (app, s, f, a, n, h))
@@ -171,13 +175,16 @@ W(C_CloseAllSessions, (CK_SLOT_ID s), (app, s))
 W(C_GetSessionInfo, (SH h, CK_SESSION_INFO_PTR i), (app, h, i))
 NS(C_GetOperationState, (SH h, CK_BYTE_PTR s, CK_ULONG_PTR l))
 NS(C_SetOperationState, (SH h, CK_BYTE_PTR s, CK_ULONG l, OH e, OH a))
-W(C_Login, (SH h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p, CK_ULONG l), (app, h, u, p, l))
+W(C_Login, (SH h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p, CK_ULONG l),
+  (app, h, u, p, l))
 W(C_Logout, (SH h), (app, h))
-W(C_CreateObject, (SH h, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *o), (app, h, t, n, o))
+W(C_CreateObject, (SH h, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *o),
+  (app, h, t, n, o))
 NS(C_CopyObject, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *no))
 W(C_DestroyObject, (SH h, OH o), (app, h, o))
 W(C_GetObjectSize, (SH h, OH o, CK_ULONG_PTR s), (app, h, o, s))
-W(C_GetAttributeValue, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n), (app, h, o, t, n))
+W(C_GetAttributeValue, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n),
+  (app, h, o, t, n))
 NS(C_SetAttributeValue, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n))
 W(C_FindObjectsInit, (SH h, CK_ATTRIBUTE_PTR t, CK_ULONG n), (app, h, t, n))
 W(C_FindObjects, (SH h, OH *o, CK_ULONG m, CK_ULONG_PTR n), (app, h, o, m, n))
@@ -185,12 +192,14 @@ W(C_FindObjectsFinal, (SH h), (app, h))
 W(C_EncryptInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k))
 W(C_Encrypt, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el),
   (app, h, d, l, e, el))
-NS(C_EncryptUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el))
+NS(C_EncryptUpdate,
+   (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el))
 NS(C_EncryptFinal, (SH h, CK_BYTE_PTR e, CK_ULONG_PTR el))
 W(C_DecryptInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k))
 W(C_Decrypt, (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR d, CK_ULONG_PTR l),
   (app, h, e, el, d, l))
-NS(C_DecryptUpdate, (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
+NS(C_DecryptUpdate,
+   (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
 NS(C_DecryptFinal, (SH h, CK_BYTE_PTR p, CK_ULONG_PTR l))
 W(C_DigestInit, (SH h, CK_MECHANISM_PTR m), (app, h, m))
 W(C_Digest, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol),
@@ -204,27 +213,36 @@ W(C_Sign, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG_PTR sl),
 W(C_SignUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l), (app, h, p, l))
 W(C_SignFinal, (SH h, CK_BYTE_PTR s, CK_ULONG_PTR sl), (app, h, s, sl))
 NS(C_SignRecoverInit, (SH h, CK_MECHANISM_PTR m, OH k))
-NS(C_SignRecover, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG_PTR sl))
+NS(C_SignRecover,
+   (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG_PTR sl))
 W(C_VerifyInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k))
 W(C_Verify, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG sl),
   (app, h, d, l, s, sl))
 W(C_VerifyUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l), (app, h, p, l))
 W(C_VerifyFinal, (SH h, CK_BYTE_PTR s, CK_ULONG sl), (app, h, s, sl))
 NS(C_VerifyRecoverInit, (SH h, CK_MECHANISM_PTR m, OH k))
-NS(C_VerifyRecover, (SH h, CK_BYTE_PTR s, CK_ULONG sl, CK_BYTE_PTR d, CK_ULONG_PTR l))
-NS(C_DigestEncryptUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el))
-NS(C_DecryptDigestUpdate, (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
-NS(C_SignEncryptUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el))
-NS(C_DecryptVerifyUpdate, (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
-NS(C_GenerateKey, (SH h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k))
+NS(C_VerifyRecover,
+   (SH h, CK_BYTE_PTR s, CK_ULONG sl, CK_BYTE_PTR d, CK_ULONG_PTR l))
+NS(C_DigestEncryptUpdate,
+   (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el))
+NS(C_DecryptDigestUpdate,
+   (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
+NS(C_SignEncryptUpdate,
+   (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el))
+NS(C_DecryptVerifyUpdate,
+   (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
+NS(C_GenerateKey,
+   (SH h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k))
 W(C_GenerateKeyPair,
-  (SH h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pt, CK_ULONG pn, CK_ATTRIBUTE_PTR vt,
-   CK_ULONG vn, OH *pk, OH *vk),
+  (SH h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pt, CK_ULONG pn,
+   CK_ATTRIBUTE_PTR vt, CK_ULONG vn, OH *pk, OH *vk),
   (app, h, m, pt, pn, vt, vn, pk, vk))
-NS(C_WrapKey, (SH h, CK_MECHANISM_PTR m, OH w, OH k, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NS(C_WrapKey,
+   (SH h, CK_MECHANISM_PTR m, OH w, OH k, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NS(C_UnwrapKey, (SH h, CK_MECHANISM_PTR m, OH u, CK_BYTE_PTR w, CK_ULONG wl,
 		 CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k))
-W(C_DeriveKey, (SH h, CK_MECHANISM_PTR m, OH b, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k),
+W(C_DeriveKey,
+  (SH h, CK_MECHANISM_PTR m, OH b, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k),
   (app, h, m, b, t, n, k))
 W(C_SeedRandom, (SH h, CK_BYTE_PTR s, CK_ULONG l), (app, h, s, l))
 W(C_GenerateRandom, (SH h, CK_BYTE_PTR r, CK_ULONG l), (app, h, r, l))
@@ -249,32 +267,38 @@ static CK_RV mod_C_WaitForSlotEvent(CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR r)
 }
 NS(C_SessionCancel, (SH h, CK_FLAGS f))
 NS(C_MessageEncryptInit, (SH h, CK_MECHANISM_PTR m, OH k))
-NS(C_EncryptMessage, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR a, CK_ULONG al,
-		      CK_BYTE_PTR i, CK_ULONG il, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NS(C_EncryptMessageBegin, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR a, CK_ULONG al))
-NS(C_EncryptMessageNext, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR i, CK_ULONG il,
-			  CK_BYTE_PTR o, CK_ULONG_PTR ol, CK_FLAGS f))
+NS(C_EncryptMessage,
+   (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR a, CK_ULONG al, CK_BYTE_PTR i,
+    CK_ULONG il, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NS(C_EncryptMessageBegin,
+   (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR a, CK_ULONG al))
+NS(C_EncryptMessageNext,
+   (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR i, CK_ULONG il, CK_BYTE_PTR o,
+    CK_ULONG_PTR ol, CK_FLAGS f))
 NS(C_MessageEncryptFinal, (SH h))
 NS(C_MessageDecryptInit, (SH h, CK_MECHANISM_PTR m, OH k))
-NS(C_DecryptMessage, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR a, CK_ULONG al,
-		      CK_BYTE_PTR i, CK_ULONG il, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NS(C_DecryptMessageBegin, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR a, CK_ULONG al))
-NS(C_DecryptMessageNext, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR i, CK_ULONG il,
-			  CK_BYTE_PTR o, CK_ULONG_PTR ol, CK_FLAGS f))
+NS(C_DecryptMessage,
+   (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR a, CK_ULONG al, CK_BYTE_PTR i,
+    CK_ULONG il, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NS(C_DecryptMessageBegin,
+   (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR a, CK_ULONG al))
+NS(C_DecryptMessageNext,
+   (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR i, CK_ULONG il, CK_BYTE_PTR o,
+    CK_ULONG_PTR ol, CK_FLAGS f))
 NS(C_MessageDecryptFinal, (SH h))
 NS(C_MessageSignInit, (SH h, CK_MECHANISM_PTR m, OH k))
 NS(C_SignMessage, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR d, CK_ULONG dl,
 		   CK_BYTE_PTR s, CK_ULONG_PTR sl))
 NS(C_SignMessageBegin, (SH h, CK_VOID_PTR p, CK_ULONG pl))
-NS(C_SignMessageNext, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR d, CK_ULONG dl,
-		       CK_BYTE_PTR s, CK_ULONG_PTR sl))
+NS(C_SignMessageNext, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR d,
+		       CK_ULONG dl, CK_BYTE_PTR s, CK_ULONG_PTR sl))
 NS(C_MessageSignFinal, (SH h))
 NS(C_MessageVerifyInit, (SH h, CK_MECHANISM_PTR m, OH k))
-NS(C_VerifyMessage, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR d, CK_ULONG dl,
-		     CK_BYTE_PTR s, CK_ULONG sl))
+NS(C_VerifyMessage, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR d,
+		     CK_ULONG dl, CK_BYTE_PTR s, CK_ULONG sl))
 NS(C_VerifyMessageBegin, (SH h, CK_VOID_PTR p, CK_ULONG pl))
-NS(C_VerifyMessageNext, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR d, CK_ULONG dl,
-			 CK_BYTE_PTR s, CK_ULONG sl))
+NS(C_VerifyMessageNext, (SH h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR d,
+			 CK_ULONG dl, CK_BYTE_PTR s, CK_ULONG sl))
 NS(C_MessageVerifyFinal, (SH h))
 
 static CK_RV mod_C_GetFunctionStatus(SH h)
@@ -292,39 +316,40 @@ static CK_RV mod_C_CancelFunction(SH h)
 }
 
 /* Our tokens have no user names: C_LoginUser is C_Login, the name ignored. */
-static CK_RV mod_C_LoginUser(SH h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p, CK_ULONG l,
-			     CK_UTF8CHAR_PTR name, CK_ULONG name_len)
+static CK_RV mod_C_LoginUser(SH h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p,
+			     CK_ULONG l, CK_UTF8CHAR_PTR name,
+			     CK_ULONG name_len)
 {
 	APP_OR_FAIL(app);
 	return fe_C_Login(app, h, u, p, l);
 }
 
 /* The 2.40 functions in the specification's order, shared by both lists. */
-#define FUNCS_240                                                                   \
-	mod_C_Initialize, mod_C_Finalize, mod_C_GetInfo, C_GetFunctionList,         \
-		mod_C_GetSlotList, mod_C_GetSlotInfo, mod_C_GetTokenInfo,           \
-		mod_C_GetMechanismList, mod_C_GetMechanismInfo, mod_C_InitToken,    \
-		mod_C_InitPIN, mod_C_SetPIN, mod_C_OpenSession, mod_C_CloseSession, \
-		mod_C_CloseAllSessions, mod_C_GetSessionInfo,                       \
-		mod_C_GetOperationState, mod_C_SetOperationState, mod_C_Login,      \
-		mod_C_Logout, mod_C_CreateObject, mod_C_CopyObject,                 \
-		mod_C_DestroyObject, mod_C_GetObjectSize, mod_C_GetAttributeValue,  \
-		mod_C_SetAttributeValue, mod_C_FindObjectsInit, mod_C_FindObjects,  \
-		mod_C_FindObjectsFinal, mod_C_EncryptInit, mod_C_Encrypt,           \
-		mod_C_EncryptUpdate, mod_C_EncryptFinal, mod_C_DecryptInit,         \
-		mod_C_Decrypt, mod_C_DecryptUpdate, mod_C_DecryptFinal,             \
-		mod_C_DigestInit, mod_C_Digest, mod_C_DigestUpdate,                 \
-		mod_C_DigestKey, mod_C_DigestFinal, mod_C_SignInit, mod_C_Sign,     \
-		mod_C_SignUpdate, mod_C_SignFinal, mod_C_SignRecoverInit,           \
-		mod_C_SignRecover, mod_C_VerifyInit, mod_C_Verify,                  \
-		mod_C_VerifyUpdate, mod_C_VerifyFinal, mod_C_VerifyRecoverInit,     \
-		mod_C_VerifyRecover, mod_C_DigestEncryptUpdate,                     \
-		mod_C_DecryptDigestUpdate, mod_C_SignEncryptUpdate,                 \
-		mod_C_DecryptVerifyUpdate, mod_C_GenerateKey,                       \
-		mod_C_GenerateKeyPair, mod_C_WrapKey, mod_C_UnwrapKey,              \
-		mod_C_DeriveKey, mod_C_SeedRandom, mod_C_GenerateRandom,            \
-		mod_C_GetFunctionStatus, mod_C_CancelFunction,                      \
-		mod_C_WaitForSlotEvent
+#define FUNCS_240                                                              \
+	mod_C_Initialize, mod_C_Finalize, mod_C_GetInfo, C_GetFunctionList,    \
+	    mod_C_GetSlotList, mod_C_GetSlotInfo, mod_C_GetTokenInfo,          \
+	    mod_C_GetMechanismList, mod_C_GetMechanismInfo, mod_C_InitToken,   \
+	    mod_C_InitPIN, mod_C_SetPIN, mod_C_OpenSession,                    \
+	    mod_C_CloseSession, mod_C_CloseAllSessions, mod_C_GetSessionInfo,  \
+	    mod_C_GetOperationState, mod_C_SetOperationState, mod_C_Login,     \
+	    mod_C_Logout, mod_C_CreateObject, mod_C_CopyObject,                \
+	    mod_C_DestroyObject, mod_C_GetObjectSize, mod_C_GetAttributeValue, \
+	    mod_C_SetAttributeValue, mod_C_FindObjectsInit, mod_C_FindObjects, \
+	    mod_C_FindObjectsFinal, mod_C_EncryptInit, mod_C_Encrypt,          \
+	    mod_C_EncryptUpdate, mod_C_EncryptFinal, mod_C_DecryptInit,        \
+	    mod_C_Decrypt, mod_C_DecryptUpdate, mod_C_DecryptFinal,            \
+	    mod_C_DigestInit, mod_C_Digest, mod_C_DigestUpdate,                \
+	    mod_C_DigestKey, mod_C_DigestFinal, mod_C_SignInit, mod_C_Sign,    \
+	    mod_C_SignUpdate, mod_C_SignFinal, mod_C_SignRecoverInit,          \
+	    mod_C_SignRecover, mod_C_VerifyInit, mod_C_Verify,                 \
+	    mod_C_VerifyUpdate, mod_C_VerifyFinal, mod_C_VerifyRecoverInit,    \
+	    mod_C_VerifyRecover, mod_C_DigestEncryptUpdate,                    \
+	    mod_C_DecryptDigestUpdate, mod_C_SignEncryptUpdate,                \
+	    mod_C_DecryptVerifyUpdate, mod_C_GenerateKey,                      \
+	    mod_C_GenerateKeyPair, mod_C_WrapKey, mod_C_UnwrapKey,             \
+	    mod_C_DeriveKey, mod_C_SeedRandom, mod_C_GenerateRandom,           \
+	    mod_C_GetFunctionStatus, mod_C_CancelFunction,                     \
+	    mod_C_WaitForSlotEvent
 
 static CK_FUNCTION_LIST list_240 = { { 2, 40 }, FUNCS_240 };
 
@@ -372,7 +397,8 @@ EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 	return CKR_OK;
 }
 
-EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
+EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList,
+				CK_ULONG_PTR pulCount)
 {
 	CK_RV rv = CKR_OK;
 
@@ -386,17 +412,21 @@ EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR p
 	return rv;
 }
 
-EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName,
+			    CK_VERSION_PTR pVersion,
 			    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
 	if (!ppInterface)
 		return CKR_ARGUMENTS_BAD;
 	for (size_t i = 0; i < NIFACES; i++) {
-		const CK_VERSION *v = (const CK_VERSION *)interfaces[i].pFunctionList;
+		const CK_VERSION *v =
+		    (const CK_VERSION *)interfaces[i].pFunctionList;
 		if (pInterfaceName &&
-		    strcmp((const char *)pInterfaceName, (const char *)interfaces[i].pInterfaceName))
+		    strcmp((const char *)pInterfaceName,
+			   (const char *)interfaces[i].pInterfaceName))
 			continue;
-		if (pVersion && (pVersion->major != v->major || pVersion->minor != v->minor))
+		if (pVersion && (pVersion->major != v->major ||
+				 pVersion->minor != v->minor))
 			continue;
 		if ((interfaces[i].flags & flags) != flags)
 			continue;

@@ -27,15 +27,15 @@ static struct objref *objref_alloc(struct app *app)
 	return r;
 }
 
-CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot, enum obj_kind kind,
-			    uint32_t ident)
+CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot,
+			    enum obj_kind kind, uint32_t ident)
 {
 	struct objref *r;
 
 	for (size_t i = 0; i < app->nobjs; i++) {
 		r = &app->objs[i];
-		if (r->slot == slot && r->epoch == slot_epoch(slot) && r->kind == kind &&
-		    r->ident == ident && !r->secret)
+		if (r->slot == slot && r->epoch == slot_epoch(slot) &&
+		    r->kind == kind && r->ident == ident && !r->secret)
 			return r->h;
 	}
 	if (!(r = objref_alloc(app)))
@@ -47,7 +47,8 @@ CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot, enum obj_kind
 	return r->h;
 }
 
-CK_OBJECT_HANDLE obj_add_secret(struct app *app, struct session *s, struct secret *sec)
+CK_OBJECT_HANDLE obj_add_secret(struct app *app, struct session *s,
+				struct secret *sec)
 {
 	struct objref *r;
 	size_t n = 0;
@@ -135,7 +136,8 @@ bool obj_id_ref(const void *id, CK_ULONG len, uint8_t *ref)
 	return true;
 }
 
-static const struct tk_data *obj_data_by_tag(const struct tk_objects *objs, uint32_t tag)
+static const struct tk_data *obj_data_by_tag(const struct tk_objects *objs,
+					     uint32_t tag)
 {
 	for (size_t i = 0; i < objs->ndata; i++)
 		if (objs->data[i].tag == tag)
@@ -165,12 +167,14 @@ static int obj_resolve(struct fe_slot *slot, enum obj_kind kind, uint32_t ident,
 		return TK_ERR_NOT_FOUND;
 	if (kind == OBJ_CERT && !v->key->cert)
 		return TK_ERR_NOT_FOUND;
-	if ((kind == OBJ_PRIV || kind == OBJ_PUB) && v->key->ref == OBJ_REF_ATTEST)
+	if ((kind == OBJ_PRIV || kind == OBJ_PUB) &&
+	    v->key->ref == OBJ_REF_ATTEST)
 		return TK_ERR_NOT_FOUND;
 	return 0;
 }
 
-CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h, struct obj_view *v)
+CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
+	       struct obj_view *v)
 {
 	struct objref *r = obj_ref(app, h);
 
@@ -204,7 +208,8 @@ bool obj_is_private(const struct obj_view *v)
 
 /* ---- templates ---- */
 
-const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type)
+const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n,
+			      CK_ATTRIBUTE_TYPE type)
 {
 	for (CK_ULONG i = 0; i < n; i++)
 		if (t[i].type == type)
@@ -236,8 +241,8 @@ CK_RV tmpl_get_ulong(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
 	return CKR_OK;
 }
 
-CK_RV tmpl_get_bool(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type, bool *out,
-		    bool *found)
+CK_RV tmpl_get_bool(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
+		    bool *out, bool *found)
 {
 	const CK_ATTRIBUTE *a = tmpl_find(t, n, type);
 
@@ -252,14 +257,16 @@ CK_RV tmpl_get_bool(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type, b
 
 /* ---- find ---- */
 
-static bool obj_matches(const struct obj_view *v, const CK_ATTRIBUTE *t, CK_ULONG n)
+static bool obj_matches(const struct obj_view *v, const CK_ATTRIBUTE *t,
+			CK_ULONG n)
 {
 	struct buf b;
 	bool ok = true;
 
 	buf_init(&b, 0);
 	for (CK_ULONG i = 0; i < n && ok; i++) {
-		if (t[i].type == CKA_TOKEND_ATTESTATION) { /* a card round trip */
+		if (t[i].type ==
+		    CKA_TOKEND_ATTESTATION) { /* a card round trip */
 			ok = false;
 			break;
 		}
@@ -282,7 +289,8 @@ struct find_ctx {
 	size_t nfound, cap;
 };
 
-static int find_consider(struct find_ctx *c, const struct obj_view *v, uint32_t ident)
+static int find_consider(struct find_ctx *c, const struct obj_view *v,
+			 uint32_t ident)
 {
 	CK_OBJECT_HANDLE h;
 
@@ -295,7 +303,8 @@ static int find_consider(struct find_ctx *c, const struct obj_view *v, uint32_t 
 		return TK_ERR_NOMEM;
 	if (c->nfound == c->cap) {
 		size_t ncap = c->cap ? c->cap * 2 : 16;
-		CK_OBJECT_HANDLE *nf = reallocarray(c->found, ncap, sizeof(*nf));
+		CK_OBJECT_HANDLE *nf =
+		    reallocarray(c->found, ncap, sizeof(*nf));
 		if (!nf)
 			return TK_ERR_NOMEM;
 		c->found = nf;
@@ -337,14 +346,16 @@ static int find_session_objs(struct find_ctx *c)
 
 	for (size_t i = 0; i < c->app->nobjs; i++) {
 		struct objref *r = &c->app->objs[i];
-		if (!r->secret || r->slot != c->s->slot || r->epoch != c->s->epoch)
+		if (!r->secret || r->slot != c->s->slot ||
+		    r->epoch != c->s->epoch)
 			continue;
 		v.secret = r->secret;
-		if ((!v.secret->private || c->logged_in) && obj_matches(&v, c->t, c->n)) {
+		if ((!v.secret->private || c->logged_in) &&
+		    obj_matches(&v, c->t, c->n)) {
 			if (c->nfound == c->cap) {
 				size_t ncap = c->cap ? c->cap * 2 : 16;
 				CK_OBJECT_HANDLE *nf =
-					reallocarray(c->found, ncap, sizeof(*nf));
+				    reallocarray(c->found, ncap, sizeof(*nf));
 				if (!nf)
 					return TK_ERR_NOMEM;
 				c->found = nf;
@@ -414,7 +425,8 @@ static int find_prepare(struct find_ctx *c, struct fe_slot *slot)
 
 	if (ops->discover && what)
 		r = ops->discover(slot->tok, what, ref);
-	if (r == 0 && c->logged_in && !slot->private_loaded && find_wants_data(c->t, c->n)) {
+	if (r == 0 && c->logged_in && !slot->private_loaded &&
+	    find_wants_data(c->t, c->n)) {
 		r = ops->load_private(slot->tok);
 		slot->private_loaded = r == 0;
 		if (r != TK_ERR_REMOVED)
@@ -536,8 +548,8 @@ static CK_RV attr_one(const struct obj_view *v, CK_ATTRIBUTE *a, struct buf *b)
 }
 
 CK_RV fe_C_GetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
-			     CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
-			     CK_ULONG ulCount)
+			     CK_OBJECT_HANDLE hObject,
+			     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
 	struct obj_view v;
 	struct session *s;

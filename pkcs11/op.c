@@ -5,11 +5,13 @@
 #include "internal.h"
 
 static const CK_FLAGS op_flag[OP_N] = {
-	[OP_SIGN] = CKF_SIGN, [OP_VERIFY] = CKF_VERIFY,
-	[OP_DECRYPT] = CKF_DECRYPT, [OP_ENCRYPT] = CKF_ENCRYPT, [OP_DIGEST] = CKF_DIGEST,
+	[OP_SIGN] = CKF_SIGN,       [OP_VERIFY] = CKF_VERIFY,
+	[OP_DECRYPT] = CKF_DECRYPT, [OP_ENCRYPT] = CKF_ENCRYPT,
+	[OP_DIGEST] = CKF_DIGEST,
 };
 
-CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst, CK_ULONG_PTR dst_len)
+CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst,
+	       CK_ULONG_PTR dst_len)
 {
 	if (!dst) {
 		*dst_len = len;
@@ -28,8 +30,8 @@ CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst, CK_ULONG_PTR dst
 /* slot->lock held. The key of an operation: private-key operations need a
  * private key; verify and encrypt take the public key (or the private key,
  * whose public half we hold). */
-CK_RV op_key(struct app *app, struct session *s, CK_OBJECT_HANDLE h, enum obj_kind want,
-	     struct op *op)
+CK_RV op_key(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
+	     enum obj_kind want, struct op *op)
 {
 	struct obj_view v;
 
@@ -63,14 +65,15 @@ CK_RV op_login_check(struct app *app, struct session *s, struct op *op)
 	return CKR_OK;
 }
 
-typedef int (*raw_fn)(struct tk_token *, uint8_t, const uint8_t *, size_t, uint8_t *,
-		      size_t *);
+typedef int (*raw_fn)(struct tk_token *, uint8_t, const uint8_t *, size_t,
+		      uint8_t *, size_t *);
 
 /* slot->lock held. One raw private-key call; when another application's
  * VERIFY consumed a PIN-always key's authorisation, verify this op's PIN
  * once more and retry. */
-static int op_driver_raw(struct session *s, struct op *op, bool sign, const uint8_t *in,
-			 size_t in_len, uint8_t *out, size_t *out_len)
+static int op_driver_raw(struct session *s, struct op *op, bool sign,
+			 const uint8_t *in, size_t in_len, uint8_t *out,
+			 size_t *out_len)
 {
 	struct tk_token *tok = s->slot->tok;
 	size_t cap = *out_len;
@@ -82,7 +85,8 @@ static int op_driver_raw(struct session *s, struct op *op, bool sign, const uint
 	fn = sign ? tok->ops->sign : tok->ops->decrypt;
 	r = fn(tok, op->ref, in, in_len, out, out_len);
 	if (r == TK_ERR_AUTH_REQUIRED && op->ctx_authed && op->ctx_pin_len) {
-		r = tok->ops->login(tok, TK_USER_PIN, op->ctx_pin, op->ctx_pin_len);
+		r = tok->ops->login(tok, TK_USER_PIN, op->ctx_pin,
+				    op->ctx_pin_len);
 		*out_len = cap;
 		if (r == 0)
 			r = fn(tok, op->ref, in, in_len, out, out_len);
@@ -90,14 +94,14 @@ static int op_driver_raw(struct session *s, struct op *op, bool sign, const uint
 	return r;
 }
 
-int op_driver_sign(struct session *s, struct op *op, const uint8_t *in, size_t in_len,
-		   uint8_t *out, size_t *out_len)
+int op_driver_sign(struct session *s, struct op *op, const uint8_t *in,
+		   size_t in_len, uint8_t *out, size_t *out_len)
 {
 	return op_driver_raw(s, op, true, in, in_len, out, out_len);
 }
 
-int op_driver_decrypt(struct session *s, struct op *op, const uint8_t *in, size_t in_len,
-		      uint8_t *out, size_t *out_len)
+int op_driver_decrypt(struct session *s, struct op *op, const uint8_t *in,
+		      size_t in_len, uint8_t *out, size_t *out_len)
 {
 	return op_driver_raw(s, op, false, in, in_len, out, out_len);
 }
@@ -115,8 +119,9 @@ static CK_RV op_params_pss(struct op *op, const CK_MECHANISM *mech)
 	op->mgf_md = md_from_mgf(p.mgf);
 	if (!op->pss_md || !op->mgf_md)
 		return CKR_MECHANISM_PARAM_INVALID;
-	if (op->m->md && strcmp(EVP_MD_get0_name(op->pss_md),
-				EVP_MD_get0_name(EVP_get_digestbyname(op->m->md))) != 0)
+	if (op->m->md &&
+	    strcmp(EVP_MD_get0_name(op->pss_md),
+		   EVP_MD_get0_name(EVP_get_digestbyname(op->m->md))) != 0)
 		return CKR_MECHANISM_PARAM_INVALID;
 	hlen = (size_t)EVP_MD_get_size(op->pss_md);
 	if (k < hlen + 2 || p.sLen > k - hlen - 2)
@@ -139,7 +144,8 @@ static CK_RV op_params_oaep(struct op *op, const CK_MECHANISM *mech)
 	if (p.source != 0 && p.source != CKZ_DATA_SPECIFIED)
 		return CKR_MECHANISM_PARAM_INVALID;
 	if (p.ulSourceDataLen) {
-		if (!p.pSourceData || p.source != CKZ_DATA_SPECIFIED || p.ulSourceDataLen > 4096)
+		if (!p.pSourceData || p.source != CKZ_DATA_SPECIFIED ||
+		    p.ulSourceDataLen > 4096)
 			return CKR_MECHANISM_PARAM_INVALID;
 		if (!(op->oaep_label = malloc(p.ulSourceDataLen)))
 			return CKR_HOST_MEMORY;
@@ -151,7 +157,8 @@ static CK_RV op_params_oaep(struct op *op, const CK_MECHANISM *mech)
 
 /* slot->lock held. Mechanism, key and parameters into op. */
 static CK_RV op_setup(struct app *app, struct session *s, enum op_type t,
-		      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, struct op *op)
+		      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key,
+		      struct op *op)
 {
 	struct tk_token_info ti;
 	CK_MECHANISM_INFO mi;
@@ -160,11 +167,13 @@ static CK_RV op_setup(struct app *app, struct session *s, enum op_type t,
 	if (slot_info(s->slot, &ti) < 0)
 		return CKR_DEVICE_REMOVED;
 	op->m = mech_find(mech->mechanism);
-	if (!op->m || !(op->m->flags & op_flag[t]) || !mech_offered(op->m, ti.caps, &mi))
+	if (!op->m || !(op->m->flags & op_flag[t]) ||
+	    !mech_offered(op->m, ti.caps, &mi))
 		return CKR_MECHANISM_INVALID;
 	if (t == OP_DIGEST)
 		return CKR_OK;
-	rv = op_key(app, s, key, (t == OP_SIGN || t == OP_DECRYPT) ? OBJ_PRIV : OBJ_PUB, op);
+	rv = op_key(app, s, key,
+		    (t == OP_SIGN || t == OP_DECRYPT) ? OBJ_PRIV : OBJ_PUB, op);
 	if (rv != CKR_OK)
 		return rv;
 	if (!(op->m->families & alg_family(op->alg)))
@@ -194,11 +203,14 @@ CK_RV op_begin(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
 	pthread_mutex_lock(&s->slot->lock);
 	rv = op_setup(app, s, t, mech, key, op);
 	pthread_mutex_unlock(&s->slot->lock);
-	if (rv == CKR_OK && op->need_login && app_user(app, s->slot) != CKU_USER)
+	if (rv == CKR_OK && op->need_login &&
+	    app_user(app, s->slot) != CKU_USER)
 		rv = CKR_USER_NOT_LOGGED_IN;
 	if (rv == CKR_OK && op->m->md) {
 		op->md = EVP_MD_CTX_new();
-		if (!op->md || !EVP_DigestInit_ex(op->md, EVP_get_digestbyname(op->m->md), NULL))
+		if (!op->md ||
+		    !EVP_DigestInit_ex(op->md, EVP_get_digestbyname(op->m->md),
+				       NULL))
 			rv = CKR_HOST_MEMORY;
 	}
 	buf_init(&op->acc, 1u << 20);
@@ -218,7 +230,9 @@ CK_RV op_update(struct op *op, const uint8_t *part, size_t len)
 {
 	op->updated = true;
 	if (op->md)
-		return EVP_DigestUpdate(op->md, part, len) ? CKR_OK : CKR_FUNCTION_FAILED;
+		return EVP_DigestUpdate(op->md, part, len)
+			   ? CKR_OK
+			   : CKR_FUNCTION_FAILED;
 	buf_add(&op->acc, part, len);
 	return buf_failed(&op->acc) ? CKR_DATA_LEN_RANGE : CKR_OK;
 }

@@ -42,25 +42,28 @@ typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
 typedef CK_RV (*CK_C_GetInterfaceList)(CK_INTERFACE_PTR, CK_ULONG_PTR);
 typedef CK_RV (*CK_C_GetInterface)(CK_UTF8CHAR_PTR, CK_VERSION_PTR,
 				   CK_INTERFACE_PTR_PTR, CK_FLAGS);
-typedef CK_RV (*CK_C_LoginUser)(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR_PTR,
-				CK_ULONG, CK_UTF8CHAR_PTR, CK_ULONG);
+typedef CK_RV (*CK_C_LoginUser)(CK_SESSION_HANDLE, CK_USER_TYPE,
+				CK_UTF8CHAR_PTR, CK_ULONG, CK_UTF8CHAR_PTR,
+				CK_ULONG);
 typedef CK_RV (*CK_C_SessionCancel)(CK_SESSION_HANDLE, CK_FLAGS);
 typedef CK_RV (*CK_C_MessageInit)(CK_SESSION_HANDLE, CK_MECHANISM_PTR,
 				  CK_OBJECT_HANDLE);
 typedef CK_RV (*CK_C_CryptMessage)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG,
 				   CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG,
 				   CK_BYTE_PTR, CK_ULONG_PTR);
-typedef CK_RV (*CK_C_CryptMessageBegin)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG,
-					CK_BYTE_PTR, CK_ULONG);
+typedef CK_RV (*CK_C_CryptMessageBegin)(CK_SESSION_HANDLE, CK_VOID_PTR,
+					CK_ULONG, CK_BYTE_PTR, CK_ULONG);
 typedef CK_RV (*CK_C_CryptMessageNext)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG,
 				       CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR,
 				       CK_ULONG_PTR, CK_FLAGS);
 typedef CK_RV (*CK_C_MessageFinal)(CK_SESSION_HANDLE);
 typedef CK_RV (*CK_C_SignMessage)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG,
-				  CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
+				  CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR,
+				  CK_ULONG_PTR);
 typedef CK_RV (*CK_C_MessageBegin)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG);
 typedef CK_RV (*CK_C_VerifyMessage)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG,
-				    CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG);
+				    CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR,
+				    CK_ULONG);
 
 /* The 2.40 list followed by the 3.0 additions, in the specification's order. */
 typedef struct CK_FUNCTION_LIST_3_0 {
@@ -161,7 +164,8 @@ typedef struct CK_FUNCTION_LIST_3_0 {
 typedef CK_FUNCTION_LIST_3_0 *CK_FUNCTION_LIST_3_0_PTR;
 typedef CK_FUNCTION_LIST_3_0_PTR *CK_FUNCTION_LIST_3_0_PTR_PTR;
 
-CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
+CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList,
+			 CK_ULONG_PTR pulCount);
 CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
 		     CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
 #endif

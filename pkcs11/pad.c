@@ -21,8 +21,8 @@ int pad_pkcs1_sign(const uint8_t *in, size_t in_len, uint8_t *out, size_t k)
 	return 0;
 }
 
-int pad_pss(EVP_PKEY *pub, const uint8_t *mhash, const EVP_MD *md, const EVP_MD *mgf,
-	    size_t salt_len, uint8_t *out, size_t k)
+int pad_pss(EVP_PKEY *pub, const uint8_t *mhash, const EVP_MD *md,
+	    const EVP_MD *mgf, size_t salt_len, uint8_t *out, size_t k)
 {
 	const RSA *rsa = EVP_PKEY_get0_RSA(pub);
 
@@ -35,7 +35,8 @@ int pad_pss(EVP_PKEY *pub, const uint8_t *mhash, const EVP_MD *md, const EVP_MD 
 	return 0;
 }
 
-int unpad_pkcs1_decrypt(const uint8_t *in, size_t k, uint8_t *out, size_t *out_len)
+int unpad_pkcs1_decrypt(const uint8_t *in, size_t k, uint8_t *out,
+			size_t *out_len)
 {
 	int n = RSA_padding_check_PKCS1_type_2(out, (int)k, in, (int)k, (int)k);
 
@@ -46,10 +47,11 @@ int unpad_pkcs1_decrypt(const uint8_t *in, size_t k, uint8_t *out, size_t *out_l
 }
 
 int unpad_oaep(const uint8_t *in, size_t k, const EVP_MD *md, const EVP_MD *mgf,
-	       const uint8_t *label, size_t label_len, uint8_t *out, size_t *out_len)
+	       const uint8_t *label, size_t label_len, uint8_t *out,
+	       size_t *out_len)
 {
-	int n = RSA_padding_check_PKCS1_OAEP_mgf1(out, (int)k, in, (int)k, (int)k, label,
-						  (int)label_len, md, mgf);
+	int n = RSA_padding_check_PKCS1_OAEP_mgf1(
+	    out, (int)k, in, (int)k, (int)k, label, (int)label_len, md, mgf);
 
 	if (n < 0)
 		return TK_ERR_INVALID;
@@ -58,7 +60,8 @@ int unpad_oaep(const uint8_t *in, size_t k, const EVP_MD *md, const EVP_MD *mgf,
 }
 
 /* ECDSA-Sig-Value (the card's DER) to r || s, each field bytes. */
-int ecdsa_der_to_raw(const uint8_t *der, size_t der_len, size_t field, uint8_t *out)
+int ecdsa_der_to_raw(const uint8_t *der, size_t der_len, size_t field,
+		     uint8_t *out)
 {
 	const uint8_t *p = der;
 	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
@@ -78,7 +81,8 @@ int ecdsa_der_to_raw(const uint8_t *der, size_t der_len, size_t field, uint8_t *
 	return ok ? 0 : TK_ERR_INVALID;
 }
 
-int ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der, size_t *der_len)
+int ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der,
+		     size_t *der_len)
 {
 	ECDSA_SIG *sig = ECDSA_SIG_new();
 	BIGNUM *r = NULL, *s = NULL;

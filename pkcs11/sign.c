@@ -13,11 +13,21 @@ static const struct {
 	uint8_t len;
 	const uint8_t *der;
 } digest_info[] = {
-	{ "SHA1", 15, (const uint8_t *)"\x30\x21\x30\x09\x06\x05\x2b\x0e\x03\x02\x1a\x05\x00\x04\x14" },
-	{ "SHA224", 19, (const uint8_t *)"\x30\x2d\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x04\x05\x00\x04\x1c" },
-	{ "SHA256", 19, (const uint8_t *)"\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20" },
-	{ "SHA384", 19, (const uint8_t *)"\x30\x41\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x02\x05\x00\x04\x30" },
-	{ "SHA512", 19, (const uint8_t *)"\x30\x51\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x03\x05\x00\x04\x40" },
+	{ "SHA1", 15,
+	  (const uint8_t *)"\x30\x21\x30\x09\x06\x05\x2b\x0e\x03\x02\x1a\x05"
+			   "\x00\x04\x14" },
+	{ "SHA224", 19,
+	  (const uint8_t *)"\x30\x2d\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03"
+			   "\x04\x02\x04\x05\x00\x04\x1c" },
+	{ "SHA256", 19,
+	  (const uint8_t *)"\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03"
+			   "\x04\x02\x01\x05\x00\x04\x20" },
+	{ "SHA384", 19,
+	  (const uint8_t *)"\x30\x41\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03"
+			   "\x04\x02\x02\x05\x00\x04\x30" },
+	{ "SHA512", 19,
+	  (const uint8_t *)"\x30\x51\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03"
+			   "\x04\x02\x03\x05\x00\x04\x40" },
 };
 
 /* The signature's size, known without the token. */
@@ -36,7 +46,8 @@ static size_t sig_size(const struct op *op)
 }
 
 /* RSA: the k-byte block the token exponentiates. */
-static CK_RV tbs_rsa(struct op *op, const uint8_t *msg, size_t len, uint8_t *tbs, size_t k)
+static CK_RV tbs_rsa(struct op *op, const uint8_t *msg, size_t len,
+		     uint8_t *tbs, size_t k)
 {
 	uint8_t di[19 + EVP_MAX_MD_SIZE];
 	size_t n = 0;
@@ -51,21 +62,26 @@ static CK_RV tbs_rsa(struct op *op, const uint8_t *msg, size_t len, uint8_t *tbs
 	case PAD_PSS:
 		if (len != (size_t)EVP_MD_get_size(op->pss_md))
 			return CKR_DATA_LEN_RANGE;
-		return pad_pss(op->pub, msg, op->pss_md, op->mgf_md, op->salt_len, tbs, k) < 0
-			       ? CKR_FUNCTION_FAILED
-			       : CKR_OK;
+		return pad_pss(op->pub, msg, op->pss_md, op->mgf_md,
+			       op->salt_len, tbs, k) < 0
+			   ? CKR_FUNCTION_FAILED
+			   : CKR_OK;
 	case PAD_PKCS1:
 		if (op->m->md) { /* wrap the digest in a DigestInfo */
-			for (size_t i = 0; i < sizeof(digest_info) / sizeof(digest_info[0]); i++)
+			for (size_t i = 0;
+			     i < sizeof(digest_info) / sizeof(digest_info[0]);
+			     i++)
 				if (strcmp(digest_info[i].md, op->m->md) == 0) {
-					memcpy(di, digest_info[i].der, digest_info[i].len);
+					memcpy(di, digest_info[i].der,
+					       digest_info[i].len);
 					n = digest_info[i].len;
 				}
 			memcpy(di + n, msg, len);
 			msg = di;
 			len += n;
 		}
-		return pad_pkcs1_sign(msg, len, tbs, k) < 0 ? CKR_DATA_LEN_RANGE : CKR_OK;
+		return pad_pkcs1_sign(msg, len, tbs, k) < 0 ? CKR_DATA_LEN_RANGE
+							    : CKR_OK;
 	default:
 		return CKR_MECHANISM_INVALID;
 	}
@@ -73,8 +89,8 @@ static CK_RV tbs_rsa(struct op *op, const uint8_t *msg, size_t len, uint8_t *tbs
 
 /* slot->lock held. Builds what the token signs, signs, formats the result
  * into sig (sig_size bytes). */
-static CK_RV sign_token(struct session *s, struct op *op, const uint8_t *msg, size_t len,
-			uint8_t *sig)
+static CK_RV sign_token(struct session *s, struct op *op, const uint8_t *msg,
+			size_t len, uint8_t *sig)
 {
 	uint8_t tbs[MAX_SIG], raw[MAX_SIG];
 	size_t k = sig_size(op), tlen = k, rlen = sizeof(raw), field;
@@ -83,7 +99,8 @@ static CK_RV sign_token(struct session *s, struct op *op, const uint8_t *msg, si
 	int r;
 
 	if (f == KF_RSA) {
-		if (k > sizeof(tbs) || (rv = tbs_rsa(op, msg, len, tbs, k)) != CKR_OK)
+		if (k > sizeof(tbs) ||
+		    (rv = tbs_rsa(op, msg, len, tbs, k)) != CKR_OK)
 			return rv == CKR_OK ? CKR_KEY_SIZE_RANGE : rv;
 		msg = tbs;
 		len = k;
@@ -98,9 +115,10 @@ static CK_RV sign_token(struct session *s, struct op *op, const uint8_t *msg, si
 	if ((r = op_driver_sign(s, op, msg, len, raw, &rlen)) < 0)
 		return slot_rv(s->slot, r);
 	if (f == KF_EC)
-		return ecdsa_der_to_raw(raw, rlen, alg_field_len(op->alg), sig) < 0
-			       ? CKR_DEVICE_ERROR
-			       : CKR_OK;
+		return ecdsa_der_to_raw(raw, rlen, alg_field_len(op->alg),
+					sig) < 0
+			   ? CKR_DEVICE_ERROR
+			   : CKR_OK;
 	if (rlen > k)
 		return CKR_DEVICE_ERROR;
 	memset(sig, 0, k - rlen);
@@ -110,8 +128,9 @@ static CK_RV sign_token(struct session *s, struct op *op, const uint8_t *msg, si
 
 /* The final step of C_Sign / C_SignFinal. The size query and a short buffer
  * cost no token call and keep the operation. */
-static CK_RV sign_finish(struct app *app, struct session *s, const uint8_t *data,
-			 size_t len, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len)
+static CK_RV sign_finish(struct app *app, struct session *s,
+			 const uint8_t *data, size_t len, CK_BYTE_PTR sig,
+			 CK_ULONG_PTR sig_len)
 {
 	struct op *op = &s->op[OP_SIGN];
 	uint8_t hash[EVP_MAX_MD_SIZE];
@@ -138,14 +157,15 @@ static CK_RV sign_finish(struct app *app, struct session *s, const uint8_t *data
 	return rv;
 }
 
-CK_RV fe_C_SignInit(struct app *app, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-		    CK_OBJECT_HANDLE hKey)
+CK_RV fe_C_SignInit(struct app *app, CK_SESSION_HANDLE hSession,
+		    CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
 	return op_begin(app, hSession, OP_SIGN, pMechanism, hKey);
 }
 
 CK_RV fe_C_Sign(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+		CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+		CK_ULONG_PTR pulSignatureLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -158,13 +178,14 @@ CK_RV fe_C_Sign(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
 	else if (s->op[OP_SIGN].updated)
 		rv = CKR_OPERATION_ACTIVE;
 	else
-		rv = sign_finish(app, s, pData, ulDataLen, pSignature, pulSignatureLen);
+		rv = sign_finish(app, s, pData, ulDataLen, pSignature,
+				 pulSignatureLen);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
-CK_RV fe_C_SignUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-		      CK_ULONG ulPartLen)
+CK_RV fe_C_SignUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+		      CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -180,8 +201,8 @@ CK_RV fe_C_SignUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR p
 	return rv;
 }
 
-CK_RV fe_C_SignFinal(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
-		     CK_ULONG_PTR pulSignatureLen)
+CK_RV fe_C_SignFinal(struct app *app, CK_SESSION_HANDLE hSession,
+		     CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -207,19 +228,22 @@ static CK_RV verify_ctx_setup(struct op *op, EVP_PKEY_CTX *ctx)
 		ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
 		if (ok && op->m->md)
 			ok = EVP_PKEY_CTX_set_signature_md(
-				     ctx, EVP_get_digestbyname(op->m->md)) == 1;
+				 ctx, EVP_get_digestbyname(op->m->md)) == 1;
 	} else if (ok && op->m->pad == PAD_PSS) {
-		ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+		ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) ==
+			 1 &&
 		     EVP_PKEY_CTX_set_signature_md(ctx, op->pss_md) == 1 &&
 		     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, op->mgf_md) == 1 &&
-		     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)op->salt_len) == 1;
+		     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)op->salt_len) ==
+			 1;
 	}
 	return ok ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
 /* RSA_X_509: recover the block and compare with the zero-extended data. */
-static CK_RV verify_raw_rsa(struct op *op, EVP_PKEY_CTX *ctx, const uint8_t *msg,
-			    size_t len, const uint8_t *sig, size_t sig_len)
+static CK_RV verify_raw_rsa(struct op *op, EVP_PKEY_CTX *ctx,
+			    const uint8_t *msg, size_t len, const uint8_t *sig,
+			    size_t sig_len)
 {
 	uint8_t rec[MAX_SIG], want[MAX_SIG];
 	size_t rlen = sizeof(rec), k = sig_size(op);
@@ -228,15 +252,16 @@ static CK_RV verify_raw_rsa(struct op *op, EVP_PKEY_CTX *ctx, const uint8_t *msg
 		return CKR_DATA_LEN_RANGE;
 	if (EVP_PKEY_verify_recover_init(ctx) != 1 ||
 	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) != 1 ||
-	    EVP_PKEY_verify_recover(ctx, rec, &rlen, sig, sig_len) != 1 || rlen != k)
+	    EVP_PKEY_verify_recover(ctx, rec, &rlen, sig, sig_len) != 1 ||
+	    rlen != k)
 		return CKR_SIGNATURE_INVALID;
 	memset(want, 0, k - len);
 	memcpy(want + (k - len), msg, len);
 	return memcmp(rec, want, k) == 0 ? CKR_OK : CKR_SIGNATURE_INVALID;
 }
 
-static CK_RV verify_sw(struct op *op, const uint8_t *msg, size_t len, const uint8_t *sig,
-		       size_t sig_len)
+static CK_RV verify_sw(struct op *op, const uint8_t *msg, size_t len,
+		       const uint8_t *sig, size_t sig_len)
 {
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_MD_CTX *mctx = NULL;
@@ -248,7 +273,8 @@ static CK_RV verify_sw(struct op *op, const uint8_t *msg, size_t len, const uint
 		return CKR_SIGNATURE_LEN_RANGE;
 	if (op->m->pad == PAD_EDDSA) {
 		if ((mctx = EVP_MD_CTX_new()) &&
-		    EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, op->pub) == 1 &&
+		    EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, op->pub) ==
+			1 &&
 		    EVP_DigestVerify(mctx, sig, sig_len, msg, len) == 1)
 			rv = CKR_OK;
 		goto out;
@@ -268,8 +294,9 @@ static CK_RV verify_sw(struct op *op, const uint8_t *msg, size_t len, const uint
 		sig_len = der_len;
 	}
 	if ((rv = verify_ctx_setup(op, ctx)) == CKR_OK)
-		rv = EVP_PKEY_verify(ctx, sig, sig_len, msg, len) == 1 ? CKR_OK
-									: CKR_SIGNATURE_INVALID;
+		rv = EVP_PKEY_verify(ctx, sig, sig_len, msg, len) == 1
+			 ? CKR_OK
+			 : CKR_SIGNATURE_INVALID;
 out:
 	OPENSSL_free(der);
 	EVP_PKEY_CTX_free(ctx);
@@ -299,8 +326,9 @@ CK_RV fe_C_VerifyInit(struct app *app, CK_SESSION_HANDLE hSession,
 	return op_begin(app, hSession, OP_VERIFY, pMechanism, hKey);
 }
 
-CK_RV fe_C_Verify(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		  CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+CK_RV fe_C_Verify(struct app *app, CK_SESSION_HANDLE hSession,
+		  CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+		  CK_ULONG ulSignatureLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -313,13 +341,14 @@ CK_RV fe_C_Verify(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData
 	else if (s->op[OP_VERIFY].updated)
 		rv = CKR_OPERATION_ACTIVE;
 	else
-		rv = verify_finish(s, pData, ulDataLen, pSignature, ulSignatureLen);
+		rv = verify_finish(s, pData, ulDataLen, pSignature,
+				   ulSignatureLen);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
-CK_RV fe_C_VerifyUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-			CK_ULONG ulPartLen)
+CK_RV fe_C_VerifyUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
 	struct session *s;
 	CK_RV rv;
@@ -329,14 +358,15 @@ CK_RV fe_C_VerifyUpdate(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR
 		rv = CKR_OPERATION_NOT_INITIALIZED;
 	else if (!pPart && ulPartLen)
 		rv = CKR_ARGUMENTS_BAD;
-	else if ((rv = op_update(&s->op[OP_VERIFY], pPart, ulPartLen)) != CKR_OK)
+	else if ((rv = op_update(&s->op[OP_VERIFY], pPart, ulPartLen)) !=
+		 CKR_OK)
 		op_reset(&s->op[OP_VERIFY]);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
-CK_RV fe_C_VerifyFinal(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
-		       CK_ULONG ulSignatureLen)
+CK_RV fe_C_VerifyFinal(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
 	struct session *s;
 	CK_RV rv;

@@ -31,20 +31,21 @@
  * Users:
  *   CKU_USER              the PIV PIN.
  *   CKU_SO                the PIV management key, given as hex digits
- *                         (48 for 3DES / AES-192, 32 for AES-128, 64 for AES-256).
- *   CKU_CONTEXT_SPECIFIC  the PIN again, after C_SignInit / C_DecryptInit with a
- *                         key whose CKA_ALWAYS_AUTHENTICATE is true.
+ *                         (48 for 3DES / AES-192, 32 for AES-128, 64 for
+ * AES-256). CKU_CONTEXT_SPECIFIC  the PIN again, after C_SignInit /
+ * C_DecryptInit with a key whose CKA_ALWAYS_AUTHENTICATE is true.
  *
  * PIN management through C_SetPIN (the prefix convention of Yubico's ykcs11;
  * no management key is needed):
  *   C_SetPIN(old = "<PIN>",          new = "<new PIN>")  changes the PIN.
  *   C_SetPIN(old = "puk:<PUK>",      new = "<new PUK>")  changes the PUK.
  *   C_SetPIN(old = "unblock:<PUK>",  new = "<new PIN>")  unblocks the PIN
- *                                                          with the PUK and sets it.
- * C_InitToken resets the PIV application to its factory state; the card only
- * allows it when both PIN and PUK are blocked, else C_InitToken returns
- * CKR_FUNCTION_REJECTED. No session may be open on the token (CKR_SESSION_EXISTS).
- * The pin argument of C_InitToken is ignored; the label too.
+ *                                                          with the PUK and
+ * sets it. C_InitToken resets the PIV application to its factory state; the
+ * card only allows it when both PIN and PUK are blocked, else C_InitToken
+ * returns CKR_FUNCTION_REJECTED. No session may be open on the token
+ * (CKR_SESSION_EXISTS). The pin argument of C_InitToken is ignored; the label
+ * too.
  */
 #ifndef TOKEND_PKCS11_H
 #define TOKEND_PKCS11_H

@@ -45,11 +45,11 @@ static void pad(CK_UTF8CHAR *dst, size_t n, const char *s)
 static void test_peers(void **state)
 {
 	struct config *cfg = load("[export a]\nsocket = /run/a\n"
-	                          "allow-users = 1000\nallow-groups = 50, 60\n"
-	                          "[export b]\nsocket = /run/b\n");
+				  "allow-users = 1000\nallow-groups = 50, 60\n"
+				  "[export b]\nsocket = /run/b\n");
 	const struct export_conf *a = cfg->exports[0], *b = cfg->exports[1];
-	gid_t groups[] = {7, 60};
-	struct peer p = {.uid = 1000, .gid = 1000};
+	gid_t groups[] = { 7, 60 };
+	struct peer p = { .uid = 1000, .gid = 1000 };
 
 	assert_true(export_accepts_peer(a, &p));
 	p.uid = 1001;
@@ -70,9 +70,9 @@ static void test_peers(void **state)
 static void test_tokens(void **state)
 {
 	struct config *cfg = load("[export a]\nsocket = /run/a\n"
-	                          "tokens = pkcs11:manufacturer=Yubico%20AB "
-	                          "pkcs11:serial=42\n"
-	                          "[export b]\nsocket = /run/b\n");
+				  "tokens = pkcs11:manufacturer=Yubico%20AB "
+				  "pkcs11:serial=42\n"
+				  "[export b]\nsocket = /run/b\n");
 	CK_TOKEN_INFO ti;
 
 	memset(&ti, 0, sizeof(ti));
@@ -92,9 +92,9 @@ static void test_tokens(void **state)
 static void test_access_and_equal(void **state)
 {
 	struct config *c1 = load("[export a]\nsocket = /run/a\n"
-	                         "access = read-only\nallow-users = 1, 2\n");
+				 "access = read-only\nallow-users = 1, 2\n");
 	struct config *c2 = load("[export a]\nsocket = /run/a\n"
-	                         "access = read-only\nallow-users = 1\n  2\n");
+				 "access = read-only\nallow-users = 1\n  2\n");
 	struct config *c3 = load("[export a]\nsocket = /run/a\n");
 
 	assert_false(export_allows(c1->exports[0], EXPORT_OP_GENERATE_KEY));
@@ -122,9 +122,9 @@ static void test_pin(void **state)
 	fclose(f);
 	chmod(pin, 0600);
 	snprintf(text, sizeof(text),
-	         "[export a]\nsocket = /run/a\n"
-	         "pin-file = %s\n",
-	         pin);
+		 "[export a]\nsocket = /run/a\n"
+		 "pin-file = %s\n",
+		 pin);
 	cfg = load(text);
 	assert_true(export_conf_has_pin(cfg->exports[0]));
 	assert_non_null(cfg->exports[0]->pin);
@@ -140,8 +140,8 @@ static void test_default(void **state)
 	char err[64];
 
 	assert_int_equal(config_load("/nonexistent/tokend.conf", false, &cfg,
-	                             err, sizeof(err)),
-	                 0);
+				     err, sizeof(err)),
+			 0);
 	assert_int_equal(cfg->n_exports, 1);
 	assert_string_equal(cfg->exports[0]->name, "default");
 	assert_string_equal(cfg->exports[0]->socket, "/run/tokend/pkcs11");
@@ -150,16 +150,16 @@ static void test_default(void **state)
 	assert_int_equal(cfg->limits.max_message_size, 1 << 20);
 	config_free(&cfg);
 	assert_int_not_equal(config_load("/nonexistent/tokend.conf", true, &cfg,
-	                                 err, sizeof(err)),
-	                     0);
+					 err, sizeof(err)),
+			     0);
 }
 
 static void test_audit(void **state)
 {
 	char path[256], line[1024];
-	const uint8_t id[] = {0x01, 0xab};
-	struct audit_key key = {"0123", id, sizeof(id), "evil\"\nlabel"};
-	struct peer p = {.uid = 1234, .gid = 100, .pid = 42};
+	const uint8_t id[] = { 0x01, 0xab };
+	struct audit_key key = { "0123", id, sizeof(id), "evil\"\nlabel" };
+	struct peer p = { .uid = 1234, .gid = 100, .pid = 42 };
 	int saved = dup(2), fd;
 	FILE *f;
 
@@ -176,13 +176,13 @@ static void test_audit(void **state)
 	assert_non_null(f);
 	assert_non_null(fgets(line, sizeof(line), f));
 	assert_string_equal(line, "<5>AUDIT login export=e1 uid=1234 gid=100 "
-	                          "pid=42 token=\"0123\" user=CKU_USER "
-	                          "result=CKR_PIN_INCORRECT\n");
+				  "pid=42 token=\"0123\" user=CKU_USER "
+				  "result=CKR_PIN_INCORRECT\n");
 	assert_non_null(fgets(line, sizeof(line), f));
 	assert_string_equal(line, "<5>AUDIT key-op export=e1 uid=1234 gid=100 "
-	                          "pid=42 token=\"0123\" op=sign key-id=01ab "
-	                          "key-label=\"evil\\x22\\x0alabel\" "
-	                          "mech=CKM_ECDSA result=CKR_OK\n");
+				  "pid=42 token=\"0123\" op=sign key-id=01ab "
+				  "key-label=\"evil\\x22\\x0alabel\" "
+				  "mech=CKM_ECDSA result=CKR_OK\n");
 	assert_null(fgets(line, sizeof(line), f));
 	fclose(f);
 	unlink(path);
@@ -191,12 +191,12 @@ static void test_audit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_peers),
-	    cmocka_unit_test(test_tokens),
-	    cmocka_unit_test(test_access_and_equal),
-	    cmocka_unit_test(test_pin),
-	    cmocka_unit_test(test_default),
-	    cmocka_unit_test(test_audit),
+		cmocka_unit_test(test_peers),
+		cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_access_and_equal),
+		cmocka_unit_test(test_pin),
+		cmocka_unit_test(test_default),
+		cmocka_unit_test(test_audit),
 	};
 	int r;
 

@@ -86,8 +86,8 @@ static void test_blocked_job_does_not_stall(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_all_jobs_run),
-	    cmocka_unit_test(test_blocked_job_does_not_stall),
+		cmocka_unit_test(test_all_jobs_run),
+		cmocka_unit_test(test_blocked_job_does_not_stall),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

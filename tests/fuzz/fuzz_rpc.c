@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* the body alone, too, so the fuzzer need not build headers */
 		if (rpc_request_decode(&c, data, size, &m) == 0)
 			rpc_message_clear(&m);
-		if (rpc_response_decode(&c, data, size, CKM_ECDH1_DERIVE, &m) == 0)
+		if (rpc_response_decode(&c, data, size, CKM_ECDH1_DERIVE, &m) ==
+		    0)
 			rpc_message_clear(&m);
 	}
 	return 0;

@@ -18,11 +18,11 @@
 #include "soft_token.h"
 
 static const uint8_t initialize[] = {
-    0,   0,   0,   1,   0,   0,   0,   5,   'a', 'y', 'y', 'a', 'y', 1,
-    0,   0,   0,   41,  'P', 'R', 'I', 'V', 'A', 'T', 'E', '-', 'G', 'N',
-    'O', 'M', 'E', '-', 'K', 'E', 'Y', 'R', 'I', 'N', 'G', '-', 'P', 'K',
-    'C', 'S', '1', '1', '-', 'P', 'R', 'O', 'T', 'O', 'C', 'O', 'L', '-',
-    'V', '-', '1', 0,   1,   0,   0,   0,   1,   0,
+	0,   0,   0,   1,   0,   0,   0,   5,   'a', 'y', 'y', 'a', 'y', 1,
+	0,   0,   0,   41,  'P', 'R', 'I', 'V', 'A', 'T', 'E', '-', 'G', 'N',
+	'O', 'M', 'E', '-', 'K', 'E', 'Y', 'R', 'I', 'N', 'G', '-', 'P', 'K',
+	'C', 'S', '1', '1', '-', 'P', 'R', 'O', 'T', 'O', 'C', 'O', 'L', '-',
+	'V', '-', '1', 0,   1,   0,   0,   0,   1,   0,
 };
 
 static bool filter(void *ctx, const CK_TOKEN_INFO *ti)
@@ -43,7 +43,7 @@ static void audit(void *ctx, const struct rpc_audit_event *ev)
 }
 
 static int pin(void *ctx, CK_SLOT_ID slot, enum tk_user user, uint8_t *out,
-               size_t *len)
+	       size_t *len)
 {
 	(void)ctx;
 	if (*len < 6)
@@ -74,7 +74,7 @@ static void run(struct rpc_server *srv, const uint8_t *p, size_t n, bool init)
 	buf_init(&resp, 0);
 	if (init)
 		rc = rpc_server_handle(srv, initialize, sizeof(initialize),
-		                       &resp);
+				       &resp);
 	while (rc == 0 && n >= 2) {
 		len = (size_t)p[0] << 8 | p[1];
 		p += 2;
@@ -91,8 +91,8 @@ static void run(struct rpc_server *srv, const uint8_t *p, size_t n, bool init)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t versions[] = {0, 1, 2, 200};
-	struct rpc_policy pol = {0};
+	static const uint8_t versions[] = { 0, 1, 2, 200 };
+	struct rpc_policy pol = { 0 };
 	struct rpc_server *srv;
 	struct app *app;
 	size_t audited = 0;
@@ -110,8 +110,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (flags & 2)
 		pol.shows_token = filter;
 	if (flags & 8)
-		pol.limits = (struct rpc_server_limits){
-		    .max_sessions = 2, .max_out = 64, .max_attrs = 4};
+		pol.limits = (struct rpc_server_limits){ .max_sessions = 2,
+							 .max_out = 64,
+							 .max_attrs = 4 };
 	if (app_new(&app) == 0) {
 		if (flags & 4)
 			app_set_pin_provider(app, pin, NULL);

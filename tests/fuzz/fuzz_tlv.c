@@ -12,7 +12,9 @@ static void walk(struct reader r, int depth)
 	(void)reader_find_tlv(&r, 0x53, &found);
 	while (reader_get_tlv(&r, &tag, &v) == 0) {
 		/* Constructed tags (bit 6 of the first byte) nest further. */
-		uint32_t first = tag > 0xffff ? tag >> 16 : tag > 0xff ? tag >> 8 : tag;
+		uint32_t first = tag > 0xffff ? tag >> 16
+				 : tag > 0xff ? tag >> 8
+					      : tag;
 
 		if (depth < 8 && (first & 0x20))
 			walk(v, depth + 1);

@@ -81,10 +81,10 @@ static void sha256(const void *p, size_t n, uint8_t out[32])
 /* EMSA-PKCS1-v1_5 of a SHA-256 hash, k bytes. */
 static void pkcs1_block(const uint8_t hash[32], uint8_t *em, size_t k)
 {
-	static const uint8_t info[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09,
-					0x60, 0x86, 0x48, 0x01, 0x65, 0x03,
-					0x04, 0x02, 0x01, 0x05, 0x00, 0x04,
-					0x20 };
+	static const uint8_t info[] = { 0x30, 0x31, 0x30, 0x0d, 0x06,
+					0x09, 0x60, 0x86, 0x48, 0x01,
+					0x65, 0x03, 0x04, 0x02, 0x01,
+					0x05, 0x00, 0x04, 0x20 };
 	size_t t = sizeof(info) + 32;
 
 	em[0] = 0x00;
@@ -138,8 +138,8 @@ static unsigned long sign_and_verify(uint8_t ref)
 	before = apdus() - before;
 	if (k->alg == TK_ALG_ED25519) {
 		md = EVP_MD_CTX_new();
-		assert_int_equal(EVP_DigestVerifyInit(md, NULL, NULL, NULL,
-						      k->pub), 1);
+		assert_int_equal(
+		    EVP_DigestVerifyInit(md, NULL, NULL, NULL, k->pub), 1);
 		assert_int_equal(EVP_DigestVerify(md, sig, siglen, in, inlen),
 				 1);
 		EVP_MD_CTX_free(md);
@@ -188,7 +188,7 @@ static void test_open_fresh(void **state)
 	assert_true(info.pin_is_default);
 	assert_true(info.caps & TK_CAP_ED25519);
 	assert_true(info.caps & TK_CAP_DELETE_KEY);
-	assert_null(key_of(0xf9)); /* nothing discovered yet */
+	assert_null(key_of(0xf9));             /* nothing discovered yet */
 	assert_int_equal(apdus() - before, 0); /* info and objects: cache */
 
 	/* An empty slot: its F7 only (no certificate without a key). */
@@ -204,10 +204,13 @@ static void test_open_fresh(void **state)
 	assert_non_null(att->cert);
 	assert_int_equal(discover(TK_DISCOVER_CERT, 0xf9), 0);
 	/* Everything else: 23 more F7s, data objects; then all is cached. */
-	cost = discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0);
+	cost =
+	    discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0);
 	printf("# discovering the rest of a fresh card: %lu APDUs\n", cost);
 	assert_int_equal(cost, 23 + 4);
-	assert_int_equal(discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0), 0);
+	assert_int_equal(
+	    discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0),
+	    0);
 }
 
 struct gen_case {
@@ -235,13 +238,15 @@ static void test_generate(void **state)
 
 	struct tk_token_info info;
 
-	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24), 0);
+	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24),
+			 0);
 	printf("# first management-key login: %lu APDUs\n", apdus() - before);
 	assert_int_equal(apdus() - before, 3); /* F7 of 9B once, then 2 */
 	assert_int_equal(tok->ops->info(tok, &info), 0);
 	assert_true(info.admin_is_default);
 	before = apdus();
-	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24), 0);
+	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24),
+			 0);
 	assert_int_equal(apdus() - before, 2);
 	assert_int_equal(tok->ops->objects(tok, &o), 0);
 	gen = o->gen;
@@ -249,7 +254,8 @@ static void test_generate(void **state)
 		const struct tk_key *k;
 
 		before = apdus();
-		assert_int_equal(tok->ops->generate(tok, gens[i].ref, gens[i].alg,
+		assert_int_equal(tok->ops->generate(tok, gens[i].ref,
+						    gens[i].alg,
 						    TK_PIN_POLICY_DEFAULT,
 						    TK_TOUCH_POLICY_DEFAULT),
 				 0);
@@ -304,11 +310,12 @@ static void test_decrypt(void **state)
 
 	assert_int_equal(EVP_PKEY_encrypt_init(c), 1);
 	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING), 1);
-	assert_int_equal(EVP_PKEY_encrypt(c, ct, &ctlen, secret, sizeof(secret)),
-			 1);
+	assert_int_equal(
+	    EVP_PKEY_encrypt(c, ct, &ctlen, secret, sizeof(secret)), 1);
 	EVP_PKEY_CTX_free(c);
 	before = apdus();
-	assert_int_equal(tok->ops->decrypt(tok, 0x9a, ct, ctlen, pt, &ptlen), 0);
+	assert_int_equal(tok->ops->decrypt(tok, 0x9a, ct, ctlen, pt, &ptlen),
+			 0);
 	assert_int_equal(apdus() - before, 1);
 	assert_int_equal(ptlen, 256);
 	assert_int_equal(pt[0], 0x00);
@@ -326,15 +333,16 @@ static void derive_check(uint8_t ref, EVP_PKEY *peer)
 
 	if (k->alg == TK_ALG_X25519) {
 		plen = sizeof(point);
-		assert_int_equal(EVP_PKEY_get_raw_public_key(peer, point, &plen),
-				 1);
+		assert_int_equal(
+		    EVP_PKEY_get_raw_public_key(peer, point, &plen), 1);
 	} else {
 		assert_int_equal(EVP_PKEY_get_octet_string_param(
-					 peer, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
-					 point, sizeof(point), &plen),
+				     peer, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+				     point, sizeof(point), &plen),
 				 1);
 	}
-	assert_int_equal(tok->ops->derive(tok, ref, point, plen, mine, &mlen), 0);
+	assert_int_equal(tok->ops->derive(tok, ref, point, plen, mine, &mlen),
+			 0);
 	assert_int_equal(EVP_PKEY_derive_init(c), 1);
 	assert_int_equal(EVP_PKEY_derive_set_peer(c, k->pub), 1);
 	assert_int_equal(EVP_PKEY_derive(c, theirs, &tlen), 1);
@@ -407,7 +415,8 @@ static uint8_t *make_cert(EVP_PKEY *subject, size_t *len)
 	X509_set_version(x, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), 42);
 	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-				   (const unsigned char *)"tokend 9A", -1, -1, 0);
+				   (const unsigned char *)"tokend 9A", -1, -1,
+				   0);
 	X509_set_subject_name(x, name);
 	X509_set_issuer_name(x, name);
 	X509_gmtime_adj(X509_getm_notBefore(x), 0);
@@ -430,7 +439,8 @@ static void test_cert_reopen(void **state)
 	const struct tk_key *k;
 	unsigned long before, cost;
 
-	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24), 0);
+	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24),
+			 0);
 	assert_int_equal(tok->ops->write_cert(tok, 0x9a, der, len), 0);
 	k = key_of(0x9a);
 	assert_int_equal(k->cert_len, len);
@@ -483,7 +493,8 @@ static void test_attest(void **state)
 	p = der;
 	x = d2i_X509(NULL, &p, (long)len);
 	assert_non_null(x);
-	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), key_of(0x9d)->pub), 1);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), key_of(0x9d)->pub),
+			 1);
 	X509_free(x);
 	free(der);
 	/* Kept: a size query and the read after it see the same bytes. */
@@ -500,9 +511,9 @@ static void reset_from_elsewhere(void)
 	SCARDHANDLE h;
 	DWORD proto;
 
-	assert_int_equal(SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL,
-					       &ctx),
-			 SCARD_S_SUCCESS);
+	assert_int_equal(
+	    SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx),
+	    SCARD_S_SUCCESS);
 	assert_int_equal(SCardConnect(ctx, reader, SCARD_SHARE_SHARED,
 				      SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &h,
 				      &proto),
@@ -557,7 +568,8 @@ static void test_admin(void **state)
 	const struct tk_data *d;
 	unsigned long before;
 
-	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24), 0);
+	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24),
+			 0);
 	assert_int_equal(tok->ops->import_key(tok, 0x84, priv,
 					      TK_PIN_POLICY_NEVER,
 					      TK_TOUCH_POLICY_DEFAULT),
@@ -571,9 +583,8 @@ static void test_admin(void **state)
 	EVP_PKEY_free(priv);
 
 	/* Printed Information: private, loaded once after login. */
-	assert_int_equal(tok->ops->write_data(tok, 0x5fc109, printed,
-					      sizeof(printed)),
-			 0);
+	assert_int_equal(
+	    tok->ops->write_data(tok, 0x5fc109, printed, sizeof(printed)), 0);
 	assert_null(data_of(0x5fc109));
 	before = apdus();
 	assert_int_equal(tok->ops->load_private(tok), 0);
@@ -591,15 +602,13 @@ static void test_admin(void **state)
 	assert_int_equal(tok->ops->delete_cert(tok, 0x9a), 0);
 	assert_null(key_of(0x9a)->cert);
 
-	assert_int_equal(tok->ops->change_pin(tok, TK_USER_PIN, pin, PIN_LEN,
-					      pin2, 6),
-			 0);
+	assert_int_equal(
+	    tok->ops->change_pin(tok, TK_USER_PIN, pin, PIN_LEN, pin2, 6), 0);
 	assert_int_equal(tok->ops->login(tok, TK_USER_PIN, pin, PIN_LEN),
 			 TK_ERR_PIN_INCORRECT);
 	assert_int_equal(tok->ops->login(tok, TK_USER_PIN, pin2, 6), 0);
-	assert_int_equal(tok->ops->change_pin(tok, TK_USER_PIN, pin2, 6, pin,
-					      PIN_LEN),
-			 0);
+	assert_int_equal(
+	    tok->ops->change_pin(tok, TK_USER_PIN, pin2, 6, pin, PIN_LEN), 0);
 	assert_int_equal(sign_and_verify(0x9a), 1);
 	/* Reset is refused while the PIN and PUK are not blocked. */
 	assert_int_equal(tok->ops->reset(tok), TK_ERR_DENIED);
@@ -657,8 +666,9 @@ static void test_legacy(void **state)
 	/* Without F7 a key is found by its certificate: one GET DATA. */
 	assert_int_equal(discover(TK_DISCOVER_KEY, 0x9c), 1);
 	assert_non_null(key_of(0x9c));
-	printf("# discovering the rest of a 5.2 card: %lu APDUs\n",
-	       discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0));
+	printf(
+	    "# discovering the rest of a 5.2 card: %lu APDUs\n",
+	    discover(TK_DISCOVER_CERT | TK_DISCOVER_ALL | TK_DISCOVER_DATA, 0));
 	assert_int_equal(tok->ops->info(tok, &info), 0);
 	assert_string_equal(info.label, "YubiKey PIV #20000002");
 	assert_int_equal(info.pin_tries_left, 3);
@@ -700,7 +710,8 @@ int main(int argc, char **argv)
 	};
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: %s READER APDU_LOG VCARD_PID\n", argv[0]);
+		fprintf(stderr, "usage: %s READER APDU_LOG VCARD_PID\n",
+			argv[0]);
 		return 2;
 	}
 	reader = argv[1];

@@ -1,6 +1,7 @@
 /* tokend-pcsc-wait: waits until pcscd sees a reader in a given state.
  *
- *   tokend-pcsc-wait --reader NAME (--present|--absent|--listed) [--timeout SEC]
+ *   tokend-pcsc-wait --reader NAME (--present|--absent|--listed) [--timeout
+ * SEC]
  *
  * --present: a card is in the reader; --absent: no card (or no such reader);
  * --listed: the reader exists. pcscd not running yet (SCARD_E_NO_SERVICE) is
@@ -72,7 +73,7 @@ static bool state_reached(enum mode mode, DWORD st)
 /* One attempt within an established context. 0 reached, 1 not yet,
  * -1 when the context must be re-established (pcscd went away). */
 static int wait_once(SCARDCONTEXT ctx, const char *name, enum mode mode,
-		      long long deadline)
+		     long long deadline)
 {
 	SCARD_READERSTATE rs;
 	long long left;
@@ -96,14 +97,15 @@ static int wait_once(SCARDCONTEXT ctx, const char *name, enum mode mode,
 				return 1; /* the reader went away meanwhile */
 			if (state_reached(mode, rs.dwEventState))
 				return 0;
-			rs.dwCurrentState = rs.dwEventState & ~SCARD_STATE_CHANGED;
+			rs.dwCurrentState =
+			    rs.dwEventState & ~SCARD_STATE_CHANGED;
 		}
 		left = deadline - now_ms();
 		if (left <= 0)
 			return 1;
-		rv = SCardGetStatusChange(ctx, left < WAIT_SLICE_MS ? (DWORD)left
-								 : WAIT_SLICE_MS,
-					  &rs, 1);
+		rv = SCardGetStatusChange(
+		    ctx, left < WAIT_SLICE_MS ? (DWORD)left : WAIT_SLICE_MS,
+		    &rs, 1);
 		if (rv == SCARD_E_TIMEOUT)
 			return 1; /* list the readers again */
 	}
@@ -144,7 +146,9 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
-			mode = c == 'p' ? MODE_PRESENT : c == 'a' ? MODE_ABSENT : MODE_LISTED;
+			mode = c == 'p'   ? MODE_PRESENT
+			       : c == 'a' ? MODE_ABSENT
+					  : MODE_LISTED;
 			break;
 		case 't':
 			timeout = strtod(optarg, &end);
@@ -169,8 +173,9 @@ int main(int argc, char **argv)
 	deadline = now_ms() + (long long)(timeout * 1000);
 	for (;;) {
 		if (!have_ctx) {
-			have_ctx = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL,
-							 &ctx) == SCARD_S_SUCCESS;
+			have_ctx = SCardEstablishContext(SCARD_SCOPE_SYSTEM,
+							 NULL, NULL, &ctx) ==
+				   SCARD_S_SUCCESS;
 		}
 		rv = have_ctx ? wait_once(ctx, name, mode, deadline) : 1;
 		if (rv == 0)
@@ -180,9 +185,12 @@ int main(int argc, char **argv)
 			have_ctx = false;
 		}
 		if (now_ms() >= deadline) {
-			fprintf(stderr, PROG ": timed out waiting for '%s' to be %s\n",
-				name, mode == MODE_PRESENT ? "present" :
-				mode == MODE_ABSENT ? "absent" : "listed");
+			fprintf(stderr,
+				PROG ": timed out waiting for '%s' to be %s\n",
+				name,
+				mode == MODE_PRESENT  ? "present"
+				: mode == MODE_ABSENT ? "absent"
+						      : "listed");
 			if (have_ctx)
 				SCardReleaseContext(ctx);
 			return 1;

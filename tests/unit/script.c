@@ -55,7 +55,8 @@ static int script_transmit(void *ctx, const uint8_t *capdu, size_t clen,
 
 	if (s->pos >= s->n) {
 		print_hex("unexpected APDU", capdu, clen);
-		fail_msg("script has %zu steps, APDU %zu sent", s->n, s->pos + 1);
+		fail_msg("script has %zu steps, APDU %zu sent", s->n,
+			 s->pos + 1);
 	}
 	st = &s->steps[s->pos++];
 	if (st->capdu) {

@@ -32,13 +32,11 @@ void script_start(struct script *s, const struct script_step *steps, size_t n,
 		  enum piv_ext ext);
 /* Asserts every step ran, frees the card. */
 void script_finish(struct script *s);
-#define SCRIPT(s, steps, ext) \
+#define SCRIPT(s, steps, ext)                                                  \
 	script_start((s), (steps), sizeof(steps) / sizeof((steps)[0]), (ext))
 
 /* Hex (spaces allowed) to bytes; returns the length. */
 size_t hex2bin(const char *hex, uint8_t *out, size_t max);
-
-
 
 /* Bytes to a hex string (malloc'd), for building long steps at run time. */
 char *bin2hex(const uint8_t *p, size_t n);

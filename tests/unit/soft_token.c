@@ -33,11 +33,16 @@ static EVP_PKEY *cache[5];
 static EVP_PKEY *make_key(int i)
 {
 	switch (i) {
-	case 0: return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	case 1: return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	case 2: return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-	case 3: return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	default: return EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	case 0:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	case 1:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	case 2:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	case 3:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	default:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
 	}
 }
 
@@ -54,9 +59,11 @@ static uint8_t *make_cert(EVP_PKEY *k, const char *cn, size_t *len)
 	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
 	X509_set_pubkey(x, k);
 	n = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
 	X509_set_issuer_name(x, n);
-	X509_sign(x, k, EVP_PKEY_get_id(k) == EVP_PKEY_ED25519 ? NULL : EVP_sha256());
+	X509_sign(x, k,
+		  EVP_PKEY_get_id(k) == EVP_PKEY_ED25519 ? NULL : EVP_sha256());
 	l = i2d_X509(x, &der);
 	X509_free(x);
 	*len = (size_t)l;
@@ -75,8 +82,9 @@ static struct tk_key *tok_key(struct soft_tok *t, uint8_t ref, EVP_PKEY **priv)
 }
 
 static const uint8_t piv_refs[NKEYS] = {
-	0, 0x9A, 0x9C, 0x9D, 0x9E, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
-	0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0xF9,
+	0,    0x9A, 0x9C, 0x9D, 0x9E, 0x82, 0x83, 0x84, 0x85,
+	0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E,
+	0x8F, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0xF9,
 };
 
 static uint8_t ref_id(uint8_t ref)
@@ -87,8 +95,8 @@ static uint8_t ref_id(uint8_t ref)
 	return 0;
 }
 
-static void key_set(struct soft_tok *t, uint8_t ref, enum tk_alg alg, EVP_PKEY *k,
-		    enum tk_pin_policy pin, bool generated)
+static void key_set(struct soft_tok *t, uint8_t ref, enum tk_alg alg,
+		    EVP_PKEY *k, enum tk_pin_policy pin, bool generated)
 {
 	EVP_PKEY *old = NULL;
 	struct tk_key *key = tok_key(t, ref, &old);
@@ -107,7 +115,9 @@ static void key_set(struct soft_tok *t, uint8_t ref, enum tk_alg alg, EVP_PKEY *
 	key->id = ref_id(ref);
 	key->alg = alg;
 	key->pub = k;
-	key->pin_policy = pin ? pin : (ref == 0x9C ? TK_PIN_POLICY_ALWAYS : TK_PIN_POLICY_ONCE);
+	key->pin_policy =
+	    pin ? pin
+		: (ref == 0x9C ? TK_PIN_POLICY_ALWAYS : TK_PIN_POLICY_ONCE);
 	key->touch_policy = TK_TOUCH_POLICY_NEVER;
 	key->generated = generated;
 	t->priv[i] = k;
@@ -173,7 +183,8 @@ static int tok_load_private(struct tk_token *tok)
 	if (!t->verified)
 		return TK_ERR_AUTH_REQUIRED;
 	if (t->ndata < 2) {
-		t->data[1] = (struct tk_data){ .tag = 0x5FC109, .private = true };
+		t->data[1] =
+		    (struct tk_data){ .tag = 0x5FC109, .private = true };
 		strcpy(t->data[1].label, "Printed Information");
 		t->data[1].value = (uint8_t *)strdup("JOHN DOE");
 		t->data[1].len = 8;
@@ -183,14 +194,16 @@ static int tok_load_private(struct tk_token *tok)
 	return 0;
 }
 
-static int tok_login(struct tk_token *tok, enum tk_user user, const uint8_t *s, size_t len)
+static int tok_login(struct tk_token *tok, enum tk_user user, const uint8_t *s,
+		     size_t len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 
 	soft_stats.login++;
 	if (user == TK_USER_ADMIN) {
-		static const uint8_t mgm[24] = { 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
-						 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+		static const uint8_t mgm[24] = { 1, 2, 3, 4, 5, 6, 7, 8,
+						 1, 2, 3, 4, 5, 6, 7, 8,
+						 1, 2, 3, 4, 5, 6, 7, 8 };
 		if (len != sizeof(mgm) || memcmp(s, mgm, len))
 			return TK_ERR_PIN_INCORRECT;
 		t->admin = true;
@@ -229,7 +242,8 @@ static int tok_pin_status(struct tk_token *tok, int *tries, bool *verified)
 }
 
 /* PIN policy as a PIV card enforces it. */
-static int key_use(struct soft_tok *t, uint8_t ref, struct tk_key **key, EVP_PKEY **priv)
+static int key_use(struct soft_tok *t, uint8_t ref, struct tk_key **key,
+		   EVP_PKEY **priv)
 {
 	if (!(*key = tok_key(t, ref, priv)))
 		return TK_ERR_NOT_FOUND;
@@ -243,7 +257,8 @@ static int key_use(struct soft_tok *t, uint8_t ref, struct tk_key **key, EVP_PKE
 	return 0;
 }
 
-static int rsa_raw(EVP_PKEY *k, const uint8_t *in, size_t len, uint8_t *out, size_t *out_len)
+static int rsa_raw(EVP_PKEY *k, const uint8_t *in, size_t len, uint8_t *out,
+		   size_t *out_len)
 {
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(k, NULL);
 	int ok = c && EVP_PKEY_decrypt_init(c) == 1 &&
@@ -254,8 +269,8 @@ static int rsa_raw(EVP_PKEY *k, const uint8_t *in, size_t len, uint8_t *out, siz
 	return ok ? 0 : TK_ERR_DEVICE;
 }
 
-static int tok_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in, size_t len,
-		    uint8_t *out, size_t *out_len)
+static int tok_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in,
+		    size_t len, uint8_t *out, size_t *out_len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	struct tk_key *key;
@@ -277,7 +292,8 @@ static int tok_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in, size_t
 		if (len != (key->alg == TK_ALG_P256 ? 32u : 48u))
 			return TK_ERR_INVALID;
 		c = EVP_PKEY_CTX_new(k, NULL);
-		ok = c && EVP_PKEY_sign_init(c) == 1 && EVP_PKEY_sign(c, out, out_len, in, len) == 1;
+		ok = c && EVP_PKEY_sign_init(c) == 1 &&
+		     EVP_PKEY_sign(c, out, out_len, in, len) == 1;
 		break;
 	case TK_ALG_ED25519:
 		m = EVP_MD_CTX_new();
@@ -292,8 +308,8 @@ static int tok_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in, size_t
 	return ok ? 0 : TK_ERR_DEVICE;
 }
 
-static int tok_decrypt(struct tk_token *tok, uint8_t ref, const uint8_t *in, size_t len,
-		       uint8_t *out, size_t *out_len)
+static int tok_decrypt(struct tk_token *tok, uint8_t ref, const uint8_t *in,
+		       size_t len, uint8_t *out, size_t *out_len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	struct tk_key *key;
@@ -316,9 +332,11 @@ static EVP_PKEY *peer_key(enum tk_alg alg, const uint8_t *p, size_t len)
 	EVP_PKEY *pk = NULL;
 
 	if (alg == TK_ALG_X25519)
-		return EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, p, len);
+		return EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, p,
+						   len);
 	b = OSSL_PARAM_BLD_new();
-	OSSL_PARAM_BLD_push_utf8_string(b, "group", alg == TK_ALG_P256 ? "P-256" : "P-384", 0);
+	OSSL_PARAM_BLD_push_utf8_string(
+	    b, "group", alg == TK_ALG_P256 ? "P-256" : "P-384", 0);
 	OSSL_PARAM_BLD_push_octet_string(b, "pub", p, len);
 	params = OSSL_PARAM_BLD_to_param(b);
 	c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
@@ -330,8 +348,8 @@ static EVP_PKEY *peer_key(enum tk_alg alg, const uint8_t *p, size_t len)
 	return pk;
 }
 
-static int tok_derive(struct tk_token *tok, uint8_t ref, const uint8_t *peer, size_t len,
-		      uint8_t *out, size_t *out_len)
+static int tok_derive(struct tk_token *tok, uint8_t ref, const uint8_t *peer,
+		      size_t len, uint8_t *out, size_t *out_len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	struct tk_key *key;
@@ -345,7 +363,8 @@ static int tok_derive(struct tk_token *tok, uint8_t ref, const uint8_t *peer, si
 	if (!(pk = peer_key(key->alg, peer, len)))
 		return TK_ERR_INVALID;
 	c = EVP_PKEY_CTX_new(k, NULL);
-	ok = c && EVP_PKEY_derive_init(c) == 1 && EVP_PKEY_derive_set_peer(c, pk) == 1 &&
+	ok = c && EVP_PKEY_derive_init(c) == 1 &&
+	     EVP_PKEY_derive_set_peer(c, pk) == 1 &&
 	     EVP_PKEY_derive(c, out, out_len) == 1;
 	EVP_PKEY_CTX_free(c);
 	EVP_PKEY_free(pk);
@@ -362,12 +381,23 @@ static int tok_generate(struct tk_token *tok, uint8_t ref, enum tk_alg alg,
 	if (!t->admin)
 		return TK_ERR_AUTH_REQUIRED;
 	switch (alg) {
-	case TK_ALG_RSA2048: k = make_key(0); break;
-	case TK_ALG_P256: k = make_key(1); break;
-	case TK_ALG_P384: k = make_key(2); break;
-	case TK_ALG_ED25519: k = make_key(3); break;
-	case TK_ALG_X25519: k = make_key(4); break;
-	default: return TK_ERR_UNSUPPORTED;
+	case TK_ALG_RSA2048:
+		k = make_key(0);
+		break;
+	case TK_ALG_P256:
+		k = make_key(1);
+		break;
+	case TK_ALG_P384:
+		k = make_key(2);
+		break;
+	case TK_ALG_ED25519:
+		k = make_key(3);
+		break;
+	case TK_ALG_X25519:
+		k = make_key(4);
+		break;
+	default:
+		return TK_ERR_UNSUPPORTED;
 	}
 	key_set(t, ref, alg, k, pin, true);
 	return 0;
@@ -383,17 +413,27 @@ static int tok_import(struct tk_token *tok, uint8_t ref, EVP_PKEY *priv,
 	if (!t->admin)
 		return TK_ERR_AUTH_REQUIRED;
 	switch (EVP_PKEY_get_id(priv)) {
-	case EVP_PKEY_RSA: alg = TK_ALG_RSA2048; break;
-	case EVP_PKEY_EC: alg = EVP_PKEY_get_bits(priv) == 256 ? TK_ALG_P256 : TK_ALG_P384; break;
-	case EVP_PKEY_ED25519: alg = TK_ALG_ED25519; break;
-	default: alg = TK_ALG_X25519; break;
+	case EVP_PKEY_RSA:
+		alg = TK_ALG_RSA2048;
+		break;
+	case EVP_PKEY_EC:
+		alg =
+		    EVP_PKEY_get_bits(priv) == 256 ? TK_ALG_P256 : TK_ALG_P384;
+		break;
+	case EVP_PKEY_ED25519:
+		alg = TK_ALG_ED25519;
+		break;
+	default:
+		alg = TK_ALG_X25519;
+		break;
 	}
 	EVP_PKEY_up_ref(priv);
 	key_set(t, ref, alg, priv, pin, false);
 	return 0;
 }
 
-static int tok_write_cert(struct tk_token *tok, uint8_t ref, const uint8_t *der, size_t len)
+static int tok_write_cert(struct tk_token *tok, uint8_t ref, const uint8_t *der,
+			  size_t len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	struct tk_key *key = tok_key(t, ref, NULL);
@@ -449,8 +489,9 @@ static int tok_delete_key(struct tk_token *tok, uint8_t ref)
 	return 0;
 }
 
-static int tok_change_pin(struct tk_token *tok, enum tk_user which, const uint8_t *old,
-			  size_t old_len, const uint8_t *n, size_t n_len)
+static int tok_change_pin(struct tk_token *tok, enum tk_user which,
+			  const uint8_t *old, size_t old_len, const uint8_t *n,
+			  size_t n_len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	char *cur = which == TK_USER_PUK ? t->puk : t->pin;
@@ -478,7 +519,8 @@ static int tok_unblock(struct tk_token *tok, const uint8_t *puk, size_t puk_len,
 	if (t->puk_tries == 0)
 		return TK_ERR_PIN_LOCKED;
 	if (puk_len != strlen(t->puk) || memcmp(puk, t->puk, puk_len))
-		return --t->puk_tries == 0 ? TK_ERR_PIN_LOCKED : TK_ERR_PIN_INCORRECT;
+		return --t->puk_tries == 0 ? TK_ERR_PIN_LOCKED
+					   : TK_ERR_PIN_INCORRECT;
 	memcpy(t->pin, n, n_len);
 	t->pin[n_len] = '\0';
 	t->tries = 3;
@@ -505,7 +547,8 @@ static int tok_discover(struct tk_token *tok, unsigned what, uint8_t ref)
 }
 
 /* A certificate for the generated key in ref, signed by itself. */
-static int tok_attest(struct tk_token *tok, uint8_t ref, uint8_t **der, size_t *len)
+static int tok_attest(struct tk_token *tok, uint8_t ref, uint8_t **der,
+		      size_t *len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	EVP_PKEY *priv = NULL;
@@ -526,7 +569,8 @@ static int tok_attest(struct tk_token *tok, uint8_t ref, uint8_t **der, size_t *
 }
 
 /* Replaces the CHUID (data[0]); other containers are accepted and dropped. */
-static int tok_write_data(struct tk_token *tok, uint32_t tag, const uint8_t *v, size_t len)
+static int tok_write_data(struct tk_token *tok, uint32_t tag, const uint8_t *v,
+			  size_t len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	uint8_t *copy;
@@ -547,14 +591,27 @@ static int tok_write_data(struct tk_token *tok, uint32_t tag, const uint8_t *v, 
 }
 
 static const struct tk_token_ops tok_ops = {
-	.close = tok_close, .info = tok_info, .objects = tok_objects,
-	.load_private = tok_load_private, .login = tok_login, .logout = tok_logout,
-	.pin_status = tok_pin_status, .sign = tok_sign, .decrypt = tok_decrypt,
-	.derive = tok_derive, .generate = tok_generate, .import_key = tok_import,
-	.write_cert = tok_write_cert, .delete_cert = tok_delete_cert,
-	.delete_key = tok_delete_key, .change_pin = tok_change_pin,
-	.unblock_pin = tok_unblock, .reset = tok_reset, .discover = tok_discover,
-	.attest = tok_attest, .write_data = tok_write_data,
+	.close = tok_close,
+	.info = tok_info,
+	.objects = tok_objects,
+	.load_private = tok_load_private,
+	.login = tok_login,
+	.logout = tok_logout,
+	.pin_status = tok_pin_status,
+	.sign = tok_sign,
+	.decrypt = tok_decrypt,
+	.derive = tok_derive,
+	.generate = tok_generate,
+	.import_key = tok_import,
+	.write_cert = tok_write_cert,
+	.delete_cert = tok_delete_cert,
+	.delete_key = tok_delete_key,
+	.change_pin = tok_change_pin,
+	.unblock_pin = tok_unblock,
+	.reset = tok_reset,
+	.discover = tok_discover,
+	.attest = tok_attest,
+	.write_data = tok_write_data,
 };
 
 EVP_PKEY *soft_key(uint8_t ref)
@@ -571,10 +628,12 @@ EVP_PKEY *soft_key(uint8_t ref)
 	return NULL;
 }
 
-static int drv_open(struct tk_driver *drv, const char *device, struct tk_token **out)
+static int drv_open(struct tk_driver *drv, const char *device,
+		    struct tk_token **out)
 {
-	static const enum tk_alg algs[5] = { TK_ALG_RSA2048, TK_ALG_P256, TK_ALG_P384,
-					     TK_ALG_ED25519, TK_ALG_X25519 };
+	static const enum tk_alg algs[5] = { TK_ALG_RSA2048, TK_ALG_P256,
+					     TK_ALG_P384, TK_ALG_ED25519,
+					     TK_ALG_X25519 };
 	static const uint8_t refs[5] = { 0x9A, 0x9C, 0x9D, 0x9E, 0x82 };
 	struct soft_tok *t = calloc(1, sizeof(*t));
 
@@ -586,9 +645,12 @@ static int drv_open(struct tk_driver *drv, const char *device, struct tk_token *
 	strcpy(t->puk, SOFT_PUK);
 	for (int i = 0; i < 5; i++)
 		key_set(t, refs[i], algs[i], soft_key(refs[i]),
-			i == 3 ? TK_PIN_POLICY_NEVER : TK_PIN_POLICY_DEFAULT, i < 2);
-	t->keys[0].cert = make_cert(t->priv[0], "soft rsa", &t->keys[0].cert_len);
-	t->keys[1].cert = make_cert(t->priv[1], "soft p256", &t->keys[1].cert_len);
+			i == 3 ? TK_PIN_POLICY_NEVER : TK_PIN_POLICY_DEFAULT,
+			i < 2);
+	t->keys[0].cert =
+	    make_cert(t->priv[0], "soft rsa", &t->keys[0].cert_len);
+	t->keys[1].cert =
+	    make_cert(t->priv[1], "soft p256", &t->keys[1].cert_len);
 	t->data[0] = (struct tk_data){ .tag = 0x5FC102 };
 	strcpy(t->data[0].label, "Card Holder Unique Identifier");
 	t->data[0].value = (uint8_t *)strdup("CHUID-BYTES");
@@ -619,7 +681,10 @@ static void drv_free(struct tk_driver *drv)
 }
 
 static const struct tk_driver_ops drv_ops = {
-	.name = "soft", .scan = drv_scan, .open = drv_open, .free = drv_free,
+	.name = "soft",
+	.scan = drv_scan,
+	.open = drv_open,
+	.free = drv_free,
 };
 
 int soft_driver_new(struct tk_driver **out)

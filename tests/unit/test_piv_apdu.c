@@ -25,15 +25,24 @@ static void test_sw_table(void **state)
 		uint16_t sw;
 		int err;
 	} t[] = {
-		{ 0x9000, 0 }, { 0x63c2, TK_ERR_PIN_INCORRECT },
-		{ 0x6300, TK_ERR_PIN_INCORRECT }, { 0x6983, TK_ERR_PIN_LOCKED },
-		{ 0x6982, TK_ERR_AUTH_REQUIRED }, { 0x6a82, TK_ERR_NOT_FOUND },
-		{ 0x6a88, TK_ERR_NOT_FOUND }, { 0x6985, TK_ERR_DENIED },
-		{ 0x6a80, TK_ERR_INVALID }, { 0x6a86, TK_ERR_INVALID },
-		{ 0x6700, TK_ERR_INVALID }, { 0x6d00, TK_ERR_UNSUPPORTED },
-		{ 0x6e00, TK_ERR_UNSUPPORTED }, { 0x6a81, TK_ERR_UNSUPPORTED },
-		{ 0x6f00, TK_ERR_DEVICE }, { 0x1234, TK_ERR_DEVICE },
-		{ 0x6100, TK_ERR_DEVICE }, { 0x6a84, TK_ERR_TOO_LARGE },
+		{ 0x9000, 0 },
+		{ 0x63c2, TK_ERR_PIN_INCORRECT },
+		{ 0x6300, TK_ERR_PIN_INCORRECT },
+		{ 0x6983, TK_ERR_PIN_LOCKED },
+		{ 0x6982, TK_ERR_AUTH_REQUIRED },
+		{ 0x6a82, TK_ERR_NOT_FOUND },
+		{ 0x6a88, TK_ERR_NOT_FOUND },
+		{ 0x6985, TK_ERR_DENIED },
+		{ 0x6a80, TK_ERR_INVALID },
+		{ 0x6a86, TK_ERR_INVALID },
+		{ 0x6700, TK_ERR_INVALID },
+		{ 0x6d00, TK_ERR_UNSUPPORTED },
+		{ 0x6e00, TK_ERR_UNSUPPORTED },
+		{ 0x6a81, TK_ERR_UNSUPPORTED },
+		{ 0x6f00, TK_ERR_DEVICE },
+		{ 0x1234, TK_ERR_DEVICE },
+		{ 0x6100, TK_ERR_DEVICE },
+		{ 0x6a84, TK_ERR_TOO_LARGE },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -118,11 +127,10 @@ static void test_ext_refused_61xx_chain(void **state)
 		chunk[i] = malloc(2 * n + 5);
 		memcpy(chunk[i], all + off, 2 * n);
 		strcpy(chunk[i] + 2 * n, sw);
-		steps[k++] = (struct script_step){
-			i == 0 ? GET_CERT_SHORT
-			       : i == 7 ? "00 C0 00 00 D0" : "00 C0 00 00 00",
-			chunk[i], 0, NULL
-		};
+		steps[k++] = (struct script_step){ i == 0   ? GET_CERT_SHORT
+						   : i == 7 ? "00 C0 00 00 D0"
+							    : "00 C0 00 00 00",
+						   chunk[i], 0, NULL };
 	}
 	steps[k++] = (struct script_step){ "00 CB 3F FF 03 5C 01 7E 00",
 					   "7E 00 9000", 0, NULL };
@@ -233,7 +241,8 @@ static void test_chaining_and_extended_put(void **state)
 		char *d = bin2hex(body + off, n);
 
 		h[i] = malloc(strlen(d) + 16);
-		sprintf(h[i], "%s DB 3F FF %02zX %s", i < 2 ? "10" : "00", n, d);
+		sprintf(h[i], "%s DB 3F FF %02zX %s", i < 2 ? "10" : "00", n,
+			d);
 		free(d);
 		steps[i] = (struct script_step){ h[i], "9000", 0, NULL };
 	}
@@ -264,9 +273,9 @@ static void test_chaining_error(void **state)
 	struct script s;
 
 	script_start(&s, steps, 1, PIV_EXT_NO);
-	assert_int_equal(piv_command(s.card, 0xdb, 0x3f, 0xff, data,
-				     sizeof(data), NULL),
-			 TK_ERR_AUTH_REQUIRED);
+	assert_int_equal(
+	    piv_command(s.card, 0xdb, 0x3f, 0xff, data, sizeof(data), NULL),
+	    TK_ERR_AUTH_REQUIRED);
 	script_finish(&s);
 }
 
@@ -274,14 +283,14 @@ static void test_chaining_error(void **state)
 static void test_garbage(void **state)
 {
 	static const struct script_step steps[] = {
-		{ GET_CERT_SHORT, "90", 0, NULL },          /* no full SW */
-		{ GET_CERT_SHORT, "", 0, NULL },            /* nothing */
-		{ GET_CERT_SHORT, "54 00 9000", 0, NULL },   /* wrong tag */
+		{ GET_CERT_SHORT, "90", 0, NULL },         /* no full SW */
+		{ GET_CERT_SHORT, "", 0, NULL },           /* nothing */
+		{ GET_CERT_SHORT, "54 00 9000", 0, NULL }, /* wrong tag */
 		{ GET_CERT_SHORT, "53 05 01 02 9000", 0, NULL }, /* short */
-		{ GET_CERT_SHORT, "53 00 00 9000", 0, NULL }, /* trailing */
+		{ GET_CERT_SHORT, "53 00 00 9000", 0, NULL },    /* trailing */
 		{ GET_CERT_SHORT, "53 84 00 00 00 01 00 9000", 0, NULL },
-		{ GET_CERT_SHORT, "9000", 0, NULL },        /* no object */
-		{ GET_CERT_SHORT, "AA 6F00", 0, NULL },     /* unknown error */
+		{ GET_CERT_SHORT, "9000", 0, NULL },    /* no object */
+		{ GET_CERT_SHORT, "AA 6F00", 0, NULL }, /* unknown error */
 	};
 	struct script s;
 	struct buf out;
@@ -347,9 +356,9 @@ static void test_bad_args(void **state)
 	piv_card_free(&c);
 	piv_card_free(NULL);
 	script_start(&s, none, 0, PIV_EXT_NO);
-	assert_int_equal(piv_transmit(s.card, 0xdb, 0, 0, NULL, 70000, NULL,
-				      &sw),
-			 TK_ERR_ARG);
+	assert_int_equal(
+	    piv_transmit(s.card, 0xdb, 0, 0, NULL, 70000, NULL, &sw),
+	    TK_ERR_ARG);
 	assert_int_equal(piv_transmit(s.card, 0xdb, 0, 0, NULL, 3, NULL, &sw),
 			 TK_ERR_ARG);
 	assert_int_equal(piv_get_data(s.card, 0x1000000, NULL), TK_ERR_ARG);

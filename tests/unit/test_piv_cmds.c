@@ -21,8 +21,11 @@
 static void test_select(void **state)
 {
 	static const struct script_step steps[] = {
-		{ SELECT, "61 11 4F 06 000010000100 79 07 4F 05 A000000308 9000", 0, NULL },
-		{ SELECT, "61 0F 4F 06 000010000100 AC 05 80 01 11 06 00 9000", 0, NULL },
+		{ SELECT,
+		  "61 11 4F 06 000010000100 79 07 4F 05 A000000308 9000", 0,
+		  NULL },
+		{ SELECT, "61 0F 4F 06 000010000100 AC 05 80 01 11 06 00 9000",
+		  0, NULL },
 		{ SELECT, "9000", 0, NULL },
 		{ SELECT, "6A82", 0, NULL },
 		{ SELECT, "61 20 4F 06 9000", 0, NULL },
@@ -56,36 +59,48 @@ static void test_pins(void **state)
 		{ "00 20 00 80", "9000", 0, NULL },
 		{ "00 20 00 81", "6983", 0, NULL },
 		{ "00 20 FF 80", "9000", 0, NULL },
-		{ "00 24 00 80 10 313233343536FFFF 3635343332317FFF", "63C1", 0, NULL },
-		{ "00 2C 00 80 10 3132333435363738 313233343536FFFF", "9000", 0, NULL },
+		{ "00 24 00 80 10 313233343536FFFF 3635343332317FFF", "63C1", 0,
+		  NULL },
+		{ "00 2C 00 80 10 3132333435363738 313233343536FFFF", "9000", 0,
+		  NULL },
 	};
 	struct script s;
 	int tries;
 
 	SCRIPT(&s, steps, PIV_EXT_NO);
-	assert_int_equal(piv_verify(s.card, PIV_REF_PIN, (const uint8_t *)"123456", 6, &tries), 0);
+	assert_int_equal(piv_verify(s.card, PIV_REF_PIN,
+				    (const uint8_t *)"123456", 6, &tries),
+			 0);
 	assert_int_equal(tries, -1);
-	assert_int_equal(piv_verify(s.card, PIV_REF_PIN, (const uint8_t *)"12345", 5, &tries),
+	assert_int_equal(piv_verify(s.card, PIV_REF_PIN,
+				    (const uint8_t *)"12345", 5, &tries),
 			 TK_ERR_PIN_INCORRECT);
 	assert_int_equal(tries, 2);
-	assert_int_equal(piv_verify(s.card, PIV_REF_PIN, (const uint8_t *)"12345", 5, &tries),
+	assert_int_equal(piv_verify(s.card, PIV_REF_PIN,
+				    (const uint8_t *)"12345", 5, &tries),
 			 TK_ERR_PIN_LOCKED);
 	assert_int_equal(tries, 0);
-	assert_int_equal(piv_pin_status(s.card, PIV_REF_PIN, &tries), TK_ERR_AUTH_REQUIRED);
+	assert_int_equal(piv_pin_status(s.card, PIV_REF_PIN, &tries),
+			 TK_ERR_AUTH_REQUIRED);
 	assert_int_equal(tries, 3);
 	assert_int_equal(piv_pin_status(s.card, PIV_REF_PIN, &tries), 0);
-	assert_int_equal(piv_pin_status(s.card, PIV_REF_PUK, &tries), TK_ERR_PIN_LOCKED);
+	assert_int_equal(piv_pin_status(s.card, PIV_REF_PUK, &tries),
+			 TK_ERR_PIN_LOCKED);
 	assert_int_equal(piv_logout(s.card, PIV_REF_PIN), 0);
-	assert_int_equal(piv_change_reference(s.card, PIV_REF_PIN, (const uint8_t *)"123456", 6,
-					      (const uint8_t *)"654321\x7f", 7, &tries),
-			 TK_ERR_PIN_INCORRECT);
+	assert_int_equal(
+	    piv_change_reference(s.card, PIV_REF_PIN, (const uint8_t *)"123456",
+				 6, (const uint8_t *)"654321\x7f", 7, &tries),
+	    TK_ERR_PIN_INCORRECT);
 	assert_int_equal(tries, 1);
 	assert_int_equal(piv_unblock_pin(s.card, (const uint8_t *)"12345678", 8,
-					 (const uint8_t *)"123456", 6, NULL), 0);
+					 (const uint8_t *)"123456", 6, NULL),
+			 0);
 	/* Impossible PINs cost no APDU. */
-	assert_int_equal(piv_verify(s.card, PIV_REF_PIN, (const uint8_t *)"123456789", 9, NULL),
+	assert_int_equal(piv_verify(s.card, PIV_REF_PIN,
+				    (const uint8_t *)"123456789", 9, NULL),
 			 TK_ERR_ARG);
-	assert_int_equal(piv_verify(s.card, PIV_REF_PIN, NULL, 0, NULL), TK_ERR_ARG);
+	assert_int_equal(piv_verify(s.card, PIV_REF_PIN, NULL, 0, NULL),
+			 TK_ERR_ARG);
 	script_finish(&s);
 }
 
@@ -101,7 +116,9 @@ static void test_sign(void **state)
 		hash64[i] = (uint8_t)i;
 	d = bin2hex(rsa_in, sizeof(rsa_in));
 	rsa_cmd = malloc(strlen(d) + 64);
-	sprintf(rsa_cmd, "00 87 07 9A 00 01 0A 7C 82 01 06 82 00 81 82 01 00 %s 00 00", d);
+	sprintf(rsa_cmd,
+		"00 87 07 9A 00 01 0A 7C 82 01 06 82 00 81 82 01 00 %s 00 00",
+		d);
 	free(d);
 	{
 		struct script_step steps[] = {
@@ -119,7 +136,7 @@ static void test_sign(void **state)
 			  "7C 04 82 02 3000 9000", 0, NULL },
 			{ "00 87 E0 9A 00 00 09 7C 07 82 00 81 03 616263 00 00",
 			  "7C 04 82 02 AABB 9000", 0, NULL },
-			{ NULL, "7C 02 82 00 9000", 0, NULL },    /* empty sig */
+			{ NULL, "7C 02 82 00 9000", 0, NULL }, /* empty sig */
 			{ NULL, "7C 03 81 01 00 9000", 0, NULL }, /* no 82 */
 			{ NULL, "7C 05 82 03 00 9000", 0, NULL }, /* short */
 			{ NULL, "7D 03 82 01 00 9000", 0, NULL }, /* not 7C */
@@ -128,20 +145,34 @@ static void test_sign(void **state)
 
 		SCRIPT(&s, steps, PIV_EXT_YES);
 		buf_init(&sig, 0);
-		assert_int_equal(piv_sign(s.card, PIV_ALG_RSA2048, 0x9a, rsa_in, 256, &sig), 0);
+		assert_int_equal(
+		    piv_sign(s.card, PIV_ALG_RSA2048, 0x9a, rsa_in, 256, &sig),
+		    0);
 		assert_int_equal(sig.len, 3);
-		assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP256, 0x9c, hash64, 64, &sig), 0);
-		assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP384, 0x9c, hash64, 32, &sig), 0);
-		assert_int_equal(piv_sign(s.card, PIV_ALG_ED25519, 0x9a, (const uint8_t *)"abc", 3, &sig), 0);
+		assert_int_equal(
+		    piv_sign(s.card, PIV_ALG_ECCP256, 0x9c, hash64, 64, &sig),
+		    0);
+		assert_int_equal(
+		    piv_sign(s.card, PIV_ALG_ECCP384, 0x9c, hash64, 32, &sig),
+		    0);
+		assert_int_equal(piv_sign(s.card, PIV_ALG_ED25519, 0x9a,
+					  (const uint8_t *)"abc", 3, &sig),
+				 0);
 		assert_int_equal(sig.len, 2);
 		for (int i = 0; i < 4; i++)
-			assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP256, 0x9a, hash64, 32, &sig),
+			assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP256, 0x9a,
+						  hash64, 32, &sig),
 					 TK_ERR_DEVICE);
-		assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP256, 0x9a, hash64, 32, &sig),
-				 TK_ERR_AUTH_REQUIRED);
+		assert_int_equal(
+		    piv_sign(s.card, PIV_ALG_ECCP256, 0x9a, hash64, 32, &sig),
+		    TK_ERR_AUTH_REQUIRED);
 		/* RSA input of the wrong size, X25519 signing: no APDU. */
-		assert_int_equal(piv_sign(s.card, PIV_ALG_RSA2048, 0x9a, rsa_in, 255, &sig), TK_ERR_ARG);
-		assert_int_equal(piv_sign(s.card, PIV_ALG_X25519, 0x9a, rsa_in, 32, &sig), TK_ERR_ARG);
+		assert_int_equal(
+		    piv_sign(s.card, PIV_ALG_RSA2048, 0x9a, rsa_in, 255, &sig),
+		    TK_ERR_ARG);
+		assert_int_equal(
+		    piv_sign(s.card, PIV_ALG_X25519, 0x9a, rsa_in, 32, &sig),
+		    TK_ERR_ARG);
 		script_finish(&s);
 	}
 	buf_free(&sig);
@@ -156,8 +187,11 @@ static void test_decipher_ecdh(void **state)
 	static const struct script_step steps[] = {
 		{ NULL, "7C 05 82 03 000201 9000", 0, NULL },
 		{ "00 87 E1 9D 00 00 26 7C 24 82 00 85 20"
-		  "0000000000000000000000000000000000000000000000000000000000000000 00 00",
-		  "7C 22 82 20 1111111111111111111111111111111111111111111111111111111111111111 9000",
+		  "000000000000000000000000000000000000000000000000000000000000"
+		  "0000 00 00",
+		  "7C 22 82 20 "
+		  "111111111111111111111111111111111111111111111111111111111111"
+		  "1111 9000",
 		  0, NULL },
 	};
 
@@ -165,13 +199,21 @@ static void test_decipher_ecdh(void **state)
 	SCRIPT(&s, steps, PIV_EXT_YES);
 	buf_init(&out, 0);
 	out.secret = true;
-	assert_int_equal(piv_decipher(s.card, PIV_ALG_RSA1024, 0x9d, ct, 128, &out), 0);
+	assert_int_equal(
+	    piv_decipher(s.card, PIV_ALG_RSA1024, 0x9d, ct, 128, &out), 0);
 	assert_int_equal(out.len, 3);
-	assert_int_equal(piv_ecdh(s.card, PIV_ALG_X25519, 0x9d, pt65 + 1, 32, &out), 0);
+	assert_int_equal(
+	    piv_ecdh(s.card, PIV_ALG_X25519, 0x9d, pt65 + 1, 32, &out), 0);
 	assert_int_equal(out.len, 32);
-	assert_int_equal(piv_ecdh(s.card, PIV_ALG_ECCP256, 0x9d, pt65, 64, &out), TK_ERR_ARG);
-	assert_int_equal(piv_ecdh(s.card, PIV_ALG_RSA2048, 0x9d, pt65, 65, &out), TK_ERR_ARG);
-	assert_int_equal(piv_decipher(s.card, PIV_ALG_ECCP256, 0x9d, ct, 32, &out), TK_ERR_ARG);
+	assert_int_equal(
+	    piv_ecdh(s.card, PIV_ALG_ECCP256, 0x9d, pt65, 64, &out),
+	    TK_ERR_ARG);
+	assert_int_equal(
+	    piv_ecdh(s.card, PIV_ALG_RSA2048, 0x9d, pt65, 65, &out),
+	    TK_ERR_ARG);
+	assert_int_equal(
+	    piv_decipher(s.card, PIV_ALG_ECCP256, 0x9d, ct, 32, &out),
+	    TK_ERR_ARG);
 	script_finish(&s);
 	buf_free(&out);
 }
@@ -192,19 +234,28 @@ static void test_generate(void **state)
 	sprintf(r, "%s9000", hex);
 	{
 		struct script_step steps[] = {
-			{ "00 47 00 9A 0B AC 09 80 01 11 AA 01 03 AB 01 02 00", r, 0, NULL },
-			{ "00 47 00 9C 05 AC 03 80 01 11 00", "7F49 03 86 01 04 9000", 0, NULL },
+			{ "00 47 00 9A 0B AC 09 80 01 11 AA 01 03 AB 01 02 00",
+			  r, 0, NULL },
+			{ "00 47 00 9C 05 AC 03 80 01 11 00",
+			  "7F49 03 86 01 04 9000", 0, NULL },
 			{ NULL, "7F48 00 9000", 0, NULL },
 		};
 
 		SCRIPT(&s, steps, PIV_EXT_NO);
-		assert_int_equal(piv_generate(s.card, 0x9a, PIV_ALG_ECCP256, 3, 2, &got), 0);
+		assert_int_equal(
+		    piv_generate(s.card, 0x9a, PIV_ALG_ECCP256, 3, 2, &got), 0);
 		assert_int_equal(EVP_PKEY_eq(pk, got), 1);
 		EVP_PKEY_free(got);
-		assert_int_equal(piv_generate(s.card, 0x9c, PIV_ALG_ECCP256, 0, 0, &got), TK_ERR_DEVICE);
+		assert_int_equal(
+		    piv_generate(s.card, 0x9c, PIV_ALG_ECCP256, 0, 0, &got),
+		    TK_ERR_DEVICE);
 		assert_null(got);
-		assert_int_equal(piv_generate(s.card, 0x9c, PIV_ALG_ECCP256, 0, 0, &got), TK_ERR_DEVICE);
-		assert_int_equal(piv_generate(s.card, 0x9b, PIV_ALG_ECCP256, 0, 0, &got), TK_ERR_ARG);
+		assert_int_equal(
+		    piv_generate(s.card, 0x9c, PIV_ALG_ECCP256, 0, 0, &got),
+		    TK_ERR_DEVICE);
+		assert_int_equal(
+		    piv_generate(s.card, 0x9b, PIV_ALG_ECCP256, 0, 0, &got),
+		    TK_ERR_ARG);
 		script_finish(&s);
 	}
 	EVP_PKEY_free(pk);
@@ -217,8 +268,9 @@ static void test_generate(void **state)
 static void test_app_info_torture(void **state)
 {
 	uint8_t in[64], m[64];
-	size_t n = hex2bin("61 16 4F 06 000010000100 79 07 4F 05 A000000308 AC 03 80 01 07",
-			   in, sizeof(in));
+	size_t n = hex2bin(
+	    "61 16 4F 06 000010000100 79 07 4F 05 A000000308 AC 03 80 01 07",
+	    in, sizeof(in));
 	struct piv_app_info info;
 
 	assert_int_equal(piv_app_info_parse(in, n, &info), 0);
@@ -226,7 +278,8 @@ static void test_app_info_torture(void **state)
 		uint8_t *exact = malloc(len + 1);
 
 		memcpy(exact, in, len);
-		assert_int_not_equal(len == 0 ? -1 : piv_app_info_parse(exact, len, &info), 0);
+		assert_int_not_equal(
+		    len == 0 ? -1 : piv_app_info_parse(exact, len, &info), 0);
 		free(exact);
 		for (int b = 0; b < 256; b += 51) {
 			memcpy(m, in, n);

@@ -47,7 +47,7 @@ static int card_witness(void *ctx, const uint8_t *c, size_t cl, uint8_t *r,
 {
 	struct mgm_card *m = ctx;
 	const uint8_t want[] = { 0x00, 0x87, m->alg, 0x9b, 0x04,
-				 0x7c, 0x02, 0x80, 0x00, 0x00 };
+				 0x7c, 0x02, 0x80,   0x00, 0x00 };
 	size_t n = m->short_witness ? m->block - 1 : m->block;
 
 	assert_int_equal(cl, sizeof(want));
@@ -128,8 +128,9 @@ static void test_all_algorithms(void **state)
 	for (size_t i = 0; i < 32; i++)
 		key[i] = (uint8_t)(i * 13 + 1), wrong[i] = (uint8_t)~key[i];
 	for (size_t i = 0; i < 4; i++) {
-		struct mgm_card m = { .alg = algs[i].alg, .key = key,
-				       .block = algs[i].block };
+		struct mgm_card m = { .alg = algs[i].alg,
+				      .key = key,
+				      .block = algs[i].block };
 
 		assert_int_equal(piv_mgm_key_len(algs[i].alg), algs[i].len);
 		assert_int_equal(run(&m, key, algs[i].len, 2), 0);
@@ -153,13 +154,17 @@ static void test_card_errors(void **state)
 					 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
 	static const struct script_step steps[] = {
 		{ "00 87 03 9B 04 7C 02 80 00 00", "6A80", 0, NULL },
-		{ "00 87 03 9B 04 7C 02 80 00 00", "7C 0A 81 08 0102030405060708 9000", 0, NULL },
-		{ "00 87 03 9B 04 7C 02 80 00 00", "7C 0B 80 08 0102030405060708 9000", 0, NULL },
-		{ "00 87 03 9B 04 7C 02 80 00 00", "7C 0A 80 08 0102030405060708 00 9000", 0, NULL },
+		{ "00 87 03 9B 04 7C 02 80 00 00",
+		  "7C 0A 81 08 0102030405060708 9000", 0, NULL },
+		{ "00 87 03 9B 04 7C 02 80 00 00",
+		  "7C 0B 80 08 0102030405060708 9000", 0, NULL },
+		{ "00 87 03 9B 04 7C 02 80 00 00",
+		  "7C 0A 80 08 0102030405060708 00 9000", 0, NULL },
 		{ "00 87 03 9B 04 7C 02 80 00 00", NULL, TK_ERR_REMOVED, NULL },
 	};
-	static const int want[] = { TK_ERR_INVALID, TK_ERR_DEVICE, TK_ERR_DEVICE,
-				    TK_ERR_DEVICE, TK_ERR_REMOVED };
+	static const int want[] = { TK_ERR_INVALID, TK_ERR_DEVICE,
+				    TK_ERR_DEVICE, TK_ERR_DEVICE,
+				    TK_ERR_REMOVED };
 	struct script s;
 
 	SCRIPT(&s, steps, PIV_EXT_NO);

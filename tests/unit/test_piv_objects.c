@@ -100,8 +100,8 @@ static size_t gzip_bytes(const uint8_t *in, size_t n, uint8_t *out, size_t max)
 	z_stream zs;
 
 	memset(&zs, 0, sizeof(zs));
-	assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 31, 8,
-				      Z_DEFAULT_STRATEGY), Z_OK);
+	assert_int_equal(
+	    deflateInit2(&zs, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
 	zs.next_in = (Bytef *)in;
 	zs.avail_in = (uInt)n;
 	zs.next_out = out;
@@ -151,18 +151,22 @@ static void test_cert_plain_and_gzip(void **state)
 
 	/* Truncated gzip stream, corrupted stream. */
 	make_container(&obj, z, zn - 9, 1);
-	assert_int_equal(piv_cert_parse(obj.data, obj.len, &out), TK_ERR_DEVICE);
+	assert_int_equal(piv_cert_parse(obj.data, obj.len, &out),
+			 TK_ERR_DEVICE);
 	z[zn / 2] ^= 0xff;
 	make_container(&obj, z, zn, 1);
 	assert_int_not_equal(piv_cert_parse(obj.data, obj.len, &out), 0);
 	/* Empty and deleted objects. */
 	assert_int_equal(piv_cert_parse(NULL, 0, &out), TK_ERR_NOT_FOUND);
 	make_container(&obj, NULL, 0, 0);
-	assert_int_equal(piv_cert_parse(obj.data, obj.len, &out), TK_ERR_NOT_FOUND);
+	assert_int_equal(piv_cert_parse(obj.data, obj.len, &out),
+			 TK_ERR_NOT_FOUND);
 	/* Garbage around it. */
-	assert_int_equal(piv_cert_parse((const uint8_t[]){ 0x70, 0x05, 0x30 }, 3, &out),
-			 TK_ERR_DEVICE);
-	assert_int_equal(piv_cert_parse((const uint8_t[]){ 0x70, 0x01, 0x30, 0x71, 0x02, 0, 0 },
+	assert_int_equal(
+	    piv_cert_parse((const uint8_t[]){ 0x70, 0x05, 0x30 }, 3, &out),
+	    TK_ERR_DEVICE);
+	assert_int_equal(piv_cert_parse((const uint8_t[]){ 0x70, 0x01, 0x30,
+							   0x71, 0x02, 0, 0 },
 					7, &out),
 			 TK_ERR_DEVICE);
 	buf_free(&obj);
@@ -181,7 +185,8 @@ static void test_cert_gzip_bomb(void **state)
 	buf_init(&obj, 0);
 	buf_init(&out, 0);
 	make_container(&obj, z, zn, 1);
-	assert_int_equal(piv_cert_parse(obj.data, obj.len, &out), TK_ERR_TOO_LARGE);
+	assert_int_equal(piv_cert_parse(obj.data, obj.len, &out),
+			 TK_ERR_TOO_LARGE);
 	buf_free(&obj);
 	buf_free(&out);
 	free(zeros);
@@ -216,10 +221,12 @@ static int chuid_fn(const uint8_t *p, size_t len, void *out)
 static void test_chuid(void **state)
 {
 	uint8_t in[128];
-	size_t n = hex2bin("30 19 D4E739DA739CED39CE739D836858210842108421C84210C3EB"
-			   "34 10 00112233445566778899AABBCCDDEEFF"
-			   "35 08 3230333030313031"
-			   "3E 00 FE 00", in, sizeof(in));
+	size_t n =
+	    hex2bin("30 19 D4E739DA739CED39CE739D836858210842108421C84210C3EB"
+		    "34 10 00112233445566778899AABBCCDDEEFF"
+		    "35 08 3230333030313031"
+		    "3E 00 FE 00",
+		    in, sizeof(in));
 	struct piv_chuid c;
 
 	assert_int_equal(piv_chuid_parse(in, n, &c), 0);
@@ -252,7 +259,8 @@ static int disc_fn(const uint8_t *p, size_t len, void *out)
 static void test_key_history_discovery(void **state)
 {
 	uint8_t in[64];
-	size_t n = hex2bin("C1 01 03 C2 01 02 F3 04 68747470 FE 00", in, sizeof(in));
+	size_t n =
+	    hex2bin("C1 01 03 C2 01 02 F3 04 68747470 FE 00", in, sizeof(in));
 	struct piv_key_history kh;
 	struct piv_discovery d;
 
@@ -266,7 +274,8 @@ static void test_key_history_discovery(void **state)
 	n = hex2bin("C1 01 0F C2 01 0F", in, sizeof(in));
 	assert_int_equal(piv_key_history_parse(in, n, &kh), TK_ERR_DEVICE);
 
-	n = hex2bin("4F 0B A0000003080000100001 00 5F2F 02 4000", in, sizeof(in));
+	n = hex2bin("4F 0B A0000003080000100001 00 5F2F 02 4000", in,
+		    sizeof(in));
 	assert_int_equal(piv_discovery_parse(in, n, &d), 0);
 	assert_int_equal(d.aid_len, 11);
 	assert_true(d.has_pin_policy);
@@ -296,9 +305,12 @@ static void test_pubkey_round_trip(void **state)
 		const char *alg, *param;
 		uint8_t piv;
 	} keys[] = {
-		{ "RSA", "1024", PIV_ALG_RSA1024 }, { "RSA", "2048", PIV_ALG_RSA2048 },
-		{ "EC", "P-256", PIV_ALG_ECCP256 }, { "EC", "P-384", PIV_ALG_ECCP384 },
-		{ "ED25519", NULL, PIV_ALG_ED25519 }, { "X25519", NULL, PIV_ALG_X25519 },
+		{ "RSA", "1024", PIV_ALG_RSA1024 },
+		{ "RSA", "2048", PIV_ALG_RSA2048 },
+		{ "EC", "P-256", PIV_ALG_ECCP256 },
+		{ "EC", "P-384", PIV_ALG_ECCP384 },
+		{ "ED25519", NULL, PIV_ALG_ED25519 },
+		{ "X25519", NULL, PIV_ALG_X25519 },
 	};
 	struct buf b;
 
@@ -309,18 +321,22 @@ static void test_pubkey_round_trip(void **state)
 
 		assert_int_equal(piv_pubkey_encode(pk, &alg, &b), 0);
 		assert_int_equal(alg, keys[i].piv);
-		assert_int_equal(piv_pubkey_parse(alg, b.data, b.len, &back), 0);
+		assert_int_equal(piv_pubkey_parse(alg, b.data, b.len, &back),
+				 0);
 		assert_int_equal(EVP_PKEY_eq(pk, back), 1);
 		EVP_PKEY_free(back);
 		/* Every truncation fails cleanly. */
 		for (size_t n = 0; n < b.len; n++) {
-			assert_int_not_equal(piv_pubkey_parse(alg, b.data, n, &back), 0);
+			assert_int_not_equal(
+			    piv_pubkey_parse(alg, b.data, n, &back), 0);
 			assert_null(back);
 		}
 		/* The template of one algorithm is not another's. */
-		assert_int_not_equal(piv_pubkey_parse(
-			alg == PIV_ALG_RSA1024 ? PIV_ALG_RSA2048 : PIV_ALG_RSA1024,
-			b.data, b.len, &back), 0);
+		assert_int_not_equal(piv_pubkey_parse(alg == PIV_ALG_RSA1024
+							  ? PIV_ALG_RSA2048
+							  : PIV_ALG_RSA1024,
+						      b.data, b.len, &back),
+				     0);
 		EVP_PKEY_free(pk);
 	}
 	buf_free(&b);
@@ -338,14 +354,19 @@ static void test_pubkey_garbage(void **state)
 	in[1] = 65;
 	in[2] = 0x04;
 	in[3] = 1;
-	assert_int_equal(piv_pubkey_parse(PIV_ALG_ECCP256, in, 67, &pk), TK_ERR_DEVICE);
+	assert_int_equal(piv_pubkey_parse(PIV_ALG_ECCP256, in, 67, &pk),
+			 TK_ERR_DEVICE);
 	in[2] = 0x02; /* compressed form is not what PIV sends */
-	assert_int_equal(piv_pubkey_parse(PIV_ALG_ECCP256, in, 67, &pk), TK_ERR_DEVICE);
+	assert_int_equal(piv_pubkey_parse(PIV_ALG_ECCP256, in, 67, &pk),
+			 TK_ERR_DEVICE);
 	n = hex2bin("86 1F 00", in, sizeof(in));
-	assert_int_equal(piv_pubkey_parse(PIV_ALG_ED25519, in, n, &pk), TK_ERR_DEVICE);
+	assert_int_equal(piv_pubkey_parse(PIV_ALG_ED25519, in, n, &pk),
+			 TK_ERR_DEVICE);
 	n = hex2bin("81 01 05 82 01 03", in, sizeof(in)); /* tiny modulus */
-	assert_int_equal(piv_pubkey_parse(PIV_ALG_RSA2048, in, n, &pk), TK_ERR_DEVICE);
-	assert_int_equal(piv_pubkey_parse(0x42, in, n, &pk), TK_ERR_UNSUPPORTED);
+	assert_int_equal(piv_pubkey_parse(PIV_ALG_RSA2048, in, n, &pk),
+			 TK_ERR_DEVICE);
+	assert_int_equal(piv_pubkey_parse(0x42, in, n, &pk),
+			 TK_ERR_UNSUPPORTED);
 	assert_true(piv_alg_is_rsa(PIV_ALG_RSA4096));
 	assert_int_equal(piv_alg_size(PIV_ALG_RSA3072), 384);
 	assert_int_equal(piv_alg_size(PIV_ALG_ECCP384), 48);

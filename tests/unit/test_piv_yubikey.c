@@ -74,9 +74,11 @@ static void test_metadata(void **state)
 	{
 		struct script_step steps[] = {
 			{ "00 F7 00 9C 00", hex, 0, NULL },
-			{ "00 F7 00 80 00", "05 01 01 06 02 03 02 9000", 0, NULL },
+			{ "00 F7 00 80 00", "05 01 01 06 02 03 02 9000", 0,
+			  NULL },
 			{ "00 F7 00 9A 00", "6A88", 0, NULL },
-			{ "00 F7 00 9B 00", "01 01 0A 02 02 00 01 05 01 00 9000", 0, NULL },
+			{ "00 F7 00 9B 00",
+			  "01 01 0A 02 02 00 01 05 01 00 9000", 0, NULL },
 		};
 		struct script s;
 
@@ -88,14 +90,17 @@ static void test_metadata(void **state)
 		assert_int_equal(md.pin_policy, PIV_PIN_POLICY_ALWAYS);
 		assert_int_equal(md.touch_policy, PIV_TOUCH_POLICY_ALWAYS);
 		assert_int_equal(md.origin, YK_ORIGIN_GENERATED);
-		assert_int_equal(piv_pubkey_parse(md.algorithm, md.pubkey, md.pubkey_len, &got), 0);
+		assert_int_equal(piv_pubkey_parse(md.algorithm, md.pubkey,
+						  md.pubkey_len, &got),
+				 0);
 		assert_int_equal(EVP_PKEY_eq(pk, got), 1);
 		EVP_PKEY_free(got);
 		assert_int_equal(yk_get_metadata(s.card, 0x80, &md), 0);
 		assert_true(md.is_default);
 		assert_int_equal(md.retries_total, 3);
 		assert_int_equal(md.retries_left, 2);
-		assert_int_equal(yk_get_metadata(s.card, 0x9a, &md), TK_ERR_NOT_FOUND);
+		assert_int_equal(yk_get_metadata(s.card, 0x9a, &md),
+				 TK_ERR_NOT_FOUND);
 		assert_int_equal(yk_get_metadata(s.card, 0x9b, &md), 0);
 		assert_int_equal(md.algorithm, PIV_ALG_AES192);
 		assert_false(md.is_default);
@@ -118,15 +123,16 @@ static void test_metadata(void **state)
 	/* Wrong field sizes and repeated tags are refused. */
 	{
 		static const char *const bad[] = {
-			"01 02 11 11", "02 01 03", "05 00", "06 03 03 03 03",
-			"01 01 11 01 01 11", "04 82 05 00 00",
+			"01 02 11 11",    "02 01 03",          "05 00",
+			"06 03 03 03 03", "01 01 11 01 01 11", "04 82 05 00 00",
 		};
 		uint8_t in[32];
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			size_t n = hex2bin(bad[i], in, sizeof(in));
 
-			assert_int_equal(yk_metadata_parse(in, n, &md), TK_ERR_DEVICE);
+			assert_int_equal(yk_metadata_parse(in, n, &md),
+					 TK_ERR_DEVICE);
 			assert_false(md.has_algorithm);
 		}
 	}
@@ -218,8 +224,10 @@ static void test_import(void **state)
 	} cases[] = {
 		{ EVP_RSA_gen(1024), { PIV_ALG_RSA1024, 0x9a, 64, 5, 0x01 } },
 		{ EVP_EC_gen("P-256"), { PIV_ALG_ECCP256, 0x82, 32, 1, 0x06 } },
-		{ EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), { PIV_ALG_ED25519, 0x9c, 32, 1, 0x07 } },
-		{ EVP_PKEY_Q_keygen(NULL, NULL, "X25519"), { PIV_ALG_X25519, 0x9d, 32, 1, 0x08 } },
+		{ EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
+		  { PIV_ALG_ED25519, 0x9c, 32, 1, 0x07 } },
+		{ EVP_PKEY_Q_keygen(NULL, NULL, "X25519"),
+		  { PIV_ALG_X25519, 0x9d, 32, 1, 0x08 } },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -228,21 +236,27 @@ static void test_import(void **state)
 		assert_non_null(cases[i].pk);
 		SCRIPT(&s, steps, PIV_EXT_YES);
 		s.card_ctx = (void *)&cases[i].k;
-		assert_int_equal(yk_import_key(s.card, cases[i].k.slot, cases[i].pk,
-					       PIV_PIN_POLICY_ONCE, 0), 0);
+		assert_int_equal(yk_import_key(s.card, cases[i].k.slot,
+					       cases[i].pk, PIV_PIN_POLICY_ONCE,
+					       0),
+				 0);
 		script_finish(&s);
 		EVP_PKEY_free(cases[i].pk);
 	}
 	{
-		EVP_PKEY *e3 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+		EVP_PKEY *e3 =
+		    EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
 		EVP_PKEY *k521 = EVP_EC_gen("P-521");
 		static const struct script_step none[1];
 		struct script s;
 
-		/* Default exponent from Q_keygen is 65537; P-521 has no PIV id. */
+		/* Default exponent from Q_keygen is 65537; P-521 has no PIV id.
+		 */
 		script_start(&s, none, 0, PIV_EXT_YES);
-		assert_int_equal(yk_import_key(s.card, 0x9a, k521, 0, 0), TK_ERR_UNSUPPORTED);
-		assert_int_equal(yk_import_key(s.card, 0x9b, e3, 0, 0), TK_ERR_ARG);
+		assert_int_equal(yk_import_key(s.card, 0x9a, k521, 0, 0),
+				 TK_ERR_UNSUPPORTED);
+		assert_int_equal(yk_import_key(s.card, 0x9b, e3, 0, 0),
+				 TK_ERR_ARG);
 		script_finish(&s);
 		EVP_PKEY_free(e3);
 		EVP_PKEY_free(k521);
@@ -252,9 +266,11 @@ static void test_import(void **state)
 static void test_admin(void **state)
 {
 	static const struct script_step steps[] = {
-		{ "00 FF FF FF 1B 03 9B 18 010203040506070801020304050607080102030405060708",
+		{ "00 FF FF FF 1B 03 9B 18 "
+		  "010203040506070801020304050607080102030405060708",
 		  "9000", 0, NULL },
-		{ "00 FF FF FE 13 08 9B 10 01020304050607080102030405060708", "6982", 0, NULL },
+		{ "00 FF FF FE 13 08 9B 10 01020304050607080102030405060708",
+		  "6982", 0, NULL },
 		{ "00 FB 00 00", "6985", 0, NULL },
 		{ "00 FA 05 03", "9000", 0, NULL },
 		{ "00 F6 83 9A", "9000", 0, NULL },
@@ -265,7 +281,8 @@ static void test_admin(void **state)
 	struct script s;
 
 	SCRIPT(&s, steps, PIV_EXT_NO);
-	assert_int_equal(yk_set_mgm_key(s.card, PIV_ALG_3DES, key, 24, false), 0);
+	assert_int_equal(yk_set_mgm_key(s.card, PIV_ALG_3DES, key, 24, false),
+			 0);
 	assert_int_equal(yk_set_mgm_key(s.card, PIV_ALG_AES128, key, 16, true),
 			 TK_ERR_AUTH_REQUIRED);
 	assert_int_equal(yk_reset(s.card), TK_ERR_DENIED);
@@ -273,7 +290,8 @@ static void test_admin(void **state)
 	assert_int_equal(yk_move_key(s.card, 0x9a, 0x83), 0);
 	assert_int_equal(yk_delete_key(s.card, 0x9e), TK_ERR_NOT_FOUND);
 	/* Caught before the card. */
-	assert_int_equal(yk_set_mgm_key(s.card, PIV_ALG_AES256, key, 24, false), TK_ERR_ARG);
+	assert_int_equal(yk_set_mgm_key(s.card, PIV_ALG_AES256, key, 24, false),
+			 TK_ERR_ARG);
 	assert_int_equal(yk_set_pin_retries(s.card, 0, 3), TK_ERR_ARG);
 	assert_int_equal(yk_move_key(s.card, 0x9a, 0x9a), TK_ERR_ARG);
 	assert_int_equal(yk_delete_key(s.card, 0x9b), TK_ERR_ARG);

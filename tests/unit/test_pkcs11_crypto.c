@@ -18,13 +18,15 @@ static const CK_BYTE msg[] = "the quick brown fox jumps over the lazy dog";
 struct sig_case {
 	CK_MECHANISM_TYPE mech;
 	uint8_t id, ref;
-	const char *md;   /* hash the verifier applies (NULL: none) */
-	int kind;         /* 0 rsa pkcs1, 1 pss, 2 ecdsa, 3 eddsa, 4 raw rsa */
-	bool prehash;     /* the caller hashes (CKM_RSA_PKCS, CKM_ECDSA, CKM_RSA_PKCS_PSS) */
+	const char *md; /* hash the verifier applies (NULL: none) */
+	int kind;       /* 0 rsa pkcs1, 1 pss, 2 ecdsa, 3 eddsa, 4 raw rsa */
+	bool prehash;   /* the caller hashes (CKM_RSA_PKCS, CKM_ECDSA,
+			   CKM_RSA_PKCS_PSS) */
 };
 
 /* OpenSSL's view of a signature made by the module. */
-static bool ossl_verify(const struct sig_case *c, const uint8_t *sig, size_t len)
+static bool ossl_verify(const struct sig_case *c, const uint8_t *sig,
+			size_t len)
 {
 	EVP_PKEY *k = soft_key(c->ref);
 	EVP_MD_CTX *m = EVP_MD_CTX_new();
@@ -41,7 +43,8 @@ static bool ossl_verify(const struct sig_case *c, const uint8_t *sig, size_t len
 		sig = der;
 		ECDSA_SIG_free(es);
 	}
-	if (EVP_DigestVerifyInit(m, &pc, c->kind == 3 ? NULL : md, NULL, k) == 1) {
+	if (EVP_DigestVerifyInit(m, &pc, c->kind == 3 ? NULL : md, NULL, k) ==
+	    1) {
 		if (c->kind == 1) {
 			EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING);
 			EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, 32);
@@ -57,13 +60,16 @@ static bool ossl_verify(const struct sig_case *c, const uint8_t *sig, size_t len
 /* What the caller passes for the "hash in" mechanisms. */
 static size_t prehash(const struct sig_case *c, uint8_t *out)
 {
-	static const uint8_t di256[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-					 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+	static const uint8_t di256[] = { 0x30, 0x31, 0x30, 0x0d, 0x06,
+					 0x09, 0x60, 0x86, 0x48, 0x01,
+					 0x65, 0x03, 0x04, 0x02, 0x01,
+					 0x05, 0x00, 0x04, 0x20 };
 	unsigned int n = 0;
 	size_t off = c->mech == CKM_RSA_PKCS ? sizeof(di256) : 0;
 
 	memcpy(out, di256, off);
-	EVP_Digest(msg, MSGLEN, out + off, &n, EVP_get_digestbyname(c->md), NULL);
+	EVP_Digest(msg, MSGLEN, out + off, &n, EVP_get_digestbyname(c->md),
+		   NULL);
 	return off + n;
 }
 
@@ -80,11 +86,16 @@ static void sign_case(CK_SESSION_HANDLE s, const struct sig_case *c)
 	int signs = soft_stats.sign;
 
 	if (c->kind == 1) {
-		pss.hashAlg = c->md[3] == '1' ? CKM_SHA_1 : c->md[3] == '2' && c->md[4] == '2' ? CKM_SHA224
-			    : c->md[3] == '2' ? CKM_SHA256 : c->md[3] == '3' ? CKM_SHA384 : CKM_SHA512;
-		pss.mgf = pss.hashAlg == CKM_SHA_1 ? CKG_MGF1_SHA1 : pss.hashAlg == CKM_SHA224
-			  ? CKG_MGF1_SHA224 : pss.hashAlg == CKM_SHA256 ? CKG_MGF1_SHA256
-			  : pss.hashAlg == CKM_SHA384 ? CKG_MGF1_SHA384 : CKG_MGF1_SHA512;
+		pss.hashAlg = c->md[3] == '1'                      ? CKM_SHA_1
+			      : c->md[3] == '2' && c->md[4] == '2' ? CKM_SHA224
+			      : c->md[3] == '2'                    ? CKM_SHA256
+			      : c->md[3] == '3'                    ? CKM_SHA384
+								   : CKM_SHA512;
+		pss.mgf = pss.hashAlg == CKM_SHA_1    ? CKG_MGF1_SHA1
+			  : pss.hashAlg == CKM_SHA224 ? CKG_MGF1_SHA224
+			  : pss.hashAlg == CKM_SHA256 ? CKG_MGF1_SHA256
+			  : pss.hashAlg == CKM_SHA384 ? CKG_MGF1_SHA384
+						      : CKG_MGF1_SHA512;
 		m.pParameter = &pss;
 		m.ulParameterLen = sizeof(pss);
 	}
@@ -94,19 +105,25 @@ static void sign_case(CK_SESSION_HANDLE s, const struct sig_case *c)
 	}
 	assert_int_not_equal(key, CK_INVALID_HANDLE);
 	assert_int_equal(fl->C_SignInit(s, &m, key), CKR_OK);
-	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, NULL, &n), CKR_OK);
+	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, NULL, &n),
+			 CKR_OK);
 	n--;
-	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, sig, &n), CKR_BUFFER_TOO_SMALL);
-	assert_int_equal(soft_stats.sign, signs); /* size queries never reach the token */
-	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, sig, &n), CKR_OK);
+	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, sig, &n),
+			 CKR_BUFFER_TOO_SMALL);
+	assert_int_equal(soft_stats.sign,
+			 signs); /* size queries never reach the token */
+	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, sig, &n),
+			 CKR_OK);
 	assert_int_equal(soft_stats.sign, signs + 1);
 	assert_true(ossl_verify(c, sig, n));
 	/* And the front end's own software verify, with the public key. */
 	assert_int_equal(fl->C_VerifyInit(s, &m, pub), CKR_OK);
-	assert_int_equal(fl->C_Verify(s, (CK_BYTE_PTR)data, dlen, sig, n), CKR_OK);
+	assert_int_equal(fl->C_Verify(s, (CK_BYTE_PTR)data, dlen, sig, n),
+			 CKR_OK);
 	sig[3] ^= 1;
 	assert_int_equal(fl->C_VerifyInit(s, &m, pub), CKR_OK);
-	assert_int_equal(fl->C_Verify(s, (CK_BYTE_PTR)data, dlen, sig, n), CKR_SIGNATURE_INVALID);
+	assert_int_equal(fl->C_Verify(s, (CK_BYTE_PTR)data, dlen, sig, n),
+			 CKR_SIGNATURE_INVALID);
 	/* The operation ended: C_Sign without init. */
 	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, sig, &n),
 			 CKR_OPERATION_NOT_INITIALIZED);
@@ -140,7 +157,8 @@ static void test_sign_all(void **state)
 	CK_SESSION_HANDLE s = p11_open(true);
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		print_message("mechanism 0x%lx key %u\n", cases[i].mech, cases[i].id);
+		print_message("mechanism 0x%lx key %u\n", cases[i].mech,
+			      cases[i].id);
 		sign_case(s, &cases[i]);
 	}
 }
@@ -155,8 +173,10 @@ static void test_rsa_x509(void **state)
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(k, NULL);
 	size_t rl = sizeof(rec);
 
-	assert_int_equal(fl->C_SignInit(s, &m, p11_find(s, CKO_PRIVATE_KEY, 1)), CKR_OK);
-	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n), CKR_OK);
+	assert_int_equal(fl->C_SignInit(s, &m, p11_find(s, CKO_PRIVATE_KEY, 1)),
+			 CKR_OK);
+	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n),
+			 CKR_OK);
 	assert_int_equal(n, 256);
 	EVP_PKEY_verify_recover_init(c);
 	EVP_PKEY_CTX_set_rsa_padding(c, RSA_NO_PADDING);
@@ -169,8 +189,11 @@ static void test_rsa_x509(void **state)
 
 static void test_multipart(void **state)
 {
-	static const struct sig_case rsa = { CKM_SHA256_RSA_PKCS, 1, 0x9A, "SHA256", 0, false };
-	static const struct sig_case ec = { CKM_ECDSA_SHA384, 3, 0x9D, "SHA384", 2, false };
+	static const struct sig_case rsa = {
+		CKM_SHA256_RSA_PKCS, 1, 0x9A, "SHA256", 0, false
+	};
+	static const struct sig_case ec = { CKM_ECDSA_SHA384, 3, 0x9D,
+					    "SHA384",         2, false };
 	const struct sig_case *cs[] = { &rsa, &ec };
 	CK_SESSION_HANDLE s = p11_open(true);
 
@@ -180,18 +203,28 @@ static void test_multipart(void **state)
 		uint8_t sig[512];
 		CK_ULONG n = 0;
 
-		assert_int_equal(fl->C_SignInit(s, &m, p11_find(s, CKO_PRIVATE_KEY, cs[i]->id)),
+		assert_int_equal(
+		    fl->C_SignInit(s, &m,
+				   p11_find(s, CKO_PRIVATE_KEY, cs[i]->id)),
+		    CKR_OK);
+		assert_int_equal(fl->C_SignUpdate(s, (CK_BYTE_PTR)msg, 10),
 				 CKR_OK);
-		assert_int_equal(fl->C_SignUpdate(s, (CK_BYTE_PTR)msg, 10), CKR_OK);
-		assert_int_equal(fl->C_SignUpdate(s, (CK_BYTE_PTR)msg + 10, 0), CKR_OK);
-		assert_int_equal(fl->C_SignUpdate(s, (CK_BYTE_PTR)msg + 10, MSGLEN - 10), CKR_OK);
-		assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, 1, sig, &n), CKR_OPERATION_ACTIVE);
+		assert_int_equal(fl->C_SignUpdate(s, (CK_BYTE_PTR)msg + 10, 0),
+				 CKR_OK);
+		assert_int_equal(
+		    fl->C_SignUpdate(s, (CK_BYTE_PTR)msg + 10, MSGLEN - 10),
+		    CKR_OK);
+		assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, 1, sig, &n),
+				 CKR_OPERATION_ACTIVE);
 		assert_int_equal(fl->C_SignFinal(s, NULL, &n), CKR_OK);
 		assert_int_equal(fl->C_SignFinal(s, sig, &n), CKR_OK);
 		assert_true(ossl_verify(cs[i], sig, n));
 		assert_int_equal(fl->C_VerifyInit(s, &m, pub), CKR_OK);
-		assert_int_equal(fl->C_VerifyUpdate(s, (CK_BYTE_PTR)msg, 5), CKR_OK);
-		assert_int_equal(fl->C_VerifyUpdate(s, (CK_BYTE_PTR)msg + 5, MSGLEN - 5), CKR_OK);
+		assert_int_equal(fl->C_VerifyUpdate(s, (CK_BYTE_PTR)msg, 5),
+				 CKR_OK);
+		assert_int_equal(
+		    fl->C_VerifyUpdate(s, (CK_BYTE_PTR)msg + 5, MSGLEN - 5),
+		    CKR_OK);
 		assert_int_equal(fl->C_VerifyFinal(s, sig, n), CKR_OK);
 	}
 }
@@ -200,38 +233,47 @@ static void test_context_specific(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(true);
 	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
-	CK_OBJECT_HANDLE k = p11_find(s, CKO_PRIVATE_KEY, 2); /* 9C, PIN always */
+	CK_OBJECT_HANDLE k =
+	    p11_find(s, CKO_PRIVATE_KEY, 2); /* 9C, PIN always */
 	uint8_t sig[64];
 	CK_ULONG n = sizeof(sig);
-	static const struct sig_case c = { CKM_ECDSA_SHA256, 2, 0x9C, "SHA256", 2, false };
+	static const struct sig_case c = { CKM_ECDSA_SHA256, 2, 0x9C,
+					   "SHA256",         2, false };
 
 	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
-	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n), CKR_USER_NOT_LOGGED_IN);
+	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n),
+			 CKR_USER_NOT_LOGGED_IN);
 	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
-	assert_int_equal(fl->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR) "999999", 6),
-			 CKR_PIN_INCORRECT);
-	assert_int_equal(fl->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
-			 CKR_OK);
+	assert_int_equal(
+	    fl->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR) "999999", 6),
+	    CKR_PIN_INCORRECT);
+	assert_int_equal(
+	    fl->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+	    CKR_OK);
 	n = sizeof(sig);
-	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n), CKR_OK);
+	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n),
+			 CKR_OK);
 	assert_true(ossl_verify(&c, sig, n));
 	/* The authorisation was for that one signature. */
 	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
 	n = sizeof(sig);
-	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n), CKR_USER_NOT_LOGGED_IN);
+	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n),
+			 CKR_USER_NOT_LOGGED_IN);
 	/* After C_Logout the operation is still there, but a context-specific
 	 * login must not verify (and have the driver hold) the PIN again. */
 	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
 	assert_int_equal(fl->C_Logout(s), CKR_OK);
-	assert_int_equal(fl->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
-			 CKR_USER_NOT_LOGGED_IN);
+	assert_int_equal(
+	    fl->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+	    CKR_USER_NOT_LOGGED_IN);
 }
 
 static void test_oaep_and_pkcs1_decrypt(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(true);
 	CK_BYTE label[] = "lbl";
-	CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, label, 3 };
+	CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA256, CKG_MGF1_SHA256,
+				       CKZ_DATA_SPECIFIED, label, 3 };
 	CK_MECHANISM oaep = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
 	CK_MECHANISM pkcs = { CKM_RSA_PKCS, NULL, 0 };
 	CK_MECHANISM *mechs[] = { &oaep, &pkcs };
@@ -244,23 +286,28 @@ static void test_oaep_and_pkcs1_decrypt(void **state)
 		int decs = soft_stats.decrypt;
 
 		assert_int_equal(fl->C_EncryptInit(s, mechs[i], pub), CKR_OK);
-		assert_int_equal(fl->C_Encrypt(s, (CK_BYTE_PTR)msg, MSGLEN, ct, &cl), CKR_OK);
+		assert_int_equal(
+		    fl->C_Encrypt(s, (CK_BYTE_PTR)msg, MSGLEN, ct, &cl),
+		    CKR_OK);
 		assert_int_equal(cl, 256);
 		assert_int_equal(fl->C_DecryptInit(s, mechs[i], priv), CKR_OK);
 		assert_int_equal(fl->C_Decrypt(s, ct, cl, NULL, &pl), CKR_OK);
 		assert_int_equal(pl, 256);
 		assert_int_equal(soft_stats.decrypt, decs);
 		pl = 5;
-		assert_int_equal(fl->C_Decrypt(s, ct, cl, pt, &pl), CKR_BUFFER_TOO_SMALL);
+		assert_int_equal(fl->C_Decrypt(s, ct, cl, pt, &pl),
+				 CKR_BUFFER_TOO_SMALL);
 		assert_int_equal(pl, MSGLEN);
 		assert_int_equal(fl->C_Decrypt(s, ct, cl, pt, &pl), CKR_OK);
-		assert_int_equal(soft_stats.decrypt, decs + 1); /* kept, not decrypted twice */
+		assert_int_equal(soft_stats.decrypt,
+				 decs + 1); /* kept, not decrypted twice */
 		assert_memory_equal(pt, msg, MSGLEN);
 		/* A corrupted block fails the padding check. */
 		ct[10] ^= 0x55;
 		pl = sizeof(pt);
 		assert_int_equal(fl->C_DecryptInit(s, mechs[i], priv), CKR_OK);
-		assert_int_equal(fl->C_Decrypt(s, ct, cl, pt, &pl), CKR_ENCRYPTED_DATA_INVALID);
+		assert_int_equal(fl->C_Decrypt(s, ct, cl, pt, &pl),
+				 CKR_ENCRYPTED_DATA_INVALID);
 	}
 	/* OpenSSL encrypts, the token decrypts. */
 	{
@@ -273,7 +320,8 @@ static void test_oaep_and_pkcs1_decrypt(void **state)
 		EVP_PKEY_encrypt_init(c);
 		EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING);
 		EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256());
-		EVP_PKEY_CTX_set0_rsa_oaep_label(c, OPENSSL_memdup("lbl", 3), 3);
+		EVP_PKEY_CTX_set0_rsa_oaep_label(c, OPENSSL_memdup("lbl", 3),
+						 3);
 		assert_int_equal(EVP_PKEY_encrypt(c, ct, &cl, msg, MSGLEN), 1);
 		assert_int_equal(fl->C_DecryptInit(s, &oaep, priv), CKR_OK);
 		assert_int_equal(fl->C_Decrypt(s, ct, cl, pt, &pl), CKR_OK);
@@ -295,18 +343,24 @@ static void test_param_and_state_errors(void **state)
 	uint8_t sig[256];
 	CK_ULONG n = sizeof(sig);
 
-	assert_int_equal(fl->C_SignInit(s, &m, rsa), CKR_MECHANISM_PARAM_INVALID); /* hash */
+	assert_int_equal(fl->C_SignInit(s, &m, rsa),
+			 CKR_MECHANISM_PARAM_INVALID); /* hash */
 	pss.hashAlg = CKM_SHA256;
 	pss.sLen = 300;
-	assert_int_equal(fl->C_SignInit(s, &m, rsa), CKR_MECHANISM_PARAM_INVALID); /* salt */
+	assert_int_equal(fl->C_SignInit(s, &m, rsa),
+			 CKR_MECHANISM_PARAM_INVALID); /* salt */
 	pss.sLen = 32;
 	pss.mgf = 99;
-	assert_int_equal(fl->C_SignInit(s, &m, rsa), CKR_MECHANISM_PARAM_INVALID); /* mgf */
+	assert_int_equal(fl->C_SignInit(s, &m, rsa),
+			 CKR_MECHANISM_PARAM_INVALID); /* mgf */
 	m.pParameter = NULL;
-	assert_int_equal(fl->C_SignInit(s, &m, rsa), CKR_MECHANISM_PARAM_INVALID);
+	assert_int_equal(fl->C_SignInit(s, &m, rsa),
+			 CKR_MECHANISM_PARAM_INVALID);
 	m = (CK_MECHANISM){ CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
-	assert_int_equal(fl->C_DecryptInit(s, &m, rsa), CKR_MECHANISM_PARAM_INVALID);
-	assert_int_equal(fl->C_SignInit(s, &m, rsa), CKR_MECHANISM_INVALID); /* OAEP can't sign */
+	assert_int_equal(fl->C_DecryptInit(s, &m, rsa),
+			 CKR_MECHANISM_PARAM_INVALID);
+	assert_int_equal(fl->C_SignInit(s, &m, rsa),
+			 CKR_MECHANISM_INVALID); /* OAEP can't sign */
 	m = (CK_MECHANISM){ CKM_ECDSA, NULL, 0 };
 	assert_int_equal(fl->C_SignInit(s, &m, rsa), CKR_KEY_TYPE_INCONSISTENT);
 	assert_int_equal(fl->C_SignInit(s, &m, pub), CKR_KEY_TYPE_INCONSISTENT);
@@ -321,7 +375,8 @@ static void test_param_and_state_errors(void **state)
 			 CKR_OPERATION_NOT_INITIALIZED);
 	assert_int_equal(fl->C_SignInit(s, &m, ec), CKR_OK);
 	assert_int_equal(fl->C_SignInit(s, &m, ec), CKR_OPERATION_ACTIVE);
-	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, 32, sig, NULL), CKR_ARGUMENTS_BAD);
+	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, 32, sig, NULL),
+			 CKR_ARGUMENTS_BAD);
 	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, 32, sig, &n), CKR_OK);
 	assert_int_equal(fl->C_Sign(999, (CK_BYTE_PTR)msg, 32, sig, &n),
 			 CKR_SESSION_HANDLE_INVALID);
@@ -340,14 +395,17 @@ static void test_digest_and_mechs(void **state)
 	CK_MECHANISM_INFO mi;
 
 	assert_int_equal(fl->C_DigestInit(s, &m), CKR_OK);
-	assert_int_equal(fl->C_Digest(s, (CK_BYTE_PTR)msg, MSGLEN, NULL, &n), CKR_OK);
+	assert_int_equal(fl->C_Digest(s, (CK_BYTE_PTR)msg, MSGLEN, NULL, &n),
+			 CKR_OK);
 	assert_int_equal(n, 32);
-	assert_int_equal(fl->C_Digest(s, (CK_BYTE_PTR)msg, MSGLEN, d, &n), CKR_OK);
+	assert_int_equal(fl->C_Digest(s, (CK_BYTE_PTR)msg, MSGLEN, d, &n),
+			 CKR_OK);
 	EVP_Digest(msg, MSGLEN, want, NULL, EVP_sha256(), NULL);
 	assert_memory_equal(d, want, 32);
 	assert_int_equal(fl->C_DigestInit(s, &m), CKR_OK);
 	assert_int_equal(fl->C_DigestUpdate(s, (CK_BYTE_PTR)msg, 3), CKR_OK);
-	assert_int_equal(fl->C_DigestUpdate(s, (CK_BYTE_PTR)msg + 3, MSGLEN - 3), CKR_OK);
+	assert_int_equal(
+	    fl->C_DigestUpdate(s, (CK_BYTE_PTR)msg + 3, MSGLEN - 3), CKR_OK);
 	n = sizeof(d);
 	assert_int_equal(fl->C_DigestFinal(s, d, &n), CKR_OK);
 	assert_memory_equal(d, want, 32);
@@ -355,28 +413,36 @@ static void test_digest_and_mechs(void **state)
 	assert_int_equal(fl->C_GetMechanismList(slot, NULL, &count), CKR_OK);
 	assert_true(count > 25 && count <= 64);
 	n = 2;
-	assert_int_equal(fl->C_GetMechanismList(slot, list, &n), CKR_BUFFER_TOO_SMALL);
+	assert_int_equal(fl->C_GetMechanismList(slot, list, &n),
+			 CKR_BUFFER_TOO_SMALL);
 	n = 64;
 	assert_int_equal(fl->C_GetMechanismList(slot, list, &n), CKR_OK);
-	assert_int_equal(fl->C_GetMechanismInfo(slot, CKM_RSA_PKCS, &mi), CKR_OK);
+	assert_int_equal(fl->C_GetMechanismInfo(slot, CKM_RSA_PKCS, &mi),
+			 CKR_OK);
 	assert_int_equal(mi.ulMinKeySize, 1024);
 	assert_int_equal(mi.ulMaxKeySize, 4096);
-	assert_true(mi.flags & CKF_SIGN && mi.flags & CKF_DECRYPT && mi.flags & CKF_HW);
-	assert_int_equal(fl->C_GetMechanismInfo(slot, CKM_ECDH1_DERIVE, &mi), CKR_OK);
+	assert_true(mi.flags & CKF_SIGN && mi.flags & CKF_DECRYPT &&
+		    mi.flags & CKF_HW);
+	assert_int_equal(fl->C_GetMechanismInfo(slot, CKM_ECDH1_DERIVE, &mi),
+			 CKR_OK);
 	assert_true(mi.flags & CKF_DERIVE);
-	assert_int_equal(fl->C_GetMechanismInfo(slot, CKM_AES_CBC, &mi), CKR_MECHANISM_INVALID);
-	assert_int_equal(fl->C_GetMechanismInfo(slot + 5, CKM_RSA_PKCS, &mi), CKR_SLOT_ID_INVALID);
+	assert_int_equal(fl->C_GetMechanismInfo(slot, CKM_AES_CBC, &mi),
+			 CKR_MECHANISM_INVALID);
+	assert_int_equal(fl->C_GetMechanismInfo(slot + 5, CKM_RSA_PKCS, &mi),
+			 CKR_SLOT_ID_INVALID);
 }
 
 static EVP_PKEY *peer_for(uint8_t ref, uint8_t *pt, size_t *len)
 {
-	EVP_PKEY *p = ref == 0x82 ? EVP_PKEY_Q_keygen(NULL, NULL, "X25519")
-				  : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *p = ref == 0x82
+			  ? EVP_PKEY_Q_keygen(NULL, NULL, "X25519")
+			  : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
 
 	if (ref == 0x82)
 		EVP_PKEY_get_raw_public_key(p, pt, len);
 	else
-		EVP_PKEY_get_octet_string_param(p, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, *len, len);
+		EVP_PKEY_get_octet_string_param(
+		    p, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, *len, len);
 	return p;
 }
 
@@ -388,7 +454,8 @@ static void test_ecdh(void **state)
 	for (int i = 0; i < 2; i++) {
 		uint8_t pt[200], wrapped[202], z[64], want[64];
 		size_t plen = sizeof(pt), wl = sizeof(want);
-		EVP_PKEY *peer = peer_for(refs[i], pt, &plen), *mine = soft_key(refs[i]);
+		EVP_PKEY *peer = peer_for(refs[i], pt, &plen),
+			 *mine = soft_key(refs[i]);
 		EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(peer, NULL);
 		CK_ECDH1_DERIVE_PARAMS p = { CKD_NULL, 0, NULL, plen, pt };
 		CK_MECHANISM m = { CKM_ECDH1_DERIVE, &p, sizeof(p) };
@@ -406,30 +473,36 @@ static void test_ecdh(void **state)
 		EVP_PKEY_derive_init(c);
 		EVP_PKEY_derive_set_peer(c, mine);
 		assert_int_equal(EVP_PKEY_derive(c, want, &wl), 1);
-		assert_int_equal(fl->C_DeriveKey(s, &m, p11_find(s, CKO_PRIVATE_KEY, ids[i]), tmpl,
-						 5, &h),
+		assert_int_equal(
+		    fl->C_DeriveKey(s, &m, p11_find(s, CKO_PRIVATE_KEY, ids[i]),
+				    tmpl, 5, &h),
+		    CKR_OK);
+		assert_int_equal(fl->C_GetAttributeValue(s, h, &val, 1),
 				 CKR_OK);
-		assert_int_equal(fl->C_GetAttributeValue(s, h, &val, 1), CKR_OK);
 		assert_int_equal(val.ulValueLen, wl);
 		assert_memory_equal(z, want, wl);
-		/* The peer point DER-wrapped, as some callers send it; sensitive result. */
+		/* The peer point DER-wrapped, as some callers send it;
+		 * sensitive result. */
 		wrapped[0] = 0x04;
 		wrapped[1] = (uint8_t)plen;
 		memcpy(wrapped + 2, pt, plen);
 		p.pPublicData = wrapped;
 		p.ulPublicDataLen = plen + 2;
 		tmpl[3].pValue = &t;
-		assert_int_equal(fl->C_DeriveKey(s, &m, p11_find(s, CKO_PRIVATE_KEY, ids[i]), tmpl,
-						 5, &h),
-				 CKR_OK);
+		assert_int_equal(
+		    fl->C_DeriveKey(s, &m, p11_find(s, CKO_PRIVATE_KEY, ids[i]),
+				    tmpl, 5, &h),
+		    CKR_OK);
 		val.ulValueLen = sizeof(z);
-		assert_int_equal(fl->C_GetAttributeValue(s, h, &val, 1), CKR_ATTRIBUTE_SENSITIVE);
+		assert_int_equal(fl->C_GetAttributeValue(s, h, &val, 1),
+				 CKR_ATTRIBUTE_SENSITIVE);
 		assert_int_equal(fl->C_DestroyObject(s, h), CKR_OK);
 		/* Bad parameters. */
 		p.kdf = CKD_SHA1_KDF;
-		assert_int_equal(fl->C_DeriveKey(s, &m, p11_find(s, CKO_PRIVATE_KEY, ids[i]), tmpl,
-						 5, &h),
-				 CKR_MECHANISM_PARAM_INVALID);
+		assert_int_equal(
+		    fl->C_DeriveKey(s, &m, p11_find(s, CKO_PRIVATE_KEY, ids[i]),
+				    tmpl, 5, &h),
+		    CKR_MECHANISM_PARAM_INVALID);
 		EVP_PKEY_CTX_free(c);
 		EVP_PKEY_free(peer);
 		EVP_PKEY_free(mine);
@@ -457,7 +530,8 @@ static void test_session_object_cap(void **state)
 	int n = 0;
 
 	(void)state;
-	while (n < 10000 && (rv = fl->C_DeriveKey(s, &m, key, tmpl, 3, &h)) == CKR_OK) {
+	while (n < 10000 &&
+	       (rv = fl->C_DeriveKey(s, &m, key, tmpl, 3, &h)) == CKR_OK) {
 		last = h;
 		n++;
 	}
@@ -473,20 +547,23 @@ static void test_session_object_cap(void **state)
 
 static void *signer(void *arg)
 {
-	static const struct sig_case c = { CKM_ECDSA_SHA256, 3, 0x9D, "SHA256", 2, false };
+	static const struct sig_case c = { CKM_ECDSA_SHA256, 3, 0x9D,
+					   "SHA256",         2, false };
 	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE k;
 	long bad = 0;
 
-	if (fl->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
+	if (fl->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) !=
+	    CKR_OK)
 		return (void *)1L;
 	k = p11_find(s, CKO_PRIVATE_KEY, 3);
 	for (int i = 0; i < NSIGS; i++) {
 		uint8_t sig[96];
 		CK_ULONG n = sizeof(sig);
 		if (fl->C_SignInit(s, &m, k) != CKR_OK ||
-		    fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n) != CKR_OK ||
+		    fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n) !=
+			CKR_OK ||
 		    !ossl_verify(&c, sig, n))
 			bad++;
 	}
@@ -513,15 +590,23 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sign_all, p11_up, p11_down),
-		cmocka_unit_test_setup_teardown(test_rsa_x509, p11_up, p11_down),
-		cmocka_unit_test_setup_teardown(test_multipart, p11_up, p11_down),
-		cmocka_unit_test_setup_teardown(test_context_specific, p11_up, p11_down),
-		cmocka_unit_test_setup_teardown(test_oaep_and_pkcs1_decrypt, p11_up, p11_down),
-		cmocka_unit_test_setup_teardown(test_param_and_state_errors, p11_up, p11_down),
-		cmocka_unit_test_setup_teardown(test_digest_and_mechs, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_sign_all, p11_up,
+						p11_down),
+		cmocka_unit_test_setup_teardown(test_rsa_x509, p11_up,
+						p11_down),
+		cmocka_unit_test_setup_teardown(test_multipart, p11_up,
+						p11_down),
+		cmocka_unit_test_setup_teardown(test_context_specific, p11_up,
+						p11_down),
+		cmocka_unit_test_setup_teardown(test_oaep_and_pkcs1_decrypt,
+						p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_param_and_state_errors,
+						p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_digest_and_mechs, p11_up,
+						p11_down),
 		cmocka_unit_test_setup_teardown(test_ecdh, p11_up, p11_down),
-		cmocka_unit_test_setup_teardown(test_session_object_cap, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_session_object_cap, p11_up,
+						p11_down),
 		cmocka_unit_test_setup_teardown(test_threads, p11_up, p11_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,7 +29,8 @@ static inline int p11_up(void **state)
 	soft_reset_all();
 	soft_driver_new(&drv[0]);
 	frontend_set_drivers_for_test(drv, 1);
-	if (C_GetInterface((CK_UTF8CHAR_PTR) "PKCS 11", &v, &iface, 0) != CKR_OK)
+	if (C_GetInterface((CK_UTF8CHAR_PTR) "PKCS 11", &v, &iface, 0) !=
+	    CKR_OK)
 		return -1;
 	fl = iface->pFunctionList;
 	if (fl->C_Initialize(NULL) != CKR_OK)
@@ -49,16 +50,20 @@ static inline CK_SESSION_HANDLE p11_open(bool login)
 {
 	CK_SESSION_HANDLE s;
 
-	assert_int_equal(fl->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
-					   NULL, &s),
+	assert_int_equal(fl->C_OpenSession(slot,
+					   CKF_SERIAL_SESSION | CKF_RW_SESSION,
+					   NULL, NULL, &s),
 			 CKR_OK);
 	if (login)
-		assert_int_equal(fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6), CKR_OK);
+		assert_int_equal(
+		    fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+		    CKR_OK);
 	return s;
 }
 
 /* The one object of class cls with CKA_ID id (0: none). */
-static inline CK_OBJECT_HANDLE p11_find(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, uint8_t id)
+static inline CK_OBJECT_HANDLE p11_find(CK_SESSION_HANDLE s,
+					CK_OBJECT_CLASS cls, uint8_t id)
 {
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },

@@ -78,22 +78,33 @@ static void test_tlv_lengths(void **state)
 	uint32_t tag;
 	size_t len;
 
-	assert_int_equal(tlv1((const uint8_t[]){ 0x53, 0x02, 1, 2 }, 4, &tag, &len), 0);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x53, 0x02, 1, 2 }, 4, &tag, &len), 0);
 	assert_int_equal(tag, 0x53);
 	assert_int_equal(len, 2);
-	assert_int_equal(tlv1((const uint8_t[]){ 0x53, 0x81, 0x01, 9 }, 4, &tag, &len), 0);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x53, 0x81, 0x01, 9 }, 4, &tag, &len), 0);
 	assert_int_equal(len, 1);
-	assert_int_equal(tlv1((const uint8_t[]){ 0x53, 0x82, 0x00, 0x01, 9 }, 5, &tag, &len), 0);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x53, 0x82, 0x00, 0x01, 9 }, 5, &tag, &len),
+	    0);
 	assert_int_equal(len, 1);
 	/* Overlong: the value runs past the input. */
-	assert_int_equal(tlv1((const uint8_t[]){ 0x53, 0x03, 1, 2 }, 4, &tag, &len), -1);
-	assert_int_equal(tlv1((const uint8_t[]){ 0x53, 0x82, 0xff, 0xff, 1 }, 5, &tag, &len), -1);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x53, 0x03, 1, 2 }, 4, &tag, &len), -1);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x53, 0x82, 0xff, 0xff, 1 }, 5, &tag, &len),
+	    -1);
 	/* Truncated length bytes. */
-	assert_int_equal(tlv1((const uint8_t[]){ 0x53, 0x82, 0x01 }, 3, &tag, &len), -1);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x53, 0x82, 0x01 }, 3, &tag, &len), -1);
 	assert_int_equal(tlv1((const uint8_t[]){ 0x53 }, 1, &tag, &len), -1);
 	/* Indefinite (80) and four-byte (84) lengths are refused. */
-	assert_int_equal(tlv1((const uint8_t[]){ 0x53, 0x80, 0, 0 }, 4, &tag, &len), -1);
-	assert_int_equal(tlv1((const uint8_t[]){ 0x53, 0x84, 0, 0, 0, 1, 9 }, 7, &tag, &len), -1);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x53, 0x80, 0, 0 }, 4, &tag, &len), -1);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x53, 0x84, 0, 0, 0, 1, 9 }, 7, &tag, &len),
+	    -1);
 	/* Three-byte length. */
 	big[0] = 0x70;
 	big[1] = 0x83;
@@ -110,20 +121,27 @@ static void test_tlv_tags(void **state)
 	uint32_t tag;
 	size_t len;
 
-	assert_int_equal(tlv1((const uint8_t[]){ 0x5f, 0xc1, 0x05, 0x01, 0 }, 5, &tag, &len), 0);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x5f, 0xc1, 0x05, 0x01, 0 }, 5, &tag, &len),
+	    0);
 	assert_int_equal(tag, 0x5fc105);
-	assert_int_equal(tlv1((const uint8_t[]){ 0x7f, 0x49, 0x00 }, 3, &tag, &len), 0);
+	assert_int_equal(
+	    tlv1((const uint8_t[]){ 0x7f, 0x49, 0x00 }, 3, &tag, &len), 0);
 	assert_int_equal(tag, 0x7f49);
 	assert_int_equal(len, 0);
 	/* Four-byte tags and tags cut short are refused. */
-	assert_int_equal(tlv1((const uint8_t[]){ 0x5f, 0xc1, 0x85, 0x01, 0x00 }, 5, &tag, &len), -1);
-	assert_int_equal(tlv1((const uint8_t[]){ 0x5f, 0xc1 }, 2, &tag, &len), -1);
+	assert_int_equal(tlv1((const uint8_t[]){ 0x5f, 0xc1, 0x85, 0x01, 0x00 },
+			      5, &tag, &len),
+			 -1);
+	assert_int_equal(tlv1((const uint8_t[]){ 0x5f, 0xc1 }, 2, &tag, &len),
+			 -1);
 	assert_int_equal(tlv1((const uint8_t[]){ 0x7f }, 1, &tag, &len), -1);
 }
 
 static void test_tlv_expect_find(void **state)
 {
-	static const uint8_t in[] = { 0x70, 0x01, 0xaa, 0x71, 0x01, 0x00, 0xfe, 0x00 };
+	static const uint8_t in[] = { 0x70, 0x01, 0xaa, 0x71,
+				      0x01, 0x00, 0xfe, 0x00 };
 	static const uint8_t bad[] = { 0x70, 0x01, 0xaa, 0x71, 0x05, 0x00 };
 	struct reader r = reader_init(in, sizeof(in)), v;
 
@@ -140,7 +158,8 @@ static void test_tlv_expect_find(void **state)
 
 	r = reader_init(bad, sizeof(bad));
 	assert_int_equal(reader_find_tlv(&r, 0x70, &v), 0);
-	assert_int_equal(reader_find_tlv(&r, 0xfe, &v), -1); /* malformed first */
+	assert_int_equal(reader_find_tlv(&r, 0xfe, &v),
+			 -1); /* malformed first */
 }
 
 /* Every prefix and every single-byte change of a nested template either

@@ -14,8 +14,8 @@
 /* C_GetInfo as sent by Debian 12's p11-kit-client.so 0.24.1: call code 0x11,
  * options "client", data: call id 3, signature "". */
 static const uint8_t real_getinfo[] = {
-	0x00, 0x00, 0x00, 0x11, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x08,
-	'c', 'l', 'i', 'e', 'n', 't',
+	0x00, 0x00, 0x00, 0x11, 0x00, 0x00, 0x00, 0x06, 0x00,
+	0x00, 0x00, 0x08, 'c',  'l',  'i',  'e',  'n',  't',
 	0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00,
 };
 
@@ -36,8 +36,9 @@ static void test_real_frame(void **state)
 	size_t used;
 
 	(void)state;
-	assert_int_equal(rpc_frame_parse(real_getinfo, sizeof(real_getinfo), 0,
-					 &f, &used), 0);
+	assert_int_equal(
+	    rpc_frame_parse(real_getinfo, sizeof(real_getinfo), 0, &f, &used),
+	    0);
 	assert_int_equal(used, sizeof(real_getinfo));
 	assert_int_equal(f.call_code, 0x11);
 	assert_int_equal(f.options_len, 6);
@@ -67,12 +68,12 @@ static void test_every_prefix_needs_more(void **state)
 static void test_oversized(void **state)
 {
 	/* lengths far beyond the cap are refused from the header alone */
-	static const uint8_t huge[] = { 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff,
-					0xff, 0xff, 0xff, 0xff };
-	static const uint8_t sum[] = { 0, 0, 0, 1, 0x00, 0x08, 0x00, 0x00,
-				       0x00, 0x08, 0x00, 0x01 };
-	static const uint8_t at_cap[] = { 0, 0, 0, 1, 0x00, 0x00, 0x00, 0x10,
-					  0x00, 0x00, 0x00, 0x10 };
+	static const uint8_t huge[] = { 0,    0,    0,    1,    0xff, 0xff,
+					0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t sum[] = { 0,    0,    0,    1,    0x00, 0x08,
+				       0x00, 0x00, 0x00, 0x08, 0x00, 0x01 };
+	static const uint8_t at_cap[] = { 0,    0,    0,    1,    0x00, 0x00,
+					  0x00, 0x10, 0x00, 0x00, 0x00, 0x10 };
 	struct rpc_frame f;
 	size_t used;
 
@@ -103,8 +104,9 @@ static void test_write_and_pipeline(void **state)
 	assert_int_equal(rpc_frame_write(&b, 8, "o", 1, "", 0), 0);
 	assert_int_equal(rpc_frame_write(&b, 9, NULL, 0, NULL, 0), 0);
 	for (i = 0; i < 3; i++) {
-		assert_int_equal(rpc_frame_parse(b.data + off, b.len - off, 0,
-						 &f, &used), 0);
+		assert_int_equal(
+		    rpc_frame_parse(b.data + off, b.len - off, 0, &f, &used),
+		    0);
 		assert_int_equal(f.call_code, 7 + i);
 		off += used;
 	}

@@ -43,24 +43,26 @@ struct client {
 	size_t last_len;
 };
 
-#define U(v) ((struct rpc_arg){.type = RPC_ARG_ULONG, .ulong = (v)})
-#define Y(v) ((struct rpc_arg){.type = RPC_ARG_BYTE, .byte = (v)})
+#define U(v) ((struct rpc_arg){ .type = RPC_ARG_ULONG, .ulong = (v) })
+#define Y(v) ((struct rpc_arg){ .type = RPC_ARG_BYTE, .byte = (v) })
 #define AY(p, n)                                                               \
-	((struct rpc_arg){.type = RPC_ARG_BYTES, .bytes = {(p), (n), false}})
+	((struct rpc_arg){ .type = RPC_ARG_BYTES,                              \
+			   .bytes = { (p), (n), false } })
 #define AY_NULL                                                                \
-	((struct rpc_arg){.type = RPC_ARG_BYTES, .bytes = {NULL, 0, true}})
-#define FY(n) ((struct rpc_arg){.type = RPC_ARG_BYTE_BUF, .room = (n)})
-#define FU(n) ((struct rpc_arg){.type = RPC_ARG_ULONG_BUF, .room = (n)})
-#define AA(v, n) ((struct rpc_arg){.type = RPC_ARG_ATTRS, .attrs = {(v), (n)}})
+	((struct rpc_arg){ .type = RPC_ARG_BYTES, .bytes = { NULL, 0, true } })
+#define FY(n) ((struct rpc_arg){ .type = RPC_ARG_BYTE_BUF, .room = (n) })
+#define FU(n) ((struct rpc_arg){ .type = RPC_ARG_ULONG_BUF, .room = (n) })
+#define AA(v, n)                                                               \
+	((struct rpc_arg){ .type = RPC_ARG_ATTRS, .attrs = { (v), (n) } })
 #define FA(v, n)                                                               \
-	((struct rpc_arg){.type = RPC_ARG_ATTR_BUF, .attrs = {(v), (n)}})
+	((struct rpc_arg){ .type = RPC_ARG_ATTR_BUF, .attrs = { (v), (n) } })
 #define MECH(t)                                                                \
-	((struct rpc_arg){.type = RPC_ARG_MECH,                                \
-	                  .mech = {false, {(t), NULL, 0}}})
+	((struct rpc_arg){ .type = RPC_ARG_MECH,                               \
+			   .mech = { false, { (t), NULL, 0 } } })
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static void client_new(struct client *cl, uint8_t offered,
-                       const struct rpc_policy *pol, struct app *app)
+		       const struct rpc_policy *pol, struct app *app)
 {
 	memset(cl, 0, sizeof(*cl));
 	if (!app)
@@ -93,8 +95,8 @@ static int raw(struct client *cl, const uint8_t *p, size_t n, uint32_t want_id)
 	cl->last_len = b.len;
 	if (rc == 0) {
 		assert_int_equal(rpc_response_decode(&cl->codec, b.data, b.len,
-		                                     CKM_ECDH1_DERIVE, &cl->r),
-		                 0);
+						     CKM_ECDH1_DERIVE, &cl->r),
+				 0);
 		if (cl->r.call_id != RPC_CALL_ERROR)
 			assert_int_equal(cl->r.call_id, want_id);
 	} else {
@@ -107,7 +109,7 @@ static int raw(struct client *cl, const uint8_t *p, size_t n, uint32_t want_id)
 /* One call; the CK_RV it answered (error replies and C_GetAttributeValue's
  * trailing CK_RV included). */
 static CK_RV call(struct client *cl, uint32_t id, const struct rpc_arg *args,
-                  size_t n)
+		  size_t n)
 {
 	struct buf b;
 	int rc;
@@ -179,16 +181,16 @@ static int raw_hex(struct client *cl, const char *hex, uint32_t want_id)
 
 static void init(struct client *cl)
 {
-	struct rpc_arg a[] = {
-	    AY((const CK_BYTE *)handshake, sizeof(handshake) - 1), Y(0),
-	    AY((const CK_BYTE *)"", 1)};
+	struct rpc_arg a[] = { AY((const CK_BYTE *)handshake,
+				  sizeof(handshake) - 1),
+			       Y(0), AY((const CK_BYTE *)"", 1) };
 
 	assert_int_equal(call(cl, RPC_C_Initialize, a, 3), CKR_OK);
 }
 
 static CK_SLOT_ID first_slot(struct client *cl)
 {
-	struct rpc_arg a[] = {Y(CK_TRUE), FU(8)};
+	struct rpc_arg a[] = { Y(CK_TRUE), FU(8) };
 
 	assert_int_equal(call(cl, RPC_C_GetSlotList, a, 2), CKR_OK);
 	assert_int_equal(cl->r.args[0].ulongs.count, 1);
@@ -197,7 +199,8 @@ static CK_SLOT_ID first_slot(struct client *cl)
 
 static CK_SESSION_HANDLE open_session(struct client *cl, CK_SLOT_ID slot)
 {
-	struct rpc_arg a[] = {U(slot), U(CKF_SERIAL_SESSION | CKF_RW_SESSION)};
+	struct rpc_arg a[] = { U(slot),
+			       U(CKF_SERIAL_SESSION | CKF_RW_SESSION) };
 
 	assert_int_equal(call(cl, RPC_C_OpenSession, a, 2), CKR_OK);
 	return cl->r.args[0].ulong;
@@ -205,9 +208,9 @@ static CK_SESSION_HANDLE open_session(struct client *cl, CK_SLOT_ID slot)
 
 static CK_RV login(struct client *cl, CK_SESSION_HANDLE s, const char *pin)
 {
-	struct rpc_arg a[] = {U(s), U(CKU_USER),
-	                      pin ? AY((const CK_BYTE *)pin, strlen(pin))
-	                          : AY_NULL};
+	struct rpc_arg a[] = { U(s), U(CKU_USER),
+			       pin ? AY((const CK_BYTE *)pin, strlen(pin))
+				   : AY_NULL };
 
 	return call(cl, RPC_C_Login, a, 3);
 }
@@ -216,9 +219,10 @@ static CK_RV login(struct client *cl, CK_SESSION_HANDLE s, const char *pin)
 static CK_ULONG find_keys(struct client *cl, CK_SESSION_HANDLE s, uint8_t id)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, &id, 1}};
-	struct rpc_arg a[] = {U(s), AA(t, 2)};
-	struct rpc_arg f[] = {U(s), FU(4)};
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
+			     { CKA_ID, &id, 1 } };
+	struct rpc_arg a[] = { U(s), AA(t, 2) };
+	struct rpc_arg f[] = { U(s), FU(4) };
 	CK_ULONG n;
 
 	assert_int_equal(call(cl, RPC_C_FindObjectsInit, a, 2), CKR_OK);
@@ -229,12 +233,13 @@ static CK_ULONG find_keys(struct client *cl, CK_SESSION_HANDLE s, uint8_t id)
 }
 
 static CK_OBJECT_HANDLE find_key(struct client *cl, CK_SESSION_HANDLE s,
-                                 uint8_t id)
+				 uint8_t id)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, &id, 1}};
-	struct rpc_arg a[] = {U(s), AA(t, 2)};
-	struct rpc_arg f[] = {U(s), FU(4)};
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
+			     { CKA_ID, &id, 1 } };
+	struct rpc_arg a[] = { U(s), AA(t, 2) };
+	struct rpc_arg f[] = { U(s), FU(4) };
 	CK_OBJECT_HANDLE h;
 
 	assert_int_equal(call(cl, RPC_C_FindObjectsInit, a, 2), CKR_OK);
@@ -246,9 +251,9 @@ static CK_OBJECT_HANDLE find_key(struct client *cl, CK_SESSION_HANDLE s,
 }
 
 static CK_RV sign_init(struct client *cl, CK_SESSION_HANDLE s,
-                       CK_OBJECT_HANDLE k)
+		       CK_OBJECT_HANDLE k)
 {
-	struct rpc_arg a[] = {U(s), MECH(CKM_SHA256_RSA_PKCS), U(k)};
+	struct rpc_arg a[] = { U(s), MECH(CKM_SHA256_RSA_PKCS), U(k) };
 
 	return call(cl, RPC_C_SignInit, a, 3);
 }
@@ -258,7 +263,7 @@ static bool rsa_verify(const uint8_t *sig, size_t len)
 	EVP_PKEY *k = soft_key(0x9A);
 	EVP_MD_CTX *m = EVP_MD_CTX_new();
 	bool ok = EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, k) == 1 &&
-	          EVP_DigestVerify(m, sig, len, msg, sizeof(msg) - 1) == 1;
+		  EVP_DigestVerify(m, sig, len, msg, sizeof(msg) - 1) == 1;
 
 	EVP_MD_CTX_free(m);
 	EVP_PKEY_free(k);
@@ -268,8 +273,8 @@ static bool rsa_verify(const uint8_t *sig, size_t len)
 /* C_Sign with a size query first, then the signature; verified. */
 static void sign_ok(struct client *cl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k)
 {
-	struct rpc_arg q[] = {U(s), AY(msg, sizeof(msg) - 1), FY(0)};
-	struct rpc_arg a[] = {U(s), AY(msg, sizeof(msg) - 1), FY(16)};
+	struct rpc_arg q[] = { U(s), AY(msg, sizeof(msg) - 1), FY(0) };
+	struct rpc_arg a[] = { U(s), AY(msg, sizeof(msg) - 1), FY(16) };
 	CK_ULONG len;
 
 	assert_int_equal(sign_init(cl, s, k), CKR_OK);
@@ -309,7 +314,8 @@ static int group_teardown(void **state)
 static void test_full_flow(void **state)
 {
 	struct client cl;
-	CK_ATTRIBUTE t[2] = {{CKA_LABEL, NULL, 0}, {CKA_MODULUS, NULL, 0}};
+	CK_ATTRIBUTE t[2] = { { CKA_LABEL, NULL, 0 },
+			      { CKA_MODULUS, NULL, 0 } };
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE k;
 	CK_SLOT_ID slot;
@@ -333,11 +339,11 @@ static void test_full_flow(void **state)
 	assert_false(cl.r.args[0].ulongs.null);
 	slot = cl.r.args[0].ulongs.v[0];
 
-	struct rpc_arg ti[] = {U(slot)};
+	struct rpc_arg ti[] = { U(slot) };
 	assert_int_equal(call(&cl, RPC_C_GetTokenInfo, ti, 1), CKR_OK);
 	assert_memory_equal(cl.r.args[0].bytes.p, "Soft PIV #1", 11);
 	assert_false(cl.r.args[4].ulong & CKF_WRITE_PROTECTED);
-	struct rpc_arg ml[] = {U(slot), FU(0)};
+	struct rpc_arg ml[] = { U(slot), FU(0) };
 	assert_int_equal(call(&cl, RPC_C_GetMechanismList, ml, 2), CKR_OK);
 	assert_true(cl.r.args[0].ulongs.count > 3);
 
@@ -345,7 +351,7 @@ static void test_full_flow(void **state)
 	assert_int_equal(login(&cl, s, SOFT_PIN), CKR_OK);
 	k = find_key(&cl, s, 1);
 	/* attributes: a size query, then values */
-	struct rpc_arg ga[] = {U(s), U(k), FA(t, 2)};
+	struct rpc_arg ga[] = { U(s), U(k), FA(t, 2) };
 	assert_int_equal(call(&cl, RPC_C_GetAttributeValue, ga, 3), CKR_OK);
 	assert_int_equal(reply_attr_len(&cl, 1), 256);
 	t[0].pValue = room;
@@ -359,21 +365,21 @@ static void test_full_flow(void **state)
 	/* one byte short: CKR_BUFFER_TOO_SMALL, value unavailable */
 	t[1].ulValueLen = 255;
 	assert_int_equal(call(&cl, RPC_C_GetAttributeValue, ga, 3),
-	                 CKR_BUFFER_TOO_SMALL);
+			 CKR_BUFFER_TOO_SMALL);
 	assert_int_equal(cl.r.args[0].attrs.v[1].ulValueLen,
-	                 CK_UNAVAILABLE_INFORMATION);
+			 CK_UNAVAILABLE_INFORMATION);
 
 	sign_ok(&cl, s, k);
-	struct rpc_arg gs[] = {U(s)};
+	struct rpc_arg gs[] = { U(s) };
 	assert_int_equal(call(&cl, RPC_C_GetSessionInfo, gs, 1), CKR_OK);
 	assert_int_equal(cl.r.args[1].ulong, CKS_RW_USER_FUNCTIONS);
 	assert_int_equal(call(&cl, RPC_C_Logout, gs, 1), CKR_OK);
 	assert_int_equal(call(&cl, RPC_C_CloseSession, gs, 1), CKR_OK);
 	assert_int_equal(call(&cl, RPC_C_CloseSession, gs, 1),
-	                 CKR_SESSION_HANDLE_INVALID);
+			 CKR_SESSION_HANDLE_INVALID);
 	assert_int_equal(call(&cl, RPC_C_Finalize, NULL, 0), CKR_OK);
 	assert_int_equal(call(&cl, RPC_C_Finalize, NULL, 0),
-	                 CKR_CRYPTOKI_NOT_INITIALIZED);
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
 	client_free(&cl);
 }
 
@@ -400,28 +406,29 @@ static void test_two_connections(void **state)
 	assert_int_equal(find_keys(&b, sb, 1), 0);
 	assert_int_equal(login(&b, sb, SOFT_PIN), CKR_OK);
 	kb = find_key(&b, sb, 1);
-	struct rpc_arg lo[] = {U(sb)};
+	struct rpc_arg lo[] = { U(sb) };
 	assert_int_equal(call(&b, RPC_C_Logout, lo, 1), CKR_OK);
 	/* A logs in: that does not let B sign */
 	assert_int_equal(login(&a, sa, SOFT_PIN), CKR_OK);
 	ka = find_key(&a, sa, 1);
 	rv = sign_init(&b, sb, kb);
 	if (rv == CKR_OK) {
-		struct rpc_arg s[] = {U(sb), AY(msg, sizeof(msg) - 1), FY(512)};
+		struct rpc_arg s[] = { U(sb), AY(msg, sizeof(msg) - 1),
+				       FY(512) };
 		rv = call(&b, RPC_C_Sign, s, 3);
 	}
 	assert_int_equal(rv, CKR_USER_NOT_LOGGED_IN);
 	/* A's handles mean nothing on B */
-	struct rpc_arg gs[] = {U(sa)};
+	struct rpc_arg gs[] = { U(sa) };
 	assert_int_equal(call(&b, RPC_C_GetSessionInfo, gs, 1),
-	                 sa == sb ? CKR_OK : CKR_SESSION_HANDLE_INVALID);
+			 sa == sb ? CKR_OK : CKR_SESSION_HANDLE_INVALID);
 	sign_ok(&a, sa, ka);
 
 	/* B logs in too; A finalizes; B still signs */
 	assert_int_equal(login(&b, sb, SOFT_PIN), CKR_OK);
 	assert_int_equal(call(&a, RPC_C_Finalize, NULL, 0), CKR_OK);
 	assert_int_equal(call(&a, RPC_C_GetSessionInfo, gs, 1),
-	                 CKR_CRYPTOKI_NOT_INITIALIZED);
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
 	sign_ok(&b, sb, kb);
 	client_free(&a);
 
@@ -433,7 +440,7 @@ static void test_two_connections(void **state)
 	client_new(&c, 0, NULL, NULL);
 	init(&c);
 	sc = open_session(&c, first_slot(&c));
-	struct rpc_arg gc[] = {U(sc)};
+	struct rpc_arg gc[] = { U(sc) };
 	assert_int_equal(call(&c, RPC_C_GetSessionInfo, gc, 1), CKR_OK);
 	assert_int_equal(c.r.args[1].ulong, CKS_RW_PUBLIC_SESSION);
 	assert_int_equal(find_keys(&c, sc, 1), 0);
@@ -478,7 +485,7 @@ static bool filter_cb(void *ctx, const CK_TOKEN_INFO *ti)
 }
 
 static int pin_cb(void *ctx, CK_SLOT_ID slot, enum tk_user user, uint8_t *pin,
-                  size_t *len)
+		  size_t *len)
 {
 	const char *p = ctx;
 
@@ -491,37 +498,37 @@ static int pin_cb(void *ctx, CK_SLOT_ID slot, enum tk_user user, uint8_t *pin,
 
 static void test_read_only(void **state)
 {
-	struct rpc_policy pol = {.read_only = true};
+	struct rpc_policy pol = { .read_only = true };
 	struct client cl;
 	CK_SESSION_HANDLE s;
 	CK_SLOT_ID slot;
 	CK_BBOOL yes = CK_TRUE;
 	CK_OBJECT_CLASS cls = CKO_DATA;
-	CK_ATTRIBUTE t[] = {{CKA_TOKEN, &yes, 1},
-	                    {CKA_CLASS, &cls, sizeof(cls)}};
+	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &yes, 1 },
+			     { CKA_CLASS, &cls, sizeof(cls) } };
 	int generated = soft_stats.generate;
 
 	(void)state;
 	client_new(&cl, 0, &pol, NULL);
 	init(&cl);
 	slot = first_slot(&cl);
-	struct rpc_arg ti[] = {U(slot)};
+	struct rpc_arg ti[] = { U(slot) };
 	assert_int_equal(call(&cl, RPC_C_GetTokenInfo, ti, 1), CKR_OK);
 	assert_true(cl.r.args[4].ulong & CKF_WRITE_PROTECTED);
 	s = open_session(&cl, slot);
 	assert_int_equal(login(&cl, s, SOFT_PIN), CKR_OK);
-	struct rpc_arg g[] = {U(s), MECH(CKM_EC_KEY_PAIR_GEN), AA(t, 1),
-	                      AA(t, 1)};
+	struct rpc_arg g[] = { U(s), MECH(CKM_EC_KEY_PAIR_GEN), AA(t, 1),
+			       AA(t, 1) };
 	assert_int_equal(call(&cl, RPC_C_GenerateKeyPair, g, 4),
-	                 CKR_TOKEN_WRITE_PROTECTED);
+			 CKR_TOKEN_WRITE_PROTECTED);
 	assert_int_equal(soft_stats.generate, generated);
-	struct rpc_arg co[] = {U(s), AA(t, 2)};
+	struct rpc_arg co[] = { U(s), AA(t, 2) };
 	assert_int_equal(call(&cl, RPC_C_CreateObject, co, 2),
-	                 CKR_TOKEN_WRITE_PROTECTED);
-	struct rpc_arg sp[] = {U(s), AY((const CK_BYTE *)SOFT_PIN, 6),
-	                       AY((const CK_BYTE *)"654321", 6)};
+			 CKR_TOKEN_WRITE_PROTECTED);
+	struct rpc_arg sp[] = { U(s), AY((const CK_BYTE *)SOFT_PIN, 6),
+				AY((const CK_BYTE *)"654321", 6) };
 	assert_int_equal(call(&cl, RPC_C_SetPIN, sp, 3),
-	                 CKR_TOKEN_WRITE_PROTECTED);
+			 CKR_TOKEN_WRITE_PROTECTED);
 	/* reading and signing still work */
 	sign_ok(&cl, s, find_key(&cl, s, 1));
 	client_free(&cl);
@@ -529,7 +536,7 @@ static void test_read_only(void **state)
 
 static void test_token_filter(void **state)
 {
-	struct rpc_policy pol = {.shows_token = filter_cb};
+	struct rpc_policy pol = { .shows_token = filter_cb };
 	struct client cl;
 	CK_SLOT_ID slot;
 
@@ -545,30 +552,30 @@ static void test_token_filter(void **state)
 	filter_serial = "999";
 	client_new(&cl, 0, &pol, NULL);
 	init(&cl);
-	struct rpc_arg sl[] = {Y(CK_FALSE), FU(8)};
+	struct rpc_arg sl[] = { Y(CK_FALSE), FU(8) };
 	assert_int_equal(call(&cl, RPC_C_GetSlotList, sl, 2), CKR_OK);
 	assert_int_equal(cl.r.args[0].ulongs.count, 0);
-	struct rpc_arg ts[] = {U(slot)};
+	struct rpc_arg ts[] = { U(slot) };
 	assert_int_equal(call(&cl, RPC_C_GetTokenInfo, ts, 1),
-	                 CKR_SLOT_ID_INVALID);
+			 CKR_SLOT_ID_INVALID);
 	assert_int_equal(call(&cl, RPC_C_GetSlotInfo, ts, 1),
-	                 CKR_SLOT_ID_INVALID);
-	struct rpc_arg ml[] = {U(slot), FU(0)};
+			 CKR_SLOT_ID_INVALID);
+	struct rpc_arg ml[] = { U(slot), FU(0) };
 	assert_int_equal(call(&cl, RPC_C_GetMechanismList, ml, 2),
-	                 CKR_SLOT_ID_INVALID);
-	struct rpc_arg os[] = {U(slot), U(CKF_SERIAL_SESSION)};
+			 CKR_SLOT_ID_INVALID);
+	struct rpc_arg os[] = { U(slot), U(CKF_SERIAL_SESSION) };
 	assert_int_equal(call(&cl, RPC_C_OpenSession, os, 2),
-	                 CKR_SLOT_ID_INVALID);
+			 CKR_SLOT_ID_INVALID);
 	assert_int_equal(call(&cl, RPC_C_CloseAllSessions, ts, 1),
-	                 CKR_SLOT_ID_INVALID);
+			 CKR_SLOT_ID_INVALID);
 	client_free(&cl);
 }
 
 /* Server-side PIN: a NULL PIN logs in; audit records name no PIN. */
 static void test_null_pin_and_audit(void **state)
 {
-	struct audit_log log = {0};
-	struct rpc_policy pol = {.ctx = &log, .audit = audit_cb};
+	struct audit_log log = { 0 };
+	struct rpc_policy pol = { .ctx = &log, .audit = audit_cb };
 	struct client cl;
 	struct app *app;
 	CK_SESSION_HANDLE s;
@@ -580,7 +587,7 @@ static void test_null_pin_and_audit(void **state)
 	client_new(&cl, 2, &pol, app);
 	init(&cl);
 	slot = first_slot(&cl);
-	struct rpc_arg ti[] = {U(slot)};
+	struct rpc_arg ti[] = { U(slot) };
 	assert_int_equal(call(&cl, RPC_C_GetTokenInfo, ti, 1), CKR_OK);
 	assert_true(cl.r.args[4].ulong & CKF_PROTECTED_AUTHENTICATION_PATH);
 	s = open_session(&cl, slot);
@@ -613,8 +620,8 @@ static void test_null_pin_and_audit(void **state)
  * audited once with its key and mechanism. */
 static void test_decrypt_derive(void **state)
 {
-	struct audit_log log = {0};
-	struct rpc_policy pol = {.ctx = &log, .audit = audit_cb};
+	struct audit_log log = { 0 };
+	struct rpc_policy pol = { .ctx = &log, .audit = audit_cb };
 	struct client cl;
 	CK_SESSION_HANDLE s;
 	uint8_t ct[256], pt[200], want[64], z[64];
@@ -632,15 +639,15 @@ static void test_decrypt_derive(void **state)
 	pc = EVP_PKEY_CTX_new(rsa, NULL);
 	assert_int_equal(EVP_PKEY_encrypt_init(pc), 1);
 	assert_int_equal(EVP_PKEY_encrypt(pc, ct, &ctl, msg, sizeof(msg) - 1),
-	                 1);
+			 1);
 	EVP_PKEY_CTX_free(pc);
-	struct rpc_arg di[] = {U(s), MECH(CKM_RSA_PKCS),
-	                       U(find_key(&cl, s, 1))};
+	struct rpc_arg di[] = { U(s), MECH(CKM_RSA_PKCS),
+				U(find_key(&cl, s, 1)) };
 	assert_int_equal(call(&cl, RPC_C_DecryptInit, di, 3), CKR_OK);
-	struct rpc_arg dq[] = {U(s), AY(ct, ctl), FY(0)};
+	struct rpc_arg dq[] = { U(s), AY(ct, ctl), FY(0) };
 	assert_int_equal(call(&cl, RPC_C_Decrypt, dq, 3), CKR_OK);
 	assert_true(cl.r.args[0].bytes.null);
-	struct rpc_arg dd[] = {U(s), AY(ct, ctl), FY(256)};
+	struct rpc_arg dd[] = { U(s), AY(ct, ctl), FY(256) };
 	assert_int_equal(call(&cl, RPC_C_Decrypt, dd, 3), CKR_OK);
 	assert_int_equal(cl.r.args[0].bytes.len, sizeof(msg) - 1);
 	assert_memory_equal(cl.r.args[0].bytes.p, msg, sizeof(msg) - 1);
@@ -651,23 +658,23 @@ static void test_decrypt_derive(void **state)
 	EVP_PKEY_derive_set_peer(pc, mine);
 	assert_int_equal(EVP_PKEY_derive(pc, want, &wl), 1);
 	EVP_PKEY_CTX_free(pc);
-	CK_ECDH1_DERIVE_PARAMS ep = {CKD_NULL, 0, NULL, ptl, pt};
+	CK_ECDH1_DERIVE_PARAMS ep = { CKD_NULL, 0, NULL, ptl, pt };
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
 	CK_BBOOL f = CK_FALSE, t = CK_TRUE;
-	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
-	                       {CKA_KEY_TYPE, &kt, sizeof(kt)},
-	                       {CKA_TOKEN, &f, 1},
-	                       {CKA_SENSITIVE, &f, 1},
-	                       {CKA_EXTRACTABLE, &t, 1}};
-	struct rpc_arg dk[] = {U(s), MECH(CKM_ECDH1_DERIVE),
-	                       U(find_key(&cl, s, 3)), AA(tmpl, 5)};
+	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
+				{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+				{ CKA_TOKEN, &f, 1 },
+				{ CKA_SENSITIVE, &f, 1 },
+				{ CKA_EXTRACTABLE, &t, 1 } };
+	struct rpc_arg dk[] = { U(s), MECH(CKM_ECDH1_DERIVE),
+				U(find_key(&cl, s, 3)), AA(tmpl, 5) };
 	dk[1].mech.mech.pParameter = &ep;
 	dk[1].mech.mech.ulParameterLen = sizeof(ep);
 	assert_int_equal(call(&cl, RPC_C_DeriveKey2, dk, 4), CKR_OK);
 	assert_int_equal(cl.r.args[2].ulong, CKR_OK);
-	CK_ATTRIBUTE val = {CKA_VALUE, z, sizeof(z)};
-	struct rpc_arg gv[] = {U(s), U(cl.r.args[0].ulong), FA(&val, 1)};
+	CK_ATTRIBUTE val = { CKA_VALUE, z, sizeof(z) };
+	struct rpc_arg gv[] = { U(s), U(cl.r.args[0].ulong), FA(&val, 1) };
 	assert_int_equal(call(&cl, RPC_C_GetAttributeValue, gv, 3), CKR_OK);
 	assert_int_equal(cl.r.args[0].attrs.v[0].ulValueLen, wl);
 	assert_memory_equal(cl.r.args[0].attrs.v[0].pValue, want, wl);
@@ -690,7 +697,7 @@ static void test_decrypt_derive(void **state)
 
 static void test_session_limit(void **state)
 {
-	struct rpc_policy pol = {.limits = {.max_sessions = 2}};
+	struct rpc_policy pol = { .limits = { .max_sessions = 2 } };
 	struct client cl;
 	CK_SESSION_HANDLE s1;
 	CK_SLOT_ID slot;
@@ -701,14 +708,14 @@ static void test_session_limit(void **state)
 	slot = first_slot(&cl);
 	s1 = open_session(&cl, slot);
 	open_session(&cl, slot);
-	struct rpc_arg os[] = {U(slot), U(CKF_SERIAL_SESSION)};
+	struct rpc_arg os[] = { U(slot), U(CKF_SERIAL_SESSION) };
 	assert_int_equal(call(&cl, RPC_C_OpenSession, os, 2),
-	                 CKR_SESSION_COUNT);
-	struct rpc_arg cs[] = {U(s1)};
+			 CKR_SESSION_COUNT);
+	struct rpc_arg cs[] = { U(s1) };
 	assert_int_equal(call(&cl, RPC_C_CloseSession, cs, 1), CKR_OK);
 	open_session(&cl, slot);
 	/* C_CloseAllSessions frees them all */
-	struct rpc_arg ca[] = {U(slot)};
+	struct rpc_arg ca[] = { U(slot) };
 	assert_int_equal(call(&cl, RPC_C_CloseAllSessions, ca, 1), CKR_OK);
 	open_session(&cl, slot);
 	open_session(&cl, slot);
@@ -724,39 +731,39 @@ static void test_not_supported(void **state)
 	client_new(&cl, 2, NULL, NULL);
 	init(&cl);
 	/* a second C_Initialize on the connection */
-	struct rpc_arg in[] = {
-	    AY((const CK_BYTE *)handshake, sizeof(handshake) - 1), Y(0),
-	    AY_NULL};
+	struct rpc_arg in[] = { AY((const CK_BYTE *)handshake,
+				   sizeof(handshake) - 1),
+				Y(0), AY_NULL };
 	assert_int_equal(call(&cl, RPC_C_Initialize, in, 3),
-	                 CKR_CRYPTOKI_ALREADY_INITIALIZED);
+			 CKR_CRYPTOKI_ALREADY_INITIALIZED);
 	s = open_session(&cl, first_slot(&cl));
-	struct rpc_arg w[] = {U(CKF_DONT_BLOCK)};
+	struct rpc_arg w[] = { U(CKF_DONT_BLOCK) };
 	assert_int_equal(call(&cl, RPC_C_WaitForSlotEvent, w, 1), CKR_NO_EVENT);
-	struct rpc_arg gr[] = {U(s), FY(16)};
+	struct rpc_arg gr[] = { U(s), FY(16) };
 	assert_int_equal(call(&cl, RPC_C_GenerateRandom, gr, 2),
-	                 CKR_FUNCTION_NOT_SUPPORTED);
-	struct rpc_arg em[] = {U(s), AY(msg, 4), AY(msg, 4), AY(msg, 4),
-	                       FY(16)};
+			 CKR_FUNCTION_NOT_SUPPORTED);
+	struct rpc_arg em[] = { U(s), AY(msg, 4), AY(msg, 4), AY(msg, 4),
+				FY(16) };
 	assert_int_equal(call(&cl, RPC_C_EncryptMessage, em, 5),
-	                 CKR_FUNCTION_NOT_SUPPORTED);
-	struct rpc_arg sc[] = {U(s), U(0)};
+			 CKR_FUNCTION_NOT_SUPPORTED);
+	struct rpc_arg sc[] = { U(s), U(0) };
 	assert_int_equal(call(&cl, RPC_C_SessionCancel, sc, 2),
-	                 CKR_FUNCTION_NOT_SUPPORTED);
+			 CKR_FUNCTION_NOT_SUPPORTED);
 	/* C_LoginUser is C_Login */
-	struct rpc_arg lu[] = {U(s), U(CKU_USER),
-	                       AY((const CK_BYTE *)SOFT_PIN, 6),
-	                       AY((const CK_BYTE *)"me", 2)};
+	struct rpc_arg lu[] = { U(s), U(CKU_USER),
+				AY((const CK_BYTE *)SOFT_PIN, 6),
+				AY((const CK_BYTE *)"me", 2) };
 	assert_int_equal(call(&cl, RPC_C_LoginUser, lu, 4), CKR_OK);
 	/* a digest, in one part and in several */
-	struct rpc_arg di[] = {U(s), MECH(CKM_SHA256)};
-	struct rpc_arg dd[] = {U(s), AY(msg, sizeof(msg) - 1), FY(64)};
+	struct rpc_arg di[] = { U(s), MECH(CKM_SHA256) };
+	struct rpc_arg dd[] = { U(s), AY(msg, sizeof(msg) - 1), FY(64) };
 	assert_int_equal(call(&cl, RPC_C_DigestInit, di, 2), CKR_OK);
 	assert_int_equal(call(&cl, RPC_C_Digest, dd, 3), CKR_OK);
 	assert_int_equal(cl.r.args[0].bytes.len, 32);
 	assert_int_equal(call(&cl, RPC_C_DigestInit, di, 2), CKR_OK);
-	struct rpc_arg du[] = {U(s), AY(msg, sizeof(msg) - 1)};
+	struct rpc_arg du[] = { U(s), AY(msg, sizeof(msg) - 1) };
 	assert_int_equal(call(&cl, RPC_C_DigestUpdate, du, 2), CKR_OK);
-	struct rpc_arg df[] = {U(s), FY(0)};
+	struct rpc_arg df[] = { U(s), FY(0) };
 	assert_int_equal(call(&cl, RPC_C_DigestFinal, df, 2), CKR_OK);
 	assert_int_equal(cl.r.args[0].bytes.len, 32);
 	client_free(&cl);
@@ -764,12 +771,12 @@ static void test_not_supported(void **state)
 
 static void test_malformed(void **state)
 {
-	static const uint8_t unknown[] = {0, 0, 0, 90, 0, 0, 0, 0};
-	static const uint8_t huge_id[] = {0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
-	static const uint8_t error_id[] = {0, 0, 0, 0, 0, 0, 0, 1, 'u',
-	                                   0, 0, 0, 0, 0, 0, 0, 1};
-	static const uint8_t bad_sig[] = {0, 0, 0, 3, 0, 0, 0, 1, 'u'};
-	static const uint8_t trailing[] = {0, 0, 0, 3, 0, 0, 0, 0, 0};
+	static const uint8_t unknown[] = { 0, 0, 0, 90, 0, 0, 0, 0 };
+	static const uint8_t huge_id[] = { 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0 };
+	static const uint8_t error_id[] = { 0, 0, 0, 0, 0, 0, 0, 1, 'u',
+					    0, 0, 0, 0, 0, 0, 0, 1 };
+	static const uint8_t bad_sig[] = { 0, 0, 0, 3, 0, 0, 0, 1, 'u' };
+	static const uint8_t trailing[] = { 0, 0, 0, 3, 0, 0, 0, 0, 0 };
 	struct client cl;
 	size_t n, i;
 	uint8_t *p;
@@ -780,10 +787,10 @@ static void test_malformed(void **state)
 	assert_int_equal(raw(&cl, unknown, sizeof(unknown), 0), TK_ERR_INVALID);
 	assert_int_equal(raw(&cl, huge_id, sizeof(huge_id), 0), TK_ERR_INVALID);
 	assert_int_equal(raw(&cl, error_id, sizeof(error_id), 0),
-	                 TK_ERR_INVALID);
+			 TK_ERR_INVALID);
 	assert_int_equal(raw(&cl, bad_sig, sizeof(bad_sig), 0), TK_ERR_INVALID);
 	assert_int_equal(raw(&cl, trailing, sizeof(trailing), 0),
-	                 TK_ERR_INVALID);
+			 TK_ERR_INVALID);
 	/* every truncation of a real request is refused */
 	p = unhex(fx_initialize, &n);
 	for (i = 0; i < n; i++)
@@ -791,7 +798,8 @@ static void test_malformed(void **state)
 	assert_int_equal(raw(&cl, p, n, RPC_C_Initialize), 0);
 	free(p);
 	/* a handshake that is not p11-kit's: an error reply, not a close */
-	struct rpc_arg in[] = {AY((const CK_BYTE *)"hello", 5), Y(0), AY_NULL};
+	struct rpc_arg in[] = { AY((const CK_BYTE *)"hello", 5), Y(0),
+				AY_NULL };
 	client_free(&cl);
 	client_new(&cl, 0, NULL, NULL);
 	assert_int_equal(call(&cl, RPC_C_Initialize, in, 3), CKR_GENERAL_ERROR);
@@ -808,8 +816,8 @@ struct worker {
 };
 
 static CK_RV worker_call(struct worker *w, const struct rpc_codec *codec,
-                         uint32_t id, const struct rpc_arg *a, size_t n,
-                         struct rpc_message *r)
+			 uint32_t id, const struct rpc_arg *a, size_t n,
+			 struct rpc_message *r)
 {
 	struct buf q, b;
 	CK_RV rv = CKR_GENERAL_ERROR;
@@ -830,9 +838,9 @@ static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
 	struct rpc_codec codec;
-	struct rpc_message r = {0};
+	struct rpc_message r = { 0 };
 	CK_SESSION_HANDLE s;
-	struct rpc_arg os[] = {U(w->slot), U(CKF_SERIAL_SESSION)};
+	struct rpc_arg os[] = { U(w->slot), U(CKF_SERIAL_SESSION) };
 
 	rpc_codec_init(&codec, 0);
 	if (worker_call(w, &codec, RPC_C_OpenSession, os, 2, &r) != CKR_OK)
@@ -840,15 +848,16 @@ static void *worker_run(void *arg)
 	s = r.args[0].ulong;
 	rpc_message_clear(&r);
 	for (int round = 0; round < 10; round++) {
-		struct rpc_arg si[] = {U(s), MECH(CKM_SHA256_RSA_PKCS),
-		                       U(w->key)};
-		struct rpc_arg sg[] = {U(s), AY(msg, sizeof(msg) - 1), FY(512)};
+		struct rpc_arg si[] = { U(s), MECH(CKM_SHA256_RSA_PKCS),
+					U(w->key) };
+		struct rpc_arg sg[] = { U(s), AY(msg, sizeof(msg) - 1),
+					FY(512) };
 
 		if (worker_call(w, &codec, RPC_C_SignInit, si, 3, &r) ==
 		    CKR_OK) {
 			rpc_message_clear(&r);
 			if (worker_call(w, &codec, RPC_C_Sign, sg, 3, &r) ==
-			        CKR_OK &&
+				CKR_OK &&
 			    rsa_verify(r.args[0].bytes.p, r.args[0].bytes.len))
 				w->ok++;
 		}
@@ -876,9 +885,9 @@ static void test_concurrent(void **state)
 	assert_int_equal(login(&cl, s, SOFT_PIN), CKR_OK);
 	k = find_key(&cl, s, 1);
 	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){&cl, k, slot, 0};
+		w[i] = (struct worker){ &cl, k, slot, 0 };
 		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]),
-		                 0);
+				 0);
 	}
 	for (int i = 0; i < 4; i++) {
 		pthread_join(t[i], NULL);
@@ -891,16 +900,16 @@ static void test_concurrent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_full_flow),
-	    cmocka_unit_test(test_two_connections),
-	    cmocka_unit_test(test_read_only),
-	    cmocka_unit_test(test_token_filter),
-	    cmocka_unit_test(test_null_pin_and_audit),
-	    cmocka_unit_test(test_decrypt_derive),
-	    cmocka_unit_test(test_session_limit),
-	    cmocka_unit_test(test_not_supported),
-	    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_full_flow),
+		cmocka_unit_test(test_two_connections),
+		cmocka_unit_test(test_read_only),
+		cmocka_unit_test(test_token_filter),
+		cmocka_unit_test(test_null_pin_and_audit),
+		cmocka_unit_test(test_decrypt_derive),
+		cmocka_unit_test(test_session_limit),
+		cmocka_unit_test(test_not_supported),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_concurrent),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -16,7 +16,7 @@ static const struct {
 	const char *name;
 	enum fault_mode mode;
 } modes[] = {
-	{ "none", FAULT_NONE },        { "garble", FAULT_GARBLE },
+	{ "none", FAULT_NONE },         { "garble", FAULT_GARBLE },
 	{ "truncate", FAULT_TRUNCATE }, { "bad-sw", FAULT_BAD_SW_MODE },
 	{ "overlong", FAULT_OVERLONG },
 };
@@ -50,7 +50,8 @@ static int fault_read_file(const char *path, enum fault_mode *mode, int *ins)
 	fclose(f);
 	n = sscanf(line, "%31s %x", name, &v);
 	if (n < 1 || fault_mode_parse(name, mode) != 0) {
-		fprintf(stderr, "tokend-vcard: %s: bad fault '%s'\n", path, line);
+		fprintf(stderr, "tokend-vcard: %s: bad fault '%s'\n", path,
+			line);
 		*mode = FAULT_NONE;
 		return 0;
 	}

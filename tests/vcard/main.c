@@ -28,11 +28,16 @@ static const uint8_t yk5_atr[] = {
 
 /* --plain-piv: a generic T=1 PIV card (historical bytes "PIV card"). */
 static const uint8_t plain_atr[] = {
-	0x3B, 0xF8, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x50,
-	0x49, 0x56, 0x20, 0x63, 0x61, 0x72, 0x64, 0xCB,
+	0x3B, 0xF8, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15,
+	0x50, 0x49, 0x56, 0x20, 0x63, 0x61, 0x72, 0x64, 0xCB,
 };
 
-enum { VPCD_POWER_OFF = 0, VPCD_POWER_ON = 1, VPCD_RESET = 2, VPCD_GET_ATR = 4 };
+enum {
+	VPCD_POWER_OFF = 0,
+	VPCD_POWER_ON = 1,
+	VPCD_RESET = 2,
+	VPCD_GET_ATR = 4
+};
 
 struct front_cfg {
 	uint16_t port;
@@ -56,23 +61,30 @@ struct front_ctx {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: " PROG " [--port N] [--serial N] [--firmware X.Y.Z] [--state FILE]\n"
-		"       [--apdu-log FILE] [--pin P] [--puk P] [--mgm-key HEX]\n"
-		"       [--mgm-alg 3des|aes128|aes192|aes256] [--apdu-delay-ms N]\n"
-		"       [--keyop-delay-ms N] [--pid-file FILE] [--plain-piv]\n"
-		"       [--fault none|garble|truncate|bad-sw|overlong] [--fault-ins HEX]\n"
-		"       [--fault-file FILE]\n"
-		"Connects to vpcd on 127.0.0.1:PORT (35963 = \"Virtual PCD 00 00\",\n"
-		"35964 = \"Virtual PCD 00 01\"). SIGUSR1 pulls the key, SIGUSR2\n"
-		"re-inserts it, SIGTERM/SIGINT end it. Defaults: serial 10000001 on\n"
-		"35963 and 10000002 on 35964, firmware 5.7.2, PIN 123456, PUK\n"
-		"12345678, the YubiKey default management key (AES-192 from 5.7).\n"
-		"--plain-piv answers as a standard PIV card: no YubiKey instructions\n"
-		"(6D00), a CHUID with GUID and FASC-N, a 3DES management key.\n"
-		"--fault breaks the responses to INS --fault-ins (default: all);\n"
-		"--fault-file names a file \"MODE [INS]\" read before every response\n"
-		"that overrides --fault while it exists.\n");
+	fprintf(
+	    f,
+	    "usage: " PROG
+	    " [--port N] [--serial N] [--firmware X.Y.Z] [--state FILE]\n"
+	    "       [--apdu-log FILE] [--pin P] [--puk P] [--mgm-key HEX]\n"
+	    "       [--mgm-alg 3des|aes128|aes192|aes256] [--apdu-delay-ms N]\n"
+	    "       [--keyop-delay-ms N] [--pid-file FILE] [--plain-piv]\n"
+	    "       [--fault none|garble|truncate|bad-sw|overlong] "
+	    "[--fault-ins HEX]\n"
+	    "       [--fault-file FILE]\n"
+	    "Connects to vpcd on 127.0.0.1:PORT (35963 = \"Virtual PCD 00 "
+	    "00\",\n"
+	    "35964 = \"Virtual PCD 00 01\"). SIGUSR1 pulls the key, SIGUSR2\n"
+	    "re-inserts it, SIGTERM/SIGINT end it. Defaults: serial 10000001 "
+	    "on\n"
+	    "35963 and 10000002 on 35964, firmware 5.7.2, PIN 123456, PUK\n"
+	    "12345678, the YubiKey default management key (AES-192 from 5.7).\n"
+	    "--plain-piv answers as a standard PIV card: no YubiKey "
+	    "instructions\n"
+	    "(6D00), a CHUID with GUID and FASC-N, a 3DES management key.\n"
+	    "--fault breaks the responses to INS --fault-ins (default: all);\n"
+	    "--fault-file names a file \"MODE [INS]\" read before every "
+	    "response\n"
+	    "that overrides --fault while it exists.\n");
 }
 
 static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
@@ -141,20 +153,38 @@ static int check_mgm(struct vcard_opts *o)
 		if (mgm_algs[i].alg == o->mgm_alg)
 			want = mgm_algs[i].key_len;
 	if (o->mgm_alg && o->mgm_alg != VCARD_MGM_3DES && !fw54) {
-		fprintf(stderr, PROG ": AES management keys need firmware 5.4 or later\n");
+		fprintf(stderr, PROG
+			": AES management keys need firmware 5.4 or later\n");
 		return -1;
 	}
 	if (o->mgm_key_len != want) {
-		fprintf(stderr, PROG ": --mgm-key must be %zu bytes for this algorithm\n", want);
+		fprintf(stderr,
+			PROG
+			": --mgm-key must be %zu bytes for this algorithm\n",
+			want);
 		return -1;
 	}
 	return 0;
 }
 
 enum {
-	OPT_PORT = 256, OPT_SERIAL, OPT_FW, OPT_STATE, OPT_LOG, OPT_PIN, OPT_PUK,
-	OPT_MGM_KEY, OPT_MGM_ALG, OPT_APDU_DELAY, OPT_KEYOP_DELAY, OPT_PID,
-	OPT_PLAIN, OPT_FAULT, OPT_FAULT_INS, OPT_FAULT_FILE, OPT_HELP,
+	OPT_PORT = 256,
+	OPT_SERIAL,
+	OPT_FW,
+	OPT_STATE,
+	OPT_LOG,
+	OPT_PIN,
+	OPT_PUK,
+	OPT_MGM_KEY,
+	OPT_MGM_ALG,
+	OPT_APDU_DELAY,
+	OPT_KEYOP_DELAY,
+	OPT_PID,
+	OPT_PLAIN,
+	OPT_FAULT,
+	OPT_FAULT_INS,
+	OPT_FAULT_FILE,
+	OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -208,7 +238,8 @@ static int parse_one(int c, const char *arg, struct vcard_opts *o,
 	case OPT_PUK:
 		return parse_pin(arg, o->puk);
 	case OPT_MGM_KEY:
-		return parse_hex(arg, o->mgm_key, sizeof(o->mgm_key), &o->mgm_key_len);
+		return parse_hex(arg, o->mgm_key, sizeof(o->mgm_key),
+				 &o->mgm_key_len);
 	case OPT_MGM_ALG:
 		for (i = 0; i < sizeof(mgm_algs) / sizeof(mgm_algs[0]); i++) {
 			if (strcmp(arg, mgm_algs[i].name) == 0) {
@@ -277,14 +308,16 @@ static int parse_args(int argc, char **argv, struct vcard_opts *o,
 		}
 		if (parse_one(c, optarg, o, cfg) != 0) {
 			if (c != '?')
-				fprintf(stderr, PROG ": bad value for --%s: %s\n",
+				fprintf(stderr,
+					PROG ": bad value for --%s: %s\n",
 					long_opts[c - OPT_PORT].name, optarg);
 			usage(stderr);
 			return -1;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, PROG ": unexpected argument: %s\n", argv[optind]);
+		fprintf(stderr, PROG ": unexpected argument: %s\n",
+			argv[optind]);
 		usage(stderr);
 		return -1;
 	}
@@ -334,7 +367,8 @@ static int handle_msg(struct front_ctx *c, const uint8_t *msg, size_t len)
 			return 0;
 		case VPCD_GET_ATR:
 			if (c->cfg->plain_piv)
-				return vpcd_send(c->vpcd, plain_atr, sizeof(plain_atr));
+				return vpcd_send(c->vpcd, plain_atr,
+						 sizeof(plain_atr));
 			return vpcd_send(c->vpcd, yk5_atr, sizeof(yk5_atr));
 		}
 		return 0; /* unknown control byte: ignored, as vicc does */
@@ -411,15 +445,18 @@ static int event_loop(struct front_ctx *c, int sfd)
 	int rc;
 
 	while (run) {
-		if (!pulled && !vpcd_connected(c->vpcd) && vpcd_connect(c->vpcd) == 0) {
+		if (!pulled && !vpcd_connected(c->vpcd) &&
+		    vpcd_connect(c->vpcd) == 0) {
 			card_reset(c);
-			fprintf(stderr, PROG ": connected to vpcd on 127.0.0.1:%u\n",
+			fprintf(stderr,
+				PROG ": connected to vpcd on 127.0.0.1:%u\n",
 				(unsigned)c->cfg->port);
 		}
 		pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		n = 1;
 		if (vpcd_connected(c->vpcd)) {
-			pfd[1] = (struct pollfd){ .fd = vpcd_fd(c->vpcd), .events = POLLIN };
+			pfd[1] = (struct pollfd){ .fd = vpcd_fd(c->vpcd),
+						  .events = POLLIN };
 			n = 2;
 		}
 		rc = poll(pfd, n, !pulled && n == 1 ? RETRY_MS : -1);
@@ -478,7 +515,8 @@ int main(int argc, char **argv)
 	if (cfg.apdu_log) {
 		c.log = fopen(cfg.apdu_log, "a");
 		if (!c.log) {
-			fprintf(stderr, PROG ": %s: %s\n", cfg.apdu_log, strerror(errno));
+			fprintf(stderr, PROG ": %s: %s\n", cfg.apdu_log,
+				strerror(errno));
 			goto out;
 		}
 	}
@@ -488,7 +526,8 @@ int main(int argc, char **argv)
 	if (!c.app || !c.apdu || !c.vpcd)
 		goto out;
 	if (cfg.pid_file && write_pid(cfg.pid_file) != 0) {
-		fprintf(stderr, PROG ": %s: %s\n", cfg.pid_file, strerror(errno));
+		fprintf(stderr, PROG ": %s: %s\n", cfg.pid_file,
+			strerror(errno));
 		goto out;
 	}
 	pid_written = cfg.pid_file != NULL;

@@ -46,7 +46,8 @@ uint8_t piv_slot_of_index(int idx)
 
 bool piv_fw_at_least(const struct vcard_app *app, int major, int minor)
 {
-	return app->fw[0] > major || (app->fw[0] == major && app->fw[1] >= minor);
+	return app->fw[0] > major ||
+	       (app->fw[0] == major && app->fw[1] >= minor);
 }
 
 struct piv_key *piv_key_of(struct vcard_app *app, uint8_t slot)
@@ -401,8 +402,8 @@ static uint16_t ins_put_data(struct vcard_app *app,
 		return SW_NO_SPACE;
 	probe = r;
 	if (reader_left(&r) == 0 ||
-	    (reader_expect_tlv(&probe, 0x53, &v) == 0 &&
-	     reader_left(&v) == 0 && reader_left(&probe) == 0)) {
+	    (reader_expect_tlv(&probe, 0x53, &v) == 0 && reader_left(&v) == 0 &&
+	     reader_left(&probe) == 0)) {
 		if (!piv_obj_find(app, tag))
 			return SW_OK;
 		piv_obj_delete(app, tag);
@@ -474,11 +475,12 @@ uint16_t vcard_app_command(struct vcard_app *app, const struct vcard_apdu *cmd,
 static int plain_chuid(struct vcard_app *app)
 {
 	static const uint8_t fascn[25] = {
-		0xd4, 0xe7, 0x39, 0xda, 0x73, 0x9c, 0xed, 0x39, 0xce, 0x73,
-		0x9d, 0x83, 0x68, 0x58, 0x21, 0x08, 0x42, 0x10, 0x84, 0x21,
-		0xc8, 0x42, 0x10, 0xc3, 0xeb,
+		0xd4, 0xe7, 0x39, 0xda, 0x73, 0x9c, 0xed, 0x39, 0xce,
+		0x73, 0x9d, 0x83, 0x68, 0x58, 0x21, 0x08, 0x42, 0x10,
+		0x84, 0x21, 0xc8, 0x42, 0x10, 0xc3, 0xeb,
 	};
-	static const uint8_t expiry[8] = { '2', '0', '3', '5', '1', '2', '3', '1' };
+	static const uint8_t expiry[8] = { '2', '0', '3', '5',
+					   '1', '2', '3', '1' };
 	uint8_t guid[16] = { 0x70, 0x69, 0x76, 0x2d };
 	struct buf v, obj;
 	int rc;
@@ -495,8 +497,9 @@ static int plain_chuid(struct vcard_app *app)
 	buf_add_tlv(&v, 0x3e, NULL, 0);
 	buf_add_tlv(&v, 0xfe, NULL, 0);
 	buf_add_tlv(&obj, 0x53, v.data, v.len);
-	rc = buf_failed(&v) || buf_failed(&obj) ? -1 :
-	     piv_obj_set(app, 0x5fc102, obj.data, obj.len);
+	rc = buf_failed(&v) || buf_failed(&obj)
+		 ? -1
+		 : piv_obj_set(app, 0x5fc102, obj.data, obj.len);
 	buf_free(&v);
 	buf_free(&obj);
 	return rc;
@@ -520,8 +523,9 @@ static int app_fresh(struct vcard_app *app, const struct vcard_opts *opts)
 		app->mgm_len = opts->mgm_key_len;
 	}
 	if (piv_mgm_key_len(app->mgm_alg) != app->mgm_len) {
-		fprintf(stderr, "vcard: management key of %zu bytes does not "
-				"fit algorithm %02x\n",
+		fprintf(stderr,
+			"vcard: management key of %zu bytes does not "
+			"fit algorithm %02x\n",
 			app->mgm_len, app->mgm_alg);
 		return -1;
 	}

@@ -80,7 +80,7 @@ struct piv_obj {
 	size_t len;
 };
 
-struct piv_ref { /* a PIN or the PUK */
+struct piv_ref {          /* a PIN or the PUK */
 	uint8_t value[8]; /* padded with FF */
 	uint8_t tries;
 	uint8_t left;

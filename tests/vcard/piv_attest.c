@@ -18,8 +18,8 @@ static int set_cn(X509_NAME *name, const char *cn)
 	return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
 					  (const unsigned char *)cn, -1, -1,
 					  0) == 1
-		       ? 0
-		       : -1;
+		   ? 0
+		   : -1;
 }
 
 static int set_serial(X509 *x)

@@ -7,9 +7,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-static const uint8_t default_mgm[24] = { 1, 2, 3, 4, 5, 6, 7, 8,
-					 1, 2, 3, 4, 5, 6, 7, 8,
-					 1, 2, 3, 4, 5, 6, 7, 8 };
+static const uint8_t default_mgm[24] = { 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
+					 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
 
 size_t piv_mgm_key_len(uint8_t alg)
 {
@@ -30,8 +29,8 @@ size_t piv_mgm_key_len(uint8_t alg)
 void piv_mgm_default(struct vcard_app *app)
 {
 	app->mgm_alg = !app->plain && piv_fw_at_least(app, 5, 7)
-			       ? VCARD_MGM_AES192
-			       : VCARD_MGM_3DES;
+			   ? VCARD_MGM_AES192
+			   : VCARD_MGM_3DES;
 	memcpy(app->mgm_key, default_mgm, sizeof(default_mgm));
 	app->mgm_len = sizeof(default_mgm);
 	app->mgm_touch = TOUCH_NEVER;
@@ -68,8 +67,8 @@ static int mgm_crypt(const struct vcard_app *app, int enc, const uint8_t *in,
 
 	if (!ctx || !mgm_cipher(app->mgm_alg))
 		goto out;
-	if (EVP_CipherInit_ex(ctx, mgm_cipher(app->mgm_alg), NULL,
-			      app->mgm_key, NULL, enc) != 1 ||
+	if (EVP_CipherInit_ex(ctx, mgm_cipher(app->mgm_alg), NULL, app->mgm_key,
+			      NULL, enc) != 1 ||
 	    EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
 	    EVP_CipherUpdate(ctx, outb, &n, in, blk) != 1 || n != blk)
 		goto out;
@@ -125,13 +124,14 @@ fail:
 
 /* Host returned 80 = decrypted witness and 81 = its own challenge. */
 static uint16_t mgm_mutual_response(struct vcard_app *app,
-				    struct reader *witness,
-				    struct reader *chal, struct buf *out)
+				    struct reader *witness, struct reader *chal,
+				    struct buf *out)
 {
 	size_t blk = mgm_block(app->mgm_alg);
 	uint8_t resp[16];
 
-	if (app->pending != MGM_MUTUAL || reader_left(witness) != app->chal_len ||
+	if (app->pending != MGM_MUTUAL ||
+	    reader_left(witness) != app->chal_len ||
 	    CRYPTO_memcmp(witness->p, app->chal, app->chal_len) != 0) {
 		app->pending = MGM_NONE;
 		return SW_SECURITY;

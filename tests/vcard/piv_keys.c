@@ -31,7 +31,9 @@ static size_t rsa_bits(uint8_t alg)
 
 static const char *ec_group(uint8_t alg)
 {
-	return alg == ALG_ECCP256 ? "P-256" : alg == ALG_ECCP384 ? "P-384" : NULL;
+	return alg == ALG_ECCP256   ? "P-256"
+	       : alg == ALG_ECCP384 ? "P-384"
+				    : NULL;
 }
 
 static size_t ec_field(uint8_t alg)
@@ -62,9 +64,9 @@ int piv_policies(uint8_t slot, uint8_t *pin_policy, uint8_t *touch_policy)
 	if (*pin_policy > PIN_ALWAYS || *touch_policy > TOUCH_CACHED)
 		return -1;
 	if (*pin_policy == POL_DEFAULT)
-		*pin_policy = slot == 0x9c ? PIN_ALWAYS
+		*pin_policy = slot == 0x9c                          ? PIN_ALWAYS
 			      : slot == 0x9e || slot == SLOT_ATTEST ? PIN_NEVER
-								     : PIN_ONCE;
+								    : PIN_ONCE;
 	if (*touch_policy == POL_DEFAULT)
 		*touch_policy = TOUCH_NEVER;
 	return 0;
@@ -98,11 +100,20 @@ int piv_key_alg_of(EVP_PKEY *pkey, uint8_t *alg)
 
 	if (EVP_PKEY_is_a(pkey, "RSA")) {
 		switch (EVP_PKEY_get_bits(pkey)) {
-		case 1024: *alg = ALG_RSA1024; return 0;
-		case 2048: *alg = ALG_RSA2048; return 0;
-		case 3072: *alg = ALG_RSA3072; return 0;
-		case 4096: *alg = ALG_RSA4096; return 0;
-		default: return -1;
+		case 1024:
+			*alg = ALG_RSA1024;
+			return 0;
+		case 2048:
+			*alg = ALG_RSA2048;
+			return 0;
+		case 3072:
+			*alg = ALG_RSA3072;
+			return 0;
+		case 4096:
+			*alg = ALG_RSA4096;
+			return 0;
+		default:
+			return -1;
 		}
 	}
 	if (EVP_PKEY_is_a(pkey, "ED25519")) {
@@ -157,8 +168,8 @@ int piv_pubkey_encode(uint8_t alg, EVP_PKEY *pkey, struct buf *out)
 	}
 	if (ec_group(alg)) {
 		if (EVP_PKEY_get_octet_string_param(
-			    pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
-			    sizeof(pt), &len) != 1)
+			pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+			sizeof(pt), &len) != 1)
 			return -1;
 	} else {
 		len = sizeof(pt);
@@ -190,7 +201,8 @@ uint16_t piv_ins_generate(struct vcard_app *app, const struct vcard_apdu *cmd,
 		return SW_WRONG_DATA;
 	if (reader_find_tlv(&ac, 0xab, &v) == 0 && reader_get_u8(&v, &tp) != 0)
 		return SW_WRONG_DATA;
-	if (!piv_alg_supported(app, alg) || piv_policies(cmd->p2, &pp, &tp) != 0)
+	if (!piv_alg_supported(app, alg) ||
+	    piv_policies(cmd->p2, &pp, &tp) != 0)
 		return SW_WRONG_DATA;
 	if (piv_keygen(alg, &pkey) != 0)
 		return SW_NO_INFO;
@@ -305,16 +317,16 @@ static EVP_PKEY *peer_key(uint8_t alg, struct reader *pt)
 
 	if (alg == ALG_X25519)
 		return reader_left(pt) == 32
-			       ? EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519,
-							     NULL, pt->p, 32)
-			       : NULL;
+			   ? EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL,
+							 pt->p, 32)
+			   : NULL;
 	if (reader_left(pt) != 1 + 2 * ec_field(alg) || pt->p[0] != 0x04)
 		return NULL;
 	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	params[0] = OSSL_PARAM_construct_utf8_string(
-		OSSL_PKEY_PARAM_GROUP_NAME, (char *)ec_group(alg), 0);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+						     (char *)ec_group(alg), 0);
 	params[1] = OSSL_PARAM_construct_octet_string(
-		OSSL_PKEY_PARAM_PUB_KEY, (void *)pt->p, reader_left(pt));
+	    OSSL_PKEY_PARAM_PUB_KEY, (void *)pt->p, reader_left(pt));
 	params[2] = OSSL_PARAM_construct_end();
 	if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
 	    EVP_PKEY_fromdata(ctx, &peer, EVP_PKEY_PUBLIC_KEY, params) != 1)
@@ -323,8 +335,7 @@ static EVP_PKEY *peer_key(uint8_t alg, struct reader *pt)
 	return peer;
 }
 
-static uint16_t op_ecdh(struct piv_key *key, struct reader *pt,
-			struct buf *out)
+static uint16_t op_ecdh(struct piv_key *key, struct reader *pt, struct buf *out)
 {
 	EVP_PKEY *peer = peer_key(key->alg, pt);
 	EVP_PKEY_CTX *ctx = NULL;

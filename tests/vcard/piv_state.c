@@ -303,12 +303,14 @@ int piv_state_load(struct vcard_app *app, const char *path)
 		if (n > 0 && line[n - 1] == '\n')
 			line[--n] = '\0';
 		if (++lineno == 1)
-			err = strcmp(line, STATE_MAGIC) ? "not a state file" : NULL;
+			err = strcmp(line, STATE_MAGIC) ? "not a state file"
+							: NULL;
 		else
 			err = load_line(app, line, &seen);
 	}
 	if (!err && seen != 7)
-		err = lineno == 0 ? "empty file" : "pin, puk or mgm line missing";
+		err =
+		    lineno == 0 ? "empty file" : "pin, puk or mgm line missing";
 	if (err)
 		fprintf(stderr, "vcard: state file %s line %d: %s\n", path,
 			lineno, err);

@@ -20,18 +20,19 @@
 #define VCARD_MGM_AES256 0x0c
 
 struct vcard_opts {
-	uint32_t serial;       /* default 10000001 */
-	uint8_t fw[3];         /* default 5.7.2 */
+	uint32_t serial;        /* default 10000001 */
+	uint8_t fw[3];          /* default 5.7.2 */
 	const char *state_path; /* NULL: nothing persists */
-	char pin[9];           /* initial PIN, default "123456" */
-	char puk[9];           /* initial PUK, default "12345678" */
-	uint8_t mgm_key[32];   /* initial management key, default 0102..08 x3 */
+	char pin[9];            /* initial PIN, default "123456" */
+	char puk[9];            /* initial PUK, default "12345678" */
+	uint8_t mgm_key[32]; /* initial management key, default 0102..08 x3 */
 	size_t mgm_key_len;
-	uint8_t mgm_alg;       /* 0: the firmware's default (AES-192 on 5.7+, else 3DES) */
-	bool plain_piv;        /* a standard PIV card, not a YubiKey: no
-				* YubiKey instructions (6D00), no attestation,
-				* a CHUID from the start, 3DES management key,
-				* the SP 800-78 algorithms only */
+	uint8_t mgm_alg; /* 0: the firmware's default (AES-192 on 5.7+, else
+			    3DES) */
+	bool plain_piv;  /* a standard PIV card, not a YubiKey: no
+			  * YubiKey instructions (6D00), no attestation,
+			  * a CHUID from the start, 3DES management key,
+			  * the SP 800-78 algorithms only */
 };
 
 /* One complete command, chaining already joined. cla has the chaining bit
