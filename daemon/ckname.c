@@ -1,17 +1,8 @@
 /* PKCS#11 names for logs and the audit trail (a table per kind). */
 #include "ckname.h"
+#include "p11.h" /* the 3.0 names p11-kit 0.24 lacks */
 
 #include <stdio.h>
-
-#ifndef CKM_EC_EDWARDS_KEY_PAIR_GEN
-#define CKM_EC_EDWARDS_KEY_PAIR_GEN (0x1055UL)
-#endif
-#ifndef CKM_EC_MONTGOMERY_KEY_PAIR_GEN
-#define CKM_EC_MONTGOMERY_KEY_PAIR_GEN (0x1056UL)
-#endif
-#ifndef CKM_EDDSA
-#define CKM_EDDSA (0x1057UL)
-#endif
 
 struct ckname {
 	CK_ULONG value;
