@@ -111,9 +111,13 @@ void app_logout_slot(struct app *app, struct fe_slot *slot)
 	pthread_mutex_lock(&slot->lock);
 	if (l->epoch == slot_epoch(slot) && slot->tok) {
 		unsigned *n = so ? &slot->n_so : &slot->n_user;
-		if (*n > 0 && --*n == 0)
+		if (*n > 0 && --*n == 0) {
 			(void)slot->tok->ops->logout(
 			    slot->tok, so ? TK_USER_ADMIN : TK_USER_PIN);
+			/* the driver drops private objects with the PIN */
+			if (!so)
+				slot->private_loaded = false;
+		}
 	}
 	pthread_mutex_unlock(&slot->lock);
 	*l = app->logins[--app->nlogins];

@@ -30,18 +30,28 @@ static struct objref *objref_alloc(struct app *app)
 CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot,
 			    enum obj_kind kind, uint32_t ident)
 {
+	uint64_t epoch = slot_epoch(slot);
 	struct objref *r;
 
-	for (size_t i = 0; i < app->nobjs; i++) {
+	for (size_t i = 0; i < app->nobjs;) {
 		r = &app->objs[i];
-		if (r->slot == slot && r->epoch == slot_epoch(slot) &&
-		    r->kind == kind && r->ident == ident && !r->secret)
+		if (r->slot != slot || r->secret) {
+			i++;
+		} else if (r->epoch != epoch) {
+			/* A token object of a removed token: its handle is
+			 * invalid already (obj_view); without this an app
+			 * would grow with every reinsertion. */
+			*r = app->objs[--app->nobjs];
+		} else if (r->kind == kind && r->ident == ident) {
 			return r->h;
+		} else {
+			i++;
+		}
 	}
 	if (!(r = objref_alloc(app)))
 		return CK_INVALID_HANDLE;
 	r->slot = slot;
-	r->epoch = slot_epoch(slot);
+	r->epoch = epoch;
 	r->kind = kind;
 	r->ident = ident;
 	return r->h;
@@ -289,6 +299,22 @@ struct find_ctx {
 	size_t nfound, cap;
 };
 
+/* Appends a found handle; TK_ERR_NOMEM. */
+static int find_push(struct find_ctx *c, CK_OBJECT_HANDLE h)
+{
+	if (c->nfound == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 16;
+		CK_OBJECT_HANDLE *nf =
+		    reallocarray(c->found, ncap, sizeof(*nf));
+		if (!nf)
+			return TK_ERR_NOMEM;
+		c->found = nf;
+		c->cap = ncap;
+	}
+	c->found[c->nfound++] = h;
+	return 0;
+}
+
 static int find_consider(struct find_ctx *c, const struct obj_view *v,
 			 uint32_t ident)
 {
@@ -301,17 +327,7 @@ static int find_consider(struct find_ctx *c, const struct obj_view *v,
 	h = obj_handle(c->app, c->s->slot, v->kind, ident);
 	if (h == CK_INVALID_HANDLE)
 		return TK_ERR_NOMEM;
-	if (c->nfound == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 16;
-		CK_OBJECT_HANDLE *nf =
-		    reallocarray(c->found, ncap, sizeof(*nf));
-		if (!nf)
-			return TK_ERR_NOMEM;
-		c->found = nf;
-		c->cap = ncap;
-	}
-	c->found[c->nfound++] = h;
-	return 0;
+	return find_push(c, h);
 }
 
 /* slot->lock held: token objects then the app's session objects. */
@@ -350,19 +366,10 @@ static int find_session_objs(struct find_ctx *c)
 		    r->epoch != c->s->epoch)
 			continue;
 		v.secret = r->secret;
-		if ((!v.secret->private || c->logged_in) &&
-		    obj_matches(&v, c->t, c->n)) {
-			if (c->nfound == c->cap) {
-				size_t ncap = c->cap ? c->cap * 2 : 16;
-				CK_OBJECT_HANDLE *nf =
-				    reallocarray(c->found, ncap, sizeof(*nf));
-				if (!nf)
-					return TK_ERR_NOMEM;
-				c->found = nf;
-				c->cap = ncap;
-			}
-			c->found[c->nfound++] = r->h;
-		}
+		if (v.secret->private && !c->logged_in)
+			continue;
+		if (obj_matches(&v, c->t, c->n) && find_push(c, r->h) < 0)
+			return TK_ERR_NOMEM;
 	}
 	return 0;
 }

@@ -225,10 +225,17 @@ static int tok_logout(struct tk_token *tok, enum tk_user user)
 	struct soft_tok *t = (struct soft_tok *)tok;
 
 	soft_stats.logout++;
-	if (user == TK_USER_ADMIN)
+	if (user == TK_USER_ADMIN) {
 		t->admin = false;
-	else
-		t->verified = t->always_ok = false;
+		return 0;
+	}
+	t->verified = t->always_ok = false;
+	if (t->ndata == 2) { /* as the PIV driver: Printed Information goes */
+		free(t->data[1].value);
+		memset(&t->data[1], 0, sizeof(t->data[1]));
+		t->ndata = 1;
+		t->gen++;
+	}
 	return 0;
 }
 

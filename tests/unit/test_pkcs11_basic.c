@@ -120,10 +120,14 @@ static void test_slots_and_token(void **state)
 static void test_hotplug(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(true);
+	CK_OBJECT_HANDLE old = p11_find(s, CKO_PUBLIC_KEY, 1), h;
+	CK_KEY_TYPE kt;
+	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof(kt) };
 	CK_SESSION_INFO si;
 	CK_ULONG n = 1;
 	CK_SLOT_ID id;
 
+	assert_int_not_equal(old, CK_INVALID_HANDLE);
 	/* Same device, new card: sessions of the old one are gone; same slot
 	 * id. */
 	soft_control.events++;
@@ -148,6 +152,15 @@ static void test_hotplug(void **state)
 	s = p11_open(false);
 	assert_int_equal(fl->C_GetSessionInfo(s, &si), CKR_OK);
 	assert_int_equal(si.slotID, slot);
+	/* The old card's handles stay invalid once a search of the new card
+	 * has dropped their records; the new handle works. */
+	h = p11_find(s, CKO_PUBLIC_KEY, 1);
+	assert_int_not_equal(h, CK_INVALID_HANDLE);
+	assert_int_not_equal(h, old);
+	assert_int_equal(fl->C_GetAttributeValue(s, old, &a, 1),
+			 CKR_OBJECT_HANDLE_INVALID);
+	assert_int_equal(fl->C_GetAttributeValue(s, h, &a, 1), CKR_OK);
+	assert_int_equal(p11_find(s, CKO_PUBLIC_KEY, 1), h);
 }
 
 static void test_sessions(void **state)
@@ -289,6 +302,14 @@ static void test_find(void **state)
 	assert_int_equal(soft_stats.load_private, 1);
 	assert_int_equal(count_objects(s, NULL, 0), 14);
 	assert_int_equal(soft_stats.open, opens);
+	/* The last logout drops it in the driver; the next login reads it
+	 * again. */
+	assert_int_equal(fl->C_Logout(s), CKR_OK);
+	assert_int_equal(count_objects(s, &td, 1), 1);
+	assert_int_equal(fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+			 CKR_OK);
+	assert_int_equal(count_objects(s, &td, 1), 2);
+	assert_int_equal(soft_stats.load_private, 2);
 	/* Handles are stable. */
 	assert_int_equal(p11_find(s, CKO_PRIVATE_KEY, 1),
 			 p11_find(s, CKO_PRIVATE_KEY, 1));
