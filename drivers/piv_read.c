@@ -30,6 +30,7 @@
 static const uint32_t public_tags[] = { PIV_OBJ_CHUID, PIV_OBJ_CCC,
 					PIV_OBJ_DISCOVERY,
 					PIV_OBJ_KEY_HISTORY };
+#define NPUBLIC_TAGS (sizeof(public_tags) / sizeof(public_tags[0]))
 
 /* Errors that end the read (the card or the link failed), as opposed to a
  * card answering "not here" or "not supported" for one object. */
@@ -283,7 +284,7 @@ static int op_discover(struct piv_token *t, void *arg)
 
 	buf_init(&v, PIV_RESP_MAX);
 	buf_init(&der, PIV_CERT_MAX);
-	for (size_t j = 0; p->data && rc == 0 && j < 4; j++)
+	for (size_t j = 0; p->data && rc == 0 && j < NPUBLIC_TAGS; j++)
 		rc = read_data(t, public_tags[j], &v);
 	/* Without F7, the Key History says which retired slots to read. */
 	if (rc == 0 && p->all && !t->has_metadata)
@@ -308,7 +309,7 @@ int piv_discover(struct piv_token *t, unsigned what, uint8_t ref)
 	p.keys = slots & ~t->key_seen;
 	if (what & TK_DISCOVER_CERT)
 		p.certs = slots & ~t->cert_seen;
-	for (size_t j = 0; (what & TK_DISCOVER_DATA) && j < 4; j++)
+	for (size_t j = 0; (what & TK_DISCOVER_DATA) && j < NPUBLIC_TAGS; j++)
 		if (!(t->data_seen & BIT(piv_data_index(public_tags[j]))))
 			p.data = true;
 	if (!p.keys && !p.certs && !p.data)

@@ -520,6 +520,8 @@ static int token_change_pin(struct tk_token *tok, enum tk_user which,
 	if (rc == 0) {
 		t->info.pin_is_default = false;
 		if (t->pin_len) { /* keep restoring with the PIN now set */
+			/* a longer old PIN's tail must not stay behind */
+			piv_token_forget_pin(t);
 			memcpy(t->pin, new_pin, new_len);
 			t->pin_len = new_len;
 		}

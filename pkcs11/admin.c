@@ -139,7 +139,6 @@ static CK_RV gen_token(struct app *app, struct session *s, uint8_t ref,
 	if ((r = s->slot->tok->ops->generate(s->slot->tok, ref, alg, pin,
 					     touch)) < 0)
 		return slot_rv(s->slot, r);
-	slot_changed(s->slot);
 	return CKR_OK;
 }
 

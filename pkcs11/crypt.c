@@ -43,13 +43,18 @@ static CK_RV decrypt_token(struct session *s, struct op *op, const uint8_t *in,
 	CK_RV rv;
 	int r;
 
-	if ((r = op_driver_decrypt(s, op, in, k, raw, &rlen)) < 0)
-		return slot_rv(s->slot, r);
-	if (rlen > k)
-		return CKR_DEVICE_ERROR;
+	if ((r = op_driver_decrypt(s, op, in, k, raw, &rlen)) < 0) {
+		rv = slot_rv(s->slot, r);
+		goto out;
+	}
+	if (rlen > k) { /* raw may hold plaintext: wiped below */
+		rv = CKR_DEVICE_ERROR;
+		goto out;
+	}
 	memset(block, 0, k - rlen);
 	memcpy(block + (k - rlen), raw, rlen);
 	rv = decrypt_unpad(op, block, k);
+out:
 	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(block, sizeof(block));
 	return rv;
@@ -157,6 +162,7 @@ static CK_RV encrypt_sw(struct op *op, const uint8_t *in, size_t len,
 	if (ok && EVP_PKEY_encrypt(ctx, out, out_len, in, len) == 1)
 		rv = CKR_OK;
 out:
+	explicit_bzero(block, sizeof(block)); /* a copy of the plaintext */
 	EVP_PKEY_CTX_free(ctx);
 	return rv;
 }

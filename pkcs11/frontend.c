@@ -167,11 +167,6 @@ CK_RV slot_rv(struct fe_slot *slot, int err)
 	return rv_from_tk(err);
 }
 
-void slot_changed(struct fe_slot *slot)
-{
-	(void)slot;
-}
-
 /* fe.lock held. The slot for dev of drv, created on first sight. */
 static struct fe_slot *slot_for(struct tk_driver *drv,
 				const struct tk_device *dev)

@@ -68,8 +68,8 @@ static CK_RV import_rsa(const CK_ATTRIBUTE *t, CK_ULONG n, EVP_PKEY **out)
 		if (p1 && q1 && phi && BN_sub_word(p1, 1) &&
 		    BN_sub_word(q1, 1) && BN_mul(phi, p1, q1, bctx))
 			bn[D] = BN_mod_inverse(NULL, bn[E], phi, bctx);
-		BN_free(p1);
-		BN_free(q1);
+		BN_clear_free(p1); /* p-1, q-1 and phi give the key away */
+		BN_clear_free(q1);
 	}
 	rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	for (i = 0; i < NB; i++)
@@ -80,7 +80,7 @@ static CK_RV import_rsa(const CK_ATTRIBUTE *t, CK_ULONG n, EVP_PKEY **out)
 out:
 	for (i = 0; i < NB; i++)
 		BN_clear_free(bn[i]);
-	BN_free(phi);
+	BN_clear_free(phi);
 	BN_CTX_free(bctx);
 	OSSL_PARAM_BLD_free(bld);
 	return rv;

@@ -55,9 +55,6 @@ void slot_close_token(struct fe_slot *slot);
 int slot_info(struct fe_slot *slot, struct tk_token_info *info);
 /* With slot->lock held: TK_ERR_REMOVED closes the token; then maps. */
 CK_RV slot_rv(struct fe_slot *slot, int err);
-/* After a change (generate, import, delete): nothing cached in the front
- * end needs refreshing today; kept as the one place for it. */
-void slot_changed(struct fe_slot *slot);
 /* Reopens the token after a reset (with slot->lock held). */
 int slot_reopen(struct fe_slot *slot);
 /* For app_free: ends the app's C_WaitForSlotEvent calls and waits for

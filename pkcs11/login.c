@@ -3,22 +3,12 @@
  * the driver only verifies. */
 #include <string.h>
 
+#include "hex.h"
 #include "internal.h"
 
-static int hex_digit(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The management key as hex digits; spaces and colons are ignored. */
-static int hex_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-		      size_t *out_len)
+static int login_key_decode(const uint8_t *in, size_t len, uint8_t *out,
+			    size_t cap, size_t *out_len)
 {
 	size_t n = 0;
 	int hi = -1, d;
@@ -96,8 +86,12 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 		if (app_count_sessions(app, slot, false) !=
 		    app_count_sessions(app, slot, true))
 			return CKR_SESSION_READ_ONLY_EXISTS;
-		if (hex_decode(pin, len, key, sizeof(key), &key_len) < 0)
+		if (login_key_decode(pin, len, key, sizeof(key), &key_len) <
+		    0) {
+			/* key may hold the digits decoded so far */
+			explicit_bzero(key, sizeof(key));
 			return CKR_PIN_INCORRECT;
+		}
 		pin = key;
 		len = key_len;
 	}
