@@ -9,36 +9,12 @@ import time
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from smartcard.System import readers
 
+from checks import check, fail, finish, log  # noqa: F401  (re-exported)
+
 PIV_AID = bytes.fromhex("A000000308000010000100")
 DEFAULT_MGM = bytes(range(1, 9)) * 3
 
 MGM_3DES, MGM_AES128, MGM_AES192, MGM_AES256 = 0x03, 0x08, 0x0A, 0x0C
-
-_failures = 0
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def fail(msg):
-    log("FAIL: " + msg)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    """Records a failed expectation and goes on; finish() fails the test."""
-    global _failures
-    if not cond:
-        _failures += 1
-        log("FAIL: " + msg)
-    return cond
-
-
-def finish():
-    if _failures:
-        fail("%d expectation(s) failed" % _failures)
-    log("PASS")
 
 
 def h(b):

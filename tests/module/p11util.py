@@ -13,33 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 PIN = os.environ.get("TOKEND_PIN", "123456")
-_failures = 0
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def fail(msg):
-    log("FAIL: " + msg)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    """Records a failed expectation and goes on; finish() fails the test."""
-    global _failures
-    if not cond:
-        _failures += 1
-        log("FAIL: " + msg)
-    else:
-        log("ok: " + msg)
-    return cond
-
-
-def finish():
-    if _failures:
-        fail("%d expectation(s) failed" % _failures)
-    log("PASS")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from checks import check, fail, finish, log  # noqa: E402,F401  (re-exported)
 
 
 def load():
