@@ -154,10 +154,27 @@ static int cfg_export_tokens(struct cfg_parser *p, const char *v)
 	const char *why = NULL;
 	int r;
 
-	r = config_value_uri_list(v, &ec->tokens, &ec->token_strs,
-				  &ec->n_tokens, bad, sizeof(bad), &why);
+	r = config_value_uri_list(v, P11_KIT_URI_FOR_TOKEN, &ec->tokens,
+				  &ec->token_strs, &ec->n_tokens, bad,
+				  sizeof(bad), &why);
 	if (r == TK_ERR_INVALID)
 		cfg_fail(p, p->line, "bad PKCS#11 token URI '%s': %s", bad,
+			 why);
+	return r;
+}
+
+static int cfg_export_objects(struct cfg_parser *p, const char *v)
+{
+	struct export_conf *ec = p->cur;
+	char bad[512];
+	const char *why = NULL;
+	int r;
+
+	r = config_value_uri_list(v, P11_KIT_URI_FOR_OBJECT_ON_TOKEN,
+				  &ec->objects, &ec->object_strs,
+				  &ec->n_objects, bad, sizeof(bad), &why);
+	if (r == TK_ERR_INVALID)
+		cfg_fail(p, p->line, "bad PKCS#11 object URI '%s': %s", bad,
 			 why);
 	return r;
 }
@@ -168,9 +185,13 @@ static int cfg_export_access(struct cfg_parser *p, const char *v)
 		p->cur->access = EXPORT_ACCESS_FULL;
 	} else if (strcmp(v, "read-only") == 0) {
 		p->cur->access = EXPORT_ACCESS_READ_ONLY;
+	} else if (strcmp(v, "admin") == 0) {
+		p->cur->access = EXPORT_ACCESS_ADMIN;
 	} else {
 		cfg_fail(p, p->line,
-			 "bad access '%s': expected 'full' or 'read-only'", v);
+			 "bad access '%s': expected 'read-only', 'full' or "
+			 "'admin'",
+			 v);
 		return TK_ERR_INVALID;
 	}
 	return 0;
@@ -215,6 +236,7 @@ static const struct cfg_key cfg_export_keys[] = {
 	{ "allow-users", cfg_export_allow_users, true },
 	{ "allow-groups", cfg_export_allow_groups, true },
 	{ "tokens", cfg_export_tokens, true },
+	{ "objects", cfg_export_objects, true },
 	{ "access", cfg_export_access, false },
 	{ "pin-file", cfg_export_pin_file, false },
 	{ NULL, NULL, false },
@@ -285,6 +307,40 @@ static int cfg_tokend_max_attrs(struct cfg_parser *p, const char *v)
 	return cfg_limit(p, v, 16, 65536, &p->cfg->limits.max_attributes);
 }
 
+static int cfg_tokend_max_peer_conns(struct cfg_parser *p, const char *v)
+{
+	return cfg_limit(p, v, 1, 65536,
+			 &p->cfg->limits.max_connections_per_peer);
+}
+
+static int cfg_tokend_max_workers(struct cfg_parser *p, const char *v)
+{
+	return cfg_limit(p, v, 2, 4096, &p->cfg->limits.max_workers);
+}
+
+static int cfg_tokend_small(struct cfg_parser *p, const char *v, size_t min,
+			    size_t max, unsigned *out)
+{
+	size_t n;
+	int r;
+
+	if ((r = cfg_limit(p, v, min, max, &n)) == 0)
+		*out = (unsigned)n;
+	return r;
+}
+
+static int cfg_tokend_handshake_timeout(struct cfg_parser *p, const char *v)
+{
+	return cfg_tokend_small(p, v, 1, 3600,
+				&p->cfg->limits.handshake_timeout);
+}
+
+static int cfg_tokend_pin_tries_reserved(struct cfg_parser *p, const char *v)
+{
+	return cfg_tokend_small(p, v, 0, 15,
+				&p->cfg->limits.pin_tries_reserved);
+}
+
 static const struct cfg_key cfg_tokend_keys[] = {
 	{ "log-level", cfg_tokend_log_level, false },
 	{ "state-dir", cfg_tokend_state_dir, false },
@@ -292,6 +348,10 @@ static const struct cfg_key cfg_tokend_keys[] = {
 	{ "max-sessions-per-connection", cfg_tokend_max_sessions, false },
 	{ "max-message-size", cfg_tokend_max_message, false },
 	{ "max-attributes", cfg_tokend_max_attrs, false },
+	{ "max-connections-per-peer", cfg_tokend_max_peer_conns, false },
+	{ "max-workers", cfg_tokend_max_workers, false },
+	{ "handshake-timeout", cfg_tokend_handshake_timeout, false },
+	{ "pin-tries-reserved", cfg_tokend_pin_tries_reserved, false },
 	{ NULL, NULL, false },
 };
 
@@ -311,7 +371,7 @@ static int cfg_export_new(const char *name, unsigned line,
 	if (config_value_group(CONFIG_GROUP, &ec->group) != 0)
 		ec->group = getegid();
 	ec->mode = 0660;
-	ec->access = EXPORT_ACCESS_FULL;
+	ec->access = EXPORT_ACCESS_READ_ONLY;
 	if ((ec->name = strdup(name)) == NULL) {
 		export_conf_unref(&ec);
 		return TK_ERR_NOMEM;
@@ -485,6 +545,10 @@ static int cfg_new(struct config **out)
 	cfg->limits.max_sessions_per_connection = 64;
 	cfg->limits.max_message_size = 1u << 20;
 	cfg->limits.max_attributes = 256;
+	cfg->limits.max_connections_per_peer = 32;
+	cfg->limits.max_workers = 64;
+	cfg->limits.handshake_timeout = 10;
+	cfg->limits.pin_tries_reserved = 1;
 	if ((cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL) {
 		free(cfg);
 		return TK_ERR_NOMEM;
@@ -605,6 +669,12 @@ void export_conf_unref(struct export_conf **p)
 	}
 	free(ec->tokens);
 	free(ec->token_strs);
+	for (size_t i = 0; i < ec->n_objects; i++) {
+		p11_kit_uri_free(ec->objects[i]);
+		free(ec->object_strs[i]);
+	}
+	free(ec->objects);
+	free(ec->object_strs);
 	free(ec->allow_uids);
 	free(ec->allow_gids);
 	free(ec->pin_file);
@@ -625,7 +695,8 @@ bool export_conf_equal(const struct export_conf *a, const struct export_conf *b)
 	    a->group != b->group || a->mode != b->mode ||
 	    a->access != b->access || !cfg_str_eq(a->pin_file, b->pin_file) ||
 	    a->n_allow_uids != b->n_allow_uids ||
-	    a->n_allow_gids != b->n_allow_gids || a->n_tokens != b->n_tokens)
+	    a->n_allow_gids != b->n_allow_gids || a->n_tokens != b->n_tokens ||
+	    a->n_objects != b->n_objects)
 		return false;
 	if (a->n_allow_uids && memcmp(a->allow_uids, b->allow_uids,
 				      a->n_allow_uids * sizeof(uid_t)) != 0)
@@ -635,6 +706,9 @@ bool export_conf_equal(const struct export_conf *a, const struct export_conf *b)
 		return false;
 	for (size_t i = 0; i < a->n_tokens; i++)
 		if (strcmp(a->token_strs[i], b->token_strs[i]) != 0)
+			return false;
+	for (size_t i = 0; i < a->n_objects; i++)
+		if (strcmp(a->object_strs[i], b->object_strs[i]) != 0)
 			return false;
 	return true;
 }

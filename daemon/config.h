@@ -1,9 +1,10 @@
 /* tokend's configuration: an INI file (inih) parsed and validated into the
  * structs below. Every problem is reported as "FILE:LINE: reason".
  *
- *   [tokend]          log-level, state-dir and the limits
+ *   [tokend]          log-level, state-dir, pin-tries-reserved and the
+ *                     limits (connections, workers, handshake timeout)
  *   [export NAME]     socket, owner, group, mode, allow-users, allow-groups,
- *                     tokens, access, pin-file
+ *                     tokens, objects, access, pin-file
  *
  * See daemon/tokend.conf.example for every key. A config is immutable once
  * loaded; export settings are shared, reference-counted, between the live
@@ -23,9 +24,15 @@
 #define CONFIG_GROUP "tokend"
 #define CONFIG_PIN_MAX 256
 
+/* Ordered: each level allows everything the one before it does.
+ *   read-only  user login, sign, decrypt, derive, read
+ *   full       + SO login, key generation, import, object creation and
+ *              deletion
+ *   admin      + C_SetPIN (PIN or PUK), C_InitPIN, unblock, C_InitToken */
 enum export_access {
-	EXPORT_ACCESS_FULL,
-	EXPORT_ACCESS_READ_ONLY,
+	EXPORT_ACCESS_READ_ONLY = 0,
+	EXPORT_ACCESS_FULL = 1,
+	EXPORT_ACCESS_ADMIN = 2,
 };
 
 struct config_limits {
@@ -33,6 +40,20 @@ struct config_limits {
 	size_t max_sessions_per_connection; /* default 64 */
 	size_t max_message_size;            /* bytes, default 1 MiB */
 	size_t max_attributes;              /* per template, default 256 */
+	/* Connections of one peer uid over all exports, default 32. Beyond
+	 * it a new connection is accepted and held unread until one of the
+	 * peer's connections ends. */
+	size_t max_connections_per_peer;
+	/* Worker threads running requests, all connections together,
+	 * default 64; further requests wait their turn. */
+	size_t max_workers;
+	/* Seconds a new connection may take for the handshake and
+	 * C_Initialize, default 10; none afterwards. */
+	unsigned handshake_timeout;
+	/* A client's PIN (or PUK) reaches the card only while the card has
+	 * more tries left than this, or when it is the one the card last
+	 * accepted through tokend; default 1, 0 disables. */
+	unsigned pin_tries_reserved;
 };
 
 struct secret;
@@ -52,8 +73,16 @@ struct export_conf {
 	P11KitUri **tokens; /* P11_KIT_URI_FOR_TOKEN; none: every token */
 	size_t n_tokens;
 	char **token_strs; /* the URIs as written, for comparison and logs */
-	enum export_access access;
-	char *pin_file;     /* NULL: the client gives the PIN */
+	/* objects=: P11_KIT_URI_FOR_OBJECT_ON_TOKEN URIs (id, object, type,
+	 * and token attributes); none: every object of the shown tokens.
+	 * When set, only the matching keys with their public keys and
+	 * certificates are visible and usable, and no key generation or
+	 * deletion is allowed whatever the access level. */
+	P11KitUri **objects;
+	size_t n_objects;
+	char **object_strs;
+	enum export_access access; /* default read-only */
+	char *pin_file;            /* NULL: the client gives the PIN */
 	struct secret *pin; /* read at load; wiped with the conf (or earlier) */
 	int refs;
 };
@@ -73,7 +102,7 @@ struct config {
 int config_load(const char *path, bool must_exist, struct config **out,
 		char *err, size_t errlen);
 /* One export "default" at /run/tokend/pkcs11, mode 0660, group tokend (or
- * the daemon's gid), every token, full access. */
+ * the daemon's gid), every token, read-only access. */
 int config_default(struct config **out);
 void config_free(struct config **p);
 const struct export_conf *config_find_export(const struct config *cfg,
@@ -82,8 +111,8 @@ const struct export_conf *config_find_export(const struct config *cfg,
 struct export_conf *export_conf_ref(struct export_conf *ec);
 /* Drops one reference; the last one wipes the PIN and frees. Thread-safe. */
 void export_conf_unref(struct export_conf **p);
-/* Same settings (socket, ownership, mode, peers, tokens, access, pin-file
- * path); the PIN's content and the name are not compared. */
+/* Same settings (socket, ownership, mode, peers, tokens, objects, access,
+ * pin-file path); the PIN's content and the name are not compared. */
 bool export_conf_equal(const struct export_conf *a,
 		       const struct export_conf *b);
 

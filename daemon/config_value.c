@@ -169,8 +169,8 @@ int config_value_gid_list(const char *s, gid_t **v, size_t *n, char *bad,
 	return r == 0 ? 0 : TK_ERR_NOT_FOUND;
 }
 
-static int cv_uri_add(const char *item, P11KitUri ***uris, char ***strs,
-		      size_t *n, const char **why)
+static int cv_uri_add(const char *item, int flags, P11KitUri ***uris,
+		      char ***strs, size_t *n, const char **why)
 {
 	P11KitUri *uri, **nu;
 	char *str, **ns;
@@ -178,7 +178,7 @@ static int cv_uri_add(const char *item, P11KitUri ***uris, char ***strs,
 
 	if ((uri = p11_kit_uri_new()) == NULL)
 		return TK_ERR_NOMEM;
-	ur = p11_kit_uri_parse(item, P11_KIT_URI_FOR_TOKEN, uri);
+	ur = p11_kit_uri_parse(item, flags, uri);
 	if (ur != P11_KIT_URI_OK) {
 		*why = p11_kit_uri_message(ur);
 		p11_kit_uri_free(uri);
@@ -199,15 +199,16 @@ static int cv_uri_add(const char *item, P11KitUri ***uris, char ***strs,
 	return 0;
 }
 
-int config_value_uri_list(const char *s, P11KitUri ***uris, char ***strs,
-			  size_t *n, char *bad, size_t badlen, const char **why)
+int config_value_uri_list(const char *s, int flags, P11KitUri ***uris,
+			  char ***strs, size_t *n, char *bad, size_t badlen,
+			  const char **why)
 {
 	char item[2048];
 	int r;
 
 	*why = "too long";
 	while ((r = cv_item(&s, " \t", item, sizeof(item), bad, badlen)) > 0) {
-		r = cv_uri_add(item, uris, strs, n, why);
+		r = cv_uri_add(item, flags, uris, strs, n, why);
 		if (r == TK_ERR_INVALID)
 			snprintf(bad, badlen, "%s", item);
 		if (r != 0)

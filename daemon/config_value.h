@@ -22,10 +22,11 @@ int config_value_uid_list(const char *s, uid_t **v, size_t *n, char *bad,
 			  size_t badlen);
 int config_value_gid_list(const char *s, gid_t **v, size_t *n, char *bad,
 			  size_t badlen);
-/* PKCS#11 token URIs (P11_KIT_URI_FOR_TOKEN), separated by white space only
- * (a URI may contain commas). *why gets p11-kit's message on failure. */
-int config_value_uri_list(const char *s, P11KitUri ***uris, char ***strs,
-			  size_t *n, char *bad, size_t badlen,
+/* PKCS#11 URIs parsed with flags (P11_KIT_URI_FOR_TOKEN,
+ * ..._FOR_OBJECT_ON_TOKEN), separated by white space only (a URI may contain
+ * commas). *why gets p11-kit's message on failure. */
+int config_value_uri_list(const char *s, int flags, P11KitUri ***uris,
+			  char ***strs, size_t *n, char *bad, size_t badlen,
 			  const char **why);
 
 #endif

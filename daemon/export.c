@@ -120,8 +120,20 @@ bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti)
 
 bool export_allows(const struct export_conf *ec, enum export_op op)
 {
-	(void)op; /* every export_op is a write */
-	return ec->access == EXPORT_ACCESS_FULL;
+	switch (op) {
+	case EXPORT_OP_INIT_TOKEN:
+	case EXPORT_OP_INIT_PIN:
+	case EXPORT_OP_SET_PIN:
+		return ec->access >= EXPORT_ACCESS_ADMIN;
+	case EXPORT_OP_SO_LOGIN:
+		return ec->access >= EXPORT_ACCESS_FULL;
+	case EXPORT_OP_GENERATE_KEY:
+	case EXPORT_OP_CREATE_OBJECT:
+	case EXPORT_OP_DESTROY_OBJECT:
+	case EXPORT_OP_SET_ATTRIBUTE:
+		return ec->access >= EXPORT_ACCESS_FULL && ec->n_objects == 0;
+	}
+	return false;
 }
 
 bool export_conf_has_pin(const struct export_conf *ec)

@@ -97,20 +97,23 @@ bool export_accepts_peer(const struct export_conf *ec, const struct peer *p);
 /* No tokens= URIs: every token; else one URI must match. */
 bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti);
 
-/* Operations a read-only export refuses. How the RPC dispatch maps calls:
- *   C_InitToken (and C_InitToken2)              EXPORT_OP_INIT_TOKEN
- *   C_InitPIN                                   EXPORT_OP_INIT_PIN
- *   C_SetPIN                                    EXPORT_OP_SET_PIN
- *   C_GenerateKey, C_GenerateKeyPair            EXPORT_OP_GENERATE_KEY
+/* Operations an export may refuse, and the access level each needs
+ * (config.h explains the levels). How the RPC dispatch maps calls:
+ *   C_Login / C_LoginUser as CKU_SO             EXPORT_OP_SO_LOGIN      full
+ *   C_GenerateKey, C_GenerateKeyPair            EXPORT_OP_GENERATE_KEY  full
  *   C_CreateObject, C_CopyObject, C_UnwrapKey,
- *   C_DeriveKey with CKA_TOKEN=TRUE             EXPORT_OP_CREATE_OBJECT
- *   C_DestroyObject                             EXPORT_OP_DESTROY_OBJECT
- *   C_SetAttributeValue                         EXPORT_OP_SET_ATTRIBUTE
+ *   C_DeriveKey with CKA_TOKEN=TRUE             EXPORT_OP_CREATE_OBJECT full
+ *   C_DestroyObject                             EXPORT_OP_DESTROY_OBJECT full
+ *   C_SetAttributeValue                         EXPORT_OP_SET_ATTRIBUTE full
+ *   C_InitToken (and C_InitToken2)              EXPORT_OP_INIT_TOKEN    admin
+ *   C_InitPIN                                   EXPORT_OP_INIT_PIN      admin
+ *   C_SetPIN (PIN, PUK, unblock)                EXPORT_OP_SET_PIN       admin
+ * An export with objects= refuses every token write but the admin ones.
  * A refused call answers EXPORT_READ_ONLY_RV, CKR_TOKEN_WRITE_PROTECTED,
  * for all of them, session-level calls included: the restriction belongs to
  * the token as this export presents it, and PKCS#11 lists that code for
- * each of these calls. For the same reason C_GetTokenInfo on a read-only
- * export should set CKF_WRITE_PROTECTED. Read-write sessions are still
+ * each of these calls. For the same reason C_GetTokenInfo on an export
+ * below full should set CKF_WRITE_PROTECTED. Read-write sessions are still
  * allowed to open (many clients ask for one to sign), so
  * CKR_SESSION_READ_ONLY would be a lie. */
 enum export_op {
@@ -121,6 +124,7 @@ enum export_op {
 	EXPORT_OP_CREATE_OBJECT,
 	EXPORT_OP_DESTROY_OBJECT,
 	EXPORT_OP_SET_ATTRIBUTE,
+	EXPORT_OP_SO_LOGIN,
 };
 #define EXPORT_READ_ONLY_RV CKR_TOKEN_WRITE_PROTECTED
 

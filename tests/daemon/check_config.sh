@@ -49,6 +49,10 @@ max-connections-per-export = 32
 max-sessions-per-connection = 16
 max-message-size = 2M
 max-attributes = 128
+max-connections-per-peer = 8
+max-workers = 16
+handshake-timeout = 5
+pin-tries-reserved = 2
 
 [export alice]
 socket = $T/alice.sock
@@ -59,10 +63,13 @@ allow-users = root, 1234 nobody
 allow-groups = nogroup 4321
   5000, 5001
 tokens = pkcs11:manufacturer=piv_II pkcs11:token=YubiKey%20PIV;serial=0123
+objects = pkcs11:id=%01;type=private
+  pkcs11:object=Device%20key
 access = read-only
 pin-file = $T/pin
 
 [export bob]
+access = admin
 socket = $T/bob.sock
 EOF
 
@@ -137,7 +144,7 @@ bad "bad URI" 3 "bad PKCS#11 token URI 'file:foo'" <<EOF
 socket = /run/a
 tokens = pkcs11:model=x file:foo
 EOF
-bad "bad access value" 3 "bad access 'rw': expected 'full' or 'read-only'" <<EOF
+bad "bad access value" 3 "bad access 'rw': expected 'read-only', 'full' or 'admin'" <<EOF
 [export a]
 socket = /run/a
 access = rw
@@ -252,6 +259,29 @@ EOF
 bad "bad limit" 2 "bad value '0'" <<EOF
 [tokend]
 max-connections-per-export = 0
+[export a]
+socket = /run/a
+EOF
+bad "bad object URI" 3 "bad PKCS#11 object URI 'http://x'" <<EOF
+[export a]
+socket = /run/a
+objects = http://x
+EOF
+bad "pin-tries-reserved out of range" 2 "bad value '16'" <<EOF
+[tokend]
+pin-tries-reserved = 16
+[export a]
+socket = /run/a
+EOF
+bad "max-workers below 2" 2 "bad value '1'" <<EOF
+[tokend]
+max-workers = 1
+[export a]
+socket = /run/a
+EOF
+bad "handshake-timeout 0" 2 "bad value '0'" <<EOF
+[tokend]
+handshake-timeout = 0
 [export a]
 socket = /run/a
 EOF

@@ -96,12 +96,39 @@ static void test_access_and_equal(void **state)
 	struct config *c2 = load("[export a]\nsocket = /run/a\n"
 				 "access = read-only\nallow-users = 1\n  2\n");
 	struct config *c3 = load("[export a]\nsocket = /run/a\n");
+	struct config *full = load("[export a]\nsocket = /run/a\n"
+				   "access = full\n");
+	struct config *admin = load("[export a]\nsocket = /run/a\n"
+				    "access = admin\n");
+	struct config *objs = load("[export a]\nsocket = /run/a\n"
+				   "access = admin\n"
+				   "objects = pkcs11:id=%01;type=private\n");
+	const struct export_conf *ro = c3->exports[0];
 
-	assert_false(export_allows(c1->exports[0], EXPORT_OP_GENERATE_KEY));
-	assert_false(export_allows(c1->exports[0], EXPORT_OP_SET_PIN));
-	assert_true(export_allows(c3->exports[0], EXPORT_OP_DESTROY_OBJECT));
+	/* No access key: read-only, like access = read-only. */
+	assert_int_equal(ro->access, EXPORT_ACCESS_READ_ONLY);
+	for (int op = EXPORT_OP_INIT_TOKEN; op <= EXPORT_OP_SO_LOGIN; op++) {
+		assert_false(export_allows(c1->exports[0], op));
+		assert_false(export_allows(ro, op));
+		assert_true(export_allows(admin->exports[0], op));
+	}
+	/* full: SO login and object changes, no PIN or token admin. */
+	assert_true(export_allows(full->exports[0], EXPORT_OP_SO_LOGIN));
+	assert_true(export_allows(full->exports[0], EXPORT_OP_GENERATE_KEY));
+	assert_true(export_allows(full->exports[0], EXPORT_OP_DESTROY_OBJECT));
+	assert_false(export_allows(full->exports[0], EXPORT_OP_SET_PIN));
+	assert_false(export_allows(full->exports[0], EXPORT_OP_INIT_PIN));
+	assert_false(export_allows(full->exports[0], EXPORT_OP_INIT_TOKEN));
+	/* objects=: never generates or deletes, even as admin. */
+	assert_false(export_allows(objs->exports[0], EXPORT_OP_GENERATE_KEY));
+	assert_false(export_allows(objs->exports[0], EXPORT_OP_DESTROY_OBJECT));
+	assert_int_equal(objs->exports[0]->n_objects, 1);
+	assert_false(export_conf_equal(admin->exports[0], objs->exports[0]));
 	assert_true(export_conf_equal(c1->exports[0], c2->exports[0]));
-	assert_false(export_conf_equal(c1->exports[0], c3->exports[0]));
+	assert_false(export_conf_equal(full->exports[0], c3->exports[0]));
+	config_free(&full);
+	config_free(&admin);
+	config_free(&objs);
 	assert_int_equal(c3->exports[0]->mode, 0660);
 	assert_int_equal(c3->exports[0]->owner, geteuid());
 	config_free(&c1);
@@ -146,8 +173,12 @@ static void test_default(void **state)
 	assert_string_equal(cfg->exports[0]->name, "default");
 	assert_string_equal(cfg->exports[0]->socket, "/run/tokend/pkcs11");
 	assert_int_equal(cfg->exports[0]->n_tokens, 0);
-	assert_int_equal(cfg->exports[0]->access, EXPORT_ACCESS_FULL);
+	assert_int_equal(cfg->exports[0]->access, EXPORT_ACCESS_READ_ONLY);
 	assert_int_equal(cfg->limits.max_message_size, 1 << 20);
+	assert_int_equal(cfg->limits.pin_tries_reserved, 1);
+	assert_int_equal(cfg->limits.max_connections_per_peer, 32);
+	assert_int_equal(cfg->limits.max_workers, 64);
+	assert_int_equal(cfg->limits.handshake_timeout, 10);
 	config_free(&cfg);
 	assert_int_not_equal(config_load("/nonexistent/tokend.conf", true, &cfg,
 					 err, sizeof(err)),

@@ -23,6 +23,7 @@ chmod 0600 "$T/user.pin"
 e2e_export open
 e2e_export users allow-users=4321 allow-groups=777
 e2e_export ro access=read-only
+e2e_export full access=full
 e2e_export hidden tokens=pkcs11:serial=00000000
 e2e_export shown 'tokens=pkcs11:token=YubiKey%20PIV%20%237654321'
 e2e_export pin "pin-file=$T/user.pin"
@@ -81,6 +82,10 @@ assert_contains "$OUT" "CKR_TOKEN_WRITE_PROTECTED" "keypairgen on read-only"
 p11c_fail "read-only export refuses C_GenerateKeyPair (PyKCS11)" "init; open rw; login $PIN; keygen"
 assert_contains "$OUT" "CKR_TOKEN_WRITE_PROTECTED" "C_GenerateKeyPair on read-only"
 use_socket open
+run_fail "an export without access= is read-only too" pkcs11-tool --module "$C" --keypairgen \
+	--key-type EC:prime256v1 --id 05 --label ro --login --login-type so --so-pin "$MGM_HEX"
+assert_contains "$OUT" "CKR_TOKEN_WRITE_PROTECTED" "keypairgen on the default access"
+use_socket full
 run_ok "full export: --keypairgen works" pkcs11-tool --module "$C" --keypairgen \
 	--key-type EC:prime256v1 --id 05 --label full --login --login-type so --so-pin "$MGM_HEX"
 use_socket ro
