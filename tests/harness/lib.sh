@@ -125,8 +125,17 @@ pcsc_wait() { # reader --present|--absent|--listed [timeout]
 	"$TOKEND_PCSC_WAIT" --reader "$1" "$2" --timeout "${3:-15}"
 }
 
+# A pcscd serves this mount namespace when its pid file names a live process
+# (pidof would also see the pcscd of another namespace: private_pcscd.sh).
+pcscd_alive() {
+	local pid
+	[ -S /run/pcscd/pcscd.comm ] || return 1
+	pid=$(cat /run/pcscd/pcscd.pid 2>/dev/null) || return 1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
 pcscd_ensure() {
-	if ! pidof pcscd >/dev/null 2>&1; then
+	if ! pcscd_alive; then
 		harness_require pcscd
 		harness_log "starting pcscd"
 		pcscd --foreground >"$HARNESS_TMP/pcscd.log" 2>&1 &
