@@ -241,7 +241,7 @@ server_stop() {
 	wait "$pid" || rc=$?
 	SERVER_PID=""
 	[ "$rc" -eq 0 ] || fail "tokend exited with status $rc after SIGTERM"
-	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SERVER_LOG"; then
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$SERVER_LOG"; then
 		fail "sanitizer report in tokend's log"
 	fi
 	harness_log "tokend stopped (exit 0)"
