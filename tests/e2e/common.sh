@@ -79,14 +79,14 @@ e2e_init() {
 	p11-kit) [ -f "$E2E_PROVIDER" ] || fail "provider not found: $E2E_PROVIDER" ;;
 	*) fail "E2E_SERVER must be tokend or p11-kit, not '$E2E_SERVER'" ;;
 	esac
+	if [ -n "$E2E_CLIENT_VERSION" ] && [ "${E2E_SKIP_NEWER_CLIENTS:-0}" = 1 ]; then
+		echo "SKIP (E2E_SKIP_NEWER_CLIENTS=1): p11-kit $E2E_CLIENT_VERSION client"
+		exit 77
+	fi
 	harness_init
 	trap e2e_cleanup EXIT
 	harness_require yubico-piv-tool pkcs11-tool openssl cmp setpriv
 	if [ -n "$E2E_CLIENT_VERSION" ]; then
-		if [ "${E2E_SKIP_NEWER_CLIENTS:-0}" = 1 ]; then
-			echo "SKIP (E2E_SKIP_NEWER_CLIENTS=1): p11-kit $E2E_CLIENT_VERSION client"
-			exit 77
-		fi
 		[ -f "$C" ] || fail "p11-kit $E2E_CLIENT_VERSION client not built ($C): run scripts/p11kit-clients.sh BUILD_DIR (scripts/test.sh does), or set E2E_SKIP_NEWER_CLIENTS=1 to skip"
 	fi
 	[ -f "$C" ] || fail "client module not found: $C"
