@@ -158,8 +158,10 @@ CK_RV srv_C_DeriveKey(struct srv_call *c)
 	return CKR_OK;
 }
 
-/* -> "uPu": the new key, the mechanism parameter as updated (none of the
- * mechanisms we derive with has output fields), the CK_RV. */
+/* -> "uPu": the CK_RV, the mechanism parameter as updated (none of the
+ * mechanisms we derive with has output fields), then the new key. That is
+ * the order p11-kit 0.26's client reads (it takes the first u as the
+ * error); a failure other than CKR_BUFFER_TOO_SMALL is an error reply. */
 CK_RV srv_C_DeriveKey2(struct srv_call *c)
 {
 	CK_MECHANISM_PTR mech = srv_mech(c, 1);
@@ -170,9 +172,9 @@ CK_RV srv_C_DeriveKey2(struct srv_call *c)
 		return CKR_MECHANISM_INVALID;
 	if ((rv = derive(c, &h)) != CKR_OK)
 		return rv;
-	srv_out_ulong(c, h);
+	srv_out_ulong(c, rv);
 	c->out[c->nout++] =
 	    (struct rpc_arg){ .type = RPC_ARG_MECH_UPDATE, .update = *mech };
-	srv_out_ulong(c, rv);
+	srv_out_ulong(c, h);
 	return CKR_OK;
 }

@@ -7,6 +7,7 @@ BUILD_PKGS=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   libssl-dev zlib1g-dev libpcsclite-dev libcmocka-dev
   libp11-kit-dev libinih-dev libsystemd-dev
+  meson ninja-build libffi-dev # the newer p11-kit clients (p11kit-clients.sh)
 )
 TEST_PKGS=(
   pcscd vsmartcard-vpcd pcsc-tools

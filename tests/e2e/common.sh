@@ -16,6 +16,11 @@
 #                to validate the tests and compare; tokend-only checks skip.
 #   TOKEND       the tokend binary (ctest sets it)
 #   E2E_CLIENT   the client module (default Debian's p11-kit-client.so)
+#   E2E_CLIENT_VERSION  set (ctest) when E2E_CLIENT is a newer p11-kit built
+#                by scripts/p11kit-clients.sh into E2E_CLIENT_PREFIX: its
+#                lib/ then goes first in the clients' LD_LIBRARY_PATH
+#                (p11tool links libp11-kit), and E2E_SKIP_NEWER_CLIENTS=1
+#                (deliberately not built) makes the test exit 77
 # plus the harness's TOKEND_VCARD, TOKEND_PCSC_WAIT (see harness/lib.sh).
 # shellcheck source=../module/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../module/common.sh"
@@ -24,8 +29,12 @@ E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_SERVER=${E2E_SERVER:-tokend}
 E2E_CLIENT=${E2E_CLIENT:-/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so}
 E2E_PROVIDER=${E2E_PROVIDER:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}
+E2E_CLIENT_VERSION=${E2E_CLIENT_VERSION:-}
 export E2E_CLIENT
 C=$E2E_CLIENT
+# The servers run with the library path we were given, clients (after
+# use_socket) with the newer libp11-kit first.
+E2E_SERVER_LD_PATH=${LD_LIBRARY_PATH:-}
 SERVER_PID=""
 CONF=""
 SOCK=""
@@ -70,10 +79,18 @@ e2e_init() {
 	p11-kit) [ -f "$E2E_PROVIDER" ] || fail "provider not found: $E2E_PROVIDER" ;;
 	*) fail "E2E_SERVER must be tokend or p11-kit, not '$E2E_SERVER'" ;;
 	esac
+	if [ -n "$E2E_CLIENT_VERSION" ] && [ "${E2E_SKIP_NEWER_CLIENTS:-0}" = 1 ]; then
+		echo "SKIP (E2E_SKIP_NEWER_CLIENTS=1): p11-kit $E2E_CLIENT_VERSION client"
+		exit 77
+	fi
 	harness_init
 	trap e2e_cleanup EXIT
 	harness_require yubico-piv-tool pkcs11-tool openssl cmp setpriv
+	if [ -n "$E2E_CLIENT_VERSION" ]; then
+		[ -f "$C" ] || fail "p11-kit $E2E_CLIENT_VERSION client not built ($C): run scripts/p11kit-clients.sh BUILD_DIR (scripts/test.sh does), or set E2E_SKIP_NEWER_CLIENTS=1 to skip"
+	fi
 	[ -f "$C" ] || fail "client module not found: $C"
+	harness_log "client: $C"
 	# Clients may run as other uids (setpriv): they must reach the sockets.
 	chmod 0755 "$HARNESS_TMP"
 	pcscd_ensure
@@ -113,6 +130,9 @@ e2e_export() {
 use_socket() {
 	SOCK=$SOCKDIR/$1
 	export P11_KIT_SERVER_ADDRESS="unix:path=$SOCK"
+	if [ -n "$E2E_CLIENT_VERSION" ]; then
+		export LD_LIBRARY_PATH="${E2E_CLIENT_PREFIX:?}/lib${E2E_SERVER_LD_PATH:+:$E2E_SERVER_LD_PATH}"
+	fi
 	M=$C
 	p11=(pkcs11-tool --module "$C")
 }
@@ -131,7 +151,7 @@ server_start() {
 	case $E2E_SERVER in
 	tokend)
 		[ -s "$CONF" ] || e2e_export "$name"
-		"$TOKEND" -f -c "$CONF" >>"$SERVER_LOG" 2>&1 &
+		LD_LIBRARY_PATH=$E2E_SERVER_LD_PATH "$TOKEND" -f -c "$CONF" >>"$SERVER_LOG" 2>&1 &
 		SERVER_PID=$!
 		for i in $(seq 150); do
 			grep -q "tokend ready" "$SERVER_LOG" && break
@@ -144,7 +164,8 @@ server_start() {
 		}
 		;;
 	p11-kit)
-		p11-kit server --provider "$E2E_PROVIDER" -f -n "$SOCKDIR/$name" 'pkcs11:' \
+		LD_LIBRARY_PATH=$E2E_SERVER_LD_PATH \
+			p11-kit server --provider "$E2E_PROVIDER" -f -n "$SOCKDIR/$name" 'pkcs11:' \
 			>>"$SERVER_LOG" 2>&1 &
 		SERVER_PID=$!
 		for i in $(seq 150); do
@@ -220,7 +241,7 @@ server_stop() {
 	wait "$pid" || rc=$?
 	SERVER_PID=""
 	[ "$rc" -eq 0 ] || fail "tokend exited with status $rc after SIGTERM"
-	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SERVER_LOG"; then
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$SERVER_LOG"; then
 		fail "sanitizer report in tokend's log"
 	fi
 	harness_log "tokend stopped (exit 0)"
