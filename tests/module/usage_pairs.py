@@ -48,13 +48,13 @@ def main():
         name = "ID %s" % kid.hex()
         log("  %s: private %s, public %s" % (
             name, [PyKCS11.CKA[a] for a in p if p[a]], [PyKCS11.CKA[a] for a in q if q[a]]))
-        check(not p[PyKCS11.CKA_SIGN] or q[PyKCS11.CKA_VERIFY], "%s: CKA_SIGN without CKA_VERIFY" % name)
+        check(not p[PyKCS11.CKA_SIGN] or q[PyKCS11.CKA_VERIFY], "%s: CKA_SIGN comes with CKA_VERIFY" % name)
         check(not p[PyKCS11.CKA_DECRYPT] or q[PyKCS11.CKA_ENCRYPT],
-              "%s: CKA_DECRYPT without CKA_ENCRYPT" % name)
-        check(not p[PyKCS11.CKA_UNWRAP] or q[PyKCS11.CKA_WRAP], "%s: CKA_UNWRAP without CKA_WRAP" % name)
+              "%s: CKA_DECRYPT comes with CKA_ENCRYPT" % name)
+        check(not p[PyKCS11.CKA_UNWRAP] or q[PyKCS11.CKA_WRAP], "%s: CKA_UNWRAP comes with CKA_WRAP" % name)
         check(p[PyKCS11.CKA_DERIVE] == q[PyKCS11.CKA_DERIVE],
-              "%s: CKA_DERIVE differs between private and public key" % name)
-        check(any(p.values()) or any(q.values()), "%s: no usage flag at all" % name)
+              "%s: CKA_DERIVE the same on private and public key" % name)
+        check(any(p.values()) or any(q.values()), "%s: at least one usage flag" % name)
     check(pairs >= want, "%d key pairs checked (want at least %d)" % (pairs, want))
     s.logout()
     finish()
