@@ -47,6 +47,15 @@ static bool policy_shows_token(void *ctx, const CK_TOKEN_INFO *ti)
 	return export_shows_token(c->conf, ti);
 }
 
+/* The export's objects= filter, for the front end (app_set_object_filter). */
+static bool policy_shows_object(void *ctx, const CK_TOKEN_INFO *ti,
+				const CK_ATTRIBUTE *attrs, CK_ULONG n)
+{
+	struct conn *c = ctx;
+
+	return export_shows_object(c->conf, ti, attrs, n);
+}
+
 /* The call ids that change a token, as export.h maps them. */
 static bool policy_op_of(uint32_t call_id, enum export_op *op)
 {
@@ -150,6 +159,8 @@ int conn_server_new(struct conn *c, uint8_t offered)
 		return r;
 	if (export_conf_has_pin(c->conf))
 		app_set_pin_provider(app, policy_pin, c);
+	if (c->conf->n_objects > 0)
+		app_set_object_filter(app, policy_shows_object, c);
 	/* rpc_server_new() owns app from here, on failure too. */
 	if ((c->server = rpc_server_new(offered, &policy, app)) == NULL)
 		return TK_ERR_NOMEM;

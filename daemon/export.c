@@ -118,6 +118,18 @@ bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti)
 	return false;
 }
 
+bool export_shows_object(const struct export_conf *ec, const CK_TOKEN_INFO *ti,
+			 const CK_ATTRIBUTE *attrs, CK_ULONG n)
+{
+	if (ec->n_objects == 0)
+		return true;
+	for (size_t i = 0; i < ec->n_objects; i++)
+		if (p11_kit_uri_match_token_info(ec->objects[i], ti) == 1 &&
+		    p11_kit_uri_match_attributes(ec->objects[i], attrs, n) == 1)
+			return true;
+	return false;
+}
+
 bool export_allows(const struct export_conf *ec, enum export_op op)
 {
 	switch (op) {

@@ -96,6 +96,12 @@ void export_conn_remove(struct export *ex, struct conn *c);
 bool export_accepts_peer(const struct export_conf *ec, const struct peer *p);
 /* No tokens= URIs: every token; else one URI must match. */
 bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti);
+/* No objects= URIs: every object; else one URI must match both the token
+ * (its token attributes, if any) and the object's attributes (CKA_CLASS,
+ * CKA_ID, CKA_LABEL: type, id, object). The front end asks it per key
+ * (app_set_object_filter). */
+bool export_shows_object(const struct export_conf *ec, const CK_TOKEN_INFO *ti,
+			 const CK_ATTRIBUTE *attrs, CK_ULONG n);
 
 /* Operations an export may refuse, and the access level each needs
  * (config.h explains the levels). How the RPC dispatch maps calls:

@@ -149,3 +149,24 @@ CK_RV srv_C_VerifyFinal(struct srv_call *c)
 {
 	return op_part(c, fe_C_VerifyFinal);
 }
+
+/* The front end's answer (CKR_RANDOM_NO_RNG for PIV), not
+ * CKR_FUNCTION_NOT_SUPPORTED: pkcs11-tool --test counts the latter as an
+ * error and takes the former for "no RNG". */
+CK_RV srv_C_SeedRandom(struct srv_call *c)
+{
+	return op_part(c, fe_C_SeedRandom);
+}
+
+/* "ufy" -> "ay" */
+CK_RV srv_C_GenerateRandom(struct srv_call *c)
+{
+	CK_BYTE_PTR out;
+	CK_ULONG len;
+	CK_RV rv;
+
+	if ((rv = srv_byte_buffer(c, 1, &out, &len)) != CKR_OK)
+		return rv;
+	rv = fe_C_GenerateRandom(c->srv->app, srv_u(c, 0), out, len);
+	return srv_out_bytes(c, rv, out, len);
+}

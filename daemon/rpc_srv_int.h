@@ -169,5 +169,7 @@ CK_RV srv_C_VerifyInit(struct srv_call *c);
 CK_RV srv_C_Verify(struct srv_call *c);
 CK_RV srv_C_VerifyUpdate(struct srv_call *c);
 CK_RV srv_C_VerifyFinal(struct srv_call *c);
+CK_RV srv_C_SeedRandom(struct srv_call *c);
+CK_RV srv_C_GenerateRandom(struct srv_call *c);
 
 #endif

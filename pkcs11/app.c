@@ -48,6 +48,14 @@ void app_set_pin_provider(struct app *app, app_pin_provider cb, void *ctx)
 	pthread_mutex_unlock(&app->lock);
 }
 
+void app_set_object_filter(struct app *app, app_object_filter cb, void *ctx)
+{
+	pthread_mutex_lock(&app->lock);
+	app->obj_filter = cb;
+	app->obj_filter_ctx = ctx;
+	pthread_mutex_unlock(&app->lock);
+}
+
 bool app_has_pin_provider(const struct app *app)
 {
 	return app->pin_cb != NULL;

@@ -258,9 +258,11 @@ static int get_crypt(const struct obj_view *v, struct buf *b)
 	return ATTR_OK;
 }
 
+/* On the public key too, as on the private key: the pair is one ECDH key
+ * (OpenSC's p11test compares them). */
 static int get_derive(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind == OBJ_PRIV &&
+	put_bool(b, (v->kind == OBJ_PRIV || v->kind == OBJ_PUB) &&
 			(alg_family(v->key->alg) & (KF_EC | KF_X)));
 	return ATTR_OK;
 }

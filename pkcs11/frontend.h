@@ -15,6 +15,7 @@
 #ifndef TOKEND_FRONTEND_H
 #define TOKEND_FRONTEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,19 @@ void app_free(struct app **p);
 typedef int (*app_pin_provider)(void *ctx, CK_SLOT_ID slot, enum tk_user user,
 				uint8_t *pin, size_t *len);
 void app_set_pin_provider(struct app *app, app_pin_provider cb, void *ctx);
+
+/* An object filter (the daemon's per-export `objects`): when set, the app
+ * sees and uses only the token objects of keys the filter accepts, and no
+ * data objects; the session objects it derives stay its own. A key's
+ * private key, public key and certificate show together when the filter
+ * accepts one of them, given the token's info (label, manufacturerID,
+ * model, serialNumber) and that object's CKA_CLASS, CKA_ID and CKA_LABEL.
+ * A filtered object is absent from searches and its handle is invalid.
+ * Called with the app's and the slot's locks held: it must not call the
+ * front end. Set it before the app's first call. */
+typedef bool (*app_object_filter)(void *ctx, const CK_TOKEN_INFO *token,
+				  const CK_ATTRIBUTE *attrs, CK_ULONG n);
+void app_set_object_filter(struct app *app, app_object_filter cb, void *ctx);
 
 /* C_WaitForSlotEvent reports, per app, a slot whose token appeared or
  * disappeared (or was replaced) since the app last looked; the first look

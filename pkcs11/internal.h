@@ -203,6 +203,8 @@ struct app {
 	CK_OBJECT_HANDLE next_obj;
 	app_pin_provider pin_cb;
 	void *pin_ctx;
+	app_object_filter obj_filter; /* NULL: every object (object.c) */
+	void *obj_filter_ctx;
 };
 
 /* Finds a live session (stale after token removal: freed, NULL). */

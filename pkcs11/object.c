@@ -183,6 +183,110 @@ static int obj_resolve(struct fe_slot *slot, enum obj_kind kind, uint32_t ident,
 	return 0;
 }
 
+/* ---- visibility ---- */
+
+/* Whether the app's login lets it see v: a private object only while the
+ * app is logged in on the slot as the user, whatever other apps did. A
+ * private key also while it is logged in as SO: the SO (PIV: management
+ * key) generates and replaces keys, so their public attributes are no
+ * secret to it; PIN-protected data stays the user's. */
+static bool obj_login_allows(struct app *app, const struct obj_view *v)
+{
+	CK_USER_TYPE u;
+
+	if (!obj_is_private(v))
+		return true;
+	u = app_user(app, v->slot);
+	return u == CKU_USER || (u == CKU_SO && v->kind == OBJ_PRIV);
+}
+
+static bool obj_kind_exists(const struct tk_key *k, enum obj_kind kind)
+{
+	return kind == OBJ_CERT ? k->cert != NULL : k->ref != OBJ_REF_ATTEST;
+}
+
+static void obj_pad(unsigned char *dst, size_t len, const char *src)
+{
+	size_t n = strnlen(src, len);
+
+	memset(dst, ' ', len);
+	memcpy(dst, src, n);
+}
+
+/* slot->lock held: what an object filter matches token URIs against. An
+ * unreadable token leaves the fields empty, which no URI naming them
+ * matches. */
+static void obj_token_info(struct fe_slot *slot, CK_TOKEN_INFO *ti)
+{
+	struct tk_token_info info;
+
+	memset(ti, 0, sizeof(*ti));
+	if (slot_info(slot, &info) < 0)
+		return;
+	obj_pad(ti->label, sizeof(ti->label), info.label);
+	obj_pad(ti->manufacturerID, sizeof(ti->manufacturerID),
+		info.manufacturer);
+	obj_pad(ti->model, sizeof(ti->model), info.model);
+	obj_pad(ti->serialNumber, sizeof(ti->serialNumber), info.serial);
+}
+
+/* Whether the app's object filter accepts key k's objects: CKA_CLASS,
+ * CKA_ID and CKA_LABEL of its private key, public key or certificate
+ * matching makes all three visible. */
+static bool obj_filter_key(struct app *app, const CK_TOKEN_INFO *ti,
+			   struct fe_slot *slot, const struct tk_key *k)
+{
+	static const enum obj_kind kinds[] = { OBJ_PRIV, OBJ_PUB, OBJ_CERT };
+	static const CK_ATTRIBUTE_TYPE types[] = { CKA_CLASS, CKA_ID,
+						   CKA_LABEL };
+	struct obj_view v = { .slot = slot, .key = k };
+	CK_ATTRIBUTE a[3];
+	struct buf b[3];
+	bool shown = false, ok;
+
+	for (size_t i = 0; i < 3; i++)
+		buf_init(&b[i], 0);
+	for (size_t n = 0; n < 3 && !shown; n++) {
+		v.kind = kinds[n];
+		if (!obj_kind_exists(k, v.kind))
+			continue;
+		ok = true;
+		for (size_t i = 0; i < 3 && ok; i++) {
+			buf_reset(&b[i]);
+			ok = attr_get(&v, types[i], &b[i]) == ATTR_OK &&
+			     !buf_failed(&b[i]);
+			a[i].type = types[i];
+			a[i].pValue = b[i].data;
+			a[i].ulValueLen = b[i].len;
+		}
+		shown = ok && app->obj_filter(app->obj_filter_ctx, ti, a, 3);
+	}
+	for (size_t i = 0; i < 3; i++)
+		buf_free(&b[i]);
+	return shown;
+}
+
+/* slot->lock held: whether the app's object filter shows v. Session
+ * objects are the app's own (derived from a key it could use); data
+ * objects belong to no key and are never shown. */
+static bool obj_filter_allows(struct app *app, const struct obj_view *v)
+{
+	CK_TOKEN_INFO ti;
+
+	if (!app->obj_filter || v->kind == OBJ_SECRET)
+		return true;
+	if (v->kind == OBJ_DATA)
+		return false;
+	obj_token_info(v->slot, &ti);
+	return obj_filter_key(app, &ti, v->slot, v->key);
+}
+
+/* slot->lock held: whether app may see (find, read, use) v now. */
+static bool obj_visible(struct app *app, const struct obj_view *v)
+{
+	return obj_login_allows(app, v) && obj_filter_allows(app, v);
+}
+
 CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
 	       struct obj_view *v)
 {
@@ -195,9 +299,12 @@ CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
 		v->kind = OBJ_SECRET;
 		v->slot = r->slot;
 		v->secret = r->secret;
-		return CKR_OK;
+	} else if (obj_resolve(s->slot, r->kind, r->ident, v) < 0) {
+		return CKR_OBJECT_HANDLE_INVALID;
 	}
-	if (obj_resolve(s->slot, r->kind, r->ident, v) < 0)
+	/* A handle the app may not use now names nothing (PKCS#11: C_Logout
+	 * invalidates the handles of private objects). */
+	if (!obj_visible(app, v))
 		return CKR_OBJECT_HANDLE_INVALID;
 	return CKR_OK;
 }
@@ -294,7 +401,8 @@ struct find_ctx {
 	struct session *s;
 	const CK_ATTRIBUTE *t;
 	CK_ULONG n;
-	bool logged_in;
+	bool logged_in;   /* as the user: private data may be loaded */
+	CK_TOKEN_INFO ti; /* for the app's object filter */
 	CK_OBJECT_HANDLE *found;
 	size_t nfound, cap;
 };
@@ -320,7 +428,7 @@ static int find_consider(struct find_ctx *c, const struct obj_view *v,
 {
 	CK_OBJECT_HANDLE h;
 
-	if (obj_is_private(v) && !c->logged_in)
+	if (!obj_login_allows(c->app, v))
 		return 0;
 	if (!obj_matches(v, c->t, c->n))
 		return 0;
@@ -337,19 +445,24 @@ static int find_token(struct find_ctx *c, const struct tk_objects *objs)
 	static const enum obj_kind kinds[] = { OBJ_PRIV, OBJ_PUB, OBJ_CERT };
 	int r = 0;
 
+	if (c->app->obj_filter)
+		obj_token_info(c->s->slot, &c->ti);
 	for (size_t i = 0; i < objs->nkeys && r == 0; i++) {
 		v.key = &objs->keys[i];
+		if (c->app->obj_filter &&
+		    !obj_filter_key(c->app, &c->ti, v.slot, v.key))
+			continue;
 		for (size_t k = 0; k < 3 && r == 0; k++) {
 			v.kind = kinds[k];
-			if (v.kind == OBJ_CERT ? !v.key->cert
-					       : v.key->ref == OBJ_REF_ATTEST)
+			if (!obj_kind_exists(v.key, v.kind))
 				continue;
 			r = find_consider(c, &v, v.key->ref);
 		}
 	}
 	v.key = NULL;
 	v.kind = OBJ_DATA;
-	for (size_t i = 0; i < objs->ndata && r == 0; i++) {
+	for (size_t i = 0; i < objs->ndata && r == 0 && !c->app->obj_filter;
+	     i++) {
 		v.data = &objs->data[i];
 		r = find_consider(c, &v, v.data->tag);
 	}
@@ -366,7 +479,7 @@ static int find_session_objs(struct find_ctx *c)
 		    r->epoch != c->s->epoch)
 			continue;
 		v.secret = r->secret;
-		if (v.secret->private && !c->logged_in)
+		if (!obj_login_allows(c->app, &v))
 			continue;
 		if (obj_matches(&v, c->t, c->n) && find_push(c, r->h) < 0)
 			return TK_ERR_NOMEM;

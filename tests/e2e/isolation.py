@@ -9,6 +9,11 @@ process with its own connection (p11client.py repl), driven step by step.
   * A client killed with SIGKILL while logged in with an operation open
     leaves nothing behind: the next client's session is public and it cannot
     sign without logging in (then it can).
+  * While A is logged in, B (logged out) and C (never logged in) find no
+    private object, read none by any handle number up to 64, and B's
+    handles of the private key and the private data object (Printed
+    Information), taken while B was logged in, are invalid for reading
+    and signing (tokend: CKR_OBJECT_HANDLE_INVALID / CKR_KEY_HANDLE_INVALID).
 
 Environment: TOKEND_PIN (default 123456), E2E_STRICT=1 to demand the exact
 CKR codes (tokend), E2E_PREFIX (a command prefix for the clients, split on
@@ -31,7 +36,7 @@ PREFIX = os.environ.get("E2E_PREFIX", "").split()
 class Client:
     def __init__(self, name):
         self.name = name
-        self.p = subprocess.Popen(PREFIX + [sys.executable, os.path.join(HERE, "p11client.py"), "repl"],
+        self.p = subprocess.Popen(PREFIX + [sys.executable, os.path.join(HERE, "p11objects.py"), "repl"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.p.stdout, selectors.EVENT_READ)
@@ -116,6 +121,43 @@ if hidden:
     r = b("signh %s" % a("handle 01").split()[-1])
     refused(r, "B's C_Sign with A's key handle is refused", True)
 a.ok("sign 01", "A still signs")
+
+
+def privates(reply):
+    """The H:CLASS:ID:PRIV entries of an objects/scan reply that are
+    private."""
+    return [e for e in reply.split()[1:] if e.endswith(":1")]
+
+
+log("== while A is logged in, B (logged out) and C (never) see nothing private")
+b.ok("login " + PIN, "B logs in again")
+b_key = b("handle 01").split()[-1]
+b_data = b("datah").split()[-1]
+check(b_data.isdigit(), "B (logged in) finds the private data object")
+check(privates(b("objects")) != [], "B (logged in) finds private objects")
+b.ok("logout", "B logs out again")
+c = Client("C")
+c.ok("init")
+c.ok("open")
+for cl in (b, c):
+    r = cl("objects")
+    check(r.startswith("ok") and privates(r) == [], "%s finds no private object: %s" % (cl.name, r))
+    r = cl("scan 64")
+    check(r.startswith("ok") and privates(r) == [],
+          "%s reads no private object by any handle up to 64: %s" % (cl.name, r))
+if STRICT:
+    for h in (b_key, b_data):
+        r = b("read %s" % h)
+        check(r == "err CKR_OBJECT_HANDLE_INVALID", "B's handle %s is invalid after its logout: %s" % (h, r))
+    r = b("signh %s" % b_key)
+    check(r.startswith("err CKR_KEY_HANDLE_INVALID"), "B cannot sign with its old key handle: %s" % r)
+    for cl in (b, c):
+        r = cl("usable 64")
+        check(r == "ok", "%s can start no signature with any handle up to 64: %s" % (cl.name, r))
+check(a("state") == "ok CKS_RO_USER_FUNCTIONS", "A is still logged in")
+a.ok("sign 01", "A still signs after B's and C's attempts")
+c.ok("finalize")
+c.close()
 
 log("== A's C_Finalize leaves B working")
 b2 = Client("B2")
