@@ -42,6 +42,13 @@ typedef int (*app_pin_provider)(void *ctx, CK_SLOT_ID slot, enum tk_user user,
 				uint8_t *pin, size_t *len);
 void app_set_pin_provider(struct app *app, app_pin_provider cb, void *ctx);
 
+/* Tries kept back (pkcs11/pin_guard.h): the app's PINs and PUKs reach a
+ * token only while it has more than `reserved` tries of them left, or when
+ * they are the ones it last accepted through the front end; anything else
+ * is CKR_PIN_LOCKED without a device round trip. 0 (the default, the
+ * in-process module: its user owns the card) sends every PIN as before. */
+void app_set_pin_guard(struct app *app, unsigned reserved);
+
 /* C_WaitForSlotEvent reports, per app, a slot whose token appeared or
  * disappeared (or was replaced) since the app last looked; the first look
  * is app_events_reset() (at C_Initialize; without it, the first wait). A
