@@ -167,10 +167,13 @@ static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
 	if (ev->kind == RPC_AUDIT_LOGIN) {
 		audit_login(c->conf->name, &c->peer, serial, ev->user, ev->rv);
 		policy_backoff(c, ev->rv);
-	} else
+	} else if (ev->kind == RPC_AUDIT_SET_PIN) {
+		audit_set_pin(c->conf->name, &c->peer, serial, ev->rv);
+	} else {
 		audit_key_op(c->conf->name, &c->peer, &key,
 			     policy_op_name(ev->call ? ev->call : "?"),
 			     ev->mech, ev->rv);
+	}
 }
 
 int conn_server_new(struct conn *c, uint8_t offered)

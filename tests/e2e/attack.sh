@@ -125,6 +125,8 @@ expect CKR_PIN_LOCKED setpin puk:00000002 11111111; \
 expect CKR_PIN_LOCKED setpin unblock:00000003 111111; \
 expect CKR_PIN_LOCKED setpin puk:$PUK 11111111"
 assert_left puk 1 "admin: after the PUK attempts"
+grep -q "AUDIT set-pin export=admin .*result=CKR_PIN_LOCKED" "$SERVER_LOG" ||
+	fail "no audit line for the PUK held back"
 run_ok "the owner resets the PUK's counter with yubico-piv-tool" \
 	"${ypt[@]}" -a change-puk -P "$PUK" -N "$PUK"
 assert_left puk 3 "after yubico-piv-tool"
