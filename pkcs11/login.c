@@ -55,14 +55,14 @@ static int login_guarded(struct app *app, struct fe_slot *slot,
 }
 
 /* The PIN's hash for the guard, computed before any lock a slot's other
- * users need (it is slow on purpose); unset without a guard or for SO. */
+ * users need (it is slow on purpose); unset without a guard or for SO, and
+ * when hashing fails (then the PIN passes only above the reserve). */
 static void login_hash(struct app *app, CK_USER_TYPE user, const uint8_t *pin,
 		       size_t len, struct pin_hash *h)
 {
 	memset(h, 0, sizeof(*h));
-	if (user != CKU_SO && guard_on(app) && pin_guard_hash(pin, len, h) < 0)
-		memset(h, 0,
-		       sizeof(*h)); /* unset: passes only above the reserve */
+	if (user != CKU_SO && guard_on(app))
+		(void)pin_guard_hash(pin, len, h);
 }
 
 /* CKU_CONTEXT_SPECIFIC: the PIN again for the operation under way. */

@@ -11,7 +11,7 @@
 
 /* PBKDF2-HMAC-SHA256: slow enough that a memory dump does not give the PIN
  * away at once (a PIV PIN has few bits), fast enough for every login of
- * many clients (about a millisecond here, computed outside the locks). */
+ * many clients (1-4 ms here, computed outside the slot locks). */
 #define GUARD_ITER 4096
 #define GUARD_SALT_LEN 16
 
@@ -30,12 +30,12 @@ int pin_guard_hash(const uint8_t *secret, size_t len, struct pin_hash *out)
 	pthread_once(&guard_once, guard_salt_init);
 	if (!guard_salt_ok || len > INT32_MAX)
 		return TK_ERR_CRYPTO;
-	/* A NULL password with length 0 is fine for OpenSSL, but callers
-	 * never send an empty secret anyway. */
 	if (PKCS5_PBKDF2_HMAC((const char *)secret, (int)len, guard_salt,
 			      sizeof(guard_salt), GUARD_ITER, EVP_sha256(),
-			      sizeof(out->h), out->h) != 1)
+			      sizeof(out->h), out->h) != 1) {
+		pin_guard_wipe(out);
 		return TK_ERR_CRYPTO;
+	}
 	out->set = true;
 	return 0;
 }
