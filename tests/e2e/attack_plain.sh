@@ -5,13 +5,15 @@
 #  * the PIN's counter comes from VERIFY answers; after a success it stays
 #    known (the most tries seen), so a new client's login is one VERIFY,
 #    no status query;
-#  * wrong PINs stop one try above a locked card, the owner's PIN passes;
+#  * with pin-tries-reserved = 2, wrong PINs stop two tries above a locked
+#    card, the owner's PIN passes;
 #  * PUK changes and unblock on an admin export: the counter is unknown,
 #    so tokend does not risk it -- CKR_PIN_LOCKED, nothing sent.
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 e2e_require_tokend "tries kept back on a plain PIV card"
 e2e_init --plain-piv
+printf '[tokend]\npin-tries-reserved = 2\n\n' >"$CONF"
 e2e_export ro access=read-only
 e2e_export admin access=admin
 # A first exchange with the card (server_start checks that ours answers).
@@ -39,10 +41,10 @@ assert_eq 1 "$(verify_p1_00 "$m")" "VERIFY (P1 00) commands of a new client's lo
 
 m=$(mark)
 run_ok "wrong PINs, then held back" "${ATT[@]}" run "init; open; \
-expect CKR_PIN_INCORRECT login 000000; expect CKR_PIN_INCORRECT login 111111; \
+expect CKR_PIN_INCORRECT login 000000; expect CKR_PIN_LOCKED login 111111; \
 expect CKR_PIN_LOCKED login 222222; expect CKR_PIN_LOCKED login 333333"
-assert_eq 2 "$(verify_p1_00 "$m")" "wrong PINs that reached the card"
-assert_left pin 1 "after the lock attempt"
+assert_eq 1 "$(verify_p1_00 "$m")" "wrong PINs that reached the card"
+assert_left pin 2 "after the lock attempt"
 p11c_ok "the owner's PIN still logs in" "init; open; login $PIN; finalize"
 assert_left pin 3 "after the owner's login"
 
