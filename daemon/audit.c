@@ -80,3 +80,29 @@ void audit_key_op(const char *export_name, const struct peer *peer,
 		audit_quote(key->label, label, sizeof(label)),
 		ckname_mech(mech, mb), ckname_rv(rv, rb));
 }
+
+void audit_refused(const char *export_name, const struct peer *peer,
+		   const char *call, const char *needs, CK_RV rv)
+{
+	char rb[CKNAME_BUF];
+
+	log_msg(AUDIT_LEVEL, NULL,
+		"AUDIT refused export=%s uid=%u gid=%u pid=%d call=%s "
+		"needs=%s result=%s",
+		export_name, (unsigned)peer->uid, (unsigned)peer->gid,
+		(int)peer->pid, call, needs, ckname_rv(rv, rb));
+}
+
+void audit_set_pin(const char *export_name, const struct peer *peer,
+		   const char *token_serial, CK_RV rv)
+{
+	char serial[AUDIT_STR_MAX * 4 + 8], rb[CKNAME_BUF];
+
+	log_msg(AUDIT_LEVEL, NULL,
+		"AUDIT set-pin export=%s uid=%u gid=%u pid=%d token=%s "
+		"result=%s",
+		export_name, (unsigned)peer->uid, (unsigned)peer->gid,
+		(int)peer->pid,
+		audit_quote(token_serial, serial, sizeof(serial)),
+		ckname_rv(rv, rb));
+}

@@ -214,11 +214,14 @@ static int cfg_export_pin_file(struct cfg_parser *p, const char *v)
 		cfg_fail(p, p->line,
 			 "pin-file %s must be a regular file that group and "
 			 "others cannot access (mode 0600 or stricter), owned "
-			 "by root or the daemon's user",
+			 "by root or the daemon's user, not on /proc, /sys or "
+			 "another kernel pseudo file system",
 			 v);
 	else if (r == TK_ERR_TOO_LARGE)
-		cfg_fail(p, p->line, "pin-file %s: longer than %d bytes", v,
-			 CONFIG_PIN_MAX);
+		cfg_fail(p, p->line,
+			 "pin-file %s: longer than %d bytes, the longest PIN "
+			 "tokend can send to a token",
+			 v, CONFIG_PIN_MAX);
 	else if (r == TK_ERR_INVALID)
 		cfg_fail(p, p->line, "pin-file %s is empty", v);
 	if (r != 0)

@@ -22,7 +22,9 @@
 #define CONFIG_DEFAULT_SOCKET "/run/tokend/pkcs11"
 #define CONFIG_DEFAULT_STATE_DIR "/var/lib/tokend"
 #define CONFIG_GROUP "tokend"
-#define CONFIG_PIN_MAX 256
+/* The longest pin-file PIN: what the front end passes on to a token
+ * (FE_MAX_PIN in pkcs11/internal.h); a longer one could never be sent. */
+#define CONFIG_PIN_MAX 64
 
 /* Ordered: each level allows everything the one before it does.
  *   read-only  user login, sign, decrypt, derive, read

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "backoff.h"
 #include "conn.h"
 #include "error.h"
 #include "frontend.h"
@@ -86,15 +87,47 @@ static bool policy_op_of(uint32_t call_id, enum export_op *op)
 	return false;
 }
 
+/* C_Login / C_LoginUser as CKU_SO (argument 1 is the user type). */
+static bool policy_so_login(uint32_t call_id, const struct rpc_message *req)
+{
+	if (call_id != RPC_C_Login && call_id != RPC_C_LoginUser)
+		return false;
+	return req->nargs > 1 && req->args[1].type == RPC_ARG_ULONG &&
+	       req->args[1].ulong == CKU_SO;
+}
+
+/* For the audit line: what the export would need to allow op. */
+static const char *policy_needs(const struct export_conf *ec, enum export_op op)
+{
+	if (op == EXPORT_OP_INIT_TOKEN || op == EXPORT_OP_INIT_PIN ||
+	    op == EXPORT_OP_SET_PIN)
+		return "admin";
+	if (op != EXPORT_OP_SO_LOGIN && ec->n_objects > 0)
+		return "no-objects-filter";
+	return "full";
+}
+
+/* Every call the access level refuses is refused here, before it runs,
+ * and audited. The refusal is CKR_TOKEN_WRITE_PROTECTED (export.h), for
+ * an SO login too: PKCS#11 has no code that says "this user type is not
+ * allowed here" (CKR_USER_TYPE_INVALID would claim the token has no SO,
+ * CKR_PIN_INCORRECT would invite guessing). */
 static CK_RV policy_check_call(void *ctx, uint32_t call_id,
 			       const struct rpc_message *req)
 {
 	struct conn *c = ctx;
 	enum export_op op;
 
-	if (!policy_op_of(call_id, &op) || !rpc_call_writes(req))
+	if (policy_so_login(call_id, req))
+		op = EXPORT_OP_SO_LOGIN;
+	else if (!policy_op_of(call_id, &op) || !rpc_call_writes(req))
 		return CKR_OK;
-	return export_allows(c->conf, op) ? CKR_OK : EXPORT_READ_ONLY_RV;
+	if (export_allows(c->conf, op))
+		return CKR_OK;
+	audit_refused(c->conf->name, &c->peer,
+		      req->call ? req->call->name : "?",
+		      policy_needs(c->conf, op), EXPORT_READ_ONLY_RV);
+	return EXPORT_READ_ONLY_RV;
 }
 
 static const char *policy_op_name(const char *call)
@@ -108,6 +141,17 @@ static const char *policy_op_name(const char *call)
 	if (strncmp(call, "C_UnwrapKey", 11) == 0)
 		return "unwrap";
 	return call;
+}
+
+/* The login reached a decision: a wrong PIN (or the guard's refusal,
+ * which stands for one) slows the peer's next login (conn.c waits
+ * backoff_delay_ms() before running it); a success forgets the peer. */
+static void policy_backoff(struct conn *c, CK_RV rv)
+{
+	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)
+		backoff_record(c->peer.uid, true);
+	else if (rv == CKR_OK)
+		backoff_record(c->peer.uid, false);
 }
 
 static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
@@ -129,19 +173,23 @@ static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
 			export_pin_rejected(c->export);
 		pthread_mutex_unlock(&c->lock);
 	}
-	if (ev->kind == RPC_AUDIT_LOGIN)
+	if (ev->kind == RPC_AUDIT_LOGIN) {
 		audit_login(c->conf->name, &c->peer, serial, ev->user, ev->rv);
-	else
+		policy_backoff(c, ev->rv);
+	} else if (ev->kind == RPC_AUDIT_SET_PIN) {
+		audit_set_pin(c->conf->name, &c->peer, serial, ev->rv);
+	} else {
 		audit_key_op(c->conf->name, &c->peer, &key,
 			     policy_op_name(ev->call ? ev->call : "?"),
 			     ev->mech, ev->rv);
+	}
 }
 
 int conn_server_new(struct conn *c, uint8_t offered)
 {
 	struct rpc_policy policy = {
 	    .ctx = c,
-	    .read_only = !export_allows(c->conf, EXPORT_OP_GENERATE_KEY),
+	    .read_only = c->conf->access < EXPORT_ACCESS_FULL,
 	    .check_call = policy_check_call,
 	    .shows_token = policy_shows_token,
 	    .audit = policy_audit,
@@ -161,6 +209,8 @@ int conn_server_new(struct conn *c, uint8_t offered)
 		app_set_pin_provider(app, policy_pin, c);
 	if (c->conf->n_objects > 0)
 		app_set_object_filter(app, policy_shows_object, c);
+	/* Socket clients keep tries back for the card's owner. */
+	app_set_pin_guard(app, c->limits.pin_tries_reserved);
 	/* rpc_server_new() owns app from here, on failure too. */
 	if ((c->server = rpc_server_new(offered, &policy, app)) == NULL)
 		return TK_ERR_NOMEM;

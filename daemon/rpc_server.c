@@ -260,12 +260,13 @@ static CK_RV srv_dispatch(struct srv_call *c)
 	pthread_mutex_unlock(&srv->lock);
 	if (!init && c->req.call_id != RPC_C_Initialize)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (srv->policy.read_only && rpc_call_writes(&c->req))
-		return CKR_TOKEN_WRITE_PROTECTED;
+	/* The policy's own check first: it audits what it refuses. */
 	if (srv->policy.check_call &&
 	    (rv = srv->policy.check_call(srv->policy.ctx, c->req.call_id,
 					 &c->req)) != CKR_OK)
 		return rv;
+	if (srv->policy.read_only && rpc_call_writes(&c->req))
+		return CKR_TOKEN_WRITE_PROTECTED;
 	if (!e->fn)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	rv = e->fn(c);

@@ -23,6 +23,7 @@ struct rpc_server;
 enum rpc_audit_kind {
 	RPC_AUDIT_LOGIN,   /* C_Login, C_LoginUser */
 	RPC_AUDIT_KEY_USE, /* C_Sign, C_SignFinal, C_Decrypt, C_DeriveKey(2) */
+	RPC_AUDIT_SET_PIN, /* C_SetPIN (PIN, PUK, unblock) */
 };
 
 /* One audit record. Pointers are valid during the callback only. Never
@@ -69,7 +70,7 @@ struct rpc_policy {
 	 * Slots whose token is not shown are not listed, and calls naming
 	 * them answer CKR_SLOT_ID_INVALID. NULL: every token is shown. */
 	bool (*shows_token)(void *ctx, const CK_TOKEN_INFO *ti);
-	/* One call per login attempt and per private-key operation. */
+	/* One call per login attempt, PIN change and private-key operation. */
 	void (*audit)(void *ctx, const struct rpc_audit_event *ev);
 	struct rpc_server_limits limits;
 };

@@ -305,9 +305,12 @@ CK_RV srv_C_SetPIN(struct srv_call *c)
 	CK_ULONG old_len, new_len;
 	CK_BYTE_PTR old_pin = srv_bytes(c, 1, &old_len);
 	CK_BYTE_PTR new_pin = srv_bytes(c, 2, &new_len);
+	CK_RV rv;
 
-	return fe_C_SetPIN(c->srv->app, srv_u(c, 0), old_pin, old_len, new_pin,
-			   new_len);
+	rv = fe_C_SetPIN(c->srv->app, srv_u(c, 0), old_pin, old_len, new_pin,
+			 new_len);
+	srv_audit_set_pin(c, srv_u(c, 0), rv);
+	return rv;
 }
 
 /* A NULL PIN is the protected authentication path: the front end asks the

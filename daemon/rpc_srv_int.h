@@ -106,6 +106,8 @@ void srv_sessions_forget_slot(struct rpc_server *srv, CK_SLOT_ID slot);
 void srv_sessions_forget_all(struct rpc_server *srv);
 
 /* Audit. */
+/* C_SetPIN's outcome (never its PINs). */
+void srv_audit_set_pin(struct srv_call *c, CK_SESSION_HANDLE h, CK_RV rv);
 void srv_audit_login(struct srv_call *c, CK_SESSION_HANDLE h, CK_USER_TYPE user,
 		     bool server_pin, CK_RV rv);
 /* Remembers the key of a C_SignInit / C_DecryptInit that succeeded. */

@@ -180,6 +180,25 @@ void srv_audit_login(struct srv_call *c, CK_SESSION_HANDLE h, CK_USER_TYPE user,
 	srv->policy.audit(srv->policy.ctx, &ev);
 }
 
+void srv_audit_set_pin(struct srv_call *c, CK_SESSION_HANDLE h, CK_RV rv)
+{
+	struct rpc_server *srv = c->srv;
+	struct rpc_audit_event ev = { .kind = RPC_AUDIT_SET_PIN };
+	struct srv_session s;
+
+	if (!srv->policy.audit)
+		return;
+	session_copy(srv, h, SRV_OP_NONE, false, &s);
+	ev.call = call_name(c);
+	ev.slot = s.slot;
+	ev.serial = s.serial;
+	ev.user = CK_UNAVAILABLE_INFORMATION;
+	ev.mech = CK_UNAVAILABLE_INFORMATION;
+	ev.key_label = "";
+	ev.rv = rv;
+	srv->policy.audit(srv->policy.ctx, &ev);
+}
+
 /* CKA_ID and CKA_LABEL of key, as far as the front end tells them. */
 static void key_info(struct rpc_server *srv, CK_SESSION_HANDLE h,
 		     CK_OBJECT_HANDLE key, struct srv_key *k)

@@ -5,8 +5,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -48,6 +51,29 @@ void secret_destroy(struct secret **p)
 	*p = NULL;
 }
 
+/* Files of the kernel's pseudo file systems are "regular" but generated
+ * (/proc/self/environ, /sys/...): never a PIN someone put there. */
+static bool secret_pseudo_fs(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return true;
+	switch ((unsigned long)sf.f_type) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case DEBUGFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case TRACEFS_MAGIC:
+	case BPF_FS_MAGIC:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int secret_read_file(const char *path, size_t max, struct secret **out)
 {
 	struct secret *s = NULL;
@@ -66,7 +92,7 @@ int secret_read_file(const char *path, size_t max, struct secret **out)
 	}
 	r = TK_ERR_DENIED;
 	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO)) ||
-	    (st.st_uid != 0 && st.st_uid != geteuid()))
+	    (st.st_uid != 0 && st.st_uid != geteuid()) || secret_pseudo_fs(fd))
 		goto out;
 	/* One byte more than allowed tells an over-long file apart. */
 	if ((r = secret_alloc(max + 1, &s)) != 0)
@@ -85,6 +111,11 @@ int secret_read_file(const char *path, size_t max, struct secret **out)
 	}
 	r = TK_ERR_TOO_LARGE;
 	if (s->len > max)
+		goto out;
+	/* Generated content (a pseudo file system we do not know by name)
+	 * reports size 0 and reads something: not a file someone wrote. */
+	r = TK_ERR_DENIED;
+	if (st.st_size != (off_t)s->len)
 		goto out;
 	if (s->len > 0 && s->data[s->len - 1] == '\n')
 		s->data[--s->len] = 0;

@@ -176,6 +176,10 @@ struct tk_token_ops {
 	/* Current PIN retry counter without changing it (PIV: empty VERIFY). */
 	int (*pin_status)(struct tk_token *tok, int *tries_left,
 			  bool *verified);
+	/* The PUK's retry counter without changing it (PIV: YubiKey F7
+	 * metadata). Optional: NULL or TK_ERR_UNSUPPORTED when the token
+	 * cannot tell without spending a try. */
+	int (*puk_status)(struct tk_token *tok, int *tries_left);
 
 	/* Raw private-key operations; *out_len is capacity in, length out. */
 	int (*sign)(struct tk_token *tok, uint8_t ref, const uint8_t *in,

@@ -62,6 +62,10 @@ struct piv_token {
 	uint8_t pin[8];
 	size_t pin_len;
 	bool admin; /* management key authenticated (this session) */
+	/* The most PIN tries left seen since the card was read: what a
+	 * success restores at least when the card does not tell its maximum
+	 * (plain PIV), so the front end's guard need not ask again. */
+	int pin_tries_high;
 	unsigned long open_apdus; /* what reading the card cost */
 };
 
@@ -103,6 +107,10 @@ int piv_data_set(struct piv_token *t, int i, const uint8_t *v, size_t len);
 
 /* Drops every cached object (close, reset). */
 void piv_cache_clear(struct piv_token *t);
+/* The PIN counter as the card just told it (-1: unknown; kept then), and
+ * after a success (the maximum, or the most seen when it is unknown). */
+void piv_pin_tries_set(struct piv_token *t, int tries);
+void piv_pin_tries_full(struct piv_token *t);
 /* Wipes the held PIN. */
 void piv_token_forget_pin(struct piv_token *t);
 

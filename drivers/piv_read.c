@@ -146,8 +146,8 @@ static int read_pin_metadata(struct piv_token *t)
 	int rc = yk_get_metadata(t->piv, PIV_REF_PIN, &md);
 
 	if (rc == 0 && md.has_retries) {
-		t->info.pin_tries_left = md.retries_left;
 		t->info.pin_tries_max = md.retries_total;
+		piv_pin_tries_set(t, md.retries_left);
 	}
 	t->info.pin_is_default = rc == 0 && md.has_default && md.is_default;
 	return yk_read_fatal(rc) ? rc : 0;
@@ -324,7 +324,7 @@ static int read_pin_status(struct piv_token *t)
 	int rc = piv_pin_status(t->piv, PIV_REF_PIN, &tries);
 
 	if (rc == TK_ERR_AUTH_REQUIRED || rc == TK_ERR_PIN_LOCKED)
-		t->info.pin_tries_left = tries;
+		piv_pin_tries_set(t, tries);
 	return read_fatal(rc) ? rc : 0;
 }
 
@@ -343,6 +343,7 @@ int piv_read_card(struct piv_token *t)
 
 	piv_cache_clear(t);
 	info_defaults(&t->info);
+	t->pin_tries_high = -1;
 	t->yubikey = t->has_metadata = t->has_ident = false;
 	t->has_key_history = false;
 	t->retired_on_card = 0;

@@ -44,6 +44,22 @@ void piv_token_forget_pin(struct piv_token *t)
 	t->pin_len = 0;
 }
 
+void piv_pin_tries_set(struct piv_token *t, int tries)
+{
+	if (tries < 0)
+		return;
+	t->info.pin_tries_left = tries;
+	if (tries > t->pin_tries_high)
+		t->pin_tries_high = tries;
+}
+
+void piv_pin_tries_full(struct piv_token *t)
+{
+	t->info.pin_tries_left = t->info.pin_tries_max >= 0
+				     ? t->info.pin_tries_max
+				     : t->pin_tries_high;
+}
+
 void piv_token_changed(struct piv_token *t)
 {
 	t->objs.gen++;
@@ -64,10 +80,10 @@ static int token_reverify(struct piv_token *t)
 	if (rc == TK_ERR_PIN_INCORRECT || rc == TK_ERR_PIN_LOCKED) {
 		DRV_LOG("held PIN refused: forgotten");
 		piv_token_forget_pin(t);
-		t->info.pin_tries_left = tries;
+		piv_pin_tries_set(t, rc == TK_ERR_PIN_LOCKED ? 0 : tries);
 		rc = TK_ERR_AUTH_REQUIRED;
 	} else if (rc == 0) {
-		t->info.pin_tries_left = t->info.pin_tries_max;
+		piv_pin_tries_full(t);
 	}
 	return rc;
 }
@@ -219,9 +235,9 @@ static int op_mgm_auth(struct piv_token *t, void *arg)
 static void pin_tries_update(struct piv_token *t, int rc, int tries)
 {
 	if (rc == 0)
-		t->info.pin_tries_left = t->info.pin_tries_max;
+		piv_pin_tries_full(t);
 	else if (rc == TK_ERR_PIN_INCORRECT || rc == TK_ERR_PIN_LOCKED)
-		t->info.pin_tries_left = rc == TK_ERR_PIN_LOCKED ? 0 : tries;
+		piv_pin_tries_set(t, rc == TK_ERR_PIN_LOCKED ? 0 : tries);
 }
 
 static int login_pin(struct piv_token *t, const uint8_t *pin, size_t len)
@@ -341,7 +357,7 @@ static int token_pin_status(struct tk_token *tok, int *tries_left,
 	if (a.verified)
 		a.tries = t->info.pin_tries_left;
 	else
-		t->info.pin_tries_left = a.tries;
+		piv_pin_tries_set(t, a.tries);
 	if (tries_left)
 		*tries_left = a.tries;
 	if (verified)
@@ -488,10 +504,42 @@ static int op_unblock(struct piv_token *t, void *arg)
 	return piv_unblock_pin(t->piv, a->p, a->len, a->p2, a->len2, &a->tries);
 }
 
+/* A success restores the PUK's counter to a maximum we may not know: it
+ * is asked again (puk_status) when needed. */
 static void puk_tries_update(struct piv_token *t, int rc, int tries)
 {
 	if (rc == TK_ERR_PIN_INCORRECT || rc == TK_ERR_PIN_LOCKED)
 		t->info.puk_tries_left = rc == TK_ERR_PIN_LOCKED ? 0 : tries;
+	else if (rc == 0)
+		t->info.puk_tries_left = -1;
+}
+
+static int op_puk_status(struct piv_token *t, void *arg)
+{
+	struct yk_metadata md;
+	int *tries = arg;
+	int rc = yk_get_metadata(t->piv, PIV_REF_PUK, &md);
+
+	if (rc == 0 && md.has_retries)
+		*tries = md.retries_left;
+	return rc;
+}
+
+/* The PUK's counter from the YubiKey's F7 metadata (5.3+); a plain PIV
+ * card cannot tell it without spending a try. */
+static int token_puk_status(struct tk_token *tok, int *tries_left)
+{
+	struct piv_token *t = token_of(tok);
+	int tries = -1, rc;
+
+	if (!t->has_metadata)
+		return TK_ERR_UNSUPPORTED;
+	rc = piv_token_run(t, op_puk_status, &tries, PIV_RUN_RESELECT);
+	if (rc)
+		return rc;
+	t->info.puk_tries_left = tries;
+	*tries_left = tries;
+	return 0;
 }
 
 static int token_change_pin(struct tk_token *tok, enum tk_user which,
@@ -547,7 +595,7 @@ static int token_unblock_pin(struct tk_token *tok, const uint8_t *puk,
 	puk_tries_update(t, rc, a.tries);
 	if (rc == 0) {
 		piv_token_forget_pin(t);
-		t->info.pin_tries_left = t->info.pin_tries_max;
+		piv_pin_tries_full(t);
 		t->info.pin_is_default = false;
 	}
 	return rc;
@@ -618,6 +666,7 @@ static const struct tk_token_ops piv_token_ops = {
 	.login = token_login,
 	.logout = token_logout,
 	.pin_status = token_pin_status,
+	.puk_status = token_puk_status,
 	.sign = token_sign,
 	.decrypt = token_decrypt,
 	.derive = token_derive,

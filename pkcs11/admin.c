@@ -405,6 +405,15 @@ out:
 
 /* ---- PINs ---- */
 
+/* What C_SetPIN's old-PIN argument names, by the prefix convention of
+ * tokend-pkcs11.h: the secret checked and which counter it spends. */
+struct setpin_req {
+	enum { SETPIN_PIN, SETPIN_PUK, SETPIN_UNBLOCK } kind;
+	enum tk_user which; /* the counter the old secret spends */
+	const uint8_t *old;
+	size_t old_len;
+};
+
 static bool has_prefix(const uint8_t *p, size_t len, const char *prefix)
 {
 	size_t n = strlen(prefix);
@@ -412,29 +421,75 @@ static bool has_prefix(const uint8_t *p, size_t len, const char *prefix)
 	return len >= n && memcmp(p, prefix, n) == 0;
 }
 
-/* slot->lock held. */
-static int setpin_token(struct fe_slot *slot, const uint8_t *old,
-			size_t old_len, const uint8_t *new_pin, size_t new_len)
+static void setpin_parse(const uint8_t *old, size_t old_len,
+			 struct setpin_req *q)
 {
-	const struct tk_token_ops *ops = slot->tok->ops;
 	size_t pl = strlen(TOKEND_SETPIN_PUK_PREFIX),
 	       ul = strlen(TOKEND_SETPIN_UNBLOCK_PREFIX);
 
-	if (has_prefix(old, old_len, TOKEND_SETPIN_PUK_PREFIX))
-		return ops->change_pin(slot->tok, TK_USER_PUK, old + pl,
-				       old_len - pl, new_pin, new_len);
-	if (has_prefix(old, old_len, TOKEND_SETPIN_UNBLOCK_PREFIX))
-		return ops->unblock_pin(slot->tok, old + ul, old_len - ul,
-					new_pin, new_len);
-	return ops->change_pin(slot->tok, TK_USER_PIN, old, old_len, new_pin,
-			       new_len);
+	q->kind = SETPIN_PIN;
+	q->which = TK_USER_PIN;
+	q->old = old;
+	q->old_len = old_len;
+	if (has_prefix(old, old_len, TOKEND_SETPIN_PUK_PREFIX)) {
+		q->kind = SETPIN_PUK;
+		q->old += pl;
+		q->old_len -= pl;
+	} else if (has_prefix(old, old_len, TOKEND_SETPIN_UNBLOCK_PREFIX)) {
+		q->kind = SETPIN_UNBLOCK;
+		q->old += ul;
+		q->old_len -= ul;
+	}
+	if (q->kind != SETPIN_PIN)
+		q->which = TK_USER_PUK;
+}
+
+/* slot->lock held. */
+static int setpin_token(struct fe_slot *slot, const struct setpin_req *q,
+			const uint8_t *new_pin, size_t new_len)
+{
+	const struct tk_token_ops *ops = slot->tok->ops;
+
+	switch (q->kind) {
+	case SETPIN_PUK:
+		return ops->change_pin(slot->tok, TK_USER_PUK, q->old,
+				       q->old_len, new_pin, new_len);
+	case SETPIN_UNBLOCK:
+		return ops->unblock_pin(slot->tok, q->old, q->old_len, new_pin,
+					new_len);
+	default:
+		return ops->change_pin(slot->tok, TK_USER_PIN, q->old,
+				       q->old_len, new_pin, new_len);
+	}
+}
+
+/* slot->lock held: the change behind the pin guard (check, send and record
+ * in one critical section). hold / hnew: hashes of the old and new secret. */
+static int setpin_guarded(struct app *app, struct fe_slot *slot,
+			  const struct setpin_req *q, const uint8_t *new_pin,
+			  size_t new_len, const struct pin_hash *hold,
+			  const struct pin_hash *hnew)
+{
+	int r;
+
+	if ((r = guard_check(app, slot, q->which, hold)) < 0)
+		return r;
+	r = setpin_token(slot, q, new_pin, new_len);
+	guard_result(slot, q->which, hold, r);
+	if (r == 0) /* the token now holds the new secret */
+		guard_set(slot,
+			  q->kind == SETPIN_PUK ? TK_USER_PUK : TK_USER_PIN,
+			  hnew);
+	return r;
 }
 
 CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		  CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
 		  CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
+	struct pin_hash hold = { .set = false }, hnew = { .set = false };
 	struct tk_token_info ti;
+	struct setpin_req q;
 	struct session *s;
 	CK_RV rv;
 	int r;
@@ -446,18 +501,28 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_SESSION_READ_ONLY;
 		goto out;
 	}
+	setpin_parse(pOldPin, ulOldLen, &q);
+	/* Slow hashes first, outside the slot's lock; unset on failure
+	 * (then only a counter above the reserve lets the secret through). */
+	if (guard_on(app) && (pin_guard_hash(q.old, q.old_len, &hold) < 0 ||
+			      pin_guard_hash(pNewPin, ulNewLen, &hnew) < 0)) {
+		pin_guard_wipe(&hold);
+		pin_guard_wipe(&hnew);
+	}
 	pthread_mutex_lock(&s->slot->lock);
 	if ((r = slot_info(s->slot, &ti)) < 0) {
 		rv = slot_rv(s->slot, r);
 	} else if (ti.pin_max &&
 		   (ulNewLen < ti.pin_min || ulNewLen > ti.pin_max)) {
 		rv = CKR_PIN_LEN_RANGE;
-	} else if ((r = setpin_token(s->slot, pOldPin, ulOldLen, pNewPin,
-				     ulNewLen)) < 0) {
+	} else if ((r = setpin_guarded(app, s->slot, &q, pNewPin, ulNewLen,
+				       &hold, &hnew)) < 0) {
 		rv = slot_rv(s->slot, r);
 	}
 	pthread_mutex_unlock(&s->slot->lock);
 out:
+	pin_guard_wipe(&hold);
+	pin_guard_wipe(&hnew);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
@@ -478,10 +543,46 @@ CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession,
 	return rv;
 }
 
+/* C_InitToken's SO PIN: the management key as hex (as CKU_SO logs in). */
+static int init_so_key(const uint8_t *pin, size_t len, uint8_t *key, size_t cap,
+		       size_t *key_len)
+{
+	if (!pin || len == 0)
+		return TK_ERR_PIN_INCORRECT;
+	if (login_key_decode(pin, len, key, cap, key_len) < 0)
+		return TK_ERR_PIN_INCORRECT;
+	return 0;
+}
+
+/* slot->lock held: proves the SO PIN, then resets. Nothing is reset
+ * unless the token accepted the management key; an authentication left
+ * behind by a failed reset is dropped unless an SO is logged in. */
+static int init_token(struct fe_slot *slot, const uint8_t *key, size_t len)
+{
+	const struct tk_token_ops *ops;
+	int r;
+
+	if (!slot->tok)
+		return TK_ERR_REMOVED;
+	ops = slot->tok->ops;
+	r = ops->login(slot->tok, TK_USER_ADMIN, key, len);
+	if (r == TK_ERR_ARG || r == TK_ERR_AUTH_REQUIRED)
+		r = TK_ERR_PIN_INCORRECT; /* e.g. a key of the wrong length */
+	if (r < 0)
+		return r;
+	if ((r = ops->reset(slot->tok)) == 0)
+		return slot_reopen(slot); /* every session of every app ends */
+	if (slot->tok && slot->n_so == 0 && r != TK_ERR_REMOVED)
+		(void)ops->logout(slot->tok, TK_USER_ADMIN);
+	return r;
+}
+
 CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		     CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
 {
 	struct fe_slot *slot;
+	uint8_t key[64];
+	size_t key_len = 0;
 	CK_RV rv = CKR_OK;
 	int r;
 
@@ -494,17 +595,18 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		rv = CKR_SESSION_EXISTS;
 		goto out;
 	}
+	if ((r = init_so_key(pPin, ulPinLen, key, sizeof(key), &key_len)) < 0) {
+		rv = rv_from_tk(r);
+		goto out;
+	}
 	pthread_mutex_lock(&slot->lock);
-	if (!slot->tok)
-		r = TK_ERR_REMOVED;
-	else if ((r = slot->tok->ops->reset(slot->tok)) == 0)
-		r = slot_reopen(
-		    slot); /* every session of every app ends here */
+	r = init_token(slot, key, key_len);
 	if (r < 0)
 		rv = r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
 					 : slot_rv(slot, r);
 	pthread_mutex_unlock(&slot->lock);
 out:
+	explicit_bzero(key, sizeof(key));
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }

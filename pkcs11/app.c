@@ -56,6 +56,13 @@ void app_set_object_filter(struct app *app, app_object_filter cb, void *ctx)
 	pthread_mutex_unlock(&app->lock);
 }
 
+void app_set_pin_guard(struct app *app, unsigned reserved)
+{
+	pthread_mutex_lock(&app->lock);
+	app->pin_reserved = reserved;
+	pthread_mutex_unlock(&app->lock);
+}
+
 bool app_has_pin_provider(const struct app *app)
 {
 	return app->pin_cb != NULL;

@@ -55,6 +55,12 @@ void app_set_pin_provider(struct app *app, app_pin_provider cb, void *ctx);
 typedef bool (*app_object_filter)(void *ctx, const CK_TOKEN_INFO *token,
 				  const CK_ATTRIBUTE *attrs, CK_ULONG n);
 void app_set_object_filter(struct app *app, app_object_filter cb, void *ctx);
+/* Tries kept back (pkcs11/pin_guard.h): the app's PINs and PUKs reach a
+ * token only while it has more than `reserved` tries of them left, or when
+ * they are the ones it last accepted through the front end; anything else
+ * is CKR_PIN_LOCKED without a device round trip. 0 (the default, the
+ * in-process module: its user owns the card) sends every PIN as before. */
+void app_set_pin_guard(struct app *app, unsigned reserved);
 
 /* C_WaitForSlotEvent reports, per app, a slot whose token appeared or
  * disappeared (or was replaced) since the app last looked; the first look

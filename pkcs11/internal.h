@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "frontend.h"
+#include "pin_guard.h"
 #include "tokend-pkcs11.h"
 
 #define FE_MAX_SLOTS 64
@@ -39,6 +40,7 @@ struct fe_slot {
 	uint64_t epoch;       /* moves whenever tok is opened or closed */
 	bool private_loaded;
 	unsigned n_user, n_so; /* apps logged in at this epoch */
+	struct pin_guard guard; /* the secrets last accepted (pin_guard.h) */
 };
 
 /* The epoch, readable without slot->lock (written under it). */
@@ -60,6 +62,12 @@ int slot_reopen(struct fe_slot *slot);
 /* For app_free: ends the app's C_WaitForSlotEvent calls and waits for
  * them to return. */
 void frontend_app_drain(struct app *app);
+
+/* ---- login.c ---- */
+/* The management key (CKU_SO's PIN) from hex digits; spaces and colons are
+ * ignored. out may hold part of the key on failure: wipe it. */
+int login_key_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+		     size_t *out_len);
 
 /* ---- rv.c ---- */
 CK_RV rv_from_tk(int err);
@@ -205,6 +213,7 @@ struct app {
 	void *pin_ctx;
 	app_object_filter obj_filter; /* NULL: every object (object.c) */
 	void *obj_filter_ctx;
+	unsigned pin_reserved; /* app_set_pin_guard; 0: no guard */
 };
 
 /* Finds a live session (stale after token removal: freed, NULL). */

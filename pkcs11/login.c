@@ -7,8 +7,8 @@
 #include "internal.h"
 
 /* The management key as hex digits; spaces and colons are ignored. */
-static int login_key_decode(const uint8_t *in, size_t len, uint8_t *out,
-			    size_t cap, size_t *out_len)
+int login_key_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+		     size_t *out_len)
 {
 	size_t n = 0;
 	int hi = -1, d;
@@ -33,9 +33,42 @@ static int login_key_decode(const uint8_t *in, size_t len, uint8_t *out,
 	return 0;
 }
 
+/* With slot->lock held: the driver's login behind the pin guard (the
+ * management key has no retry counter: not guarded). Check, send and
+ * record stay in one critical section, so two clients cannot both pass
+ * the check for the last try above the reserve. */
+static int login_guarded(struct app *app, struct fe_slot *slot,
+			 enum tk_user user, const uint8_t *pin, size_t len,
+			 const struct pin_hash *h)
+{
+	int r;
+
+	if (!slot->tok)
+		return TK_ERR_REMOVED;
+	/* A refusal answers TK_ERR_PIN_LOCKED, as the card would. */
+	if (user == TK_USER_PIN && (r = guard_check(app, slot, user, h)) < 0)
+		return r;
+	r = slot->tok->ops->login(slot->tok, user, pin, len);
+	if (user == TK_USER_PIN)
+		guard_result(slot, user, h, r);
+	return r;
+}
+
+/* The PIN's hash for the guard, computed before any lock a slot's other
+ * users need (it is slow on purpose); unset without a guard or for SO, and
+ * when hashing fails (then the PIN passes only above the reserve). */
+static void login_hash(struct app *app, CK_USER_TYPE user, const uint8_t *pin,
+		       size_t len, struct pin_hash *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (user != CKU_SO && guard_on(app))
+		(void)pin_guard_hash(pin, len, h);
+}
+
 /* CKU_CONTEXT_SPECIFIC: the PIN again for the operation under way. */
 static CK_RV login_context(struct app *app, struct session *s,
-			   const uint8_t *pin, size_t len)
+			   const uint8_t *pin, size_t len,
+			   const struct pin_hash *h)
 {
 	struct op *op = NULL;
 	int r;
@@ -52,9 +85,7 @@ static CK_RV login_context(struct app *app, struct session *s,
 	if (app_user(app, s->slot) != CKU_USER)
 		return CKR_USER_NOT_LOGGED_IN;
 	pthread_mutex_lock(&s->slot->lock);
-	r = s->slot->tok
-		? s->slot->tok->ops->login(s->slot->tok, TK_USER_PIN, pin, len)
-		: TK_ERR_REMOVED;
+	r = login_guarded(app, s->slot, TK_USER_PIN, pin, len, h);
 	if (r < 0) {
 		CK_RV rv = slot_rv(s->slot, r);
 		pthread_mutex_unlock(&s->slot->lock);
@@ -69,7 +100,8 @@ static CK_RV login_context(struct app *app, struct session *s,
 
 /* CKU_USER / CKU_SO: checks the app's state, then the driver verifies. */
 static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
-			const uint8_t *pin, size_t len)
+			const uint8_t *pin, size_t len,
+			const struct pin_hash *h)
 {
 	CK_USER_TYPE cur = app_user(app, s->slot);
 	struct fe_slot *slot = s->slot;
@@ -100,8 +132,9 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 		rv = CKR_DEVICE_REMOVED;
 		goto out;
 	}
-	r = slot->tok->ops->login(
-	    slot->tok, user == CKU_SO ? TK_USER_ADMIN : TK_USER_PIN, pin, len);
+	r = login_guarded(app, slot,
+			  user == CKU_SO ? TK_USER_ADMIN : TK_USER_PIN, pin,
+			  len, h);
 	if (r < 0) {
 		rv = slot_rv(slot, r);
 		goto out;
@@ -118,6 +151,7 @@ CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession,
 {
 	uint8_t pin[FE_MAX_PIN * 2];
 	size_t len = ulPinLen;
+	struct pin_hash h = { .set = false };
 	struct session *s;
 	CK_RV rv;
 
@@ -125,6 +159,12 @@ CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession,
 	    userType != CKU_CONTEXT_SPECIFIC)
 		return CKR_USER_TYPE_INVALID;
 	APP_SESSION(app, hSession, s, rv);
+	if (pPin && app_has_pin_provider(app) && userType != CKU_SO) {
+		/* The export holds the PIN: a client's own never reaches the
+		 * card, which would make the export a guessing oracle. */
+		rv = CKR_PIN_INCORRECT;
+		goto out;
+	}
 	if (!pPin && app_has_pin_provider(app)) {
 		len = sizeof(pin);
 		if (app_fetch_pin(app, s->slot,
@@ -144,13 +184,15 @@ CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession,
 	} else {
 		memcpy(pin, pPin, len);
 	}
+	login_hash(app, userType, pin, len, &h);
 	if (userType == CKU_CONTEXT_SPECIFIC)
 		rv = len > FE_MAX_PIN ? CKR_PIN_LEN_RANGE
-				      : login_context(app, s, pin, len);
+				      : login_context(app, s, pin, len, &h);
 	else
-		rv = login_user(app, s, userType, pin, len);
+		rv = login_user(app, s, userType, pin, len, &h);
 out:
 	explicit_bzero(pin, sizeof(pin));
+	pin_guard_wipe(&h);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }

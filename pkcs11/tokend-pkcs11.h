@@ -44,8 +44,16 @@
  * sets it. C_InitToken resets the PIV application to its factory state; the
  * card only allows it when both PIN and PUK are blocked, else C_InitToken
  * returns CKR_FUNCTION_REJECTED. No session may be open on the token
- * (CKR_SESSION_EXISTS). The pin argument of C_InitToken is ignored; the label
- * too.
+ * (CKR_SESSION_EXISTS). The pin argument of C_InitToken is the SO PIN, the
+ * management key as hex like CKU_SO's: the token authenticates it before
+ * anything is reset, and a wrong one answers CKR_PIN_INCORRECT. The label
+ * is ignored.
+ *
+ * Through tokend's sockets, PINs and PUKs reach the card only while it has
+ * more than pin-tries-reserved tries of them left, or when they are the
+ * ones it last accepted through tokend; otherwise CKR_PIN_LOCKED without
+ * touching the card. An export with a pin-file answers a non-NULL user PIN
+ * with CKR_PIN_INCORRECT.
  */
 #ifndef TOKEND_PKCS11_H
 #define TOKEND_PKCS11_H

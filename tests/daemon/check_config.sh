@@ -202,6 +202,28 @@ bad "pin-file empty" 3 "pin-file $T/pin-e is empty" <<EOF
 socket = /run/a
 pin-file = $T/pin-e
 EOF
+# The longest PIN tokend can pass on to a token is 64 bytes.
+head -c 64 /dev/zero | tr '\0' 7 >"$T/pin-64"
+head -c 65 /dev/zero | tr '\0' 7 >"$T/pin-65"
+chmod 0600 "$T/pin-64" "$T/pin-65"
+good "pin-file of 64 bytes" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin-64
+EOF
+bad "pin-file longer than what can be sent" 3 \
+	"pin-file $T/pin-65: longer than 64 bytes, the longest PIN tokend can send" <<EOF
+[export a]
+socket = /run/a
+pin-file = $T/pin-65
+EOF
+# /proc files are "regular", can be mode 0400 and owned by root: they pass
+# every other check but hold no PIN anyone wrote.
+bad "pin-file on /proc (0400, root's)" 3 "not on /proc, /sys" <<EOF
+[export a]
+socket = /run/a
+pin-file = /proc/self/environ
+EOF
 bad "pin-file relative" 3 "pin-file path must be absolute" <<EOF
 [export a]
 socket = /run/a

@@ -7,6 +7,7 @@
 
 #include "test_pkcs11_util.h"
 
+#include "pin_guard.h"
 #include "tokend-pkcs11.h"
 
 static CK_SESSION_HANDLE so_session(void)
@@ -286,16 +287,31 @@ static void test_init_token(void **state)
 	CK_SESSION_HANDLE s = p11_open(false);
 	CK_BYTE label[32];
 	int opens = soft_stats.open;
+	CK_UTF8CHAR wrong[] =
+	    "000000000000000000000000000000000000000000000000";
 
 	memset(label, ' ', sizeof(label));
-	assert_int_equal(fl->C_InitToken(slot, NULL, 0, label),
-			 CKR_SESSION_EXISTS);
+	assert_int_equal(
+	    fl->C_InitToken(slot, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48, label),
+	    CKR_SESSION_EXISTS);
 	assert_int_equal(fl->C_InitToken(slot, NULL, 0, NULL),
 			 CKR_ARGUMENTS_BAD);
 	assert_int_equal(fl->C_CloseSession(s), CKR_OK);
-	/* The card refuses while PIN and PUK still work. */
+	/* The SO PIN (the management key) is proven before anything is
+	 * reset: without it, or a wrong one, the token is never asked. */
 	assert_int_equal(fl->C_InitToken(slot, NULL, 0, label),
-			 CKR_FUNCTION_REJECTED);
+			 CKR_PIN_INCORRECT);
+	assert_int_equal(fl->C_InitToken(slot, wrong, 48, label),
+			 CKR_PIN_INCORRECT);
+	assert_int_equal(
+	    fl->C_InitToken(slot, (CK_UTF8CHAR_PTR) "xyz", 3, label),
+	    CKR_PIN_INCORRECT);
+	assert_int_equal(soft_stats.reset, 0);
+	/* The card refuses while PIN and PUK still work. */
+	assert_int_equal(
+	    fl->C_InitToken(slot, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48, label),
+	    CKR_FUNCTION_REJECTED);
+	assert_int_equal(soft_stats.reset, 1);
 	/* Block the PUK (three wrong PUKs), then the PIN. */
 	s = p11_open(false);
 	for (int i = 0; i < 3; i++)
@@ -304,9 +320,212 @@ static void test_init_token(void **state)
 	for (int i = 0; i < 3; i++)
 		fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "000000", 6);
 	fl->C_CloseSession(s);
-	assert_int_equal(fl->C_InitToken(slot, NULL, 0, label), CKR_OK);
+	assert_int_equal(fl->C_InitToken(slot, wrong, 48, label),
+			 CKR_PIN_INCORRECT);
+	assert_int_equal(soft_stats.reset, 1);
+	assert_int_equal(
+	    fl->C_InitToken(slot, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48, label),
+	    CKR_OK);
 	assert_int_equal(soft_stats.reset, 2);
 	assert_int_equal(soft_stats.open, opens + 1);
+}
+
+/* ---- the pin guard (tries kept back for the owner) ---- */
+
+/* The decision alone: tries left against the reserve, the remembered
+ * secret, a token locked already, another token. */
+static void test_pin_guard_rules(void **state)
+{
+	struct pin_guard g = { .epoch = 7 };
+	struct pin_hash right, wrong;
+
+	(void)state;
+	assert_int_equal(pin_guard_hash((const uint8_t *)"123456", 6, &right),
+			 0);
+	assert_int_equal(pin_guard_hash((const uint8_t *)"654321", 6, &wrong),
+			 0);
+	assert_memory_not_equal(right.h, wrong.h, sizeof(right.h));
+	/* No guard: everything passes, even to a locked token. */
+	assert_true(pin_guard_allows(&g, 7, TK_USER_PIN, 0, 0, &wrong));
+	/* Above the reserve anything goes; at or below it nothing yet. */
+	assert_true(pin_guard_allows(&g, 7, TK_USER_PIN, 3, 1, &wrong));
+	assert_true(pin_guard_allows(&g, 7, TK_USER_PIN, 2, 1, &wrong));
+	assert_false(pin_guard_allows(&g, 7, TK_USER_PIN, 1, 1, &right));
+	assert_false(pin_guard_allows(&g, 7, TK_USER_PIN, 2, 2, &right));
+	assert_false(pin_guard_allows(&g, 7, TK_USER_PIN, -1, 1, &right));
+	/* The token accepts the right PIN: from now on it passes. */
+	pin_guard_result(&g, 7, TK_USER_PIN, &right, 0);
+	assert_true(pin_guard_allows(&g, 7, TK_USER_PIN, 1, 1, &right));
+	assert_true(pin_guard_allows(&g, 7, TK_USER_PIN, -1, 1, &right));
+	assert_false(pin_guard_allows(&g, 7, TK_USER_PIN, 1, 1, &wrong));
+	/* ... but never to a locked token, nor as the PUK. */
+	assert_false(pin_guard_allows(&g, 7, TK_USER_PIN, 0, 1, &right));
+	assert_false(pin_guard_allows(&g, 7, TK_USER_PUK, 1, 1, &right));
+	/* A wrong PIN refused changes nothing remembered. */
+	pin_guard_result(&g, 7, TK_USER_PIN, &wrong, TK_ERR_PIN_INCORRECT);
+	assert_true(pin_guard_allows(&g, 7, TK_USER_PIN, 1, 1, &right));
+	/* Another token in the slot (epoch 8): nothing remembered. */
+	assert_false(pin_guard_allows(&g, 8, TK_USER_PIN, 1, 1, &right));
+	/* The remembered PIN refused (changed elsewhere): forgotten. */
+	pin_guard_result(&g, 7, TK_USER_PIN, &right, TK_ERR_PIN_INCORRECT);
+	assert_false(pin_guard_allows(&g, 7, TK_USER_PIN, 1, 1, &right));
+	/* The PUK the same way; a change remembers the new secret. */
+	pin_guard_result(&g, 7, TK_USER_PUK, &right, 0);
+	assert_true(pin_guard_allows(&g, 7, TK_USER_PUK, 1, 1, &right));
+	pin_guard_set(&g, 7, TK_USER_PUK, &wrong);
+	assert_false(pin_guard_allows(&g, 7, TK_USER_PUK, 1, 1, &right));
+	assert_true(pin_guard_allows(&g, 7, TK_USER_PUK, 1, 1, &wrong));
+	/* An unset hash (hashing failed) never matches. */
+	memset(&right, 0, sizeof(right));
+	assert_false(pin_guard_allows(&g, 7, TK_USER_PUK, 1, 1, &right));
+}
+
+static struct app *guard_app(unsigned reserved, CK_SESSION_HANDLE *s)
+{
+	struct app *app = NULL;
+
+	assert_int_equal(app_new(&app), 0);
+	app_set_pin_guard(app, reserved);
+	assert_int_equal(fe_C_OpenSession(app, slot,
+					  CKF_SERIAL_SESSION | CKF_RW_SESSION,
+					  NULL, NULL, s),
+			 CKR_OK);
+	return app;
+}
+
+static int soft_tries(void)
+{
+	CK_TOKEN_INFO ti;
+
+	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
+	if (ti.flags & CKF_USER_PIN_LOCKED)
+		return 0;
+	if (ti.flags & CKF_USER_PIN_FINAL_TRY)
+		return 1;
+	return ti.flags & CKF_USER_PIN_COUNT_LOW ? 2 : 3;
+}
+
+/* An app with a guard of 1 (a socket client): the lock attempt stops with
+ * one try left, without reaching the token, and the owner's PIN -- the one
+ * the token last accepted -- still logs in. */
+static void test_pin_guard_login(void **state)
+{
+	CK_SESSION_HANDLE s;
+	struct app *app = guard_app(1, &s);
+	const CK_UTF8CHAR *bad = (const CK_UTF8CHAR *)"000000";
+	int logins;
+
+	(void)state;
+	assert_int_equal(
+	    fe_C_Login(app, s, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6), CKR_OK);
+	assert_int_equal(fe_C_Logout(app, s), CKR_OK);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(
+		    fe_C_Login(app, s, CKU_USER, (CK_UTF8CHAR_PTR)bad, 6),
+		    CKR_PIN_INCORRECT);
+	assert_int_equal(soft_tries(), 1);
+	logins = soft_stats.login;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(
+		    fe_C_Login(app, s, CKU_USER, (CK_UTF8CHAR_PTR)bad, 6),
+		    CKR_PIN_LOCKED);
+	assert_int_equal(soft_stats.login, logins);
+	assert_int_equal(soft_tries(), 1);
+	/* The owner's PIN reaches the token and restores the counter. */
+	assert_int_equal(
+	    fe_C_Login(app, s, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6), CKR_OK);
+	assert_int_equal(soft_stats.login, logins + 1);
+	assert_int_equal(soft_tries(), 3);
+	app_free(&app);
+}
+
+/* Without a PIN ever accepted, the right PIN too waits for the owner (who
+ * still has the reserved try with the card's own tools); the in-process
+ * module (no guard) sends it. */
+static void test_pin_guard_unknown_pin(void **state)
+{
+	CK_SESSION_HANDLE s, s2;
+	struct app *app = guard_app(1, &s);
+
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(
+		    fe_C_Login(app, s, CKU_USER, (CK_UTF8CHAR_PTR) "000000", 6),
+		    CKR_PIN_INCORRECT);
+	assert_int_equal(
+	    fe_C_Login(app, s, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+	    CKR_PIN_LOCKED);
+	assert_int_equal(soft_tries(), 1);
+	s2 = p11_open(false);
+	assert_int_equal(
+	    fl->C_Login(s2, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6), CKR_OK);
+	assert_int_equal(soft_tries(), 3);
+	app_free(&app);
+}
+
+/* PUK: changes and unblocks stop above the reserve too; the PIN change
+ * through C_SetPIN spends PIN tries and is guarded like a login. */
+static void test_pin_guard_puk(void **state)
+{
+	CK_SESSION_HANDLE s;
+	struct app *app = guard_app(1, &s);
+	int changes, unblocks;
+
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(
+		    fe_C_SetPIN(app, s, (CK_UTF8CHAR_PTR) "puk:00000000", 12,
+				(CK_UTF8CHAR_PTR) "11111111", 8),
+		    CKR_PIN_INCORRECT);
+	changes = soft_stats.change_pin;
+	unblocks = soft_stats.unblock_pin;
+	assert_int_equal(fe_C_SetPIN(app, s, (CK_UTF8CHAR_PTR) "puk:00000000",
+				     12, (CK_UTF8CHAR_PTR) "11111111", 8),
+			 CKR_PIN_LOCKED);
+	assert_int_equal(fe_C_SetPIN(app, s,
+				     (CK_UTF8CHAR_PTR) "unblock:00000000", 16,
+				     (CK_UTF8CHAR_PTR) "111111", 6),
+			 CKR_PIN_LOCKED);
+	/* The right PUK was never accepted through the front end: held. */
+	assert_int_equal(fe_C_SetPIN(app, s, (CK_UTF8CHAR_PTR) "puk:" SOFT_PUK,
+				     12, (CK_UTF8CHAR_PTR) "87654321", 8),
+			 CKR_PIN_LOCKED);
+	assert_int_equal(soft_stats.change_pin, changes);
+	assert_int_equal(soft_stats.unblock_pin, unblocks);
+	/* PIN changes: two wrong old PINs, then held back. */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(fe_C_SetPIN(app, s, (CK_UTF8CHAR_PTR) "000000",
+					     6, (CK_UTF8CHAR_PTR) "222222", 6),
+				 CKR_PIN_INCORRECT);
+	assert_int_equal(fe_C_SetPIN(app, s, (CK_UTF8CHAR_PTR) "000000", 6,
+				     (CK_UTF8CHAR_PTR) "222222", 6),
+			 CKR_PIN_LOCKED);
+	assert_int_equal(soft_tries(), 1);
+	app_free(&app);
+}
+
+/* A change through a guarded app remembers the new secret: the owner's
+ * new PIN passes at the reserve. */
+static void test_pin_guard_change(void **state)
+{
+	CK_SESSION_HANDLE s;
+	struct app *app = guard_app(1, &s);
+
+	(void)state;
+	assert_int_equal(fe_C_SetPIN(app, s, (CK_UTF8CHAR_PTR)SOFT_PIN, 6,
+				     (CK_UTF8CHAR_PTR) "246810", 6),
+			 CKR_OK);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(
+		    fe_C_Login(app, s, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+		    CKR_PIN_INCORRECT);
+	assert_int_equal(
+	    fe_C_Login(app, s, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+	    CKR_PIN_LOCKED);
+	assert_int_equal(
+	    fe_C_Login(app, s, CKU_USER, (CK_UTF8CHAR_PTR) "246810", 6),
+	    CKR_OK);
+	app_free(&app);
 }
 
 int main(void)
@@ -322,6 +541,15 @@ int main(void)
 						p11_down),
 		cmocka_unit_test_setup_teardown(test_pins, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_init_token, p11_up,
+						p11_down),
+		cmocka_unit_test(test_pin_guard_rules),
+		cmocka_unit_test_setup_teardown(test_pin_guard_login, p11_up,
+						p11_down),
+		cmocka_unit_test_setup_teardown(test_pin_guard_unknown_pin,
+						p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_pin_guard_puk, p11_up,
+						p11_down),
+		cmocka_unit_test_setup_teardown(test_pin_guard_change, p11_up,
 						p11_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
