@@ -65,13 +65,13 @@ out:
 	return ok;
 }
 
-#define STEP(call, name)                                                     \
-	do {                                                                 \
-		if ((rv = (call)) != CKR_OK) {                               \
-			fprintf(stderr, "client %d: %s: 0x%lx\n", i, name,   \
-				(unsigned long)rv);                          \
-			return 1;                                            \
-		}                                                            \
+#define STEP(call, name)                                                       \
+	do {                                                                   \
+		if ((rv = (call)) != CKR_OK) {                                 \
+			fprintf(stderr, "client %d: %s: 0x%lx\n", i, name,     \
+				(unsigned long)rv);                            \
+			return 1;                                              \
+		}                                                              \
 	} while (0)
 
 static int client(int i, const char *pin)
