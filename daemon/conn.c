@@ -461,11 +461,25 @@ static void conn_on_hs_timeout(struct loop *loop, void *ctx)
 	conn_close(&c);
 }
 
+/* A held connection is watched for its client's hang-up only (its bytes
+ * wait unread), so a client that gave up does not keep its place. */
+static void conn_on_held_event(struct loop *loop, int fd, uint32_t events,
+			       void *ctx)
+{
+	struct conn *c = ctx;
+
+	(void)loop;
+	(void)fd;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		conn_close(&c);
+}
+
 int conn_activate(struct conn *c)
 {
 	int r;
 
 	c->held = false;
+	loop_remove(c->loop, &c->watch); /* the hang-up watch */
 	r = loop_add(c->loop, c->fd, EPOLLIN, conn_on_event, c, &c->watch);
 	if (r == 0 && c->limits.handshake_timeout > 0)
 		r = loop_timer_add(c->loop, c->limits.handshake_timeout * 1000u,
@@ -492,7 +506,12 @@ int conn_accept(struct export *ex, int fd, const struct peer *peer)
 		 c->conf->name, (unsigned long long)c->id, (unsigned)peer->uid,
 		 (unsigned)peer->gid, (int)peer->pid,
 		 held ? " held: the peer is at max-connections-per-peer" : "");
-	if (!held && (r = conn_activate(c)) != 0)
+	if (held)
+		r = loop_add(c->loop, c->fd, EPOLLRDHUP, conn_on_held_event, c,
+			     &c->watch);
+	else
+		r = conn_activate(c);
+	if (r != 0)
 		conn_close(&c);
 	return r;
 fail:

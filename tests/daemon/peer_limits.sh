@@ -4,7 +4,8 @@
 #   after handshake-timeout, logged, while another peer is served;
 # * a peer beyond max-connections-per-peer over two exports: its extra
 #   connections are held unread, not refused; another peer is served
-#   meanwhile; one of its connections ending serves its oldest held one.
+#   meanwhile; a held one whose client hangs up is closed; one of its
+#   served connections ending serves its oldest held one.
 . "$(dirname "$0")/lib.sh"
 
 cat >"$T/tokend.conf" <<EOF2
@@ -57,6 +58,10 @@ wait_for grep -q flooding "$T/flood.out" || sleep 3
 check "the flood stands (4 served, 6 held)" grep -q flooding "$T/flood.out"
 check "the held connections are logged" \
 	log_has "from uid 1234 .* held: the peer is at max-connections-per-peer"
+last_held=$(grep -E "export b: connection [0-9]+ from uid 1234 .* held" "$LOG" |
+	tail -1 | sed -E 's/.*connection ([0-9]+) .*/\1/')
+check "a held connection whose client gives up is closed while held" \
+	log_has "export b: connection $last_held closed"
 check "another peer is served on the same export during the flood" \
 	as 1235 $PY "$HERE/raw_client.py" served "$T/b"
 check "and on the other export" \

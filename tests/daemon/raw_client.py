@@ -220,6 +220,7 @@ def peer_flood(path, n, cap):
     for i, s in enumerate(served):
         s.settimeout(5)
         code, cid, _ = initialize(s, 0x10 + i)
+    conns.pop().close()  # a held client that gives up
     print("flooding", flush=True)
     go = sys.argv[5]
     for _ in range(600):
