@@ -717,38 +717,6 @@ unsigned conn_abandoned(void)
 	return conn_n_abandoned;
 }
 
-/* Loop thread: whether c still reads (not closing). */
-static bool conn_serving(struct conn *c)
-{
-	bool closing;
-
-	pthread_mutex_lock(&c->lock);
-	closing = c->closing;
-	pthread_mutex_unlock(&c->lock);
-	return !closing;
-}
-
-void conn_revoke_refused(struct export *ex)
-{
-	struct conn *c;
-
-	/* From the head again after each close: closing one may serve (or
-	 * finish) others of the same peer on this list. */
-	for (c = ex->conns; c != NULL;) {
-		if (!conn_serving(c) ||
-		    export_accepts_peer(ex->conf, &c->peer)) {
-			c = c->next;
-			continue;
-		}
-		log_notice("export %s: uid %u pid %d is no longer allowed; "
-			   "closing its connection %llu",
-			   ex->conf->name, (unsigned)c->peer.uid,
-			   (int)c->peer.pid, (unsigned long long)c->id);
-		conn_close(&c);
-		c = ex->conns;
-	}
-}
-
 bool conn_abort(struct conn *c)
 {
 	bool first;

@@ -1,9 +1,11 @@
-/* Per-peer (uid) connection counts over all exports, and the connections
- * held while their peer is at max-connections-per-peer. A held connection
+/* Per-peer (uid) connection counts over all exports, the connections
+ * held while their peer is at max-connections-per-peer, and the closing of
+ * a peer's connections when a reload revokes it. A held connection
  * is accepted (the decision fixed for this: the peer, not the export, is
  * over its limit, so the export's backlog must not fill with it) but not
  * read: no handshake, no timer, no worker; the peer's oldest held one is
  * served when one of its served connections ends. Loop thread only. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "conn_int.h"
@@ -113,5 +115,37 @@ void conn_peer_release(struct conn *c)
 		pp = conn_peer_slot(pr->uid);
 		*pp = pr->next;
 		free(pr);
+	}
+}
+
+/* Loop thread: whether c still reads (not closing). */
+static bool conn_serving(struct conn *c)
+{
+	bool closing;
+
+	pthread_mutex_lock(&c->lock);
+	closing = c->closing;
+	pthread_mutex_unlock(&c->lock);
+	return !closing;
+}
+
+void conn_revoke_refused(struct export *ex)
+{
+	struct conn *c;
+
+	/* From the head again after each close: closing one may serve (or
+	 * finish) others of the same peer on this list. */
+	for (c = ex->conns; c != NULL;) {
+		if (!conn_serving(c) ||
+		    export_accepts_peer(ex->conf, &c->peer)) {
+			c = c->next;
+			continue;
+		}
+		log_notice("export %s: uid %u pid %d is no longer allowed; "
+			   "closing its connection %llu",
+			   ex->conf->name, (unsigned)c->peer.uid,
+			   (int)c->peer.pid, (unsigned long long)c->id);
+		conn_close(&c);
+		c = ex->conns;
 	}
 }
