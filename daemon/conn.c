@@ -9,10 +9,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "buf.h"
+#include "conn_int.h"
 #include "error.h"
 #include "log.h"
 #include "loop.h"
+#include "reader.h"
 #include "rpc_frame.h"
 #include "rpc_server.h"
 #include "worker.h"
@@ -27,13 +30,6 @@
 
 static uint64_t conn_next_id = 1;
 static unsigned conn_n_abandoned;
-
-struct conn_req {
-	struct conn *c;
-	uint32_t call_code;
-	size_t len;
-	uint8_t data[];
-};
 
 static void conn_free(struct conn *c);
 
@@ -54,8 +50,11 @@ static int conn_send_all(struct conn *c, const uint8_t *p, size_t len)
 	int r = 0, e;
 
 	pthread_mutex_lock(&c->wlock);
-	while (off < len) {
-		n = send(c->fd, p + off, len - off, MSG_NOSIGNAL);
+	pfd.fd = c->fd; /* -1 once abandoned: closed under wlock */
+	if (pfd.fd < 0)
+		r = TK_ERR_IO;
+	while (r == 0 && off < len) {
+		n = send(pfd.fd, p + off, len - off, MSG_NOSIGNAL);
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
@@ -86,6 +85,44 @@ static void conn_put_u32be(uint8_t *p, uint32_t v)
 
 /* ---- one request, on a worker ---- */
 
+void conn_req_free(struct conn_req *q)
+{
+	explicit_bzero(q->data, q->len); /* a PIN travels in C_Login */
+	free(q);
+}
+
+/* Whether a closing connection's request is dropped unrun: always, but
+ * for a connection being drained (stop, export removal), whose queued
+ * requests still get their replies, except waits. */
+static bool conn_req_dropped(struct conn_req *q)
+{
+	struct conn *c = q->c;
+	bool drop;
+
+	pthread_mutex_lock(&c->lock);
+	drop = c->aborted || (c->closing && (!c->waited || q->wait));
+	pthread_mutex_unlock(&c->lock);
+	return drop;
+}
+
+/* The body is the error reply CKR_NO_EVENT: call id 0, signature "u",
+ * the CK_RV as u64 (our own output, read back). */
+static bool conn_reply_no_event(const uint8_t *p, size_t len)
+{
+	struct reader r = reader_init(p, len);
+	uint32_t id, siglen;
+	uint8_t sig;
+	uint64_t rv;
+
+	return reader_get_u32be(&r, &id) == 0 && id == RPC_CALL_ERROR &&
+	       reader_get_u32be(&r, &siglen) == 0 && siglen == 1 &&
+	       reader_get_u8(&r, &sig) == 0 && sig == 'u' &&
+	       reader_get_u64be(&r, &rv) == 0 && rv == CKR_NO_EVENT &&
+	       reader_left(&r) == 0;
+}
+
+static void conn_work_end_park(struct conn *c, struct conn_req *q);
+
 /* The reply frame is built in one buffer: header room first, the RPC
  * server appends the body, then the header is filled in. */
 static void conn_req_run(void *arg)
@@ -99,9 +136,13 @@ static void conn_req_run(void *arg)
 
 	buf_init(&out, 0);
 	out.secret = true; /* decrypted data, derived keys */
+	if (conn_req_dropped(q))
+		goto out;
 	r = TK_ERR_NOMEM;
 	if (buf_reserve(&out, RPC_FRAME_HEADER_LEN) != NULL)
-		r = rpc_server_handle(c->server, q->data, q->len, &out);
+		r = q->cancel
+			? rpc_error_encode(CKR_CRYPTOKI_NOT_INITIALIZED, &out)
+			: rpc_server_handle(c->server, q->data, q->len, &out);
 	if (r == 0 && buf_failed(&out))
 		r = TK_ERR_NOMEM;
 	body = r == 0 ? out.len - RPC_FRAME_HEADER_LEN : 0;
@@ -113,6 +154,13 @@ static void conn_req_run(void *arg)
 					    : "malformed or unknown request";
 		goto out;
 	}
+	if (q->wait && !q->cancel &&
+	    conn_reply_no_event(out.data + RPC_FRAME_HEADER_LEN, body)) {
+		/* No event yet: wait parked, not on this thread. */
+		buf_free(&out);
+		conn_work_end_park(c, q);
+		return;
+	}
 	conn_put_u32be(out.data, q->call_code);
 	conn_put_u32be(out.data + 4, 0);
 	conn_put_u32be(out.data + 8, (uint32_t)body);
@@ -122,9 +170,24 @@ out:
 	if (why != NULL && conn_abort(c))
 		conn_log_close(c, why);
 	buf_free(&out);
-	explicit_bzero(q->data, q->len); /* a PIN travels in C_Login */
-	free(q);
+	conn_req_free(q);
 	conn_work_end(c);
+}
+
+bool conn_run(struct conn_req *q)
+{
+	struct conn *c = q->c;
+
+	if (!conn_work_begin(c)) {
+		conn_req_free(q);
+		return false;
+	}
+	if (worker_submit_key((uint64_t)c->peer.uid, conn_req_run, q) != 0) {
+		conn_work_end(c);
+		conn_req_free(q);
+		return false;
+	}
+	return true;
 }
 
 /* ---- reading, on the loop thread ---- */
@@ -192,20 +255,56 @@ static int conn_handshake(struct conn *c, const char **why)
 	return 0;
 }
 
+/* The call id of a request body, and for C_WaitForSlotEvent the offset
+ * and value of its flags (body: u32 call id, signature "u" as a byte
+ * array, u64 flags). Untrusted: anything else leaves *flags_at 0 and the
+ * RPC server judges the request. */
+static uint32_t conn_peek(const uint8_t *p, size_t len, size_t *flags_at,
+			  uint64_t *flags)
+{
+	struct reader r = reader_init(p, len);
+	uint32_t id = RPC_CALL_ERROR, siglen;
+	uint8_t sig;
+
+	*flags_at = 0;
+	if (reader_get_u32be(&r, &id) != 0)
+		return RPC_CALL_ERROR;
+	if (id == RPC_C_WaitForSlotEvent &&
+	    reader_get_u32be(&r, &siglen) == 0 && siglen == 1 &&
+	    reader_get_u8(&r, &sig) == 0 && sig == 'u' &&
+	    reader_left(&r) == 8 && reader_get_u64be(&r, flags) == 0)
+		*flags_at = len - 8;
+	return id;
+}
+
+/* A blocking C_WaitForSlotEvent is run with CKF_DONT_BLOCK; conn_req_run
+ * parks it when there is no event. */
+static void conn_req_nonblocking(struct conn_req *q, size_t at, uint64_t fl)
+{
+	fl |= CKF_DONT_BLOCK;
+	for (int i = 0; i < 8; i++)
+		q->data[at + (size_t)i] = (uint8_t)(fl >> (56 - 8 * i));
+	q->wait = true;
+}
+
+/* A complete frame: to a worker, or parked (a blocking wait runs once
+ * first; a login of a peer in back-off waits for its time). */
 static int conn_submit(struct conn *c, const struct rpc_frame *f,
 		       const char **why)
 {
 	struct conn_req *q;
-	unsigned inflight;
+	unsigned busy, delay;
+	size_t flags_at;
+	uint64_t flags = 0;
 
 	pthread_mutex_lock(&c->lock);
-	inflight = c->inflight;
+	busy = c->inflight;
 	pthread_mutex_unlock(&c->lock);
-	if (inflight >= CONN_MAX_INFLIGHT) {
+	if (busy + c->nparked >= CONN_MAX_INFLIGHT) {
 		*why = "too many requests in flight";
 		return TK_ERR_TOO_LARGE;
 	}
-	if ((q = malloc(sizeof(*q) + f->data_len)) == NULL) {
+	if ((q = calloc(1, sizeof(*q) + f->data_len)) == NULL) {
 		*why = "out of memory";
 		return TK_ERR_NOMEM;
 	}
@@ -214,14 +313,34 @@ static int conn_submit(struct conn *c, const struct rpc_frame *f,
 	q->len = f->data_len;
 	if (f->data_len > 0)
 		memcpy(q->data, f->data, f->data_len);
-	if (!conn_work_begin(c)) {
-		free(q);
-		return TK_ERR_IO;
+	q->call_id = conn_peek(q->data, q->len, &flags_at, &flags);
+	q->epoch = c->wait_epoch;
+	q->gen = conn_park_gen();
+	switch (q->call_id) {
+	case RPC_C_Initialize:
+		/* A client, not a silent socket: no deadline from here. */
+		c->initialized = true;
+		loop_timer_cancel(c->loop, &c->hs_timer);
+		break;
+	case RPC_C_Finalize:
+		c->wait_epoch++;
+		conn_park_finalize(c);
+		break;
+	case RPC_C_WaitForSlotEvent:
+		if (flags_at != 0 && !(flags & CKF_DONT_BLOCK))
+			conn_req_nonblocking(q, flags_at, flags);
+		break;
+	case RPC_C_Login:
+	case RPC_C_LoginUser:
+		if ((delay = backoff_delay_ms(c->peer.uid)) == 0)
+			break;
+		if (conn_park_login(q, delay) != 0) {
+			*why = "out of memory";
+			return TK_ERR_NOMEM;
+		}
+		return 0;
 	}
-	if (worker_submit(conn_req_run, q) != 0) {
-		conn_work_end(c);
-		explicit_bzero(q->data, q->len);
-		free(q);
+	if (!conn_run(q)) {
 		*why = "no worker thread";
 		return TK_ERR_NOMEM;
 	}
@@ -326,28 +445,72 @@ static int conn_init(struct conn *c, struct export *ex, int fd)
 	return r == 0 ? 0 : TK_ERR_NOMEM;
 }
 
+static void conn_on_hs_timeout(struct loop *loop, void *ctx)
+{
+	struct conn *c = ctx;
+
+	(void)loop;
+	c->hs_timer = NULL; /* fired: gone */
+	if (c->initialized)
+		return;
+	log_notice("export %s: connection %llu uid %u pid %d: no handshake "
+		   "and C_Initialize within %u s; closing it",
+		   c->conf->name, (unsigned long long)c->id,
+		   (unsigned)c->peer.uid, (int)c->peer.pid,
+		   c->limits.handshake_timeout);
+	conn_close(&c);
+}
+
+/* A held connection is watched for its client's hang-up only (its bytes
+ * wait unread), so a client that gave up does not keep its place. */
+static void conn_on_held_event(struct loop *loop, int fd, uint32_t events,
+			       void *ctx)
+{
+	struct conn *c = ctx;
+
+	(void)loop;
+	(void)fd;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		conn_close(&c);
+}
+
+int conn_activate(struct conn *c)
+{
+	int r;
+
+	c->held = false;
+	loop_remove(c->loop, &c->watch); /* the hang-up watch */
+	r = loop_add(c->loop, c->fd, EPOLLIN, conn_on_event, c, &c->watch);
+	if (r == 0 && c->limits.handshake_timeout > 0)
+		r = loop_timer_add(c->loop, c->limits.handshake_timeout * 1000u,
+				   conn_on_hs_timeout, c, &c->hs_timer);
+	return r;
+}
+
 int conn_accept(struct export *ex, int fd, const struct peer *peer)
 {
 	struct conn *c;
+	bool held = false;
 	int r = TK_ERR_NOMEM;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
 	if (conn_init(c, ex, fd) != 0 || peer_copy(peer, &c->peer) != 0)
 		goto fail;
-	if ((r = export_conn_add(ex, c)) != 0) {
-		log_warn("export %s: connection limit %zu reached, refusing "
-			 "uid %u pid %d",
-			 ex->conf->name, ex->limits.max_connections_per_export,
-			 (unsigned)peer->uid, (int)peer->pid);
-		goto fail;
-	}
 	c->conf = export_conf_ref(ex->conf);
 	c->limits = ex->limits;
-	log_info("export %s: connection %llu from uid %u gid %u pid %d",
+	if ((r = conn_peer_add(c, &held)) != 0)
+		goto fail;
+	export_conn_add(ex, c);
+	log_info("export %s: connection %llu from uid %u gid %u pid %d%s",
 		 c->conf->name, (unsigned long long)c->id, (unsigned)peer->uid,
-		 (unsigned)peer->gid, (int)peer->pid);
-	r = loop_add(c->loop, c->fd, EPOLLIN, conn_on_event, c, &c->watch);
+		 (unsigned)peer->gid, (int)peer->pid,
+		 held ? " held: the peer is at max-connections-per-peer" : "");
+	if (held)
+		r = loop_add(c->loop, c->fd, EPOLLRDHUP, conn_on_held_event, c,
+			     &c->watch);
+	else
+		r = conn_activate(c);
 	if (r != 0)
 		conn_close(&c);
 	return r;
@@ -390,40 +553,78 @@ static void conn_release(void *arg)
  * Loop thread. */
 static void conn_finish(struct conn *c)
 {
+	struct export *ex;
+
 	if (c->finished)
 		return;
 	c->finished = true;
 	log_info("export %s: connection %llu closed", c->conf->name,
 		 (unsigned long long)c->id);
-	if (c->export != NULL)
-		export_conn_remove(c->export, c);
 	pthread_mutex_lock(&c->lock);
+	ex = c->export;
 	c->export = NULL;
 	pthread_mutex_unlock(&c->lock);
 	close(c->fd);
 	c->fd = -1;
+	/* After the fd is closed: this may let the export accept again. */
+	if (ex != NULL)
+		export_conn_remove(ex, c);
 	if (worker_submit(conn_release, c) != 0)
 		conn_release(c); /* stopping: here, then */
 }
 
-static void conn_finish_posted(struct loop *loop, void *ctx)
+/* Posts hold the memory (c->posts); the last of them and conn_release
+ * frees it. Returns whether this one was the last after the release. */
+static bool conn_post_done(struct conn *c, bool *finished)
 {
-	struct conn *c = ctx;
-	bool release, finished;
+	bool release;
 
-	(void)loop;
 	pthread_mutex_lock(&c->lock);
 	c->posts--;
 	release = c->released && c->posts == 0;
 	/* Read before unlocking: once finished, a worker's conn_release may
 	 * free c as soon as the lock is dropped. Unfinished, no release is
 	 * queued (only conn_finish, on this thread, queues it). */
-	finished = c->finished;
+	*finished = c->finished;
 	pthread_mutex_unlock(&c->lock);
-	if (release)
+	return release;
+}
+
+static void conn_finish_posted(struct loop *loop, void *ctx)
+{
+	struct conn *c = ctx;
+	bool finished;
+
+	(void)loop;
+	if (conn_post_done(c, &finished))
 		conn_free(c);
 	else if (!finished)
 		conn_finish(c);
+}
+
+/* A wait that found no event, back on the loop thread. */
+static void conn_park_posted(struct loop *loop, void *ctx)
+{
+	struct conn_req *q = ctx;
+	struct conn *c = q->c;
+	bool finished, closing;
+
+	(void)loop;
+	pthread_mutex_lock(&c->lock);
+	closing = c->closing;
+	pthread_mutex_unlock(&c->lock);
+	if (closing || q->epoch != c->wait_epoch) {
+		/* C_Finalize meanwhile: answer it as cancelled. */
+		q->cancel = !closing;
+		if (!closing)
+			conn_run(q);
+		else
+			conn_req_free(q);
+	} else {
+		conn_park_wait(q);
+	}
+	if (conn_post_done(c, &finished))
+		conn_free(c);
 }
 
 /* Stops reading and refuses new requests. how: SHUT_RDWR when the client
@@ -439,10 +640,14 @@ static bool conn_stop(struct conn *c, int how, bool wait)
 	idle = c->inflight == 0;
 	pthread_mutex_unlock(&c->lock);
 	loop_remove(c->loop, &c->watch);
+	loop_timer_cancel(c->loop, &c->hs_timer);
+	conn_park_drop(c);
 	shutdown(c->fd, how);
 	conn_drop_input(c);
-	/* A C_WaitForSlotEvent would hold the close until a card moves. */
+	/* Running and later waits end at once. */
 	rpc_server_cancel(c->server);
+	/* Its place goes to the peer's next held connection. */
+	conn_peer_release(c);
 	return idle;
 }
 
@@ -465,6 +670,7 @@ void conn_close(struct conn **p)
 bool conn_close_wait(struct conn **p, const struct timespec *deadline)
 {
 	struct conn *c = *p;
+	struct export *ex;
 	unsigned left;
 	int e = 0;
 
@@ -486,15 +692,22 @@ bool conn_close_wait(struct conn **p, const struct timespec *deadline)
 		return true;
 	}
 	/* Left to its workers: never finished, never freed (it only
-	 * happens when stopping or dropping an export). */
+	 * happens when stopping or dropping an export). The socket goes now:
+	 * shut down first, so a worker blocked writing gives up wlock. */
 	log_err("export %s: connection %llu: %u request(s) still running; "
 		"abandoning it",
 		c->conf->name, (unsigned long long)c->id, left);
 	shutdown(c->fd, SHUT_RDWR);
-	export_conn_remove(c->export, c);
+	pthread_mutex_lock(&c->wlock);
+	close(c->fd);
+	c->fd = -1;
+	pthread_mutex_unlock(&c->wlock);
 	pthread_mutex_lock(&c->lock);
+	ex = c->export;
 	c->export = NULL;
 	pthread_mutex_unlock(&c->lock);
+	if (ex != NULL)
+		export_conn_remove(ex, c);
 	conn_n_abandoned++;
 	return false;
 }
@@ -513,8 +726,12 @@ bool conn_abort(struct conn *c)
 	c->aborted = true;
 	pthread_mutex_unlock(&c->lock);
 	/* The loop thread sees end-of-file and closes it; the fd stays open
-	 * until then, since this request is still in flight. */
-	shutdown(c->fd, SHUT_RDWR);
+	 * until then, since this request is still in flight (unless
+	 * abandoned: then it is -1, under wlock). */
+	pthread_mutex_lock(&c->wlock);
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&c->wlock);
 	return first;
 }
 
@@ -530,17 +747,28 @@ bool conn_work_begin(struct conn *c)
 	return ok;
 }
 
-void conn_work_end(struct conn *c)
+/* The request is done on its worker; q (when not NULL) goes back to the
+ * loop thread to be parked, holding the memory until then. */
+static void conn_work_done(struct conn *c, struct conn_req *q)
 {
 	bool post = false;
 
 	pthread_mutex_lock(&c->lock);
+	c->posts += q != NULL;
 	if (--c->inflight == 0) {
 		pthread_cond_broadcast(&c->idle);
 		post = c->closing && !c->waited;
 		c->posts += post;
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (q != NULL && loop_post(c->loop, conn_park_posted, q) != 0) {
+		log_err("connection %llu: cannot park a wait; dropping it",
+			(unsigned long long)c->id);
+		conn_req_free(q);
+		pthread_mutex_lock(&c->lock);
+		c->posts--;
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (post && loop_post(c->loop, conn_finish_posted, c) != 0) {
 		/* The export's close finishes it instead. */
 		log_err("connection %llu: cannot queue its close",
@@ -549,4 +777,14 @@ void conn_work_end(struct conn *c)
 		c->posts--;
 		pthread_mutex_unlock(&c->lock);
 	}
+}
+
+void conn_work_end(struct conn *c)
+{
+	conn_work_done(c, NULL);
+}
+
+static void conn_work_end_park(struct conn *c, struct conn_req *q)
+{
+	conn_work_done(c, q);
 }

@@ -10,14 +10,29 @@
  * slow call does not hold up the others. Replies are written whole, one at
  * a time (a per-connection write lock).
  *
+ * Requests that would hold a thread for long are parked on the loop
+ * thread instead (conn_park.c): a blocking C_WaitForSlotEvent runs with
+ * CKF_DONT_BLOCK and, without an event, waits in a list until the slots
+ * change; a login of a peer in back-off (backoff.h) waits on a timer.
+ *
+ * Limits: a connection must complete the handshake and send C_Initialize
+ * within handshake-timeout seconds. A peer (uid) with
+ * max-connections-per-peer connections over all exports has its next ones
+ * accepted and held unread (not watched, no handshake) until one of its
+ * connections ends (conn_peer.c). The per-export cap is the export's: it
+ * stops accepting while full (export.c).
+ *
  * Lifetime: created by conn_accept() on the loop thread, listed on its
- * export. conn_close() (loop thread) stops reading and shuts the socket
- * down; the connection is finished — taken off the export, fd closed,
- * then its RPC server freed on a worker (sessions closed, logged out) — as
- * soon as no request is in flight: at once, or when the last worker is
- * done. conn_close_wait()
- * does the same and waits for the workers (export removal, shutdown). A
- * worker that finds the connection broken calls conn_abort(). */
+ * export. conn_close() (loop thread) stops reading, shuts the socket
+ * down and drops the parked requests; requests queued for a worker and
+ * not started are skipped. The connection is finished — taken off the
+ * export, fd closed, then its RPC server freed on a worker (sessions
+ * closed, logged out) — as soon as no request is in flight: at once, or
+ * when the last worker is done. conn_close_wait() does the same and waits
+ * for the workers (export removal, shutdown), still running the queued
+ * requests; past its deadline the connection is abandoned to its workers
+ * with its socket closed. A worker that finds the connection broken calls
+ * conn_abort(). */
 #ifndef TOKEND_CONN_H
 #define TOKEND_CONN_H
 
@@ -30,8 +45,11 @@
 #include "export.h"
 
 struct loop;
+struct loop_timer;
 struct loop_watch;
 struct rpc_server;
+struct conn_peer;
+struct conn_req;
 
 struct conn {
 	uint64_t id;                 /* unique in this process, for logs */
@@ -44,7 +62,16 @@ struct conn {
 	struct loop_watch *watch;
 	struct conn *prev, *next; /* the export's list (loop thread) */
 
-	/* Loop thread only: the bytes read and not yet handed out. */
+	/* Loop thread only. */
+	struct conn_peer *pr;        /* its peer's count (conn_peer.c) */
+	bool held;                   /* over the peer's cap: not read yet */
+	struct conn *held_next;      /* the peer's held ones, oldest first */
+	struct loop_timer *hs_timer; /* handshake + C_Initialize deadline */
+	bool initialized;            /* C_Initialize received */
+	struct conn_req *parked;     /* parked requests (conn_park.c) */
+	unsigned nparked;
+	unsigned wait_epoch; /* moves at C_Finalize: parked waits end */
+	/* the bytes read and not yet handed out */
 	bool handshaken;
 	uint8_t offered; /* the client's version byte */
 	uint8_t *in;
@@ -65,9 +92,10 @@ struct conn {
 	struct rpc_server *server; /* after the handshake */
 };
 
-/* Takes fd (closed on failure) from an accepted, allowed peer: counts it
- * against the export's connection limit, registers it in the event loop and
- * starts serving. Returns 0 or a TK_ERR_*. Loop thread. */
+/* Takes fd (closed on failure) from an accepted, allowed peer: lists it on
+ * the export, then registers it in the event loop and starts serving, or
+ * holds it when the peer is at its cap. The caller checked the export's
+ * cap (export_conn_full). Returns 0 or a TK_ERR_*. Loop thread. */
 int conn_accept(struct export *ex, int fd, const struct peer *peer);
 
 /* Stops serving; the rest happens when no request is in flight (see
@@ -89,6 +117,17 @@ bool conn_abort(struct conn *c);
  * start, and do not call conn_work_end). */
 bool conn_work_begin(struct conn *c);
 void conn_work_end(struct conn *c);
+
+/* A reload changed the export's settings: closes (and logs) its
+ * connections whose peer the new settings no longer allow. Loop thread. */
+void conn_revoke_refused(struct export *ex);
+
+/* The slot watcher that wakes parked C_WaitForSlotEvent calls: a thread
+ * that exists from conn_park_start() to conn_park_stop() and watches only
+ * while some wait is parked. Start with the loop, stop before
+ * frontend_fini(). */
+int conn_park_start(struct loop *loop);
+void conn_park_stop(void);
 
 /* How many connections were left to running workers by
  * conn_close_wait(): the front end must not be torn down then. */

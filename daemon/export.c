@@ -2,6 +2,7 @@
 #include "export.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,11 @@
 #include "secret.h"
 
 #define EXPORT_ACCEPT_BATCH 32
+/* Out of descriptors: try accepting again after this long. */
+#define EXPORT_EMFILE_RETRY_MS 1000
+
+static void export_on_accept(struct loop *loop, int lfd, uint32_t events,
+			     void *ctx);
 
 /* ---- peers ---- */
 
@@ -189,17 +195,51 @@ void export_pin_rejected(struct export *ex)
 
 /* ---- connections ---- */
 
-int export_conn_add(struct export *ex, struct conn *c)
+bool export_conn_full(const struct export *ex)
 {
-	if (ex->nconns >= ex->limits.max_connections_per_export)
-		return TK_ERR_BUSY;
+	return ex->nconns - ex->nheld >= ex->limits.max_connections_per_export;
+}
+
+/* Stops watching the listening socket: new clients wait in its backlog. */
+static void export_pause(struct export *ex, const char *why)
+{
+	if (ex->paused || ex->watch == NULL)
+		return;
+	loop_remove(ex->loop, &ex->watch);
+	ex->paused = true;
+	log_notice("export %s: %s; new connections wait until one ends",
+		   ex->conf->name, why);
+}
+
+static void export_resume(struct export *ex)
+{
+	if (!ex->paused || ex->fd < 0 || ex->retry != NULL ||
+	    export_conn_full(ex))
+		return;
+	if (loop_add(ex->loop, ex->fd, EPOLLIN, export_on_accept, ex,
+		     &ex->watch) != 0)
+		return; /* logged; the next connection's end retries */
+	ex->paused = false;
+	log_info("export %s: accepting connections again", ex->conf->name);
+}
+
+static void export_on_retry(struct loop *loop, void *ctx)
+{
+	struct export *ex = ctx;
+
+	(void)loop;
+	ex->retry = NULL;
+	export_resume(ex);
+}
+
+void export_conn_add(struct export *ex, struct conn *c)
+{
 	c->prev = NULL;
 	c->next = ex->conns;
 	if (ex->conns)
 		ex->conns->prev = c;
 	ex->conns = c;
 	ex->nconns++;
-	return 0;
 }
 
 void export_conn_remove(struct export *ex, struct conn *c)
@@ -212,6 +252,7 @@ void export_conn_remove(struct export *ex, struct conn *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	ex->nconns--;
+	export_resume(ex);
 }
 
 bool export_close_conns(struct export *ex, const struct timespec *deadline)
@@ -239,8 +280,24 @@ static void export_on_accept(struct loop *loop, int lfd, uint32_t events,
 	struct peer peer;
 	int fd;
 
-	for (int i = 0; i < EXPORT_ACCEPT_BATCH; i++) {
+	(void)loop;
+	(void)events;
+	for (int i = 0; i < EXPORT_ACCEPT_BATCH && !ex->paused; i++) {
+		if (export_conn_full(ex)) {
+			export_pause(ex, "max-connections-per-export reached");
+			return;
+		}
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* Level-triggered: left watched, this would spin. */
+			export_pause(ex, "out of file descriptors");
+			if (ex->paused &&
+			    loop_timer_add(ex->loop, EXPORT_EMFILE_RETRY_MS,
+					   export_on_retry, ex,
+					   &ex->retry) != 0)
+				export_resume(ex);
+			return;
+		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)
@@ -314,25 +371,49 @@ static int export_remove_stale(const struct sockaddr_un *sun)
 	return 0;
 }
 
-static int export_apply_perms(const struct export_conf *ec)
+/* Owner and mode of the socket file we bound, found by path but checked
+ * by device and inode and changed through an O_PATH descriptor: whoever
+ * may write the socket's directory cannot make this chown or chmod
+ * another file (O_NOFOLLOW refuses a symlink at the end; a swapped
+ * directory higher up yields another inode). fchmod() refuses O_PATH
+ * descriptors, so the mode goes through /proc/self/fd, which names this
+ * very inode. */
+static int export_apply_perms(const struct export *ex,
+			      const struct export_conf *ec)
 {
+	char proc[64];
 	struct stat st;
-	bool same;
+	int fd, r = TK_ERR_IO;
 
+	fd = open(ec->socket, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		log_err("open %s: %s", ec->socket, strerror(errno));
+		return TK_ERR_IO;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    st.st_dev != ex->dev || st.st_ino != ex->ino) {
+		log_err("%s is no longer the socket tokend bound; owner and "
+			"mode left alone",
+			ec->socket);
+		goto out;
+	}
 	/* chown only when needed: seccomp filters may refuse it. */
-	same = stat(ec->socket, &st) == 0 && st.st_uid == ec->owner &&
-	       st.st_gid == ec->group;
-	if (!same && chown(ec->socket, ec->owner, ec->group) < 0) {
+	if ((st.st_uid != ec->owner || st.st_gid != ec->group) &&
+	    fchownat(fd, "", ec->owner, ec->group, AT_EMPTY_PATH) < 0) {
 		log_err("chown %s to %u:%u: %s", ec->socket,
 			(unsigned)ec->owner, (unsigned)ec->group,
 			strerror(errno));
-		return TK_ERR_IO;
+		goto out;
 	}
-	if (chmod(ec->socket, ec->mode) < 0) {
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if ((st.st_mode & 07777) != ec->mode && chmod(proc, ec->mode) < 0) {
 		log_err("chmod %s: %s", ec->socket, strerror(errno));
-		return TK_ERR_IO;
+		goto out;
 	}
-	return 0;
+	r = 0;
+out:
+	close(fd);
+	return r;
 }
 
 /* Binds and listens; clients cannot connect before listen(), so they never
@@ -344,21 +425,33 @@ static int export_bind(struct export *ex)
 	struct stat st;
 	int r;
 
+	mode_t mask;
+
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", ec->socket);
 	if ((r = export_make_parent(ec->socket)) != 0 ||
 	    (r = export_remove_stale(&sun)) != 0)
 		return r;
 	ex->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (ex->fd < 0 ||
-	    bind(ex->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	if (ex->fd < 0) {
+		log_err("socket: %s", strerror(errno));
+		return TK_ERR_IO;
+	}
+	/* Born 0600: nobody else connects before owner and mode are set. */
+	mask = umask(0177);
+	r = bind(ex->fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(mask);
+	if (r < 0) {
 		log_err("bind %s: %s", ec->socket, strerror(errno));
 		return TK_ERR_IO;
 	}
-	if (stat(ec->socket, &st) == 0) {
-		ex->dev = st.st_dev;
-		ex->ino = st.st_ino;
+	/* The inode we bound, for every later change and the unlink. */
+	if (lstat(ec->socket, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		log_err("%s: not our socket after bind", ec->socket);
+		return TK_ERR_IO;
 	}
-	if ((r = export_apply_perms(ec)) != 0)
+	ex->dev = st.st_dev;
+	ex->ino = st.st_ino;
+	if ((r = export_apply_perms(ex, ec)) != 0)
 		return r;
 	if (listen(ex->fd, SOMAXCONN) < 0) {
 		log_err("listen %s: %s", ec->socket, strerror(errno));
@@ -413,7 +506,7 @@ int export_update(struct export *ex, struct export_conf *conf,
 	if (!ex->borrowed &&
 	    (old->owner != conf->owner || old->group != conf->group ||
 	     old->mode != conf->mode))
-		r = export_apply_perms(conf);
+		r = export_apply_perms(ex, conf);
 	pthread_mutex_lock(&ex->lock);
 	ex->conf = export_conf_ref(conf);
 	ex->limits = *limits;
@@ -422,6 +515,8 @@ int export_update(struct export *ex, struct export_conf *conf,
 	secret_destroy(&old->pin);
 	pthread_mutex_unlock(&ex->lock);
 	export_conf_unref(&old);
+	conn_revoke_refused(ex);
+	export_resume(ex); /* the cap may have grown */
 	return r;
 }
 
@@ -432,9 +527,11 @@ void export_stop_listening(struct export *ex)
 	if (ex->fd < 0)
 		return;
 	loop_remove(ex->loop, &ex->watch);
+	loop_timer_cancel(ex->loop, &ex->retry);
+	ex->paused = false;
 	if (!ex->borrowed) {
 		/* Only our own socket file: another instance may own it now. */
-		if (ex->ino != 0 && stat(ex->conf->socket, &st) == 0 &&
+		if (ex->ino != 0 && lstat(ex->conf->socket, &st) == 0 &&
 		    st.st_dev == ex->dev && st.st_ino == ex->ino)
 			unlink(ex->conf->socket);
 		close(ex->fd);

@@ -53,22 +53,29 @@ struct export
 	struct loop_watch *watch;
 	struct conn *conns; /* connections accepted here (loop thread) */
 	size_t nconns;
-	pthread_mutex_t lock; /* guards conf swaps and the PIN */
-	bool pin_rejected;    /* the card refused the pin-file PIN (lock) */
+	size_t nheld; /* of them, held for their peer's cap (conn.h) */
+	bool paused;  /* not accepting: full, or out of descriptors */
+	struct loop_timer *retry; /* resumes accepting after EMFILE */
+	pthread_mutex_t lock;     /* guards conf swaps and the PIN */
+	bool pin_rejected;        /* the card refused the pin-file PIN (lock) */
 };
 
 /* Opens an export: uses inherited_fd (a listening socket from systemd, kept
  * owned by the caller) when >= 0, otherwise creates the socket: a stale
  * socket file is removed, missing parent directories are made with 0755,
- * then bind, chown to owner:group, chmod to mode, listen. Accepted peers go
+ * then bind, chown to owner:group, chmod to mode, listen. Owner and mode
+ * are set on the socket file we bound (same device and inode), never
+ * through a symlink, here and at export_update. Accepted peers go
  * through export_accepts_peer() and then to conn_accept(). */
 int export_open(struct loop *loop, struct export_conf *conf,
 		const struct config_limits *limits, int inherited_fd,
 		struct export **out);
 /* New settings for the same socket path: re-applies owner/group/mode and
- * swaps the settings new connections get. Existing connections stay. The
- * previous settings' PIN is wiped now. When owner/group/mode cannot be
- * applied the settings are swapped all the same and TK_ERR_IO returned. */
+ * swaps the settings new connections get. Existing connections keep the
+ * settings they were accepted under, but those of peers the new settings
+ * refuse are closed (logged). The previous settings' PIN is wiped now. When
+ * owner/group/mode cannot be applied the settings are swapped all the same and
+ * TK_ERR_IO returned. */
 int export_update(struct export *ex, struct export_conf *conf,
 		  const struct config_limits *limits);
 /* Stops accepting (the socket file is removed; connections stay). */
@@ -83,10 +90,13 @@ bool export_close_conns(struct export *ex, const struct timespec *deadline);
 /* Stops listening, closes the connections, frees; NULL-safe. */
 void export_close(struct export **p);
 
-/* Connection bookkeeping for conn.c: add fails with TK_ERR_BUSY when the
- * export has max-connections-per-export connections already. */
-int export_conn_add(struct export *ex, struct conn *c);
+/* Connection bookkeeping for conn.c. The export serves at most
+ * max-connections-per-export connections (held ones not counted): when
+ * full it stops accepting, so new clients wait in the listen backlog, and
+ * it accepts again when one is removed. */
+void export_conn_add(struct export *ex, struct conn *c);
 void export_conn_remove(struct export *ex, struct conn *c);
+bool export_conn_full(const struct export *ex);
 
 /* ---- policy ---- */
 

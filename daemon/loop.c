@@ -1,4 +1,5 @@
-/* epoll event loop with deferred watch release and a cross-thread queue. */
+/* epoll event loop with deferred watch release, a cross-thread queue and
+ * one-shot timers. */
 #include "loop.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -28,6 +30,13 @@ struct loop_post {
 	struct loop_post *next;
 };
 
+struct loop_timer {
+	uint64_t due_ms; /* CLOCK_MONOTONIC */
+	loop_timer_fn fn;
+	void *ctx;
+	struct loop_timer *prev, *next;
+};
+
 struct loop {
 	int epfd;
 	int wakefd;
@@ -36,7 +45,16 @@ struct loop {
 	struct loop_watch *dead; /* removed, freed after the batch */
 	pthread_mutex_t lock;    /* guards posts */
 	struct loop_post *posts, **posts_tail;
+	struct loop_timer *timers, *timers_tail; /* by due_ms */
 };
+
+static uint64_t loop_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static void loop_run_posts(struct loop *loop)
 {
@@ -111,6 +129,10 @@ void loop_free(struct loop **p)
 	if (loop == NULL)
 		return;
 	loop_reap(loop);
+	while (loop->timers != NULL) {
+		struct loop_timer *t = loop->timers;
+		loop_timer_cancel(loop, &t);
+	}
 	while ((post = loop->posts) != NULL) {
 		loop->posts = post->next;
 		free(post);
@@ -189,15 +211,90 @@ int loop_post(struct loop *loop, loop_post_fn fn, void *ctx)
 	return 0;
 }
 
+int loop_timer_add(struct loop *loop, unsigned ms, loop_timer_fn fn, void *ctx,
+		   struct loop_timer **out)
+{
+	struct loop_timer *t, *at;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return TK_ERR_NOMEM;
+	t->due_ms = loop_now_ms() + ms;
+	t->fn = fn;
+	t->ctx = ctx;
+	/* From the tail: most timers of a kind have the same length. */
+	for (at = loop->timers_tail; at != NULL && at->due_ms > t->due_ms;
+	     at = at->prev)
+		;
+	t->prev = at;
+	t->next = at != NULL ? at->next : loop->timers;
+	if (t->next != NULL)
+		t->next->prev = t;
+	else
+		loop->timers_tail = t;
+	if (at != NULL)
+		at->next = t;
+	else
+		loop->timers = t;
+	*out = t;
+	return 0;
+}
+
+static void loop_timer_unlink(struct loop *loop, struct loop_timer *t)
+{
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		loop->timers = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	else
+		loop->timers_tail = t->prev;
+}
+
+void loop_timer_cancel(struct loop *loop, struct loop_timer **p)
+{
+	struct loop_timer *t = *p;
+
+	if (t == NULL)
+		return;
+	loop_timer_unlink(loop, t);
+	free(t);
+	*p = NULL;
+}
+
+/* Runs the timers that are due; returns epoll_wait's timeout until the
+ * next one (-1: none). */
+static int loop_run_timers(struct loop *loop)
+{
+	struct loop_timer *t;
+	uint64_t now = loop_now_ms(), left;
+
+	while ((t = loop->timers) != NULL && t->due_ms <= now) {
+		loop_timer_unlink(loop, t);
+		t->fn(loop, t->ctx);
+		free(t);
+		if (loop->quit)
+			return 0;
+	}
+	if (t == NULL)
+		return -1;
+	left = t->due_ms - now;
+	return left > 60000 ? 60000 : (int)left;
+}
+
 int loop_run(struct loop *loop)
 {
 	struct epoll_event evs[LOOP_BATCH];
 	struct loop_watch *w;
-	int i, n;
+	int i, n, timeout;
 
 	loop->quit = false;
 	while (!loop->quit) {
-		n = epoll_wait(loop->epfd, evs, LOOP_BATCH, -1);
+		timeout = loop_run_timers(loop);
+		if (loop->quit)
+			break;
+		n = epoll_wait(loop->epfd, evs, LOOP_BATCH, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -209,7 +306,7 @@ int loop_run(struct loop *loop)
 				loop_run_posts(loop);
 				continue;
 			}
-			if (!w->dead)
+			if (!w->dead && !loop->quit)
 				w->fn(loop, w->fd, evs[i].events, w->ctx);
 		}
 		loop_reap(loop);

@@ -224,7 +224,7 @@ void rpc_server_free(struct rpc_server **p)
 void rpc_server_cancel(struct rpc_server *srv)
 {
 	if (srv)
-		app_wait_cancel(srv->app);
+		app_wait_close(srv->app); /* later waits too */
 }
 
 /* ---- one request ---- */

@@ -91,8 +91,9 @@ struct rpc_server *rpc_server_new(uint8_t offered,
 				  struct app *app);
 void rpc_server_free(struct rpc_server **p);
 /* Wakes the connection's blocked C_WaitForSlotEvent requests (they answer
- * CKR_CRYPTOKI_NOT_INITIALIZED) without waiting for them: call it when the
- * connection closes, before waiting for its requests. NULL is fine. */
+ * CKR_CRYPTOKI_NOT_INITIALIZED) without waiting for them, and makes every
+ * later one answer so at once: call it when the connection closes, before
+ * waiting for its requests. NULL is fine. */
 void rpc_server_cancel(struct rpc_server *srv);
 
 /* Decodes the request body req[0..len), runs the call and appends the

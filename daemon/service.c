@@ -13,10 +13,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "activation.h"
+#include "conn.h"
 #include "error.h"
 #include "export.h"
 #include "log.h"
 #include "loop.h"
+#include "worker.h"
 
 struct service {
 	char *config_path;
@@ -157,6 +159,7 @@ static int service_apply(struct service *s, struct config *cfg)
 				ec->name, ec->socket);
 	}
 	service_drop_removed(s, next, cfg->n_exports);
+	worker_pool_set_max(cfg->limits.max_workers);
 	free(s->exports);
 	s->exports = next;
 	next = NULL;
@@ -258,6 +261,8 @@ int service_new(struct config *cfg, const char *config_path,
 		goto out;
 	if ((r = loop_new(&s->loop)) != 0)
 		goto out;
+	if ((r = conn_park_start(s->loop)) != 0)
+		goto out;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -307,6 +312,9 @@ void service_free(struct service **p)
 	for (size_t i = 0; s->exports && i < service_n_exports(s); i++)
 		service_close_export(s, &s->exports[i]);
 	free(s->exports);
+	/* No more wake-ups for parked waits (all dropped with their
+	 * connections). */
+	conn_park_stop();
 	if (s->loop) {
 		/* Finishes of connections whose last request ended late. */
 		loop_flush_posts(s->loop);

@@ -1,9 +1,11 @@
-/* The elastic worker pool. All counters are guarded by pool.lock:
+/* The bounded worker pool. All of it is guarded by pool.lock:
  *   nthreads  threads alive (idle or running a job)
- *   nidle     threads waiting for work
+ *   nidle     threads waiting for work; nwake of them signalled already
  *   njobs     jobs queued, not yet taken
- * A submit wakes an idle thread when there are more idle threads than
- * queued jobs, otherwise it starts a new thread. */
+ *   shares    per key: jobs of that key running now
+ * A submit wakes an idle thread not yet woken, else starts a thread while
+ * under the cap, else leaves the job queued for the next thread that is
+ * done. A thread takes the oldest job whose key is under its share. */
 #include "worker.h"
 
 #include <errno.h>
@@ -22,15 +24,23 @@
 struct job {
 	worker_fn fn;
 	void *arg;
-	struct job *next;
+	uint64_t key;
+	struct job *prev, *next;
+};
+
+struct share {
+	uint64_t key;
+	size_t running;
 };
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* a job was queued, or stopping */
 	pthread_cond_t gone; /* a thread exited */
-	struct job *head, **tail;
-	size_t nthreads, nidle, njobs, max_idle;
+	struct job *head, *tail;
+	size_t nthreads, nidle, nwake, njobs, max_idle, max_threads;
+	struct share *shares; /* keys with a running job */
+	size_t nshares, cap_shares;
 	bool up, stopping;
 } pool = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -38,30 +48,110 @@ static struct {
 	.gone = PTHREAD_COND_INITIALIZER,
 };
 
+/* pool.lock held. How many jobs of one key may run at once. */
+static size_t worker_share_max(void)
+{
+	if (pool.max_threads == 0)
+		return SIZE_MAX;
+	return pool.max_threads / 2 > 0 ? pool.max_threads / 2 : 1;
+}
+
+static struct share *worker_share_find(uint64_t key)
+{
+	for (size_t i = 0; i < pool.nshares; i++)
+		if (pool.shares[i].key == key)
+			return &pool.shares[i];
+	return NULL;
+}
+
+static bool worker_eligible(const struct job *j)
+{
+	const struct share *s;
+
+	if (j->key == WORKER_NO_KEY)
+		return true;
+	s = worker_share_find(j->key);
+	return s == NULL || s->running < worker_share_max();
+}
+
+/* Counts j as running. The table has room: it is grown at submit time
+ * for every queued job's key, so this cannot fail. */
+static void worker_share_take(const struct job *j)
+{
+	struct share *s;
+
+	if (j->key == WORKER_NO_KEY)
+		return;
+	if ((s = worker_share_find(j->key)) == NULL) {
+		s = &pool.shares[pool.nshares++];
+		s->key = j->key;
+		s->running = 0;
+	}
+	s->running++;
+}
+
+static void worker_share_drop(uint64_t key)
+{
+	struct share *s;
+
+	if (key == WORKER_NO_KEY || (s = worker_share_find(key)) == NULL)
+		return;
+	if (--s->running == 0)
+		*s = pool.shares[--pool.nshares];
+}
+
+/* The oldest job that may run now, taken off the queue; NULL if none. */
+static struct job *worker_take(void)
+{
+	struct job *j;
+
+	for (j = pool.head; j != NULL && !worker_eligible(j); j = j->next)
+		;
+	if (j == NULL)
+		return NULL;
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		pool.head = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	else
+		pool.tail = j->prev;
+	pool.njobs--;
+	worker_share_take(j);
+	return j;
+}
+
 static void *worker_main(void *unused)
 {
 	struct job *j;
+	uint64_t key;
 
 	(void)unused;
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
-		while (pool.head == NULL && !pool.stopping) {
+		while ((j = worker_take()) == NULL &&
+		       !(pool.stopping && pool.head == NULL)) {
+			if (pool.nidle >= pool.max_idle && !pool.stopping)
+				goto out; /* enough others idle */
 			pool.nidle++;
 			pthread_cond_wait(&pool.work, &pool.lock);
 			pool.nidle--;
+			if (pool.nwake > 0)
+				pool.nwake--;
 		}
-		if ((j = pool.head) == NULL)
+		if (j == NULL)
 			break; /* stopping, nothing left */
-		if ((pool.head = j->next) == NULL)
-			pool.tail = &pool.head;
-		pool.njobs--;
+		key = j->key;
 		pthread_mutex_unlock(&pool.lock);
 		j->fn(j->arg);
 		free(j);
 		pthread_mutex_lock(&pool.lock);
-		if (pool.head == NULL && pool.nidle >= pool.max_idle)
-			break;
+		worker_share_drop(key);
+		if (pool.stopping) /* idle ones may be waiting for this */
+			pthread_cond_broadcast(&pool.work);
 	}
+out:
 	pool.nthreads--;
 	pthread_cond_broadcast(&pool.gone);
 	pthread_mutex_unlock(&pool.lock);
@@ -98,15 +188,41 @@ int worker_pool_start(size_t max_idle)
 	} else {
 		pool.up = true;
 		pool.stopping = false;
-		pool.head = NULL;
-		pool.tail = &pool.head;
+		pool.head = pool.tail = NULL;
 		pool.max_idle = max_idle;
+		pool.nwake = 0;
 	}
 	pthread_mutex_unlock(&pool.lock);
 	return r;
 }
 
-int worker_submit(worker_fn fn, void *arg)
+void worker_pool_set_max(size_t max_threads)
+{
+	pthread_mutex_lock(&pool.lock);
+	pool.max_threads = max_threads;
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* pool.lock held: room in the share table for a key per running and
+ * queued job, one more included, so worker_share_take() never fails. */
+static int worker_share_room(void)
+{
+	struct share *s;
+	size_t n, need = pool.nshares + pool.njobs + 1;
+
+	if (need <= pool.cap_shares)
+		return 0;
+	n = pool.cap_shares ? pool.cap_shares : 16;
+	while (n < need)
+		n *= 2;
+	if ((s = realloc(pool.shares, n * sizeof(*s))) == NULL)
+		return TK_ERR_NOMEM;
+	pool.shares = s;
+	pool.cap_shares = n;
+	return 0;
+}
+
+int worker_submit_key(uint64_t key, worker_fn fn, void *arg)
 {
 	struct job *j;
 	int r = TK_ERR_BUSY;
@@ -115,21 +231,47 @@ int worker_submit(worker_fn fn, void *arg)
 		return TK_ERR_NOMEM;
 	j->fn = fn;
 	j->arg = arg;
+	j->key = key;
 	pthread_mutex_lock(&pool.lock);
 	if (!pool.up || pool.stopping)
 		goto out;
-	if (pool.nidle <= pool.njobs && (r = worker_spawn()) != 0)
+	if ((r = worker_share_room()) != 0)
 		goto out;
-	*pool.tail = j;
-	pool.tail = &j->next;
+	if (pool.nidle > pool.nwake) {
+		pool.nwake++;
+		pthread_cond_signal(&pool.work);
+	} else if (pool.max_threads == 0 || pool.nthreads < pool.max_threads) {
+		/* No thread at all is fatal for the job; over some, it
+		 * waits for one of them. */
+		if ((r = worker_spawn()) != 0 && pool.nthreads == 0)
+			goto out;
+	}
+	j->prev = pool.tail;
+	if (pool.tail != NULL)
+		pool.tail->next = j;
+	else
+		pool.head = j;
+	pool.tail = j;
 	pool.njobs++;
 	j = NULL;
-	pthread_cond_signal(&pool.work);
 	r = 0;
 out:
 	pthread_mutex_unlock(&pool.lock);
 	free(j);
 	return r;
+}
+
+int worker_submit(worker_fn fn, void *arg)
+{
+	return worker_submit_key(WORKER_NO_KEY, fn, arg);
+}
+
+void worker_pool_counts(size_t *threads, size_t *queued)
+{
+	pthread_mutex_lock(&pool.lock);
+	*threads = pool.nthreads;
+	*queued = pool.njobs;
+	pthread_mutex_unlock(&pool.lock);
 }
 
 bool worker_pool_stop(unsigned timeout_ms)
@@ -152,8 +294,12 @@ bool worker_pool_stop(unsigned timeout_ms)
 		   ETIMEDOUT)
 		;
 	done = pool.nthreads == 0;
-	if (done)
+	if (done) {
 		pool.up = false;
+		free(pool.shares);
+		pool.shares = NULL;
+		pool.nshares = pool.cap_shares = 0;
+	}
 	pthread_mutex_unlock(&pool.lock);
 	return done;
 }

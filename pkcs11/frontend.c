@@ -603,6 +603,69 @@ void app_wait_cancel(struct app *app)
 	pthread_mutex_unlock(&fe.lock);
 }
 
+void app_wait_close(struct app *app)
+{
+	pthread_mutex_lock(&fe.lock);
+	app->dead = true; /* checked by every wait before it blocks */
+	app->cancel_gen++;
+	app_wake_waits(app);
+	pthread_mutex_unlock(&fe.lock);
+}
+
+/* fe.lock held: a fingerprint of what C_WaitForSlotEvent reports (FNV-1a
+ * over each slot's presence and event count), never 0. */
+static uint64_t frontend_events_state(void)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < fe.nslots; i++) {
+		uint64_t v = fe.slots[i]->dev.events * 2u +
+			     (slot_present(fe.slots[i]) ? 1u : 0u);
+		for (int b = 0; b < 64; b += 8) {
+			h ^= (v >> b) & 0xff;
+			h *= 1099511628211ull;
+		}
+		h ^= 0xff; /* slot separator */
+		h *= 1099511628211ull;
+	}
+	return h != 0 ? h : 1;
+}
+
+bool frontend_events_watch(uint64_t *seen, unsigned timeout_ms)
+{
+	struct timespec ts;
+	uint64_t now;
+	bool changed;
+
+	pthread_mutex_lock(&fe.lock);
+	if (!fe.up) { /* no busy loop: wait as a watch would */
+		deadline_in(&ts, timeout_ms);
+		pthread_cond_timedwait(&fe.changed, &fe.lock, &ts);
+		pthread_mutex_unlock(&fe.lock);
+		return false;
+	}
+	if (*seen == 0) {
+		frontend_scan(true);
+		fe.scanned = true;
+	} else {
+		frontend_watch();
+	}
+	now = frontend_events_state();
+	changed = now != *seen;
+	*seen = now;
+	pthread_mutex_unlock(&fe.lock);
+	return changed;
+}
+
+void frontend_events_wake(void)
+{
+	pthread_mutex_lock(&fe.lock);
+	pthread_cond_broadcast(&fe.changed);
+	if (fe.watch_drv)
+		fe.watch_drv->ops->wake(fe.watch_drv);
+	pthread_mutex_unlock(&fe.lock);
+}
+
 void frontend_app_drain(struct app *app)
 {
 	struct timespec ts;

@@ -71,6 +71,23 @@ void app_set_pin_guard(struct app *app, unsigned reserved);
  * does the same and waits. */
 void app_events_reset(struct app *app);
 void app_wait_cancel(struct app *app);
+/* app_wait_cancel() for good: this call and every later one of the app
+ * (even one queued and not yet started) answer
+ * CKR_CRYPTOKI_NOT_INITIALIZED without blocking. For a closing
+ * connection. */
+void app_wait_close(struct app *app);
+
+/* For a server that parks its clients' blocking waits rather than holding
+ * a thread per wait (the daemon): it answers waits with CKF_DONT_BLOCK and
+ * re-checks parked ones when the slots change. frontend_events_watch()
+ * blocks for about a second at most (one round of the drivers' wait and
+ * a scan, shared with blocked fe_C_WaitForSlotEvent calls) and returns
+ * true when the slots' state (tokens present, inserted, removed) differs
+ * from *seen, which it updates; start with *seen = 0.
+ * frontend_events_wake() ends a watch under way soon. timeout_ms bounds the
+ * wait only while the front end is down. */
+bool frontend_events_watch(uint64_t *seen, unsigned timeout_ms);
+void frontend_events_wake(void);
 CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags,
 			    CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved);
 

@@ -5,6 +5,14 @@
       Checks the version handshake, a valid call, pipelined calls, and that
       each kind of malformed input closes only the connection it came on: a
       well-behaved connection opened first keeps working after every one.
+  raw_client.py limit SOCKET N
+      The export's cap of N: the next client waits in the backlog.
+  raw_client.py flood SOCKET N CAP GOFILE
+      One peer's N connections against a per-peer cap of CAP.
+  raw_client.py served SOCKET
+      One client is served.
+  raw_client.py silent SOCKET N SECS
+      N silent sockets are all closed within SECS.
   raw_client.py order SOCKET PIN
       With a token whose key operations are slow: C_Sign and C_GetInfo
       sent together on one connection; C_GetInfo's reply must come first
@@ -158,9 +166,20 @@ def order(path, pin):
 
 
 
+def answered(s, secs):
+    """The one-byte handshake answer within secs, or None (not served)."""
+    s.settimeout(secs)
+    try:
+        b = s.recv(1)
+        return b[0] if b else None
+    except socket.timeout:
+        return None
+
+
 def limit(path, n):
-    """n connections are served; the next is closed before its handshake is
-    answered; after one of the n hangs up, a new client is served again."""
+    """n connections are served; the next one waits in the listen backlog
+    (connects, but its handshake is not answered, and it is not closed);
+    once one of the n hangs up, it is served."""
     conns = []
     for i in range(n):
         s, _ = connect(path, 2)
@@ -169,21 +188,78 @@ def limit(path, n):
         conns.append(s)
     extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     extra.connect(path)
-    check("connection %d closed by the server" % (n + 1), closed_by_server(extra))
+    extra.sendall(b"\x02")
+    check("connection %d waits: not answered, not closed" % (n + 1),
+          answered(extra, 1.5) is None)
     code, cid, _ = get_info(conns[0], 0x40)
     check("the first connection still answers", cid == C_GETINFO)
     conns.pop().close()
-    for _ in range(50):  # the loop notices the hang-up asynchronously
-        try:
-            s, v = connect(path, 2, timeout=0.5)
-            code, cid, _ = initialize(s, 0x50)
-            if cid == C_INITIALIZE:
-                break
-        except OSError:
-            pass
-        time.sleep(0.1)
-    else:
-        check("a freed place is given to a new client", False)
+    check("once a place is free the waiting client is served",
+          answered(extra, 10) == 2)
+    extra.settimeout(10)
+    code, cid, _ = initialize(extra, 0x50)
+    check("and initialises", cid == C_INITIALIZE)
+    sys.exit(1 if FAILS else 0)
+
+
+def peer_flood(path, n, cap):
+    """This process's uid opens n connections with a per-peer cap of cap:
+    cap are served, the others are accepted and held (no handshake answer,
+    not closed); closing a served one serves the oldest held one. Prints
+    "flooding" when the flood stands, then waits for GOFILE (argv[5])."""
+    conns = []
+    for i in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        s.sendall(b"\x02")
+        conns.append(s)
+    served = [s for s in conns[:cap] if answered(s, 5) == 2]
+    check("%d of %d connections served" % (len(served), n), len(served) == cap)
+    held = [s for s in conns[cap:] if answered(s, 0.2) is None]
+    check("the other %d held, not closed" % (n - cap), len(held) == n - cap)
+    for i, s in enumerate(served):
+        s.settimeout(5)
+        code, cid, _ = initialize(s, 0x10 + i)
+    conns.pop().close()  # a held client that gives up
+    print("flooding", flush=True)
+    go = sys.argv[5]
+    for _ in range(600):
+        if os.path.exists(go):
+            break
+        time.sleep(0.05)
+    served[0].close()
+    check("one served closed: the oldest held one is served",
+          answered(conns[cap], 10) == 2)
+    sys.exit(1 if FAILS else 0)
+
+
+def served(path):
+    """One client: handshake, C_Initialize, C_GetInfo."""
+    s, v = connect(path, 2, timeout=5)
+    code, cid, _ = initialize(s, 0x10)
+    check("another peer is served (handshake and C_Initialize)",
+          v == 2 and cid == C_INITIALIZE)
+    code, cid, _ = get_info(s, 0x11)
+    check("and answered C_GetInfo", cid == C_GETINFO)
+    sys.exit(1 if FAILS else 0)
+
+
+def silent(path, n, secs):
+    """n sockets that never send a byte: each is closed by the server
+    within secs."""
+    conns = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        conns.append(s)
+    print("silent", flush=True)
+    deadline = time.time() + secs
+    closed = 0
+    for s in conns:
+        if closed_by_server(s, max(0.1, deadline - time.time())):
+            closed += 1
+    check("%d of %d silent connections closed by the server" % (closed, n),
+          closed == n)
     sys.exit(1 if FAILS else 0)
 
 
@@ -192,6 +268,12 @@ def main():
         order(sys.argv[2], sys.argv[3])
     if sys.argv[1] == "limit":
         limit(sys.argv[2], int(sys.argv[3]))
+    if sys.argv[1] == "flood":
+        peer_flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    if sys.argv[1] == "served":
+        served(sys.argv[2])
+    if sys.argv[1] == "silent":
+        silent(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     path = sys.argv[1]
 
     for offered, want in ((0, 0), (1, 1), (2, 2), (200, 2)):

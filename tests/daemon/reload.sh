@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # SIGHUP: exports added and removed; an unchanged export keeps its socket
-# and its connections; a changed one keeps its connections and applies the
-# new settings to new ones; a bad config is refused and the old one stays.
+# and its connections; a changed one keeps the connections of peers it
+# still allows, closes (and logs) those of peers it no longer allows, and
+# applies the new settings to new ones; a bad config is refused and the
+# old one stays.
 . "$(dirname "$0")/lib.sh"
 
 S="$T/s"
 CONF="$T/tokend.conf"
 
 write_conf() { # write_conf EXPORT-SECTIONS...
-	: >"$CONF"
+	# The holding clients never handshake: give them time.
+	printf '[tokend]\nhandshake-timeout = 120\n\n' >"$CONF"
 	for sec in "$@"; do
 		case $sec in
 		keep) printf '[export keep]\nsocket = %s/keep\nmode = 0666\n\n' "$S" ;;
@@ -26,7 +29,7 @@ hup_and_wait() { # hup_and_wait LOG-REGEX: SIGHUP, wait for the outcome line
 	wait_for sh -c "[ \$(grep -Ec -- '$1' '$LOG') -gt $n ]"
 }
 
-write_conf keep old policy
+POLICY_USERS="1234, 1235" write_conf keep old policy
 start_tokend "$CONF"
 keep_ino=$(stat -c %i "$S/keep")
 
@@ -39,7 +42,9 @@ $CLIENT hold "$S/old" "$T/go" >"$T/old.out" &
 OLD_CLIENT=$!
 setpriv --reuid 1234 --regid 1234 --clear-groups $CLIENT hold "$S/policy" "$T/go" >"$T/policy.out" &
 POLICY_CLIENT=$!
-check "clients connected" wait_for sh -c "grep -q connected '$T/keep.out' && grep -q connected '$T/old.out' && grep -q connected '$T/policy.out'"
+setpriv --reuid 1235 --regid 1235 --clear-groups $CLIENT hold "$S/policy" "$T/go" >"$T/policy2.out" &
+POLICY2_CLIENT=$!
+check "clients connected" wait_for sh -c "grep -q connected '$T/keep.out' && grep -q connected '$T/old.out' && grep -q connected '$T/policy.out' && grep -q connected '$T/policy2.out'"
 check "policy export admits 1234 before the reload" \
 	test "$(setpriv --reuid 1234 --regid 1234 --clear-groups $CLIENT eof "$S/policy" 0.5)" = "open"
 
@@ -51,6 +56,10 @@ check "new export serves" test "$($CLIENT eof "$S/new" 0.5)" = "open"
 check "removed export's socket disappears" wait_for test ! -e "$S/old"
 check "unchanged export kept its very socket" test "$(stat -c %i "$S/keep")" = "$keep_ino"
 check "changed export logged" log_has "export policy: settings changed"
+check "the revoked peer's connection closed at the reload, logged" \
+	log_has "export policy: uid 1234 pid [0-9]+ is no longer allowed; closing its connection"
+check "the still allowed peer's connection stays" \
+	sh -c "! grep -Eq 'uid 1235 pid [0-9]+ is no longer allowed' '$LOG'"
 check "changed export refuses 1234 for new connections" \
 	test "$(setpriv --reuid 1234 --regid 1234 --clear-groups $CLIENT eof "$S/policy" 1)" = "eof"
 check "changed export admits 1235 now" \
@@ -90,11 +99,13 @@ check "and 1236 admitted" \
 	test "$(setpriv --reuid 1236 --regid 1236 --clear-groups $CLIENT eof "$T/policy-link" 0.5)" = "open"
 
 touch "$T/go"
-wait "$KEEP_CLIENT" "$OLD_CLIENT" "$POLICY_CLIENT" || true
+wait "$KEEP_CLIENT" "$OLD_CLIENT" "$POLICY_CLIENT" "$POLICY2_CLIENT" || true
 check "connection to the unchanged export survived the reloads" \
 	grep -qx open "$T/keep.out"
-check "connection to the changed export survived too" \
-	grep -qx open "$T/policy.out"
+check "the revoked peer's connection to the changed export was closed" \
+	grep -qx eof "$T/policy.out"
+check "and the peer revoked by the last reload's connection too" \
+	grep -qx eof "$T/policy2.out"
 check "connection to the removed export was closed" grep -qx eof "$T/old.out"
 
 stop_tokend

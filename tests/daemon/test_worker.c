@@ -1,6 +1,8 @@
 /* The worker pool: every job runs; a job that blocks does not hold up the
- * others (a new thread takes them); stopping waits for running jobs, and
- * reports a job that outlives the wait. */
+ * others (a new thread takes them) while under the cap; over the cap jobs
+ * wait their turn and are never refused; one key (peer) never takes more
+ * than its share, so another key's job runs while it floods; stopping
+ * waits for running jobs, and reports a job that outlives the wait. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,11 +85,72 @@ static void test_blocked_job_does_not_stall(void **state)
 	assert_true(worker_pool_stop(5000));
 }
 
+static size_t pool_threads(void)
+{
+	size_t threads, queued;
+
+	worker_pool_counts(&threads, &queued);
+	return threads;
+}
+
+static void test_cap_queues_jobs(void **state)
+{
+	size_t threads, queued;
+
+	(void)state;
+	atomic_store(&ran, 0);
+	gate_set(false);
+	worker_pool_set_max(2);
+	assert_int_equal(worker_pool_start(1), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(worker_submit(job_block, NULL), 0);
+	/* Until both threads took a job (then nothing changes any more). */
+	for (int i = 0; i < 500; i++) {
+		worker_pool_counts(&threads, &queued);
+		if (queued <= 4)
+			break;
+		usleep(10000);
+	}
+	usleep(50000); /* a third thread, if any, would show now */
+	worker_pool_counts(&threads, &queued);
+	assert_int_equal(threads, 2);
+	assert_int_equal(queued, 4); /* waiting, not refused */
+	gate_set(true);
+	assert_true(wait_ran(6));
+	assert_true(pool_threads() <= 2);
+	assert_true(worker_pool_stop(5000));
+	worker_pool_set_max(0);
+}
+
+static void test_share_leaves_room_for_others(void **state)
+{
+	(void)state;
+	atomic_store(&ran, 0);
+	gate_set(false);
+	worker_pool_set_max(4);
+	assert_int_equal(worker_pool_start(4), 0);
+	/* Key 1 floods with jobs that block: it gets half the pool. */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(worker_submit_key(1, job_block, NULL), 0);
+	/* Key 2's jobs still run, on the other half. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(worker_submit_key(2, job_count, NULL), 0);
+	assert_true(wait_ran(3));
+	assert_int_equal(atomic_load(&ran), 3);
+	assert_true(pool_threads() <= 4);
+	gate_set(true);
+	assert_true(wait_ran(11));
+	assert_true(worker_pool_stop(5000));
+	worker_pool_set_max(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all_jobs_run),
 		cmocka_unit_test(test_blocked_job_does_not_stall),
+		cmocka_unit_test(test_cap_queues_jobs),
+		cmocka_unit_test(test_share_leaves_room_for_others),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
