@@ -356,7 +356,8 @@ static bool fast_attrs_cached(const struct rpc_message *m)
 
 	if (m->call_id != RPC_C_GetAttributeValue)
 		return true;
-	if (m->nargs < 3 || (a = &m->args[2])->type != RPC_ARG_ATTRS)
+	if (m->nargs < 3 || ((a = &m->args[2])->type != RPC_ARG_ATTR_BUF &&
+			     a->type != RPC_ARG_ATTRS))
 		return false;
 	for (CK_ULONG i = 0; i < a->attrs.count; i++)
 		if (a->attrs.v[i].type == CKA_TOKEND_ATTESTATION)
