@@ -2,10 +2,12 @@
  * operations and object views shared by the front end's files.
  *
  * Locking, always in this order and never the other way round:
- *   app->lock   (one application's sessions, handles, login records;
- *                never held while waiting for a private-key operation:
- *                sign, decrypt and derive drop it, marking their session
- *                busy)
+ *   app->lock   (one application's sessions, handles, login records.
+ *                Sign, decrypt and derive drop it for the card call,
+ *                marking their session busy; the rarer card calls that
+ *                change the app's state (login, logout, admin, a search's
+ *                first read of the card) still keep it while they wait
+ *                for io)
  *   fe_lock     (the slot table; held briefly)
  *   slot->io    (card I/O: every driver call that may talk to the device;
  *                drivers stay single-threaded per token)
