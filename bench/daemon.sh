@@ -14,6 +14,10 @@
 #   BENCH_RUNS          fresh clients per server for the median (default 5)
 #   BENCH_SIGS          signatures for the steady-state rate (default 20)
 #   BENCH_SERVERS       which to run (default "p11-kit tokend")
+#   BENCH_PARTS         what to measure (default "newclient,steady,memory";
+#                       "steady" alone gives the round-trip tables, among
+#                       them C_GetAttributeValue/s on one connection for
+#                       tokend and p11-kit server side by side)
 #   BENCH_OUT           also write the report to this file
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,7 +82,8 @@ for srv in $SERVERS; do
 	harness_log "benchmarking $srv (pid $SERVER_PID)"
 	HARNESS_CMD_TIMEOUT=1800 run_ok "measure $srv" /usr/bin/python3 "$SRC/bench/daemon_bench.py" measure \
 		--name "$srv" --socket "$sock" --pid "$SERVER_PID" --apdu-log "$(vcard_dir 0)/apdu.log" \
-		--pub "$T/pub_9a.pem" --runs "${BENCH_RUNS:-5}" --sigs "${BENCH_SIGS:-20}" --out "$T/$srv.json"
+		--pub "$T/pub_9a.pem" --runs "${BENCH_RUNS:-5}" --sigs "${BENCH_SIGS:-20}" --parts "${BENCH_PARTS:-newclient,steady,memory}" \
+		--out "$T/$srv.json"
 	files+=("$T/$srv.json")
 	kill -TERM "$SERVER_PID"
 	for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done

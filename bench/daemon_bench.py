@@ -4,6 +4,7 @@ module), both reached through Debian's p11-kit-client.so, on the same card.
 
   daemon_bench.py measure --name NAME --socket PATH --pid PID --apdu-log LOG
                   --out FILE.json [--runs N] [--sigs N] [--attr-secs S]
+                  [--parts newclient,steady,memory]
   daemon_bench.py report FILE.json... [--note TEXT]...
   (internal) daemon_bench.py newclient | steady SIGS ATTR_SECS | idle
 
@@ -12,10 +13,13 @@ the private key with CKA_ID 01 (slot list, open session, find), logs in,
 signs once (ECDSA P-256 over a SHA-256 digest, verified), finalizes; APDUs
 counted from the card's APDU log per phase, wall time per phase; one
 warm-up run first, then the median of N runs. (2) steady state over one
-connection: C_GetAttributeValue and C_Sign round trips per second.
-(3) the server's memory with 1, 10, 100 idle connections (clients that
-did C_Initialize and wait): VmRSS and Pss summed over the server process
-and all its descendants (p11-kit server forks one per connection).
+connection: C_GetAttributeValue and C_Sign round trips per second; the
+attribute rate also from ctypes (less client overhead), with 4 threads of the one process (one connection,
+a session each: ctypes calls, so the threads overlap), and while another
+thread signs on the same connection. (3) the server's memory with 1, 10,
+100 idle connections (clients that did C_Initialize and wait): VmRSS and
+Pss summed over the server process and all its descendants (p11-kit
+server forks one per connection). --parts picks what to run.
 report: markdown tables of several measure outputs, side by side.
 """
 import argparse
@@ -121,7 +125,129 @@ def child_steady(sigs, attr_secs):
     out["C_Sign (ECDSA P-256)"] = sigs / (time.perf_counter() - t0)
     s.logout()
     lib.lib.C_Finalize()
+    out.update(attr_threads(attr_secs))
     print(json.dumps(out))
+
+
+# ---- one connection, several threads (ctypes: the GIL is released in calls)
+
+ATTR_THREADS = 4
+
+
+def p11_ctypes():
+    """The client's function list as ctypes callables, C_Initialize'd with
+    CKF_OS_LOCKING_OK (so one process = one connection, shared by threads)."""
+    C = ctypes
+    U, P = C.c_ulong, C.c_void_p
+    lib = C.CDLL(CLIENT)
+    fl = P()
+    if lib.C_GetFunctionList(C.byref(fl)):
+        raise SystemExit("C_GetFunctionList")
+    names = ("Initialize Finalize GetInfo GetFunctionList GetSlotList GetSlotInfo GetTokenInfo "
+             "GetMechanismList GetMechanismInfo InitToken InitPIN SetPIN OpenSession CloseSession "
+             "CloseAllSessions GetSessionInfo GetOperationState SetOperationState Login Logout "
+             "CreateObject CopyObject DestroyObject GetObjectSize GetAttributeValue "
+             "SetAttributeValue FindObjectsInit FindObjects FindObjectsFinal EncryptInit Encrypt "
+             "EncryptUpdate EncryptFinal DecryptInit Decrypt DecryptUpdate DecryptFinal DigestInit "
+             "Digest DigestUpdate DigestKey DigestFinal SignInit Sign").split()
+    ptrs = C.cast(fl.value + 8, C.POINTER(P))  # CK_VERSION is padded to 8
+    sig = {"Initialize": [P], "Finalize": [P], "GetSlotList": [C.c_ubyte, P, C.POINTER(U)],
+           "OpenSession": [U, U, P, P, C.POINTER(U)], "Login": [U, U, C.c_char_p, U],
+           "GetAttributeValue": [U, U, P, U], "FindObjectsInit": [U, P, U],
+           "FindObjects": [U, P, U, C.POINTER(U)], "FindObjectsFinal": [U],
+           "SignInit": [U, P, U], "Sign": [U, C.c_char_p, U, P, C.POINTER(U)]}
+    f = {n: C.CFUNCTYPE(U, *sig[n])(ptrs[i]) for i, n in enumerate(names) if n in sig}
+
+    class InitArgs(C.Structure):
+        _fields_ = [("c", P), ("d", P), ("l", P), ("u", P), ("flags", U), ("r", P)]
+    if f["Initialize"](C.byref(InitArgs(None, None, None, None, 2, None))):
+        raise SystemExit("C_Initialize")
+    return f
+
+
+def attr_threads(secs):
+    """C_GetAttributeValue/s summed over ATTR_THREADS threads of one
+    connection; then one reader while another thread signs in a loop."""
+    import threading
+    C = ctypes
+    U, P = C.c_ulong, C.c_void_p
+    f = p11_ctypes()
+
+    class Attr(C.Structure):
+        _fields_ = [("type", U), ("value", P), ("len", U)]
+
+    class Mech(C.Structure):
+        _fields_ = [("mech", U), ("p", P), ("n", U)]
+    n = U(1)
+    slots = (U * 1)()
+    if f["GetSlotList"](1, slots, C.byref(n)) or n.value < 1:
+        raise SystemExit("C_GetSlotList")
+
+    def session():
+        h = U()
+        if f["OpenSession"](slots[0], 4, None, None, C.byref(h)):
+            raise SystemExit("C_OpenSession")
+        return h.value
+
+    def find_key(h):
+        cls, kid = U(3), C.c_ubyte(1)
+        t = (Attr * 2)(Attr(0, C.cast(C.byref(cls), P), C.sizeof(cls)),
+                       Attr(0x102, C.cast(C.byref(kid), P), 1))
+        k, c = U(), U()
+        f["FindObjectsInit"](h, t, 2)
+        f["FindObjects"](h, C.byref(k), 1, C.byref(c))
+        f["FindObjectsFinal"](h)
+        if c.value != 1:
+            raise SystemExit("key 01 not found")
+        return k.value
+
+    first = session()
+    if f["Login"](first, 1, PIN.encode(), len(PIN)):
+        raise SystemExit("C_Login")
+    key = find_key(first)
+    stop = threading.Event()
+
+    def reader(h, counts, i):
+        kt, lbl = U(), C.create_string_buffer(64)
+        t = (Attr * 2)(Attr(0x100, C.cast(C.byref(kt), P), C.sizeof(kt)),
+                       Attr(0x3, C.cast(lbl, P), 64))
+        while not stop.is_set():
+            t[1].len = 64
+            if f["GetAttributeValue"](h, key, t, 2):
+                raise SystemExit("C_GetAttributeValue")
+            counts[i] += 1
+
+    def run(readers, signer):
+        counts = [0] * readers
+        signs = [0]
+        ths = [threading.Thread(target=reader, args=(session(), counts, i)) for i in range(readers)]
+        if signer:
+            def sign_loop(h=session()):
+                digest = hashlib.sha256(b"bench").digest()
+                mech = Mech(0x1041, None, 0)
+                buf, bl = C.create_string_buffer(132), U()
+                while not stop.is_set():
+                    f["SignInit"](h, C.byref(mech), key)
+                    bl.value = 132
+                    if f["Sign"](h, digest, len(digest), buf, C.byref(bl)):
+                        raise SystemExit("C_Sign")
+                    signs[0] += 1
+            ths.append(threading.Thread(target=sign_loop))
+        stop.clear()
+        t0 = time.perf_counter()
+        for t in ths:
+            t.start()
+        time.sleep(secs)
+        stop.set()
+        for t in ths:
+            t.join()
+        return sum(counts) / (time.perf_counter() - t0)
+
+    out = {"C_GetAttributeValue, ctypes": run(1, False),
+           "C_GetAttributeValue, %d threads" % ATTR_THREADS: run(ATTR_THREADS, False),
+           "C_GetAttributeValue beside C_Sign": run(1, True)}
+    f["Finalize"](None)
+    return out
 
 
 def child_idle():
@@ -211,7 +337,10 @@ def measure(a):
     env = dict(os.environ, P11_KIT_SERVER_ADDRESS="unix:path=" + a.socket,
                BENCH_APDU_LOG=a.apdu_log or "", BENCH_PUB=a.pub or "")
     res = {"name": a.name, "runs": a.runs}
+    parts = set(a.parts.split(","))
     try:
+        if "newclient" not in parts:
+            raise RuntimeError("not run (--parts)")
         run_child(["newclient"], env)  # warm-up (tokend reads the card once)
         runs = [run_child(["newclient"], env) for _ in range(a.runs)]
         res["newclient"] = {ph: [statistics.median(r[ph][0] for r in runs),
@@ -221,9 +350,18 @@ def measure(a):
     except Exception as e:
         res["newclient_error"] = str(e)
     try:
+        if "steady" not in parts:
+            raise RuntimeError("not run (--parts)")
         res["steady"] = run_child(["steady", str(a.sigs), str(a.attr_secs)], env)
     except Exception as e:
         res["steady_error"] = str(e)
+    if "memory" in parts:
+        memory_idle(a, env, res)
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+
+
+def memory_idle(a, env, res):
     mem = {"0": memory(a.pid)}
     idle = subprocess.Popen([sys.executable, os.path.abspath(__file__), "idle"], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
@@ -241,8 +379,27 @@ def measure(a):
         idle.stdin.close()
         idle.wait(120)
     res["memory"] = mem
-    with open(a.out, "w") as f:
-        json.dump(res, f, indent=1)
+
+
+def attr_table(rs, out):
+    """C_GetAttributeValue on one connection, tokend next to p11-kit server
+    and their ratio (issue 7 asks for at least 2x)."""
+    by = {r["name"]: r.get("steady", {}) for r in rs}
+    if "tokend" not in by or "p11-kit" not in by:
+        return
+    out.append("")
+    out.append("### C_GetAttributeValue on one connection: tokend / p11-kit server")
+    out.append("")
+    out.append("| client | tokend /s | p11-kit server /s | ratio |")
+    out.append("|---|---:|---:|---:|")
+    for call, what in (("C_GetAttributeValue", "1 thread (PyKCS11)"),
+                       ("C_GetAttributeValue, ctypes", "1 thread (ctypes)"),
+                       ("C_GetAttributeValue, %d threads" % ATTR_THREADS, "%d threads" % ATTR_THREADS),
+                       ("C_GetAttributeValue beside C_Sign", "1 thread, another signing")):
+        t, p = by["tokend"].get(call), by["p11-kit"].get(call)
+        if t is None or p is None:
+            continue
+        out.append("| %s | %.0f | %.0f | %.2fx |" % (what, t, p, t / p if p else float("inf")))
 
 
 def report(a):
@@ -275,13 +432,21 @@ def report(a):
     out.append("")
     out.append("| call | " + " | ".join(names) + " |")
     out.append("|---|" + "---:|" * len(rs))
-    for call in ("C_GetAttributeValue", "C_Sign (ECDSA P-256)"):
-        out.append("| %s | " % call + " | ".join(("%.1f" % r["steady"][call]) if "steady" in r else "n/a"
+    calls = ("C_GetAttributeValue", "C_GetAttributeValue, ctypes",
+             "C_GetAttributeValue, %d threads" % ATTR_THREADS,
+             "C_GetAttributeValue beside C_Sign", "C_Sign (ECDSA P-256)")
+    for call in calls:
+        out.append("| %s | " % call + " | ".join(("%.1f" % r["steady"][call])
+                                                  if call in r.get("steady", {}) else "n/a"
                                                   for r in rs) + " |")
+    attr_table(rs, out)
     for r in rs:
         if "steady_error" in r:
             out.append("\n%s: steady state failed: %s" % (r["name"], r["steady_error"]))
     out.append("")
+    if not any("memory" in r for r in rs):
+        print("\n".join(out))
+        return
     out.append("### Server memory with idle connections (VmRSS / Pss summed over the server "
                "and its children, MiB; processes)")
     out.append("")
@@ -319,6 +484,7 @@ def main():
     m.add_argument("--runs", type=int, default=5)
     m.add_argument("--sigs", type=int, default=20)
     m.add_argument("--attr-secs", type=float, default=2.0)
+    m.add_argument("--parts", default="newclient,steady,memory")
     r = sub.add_parser("report")
     r.add_argument("files", nargs="+")
     r.add_argument("--note", action="append")

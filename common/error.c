@@ -39,6 +39,8 @@ const char *tk_strerror(int err)
 		return "busy";
 	case TK_ERR_IO:
 		return "I/O error";
+	case TK_ERR_WOULD_BLOCK:
+		return "would block";
 	}
 	return "unknown error";
 }

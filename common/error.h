@@ -23,6 +23,9 @@ enum {
 	TK_ERR_CRYPTO = -15,    /* a libcrypto operation failed */
 	TK_ERR_BUSY = -16,
 	TK_ERR_IO = -17, /* file or socket I/O failed */
+	/* A caller that must not wait (the daemon's loop thread) would have
+	 * to: run the call where waiting is fine. */
+	TK_ERR_WOULD_BLOCK = -18,
 };
 
 const char *tk_strerror(int err);

@@ -347,7 +347,8 @@ static int conn_submit(struct conn *c, const struct rpc_frame *f,
 	return 0;
 }
 
-/* The handshake, then every complete frame to a worker. */
+/* The handshake, then every complete frame: answered here when it needs
+ * no card (conn_fast.c), else to a worker. */
 static int conn_process(struct conn *c, const char **why)
 {
 	struct rpc_frame f;
@@ -372,7 +373,10 @@ static int conn_process(struct conn *c, const char **why)
 				   : "malformed frame";
 			break;
 		}
-		if ((r = conn_submit(c, &f, why)) != 0)
+		r = conn_fast(c, &f, why);
+		if (r == TK_ERR_WOULD_BLOCK)
+			r = conn_submit(c, &f, why);
+		if (r != 0)
 			break;
 		off += used;
 	}

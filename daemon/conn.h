@@ -137,4 +137,11 @@ unsigned conn_abandoned(void);
  * protocol version `offered`, under c->conf. Returns 0 or a TK_ERR_*. */
 int conn_server_new(struct conn *c, uint8_t offered);
 
+struct rpc_frame;
+/* conn_fast.c, for conn.c (loop thread): answers a frame at once when it
+ * needs no card and no busy lock (see rpc_server_try). Returns 0 (answered,
+ * or its reply handed to a worker), TK_ERR_WOULD_BLOCK (submit it to a
+ * worker as usual), or another TK_ERR_* with *why set: close. */
+int conn_fast(struct conn *c, const struct rpc_frame *f, const char **why);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "rpc_srv_int.h"
+#include "tokend-pkcs11.h"
 
 /* ---- the dispatch table ---- */
 
@@ -316,6 +317,96 @@ int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,
 	}
 	free(c);
 out:
+	srv_leave(srv);
+	return rc;
+}
+
+/* ---- the fast path: calls answered from the cache ---- */
+
+enum { FAST_NO = 0, FAST_SESSION, FAST_SLOT, FAST_NOLOCK };
+
+/* The calls that need no card when the front end has what they read. A
+ * search that would have to read the card answers CKR_TOKEND_WOULD_BLOCK
+ * and runs on a worker. */
+static const uint8_t fast_class[RPC_CALL_COUNT] = {
+	[RPC_C_GetInfo] = FAST_NOLOCK,
+	[RPC_C_GetSlotInfo] = FAST_SLOT,
+	[RPC_C_GetTokenInfo] = FAST_SLOT,
+	[RPC_C_GetMechanismList] = FAST_SLOT,
+	[RPC_C_GetMechanismInfo] = FAST_SLOT,
+	[RPC_C_GetSessionInfo] = FAST_SESSION,
+	[RPC_C_GetAttributeValue] = FAST_SESSION,
+	[RPC_C_FindObjectsInit] = FAST_SESSION,
+	[RPC_C_FindObjects] = FAST_SESSION,
+	[RPC_C_FindObjectsFinal] = FAST_SESSION,
+};
+
+/* The request's call id without decoding it (the body starts with it). */
+static uint32_t fast_peek(const uint8_t *req, size_t len)
+{
+	if (len < 4)
+		return RPC_CALL_COUNT;
+	return (uint32_t)req[0] << 24 | (uint32_t)req[1] << 16 |
+	       (uint32_t)req[2] << 8 | req[3];
+}
+
+/* Reading an attestation is a card round trip. */
+static bool fast_attrs_cached(const struct rpc_message *m)
+{
+	const struct rpc_arg *a;
+
+	if (m->call_id != RPC_C_GetAttributeValue)
+		return true;
+	if (m->nargs < 3 || ((a = &m->args[2])->type != RPC_ARG_ATTR_BUF &&
+			     a->type != RPC_ARG_ATTRS))
+		return false;
+	for (CK_ULONG i = 0; i < a->attrs.count; i++)
+		if (a->attrs.v[i].type == CKA_TOKEND_ATTESTATION)
+			return false;
+	return true;
+}
+
+/* The front end's hold for the call, or false when its locks are busy. */
+static bool fast_hold(struct srv_call *c, unsigned cls, struct fe_hold *hold)
+{
+	memset(hold, 0, sizeof(*hold));
+	if (cls == FAST_NOLOCK)
+		return true;
+	if (c->req.nargs < 1 || c->req.args[0].type != RPC_ARG_ULONG)
+		return false;
+	if (cls == FAST_SESSION)
+		return fe_try_session(c->srv->app, srv_u(c, 0), hold);
+	return fe_try_slot(c->srv->app, srv_u(c, 0), hold);
+}
+
+int rpc_server_try(struct rpc_server *srv, const uint8_t *req, size_t len,
+		   struct buf *resp)
+{
+	uint32_t id = fast_peek(req, len);
+	struct fe_hold hold;
+	struct srv_call *c;
+	int rc = TK_ERR_WOULD_BLOCK;
+	CK_RV rv;
+
+	if (!srv || !resp || id >= RPC_CALL_COUNT || !fast_class[id])
+		return TK_ERR_WOULD_BLOCK;
+	if (!srv_enter(srv))
+		return TK_ERR_WOULD_BLOCK; /* the slow path says why */
+	if (!(c = calloc(1, sizeof(*c))))
+		goto out;
+	c->srv = srv;
+	/* A malformed request goes the slow way, which closes. */
+	if (rpc_request_decode(&srv->codec, req, len, &c->req) != 0)
+		goto out;
+	if (fast_attrs_cached(&c->req) && fast_hold(c, fast_class[id], &hold)) {
+		rv = srv_dispatch(c);
+		fe_try_end(&hold);
+		if (rv != CKR_TOKEND_WOULD_BLOCK)
+			rc = srv_reply(c, rv, resp);
+	}
+	rpc_message_clear(&c->req);
+out:
+	free(c);
 	srv_leave(srv);
 	return rc;
 }

@@ -105,4 +105,15 @@ void rpc_server_cancel(struct rpc_server *srv);
 int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,
 		      struct buf *resp);
 
+/* Like rpc_server_handle(), for a thread that must not wait (the event
+ * loop): runs the request only when it is one of the calls answered from
+ * what the front end has cached (C_GetAttributeValue without an
+ * attestation, C_FindObjects*, C_GetSessionInfo, C_GetInfo, C_GetSlotInfo,
+ * C_GetTokenInfo, C_GetMechanismList/Info) and the locks it needs are free.
+ * Returns 0 with the reply appended to resp, TK_ERR_WOULD_BLOCK having
+ * done nothing (resp unchanged: run it with rpc_server_handle() where
+ * waiting is fine), or an error as rpc_server_handle() does. */
+int rpc_server_try(struct rpc_server *srv, const uint8_t *req, size_t len,
+		   struct buf *resp);
+
 #endif

@@ -18,9 +18,9 @@ struct secret {
  * between check and read): it must be a regular file that group and others
  * cannot access, owned by root or the daemon's user, not on a kernel
  * pseudo file system (/proc, /sys, ...) and as long as its size says;
- * anything else is TK_ERR_DENIED, and a FIFO never blocks the caller. A symlink is followed
- * (secret mounts use them); its target is what is checked. Returns 0,
- * TK_ERR_IO (errno kept), TK_ERR_DENIED, TK_ERR_TOO_LARGE or TK_ERR_INVALID
+ * anything else is TK_ERR_DENIED, and a FIFO never blocks the caller. A symlink
+ * is followed (secret mounts use them); its target is what is checked. Returns
+ * 0, TK_ERR_IO (errno kept), TK_ERR_DENIED, TK_ERR_TOO_LARGE or TK_ERR_INVALID
  * (empty). */
 int secret_read_file(const char *path, size_t max, struct secret **out);
 /* Wipes and releases; NULL-safe, nulls *p. */

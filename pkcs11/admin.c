@@ -176,9 +176,9 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out;
 	}
 	ref = f1 ? ref : ref2;
-	pthread_mutex_lock(&s->slot->lock);
+	slot_card_lock(s->slot);
 	rv = gen_token(app, s, ref, alg, pin, touch);
-	pthread_mutex_unlock(&s->slot->lock);
+	slot_card_unlock(s->slot);
 	if (rv == CKR_OK) {
 		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, ref);
 		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, ref);
@@ -212,12 +212,12 @@ static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 	if (!(x = d2i_X509(NULL, &p, (long)v->ulValueLen)))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	X509_free(x);
-	pthread_mutex_lock(&s->slot->lock);
+	slot_card_lock(s->slot);
 	r = s->slot->tok ? s->slot->tok->ops->write_cert(
 			       s->slot->tok, ref, v->pValue, v->ulValueLen)
 			 : TK_ERR_REMOVED;
 	CK_RV rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
-	pthread_mutex_unlock(&s->slot->lock);
+	slot_card_unlock(s->slot);
 	return rv;
 }
 
@@ -235,7 +235,7 @@ static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 	if ((rv = admin_policies(t, n, &pin, &touch)) != CKR_OK ||
 	    (rv = import_private_key(t, n, &pk, &alg)) != CKR_OK)
 		goto out;
-	pthread_mutex_lock(&s->slot->lock);
+	slot_card_lock(s->slot);
 	r = slot_info(s->slot, &ti);
 	if (r == 0 &&
 	    (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps)))
@@ -245,7 +245,7 @@ static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 						  touch);
 	if (r < 0)
 		rv = slot_rv(s->slot, r);
-	pthread_mutex_unlock(&s->slot->lock);
+	slot_card_unlock(s->slot);
 out:
 	EVP_PKEY_free(pk);
 	return rv;
@@ -299,12 +299,12 @@ static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 		return CKR_TEMPLATE_INCOMPLETE;
 	if (!v->pValue || !v->ulValueLen)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	pthread_mutex_lock(&s->slot->lock);
+	slot_card_lock(s->slot);
 	r = s->slot->tok ? s->slot->tok->ops->write_data(
 			       s->slot->tok, *tag, v->pValue, v->ulValueLen)
 			 : TK_ERR_REMOVED;
 	rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
-	pthread_mutex_unlock(&s->slot->lock);
+	slot_card_unlock(s->slot);
 	return rv;
 }
 
@@ -376,7 +376,7 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 	int r = 0;
 
 	APP_SESSION(app, hSession, s, rv);
-	pthread_mutex_lock(&s->slot->lock);
+	slot_card_lock(s->slot);
 	if ((rv = obj_view(app, s, hObject, &v)) != CKR_OK)
 		goto out;
 	if (v.kind == OBJ_SECRET)
@@ -396,7 +396,7 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 	if (r < 0)
 		rv = slot_rv(s->slot, r);
 out:
-	pthread_mutex_unlock(&s->slot->lock);
+	slot_card_unlock(s->slot);
 	if (rv == CKR_OK)
 		obj_drop(app, hObject);
 	pthread_mutex_unlock(&app->lock);
@@ -509,7 +509,7 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		pin_guard_wipe(&hold);
 		pin_guard_wipe(&hnew);
 	}
-	pthread_mutex_lock(&s->slot->lock);
+	slot_card_lock(s->slot);
 	if ((r = slot_info(s->slot, &ti)) < 0) {
 		rv = slot_rv(s->slot, r);
 	} else if (ti.pin_max &&
@@ -519,7 +519,7 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 				       &hold, &hnew)) < 0) {
 		rv = slot_rv(s->slot, r);
 	}
-	pthread_mutex_unlock(&s->slot->lock);
+	slot_card_unlock(s->slot);
 out:
 	pin_guard_wipe(&hold);
 	pin_guard_wipe(&hnew);
@@ -599,12 +599,12 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		rv = rv_from_tk(r);
 		goto out;
 	}
-	pthread_mutex_lock(&slot->lock);
+	slot_card_lock(slot);
 	r = init_token(slot, key, key_len);
 	if (r < 0)
 		rv = r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
 					 : slot_rv(slot, r);
-	pthread_mutex_unlock(&slot->lock);
+	slot_card_unlock(slot);
 out:
 	explicit_bzero(key, sizeof(key));
 	pthread_mutex_unlock(&app->lock);

@@ -13,7 +13,8 @@ int app_new(struct app **out)
 	*out = NULL;
 	if (!(app = calloc(1, sizeof(*app))))
 		return TK_ERR_NOMEM;
-	pthread_mutex_init(&app->lock, NULL);
+	fe_mutex_init_recursive(&app->lock);
+	pthread_cond_init(&app->idle, NULL);
 	app->next_session = 1;
 	app->next_obj = 1;
 	*out = app;
@@ -35,6 +36,7 @@ void app_free(struct app **p)
 		secret_free(&app->objs[i].secret);
 	free(app->objs);
 	pthread_mutex_unlock(&app->lock);
+	pthread_cond_destroy(&app->idle);
 	pthread_mutex_destroy(&app->lock);
 	free(app);
 	*p = NULL;
@@ -123,7 +125,7 @@ void app_logout_slot(struct app *app, struct fe_slot *slot)
 	if (!l)
 		return;
 	so = l->user == CKU_SO;
-	pthread_mutex_lock(&slot->lock);
+	slot_card_lock(slot);
 	if (l->epoch == slot_epoch(slot) && slot->tok) {
 		unsigned *n = so ? &slot->n_so : &slot->n_user;
 		if (*n > 0 && --*n == 0) {
@@ -134,7 +136,7 @@ void app_logout_slot(struct app *app, struct fe_slot *slot)
 				slot->private_loaded = false;
 		}
 	}
-	pthread_mutex_unlock(&slot->lock);
+	slot_card_unlock(slot);
 	*l = app->logins[--app->nlogins];
 }
 
@@ -188,15 +190,22 @@ static void app_drop_session(struct app *app, struct session *s)
 		app_logout_slot(app, slot);
 }
 
-/* All sessions of the app, or those on slot. */
+/* All sessions of the app, or those on slot; a busy one when its card
+ * operation is over. */
 static void app_close_sessions(struct app *app, struct fe_slot *slot)
 {
-	struct session *s = app->sessions, *next;
+	struct session *s, *next;
 
-	for (; s; s = next) {
+again:
+	for (s = app->sessions; s; s = next) {
 		next = s->next;
-		if (!slot || s->slot == slot)
-			app_drop_session(app, s);
+		if (slot && s->slot != slot)
+			continue;
+		if (s->busy) {
+			pthread_cond_wait(&app->idle, &app->lock);
+			goto again;
+		}
+		app_drop_session(app, s);
 	}
 	while (!slot && app->nlogins)
 		app_logout_slot(app, app->logins[0].slot);
@@ -214,9 +223,14 @@ static bool session_stale(struct session *s)
 
 struct session *app_session(struct app *app, CK_SESSION_HANDLE h, CK_RV *rv)
 {
+again:
 	for (struct session *s = app->sessions; s; s = s->next) {
 		if (s->h != h)
 			continue;
+		if (s->busy) { /* as if its operation held app->lock */
+			pthread_cond_wait(&app->idle, &app->lock);
+			goto again;
+		}
 		if (session_stale(s)) {
 			/* The token went away: the handle is gone with it. */
 			app_drop_session(app, s);
@@ -227,6 +241,19 @@ struct session *app_session(struct app *app, CK_SESSION_HANDLE h, CK_RV *rv)
 	}
 	*rv = CKR_SESSION_HANDLE_INVALID;
 	return NULL;
+}
+
+void session_run(struct app *app, struct session *s)
+{
+	s->busy = true;
+	pthread_mutex_unlock(&app->lock);
+}
+
+void session_done(struct app *app, struct session *s)
+{
+	pthread_mutex_lock(&app->lock);
+	s->busy = false;
+	pthread_cond_broadcast(&app->idle);
 }
 
 size_t app_count_sessions(struct app *app, struct fe_slot *slot, bool rw_only)

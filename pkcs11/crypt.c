@@ -34,17 +34,18 @@ static CK_RV decrypt_unpad(struct op *op, const uint8_t *raw, size_t k)
 	return CKR_OK;
 }
 
-/* slot->lock held: the raw block from the token, unpadded into op->result. */
-static CK_RV decrypt_token(struct session *s, struct op *op, const uint8_t *in,
-			   size_t k)
+/* app->lock held (dropped during the card call): the raw block from the
+ * token, unpadded into op->result. */
+static CK_RV decrypt_token(struct app *app, struct session *s, struct op *op,
+			   const uint8_t *in, size_t k)
 {
 	uint8_t raw[MAX_BLOCK], block[MAX_BLOCK];
 	size_t rlen = sizeof(raw);
 	CK_RV rv;
 	int r;
 
-	if ((r = op_driver_decrypt(s, op, in, k, raw, &rlen)) < 0) {
-		rv = slot_rv(s->slot, r);
+	if ((r = op_driver_decrypt(app, s, op, in, k, raw, &rlen)) < 0) {
+		rv = rv_from_tk(r); /* a removed token is closed already */
 		goto out;
 	}
 	if (rlen > k) { /* raw may hold plaintext: wiped below */
@@ -79,11 +80,8 @@ static CK_RV decrypt_finish(struct app *app, struct session *s,
 			*out_len = k;
 			return CKR_OK;
 		}
-		if ((rv = op_login_check(app, s, op)) == CKR_OK) {
-			pthread_mutex_lock(&s->slot->lock);
-			rv = decrypt_token(s, op, in, k);
-			pthread_mutex_unlock(&s->slot->lock);
-		}
+		if ((rv = op_login_check(app, s, op)) == CKR_OK)
+			rv = decrypt_token(app, s, op, in, k);
 		if (rv != CKR_OK) {
 			op_reset(op);
 			return rv;

@@ -70,7 +70,8 @@ static CK_RV derive_template(const CK_ATTRIBUTE *t, CK_ULONG n,
 	return CKR_OK;
 }
 
-/* slot->lock held: checks the base key and runs the derivation. */
+/* app->lock held: checks the base key and runs the derivation with the
+ * session busy and app->lock dropped. */
 static CK_RV derive_token(struct app *app, struct session *s,
 			  const CK_MECHANISM *mech, CK_OBJECT_HANDLE base,
 			  uint8_t *out, size_t *out_len)
@@ -87,7 +88,10 @@ static CK_RV derive_token(struct app *app, struct session *s,
 	memcpy(&p, mech->pParameter, sizeof(p));
 	if (p.kdf != CKD_NULL || p.ulSharedDataLen)
 		return CKR_MECHANISM_PARAM_INVALID;
-	if ((rv = op_key(app, s, base, OBJ_PRIV, &op)) != CKR_OK)
+	pthread_mutex_lock(&s->slot->lock);
+	rv = op_key(app, s, base, OBJ_PRIV, &op);
+	pthread_mutex_unlock(&s->slot->lock);
+	if (rv != CKR_OK)
 		goto out;
 	if (!(alg_family(op.alg) & (KF_EC | KF_X))) {
 		rv = CKR_KEY_TYPE_INCONSISTENT;
@@ -99,11 +103,22 @@ static CK_RV derive_token(struct app *app, struct session *s,
 		rv = CKR_USER_NOT_LOGGED_IN;
 		goto out;
 	}
-	r = s->slot->tok ? s->slot->tok->ops->derive(s->slot->tok, op.ref, peer,
-						     peer_len, out, out_len)
-			 : TK_ERR_REMOVED;
-	if (r < 0)
-		rv = slot_rv(s->slot, r);
+	session_run(app, s);
+	slot_io_lock(s->slot);
+	r = s->slot->tok && s->epoch == slot_epoch(s->slot)
+		? s->slot->tok->ops->derive(s->slot->tok, op.ref, peer,
+					    peer_len, out, out_len)
+		: TK_ERR_REMOVED;
+	if (r < 0) {
+		pthread_mutex_lock(&s->slot->lock);
+		if (s->epoch == slot_epoch(s->slot))
+			rv = slot_rv(s->slot, r);
+		else
+			rv = CKR_DEVICE_REMOVED;
+		pthread_mutex_unlock(&s->slot->lock);
+	}
+	slot_io_unlock(s->slot);
+	session_done(app, s);
 out:
 	op_reset(&op);
 	return rv;
@@ -133,9 +148,7 @@ CK_RV fe_C_DeriveKey(struct app *app, CK_SESSION_HANDLE hSession,
 	if ((rv = derive_template(pTemplate, ulAttributeCount, sec, &want)) !=
 	    CKR_OK)
 		goto out;
-	pthread_mutex_lock(&s->slot->lock);
 	rv = derive_token(app, s, pMechanism, hBaseKey, z, &zlen);
-	pthread_mutex_unlock(&s->slot->lock);
 	if (rv != CKR_OK)
 		goto out;
 	if (want > zlen) {

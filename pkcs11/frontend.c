@@ -81,14 +81,15 @@ void frontend_fini(void)
 		pthread_cond_wait(&fe.changed, &fe.lock);
 	for (size_t i = 0; i < fe.nslots; i++) {
 		struct fe_slot *slot = fe.slots[i];
-		pthread_mutex_lock(&slot->lock);
+		slot_card_lock(slot);
 		slot_close_token(slot);
-		pthread_mutex_unlock(&slot->lock);
+		slot_card_unlock(slot);
 		pthread_mutex_destroy(&slot->lock);
+		pthread_mutex_destroy(&slot->io);
 		free(slot);
 		fe.slots[i] = NULL;
 	}
-	fe.nslots = 0;
+	__atomic_store_n(&fe.nslots, 0, __ATOMIC_RELEASE);
 	for (size_t i = 0; i < fe.ndrivers; i++)
 		if (fe.drivers[i])
 			fe.drivers[i]->ops->free(fe.drivers[i]);
@@ -99,16 +100,223 @@ void frontend_fini(void)
 	pthread_mutex_unlock(&fe.lock);
 }
 
+/* Without fe.lock, which a scan holds while it opens a token: the table
+ * only grows (a slot is published before nslots counts it) until
+ * frontend_fini, when no app is left. */
 struct fe_slot *frontend_slot(CK_SLOT_ID id)
 {
-	struct fe_slot *slot = NULL;
+	size_t n = __atomic_load_n(&fe.nslots, __ATOMIC_ACQUIRE);
 
-	pthread_mutex_lock(&fe.lock);
-	for (size_t i = 0; i < fe.nslots; i++)
+	for (size_t i = 0; i < n; i++)
 		if (fe.slots[i]->id == id)
-			slot = fe.slots[i];
-	pthread_mutex_unlock(&fe.lock);
-	return slot;
+			return fe.slots[i];
+	return NULL;
+}
+
+/* ---- the slot's locks ---- */
+
+/* Whether this thread must not wait (between fe_try_* and fe_try_end). */
+static _Thread_local bool fe_nonblocking;
+
+/* io and lock held: the driver's info, copied for readers that hold only
+ * lock (the driver may change it during any card call). */
+static void slot_info_refresh(struct fe_slot *slot)
+{
+	memset(&slot->info, 0, sizeof(slot->info));
+	if (slot->tok && slot->tok->ops->info(slot->tok, &slot->info) < 0)
+		memset(&slot->info, 0, sizeof(slot->info));
+}
+
+void slot_io_lock(struct fe_slot *slot)
+{
+	pthread_mutex_lock(&slot->io);
+}
+
+void slot_io_unlock(struct fe_slot *slot)
+{
+	pthread_mutex_lock(&slot->lock);
+	slot_info_refresh(slot);
+	pthread_mutex_unlock(&slot->lock);
+	pthread_mutex_unlock(&slot->io);
+}
+
+void slot_card_lock(struct fe_slot *slot)
+{
+	pthread_mutex_lock(&slot->io);
+	pthread_mutex_lock(&slot->lock);
+}
+
+void slot_card_unlock(struct fe_slot *slot)
+{
+	slot_info_refresh(slot);
+	pthread_mutex_unlock(&slot->lock);
+	pthread_mutex_unlock(&slot->io);
+}
+
+/* slot->lock held, io not: takes io in the lock order. Returns the epoch
+ * seen before, so the caller can tell the token changed meanwhile. */
+static int slot_io_take(struct fe_slot *slot)
+{
+	uint64_t epoch = slot->epoch;
+
+	if (fe_nonblocking)
+		return TK_ERR_WOULD_BLOCK;
+	if (pthread_mutex_trylock(&slot->io) != 0) {
+		pthread_mutex_unlock(&slot->lock);
+		pthread_mutex_lock(&slot->io);
+		pthread_mutex_lock(&slot->lock);
+	}
+	if (!slot->tok || slot->epoch != epoch) {
+		pthread_mutex_unlock(&slot->io);
+		/* The token is gone; a new one is not the caller's. */
+		return slot->tok ? TK_ERR_TRANSPORT : TK_ERR_REMOVED;
+	}
+	return 0;
+}
+
+/* io and lock held: after a driver call; keeps lock. */
+static int slot_io_give(struct fe_slot *slot, int r)
+{
+	if (r == TK_ERR_REMOVED)
+		slot_close_token(slot);
+	slot_info_refresh(slot);
+	pthread_mutex_unlock(&slot->io);
+	return r;
+}
+
+static bool bit_get(const uint8_t *map, uint8_t b)
+{
+	return map[b >> 3] & (1u << (b & 7));
+}
+
+/* Whether discover(what, ref) could read anything not read yet. */
+static bool slot_disc_needed(const struct fe_slot *slot, unsigned what,
+			     uint8_t ref)
+{
+	unsigned parts = what & ~(unsigned)TK_DISCOVER_ALL;
+
+	if ((parts & ~slot->disc_all) == 0)
+		return false;
+	if (what & TK_DISCOVER_ALL)
+		return true;
+	if ((parts & TK_DISCOVER_DATA) && !(slot->disc_all & TK_DISCOVER_DATA))
+		return true;
+	if ((parts & TK_DISCOVER_KEY) && !(slot->disc_all & TK_DISCOVER_KEY) &&
+	    !bit_get(slot->disc_key, ref))
+		return true;
+	return (parts & TK_DISCOVER_CERT) &&
+	       !(slot->disc_all & TK_DISCOVER_CERT) &&
+	       !bit_get(slot->disc_cert, ref);
+}
+
+static void slot_disc_note(struct fe_slot *slot, unsigned what, uint8_t ref)
+{
+	unsigned parts = what & ~(unsigned)TK_DISCOVER_ALL;
+
+	if (what & TK_DISCOVER_ALL) {
+		slot->disc_all |= parts;
+		return;
+	}
+	slot->disc_all |= parts & TK_DISCOVER_DATA;
+	/* The certificate's discovery reads the key's too (driver.h). */
+	if (parts & (TK_DISCOVER_KEY | TK_DISCOVER_CERT))
+		slot->disc_key[ref >> 3] |= (uint8_t)(1u << (ref & 7));
+	if (parts & TK_DISCOVER_CERT)
+		slot->disc_cert[ref >> 3] |= (uint8_t)(1u << (ref & 7));
+}
+
+int slot_discover(struct fe_slot *slot, unsigned what, uint8_t ref)
+{
+	int r;
+
+	if (!slot->tok)
+		return TK_ERR_REMOVED;
+	if (!slot->tok->ops->discover || !what ||
+	    !slot_disc_needed(slot, what, ref))
+		return 0;
+	if ((r = slot_io_take(slot)) < 0)
+		return r;
+	r = slot->tok->ops->discover(slot->tok, what, ref);
+	if (r == 0)
+		slot_disc_note(slot, what, ref);
+	return slot_io_give(slot, r);
+}
+
+int slot_load_private(struct fe_slot *slot)
+{
+	int r;
+
+	if (!slot->tok)
+		return TK_ERR_REMOVED;
+	if (slot->private_loaded)
+		return 0;
+	if ((r = slot_io_take(slot)) < 0)
+		return r;
+	r = slot->tok->ops->load_private(slot->tok);
+	return slot_io_give(slot, r);
+}
+
+/* ---- the fast path's holds ---- */
+
+bool fe_try_session(struct app *app, CK_SESSION_HANDLE h, struct fe_hold *hold)
+{
+	struct fe_slot *slot = NULL;
+	struct session *s;
+
+	memset(hold, 0, sizeof(*hold));
+	if (pthread_mutex_trylock(&app->lock) != 0)
+		return false;
+	for (s = app->sessions; s && s->h != h; s = s->next)
+		;
+	if (s && s->busy)
+		goto busy;
+	if (s) {
+		slot = s->slot;
+		if (pthread_mutex_trylock(&slot->lock) != 0)
+			goto busy;
+		if (s->epoch != slot->epoch) { /* stale: freed elsewhere */
+			pthread_mutex_unlock(&slot->lock);
+			goto busy;
+		}
+	}
+	hold->app = app;
+	hold->app_held = true;
+	hold->slot = slot;
+	fe_nonblocking = true;
+	return true;
+busy:
+	pthread_mutex_unlock(&app->lock);
+	return false;
+}
+
+bool fe_try_slot(struct app *app, CK_SLOT_ID id, struct fe_hold *hold)
+{
+	struct fe_slot *slot = frontend_slot(id);
+
+	memset(hold, 0, sizeof(*hold));
+	if (pthread_mutex_trylock(&app->lock) != 0)
+		return false;
+	if (slot && pthread_mutex_trylock(&slot->lock) != 0) {
+		pthread_mutex_unlock(&app->lock);
+		return false;
+	}
+	hold->app = app;
+	hold->app_held = true;
+	hold->slot = slot;
+	fe_nonblocking = true;
+	return true;
+}
+
+void fe_try_end(struct fe_hold *hold)
+{
+	struct fe_slot *slot = hold->slot;
+
+	fe_nonblocking = false;
+	if (slot)
+		pthread_mutex_unlock(&slot->lock);
+	if (hold->app_held)
+		pthread_mutex_unlock(&hold->app->lock);
+	memset(hold, 0, sizeof(*hold));
 }
 
 void slot_close_token(struct fe_slot *slot)
@@ -120,6 +328,10 @@ void slot_close_token(struct fe_slot *slot)
 	__atomic_add_fetch(&slot->epoch, 1, __ATOMIC_RELEASE);
 	slot->private_loaded = false;
 	slot->n_user = slot->n_so = 0;
+	memset(&slot->info, 0, sizeof(slot->info));
+	slot->disc_all = 0;
+	memset(slot->disc_key, 0, sizeof(slot->disc_key));
+	memset(slot->disc_cert, 0, sizeof(slot->disc_cert));
 }
 
 static void slot_open_token(struct fe_slot *slot)
@@ -143,6 +355,10 @@ static void slot_open_token(struct fe_slot *slot)
 	slot->open_failed = false;
 	slot->private_loaded = false;
 	slot->n_user = slot->n_so = 0;
+	slot->disc_all = 0;
+	memset(slot->disc_key, 0, sizeof(slot->disc_key));
+	memset(slot->disc_cert, 0, sizeof(slot->disc_cert));
+	slot_info_refresh(slot);
 }
 
 int slot_reopen(struct fe_slot *slot)
@@ -157,7 +373,8 @@ int slot_info(struct fe_slot *slot, struct tk_token_info *info)
 	memset(info, 0, sizeof(*info));
 	if (!slot->tok)
 		return TK_ERR_REMOVED;
-	return slot->tok->ops->info(slot->tok, info);
+	*info = slot->info;
+	return 0;
 }
 
 CK_RV slot_rv(struct fe_slot *slot, int err)
@@ -180,12 +397,14 @@ static struct fe_slot *slot_for(struct tk_driver *drv,
 	}
 	if (fe.nslots == FE_MAX_SLOTS || !(slot = calloc(1, sizeof(*slot))))
 		return NULL;
-	pthread_mutex_init(&slot->lock, NULL);
+	pthread_mutex_init(&slot->io, NULL);
+	fe_mutex_init_recursive(&slot->lock);
 	slot->id = fe.next_id++;
 	slot->drv = drv;
 	slot->dev = *dev;
 	slot->dev.present = false; /* so the first update opens it */
-	fe.slots[fe.nslots++] = slot;
+	fe.slots[fe.nslots] = slot;
+	__atomic_store_n(&fe.nslots, fe.nslots + 1, __ATOMIC_RELEASE);
 	return slot;
 }
 
@@ -195,8 +414,18 @@ static void slot_update(struct fe_slot *slot, const struct tk_device *dev,
 			bool open)
 {
 	bool changed = dev->events != slot->dev.events || !dev->present;
+	bool card;
 
+	/* The card lock (waiting for a card operation) only to open or
+	 * close a token. */
 	pthread_mutex_lock(&slot->lock);
+	card = slot->tok
+		   ? changed
+		   : open && dev->present && (changed || !slot->open_failed);
+	if (card) {
+		pthread_mutex_unlock(&slot->lock);
+		slot_card_lock(slot);
+	}
 	if (slot->tok && changed)
 		slot_close_token(slot);
 	if (changed)
@@ -206,7 +435,10 @@ static void slot_update(struct fe_slot *slot, const struct tk_device *dev,
 	slot->listed = true;
 	if (open && !slot->tok && dev->present && !slot->open_failed)
 		slot_open_token(slot);
-	pthread_mutex_unlock(&slot->lock);
+	if (card)
+		slot_card_unlock(slot);
+	else
+		pthread_mutex_unlock(&slot->lock);
 }
 
 /* fe.lock held: asks every driver for its devices (no token round trip) and
@@ -235,10 +467,10 @@ static void frontend_scan(bool open)
 		struct fe_slot *slot = fe.slots[i];
 		if (slot->listed)
 			continue;
-		pthread_mutex_lock(&slot->lock);
+		slot_card_lock(slot);
 		slot_close_token(slot);
 		slot->dev.present = false;
-		pthread_mutex_unlock(&slot->lock);
+		slot_card_unlock(slot);
 	}
 	fe.dev_scanned = true;
 }

@@ -91,6 +91,26 @@ void frontend_events_wake(void);
 CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags,
 			    CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved);
 
+/* For a thread that must not wait (the daemon's event loop). fe_try_session
+ * (session calls) or fe_try_slot (slot calls) takes, only if they are free,
+ * the locks a call on cached data needs (the app's and the slot's; neither
+ * is ever held across a private-key operation, but some card calls that
+ * change the cache hold them), and marks the thread: until fe_try_end,
+ * fe_C_* calls on that session or slot run without waiting, and a call that
+ * would need the card or another lock returns CKR_TOKEND_WOULD_BLOCK having
+ * changed nothing. false: busy now (nothing held), run the call elsewhere.
+ * Calls that always talk to the card must not be made under it. */
+struct fe_hold {
+	struct app *app;
+	void *slot;
+	bool app_held;
+};
+bool fe_try_session(struct app *app, CK_SESSION_HANDLE h, struct fe_hold *hold);
+bool fe_try_slot(struct app *app, CK_SLOT_ID id, struct fe_hold *hold);
+void fe_try_end(struct fe_hold *hold);
+/* Vendor-defined: never sent to a client. */
+#define CKR_TOKEND_WOULD_BLOCK (CKR_VENDOR_DEFINED | 0x544B0001UL)
+
 CK_RV fe_C_GetInfo(struct app *app, CK_INFO_PTR pInfo);
 CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent,
 		       CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount);

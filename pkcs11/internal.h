@@ -2,9 +2,25 @@
  * operations and object views shared by the front end's files.
  *
  * Locking, always in this order and never the other way round:
- *   app->lock   (one application's sessions, handles, login records)
+ *   app->lock   (one application's sessions, handles, login records.
+ *                Sign, decrypt and derive drop it for the card call,
+ *                marking their session busy; the rarer card calls that
+ *                change the app's state (login, logout, admin, a search's
+ *                first read of the card) still keep it while they wait
+ *                for io)
  *   fe_lock     (the slot table; held briefly)
- *   slot->lock  (the token pointer and every driver call on it)
+ *   slot->io    (card I/O: every driver call that may talk to the device;
+ *                drivers stay single-threaded per token)
+ *   slot->lock  (short: the token pointer, epoch, info snapshot, discover
+ *                memo and the driver's object cache)
+ * The token pointer changes (open, close) only with io and lock both held,
+ * so either keeps it alive. Driver calls that change the cache (discover,
+ * load_private, login, logout, PIN and admin calls) run with both held;
+ * sign, decrypt and derive with io only, so cached reads (attributes,
+ * search, session/token/slot info, mechanisms) go on beside them. Holding
+ * io, never take app->lock. app->lock and slot->lock are recursive so the
+ * daemon's loop thread can take them with trylock first (fe_try_*) and
+ * then run an ordinary call that cannot block.
  * A token's sessions and logins carry the slot's epoch; when the token is
  * closed the epoch moves and they are stale, without touching other apps. */
 #ifndef TOKEND_PKCS11_INTERNAL_H
@@ -32,16 +48,33 @@ struct fe_slot {
 	CK_SLOT_ID id;
 	struct tk_driver *drv;
 	struct tk_device dev;
-	bool listed;      /* seen in the last scan */
-	bool open_failed; /* open() refused at dev.events */
-	pthread_mutex_t lock;
-	/* under lock: */
+	bool listed;          /* seen in the last scan */
+	bool open_failed;     /* open() refused at dev.events */
+	pthread_mutex_t io;   /* card I/O (see the lock order above) */
+	pthread_mutex_t lock; /* recursive */
+	/* under lock (tok, epoch: changed with io held too): */
 	struct tk_token *tok; /* NULL: no token */
 	uint64_t epoch;       /* moves whenever tok is opened or closed */
 	bool private_loaded;
-	unsigned n_user, n_so; /* apps logged in at this epoch */
+	unsigned n_user, n_so;     /* apps logged in at this epoch */
+	struct tk_token_info info; /* the driver's, copied with io held */
+	/* What discover() has read at this epoch (TK_DISCOVER_* with ALL,
+	 * and per key reference), so a search that needs nothing new does
+	 * not wait for the card. */
+	unsigned disc_all;
+	uint8_t disc_key[32], disc_cert[32];
 	struct pin_guard guard; /* the secrets last accepted (pin_guard.h) */
 };
+
+static inline void fe_mutex_init_recursive(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
 
 /* The epoch, readable without slot->lock (written under it). */
 static inline uint64_t slot_epoch(const struct fe_slot *slot)
@@ -49,16 +82,33 @@ static inline uint64_t slot_epoch(const struct fe_slot *slot)
 	return __atomic_load_n(&slot->epoch, __ATOMIC_ACQUIRE);
 }
 
-/* Returns the slot (stable until frontend_fini) or NULL. */
+/* Returns the slot (stable until frontend_fini) or NULL. Takes no lock. */
 struct fe_slot *frontend_slot(CK_SLOT_ID id);
-/* With slot->lock held: closes the token after TK_ERR_REMOVED. */
+/* With io and lock held: closes the token after TK_ERR_REMOVED. */
 void slot_close_token(struct fe_slot *slot);
-/* With slot->lock held: the token's info; fails when no token. */
+/* With slot->lock held: the token's info (a copy taken when the card was
+ * last used, so it costs no driver call); fails when no token. */
 int slot_info(struct fe_slot *slot, struct tk_token_info *info);
-/* With slot->lock held: TK_ERR_REMOVED closes the token; then maps. */
+/* With slot->lock held: TK_ERR_REMOVED closes the token (io must be held
+ * too then); then maps. */
 CK_RV slot_rv(struct fe_slot *slot, int err);
-/* Reopens the token after a reset (with slot->lock held). */
+/* Reopens the token after a reset (with io and lock held). */
 int slot_reopen(struct fe_slot *slot);
+/* Card I/O only (sign, decrypt, derive): io; the unlock refreshes the info
+ * copy. Never with app->lock or slot->lock held. */
+void slot_io_lock(struct fe_slot *slot);
+void slot_io_unlock(struct fe_slot *slot);
+/* Card I/O that changes the cache: io then lock; the unlock refreshes the
+ * info copy. May be taken with app->lock held, not with slot->lock. */
+void slot_card_lock(struct fe_slot *slot);
+void slot_card_unlock(struct fe_slot *slot);
+/* With slot->lock held (io not): discover() and load_private() for a
+ * search. They skip the driver when the memo says it has nothing to read;
+ * else they take io (dropping and retaking slot->lock, so the caller must
+ * look at slot->tok again). Fail with TK_ERR_WOULD_BLOCK on a thread that
+ * must not wait (fe_try_*). */
+int slot_discover(struct fe_slot *slot, unsigned what, uint8_t ref);
+int slot_load_private(struct fe_slot *slot);
 /* For app_free: ends the app's C_WaitForSlotEvent calls and waits for
  * them to return. */
 void frontend_app_drain(struct app *app);
@@ -145,6 +195,9 @@ struct session {
 	struct fe_slot *slot;
 	uint64_t epoch;
 	CK_FLAGS flags;
+	/* A private-key operation runs without app->lock: other calls on the
+	 * session wait for it (app->idle), as if it held the lock. */
+	bool busy;
 	struct op op[OP_N];
 	struct find_state find;
 };
@@ -201,7 +254,8 @@ struct app {
 	uint64_t cancel_gen; /* moved by app_wait_cancel */
 	bool dead;           /* app_free under way */
 
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* recursive */
+	pthread_cond_t idle;  /* a session stopped being busy */
 	struct session *sessions;
 	CK_SESSION_HANDLE next_session;
 	struct app_login logins[FE_MAX_SLOTS];
@@ -216,8 +270,13 @@ struct app {
 	unsigned pin_reserved; /* app_set_pin_guard; 0: no guard */
 };
 
-/* Finds a live session (stale after token removal: freed, NULL). */
+/* Finds a live session (stale after token removal: freed, NULL); waits
+ * while it is busy. */
 struct session *app_session(struct app *app, CK_SESSION_HANDLE h, CK_RV *rv);
+/* app->lock held: marks s busy and drops app->lock for a card operation;
+ * session_done retakes it and clears the mark. s stays valid between. */
+void session_run(struct app *app, struct session *s);
+void session_done(struct app *app, struct session *s);
 /* The user the app is logged in as on the slot, or (CK_USER_TYPE)-1. */
 CK_USER_TYPE app_user(struct app *app, struct fe_slot *slot);
 /* Records a login / drops one (calling driver logout for the last app). */
@@ -310,11 +369,16 @@ CK_RV op_login_check(struct app *app, struct session *s, struct op *op);
  * CKR_OK with *done false for a size query / too small (op stays). */
 CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst,
 	       CK_ULONG_PTR dst_len);
-/* The raw private-key call with the CKU_CONTEXT_SPECIFIC re-verify. */
-int op_driver_sign(struct session *s, struct op *op, const uint8_t *in,
-		   size_t in_len, uint8_t *out, size_t *out_len);
-int op_driver_decrypt(struct session *s, struct op *op, const uint8_t *in,
-		      size_t in_len, uint8_t *out, size_t *out_len);
+/* The raw private-key call with the CKU_CONTEXT_SPECIFIC re-verify. Called
+ * with app->lock held (no slot lock); runs the card operation with the
+ * session busy and app->lock dropped (session_run). A removed token is
+ * closed here. */
+int op_driver_sign(struct app *app, struct session *s, struct op *op,
+		   const uint8_t *in, size_t in_len, uint8_t *out,
+		   size_t *out_len);
+int op_driver_decrypt(struct app *app, struct session *s, struct op *op,
+		      const uint8_t *in, size_t in_len, uint8_t *out,
+		      size_t *out_len);
 
 /* op.c: C_*Init for every operation type; feeding parts; the final
  * message (digest or data) of a hash-and-sign or raw mechanism. */

@@ -84,14 +84,14 @@ static CK_RV login_context(struct app *app, struct session *s,
 	 * last app logged out. */
 	if (app_user(app, s->slot) != CKU_USER)
 		return CKR_USER_NOT_LOGGED_IN;
-	pthread_mutex_lock(&s->slot->lock);
+	slot_card_lock(s->slot);
 	r = login_guarded(app, s->slot, TK_USER_PIN, pin, len, h);
 	if (r < 0) {
 		CK_RV rv = slot_rv(s->slot, r);
-		pthread_mutex_unlock(&s->slot->lock);
+		slot_card_unlock(s->slot);
 		return rv;
 	}
-	pthread_mutex_unlock(&s->slot->lock);
+	slot_card_unlock(s->slot);
 	op->ctx_authed = true;
 	memcpy(op->ctx_pin, pin, len);
 	op->ctx_pin_len = len;
@@ -127,7 +127,7 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 		pin = key;
 		len = key_len;
 	}
-	pthread_mutex_lock(&slot->lock);
+	slot_card_lock(slot);
 	if (!slot->tok) {
 		rv = CKR_DEVICE_REMOVED;
 		goto out;
@@ -141,7 +141,7 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 	}
 	app_login_add(app, slot, user);
 out:
-	pthread_mutex_unlock(&slot->lock);
+	slot_card_unlock(slot);
 	explicit_bzero(key, sizeof(key));
 	return rv;
 }

@@ -535,21 +535,20 @@ static unsigned find_discover(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref)
 	return what;
 }
 
-/* slot->lock held: has the driver read what the search could match. */
+/* slot->lock held: has the driver read what the search could match (the
+ * card lock is taken inside, only when there is something to read). */
 static int find_prepare(struct find_ctx *c, struct fe_slot *slot)
 {
-	const struct tk_token_ops *ops = slot->tok->ops;
 	uint8_t ref = 0;
 	unsigned what = find_discover(c->t, c->n, &ref);
 	int r = 0;
 
-	if (ops->discover && what)
-		r = ops->discover(slot->tok, what, ref);
+	r = slot_discover(slot, what, ref);
 	if (r == 0 && c->logged_in && !slot->private_loaded &&
 	    find_wants_data(c->t, c->n)) {
-		r = ops->load_private(slot->tok);
+		r = slot_load_private(slot);
 		slot->private_loaded = r == 0;
-		if (r != TK_ERR_REMOVED)
+		if (r != TK_ERR_REMOVED && r != TK_ERR_WOULD_BLOCK)
 			r = 0; /* the public objects are still there */
 	}
 	return r;
@@ -675,12 +674,18 @@ CK_RV fe_C_GetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
 	struct session *s;
 	struct buf b;
 	CK_RV rv, one;
+	bool card;
 
 	if (!pTemplate && ulCount)
 		return CKR_ARGUMENTS_BAD;
+	/* An attestation is a card round trip: the card lock. */
+	card = tmpl_find(pTemplate, ulCount, CKA_TOKEND_ATTESTATION) != NULL;
 	APP_SESSION(app, hSession, s, rv);
 	buf_init(&b, 0);
-	pthread_mutex_lock(&s->slot->lock);
+	if (card)
+		slot_card_lock(s->slot);
+	else
+		pthread_mutex_lock(&s->slot->lock);
 	if ((rv = obj_view(app, s, hObject, &v)) != CKR_OK)
 		goto out;
 	for (CK_ULONG i = 0; i < ulCount; i++) {
@@ -690,7 +695,10 @@ CK_RV fe_C_GetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
 			rv = one;
 	}
 out:
-	pthread_mutex_unlock(&s->slot->lock);
+	if (card)
+		slot_card_unlock(s->slot);
+	else
+		pthread_mutex_unlock(&s->slot->lock);
 	pthread_mutex_unlock(&app->lock);
 	buf_free(&b);
 	return rv;

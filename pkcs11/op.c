@@ -68,42 +68,63 @@ CK_RV op_login_check(struct app *app, struct session *s, struct op *op)
 typedef int (*raw_fn)(struct tk_token *, uint8_t, const uint8_t *, size_t,
 		      uint8_t *, size_t *);
 
-/* slot->lock held. One raw private-key call; when another application's
- * VERIFY consumed a PIN-always key's authorisation, verify this op's PIN
- * once more and retry. */
-static int op_driver_raw(struct session *s, struct op *op, bool sign,
-			 const uint8_t *in, size_t in_len, uint8_t *out,
-			 size_t *out_len)
+/* One raw private-key call, with the session busy and app->lock dropped so
+ * the app's other sessions go on; when another application's VERIFY
+ * consumed a PIN-always key's authorisation, verify this op's PIN once more
+ * and retry. */
+static int op_driver_raw(struct app *app, struct session *s, struct op *op,
+			 bool sign, const uint8_t *in, size_t in_len,
+			 uint8_t *out, size_t *out_len)
 {
-	struct tk_token *tok = s->slot->tok;
+	struct fe_slot *slot = s->slot;
+	struct tk_token *tok;
 	size_t cap = *out_len;
 	raw_fn fn;
 	int r;
 
-	if (!tok || s->epoch != slot_epoch(s->slot))
-		return TK_ERR_REMOVED;
+	session_run(app, s);
+	slot_io_lock(slot);
+	tok = slot->tok; /* stable while io is held */
+	if (!tok || s->epoch != slot_epoch(slot)) {
+		r = TK_ERR_REMOVED;
+		goto out;
+	}
 	fn = sign ? tok->ops->sign : tok->ops->decrypt;
 	r = fn(tok, op->ref, in, in_len, out, out_len);
 	if (r == TK_ERR_AUTH_REQUIRED && op->ctx_authed && op->ctx_pin_len) {
+		/* login changes the driver's state: the card lock */
+		pthread_mutex_lock(&slot->lock);
 		r = tok->ops->login(tok, TK_USER_PIN, op->ctx_pin,
 				    op->ctx_pin_len);
+		pthread_mutex_unlock(&slot->lock);
 		*out_len = cap;
 		if (r == 0)
 			r = fn(tok, op->ref, in, in_len, out, out_len);
 	}
+	if (r == TK_ERR_REMOVED) {
+		pthread_mutex_lock(&slot->lock);
+		if (slot->tok == tok)
+			slot_close_token(slot);
+		pthread_mutex_unlock(&slot->lock);
+	}
+out:
+	slot_io_unlock(slot);
+	session_done(app, s);
 	return r;
 }
 
-int op_driver_sign(struct session *s, struct op *op, const uint8_t *in,
-		   size_t in_len, uint8_t *out, size_t *out_len)
+int op_driver_sign(struct app *app, struct session *s, struct op *op,
+		   const uint8_t *in, size_t in_len, uint8_t *out,
+		   size_t *out_len)
 {
-	return op_driver_raw(s, op, true, in, in_len, out, out_len);
+	return op_driver_raw(app, s, op, true, in, in_len, out, out_len);
 }
 
-int op_driver_decrypt(struct session *s, struct op *op, const uint8_t *in,
-		      size_t in_len, uint8_t *out, size_t *out_len)
+int op_driver_decrypt(struct app *app, struct session *s, struct op *op,
+		      const uint8_t *in, size_t in_len, uint8_t *out,
+		      size_t *out_len)
 {
-	return op_driver_raw(s, op, false, in, in_len, out, out_len);
+	return op_driver_raw(app, s, op, false, in, in_len, out, out_len);
 }
 
 /* RSA-PSS parameters: hash as the mechanism's, MGF1 known, salt fits. */

@@ -23,6 +23,7 @@ static const struct {
 	{ TK_ERR_CRYPTO, CKR_FUNCTION_FAILED },
 	{ TK_ERR_BUSY, CKR_FUNCTION_FAILED },
 	{ TK_ERR_IO, CKR_DEVICE_ERROR },
+	{ TK_ERR_WOULD_BLOCK, CKR_TOKEND_WOULD_BLOCK },
 };
 
 CK_RV rv_from_tk(int err)

@@ -87,10 +87,10 @@ static CK_RV tbs_rsa(struct op *op, const uint8_t *msg, size_t len,
 	}
 }
 
-/* slot->lock held. Builds what the token signs, signs, formats the result
- * into sig (sig_size bytes). */
-static CK_RV sign_token(struct session *s, struct op *op, const uint8_t *msg,
-			size_t len, uint8_t *sig)
+/* app->lock held (dropped during the card call). Builds what the token
+ * signs, signs, formats the result into sig (sig_size bytes). */
+static CK_RV sign_token(struct app *app, struct session *s, struct op *op,
+			const uint8_t *msg, size_t len, uint8_t *sig)
 {
 	uint8_t tbs[MAX_SIG], raw[MAX_SIG];
 	size_t k = sig_size(op), tlen = k, rlen = sizeof(raw), field;
@@ -112,8 +112,8 @@ static CK_RV sign_token(struct session *s, struct op *op, const uint8_t *msg,
 		msg = tbs;
 		len = field;
 	}
-	if ((r = op_driver_sign(s, op, msg, len, raw, &rlen)) < 0)
-		return slot_rv(s->slot, r);
+	if ((r = op_driver_sign(app, s, op, msg, len, raw, &rlen)) < 0)
+		return rv_from_tk(r); /* a removed token is closed already */
 	if (f == KF_EC)
 		return ecdsa_der_to_raw(raw, rlen, alg_field_len(op->alg),
 					sig) < 0
@@ -146,11 +146,8 @@ static CK_RV sign_finish(struct app *app, struct session *s,
 	rv = op_login_check(app, s, op);
 	if (rv == CKR_OK)
 		rv = op_message(op, data, len, hash, &hlen, &msg, &mlen);
-	if (rv == CKR_OK) {
-		pthread_mutex_lock(&s->slot->lock);
-		rv = sign_token(s, op, msg, mlen, sig);
-		pthread_mutex_unlock(&s->slot->lock);
-	}
+	if (rv == CKR_OK)
+		rv = sign_token(app, s, op, msg, mlen, sig);
 	if (rv == CKR_OK)
 		*sig_len = need;
 	op_reset(op);

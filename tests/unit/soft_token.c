@@ -287,6 +287,8 @@ static int tok_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in,
 	int r, ok = 0;
 
 	soft_stats.sign++;
+	if (soft_control.sign_hook)
+		soft_control.sign_hook();
 	if ((r = key_use(t, ref, &key, &k)) < 0)
 		return r;
 	switch (key->alg) {
@@ -709,4 +711,5 @@ void soft_reset_all(void)
 	soft_control.present = true;
 	soft_control.events = 0;
 	soft_control.pin_tries_left = 3;
+	soft_control.sign_hook = NULL;
 }

@@ -37,7 +37,8 @@ extern struct soft_stats soft_stats;
 struct soft_control {
 	bool present;
 	uint32_t events;
-	int pin_tries_left; /* set before open to start with fewer tries */
+	int pin_tries_left;      /* set before open to start with fewer tries */
+	void (*sign_hook)(void); /* called as sign() starts: a slow card */
 };
 extern struct soft_control soft_control;
 

@@ -20,6 +20,7 @@
 #include "reader.h"
 #include "rpc_server.h"
 #include "soft_token.h"
+#include "tokend-pkcs11.h"
 
 /* C_Initialize as Debian 12's p11-kit-client.so (0.24.1) sends it. */
 static const char fx_initialize[] =
@@ -916,6 +917,189 @@ static void test_concurrent(void **state)
 	client_free(&cl);
 }
 
+/* ---- the loop thread's fast path (rpc_server_try) ---- */
+
+/* rpc_server_try on one request: its result; a reply lands in cl->r. */
+static int try_call(struct client *cl, uint32_t id, const struct rpc_arg *a,
+		    size_t n)
+{
+	struct buf q, b;
+	int rc;
+
+	rpc_message_clear(&cl->r);
+	buf_init(&q, 0);
+	buf_init(&b, 0);
+	assert_int_equal(rpc_request_encode(&cl->codec, id, a, n, &q), 0);
+	rc = rpc_server_try(cl->srv, q.data, q.len, &b);
+	if (rc == 0) {
+		assert_int_equal(
+		    rpc_response_decode(&cl->codec, b.data, b.len, 0, &cl->r),
+		    0);
+		if (cl->r.call_id != RPC_CALL_ERROR)
+			assert_int_equal(cl->r.call_id, id);
+	} else {
+		assert_int_equal(b.len, 0); /* nothing done, nothing said */
+	}
+	buf_free(&q);
+	buf_free(&b);
+	return rc;
+}
+
+/* A card operation the test holds open: the signer waits in sign() until
+ * the test lets it go. */
+static struct {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool in_sign, release;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
+
+static void gate_sign_hook(void)
+{
+	pthread_mutex_lock(&gate.m);
+	gate.in_sign = true;
+	pthread_cond_broadcast(&gate.cv);
+	while (!gate.release)
+		pthread_cond_wait(&gate.cv, &gate.m);
+	pthread_mutex_unlock(&gate.m);
+}
+
+struct signer {
+	struct client *cl;
+	CK_SESSION_HANDLE s;
+	CK_RV rv;
+	bool verified;
+};
+
+static void *signer_run(void *arg)
+{
+	struct signer *g = arg;
+	struct worker w = { .cl = g->cl };
+	struct rpc_codec codec;
+	struct rpc_message r = { 0 };
+	struct rpc_arg a[] = { U(g->s), AY(msg, sizeof(msg) - 1), FY(512) };
+
+	rpc_codec_init(&codec, 0);
+	g->rv = worker_call(&w, &codec, RPC_C_Sign, a, 3, &r);
+	g->verified = g->rv == CKR_OK &&
+		      rsa_verify(r.args[0].bytes.p, r.args[0].bytes.len);
+	rpc_message_clear(&r);
+	return NULL;
+}
+
+/* Cached calls run on the caller's thread; calls that need the card, or a
+ * session whose operation is at the card, are left for a worker with
+ * nothing done; a signature at the card holds up no other session. */
+static void test_fast_path(void **state)
+{
+	struct client cl;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE data[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_ATTRIBUTE label[] = { { CKA_LABEL, NULL, 0 } };
+	CK_ATTRIBUTE attest[] = { { CKA_TOKEND_ATTESTATION, NULL, 0 } };
+	CK_SESSION_HANDLE s, s2;
+	CK_OBJECT_HANDLE k;
+	CK_SLOT_ID slot;
+	struct signer g;
+	pthread_t t;
+	int discovers;
+
+	(void)state;
+	/* A fresh token: nothing discovered yet. */
+	soft_control.events++;
+	client_new(&cl, 0, NULL, NULL);
+	assert_int_equal(try_call(&cl, RPC_C_GetInfo, NULL, 0), 0);
+	assert_int_equal(cl.r.args[0].ulong, CKR_CRYPTOKI_NOT_INITIALIZED);
+	init(&cl);
+	slot = first_slot(&cl);
+	s = open_session(&cl, slot);
+	s2 = open_session(&cl, slot);
+	{
+		struct rpc_arg a[] = { U(s), U(CKU_USER),
+				       AY((const CK_BYTE *)SOFT_PIN, 6) };
+		struct rpc_arg ti[] = { U(slot), FY(0) };
+		assert_int_equal(try_call(&cl, RPC_C_Login, a, 3),
+				 TK_ERR_WOULD_BLOCK);
+		assert_int_equal(try_call(&cl, RPC_C_GetTokenInfo, ti, 1), 0);
+		assert_int_equal(try_call(&cl, RPC_C_GetInfo, NULL, 0), 0);
+	}
+	assert_int_equal(login(&cl, s, SOFT_PIN), CKR_OK);
+	/* A search that must read the card first goes to a worker... */
+	{
+		struct rpc_arg fi[] = { U(s2), AA(data, 1) };
+		struct rpc_arg f[] = { U(s2), FU(4) };
+
+		discovers = soft_stats.discover;
+		assert_int_equal(try_call(&cl, RPC_C_FindObjectsInit, fi, 2),
+				 TK_ERR_WOULD_BLOCK);
+		assert_int_equal(soft_stats.discover, discovers);
+		assert_int_equal(call(&cl, RPC_C_FindObjectsInit, fi, 2),
+				 CKR_OK);
+		assert_int_equal(soft_stats.discover, discovers + 1);
+		assert_int_equal(try_call(&cl, RPC_C_FindObjects, f, 2), 0);
+		/* CHUID, and Printed Information (logged in) */
+		assert_int_equal(cl.r.args[0].ulongs.count, 2);
+		assert_int_equal(try_call(&cl, RPC_C_FindObjectsFinal, fi, 1),
+				 0);
+		/* ...once read, the same search runs here. */
+		assert_int_equal(try_call(&cl, RPC_C_FindObjectsInit, fi, 2),
+				 0);
+		assert_int_equal(try_call(&cl, RPC_C_FindObjectsFinal, fi, 1),
+				 0);
+		assert_int_equal(soft_stats.discover, discovers + 1);
+	}
+	k = find_key(&cl, s, 1);
+	{
+		struct rpc_arg a[] = { U(s2), U(k), FA(label, 1) };
+		struct rpc_arg at[] = { U(s2), U(k), FA(attest, 1) };
+		assert_int_equal(try_call(&cl, RPC_C_GetAttributeValue, a, 3),
+				 0);
+		assert_int_equal(cl.r.args[1].ulong, CKR_OK);
+		assert_int_equal(try_call(&cl, RPC_C_GetAttributeValue, at, 3),
+				 TK_ERR_WOULD_BLOCK);
+	}
+	/* A signature at the card. */
+	assert_int_equal(sign_init(&cl, s, k), CKR_OK);
+	gate.in_sign = gate.release = false;
+	soft_control.sign_hook = gate_sign_hook;
+	g = (struct signer){ &cl, s, CKR_GENERAL_ERROR, false };
+	assert_int_equal(pthread_create(&t, NULL, signer_run, &g), 0);
+	pthread_mutex_lock(&gate.m);
+	while (!gate.in_sign)
+		pthread_cond_wait(&gate.cv, &gate.m);
+	pthread_mutex_unlock(&gate.m);
+	{
+		struct rpc_arg a[] = { U(s2), U(k), FA(label, 1) };
+		struct rpc_arg si[] = { U(s), FY(0) };
+		struct rpc_arg si2[] = { U(s2), FY(0) };
+		struct rpc_arg ti[] = { U(slot), FY(0) };
+		/* other sessions: answered now, on this thread */
+		assert_int_equal(try_call(&cl, RPC_C_GetAttributeValue, a, 3),
+				 0);
+		assert_int_equal(cl.r.args[1].ulong, CKR_OK);
+		assert_int_equal(call(&cl, RPC_C_GetAttributeValue, a, 3),
+				 CKR_OK);
+		assert_int_equal(try_call(&cl, RPC_C_GetSessionInfo, si2, 1),
+				 0);
+		assert_int_equal(try_call(&cl, RPC_C_GetTokenInfo, ti, 1), 0);
+		/* the signing session: not here */
+		assert_int_equal(try_call(&cl, RPC_C_GetSessionInfo, si, 1),
+				 TK_ERR_WOULD_BLOCK);
+	}
+	pthread_mutex_lock(&gate.m);
+	gate.release = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.m);
+	pthread_join(t, NULL);
+	soft_control.sign_hook = NULL;
+	assert_int_equal(g.rv, CKR_OK);
+	assert_true(g.verified);
+	{
+		struct rpc_arg si[] = { U(s), FY(0) };
+		assert_int_equal(try_call(&cl, RPC_C_GetSessionInfo, si, 1), 0);
+	}
+	client_free(&cl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -929,6 +1113,7 @@ int main(void)
 		cmocka_unit_test(test_not_supported),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_fast_path),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
