@@ -375,11 +375,20 @@ int main(int argc, char **argv)
 	sock_path = argv[1];
 	tokend_pid = atoi(argv[2]);
 	max_workers = atoi(argv[3]);
-	/* Warm up: one client served, so lazily made state exists. */
+	/* Warm up: one client served, with a blocking wait, so lazily made
+	 * state exists (the slot watcher's long-lived PC/SC context is one
+	 * descriptor for the life of the process, not one per client). */
 	if ((fd = conn_ready()) < 0) {
 		fprintf(stderr, "stress_conn: cannot reach tokend at %s\n",
 			sock_path);
 		return 1;
+	}
+	{
+		struct msg m = { .n = 0 };
+
+		req_wait(&m, 0x100, 0);
+		send_all(fd, m.b, m.n);
+		usleep(300000);
 	}
 	close(fd);
 	usleep(500000);
