@@ -673,12 +673,12 @@ static int drv_scan(struct tk_driver *drv, struct tk_device **list, size_t *n)
 {
 	struct tk_device *d = calloc(1, sizeof(*d));
 
-	soft_stats.scan++;
+	__atomic_add_fetch(&soft_stats.scan, 1, __ATOMIC_SEQ_CST);
 	strcpy(d->name, SOFT_DEVICE);
 	strcpy(d->description, "Soft reader");
 	strcpy(d->manufacturer, "tokend");
-	d->present = soft_control.present;
-	d->events = soft_control.events;
+	d->present = __atomic_load_n(&soft_control.present, __ATOMIC_SEQ_CST);
+	d->events = __atomic_load_n(&soft_control.events, __ATOMIC_SEQ_CST);
 	*list = d;
 	*n = 1;
 	return 0;
@@ -708,7 +708,7 @@ int soft_driver_new(struct tk_driver **out)
 void soft_reset_all(void)
 {
 	memset(&soft_stats, 0, sizeof(soft_stats));
-	soft_control.present = true;
+	__atomic_store_n(&soft_control.present, true, __ATOMIC_SEQ_CST);
 	soft_control.events = 0;
 	soft_control.pin_tries_left = 3;
 	soft_control.sign_hook = NULL;

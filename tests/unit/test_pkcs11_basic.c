@@ -130,7 +130,7 @@ static void test_hotplug(void **state)
 	assert_int_not_equal(old, CK_INVALID_HANDLE);
 	/* Same device, new card: sessions of the old one are gone; same slot
 	 * id. */
-	soft_control.events++;
+	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(soft_stats.open, 2);
 	assert_int_equal(fl->C_GetSessionInfo(s, &si),
@@ -139,14 +139,14 @@ static void test_hotplug(void **state)
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, &id, &n), CKR_OK);
 	assert_int_equal(id, slot);
 	/* Removed: no token; present again: a token, still the same slot. */
-	soft_control.present = false;
+	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(
 	    fl->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s),
 	    CKR_TOKEN_NOT_PRESENT);
-	soft_control.present = true;
-	soft_control.events++;
+	__atomic_store_n(&soft_control.present, true, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(n, 1);
 	s = p11_open(false);
@@ -540,8 +540,12 @@ static void *waiter_run(void *arg)
 {
 	struct waiter *w = arg;
 
-	w->rv = w->app ? fe_C_WaitForSlotEvent(w->app, w->flags, &w->id, NULL)
+	CK_RV rv = w->app
+		       ? fe_C_WaitForSlotEvent(w->app, w->flags, &w->id, NULL)
 		       : fl->C_WaitForSlotEvent(w->flags, &w->id, NULL);
+
+	/* Read by the test thread while the waiter may still run. */
+	__atomic_store_n(&w->rv, rv, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -568,7 +572,7 @@ static void test_slot_events(void **state)
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, NULL, NULL),
 			 CKR_ARGUMENTS_BAD);
 	/* A removal is reported once, without blocking; the token is gone. */
-	soft_control.present = false;
+	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL),
 			 CKR_OK);
 	assert_int_equal(id, slot);
@@ -580,18 +584,18 @@ static void test_slot_events(void **state)
 	usleep(300 * 1000);
 	assert_int_equal(fl->C_GetInfo(&info), CKR_OK);
 	assert_int_equal(fl->C_GetSlotInfo(slot, &(CK_SLOT_INFO){ 0 }), CKR_OK);
-	soft_control.present = true;
-	soft_control.events++;
+	__atomic_store_n(&soft_control.present, true, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
 	t0 = now_s();
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_true(now_s() - t0 < 1.5);
-	assert_int_equal(w.rv, CKR_OK);
+	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST), CKR_OK);
 	assert_int_equal(w.id, slot);
 	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL),
 			 CKR_NO_EVENT);
 	/* Same device, another card: an event too. */
-	soft_control.events++;
+	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL),
 			 CKR_OK);
 	/* C_Finalize from another thread ends a blocked wait. */
@@ -602,7 +606,8 @@ static void test_slot_events(void **state)
 	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_true(now_s() - t0 < 1.0);
-	assert_int_equal(w.rv, CKR_CRYPTOKI_NOT_INITIALIZED);
+	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST),
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
 	assert_int_equal(fl->C_WaitForSlotEvent(0, &id, NULL),
 			 CKR_CRYPTOKI_NOT_INITIALIZED);
 	assert_int_equal(p11_up(NULL), 0); /* for the teardown */
@@ -619,7 +624,7 @@ static void test_slot_events_apps(void **state)
 
 	assert_int_equal(app_new(&b), 0);
 	app_events_reset(b);
-	soft_control.events++;
+	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
 	assert_int_equal(fe_C_WaitForSlotEvent(b, CKF_DONT_BLOCK, &id, NULL),
 			 CKR_OK);
 	assert_int_equal(fe_C_WaitForSlotEvent(b, CKF_DONT_BLOCK, &id, NULL),
@@ -632,15 +637,17 @@ static void test_slot_events_apps(void **state)
 	usleep(300 * 1000);
 	app_wait_cancel(b);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(w.rv, CKR_CRYPTOKI_NOT_INITIALIZED);
+	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST),
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
 	/* A new wait after the cancel blocks again, until an event. */
-	w.rv = CKR_OK;
+	__atomic_store_n(&w.rv, CKR_OK, __ATOMIC_SEQ_CST);
 	assert_int_equal(pthread_create(&t, NULL, waiter_run, &w), 0);
 	usleep(300 * 1000);
-	assert_int_equal(w.rv, CKR_OK); /* still blocked */
-	soft_control.present = false;
+	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST),
+			 CKR_OK); /* still blocked */
+	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(w.rv, CKR_OK);
+	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST), CKR_OK);
 	assert_int_equal(w.id, slot);
 	app_free(&b);
 }

@@ -1005,7 +1005,7 @@ static void test_fast_path(void **state)
 
 	(void)state;
 	/* A fresh token: nothing discovered yet. */
-	soft_control.events++;
+	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
 	client_new(&cl, 0, NULL, NULL);
 	assert_int_equal(try_call(&cl, RPC_C_GetInfo, NULL, 0), 0);
 	assert_int_equal(cl.r.args[0].ulong, CKR_CRYPTOKI_NOT_INITIALIZED);
