@@ -6,7 +6,7 @@ set -euo pipefail
 BUILD_PKGS=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   libssl-dev zlib1g-dev libpcsclite-dev libcmocka-dev
-  libp11-kit-dev libinih-dev libsystemd-dev
+  libp11-kit-dev libinih-dev libsystemd-dev libudev-dev
   meson ninja-build libffi-dev # the newer p11-kit clients (p11kit-clients.sh)
 )
 TEST_PKGS=(
@@ -15,6 +15,7 @@ TEST_PKGS=(
   p11-kit p11-kit-modules gnutls-bin libengine-pkcs11-openssl openssl openssh-client
   python3 python3-pykcs11 python3-cryptography python3-pyscard
   procps util-linux iproute2 systemd
+  umockdev libumockdev-dev # the udev watcher's test (tests/hotplug)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
