@@ -306,8 +306,8 @@ static void test_ccid_disabled(void **state)
 }
 
 /* An unknown vendor's CCID reader (no ID_USB_INTERFACES: no udevd ran)
- * is found through its interface; a rule's TOKEND_KEY=1 makes another
- * unknown device a key. */
+ * is found through its interface, which comes after the device; a rule's
+ * TOKEND_KEY=1 makes another unknown device a key. */
 static void test_ccid_interface_and_tag(void **state)
 {
 	struct fixture *f = *state;
@@ -319,6 +319,9 @@ static void test_ccid_interface_and_tag(void **state)
 	reader = umockdev_testbed_add_device(
 	    f->tb, "usb", "2-1", NULL, "idVendor", "076b", "idProduct", "5422",
 	    "serial", "OK1234", NULL, "DEVTYPE", "usb_device", NULL);
+	/* Not a key until its CCID interface shows up. */
+	pump(f);
+	assert_int_equal(f->n, 0);
 	g_free(umockdev_testbed_add_device(
 	    f->tb, "usb", "2-1:1.0", reader, "bInterfaceClass", "0b",
 	    "bInterfaceNumber", "00", NULL, "DEVTYPE", "usb_interface", NULL));
