@@ -15,7 +15,7 @@ TEST_PKGS=(
   p11-kit p11-kit-modules gnutls-bin libengine-pkcs11-openssl openssl openssh-client
   python3 python3-pykcs11 python3-cryptography python3-pyscard
   procps util-linux iproute2 systemd
-  umockdev libumockdev-dev # the udev watcher's test (tests/hotplug)
+  umockdev libumockdev-dev udev # the udev watcher's and rules' tests (tests/hotplug)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
