@@ -176,8 +176,9 @@ static bool interface_is_ccid(struct udev_device *intf)
 	       cls == USB_CLASS_CCID;
 }
 
-/* udev's usb_id lists the interfaces from the descriptors; without udevd
- * (or before it ran), look at the interfaces in sysfs. */
+/* udev's usb_id lists the interfaces from the configuration descriptor, so
+ * it is right even before the interfaces appear in sysfs; without udevd,
+ * look at the interfaces in sysfs. */
 static bool usb_device_has_ccid(struct hotplug_udev *w, struct udev_device *dev)
 {
 	const char *ifs =
@@ -186,8 +187,8 @@ static bool usb_device_has_ccid(struct hotplug_udev *w, struct udev_device *dev)
 	struct udev_list_entry *it;
 	bool ccid = false;
 
-	if (ifs && usb_keys_interfaces_have_ccid(ifs))
-		return true;
+	if (ifs) /* udevd ran: its list is complete */
+		return usb_keys_interfaces_have_ccid(ifs);
 	if (!(e = udev_enumerate_new(w->udev)))
 		return false;
 	if (udev_enumerate_add_match_parent(e, dev) < 0 ||

@@ -78,6 +78,10 @@ static void test_interfaces(void **state)
 	assert_false(usb_keys_interfaces_have_ccid("0b0000:"));
 	assert_false(usb_keys_interfaces_have_ccid(":0b00:"));
 	assert_false(usb_keys_interfaces_have_ccid(":0b0000"));
+	assert_false(usb_keys_interfaces_have_ccid(":"));
+	assert_false(usb_keys_interfaces_have_ccid("::"));
+	assert_false(usb_keys_interfaces_have_ccid(":::0b"));
+	assert_true(usb_keys_interfaces_have_ccid("::0b0000:"));
 }
 
 static void test_match(void **state)
