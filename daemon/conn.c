@@ -42,7 +42,7 @@ static void conn_log_close(const struct conn *c, const char *why)
 
 /* ---- writing (workers, and the loop thread for the handshake) ---- */
 
-static int conn_send_all(struct conn *c, const uint8_t *p, size_t len)
+int conn_send_all(struct conn *c, const uint8_t *p, size_t len)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 	size_t off = 0;
@@ -75,7 +75,7 @@ static int conn_send_all(struct conn *c, const uint8_t *p, size_t len)
 	return r;
 }
 
-static void conn_put_u32be(uint8_t *p, uint32_t v)
+void conn_put_u32be(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
 	p[1] = (uint8_t)(v >> 16);

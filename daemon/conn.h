@@ -138,6 +138,12 @@ unsigned conn_abandoned(void);
 int conn_server_new(struct conn *c, uint8_t offered);
 
 struct rpc_frame;
+/* For conn.c and conn_fast.c: writes a whole reply under c->wlock, waiting
+ * for room (a reply that cannot be written for 30 s means the client stopped
+ * reading: TK_ERR_BUSY); 0 or a TK_ERR_*. */
+int conn_send_all(struct conn *c, const uint8_t *p, size_t len);
+void conn_put_u32be(uint8_t *p, uint32_t v);
+
 /* conn_fast.c, for conn.c (loop thread): answers a frame at once when it
  * needs no card and no busy lock (see rpc_server_try). Returns 0 (answered,
  * or its reply handed to a worker), TK_ERR_WOULD_BLOCK (submit it to a

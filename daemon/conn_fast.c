@@ -6,7 +6,6 @@
 #include "conn.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,21 +21,11 @@
  * non-blocking send takes whole or not at all (Linux allocates one skb of
  * up to half the send buffer, 100+ KiB by default). */
 #define CONN_FAST_MAX_REPLY ((size_t)8 << 10)
-/* As conn.c: a reply that cannot be written for this long. */
-#define CONN_FAST_WRITE_TIMEOUT_MS 30000
 
 struct conn_fast_reply {
 	struct conn *c;
 	struct buf out;
 };
-
-static void conn_fast_put_u32be(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 static void conn_fast_fail(struct conn *c, const char *why)
 {
@@ -53,29 +42,8 @@ static void conn_fast_send_job(void *arg)
 {
 	struct conn_fast_reply *j = arg;
 	struct conn *c = j->c;
-	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-	size_t off = 0;
-	ssize_t n;
-	int e, r = 0;
 
-	pthread_mutex_lock(&c->wlock);
-	while (off < j->out.len && r == 0) {
-		n = send(c->fd, j->out.data + off, j->out.len - off,
-			 MSG_NOSIGNAL);
-		if (n > 0) {
-			off += (size_t)n;
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			e = poll(&pfd, 1, CONN_FAST_WRITE_TIMEOUT_MS);
-			if (e == 0 || (e < 0 && errno != EINTR))
-				r = TK_ERR_IO;
-		} else {
-			r = TK_ERR_IO;
-		}
-	}
-	pthread_mutex_unlock(&c->wlock);
-	if (r != 0)
+	if (conn_send_all(c, j->out.data, j->out.len) != 0)
 		conn_fast_fail(c, "cannot write the reply");
 	buf_free(&j->out);
 	free(j);
@@ -165,8 +133,8 @@ int conn_fast(struct conn *c, const struct rpc_frame *f, const char **why)
 						     : "malformed request";
 		return r;
 	}
-	conn_fast_put_u32be(out.data, f->call_code);
-	conn_fast_put_u32be(out.data + 4, 0);
-	conn_fast_put_u32be(out.data + 8, (uint32_t)body);
+	conn_put_u32be(out.data, f->call_code);
+	conn_put_u32be(out.data + 4, 0);
+	conn_put_u32be(out.data + 8, (uint32_t)body);
 	return conn_fast_send(c, &out, why);
 }
