@@ -71,7 +71,7 @@ for srv in $SERVERS; do
 		;;
 	tokend)
 		[ -x "$TOKEND" ] || fail "tokend not built: $TOKEND"
-		printf '[tokend]\nlog-level = notice\n\n[export bench]\nsocket = %s\nmode = 0666\n' "$sock" >"$T/tokend.conf"
+		printf '[tokend]\nlog-level = notice\n# 100 idle clients of one uid\nmax-connections-per-peer = 256\n\n[export bench]\nsocket = %s\nmode = 0666\n' "$sock" >"$T/tokend.conf"
 		"$TOKEND" -f -c "$T/tokend.conf" >"$log" 2>&1 &
 		SERVER_PID=$!
 		;;

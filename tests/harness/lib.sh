@@ -130,7 +130,7 @@ pcsc_wait() { # reader --present|--absent|--listed [timeout]
 pcscd_alive() {
 	local pid
 	[ -S /run/pcscd/pcscd.comm ] || return 1
-	pid=$(cat /run/pcscd/pcscd.pid 2>/dev/null) || return 1
+	pid=$(tr -d '\0' </run/pcscd/pcscd.pid 2>/dev/null) || return 1
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
