@@ -64,8 +64,6 @@ void pin_guard_set(struct pin_guard *g, uint64_t epoch, enum tk_user which,
 		   const struct pin_hash *h);
 void pin_guard_wipe(struct pin_hash *h);
 
-#endif
-
 /* ---- the front end's use (pin_guard.c, with internal.h) ---- */
 struct app;
 struct fe_slot;
@@ -85,3 +83,5 @@ void guard_set(struct fe_slot *slot, enum tk_user which,
 	       const struct pin_hash *h);
 /* Whether the app has a guard (then the secrets it sends are hashed). */
 bool guard_on(const struct app *app);
+
+#endif

@@ -23,7 +23,7 @@ build "$TOP/build" -DTOKEND_P11KIT_CLIENTS_DIR="$CLIENTS"
 run_suite "$TOP/build"
 
 build "$TOP/build-asan" -DTOKEND_SANITIZE=ON -DTOKEND_P11KIT_CLIENTS_DIR="$CLIENTS"
-ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 LSAN_OPTIONS=suppressions=$TOP/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite "$TOP/build-asan" -LE fuzz
 
 CC=clang build "$TOP/build-fuzz" -DTOKEND_FUZZ=ON -DBUILD_TESTING=ON
