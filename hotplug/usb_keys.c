@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "hex.h"
 
 /* Keep udev/70-tokend.rules in step: tests/hotplug/check_rules.py compares
  * the two. One entry per line, product 0x0000 for "any". */
@@ -32,17 +33,6 @@ const char *usb_keys_lookup(uint16_t vendor, uint16_t product)
 			return keys[i].name;
 	}
 	return NULL;
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Exactly `digits` hex digits, then nothing or one newline. */
