@@ -60,8 +60,16 @@ int main(void)
 	int rc = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (hotplug_queue_new(&q) < 0 || hotplug_pcsc_new(&w, q, &o) < 0 ||
-	    hotplug_pcsc_start(w) < 0)
+	if (hotplug_queue_new(&q) < 0 || hotplug_pcsc_new(&w, q, &o) < 0)
+		goto out;
+	/* First one pass on this thread, as the module's C_GetSlotList does;
+	 * the thread then reports only what changed after it. */
+	if (hotplug_pcsc_scan(w) < 0)
+		goto out;
+	while (hotplug_queue_pop(q, &m) == 1)
+		print_msg(&m);
+	printf("SCANNED\n");
+	if (hotplug_pcsc_start(w) < 0)
 		goto out;
 	for (;;) {
 		struct pollfd p[2] = {
