@@ -38,7 +38,8 @@ harness_require yubico-piv-tool openssl
 [ -x "$TOKEND" ] || fail "tokend not built: $TOKEND"
 [ -f "$MODULE" ] || fail "module not built: $MODULE"
 [ -f "$CLIENT" ] || fail "p11-kit client not installed: $CLIENT"
-TOKEND_PID= BENCH_PID=
+TOKEND_PID=''
+BENCH_PID=''
 bench_cleanup() {
 	local rc=$? pid
 	# hotplug.py stops its waiters and card itself; this covers a kill of it.
