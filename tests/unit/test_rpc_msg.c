@@ -1,4 +1,4 @@
-/* p11-kit RPC message codec (daemon/rpc_msg.c, rpc_attr.c): requests recorded
+/* p11-kit RPC message codec (rpc/rpc_msg.c, rpc_attr.c): requests recorded
  * from Debian 12's p11-kit-client.so (p11-kit 0.24.1, protocol 0) through
  * PyKCS11, round trips of every argument type, and malformed input. */
 #include <setjmp.h>
