@@ -97,6 +97,12 @@ int rpc_error_encode(CK_RV rv, struct buf *out);
 /* Frees and wipes the arena; the message can be reused. */
 void rpc_message_clear(struct rpc_message *m);
 
+/* What the decoded request would change on a token: its call's write class
+ * (rpc_calls.h), or RPC_WRITE_NONE when the call reads, or creates only a
+ * session object (its template has CKA_TOKEN false or none). A template that
+ * is missing or not an 'aA' counts as a token object. */
+enum rpc_write rpc_request_writes(const struct rpc_message *req);
+
 /* Fill args for the info structures' responses; return the count. */
 size_t rpc_args_info(const CK_INFO *i, struct rpc_arg *args);
 size_t rpc_args_slot_info(const CK_SLOT_INFO *i, struct rpc_arg *args);
