@@ -64,7 +64,7 @@ struct rpc_arg {
 };
 
 struct rpc_codec {
-	uint8_t offered; /* the version byte the client sent in the handshake */
+	uint8_t offered; /* the version byte the client sent (a client: ours) */
 	struct rpc_limits limits;
 };
 

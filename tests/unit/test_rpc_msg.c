@@ -720,7 +720,8 @@ static void test_request_writes(void **state)
 	rpc_message_clear(&m);
 	/* a key pair is a token write even with CKA_TOKEN false */
 	a[1] = (struct rpc_arg){ .type = RPC_ARG_MECH,
-				 .mech = { false, { CKM_EC_KEY_PAIR_GEN } } };
+				 .mech = { false,
+					   { CKM_EC_KEY_PAIR_GEN, NULL, 0 } } };
 	a[2] = (struct rpc_arg){ .type = RPC_ARG_ATTRS, .attrs = { ses, 1 } };
 	a[3] = a[2];
 	roundtrip(0, true, RPC_C_GenerateKeyPair, a, 4, 0, &m);
