@@ -31,6 +31,22 @@ static CK_RV admin_check(struct app *app, struct session *s)
 	return CKR_OK;
 }
 
+/* The card half of an admin call: with s busy and app->lock dropped (the
+ * app's other sessions go on), then the card lock; the token must still
+ * be the session's. slot_card_unlock, then session_done after. */
+static bool admin_card_lock(struct app *app, struct session *s)
+{
+	session_run(app, s);
+	slot_card_lock(s->slot);
+	return s->slot->tok && s->slot->epoch == s->epoch;
+}
+
+static void admin_card_unlock(struct app *app, struct session *s)
+{
+	slot_card_unlock(s->slot);
+	session_done(app, s);
+}
+
 static CK_RV admin_policies(const CK_ATTRIBUTE *t, CK_ULONG n,
 			    enum tk_pin_policy *pin,
 			    enum tk_touch_policy *touch)
@@ -119,10 +135,9 @@ static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub,
 	}
 }
 
-/* slot->lock held: generate on the token and name the new objects. */
-static CK_RV gen_token(struct app *app, struct session *s, uint8_t ref,
-		       enum tk_alg alg, enum tk_pin_policy pin,
-		       enum tk_touch_policy touch)
+/* The card lock held: generate on the token. */
+static CK_RV gen_token(struct session *s, uint8_t ref, enum tk_alg alg,
+		       enum tk_pin_policy pin, enum tk_touch_policy touch)
 {
 	struct tk_token_info ti;
 	int r;
@@ -176,9 +191,9 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out;
 	}
 	ref = f1 ? ref : ref2;
-	slot_card_lock(s->slot);
-	rv = gen_token(app, s, ref, alg, pin, touch);
-	slot_card_unlock(s->slot);
+	rv = admin_card_lock(app, s) ? gen_token(s, ref, alg, pin, touch)
+				     : CKR_DEVICE_REMOVED;
+	admin_card_unlock(app, s);
 	if (rv == CKR_OK) {
 		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, ref);
 		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, ref);
@@ -192,12 +207,13 @@ out:
 
 /* ---- C_CreateObject: certificates and private keys ---- */
 
-static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
-			 uint8_t ref)
+static CK_RV create_cert(struct app *app, struct session *s,
+			 const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t ref)
 {
 	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
 	CK_ULONG type = CKC_X_509;
 	const uint8_t *p;
+	CK_RV rv = CKR_OK;
 	bool found;
 	X509 *x;
 	int r;
@@ -212,17 +228,17 @@ static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 	if (!(x = d2i_X509(NULL, &p, (long)v->ulValueLen)))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	X509_free(x);
-	slot_card_lock(s->slot);
-	r = s->slot->tok ? s->slot->tok->ops->write_cert(
-			       s->slot->tok, ref, v->pValue, v->ulValueLen)
-			 : TK_ERR_REMOVED;
-	CK_RV rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
-	slot_card_unlock(s->slot);
+	if (!admin_card_lock(app, s))
+		rv = CKR_DEVICE_REMOVED;
+	else if ((r = s->slot->tok->ops->write_cert(
+		      s->slot->tok, ref, v->pValue, v->ulValueLen)) < 0)
+		rv = slot_rv(s->slot, r);
+	admin_card_unlock(app, s);
 	return rv;
 }
 
-static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
-			uint8_t ref)
+static CK_RV create_key(struct app *app, struct session *s,
+			const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t ref)
 {
 	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
 	enum tk_touch_policy touch = TK_TOUCH_POLICY_DEFAULT;
@@ -235,17 +251,15 @@ static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 	if ((rv = admin_policies(t, n, &pin, &touch)) != CKR_OK ||
 	    (rv = import_private_key(t, n, &pk, &alg)) != CKR_OK)
 		goto out;
-	slot_card_lock(s->slot);
-	r = slot_info(s->slot, &ti);
-	if (r == 0 &&
-	    (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps)))
+	/* slot_info cannot fail with the token the session's */
+	if (!admin_card_lock(app, s) || slot_info(s->slot, &ti) < 0)
+		rv = CKR_DEVICE_REMOVED;
+	else if (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps))
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
-	else if (r == 0)
-		r = s->slot->tok->ops->import_key(s->slot->tok, ref, pk, pin,
-						  touch);
-	if (r < 0)
+	else if ((r = s->slot->tok->ops->import_key(s->slot->tok, ref, pk, pin,
+						    touch)) < 0)
 		rv = slot_rv(s->slot, r);
-	slot_card_unlock(s->slot);
+	admin_card_unlock(app, s);
 out:
 	EVP_PKEY_free(pk);
 	return rv;
@@ -286,8 +300,8 @@ static CK_RV data_tag(const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
 	return CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
-static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
-			 uint32_t *tag)
+static CK_RV create_data(struct app *app, struct session *s,
+			 const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
 {
 	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
 	CK_RV rv;
@@ -299,12 +313,12 @@ static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 		return CKR_TEMPLATE_INCOMPLETE;
 	if (!v->pValue || !v->ulValueLen)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	slot_card_lock(s->slot);
-	r = s->slot->tok ? s->slot->tok->ops->write_data(
-			       s->slot->tok, *tag, v->pValue, v->ulValueLen)
-			 : TK_ERR_REMOVED;
-	rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
-	slot_card_unlock(s->slot);
+	if (!admin_card_lock(app, s))
+		rv = CKR_DEVICE_REMOVED;
+	else if ((r = s->slot->tok->ops->write_data(
+		      s->slot->tok, *tag, v->pValue, v->ulValueLen)) < 0)
+		rv = slot_rv(s->slot, r);
+	admin_card_unlock(app, s);
 	return rv;
 }
 
@@ -339,7 +353,7 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 	if ((rv = admin_check(app, s)) != CKR_OK)
 		goto out;
 	if (cls == CKO_DATA) {
-		rv = create_data(s, pTemplate, ulCount, &tag);
+		rv = create_data(app, s, pTemplate, ulCount, &tag);
 		if (rv == CKR_OK &&
 		    !(*phObject = obj_handle(app, s->slot, OBJ_DATA, tag)))
 			rv = CKR_HOST_MEMORY;
@@ -352,9 +366,9 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out;
 	}
 	if (cls == CKO_CERTIFICATE)
-		rv = create_cert(s, pTemplate, ulCount, ref);
+		rv = create_cert(app, s, pTemplate, ulCount, ref);
 	else if (cls == CKO_PRIVATE_KEY)
-		rv = create_key(s, pTemplate, ulCount, ref);
+		rv = create_key(app, s, pTemplate, ulCount, ref);
 	else
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	if (rv == CKR_OK &&
@@ -367,36 +381,49 @@ out:
 	return rv;
 }
 
+/* The card lock held, the token the session's: deletes what kind and
+ * ident (a key ref or a data tag) name. */
+static int destroy_token(struct fe_slot *slot, enum obj_kind kind,
+			 uint32_t ident)
+{
+	const struct tk_token_ops *ops = slot->tok->ops;
+
+	if (kind == OBJ_CERT)
+		return ops->delete_cert(slot->tok, (uint8_t)ident);
+	if (kind == OBJ_PRIV)
+		return ops->delete_key(slot->tok, (uint8_t)ident);
+	/* an empty PUT DATA deletes */
+	return ops->write_data(slot->tok, ident, NULL, 0);
+}
+
 CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 			 CK_OBJECT_HANDLE hObject)
 {
 	struct obj_view v;
 	struct session *s;
+	uint32_t ident = 0;
 	CK_RV rv;
-	int r = 0;
+	int r;
 
 	APP_SESSION(app, hSession, s, rv);
-	slot_card_lock(s->slot);
-	if ((rv = obj_view(app, s, hObject, &v)) != CKR_OK)
-		goto out;
-	if (v.kind == OBJ_SECRET)
+	/* What the handle names, from the cache; the card after. */
+	pthread_mutex_lock(&s->slot->lock);
+	rv = obj_view(app, s, hObject, &v);
+	if (rv == CKR_OK && v.kind != OBJ_SECRET)
+		rv = admin_check(app, s);
+	if (rv == CKR_OK && v.kind == OBJ_PUB)
+		rv = CKR_ACTION_PROHIBITED; /* goes with its private key */
+	if (rv == CKR_OK && v.kind != OBJ_SECRET)
+		ident = v.kind == OBJ_DATA ? v.data->tag : v.key->ref;
+	pthread_mutex_unlock(&s->slot->lock);
+	if (rv != CKR_OK || v.kind == OBJ_SECRET)
 		goto out; /* a session object: just forget it */
-	if ((rv = admin_check(app, s)) != CKR_OK)
-		goto out;
-	if (v.kind == OBJ_CERT)
-		r = s->slot->tok->ops->delete_cert(s->slot->tok, v.key->ref);
-	else if (v.kind == OBJ_PRIV)
-		r = s->slot->tok->ops->delete_key(s->slot->tok, v.key->ref);
-	else if (v.kind == OBJ_DATA) /* an empty PUT DATA deletes */
-		r = s->slot->tok->ops->write_data(s->slot->tok, v.data->tag,
-						  NULL, 0);
-	else
-		rv = CKR_ACTION_PROHIBITED; /* public keys go with their private
-					       key */
-	if (r < 0)
+	if (!admin_card_lock(app, s))
+		rv = CKR_DEVICE_REMOVED;
+	else if ((r = destroy_token(s->slot, v.kind, ident)) < 0)
 		rv = slot_rv(s->slot, r);
+	admin_card_unlock(app, s);
 out:
-	slot_card_unlock(s->slot);
 	if (rv == CKR_OK)
 		obj_drop(app, hObject);
 	pthread_mutex_unlock(&app->lock);
@@ -444,7 +471,7 @@ static void setpin_parse(const uint8_t *old, size_t old_len,
 		q->which = TK_USER_PUK;
 }
 
-/* slot->lock held. */
+/* io held, the token the session's. */
 static int setpin_token(struct fe_slot *slot, const struct setpin_req *q,
 			const uint8_t *new_pin, size_t new_len)
 {
@@ -463,8 +490,11 @@ static int setpin_token(struct fe_slot *slot, const struct setpin_req *q,
 	}
 }
 
-/* slot->lock held: the change behind the pin guard (check, send and record
- * in one critical section). hold / hnew: hashes of the old and new secret. */
+/* io held, slot->lock not, the token the session's: the change behind
+ * the pin guard. io keeps check, send and record in one critical
+ * section; slot->lock is held only around the guard, so cached reads go
+ * on during the card call (a PIN change changes no cached object).
+ * hold / hnew: hashes of the old and new secret. */
 static int setpin_guarded(struct app *app, struct fe_slot *slot,
 			  const struct setpin_req *q, const uint8_t *new_pin,
 			  size_t new_len, const struct pin_hash *hold,
@@ -472,27 +502,70 @@ static int setpin_guarded(struct app *app, struct fe_slot *slot,
 {
 	int r;
 
-	if ((r = guard_check(app, slot, q->which, hold)) < 0)
+	pthread_mutex_lock(&slot->lock);
+	r = guard_check(app, slot, q->which, hold);
+	pthread_mutex_unlock(&slot->lock);
+	if (r < 0)
 		return r;
 	r = setpin_token(slot, q, new_pin, new_len);
+	pthread_mutex_lock(&slot->lock);
 	guard_result(slot, q->which, hold, r);
 	if (r == 0) /* the token now holds the new secret */
 		guard_set(slot,
 			  q->kind == SETPIN_PUK ? TK_USER_PUK : TK_USER_PIN,
 			  hnew);
+	pthread_mutex_unlock(&slot->lock);
 	return r;
+}
+
+/* With s busy and app->lock dropped: hashes, then the card under io. */
+static CK_RV setpin_run(struct app *app, struct session *s,
+			const struct setpin_req *q, const uint8_t *new_pin,
+			size_t new_len)
+{
+	struct pin_hash hold = { .set = false }, hnew = { .set = false };
+	struct fe_slot *slot = s->slot;
+	struct tk_token_info ti;
+	CK_RV rv = CKR_OK;
+	int r;
+
+	/* Slow hashes first, without a lock; unset on failure (then only a
+	 * counter above the reserve lets the secret through). */
+	if (guard_on(app) && (pin_guard_hash(q->old, q->old_len, &hold) < 0 ||
+			      pin_guard_hash(new_pin, new_len, &hnew) < 0)) {
+		pin_guard_wipe(&hold);
+		pin_guard_wipe(&hnew);
+	}
+	slot_io_lock(slot);
+	pthread_mutex_lock(&slot->lock);
+	r = slot->epoch == s->epoch ? slot_info(slot, &ti) : TK_ERR_REMOVED;
+	pthread_mutex_unlock(&slot->lock);
+	if (r < 0)
+		rv = CKR_DEVICE_REMOVED;
+	else if (ti.pin_max && (new_len < ti.pin_min || new_len > ti.pin_max))
+		rv = CKR_PIN_LEN_RANGE;
+	else if ((r = setpin_guarded(app, slot, q, new_pin, new_len, &hold,
+				     &hnew)) < 0)
+		rv = rv_from_tk(r);
+	if (r == TK_ERR_REMOVED) {
+		pthread_mutex_lock(&slot->lock);
+		if (slot->epoch == s->epoch)
+			slot_close_token(slot);
+		pthread_mutex_unlock(&slot->lock);
+	}
+	slot_io_unlock(slot);
+	pin_guard_wipe(&hold);
+	pin_guard_wipe(&hnew);
+	return rv;
 }
 
 CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		  CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
 		  CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
-	struct pin_hash hold = { .set = false }, hnew = { .set = false };
-	struct tk_token_info ti;
 	struct setpin_req q;
 	struct session *s;
 	CK_RV rv;
-	int r;
 
 	if (!pOldPin || !pNewPin)
 		return CKR_ARGUMENTS_BAD;
@@ -502,27 +575,10 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out;
 	}
 	setpin_parse(pOldPin, ulOldLen, &q);
-	/* Slow hashes first, outside the slot's lock; unset on failure
-	 * (then only a counter above the reserve lets the secret through). */
-	if (guard_on(app) && (pin_guard_hash(q.old, q.old_len, &hold) < 0 ||
-			      pin_guard_hash(pNewPin, ulNewLen, &hnew) < 0)) {
-		pin_guard_wipe(&hold);
-		pin_guard_wipe(&hnew);
-	}
-	slot_card_lock(s->slot);
-	if ((r = slot_info(s->slot, &ti)) < 0) {
-		rv = slot_rv(s->slot, r);
-	} else if (ti.pin_max &&
-		   (ulNewLen < ti.pin_min || ulNewLen > ti.pin_max)) {
-		rv = CKR_PIN_LEN_RANGE;
-	} else if ((r = setpin_guarded(app, s->slot, &q, pNewPin, ulNewLen,
-				       &hold, &hnew)) < 0) {
-		rv = slot_rv(s->slot, r);
-	}
-	slot_card_unlock(s->slot);
+	session_run(app, s);
+	rv = setpin_run(app, s, &q, pNewPin, ulNewLen);
+	session_done(app, s);
 out:
-	pin_guard_wipe(&hold);
-	pin_guard_wipe(&hnew);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
@@ -592,9 +648,12 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		return CKR_SLOT_ID_INVALID;
 	pthread_mutex_lock(&app->lock);
 	if (app_count_sessions(app, slot, false)) {
-		rv = CKR_SESSION_EXISTS;
-		goto out;
+		pthread_mutex_unlock(&app->lock);
+		return CKR_SESSION_EXISTS;
 	}
+	pthread_mutex_unlock(&app->lock);
+	/* The app is not needed any more: its other slots' sessions go on
+	 * meanwhile; one it opens here now ends with the reset. */
 	if ((r = init_so_key(pPin, ulPinLen, key, sizeof(key), &key_len)) < 0) {
 		rv = rv_from_tk(r);
 		goto out;
@@ -607,6 +666,5 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 	slot_card_unlock(slot);
 out:
 	explicit_bzero(key, sizeof(key));
-	pthread_mutex_unlock(&app->lock);
 	return rv;
 }

@@ -84,6 +84,7 @@ void frontend_fini(void)
 		slot_card_lock(slot);
 		slot_close_token(slot);
 		slot_card_unlock(slot);
+		pthread_mutex_destroy(&slot->info_lock);
 		pthread_mutex_destroy(&slot->lock);
 		pthread_mutex_destroy(&slot->io);
 		free(slot);
@@ -118,13 +119,27 @@ struct fe_slot *frontend_slot(CK_SLOT_ID id)
 /* Whether this thread must not wait (between fe_try_* and fe_try_end). */
 static _Thread_local bool fe_nonblocking;
 
+bool slot_nonblocking_set(bool on)
+{
+	bool was = fe_nonblocking;
+
+	fe_nonblocking = on;
+	return was;
+}
+
 /* io and lock held: the driver's info, copied for readers that hold only
- * lock (the driver may change it during any card call). */
+ * lock or info_lock (the driver may change it during any card call). */
 static void slot_info_refresh(struct fe_slot *slot)
 {
-	memset(&slot->info, 0, sizeof(slot->info));
-	if (slot->tok && slot->tok->ops->info(slot->tok, &slot->info) < 0)
-		memset(&slot->info, 0, sizeof(slot->info));
+	struct tk_token_info ti;
+
+	memset(&ti, 0, sizeof(ti));
+	if (slot->tok && slot->tok->ops->info(slot->tok, &ti) < 0)
+		memset(&ti, 0, sizeof(ti));
+	pthread_mutex_lock(&slot->info_lock);
+	slot->info = ti;
+	slot->info_tok = slot->tok != NULL;
+	pthread_mutex_unlock(&slot->info_lock);
 }
 
 void slot_io_lock(struct fe_slot *slot)
@@ -328,7 +343,7 @@ void slot_close_token(struct fe_slot *slot)
 	__atomic_add_fetch(&slot->epoch, 1, __ATOMIC_RELEASE);
 	slot->private_loaded = false;
 	slot->n_user = slot->n_so = 0;
-	memset(&slot->info, 0, sizeof(slot->info));
+	slot_info_refresh(slot); /* no token: none */
 	slot->disc_all = 0;
 	memset(slot->disc_key, 0, sizeof(slot->disc_key));
 	memset(slot->disc_cert, 0, sizeof(slot->disc_cert));
@@ -368,6 +383,19 @@ int slot_reopen(struct fe_slot *slot)
 	return slot->tok ? 0 : TK_ERR_DEVICE;
 }
 
+int slot_info_peek(struct fe_slot *slot, struct tk_token_info *info)
+{
+	bool tok;
+
+	pthread_mutex_lock(&slot->info_lock);
+	tok = slot->info_tok;
+	*info = slot->info;
+	pthread_mutex_unlock(&slot->info_lock);
+	if (!tok)
+		memset(info, 0, sizeof(*info));
+	return tok ? 0 : TK_ERR_REMOVED;
+}
+
 int slot_info(struct fe_slot *slot, struct tk_token_info *info)
 {
 	memset(info, 0, sizeof(*info));
@@ -399,6 +427,7 @@ static struct fe_slot *slot_for(struct tk_driver *drv,
 		return NULL;
 	pthread_mutex_init(&slot->io, NULL);
 	fe_mutex_init_recursive(&slot->lock);
+	pthread_mutex_init(&slot->info_lock, NULL);
 	slot->id = fe.next_id++;
 	slot->drv = drv;
 	slot->dev = *dev;
@@ -587,9 +616,7 @@ CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID,
 		return CKR_SLOT_ID_INVALID;
 	memset(pInfo, 0, sizeof(*pInfo));
 	pthread_mutex_lock(&app->lock);
-	pthread_mutex_lock(&slot->lock);
-	r = slot_info(slot, &ti);
-	pthread_mutex_unlock(&slot->lock);
+	r = slot_info_peek(slot, &ti);
 	if (r < 0) {
 		pthread_mutex_unlock(&app->lock);
 		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
@@ -627,9 +654,7 @@ static CK_RV slot_caps(CK_SLOT_ID id, uint32_t *caps)
 
 	if (!(slot = frontend_slot(id)))
 		return CKR_SLOT_ID_INVALID;
-	pthread_mutex_lock(&slot->lock);
-	r = slot_info(slot, &ti);
-	pthread_mutex_unlock(&slot->lock);
+	r = slot_info_peek(slot, &ti);
 	if (r < 0)
 		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
 					   : rv_from_tk(r);

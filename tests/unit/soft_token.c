@@ -138,6 +138,12 @@ static void tok_close(struct tk_token *tok)
 	free(t);
 }
 
+static void soft_card_hook(const char *op)
+{
+	if (soft_control.card_hook)
+		soft_control.card_hook(op);
+}
+
 static int tok_info(struct tk_token *tok, struct tk_token_info *out)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
@@ -180,6 +186,7 @@ static int tok_load_private(struct tk_token *tok)
 	struct soft_tok *t = (struct soft_tok *)tok;
 
 	soft_stats.load_private++;
+	soft_card_hook("load_private");
 	if (!t->verified)
 		return TK_ERR_AUTH_REQUIRED;
 	if (t->ndata < 2) {
@@ -200,6 +207,7 @@ static int tok_login(struct tk_token *tok, enum tk_user user, const uint8_t *s,
 	struct soft_tok *t = (struct soft_tok *)tok;
 
 	soft_stats.login++;
+	soft_card_hook("login");
 	if (user == TK_USER_ADMIN) {
 		static const uint8_t mgm[24] = { 1, 2, 3, 4, 5, 6, 7, 8,
 						 1, 2, 3, 4, 5, 6, 7, 8,
@@ -225,6 +233,7 @@ static int tok_logout(struct tk_token *tok, enum tk_user user)
 	struct soft_tok *t = (struct soft_tok *)tok;
 
 	soft_stats.logout++;
+	soft_card_hook("logout");
 	if (user == TK_USER_ADMIN) {
 		t->admin = false;
 		return 0;
@@ -387,6 +396,7 @@ static int tok_generate(struct tk_token *tok, uint8_t ref, enum tk_alg alg,
 	EVP_PKEY *k;
 
 	soft_stats.generate++;
+	soft_card_hook("generate");
 	if (!t->admin)
 		return TK_ERR_AUTH_REQUIRED;
 	switch (alg) {
@@ -507,6 +517,7 @@ static int tok_change_pin(struct tk_token *tok, enum tk_user which,
 	int *tries = which == TK_USER_PUK ? &t->puk_tries : &t->tries;
 
 	soft_stats.change_pin++;
+	soft_card_hook("change_pin");
 	if (*tries == 0)
 		return TK_ERR_PIN_LOCKED;
 	if (old_len != strlen(cur) || memcmp(old, cur, old_len))
@@ -550,6 +561,7 @@ static int tok_reset(struct tk_token *tok)
 static int tok_discover(struct tk_token *tok, unsigned what, uint8_t ref)
 {
 	soft_stats.discover++;
+	soft_card_hook("discover");
 	soft_stats.discover_what = what;
 	soft_stats.discover_ref = ref;
 	return 0;
@@ -712,4 +724,5 @@ void soft_reset_all(void)
 	soft_control.events = 0;
 	soft_control.pin_tries_left = 3;
 	soft_control.sign_hook = NULL;
+	soft_control.card_hook = NULL;
 }
