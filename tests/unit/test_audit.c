@@ -76,6 +76,22 @@ static void test_refused_and_set_pin(void **state)
 				  "result=CKR_PIN_LOCKED");
 }
 
+/* log-level = err silences notices and info, never the audit trail. */
+static void test_quiet_log_keeps_audit(void **state)
+{
+	char buf[4096], *v[4];
+
+	(void)state;
+	log_set_level(LOG_ERR);
+	capture();
+	log_msg(LOG_NOTICE, NULL, "an ordinary notice");
+	audit_refused("ro", &peer, "C_InitToken", "admin",
+		      CKR_TOKEN_WRITE_PROTECTED);
+	log_set_level(LOG_INFO);
+	assert_int_equal(lines(buf, sizeof(buf), v, 4), 1);
+	assert_non_null(strstr(v[0], "<5>AUDIT refused export=ro"));
+}
+
 /* A label or serial cannot add a line or a field of its own. */
 static void test_strings_cannot_forge(void **state)
 {
@@ -145,6 +161,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refused_and_set_pin),
+		cmocka_unit_test(test_quiet_log_keeps_audit),
 		cmocka_unit_test(test_strings_cannot_forge),
 		cmocka_unit_test(test_long_values_cut),
 	};
