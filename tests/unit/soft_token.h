@@ -39,10 +39,20 @@ struct soft_control {
 	uint32_t events;
 	int pin_tries_left;      /* set before open to start with fewer tries */
 	void (*sign_hook)(void); /* called as sign() starts: a slow card */
+	bool discover_fails;     /* discover() fails (TK_ERR_TRANSPORT) */
 };
 extern struct soft_control soft_control;
 
 int soft_driver_new(struct tk_driver **out);
+
+/* The scripted watcher: the queue the front end takes the soft device's
+ * events from (frontend_set_queue_for_test, frontend_events_queue), and
+ * what a user does to the card. soft_reset_all() empties it and reports
+ * the reader and, when soft_control.present, its card. */
+struct hotplug_queue *soft_queue(void);
+void soft_insert(void); /* a card arrives */
+void soft_remove(void); /* the card leaves */
+void soft_swap(void);   /* another card in its place: left, arrived */
 /* The key the token holds in ref (a new reference), for verification. */
 EVP_PKEY *soft_key(uint8_t ref);
 void soft_reset_all(void);

@@ -60,6 +60,7 @@ static void test_initialize(void **state)
 	assert_int_equal(fl->version.major, 3);
 	soft_driver_new(&drv[0]);
 	frontend_set_drivers_for_test(drv, 1);
+	frontend_set_queue_for_test(soft_queue());
 	/* Not initialised yet. */
 	assert_int_equal(fl->C_GetSlotList(CK_FALSE, NULL, &n),
 			 CKR_CRYPTOKI_NOT_INITIALIZED);
@@ -130,7 +131,7 @@ static void test_hotplug(void **state)
 	assert_int_not_equal(old, CK_INVALID_HANDLE);
 	/* Same device, new card: sessions of the old one are gone; same slot
 	 * id. */
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_swap();
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(soft_stats.open, 2);
 	assert_int_equal(fl->C_GetSessionInfo(s, &si),
@@ -139,14 +140,13 @@ static void test_hotplug(void **state)
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, &id, &n), CKR_OK);
 	assert_int_equal(id, slot);
 	/* Removed: no token; present again: a token, still the same slot. */
-	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
+	soft_remove();
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(
 	    fl->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s),
 	    CKR_TOKEN_NOT_PRESENT);
-	__atomic_store_n(&soft_control.present, true, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_insert();
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(n, 1);
 	s = p11_open(false);
@@ -352,6 +352,7 @@ static void find_expect(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n,
 static void test_find_discover(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(false);
+	CK_ULONG nslots = 0;
 	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY,
 			cert = CKO_CERTIFICATE, data = CKO_DATA,
 			secret = CKO_SECRET_KEY;
@@ -359,6 +360,21 @@ static void test_find_discover(void **state)
 	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &priv, sizeof(priv) },
 			      { CKA_ID, &id, 1 } };
 
+	/* The card was read as it arrived, as a first search would read it:
+	 * no search asks again. */
+	assert_int_equal(soft_stats.discover, 1);
+	assert_int_equal(soft_stats.discover_what,
+			 TK_DISCOVER_KEY | TK_DISCOVER_CERT | TK_DISCOVER_ALL |
+			     TK_DISCOVER_DATA);
+	find_expect(s, t, 2, 0, 0);
+	find_expect(s, NULL, 0, 0, 0);
+	/* A card whose read at arrival failed: searches read what they
+	 * need. */
+	soft_control.discover_fails = true;
+	soft_swap();
+	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &nslots), CKR_OK);
+	soft_control.discover_fails = false;
+	s = p11_open(false);
 	find_expect(s, t, 2, TK_DISCOVER_KEY, 0x9A);
 	/* What was read once is not asked for again (no card round trip). */
 	t[0].pValue = &pub;
@@ -572,7 +588,7 @@ static void test_slot_events(void **state)
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, NULL, NULL),
 			 CKR_ARGUMENTS_BAD);
 	/* A removal is reported once, without blocking; the token is gone. */
-	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
+	soft_remove();
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL),
 			 CKR_OK);
 	assert_int_equal(id, slot);
@@ -584,8 +600,7 @@ static void test_slot_events(void **state)
 	usleep(300 * 1000);
 	assert_int_equal(fl->C_GetInfo(&info), CKR_OK);
 	assert_int_equal(fl->C_GetSlotInfo(slot, &(CK_SLOT_INFO){ 0 }), CKR_OK);
-	__atomic_store_n(&soft_control.present, true, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_insert();
 	t0 = now_s();
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_true(now_s() - t0 < 1.5);
@@ -595,7 +610,7 @@ static void test_slot_events(void **state)
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL),
 			 CKR_NO_EVENT);
 	/* Same device, another card: an event too. */
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_swap();
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL),
 			 CKR_OK);
 	/* C_Finalize from another thread ends a blocked wait. */
@@ -624,7 +639,7 @@ static void test_slot_events_apps(void **state)
 
 	assert_int_equal(app_new(&b), 0);
 	app_events_reset(b);
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_swap();
 	assert_int_equal(fe_C_WaitForSlotEvent(b, CKF_DONT_BLOCK, &id, NULL),
 			 CKR_OK);
 	assert_int_equal(fe_C_WaitForSlotEvent(b, CKF_DONT_BLOCK, &id, NULL),
@@ -645,7 +660,7 @@ static void test_slot_events_apps(void **state)
 	usleep(300 * 1000);
 	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST),
 			 CKR_OK); /* still blocked */
-	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
+	soft_remove();
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST), CKR_OK);
 	assert_int_equal(w.id, slot);
