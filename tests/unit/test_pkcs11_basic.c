@@ -134,6 +134,7 @@ static void test_hotplug(void **state)
 	soft_swap();
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(soft_stats.open, 2);
+	assert_int_equal(fl->C_GetSessionInfo(s, &si), CKR_DEVICE_REMOVED);
 	assert_int_equal(fl->C_GetSessionInfo(s, &si),
 			 CKR_SESSION_HANDLE_INVALID);
 	n = 1;
