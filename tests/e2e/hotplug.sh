@@ -13,7 +13,9 @@
 #  - pcscd stopped and started again while tokend runs: a waiting client is
 #    told, the tokens come back in their slots;
 #  - the log says each token's arrival and departure once, pcscd's loss and
-#    return once, and nothing for what came back with pcscd.
+#    return once, and nothing for what came back with pcscd;
+#  - 50 real pull/insert cycles (HOTPLUG_CYCLES): each read and logged
+#    once, no growth of tokend's memory (plain build).
 # Needs its own pcscd (tests/harness/private_pcscd.sh): it restarts it.
 . "$(dirname "$0")/common.sh"
 
@@ -152,6 +154,27 @@ assert_eq 1 "$(logged 'pcscd lost')" "'pcscd lost' lines"
 assert_eq 1 "$(logged 'pcscd back')" "'pcscd back' lines"
 assert_eq "$arrived_before" "$(logged 'token arrived in')" "token lines for tokens back with pcscd"
 assert_eq 0 "$(logged "token left '$R1'")" "token lines for card 1 leaving with pcscd"
+
+# 6. 50 real pull/insert cycles (each ~0.4 s of pcscd polling both ways):
+# every one read once and logged once; tokend's memory does not grow.
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$SERVER_PID/status"; }
+CYCLES=${HOTPLUG_CYCLES:-50}
+n0=$(logged "token arrived in '$R0'")
+for i in $(seq "$CYCLES"); do
+	vcard_pull 0
+	vcard_insert 0
+	wait_logged $((n0 + i)) "token arrived in '$R0'"
+	[ "$i" -eq 10 ] && rss10=$(rss)
+done
+run_ok "a client after $CYCLES cycles" "${HP[@]}" client "$R0" "$PIN"
+assert_eq "ok $SLOT0" "$OUT" "card 0's slot after $CYCLES cycles"
+rss_end=$(rss)
+harness_log "tokend RSS: ${rss10:-?} kB after 10 cycles, $rss_end kB after $CYCLES"
+assert_eq $((n0 + CYCLES)) "$(logged "token arrived in '$R0'")" "token lines over $CYCLES cycles"
+if ! ldd "$TOKEND" | grep -q libasan; then # ASan's quarantine holds memory
+	[ $((rss_end - rss10)) -lt 1024 ] ||
+		fail "tokend grew by $((rss_end - rss10)) kB over $((CYCLES - 10)) cycles"
+fi
 
 server_stop
 harness_log "PASS"
