@@ -410,6 +410,7 @@ int devices_new(struct loop *loop, struct devices **out)
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->idle, NULL);
 	devices_self = d;
+	frontend_read_on_arrival(true);
 	if ((r = hotplug_queue_new(&d->q)) < 0 ||
 	    (r = hotplug_correlate_new(&d->corr, 0, devices_log, NULL)) < 0 ||
 	    (r = loop_add(loop, hotplug_queue_fd(d->q), EPOLLIN,

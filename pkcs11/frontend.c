@@ -358,10 +358,10 @@ static int slot_open_token(struct fe_slot *slot)
 	return r;
 }
 
-/* io and lock held: opens the token and reads what a client's first search
- * would (every key, certificate and public data object), so the first
- * client after an insert costs the card what every later client costs. A
- * failed read is left to that search. */
+/* io and lock held: opens the token and, for the daemon, reads what a
+ * client's first search would (every key, certificate and public data
+ * object), so the first client after an insert costs the card what every
+ * later client costs. A failed read is left to that search. */
 static int slot_probe(struct fe_slot *slot)
 {
 	const unsigned what = TK_DISCOVER_KEY | TK_DISCOVER_CERT |
@@ -370,7 +370,8 @@ static int slot_probe(struct fe_slot *slot)
 
 	if ((r = slot_open_token(slot)) < 0)
 		return r;
-	if (slot->tok->ops->discover &&
+	if (__atomic_load_n(&fe.read_all, __ATOMIC_RELAXED) &&
+	    slot->tok->ops->discover &&
 	    (r = slot->tok->ops->discover(slot->tok, what, 0)) == 0)
 		slot_disc_note(slot, what, 0);
 	if (r == TK_ERR_REMOVED)
@@ -545,6 +546,11 @@ void fe_device_apply(const struct hotplug_msg *m, struct fe_device_report *rep)
 	else if (m->kind == HOTPLUG_PCSC_CARD &&
 		 (m->ev == HOTPLUG_ARRIVED || m->ev == HOTPLUG_CHANGED))
 		device_card_arrived(m, rep);
+}
+
+void frontend_read_on_arrival(bool on)
+{
+	__atomic_store_n(&fe.read_all, on, __ATOMIC_RELAXED);
 }
 
 int frontend_device_event(const struct hotplug_msg *m,

@@ -39,10 +39,9 @@ int frontend_default_drivers(struct tk_driver ***out, size_t *n);
  * created on first sight with an id kept for the life of the process (the
  * same reader name, e.g. the same YubiKey re-inserted, gets the same slot),
  * and it stays in C_GetSlotList(CK_FALSE), empty, after its device left. A
- * card that arrives is probed by each driver in turn (open()); the first
- * that serves it reads at once every key, certificate and public data
- * object (what a first search would read), with the slot locked, so a
- * client asking meanwhile waits for that read instead of starting one.
+ * card that arrives is probed by each driver in turn (open()), with the
+ * slot locked, so a client asking meanwhile waits for the probe (and the
+ * read, frontend_read_on_arrival) instead of starting one.
  * A card or reader that left closes its token: the sessions on it are
  * gone, logins with them (a re-inserted card needs a new login), other
  * tokens are untouched. */
@@ -61,6 +60,12 @@ struct fe_device_report {
 	bool retry;
 };
 
+/* The daemon: a card that arrives is read whole at once (every key,
+ * certificate and public data object), so that the first client after an
+ * insert costs the card what every later client costs. Off (the module's
+ * way: a process is one client), tokens read what a search needs when it
+ * needs it. */
+void frontend_read_on_arrival(bool on);
 /* The daemon: applies one message now (in the order they came; calls are
  * serialised). May block for the card's I/O: not on an event loop. rep may
  * be NULL. Returns 0 or a negative TK_ERR_*. */

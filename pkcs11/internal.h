@@ -8,7 +8,8 @@
  *                change the app's state (login, logout, admin, a search's
  *                first read of the card) still keep it while they wait
  *                for io)
- *   fe_lock     (the slot table; held briefly)
+ *   fe.apply    (device events applied one at a time: frontend.c)
+ *   fe.lock     (the slot table; held briefly, never across card I/O)
  *   slot->io    (card I/O: every driver call that may talk to the device;
  *                drivers stay single-threaded per token)
  *   slot->lock  (short: the token pointer, epoch, info snapshot, discover
@@ -88,6 +89,7 @@ struct fe_table {
 	 * lock, never while holding it. */
 	pthread_mutex_t apply;
 	bool up;
+	bool read_all; /* frontend_read_on_arrival */
 	struct tk_driver **drivers;
 	size_t ndrivers;
 	struct fe_slot *slots[FE_MAX_SLOTS];

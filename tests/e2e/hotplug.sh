@@ -137,7 +137,9 @@ arrived_before=$(logged "token arrived in")
 WAITER=$!
 for _ in $(seq 100); do grep -q blocked "$T/wait.out" && break; sleep 0.05; done
 sleep 0.3
-kill "$PRIVATE_PCSCD_PID"
+# (the pcscd of this namespace now: an earlier test may have replaced
+# private_pcscd.sh's)
+kill "$(tr -d '\0' </run/pcscd/pcscd.pid)"
 for _ in $(seq 100); do kill -0 "$WAITER" 2>/dev/null || break; sleep 0.1; done
 wait "$WAITER" || true
 WAITER=

@@ -353,7 +353,6 @@ static void find_expect(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n,
 static void test_find_discover(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(false);
-	CK_ULONG nslots = 0;
 	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY,
 			cert = CKO_CERTIFICATE, data = CKO_DATA,
 			secret = CKO_SECRET_KEY;
@@ -361,21 +360,6 @@ static void test_find_discover(void **state)
 	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &priv, sizeof(priv) },
 			      { CKA_ID, &id, 1 } };
 
-	/* The card was read as it arrived, as a first search would read it:
-	 * no search asks again. */
-	assert_int_equal(soft_stats.discover, 1);
-	assert_int_equal(soft_stats.discover_what,
-			 TK_DISCOVER_KEY | TK_DISCOVER_CERT | TK_DISCOVER_ALL |
-			     TK_DISCOVER_DATA);
-	find_expect(s, t, 2, 0, 0);
-	find_expect(s, NULL, 0, 0, 0);
-	/* A card whose read at arrival failed: searches read what they
-	 * need. */
-	soft_control.discover_fails = true;
-	soft_swap();
-	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &nslots), CKR_OK);
-	soft_control.discover_fails = false;
-	s = p11_open(false);
 	find_expect(s, t, 2, TK_DISCOVER_KEY, 0x9A);
 	/* What was read once is not asked for again (no card round trip). */
 	t[0].pValue = &pub;

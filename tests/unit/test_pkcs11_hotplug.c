@@ -133,6 +133,34 @@ static void test_cycles(void **state)
 	assert_int_equal(p11_up(NULL), 0); /* for the teardown */
 }
 
+/* The daemon's way: a card is read whole as it arrives, and searches
+ * then cost the card nothing; the module's way reads on demand. */
+static void test_read_on_arrival(void **state)
+{
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_ATTRIBUTE t = { CKA_CLASS, &cls, sizeof(cls) };
+	CK_OBJECT_HANDLE h[8];
+	CK_SESSION_HANDLE s;
+	CK_ULONG n = 0;
+
+	(void)state;
+	assert_int_equal(soft_stats.discover, 0); /* the module: lazy */
+	frontend_read_on_arrival(true);
+	soft_swap();
+	assert_int_equal(count_slots(CK_TRUE), 1);
+	assert_int_equal(soft_stats.discover, 1);
+	assert_int_equal(soft_stats.discover_what,
+			 TK_DISCOVER_KEY | TK_DISCOVER_CERT | TK_DISCOVER_ALL |
+			     TK_DISCOVER_DATA);
+	s = p11_open(true);
+	assert_int_equal(fl->C_FindObjectsInit(s, &t, 1), CKR_OK);
+	assert_int_equal(fl->C_FindObjects(s, h, 8, &n), CKR_OK);
+	assert_int_equal(fl->C_FindObjectsFinal(s), CKR_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(soft_stats.discover, 1);
+	frontend_read_on_arrival(false);
+}
+
 /* A reader that leaves keeps its slot (empty); it and its card coming
  * back get the same id; a second reader gets a slot of its own. */
 static void test_reader_identity(void **state)
@@ -169,6 +197,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cycles, p11_up, p11_down),
 		cmocka_unit_test_setup_teardown(test_reader_identity, p11_up,
+						p11_down),
+		cmocka_unit_test_setup_teardown(test_read_on_arrival, p11_up,
 						p11_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
