@@ -148,9 +148,10 @@ static int main_check(const struct main_args *a)
 /* After the connections are closed: how long their workers may take. */
 #define MAIN_WORKERS_STOP_MS 2000
 
-/* The front end with the PIV driver. pcscd may be absent: the driver
- * connects on first use and retries with back-off, so tokend starts
- * anyway and serves an empty slot list until then. */
+/* The front end with the PIV driver. Its slots come from the device
+ * watchers (devices.c, started with the service); pcscd may be absent: the
+ * PC/SC watcher reconnects with back-off, so tokend starts anyway and
+ * serves an empty slot list until then. */
 static int main_frontend_start(void)
 {
 	struct tk_driver **drivers;

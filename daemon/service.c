@@ -14,6 +14,7 @@
 
 #include "activation.h"
 #include "conn.h"
+#include "devices.h"
 #include "error.h"
 #include "export.h"
 #include "log.h"
@@ -30,6 +31,7 @@ struct service {
 	struct loop_watch *sigwatch;
 	struct activation act;
 	struct export **exports; /* parallel to cfg->exports */
+	struct devices *devices; /* the watchers feeding the slot table */
 };
 
 static void service_apply_log_level(struct service *s)
@@ -263,6 +265,9 @@ int service_new(struct config *cfg, const char *config_path,
 		goto out;
 	if ((r = conn_park_start(s->loop)) != 0)
 		goto out;
+	/* Tokens present now are read in the background from here on. */
+	if ((r = devices_new(s->loop, &s->devices)) != 0)
+		goto out;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -309,6 +314,7 @@ void service_free(struct service **p)
 
 	if (s == NULL)
 		return;
+	devices_free(&s->devices);
 	for (size_t i = 0; s->exports && i < service_n_exports(s); i++)
 		service_close_export(s, &s->exports[i]);
 	free(s->exports);

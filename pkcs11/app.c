@@ -251,9 +251,11 @@ again:
 			goto again;
 		}
 		if (session_stale(s)) {
-			/* The token went away: the handle is gone with it. */
+			/* The token went away: this call says so, and the
+			 * handle is gone with it (later calls: invalid). */
 			app_drop_session(app, s);
-			break;
+			*rv = CKR_DEVICE_REMOVED;
+			return NULL;
 		}
 		*rv = CKR_OK;
 		return s;

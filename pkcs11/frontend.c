@@ -1,37 +1,20 @@
 /* The process-wide part of the front end: the drivers, the slot table (one
  * slot per device name, with a stable id), and opening and closing tokens
- * when devices change. */
+ * when the watchers report a device change (fe_events.c waits for them). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "hotplug.h"
 #include "internal.h"
 #ifdef TOKEND_HAVE_PIV_DRIVER
 #include "piv_driver.h"
 #endif
 
-/* C_WaitForSlotEvent: one blocked caller at a time (the watcher) waits on
- * the driver for this long, then rescans; the others wait for its scan.
- * Drivers without wait() are polled this often. */
-#define FE_WATCH_MS 1000
-#define FE_POLL_MS 200
-
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t changed; /* a watcher scanned; a wait was cancelled */
-	bool watching;          /* a caller waits on the drivers */
-	struct tk_driver *watch_drv; /* in its wait(), to wake */
-	bool up;
-	bool scanned;
-	bool dev_scanned; /* devices known (perhaps no token opened) */
-	struct tk_driver **drivers;
-	size_t ndrivers;
-	struct fe_slot *slots[FE_MAX_SLOTS];
-	size_t nslots;
-	CK_SLOT_ID next_id;
-} fe = { .lock = PTHREAD_MUTEX_INITIALIZER,
-	 .changed = PTHREAD_COND_INITIALIZER };
+struct fe_table fe = { .lock = PTHREAD_MUTEX_INITIALIZER,
+		       .changed = PTHREAD_COND_INITIALIZER,
+		       .apply = PTHREAD_MUTEX_INITIALIZER };
 
 /* The drivers the module and the daemon use unless a test injects others.
  * This is the single place to add a driver. */
@@ -66,8 +49,6 @@ int frontend_init(struct tk_driver **drivers, size_t ndrivers)
 	fe.ndrivers = ndrivers;
 	fe.nslots = 0;
 	fe.next_id = 1;
-	fe.scanned = false;
-	fe.dev_scanned = false;
 	fe.up = true;
 out:
 	pthread_mutex_unlock(&fe.lock);
@@ -76,8 +57,9 @@ out:
 
 void frontend_fini(void)
 {
+	fe_events_source_free(); /* no wait is left: no watcher thread */
 	pthread_mutex_lock(&fe.lock);
-	while (fe.watching) /* every app is gone: nobody should wait */
+	while (fe.blocked) /* every app is gone: nobody should wait */
 		pthread_cond_wait(&fe.changed, &fe.lock);
 	for (size_t i = 0; i < fe.nslots; i++) {
 		struct fe_slot *slot = fe.slots[i];
@@ -101,9 +83,8 @@ void frontend_fini(void)
 	pthread_mutex_unlock(&fe.lock);
 }
 
-/* Without fe.lock, which a scan holds while it opens a token: the table
- * only grows (a slot is published before nslots counts it) until
- * frontend_fini, when no app is left. */
+/* Without fe.lock: the table only grows (a slot is published before nslots
+ * counts it) until frontend_fini, when no app is left. */
 struct fe_slot *frontend_slot(CK_SLOT_ID id)
 {
 	size_t n = __atomic_load_n(&fe.nslots, __ATOMIC_ACQUIRE);
@@ -349,31 +330,69 @@ void slot_close_token(struct fe_slot *slot)
 	memset(slot->disc_cert, 0, sizeof(slot->disc_cert));
 }
 
-static void slot_open_token(struct fe_slot *slot)
+/* io and lock held, no token: a new token in the slot. */
+static void slot_token_set(struct fe_slot *slot, struct tk_driver *drv,
+			   struct tk_token *tok)
 {
-	struct tk_token *tok = NULL;
-	int r;
-
-	r = slot->drv->ops->open(slot->drv, slot->dev.name, &tok);
-	if (r < 0) {
-		if (r != TK_ERR_NOT_FOUND)
-			fprintf(stderr,
-				"tokend-pkcs11: slot_open_token: %s: %s\n",
-				slot->dev.name, tk_strerror(r));
-		/* Retry a transient failure at the next scan, not a foreign
-		 * card. */
-		slot->open_failed = (r == TK_ERR_NOT_FOUND);
-		return;
-	}
 	slot->tok = tok;
+	slot->drv = drv;
 	__atomic_add_fetch(&slot->epoch, 1, __ATOMIC_RELEASE);
 	slot->open_failed = false;
+	slot->probe_err = 0;
 	slot->private_loaded = false;
 	slot->n_user = slot->n_so = 0;
 	slot->disc_all = 0;
 	memset(slot->disc_key, 0, sizeof(slot->disc_key));
 	memset(slot->disc_cert, 0, sizeof(slot->disc_cert));
 	slot_info_refresh(slot);
+}
+
+/* io and lock held, no token: asks each driver in turn to open the card in
+ * the slot's device (open() is the probe). Returns 0, TK_ERR_NOT_FOUND when
+ * none understands it, or the first other failure (which may pass). */
+static int slot_open_token(struct fe_slot *slot)
+{
+	int r = TK_ERR_NOT_FOUND, e;
+
+	for (size_t d = 0; d < fe.ndrivers; d++) {
+		struct tk_driver *drv = fe.drivers[d];
+		struct tk_token *tok = NULL;
+
+		if (!drv)
+			continue;
+		e = drv->ops->open(drv, slot->dev.name, &tok);
+		if (e == 0) {
+			slot_token_set(slot, drv, tok);
+			return 0;
+		}
+		if (r == TK_ERR_NOT_FOUND)
+			r = e;
+	}
+	slot->open_failed = r == TK_ERR_NOT_FOUND;
+	slot->probe_err = r == TK_ERR_NOT_FOUND ? 0 : r;
+	return r;
+}
+
+/* io and lock held: opens the token and, for the daemon, reads what a
+ * client's first search would (every key, certificate and public data
+ * object), so the first client after an insert costs the card what every
+ * later client costs. A failed read is left to that search. */
+static int slot_probe(struct fe_slot *slot)
+{
+	const unsigned what = TK_DISCOVER_KEY | TK_DISCOVER_CERT |
+			      TK_DISCOVER_ALL | TK_DISCOVER_DATA;
+	int r;
+
+	if ((r = slot_open_token(slot)) < 0)
+		return r;
+	if (__atomic_load_n(&fe.read_all, __ATOMIC_RELAXED) &&
+	    slot->tok->ops->discover &&
+	    (r = slot->tok->ops->discover(slot->tok, what, 0)) == 0)
+		slot_disc_note(slot, what, 0);
+	if (r == TK_ERR_REMOVED)
+		slot_close_token(slot);
+	slot_info_refresh(slot);
+	return r == TK_ERR_REMOVED ? r : 0;
 }
 
 int slot_reopen(struct fe_slot *slot)
@@ -412,96 +431,201 @@ CK_RV slot_rv(struct fe_slot *slot, int err)
 	return rv_from_tk(err);
 }
 
-/* fe.lock held. The slot for dev of drv, created on first sight. */
-static struct fe_slot *slot_for(struct tk_driver *drv,
-				const struct tk_device *dev)
+/* ---- the slot table, driven by the watchers' messages ---- */
+
+/* fe.lock held. The slot of device name, created on first sight. */
+static struct fe_slot *slot_for(const char *name)
 {
 	struct fe_slot *slot;
+	size_t w;
 
-	for (size_t i = 0; i < fe.nslots; i++) {
-		slot = fe.slots[i];
-		if (slot->drv == drv && strcmp(slot->dev.name, dev->name) == 0)
-			return slot;
-	}
+	for (size_t i = 0; i < fe.nslots; i++)
+		if (strcmp(fe.slots[i]->dev.name, name) == 0)
+			return fe.slots[i];
 	if (fe.nslots == FE_MAX_SLOTS || !(slot = calloc(1, sizeof(*slot))))
 		return NULL;
 	pthread_mutex_init(&slot->io, NULL);
 	fe_mutex_init_recursive(&slot->lock);
 	pthread_mutex_init(&slot->info_lock, NULL);
 	slot->id = fe.next_id++;
-	slot->drv = drv;
-	slot->dev = *dev;
-	slot->dev.present = false; /* so the first update opens it */
+	snprintf(slot->dev.name, sizeof(slot->dev.name), "%s", name);
+	snprintf(slot->dev.description, sizeof(slot->dev.description), "%s",
+		 name);
+	/* A reader's name starts with its maker ("Yubico YubiKey ..."). */
+	w = strcspn(name, " ");
+	if (w >= sizeof(slot->dev.manufacturer))
+		w = sizeof(slot->dev.manufacturer) - 1;
+	memcpy(slot->dev.manufacturer, name, w);
 	fe.slots[fe.nslots] = slot;
 	__atomic_store_n(&fe.nslots, fe.nslots + 1, __ATOMIC_RELEASE);
 	return slot;
 }
 
-/* fe.lock held. Applies one scanned device to its slot; open: opens a
- * token that came (else the next scan that opens does). */
-static void slot_update(struct fe_slot *slot, const struct tk_device *dev,
-			bool open)
+/* Takes fe.lock: publishes the slot's state to C_WaitForSlotEvent. */
+static void slot_publish(struct fe_slot *slot, bool moved)
 {
-	bool changed = dev->events != slot->dev.events || !dev->present;
-	bool card;
-
-	/* The card lock (waiting for a card operation) only to open or
-	 * close a token. */
+	pthread_mutex_lock(&fe.lock);
 	pthread_mutex_lock(&slot->lock);
-	card = slot->tok
-		   ? changed
-		   : open && dev->present && (changed || !slot->open_failed);
-	if (card) {
-		pthread_mutex_unlock(&slot->lock);
-		slot_card_lock(slot);
-	}
-	if (slot->tok && changed)
-		slot_close_token(slot);
-	if (changed)
-		slot->open_failed = false;
-	slot->dev = *dev;
-	slot->dev.name[sizeof(slot->dev.name) - 1] = '\0';
-	slot->listed = true;
-	if (open && !slot->tok && dev->present && !slot->open_failed)
-		slot_open_token(slot);
-	if (card)
-		slot_card_unlock(slot);
-	else
-		pthread_mutex_unlock(&slot->lock);
+	slot->dev.present = slot->tok != NULL;
+	if (moved)
+		slot->dev.events++;
+	pthread_mutex_unlock(&slot->lock);
+	pthread_cond_broadcast(&fe.changed);
+	pthread_mutex_unlock(&fe.lock);
 }
 
-/* fe.lock held: asks every driver for its devices (no token round trip) and
- * opens (with open), closes or keeps tokens accordingly. */
-static void frontend_scan(bool open)
+/* io and lock held: fills the report of a probe. */
+static void slot_report(struct fe_slot *slot, int r,
+			struct fe_device_report *rep)
 {
-	for (size_t i = 0; i < fe.nslots; i++)
-		fe.slots[i]->listed = false;
-	for (size_t d = 0; d < fe.ndrivers; d++) {
-		struct tk_driver *drv = fe.drivers[d];
-		struct tk_device *list = NULL;
-		size_t n = 0;
+	const struct tk_objects *objs = NULL;
 
-		if (drv->ops->scan(drv, &list, &n) < 0) {
-			free(list);
-			continue;
-		}
-		for (size_t j = 0; j < n; j++) {
-			struct fe_slot *slot = slot_for(drv, &list[j]);
-			if (slot)
-				slot_update(slot, &list[j], open);
-		}
-		free(list);
+	rep->slot = slot->id;
+	rep->err = r;
+	rep->retry = slot->probe_err != 0;
+	if (!slot->tok)
+		return;
+	rep->opened = true;
+	rep->driver = slot->drv->ops->name;
+	rep->info = slot->info;
+	if (slot->tok->ops->objects(slot->tok, &objs) == 0 && objs)
+		rep->nkeys = objs->nkeys;
+}
+
+/* A card arrived (or came back with new facts): whatever token the slot
+ * had is gone, and the drivers probe the new card. */
+static void device_card_arrived(const struct hotplug_msg *m,
+				struct fe_device_report *rep)
+{
+	struct fe_slot *slot;
+	int r = TK_ERR_NOT_FOUND;
+
+	pthread_mutex_lock(&fe.lock);
+	if (!(slot = slot_for(m->id))) {
+		pthread_mutex_unlock(&fe.lock);
+		rep->err = TK_ERR_NOMEM;
+		return;
 	}
-	for (size_t i = 0; i < fe.nslots; i++) {
-		struct fe_slot *slot = fe.slots[i];
-		if (slot->listed)
-			continue;
-		slot_card_lock(slot);
-		slot_close_token(slot);
-		slot->dev.present = false;
-		slot_card_unlock(slot);
+	/* Locked before anyone can see the card: a client that asks now
+	 * waits for the read below. */
+	slot_card_lock(slot);
+	pthread_mutex_unlock(&fe.lock);
+	rep->closed = slot->tok != NULL;
+	slot_close_token(slot);
+	slot->card_in = !m->mute;
+	slot->open_failed = m->mute;
+	slot->probe_err = 0;
+	if (slot->card_in)
+		r = slot_probe(slot);
+	slot_report(slot, r, rep);
+	slot_card_unlock(slot);
+	slot_publish(slot, true);
+}
+
+/* A card or its reader left. The slot stays, empty. */
+static void device_left(const struct hotplug_msg *m,
+			struct fe_device_report *rep)
+{
+	struct fe_slot *slot = NULL;
+
+	pthread_mutex_lock(&fe.lock);
+	for (size_t i = 0; i < fe.nslots && !slot; i++)
+		if (strcmp(fe.slots[i]->dev.name, m->id) == 0)
+			slot = fe.slots[i];
+	if (!slot) {
+		pthread_mutex_unlock(&fe.lock);
+		return;
 	}
-	fe.dev_scanned = true;
+	/* Waits for an operation at the card: it fails by itself, the card
+	 * being gone. */
+	slot_card_lock(slot);
+	pthread_mutex_unlock(&fe.lock);
+	rep->slot = slot->id;
+	rep->closed = slot->tok != NULL;
+	if (rep->closed)
+		rep->info = slot->info;
+	slot_close_token(slot);
+	slot->card_in = false;
+	slot->open_failed = false;
+	slot->probe_err = 0;
+	slot_card_unlock(slot);
+	slot_publish(slot, m->kind == HOTPLUG_PCSC_CARD || rep->closed);
+}
+
+void fe_device_apply(const struct hotplug_msg *m, struct fe_device_report *rep)
+{
+	struct fe_device_report scratch;
+
+	if (!rep)
+		rep = &scratch;
+	memset(rep, 0, sizeof(*rep));
+	if (m->kind != HOTPLUG_PCSC_READER && m->kind != HOTPLUG_PCSC_CARD)
+		return; /* USB keys show up as readers; no TPM driver yet */
+	if (m->kind == HOTPLUG_PCSC_READER && m->ev == HOTPLUG_ARRIVED) {
+		pthread_mutex_lock(&fe.lock);
+		if (slot_for(m->id))
+			pthread_cond_broadcast(&fe.changed);
+		else
+			rep->err = TK_ERR_NOMEM;
+		pthread_mutex_unlock(&fe.lock);
+		return;
+	}
+	if (m->ev == HOTPLUG_LEFT)
+		device_left(m, rep);
+	else if (m->kind == HOTPLUG_PCSC_CARD &&
+		 (m->ev == HOTPLUG_ARRIVED || m->ev == HOTPLUG_CHANGED))
+		device_card_arrived(m, rep);
+}
+
+void frontend_read_on_arrival(bool on)
+{
+	__atomic_store_n(&fe.read_all, on, __ATOMIC_RELAXED);
+}
+
+int frontend_device_event(const struct hotplug_msg *m,
+			  struct fe_device_report *rep)
+{
+	if (!m)
+		return TK_ERR_ARG;
+	pthread_mutex_lock(&fe.apply);
+	fe_device_apply(m, rep);
+	pthread_mutex_unlock(&fe.apply);
+	return rep && rep->err == TK_ERR_NOMEM ? TK_ERR_NOMEM : 0;
+}
+
+bool fe_device_retry_one(struct fe_device_report *rep)
+{
+	struct fe_slot *slot = NULL;
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	pthread_mutex_lock(&fe.lock);
+	for (size_t i = 0; i < fe.nslots && !slot; i++)
+		if (fe.slots[i]->probe_err && fe.slots[i]->card_in &&
+		    !fe.slots[i]->tok)
+			slot = fe.slots[i];
+	if (!slot) {
+		pthread_mutex_unlock(&fe.lock);
+		return false;
+	}
+	slot_card_lock(slot);
+	pthread_mutex_unlock(&fe.lock);
+	slot->probe_err = 0;
+	r = slot->tok ? 0 : slot_probe(slot);
+	slot_report(slot, r, rep);
+	slot_card_unlock(slot);
+	slot_publish(slot, rep->opened);
+	return true;
+}
+
+bool frontend_device_retry(struct fe_device_report *rep)
+{
+	bool r;
+
+	pthread_mutex_lock(&fe.apply);
+	r = fe_device_retry_one(rep);
+	pthread_mutex_unlock(&fe.apply);
+	return r;
 }
 
 CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent,
@@ -513,16 +637,16 @@ CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent,
 
 	if (!pulCount)
 		return CKR_ARGUMENTS_BAD;
+	/* A size query looks for changes, so the call that fetches the list
+	 * reports the same view (as OpenSC does). */
+	if (!pSlotList)
+		fe_events_pump(true);
 	pthread_mutex_lock(&fe.lock);
-	/* A size query scans, so the call that fetches the list reports the
-	 * same view (as OpenSC does). */
-	if (!pSlotList || !fe.scanned)
-		frontend_scan(true);
-	fe.scanned = true;
 	for (size_t i = 0; i < fe.nslots; i++) {
 		struct fe_slot *slot = fe.slots[i];
+		/* Waits for a card read under way (device_card_arrived). */
 		pthread_mutex_lock(&slot->lock);
-		if (slot->listed && (!tokenPresent || slot->tok))
+		if (!tokenPresent || slot->tok)
 			ids[n++] = slot->id;
 		pthread_mutex_unlock(&slot->lock);
 	}
@@ -701,240 +825,4 @@ CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID,
 	if (!(m = mech_find(type)) || !mech_offered(m, caps, pInfo))
 		return CKR_MECHANISM_INVALID;
 	return CKR_OK;
-}
-
-/* ---- slot events (C_WaitForSlotEvent) ---- */
-
-static void deadline_in(struct timespec *ts, unsigned ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts); /* fe.changed's clock */
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static bool slot_present(const struct fe_slot *slot)
-{
-	return slot->listed && slot->dev.present;
-}
-
-/* fe.lock held. */
-static void app_seen_take(struct app *app)
-{
-	memset(app->seen, 0, sizeof(app->seen));
-	for (size_t i = 0; i < fe.nslots; i++) {
-		app->seen[i].known = true;
-		app->seen[i].present = slot_present(fe.slots[i]);
-		app->seen[i].events = fe.slots[i]->dev.events;
-	}
-	app->seen_taken = true;
-}
-
-void app_events_reset(struct app *app)
-{
-	pthread_mutex_lock(&fe.lock);
-	if (fe.up)
-		frontend_scan(false); /* pcscd only: tokens open when listed */
-	app_seen_take(app);
-	pthread_mutex_unlock(&fe.lock);
-}
-
-/* fe.lock held: the first slot that changed since the app looked, which
- * it has now seen. */
-static bool app_take_event(struct app *app, CK_SLOT_ID *id)
-{
-	for (size_t i = 0; i < fe.nslots; i++) {
-		struct fe_slot *slot = fe.slots[i];
-		struct app_seen *seen = &app->seen[i];
-		bool present = slot_present(slot), ev;
-
-		ev = seen->known ? seen->present != present ||
-				       seen->events != slot->dev.events
-				 : present;
-		seen->known = true;
-		seen->present = present;
-		seen->events = slot->dev.events;
-		if (ev) {
-			*id = slot->id;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* fe.lock held: one round of waiting. The first caller waits on the
- * driver (without fe.lock) and rescans; the others wait for that. */
-static void frontend_watch(void)
-{
-	struct tk_driver *drv = NULL;
-	struct timespec ts;
-	int r = -1;
-
-	if (fe.watching) {
-		deadline_in(&ts, FE_WATCH_MS);
-		pthread_cond_timedwait(&fe.changed, &fe.lock, &ts);
-		return;
-	}
-	fe.watching = true;
-	if (fe.ndrivers == 1 && fe.drivers[0]->ops->wait &&
-	    fe.drivers[0]->ops->wake)
-		drv = fe.drivers[0];
-	if (drv) {
-		fe.watch_drv = drv;
-		pthread_mutex_unlock(&fe.lock);
-		r = drv->ops->wait(drv, FE_WATCH_MS);
-		pthread_mutex_lock(&fe.lock);
-		fe.watch_drv = NULL;
-	}
-	if (r < 0) { /* no driver wait, or it failed: poll */
-		deadline_in(&ts, FE_POLL_MS);
-		pthread_cond_timedwait(&fe.changed, &fe.lock, &ts);
-	}
-	frontend_scan(true);
-	fe.scanned = true;
-	fe.watching = false;
-	pthread_cond_broadcast(&fe.changed);
-}
-
-CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags,
-			    CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
-{
-	bool scanned = false;
-	uint64_t gen;
-	CK_RV rv;
-
-	if (!pSlot || pReserved)
-		return CKR_ARGUMENTS_BAD;
-	pthread_mutex_lock(&fe.lock);
-	gen = app->cancel_gen;
-	app->waiters++;
-	if (!app->seen_taken)
-		app_seen_take(app);
-	for (;;) {
-		if (!fe.up || app->dead || app->cancel_gen != gen) {
-			rv = CKR_CRYPTOKI_NOT_INITIALIZED;
-			break;
-		}
-		if (app_take_event(app, pSlot)) {
-			rv = CKR_OK;
-			break;
-		}
-		if (!scanned) {
-			/* What the drivers say now, opening tokens as
-			 * C_GetSlotList does. */
-			frontend_scan(true);
-			fe.scanned = scanned = true;
-			continue;
-		}
-		if (flags & CKF_DONT_BLOCK) {
-			rv = CKR_NO_EVENT;
-			break;
-		}
-		frontend_watch();
-	}
-	app->waiters--;
-	pthread_cond_broadcast(&fe.changed);
-	pthread_mutex_unlock(&fe.lock);
-	return rv;
-}
-
-/* fe.lock held: wakes the app's blocked waits (and the watcher, which may
- * be one of them). */
-static void app_wake_waits(struct app *app)
-{
-	if (!app->waiters)
-		return;
-	pthread_cond_broadcast(&fe.changed);
-	if (fe.watch_drv)
-		fe.watch_drv->ops->wake(fe.watch_drv);
-}
-
-void app_wait_cancel(struct app *app)
-{
-	pthread_mutex_lock(&fe.lock);
-	app->cancel_gen++;
-	app_wake_waits(app);
-	pthread_mutex_unlock(&fe.lock);
-}
-
-void app_wait_close(struct app *app)
-{
-	pthread_mutex_lock(&fe.lock);
-	app->dead = true; /* checked by every wait before it blocks */
-	app->cancel_gen++;
-	app_wake_waits(app);
-	pthread_mutex_unlock(&fe.lock);
-}
-
-/* fe.lock held: a fingerprint of what C_WaitForSlotEvent reports (FNV-1a
- * over each slot's presence and event count), never 0. */
-static uint64_t frontend_events_state(void)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < fe.nslots; i++) {
-		uint64_t v = fe.slots[i]->dev.events * 2u +
-			     (slot_present(fe.slots[i]) ? 1u : 0u);
-		for (int b = 0; b < 64; b += 8) {
-			h ^= (v >> b) & 0xff;
-			h *= 1099511628211ull;
-		}
-		h ^= 0xff; /* slot separator */
-		h *= 1099511628211ull;
-	}
-	return h != 0 ? h : 1;
-}
-
-bool frontend_events_watch(uint64_t *seen, unsigned timeout_ms)
-{
-	struct timespec ts;
-	uint64_t now;
-	bool changed;
-
-	pthread_mutex_lock(&fe.lock);
-	if (!fe.up) { /* no busy loop: wait as a watch would */
-		deadline_in(&ts, timeout_ms);
-		pthread_cond_timedwait(&fe.changed, &fe.lock, &ts);
-		pthread_mutex_unlock(&fe.lock);
-		return false;
-	}
-	if (*seen == 0) {
-		frontend_scan(true);
-		fe.scanned = true;
-	} else {
-		frontend_watch();
-	}
-	now = frontend_events_state();
-	changed = now != *seen;
-	*seen = now;
-	pthread_mutex_unlock(&fe.lock);
-	return changed;
-}
-
-void frontend_events_wake(void)
-{
-	pthread_mutex_lock(&fe.lock);
-	pthread_cond_broadcast(&fe.changed);
-	if (fe.watch_drv)
-		fe.watch_drv->ops->wake(fe.watch_drv);
-	pthread_mutex_unlock(&fe.lock);
-}
-
-void frontend_app_drain(struct app *app)
-{
-	struct timespec ts;
-
-	pthread_mutex_lock(&fe.lock);
-	app->dead = true;
-	while (app->waiters) {
-		/* Again and again: a driver wake just before its wait blocks
-		 * is lost until the wait's timeout. */
-		app_wake_waits(app);
-		deadline_in(&ts, 100);
-		pthread_cond_timedwait(&fe.changed, &fe.lock, &ts);
-	}
-	pthread_mutex_unlock(&fe.lock);
 }

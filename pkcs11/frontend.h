@@ -23,6 +23,8 @@
 #include "p11.h"
 
 struct app;
+struct hotplug_msg;
+struct hotplug_queue;
 
 /* Takes ownership of the drivers (array and each driver, freed in
  * frontend_fini). Returns 0 or a TK_ERR_*. */
@@ -30,6 +32,59 @@ int frontend_init(struct tk_driver **drivers, size_t ndrivers);
 void frontend_fini(void);
 /* The drivers a module or daemon uses by default (PC/SC PIV, ...). */
 int frontend_default_drivers(struct tk_driver ***out, size_t *n);
+
+/* ---- devices: the watchers' messages (hotplug.h) drive the slot table ----
+ *
+ * Nobody scans: a slot is a device a watcher reported (a PC/SC reader),
+ * created on first sight with an id kept for the life of the process (the
+ * same reader name, e.g. the same YubiKey re-inserted, gets the same slot),
+ * and it stays in C_GetSlotList(CK_FALSE), empty, after its device left. A
+ * card that arrives is probed by each driver in turn (open()), with the
+ * slot locked, so a client asking meanwhile waits for the probe (and the
+ * read, frontend_read_on_arrival) instead of starting one.
+ * A card or reader that left closes its token: the sessions on it are
+ * gone, logins with them (a re-inserted card needs a new login), other
+ * tokens are untouched. */
+
+/* What one device event did, for the caller's log. */
+struct fe_device_report {
+	CK_SLOT_ID slot;    /* 0: the message concerned no slot */
+	bool opened;        /* a driver serves the card that arrived: */
+	const char *driver; /* its name */
+	struct tk_token_info info;
+	size_t nkeys;
+	bool closed; /* a token was closed (the card left) */
+	/* A card no driver serves now: why (TK_ERR_NOT_FOUND: none
+	 * understands it; anything else may pass: retry is set). */
+	int err;
+	bool retry;
+};
+
+/* The daemon: a card that arrives is read whole at once (every key,
+ * certificate and public data object), so that the first client after an
+ * insert costs the card what every later client costs. Off (the module's
+ * way: a process is one client), tokens read what a search needs when it
+ * needs it. */
+void frontend_read_on_arrival(bool on);
+/* The daemon: applies one message now (in the order they came; calls are
+ * serialised). May block for the card's I/O: not on an event loop. rep may
+ * be NULL. Returns 0 or a negative TK_ERR_*. */
+int frontend_device_event(const struct hotplug_msg *m,
+			  struct fe_device_report *rep);
+/* Probes again one card whose last probe failed for a reason that may
+ * pass (after rep->retry). Returns true when one was probed (see rep),
+ * false when none waits. */
+bool frontend_device_retry(struct fe_device_report *rep);
+
+/* The in-process module: the front end owns a queue and a PC/SC watcher
+ * (hotplug.h) and applies their messages itself: C_GetSlotList and a
+ * non-blocking C_WaitForSlotEvent make the watcher look once; a blocking
+ * C_WaitForSlotEvent runs the watcher's thread while it waits (the first
+ * waiter starts it, the last one out stops it). Call after frontend_init. */
+int frontend_events_pcsc(void);
+/* A queue someone else pushes into (a scripted watcher in tests), applied
+ * the same way; not owned: it must outlive frontend_fini(). */
+void frontend_events_queue(struct hotplug_queue *q);
 
 int app_new(struct app **out);
 /* Closes every session (logging the app out of its tokens) and frees. */
@@ -80,12 +135,11 @@ void app_wait_close(struct app *app);
 /* For a server that parks its clients' blocking waits rather than holding
  * a thread per wait (the daemon): it answers waits with CKF_DONT_BLOCK and
  * re-checks parked ones when the slots change. frontend_events_watch()
- * blocks for about a second at most (one round of the drivers' wait and
- * a scan, shared with blocked fe_C_WaitForSlotEvent calls) and returns
- * true when the slots' state (tokens present, inserted, removed) differs
- * from *seen, which it updates; start with *seen = 0.
- * frontend_events_wake() ends a watch under way soon. timeout_ms bounds the
- * wait only while the front end is down. */
+ * blocks until a device event changed the slots or timeout_ms passed (it
+ * never polls a device) and returns true when the slots' state (tokens
+ * present, inserted, removed) differs from *seen, which it updates; start
+ * with *seen = 0 (which returns at once). frontend_events_wake() ends a
+ * watch under way. */
 bool frontend_events_watch(uint64_t *seen, unsigned timeout_ms);
 void frontend_events_wake(void);
 CK_RV fe_C_WaitForSlotEvent(struct app *app, CK_FLAGS flags,

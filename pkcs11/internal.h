@@ -15,7 +15,8 @@
  *                VERIFY is sent and the second login sees the first's
  *                result. Closing sessions and attestation reads still
  *                wait for io with app->lock held)
- *   fe_lock     (the slot table; held briefly)
+ *   fe.apply    (device events applied one at a time: frontend.c)
+ *   fe.lock     (the slot table; held briefly, never across card I/O)
  *   slot->io    (card I/O: every driver call that may talk to the device;
  *                drivers stay single-threaded per token; the pin guard's
  *                check, card call and record happen under one hold)
@@ -58,12 +59,23 @@
 
 /* ---- frontend.c: slots and tokens ---- */
 
+/* A place a token can be (a PC/SC reader), as the watchers reported it. */
+struct fe_device {
+	char name[128];       /* the watcher's id: the slot's identity */
+	char description[64]; /* CK_SLOT_INFO.slotDescription */
+	char manufacturer[32];
+	/* Under fe.lock (and lock): what C_WaitForSlotEvent compares. */
+	bool present;    /* a token is open in it */
+	uint32_t events; /* moves with every card arrival and departure */
+};
+
 struct fe_slot {
 	CK_SLOT_ID id;
-	struct tk_driver *drv;
-	struct tk_device dev;
-	bool listed;          /* seen in the last scan */
-	bool open_failed;     /* open() refused at dev.events */
+	struct tk_driver *drv; /* the driver that opened tok (or last did) */
+	struct fe_device dev;
+	bool card_in;         /* the watcher reports a card (not mute) */
+	bool open_failed;     /* no driver serves the card: no retry */
+	int probe_err;        /* a transient probe failure to retry; 0 */
 	pthread_mutex_t io;   /* card I/O (see the lock order above) */
 	pthread_mutex_t lock; /* recursive */
 	/* under lock (tok, epoch: changed with io held too): */
@@ -84,6 +96,34 @@ struct fe_slot {
 	uint8_t disc_key[32], disc_cert[32];
 	struct pin_guard guard; /* the secrets last accepted (pin_guard.h) */
 };
+
+struct hotplug_queue;
+struct hotplug_pcsc;
+
+/* The process-wide state (frontend.c owns it; fe_events.c waits on it). */
+struct fe_table {
+	pthread_mutex_t lock;   /* the table; never held across card I/O */
+	pthread_cond_t changed; /* a slot changed; a wait was cancelled */
+	/* Device events are applied one at a time, in order: taken before
+	 * lock, never while holding it. */
+	pthread_mutex_t apply;
+	bool up;
+	bool read_all; /* frontend_read_on_arrival */
+	struct tk_driver **drivers;
+	size_t ndrivers;
+	struct fe_slot *slots[FE_MAX_SLOTS];
+	size_t nslots;
+	CK_SLOT_ID next_id;
+	/* The events the front end pumps itself (the module, tests); NULL
+	 * in the daemon, which calls frontend_device_event(). */
+	struct hotplug_queue *q;
+	struct hotplug_pcsc *pcsc; /* the module's own PC/SC watcher */
+	bool own_q;
+	unsigned blocked;  /* threads in a blocking wait (under lock) */
+	bool draining;     /* one of them waits on q (under lock) */
+	bool pcsc_started; /* under lock */
+};
+extern struct fe_table fe;
 
 static inline void fe_mutex_init_recursive(pthread_mutex_t *m)
 {
@@ -139,6 +179,14 @@ int slot_load_private(struct fe_slot *slot);
 /* For app_free: ends the app's C_WaitForSlotEvent calls and waits for
  * them to return. */
 void frontend_app_drain(struct app *app);
+/* Without fe.lock: applies one watcher message (fe.apply held). */
+void fe_device_apply(const struct hotplug_msg *m, struct fe_device_report *rep);
+/* Without fe.lock (fe.apply held): probes again one card whose probe
+ * failed for a transient reason; false when none waits. */
+bool fe_device_retry_one(struct fe_device_report *rep);
+/* fe_events.c: the module's own event source; without fe.lock. */
+void fe_events_pump(bool scan);
+void fe_events_source_free(void);
 
 /* ---- login.c ---- */
 /* The management key (CKU_SO's PIN) from hex digits; spaces and colons are

@@ -17,6 +17,7 @@ static struct app *mod_app;
 static unsigned mod_waiters; /* calls in C_WaitForSlotEvent */
 static struct tk_driver **test_drivers;
 static size_t test_ndrivers;
+static struct hotplug_queue *test_queue;
 static bool test_set;
 
 void frontend_set_drivers_for_test(struct tk_driver **drivers, size_t n)
@@ -25,6 +26,13 @@ void frontend_set_drivers_for_test(struct tk_driver **drivers, size_t n)
 	test_drivers = drivers;
 	test_ndrivers = n;
 	test_set = true;
+	pthread_mutex_unlock(&mod_lock);
+}
+
+void frontend_set_queue_for_test(struct hotplug_queue *q)
+{
+	pthread_mutex_lock(&mod_lock);
+	test_queue = q;
 	pthread_mutex_unlock(&mod_lock);
 }
 
@@ -60,6 +68,8 @@ static CK_RV mod_check_args(const CK_C_INITIALIZE_ARGS *a)
 static CK_RV mod_C_Initialize(CK_VOID_PTR pInitArgs)
 {
 	struct tk_driver **drv = NULL;
+	struct hotplug_queue *q = NULL;
+	bool test = false;
 	size_t n = 0;
 	CK_RV rv;
 	int r;
@@ -74,6 +84,8 @@ static CK_RV mod_C_Initialize(CK_VOID_PTR pInitArgs)
 	if (test_set) {
 		drv = test_drivers;
 		n = test_ndrivers;
+		q = test_queue;
+		test = true;
 		test_set = false;
 	} else if ((r = frontend_default_drivers(&drv, &n)) < 0) {
 		rv = rv_from_tk(r);
@@ -81,6 +93,14 @@ static CK_RV mod_C_Initialize(CK_VOID_PTR pInitArgs)
 	}
 	if ((r = frontend_init(drv, n)) < 0) {
 		rv = CKR_GENERAL_ERROR;
+		goto out;
+	}
+	/* Devices come from our own PC/SC watcher (or a test's queue). */
+	if (test)
+		frontend_events_queue(q);
+	else if ((r = frontend_events_pcsc()) < 0) {
+		frontend_fini();
+		rv = rv_from_tk(r);
 		goto out;
 	}
 	if (app_new(&mod_app) < 0) {

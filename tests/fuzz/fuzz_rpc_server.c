@@ -62,7 +62,10 @@ static int frontend_up(void)
 		free(drv);
 		return -1;
 	}
-	return frontend_init(drv, 1);
+	if (frontend_init(drv, 1) != 0)
+		return -1;
+	frontend_events_queue(soft_queue());
+	return 0;
 }
 
 static void run(struct rpc_server *srv, const uint8_t *p, size_t n, bool init)

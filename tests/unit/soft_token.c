@@ -9,6 +9,8 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "hotplug.h"
+
 struct soft_stats soft_stats;
 struct soft_control soft_control = { .present = true, .pin_tries_left = 3 };
 
@@ -564,7 +566,9 @@ static int tok_discover(struct tk_token *tok, unsigned what, uint8_t ref)
 	soft_card_hook("discover");
 	soft_stats.discover_what = what;
 	soft_stats.discover_ref = ref;
-	return 0;
+	return __atomic_load_n(&soft_control.discover_fails, __ATOMIC_SEQ_CST)
+		   ? TK_ERR_TRANSPORT
+		   : 0;
 }
 
 /* A certificate for the generated key in ref, signed by itself. */
@@ -717,12 +721,60 @@ int soft_driver_new(struct tk_driver **out)
 	return 0;
 }
 
+static struct hotplug_queue *soft_q;
+
+struct hotplug_queue *soft_queue(void)
+{
+	if (!soft_q && hotplug_queue_new(&soft_q) < 0)
+		abort();
+	return soft_q;
+}
+
+static void soft_push(enum hotplug_event ev, enum hotplug_kind kind)
+{
+	struct hotplug_msg m = { .ev = ev, .kind = kind };
+
+	strcpy(m.id, SOFT_DEVICE);
+	if (kind == HOTPLUG_PCSC_CARD) {
+		m.atr[0] = 0x3B;
+		m.atr_len = 1;
+	}
+	if (hotplug_queue_push(soft_queue(), &m) < 0)
+		abort();
+}
+
+void soft_insert(void)
+{
+	__atomic_store_n(&soft_control.present, true, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_push(HOTPLUG_ARRIVED, HOTPLUG_PCSC_CARD);
+}
+
+void soft_remove(void)
+{
+	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
+	soft_push(HOTPLUG_LEFT, HOTPLUG_PCSC_CARD);
+}
+
+void soft_swap(void)
+{
+	soft_remove();
+	soft_insert();
+}
+
 void soft_reset_all(void)
 {
+	struct hotplug_msg m;
+
+	while (hotplug_queue_pop(soft_queue(), &m) == 1)
+		;
+	soft_push(HOTPLUG_ARRIVED, HOTPLUG_PCSC_READER);
+	soft_push(HOTPLUG_ARRIVED, HOTPLUG_PCSC_CARD);
 	memset(&soft_stats, 0, sizeof(soft_stats));
 	__atomic_store_n(&soft_control.present, true, __ATOMIC_SEQ_CST);
 	soft_control.events = 0;
 	soft_control.pin_tries_left = 3;
 	soft_control.sign_hook = NULL;
 	soft_control.card_hook = NULL;
+	soft_control.discover_fails = false;
 }

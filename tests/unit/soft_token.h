@@ -42,10 +42,20 @@ struct soft_control {
 	/* Called as login, logout, change_pin, generate, discover and
 	 * load_private start, with the op's name: a slow card. */
 	void (*card_hook)(const char *op);
+	bool discover_fails;     /* discover() fails (TK_ERR_TRANSPORT) */
 };
 extern struct soft_control soft_control;
 
 int soft_driver_new(struct tk_driver **out);
+
+/* The scripted watcher: the queue the front end takes the soft device's
+ * events from (frontend_set_queue_for_test, frontend_events_queue), and
+ * what a user does to the card. soft_reset_all() empties it and reports
+ * the reader and, when soft_control.present, its card. */
+struct hotplug_queue *soft_queue(void);
+void soft_insert(void); /* a card arrives */
+void soft_remove(void); /* the card leaves */
+void soft_swap(void);   /* another card in its place: left, arrived */
 /* The key the token holds in ref (a new reference), for verification. */
 EVP_PKEY *soft_key(uint8_t ref);
 void soft_reset_all(void);

@@ -60,6 +60,7 @@ static void test_initialize(void **state)
 	assert_int_equal(fl->version.major, 3);
 	soft_driver_new(&drv[0]);
 	frontend_set_drivers_for_test(drv, 1);
+	frontend_set_queue_for_test(soft_queue());
 	/* Not initialised yet. */
 	assert_int_equal(fl->C_GetSlotList(CK_FALSE, NULL, &n),
 			 CKR_CRYPTOKI_NOT_INITIALIZED);
@@ -130,23 +131,23 @@ static void test_hotplug(void **state)
 	assert_int_not_equal(old, CK_INVALID_HANDLE);
 	/* Same device, new card: sessions of the old one are gone; same slot
 	 * id. */
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_swap();
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(soft_stats.open, 2);
+	assert_int_equal(fl->C_GetSessionInfo(s, &si), CKR_DEVICE_REMOVED);
 	assert_int_equal(fl->C_GetSessionInfo(s, &si),
 			 CKR_SESSION_HANDLE_INVALID);
 	n = 1;
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, &id, &n), CKR_OK);
 	assert_int_equal(id, slot);
 	/* Removed: no token; present again: a token, still the same slot. */
-	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
+	soft_remove();
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(
 	    fl->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s),
 	    CKR_TOKEN_NOT_PRESENT);
-	__atomic_store_n(&soft_control.present, true, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_insert();
 	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
 	assert_int_equal(n, 1);
 	s = p11_open(false);
@@ -572,7 +573,7 @@ static void test_slot_events(void **state)
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, NULL, NULL),
 			 CKR_ARGUMENTS_BAD);
 	/* A removal is reported once, without blocking; the token is gone. */
-	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
+	soft_remove();
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL),
 			 CKR_OK);
 	assert_int_equal(id, slot);
@@ -584,8 +585,7 @@ static void test_slot_events(void **state)
 	usleep(300 * 1000);
 	assert_int_equal(fl->C_GetInfo(&info), CKR_OK);
 	assert_int_equal(fl->C_GetSlotInfo(slot, &(CK_SLOT_INFO){ 0 }), CKR_OK);
-	__atomic_store_n(&soft_control.present, true, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_insert();
 	t0 = now_s();
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_true(now_s() - t0 < 1.5);
@@ -595,7 +595,7 @@ static void test_slot_events(void **state)
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL),
 			 CKR_NO_EVENT);
 	/* Same device, another card: an event too. */
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_swap();
 	assert_int_equal(fl->C_WaitForSlotEvent(CKF_DONT_BLOCK, &id, NULL),
 			 CKR_OK);
 	/* C_Finalize from another thread ends a blocked wait. */
@@ -624,7 +624,7 @@ static void test_slot_events_apps(void **state)
 
 	assert_int_equal(app_new(&b), 0);
 	app_events_reset(b);
-	__atomic_add_fetch(&soft_control.events, 1, __ATOMIC_SEQ_CST);
+	soft_swap();
 	assert_int_equal(fe_C_WaitForSlotEvent(b, CKF_DONT_BLOCK, &id, NULL),
 			 CKR_OK);
 	assert_int_equal(fe_C_WaitForSlotEvent(b, CKF_DONT_BLOCK, &id, NULL),
@@ -645,7 +645,7 @@ static void test_slot_events_apps(void **state)
 	usleep(300 * 1000);
 	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST),
 			 CKR_OK); /* still blocked */
-	__atomic_store_n(&soft_control.present, false, __ATOMIC_SEQ_CST);
+	soft_remove();
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST), CKR_OK);
 	assert_int_equal(w.id, slot);

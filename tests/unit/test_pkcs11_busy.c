@@ -148,7 +148,10 @@ static int up(void **state)
 	soft_driver_new(&drv[0]);
 	if (frontend_init(drv, 1) < 0 || app_new(&app) < 0)
 		return -1;
-	if (fe_C_GetSlotList(app, CK_TRUE, &slot, &n) != CKR_OK || n != 1)
+	frontend_events_queue(soft_queue());
+	/* The size query takes in the soft card's arrival. */
+	if (fe_C_GetSlotList(app, CK_TRUE, NULL, &n) != CKR_OK ||
+	    fe_C_GetSlotList(app, CK_TRUE, &slot, &n) != CKR_OK || n != 1)
 		return -1;
 	soft_control.card_hook = gate_hook;
 	alarm(WATCHDOG_S); /* a call that waits for the gate ends here */

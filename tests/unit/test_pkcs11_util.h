@@ -29,6 +29,7 @@ static inline int p11_up(void **state)
 	soft_reset_all();
 	soft_driver_new(&drv[0]);
 	frontend_set_drivers_for_test(drv, 1);
+	frontend_set_queue_for_test(soft_queue());
 	if (C_GetInterface((CK_UTF8CHAR_PTR) "PKCS 11", &v, &iface, 0) !=
 	    CKR_OK)
 		return -1;
