@@ -759,7 +759,8 @@ void mlink_free(struct mlink **pl)
 	*pl = NULL;
 }
 
-int mlink_wait_up(struct mlink *l, unsigned timeout_ms, uint64_t *gen)
+int mlink_wait_up(struct mlink *l, unsigned timeout_ms, uint64_t after,
+		  uint64_t *gen)
 {
 	struct timespec d = deadline_in(timeout_ms);
 	bool up;
@@ -767,10 +768,10 @@ int mlink_wait_up(struct mlink *l, unsigned timeout_ms, uint64_t *gen)
 	if (!l)
 		return TK_ERR_ARG;
 	pthread_mutex_lock(&l->lock);
-	while (!l->up && !l->stopping &&
+	while (!(l->up && l->gen > after) && !l->stopping &&
 	       pthread_cond_timedwait(&l->cond, &l->lock, &d) != ETIMEDOUT)
 		;
-	up = l->up;
+	up = l->up && l->gen > after;
 	if (gen)
 		*gen = l->gen;
 	pthread_mutex_unlock(&l->lock);

@@ -88,9 +88,10 @@ int mlink_new(const struct mlink_config *cfg, struct mlink **out);
 /* C_Finalize for a helper that is up, then stops it and the thread. */
 void mlink_free(struct mlink **l);
 
-/* Waits until a helper is up; 0 with *gen, or TK_ERR_TRANSPORT when none
- * came up within timeout_ms. */
-int mlink_wait_up(struct mlink *l, unsigned timeout_ms, uint64_t *gen);
+/* Waits until a helper of a generation after `after` is up (0: any); 0
+ * with *gen, or TK_ERR_TRANSPORT when none came up within timeout_ms. */
+int mlink_wait_up(struct mlink *l, unsigned timeout_ms, uint64_t after,
+		  uint64_t *gen);
 
 /* Sends one call (args as the request signature in rpc_calls.h lists them)
  * and waits for its answer. pmech: the request's mechanism, for a 'P' in
