@@ -206,6 +206,7 @@ static void test_outputs(void **state)
 struct slow {
 	struct mlink *l;
 	CK_RV rv;
+	enum mlink_fail fail;
 };
 
 static void *slow_call(void *arg)
@@ -214,6 +215,7 @@ static void *slow_call(void *arg)
 	struct mlink_reply r;
 
 	s->rv = slot_info(s->l, 4, &r);
+	s->fail = r.fail;
 	mlink_reply_clear(&r);
 	return NULL;
 }
@@ -221,7 +223,7 @@ static void *slow_call(void *arg)
 /* Seconds a fast call takes while a 300 ms one is in flight. */
 static double fast_beside_slow(struct mlink *l)
 {
-	struct slow s = { l, 0 };
+	struct slow s = { l, 0, 0 };
 	struct mlink_reply r;
 	pthread_t t;
 	double t0;
@@ -235,6 +237,26 @@ static double fast_beside_slow(struct mlink *l)
 	pthread_join(t, NULL);
 	assert_int_equal(s.rv, CKR_OK);
 	return t0;
+}
+
+/* SIGKILL from outside while a call is in the module: that call fails with
+ * MLINK_DIED and the next generation answers. */
+static void test_killed_mid_call(void **state)
+{
+	struct mlink *l = link_new(NULL);
+	struct slow s = { l, 0, 0 };
+	struct mlink_stats st;
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, slow_call, &s), 0);
+	usleep(100000);
+	mlink_stats(l, &st);
+	assert_int_equal(kill(st.pid, SIGKILL), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(s.rv, LINK_FAILED);
+	assert_int_equal(s.fail, MLINK_DIED);
+	assert_back(l, 1);
+	mlink_free(&l);
 }
 
 /* A module that took CKF_OS_LOCKING_OK runs calls side by side; one that
@@ -320,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_outputs),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_hang),
+		cmocka_unit_test(test_killed_mid_call),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_concurrency),
 		cmocka_unit_test(test_helper_refuses_garbage),
