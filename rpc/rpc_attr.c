@@ -72,6 +72,15 @@ enum rpc_attr_kind rpc_attr_kind(CK_ATTRIBUTE_TYPE type)
 	return RPC_ATTR_BYTES;
 }
 
+/* The next value is the NULL array (a length without bytes). */
+static bool size_only(const struct reader *r)
+{
+	struct reader peek = *r;
+	uint32_t n;
+
+	return rpc_get_u32(&peek, &n) == 0 && n == RPC_NULL_ARRAY;
+}
+
 static int attr_decode(struct reader *r, struct rpc_dctx *d, unsigned depth,
 		       CK_ATTRIBUTE *a);
 
@@ -217,6 +226,11 @@ static int attr_decode(struct reader *r, struct rpc_dctx *d, unsigned depth,
 		return 0;
 	if (rpc_get_u32(r, &len))
 		return TK_ERR_INVALID;
+	if (d->response && len && rpc_attr_kind(type) == RPC_ATTR_BYTES &&
+	    size_only(r)) {
+		a->ulValueLen = len;
+		return reader_skip(r, 4) ? TK_ERR_INVALID : 0;
+	}
 	rc = value_decode(r, d, depth, rpc_attr_kind(type), &val, &vlen);
 	if (rc)
 		return rc;

@@ -181,7 +181,8 @@ static int message_decode(const struct rpc_codec *c, const uint8_t *data,
 {
 	enum rpc_arg_type types[RPC_MAX_ARGS];
 	struct reader r = reader_init(data, len);
-	struct rpc_dctx d = { &out->arena, &c->limits, 0, c->offered };
+	struct rpc_dctx d = { &out->arena, &c->limits, 0, c->offered,
+			      !request };
 	const char *sig;
 	const uint8_t *wire_sig;
 	size_t i, n, sig_len;

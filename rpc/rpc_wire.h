@@ -45,6 +45,10 @@ struct rpc_dctx {
 	const struct rpc_limits *limits;
 	size_t nattrs;   /* attributes decoded so far */
 	uint8_t offered; /* protocol version the client offered */
+	/* Decoding a response: a byte-array attribute sent as the NULL array
+	 * with a length is a size (the peer had no buffer), kept as pValue
+	 * NULL and that ulValueLen, as p11-kit's client reads it. */
+	bool response;
 };
 
 void rpc_arena_init(struct rpc_arena *a, size_t max);

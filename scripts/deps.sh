@@ -16,6 +16,7 @@ TEST_PKGS=(
   python3 python3-pykcs11 python3-cryptography python3-pyscard
   procps util-linux iproute2 systemd
   umockdev libumockdev-dev udev # the udev watcher's and rules' tests (tests/hotplug)
+  softhsm2 libsofthsm2 # the module bridge's tests (tests/bridge); Debian has no -dev package
 )
 
 if [ "$(id -u)" -ne 0 ]; then

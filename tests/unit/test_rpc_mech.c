@@ -29,7 +29,7 @@ static int dec(uint8_t offered, const uint8_t *p, size_t n, struct fx *f,
 	r = reader_init(copy, n);
 	rpc_arena_init(&f->arena, 1 << 20);
 	f->lim = (struct rpc_limits){ 256, 1 << 20, 8 };
-	f->d = (struct rpc_dctx){ &f->arena, &f->lim, 0, offered };
+	f->d = (struct rpc_dctx){ &f->arena, &f->lim, 0, offered, false };
 	rc = rpc_mech_decode(&r, &f->d, m);
 	*left = reader_left(&r);
 	free(copy);

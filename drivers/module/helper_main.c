@@ -1,0 +1,273 @@
+/* tokend-module-helper MODULE
+ *
+ * Loads one PKCS#11 module and serves it to tokend over the socket tokend
+ * left on fd 3: after a one-byte version handshake, p11-kit RPC frames whose
+ * call code is tokend's request id, answered in any order. The main thread
+ * reads requests; a small pool of workers runs them, concurrently once the
+ * module took CKF_OS_LOCKING_OK, one at a time otherwise. A malformed frame
+ * means tokend is not who we are talking to: exit, tokend restarts us. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "helper.h"
+#include "link_proto.h"
+#include "rpc_frame.h"
+
+#define QUEUE_MAX 64
+
+struct job {
+	struct job *next;
+	uint32_t id;
+	uint8_t *frame; /* the whole frame; body points into it */
+	size_t frame_len;
+	const uint8_t *body;
+	size_t body_len;
+};
+
+static struct {
+	struct helper h;
+	int fd;
+	pthread_mutex_t lock; /* the queue */
+	pthread_cond_t more, room;
+	struct job *head, *tail;
+	size_t queued;
+	pthread_mutex_t serial; /* one module call at a time when unthreaded */
+	pthread_mutex_t wlock;  /* one reply on the socket at a time */
+} srv = {
+	.fd = MLINK_HELPER_FD,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.more = PTHREAD_COND_INITIALIZER,
+	.room = PTHREAD_COND_INITIALIZER,
+	.serial = PTHREAD_MUTEX_INITIALIZER,
+	.wlock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static void die(const char *what, int code)
+{
+	fprintf(stderr, "tokend-module-helper[%d]: %s\n", (int)getpid(), what);
+	_exit(code);
+}
+
+/* 0: n bytes read; 1: end of file before the first byte; -1: else. */
+static int read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		r = read(fd, (uint8_t *)p + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r == 0 && got == 0 ? 1 : -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+
+	while (n) {
+		w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	explicit_bzero(j->frame, j->frame_len); /* PINs travel here */
+	free(j->frame);
+	free(j);
+}
+
+/* Reads one request frame; NULL at a clean end of file. Exits on anything
+ * malformed: the lengths are capped before anything is allocated. */
+static struct job *read_job(void)
+{
+	uint8_t hdr[RPC_FRAME_HEADER_LEN];
+	struct rpc_frame f;
+	struct job *j;
+	size_t need;
+	int rc;
+
+	rc = read_full(srv.fd, hdr, sizeof(hdr));
+	if (rc == 1)
+		return NULL;
+	if (rc)
+		die("link: short read", 1);
+	rc = rpc_frame_parse(hdr, sizeof(hdr), MLINK_MAX_FRAME, &f, &need);
+	if (rc < 0)
+		die("link: oversized or malformed frame", 1);
+	if (!(j = calloc(1, sizeof(*j))) || !(j->frame = malloc(need)))
+		die("out of memory", 1);
+	j->frame_len = need;
+	memcpy(j->frame, hdr, sizeof(hdr));
+	if (need > sizeof(hdr) &&
+	    read_full(srv.fd, j->frame + sizeof(hdr), need - sizeof(hdr)))
+		die("link: short read", 1);
+	if (rpc_frame_parse(j->frame, need, MLINK_MAX_FRAME, &f, &need) != 0 ||
+	    f.options_len != 0)
+		die("link: malformed frame", 1);
+	j->id = f.call_code;
+	j->body = f.data;
+	j->body_len = f.data_len;
+	return j;
+}
+
+static void run_job(struct job *j)
+{
+	struct buf out;
+	bool serial = !helper_threaded(&srv.h);
+	uint8_t *p;
+	int rc;
+
+	buf_init(&out, MLINK_MAX_FRAME + RPC_FRAME_HEADER_LEN);
+	out.secret = true;
+	buf_reserve(&out, RPC_FRAME_HEADER_LEN);
+	if (serial)
+		pthread_mutex_lock(&srv.serial);
+	rc = helper_handle(&srv.h, j->body, j->body_len, &out);
+	if (serial)
+		pthread_mutex_unlock(&srv.serial);
+	if (rc == TK_ERR_INVALID)
+		die("link: malformed request", 1);
+	if (rc || buf_failed(&out)) {
+		/* A reply too large for the link: say so instead. */
+		out.len = RPC_FRAME_HEADER_LEN;
+		out.failed = false;
+		if (rpc_error_encode(CKR_DEVICE_MEMORY, &out) ||
+		    buf_failed(&out))
+			die("out of memory", 1);
+	}
+	p = out.data;
+	mlink_put_header(p, j->id, out.len - RPC_FRAME_HEADER_LEN);
+	pthread_mutex_lock(&srv.wlock);
+	rc = write_full(srv.fd, out.data, out.len);
+	pthread_mutex_unlock(&srv.wlock);
+	buf_free(&out);
+	if (rc)
+		die("link: write failed", 1);
+}
+
+static void *worker(void *arg)
+{
+	struct job *j;
+
+	for (;;) {
+		pthread_mutex_lock(&srv.lock);
+		while (!srv.head)
+			pthread_cond_wait(&srv.more, &srv.lock);
+		j = srv.head;
+		srv.head = j->next;
+		if (!srv.head)
+			srv.tail = NULL;
+		srv.queued--;
+		pthread_cond_signal(&srv.room);
+		pthread_mutex_unlock(&srv.lock);
+		run_job(j);
+		job_free(j);
+	}
+	return NULL;
+}
+
+static void enqueue(struct job *j)
+{
+	pthread_mutex_lock(&srv.lock);
+	while (srv.queued >= QUEUE_MAX)
+		pthread_cond_wait(&srv.room, &srv.lock);
+	if (srv.tail)
+		srv.tail->next = j;
+	else
+		srv.head = j;
+	srv.tail = j;
+	srv.queued++;
+	pthread_cond_signal(&srv.more);
+	pthread_mutex_unlock(&srv.lock);
+}
+
+static CK_FUNCTION_LIST_PTR load_module(const char *path)
+{
+	CK_C_GetFunctionList get;
+	CK_FUNCTION_LIST_PTR fl = NULL;
+	void *dl;
+
+	/* RTLD_NOW: a module with missing symbols fails here, not mid-call. */
+	if (!(dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+		fprintf(stderr, "tokend-module-helper: %s\n", dlerror());
+		return NULL;
+	}
+	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	if (!get || get(&fl) != CKR_OK || !fl) {
+		fprintf(stderr,
+			"tokend-module-helper: %s: no C_GetFunctionList\n",
+			path);
+		return NULL;
+	}
+	return fl;
+}
+
+static size_t worker_count(void)
+{
+	const char *s = getenv(MLINK_ENV_WORKERS);
+	long n = s ? strtol(s, NULL, 10) : 0;
+
+	return n > 0 && n <= 64 ? (size_t)n : MLINK_DEFAULT_WORKERS;
+}
+
+int main(int argc, char **argv)
+{
+	CK_FUNCTION_LIST_PTR fl;
+	struct stat st;
+	pthread_t t;
+	size_t i, n;
+	uint8_t v;
+	struct job *j;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: tokend-module-helper MODULE (link on "
+				"fd 3; started by tokend)\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (fstat(srv.fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		die("fd 3 is not tokend's socket", 2);
+	if (!(fl = load_module(argv[1])))
+		return 3;
+	/* The version byte: answered once the module is loaded, so tokend
+	 * knows the helper is up. */
+	if (read_full(srv.fd, &v, 1) != 0)
+		return 0;
+	v = rpc_handshake_answer(v);
+	if (write_full(srv.fd, &v, 1))
+		return 1;
+	n = worker_count();
+	helper_init(&srv.h, fl, n);
+	for (i = 0; i < n; i++) {
+		if (pthread_create(&t, NULL, worker, NULL) != 0)
+			die("cannot start workers", 1);
+		pthread_detach(t);
+	}
+	while ((j = read_job()))
+		enqueue(j);
+	/* tokend closed the link: leave at once, calls in flight included
+	 * (a module call may never return). */
+	_exit(0);
+}

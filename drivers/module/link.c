@@ -1,0 +1,788 @@
+/* The link to a module helper: the supervisor thread (spawn, handshake,
+ * C_Initialize, read replies, reap, back off, again) and the calls that
+ * travel over it. A call waits on the link's condition variable until the
+ * reader hands it its reply frame, the helper goes down, or its deadline
+ * passes, in which case the caller kills the helper: a module that does not
+ * answer in time cannot be trusted to answer later. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "link_int.h"
+#include "rpc_frame.h"
+
+/* p11-kit's client sends this in C_Initialize; the helper checks it. */
+static const char init_handshake[] =
+    "PRIVATE-GNOME-KEYRING-PKCS11-PROTOCOL-V-1";
+
+#define HDR RPC_FRAME_HEADER_LEN
+#define REAP_GRACE_MS 1000
+#define FINALIZE_TIMEOUT_MS 5000u
+
+struct pending {
+	struct pending *next;
+	uint32_t id;
+	bool done;
+	enum mlink_fail fail;
+	uint8_t *frame; /* the reply frame, ours once done */
+	size_t frame_len;
+};
+
+struct mlink {
+	struct mlink_config cfg;
+	char *module, *helper, *reserved;
+	char **envp;
+	struct rpc_codec codec;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;   /* replies, state changes, room, stop */
+	pthread_mutex_t wlock; /* one request on the socket at a time; held
+				  while fd is used for writing */
+	/* under lock: */
+	bool up, stopping;
+	int fd;
+	pid_t pid;
+	uint64_t gen;
+	uint32_t next_id;
+	struct pending *pending;
+	size_t inflight;
+	struct mlink_stats st;
+};
+
+static void mlog(const struct mlink *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void mlog(const struct mlink *l, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "tokend: module %s: %s\n", l->module, msg);
+}
+
+/* ---- time ---- */
+
+static struct timespec deadline_in(unsigned ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* Milliseconds left until d (NULL: forever, -1); 0 once passed. */
+static int ms_left(const struct timespec *d)
+{
+	struct timespec now;
+	long long ms;
+
+	if (!d)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(d->tv_sec - now.tv_sec) * 1000 +
+	     (d->tv_nsec - now.tv_nsec) / 1000000;
+	return ms <= 0 ? 0 : (ms > 3600000 ? 3600000 : (int)ms);
+}
+
+static unsigned long long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (unsigned long long)((now.tv_sec - t->tv_sec) * 1000 +
+				    (now.tv_nsec - t->tv_nsec) / 1000000);
+}
+
+/* ---- socket I/O ---- */
+
+/* 0: n bytes read; 1: end of file or deadline; -1: error. */
+static int recv_full(int fd, void *p, size_t n, const struct timespec *d)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t r;
+	int rc;
+
+	while (got < n) {
+		rc = poll(&pfd, 1, ms_left(d));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0)
+			return 1;
+		r = recv(fd, (uint8_t *)p + got, n - got, MSG_DONTWAIT);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			return r == 0 ? 1 : -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* 0: sent; 1: deadline; -1: error. */
+static int send_full(int fd, const uint8_t *p, size_t n,
+		     const struct timespec *d)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	ssize_t w;
+	int rc;
+
+	while (n) {
+		w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN)) {
+			rc = poll(&pfd, 1, ms_left(d));
+			if (rc == 0)
+				return 1;
+			continue;
+		}
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One frame, its lengths capped before the body is allocated. 0 with *frame
+ * (malloc'd) and the parse; 1 at end of file or deadline; TK_ERR_* when
+ * malformed. */
+static int read_frame(int fd, const struct timespec *d, uint8_t **frame,
+		      size_t *len, struct rpc_frame *f)
+{
+	uint8_t hdr[HDR];
+	size_t need;
+	uint8_t *p;
+	int rc;
+
+	*frame = NULL;
+	if ((rc = recv_full(fd, hdr, HDR, d)) != 0)
+		return rc < 0 ? 1 : rc;
+	rc = rpc_frame_parse(hdr, HDR, MLINK_MAX_FRAME, f, &need);
+	if (rc < 0)
+		return rc;
+	if (!(p = malloc(need)))
+		return TK_ERR_NOMEM;
+	memcpy(p, hdr, HDR);
+	if (need > HDR && (rc = recv_full(fd, p + HDR, need - HDR, d)) != 0) {
+		free(p);
+		return 1;
+	}
+	rc = rpc_frame_parse(p, need, MLINK_MAX_FRAME, f, &need);
+	if (rc != 0 || f->options_len) {
+		free(p);
+		return TK_ERR_INVALID;
+	}
+	*frame = p;
+	*len = need;
+	return 0;
+}
+
+static void frame_free(uint8_t *p, size_t len)
+{
+	if (p)
+		explicit_bzero(p, len);
+	free(p);
+}
+
+/* ---- the helper's life ---- */
+
+/* Kills the helper of generation gen if it is the current one; the reader
+ * sees the end of file (shutdown, in case the module's own children hold
+ * the socket) and fails what is in flight. Under lock. */
+static void kill_locked(struct mlink *l, uint64_t gen)
+{
+	if (!l->up || l->gen != gen || l->pid <= 0)
+		return;
+	kill(l->pid, SIGKILL);
+	if (l->fd >= 0)
+		shutdown(l->fd, SHUT_RDWR);
+}
+
+void mlink_kill(struct mlink *l, uint64_t gen)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	kill_locked(l, gen);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* C_Initialize with the handshake p11-kit's client sends and the module's
+ * pReserved string, as request id 0, before anyone else may call. */
+static int init_module(struct mlink *l, int fd, const struct timespec *d)
+{
+	struct rpc_arg a[3] = {
+		{ .type = RPC_ARG_BYTES,
+		  .bytes = { (const CK_BYTE *)init_handshake,
+			     sizeof(init_handshake) - 1, false } },
+		{ .type = RPC_ARG_BYTE, .byte = l->reserved ? 1 : 0 },
+		{ .type = RPC_ARG_BYTES },
+	};
+	struct mlink_reply r = { 0 };
+	struct rpc_frame f;
+	struct buf b;
+	uint8_t *frame = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (l->reserved) {
+		a[2].bytes.p = (const CK_BYTE *)l->reserved;
+		a[2].bytes.len = strlen(l->reserved) + 1;
+	}
+	buf_init(&b, 0);
+	buf_reserve(&b, HDR);
+	rc = rpc_request_encode(&l->codec, RPC_C_Initialize, a, 3, &b);
+	if (rc == 0) {
+		mlink_put_header(b.data, 0, b.len - HDR);
+		rc = send_full(fd, b.data, b.len, d) ? TK_ERR_TRANSPORT : 0;
+	}
+	buf_free(&b);
+	if (rc == 0 && (rc = read_frame(fd, d, &frame, &len, &f)) == 0) {
+		rc = f.call_code != 0
+			 ? TK_ERR_INVALID
+			 : mlink_reply_decode(&l->codec, RPC_C_Initialize,
+					      f.data, f.data_len, 0, &r);
+		if (rc == 0 && r.rv != CKR_OK) {
+			mlog(l, "C_Initialize: 0x%lx", (unsigned long)r.rv);
+			rc = TK_ERR_DEVICE;
+		}
+		mlink_reply_clear(&r);
+	}
+	frame_free(frame, len);
+	return rc > 0 ? TK_ERR_TRANSPORT : rc;
+}
+
+/* Spawns, then the version byte and C_Initialize within the call timeout. */
+static int bring_up(struct mlink *l)
+{
+	struct timespec d = deadline_in(l->cfg.timeout_ms);
+	uint8_t v = RPC_PROTOCOL_MAX;
+	pid_t pid;
+	int fd, rc;
+
+	if ((rc = mlink_spawn(l->helper, l->module, l->envp, &pid, &fd)))
+		return rc;
+	pthread_mutex_lock(&l->lock);
+	l->fd = fd;
+	l->pid = pid;
+	if (l->stopping)
+		shutdown(fd, SHUT_RDWR);
+	pthread_mutex_unlock(&l->lock);
+	if (send_full(fd, &v, 1, &d) || recv_full(fd, &v, 1, &d) ||
+	    v != RPC_PROTOCOL_MAX)
+		return TK_ERR_TRANSPORT;
+	return init_module(l, fd, &d);
+}
+
+/* Hands each reply frame to its caller until the helper goes away. */
+static void read_replies(struct mlink *l, int fd)
+{
+	struct pending **pp, *p;
+	struct rpc_frame f;
+	uint8_t *frame;
+	size_t len;
+	int rc;
+
+	for (;;) {
+		rc = read_frame(fd, NULL, &frame, &len, &f);
+		if (rc)
+			break;
+		pthread_mutex_lock(&l->lock);
+		for (pp = &l->pending; (p = *pp) && p->id != f.call_code;)
+			pp = &p->next;
+		if (p) {
+			*pp = p->next;
+			p->frame = frame;
+			p->frame_len = len;
+			p->done = true;
+			pthread_cond_broadcast(&l->cond);
+		}
+		pthread_mutex_unlock(&l->lock);
+		if (!p) {
+			frame_free(frame, len);
+			rc = TK_ERR_INVALID;
+			break;
+		}
+	}
+	if (rc < 0) {
+		pthread_mutex_lock(&l->lock);
+		l->st.protocol++;
+		pthread_mutex_unlock(&l->lock);
+		mlog(l, "malformed reply from the helper (%s)",
+		     tk_strerror(rc));
+	}
+}
+
+/* Marks the helper down and fails every call in flight. */
+static void went_down(struct mlink *l)
+{
+	struct pending *p;
+
+	pthread_mutex_lock(&l->lock);
+	l->up = false;
+	l->st.up = false;
+	l->st.deaths++;
+	for (p = l->pending; p; p = p->next) {
+		p->done = true;
+		p->fail = MLINK_DIED;
+	}
+	l->pending = NULL;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Closes our end (a live helper sees end of file and leaves), then reaps
+ * the helper, killing it if it lingers. */
+static void reap(struct mlink *l)
+{
+	int status = 0, waited = 0;
+	pid_t pid, r;
+
+	pthread_mutex_lock(&l->wlock);
+	pthread_mutex_lock(&l->lock);
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	pid = l->pid;
+	pthread_mutex_unlock(&l->lock);
+	pthread_mutex_unlock(&l->wlock);
+	if (pid <= 0)
+		return;
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 &&
+	       waited < REAP_GRACE_MS) {
+		usleep(10000);
+		waited += 10;
+	}
+	if (r == 0) {
+		kill(pid, SIGKILL);
+		r = waitpid(pid, &status, 0);
+	}
+	if (r == pid && WIFSIGNALED(status))
+		mlog(l, "helper %d killed by signal %d", (int)pid,
+		     WTERMSIG(status));
+	else if (r == pid && WEXITSTATUS(status) != 0)
+		mlog(l, "helper %d exited with status %d", (int)pid,
+		     WEXITSTATUS(status));
+	pthread_mutex_lock(&l->lock);
+	l->pid = 0;
+	l->st.pid = 0;
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Sleeps ms unless the link is being stopped; returns whether it is. */
+static bool pause_or_stop(struct mlink *l, unsigned ms)
+{
+	struct timespec d = deadline_in(ms);
+	bool stop;
+
+	pthread_mutex_lock(&l->lock);
+	while (!l->stopping &&
+	       pthread_cond_timedwait(&l->cond, &l->lock, &d) != ETIMEDOUT)
+		;
+	stop = l->stopping;
+	pthread_mutex_unlock(&l->lock);
+	return stop;
+}
+
+static void *supervise(void *arg)
+{
+	struct mlink *l = arg;
+	unsigned delay = l->cfg.backoff_ms;
+	struct timespec since;
+	uint64_t gen;
+	bool stop;
+	int rc, fd;
+
+	for (;;) {
+		rc = bring_up(l);
+		pthread_mutex_lock(&l->lock);
+		stop = l->stopping;
+		if (rc == 0 && !stop) {
+			l->up = true;
+			gen = ++l->gen;
+			l->next_id = 1;
+			l->st.up = true;
+			l->st.gen = gen;
+			l->st.pid = l->pid;
+			l->st.starts++;
+			pthread_cond_broadcast(&l->cond);
+		}
+		fd = l->fd;
+		pthread_mutex_unlock(&l->lock);
+		if (rc == 0 && !stop) {
+			clock_gettime(CLOCK_MONOTONIC, &since);
+			if (l->cfg.on_state)
+				l->cfg.on_state(l->cfg.ctx, gen, true);
+			read_replies(l, fd);
+			went_down(l);
+			if (!l->stopping && l->cfg.on_state)
+				l->cfg.on_state(l->cfg.ctx, gen, false);
+			/* A long healthy run starts the back-off afresh. */
+			if (ms_since(&since) >= l->cfg.backoff_max_ms)
+				delay = l->cfg.backoff_ms;
+		} else if (rc && !stop) {
+			mlog(l, "helper did not come up (%s)", tk_strerror(rc));
+		}
+		reap(l);
+		if (pause_or_stop(l, delay))
+			break;
+		delay = delay > l->cfg.backoff_max_ms / 2
+			    ? l->cfg.backoff_max_ms
+			    : delay * 2;
+	}
+	return NULL;
+}
+
+/* ---- calls ---- */
+
+static unsigned call_timeout(const struct mlink *l, uint32_t call_id)
+{
+	/* A wait for a slot event lasts as long as no token comes or goes. */
+	return call_id == RPC_C_WaitForSlotEvent ? 0 : l->cfg.timeout_ms;
+}
+
+/* Sends the frame in b to generation gen. 0 sent, 1 deadline, -1 error or
+ * no such helper any more. */
+static int send_request(struct mlink *l, uint64_t gen, struct buf *b,
+			const struct timespec *d)
+{
+	int fd, rc = -1;
+
+	pthread_mutex_lock(&l->wlock);
+	pthread_mutex_lock(&l->lock);
+	fd = l->up && l->gen == gen ? l->fd : -1;
+	pthread_mutex_unlock(&l->lock);
+	if (fd >= 0)
+		rc = send_full(fd, b->data, b->len, d);
+	pthread_mutex_unlock(&l->wlock);
+	return rc;
+}
+
+static void unlink_pending(struct mlink *l, struct pending *p)
+{
+	struct pending **pp;
+
+	for (pp = &l->pending; *pp && *pp != p;)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = p->next;
+}
+
+/* Waits for p's reply; on the deadline, kills the helper. Under lock. */
+static void wait_reply(struct mlink *l, uint64_t gen, struct pending *p,
+		       const struct timespec *d, int sent)
+{
+	int rc = 0;
+
+	if (sent != 0) {
+		/* Half a frame may be on the wire: this helper is done. */
+		kill_locked(l, gen);
+		if (sent > 0)
+			rc = ETIMEDOUT;
+	}
+	while (!p->done && rc != ETIMEDOUT)
+		rc = d ? pthread_cond_timedwait(&l->cond, &l->lock, d)
+		       : pthread_cond_wait(&l->cond, &l->lock);
+	if (p->done)
+		return;
+	unlink_pending(l, p);
+	p->done = true;
+	p->fail = MLINK_TIMEOUT;
+	l->st.timeouts++;
+	mlog(l, "no answer in %u ms: killing helper", l->cfg.timeout_ms);
+	kill_locked(l, gen);
+}
+
+static int call_raw(struct mlink *l, uint32_t call_id,
+		    const struct rpc_arg *args, size_t nargs,
+		    CK_MECHANISM_TYPE pmech, unsigned timeout_ms,
+		    struct mlink_reply *r)
+{
+	struct timespec dl = deadline_in(timeout_ms), *d = timeout_ms ? &dl : 0;
+	struct pending p = { 0 };
+	struct rpc_frame f;
+	size_t used;
+	struct buf b;
+	uint64_t gen;
+	int rc, sent;
+
+	buf_init(&b, MLINK_MAX_FRAME + HDR);
+	b.secret = true; /* PINs */
+	buf_reserve(&b, HDR);
+	rc = rpc_request_encode(&l->codec, call_id, args, nargs, &b);
+	if (rc || buf_failed(&b)) {
+		r->fail = MLINK_LOCAL;
+		rc = rc ? rc : TK_ERR_TOO_LARGE;
+		goto out;
+	}
+	pthread_mutex_lock(&l->lock);
+	while (l->up && l->inflight >= l->cfg.max_inflight &&
+	       (d ? pthread_cond_timedwait(&l->cond, &l->lock, d)
+		  : pthread_cond_wait(&l->cond, &l->lock)) != ETIMEDOUT)
+		;
+	r->gen = gen = l->gen;
+	if (!l->up || l->inflight >= l->cfg.max_inflight) {
+		r->fail = l->up ? MLINK_TIMEOUT : MLINK_DOWN;
+		pthread_mutex_unlock(&l->lock);
+		rc = TK_ERR_TRANSPORT;
+		goto out;
+	}
+	p.id = l->next_id++;
+	p.next = l->pending;
+	l->pending = &p;
+	l->inflight++;
+	pthread_mutex_unlock(&l->lock);
+
+	mlink_put_header(b.data, p.id, b.len - HDR);
+	sent = send_request(l, gen, &b, d);
+
+	pthread_mutex_lock(&l->lock);
+	wait_reply(l, gen, &p, d, sent);
+	l->inflight--;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+
+	if (p.fail) {
+		r->fail = p.fail;
+		rc = TK_ERR_TRANSPORT;
+		goto out;
+	}
+	rc = rpc_frame_parse(p.frame, p.frame_len, MLINK_MAX_FRAME, &f, &used);
+	if (rc == 0)
+		rc = mlink_reply_decode(&l->codec, call_id, f.data, f.data_len,
+					pmech, r);
+	if (rc) {
+		mlog(l, "malformed reply to %s: killing helper",
+		     rpc_call_lookup(call_id)->name);
+		pthread_mutex_lock(&l->lock);
+		l->st.protocol++;
+		kill_locked(l, gen);
+		pthread_mutex_unlock(&l->lock);
+		r->fail = MLINK_PROTOCOL;
+		rc = TK_ERR_TRANSPORT;
+	}
+out:
+	frame_free(p.frame, p.frame_len);
+	buf_free(&b);
+	return rc;
+}
+
+int mlink_call(struct mlink *l, uint32_t call_id, const struct rpc_arg *args,
+	       size_t nargs, CK_MECHANISM_TYPE pmech, struct mlink_reply *r)
+{
+	if (r)
+		memset(r, 0, sizeof(*r));
+	if (!l || !r || !rpc_call_lookup(call_id) ||
+	    call_id == RPC_CALL_ERROR || call_id == RPC_C_Initialize ||
+	    call_id == RPC_C_Finalize)
+		return TK_ERR_ARG;
+	return call_raw(l, call_id, args, nargs, pmech,
+			call_timeout(l, call_id), r);
+}
+
+void mlink_reply_clear(struct mlink_reply *r)
+{
+	if (r)
+		rpc_message_clear(&r->msg);
+}
+
+/* ---- life cycle ---- */
+
+static bool env_overridden(const char *entry, const char *const *env)
+{
+	size_t n = strcspn(entry, "=");
+
+	for (; env && *env; env++)
+		if (strncmp(*env, entry, n) == 0 && (*env)[n] == '=')
+			return true;
+	return false;
+}
+
+static void env_free(char **envp)
+{
+	for (char **e = envp; e && *e; e++)
+		free(*e);
+	free(envp);
+}
+
+/* tokend's environment, then the module's entries over it. */
+static char **env_build(const struct mlink_config *cfg)
+{
+	extern char **environ;
+	char workers[64];
+	const char *extra[2] = { workers, NULL };
+	size_t n = 2, k = 0;
+	char **e, **envp;
+	const char *const *x;
+
+	snprintf(workers, sizeof(workers), "%s=%u", MLINK_ENV_WORKERS,
+		 cfg->workers);
+	for (e = environ; e && *e; e++)
+		n++;
+	for (x = cfg->env; x && *x; x++)
+		n++;
+	if (!(envp = calloc(n, sizeof(*envp))))
+		return NULL;
+	for (e = environ; e && *e; e++)
+		if (!env_overridden(*e, cfg->env) &&
+		    !(cfg->workers && env_overridden(*e, extra)) &&
+		    !(envp[k++] = strdup(*e)))
+			goto fail;
+	for (x = cfg->env; x && *x; x++)
+		if (strchr(*x, '=') && !(envp[k++] = strdup(*x)))
+			goto fail;
+	if (cfg->workers && !(envp[k++] = strdup(workers)))
+		goto fail;
+	return envp;
+fail:
+	env_free(envp);
+	return NULL;
+}
+
+int mlink_new(const struct mlink_config *cfg, struct mlink **out)
+{
+	char path[4096];
+	pthread_condattr_t ca;
+	struct mlink *l;
+	int rc = TK_ERR_NOMEM;
+
+	if (!cfg || !cfg->module || !out)
+		return TK_ERR_ARG;
+	*out = NULL;
+	if (!cfg->helper && mlink_helper_path(path, sizeof(path)) != 0)
+		return TK_ERR_NOT_FOUND;
+	if (cfg->helper && access(cfg->helper, X_OK) != 0)
+		return TK_ERR_NOT_FOUND;
+	if (!(l = calloc(1, sizeof(*l))))
+		return TK_ERR_NOMEM;
+	l->cfg = *cfg;
+	l->cfg.env = NULL;
+	if (!l->cfg.timeout_ms)
+		l->cfg.timeout_ms = MLINK_DEFAULT_TIMEOUT_MS;
+	if (!l->cfg.backoff_ms)
+		l->cfg.backoff_ms = MLINK_DEFAULT_BACKOFF_MS;
+	if (!l->cfg.backoff_max_ms)
+		l->cfg.backoff_max_ms = MLINK_DEFAULT_BACKOFF_MAX_MS;
+	if (l->cfg.backoff_max_ms < l->cfg.backoff_ms)
+		l->cfg.backoff_max_ms = l->cfg.backoff_ms;
+	if (!l->cfg.max_inflight)
+		l->cfg.max_inflight = MLINK_DEFAULT_INFLIGHT;
+	rpc_codec_init(&l->codec, RPC_PROTOCOL_MAX);
+	l->fd = -1;
+	l->module = strdup(cfg->module);
+	l->helper = strdup(cfg->helper ? cfg->helper : path);
+	l->reserved = cfg->init_reserved ? strdup(cfg->init_reserved) : NULL;
+	l->envp = env_build(cfg);
+	l->cfg.module = l->module;
+	l->cfg.helper = l->helper;
+	l->cfg.init_reserved = l->reserved;
+	if (!l->module || !l->helper || !l->envp ||
+	    (cfg->init_reserved && !l->reserved))
+		goto fail;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->wlock, NULL);
+	if (pthread_create(&l->thread, NULL, supervise, l) != 0) {
+		pthread_cond_destroy(&l->cond);
+		pthread_mutex_destroy(&l->lock);
+		pthread_mutex_destroy(&l->wlock);
+		rc = TK_ERR_NOMEM;
+		goto fail;
+	}
+	*out = l;
+	return 0;
+fail:
+	env_free(l->envp);
+	free(l->module);
+	free(l->helper);
+	free(l->reserved);
+	free(l);
+	return rc;
+}
+
+void mlink_free(struct mlink **pl)
+{
+	struct mlink_reply r = { 0 };
+	struct mlink *l;
+	bool up;
+
+	if (!pl || !(l = *pl))
+		return;
+	pthread_mutex_lock(&l->lock);
+	up = l->up;
+	pthread_mutex_unlock(&l->lock);
+	/* An orderly goodbye lets the module flush its state. */
+	if (up)
+		call_raw(l, RPC_C_Finalize, NULL, 0, 0,
+			 l->cfg.timeout_ms < FINALIZE_TIMEOUT_MS
+			     ? l->cfg.timeout_ms
+			     : FINALIZE_TIMEOUT_MS,
+			 &r);
+	mlink_reply_clear(&r);
+	pthread_mutex_lock(&l->lock);
+	l->stopping = true;
+	if (l->fd >= 0)
+		shutdown(l->fd, SHUT_RDWR);
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	pthread_join(l->thread, NULL);
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
+	pthread_mutex_destroy(&l->wlock);
+	env_free(l->envp);
+	free(l->module);
+	free(l->helper);
+	free(l->reserved);
+	free(l);
+	*pl = NULL;
+}
+
+int mlink_wait_up(struct mlink *l, unsigned timeout_ms, uint64_t after,
+		  uint64_t *gen)
+{
+	struct timespec d = deadline_in(timeout_ms);
+	bool up;
+
+	if (!l)
+		return TK_ERR_ARG;
+	pthread_mutex_lock(&l->lock);
+	while (!(l->up && l->gen > after) && !l->stopping &&
+	       pthread_cond_timedwait(&l->cond, &l->lock, &d) != ETIMEDOUT)
+		;
+	up = l->up && l->gen > after;
+	if (gen)
+		*gen = l->gen;
+	pthread_mutex_unlock(&l->lock);
+	return up ? 0 : TK_ERR_TRANSPORT;
+}
+
+void mlink_stats(struct mlink *l, struct mlink_stats *st)
+{
+	if (!l || !st)
+		return;
+	pthread_mutex_lock(&l->lock);
+	*st = l->st;
+	pthread_mutex_unlock(&l->lock);
+}
