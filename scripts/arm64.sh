@@ -9,7 +9,8 @@
 #
 # HOST_BUILD_DIR (default build/) is the amd64 tree whose virtual card and
 # tokend-pcsc-wait the end-to-end test uses; only those two are built there.
-# The arm64 tree is build-arm64/. Prints how long each part took.
+# The arm64 tree is build-arm64/; with debian/ in the tree, the arm64 .debs
+# land in build-arm64-deb/. Prints how long each part took.
 source "$(dirname "$0")/common.sh"
 as_root "$@"
 
@@ -68,8 +69,35 @@ ctest --test-dir "$ARM_BUILD" --output-on-failure --timeout 300 -j "$(nproc)" \
 phase e2e
 "$TOP/tests/harness/private_pcscd.sh" \
 	ctest --test-dir "$ARM_BUILD" --output-on-failure --timeout 300 -L arm64 || rc=1
-phase
 
+# The arm64 packages, when the tree has debian/: built from a copy (dh
+# writes into the source tree and the .debs beside it) with the cross
+# profile and without tests (they would need the emulator; the unit tests
+# ran above).
+if [ -f "$TOP/debian/control" ]; then
+	phase deb
+	deb_dir=$ARM_BUILD-deb
+	rm -rf "$deb_dir"
+	mkdir -p "$deb_dir/src"
+	git -C "$TOP" ls-files -z --cached --others --exclude-standard |
+		tar -C "$TOP" --null -T - -cf - | tar -C "$deb_dir/src" -xf -
+	apt-get build-dep -y -q -a arm64 -Pcross,nocheck "$deb_dir/src"
+	if (cd "$deb_dir/src" && DEB_BUILD_OPTIONS=nocheck \
+		dpkg-buildpackage -a arm64 -Pcross,nocheck -b -uc -us); then
+		for deb in "$deb_dir"/*_arm64.deb; do
+			echo "$(basename "$deb"): $(dpkg-deb -f "$deb" Architecture)"
+		done
+		mkdir -p "$deb_dir/x"
+		dpkg-deb -x "$deb_dir"/tokend_*_arm64.deb "$deb_dir/x"
+		file "$deb_dir/x/usr/sbin/tokend" | grep -q "ARM aarch64" || {
+			echo "arm64: the tokend in tokend_*_arm64.deb is not aarch64" >&2
+			rc=1
+		}
+	else
+		rc=1
+	fi
+fi
+phase
 echo "== arm64: times"
 printf '%s\n' "${TIMES[@]}"
 exit $rc
