@@ -11,6 +11,7 @@
 # tokend-pcsc-wait the end-to-end test uses; only those two are built there.
 # The arm64 tree is build-arm64/; with debian/ in the tree, the arm64 .debs
 # land in build-arm64-deb/. Prints how long each part took.
+# shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 as_root "$@"
 

@@ -20,6 +20,7 @@
 #   TOKEND_VCARD, TOKEND_PCSC_WAIT  the host's (amd64) virtual card and
 #                    waiter, from the host build
 # Run it inside a private pcscd (scripts/arm64.sh does).
+# shellcheck source=../harness/lib.sh
 . "$(dirname "$0")/../harness/lib.sh"
 
 CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
@@ -91,8 +92,8 @@ assert_contains "$exe" qemu-aarch64 "tokend's process runs qemu-aarch64"
 pass "the arm64 tokend runs under $exe (pid $TOKEND_PID)"
 
 export P11_KIT_SERVER_ADDRESS="unix:path=$T/s/arm"
-as_member=(setpriv --reuid=$NOBODY --regid=$NOBODY --groups=$NOBODY)
-as_other=(setpriv --reuid=$NOBODY --regid=$OTHER_GID --groups=$OTHER_GID)
+as_member=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --groups="$NOBODY")
+as_other=(setpriv --reuid="$NOBODY" --regid="$OTHER_GID" --groups="$OTHER_GID")
 p11=(pkcs11-tool --module "$CLIENT_SO")
 
 # The token shows once tokend has read the card (through pcscd).
