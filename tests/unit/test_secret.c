@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "secret.h"
+#include "unit_filter.h"
 
 static char tmpdir[] = "/tmp/tokend-secret.XXXXXX";
 static char path[256];
@@ -213,7 +214,7 @@ static int teardown(void **state)
 	return rmdir(tmpdir);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_contents),
@@ -222,5 +223,7 @@ int main(void)
 		cmocka_unit_test(test_memory_locked_undumped_wiped),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
