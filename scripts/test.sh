@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what tokend needs, builds it four ways (plain, ASan+UBSan, clang
-# with libFuzzer, ThreadSanitizer) and runs the test suite in each. The
-# newer p11-kit clients the e2e tests also run with are built once, into
+# Installs what tokend needs, builds it five ways (plain, arm64 under
+# qemu-user, ASan+UBSan, clang with libFuzzer, ThreadSanitizer) and runs
+# the test suite in each. The newer p11-kit clients the e2e tests also run with are built once, into
 # build/p11kit, and shared by the trees.
 source "$(dirname "$0")/common.sh"
 as_root "$@"
@@ -21,6 +21,10 @@ CLIENTS=$TOP/build/p11kit
 
 build "$TOP/build" -DTOKEND_P11KIT_CLIENTS_DIR="$CLIENTS"
 run_suite "$TOP/build"
+
+# arm64: cross-built, unit tests and one end-to-end signature under
+# qemu-user (reuses build/ for the virtual card).
+"$TOP/scripts/arm64.sh" "$TOP/build" || rc=1
 
 build "$TOP/build-asan" -DTOKEND_SANITIZE=ON -DTOKEND_P11KIT_CLIENTS_DIR="$CLIENTS"
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 LSAN_OPTIONS=suppressions=$TOP/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
