@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "internal.h"
-#ifdef TOKEND_HAVE_PIV_DRIVER
-#include "piv_driver.h"
+#ifdef TOKEND_HAVE_DRIVERS
+#include "registry.h"
 #endif
 
 /* C_WaitForSlotEvent: one blocked caller at a time (the watcher) waits on
@@ -33,24 +33,16 @@ static struct {
 } fe = { .lock = PTHREAD_MUTEX_INITIALIZER,
 	 .changed = PTHREAD_COND_INITIALIZER };
 
-/* The drivers the module and the daemon use unless a test injects others.
- * This is the single place to add a driver. */
+/* The drivers the module and the daemon use unless a test injects others
+ * (drivers/registry.c names them). */
 int frontend_default_drivers(struct tk_driver ***out, size_t *n)
 {
-	struct tk_driver **list;
-	size_t k = 0;
-
-	*out = NULL;
+#ifdef TOKEND_HAVE_DRIVERS
+	return drivers_default(out, n);
+#else
 	*n = 0;
-	if (!(list = calloc(4, sizeof(*list))))
-		return TK_ERR_NOMEM;
-#ifdef TOKEND_HAVE_PIV_DRIVER
-	if (piv_driver_new(&list[k]) == 0)
-		k++;
+	return (*out = calloc(1, sizeof(**out))) ? 0 : TK_ERR_NOMEM;
 #endif
-	*out = list;
-	*n = k;
-	return 0;
 }
 
 int frontend_init(struct tk_driver **drivers, size_t ndrivers)
