@@ -20,7 +20,8 @@ int drivers_default(struct tk_driver ***out, size_t *n)
 	if ((r = piv_driver_new(&list[k])) == 0)
 		k++;
 	else
-		DRV_LOG("PIV driver: %s; serving no PIV tokens", tk_strerror(r));
+		DRV_LOG("PIV driver: %s; serving no PIV tokens",
+			tk_strerror(r));
 	*out = list;
 	*n = k;
 	return 0;

@@ -1,24 +1,38 @@
 /* Administration through PKCS#11: key generation, certificate and key
- * import, deletion (CKU_SO = the management key), PIN / PUK management by
- * the C_SetPIN prefix convention of tokend-pkcs11.h, and C_InitToken as a
- * factory reset. */
+ * import, data objects, deletion (as CKU_SO), PIN management (the driver
+ * says what C_SetPIN's old secret asks for), C_InitPIN and C_InitToken as
+ * a factory reset, each as the token's login model allows. */
 #include <string.h>
 
 #include <openssl/x509.h>
 
 #include "internal.h"
 
-static CK_RV admin_ref(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref,
-		       bool *found)
+/* The CKA_ID a new key or certificate is to have. */
+static CK_RV admin_id(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_id *id,
+		      bool *found)
 {
 	const CK_ATTRIBUTE *a = tmpl_find(t, n, CKA_ID);
 
+	memset(id, 0, sizeof(*id));
 	*found = a != NULL;
 	if (!a)
 		return CKR_OK;
-	return obj_id_ref(a->pValue, a->ulValueLen, ref)
-		   ? CKR_OK
-		   : CKR_ATTRIBUTE_VALUE_INVALID;
+	if (a->ulValueLen > TK_ID_MAX || (a->ulValueLen && !a->pValue))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	id->len = a->ulValueLen;
+	if (id->len)
+		memcpy(id->b, a->pValue, id->len);
+	return CKR_OK;
+}
+
+/* slot->lock held: a driver's answer to an administrative call; an ID it
+ * cannot place is the template's fault. */
+static CK_RV admin_rv(struct fe_slot *slot, int r)
+{
+	if (r == TK_ERR_NOT_FOUND)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	return slot_rv(slot, r);
 }
 
 /* Writes need a read/write session of an app logged in as SO. */
@@ -119,26 +133,27 @@ static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub,
 	}
 }
 
-/* slot->lock held: generate on the token and name the new objects. */
-static CK_RV gen_token(struct app *app, struct session *s, uint8_t ref,
-		       enum tk_alg alg, enum tk_pin_policy pin,
-		       enum tk_touch_policy touch)
+/* slot->lock held: generate on the token; *handle names the new key. */
+static CK_RV gen_token(struct app *app, struct session *s,
+		       const struct tk_id *id, enum tk_alg alg,
+		       enum tk_pin_policy pin, enum tk_touch_policy touch,
+		       uint32_t *handle)
 {
 	struct tk_token_info ti;
 	int r;
 
 	if ((r = slot_info(s->slot, &ti)) < 0)
 		return slot_rv(s->slot, r);
-	if (!(ti.caps & TK_CAP_GENERATE))
+	if (!(ti.caps & TK_CAP_GENERATE) || !s->slot->tok->ops->generate)
 		return CKR_MECHANISM_INVALID;
 	if (!alg_supported(alg, ti.caps))
 		return alg_family(alg) == KF_RSA ? CKR_KEY_SIZE_RANGE
 						 : CKR_CURVE_NOT_SUPPORTED;
 	if ((pin || touch) && !(ti.caps & TK_CAP_POLICIES))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	if ((r = s->slot->tok->ops->generate(s->slot->tok, ref, alg, pin,
-					     touch)) < 0)
-		return slot_rv(s->slot, r);
+	if ((r = s->slot->tok->ops->generate(s->slot->tok, id, alg, pin, touch,
+					     handle)) < 0)
+		return admin_rv(s->slot, r);
 	return CKR_OK;
 }
 
@@ -150,8 +165,9 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 {
 	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
 	enum tk_touch_policy touch = TK_TOUCH_POLICY_DEFAULT;
-	uint8_t ref = 0, ref2 = 0;
+	struct tk_id id, id2;
 	enum tk_alg alg = TK_ALG_NONE;
+	uint32_t handle = 0;
 	bool f1, f2;
 	struct session *s;
 	CK_RV rv;
@@ -163,25 +179,25 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 	if ((rv = admin_check(app, s)) != CKR_OK ||
 	    (rv = gen_alg(pMechanism->mechanism, pPub, nPub, pPriv, nPriv,
 			  &alg)) != CKR_OK ||
-	    (rv = admin_ref(pPub, nPub, &ref, &f1)) != CKR_OK ||
-	    (rv = admin_ref(pPriv, nPriv, &ref2, &f2)) != CKR_OK ||
+	    (rv = admin_id(pPub, nPub, &id, &f1)) != CKR_OK ||
+	    (rv = admin_id(pPriv, nPriv, &id2, &f2)) != CKR_OK ||
 	    (rv = admin_policies(pPriv, nPriv, &pin, &touch)) != CKR_OK)
 		goto out;
 	if (!f1 && !f2) {
 		rv = CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
-	if (f1 && f2 && ref != ref2) {
+	if (f1 && f2 &&
+	    (id.len != id2.len || memcmp(id.b, id2.b, id.len) != 0)) {
 		rv = CKR_TEMPLATE_INCONSISTENT;
 		goto out;
 	}
-	ref = f1 ? ref : ref2;
 	slot_card_lock(s->slot);
-	rv = gen_token(app, s, ref, alg, pin, touch);
+	rv = gen_token(app, s, f1 ? &id : &id2, alg, pin, touch, &handle);
 	slot_card_unlock(s->slot);
 	if (rv == CKR_OK) {
-		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, ref);
-		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, ref);
+		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, handle);
+		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, handle);
 		if (!*phPublicKey || !*phPrivateKey)
 			rv = CKR_HOST_MEMORY;
 	}
@@ -193,7 +209,7 @@ out:
 /* ---- C_CreateObject: certificates and private keys ---- */
 
 static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
-			 uint8_t ref)
+			 const struct tk_id *id, uint32_t *handle)
 {
 	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
 	CK_ULONG type = CKC_X_509;
@@ -213,16 +229,18 @@ static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	X509_free(x);
 	slot_card_lock(s->slot);
-	r = s->slot->tok ? s->slot->tok->ops->write_cert(
-			       s->slot->tok, ref, v->pValue, v->ulValueLen)
-			 : TK_ERR_REMOVED;
-	CK_RV rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
+	r = !s->slot->tok ? TK_ERR_REMOVED
+	    : !s->slot->tok->ops->write_cert
+		? TK_ERR_UNSUPPORTED
+		: s->slot->tok->ops->write_cert(s->slot->tok, id, v->pValue,
+						v->ulValueLen, handle);
+	CK_RV rv = r < 0 ? admin_rv(s->slot, r) : CKR_OK;
 	slot_card_unlock(s->slot);
 	return rv;
 }
 
 static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
-			uint8_t ref)
+			const struct tk_id *id, uint32_t *handle)
 {
 	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
 	enum tk_touch_policy touch = TK_TOUCH_POLICY_DEFAULT;
@@ -238,73 +256,45 @@ static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 	slot_card_lock(s->slot);
 	r = slot_info(s->slot, &ti);
 	if (r == 0 &&
-	    (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps)))
+	    (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps) ||
+	     !s->slot->tok->ops->import_key))
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	else if (r == 0)
-		r = s->slot->tok->ops->import_key(s->slot->tok, ref, pk, pin,
-						  touch);
+		r = s->slot->tok->ops->import_key(s->slot->tok, id, pk, pin,
+						  touch, handle);
 	if (r < 0)
-		rv = slot_rv(s->slot, r);
+		rv = admin_rv(s->slot, r);
 	slot_card_unlock(s->slot);
 out:
 	EVP_PKEY_free(pk);
 	return rv;
 }
 
-/* ---- C_CreateObject: PIV data containers ---- */
-
-/* The containers C_CreateObject may write (certificates are CKO_CERTIFICATE;
- * the driver caches exactly these). */
-static const uint32_t data_tags[] = { 0x5FC102, 0x5FC107, 0x00007E, 0x5FC10C,
-				      0x5FC109 };
-
-/* The container a template names by CKA_OBJECT_ID and/or CKA_TOKEND_OBJECT_TAG.
- */
-static CK_RV data_tag(const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
-{
-	const CK_ATTRIBUTE *oid = tmpl_find(t, n, CKA_OBJECT_ID);
-	CK_ULONG v = 0;
-	uint32_t by_oid = 0;
-	bool found;
-	CK_RV rv;
-
-	if ((rv = tmpl_get_ulong(t, n, CKA_TOKEND_OBJECT_TAG, &v, &found)) !=
-	    CKR_OK)
-		return rv;
-	if (!oid && !found)
-		return CKR_TEMPLATE_INCOMPLETE;
-	if (oid &&
-	    (!oid->pValue ||
-	     attr_tag_from_oid(oid->pValue, oid->ulValueLen, &by_oid) < 0))
-		return CKR_ATTRIBUTE_VALUE_INVALID;
-	if (oid && found && v != by_oid)
-		return CKR_TEMPLATE_INCONSISTENT;
-	*tag = oid ? by_oid : (uint32_t)v;
-	for (size_t i = 0; i < sizeof(data_tags) / sizeof(data_tags[0]); i++)
-		if (data_tags[i] == *tag && (!found || v == *tag))
-			return CKR_OK;
-	return CKR_ATTRIBUTE_VALUE_INVALID;
-}
+/* ---- C_CreateObject: data objects, as the driver names them ---- */
 
 static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
-			 uint32_t *tag)
+			 uint32_t *handle)
 {
-	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
+	struct tk_attr *a = calloc(n ? n : 1, sizeof(*a));
+	struct tk_token *tok;
 	CK_RV rv;
 	int r;
 
-	if ((rv = data_tag(t, n, tag)) != CKR_OK)
-		return rv;
-	if (!v)
-		return CKR_TEMPLATE_INCOMPLETE;
-	if (!v->pValue || !v->ulValueLen)
-		return CKR_ATTRIBUTE_VALUE_INVALID;
+	if (!a)
+		return CKR_HOST_MEMORY;
+	for (CK_ULONG i = 0; i < n; i++)
+		a[i] =
+		    (struct tk_attr){ t[i].type, t[i].pValue, t[i].ulValueLen };
 	slot_card_lock(s->slot);
-	r = s->slot->tok ? s->slot->tok->ops->write_data(
-			       s->slot->tok, *tag, v->pValue, v->ulValueLen)
-			 : TK_ERR_REMOVED;
-	rv = r < 0 ? slot_rv(s->slot, r) : CKR_OK;
+	tok = s->slot->tok;
+	r = !tok                     ? TK_ERR_REMOVED
+	    : !tok->ops->create_data ? TK_ERR_UNSUPPORTED
+				     : tok->ops->create_data(tok, a, n, handle);
+	rv = r == TK_ERR_REMOVED ? slot_rv(s->slot, r)
+	     : r < 0             ? rv_from_tk_template(r)
+				 : CKR_OK;
 	slot_card_unlock(s->slot);
+	free(a);
 	return rv;
 }
 
@@ -315,8 +305,8 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 	CK_OBJECT_CLASS cls = 0;
 	bool found, token = true;
 	struct session *s;
-	uint8_t ref = 0;
-	uint32_t tag = 0;
+	struct tk_id id;
+	uint32_t handle = 0;
 	CK_RV rv;
 
 	if (!phObject || tmpl_check(pTemplate, ulCount) != CKR_OK)
@@ -339,28 +329,28 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 	if ((rv = admin_check(app, s)) != CKR_OK)
 		goto out;
 	if (cls == CKO_DATA) {
-		rv = create_data(s, pTemplate, ulCount, &tag);
+		rv = create_data(s, pTemplate, ulCount, &handle);
 		if (rv == CKR_OK &&
-		    !(*phObject = obj_handle(app, s->slot, OBJ_DATA, tag)))
+		    !(*phObject = obj_handle(app, s->slot, OBJ_DATA, handle)))
 			rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	if ((rv = admin_ref(pTemplate, ulCount, &ref, &found)) != CKR_OK)
+	if ((rv = admin_id(pTemplate, ulCount, &id, &found)) != CKR_OK)
 		goto out;
 	if (!found) {
 		rv = CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
 	if (cls == CKO_CERTIFICATE)
-		rv = create_cert(s, pTemplate, ulCount, ref);
+		rv = create_cert(s, pTemplate, ulCount, &id, &handle);
 	else if (cls == CKO_PRIVATE_KEY)
-		rv = create_key(s, pTemplate, ulCount, ref);
+		rv = create_key(s, pTemplate, ulCount, &id, &handle);
 	else
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	if (rv == CKR_OK &&
 	    !(*phObject = obj_handle(
 		  app, s->slot, cls == CKO_CERTIFICATE ? OBJ_CERT : OBJ_PRIV,
-		  ref)))
+		  handle)))
 		rv = CKR_HOST_MEMORY;
 out:
 	pthread_mutex_unlock(&app->lock);
@@ -370,6 +360,7 @@ out:
 CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 			 CK_OBJECT_HANDLE hObject)
 {
+	const struct tk_token_ops *ops;
 	struct obj_view v;
 	struct session *s;
 	CK_RV rv;
@@ -379,20 +370,19 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 	slot_card_lock(s->slot);
 	if ((rv = obj_view(app, s, hObject, &v)) != CKR_OK)
 		goto out;
-	if (v.kind == OBJ_SECRET)
+	if (v.secret)
 		goto out; /* a session object: just forget it */
 	if ((rv = admin_check(app, s)) != CKR_OK)
 		goto out;
-	if (v.kind == OBJ_CERT)
-		r = s->slot->tok->ops->delete_cert(s->slot->tok, v.key->ref);
-	else if (v.kind == OBJ_PRIV)
-		r = s->slot->tok->ops->delete_key(s->slot->tok, v.key->ref);
-	else if (v.kind == OBJ_DATA) /* an empty PUT DATA deletes */
-		r = s->slot->tok->ops->write_data(s->slot->tok, v.data->tag,
-						  NULL, 0);
-	else
-		rv = CKR_ACTION_PROHIBITED; /* public keys go with their private
-					       key */
+	ops = s->slot->tok->ops;
+	if (v.kind == OBJ_CERT && ops->delete_cert)
+		r = ops->delete_cert(s->slot->tok, v.handle);
+	else if (v.kind == OBJ_PRIV && ops->delete_key)
+		r = ops->delete_key(s->slot->tok, v.handle);
+	else if (v.kind == OBJ_DATA && ops->delete_data)
+		r = ops->delete_data(s->slot->tok, v.handle);
+	else /* public keys go with their private key */
+		rv = CKR_ACTION_PROHIBITED;
 	if (r < 0)
 		rv = slot_rv(s->slot, r);
 out:
@@ -405,81 +395,38 @@ out:
 
 /* ---- PINs ---- */
 
-/* What C_SetPIN's old-PIN argument names, by the prefix convention of
- * tokend-pkcs11.h: the secret checked and which counter it spends. */
-struct setpin_req {
-	enum { SETPIN_PIN, SETPIN_PUK, SETPIN_UNBLOCK } kind;
-	enum tk_user which; /* the counter the old secret spends */
-	const uint8_t *old;
-	size_t old_len;
-};
-
-static bool has_prefix(const uint8_t *p, size_t len, const char *prefix)
+/* slot->lock held: what C_SetPIN's old argument asks for, as the driver
+ * reads it (without setpin_parse: the PIN changes the PIN). */
+static int setpin_parse(struct fe_slot *slot, const uint8_t *old,
+			size_t old_len, struct tk_setpin *q)
 {
-	size_t n = strlen(prefix);
-
-	return len >= n && memcmp(p, prefix, n) == 0;
-}
-
-static void setpin_parse(const uint8_t *old, size_t old_len,
-			 struct setpin_req *q)
-{
-	size_t pl = strlen(TOKEND_SETPIN_PUK_PREFIX),
-	       ul = strlen(TOKEND_SETPIN_UNBLOCK_PREFIX);
-
-	q->kind = SETPIN_PIN;
-	q->which = TK_USER_PIN;
+	q->spends = q->sets = TK_USER_PIN;
 	q->old = old;
 	q->old_len = old_len;
-	if (has_prefix(old, old_len, TOKEND_SETPIN_PUK_PREFIX)) {
-		q->kind = SETPIN_PUK;
-		q->old += pl;
-		q->old_len -= pl;
-	} else if (has_prefix(old, old_len, TOKEND_SETPIN_UNBLOCK_PREFIX)) {
-		q->kind = SETPIN_UNBLOCK;
-		q->old += ul;
-		q->old_len -= ul;
-	}
-	if (q->kind != SETPIN_PIN)
-		q->which = TK_USER_PUK;
-}
-
-/* slot->lock held. */
-static int setpin_token(struct fe_slot *slot, const struct setpin_req *q,
-			const uint8_t *new_pin, size_t new_len)
-{
-	const struct tk_token_ops *ops = slot->tok->ops;
-
-	switch (q->kind) {
-	case SETPIN_PUK:
-		return ops->change_pin(slot->tok, TK_USER_PUK, q->old,
-				       q->old_len, new_pin, new_len);
-	case SETPIN_UNBLOCK:
-		return ops->unblock_pin(slot->tok, q->old, q->old_len, new_pin,
-					new_len);
-	default:
-		return ops->change_pin(slot->tok, TK_USER_PIN, q->old,
-				       q->old_len, new_pin, new_len);
-	}
+	if (!slot->tok)
+		return TK_ERR_REMOVED;
+	if (!slot->tok->ops->set_pin)
+		return TK_ERR_UNSUPPORTED;
+	if (!slot->tok->ops->setpin_parse)
+		return 0;
+	return slot->tok->ops->setpin_parse(slot->tok, old, old_len, q);
 }
 
 /* slot->lock held: the change behind the pin guard (check, send and record
  * in one critical section). hold / hnew: hashes of the old and new secret. */
 static int setpin_guarded(struct app *app, struct fe_slot *slot,
-			  const struct setpin_req *q, const uint8_t *new_pin,
+			  const struct tk_setpin *q, const uint8_t *new_pin,
 			  size_t new_len, const struct pin_hash *hold,
 			  const struct pin_hash *hnew)
 {
 	int r;
 
-	if ((r = guard_check(app, slot, q->which, hold)) < 0)
+	if ((r = guard_check(app, slot, q->spends, hold)) < 0)
 		return r;
-	r = setpin_token(slot, q, new_pin, new_len);
-	guard_result(slot, q->which, hold, r);
+	r = slot->tok->ops->set_pin(slot->tok, q, new_pin, new_len);
+	guard_result(slot, q->spends, hold, r);
 	if (r == 0) /* the token now holds the new secret */
-		guard_set(slot,
-			  q->kind == SETPIN_PUK ? TK_USER_PUK : TK_USER_PIN,
-			  hnew);
+		guard_set(slot, q->sets, hnew);
 	return r;
 }
 
@@ -489,7 +436,7 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 {
 	struct pin_hash hold = { .set = false }, hnew = { .set = false };
 	struct tk_token_info ti;
-	struct setpin_req q;
+	struct tk_setpin q;
 	struct session *s;
 	CK_RV rv;
 	int r;
@@ -501,7 +448,13 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_SESSION_READ_ONLY;
 		goto out;
 	}
-	setpin_parse(pOldPin, ulOldLen, &q);
+	pthread_mutex_lock(&s->slot->lock);
+	r = setpin_parse(s->slot, pOldPin, ulOldLen, &q);
+	pthread_mutex_unlock(&s->slot->lock);
+	if (r < 0) {
+		rv = r == TK_ERR_REMOVED ? CKR_DEVICE_REMOVED : rv_from_tk(r);
+		goto out;
+	}
 	/* Slow hashes first, outside the slot's lock; unset on failure
 	 * (then only a counter above the reserve lets the secret through). */
 	if (guard_on(app) && (pin_guard_hash(q.old, q.old_len, &hold) < 0 ||
@@ -512,6 +465,8 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 	slot_card_lock(s->slot);
 	if ((r = slot_info(s->slot, &ti)) < 0) {
 		rv = slot_rv(s->slot, r);
+	} else if (!s->slot->tok->ops->set_pin) { /* another token now */
+		rv = CKR_FUNCTION_NOT_SUPPORTED;
 	} else if (ti.pin_max &&
 		   (ulNewLen < ti.pin_min || ulNewLen > ti.pin_max)) {
 		rv = CKR_PIN_LEN_RANGE;
@@ -527,37 +482,48 @@ out:
 	return rv;
 }
 
-/* The management key cannot set a PIV PIN; unblock is C_SetPIN("unblock:"). */
+/* Only a token whose SO sets the user PIN (TK_LOGIN_INIT_PIN): PIV's
+ * cannot; there the PUK unblocks (C_SetPIN, driver.h setpin_parse). */
 CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		   CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
+	struct fe_slot *slot;
 	struct session *s;
 	CK_RV rv;
+	int r;
 
+	if (!pPin && ulPinLen)
+		return CKR_ARGUMENTS_BAD;
 	APP_SESSION(app, hSession, s, rv);
-	if (app_user(app, s->slot) != CKU_SO)
+	slot = s->slot;
+	if (app_user(app, slot) != CKU_SO) {
 		rv = CKR_USER_NOT_LOGGED_IN;
-	else
-		rv = CKR_FUNCTION_NOT_SUPPORTED;
+		goto out;
+	}
+	if (!(s->flags & CKF_RW_SESSION)) {
+		rv = CKR_SESSION_READ_ONLY;
+		goto out;
+	}
+	slot_card_lock(slot);
+	if (!slot->tok || !(slot->info.login & TK_LOGIN_INIT_PIN) ||
+	    !slot->tok->ops->init_pin)
+		rv =
+		    slot->tok ? CKR_FUNCTION_NOT_SUPPORTED : CKR_DEVICE_REMOVED;
+	else if (slot->info.pin_max && (ulPinLen < slot->info.pin_min ||
+					ulPinLen > slot->info.pin_max))
+		rv = CKR_PIN_LEN_RANGE;
+	else if ((r = slot->tok->ops->init_pin(slot->tok, pPin, ulPinLen)) < 0)
+		rv = slot_rv(slot, r);
+	slot_card_unlock(slot);
+out:
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
-/* C_InitToken's SO PIN: the management key as hex (as CKU_SO logs in). */
-static int init_so_key(const uint8_t *pin, size_t len, uint8_t *key, size_t cap,
-		       size_t *key_len)
-{
-	if (!pin || len == 0)
-		return TK_ERR_PIN_INCORRECT;
-	if (login_key_decode(pin, len, key, cap, key_len) < 0)
-		return TK_ERR_PIN_INCORRECT;
-	return 0;
-}
-
 /* slot->lock held: proves the SO PIN, then resets. Nothing is reset
- * unless the token accepted the management key; an authentication left
- * behind by a failed reset is dropped unless an SO is logged in. */
-static int init_token(struct fe_slot *slot, const uint8_t *key, size_t len)
+ * unless the token accepted the SO secret; an authentication left behind
+ * by a failed reset is dropped unless an SO is logged in. */
+static int init_token(struct fe_slot *slot, const uint8_t *so, size_t len)
 {
 	const struct tk_token_ops *ops;
 	int r;
@@ -565,7 +531,9 @@ static int init_token(struct fe_slot *slot, const uint8_t *key, size_t len)
 	if (!slot->tok)
 		return TK_ERR_REMOVED;
 	ops = slot->tok->ops;
-	r = ops->login(slot->tok, TK_USER_ADMIN, key, len);
+	if (!(slot->info.login & TK_LOGIN_SO_RESET) || !ops->reset)
+		return TK_ERR_UNSUPPORTED;
+	r = ops->login(slot->tok, TK_USER_ADMIN, so, len);
 	if (r == TK_ERR_ARG || r == TK_ERR_AUTH_REQUIRED)
 		r = TK_ERR_PIN_INCORRECT; /* e.g. a key of the wrong length */
 	if (r < 0)
@@ -581,8 +549,6 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		     CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
 {
 	struct fe_slot *slot;
-	uint8_t key[64];
-	size_t key_len = 0;
 	CK_RV rv = CKR_OK;
 	int r;
 
@@ -595,18 +561,17 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		rv = CKR_SESSION_EXISTS;
 		goto out;
 	}
-	if ((r = init_so_key(pPin, ulPinLen, key, sizeof(key), &key_len)) < 0) {
-		rv = rv_from_tk(r);
+	if (!pPin || ulPinLen == 0) {
+		rv = CKR_PIN_INCORRECT;
 		goto out;
 	}
 	slot_card_lock(slot);
-	r = init_token(slot, key, key_len);
+	r = init_token(slot, pPin, ulPinLen);
 	if (r < 0)
 		rv = r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
 					 : slot_rv(slot, r);
 	slot_card_unlock(slot);
 out:
-	explicit_bzero(key, sizeof(key));
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }

@@ -110,6 +110,11 @@ struct fe_slot *frontend_slot(CK_SLOT_ID id)
 /* Whether this thread must not wait (between fe_try_* and fe_try_end). */
 static _Thread_local bool fe_nonblocking;
 
+bool fe_would_block(void)
+{
+	return fe_nonblocking;
+}
+
 /* io and lock held: the driver's info, copied for readers that hold only
  * lock (the driver may change it during any card call). */
 static void slot_info_refresh(struct fe_slot *slot)
@@ -176,16 +181,24 @@ static int slot_io_give(struct fe_slot *slot, int r)
 	return r;
 }
 
-static bool bit_get(const uint8_t *map, uint8_t b)
+static struct fe_disc *slot_disc_find(struct fe_slot *slot, const uint8_t *id,
+				      size_t len)
 {
-	return map[b >> 3] & (1u << (b & 7));
+	size_t n = slot->ndisc < FE_DISC_IDS ? slot->ndisc : FE_DISC_IDS;
+
+	for (size_t i = 0; i < n; i++)
+		if (slot->disc[i].id.len == len &&
+		    memcmp(slot->disc[i].id.b, id, len) == 0)
+			return &slot->disc[i];
+	return NULL;
 }
 
-/* Whether discover(what, ref) could read anything not read yet. */
-static bool slot_disc_needed(const struct fe_slot *slot, unsigned what,
-			     uint8_t ref)
+/* Whether discover(what, id) could read anything not read yet. */
+static bool slot_disc_needed(struct fe_slot *slot, unsigned what,
+			     const uint8_t *id, size_t len)
 {
 	unsigned parts = what & ~(unsigned)TK_DISCOVER_ALL;
+	const struct fe_disc *d;
 
 	if ((parts & ~slot->disc_all) == 0)
 		return false;
@@ -193,44 +206,53 @@ static bool slot_disc_needed(const struct fe_slot *slot, unsigned what,
 		return true;
 	if ((parts & TK_DISCOVER_DATA) && !(slot->disc_all & TK_DISCOVER_DATA))
 		return true;
-	if ((parts & TK_DISCOVER_KEY) && !(slot->disc_all & TK_DISCOVER_KEY) &&
-	    !bit_get(slot->disc_key, ref))
-		return true;
-	return (parts & TK_DISCOVER_CERT) &&
-	       !(slot->disc_all & TK_DISCOVER_CERT) &&
-	       !bit_get(slot->disc_cert, ref);
+	parts &= TK_DISCOVER_KEY | TK_DISCOVER_CERT;
+	parts &= ~slot->disc_all;
+	if (!parts)
+		return false;
+	d = slot_disc_find(slot, id, len);
+	return !d || (parts & ~d->parts);
 }
 
-static void slot_disc_note(struct fe_slot *slot, unsigned what, uint8_t ref)
+static void slot_disc_note(struct fe_slot *slot, unsigned what,
+			   const uint8_t *id, size_t len)
 {
 	unsigned parts = what & ~(unsigned)TK_DISCOVER_ALL;
+	struct fe_disc *d;
 
 	if (what & TK_DISCOVER_ALL) {
 		slot->disc_all |= parts;
 		return;
 	}
 	slot->disc_all |= parts & TK_DISCOVER_DATA;
+	parts &= TK_DISCOVER_KEY | TK_DISCOVER_CERT;
+	if (!parts || len > TK_ID_MAX)
+		return;
+	if (!(d = slot_disc_find(slot, id, len))) {
+		d = &slot->disc[slot->ndisc++ % FE_DISC_IDS];
+		d->id.len = len;
+		memcpy(d->id.b, id, len);
+		d->parts = 0;
+	}
 	/* The certificate's discovery reads the key's too (driver.h). */
-	if (parts & (TK_DISCOVER_KEY | TK_DISCOVER_CERT))
-		slot->disc_key[ref >> 3] |= (uint8_t)(1u << (ref & 7));
-	if (parts & TK_DISCOVER_CERT)
-		slot->disc_cert[ref >> 3] |= (uint8_t)(1u << (ref & 7));
+	d->parts |= parts | TK_DISCOVER_KEY;
 }
 
-int slot_discover(struct fe_slot *slot, unsigned what, uint8_t ref)
+int slot_discover(struct fe_slot *slot, unsigned what, const uint8_t *id,
+		  size_t id_len)
 {
 	int r;
 
 	if (!slot->tok)
 		return TK_ERR_REMOVED;
 	if (!slot->tok->ops->discover || !what ||
-	    !slot_disc_needed(slot, what, ref))
+	    !slot_disc_needed(slot, what, id, id_len))
 		return 0;
 	if ((r = slot_io_take(slot)) < 0)
 		return r;
-	r = slot->tok->ops->discover(slot->tok, what, ref);
+	r = slot->tok->ops->discover(slot->tok, what, id, id_len);
 	if (r == 0)
-		slot_disc_note(slot, what, ref);
+		slot_disc_note(slot, what, id, id_len);
 	return slot_io_give(slot, r);
 }
 
@@ -240,7 +262,7 @@ int slot_load_private(struct fe_slot *slot)
 
 	if (!slot->tok)
 		return TK_ERR_REMOVED;
-	if (slot->private_loaded)
+	if (slot->private_loaded || !slot->tok->ops->load_private)
 		return 0;
 	if ((r = slot_io_take(slot)) < 0)
 		return r;
@@ -322,8 +344,7 @@ void slot_close_token(struct fe_slot *slot)
 	slot->n_user = slot->n_so = 0;
 	memset(&slot->info, 0, sizeof(slot->info));
 	slot->disc_all = 0;
-	memset(slot->disc_key, 0, sizeof(slot->disc_key));
-	memset(slot->disc_cert, 0, sizeof(slot->disc_cert));
+	slot->ndisc = 0;
 }
 
 static void slot_open_token(struct fe_slot *slot)
@@ -348,8 +369,7 @@ static void slot_open_token(struct fe_slot *slot)
 	slot->private_loaded = false;
 	slot->n_user = slot->n_so = 0;
 	slot->disc_all = 0;
-	memset(slot->disc_key, 0, sizeof(slot->disc_key));
-	memset(slot->disc_cert, 0, sizeof(slot->disc_cert));
+	slot->ndisc = 0;
 	slot_info_refresh(slot);
 }
 
@@ -547,8 +567,7 @@ CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID,
 
 static CK_FLAGS token_flags(const struct tk_token_info *ti, bool pin_provider)
 {
-	CK_FLAGS f = CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED |
-		     CKF_TOKEN_INITIALIZED;
+	CK_FLAGS f = CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
 
 	if (ti->pin_tries_left == 0)
 		f |= CKF_USER_PIN_LOCKED;
@@ -561,7 +580,9 @@ static CK_FLAGS token_flags(const struct tk_token_info *ti, bool pin_provider)
 		f |= CKF_USER_PIN_TO_BE_CHANGED;
 	if (ti->puk_tries_left == 0)
 		f |= CKF_SO_PIN_LOCKED; /* informative: the PUK is blocked */
-	if (pin_provider)
+	if (ti->login & TK_LOGIN_USER)
+		f |= CKF_LOGIN_REQUIRED;
+	if (pin_provider || (ti->login & TK_LOGIN_PROTECTED_PATH))
 		f |= CKF_PROTECTED_AUTHENTICATION_PATH;
 	return f;
 }
@@ -610,22 +631,19 @@ CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID,
 	return CKR_OK;
 }
 
-/* The caps of the token in slot, or an error for no token. */
-static CK_RV slot_caps(CK_SLOT_ID id, uint32_t *caps)
+/* The slot with its lock held and a token in it, or an error. */
+static CK_RV slot_locked(CK_SLOT_ID id, struct fe_slot **out)
 {
-	struct tk_token_info ti;
 	struct fe_slot *slot;
-	int r;
 
 	if (!(slot = frontend_slot(id)))
 		return CKR_SLOT_ID_INVALID;
 	pthread_mutex_lock(&slot->lock);
-	r = slot_info(slot, &ti);
-	pthread_mutex_unlock(&slot->lock);
-	if (r < 0)
-		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
-					   : rv_from_tk(r);
-	*caps = ti.caps;
+	if (!slot->tok) {
+		pthread_mutex_unlock(&slot->lock);
+		return CKR_TOKEN_NOT_PRESENT;
+	}
+	*out = slot;
 	return CKR_OK;
 }
 
@@ -633,22 +651,32 @@ CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
 			    CK_MECHANISM_TYPE_PTR pMechanismList,
 			    CK_ULONG_PTR pulCount)
 {
+	const struct tk_mech *list;
 	CK_MECHANISM_INFO info;
+	struct fe_slot *slot;
 	CK_ULONG n = 0;
-	uint32_t caps;
+	size_t nd = 0;
 	CK_RV rv;
 
 	if (!pulCount)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = slot_caps(slotID, &caps)) != CKR_OK)
+	if ((rv = slot_locked(slotID, &slot)) != CKR_OK)
 		return rv;
-	for (const struct mech *m = mech_next(NULL); m; m = mech_next(m)) {
-		if (!mech_offered(m, caps, &info))
-			continue;
-		if (pMechanismList && n < *pulCount)
-			pMechanismList[n] = m->type;
-		n++;
+	if ((list = slot_mech_list(slot, &nd))) {
+		for (size_t i = 0; i < nd; i++, n++)
+			if (pMechanismList && n < *pulCount)
+				pMechanismList[n] = list[i].type;
+	} else {
+		for (const struct mech *m = mech_next(NULL); m;
+		     m = mech_next(m)) {
+			if (!slot_mech(slot, m->type, &info, NULL))
+				continue;
+			if (pMechanismList && n < *pulCount)
+				pMechanismList[n] = m->type;
+			n++;
+		}
 	}
+	pthread_mutex_unlock(&slot->lock);
 	rv = (pMechanismList && n > *pulCount) ? CKR_BUFFER_TOO_SMALL : CKR_OK;
 	*pulCount = n;
 	return rv;
@@ -657,17 +685,17 @@ CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
 CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID,
 			    CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
-	const struct mech *m;
-	uint32_t caps;
+	struct fe_slot *slot;
 	CK_RV rv;
 
 	if (!pInfo)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = slot_caps(slotID, &caps)) != CKR_OK)
+	if ((rv = slot_locked(slotID, &slot)) != CKR_OK)
 		return rv;
-	if (!(m = mech_find(type)) || !mech_offered(m, caps, pInfo))
-		return CKR_MECHANISM_INVALID;
-	return CKR_OK;
+	if (!slot_mech(slot, type, pInfo, NULL))
+		rv = CKR_MECHANISM_INVALID;
+	pthread_mutex_unlock(&slot->lock);
+	return rv;
 }
 
 /* ---- slot events (C_WaitForSlotEvent) ---- */

@@ -3,39 +3,11 @@
  * the driver only verifies. */
 #include <string.h>
 
-#include "hex.h"
 #include "internal.h"
 
-/* The management key as hex digits; spaces and colons are ignored. */
-int login_key_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-		     size_t *out_len)
-{
-	size_t n = 0;
-	int hi = -1, d;
-
-	for (size_t i = 0; i < len; i++) {
-		if (in[i] == ' ' || in[i] == ':')
-			continue;
-		if ((d = hex_digit(in[i])) < 0)
-			return TK_ERR_INVALID;
-		if (hi < 0) {
-			hi = d;
-			continue;
-		}
-		if (n == cap)
-			return TK_ERR_INVALID;
-		out[n++] = (uint8_t)(hi << 4 | d);
-		hi = -1;
-	}
-	if (hi >= 0 || n == 0)
-		return TK_ERR_INVALID;
-	*out_len = n;
-	return 0;
-}
-
-/* With slot->lock held: the driver's login behind the pin guard (the
- * management key has no retry counter: not guarded). Check, send and
- * record stay in one critical section, so two clients cannot both pass
+/* With slot->lock held: the driver's login behind the pin guard (the SO
+ * secret is not guarded: PIV's management key has no retry counter). Check,
+ * send and record stay in one critical section, so two clients cannot both pass
  * the check for the last try above the reserve. */
 static int login_guarded(struct app *app, struct fe_slot *slot,
 			 enum tk_user user, const uint8_t *pin, size_t len,
@@ -63,6 +35,17 @@ static void login_hash(struct app *app, CK_USER_TYPE user, const uint8_t *pin,
 	memset(h, 0, sizeof(*h));
 	if (user != CKU_SO && guard_on(app))
 		(void)pin_guard_hash(pin, len, h);
+}
+
+/* Whether the token takes PINs itself (TK_LOGIN_PROTECTED_PATH). */
+static bool login_on_device(struct fe_slot *slot)
+{
+	bool on;
+
+	pthread_mutex_lock(&slot->lock);
+	on = slot->tok && (slot->info.login & TK_LOGIN_PROTECTED_PATH);
+	pthread_mutex_unlock(&slot->lock);
+	return on;
 }
 
 /* CKU_CONTEXT_SPECIFIC: the PIN again for the operation under way. */
@@ -105,8 +88,6 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 {
 	CK_USER_TYPE cur = app_user(app, s->slot);
 	struct fe_slot *slot = s->slot;
-	uint8_t key[64];
-	size_t key_len = 0;
 	CK_RV rv = CKR_OK;
 	int r;
 
@@ -114,24 +95,20 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 		return CKR_USER_ALREADY_LOGGED_IN;
 	if (cur != (CK_USER_TYPE)-1)
 		return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
-	if (user == CKU_SO) {
-		if (app_count_sessions(app, slot, false) !=
-		    app_count_sessions(app, slot, true))
-			return CKR_SESSION_READ_ONLY_EXISTS;
-		if (login_key_decode(pin, len, key, sizeof(key), &key_len) <
-		    0) {
-			/* key may hold the digits decoded so far */
-			explicit_bzero(key, sizeof(key));
-			return CKR_PIN_INCORRECT;
-		}
-		pin = key;
-		len = key_len;
-	}
+	if (user == CKU_SO && app_count_sessions(app, slot, false) !=
+				  app_count_sessions(app, slot, true))
+		return CKR_SESSION_READ_ONLY_EXISTS;
 	slot_card_lock(slot);
 	if (!slot->tok) {
 		rv = CKR_DEVICE_REMOVED;
 		goto out;
 	}
+	/* The driver's login model: whether the token has an SO at all. */
+	if (user == CKU_SO && !(slot->info.login & TK_LOGIN_SO)) {
+		rv = CKR_USER_TYPE_INVALID;
+		goto out;
+	}
+	/* The SO secret goes as given: its driver decodes it. */
 	r = login_guarded(app, slot,
 			  user == CKU_SO ? TK_USER_ADMIN : TK_USER_PIN, pin,
 			  len, h);
@@ -142,7 +119,6 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 	app_login_add(app, slot, user);
 out:
 	slot_card_unlock(slot);
-	explicit_bzero(key, sizeof(key));
 	return rv;
 }
 
@@ -175,9 +151,11 @@ CK_RV fe_C_Login(struct app *app, CK_SESSION_HANDLE hSession,
 			rv = CKR_PIN_INCORRECT;
 			goto out;
 		}
-	} else if (!pPin) {
+	} else if (!pPin && !login_on_device(s->slot)) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
+	} else if (!pPin) {
+		len = 0; /* the device asks for the PIN itself */
 	} else if (ulPinLen > sizeof(pin) || ulPinLen == 0) {
 		rv = CKR_PIN_LEN_RANGE;
 		goto out;

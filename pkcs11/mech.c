@@ -129,6 +129,48 @@ bool mech_offered(const struct mech *m, uint32_t caps, CK_MECHANISM_INFO *info)
 	return true;
 }
 
+const struct tk_mech *slot_mech_list(struct fe_slot *slot, size_t *n)
+{
+	const struct tk_mech *list = NULL;
+
+	*n = 0;
+	if (!slot->tok || !slot->tok->ops->mechanisms ||
+	    slot->tok->ops->mechanisms(slot->tok, &list, n) < 0)
+		return NULL;
+	return list;
+}
+
+bool slot_mech(struct fe_slot *slot, CK_MECHANISM_TYPE type,
+	       CK_MECHANISM_INFO *info, const struct tk_mech **drv)
+{
+	const struct tk_mech *list;
+	const struct mech *m;
+	struct tk_token_info ti;
+	size_t n;
+
+	if (drv)
+		*drv = NULL;
+	if ((list = slot_mech_list(slot, &n))) {
+		for (size_t i = 0; i < n; i++) {
+			if (list[i].type != type)
+				continue;
+			/* A raw entry is padded here: the table must know it.
+			 */
+			if (list[i].mode == TK_MECH_RAW && !mech_find(type))
+				return false;
+			info->ulMinKeySize = list[i].min_bits;
+			info->ulMaxKeySize = list[i].max_bits;
+			info->flags = list[i].flags;
+			if (drv)
+				*drv = &list[i];
+			return true;
+		}
+		return false;
+	}
+	return slot_info(slot, &ti) == 0 && (m = mech_find(type)) &&
+	       mech_offered(m, ti.caps, info);
+}
+
 static const struct {
 	CK_MECHANISM_TYPE ckm;
 	CK_ULONG mgf;

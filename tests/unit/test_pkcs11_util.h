@@ -67,7 +67,7 @@ static inline CK_OBJECT_HANDLE p11_find(CK_SESSION_HANDLE s,
 {
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_ID, &id, 1 },
+		{ CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN },
 	};
 	CK_OBJECT_HANDLE h[4];
 	CK_ULONG n = 0;
