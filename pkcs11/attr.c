@@ -138,7 +138,7 @@ static int get_class(const struct obj_view *v, struct buf *b)
 
 static int get_token(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind != OBJ_SECRET);
+	put_bool(b, !v->secret); /* a session's own objects are not */
 	return ATTR_OK;
 }
 

@@ -325,10 +325,7 @@ int piv_discover_id(struct piv_token *t, unsigned what, const uint8_t *id,
 
 	if (what & TK_DISCOVER_ALL)
 		return piv_discover(t, what, 0);
-	if (i < 0 ||
-	    (piv_key_refs[i] == PIV_SLOT_ATTEST && !(what & TK_DISCOVER_CERT)))
-		/* No such slot, or F9's key, which is no object: only the
-		 * data objects asked for, if any. */
+	if (i < 0) /* no such slot: only the data objects asked for */
 		what &= TK_DISCOVER_DATA;
 	return piv_discover(t, what, i < 0 ? 0 : piv_key_refs[i]);
 }

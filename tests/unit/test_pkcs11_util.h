@@ -61,7 +61,7 @@ static inline CK_SESSION_HANDLE p11_open(bool login)
 	return s;
 }
 
-/* The one object of class cls with CKA_ID id (0: none). */
+/* The one object of class cls with CKA_ID soft_idb(id). */
 static inline CK_OBJECT_HANDLE p11_find(CK_SESSION_HANDLE s,
 					CK_OBJECT_CLASS cls, uint8_t id)
 {
