@@ -165,6 +165,19 @@ def p11_ctypes():
     return f
 
 
+def run_threads(ths, stop, secs):
+    """Starts ths, lets them run secs, stops (stop.set()) and joins them;
+    returns the seconds they ran."""
+    t0 = time.perf_counter()
+    for t in ths:
+        t.start()
+    time.sleep(secs)
+    stop.set()
+    for t in ths:
+        t.join()
+    return time.perf_counter() - t0
+
+
 def attr_threads(secs):
     """C_GetAttributeValue/s summed over ATTR_THREADS threads of one
     connection; then one reader while another thread signs in a loop."""
@@ -234,19 +247,172 @@ def attr_threads(secs):
                     signs[0] += 1
             ths.append(threading.Thread(target=sign_loop))
         stop.clear()
-        t0 = time.perf_counter()
-        for t in ths:
-            t.start()
-        time.sleep(secs)
-        stop.set()
-        for t in ths:
-            t.join()
-        return sum(counts) / (time.perf_counter() - t0)
+        el = run_threads(ths, stop, secs)
+        return sum(counts) / el
 
     out = {"C_GetAttributeValue, ctypes": run(1, False),
            "C_GetAttributeValue, %d threads" % ATTR_THREADS: run(ATTR_THREADS, False),
            "C_GetAttributeValue beside C_Sign": run(1, True)}
     f["Finalize"](None)
+    return out
+
+
+# ---- C_GetAttributeValue on one connection, servers interleaved ----
+
+def cpu_ns(pid):
+    """CPU time (ns, user+sys) of a process tree, all threads: p11-kit
+    server's forked child included."""
+    ns = 0
+    for p in tree(pid):
+        try:
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/schedstat" % (p, t)) as f:
+                    ns += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return ns
+
+
+def child_attr(secs):
+    """One connection: C_GetAttributeValue from PyKCS11 (size query + read),
+    from ctypes (one round trip), from ATTR_THREADS ctypes threads. For each:
+    calls/s, this process's CPU time per call and the server's
+    (BENCH_SERVER_PID's tree)."""
+    import threading
+    import PyKCS11
+    spid = int(os.environ["BENCH_SERVER_PID"])
+    out = {}
+
+    def timed(name, body, nthreads=1):
+        counts = [0] * nthreads
+        stop = threading.Event()
+
+        def loop(i):
+            fn = body()
+            while not stop.is_set():
+                fn()
+                counts[i] += 1
+        ths = [threading.Thread(target=loop, args=(i,)) for i in range(nthreads)]
+        s0, c0 = cpu_ns(spid), time.process_time()
+        el = run_threads(ths, stop, secs)
+        c1, s1 = time.process_time(), cpu_ns(spid)
+        n = max(sum(counts), 1)
+        out[name] = {"rate": n / el, "client_us": (c1 - c0) / n * 1e6,
+                     "server_us": (s1 - s0) / n / 1e3}
+
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(CLIENT)
+    s = lib.openSession(lib.getSlotList(tokenPresent=True)[0], PyKCS11.CKF_SERIAL_SESSION)
+    s.login(PIN)
+    key = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_ID, b"\x01")])[0]
+    want = [PyKCS11.CKA_KEY_TYPE, PyKCS11.CKA_LABEL]
+    for _ in range(200):
+        s.getAttributeValue(key, want)
+    timed("pykcs11", lambda: (lambda: s.getAttributeValue(key, want)))
+    s.logout()
+    lib.lib.C_Finalize()
+
+    C = ctypes
+    U, P = C.c_ulong, C.c_void_p
+    f = p11_ctypes()
+
+    class Attr(C.Structure):
+        _fields_ = [("type", U), ("value", P), ("len", U)]
+    n = U(1)
+    slots = (U * 1)()
+    if f["GetSlotList"](1, slots, C.byref(n)) or n.value < 1:
+        raise SystemExit("C_GetSlotList")
+    sessions = []
+    for _ in range(ATTR_THREADS):
+        h = U()
+        if f["OpenSession"](slots[0], 4, None, None, C.byref(h)):
+            raise SystemExit("C_OpenSession")
+        sessions.append(h.value)
+    if f["Login"](sessions[0], 1, PIN.encode(), len(PIN)):
+        raise SystemExit("C_Login")
+    cls, kid = U(3), C.c_ubyte(1)
+    t = (Attr * 2)(Attr(0, C.cast(C.byref(cls), P), C.sizeof(cls)),
+                   Attr(0x102, C.cast(C.byref(kid), P), 1))
+    k, c = U(), U()
+    f["FindObjectsInit"](sessions[0], t, 2)
+    f["FindObjects"](sessions[0], C.byref(k), 1, C.byref(c))
+    f["FindObjectsFinal"](sessions[0])
+    if c.value != 1:
+        raise SystemExit("key 01 not found")
+    ga = f["GetAttributeValue"]
+    free = list(sessions)
+
+    def reader():
+        h = free.pop()
+        kt, lbl = U(), C.create_string_buffer(64)
+        t = (Attr * 2)(Attr(0x100, C.cast(C.byref(kt), P), C.sizeof(kt)),
+                       Attr(0x3, C.cast(lbl, P), 64))
+
+        def call():
+            t[1].len = 64
+            if ga(h, k, t, 2):
+                raise SystemExit("C_GetAttributeValue")
+        for _ in range(200):
+            call()
+        return call
+    timed("ctypes", reader)
+    free[:] = sessions
+    timed("threads", reader, ATTR_THREADS)
+    f["Finalize"](None)
+    print(json.dumps(out))
+
+
+ATTR_MODES = (("pykcs11", "1 thread (PyKCS11)"), ("ctypes", "1 thread (ctypes)"),
+              ("threads", "%d threads (ctypes)" % ATTR_THREADS))
+
+
+def attr(a):
+    """Rounds of child_attr against each server in turn (so a change in
+    the machine's load hits all of them); medians per server and mode."""
+    servers = []
+    for spec in a.server:
+        name, rest = spec.split("=", 1)
+        sock, pid = rest.rsplit(":", 1)
+        servers.append((name, sock, int(pid)))
+    runs = {name: [] for name, _, _ in servers}
+    for _ in range(a.rounds):
+        for name, sock, pid in servers:
+            env = dict(os.environ, P11_KIT_SERVER_ADDRESS="unix:path=" + sock,
+                       BENCH_SERVER_PID=str(pid))
+            runs[name].append(run_child(["attrchild", str(a.secs)], env))
+    res = {name: {m: {k: statistics.median(r[m][k] for r in rr)
+                      for k in ("rate", "client_us", "server_us")}
+                  for m, _ in ATTR_MODES}
+           for name, rr in runs.items()}
+    res["rounds"] = a.rounds
+    res["secs"] = a.secs
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    print("\n".join(attr_cpu_table(res)))
+
+
+def attr_cpu_table(res):
+    """tokend next to p11-kit server (issue 7 asks for 2x), each with the
+    client's and the server's CPU time per call; "zero" is cache_proxy.c."""
+    out = ["### C_GetAttributeValue on one connection, servers interleaved "
+           "(median of %d rounds of %g s)" % (res["rounds"], res["secs"]), "",
+           "| client | tokend /s | p11-kit server /s | ratio | zero-cost server /s "
+           "| client CPU µs/call (tokend / p11-kit) | server CPU µs/call (tokend / p11-kit / zero) "
+           "| p11-kit µs/call, half |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    t, p, z = res.get("tokend"), res.get("p11-kit"), res.get("zero")
+    if not t or not p:
+        return out
+    for m, what in ATTR_MODES:
+        tm, pm, zm = t[m], p[m], (z or {}).get(m)
+        out.append("| %s | %.0f | %.0f | %.2fx | %s | %.1f / %.1f | %.1f / %.1f / %s | %.1f, %.1f |" % (
+            what, tm["rate"], pm["rate"], tm["rate"] / pm["rate"],
+            "%.0f" % zm["rate"] if zm else "n/a", tm["client_us"], pm["client_us"],
+            tm["server_us"], pm["server_us"], "%.1f" % zm["server_us"] if zm else "n/a",
+            1e6 / pm["rate"], 0.5e6 / pm["rate"]))
+    out += ["", "A synchronous client cannot go faster than one call per (its own CPU time "
+            "+ the server's + two wake-ups); 2x p11-kit server's rate needs the client alone "
+            "under half of p11-kit's time per call (last column)."]
     return out
 
 
@@ -443,6 +609,9 @@ def report(a):
     for r in rs:
         if "steady_error" in r:
             out.append("\n%s: steady state failed: %s" % (r["name"], r["steady_error"]))
+    if a.attr:
+        out.append("")
+        out += attr_cpu_table(json.load(open(a.attr)))
     out.append("")
     if not any("memory" in r for r in rs):
         print("\n".join(out))
@@ -472,6 +641,8 @@ def main():
         return child_steady(int(sys.argv[2]), float(sys.argv[3]))
     if len(sys.argv) == 2 and sys.argv[1] == "idle":
         return child_idle()
+    if len(sys.argv) == 3 and sys.argv[1] == "attrchild":
+        return child_attr(float(sys.argv[2]))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("measure")
@@ -485,11 +656,17 @@ def main():
     m.add_argument("--sigs", type=int, default=20)
     m.add_argument("--attr-secs", type=float, default=2.0)
     m.add_argument("--parts", default="newclient,steady,memory")
+    t = sub.add_parser("attr")
+    t.add_argument("--server", action="append", required=True, help="NAME=SOCKET:PID")
+    t.add_argument("--rounds", type=int, default=5)
+    t.add_argument("--secs", type=float, default=1.0)
+    t.add_argument("--out", required=True)
     r = sub.add_parser("report")
     r.add_argument("files", nargs="+")
     r.add_argument("--note", action="append")
+    r.add_argument("--attr", help="the output of attr")
     a = ap.parse_args()
-    return measure(a) if a.cmd == "measure" else report(a)
+    return {"measure": measure, "attr": attr, "report": report}[a.cmd](a)
 
 
 if __name__ == "__main__":

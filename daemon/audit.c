@@ -8,7 +8,6 @@
 #include "export.h"
 #include "log.h"
 
-#define AUDIT_LEVEL LOG_NOTICE
 #define AUDIT_STR_MAX 64 /* characters kept of a label or serial */
 #define AUDIT_ID_MAX 64  /* bytes of CKA_ID shown */
 
@@ -54,8 +53,7 @@ void audit_login(const char *export_name, const struct peer *peer,
 {
 	char serial[AUDIT_STR_MAX * 4 + 8], ub[CKNAME_BUF], rb[CKNAME_BUF];
 
-	log_msg(AUDIT_LEVEL, NULL,
-		"AUDIT login export=%s uid=%u gid=%u pid=%d token=%s user=%s "
+	log_audit("AUDIT login export=%s uid=%u gid=%u pid=%d token=%s user=%s "
 		"result=%s",
 		export_name, (unsigned)peer->uid, (unsigned)peer->gid,
 		(int)peer->pid,
@@ -70,8 +68,7 @@ void audit_key_op(const char *export_name, const struct peer *peer,
 	char serial[AUDIT_STR_MAX * 4 + 8], label[AUDIT_STR_MAX * 4 + 8];
 	char id[AUDIT_ID_MAX * 2 + 1], mb[CKNAME_BUF], rb[CKNAME_BUF];
 
-	log_msg(AUDIT_LEVEL, NULL,
-		"AUDIT key-op export=%s uid=%u gid=%u pid=%d token=%s op=%s "
+	log_audit("AUDIT key-op export=%s uid=%u gid=%u pid=%d token=%s op=%s "
 		"key-id=%s key-label=%s mech=%s result=%s",
 		export_name, (unsigned)peer->uid, (unsigned)peer->gid,
 		(int)peer->pid,
@@ -86,8 +83,7 @@ void audit_refused(const char *export_name, const struct peer *peer,
 {
 	char rb[CKNAME_BUF];
 
-	log_msg(AUDIT_LEVEL, NULL,
-		"AUDIT refused export=%s uid=%u gid=%u pid=%d call=%s "
+	log_audit("AUDIT refused export=%s uid=%u gid=%u pid=%d call=%s "
 		"needs=%s result=%s",
 		export_name, (unsigned)peer->uid, (unsigned)peer->gid,
 		(int)peer->pid, call, needs, ckname_rv(rv, rb));
@@ -98,8 +94,7 @@ void audit_set_pin(const char *export_name, const struct peer *peer,
 {
 	char serial[AUDIT_STR_MAX * 4 + 8], rb[CKNAME_BUF];
 
-	log_msg(AUDIT_LEVEL, NULL,
-		"AUDIT set-pin export=%s uid=%u gid=%u pid=%d token=%s "
+	log_audit("AUDIT set-pin export=%s uid=%u gid=%u pid=%d token=%s "
 		"result=%s",
 		export_name, (unsigned)peer->uid, (unsigned)peer->gid,
 		(int)peer->pid,

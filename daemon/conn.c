@@ -214,12 +214,16 @@ static void conn_consume(struct conn *c, size_t n)
 	c->in_len -= n;
 }
 
-/* Room to read into: at most one frame of the largest allowed size, which
- * is more than what can stay unparsed. */
-static int conn_reserve(struct conn *c)
+/* Loop thread only. A read lands here first when no partial frame is
+ * pending, so a connection keeps a buffer of its own only for a frame that
+ * came in part: no allocation per request. */
+static uint8_t conn_scratch[CONN_READ_CHUNK];
+
+/* Room to read into c->in: at most one frame of the largest allowed size,
+ * which is more than what can stay unparsed. */
+static int conn_reserve(struct conn *c, size_t want)
 {
 	size_t max = c->limits.max_message_size + RPC_FRAME_HEADER_LEN;
-	size_t want = c->in_len + CONN_READ_CHUNK;
 	uint8_t *p;
 
 	if (want > max)
@@ -238,11 +242,11 @@ static int conn_reserve(struct conn *c)
 	return 0;
 }
 
-static int conn_handshake(struct conn *c, const char **why)
+static int conn_handshake(struct conn *c, uint8_t offered, const char **why)
 {
-	uint8_t answer = rpc_handshake_answer(c->in[0]);
+	uint8_t answer = rpc_handshake_answer(offered);
 
-	c->offered = c->in[0];
+	c->offered = offered;
 	if (conn_server_new(c, c->offered) != 0) {
 		*why = "out of memory for its application context";
 		return TK_ERR_NOMEM;
@@ -254,7 +258,6 @@ static int conn_handshake(struct conn *c, const char **why)
 		  (unsigned long long)c->id, c->offered, answer);
 	return 0;
 }
-
 /* The call id of a request body, and for C_WaitForSlotEvent the offset
  * and value of its flags (body: u32 call id, signature "u" as a byte
  * array, u64 flags). Untrusted: anything else leaves *flags_at 0 and the
@@ -347,22 +350,24 @@ static int conn_submit(struct conn *c, const struct rpc_frame *f,
 	return 0;
 }
 
-/* The handshake, then every complete frame: answered here when it needs
- * no card (conn_fast.c), else to a worker. */
-static int conn_process(struct conn *c, const char **why)
+/* The handshake, then every complete frame of p[0..len): answered here
+ * when it needs no card (conn_fast.c), else to a worker. *used: the bytes
+ * taken (a partial frame at the end is left). */
+static int conn_process(struct conn *c, const uint8_t *p, size_t len,
+			size_t *used, const char **why)
 {
 	struct rpc_frame f;
-	size_t off = 0, used;
+	size_t off = 0, n;
 	int r = 0;
 
 	if (!c->handshaken) {
-		if ((r = conn_handshake(c, why)) != 0)
+		if ((r = conn_handshake(c, p[0], why)) != 0)
 			return r;
 		off = 1;
 	}
-	while (off < c->in_len) {
-		r = rpc_frame_parse(c->in + off, c->in_len - off,
-				    c->limits.max_message_size, &f, &used);
+	while (off < len) {
+		r = rpc_frame_parse(p + off, len - off,
+				    c->limits.max_message_size, &f, &n);
 		if (r == RPC_FRAME_NEED_MORE) {
 			r = 0;
 			break;
@@ -378,29 +383,46 @@ static int conn_process(struct conn *c, const char **why)
 			r = conn_submit(c, &f, why);
 		if (r != 0)
 			break;
-		off += used;
+		off += n;
 	}
-	conn_consume(c, off);
+	*used = off;
 	return r;
+}
+
+/* The bytes of a partial frame read into conn_scratch, kept in c->in. */
+static int conn_keep(struct conn *c, const uint8_t *p, size_t len)
+{
+	if (conn_reserve(c, len + CONN_READ_CHUNK) != 0 || c->in_cap < len)
+		return TK_ERR_NOMEM;
+	memcpy(c->in, p, len);
+	c->in_len = len;
+	return 0;
 }
 
 /* Returns 0 to go on; otherwise the connection is to be closed, with *why
  * set for a protocol error (NULL: the peer went away). */
 static int conn_read(struct conn *c, const char **why)
 {
+	bool aborted, partial = c->in_len > 0;
+	uint8_t *dst = conn_scratch;
+	size_t room = sizeof(conn_scratch), used = 0;
 	ssize_t n;
-	bool aborted;
+	int r;
 
 	pthread_mutex_lock(&c->lock);
 	aborted = c->aborted;
 	pthread_mutex_unlock(&c->lock);
 	if (aborted)
 		return TK_ERR_IO; /* the worker logged why */
-	if (conn_reserve(c) != 0) {
-		*why = "out of memory";
-		return TK_ERR_NOMEM;
+	if (partial) {
+		if (conn_reserve(c, c->in_len + CONN_READ_CHUNK) != 0) {
+			*why = "out of memory";
+			return TK_ERR_NOMEM;
+		}
+		dst = c->in + c->in_len;
+		room = c->in_cap - c->in_len;
 	}
-	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	n = recv(c->fd, dst, room, 0);
 	if (n < 0 &&
 	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return 0;
@@ -410,8 +432,20 @@ static int conn_read(struct conn *c, const char **why)
 				  (unsigned long long)c->id, strerror(errno));
 		return TK_ERR_IO;
 	}
-	c->in_len += (size_t)n;
-	return conn_process(c, why);
+	if (partial) {
+		c->in_len += (size_t)n;
+		r = conn_process(c, c->in, c->in_len, &used, why);
+		conn_consume(c, used);
+		return r;
+	}
+	r = conn_process(c, conn_scratch, (size_t)n, &used, why);
+	if (r == 0 && used < (size_t)n &&
+	    conn_keep(c, conn_scratch + used, (size_t)n - used) != 0) {
+		*why = "out of memory";
+		r = TK_ERR_NOMEM;
+	}
+	explicit_bzero(conn_scratch, (size_t)n); /* a PIN travels in C_Login */
+	return r;
 }
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)

@@ -4,8 +4,6 @@
  * callbacks run on worker threads while a request of the connection is in
  * flight, so the connection and its settings (c->conf, a reference of its
  * own) are alive; they only read. */
-#include <string.h>
-
 #include "audit.h"
 #include "backoff.h"
 #include "conn.h"
@@ -57,36 +55,6 @@ static bool policy_shows_object(void *ctx, const CK_TOKEN_INFO *ti,
 	return export_shows_object(c->conf, ti, attrs, n);
 }
 
-/* The call ids that change a token, as export.h maps them. */
-static bool policy_op_of(uint32_t call_id, enum export_op *op)
-{
-	static const struct {
-		uint32_t call;
-		enum export_op op;
-	} map[] = {
-		{ RPC_C_InitToken, EXPORT_OP_INIT_TOKEN },
-		{ RPC_C_InitToken2, EXPORT_OP_INIT_TOKEN },
-		{ RPC_C_InitPIN, EXPORT_OP_INIT_PIN },
-		{ RPC_C_SetPIN, EXPORT_OP_SET_PIN },
-		{ RPC_C_GenerateKey, EXPORT_OP_GENERATE_KEY },
-		{ RPC_C_GenerateKeyPair, EXPORT_OP_GENERATE_KEY },
-		{ RPC_C_CreateObject, EXPORT_OP_CREATE_OBJECT },
-		{ RPC_C_CopyObject, EXPORT_OP_CREATE_OBJECT },
-		{ RPC_C_UnwrapKey, EXPORT_OP_CREATE_OBJECT },
-		{ RPC_C_DeriveKey, EXPORT_OP_CREATE_OBJECT },
-		{ RPC_C_DeriveKey2, EXPORT_OP_CREATE_OBJECT },
-		{ RPC_C_DestroyObject, EXPORT_OP_DESTROY_OBJECT },
-		{ RPC_C_SetAttributeValue, EXPORT_OP_SET_ATTRIBUTE },
-	};
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (map[i].call == call_id) {
-			*op = map[i].op;
-			return true;
-		}
-	return false;
-}
-
 /* C_Login / C_LoginUser as CKU_SO (argument 1 is the user type). */
 static bool policy_so_login(uint32_t call_id, const struct rpc_message *req)
 {
@@ -117,30 +85,20 @@ static CK_RV policy_check_call(void *ctx, uint32_t call_id,
 {
 	struct conn *c = ctx;
 	enum export_op op;
+	enum rpc_write w;
 
 	if (policy_so_login(call_id, req))
 		op = EXPORT_OP_SO_LOGIN;
-	else if (!policy_op_of(call_id, &op) || !rpc_call_writes(req))
+	else if ((w = rpc_request_writes(req)) == RPC_WRITE_NONE)
 		return CKR_OK;
+	else
+		op = (enum export_op)w; /* export.h: same values */
 	if (export_allows(c->conf, op))
 		return CKR_OK;
 	audit_refused(c->conf->name, &c->peer,
 		      req->call ? req->call->name : "?",
 		      policy_needs(c->conf, op), EXPORT_READ_ONLY_RV);
 	return EXPORT_READ_ONLY_RV;
-}
-
-static const char *policy_op_name(const char *call)
-{
-	if (strncmp(call, "C_Sign", 6) == 0)
-		return "sign";
-	if (strncmp(call, "C_Decrypt", 9) == 0)
-		return "decrypt";
-	if (strncmp(call, "C_DeriveKey", 11) == 0)
-		return "derive";
-	if (strncmp(call, "C_UnwrapKey", 11) == 0)
-		return "unwrap";
-	return call;
 }
 
 /* The login reached a decision: a wrong PIN (or the guard's refusal,
@@ -180,8 +138,7 @@ static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
 		audit_set_pin(c->conf->name, &c->peer, serial, ev->rv);
 	} else {
 		audit_key_op(c->conf->name, &c->peer, &key,
-			     policy_op_name(ev->call ? ev->call : "?"),
-			     ev->mech, ev->rv);
+			     ev->op ? ev->op : "?", ev->mech, ev->rv);
 	}
 }
 

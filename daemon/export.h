@@ -20,6 +20,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "config.h"
+#include "rpc_calls.h"
 
 struct loop;
 struct loop_watch;
@@ -114,16 +115,15 @@ bool export_shows_object(const struct export_conf *ec, const CK_TOKEN_INFO *ti,
 			 const CK_ATTRIBUTE *attrs, CK_ULONG n);
 
 /* Operations an export may refuse, and the access level each needs
- * (config.h explains the levels). How the RPC dispatch maps calls:
- *   C_Login / C_LoginUser as CKU_SO             EXPORT_OP_SO_LOGIN      full
- *   C_GenerateKey, C_GenerateKeyPair            EXPORT_OP_GENERATE_KEY  full
- *   C_CreateObject, C_CopyObject, C_UnwrapKey,
- *   C_DeriveKey with CKA_TOKEN=TRUE             EXPORT_OP_CREATE_OBJECT full
- *   C_DestroyObject                             EXPORT_OP_DESTROY_OBJECT full
- *   C_SetAttributeValue                         EXPORT_OP_SET_ATTRIBUTE full
- *   C_InitToken (and C_InitToken2)              EXPORT_OP_INIT_TOKEN    admin
- *   C_InitPIN                                   EXPORT_OP_INIT_PIN      admin
- *   C_SetPIN (PIN, PUK, unblock)                EXPORT_OP_SET_PIN       admin
+ * (config.h explains the levels):
+ *   EXPORT_OP_SO_LOGIN: C_Login / C_LoginUser as CKU_SO          full
+ *   EXPORT_OP_GENERATE_KEY, _CREATE_OBJECT, _DESTROY_OBJECT,
+ *   _SET_ATTRIBUTE                                               full
+ *   EXPORT_OP_INIT_TOKEN, _INIT_PIN, _SET_PIN (PIN, PUK, unblock) admin
+ * All but SO login are the call table's write classes, with their values
+ * (enum rpc_write): rpc/rpc_calls.c says which call has which; a creation
+ * (C_CreateObject, C_CopyObject, C_GenerateKey, C_UnwrapKey, C_DeriveKey)
+ * writes only when it asks for a token object.
  * An export with objects= refuses every token write but the admin ones.
  * A refused call answers EXPORT_READ_ONLY_RV, CKR_TOKEN_WRITE_PROTECTED,
  * for all of them, session-level calls included: the restriction belongs to
@@ -133,14 +133,14 @@ bool export_shows_object(const struct export_conf *ec, const CK_TOKEN_INFO *ti,
  * allowed to open (many clients ask for one to sign), so
  * CKR_SESSION_READ_ONLY would be a lie. */
 enum export_op {
-	EXPORT_OP_INIT_TOKEN,
-	EXPORT_OP_INIT_PIN,
-	EXPORT_OP_SET_PIN,
-	EXPORT_OP_GENERATE_KEY,
-	EXPORT_OP_CREATE_OBJECT,
-	EXPORT_OP_DESTROY_OBJECT,
-	EXPORT_OP_SET_ATTRIBUTE,
-	EXPORT_OP_SO_LOGIN,
+	EXPORT_OP_INIT_TOKEN = RPC_WRITE_INIT_TOKEN,
+	EXPORT_OP_INIT_PIN = RPC_WRITE_INIT_PIN,
+	EXPORT_OP_SET_PIN = RPC_WRITE_SET_PIN,
+	EXPORT_OP_GENERATE_KEY = RPC_WRITE_GENERATE_KEY,
+	EXPORT_OP_CREATE_OBJECT = RPC_WRITE_CREATE_OBJECT,
+	EXPORT_OP_DESTROY_OBJECT = RPC_WRITE_DESTROY_OBJECT,
+	EXPORT_OP_SET_ATTRIBUTE = RPC_WRITE_SET_ATTRIBUTE,
+	EXPORT_OP_SO_LOGIN = RPC_WRITE_COUNT, /* not a write class */
 };
 #define EXPORT_READ_ONLY_RV CKR_TOKEN_WRITE_PROTECTED
 

@@ -37,22 +37,18 @@ int log_level_parse(const char *s)
 	return -1;
 }
 
-void log_msg(int level, const char *func, const char *fmt, ...)
+static void log_write(int level, const char *func, const char *fmt,
+		      va_list ap)
 {
 	char line[2048];
 	size_t n = 0;
 	int r, saved_errno = errno;
-	va_list ap;
 
-	if (level > log_get_level())
-		return;
 	r = snprintf(line, sizeof(line), "<%d>%s%s", level, func ? func : "",
 		     func ? ": " : "");
 	if (r > 0)
 		n = (size_t)r < sizeof(line) ? (size_t)r : sizeof(line) - 1;
-	va_start(ap, fmt);
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	va_end(ap);
 	if (r > 0)
 		n += (size_t)r < sizeof(line) - n ? (size_t)r
 						  : sizeof(line) - n - 1;
@@ -67,4 +63,24 @@ void log_msg(int level, const char *func, const char *fmt, ...)
 		/* nowhere left to report it */
 	}
 	errno = saved_errno;
+}
+
+void log_msg(int level, const char *func, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_get_level())
+		return;
+	va_start(ap, fmt);
+	log_write(level, func, fmt, ap);
+	va_end(ap);
+}
+
+void log_audit(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_write(LOG_NOTICE, NULL, fmt, ap);
+	va_end(ap);
 }

@@ -16,6 +16,10 @@ int log_level_parse(const char *s);
 void log_msg(int level, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* An audit line, at NOTICE priority whatever log-level says: a quieter
+ * log must not lose the audit trail. */
+void log_audit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Errors and warnings name the function that saw the failure. */
 #define log_err(...) log_msg(LOG_ERR, __func__, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __func__, __VA_ARGS__)

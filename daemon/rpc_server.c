@@ -115,60 +115,6 @@ static const struct srv_entry table[RPC_CALL_COUNT] = {
 	HS(C_DeriveKey2),
 };
 
-/* ---- which calls change a token ---- */
-
-enum { WR_NEVER = 0, WR_ALWAYS, WR_TOKEN_ATTR };
-
-static const struct {
-	uint8_t kind;
-	uint8_t arg; /* WR_TOKEN_ATTR: the template argument */
-} writes[RPC_CALL_COUNT] = {
-	[RPC_C_InitToken] = { WR_ALWAYS, 0 },
-	[RPC_C_InitToken2] = { WR_ALWAYS, 0 },
-	[RPC_C_InitPIN] = { WR_ALWAYS, 0 },
-	[RPC_C_SetPIN] = { WR_ALWAYS, 0 },
-	[RPC_C_DestroyObject] = { WR_ALWAYS, 0 },
-	[RPC_C_SetAttributeValue] = { WR_ALWAYS, 0 },
-	[RPC_C_GenerateKeyPair] = { WR_ALWAYS, 0 },
-	[RPC_C_CreateObject] = { WR_TOKEN_ATTR, 1 },
-	[RPC_C_CopyObject] = { WR_TOKEN_ATTR, 2 },
-	[RPC_C_GenerateKey] = { WR_TOKEN_ATTR, 2 },
-	[RPC_C_UnwrapKey] = { WR_TOKEN_ATTR, 4 },
-	[RPC_C_DeriveKey] = { WR_TOKEN_ATTR, 3 },
-	[RPC_C_DeriveKey2] = { WR_TOKEN_ATTR, 3 },
-};
-
-static bool tmpl_token(const struct rpc_arg *a)
-{
-	const CK_ATTRIBUTE *t;
-	CK_ULONG i;
-
-	if (a->type != RPC_ARG_ATTRS)
-		return true; /* cannot tell: assume the worst */
-	for (i = 0; i < a->attrs.count; i++) {
-		t = &a->attrs.v[i];
-		if (t->type == CKA_TOKEN && t->pValue && t->ulValueLen >= 1)
-			return *(const CK_BBOOL *)t->pValue != CK_FALSE;
-	}
-	return false;
-}
-
-bool rpc_call_writes(const struct rpc_message *req)
-{
-	if (!req || req->call_id >= RPC_CALL_COUNT)
-		return false;
-	switch (writes[req->call_id].kind) {
-	case WR_ALWAYS:
-		return true;
-	case WR_TOKEN_ATTR:
-		if (writes[req->call_id].arg >= req->nargs)
-			return true;
-		return tmpl_token(&req->args[writes[req->call_id].arg]);
-	default:
-		return false;
-	}
-}
-
 /* ---- life cycle ---- */
 
 struct rpc_server *rpc_server_new(uint8_t offered,
@@ -266,7 +212,8 @@ static CK_RV srv_dispatch(struct srv_call *c)
 	    (rv = srv->policy.check_call(srv->policy.ctx, c->req.call_id,
 					 &c->req)) != CKR_OK)
 		return rv;
-	if (srv->policy.read_only && rpc_call_writes(&c->req))
+	if (srv->policy.read_only &&
+	    rpc_request_writes(&c->req) != RPC_WRITE_NONE)
 		return CKR_TOKEN_WRITE_PROTECTED;
 	if (!e->fn)
 		return CKR_FUNCTION_NOT_SUPPORTED;

@@ -31,6 +31,7 @@ enum rpc_audit_kind {
 struct rpc_audit_event {
 	enum rpc_audit_kind kind;
 	const char *call;       /* "C_Login", "C_Sign", ... */
+	const char *op;         /* the call's audit name: "sign", ... */
 	CK_SLOT_ID slot;        /* CK_UNAVAILABLE_INFORMATION: unknown */
 	const char *serial;     /* token serial, trimmed; "" unknown */
 	CK_USER_TYPE user;      /* LOGIN */
@@ -58,9 +59,9 @@ struct rpc_server_limits {
  * be called from several threads at once. */
 struct rpc_policy {
 	void *ctx;
-	/* read-only export: calls that would change a token (rpc_call_writes)
-	 * are refused with CKR_TOKEN_WRITE_PROTECTED, and tokens show
-	 * CKF_WRITE_PROTECTED. */
+	/* read-only export: calls that would change a token
+	 * (rpc_request_writes) are refused with CKR_TOKEN_WRITE_PROTECTED, and
+	 * tokens show CKF_WRITE_PROTECTED. */
 	bool read_only;
 	/* Further per-call policy: CKR_OK allows, anything else is the reply.
 	 */
@@ -74,12 +75,6 @@ struct rpc_policy {
 	void (*audit)(void *ctx, const struct rpc_audit_event *ev);
 	struct rpc_server_limits limits;
 };
-
-/* Whether the request would modify a token: C_InitToken(2), C_InitPIN,
- * C_SetPIN, C_DestroyObject, C_SetAttributeValue, C_GenerateKeyPair, and
- * C_CreateObject / C_CopyObject / C_GenerateKey / C_UnwrapKey / C_DeriveKey
- * with CKA_TOKEN true. */
-bool rpc_call_writes(const struct rpc_message *req);
 
 /* offered: the version byte the client sent in the handshake (it picks the
  * mechanism encoding). The policy is copied. Takes ownership of app (with

@@ -159,6 +159,11 @@ static const char *call_name(const struct srv_call *c)
 	return c->req.call ? c->req.call->name : "?";
 }
 
+static const char *call_audit_name(const struct srv_call *c)
+{
+	return c->req.call ? c->req.call->audit : "?";
+}
+
 void srv_audit_login(struct srv_call *c, CK_SESSION_HANDLE h, CK_USER_TYPE user,
 		     bool server_pin, CK_RV rv)
 {
@@ -170,6 +175,7 @@ void srv_audit_login(struct srv_call *c, CK_SESSION_HANDLE h, CK_USER_TYPE user,
 		return;
 	session_copy(srv, h, SRV_OP_NONE, false, &s);
 	ev.call = call_name(c);
+	ev.op = call_audit_name(c);
 	ev.slot = s.slot;
 	ev.serial = s.serial;
 	ev.user = user;
@@ -190,6 +196,7 @@ void srv_audit_set_pin(struct srv_call *c, CK_SESSION_HANDLE h, CK_RV rv)
 		return;
 	session_copy(srv, h, SRV_OP_NONE, false, &s);
 	ev.call = call_name(c);
+	ev.op = call_audit_name(c);
 	ev.slot = s.slot;
 	ev.serial = s.serial;
 	ev.user = CK_UNAVAILABLE_INFORMATION;
@@ -241,6 +248,7 @@ static void audit_key(struct srv_call *c, const struct srv_session *s,
 	struct rpc_audit_event ev = { .kind = RPC_AUDIT_KEY_USE };
 
 	ev.call = call_name(c);
+	ev.op = call_audit_name(c);
 	ev.slot = s->slot;
 	ev.serial = s->serial;
 	ev.user = CK_UNAVAILABLE_INFORMATION;

@@ -13,6 +13,10 @@
  *    through discover(), each part at most once per open, and kept (the
  *    cache); info() and objects() answer from memory and cost no device
  *    round trip. objects() returns what has been discovered so far.
+ *  - login, pin_status, puk_status and set_pin must not change objects()
+ *    (nor what it returned): the front end runs them while other threads
+ *    read the cached objects, holding the device for the call but not the
+ *    cache. Every other call that talks to the device may change it.
  *  - Objects are what the driver says they are: each key, secret key and
  *    data object carries the driver's handle for it (stable while the token
  *    is open: PIV the slot or container tag, a module its object handle, a

@@ -39,17 +39,6 @@ struct hotplug_udev {
 	unsigned gen;
 };
 
-const char *hotplug_kind_name(enum hotplug_kind kind)
-{
-	switch (kind) {
-	case HOTPLUG_USB_KEY:
-		return "USB security key";
-	case HOTPLUG_TPM:
-		return "TPM";
-	}
-	return "device";
-}
-
 static int dup_opt(const char *s, char **out)
 {
 	*out = NULL;

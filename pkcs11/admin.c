@@ -45,6 +45,22 @@ static CK_RV admin_check(struct app *app, struct session *s)
 	return CKR_OK;
 }
 
+/* The card half of an admin call: with s busy and app->lock dropped (the
+ * app's other sessions go on), then the card lock; the token must still
+ * be the session's. admin_card_unlock after, whatever this answered. */
+static bool admin_card_lock(struct app *app, struct session *s)
+{
+	session_run(app, s);
+	slot_card_lock(s->slot);
+	return s->slot->tok && s->slot->epoch == s->epoch;
+}
+
+static void admin_card_unlock(struct app *app, struct session *s)
+{
+	slot_card_unlock(s->slot);
+	session_done(app, s);
+}
+
 static CK_RV admin_policies(const CK_ATTRIBUTE *t, CK_ULONG n,
 			    enum tk_pin_policy *pin,
 			    enum tk_touch_policy *touch)
@@ -133,11 +149,11 @@ static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub,
 	}
 }
 
-/* slot->lock held: generate on the token; *handle names the new key. */
-static CK_RV gen_token(struct app *app, struct session *s,
-		       const struct tk_id *id, enum tk_alg alg,
-		       enum tk_pin_policy pin, enum tk_touch_policy touch,
-		       uint32_t *handle)
+/* The card lock held, the token the session's: generate on the token;
+ * *handle names the new key. */
+static CK_RV gen_token(struct session *s, const struct tk_id *id,
+		       enum tk_alg alg, enum tk_pin_policy pin,
+		       enum tk_touch_policy touch, uint32_t *handle)
 {
 	struct tk_token_info ti;
 	int r;
@@ -192,9 +208,10 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_TEMPLATE_INCONSISTENT;
 		goto out;
 	}
-	slot_card_lock(s->slot);
-	rv = gen_token(app, s, f1 ? &id : &id2, alg, pin, touch, &handle);
-	slot_card_unlock(s->slot);
+	rv = admin_card_lock(app, s)
+		 ? gen_token(s, f1 ? &id : &id2, alg, pin, touch, &handle)
+		 : CKR_DEVICE_REMOVED;
+	admin_card_unlock(app, s);
 	if (rv == CKR_OK) {
 		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, handle);
 		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, handle);
@@ -208,12 +225,15 @@ out:
 
 /* ---- C_CreateObject: certificates and private keys ---- */
 
-static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
+static CK_RV create_cert(struct app *app, struct session *s,
+			 const CK_ATTRIBUTE *t, CK_ULONG n,
 			 const struct tk_id *id, uint32_t *handle)
 {
 	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
+	const struct tk_token_ops *ops;
 	CK_ULONG type = CKC_X_509;
 	const uint8_t *p;
+	CK_RV rv = CKR_OK;
 	bool found;
 	X509 *x;
 	int r;
@@ -228,18 +248,23 @@ static CK_RV create_cert(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 	if (!(x = d2i_X509(NULL, &p, (long)v->ulValueLen)))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	X509_free(x);
-	slot_card_lock(s->slot);
-	r = !s->slot->tok ? TK_ERR_REMOVED
-	    : !s->slot->tok->ops->write_cert
-		? TK_ERR_UNSUPPORTED
-		: s->slot->tok->ops->write_cert(s->slot->tok, id, v->pValue,
-						v->ulValueLen, handle);
-	CK_RV rv = r < 0 ? admin_rv(s->slot, r) : CKR_OK;
-	slot_card_unlock(s->slot);
+	if (!admin_card_lock(app, s)) {
+		rv = CKR_DEVICE_REMOVED;
+	} else {
+		ops = s->slot->tok->ops;
+		r = !ops->write_cert
+			? TK_ERR_UNSUPPORTED
+			: ops->write_cert(s->slot->tok, id, v->pValue,
+					  v->ulValueLen, handle);
+		if (r < 0)
+			rv = admin_rv(s->slot, r);
+	}
+	admin_card_unlock(app, s);
 	return rv;
 }
 
-static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
+static CK_RV create_key(struct app *app, struct session *s,
+			const CK_ATTRIBUTE *t, CK_ULONG n,
 			const struct tk_id *id, uint32_t *handle)
 {
 	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
@@ -253,18 +278,16 @@ static CK_RV create_key(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 	if ((rv = admin_policies(t, n, &pin, &touch)) != CKR_OK ||
 	    (rv = import_private_key(t, n, &pk, &alg)) != CKR_OK)
 		goto out;
-	slot_card_lock(s->slot);
-	r = slot_info(s->slot, &ti);
-	if (r == 0 &&
-	    (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps) ||
-	     !s->slot->tok->ops->import_key))
+	/* slot_info cannot fail with the token the session's */
+	if (!admin_card_lock(app, s) || slot_info(s->slot, &ti) < 0)
+		rv = CKR_DEVICE_REMOVED;
+	else if (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps) ||
+		 !s->slot->tok->ops->import_key)
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
-	else if (r == 0)
-		r = s->slot->tok->ops->import_key(s->slot->tok, id, pk, pin,
-						  touch, handle);
-	if (r < 0)
+	else if ((r = s->slot->tok->ops->import_key(s->slot->tok, id, pk, pin,
+						    touch, handle)) < 0)
 		rv = admin_rv(s->slot, r);
-	slot_card_unlock(s->slot);
+	admin_card_unlock(app, s);
 out:
 	EVP_PKEY_free(pk);
 	return rv;
@@ -272,8 +295,8 @@ out:
 
 /* ---- C_CreateObject: data objects, as the driver names them ---- */
 
-static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
-			 uint32_t *handle)
+static CK_RV create_data(struct app *app, struct session *s,
+			 const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *handle)
 {
 	struct tk_attr *a = calloc(n ? n : 1, sizeof(*a));
 	struct tk_token *tok;
@@ -285,15 +308,18 @@ static CK_RV create_data(struct session *s, const CK_ATTRIBUTE *t, CK_ULONG n,
 	for (CK_ULONG i = 0; i < n; i++)
 		a[i] =
 		    (struct tk_attr){ t[i].type, t[i].pValue, t[i].ulValueLen };
-	slot_card_lock(s->slot);
-	tok = s->slot->tok;
-	r = !tok                     ? TK_ERR_REMOVED
-	    : !tok->ops->create_data ? TK_ERR_UNSUPPORTED
-				     : tok->ops->create_data(tok, a, n, handle);
-	rv = r == TK_ERR_REMOVED ? slot_rv(s->slot, r)
-	     : r < 0             ? rv_from_tk_template(r)
-				 : CKR_OK;
-	slot_card_unlock(s->slot);
+	if (!admin_card_lock(app, s)) {
+		rv = CKR_DEVICE_REMOVED;
+	} else {
+		tok = s->slot->tok;
+		r = !tok->ops->create_data
+			? TK_ERR_UNSUPPORTED
+			: tok->ops->create_data(tok, a, n, handle);
+		rv = r == TK_ERR_REMOVED ? slot_rv(s->slot, r)
+		     : r < 0             ? rv_from_tk_template(r)
+					 : CKR_OK;
+	}
+	admin_card_unlock(app, s);
 	free(a);
 	return rv;
 }
@@ -329,7 +355,7 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 	if ((rv = admin_check(app, s)) != CKR_OK)
 		goto out;
 	if (cls == CKO_DATA) {
-		rv = create_data(s, pTemplate, ulCount, &handle);
+		rv = create_data(app, s, pTemplate, ulCount, &handle);
 		if (rv == CKR_OK &&
 		    !(*phObject = obj_handle(app, s->slot, OBJ_DATA, handle)))
 			rv = CKR_HOST_MEMORY;
@@ -342,9 +368,9 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out;
 	}
 	if (cls == CKO_CERTIFICATE)
-		rv = create_cert(s, pTemplate, ulCount, &id, &handle);
+		rv = create_cert(app, s, pTemplate, ulCount, &id, &handle);
 	else if (cls == CKO_PRIVATE_KEY)
-		rv = create_key(s, pTemplate, ulCount, &id, &handle);
+		rv = create_key(app, s, pTemplate, ulCount, &id, &handle);
 	else
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	if (rv == CKR_OK &&
@@ -357,36 +383,56 @@ out:
 	return rv;
 }
 
+/* slot->lock held: whether the token deletes objects of kind (public keys
+ * go with their private key). */
+static bool destroy_allowed(const struct tk_token_ops *ops, enum obj_kind kind)
+{
+	return (kind == OBJ_CERT && ops->delete_cert) ||
+	       (kind == OBJ_PRIV && ops->delete_key) ||
+	       (kind == OBJ_DATA && ops->delete_data);
+}
+
+/* The card lock held, the token the session's (so destroy_allowed still
+ * holds): deletes what kind and handle name. */
+static int destroy_token(struct tk_token *tok, enum obj_kind kind,
+			 uint32_t handle)
+{
+	if (kind == OBJ_CERT)
+		return tok->ops->delete_cert(tok, handle);
+	if (kind == OBJ_PRIV)
+		return tok->ops->delete_key(tok, handle);
+	return tok->ops->delete_data(tok, handle);
+}
+
 CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 			 CK_OBJECT_HANDLE hObject)
 {
-	const struct tk_token_ops *ops;
 	struct obj_view v;
 	struct session *s;
+	bool session_obj = false;
 	CK_RV rv;
-	int r = 0;
+	int r;
 
 	APP_SESSION(app, hSession, s, rv);
-	slot_card_lock(s->slot);
-	if ((rv = obj_view(app, s, hObject, &v)) != CKR_OK)
-		goto out;
-	if (v.secret)
-		goto out; /* a session object: just forget it */
-	if ((rv = admin_check(app, s)) != CKR_OK)
-		goto out;
-	ops = s->slot->tok->ops;
-	if (v.kind == OBJ_CERT && ops->delete_cert)
-		r = ops->delete_cert(s->slot->tok, v.handle);
-	else if (v.kind == OBJ_PRIV && ops->delete_key)
-		r = ops->delete_key(s->slot->tok, v.handle);
-	else if (v.kind == OBJ_DATA && ops->delete_data)
-		r = ops->delete_data(s->slot->tok, v.handle);
-	else /* public keys go with their private key */
+	/* What the handle names, from the cache; the card after. */
+	pthread_mutex_lock(&s->slot->lock);
+	rv = obj_view(app, s, hObject, &v);
+	if (rv == CKR_OK)
+		session_obj = v.secret != NULL;
+	if (rv == CKR_OK && !session_obj)
+		rv = admin_check(app, s);
+	if (rv == CKR_OK && !session_obj &&
+	    (!s->slot->tok || !destroy_allowed(s->slot->tok->ops, v.kind)))
 		rv = CKR_ACTION_PROHIBITED;
-	if (r < 0)
+	pthread_mutex_unlock(&s->slot->lock);
+	if (rv != CKR_OK || session_obj)
+		goto out; /* a session object: just forget it */
+	if (!admin_card_lock(app, s))
+		rv = CKR_DEVICE_REMOVED;
+	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle)) < 0)
 		rv = slot_rv(s->slot, r);
+	admin_card_unlock(app, s);
 out:
-	slot_card_unlock(s->slot);
 	if (rv == CKR_OK)
 		obj_drop(app, hObject);
 	pthread_mutex_unlock(&app->lock);
@@ -412,8 +458,11 @@ static int setpin_parse(struct fe_slot *slot, const uint8_t *old,
 	return slot->tok->ops->setpin_parse(slot->tok, old, old_len, q);
 }
 
-/* slot->lock held: the change behind the pin guard (check, send and record
- * in one critical section). hold / hnew: hashes of the old and new secret. */
+/* io held, slot->lock not, the token the session's: the change behind
+ * the pin guard. io keeps check, send and record in one critical
+ * section; slot->lock is held only around the guard, so cached reads go
+ * on during the card call (set_pin changes no cached object, driver.h).
+ * hold / hnew: hashes of the old and new secret. */
 static int setpin_guarded(struct app *app, struct fe_slot *slot,
 			  const struct tk_setpin *q, const uint8_t *new_pin,
 			  size_t new_len, const struct pin_hash *hold,
@@ -421,21 +470,66 @@ static int setpin_guarded(struct app *app, struct fe_slot *slot,
 {
 	int r;
 
-	if ((r = guard_check(app, slot, q->spends, hold)) < 0)
+	pthread_mutex_lock(&slot->lock);
+	r = guard_check(app, slot, q->spends, hold);
+	pthread_mutex_unlock(&slot->lock);
+	if (r < 0)
 		return r;
 	r = slot->tok->ops->set_pin(slot->tok, q, new_pin, new_len);
+	pthread_mutex_lock(&slot->lock);
 	guard_result(slot, q->spends, hold, r);
 	if (r == 0) /* the token now holds the new secret */
 		guard_set(slot, q->sets, hnew);
+	pthread_mutex_unlock(&slot->lock);
 	return r;
+}
+
+/* With s busy and app->lock dropped: hashes, then the card under io. The
+ * token is the one setpin_parse asked (same epoch), so it has set_pin. */
+static CK_RV setpin_run(struct app *app, struct session *s,
+			const struct tk_setpin *q, const uint8_t *new_pin,
+			size_t new_len)
+{
+	struct pin_hash hold = { .set = false }, hnew = { .set = false };
+	struct fe_slot *slot = s->slot;
+	struct tk_token_info ti;
+	CK_RV rv = CKR_OK;
+	int r;
+
+	/* Slow hashes first, without a lock; unset on failure (then only a
+	 * counter above the reserve lets the secret through). */
+	if (guard_on(app) && (pin_guard_hash(q->old, q->old_len, &hold) < 0 ||
+			      pin_guard_hash(new_pin, new_len, &hnew) < 0)) {
+		pin_guard_wipe(&hold);
+		pin_guard_wipe(&hnew);
+	}
+	slot_io_lock(slot);
+	pthread_mutex_lock(&slot->lock);
+	r = slot->epoch == s->epoch ? slot_info(slot, &ti) : TK_ERR_REMOVED;
+	pthread_mutex_unlock(&slot->lock);
+	if (r < 0)
+		rv = CKR_DEVICE_REMOVED;
+	else if (ti.pin_max && (new_len < ti.pin_min || new_len > ti.pin_max))
+		rv = CKR_PIN_LEN_RANGE;
+	else if ((r = setpin_guarded(app, slot, q, new_pin, new_len, &hold,
+				     &hnew)) < 0)
+		rv = rv_from_tk(r);
+	if (r == TK_ERR_REMOVED) {
+		pthread_mutex_lock(&slot->lock);
+		if (slot->epoch == s->epoch)
+			slot_close_token(slot);
+		pthread_mutex_unlock(&slot->lock);
+	}
+	slot_io_unlock(slot);
+	pin_guard_wipe(&hold);
+	pin_guard_wipe(&hnew);
+	return rv;
 }
 
 CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		  CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
 		  CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
-	struct pin_hash hold = { .set = false }, hnew = { .set = false };
-	struct tk_token_info ti;
 	struct tk_setpin q;
 	struct session *s;
 	CK_RV rv;
@@ -449,35 +543,18 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out;
 	}
 	pthread_mutex_lock(&s->slot->lock);
-	r = setpin_parse(s->slot, pOldPin, ulOldLen, &q);
+	r = s->slot->epoch == s->epoch
+		? setpin_parse(s->slot, pOldPin, ulOldLen, &q)
+		: TK_ERR_REMOVED;
 	pthread_mutex_unlock(&s->slot->lock);
 	if (r < 0) {
 		rv = r == TK_ERR_REMOVED ? CKR_DEVICE_REMOVED : rv_from_tk(r);
 		goto out;
 	}
-	/* Slow hashes first, outside the slot's lock; unset on failure
-	 * (then only a counter above the reserve lets the secret through). */
-	if (guard_on(app) && (pin_guard_hash(q.old, q.old_len, &hold) < 0 ||
-			      pin_guard_hash(pNewPin, ulNewLen, &hnew) < 0)) {
-		pin_guard_wipe(&hold);
-		pin_guard_wipe(&hnew);
-	}
-	slot_card_lock(s->slot);
-	if ((r = slot_info(s->slot, &ti)) < 0) {
-		rv = slot_rv(s->slot, r);
-	} else if (!s->slot->tok->ops->set_pin) { /* another token now */
-		rv = CKR_FUNCTION_NOT_SUPPORTED;
-	} else if (ti.pin_max &&
-		   (ulNewLen < ti.pin_min || ulNewLen > ti.pin_max)) {
-		rv = CKR_PIN_LEN_RANGE;
-	} else if ((r = setpin_guarded(app, s->slot, &q, pNewPin, ulNewLen,
-				       &hold, &hnew)) < 0) {
-		rv = slot_rv(s->slot, r);
-	}
-	slot_card_unlock(s->slot);
+	session_run(app, s);
+	rv = setpin_run(app, s, &q, pNewPin, ulNewLen);
+	session_done(app, s);
 out:
-	pin_guard_wipe(&hold);
-	pin_guard_wipe(&hnew);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
@@ -489,7 +566,7 @@ CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession,
 {
 	struct fe_slot *slot;
 	struct session *s;
-	CK_RV rv;
+	CK_RV rv = CKR_OK;
 	int r;
 
 	if (!pPin && ulPinLen)
@@ -504,23 +581,23 @@ CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_SESSION_READ_ONLY;
 		goto out;
 	}
-	slot_card_lock(slot);
-	if (!slot->tok || !(slot->info.login & TK_LOGIN_INIT_PIN) ||
-	    !slot->tok->ops->init_pin)
-		rv =
-		    slot->tok ? CKR_FUNCTION_NOT_SUPPORTED : CKR_DEVICE_REMOVED;
+	if (!admin_card_lock(app, s))
+		rv = CKR_DEVICE_REMOVED;
+	else if (!(slot->info.login & TK_LOGIN_INIT_PIN) ||
+		 !slot->tok->ops->init_pin)
+		rv = CKR_FUNCTION_NOT_SUPPORTED;
 	else if (slot->info.pin_max && (ulPinLen < slot->info.pin_min ||
 					ulPinLen > slot->info.pin_max))
 		rv = CKR_PIN_LEN_RANGE;
 	else if ((r = slot->tok->ops->init_pin(slot->tok, pPin, ulPinLen)) < 0)
 		rv = slot_rv(slot, r);
-	slot_card_unlock(slot);
+	admin_card_unlock(app, s);
 out:
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
-/* slot->lock held: proves the SO PIN, then resets. Nothing is reset
+/* The card lock held: proves the SO PIN, then resets. Nothing is reset
  * unless the token accepted the SO secret; an authentication left behind
  * by a failed reset is dropped unless an SO is logged in. */
 static int init_token(struct fe_slot *slot, const uint8_t *so, size_t len)
@@ -558,20 +635,19 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		return CKR_SLOT_ID_INVALID;
 	pthread_mutex_lock(&app->lock);
 	if (app_count_sessions(app, slot, false)) {
-		rv = CKR_SESSION_EXISTS;
-		goto out;
+		pthread_mutex_unlock(&app->lock);
+		return CKR_SESSION_EXISTS;
 	}
-	if (!pPin || ulPinLen == 0) {
-		rv = CKR_PIN_INCORRECT;
-		goto out;
-	}
+	pthread_mutex_unlock(&app->lock);
+	/* The app is not needed any more: its other slots' sessions go on
+	 * meanwhile; one it opens here now ends with the reset. */
+	if (!pPin || ulPinLen == 0)
+		return CKR_PIN_INCORRECT;
 	slot_card_lock(slot);
 	r = init_token(slot, pPin, ulPinLen);
 	if (r < 0)
 		rv = r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
 					 : slot_rv(slot, r);
 	slot_card_unlock(slot);
-out:
-	pthread_mutex_unlock(&app->lock);
 	return rv;
 }

@@ -97,8 +97,18 @@ CK_USER_TYPE app_user(struct app *app, struct fe_slot *slot)
 	return l->user;
 }
 
-/* slot->lock held. */
-void app_login_add(struct app *app, struct fe_slot *slot, CK_USER_TYPE user)
+/* io and lock held, right after the token accepted the secret. */
+void slot_login_count(struct fe_slot *slot, CK_USER_TYPE user)
+{
+	if (user == CKU_SO)
+		slot->n_so++;
+	else
+		slot->n_user++;
+}
+
+/* The app's record of a login slot_login_count counted at epoch. */
+void app_login_set(struct app *app, struct fe_slot *slot, uint64_t epoch,
+		   CK_USER_TYPE user)
 {
 	struct app_login *l = app_login_find(app, slot);
 
@@ -108,23 +118,27 @@ void app_login_add(struct app *app, struct fe_slot *slot, CK_USER_TYPE user)
 		l = &app->logins[app->nlogins++];
 	}
 	l->slot = slot;
-	l->epoch = slot->epoch;
+	l->epoch = epoch;
 	l->user = user;
-	if (user == CKU_SO)
-		slot->n_so++;
-	else
-		slot->n_user++;
 }
 
-/* Drops the app's login on slot; the last app out logs the card out. */
-void app_logout_slot(struct app *app, struct fe_slot *slot)
+bool app_login_take(struct app *app, struct fe_slot *slot,
+		    struct app_login *out)
 {
 	struct app_login *l = app_login_find(app, slot);
-	bool so;
 
 	if (!l)
-		return;
-	so = l->user == CKU_SO;
+		return false;
+	*out = *l;
+	*l = app->logins[--app->nlogins];
+	return true;
+}
+
+void slot_logout(const struct app_login *l)
+{
+	struct fe_slot *slot = l->slot;
+	bool so = l->user == CKU_SO;
+
 	slot_card_lock(slot);
 	if (l->epoch == slot_epoch(slot) && slot->tok) {
 		unsigned *n = so ? &slot->n_so : &slot->n_user;
@@ -137,7 +151,15 @@ void app_logout_slot(struct app *app, struct fe_slot *slot)
 		}
 	}
 	slot_card_unlock(slot);
-	*l = app->logins[--app->nlogins];
+}
+
+/* Drops the app's login on slot; the last app out logs the card out. */
+void app_logout_slot(struct app *app, struct fe_slot *slot)
+{
+	struct app_login l;
+
+	if (app_login_take(app, slot, &l))
+		slot_logout(&l);
 }
 
 /* ---- sessions ---- */
@@ -212,14 +234,11 @@ again:
 		app_logout_slot(app, app->logins[0].slot);
 }
 
+/* The epoch is read without slot->lock, which a card call that changes
+ * the token's cache holds while it waits for the card. */
 static bool session_stale(struct session *s)
 {
-	bool stale;
-
-	pthread_mutex_lock(&s->slot->lock);
-	stale = s->epoch != slot_epoch(s->slot);
-	pthread_mutex_unlock(&s->slot->lock);
-	return stale;
+	return s->epoch != slot_epoch(s->slot);
 }
 
 struct session *app_session(struct app *app, CK_SESSION_HANDLE h, CK_RV *rv)
@@ -242,6 +261,41 @@ again:
 	}
 	*rv = CKR_SESSION_HANDLE_INVALID;
 	return NULL;
+}
+
+/* app->lock held: whether another session of the app on slot is in a
+ * call that changes the app's login there. */
+static bool app_auth_busy(struct app *app, struct fe_slot *slot)
+{
+	for (struct session *o = app->sessions; o; o = o->next)
+		if (o->slot == slot && o->auth)
+			return true;
+	return false;
+}
+
+void app_auth_wait(struct app *app, struct fe_slot *slot)
+{
+	while (app_auth_busy(app, slot))
+		pthread_cond_wait(&app->idle, &app->lock);
+}
+
+struct session *app_session_auth(struct app *app, CK_SESSION_HANDLE h,
+				 CK_RV *rv)
+{
+	struct session *s;
+
+	/* Look again after every wait: the session may be gone. */
+	while ((s = app_session(app, h, rv)) && app_auth_busy(app, s->slot))
+		pthread_cond_wait(&app->idle, &app->lock);
+	if (s)
+		s->auth = true;
+	return s;
+}
+
+void app_auth_end(struct app *app, struct session *s)
+{
+	s->auth = false;
+	pthread_cond_broadcast(&app->idle);
 }
 
 void session_run(struct app *app, struct session *s)
@@ -283,6 +337,9 @@ CK_RV fe_C_OpenSession(struct app *app, CK_SLOT_ID slotID, CK_FLAGS flags,
 	if (!(slot = frontend_slot(slotID)))
 		return CKR_SLOT_ID_INVALID;
 	pthread_mutex_lock(&app->lock);
+	/* A login under way decides CKU_SO's read-only rule: wait for it. */
+	if (!(flags & CKF_RW_SESSION))
+		app_auth_wait(app, slot);
 	if (!(flags & CKF_RW_SESSION) && app_user(app, slot) == CKU_SO) {
 		rv = CKR_SESSION_READ_WRITE_SO_EXISTS;
 		goto out;

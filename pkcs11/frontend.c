@@ -76,6 +76,7 @@ void frontend_fini(void)
 		slot_card_lock(slot);
 		slot_close_token(slot);
 		slot_card_unlock(slot);
+		pthread_mutex_destroy(&slot->info_lock);
 		pthread_mutex_destroy(&slot->lock);
 		pthread_mutex_destroy(&slot->io);
 		free(slot);
@@ -110,18 +111,40 @@ struct fe_slot *frontend_slot(CK_SLOT_ID id)
 /* Whether this thread must not wait (between fe_try_* and fe_try_end). */
 static _Thread_local bool fe_nonblocking;
 
+bool slot_nonblocking_set(bool on)
+{
+	bool was = fe_nonblocking;
+
+	fe_nonblocking = on;
+	return was;
+}
+
 bool fe_would_block(void)
 {
 	return fe_nonblocking;
 }
 
-/* io and lock held: the driver's info, copied for readers that hold only
- * lock (the driver may change it during any card call). */
+/* io and lock held: the driver's info and mechanism list, copied for
+ * readers that hold only lock or info_lock (the driver may change its
+ * info during any card call). */
 static void slot_info_refresh(struct fe_slot *slot)
 {
-	memset(&slot->info, 0, sizeof(slot->info));
-	if (slot->tok && slot->tok->ops->info(slot->tok, &slot->info) < 0)
-		memset(&slot->info, 0, sizeof(slot->info));
+	const struct tk_mech *mechs = NULL;
+	struct tk_token_info ti;
+	size_t nmechs = 0;
+
+	memset(&ti, 0, sizeof(ti));
+	if (slot->tok && slot->tok->ops->info(slot->tok, &ti) < 0)
+		memset(&ti, 0, sizeof(ti));
+	if (slot->tok && slot->tok->ops->mechanisms &&
+	    slot->tok->ops->mechanisms(slot->tok, &mechs, &nmechs) < 0)
+		mechs = NULL;
+	pthread_mutex_lock(&slot->info_lock);
+	slot->info = ti;
+	slot->info_tok = slot->tok != NULL;
+	slot->mechs = mechs;
+	slot->nmechs = mechs ? nmechs : 0;
+	pthread_mutex_unlock(&slot->info_lock);
 }
 
 void slot_io_lock(struct fe_slot *slot)
@@ -335,14 +358,17 @@ void fe_try_end(struct fe_hold *hold)
 
 void slot_close_token(struct fe_slot *slot)
 {
-	if (!slot->tok)
+	struct tk_token *tok = slot->tok;
+
+	if (!tok)
 		return;
-	slot->tok->ops->close(slot->tok);
 	slot->tok = NULL;
+	/* no token: no info, and no list once close() frees it */
+	slot_info_refresh(slot);
+	tok->ops->close(tok);
 	__atomic_add_fetch(&slot->epoch, 1, __ATOMIC_RELEASE);
 	slot->private_loaded = false;
 	slot->n_user = slot->n_so = 0;
-	memset(&slot->info, 0, sizeof(slot->info));
 	slot->disc_all = 0;
 	slot->ndisc = 0;
 }
@@ -380,6 +406,19 @@ int slot_reopen(struct fe_slot *slot)
 	return slot->tok ? 0 : TK_ERR_DEVICE;
 }
 
+int slot_info_peek(struct fe_slot *slot, struct tk_token_info *info)
+{
+	bool tok;
+
+	pthread_mutex_lock(&slot->info_lock);
+	tok = slot->info_tok;
+	*info = slot->info;
+	pthread_mutex_unlock(&slot->info_lock);
+	if (!tok)
+		memset(info, 0, sizeof(*info));
+	return tok ? 0 : TK_ERR_REMOVED;
+}
+
 int slot_info(struct fe_slot *slot, struct tk_token_info *info)
 {
 	memset(info, 0, sizeof(*info));
@@ -411,6 +450,7 @@ static struct fe_slot *slot_for(struct tk_driver *drv,
 		return NULL;
 	pthread_mutex_init(&slot->io, NULL);
 	fe_mutex_init_recursive(&slot->lock);
+	pthread_mutex_init(&slot->info_lock, NULL);
 	slot->id = fe.next_id++;
 	slot->drv = drv;
 	slot->dev = *dev;
@@ -600,9 +640,7 @@ CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID,
 		return CKR_SLOT_ID_INVALID;
 	memset(pInfo, 0, sizeof(*pInfo));
 	pthread_mutex_lock(&app->lock);
-	pthread_mutex_lock(&slot->lock);
-	r = slot_info(slot, &ti);
-	pthread_mutex_unlock(&slot->lock);
+	r = slot_info_peek(slot, &ti);
 	if (r < 0) {
 		pthread_mutex_unlock(&app->lock);
 		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
@@ -631,16 +669,18 @@ CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID,
 	return CKR_OK;
 }
 
-/* The slot with its lock held and a token in it, or an error. */
-static CK_RV slot_locked(CK_SLOT_ID id, struct fe_slot **out)
+/* The slot with its info_lock held and a token in it, or an error: the
+ * mechanisms are answered from the published copy, not waiting for a
+ * card call that holds slot->lock. */
+static CK_RV slot_info_locked(CK_SLOT_ID id, struct fe_slot **out)
 {
 	struct fe_slot *slot;
 
 	if (!(slot = frontend_slot(id)))
 		return CKR_SLOT_ID_INVALID;
-	pthread_mutex_lock(&slot->lock);
-	if (!slot->tok) {
-		pthread_mutex_unlock(&slot->lock);
+	pthread_mutex_lock(&slot->info_lock);
+	if (!slot->info_tok) {
+		pthread_mutex_unlock(&slot->info_lock);
 		return CKR_TOKEN_NOT_PRESENT;
 	}
 	*out = slot;
@@ -660,7 +700,7 @@ CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
 
 	if (!pulCount)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = slot_locked(slotID, &slot)) != CKR_OK)
+	if ((rv = slot_info_locked(slotID, &slot)) != CKR_OK)
 		return rv;
 	if ((list = slot_mech_list(slot, &nd))) {
 		for (size_t i = 0; i < nd; i++, n++)
@@ -669,14 +709,14 @@ CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
 	} else {
 		for (const struct mech *m = mech_next(NULL); m;
 		     m = mech_next(m)) {
-			if (!slot_mech(slot, m->type, &info, NULL))
+			if (!mech_offered(m, slot->info.caps, &info))
 				continue;
 			if (pMechanismList && n < *pulCount)
 				pMechanismList[n] = m->type;
 			n++;
 		}
 	}
-	pthread_mutex_unlock(&slot->lock);
+	pthread_mutex_unlock(&slot->info_lock);
 	rv = (pMechanismList && n > *pulCount) ? CKR_BUFFER_TOO_SMALL : CKR_OK;
 	*pulCount = n;
 	return rv;
@@ -690,11 +730,12 @@ CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID,
 
 	if (!pInfo)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = slot_locked(slotID, &slot)) != CKR_OK)
+	if ((rv = slot_info_locked(slotID, &slot)) != CKR_OK)
 		return rv;
-	if (!slot_mech(slot, type, pInfo, NULL))
+	if (!mech_lookup(slot->mechs, slot->nmechs, slot->info.caps, type,
+			 pInfo, NULL))
 		rv = CKR_MECHANISM_INVALID;
-	pthread_mutex_unlock(&slot->lock);
+	pthread_mutex_unlock(&slot->info_lock);
 	return rv;
 }
 

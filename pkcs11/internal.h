@@ -2,25 +2,40 @@
  * operations and object views shared by the front end's files.
  *
  * Locking, always in this order and never the other way round:
- *   app->lock   (one application's sessions, handles, login records.
- *                Sign, decrypt and derive drop it for the card call,
- *                marking their session busy; the rarer card calls that
- *                change the app's state (login, logout, admin, a search's
- *                first read of the card) still keep it while they wait
- *                for io)
+ *   app->lock   (one application's sessions, handles, login records;
+ *                never held while waiting for io: a call that talks to
+ *                the card marks its session busy and drops app->lock for
+ *                the card part (session_run / session_done), so the app's
+ *                other sessions answer cached calls meanwhile. Sign,
+ *                decrypt, derive, login, logout, PIN and admin calls and
+ *                a search's first read of the card all do; a call on a
+ *                busy session waits (app->idle) as if it held the lock.
+ *                C_Login and C_Logout also mark the session (auth): the
+ *                app's other logins and logouts on that slot wait, so one
+ *                VERIFY is sent and the second login sees the first's
+ *                result. Closing sessions and attestation reads still
+ *                wait for io with app->lock held)
  *   fe_lock     (the slot table; held briefly)
  *   slot->io    (card I/O: every driver call that may talk to the device;
- *                drivers stay single-threaded per token)
- *   slot->lock  (short: the token pointer, epoch, info snapshot, discover
- *                memo and the driver's object cache)
+ *                drivers stay single-threaded per token; the pin guard's
+ *                check, card call and record happen under one hold)
+ *   slot->lock  (short: the token pointer, epoch, discover memo, pin
+ *                guard and the driver's object cache)
+ *   slot->info_lock (innermost, short: the copy of the token's info and
+ *                its mechanism list, for token info and mechanism lists
+ *                without slot->lock)
  * The token pointer changes (open, close) only with io and lock both held,
- * so either keeps it alive. Driver calls that change the cache (discover,
- * load_private, login, logout, PIN and admin calls) run with both held;
- * sign, decrypt and derive with io only, so cached reads (attributes,
- * search, session/token/slot info, mechanisms) go on beside them. Holding
- * io, never take app->lock. app->lock and slot->lock are recursive so the
- * daemon's loop thread can take them with trylock first (fe_try_*) and
- * then run an ordinary call that cannot block.
+ * so either keeps it alive. Driver calls that change the object cache
+ * (discover, load_private, logout, admin writes, init_pin, reset) run
+ * with both held, so same-slot attribute reads and searches wait for
+ * them; sign, decrypt, derive, login, pin_status, puk_status and set_pin
+ * change no cached object (driver.h) and run with io only (lock taken
+ * only around the pin guard and the login count), so cached reads
+ * (attributes, search, session/token/slot info, mechanisms) go on beside
+ * them. Holding io, never take app->lock. app->lock and slot->lock are
+ * recursive so the daemon's loop thread can take them with trylock first
+ * (fe_try_*) and then run an ordinary call that cannot block; a busy
+ * session makes fe_try_session answer false (run it elsewhere).
  * A token's sessions and logins carry the slot's epoch; when the token is
  * closed the epoch moves and they are stale, without touching other apps. */
 #ifndef TOKEND_PKCS11_INTERNAL_H
@@ -58,8 +73,18 @@ struct fe_slot {
 	struct tk_token *tok; /* NULL: no token */
 	uint64_t epoch;       /* moves whenever tok is opened or closed */
 	bool private_loaded;
-	unsigned n_user, n_so;     /* apps logged in at this epoch */
-	struct tk_token_info info; /* the driver's, copied with io held */
+	unsigned n_user, n_so; /* apps logged in at this epoch */
+	/* The driver's info, copied with io held; read under lock or
+	 * info_lock (innermost, short), so token info and mechanism lists
+	 * need not wait for a card call that holds lock. */
+	pthread_mutex_t info_lock;
+	struct tk_token_info info;
+	bool info_tok; /* a token was there at the copy */
+	/* The token's mechanisms() list (it lives as long as the token) or
+	 * NULL, published with info and withdrawn before the token closes,
+	 * so it too is read under lock or info_lock. */
+	const struct tk_mech *mechs;
+	size_t nmechs;
 	/* What discover() has read at this epoch (TK_DISCOVER_* with ALL,
 	 * and per CKA_ID), so a search that needs nothing new does not wait
 	 * for the card. */
@@ -95,17 +120,25 @@ void slot_close_token(struct fe_slot *slot);
 /* With slot->lock held: the token's info (a copy taken when the card was
  * last used, so it costs no driver call); fails when no token. */
 int slot_info(struct fe_slot *slot, struct tk_token_info *info);
+/* Without slot->lock: the info copy under info_lock; TK_ERR_REMOVED when
+ * no token. */
+int slot_info_peek(struct fe_slot *slot, struct tk_token_info *info);
+/* Whether this thread must not wait for the card (fe_try_*): sets it and
+ * returns what it was. */
+bool slot_nonblocking_set(bool on);
 /* With slot->lock held: TK_ERR_REMOVED closes the token (io must be held
  * too then); then maps. */
 CK_RV slot_rv(struct fe_slot *slot, int err);
 /* Reopens the token after a reset (with io and lock held). */
 int slot_reopen(struct fe_slot *slot);
-/* Card I/O only (sign, decrypt, derive): io; the unlock refreshes the info
- * copy. Never with app->lock or slot->lock held. */
+/* Card I/O that changes no cached object (sign, decrypt, derive, login,
+ * PIN calls): io; the unlock refreshes the info copy. Never with app->lock
+ * held; slot->lock may be taken inside, briefly. */
 void slot_io_lock(struct fe_slot *slot);
 void slot_io_unlock(struct fe_slot *slot);
 /* Card I/O that changes the cache: io then lock; the unlock refreshes the
- * info copy. May be taken with app->lock held, not with slot->lock. */
+ * info copy. Not with slot->lock held, nor with app->lock except when
+ * closing sessions (the busy session's call drops it first). */
 void slot_card_lock(struct fe_slot *slot);
 void slot_card_unlock(struct fe_slot *slot);
 /* With slot->lock held (io not): discover() and load_private() for a
@@ -153,12 +186,16 @@ struct mech {
 };
 
 const struct mech *mech_find(CK_MECHANISM_TYPE type);
-/* What the token in slot offers (slot->lock held): its own list
- * (mechanisms()) or the table narrowed by caps. *drv: the token's entry,
- * NULL for the table's. false: not offered. */
+/* What a token offers: its own list (mechanisms(); list NULL: none) or
+ * the table narrowed by caps. *drv: the token's entry, NULL for the
+ * table's. false: not offered. */
+bool mech_lookup(const struct tk_mech *list, size_t n, uint32_t caps,
+		 CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info,
+		 const struct tk_mech **drv);
+/* mech_lookup for the token in slot (slot->lock held; false: no token). */
 bool slot_mech(struct fe_slot *slot, CK_MECHANISM_TYPE type,
 	       CK_MECHANISM_INFO *info, const struct tk_mech **drv);
-/* The token's own list, or NULL (slot->lock held). */
+/* The token's own list, or NULL (slot->lock or info_lock held). */
 const struct tk_mech *slot_mech_list(struct fe_slot *slot, size_t *n);
 /* Iterates the table: mech_next(NULL) is the first. */
 const struct mech *mech_next(const struct mech *m);
@@ -213,6 +250,9 @@ struct session {
 	/* A private-key operation runs without app->lock: other calls on the
 	 * session wait for it (app->idle), as if it held the lock. */
 	bool busy;
+	/* In a call that changes the app's login on slot (C_Login,
+	 * C_Logout): the app's other such calls there wait for it. */
+	bool auth;
 	struct op op[OP_N];
 	struct find_state find;
 };
@@ -290,10 +330,29 @@ struct session *app_session(struct app *app, CK_SESSION_HANDLE h, CK_RV *rv);
  * session_done retakes it and clears the mark. s stays valid between. */
 void session_run(struct app *app, struct session *s);
 void session_done(struct app *app, struct session *s);
+/* app_session, then waits until no other session of the app on its slot
+ * is in C_Login / C_Logout and marks s (app_auth_end clears it): one
+ * login or logout of an app per slot at a time, as if under app->lock. */
+struct session *app_session_auth(struct app *app, CK_SESSION_HANDLE h,
+				 CK_RV *rv);
+void app_auth_end(struct app *app, struct session *s);
+/* app->lock held: waits while a session of the app on slot is marked. */
+void app_auth_wait(struct app *app, struct fe_slot *slot);
 /* The user the app is logged in as on the slot, or (CK_USER_TYPE)-1. */
 CK_USER_TYPE app_user(struct app *app, struct fe_slot *slot);
-/* Records a login / drops one (calling driver logout for the last app). */
-void app_login_add(struct app *app, struct fe_slot *slot, CK_USER_TYPE user);
+/* A login in two halves: the slot counts it when the token accepts (io
+ * and lock held), the app records it after, with the session's epoch
+ * (app->lock held). A private object shows only once the record is there. */
+void slot_login_count(struct fe_slot *slot, CK_USER_TYPE user);
+void app_login_set(struct app *app, struct fe_slot *slot, uint64_t epoch,
+		   CK_USER_TYPE user);
+/* A logout in two halves: app_login_take removes the app's record
+ * (app->lock held; false: none), slot_logout uncounts it and logs the
+ * token out after the last app (takes the card lock: app->lock may be
+ * dropped). app_logout_slot does both. */
+bool app_login_take(struct app *app, struct fe_slot *slot,
+		    struct app_login *out);
+void slot_logout(const struct app_login *l);
 void app_logout_slot(struct app *app, struct fe_slot *slot);
 size_t app_count_sessions(struct app *app, struct fe_slot *slot, bool rw_only);
 bool app_has_pin_provider(const struct app *app);

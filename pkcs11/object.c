@@ -560,6 +560,30 @@ static int find_prepare(struct find_ctx *c, struct fe_slot *slot)
 	return r;
 }
 
+/* app->lock and slot->lock held: find_prepare, first without waiting;
+ * when the card must be read, with the session busy and app->lock
+ * dropped (so the app's other sessions go on), unless this thread must
+ * not wait (then TK_ERR_WOULD_BLOCK). What the search finds is decided
+ * after, under app->lock, by the app's login then. */
+static int find_read(struct find_ctx *c, struct fe_slot *slot)
+{
+	bool was = slot_nonblocking_set(true);
+	int r;
+
+	r = slot->tok ? find_prepare(c, slot) : TK_ERR_REMOVED;
+	slot_nonblocking_set(was);
+	if (r != TK_ERR_WOULD_BLOCK || was)
+		return r;
+	pthread_mutex_unlock(&slot->lock);
+	session_run(c->app, c->s);
+	pthread_mutex_lock(&slot->lock);
+	r = slot->tok ? find_prepare(c, slot) : TK_ERR_REMOVED;
+	pthread_mutex_unlock(&slot->lock);
+	session_done(c->app, c->s);
+	pthread_mutex_lock(&slot->lock);
+	return r == 0 && !slot->tok ? TK_ERR_REMOVED : r;
+}
+
 CK_RV fe_C_FindObjectsInit(struct app *app, CK_SESSION_HANDLE hSession,
 			   CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
@@ -579,7 +603,13 @@ CK_RV fe_C_FindObjectsInit(struct app *app, CK_SESSION_HANDLE hSession,
 	slot = c.s->slot;
 	c.logged_in = app_user(app, slot) == CKU_USER;
 	pthread_mutex_lock(&slot->lock);
-	r = slot->tok ? find_prepare(&c, slot) : TK_ERR_REMOVED;
+	r = find_read(&c, slot);
+	if (r == 0 && slot->epoch != c.s->epoch) {
+		/* a new token came while the session was at the card */
+		rv = CKR_DEVICE_REMOVED;
+		pthread_mutex_unlock(&slot->lock);
+		goto out;
+	}
 	if (r == 0)
 		r = slot->tok->ops->objects(slot->tok, &objs);
 	if (r == 0)

@@ -12,7 +12,7 @@ good() {
 	if out=$("$TOKEND" --check-config -c "$C" 2>&1) && [[ $out == *OK* ]]; then
 		pass "$what"
 	else
-		fail "$what: $out"
+		fail_later "$what: $out"
 	fi
 }
 
@@ -24,7 +24,7 @@ bad() {
 	if [ "$rc" -ne 0 ] && [[ $out == *"$C:$line: "*"$text"* ]]; then
 		pass "$what"
 	else
-		fail "$what: rc=$rc, wanted '$C:$line: ...$text', got: $out"
+		fail_later "$what: rc=$rc, wanted '$C:$line: ...$text', got: $out"
 	fi
 }
 
@@ -33,7 +33,7 @@ refused() {
 	if [ "$4" -ne 0 ] && [[ $3 == *"$2"* ]]; then
 		pass "$1"
 	else
-		fail "$1: rc=$4, wanted '$2', got: $3"
+		fail_later "$1: rc=$4, wanted '$2', got: $3"
 	fi
 }
 

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "harness"))
-from checks import check, fail, finish, log  # noqa: E402
+from checks import check, fail, finish, log, require_ok  # noqa: E402
 
 ULONG = C.c_ulong
 P = C.c_void_p
@@ -105,19 +105,15 @@ def note(what):
         events.append(what)
 
 
-def ok(rv, what):
-    if rv != 0:
-        fail("%s -> CKR 0x%x" % (what, rv))
-
 
 def find(h, cls, key_id=1):
     c, kid = ULONG(cls), C.c_ubyte(key_id)
     t = (Attribute * 2)(Attribute(CKA_CLASS, C.cast(C.byref(c), P), C.sizeof(c)),
                         Attribute(CKA_ID, C.cast(C.byref(kid), P), 1))
     obj, n = ULONG(0), ULONG(0)
-    ok(FindObjectsInit(h, t, 2), "C_FindObjectsInit")
-    ok(FindObjects(h, C.byref(obj), 1, C.byref(n)), "C_FindObjects")
-    ok(FindObjectsFinal(h), "C_FindObjectsFinal")
+    require_ok(FindObjectsInit(h, t, 2), "C_FindObjectsInit")
+    require_ok(FindObjects(h, C.byref(obj), 1, C.byref(n)), "C_FindObjects")
+    require_ok(FindObjectsFinal(h), "C_FindObjectsFinal")
     if n.value != 1:
         fail("no object of class %d with CKA_ID %02x" % (cls, key_id))
     return obj.value
@@ -125,10 +121,10 @@ def find(h, cls, key_id=1):
 
 def attr(h, obj, typ):
     a = Attribute(typ, None, 0)
-    ok(GetAttributeValue(h, obj, C.byref(a), 1), "C_GetAttributeValue (size)")
+    require_ok(GetAttributeValue(h, obj, C.byref(a), 1), "C_GetAttributeValue (size)")
     buf = C.create_string_buffer(max(a.value_len, 1))
     a.value = C.cast(buf, P)
-    ok(GetAttributeValue(h, obj, C.byref(a), 1), "C_GetAttributeValue")
+    require_ok(GetAttributeValue(h, obj, C.byref(a), 1), "C_GetAttributeValue")
     return buf.raw[:a.value_len]
 
 
@@ -147,22 +143,22 @@ def ecdsa_der(raw):
 
 def session():
     h = ULONG(0)
-    ok(OpenSession(slot, CKF_SERIAL_SESSION, None, None, C.byref(h)), "C_OpenSession")
+    require_ok(OpenSession(slot, CKF_SERIAL_SESSION, None, None, C.byref(h)), "C_OpenSession")
     return h.value
 
 
 args = InitArgs(None, None, None, None, CKF_OS_LOCKING_OK, None)
-ok(Initialize(C.byref(args)), "C_Initialize")
+require_ok(Initialize(C.byref(args)), "C_Initialize")
 n = ULONG(0)
-ok(GetSlotList(1, None, C.byref(n)), "C_GetSlotList")
+require_ok(GetSlotList(1, None, C.byref(n)), "C_GetSlotList")
 ids = (ULONG * max(n.value, 1))()
-ok(GetSlotList(1, ids, C.byref(n)), "C_GetSlotList")
+require_ok(GetSlotList(1, ids, C.byref(n)), "C_GetSlotList")
 if n.value != 1:
     fail("expected one slot with a token, got %d" % n.value)
 slot = ids[0]
 
 a, b = session(), session()
-ok(Login(a, CKU_USER, PIN, len(PIN)), "C_Login")
+require_ok(Login(a, CKU_USER, PIN, len(PIN)), "C_Login")
 key = find(a, CKO_PRIVATE_KEY)
 cert, pub = find(b, CKO_CERTIFICATE), find(b, CKO_PUBLIC_KEY)
 want_cert, want_point = attr(b, cert, CKA_VALUE), attr(b, pub, CKA_EC_POINT)
@@ -170,7 +166,7 @@ want_cert, want_point = attr(b, cert, CKA_VALUE), attr(b, pub, CKA_EC_POINT)
 msg = b"fast path " + os.urandom(16)
 digest = hashlib.sha256(msg).digest()
 mech = Mechanism(CKM_ECDSA, None, 0)
-ok(SignInit(a, C.byref(mech), key), "C_SignInit")
+require_ok(SignInit(a, C.byref(mech), key), "C_SignInit")
 sig = C.create_string_buffer(132)
 sig_len = ULONG(132)
 sign_rv = []
@@ -197,11 +193,11 @@ note("attributes read")
 find(b, CKO_CERTIFICATE)
 note("search done")
 info = C.create_string_buffer(512)
-ok(GetSessionInfo(b, info), "C_GetSessionInfo (B)")
-ok(GetTokenInfo(slot, info), "C_GetTokenInfo")
-ok(GetSlotInfo(slot, info), "C_GetSlotInfo")
+require_ok(GetSessionInfo(b, info), "C_GetSessionInfo (B)")
+require_ok(GetTokenInfo(slot, info), "C_GetTokenInfo")
+require_ok(GetSlotInfo(slot, info), "C_GetSlotInfo")
 m = ULONG(0)
-ok(GetMechanismList(slot, None, C.byref(m)), "C_GetMechanismList")
+require_ok(GetMechanismList(slot, None, C.byref(m)), "C_GetMechanismList")
 note("info read")
 # A call on A itself waits for A's signature, then sees it ended.
 sig2, sig2_len = C.create_string_buffer(132), ULONG(132)
@@ -222,5 +218,5 @@ with open(os.path.join(outdir, "fast.hash"), "wb") as f:
     f.write(digest)
 with open(os.path.join(outdir, "fast.sig"), "wb") as f:
     f.write(ecdsa_der(sig.raw[:sig_len.value]))
-ok(Finalize(None), "C_Finalize")
+require_ok(Finalize(None), "C_Finalize")
 finish()

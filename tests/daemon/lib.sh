@@ -2,6 +2,9 @@
 # started in the foreground with a config of ours, always stopped on exit.
 # Needs TOKEND (the binary) and runs as root (setpriv).
 set -euo pipefail
+# The checks (check, fail, fail_later, pass, finish) are the harness's.
+# shellcheck source=../harness/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../harness/lib.sh"
 
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,27 +20,25 @@ T=$(mktemp -d /tmp/tokend-daemon-test.XXXXXX)
 chmod 0755 "$T"
 TOKEND_PID=
 LOG="$T/tokend.log"
-FAILS=0
+HARNESS_TMP=$T
+HARNESS_LOGS=("$LOG")
 
 cleanup() {
+	local rc=$?
 	if [ -n "$TOKEND_PID" ] && kill -0 "$TOKEND_PID" 2>/dev/null; then
 		kill -TERM "$TOKEND_PID" 2>/dev/null || true
 		sleep 0.5
 		kill -KILL "$TOKEND_PID" 2>/dev/null || true
 	fi
 	if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+	# Checks recorded but the script ended before finish: still a failure.
+	if [ "$rc" -eq 0 ] && [ "$HARNESS_CHECK_FAILS" -ne 0 ]; then
+		echo "FAIL: $HARNESS_CHECK_FAILS check(s) failed" >&2
+		rc=1
+	fi
+	exit "$rc"
 }
 trap cleanup EXIT
-
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-pass() { echo "ok: $*"; }
-
-# check DESCRIPTION COMMAND...: pass when the command succeeds.
-check() {
-	local what=$1
-	shift
-	if "$@"; then pass "$what"; else fail "$what"; fi
-}
 
 # wait_for COND_COMMAND...: up to 5 s.
 wait_for() {
@@ -66,22 +67,13 @@ stop_tokend() {
 	local rc=0
 	kill -TERM "$TOKEND_PID"
 	if ! wait_for sh -c "! kill -0 $TOKEND_PID 2>/dev/null"; then
-		fail "tokend did not exit within 5 s of SIGTERM"
+		fail_later "tokend did not exit within 5 s of SIGTERM"
 	fi
 	wait "$TOKEND_PID" || rc=$?
 	TOKEND_PID=
-	[ "$rc" -eq 0 ] || fail "tokend exited with $rc after SIGTERM"
+	[ "$rc" -eq 0 ] || fail_later "tokend exited with $rc after SIGTERM"
 }
 
 # log_has REGEX: the log has a line matching REGEX (within 5 s).
 log_has() { wait_for grep -Eq -- "$1" "$LOG"; }
 
-finish() {
-	if [ "$FAILS" -ne 0 ]; then
-		echo "---- tokend log ----"
-		cat "$LOG" 2>/dev/null || true
-		echo "$FAILS check(s) failed"
-		exit 1
-	fi
-	echo "all passed"
-}

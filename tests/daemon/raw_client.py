@@ -18,7 +18,8 @@
       sent together on one connection; C_GetInfo's reply must come first
       (replies in completion order, matched by call code).
 
-Prints "ok: ..." / "FAIL: ..." lines; exits 1 when something failed.
+Reports through tests/harness/checks.py ("ok: ..." / "FAIL: ..." lines);
+exits 1 when something failed.
 """
 import os
 import socket
@@ -26,19 +27,17 @@ import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from checks import check, finish  # noqa: E402,F401  (check re-exported)
+
 HANDSHAKE = b"PRIVATE-GNOME-KEYRING-PKCS11-PROTOCOL-V-1"
 C_INITIALIZE, C_GETINFO, C_GETSLOTLIST, C_GETSLOTINFO = 1, 3, 4, 5
 C_OPENSESSION, C_LOGIN, C_SIGNINIT, C_SIGN = 10, 18, 42, 43
 C_FINDOBJECTSINIT, C_FINDOBJECTS, C_FINDOBJECTSFINAL = 26, 27, 28
 CKM_ECDSA = 0x1041
 NULL_ARRAY = 0xFFFFFFFF
-FAILS = []
 
 
-def check(what, cond):
-    print(("ok: " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        FAILS.append(what)
 
 
 def u32(v):
@@ -137,11 +136,11 @@ def order(path, pin):
     s, _ = connect(path, 2, timeout=30)
     initialize(s, 0x10)
     slots = ulongs(call(s, 0x11, C_GETSLOTLIST, b"yfu", b"\x01" + u32(8)))
-    check("a slot with a token", len(slots) > 0)
+    check(len(slots) > 0, "a slot with a token")
     sess = struct.unpack(">Q", call(s, 0x12, C_OPENSESSION, b"uu",
                                     u64(slots[0]) + u64(6))[:8])[0]
-    check("logged in", call(s, 0x13, C_LOGIN, b"uuay",
-                            u64(sess) + u64(1) + ay(pin.encode())) is not None)
+    check(call(s, 0x13, C_LOGIN, b"uuay",
+               u64(sess) + u64(1) + ay(pin.encode())) is not None, "logged in")
     call(s, 0x14, C_FINDOBJECTSINIT, b"uaA", u64(sess) + u32(0))
     handles = ulongs(call(s, 0x15, C_FINDOBJECTS, b"ufu", u64(sess) + u32(32)))
     call(s, 0x16, C_FINDOBJECTSFINAL, b"u", u64(sess))
@@ -151,18 +150,18 @@ def order(path, pin):
                 u64(sess) + u32(CKM_ECDSA) + u64(h)) is not None:
             key = h
             break
-    check("an ECDSA key among %d objects" % len(handles), key is not None)
+    check(key is not None, "an ECDSA key among %d objects" % len(handles))
     sign = frame(0x20, body(C_SIGN, b"uayfy",
                             u64(sess) + ay(b"\x42" * 32) + u32(256)))
     info = frame(0x21, body(C_GETINFO, b""))
     s.sendall(sign + info)
     first, second = read_reply(s), read_reply(s)
-    check("C_GetInfo, sent after C_Sign, answered first (codes %#x then %#x)"
-          % (first[0], second[0]), (first[0], second[0]) == (0x21, 0x20))
-    check("C_Sign answered with its own call code and id",
-          second[:2] == (0x20, C_SIGN))
+    check((first[0], second[0]) == (0x21, 0x20),
+          "C_GetInfo, sent after C_Sign, answered first (codes %#x then %#x)"
+          % (first[0], second[0]))
+    check(second[:2] == (0x20, C_SIGN),
+          "C_Sign answered with its own call code and id")
     s.close()
-    sys.exit(1 if FAILS else 0)
 
 
 
@@ -184,22 +183,21 @@ def limit(path, n):
     for i in range(n):
         s, _ = connect(path, 2)
         code, cid, _ = initialize(s, 0x10 + i)
-        check("connection %d of %d served" % (i + 1, n), cid == C_INITIALIZE)
+        check(cid == C_INITIALIZE, "connection %d of %d served" % (i + 1, n))
         conns.append(s)
     extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     extra.connect(path)
     extra.sendall(b"\x02")
-    check("connection %d waits: not answered, not closed" % (n + 1),
-          answered(extra, 1.5) is None)
+    check(answered(extra, 1.5) is None,
+          "connection %d waits: not answered, not closed" % (n + 1))
     code, cid, _ = get_info(conns[0], 0x40)
-    check("the first connection still answers", cid == C_GETINFO)
+    check(cid == C_GETINFO, "the first connection still answers")
     conns.pop().close()
-    check("once a place is free the waiting client is served",
-          answered(extra, 10) == 2)
+    check(answered(extra, 10) == 2,
+          "once a place is free the waiting client is served")
     extra.settimeout(10)
     code, cid, _ = initialize(extra, 0x50)
-    check("and initialises", cid == C_INITIALIZE)
-    sys.exit(1 if FAILS else 0)
+    check(cid == C_INITIALIZE, "and initialises")
 
 
 def peer_flood(path, n, cap):
@@ -214,9 +212,9 @@ def peer_flood(path, n, cap):
         s.sendall(b"\x02")
         conns.append(s)
     served = [s for s in conns[:cap] if answered(s, 5) == 2]
-    check("%d of %d connections served" % (len(served), n), len(served) == cap)
+    check(len(served) == cap, "%d of %d connections served" % (len(served), n))
     held = [s for s in conns[cap:] if answered(s, 0.2) is None]
-    check("the other %d held, not closed" % (n - cap), len(held) == n - cap)
+    check(len(held) == n - cap, "the other %d held, not closed" % (n - cap))
     for i, s in enumerate(served):
         s.settimeout(5)
         code, cid, _ = initialize(s, 0x10 + i)
@@ -228,20 +226,18 @@ def peer_flood(path, n, cap):
             break
         time.sleep(0.05)
     served[0].close()
-    check("one served closed: the oldest held one is served",
-          answered(conns[cap], 10) == 2)
-    sys.exit(1 if FAILS else 0)
+    check(answered(conns[cap], 10) == 2,
+          "one served closed: the oldest held one is served")
 
 
 def served(path):
     """One client: handshake, C_Initialize, C_GetInfo."""
     s, v = connect(path, 2, timeout=5)
     code, cid, _ = initialize(s, 0x10)
-    check("another peer is served (handshake and C_Initialize)",
-          v == 2 and cid == C_INITIALIZE)
+    check(v == 2 and cid == C_INITIALIZE,
+          "another peer is served (handshake and C_Initialize)")
     code, cid, _ = get_info(s, 0x11)
-    check("and answered C_GetInfo", cid == C_GETINFO)
-    sys.exit(1 if FAILS else 0)
+    check(cid == C_GETINFO, "and answered C_GetInfo")
 
 
 def silent(path, n, secs):
@@ -258,54 +254,42 @@ def silent(path, n, secs):
     for s in conns:
         if closed_by_server(s, max(0.1, deadline - time.time())):
             closed += 1
-    check("%d of %d silent connections closed by the server" % (closed, n),
-          closed == n)
-    sys.exit(1 if FAILS else 0)
+    check(closed == n,
+          "%d of %d silent connections closed by the server" % (closed, n))
 
 
-def main():
-    if sys.argv[1] == "order":
-        order(sys.argv[2], sys.argv[3])
-    if sys.argv[1] == "limit":
-        limit(sys.argv[2], int(sys.argv[3]))
-    if sys.argv[1] == "flood":
-        peer_flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
-    if sys.argv[1] == "served":
-        served(sys.argv[2])
-    if sys.argv[1] == "silent":
-        silent(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
-    path = sys.argv[1]
-
+def protocol(path):
+    """The default mode: handshake, calls, pipelining, malformed input."""
     for offered, want in ((0, 0), (1, 1), (2, 2), (200, 2)):
         s, got = connect(path, offered)
-        check("version %d offered, %d answered (want %d)" % (offered, got, want),
-              got == want)
+        check(got == want,
+              "version %d offered, %d answered (want %d)" % (offered, got, want))
         s.close()
 
     # The well-behaved connection, opened before any bad one.
     good, _ = connect(path, 2)
     code, cid, _ = initialize(good, 0x10)
-    check("C_Initialize answered, same call code", (code, cid) == (0x10, C_INITIALIZE))
+    check((code, cid) == (0x10, C_INITIALIZE), "C_Initialize answered, same call code")
     code, cid, data = get_info(good, 0x11)
-    check("C_GetInfo answered with its call id", (code, cid) == (0x11, C_GETINFO))
-    check("C_GetInfo reply carries the signature vsusv", data[4:13] == arr(b"vsusv"))
+    check((code, cid) == (0x11, C_GETINFO), "C_GetInfo answered with its call id")
+    check(data[4:13] == arr(b"vsusv"), "C_GetInfo reply carries the signature vsusv")
 
     # Version 0 encoding and an uninitialised client: an error reply, the
     # connection stays.
     v0, _ = connect(path, 0)
     code, cid, data = get_info(v0, 0x20)
-    check("C_GetInfo before C_Initialize: error reply (call id 0), not a close",
-          code == 0x20 and cid == 0)
+    check(code == 0x20 and cid == 0,
+          "C_GetInfo before C_Initialize: error reply (call id 0), not a close")
     code, cid, _ = initialize(v0, 0x21)
-    check("protocol 0 client initialises", cid == C_INITIALIZE)
+    check(cid == C_INITIALIZE, "protocol 0 client initialises")
     v0.close()
 
     # Pipelined: three requests in one write, three replies by call code.
     reqs = b"".join(frame(0x30 + i, body(C_GETINFO, b"")) for i in range(3))
     good.sendall(reqs)
     codes = sorted(read_reply(good)[0] for _ in range(3))
-    check("three pipelined requests, three replies by call code",
-          codes == [0x30, 0x31, 0x32])
+    check(codes == [0x30, 0x31, 0x32],
+          "three pipelined requests, three replies by call code")
 
     bad_inputs = [
         ("options length beyond the limit", u32(0x40) + u32(0x80000000) + u32(0)),
@@ -322,16 +306,16 @@ def main():
         s, _ = connect(path, 2)
         initialize(s, 0x3F)
         s.sendall(data)
-        check(what + ": that connection is closed", closed_by_server(s))
+        check(closed_by_server(s), what + ": that connection is closed")
         s.close()
         code, cid, _ = get_info(good, 0x50)
-        check(what + ": the other connection still works", cid == C_GETINFO)
+        check(cid == C_GETINFO, what + ": the other connection still works")
 
     # A body cut short by the client's end of stream.
     s, _ = connect(path, 2)
     s.sendall(u32(0x60) + u32(0) + u32(100) + b"\x00" * 10)
     s.shutdown(socket.SHUT_WR)
-    check("truncated body then end of stream: closed", closed_by_server(s))
+    check(closed_by_server(s), "truncated body then end of stream: closed")
     s.close()
 
     # A client that leaves without C_Finalize, with a request in flight.
@@ -340,10 +324,25 @@ def main():
     s.sendall(frame(0x71, body(C_GETINFO, b"")))
     s.close()
     code, cid, _ = get_info(good, 0x72)
-    check("a client vanishing mid-request leaves the others working",
-          cid == C_GETINFO)
+    check(cid == C_GETINFO,
+          "a client vanishing mid-request leaves the others working")
     good.close()
-    sys.exit(1 if FAILS else 0)
+
+
+def main():
+    if sys.argv[1] == "order":
+        order(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "limit":
+        limit(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "flood":
+        peer_flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "served":
+        served(sys.argv[2])
+    elif sys.argv[1] == "silent":
+        silent(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    else:
+        protocol(sys.argv[1])
+    finish()
 
 
 if __name__ == "__main__":

@@ -15,18 +15,13 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from checks import check, finish  # noqa: E402
+
 ULONG = C.c_ulong
 P = C.c_void_p
 FUNCS = ("Initialize Finalize GetInfo GetFunctionList GetSlotList").split()
 WAIT_INDEX = 67  # C_WaitForSlotEvent in CK_FUNCTION_LIST
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        FAILS.append(what)
-
 
 lib = C.CDLL(sys.argv[1])
 vcard_pid = int(sys.argv[2])
@@ -92,4 +87,4 @@ check(not a.is_alive() and a.rv == 0 and a.slot.value == slot,
       (a.slot.value, a.rv, time.monotonic() - t0))
 check(slots()[1] == [slot], "the token is listed again")
 check(Finalize(None) == 0, "C_Finalize")
-sys.exit(1 if FAILS else 0)
+finish()

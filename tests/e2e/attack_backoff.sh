@@ -8,13 +8,6 @@
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 e2e_require_tokend "per-peer login back-off"
-# The connection layer parks a failing peer's login (daemon/conn.c calls
-# backoff_delay_ms()); without that there is nothing to observe yet.
-if [ -n "${TOKEND_SOURCE_DIR:-}" ] &&
-	! grep -q backoff_delay_ms "$TOKEND_SOURCE_DIR/daemon/conn.c" 2>/dev/null; then
-	echo "SKIP: daemon/conn.c does not delay logins (backoff_delay_ms) yet"
-	exit 77
-fi
 e2e_init
 provision 9a:ECCP256
 e2e_export ro access=read-only

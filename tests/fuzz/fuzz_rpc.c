@@ -1,5 +1,7 @@
-/* libFuzzer target for the p11-kit RPC codec: the frame parser and the
- * request decoder, as the server runs them, for every protocol version. */
+/* libFuzzer target for the p11-kit RPC codec (rpc/): the frame parser, the
+ * request decoder and the write class the access policy reads off a decoded
+ * request, as the server runs them, and the response decoder a client runs,
+ * for every protocol version. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,8 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    rpc_request_decode(&c, f.data, f.data_len, &m) == 0)
 			rpc_message_clear(&m);
 		/* the body alone, too, so the fuzzer need not build headers */
-		if (rpc_request_decode(&c, data, size, &m) == 0)
+		if (rpc_request_decode(&c, data, size, &m) == 0) {
+			(void)rpc_request_writes(&m); /* reads the template */
 			rpc_message_clear(&m);
+		}
 		if (rpc_response_decode(&c, data, size, CKM_ECDH1_DERIVE, &m) ==
 		    0)
 			rpc_message_clear(&m);

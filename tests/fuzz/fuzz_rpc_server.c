@@ -36,8 +36,8 @@ static void audit(void *ctx, const struct rpc_audit_event *ev)
 	size_t *n = ctx;
 
 	/* touch everything the event points to */
-	*n += strlen(ev->call) + strlen(ev->serial) + strlen(ev->key_label) +
-	      ev->key_id_len;
+	*n += strlen(ev->call) + strlen(ev->op) + strlen(ev->serial) +
+	      strlen(ev->key_label) + ev->key_id_len;
 	if (ev->key_id_len)
 		*n += ev->key_id[ev->key_id_len - 1];
 }

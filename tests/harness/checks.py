@@ -1,5 +1,12 @@
-"""Expectation helpers shared by the Python test programs: check() records a
-failure and goes on, finish() fails the test if any check did."""
+"""The one set of pass/fail helpers every Python test uses (the shell tests'
+counterpart is in lib.sh; same words, same meanings):
+
+  check(cond, msg)    "ok: msg", or records "FAIL: msg" and goes on
+  fail(msg)           "FAIL: msg", the test stops here (exit 1)
+  require_ok(rv, what)  a PKCS#11 return value that must be CKR_OK, or the
+                      test stops; it raises, so a worker thread can catch it
+  finish()            exits 1 when a check failed, else logs PASS and returns
+"""
 
 import sys
 
@@ -23,6 +30,11 @@ def check(cond, msg):
     else:
         log("ok: " + msg)
     return cond
+
+
+def require_ok(rv, what):
+    if rv != 0:
+        raise RuntimeError("FAIL: %s -> CKR 0x%x" % (what, rv))
 
 
 def finish():

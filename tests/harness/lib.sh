@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Test harness for card tests: sourced by tests/fidelity/*.sh and later suites.
+# Test harness: sourced by every shell test. Its checks (below) serve all of
+# them; the rest is for card tests (tests/fidelity, module, e2e, ...):
 #
 #   . "$TOKEND_SOURCE_DIR/tests/harness/lib.sh"
 #   harness_init
@@ -31,10 +32,59 @@ harness_log() {
 	printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
 }
 
+# ---- Checks: the one set of pass/fail helpers every shell test uses ----
+#
+#   fail DESC             the test fails and stops here (exit 1)
+#   check DESC CMD...     runs CMD; "ok: DESC" when it succeeds, otherwise
+#                         "FAIL: DESC" is recorded and the test goes on
+#   fail_later DESC       records "FAIL: DESC" and goes on (check's failure
+#                         half, for a condition worked out by hand)
+#   pass DESC             prints "ok: DESC"
+#   finish                exits 1 when anything was recorded, else prints
+#                         "all passed"; a recorded failure also fails the
+#                         test when it ends without finish (harness_cleanup)
+# The log files named in HARNESS_LOGS (an array) are printed on failure.
+HARNESS_CHECK_FAILS=0
+HARNESS_LOGS=()
+
 fail() {
 	HARNESS_FAILED=1
 	printf 'FAIL: %s\n' "$*" >&2
 	exit 1
+}
+
+pass() {
+	printf 'ok: %s\n' "$*" >&2
+}
+
+fail_later() {
+	HARNESS_CHECK_FAILS=$((HARNESS_CHECK_FAILS + 1))
+	printf 'FAIL: %s\n' "$*" >&2
+}
+
+check() { # DESC CMD...
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail_later "$what"; fi
+}
+
+harness_print_logs() {
+	local f
+	for f in "${HARNESS_LOGS[@]}"; do
+		[ -s "$f" ] || continue
+		printf '=== %s (last 200 lines)\n' "$f" >&2
+		tail -n 200 "$f" >&2
+	done
+}
+
+finish() {
+	if [ "$HARNESS_CHECK_FAILS" -ne 0 ]; then
+		HARNESS_FAILED=1
+		harness_print_logs
+		printf '%d check(s) failed\n' "$HARNESS_CHECK_FAILS" >&2
+		exit 1
+	fi
+	printf 'all passed\n' >&2
 }
 
 assert_eq() { # expected actual [message]
@@ -229,6 +279,7 @@ harness_dump_logs() {
 			tail -n 20 "$f" | cut -c1-300 >&2
 		fi
 	done
+	harness_print_logs
 	if [ -s "$HARNESS_TMP/pcscd.log" ]; then
 		printf '=== pcscd log (last 30 lines)\n' >&2
 		tail -n 30 "$HARNESS_TMP/pcscd.log" >&2
@@ -240,6 +291,10 @@ harness_cleanup() {
 	trap - EXIT INT TERM
 	set +e
 	[ "$rc" -eq 0 ] || HARNESS_FAILED=1
+	if [ "$HARNESS_CHECK_FAILS" -ne 0 ]; then
+		printf 'FAIL: %d check(s) failed\n' "$HARNESS_CHECK_FAILS" >&2
+		HARNESS_FAILED=1
+	fi
 	for idx in "${!HARNESS_VCARD_PID[@]}"; do
 		pid=${HARNESS_VCARD_PID[$idx]}
 		kill -TERM "$pid" 2>/dev/null

@@ -29,7 +29,7 @@ exec unshare --mount --net --propagation private -- bash -c '
 	pcscd --foreground >/run/pcscd/pcscd.log 2>&1 &
 	PRIVATE_PCSCD_PID=$!
 	export PRIVATE_PCSCD_PID TOKEND_PRIVATE_PCSCD=1
-	trap "kill \$PRIVATE_PCSCD_PID 2>/dev/null; wait \$PRIVATE_PCSCD_PID 2>/dev/null || true" EXIT
+	trap "kill \$PRIVATE_PCSCD_PID 2>/dev/null || true; wait \$PRIVATE_PCSCD_PID 2>/dev/null || true" EXIT
 	# pcscd is ready once its socket and pid file exist.
 	for _ in $(seq 100); do
 		[ -S /run/pcscd/pcscd.comm ] && [ -s /run/pcscd/pcscd.pid ] && break

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 PIN = os.environ.get("TOKEND_PIN", "123456")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
-from checks import check, fail, finish, log  # noqa: E402,F401  (re-exported)
+from checks import check, fail, finish, log, require_ok  # noqa: E402,F401  (re-exported)
 
 
 def load():

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from p11util import PIN, check, ecdsa_der, fail, finish, load_pub, log  # noqa: E402
+from p11util import PIN, check, ecdsa_der, fail, finish, load_pub, log, require_ok  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
@@ -99,23 +99,19 @@ Sign = fn("Sign", ULONG, C.c_char_p, ULONG, P, C.POINTER(ULONG))
 WaitForSlotEvent = fn("WaitForSlotEvent", ULONG, C.POINTER(ULONG), P)
 
 
-def ok(rv, what):
-    if rv != 0:
-        raise RuntimeError("%s -> CKR 0x%x" % (what, rv))
-
 
 def present_slots():
     n = ULONG(0)
-    ok(GetSlotList(1, None, C.byref(n)), "C_GetSlotList")
+    require_ok(GetSlotList(1, None, C.byref(n)), "C_GetSlotList")
     ids = (ULONG * max(n.value, 1))()
-    ok(GetSlotList(1, ids, C.byref(n)), "C_GetSlotList")
+    require_ok(GetSlotList(1, ids, C.byref(n)), "C_GetSlotList")
     return list(ids[:n.value])
 
 
 def find_slot(reader):
     for s in present_slots():
         info = C.create_string_buffer(256)
-        ok(GetSlotInfo(s, info), "C_GetSlotInfo")
+        require_ok(GetSlotInfo(s, info), "C_GetSlotInfo")
         if reader in info.raw[:64]:
             return s
     return None
@@ -124,25 +120,25 @@ def find_slot(reader):
 def sign_once(slot):
     """Opens a session, logs in, signs with ID 01, verifies."""
     h = ULONG(0)
-    ok(OpenSession(slot, CKF_SERIAL_SESSION, None, None, C.byref(h)), "C_OpenSession")
+    require_ok(OpenSession(slot, CKF_SERIAL_SESSION, None, None, C.byref(h)), "C_OpenSession")
     rv = Login(h, CKU_USER, PIN.encode(), len(PIN))
     if rv not in (0, 0x100):  # CKR_USER_ALREADY_LOGGED_IN
-        ok(rv, "C_Login")
+        require_ok(rv, "C_Login")
     cls, kid = ULONG(CKO_PRIVATE_KEY), C.c_ubyte(1)
     templ = (Attribute * 2)(Attribute(CKA_CLASS, C.cast(C.byref(cls), P), C.sizeof(cls)),
                             Attribute(CKA_ID, C.cast(C.byref(kid), P), 1))
     key, cnt = ULONG(0), ULONG(0)
-    ok(FindObjectsInit(h, templ, 2), "C_FindObjectsInit")
-    ok(FindObjects(h, C.byref(key), 1, C.byref(cnt)), "C_FindObjects")
-    ok(FindObjectsFinal(h), "C_FindObjectsFinal")
+    require_ok(FindObjectsInit(h, templ, 2), "C_FindObjectsInit")
+    require_ok(FindObjects(h, C.byref(key), 1, C.byref(cnt)), "C_FindObjects")
+    require_ok(FindObjectsFinal(h), "C_FindObjectsFinal")
     if cnt.value != 1:
         raise RuntimeError("no private key with CKA_ID 01")
     msg = b"slot events " + os.urandom(16)
     digest = hashlib.sha256(msg).digest()
     mech = Mechanism(CKM_ECDSA, None, 0)
-    ok(SignInit(h, C.byref(mech), key), "C_SignInit")
+    require_ok(SignInit(h, C.byref(mech), key), "C_SignInit")
     buf, blen = C.create_string_buffer(132), ULONG(132)
-    ok(Sign(h, digest, len(digest), buf, C.byref(blen)), "C_Sign")
+    require_ok(Sign(h, digest, len(digest), buf, C.byref(blen)), "C_Sign")
     pub.verify(ecdsa_der(buf.raw[:blen.value]), msg, ec.ECDSA(hashes.SHA256()))
 
 
@@ -166,7 +162,7 @@ class Waiter(threading.Thread):
         return self.rv, self.slot.value, self.at - since
 
 
-ok(Initialize(C.byref(InitArgs(flags=CKF_OS_LOCKING_OK))), "C_Initialize")
+require_ok(Initialize(C.byref(InitArgs(flags=CKF_OS_LOCKING_OK))), "C_Initialize")
 reader = os.environ.get("TOKEND_READER", "Virtual PCD 00 00").encode()
 slot = find_slot(reader)
 if slot is None:
@@ -181,7 +177,7 @@ slowest = 0.0
 for i in range(5):
     t0 = time.monotonic()
     present_slots()
-    ok(GetTokenInfo(slot, C.create_string_buffer(512)), "C_GetTokenInfo")
+    require_ok(GetTokenInfo(slot, C.create_string_buffer(512)), "C_GetTokenInfo")
     sign_once(slot)
     slowest = max(slowest, time.monotonic() - t0)
 check(a.is_alive(), "A is still blocked (nothing happened to the card)")
@@ -220,7 +216,7 @@ check(WaitForSlotEvent(CKF_DONT_BLOCK, C.byref(ev), None) == CKR_NO_EVENT,
 # C_Finalize from this thread ends A's wait.
 a = Waiter()
 t0 = time.monotonic()
-ok(Finalize(None), "C_Finalize")
+require_ok(Finalize(None), "C_Finalize")
 fin = time.monotonic() - t0
 rv, got, dt = a.result(t0)
 check(rv == CKR_NOT_INIT, "C_Finalize: A returns CKR_CRYPTOKI_NOT_INITIALIZED (rv %s)" %

@@ -14,7 +14,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from p11util import PIN, check, ecdsa_der, fail, finish, load_pub, log  # noqa: E402
+from p11util import PIN, check, ecdsa_der, fail, finish, load_pub, log, require_ok  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
@@ -83,32 +83,28 @@ SignInit = fn("SignInit", ULONG, P, ULONG)
 Sign = fn("Sign", ULONG, C.c_char_p, ULONG, P, C.POINTER(ULONG))
 
 
-def ok(rv, what):
-    if rv != 0:
-        raise RuntimeError("%s -> CKR 0x%x" % (what, rv))
-
 
 args = InitArgs(flags=CKF_OS_LOCKING_OK)
-ok(Initialize(C.byref(args)), "C_Initialize(CKF_OS_LOCKING_OK)")
+require_ok(Initialize(C.byref(args)), "C_Initialize(CKF_OS_LOCKING_OK)")
 
 reader = os.environ.get("TOKEND_READER", "Virtual PCD 00 00").encode()
 n = ULONG(0)
-ok(GetSlotList(1, None, C.byref(n)), "C_GetSlotList")
+require_ok(GetSlotList(1, None, C.byref(n)), "C_GetSlotList")
 slots = (ULONG * max(n.value, 1))()
-ok(GetSlotList(1, slots, C.byref(n)), "C_GetSlotList")
+require_ok(GetSlotList(1, slots, C.byref(n)), "C_GetSlotList")
 slot = None
 for s in slots[:n.value]:
     info = C.create_string_buffer(256)
-    ok(GetSlotInfo(s, info), "C_GetSlotInfo")
+    require_ok(GetSlotInfo(s, info), "C_GetSlotInfo")
     if reader in info.raw[:64]:
         slot = s
 if slot is None:
     fail("no slot with a token in '%s'" % reader.decode())
 
 h = ULONG(0)
-ok(OpenSession(slot, CKF_SERIAL_SESSION, None, None, C.byref(h)), "C_OpenSession")
+require_ok(OpenSession(slot, CKF_SERIAL_SESSION, None, None, C.byref(h)), "C_OpenSession")
 login_session = h.value
-ok(Login(login_session, CKU_USER, PIN.encode(), len(PIN)), "C_Login")
+require_ok(Login(login_session, CKU_USER, PIN.encode(), len(PIN)), "C_Login")
 
 cls, kid = ULONG(CKO_PRIVATE_KEY), C.c_ubyte(1)
 templ = (Attribute * 2)(Attribute(CKA_CLASS, C.cast(C.byref(cls), P), C.sizeof(cls)),
@@ -121,11 +117,11 @@ start = threading.Barrier(THREADS)
 def worker(t):
     try:
         h = ULONG(0)
-        ok(OpenSession(slot, CKF_SERIAL_SESSION, None, None, C.byref(h)), "C_OpenSession")
-        ok(FindObjectsInit(h, templ, 2), "C_FindObjectsInit")
+        require_ok(OpenSession(slot, CKF_SERIAL_SESSION, None, None, C.byref(h)), "C_OpenSession")
+        require_ok(FindObjectsInit(h, templ, 2), "C_FindObjectsInit")
         key, cnt = ULONG(0), ULONG(0)
-        ok(FindObjects(h, C.byref(key), 1, C.byref(cnt)), "C_FindObjects")
-        ok(FindObjectsFinal(h), "C_FindObjectsFinal")
+        require_ok(FindObjects(h, C.byref(key), 1, C.byref(cnt)), "C_FindObjects")
+        require_ok(FindObjectsFinal(h), "C_FindObjectsFinal")
         if cnt.value != 1:
             raise RuntimeError("no private key with CKA_ID 01")
         mech = Mechanism(CKM_ECDSA, None, 0)
@@ -134,11 +130,11 @@ def worker(t):
         for i in range(SIGS):
             msg = b"thread %d signature %d " % (t, i) + os.urandom(16)
             digest = hashlib.sha256(msg).digest()
-            ok(SignInit(h, C.byref(mech), key), "C_SignInit")
+            require_ok(SignInit(h, C.byref(mech), key), "C_SignInit")
             buf, blen = C.create_string_buffer(132), ULONG(132)
-            ok(Sign(h, digest, len(digest), buf, C.byref(blen)), "C_Sign")
+            require_ok(Sign(h, digest, len(digest), buf, C.byref(blen)), "C_Sign")
             out.append((msg, buf.raw[:blen.value]))
-        ok(CloseSession(h), "C_CloseSession")
+        require_ok(CloseSession(h), "C_CloseSession")
         results[t] = out
     except Exception as ex:  # recorded, the main thread reports it
         errors.append("thread %d: %s" % (t, ex))
@@ -162,6 +158,6 @@ for t, out in sorted(results.items()):
             bad += 1
 log("%d signatures verify, %d do not" % (good, bad))
 check(good == THREADS * SIGS and bad == 0, "%d of %d signatures verify" % (good, THREADS * SIGS))
-ok(CloseSession(login_session), "C_CloseSession")
-ok(Finalize(None), "C_Finalize")
+require_ok(CloseSession(login_session), "C_CloseSession")
+require_ok(Finalize(None), "C_Finalize")
 finish()

@@ -162,6 +162,12 @@ static void tok_close(struct tk_token *tok)
 	free(t);
 }
 
+static void soft_card_hook(const char *op)
+{
+	if (soft_control.card_hook)
+		soft_control.card_hook(op);
+}
+
 static int tok_info(struct tk_token *tok, struct tk_token_info *out)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
@@ -208,6 +214,7 @@ static int tok_load_private(struct tk_token *tok)
 	struct soft_tok *t = (struct soft_tok *)tok;
 
 	soft_stats.load_private++;
+	soft_card_hook("load_private");
 	if (!t->verified)
 		return TK_ERR_AUTH_REQUIRED;
 	if (t->ndata < 2) {
@@ -227,6 +234,7 @@ static int tok_login(struct tk_token *tok, enum tk_user user, const uint8_t *s,
 	struct soft_tok *t = (struct soft_tok *)tok;
 
 	soft_stats.login++;
+	soft_card_hook("login");
 	if (user == TK_USER_ADMIN) { /* a plain PIN, as a module's SO */
 		if (len != strlen(SOFT_SO_PIN) || memcmp(s, SOFT_SO_PIN, len))
 			return TK_ERR_PIN_INCORRECT;
@@ -249,6 +257,7 @@ static int tok_logout(struct tk_token *tok, enum tk_user user)
 	struct soft_tok *t = (struct soft_tok *)tok;
 
 	soft_stats.logout++;
+	soft_card_hook("logout");
 	if (user == TK_USER_ADMIN) {
 		t->admin = false;
 		return 0;
@@ -476,6 +485,7 @@ static int tok_generate(struct tk_token *tok, const struct tk_id *id,
 	EVP_PKEY *k;
 
 	soft_stats.generate++;
+	soft_card_hook("generate");
 	if (!t->admin)
 		return TK_ERR_AUTH_REQUIRED;
 	switch (alg) {
@@ -602,6 +612,7 @@ static int tok_change_pin(struct soft_tok *t, enum tk_user which,
 	int *tries = which == TK_USER_PUK ? &t->puk_tries : &t->tries;
 
 	soft_stats.change_pin++;
+	soft_card_hook("change_pin");
 	if (*tries == 0)
 		return TK_ERR_PIN_LOCKED;
 	if (old_len != strlen(cur) || memcmp(old, cur, old_len))
@@ -670,6 +681,7 @@ static int tok_discover(struct tk_token *tok, unsigned what, const uint8_t *id,
 			size_t id_len)
 {
 	soft_stats.discover++;
+	soft_card_hook("discover");
 	soft_stats.discover_what = what;
 	soft_stats.discover_id.len = id_len;
 	if (id_len && id_len <= TK_ID_MAX)
@@ -968,4 +980,5 @@ void soft_reset_all(void)
 	soft_control.events = 0;
 	soft_control.pin_tries_left = 3;
 	soft_control.sign_hook = NULL;
+	soft_control.card_hook = NULL;
 }

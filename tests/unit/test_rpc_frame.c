@@ -1,4 +1,4 @@
-/* p11-kit RPC transport: handshake and frame parsing (daemon/rpc_frame.c). */
+/* p11-kit RPC transport: handshake and frame parsing (rpc/rpc_frame.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

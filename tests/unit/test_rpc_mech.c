@@ -1,4 +1,4 @@
-/* Mechanism parameters on the p11-kit wire (daemon/rpc_mech.c), per the
+/* Mechanism parameters on the p11-kit wire (rpc/rpc_mech.c), per the
  * encoding of the version the client offered. */
 #include <setjmp.h>
 #include <stdarg.h>

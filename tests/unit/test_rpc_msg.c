@@ -1,4 +1,4 @@
-/* p11-kit RPC message codec (daemon/rpc_msg.c, rpc_attr.c): requests recorded
+/* p11-kit RPC message codec (rpc/rpc_msg.c, rpc_attr.c): requests recorded
  * from Debian 12's p11-kit-client.so (p11-kit 0.24.1, protocol 0) through
  * PyKCS11, round trips of every argument type, and malformed input. */
 #include <setjmp.h>
@@ -11,8 +11,10 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
 #include "error.h"
 #include "rpc_msg.h"
+#include "unit_filter.h"
 
 /* Message bodies (frame data) captured from the real client. */
 static const char fx_initialize[] =
@@ -290,25 +292,58 @@ static void test_truncations(void **state)
 	}
 }
 
-/* Flipping any byte of a real request never crashes or leaks. */
+/* Flipping any bit of a real request never crashes or leaks: an ASan build
+ * catches a bad read or a leak (the reason for the asan-only label). Every
+ * build checks the outcome: a refusal is a TK_ERR_*, the input is left as
+ * it was, and what decodes is a whole call that encodes and decodes again. */
 static void test_mutations(void **state)
 {
 	struct rpc_codec c;
-	struct rpc_message m;
-	uint8_t *p;
-	size_t n, k;
-	int bit;
+	struct rpc_message m, again;
+	struct buf b;
+	uint8_t *p, *orig;
+	size_t n, k, decoded = 0, refused = 0;
+	int bit, rv;
 
 	(void)state;
 	rpc_codec_init(&c, 2);
 	p = unhex(fx_findinit, &n);
+	orig = malloc(n);
+	memcpy(orig, p, n);
 	for (k = 0; k < n; k++)
 		for (bit = 0; bit < 8; bit++) {
 			p[k] ^= (uint8_t)(1u << bit);
-			if (rpc_request_decode(&c, p, n, &m) == 0)
-				rpc_message_clear(&m);
+			rv = rpc_request_decode(&c, p, n, &m);
 			p[k] ^= (uint8_t)(1u << bit);
+			assert_memory_equal(p, orig, n);
+			if (rv < 0) {
+				/* malformed, or a length beyond the limits */
+				assert_true(rv == TK_ERR_INVALID ||
+					    rv == TK_ERR_TOO_LARGE);
+				refused++;
+				continue;
+			}
+			assert_int_equal(rv, 0);
+			assert_non_null(m.call);
+			assert_int_equal(m.call->id, m.call_id);
+			buf_init(&b, 0);
+			assert_int_equal(rpc_request_encode(&c, m.call_id,
+							    m.args, m.nargs,
+							    &b),
+					 0);
+			assert_int_equal(
+			    rpc_request_decode(&c, b.data, b.len, &again), 0);
+			assert_int_equal(again.call_id, m.call_id);
+			rpc_message_clear(&again);
+			buf_free(&b);
+			rpc_message_clear(&m);
+			decoded++;
 		}
+	/* A flip in a value (a handle, an attribute type) still decodes; one
+	 * in a length or the signature does not. */
+	assert_true(decoded > 0);
+	assert_true(refused > 0);
+	free(orig);
 	free(p);
 }
 
@@ -638,7 +673,104 @@ static void test_call_table(void **state)
 	assert_string_equal(rpc_call_lookup(89)->response, "uPu");
 }
 
-int main(void)
+/* The signature token at index arg of sig ("uMuaA", 3: "aA"), length in *n. */
+static const char *sig_token(const char *sig, int arg, size_t *n)
+{
+	for (;; arg--) {
+		*n = (*sig == 'a' || *sig == 'f') ? 2 : 1;
+		if (!*sig || arg == 0)
+			return sig;
+		sig += *n;
+	}
+}
+
+/* Every call's write class and audit name, as the access policy and the
+ * audit lines use them. */
+static void test_call_classes(void **state)
+{
+	const struct rpc_call *k;
+	const char *t;
+	size_t n;
+	uint32_t i;
+
+	(void)state;
+	for (i = 1; i < RPC_CALL_COUNT; i++) {
+		k = rpc_call_lookup(i);
+		assert_true(k->write < RPC_WRITE_COUNT);
+		assert_non_null(k->audit);
+		if (k->token_arg < 0)
+			continue;
+		/* token_arg names the request's template */
+		assert_int_not_equal(k->write, RPC_WRITE_NONE);
+		t = sig_token(k->request, k->token_arg, &n);
+		assert_int_equal(n, 2);
+		assert_memory_equal(t, "aA", 2);
+	}
+	assert_int_equal(rpc_call_lookup(RPC_C_InitToken2)->write,
+			 RPC_WRITE_INIT_TOKEN);
+	assert_int_equal(rpc_call_lookup(RPC_C_SetPIN)->write,
+			 RPC_WRITE_SET_PIN);
+	assert_int_equal(rpc_call_lookup(RPC_C_Login)->write, RPC_WRITE_NONE);
+	assert_int_equal(rpc_call_lookup(RPC_C_Sign)->write, RPC_WRITE_NONE);
+	assert_string_equal(rpc_call_lookup(RPC_C_SignFinal)->audit, "sign");
+	assert_string_equal(rpc_call_lookup(RPC_C_Decrypt)->audit, "decrypt");
+	assert_string_equal(rpc_call_lookup(RPC_C_DeriveKey2)->audit, "derive");
+	assert_string_equal(rpc_call_lookup(RPC_C_UnwrapKey)->audit, "unwrap");
+	assert_string_equal(rpc_call_lookup(RPC_C_Login)->audit, "C_Login");
+	assert_string_equal(rpc_call_lookup(RPC_C_MessageSignInit)->audit,
+			    "C_MessageSignInit");
+}
+
+/* rpc_request_writes() on decoded requests: a creation writes only with
+ * CKA_TOKEN true; the others by their call. */
+static void test_request_writes(void **state)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE tok[] = { { CKA_LABEL, "k", 1 },
+			       { CKA_TOKEN, &yes, sizeof(yes) } };
+	CK_ATTRIBUTE ses[] = { { CKA_TOKEN, &no, sizeof(no) } };
+	struct rpc_arg a[4] = {
+		{ .type = RPC_ARG_ULONG, .ulong = 1 },
+		{ .type = RPC_ARG_ATTRS, .attrs = { tok, 2 } },
+	};
+	struct rpc_message m;
+
+	(void)state;
+	roundtrip(0, true, RPC_C_CreateObject, a, 2, 0, &m);
+	assert_int_equal(rpc_request_writes(&m), RPC_WRITE_CREATE_OBJECT);
+	rpc_message_clear(&m);
+	a[1].attrs.v = ses;
+	a[1].attrs.count = 1;
+	roundtrip(0, true, RPC_C_CreateObject, a, 2, 0, &m);
+	assert_int_equal(rpc_request_writes(&m), RPC_WRITE_NONE);
+	rpc_message_clear(&m);
+	a[1].attrs.v = tok; /* no CKA_TOKEN */
+	a[1].attrs.count = 1;
+	roundtrip(0, true, RPC_C_CreateObject, a, 2, 0, &m);
+	assert_int_equal(rpc_request_writes(&m), RPC_WRITE_NONE);
+	rpc_message_clear(&m);
+	a[1] = (struct rpc_arg){ .type = RPC_ARG_ULONG, .ulong = 7 };
+	roundtrip(0, true, RPC_C_DestroyObject, a, 2, 0, &m);
+	assert_int_equal(rpc_request_writes(&m), RPC_WRITE_DESTROY_OBJECT);
+	rpc_message_clear(&m);
+	/* a key pair is a token write even with CKA_TOKEN false */
+	a[1] = (struct rpc_arg){ .type = RPC_ARG_MECH,
+				 .mech = { false,
+					   { CKM_EC_KEY_PAIR_GEN, NULL, 0 } } };
+	a[2] = (struct rpc_arg){ .type = RPC_ARG_ATTRS, .attrs = { ses, 1 } };
+	a[3] = a[2];
+	roundtrip(0, true, RPC_C_GenerateKeyPair, a, 4, 0, &m);
+	assert_int_equal(rpc_request_writes(&m), RPC_WRITE_GENERATE_KEY);
+	rpc_message_clear(&m);
+	assert_int_equal(rpc_request_writes(NULL), RPC_WRITE_NONE);
+	a[0] = (struct rpc_arg){ .type = RPC_ARG_BYTE, .byte = 1 };
+	a[1] = (struct rpc_arg){ .type = RPC_ARG_ULONG_BUF, .room = 1 };
+	roundtrip(0, true, RPC_C_GetSlotList, a, 2, 0, &m);
+	assert_int_equal(rpc_request_writes(&m), RPC_WRITE_NONE);
+	rpc_message_clear(&m);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_real_initialize),
@@ -656,6 +788,10 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_attribute_buffer),
 		cmocka_unit_test(test_error_and_update),
 		cmocka_unit_test(test_call_table),
+		cmocka_unit_test(test_call_classes),
+		cmocka_unit_test(test_request_writes),
 	};
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -610,6 +610,7 @@ static void test_null_pin_and_audit(void **state)
 	/* one record for the signature, not for the size queries */
 	assert_int_equal(log.ev[2].kind, RPC_AUDIT_KEY_USE);
 	assert_string_equal(log.ev[2].call, "C_Sign");
+	assert_string_equal(log.ev[2].op, "sign");
 	assert_int_equal(log.ev[2].mech, CKM_SHA256_RSA_PKCS);
 	assert_int_equal(log.ev[2].key_id_len, SOFT_ID_LEN);
 	assert_memory_equal(log.id[2], soft_idb(1), SOFT_ID_LEN);
@@ -698,9 +699,11 @@ static void test_decrypt_derive(void **state)
 
 	assert_int_equal(log.n, 3); /* login, decrypt, derive */
 	assert_string_equal(log.ev[1].call, "C_Decrypt");
+	assert_string_equal(log.ev[1].op, "decrypt");
 	assert_int_equal(log.ev[1].mech, CKM_RSA_PKCS);
 	assert_memory_equal(log.id[1], soft_idb(1), SOFT_ID_LEN);
 	assert_string_equal(log.ev[2].call, "C_DeriveKey2");
+	assert_string_equal(log.ev[2].op, "derive");
 	assert_int_equal(log.ev[2].mech, CKM_ECDH1_DERIVE);
 	assert_memory_equal(log.id[2], soft_idb(3), SOFT_ID_LEN);
 	assert_int_equal(log.ev[2].rv, CKR_OK);

@@ -1,5 +1,7 @@
 /* The p11-kit RPC call table: every call id of p11-kit 0.24-0.26 with its
- * request and response signatures. Signature tokens: y byte, u CK_ULONG
+ * request and response signatures, what it does to a token (for an access
+ * policy) and its name in audit lines. One row per call says all of it.
+ * Signature tokens: y byte, u CK_ULONG
  * (u64), z string, s space-padded string, v CK_VERSION, ay byte array,
  * au ulong array, aA attribute array, fy/fu/fA output buffers (lengths
  * only), M mechanism, P mechanism-parameter update. */
@@ -103,12 +105,35 @@ enum rpc_call_id {
 	RPC_CALL_COUNT
 };
 
+/* What a call changes on a token: its write class. Reads, and calls that
+ * change only session state (C_Login, C_SignInit ...), are RPC_WRITE_NONE.
+ * SO login is not here: it depends on an argument, not on the call. */
+enum rpc_write {
+	RPC_WRITE_NONE = 0,
+	RPC_WRITE_INIT_TOKEN,
+	RPC_WRITE_INIT_PIN,
+	RPC_WRITE_SET_PIN,
+	RPC_WRITE_GENERATE_KEY,
+	RPC_WRITE_CREATE_OBJECT,
+	RPC_WRITE_DESTROY_OBJECT,
+	RPC_WRITE_SET_ATTRIBUTE,
+	RPC_WRITE_COUNT
+};
+
 struct rpc_call {
 	uint32_t id;
 	uint8_t since; /* lowest protocol version that has it */
 	const char *name;
 	const char *request; /* NULL for RPC_CALL_ERROR */
 	const char *response;
+	uint8_t write; /* enum rpc_write */
+	/* -1: a call with a write class always writes. Else the index of the
+	 * request's 'aA' template: the call writes only when it asks for a
+	 * token object (CKA_TOKEN true), see rpc_request_writes(). */
+	int8_t token_arg;
+	/* The operation in audit lines: "sign", "decrypt", "derive",
+	 * "unwrap" for the calls that use a key so; else the call's name. */
+	const char *audit;
 };
 
 /* NULL for ids out of range. */

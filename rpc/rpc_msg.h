@@ -64,7 +64,7 @@ struct rpc_arg {
 };
 
 struct rpc_codec {
-	uint8_t offered; /* the version byte the client sent in the handshake */
+	uint8_t offered; /* the version byte the client sent (a client: ours) */
 	struct rpc_limits limits;
 };
 
@@ -96,6 +96,12 @@ int rpc_response_encode(const struct rpc_codec *c, uint32_t call_id,
 int rpc_error_encode(CK_RV rv, struct buf *out);
 /* Frees and wipes the arena; the message can be reused. */
 void rpc_message_clear(struct rpc_message *m);
+
+/* What the decoded request would change on a token: its call's write class
+ * (rpc_calls.h), or RPC_WRITE_NONE when the call reads, or creates only a
+ * session object (its template has CKA_TOKEN false or none). A template that
+ * is missing or not an 'aA' counts as a token object. */
+enum rpc_write rpc_request_writes(const struct rpc_message *req);
 
 /* Fill args for the info structures' responses; return the count. */
 size_t rpc_args_info(const CK_INFO *i, struct rpc_arg *args);

@@ -428,3 +428,33 @@ size_t rpc_args_session_info(const CK_SESSION_INFO *i, struct rpc_arg *a)
 	a[3] = ARG_U(i->ulDeviceError);
 	return 4;
 }
+
+/* CKA_TOKEN of a template argument; an argument we cannot read counts as
+ * true (assume the worst). */
+static bool tmpl_token(const struct rpc_arg *a)
+{
+	const CK_ATTRIBUTE *t;
+	CK_ULONG i;
+
+	if (a->type != RPC_ARG_ATTRS)
+		return true;
+	for (i = 0; i < a->attrs.count; i++) {
+		t = &a->attrs.v[i];
+		if (t->type == CKA_TOKEN && t->pValue && t->ulValueLen >= 1)
+			return *(const CK_BBOOL *)t->pValue != CK_FALSE;
+	}
+	return false;
+}
+
+enum rpc_write rpc_request_writes(const struct rpc_message *req)
+{
+	const struct rpc_call *call;
+
+	if (!req || !(call = rpc_call_lookup(req->call_id)))
+		return RPC_WRITE_NONE;
+	if (call->write == RPC_WRITE_NONE || call->token_arg < 0 ||
+	    (size_t)call->token_arg >= req->nargs ||
+	    tmpl_token(&req->args[call->token_arg]))
+		return call->write;
+	return RPC_WRITE_NONE;
+}
