@@ -791,6 +791,7 @@ static int tok_create_data(struct tk_token *tok, const struct tk_attr *a,
 	uint8_t *copy;
 
 	soft_stats.create_data++;
+	soft_card_hook("create_data");
 	if (!t->admin)
 		return TK_ERR_AUTH_REQUIRED;
 	for (size_t i = 0; i < n; i++)

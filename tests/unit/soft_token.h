@@ -52,8 +52,8 @@ struct soft_control {
 	uint32_t events;
 	int pin_tries_left;      /* set before open to start with fewer tries */
 	void (*sign_hook)(void); /* called as sign() starts: a slow card */
-	/* Called as login, logout, change_pin, generate, discover and
-	 * load_private start, with the op's name: a slow card. */
+	/* Called as login, logout, change_pin, generate, create_data,
+	 * discover and load_private start, with the op's name: a slow card. */
 	void (*card_hook)(const char *op);
 };
 extern struct soft_control soft_control;

@@ -130,6 +130,18 @@ static CK_RV do_generate(struct call *c)
 				    &hk);
 }
 
+static CK_RV do_create_data(struct call *c)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL tok = CK_TRUE;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
+			     { CKA_TOKEN, &tok, sizeof(tok) },
+			     { CKA_VALUE, "new value", 9 } };
+	CK_OBJECT_HANDLE h;
+
+	return fe_C_CreateObject(app, c->s, t, 3, &h);
+}
+
 static CK_RV do_find_all(struct call *c)
 {
 	return fe_C_FindObjectsInit(app, c->s, NULL, 0);
@@ -359,6 +371,41 @@ static void test_generate(void **state)
 	assert_int_equal(fe_C_FindObjectsFinal(app, s2), CKR_OK);
 }
 
+/* A slow data object write (the driver's create_data): the other
+ * session's state, the token's info and the mechanisms are answered;
+ * after it, a search finds the new value. */
+static void test_create_data(void **state)
+{
+	CK_SESSION_HANDLE s1 = open_rw(), s2 = open_rw();
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE t = { CKA_CLASS, &cls, sizeof(cls) };
+	struct call c = { .fn = do_create_data, .s = s1 };
+	CK_BYTE value[32];
+	CK_ATTRIBUTE a = { CKA_VALUE, value, sizeof(value) };
+	CK_OBJECT_HANDLE h;
+	CK_ULONG n = 0;
+
+	(void)state;
+	assert_int_equal(fe_C_Login(app, s1, CKU_SO,
+				    (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+				    strlen(SOFT_SO_PIN)),
+			 CKR_OK);
+	gate_arm("create_data");
+	call_start(&c);
+	gate_wait_inside();
+	answers_now(s2, CK_INVALID_HANDLE, CKS_RW_SO_FUNCTIONS, false);
+	gate_open();
+	assert_int_equal(call_join(&c), CKR_OK);
+	assert_int_equal(soft_stats.create_data, 1);
+	assert_int_equal(fe_C_FindObjectsInit(app, s2, &t, 1), CKR_OK);
+	assert_int_equal(fe_C_FindObjects(app, s2, &h, 1, &n), CKR_OK);
+	assert_int_equal(fe_C_FindObjectsFinal(app, s2), CKR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(fe_C_GetAttributeValue(app, s2, h, &a, 1), CKR_OK);
+	assert_int_equal(a.ulValueLen, 9);
+	assert_memory_equal(value, "new value", 9);
+}
+
 /* A search's first read of the card: another search of the app runs on. */
 static void test_first_read(void **state)
 {
@@ -424,6 +471,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_race, up, down),
 		cmocka_unit_test_setup_teardown(test_setpin, up, down),
 		cmocka_unit_test_setup_teardown(test_generate, up, down),
+		cmocka_unit_test_setup_teardown(test_create_data, up, down),
 		cmocka_unit_test_setup_teardown(test_first_read, up, down),
 		cmocka_unit_test_setup_teardown(test_close_while_busy, up,
 						down),
