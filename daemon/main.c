@@ -15,7 +15,6 @@
 #include "error.h"
 #include "frontend.h"
 #include "log.h"
-#include "piv_driver.h"
 #include "service.h"
 #include "worker.h"
 
@@ -148,22 +147,20 @@ static int main_check(const struct main_args *a)
 /* After the connections are closed: how long their workers may take. */
 #define MAIN_WORKERS_STOP_MS 2000
 
-/* The front end with the PIV driver. Its slots come from the device
- * watchers (devices.c, started with the service); pcscd may be absent: the
- * PC/SC watcher reconnects with back-off, so tokend starts anyway and
- * serves an empty slot list until then. */
+/* The front end with the default drivers (drivers/registry.c). Its slots
+ * come from the device watchers (devices.c, started with the service);
+ * pcscd may be absent: the PC/SC watcher reconnects with back-off, so
+ * tokend starts anyway and serves an empty slot list until then. */
 static int main_frontend_start(void)
 {
 	struct tk_driver **drivers;
-	size_t n = 1;
+	size_t n = 0;
 	int r;
 
-	if ((drivers = calloc(1, sizeof(*drivers))) == NULL)
-		return TK_ERR_NOMEM;
-	if ((r = piv_driver_new(&drivers[0])) != 0) {
-		log_err("PIV driver: %s; serving no tokens", tk_strerror(r));
-		n = 0;
-	}
+	if ((r = frontend_default_drivers(&drivers, &n)) != 0)
+		return r;
+	if (n == 0)
+		log_err("no token driver could start; serving no tokens");
 	if ((r = frontend_init(drivers, n)) != 0) {
 		log_err("front end: %s", tk_strerror(r));
 		for (size_t i = 0; i < n; i++)

@@ -13,12 +13,31 @@
  *    through discover(), each part at most once per open, and kept (the
  *    cache); info() and objects() answer from memory and cost no device
  *    round trip. objects() returns what has been discovered so far.
- *  - Private-key operations are raw: the front end applies hashing and
- *    padding (PKCS#1, PSS, OAEP) with OpenSSL and hands the driver exactly
- *    what the device consumes.
- *  - Secrets passed in (PIN, PUK, management key) are the caller's; the
- *    driver copies what it must keep (to re-verify after another program
- *    reset the card) into memory it wipes on logout and on close. */
+ *  - login, pin_status, puk_status and set_pin must not change objects()
+ *    (nor what it returned): the front end runs them while other threads
+ *    read the cached objects, holding the device for the call but not the
+ *    cache. Every other call that talks to the device may change it.
+ *  - Objects are what the driver says they are: each key, secret key and
+ *    data object carries the driver's handle for it (stable while the token
+ *    is open: PIV the slot or container tag, a module its object handle, a
+ *    TPM its persistent handle), its CKA_ID as bytes, its labels, and the
+ *    attributes the front end derives from them (key type, modulus, ...).
+ *    Anything else (vendor attributes, labels per object kind) comes from
+ *    the optional attr() op.
+ *  - Mechanisms: a token without mechanisms() offers the front end's own
+ *    table narrowed by its caps, all TK_MECH_RAW: the front end hashes and
+ *    pads (PKCS#1, PSS, OAEP) and hands the driver exactly what the device
+ *    consumes (PIV). A token with mechanisms() lists what it offers; a
+ *    TK_MECH_WHOLE entry is handed to the driver as the application asked
+ *    (mechanism, parameter, whole message: a module hashes, pads and signs
+ *    inside).
+ *  - Login: the token's info says which users exist and what the front end
+ *    may do with them (TK_LOGIN_*). Secrets go to the driver as the
+ *    application gave them; the driver decodes what it must (PIV: the SO
+ *    PIN is the management key in hex).
+ *  - Secrets passed in (PIN, PUK, SO secret) are the caller's; the driver
+ *    copies what it must keep (to re-verify after another program reset
+ *    the card) into memory it wipes on logout and on close. */
 #ifndef TOKEND_DRIVER_H
 #define TOKEND_DRIVER_H
 
@@ -28,7 +47,17 @@
 
 #include <openssl/evp.h>
 
+#include "buf.h"
 #include "error.h"
+
+/* The longest CKA_ID a driver may give an object (SoftHSMv2 and OpenSC use
+ * 20-byte SHA-1 IDs; PIV one byte). */
+#define TK_ID_MAX 128
+
+struct tk_id {
+	size_t len;
+	uint8_t b[TK_ID_MAX];
+};
 
 enum tk_alg {
 	TK_ALG_NONE = 0,
@@ -61,8 +90,23 @@ enum tk_touch_policy {
 /* Who logs in. */
 enum tk_user {
 	TK_USER_PIN,   /* CKU_USER and CKU_CONTEXT_SPECIFIC */
-	TK_USER_PUK,   /* only for change_pin / unblock */
-	TK_USER_ADMIN, /* CKU_SO: the PIV management key */
+	TK_USER_PUK,   /* only for set_pin */
+	TK_USER_ADMIN, /* CKU_SO: PIV the management key, a module its SO PIN */
+};
+
+/* The login model (tk_token_info.login). */
+enum {
+	/* The user logs in with a PIN before private objects are used. */
+	TK_LOGIN_USER = 1u << 0,
+	/* CKU_SO exists (login(TK_USER_ADMIN) with the secret as given). */
+	TK_LOGIN_SO = 1u << 1,
+	/* The SO sets the user PIN: C_InitPIN calls init_pin(). */
+	TK_LOGIN_INIT_PIN = 1u << 2,
+	/* The device takes the PIN itself (PIN pad, biometric): C_Login with
+	 * no PIN reaches login() with len 0. */
+	TK_LOGIN_PROTECTED_PATH = 1u << 3,
+	/* C_InitToken is a factory reset the SO secret authorises. */
+	TK_LOGIN_SO_RESET = 1u << 4,
 };
 
 /* Capabilities of a token, from its firmware or kind. */
@@ -95,15 +139,19 @@ struct tk_token_info {
 	int pin_tries_max;     /* -1: unknown */
 	int puk_tries_left;    /* -1: unknown */
 	bool pin_is_default;   /* the factory PIN is still set */
-	bool admin_is_default; /* the factory management key is still set */
+	bool admin_is_default; /* the factory SO secret is still set */
 	uint32_t caps;         /* TK_CAP_* */
+	uint32_t login;        /* TK_LOGIN_* */
 };
 
-/* One private key the token holds (a PIV key slot that is occupied). */
+/* One private key the token holds, with its public key and certificate
+ * (three objects sharing the CKA_ID), or a certificate alone. */
 struct tk_key {
-	uint8_t ref; /* the device's reference: 9A, 9C, 82..95, F9 */
-	uint8_t id; /* CKA_ID: 9A,9C,9D,9E = 01..04, 82..95 = 05..18, F9 = 19 */
-	char label[64];
+	uint32_t handle; /* the driver's name for the key */
+	struct tk_id id; /* CKA_ID */
+	char label[64];  /* of the private key */
+	char pub_label[64];
+	char cert_label[64];
 	enum tk_alg alg;
 	EVP_PKEY
 	    *pub; /* always set: from metadata, certificate or generation */
@@ -113,12 +161,28 @@ struct tk_key {
 	enum tk_touch_policy touch_policy;
 	bool generated; /* on the device (attestable); false: imported or
 			   unknown */
+	bool cert_only; /* only the certificate is an object (PIV: F9) */
+};
+
+/* A secret key (CKO_SECRET_KEY) the token holds; its value never leaves. */
+struct tk_secret_key {
+	uint32_t handle;
+	struct tk_id id;
+	char label[64];
+	unsigned long key_type; /* CKK_* */
+	size_t value_len;       /* bytes, 0: unknown */
+	unsigned long usage;    /* CKF_SIGN|CKF_VERIFY|CKF_ENCRYPT|... */
+	bool private;           /* usable and visible only after login */
+	bool generated;
 };
 
 /* A data object (CKO_DATA). */
 struct tk_data {
-	uint32_t tag; /* e.g. 0x5FC102 CHUID */
+	uint32_t handle; /* PIV: the container's tag, e.g. 0x5FC102 */
 	char label[64];
+	char application[32]; /* CKA_APPLICATION */
+	uint8_t oid[24];      /* CKA_OBJECT_ID as DER, oid_len 0: none */
+	size_t oid_len;
 	uint8_t *value;
 	size_t len;
 	bool private; /* readable only after login */
@@ -130,6 +194,8 @@ struct tk_data {
 struct tk_objects {
 	const struct tk_key *keys;
 	size_t nkeys;
+	const struct tk_secret_key *secrets;
+	size_t nsecrets;
 	const struct tk_data *data;
 	size_t ndata;
 	uint64_t gen;
@@ -137,15 +203,71 @@ struct tk_objects {
 
 /* What discover() reads (flags, combinable). */
 enum tk_discover {
-	/* The key in slot ref (PIV: its F7 metadata; without metadata, its
-	 * certificate, which is how the key is found). */
+	/* The key with the given CKA_ID (PIV: its slot's F7 metadata;
+	 * without metadata, its certificate, which is how the key is found).
+	 */
 	TK_DISCOVER_KEY = 1u << 0,
-	/* The key in slot ref and its certificate. */
+	/* That key and its certificate. */
 	TK_DISCOVER_CERT = 1u << 1,
-	/* With KEY or CERT: every key slot (ref is ignored). */
+	/* With KEY or CERT: every key (the id is ignored). */
 	TK_DISCOVER_ALL = 1u << 2,
 	/* The public data objects (CHUID, CCC, ...). */
 	TK_DISCOVER_DATA = 1u << 3,
+};
+
+/* Object kinds, as attr() is asked about them (the front end's values). */
+enum tk_obj_kind {
+	TK_OBJ_PRIVATE = 1,
+	TK_OBJ_PUBLIC = 2,
+	TK_OBJ_CERT = 4,
+	TK_OBJ_DATA = 8,
+	TK_OBJ_SECRET = 16,
+};
+
+/* attr()'s answers besides 0 (written) and a TK_ERR_*. */
+enum {
+	TK_ATTR_DEFAULT = 1,   /* not the driver's: the front end answers */
+	TK_ATTR_INVALID = 2,   /* the object has no such attribute */
+	TK_ATTR_SENSITIVE = 3, /* it has, but it is not revealed */
+};
+
+/* How a mechanism reaches the token. */
+enum tk_mech_mode {
+	TK_MECH_RAW = 0, /* the front end hashes and pads; the driver does
+			    the raw private-key operation */
+	TK_MECH_WHOLE,   /* the driver does all of it */
+};
+
+/* A mechanism a token offers (mechanisms()). */
+struct tk_mech {
+	unsigned long type; /* CKM_* */
+	unsigned long min_bits, max_bits;
+	unsigned long
+	    flags; /* CKF_SIGN, CKF_DECRYPT, ... (CK_MECHANISM_INFO) */
+	enum tk_mech_mode mode;
+};
+
+/* The application's mechanism for a TK_MECH_WHOLE operation. */
+struct tk_mech_arg {
+	unsigned long type;
+	const void *param; /* as the application gave it (CK_*_PARAMS) */
+	size_t param_len;
+};
+
+/* An attribute of a template (C_CreateObject), as the application gave it.
+ */
+struct tk_attr {
+	unsigned long type;
+	const void *value;
+	size_t len;
+};
+
+/* What C_SetPIN's old-secret argument asks for (setpin_parse). */
+struct tk_setpin {
+	enum tk_user spends; /* whose retry counter the old secret spends */
+	enum tk_user sets;   /* whose secret the new one becomes */
+	const uint8_t *old;  /* the old secret itself (inside the argument) */
+	size_t old_len;
 };
 
 struct tk_token;
@@ -157,18 +279,32 @@ struct tk_token_ops {
 	int (*info)(struct tk_token *tok, struct tk_token_info *out);
 	int (*objects)(struct tk_token *tok, const struct tk_objects **out);
 	/* Reads the objects that need login (e.g. PIV printed information).
-	 * Called by the front end only when a search could match them. */
+	 * Called by the front end only when a search could match them.
+	 * Optional. */
 	int (*load_private)(struct tk_token *tok);
 	/* Reads the objects what (TK_DISCOVER_* flags) names into the cache,
 	 * unless read before: a part already read costs nothing, so callers
 	 * just ask for what they are about to look at. Objects already handed
-	 * out keep their identity (kind + ref/tag). A slot or object the token
+	 * out keep their identity (kind + handle). A key or object the token
 	 * does not have is not an error. The administrative ops below discover
-	 * the slot they change themselves. NULL: open() reads everything. */
-	int (*discover)(struct tk_token *tok, unsigned what, uint8_t ref);
+	 * what they change themselves. NULL: open() reads everything. */
+	int (*discover)(struct tk_token *tok, unsigned what, const uint8_t *id,
+			size_t id_len);
+	/* Optional: the mechanisms the token offers (see above); the list
+	 * lives as long as the token. */
+	int (*mechanisms)(struct tk_token *tok, const struct tk_mech **list,
+			  size_t *n);
+	/* Optional: attribute type of an object (kind, handle) into out, or
+	 * TK_ATTR_DEFAULT / _INVALID / _SENSITIVE. Answers from the cache
+	 * unless the driver's attr_on_device() says the type costs a device
+	 * round trip. */
+	int (*attr)(struct tk_token *tok, enum tk_obj_kind kind,
+		    uint32_t handle, unsigned long type, struct buf *out);
 
-	/* TK_USER_PIN: verify the PIN (an empty PIN with len 0 is refused).
-	 * TK_USER_ADMIN: authenticate with the management key. */
+	/* TK_USER_PIN: verify the PIN (len 0 only with
+	 * TK_LOGIN_PROTECTED_PATH). TK_USER_ADMIN: the SO secret as the
+	 * application gave it (PIV: the management key in hex; one that
+	 * does not decode is TK_ERR_PIN_INCORRECT). */
 	int (*login)(struct tk_token *tok, enum tk_user user,
 		     const uint8_t *secret, size_t len);
 	/* Returns the device to the logged-out state and forgets secrets. */
@@ -181,38 +317,56 @@ struct tk_token_ops {
 	 * cannot tell without spending a try. */
 	int (*puk_status)(struct tk_token *tok, int *tries_left);
 
-	/* Raw private-key operations; *out_len is capacity in, length out. */
-	int (*sign)(struct tk_token *tok, uint8_t ref, const uint8_t *in,
+	/* Private-key operations; *out_len is capacity in, length out. With
+	 * out NULL, *out_len gets the most the operation can return and the
+	 * device is not asked. mech NULL: raw (TK_MECH_RAW; RSA: a k-byte
+	 * block; ECDSA: the digest; the answer is the device's own: ECDSA as
+	 * DER); else the whole operation as the application asked it, the
+	 * answer as PKCS#11 defines it. */
+	int (*sign)(struct tk_token *tok, uint32_t key,
+		    const struct tk_mech_arg *mech, const uint8_t *in,
 		    size_t in_len, uint8_t *out, size_t *out_len);
-	int (*decrypt)(struct tk_token *tok, uint8_t ref, const uint8_t *in,
+	int (*decrypt)(struct tk_token *tok, uint32_t key,
+		       const struct tk_mech_arg *mech, const uint8_t *in,
 		       size_t in_len, uint8_t *out, size_t *out_len);
 	/* ECDH / X25519: peer is an uncompressed point or 32 raw bytes. */
-	int (*derive)(struct tk_token *tok, uint8_t ref, const uint8_t *peer,
+	int (*derive)(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 		      size_t peer_len, uint8_t *out, size_t *out_len);
 
-	/* Administration (needs TK_USER_ADMIN login). */
-	int (*generate)(struct tk_token *tok, uint8_t ref, enum tk_alg alg,
-			enum tk_pin_policy pin, enum tk_touch_policy touch);
-	int (*import_key)(struct tk_token *tok, uint8_t ref, EVP_PKEY *priv,
-			  enum tk_pin_policy pin, enum tk_touch_policy touch);
-	int (*write_cert)(struct tk_token *tok, uint8_t ref, const uint8_t *der,
-			  size_t len);
-	int (*delete_cert)(struct tk_token *tok, uint8_t ref);
-	int (*delete_key)(struct tk_token *tok, uint8_t ref);
-	int (*write_data)(struct tk_token *tok, uint32_t tag,
-			  const uint8_t *value, size_t len);
-	int (*attest)(struct tk_token *tok, uint8_t ref, uint8_t **der,
-		      size_t *len);
+	/* Administration (needs TK_USER_ADMIN login). A new key is named by
+	 * its CKA_ID; an ID the token cannot place is TK_ERR_NOT_FOUND (PIV:
+	 * no slot has it). *handle: the key's handle. */
+	int (*generate)(struct tk_token *tok, const struct tk_id *id,
+			enum tk_alg alg, enum tk_pin_policy pin,
+			enum tk_touch_policy touch, uint32_t *handle);
+	int (*import_key)(struct tk_token *tok, const struct tk_id *id,
+			  EVP_PKEY *priv, enum tk_pin_policy pin,
+			  enum tk_touch_policy touch, uint32_t *handle);
+	int (*write_cert)(struct tk_token *tok, const struct tk_id *id,
+			  const uint8_t *der, size_t len, uint32_t *handle);
+	int (*delete_cert)(struct tk_token *tok, uint32_t key);
+	int (*delete_key)(struct tk_token *tok, uint32_t key);
+	/* A data object from C_CreateObject's template (CKO_DATA); the driver
+	 * decides what the template names (PIV: a container by CKA_OBJECT_ID
+	 * or CKA_TOKEND_OBJECT_TAG) and answers TK_ERR_ARG for a template it
+	 * cannot take (no CKA_VALUE: TK_ERR_NOT_FOUND). */
+	int (*create_data)(struct tk_token *tok, const struct tk_attr *tmpl,
+			   size_t n, uint32_t *handle);
+	int (*delete_data)(struct tk_token *tok, uint32_t handle);
 
-	/* PIN management. which: TK_USER_PIN or TK_USER_PUK. */
-	int (*change_pin)(struct tk_token *tok, enum tk_user which,
-			  const uint8_t *old, size_t old_len,
-			  const uint8_t *new_pin, size_t new_len);
-	int (*unblock_pin)(struct tk_token *tok, const uint8_t *puk,
-			   size_t puk_len, const uint8_t *new_pin,
-			   size_t new_len);
-	/* Factory reset; the driver refuses (TK_ERR_DENIED) when the device
-	 * does not allow it now (PIV: PIN and PUK must be blocked). */
+	/* PIN management. setpin_parse (optional: without it the old secret
+	 * is the PIN and the new one replaces it) says what C_SetPIN's old
+	 * argument asks for, without the device (PIV: "puk:" and "unblock:"
+	 * prefixes); set_pin carries it out. */
+	int (*setpin_parse)(struct tk_token *tok, const uint8_t *old,
+			    size_t old_len, struct tk_setpin *out);
+	int (*set_pin)(struct tk_token *tok, const struct tk_setpin *req,
+		       const uint8_t *new_pin, size_t new_len);
+	/* TK_LOGIN_INIT_PIN: the logged-in SO sets the user PIN. */
+	int (*init_pin)(struct tk_token *tok, const uint8_t *pin, size_t len);
+	/* Factory reset (TK_LOGIN_SO_RESET) after login(TK_USER_ADMIN); the
+	 * driver refuses (TK_ERR_DENIED) when the device does not allow it now
+	 * (PIV: PIN and PUK must be blocked). */
 	int (*reset)(struct tk_token *tok);
 };
 
@@ -252,6 +406,10 @@ struct tk_driver_ops {
 	 * a wake that comes just before the wait blocks may be lost until its
 	 * timeout, so callers retry). */
 	void (*wake)(struct tk_driver *drv);
+	/* Optional: whether reading attribute type costs a device round trip
+	 * (PIV: an attestation). Such attributes are read under the card's
+	 * lock and never match in a search. Called without any lock. */
+	bool (*attr_on_device)(unsigned long type);
 };
 
 struct tk_driver {

@@ -1,24 +1,38 @@
 /* Administration through PKCS#11: key generation, certificate and key
- * import, deletion (CKU_SO = the management key), PIN / PUK management by
- * the C_SetPIN prefix convention of tokend-pkcs11.h, and C_InitToken as a
- * factory reset. */
+ * import, data objects, deletion (as CKU_SO), PIN management (the driver
+ * says what C_SetPIN's old secret asks for), C_InitPIN and C_InitToken as
+ * a factory reset, each as the token's login model allows. */
 #include <string.h>
 
 #include <openssl/x509.h>
 
 #include "internal.h"
 
-static CK_RV admin_ref(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref,
-		       bool *found)
+/* The CKA_ID a new key or certificate is to have. */
+static CK_RV admin_id(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_id *id,
+		      bool *found)
 {
 	const CK_ATTRIBUTE *a = tmpl_find(t, n, CKA_ID);
 
+	memset(id, 0, sizeof(*id));
 	*found = a != NULL;
 	if (!a)
 		return CKR_OK;
-	return obj_id_ref(a->pValue, a->ulValueLen, ref)
-		   ? CKR_OK
-		   : CKR_ATTRIBUTE_VALUE_INVALID;
+	if (a->ulValueLen > TK_ID_MAX || (a->ulValueLen && !a->pValue))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	id->len = a->ulValueLen;
+	if (id->len)
+		memcpy(id->b, a->pValue, id->len);
+	return CKR_OK;
+}
+
+/* slot->lock held: a driver's answer to an administrative call; an ID it
+ * cannot place is the template's fault. */
+static CK_RV admin_rv(struct fe_slot *slot, int r)
+{
+	if (r == TK_ERR_NOT_FOUND)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	return slot_rv(slot, r);
 }
 
 /* Writes need a read/write session of an app logged in as SO. */
@@ -33,7 +47,7 @@ static CK_RV admin_check(struct app *app, struct session *s)
 
 /* The card half of an admin call: with s busy and app->lock dropped (the
  * app's other sessions go on), then the card lock; the token must still
- * be the session's. slot_card_unlock, then session_done after. */
+ * be the session's. admin_card_unlock after, whatever this answered. */
 static bool admin_card_lock(struct app *app, struct session *s)
 {
 	session_run(app, s);
@@ -135,25 +149,27 @@ static CK_RV gen_alg(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *pub,
 	}
 }
 
-/* The card lock held: generate on the token. */
-static CK_RV gen_token(struct session *s, uint8_t ref, enum tk_alg alg,
-		       enum tk_pin_policy pin, enum tk_touch_policy touch)
+/* The card lock held, the token the session's: generate on the token;
+ * *handle names the new key. */
+static CK_RV gen_token(struct session *s, const struct tk_id *id,
+		       enum tk_alg alg, enum tk_pin_policy pin,
+		       enum tk_touch_policy touch, uint32_t *handle)
 {
 	struct tk_token_info ti;
 	int r;
 
 	if ((r = slot_info(s->slot, &ti)) < 0)
 		return slot_rv(s->slot, r);
-	if (!(ti.caps & TK_CAP_GENERATE))
+	if (!(ti.caps & TK_CAP_GENERATE) || !s->slot->tok->ops->generate)
 		return CKR_MECHANISM_INVALID;
 	if (!alg_supported(alg, ti.caps))
 		return alg_family(alg) == KF_RSA ? CKR_KEY_SIZE_RANGE
 						 : CKR_CURVE_NOT_SUPPORTED;
 	if ((pin || touch) && !(ti.caps & TK_CAP_POLICIES))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	if ((r = s->slot->tok->ops->generate(s->slot->tok, ref, alg, pin,
-					     touch)) < 0)
-		return slot_rv(s->slot, r);
+	if ((r = s->slot->tok->ops->generate(s->slot->tok, id, alg, pin, touch,
+					     handle)) < 0)
+		return admin_rv(s->slot, r);
 	return CKR_OK;
 }
 
@@ -165,8 +181,9 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 {
 	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
 	enum tk_touch_policy touch = TK_TOUCH_POLICY_DEFAULT;
-	uint8_t ref = 0, ref2 = 0;
+	struct tk_id id, id2;
 	enum tk_alg alg = TK_ALG_NONE;
+	uint32_t handle = 0;
 	bool f1, f2;
 	struct session *s;
 	CK_RV rv;
@@ -178,25 +195,26 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 	if ((rv = admin_check(app, s)) != CKR_OK ||
 	    (rv = gen_alg(pMechanism->mechanism, pPub, nPub, pPriv, nPriv,
 			  &alg)) != CKR_OK ||
-	    (rv = admin_ref(pPub, nPub, &ref, &f1)) != CKR_OK ||
-	    (rv = admin_ref(pPriv, nPriv, &ref2, &f2)) != CKR_OK ||
+	    (rv = admin_id(pPub, nPub, &id, &f1)) != CKR_OK ||
+	    (rv = admin_id(pPriv, nPriv, &id2, &f2)) != CKR_OK ||
 	    (rv = admin_policies(pPriv, nPriv, &pin, &touch)) != CKR_OK)
 		goto out;
 	if (!f1 && !f2) {
 		rv = CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
-	if (f1 && f2 && ref != ref2) {
+	if (f1 && f2 &&
+	    (id.len != id2.len || memcmp(id.b, id2.b, id.len) != 0)) {
 		rv = CKR_TEMPLATE_INCONSISTENT;
 		goto out;
 	}
-	ref = f1 ? ref : ref2;
-	rv = admin_card_lock(app, s) ? gen_token(s, ref, alg, pin, touch)
-				     : CKR_DEVICE_REMOVED;
+	rv = admin_card_lock(app, s)
+		 ? gen_token(s, f1 ? &id : &id2, alg, pin, touch, &handle)
+		 : CKR_DEVICE_REMOVED;
 	admin_card_unlock(app, s);
 	if (rv == CKR_OK) {
-		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, ref);
-		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, ref);
+		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, handle);
+		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, handle);
 		if (!*phPublicKey || !*phPrivateKey)
 			rv = CKR_HOST_MEMORY;
 	}
@@ -208,9 +226,11 @@ out:
 /* ---- C_CreateObject: certificates and private keys ---- */
 
 static CK_RV create_cert(struct app *app, struct session *s,
-			 const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t ref)
+			 const CK_ATTRIBUTE *t, CK_ULONG n,
+			 const struct tk_id *id, uint32_t *handle)
 {
 	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
+	const struct tk_token_ops *ops;
 	CK_ULONG type = CKC_X_509;
 	const uint8_t *p;
 	CK_RV rv = CKR_OK;
@@ -228,17 +248,24 @@ static CK_RV create_cert(struct app *app, struct session *s,
 	if (!(x = d2i_X509(NULL, &p, (long)v->ulValueLen)))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	X509_free(x);
-	if (!admin_card_lock(app, s))
+	if (!admin_card_lock(app, s)) {
 		rv = CKR_DEVICE_REMOVED;
-	else if ((r = s->slot->tok->ops->write_cert(
-		      s->slot->tok, ref, v->pValue, v->ulValueLen)) < 0)
-		rv = slot_rv(s->slot, r);
+	} else {
+		ops = s->slot->tok->ops;
+		r = !ops->write_cert
+			? TK_ERR_UNSUPPORTED
+			: ops->write_cert(s->slot->tok, id, v->pValue,
+					  v->ulValueLen, handle);
+		if (r < 0)
+			rv = admin_rv(s->slot, r);
+	}
 	admin_card_unlock(app, s);
 	return rv;
 }
 
 static CK_RV create_key(struct app *app, struct session *s,
-			const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t ref)
+			const CK_ATTRIBUTE *t, CK_ULONG n,
+			const struct tk_id *id, uint32_t *handle)
 {
 	enum tk_pin_policy pin = TK_PIN_POLICY_DEFAULT;
 	enum tk_touch_policy touch = TK_TOUCH_POLICY_DEFAULT;
@@ -254,71 +281,46 @@ static CK_RV create_key(struct app *app, struct session *s,
 	/* slot_info cannot fail with the token the session's */
 	if (!admin_card_lock(app, s) || slot_info(s->slot, &ti) < 0)
 		rv = CKR_DEVICE_REMOVED;
-	else if (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps))
+	else if (!(ti.caps & TK_CAP_IMPORT) || !alg_supported(alg, ti.caps) ||
+		 !s->slot->tok->ops->import_key)
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
-	else if ((r = s->slot->tok->ops->import_key(s->slot->tok, ref, pk, pin,
-						    touch)) < 0)
-		rv = slot_rv(s->slot, r);
+	else if ((r = s->slot->tok->ops->import_key(s->slot->tok, id, pk, pin,
+						    touch, handle)) < 0)
+		rv = admin_rv(s->slot, r);
 	admin_card_unlock(app, s);
 out:
 	EVP_PKEY_free(pk);
 	return rv;
 }
 
-/* ---- C_CreateObject: PIV data containers ---- */
-
-/* The containers C_CreateObject may write (certificates are CKO_CERTIFICATE;
- * the driver caches exactly these). */
-static const uint32_t data_tags[] = { 0x5FC102, 0x5FC107, 0x00007E, 0x5FC10C,
-				      0x5FC109 };
-
-/* The container a template names by CKA_OBJECT_ID and/or CKA_TOKEND_OBJECT_TAG.
- */
-static CK_RV data_tag(const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
-{
-	const CK_ATTRIBUTE *oid = tmpl_find(t, n, CKA_OBJECT_ID);
-	CK_ULONG v = 0;
-	uint32_t by_oid = 0;
-	bool found;
-	CK_RV rv;
-
-	if ((rv = tmpl_get_ulong(t, n, CKA_TOKEND_OBJECT_TAG, &v, &found)) !=
-	    CKR_OK)
-		return rv;
-	if (!oid && !found)
-		return CKR_TEMPLATE_INCOMPLETE;
-	if (oid &&
-	    (!oid->pValue ||
-	     attr_tag_from_oid(oid->pValue, oid->ulValueLen, &by_oid) < 0))
-		return CKR_ATTRIBUTE_VALUE_INVALID;
-	if (oid && found && v != by_oid)
-		return CKR_TEMPLATE_INCONSISTENT;
-	*tag = oid ? by_oid : (uint32_t)v;
-	for (size_t i = 0; i < sizeof(data_tags) / sizeof(data_tags[0]); i++)
-		if (data_tags[i] == *tag && (!found || v == *tag))
-			return CKR_OK;
-	return CKR_ATTRIBUTE_VALUE_INVALID;
-}
+/* ---- C_CreateObject: data objects, as the driver names them ---- */
 
 static CK_RV create_data(struct app *app, struct session *s,
-			 const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *tag)
+			 const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t *handle)
 {
-	const CK_ATTRIBUTE *v = tmpl_find(t, n, CKA_VALUE);
+	struct tk_attr *a = calloc(n ? n : 1, sizeof(*a));
+	struct tk_token *tok;
 	CK_RV rv;
 	int r;
 
-	if ((rv = data_tag(t, n, tag)) != CKR_OK)
-		return rv;
-	if (!v)
-		return CKR_TEMPLATE_INCOMPLETE;
-	if (!v->pValue || !v->ulValueLen)
-		return CKR_ATTRIBUTE_VALUE_INVALID;
-	if (!admin_card_lock(app, s))
+	if (!a)
+		return CKR_HOST_MEMORY;
+	for (CK_ULONG i = 0; i < n; i++)
+		a[i] =
+		    (struct tk_attr){ t[i].type, t[i].pValue, t[i].ulValueLen };
+	if (!admin_card_lock(app, s)) {
 		rv = CKR_DEVICE_REMOVED;
-	else if ((r = s->slot->tok->ops->write_data(
-		      s->slot->tok, *tag, v->pValue, v->ulValueLen)) < 0)
-		rv = slot_rv(s->slot, r);
+	} else {
+		tok = s->slot->tok;
+		r = !tok->ops->create_data
+			? TK_ERR_UNSUPPORTED
+			: tok->ops->create_data(tok, a, n, handle);
+		rv = r == TK_ERR_REMOVED ? slot_rv(s->slot, r)
+		     : r < 0             ? rv_from_tk_template(r)
+					 : CKR_OK;
+	}
 	admin_card_unlock(app, s);
+	free(a);
 	return rv;
 }
 
@@ -329,8 +331,8 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 	CK_OBJECT_CLASS cls = 0;
 	bool found, token = true;
 	struct session *s;
-	uint8_t ref = 0;
-	uint32_t tag = 0;
+	struct tk_id id;
+	uint32_t handle = 0;
 	CK_RV rv;
 
 	if (!phObject || tmpl_check(pTemplate, ulCount) != CKR_OK)
@@ -353,47 +355,53 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 	if ((rv = admin_check(app, s)) != CKR_OK)
 		goto out;
 	if (cls == CKO_DATA) {
-		rv = create_data(app, s, pTemplate, ulCount, &tag);
+		rv = create_data(app, s, pTemplate, ulCount, &handle);
 		if (rv == CKR_OK &&
-		    !(*phObject = obj_handle(app, s->slot, OBJ_DATA, tag)))
+		    !(*phObject = obj_handle(app, s->slot, OBJ_DATA, handle)))
 			rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	if ((rv = admin_ref(pTemplate, ulCount, &ref, &found)) != CKR_OK)
+	if ((rv = admin_id(pTemplate, ulCount, &id, &found)) != CKR_OK)
 		goto out;
 	if (!found) {
 		rv = CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
 	if (cls == CKO_CERTIFICATE)
-		rv = create_cert(app, s, pTemplate, ulCount, ref);
+		rv = create_cert(app, s, pTemplate, ulCount, &id, &handle);
 	else if (cls == CKO_PRIVATE_KEY)
-		rv = create_key(app, s, pTemplate, ulCount, ref);
+		rv = create_key(app, s, pTemplate, ulCount, &id, &handle);
 	else
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	if (rv == CKR_OK &&
 	    !(*phObject = obj_handle(
 		  app, s->slot, cls == CKO_CERTIFICATE ? OBJ_CERT : OBJ_PRIV,
-		  ref)))
+		  handle)))
 		rv = CKR_HOST_MEMORY;
 out:
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
-/* The card lock held, the token the session's: deletes what kind and
- * ident (a key ref or a data tag) name. */
-static int destroy_token(struct fe_slot *slot, enum obj_kind kind,
-			 uint32_t ident)
+/* slot->lock held: whether the token deletes objects of kind (public keys
+ * go with their private key). */
+static bool destroy_allowed(const struct tk_token_ops *ops, enum obj_kind kind)
 {
-	const struct tk_token_ops *ops = slot->tok->ops;
+	return (kind == OBJ_CERT && ops->delete_cert) ||
+	       (kind == OBJ_PRIV && ops->delete_key) ||
+	       (kind == OBJ_DATA && ops->delete_data);
+}
 
+/* The card lock held, the token the session's (so destroy_allowed still
+ * holds): deletes what kind and handle name. */
+static int destroy_token(struct tk_token *tok, enum obj_kind kind,
+			 uint32_t handle)
+{
 	if (kind == OBJ_CERT)
-		return ops->delete_cert(slot->tok, (uint8_t)ident);
+		return tok->ops->delete_cert(tok, handle);
 	if (kind == OBJ_PRIV)
-		return ops->delete_key(slot->tok, (uint8_t)ident);
-	/* an empty PUT DATA deletes */
-	return ops->write_data(slot->tok, ident, NULL, 0);
+		return tok->ops->delete_key(tok, handle);
+	return tok->ops->delete_data(tok, handle);
 }
 
 CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
@@ -401,7 +409,7 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 {
 	struct obj_view v;
 	struct session *s;
-	uint32_t ident = 0;
+	bool session_obj = false;
 	CK_RV rv;
 	int r;
 
@@ -409,18 +417,19 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 	/* What the handle names, from the cache; the card after. */
 	pthread_mutex_lock(&s->slot->lock);
 	rv = obj_view(app, s, hObject, &v);
-	if (rv == CKR_OK && v.kind != OBJ_SECRET)
+	if (rv == CKR_OK)
+		session_obj = v.secret != NULL;
+	if (rv == CKR_OK && !session_obj)
 		rv = admin_check(app, s);
-	if (rv == CKR_OK && v.kind == OBJ_PUB)
-		rv = CKR_ACTION_PROHIBITED; /* goes with its private key */
-	if (rv == CKR_OK && v.kind != OBJ_SECRET)
-		ident = v.kind == OBJ_DATA ? v.data->tag : v.key->ref;
+	if (rv == CKR_OK && !session_obj &&
+	    (!s->slot->tok || !destroy_allowed(s->slot->tok->ops, v.kind)))
+		rv = CKR_ACTION_PROHIBITED;
 	pthread_mutex_unlock(&s->slot->lock);
-	if (rv != CKR_OK || v.kind == OBJ_SECRET)
+	if (rv != CKR_OK || session_obj)
 		goto out; /* a session object: just forget it */
 	if (!admin_card_lock(app, s))
 		rv = CKR_DEVICE_REMOVED;
-	else if ((r = destroy_token(s->slot, v.kind, ident)) < 0)
+	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle)) < 0)
 		rv = slot_rv(s->slot, r);
 	admin_card_unlock(app, s);
 out:
@@ -432,95 +441,53 @@ out:
 
 /* ---- PINs ---- */
 
-/* What C_SetPIN's old-PIN argument names, by the prefix convention of
- * tokend-pkcs11.h: the secret checked and which counter it spends. */
-struct setpin_req {
-	enum { SETPIN_PIN, SETPIN_PUK, SETPIN_UNBLOCK } kind;
-	enum tk_user which; /* the counter the old secret spends */
-	const uint8_t *old;
-	size_t old_len;
-};
-
-static bool has_prefix(const uint8_t *p, size_t len, const char *prefix)
+/* slot->lock held: what C_SetPIN's old argument asks for, as the driver
+ * reads it (without setpin_parse: the PIN changes the PIN). */
+static int setpin_parse(struct fe_slot *slot, const uint8_t *old,
+			size_t old_len, struct tk_setpin *q)
 {
-	size_t n = strlen(prefix);
-
-	return len >= n && memcmp(p, prefix, n) == 0;
-}
-
-static void setpin_parse(const uint8_t *old, size_t old_len,
-			 struct setpin_req *q)
-{
-	size_t pl = strlen(TOKEND_SETPIN_PUK_PREFIX),
-	       ul = strlen(TOKEND_SETPIN_UNBLOCK_PREFIX);
-
-	q->kind = SETPIN_PIN;
-	q->which = TK_USER_PIN;
+	q->spends = q->sets = TK_USER_PIN;
 	q->old = old;
 	q->old_len = old_len;
-	if (has_prefix(old, old_len, TOKEND_SETPIN_PUK_PREFIX)) {
-		q->kind = SETPIN_PUK;
-		q->old += pl;
-		q->old_len -= pl;
-	} else if (has_prefix(old, old_len, TOKEND_SETPIN_UNBLOCK_PREFIX)) {
-		q->kind = SETPIN_UNBLOCK;
-		q->old += ul;
-		q->old_len -= ul;
-	}
-	if (q->kind != SETPIN_PIN)
-		q->which = TK_USER_PUK;
-}
-
-/* io held, the token the session's. */
-static int setpin_token(struct fe_slot *slot, const struct setpin_req *q,
-			const uint8_t *new_pin, size_t new_len)
-{
-	const struct tk_token_ops *ops = slot->tok->ops;
-
-	switch (q->kind) {
-	case SETPIN_PUK:
-		return ops->change_pin(slot->tok, TK_USER_PUK, q->old,
-				       q->old_len, new_pin, new_len);
-	case SETPIN_UNBLOCK:
-		return ops->unblock_pin(slot->tok, q->old, q->old_len, new_pin,
-					new_len);
-	default:
-		return ops->change_pin(slot->tok, TK_USER_PIN, q->old,
-				       q->old_len, new_pin, new_len);
-	}
+	if (!slot->tok)
+		return TK_ERR_REMOVED;
+	if (!slot->tok->ops->set_pin)
+		return TK_ERR_UNSUPPORTED;
+	if (!slot->tok->ops->setpin_parse)
+		return 0;
+	return slot->tok->ops->setpin_parse(slot->tok, old, old_len, q);
 }
 
 /* io held, slot->lock not, the token the session's: the change behind
  * the pin guard. io keeps check, send and record in one critical
  * section; slot->lock is held only around the guard, so cached reads go
- * on during the card call (a PIN change changes no cached object).
+ * on during the card call (set_pin changes no cached object, driver.h).
  * hold / hnew: hashes of the old and new secret. */
 static int setpin_guarded(struct app *app, struct fe_slot *slot,
-			  const struct setpin_req *q, const uint8_t *new_pin,
+			  const struct tk_setpin *q, const uint8_t *new_pin,
 			  size_t new_len, const struct pin_hash *hold,
 			  const struct pin_hash *hnew)
 {
 	int r;
 
 	pthread_mutex_lock(&slot->lock);
-	r = guard_check(app, slot, q->which, hold);
+	r = guard_check(app, slot, q->spends, hold);
 	pthread_mutex_unlock(&slot->lock);
 	if (r < 0)
 		return r;
-	r = setpin_token(slot, q, new_pin, new_len);
+	r = slot->tok->ops->set_pin(slot->tok, q, new_pin, new_len);
 	pthread_mutex_lock(&slot->lock);
-	guard_result(slot, q->which, hold, r);
+	guard_result(slot, q->spends, hold, r);
 	if (r == 0) /* the token now holds the new secret */
-		guard_set(slot,
-			  q->kind == SETPIN_PUK ? TK_USER_PUK : TK_USER_PIN,
-			  hnew);
+		guard_set(slot, q->sets, hnew);
 	pthread_mutex_unlock(&slot->lock);
 	return r;
 }
 
-/* With s busy and app->lock dropped: hashes, then the card under io. */
+/* With s busy and app->lock dropped: hashes, then the card under io. The
+ * token is the one setpin_parse asked (same epoch), so it has set_pin. */
 static CK_RV setpin_run(struct app *app, struct session *s,
-			const struct setpin_req *q, const uint8_t *new_pin,
+			const struct tk_setpin *q, const uint8_t *new_pin,
 			size_t new_len)
 {
 	struct pin_hash hold = { .set = false }, hnew = { .set = false };
@@ -563,9 +530,10 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		  CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
 		  CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
-	struct setpin_req q;
+	struct tk_setpin q;
 	struct session *s;
 	CK_RV rv;
+	int r;
 
 	if (!pOldPin || !pNewPin)
 		return CKR_ARGUMENTS_BAD;
@@ -574,7 +542,15 @@ CK_RV fe_C_SetPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_SESSION_READ_ONLY;
 		goto out;
 	}
-	setpin_parse(pOldPin, ulOldLen, &q);
+	pthread_mutex_lock(&s->slot->lock);
+	r = s->slot->epoch == s->epoch
+		? setpin_parse(s->slot, pOldPin, ulOldLen, &q)
+		: TK_ERR_REMOVED;
+	pthread_mutex_unlock(&s->slot->lock);
+	if (r < 0) {
+		rv = r == TK_ERR_REMOVED ? CKR_DEVICE_REMOVED : rv_from_tk(r);
+		goto out;
+	}
 	session_run(app, s);
 	rv = setpin_run(app, s, &q, pNewPin, ulNewLen);
 	session_done(app, s);
@@ -583,37 +559,48 @@ out:
 	return rv;
 }
 
-/* The management key cannot set a PIV PIN; unblock is C_SetPIN("unblock:"). */
+/* Only a token whose SO sets the user PIN (TK_LOGIN_INIT_PIN): PIV's
+ * cannot; there the PUK unblocks (C_SetPIN, driver.h setpin_parse). */
 CK_RV fe_C_InitPIN(struct app *app, CK_SESSION_HANDLE hSession,
 		   CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
+	struct fe_slot *slot;
 	struct session *s;
-	CK_RV rv;
+	CK_RV rv = CKR_OK;
+	int r;
 
+	if (!pPin && ulPinLen)
+		return CKR_ARGUMENTS_BAD;
 	APP_SESSION(app, hSession, s, rv);
-	if (app_user(app, s->slot) != CKU_SO)
+	slot = s->slot;
+	if (app_user(app, slot) != CKU_SO) {
 		rv = CKR_USER_NOT_LOGGED_IN;
-	else
+		goto out;
+	}
+	if (!(s->flags & CKF_RW_SESSION)) {
+		rv = CKR_SESSION_READ_ONLY;
+		goto out;
+	}
+	if (!admin_card_lock(app, s))
+		rv = CKR_DEVICE_REMOVED;
+	else if (!(slot->info.login & TK_LOGIN_INIT_PIN) ||
+		 !slot->tok->ops->init_pin)
 		rv = CKR_FUNCTION_NOT_SUPPORTED;
+	else if (slot->info.pin_max && (ulPinLen < slot->info.pin_min ||
+					ulPinLen > slot->info.pin_max))
+		rv = CKR_PIN_LEN_RANGE;
+	else if ((r = slot->tok->ops->init_pin(slot->tok, pPin, ulPinLen)) < 0)
+		rv = slot_rv(slot, r);
+	admin_card_unlock(app, s);
+out:
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }
 
-/* C_InitToken's SO PIN: the management key as hex (as CKU_SO logs in). */
-static int init_so_key(const uint8_t *pin, size_t len, uint8_t *key, size_t cap,
-		       size_t *key_len)
-{
-	if (!pin || len == 0)
-		return TK_ERR_PIN_INCORRECT;
-	if (login_key_decode(pin, len, key, cap, key_len) < 0)
-		return TK_ERR_PIN_INCORRECT;
-	return 0;
-}
-
-/* slot->lock held: proves the SO PIN, then resets. Nothing is reset
- * unless the token accepted the management key; an authentication left
- * behind by a failed reset is dropped unless an SO is logged in. */
-static int init_token(struct fe_slot *slot, const uint8_t *key, size_t len)
+/* The card lock held: proves the SO PIN, then resets. Nothing is reset
+ * unless the token accepted the SO secret; an authentication left behind
+ * by a failed reset is dropped unless an SO is logged in. */
+static int init_token(struct fe_slot *slot, const uint8_t *so, size_t len)
 {
 	const struct tk_token_ops *ops;
 	int r;
@@ -621,7 +608,9 @@ static int init_token(struct fe_slot *slot, const uint8_t *key, size_t len)
 	if (!slot->tok)
 		return TK_ERR_REMOVED;
 	ops = slot->tok->ops;
-	r = ops->login(slot->tok, TK_USER_ADMIN, key, len);
+	if (!(slot->info.login & TK_LOGIN_SO_RESET) || !ops->reset)
+		return TK_ERR_UNSUPPORTED;
+	r = ops->login(slot->tok, TK_USER_ADMIN, so, len);
 	if (r == TK_ERR_ARG || r == TK_ERR_AUTH_REQUIRED)
 		r = TK_ERR_PIN_INCORRECT; /* e.g. a key of the wrong length */
 	if (r < 0)
@@ -637,8 +626,6 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		     CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
 {
 	struct fe_slot *slot;
-	uint8_t key[64];
-	size_t key_len = 0;
 	CK_RV rv = CKR_OK;
 	int r;
 
@@ -654,17 +641,13 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 	pthread_mutex_unlock(&app->lock);
 	/* The app is not needed any more: its other slots' sessions go on
 	 * meanwhile; one it opens here now ends with the reset. */
-	if ((r = init_so_key(pPin, ulPinLen, key, sizeof(key), &key_len)) < 0) {
-		rv = rv_from_tk(r);
-		goto out;
-	}
+	if (!pPin || ulPinLen == 0)
+		return CKR_PIN_INCORRECT;
 	slot_card_lock(slot);
-	r = init_token(slot, key, key_len);
+	r = init_token(slot, pPin, ulPinLen);
 	if (r < 0)
 		rv = r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
 					 : slot_rv(slot, r);
 	slot_card_unlock(slot);
-out:
-	explicit_bzero(key, sizeof(key));
 	return rv;
 }

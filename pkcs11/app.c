@@ -171,6 +171,7 @@ void op_reset(struct op *op)
 	buf_free(&op->acc);
 	buf_free(&op->result);
 	free(op->oaep_label);
+	free((void *)op->arg.param);
 	explicit_bzero(op->ctx_pin, sizeof(op->ctx_pin));
 	memset(op, 0, sizeof(*op));
 }

@@ -30,51 +30,6 @@ static void put_str(struct buf *b, const char *s)
 	buf_add(b, s, strlen(s));
 }
 
-/* ---- labels ---- */
-
-static const struct {
-	const char *base, *cert;
-} piv_names[] = {
-	[1] = { "PIV AUTH", "Certificate for PIV Authentication" },
-	[2] = { "SIGN", "Certificate for Digital Signature" },
-	[3] = { "KEY MAN", "Certificate for Key Management" },
-	[4] = { "CARD AUTH", "Certificate for Card Authentication" },
-	[25] = { "ATTESTATION", "Certificate for PIV Attestation" },
-};
-
-/* Object label for key, its public key or certificate. */
-static void key_label(const struct tk_key *k, enum obj_kind kind, struct buf *b)
-{
-	char s[80];
-
-	if (k->id >= 5 && k->id <= 24) {
-		unsigned n = k->id - 4u;
-		if (kind == OBJ_CERT)
-			snprintf(s, sizeof(s), "Certificate for Retired Key %u",
-				 n);
-		else
-			snprintf(s, sizeof(s), "RETIRED KEY %u%s", n,
-				 kind == OBJ_PUB ? " pubkey" : "");
-	} else if (k->id < sizeof(piv_names) / sizeof(piv_names[0]) &&
-		   piv_names[k->id].base) {
-		if (kind == OBJ_CERT)
-			snprintf(s, sizeof(s), "%s", piv_names[k->id].cert);
-		else
-			snprintf(s, sizeof(s), "%s %s", piv_names[k->id].base,
-				 kind == OBJ_PUB ? "pubkey" : "key");
-	} else {
-		snprintf(s, sizeof(s), "%s", k->label);
-	}
-	put_str(b, s);
-}
-
-const char *attr_label_key(uint8_t id)
-{
-	return id < sizeof(piv_names) / sizeof(piv_names[0])
-		   ? piv_names[id].base
-		   : NULL;
-}
-
 /* ---- key material ---- */
 
 static const struct {
@@ -183,7 +138,7 @@ static int get_class(const struct obj_view *v, struct buf *b)
 
 static int get_token(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind != OBJ_SECRET);
+	put_bool(b, !v->secret); /* a session's own objects are not */
 	return ATTR_OK;
 }
 
@@ -210,18 +165,20 @@ static int get_label(const struct obj_view *v, struct buf *b)
 	if (v->kind == OBJ_DATA)
 		put_str(b, v->data->label);
 	else if (v->kind == OBJ_SECRET)
-		put_str(b, v->secret->label);
+		put_str(b, v->skey->label);
 	else
-		key_label(v->key, v->kind, b);
+		put_str(b, v->kind == OBJ_CERT  ? v->key->cert_label
+			   : v->kind == OBJ_PUB ? v->key->pub_label
+						: v->key->label);
 	return ATTR_OK;
 }
 
 static int get_id(const struct obj_view *v, struct buf *b)
 {
-	if (v->kind == OBJ_SECRET)
-		buf_add(b, v->secret->id, v->secret->id_len);
-	else
-		buf_add_u8(b, v->key->id);
+	const struct tk_id *id =
+	    v->kind == OBJ_SECRET ? &v->skey->id : &v->key->id;
+
+	buf_add(b, id->b, id->len);
 	return ATTR_OK;
 }
 
@@ -236,7 +193,7 @@ static int get_key_type(const struct obj_view *v, struct buf *b)
 	enum key_family f;
 
 	if (v->kind == OBJ_SECRET) {
-		put_ulong(b, v->secret->key_type);
+		put_ulong(b, v->skey->key_type);
 		return ATTR_OK;
 	}
 	if ((f = alg_family(v->key->alg)) == KF_NONE)
@@ -245,16 +202,45 @@ static int get_key_type(const struct obj_view *v, struct buf *b)
 	return ATTR_OK;
 }
 
+/* A secret key's use, as its driver says (CKF_SIGN ...). */
+static bool secret_can(const struct obj_view *v, CK_FLAGS f)
+{
+	return (v->skey->usage & f) != 0;
+}
+
 static int get_sign(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind != OBJ_SECRET &&
-			(alg_family(v->key->alg) & (KF_RSA | KF_EC | KF_ED)));
+	if (v->kind == OBJ_SECRET)
+		put_bool(b, secret_can(v, CKF_SIGN));
+	else
+		put_bool(b, alg_family(v->key->alg) & (KF_RSA | KF_EC | KF_ED));
+	return ATTR_OK;
+}
+
+static int get_verify(const struct obj_view *v, struct buf *b)
+{
+	if (v->kind == OBJ_SECRET)
+		put_bool(b, secret_can(v, CKF_VERIFY));
+	else
+		return get_sign(v, b);
 	return ATTR_OK;
 }
 
 static int get_crypt(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind != OBJ_SECRET && alg_family(v->key->alg) == KF_RSA);
+	if (v->kind == OBJ_SECRET)
+		put_bool(b, secret_can(v, CKF_DECRYPT));
+	else
+		put_bool(b, alg_family(v->key->alg) == KF_RSA);
+	return ATTR_OK;
+}
+
+static int get_encrypt(const struct obj_view *v, struct buf *b)
+{
+	if (v->kind == OBJ_SECRET)
+		put_bool(b, secret_can(v, CKF_ENCRYPT));
+	else
+		return get_crypt(v, b);
 	return ATTR_OK;
 }
 
@@ -262,26 +248,30 @@ static int get_crypt(const struct obj_view *v, struct buf *b)
  * (OpenSC's p11test compares them). */
 static int get_derive(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, (v->kind == OBJ_PRIV || v->kind == OBJ_PUB) &&
-			(alg_family(v->key->alg) & (KF_EC | KF_X)));
+	if (v->kind == OBJ_SECRET)
+		put_bool(b, secret_can(v, CKF_DERIVE));
+	else
+		put_bool(b, alg_family(v->key->alg) & (KF_EC | KF_X));
 	return ATTR_OK;
 }
 
+/* A session secret says; a token's secret never leaves the token. */
 static int get_sensitive(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind == OBJ_SECRET ? v->secret->sensitive : true);
+	put_bool(b, v->secret ? v->secret->sensitive : true);
 	return ATTR_OK;
 }
 
 static int get_extractable(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind == OBJ_SECRET ? v->secret->extractable : false);
+	put_bool(b, v->secret ? v->secret->extractable : false);
 	return ATTR_OK;
 }
 
 static int get_generated(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, v->kind != OBJ_SECRET && v->key->generated);
+	put_bool(b, v->kind == OBJ_SECRET ? v->skey->generated
+					  : v->key->generated);
 	return ATTR_OK;
 }
 
@@ -302,21 +292,35 @@ static int get_keygen_mech(const struct obj_view *v, struct buf *b)
 	};
 
 	if (v->kind == OBJ_SECRET || !v->key->generated)
-		put_ulong(b, CK_UNAVAILABLE_INFORMATION);
+		put_ulong(b, CK_UNAVAILABLE_INFORMATION); /* unknown */
 	else
 		put_ulong(b, gen[alg_family(v->key->alg)]);
 	return ATTR_OK;
 }
 
+/* The mechanisms the key works with: of the front end's table by key
+ * family; a secret key those of its token's list that the table does not
+ * know (they are the driver's, e.g. HMAC) and that its use allows. */
 static int get_allowed_mechs(const struct obj_view *v, struct buf *b)
 {
+	const struct tk_mech *list;
+	CK_MECHANISM_INFO mi;
 	enum key_family f;
+	size_t n = 0;
 
-	if (v->kind == OBJ_SECRET)
+	if (v->kind == OBJ_SECRET) {
+		list = v->secret ? NULL : slot_mech_list(v->slot, &n);
+		for (size_t i = 0; list && i < n; i++)
+			if (!mech_find(list[i].type) &&
+			    secret_can(v, list[i].flags))
+				put_ulong(b, list[i].type);
 		return ATTR_OK;
+	}
 	f = alg_family(v->key->alg);
 	for (const struct mech *m = mech_next(NULL); m; m = mech_next(m))
-		if ((m->families & f) && m->pad != PAD_KEYGEN)
+		if ((m->families & f) && m->pad != PAD_KEYGEN &&
+		    (!slot_mech_list(v->slot, &n) ||
+		     slot_mech(v->slot, m->type, &mi, NULL)))
 			put_ulong(b, m->type);
 	return ATTR_OK;
 }
@@ -371,23 +375,6 @@ static int get_spki(const struct obj_view *v, struct buf *b)
 static int get_sensitive_attr(const struct obj_view *v, struct buf *b)
 {
 	return ATTR_SENSITIVE;
-}
-
-static int get_policy(const struct obj_view *v, struct buf *b, bool pin)
-{
-	put_ulong(b, pin ? (CK_ULONG)v->key->pin_policy
-			 : (CK_ULONG)v->key->touch_policy);
-	return ATTR_OK;
-}
-
-static int get_pin_policy(const struct obj_view *v, struct buf *b)
-{
-	return get_policy(v, b, true);
-}
-
-static int get_touch_policy(const struct obj_view *v, struct buf *b)
-{
-	return get_policy(v, b, false);
 }
 
 /* Certificate fields, also the subject of a key that has a certificate. */
@@ -458,7 +445,8 @@ static int get_value(const struct obj_view *v, struct buf *b)
 		buf_add(b, v->data->value, v->data->len);
 		return ATTR_OK;
 	case OBJ_SECRET:
-		if (v->secret->sensitive || !v->secret->extractable)
+		if (!v->secret || v->secret->sensitive ||
+		    !v->secret->extractable)
 			return ATTR_SENSITIVE;
 		buf_add(b, v->secret->value, v->secret->len);
 		return ATTR_OK;
@@ -471,94 +459,23 @@ static int get_value(const struct obj_view *v, struct buf *b)
 
 static int get_value_len(const struct obj_view *v, struct buf *b)
 {
-	put_ulong(b, v->secret->len);
+	if (!v->skey->value_len)
+		return ATTR_INVALID;
+	put_ulong(b, v->skey->value_len);
 	return ATTR_OK;
 }
 
 static int get_application(const struct obj_view *v, struct buf *b)
 {
-	put_str(b, "PIV");
+	put_str(b, v->data->application);
 	return ATTR_OK;
 }
-
-/* DER OIDs 2.16.840.1.101.3.7.2.x.y of the SP 800-73-4 containers. */
-static const struct {
-	uint32_t tag;
-	uint8_t x[2], y;
-	size_t xlen;
-} piv_oids[] = {
-	{ 0x5FC102, { 0x30 }, 0x00, 1 },       /* CHUID 48.0 */
-	{ 0x5FC107, { 0x81, 0x5B }, 0x00, 2 }, /* CCC 219.0 */
-	{ 0x00007E, { 0x60 }, 0x50, 1 },       /* Discovery 96.80 */
-	{ 0x5FC10C, { 0x60 }, 0x60, 1 },       /* Key History 96.96 */
-	{ 0x5FC109, { 0x30 }, 0x01, 1 },       /* Printed Information 48.1 */
-	{ 0x5FC106, { 0x81, 0x10 }, 0x00, 2 }, /* Security Object 144.0 */
-};
 
 static int get_object_id(const struct obj_view *v, struct buf *b)
 {
-	static const uint8_t prefix[] = { 0x60, 0x86, 0x48, 0x01,
-					  0x65, 0x03, 0x07, 0x02 };
-
-	for (size_t i = 0; i < sizeof(piv_oids) / sizeof(piv_oids[0]); i++) {
-		if (piv_oids[i].tag != v->data->tag)
-			continue;
-		buf_add_u8(b, 0x06);
-		buf_add_u8(b, (uint8_t)(sizeof(prefix) + piv_oids[i].xlen + 1));
-		buf_add(b, prefix, sizeof(prefix));
-		buf_add(b, piv_oids[i].x, piv_oids[i].xlen);
-		buf_add_u8(b, piv_oids[i].y);
-		return ATTR_OK;
-	}
-	return ATTR_INVALID;
-}
-
-int attr_tag_from_oid(const uint8_t *der, size_t len, uint32_t *tag)
-{
-	struct obj_view v = { .kind = OBJ_DATA };
-	struct tk_data d = { 0 };
-	struct buf b;
-	int r = TK_ERR_NOT_FOUND;
-
-	v.data = &d;
-	buf_init(&b, 0);
-	for (size_t i = 0; i < sizeof(piv_oids) / sizeof(piv_oids[0]) && r;
-	     i++) {
-		d.tag = piv_oids[i].tag;
-		buf_reset(&b);
-		if (get_object_id(&v, &b) == ATTR_OK && !buf_failed(&b) &&
-		    b.len == len && memcmp(b.data, der, len) == 0) {
-			*tag = d.tag;
-			r = 0;
-		}
-	}
-	buf_free(&b);
-	return r;
-}
-
-static int get_object_tag(const struct obj_view *v, struct buf *b)
-{
-	put_ulong(b, v->data->tag);
-	return ATTR_OK;
-}
-
-/* One F9 APDU per read, for keys the token generated. */
-static int get_attestation(const struct obj_view *v, struct buf *b)
-{
-	struct tk_token *tok = v->slot->tok;
-	uint8_t *der = NULL;
-	size_t len = 0;
-	int r;
-
-	if (!v->key->generated || !tok)
+	if (!v->data->oid_len)
 		return ATTR_INVALID;
-	r = tok->ops->attest(tok, v->key->ref, &der, &len);
-	if (r == TK_ERR_UNSUPPORTED || r == TK_ERR_ARG)
-		return ATTR_INVALID;
-	if (r < 0)
-		return r;
-	buf_add(b, der, len);
-	free(der);
+	buf_add(b, v->data->oid, v->data->oid_len);
 	return ATTR_OK;
 }
 
@@ -598,8 +515,8 @@ static const struct {
 	{ CKA_NEVER_EXTRACTABLE, OBJ_PRIV | OBJ_SECRET, get_generated },
 	{ CKA_ALWAYS_AUTHENTICATE, OBJ_PRIV, get_always_auth },
 	{ CKA_WRAP_WITH_TRUSTED, OBJ_PRIV | OBJ_SECRET, get_false },
-	{ CKA_VERIFY, OBJ_PUB | OBJ_SECRET, get_sign },
-	{ CKA_ENCRYPT, OBJ_PUB | OBJ_SECRET, get_crypt },
+	{ CKA_VERIFY, OBJ_PUB | OBJ_SECRET, get_verify },
+	{ CKA_ENCRYPT, OBJ_PUB | OBJ_SECRET, get_encrypt },
 	{ CKA_VERIFY_RECOVER, OBJ_PUB, get_false },
 	{ CKA_WRAP, OBJ_PUB | OBJ_SECRET, get_false },
 	{ CKA_TRUSTED, OBJ_PUB | OBJ_CERT, get_false },
@@ -623,14 +540,41 @@ static const struct {
 	{ CKA_SERIAL_NUMBER, OBJ_CERT, get_serial },
 	{ CKA_APPLICATION, OBJ_DATA, get_application },
 	{ CKA_OBJECT_ID, OBJ_DATA, get_object_id },
-	{ CKA_TOKEND_PIN_POLICY, OBJ_PRIV, get_pin_policy },
-	{ CKA_TOKEND_TOUCH_POLICY, OBJ_PRIV, get_touch_policy },
-	{ CKA_TOKEND_ATTESTATION, OBJ_PRIV, get_attestation },
-	{ CKA_TOKEND_OBJECT_TAG, OBJ_DATA, get_object_tag },
 };
+
+bool attr_on_device(const struct fe_slot *slot, CK_ATTRIBUTE_TYPE type)
+{
+	const struct tk_driver_ops *ops = slot->drv->ops;
+
+	return ops->attr_on_device && ops->attr_on_device(type);
+}
+
+/* The driver's answer first (its vendor attributes); false: the driver
+ * leaves type to the front end. */
+static bool attr_driver(const struct obj_view *v, CK_ATTRIBUTE_TYPE type,
+			struct buf *out, int *r)
+{
+	struct tk_token *tok = v->slot->tok;
+
+	if (v->secret || !tok || !tok->ops->attr)
+		return false;
+	*r = tok->ops->attr(tok, (enum tk_obj_kind)v->kind, v->handle, type,
+			    out);
+	if (*r == TK_ATTR_DEFAULT)
+		return false;
+	if (*r == TK_ATTR_INVALID)
+		*r = ATTR_INVALID;
+	else if (*r == TK_ATTR_SENSITIVE)
+		*r = ATTR_SENSITIVE;
+	return true;
+}
 
 int attr_get(const struct obj_view *v, CK_ATTRIBUTE_TYPE type, struct buf *out)
 {
+	int r;
+
+	if (attr_driver(v, type, out, &r))
+		return r;
 	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
 		if (attrs[i].type != type)
 			continue;

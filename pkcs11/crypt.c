@@ -68,9 +68,12 @@ static CK_RV decrypt_finish(struct app *app, struct session *s,
 			    CK_ULONG_PTR out_len)
 {
 	struct op *op = &s->op[OP_DECRYPT];
-	size_t k = (size_t)EVP_PKEY_get_size(op->pub);
+	size_t k;
 	CK_RV rv = CKR_OK;
 
+	if (op->whole)
+		return op_whole_final(app, s, op, in, in_len, out, out_len);
+	k = (size_t)EVP_PKEY_get_size(op->pub);
 	if (!op->have_result) {
 		if (in_len != k || k > MAX_BLOCK) {
 			op_reset(op);

@@ -37,7 +37,7 @@ static CK_RV derive_template(const CK_ATTRIBUTE *t, CK_ULONG n,
 	const CK_ATTRIBUTE *a;
 	CK_RV rv;
 
-	sec->private = true;
+	sec->desc.private = true;
 	sec->extractable = true;
 	if ((rv = tmpl_check(t, n)) != CKR_OK ||
 	    (rv = tmpl_get_ulong(t, n, CKA_CLASS, &cls, &found)) != CKR_OK ||
@@ -45,8 +45,8 @@ static CK_RV derive_template(const CK_ATTRIBUTE *t, CK_ULONG n,
 	    (rv = tmpl_get_ulong(t, n, CKA_VALUE_LEN, value_len, &found)) !=
 		CKR_OK ||
 	    (rv = tmpl_get_bool(t, n, CKA_TOKEN, &token, &found)) != CKR_OK ||
-	    (rv = tmpl_get_bool(t, n, CKA_PRIVATE, &sec->private, &found)) !=
-		CKR_OK ||
+	    (rv = tmpl_get_bool(t, n, CKA_PRIVATE, &sec->desc.private,
+				&found)) != CKR_OK ||
 	    (rv = tmpl_get_bool(t, n, CKA_SENSITIVE, &sec->sensitive,
 				&found)) != CKR_OK ||
 	    (rv = tmpl_get_bool(t, n, CKA_EXTRACTABLE, &sec->extractable,
@@ -54,18 +54,18 @@ static CK_RV derive_template(const CK_ATTRIBUTE *t, CK_ULONG n,
 		return rv;
 	if (cls != CKO_SECRET_KEY || token)
 		return CKR_TEMPLATE_INCONSISTENT;
-	sec->key_type = kt;
+	sec->desc.key_type = kt;
 	if ((a = tmpl_find(t, n, CKA_LABEL)) && a->ulValueLen) {
-		size_t l = a->ulValueLen < sizeof(sec->label) - 1
+		size_t l = a->ulValueLen < sizeof(sec->desc.label) - 1
 			       ? a->ulValueLen
-			       : sizeof(sec->label) - 1;
-		memcpy(sec->label, a->pValue, l);
+			       : sizeof(sec->desc.label) - 1;
+		memcpy(sec->desc.label, a->pValue, l);
 	}
 	if ((a = tmpl_find(t, n, CKA_ID)) && a->ulValueLen) {
-		if (a->ulValueLen > sizeof(sec->id))
+		if (a->ulValueLen > sizeof(sec->desc.id.b))
 			return CKR_ATTRIBUTE_VALUE_INVALID;
-		memcpy(sec->id, a->pValue, a->ulValueLen);
-		sec->id_len = a->ulValueLen;
+		memcpy(sec->desc.id.b, a->pValue, a->ulValueLen);
+		sec->desc.id.len = a->ulValueLen;
 	}
 	return CKR_OK;
 }
@@ -106,7 +106,7 @@ static CK_RV derive_token(struct app *app, struct session *s,
 	session_run(app, s);
 	slot_io_lock(s->slot);
 	r = s->slot->tok && s->epoch == slot_epoch(s->slot)
-		? s->slot->tok->ops->derive(s->slot->tok, op.ref, peer,
+		? s->slot->tok->ops->derive(s->slot->tok, op.handle, peer,
 					    peer_len, out, out_len)
 		: TK_ERR_REMOVED;
 	if (r < 0) {
@@ -155,7 +155,7 @@ CK_RV fe_C_DeriveKey(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_TEMPLATE_INCONSISTENT;
 		goto out;
 	}
-	sec->len = want ? want : zlen;
+	sec->len = sec->desc.value_len = want ? want : zlen;
 	if (!(sec->value = malloc(sec->len))) {
 		rv = CKR_HOST_MEMORY;
 		goto out;

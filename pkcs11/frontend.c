@@ -8,32 +8,24 @@
 
 #include "hotplug.h"
 #include "internal.h"
-#ifdef TOKEND_HAVE_PIV_DRIVER
-#include "piv_driver.h"
+#ifdef TOKEND_HAVE_DRIVERS
+#include "registry.h"
 #endif
 
 struct fe_table fe = { .lock = PTHREAD_MUTEX_INITIALIZER,
 		       .changed = PTHREAD_COND_INITIALIZER,
 		       .apply = PTHREAD_MUTEX_INITIALIZER };
 
-/* The drivers the module and the daemon use unless a test injects others.
- * This is the single place to add a driver. */
+/* The drivers the module and the daemon use unless a test injects others
+ * (drivers/registry.c names them). */
 int frontend_default_drivers(struct tk_driver ***out, size_t *n)
 {
-	struct tk_driver **list;
-	size_t k = 0;
-
-	*out = NULL;
+#ifdef TOKEND_HAVE_DRIVERS
+	return drivers_default(out, n);
+#else
 	*n = 0;
-	if (!(list = calloc(4, sizeof(*list))))
-		return TK_ERR_NOMEM;
-#ifdef TOKEND_HAVE_PIV_DRIVER
-	if (piv_driver_new(&list[k]) == 0)
-		k++;
+	return (*out = calloc(1, sizeof(**out))) ? 0 : TK_ERR_NOMEM;
 #endif
-	*out = list;
-	*n = k;
-	return 0;
 }
 
 int frontend_init(struct tk_driver **drivers, size_t ndrivers)
@@ -108,18 +100,31 @@ bool slot_nonblocking_set(bool on)
 	return was;
 }
 
-/* io and lock held: the driver's info, copied for readers that hold only
- * lock or info_lock (the driver may change it during any card call). */
+bool fe_would_block(void)
+{
+	return fe_nonblocking;
+}
+
+/* io and lock held: the driver's info and mechanism list, copied for
+ * readers that hold only lock or info_lock (the driver may change its
+ * info during any card call). */
 static void slot_info_refresh(struct fe_slot *slot)
 {
+	const struct tk_mech *mechs = NULL;
 	struct tk_token_info ti;
+	size_t nmechs = 0;
 
 	memset(&ti, 0, sizeof(ti));
 	if (slot->tok && slot->tok->ops->info(slot->tok, &ti) < 0)
 		memset(&ti, 0, sizeof(ti));
+	if (slot->tok && slot->tok->ops->mechanisms &&
+	    slot->tok->ops->mechanisms(slot->tok, &mechs, &nmechs) < 0)
+		mechs = NULL;
 	pthread_mutex_lock(&slot->info_lock);
 	slot->info = ti;
 	slot->info_tok = slot->tok != NULL;
+	slot->mechs = mechs;
+	slot->nmechs = mechs ? nmechs : 0;
 	pthread_mutex_unlock(&slot->info_lock);
 }
 
@@ -180,16 +185,24 @@ static int slot_io_give(struct fe_slot *slot, int r)
 	return r;
 }
 
-static bool bit_get(const uint8_t *map, uint8_t b)
+static struct fe_disc *slot_disc_find(struct fe_slot *slot, const uint8_t *id,
+				      size_t len)
 {
-	return map[b >> 3] & (1u << (b & 7));
+	size_t n = slot->ndisc < FE_DISC_IDS ? slot->ndisc : FE_DISC_IDS;
+
+	for (size_t i = 0; i < n; i++)
+		if (slot->disc[i].id.len == len &&
+		    memcmp(slot->disc[i].id.b, id, len) == 0)
+			return &slot->disc[i];
+	return NULL;
 }
 
-/* Whether discover(what, ref) could read anything not read yet. */
-static bool slot_disc_needed(const struct fe_slot *slot, unsigned what,
-			     uint8_t ref)
+/* Whether discover(what, id) could read anything not read yet. */
+static bool slot_disc_needed(struct fe_slot *slot, unsigned what,
+			     const uint8_t *id, size_t len)
 {
 	unsigned parts = what & ~(unsigned)TK_DISCOVER_ALL;
+	const struct fe_disc *d;
 
 	if ((parts & ~slot->disc_all) == 0)
 		return false;
@@ -197,44 +210,53 @@ static bool slot_disc_needed(const struct fe_slot *slot, unsigned what,
 		return true;
 	if ((parts & TK_DISCOVER_DATA) && !(slot->disc_all & TK_DISCOVER_DATA))
 		return true;
-	if ((parts & TK_DISCOVER_KEY) && !(slot->disc_all & TK_DISCOVER_KEY) &&
-	    !bit_get(slot->disc_key, ref))
-		return true;
-	return (parts & TK_DISCOVER_CERT) &&
-	       !(slot->disc_all & TK_DISCOVER_CERT) &&
-	       !bit_get(slot->disc_cert, ref);
+	parts &= TK_DISCOVER_KEY | TK_DISCOVER_CERT;
+	parts &= ~slot->disc_all;
+	if (!parts)
+		return false;
+	d = slot_disc_find(slot, id, len);
+	return !d || (parts & ~d->parts);
 }
 
-static void slot_disc_note(struct fe_slot *slot, unsigned what, uint8_t ref)
+static void slot_disc_note(struct fe_slot *slot, unsigned what,
+			   const uint8_t *id, size_t len)
 {
 	unsigned parts = what & ~(unsigned)TK_DISCOVER_ALL;
+	struct fe_disc *d;
 
 	if (what & TK_DISCOVER_ALL) {
 		slot->disc_all |= parts;
 		return;
 	}
 	slot->disc_all |= parts & TK_DISCOVER_DATA;
+	parts &= TK_DISCOVER_KEY | TK_DISCOVER_CERT;
+	if (!parts || len > TK_ID_MAX)
+		return;
+	if (!(d = slot_disc_find(slot, id, len))) {
+		d = &slot->disc[slot->ndisc++ % FE_DISC_IDS];
+		d->id.len = len;
+		memcpy(d->id.b, id, len);
+		d->parts = 0;
+	}
 	/* The certificate's discovery reads the key's too (driver.h). */
-	if (parts & (TK_DISCOVER_KEY | TK_DISCOVER_CERT))
-		slot->disc_key[ref >> 3] |= (uint8_t)(1u << (ref & 7));
-	if (parts & TK_DISCOVER_CERT)
-		slot->disc_cert[ref >> 3] |= (uint8_t)(1u << (ref & 7));
+	d->parts |= parts | TK_DISCOVER_KEY;
 }
 
-int slot_discover(struct fe_slot *slot, unsigned what, uint8_t ref)
+int slot_discover(struct fe_slot *slot, unsigned what, const uint8_t *id,
+		  size_t id_len)
 {
 	int r;
 
 	if (!slot->tok)
 		return TK_ERR_REMOVED;
 	if (!slot->tok->ops->discover || !what ||
-	    !slot_disc_needed(slot, what, ref))
+	    !slot_disc_needed(slot, what, id, id_len))
 		return 0;
 	if ((r = slot_io_take(slot)) < 0)
 		return r;
-	r = slot->tok->ops->discover(slot->tok, what, ref);
+	r = slot->tok->ops->discover(slot->tok, what, id, id_len);
 	if (r == 0)
-		slot_disc_note(slot, what, ref);
+		slot_disc_note(slot, what, id, id_len);
 	return slot_io_give(slot, r);
 }
 
@@ -244,7 +266,7 @@ int slot_load_private(struct fe_slot *slot)
 
 	if (!slot->tok)
 		return TK_ERR_REMOVED;
-	if (slot->private_loaded)
+	if (slot->private_loaded || !slot->tok->ops->load_private)
 		return 0;
 	if ((r = slot_io_take(slot)) < 0)
 		return r;
@@ -317,17 +339,19 @@ void fe_try_end(struct fe_hold *hold)
 
 void slot_close_token(struct fe_slot *slot)
 {
-	if (!slot->tok)
+	struct tk_token *tok = slot->tok;
+
+	if (!tok)
 		return;
-	slot->tok->ops->close(slot->tok);
 	slot->tok = NULL;
+	/* no token: no info, and no list once close() frees it */
+	slot_info_refresh(slot);
+	tok->ops->close(tok);
 	__atomic_add_fetch(&slot->epoch, 1, __ATOMIC_RELEASE);
 	slot->private_loaded = false;
 	slot->n_user = slot->n_so = 0;
-	slot_info_refresh(slot); /* no token: none */
 	slot->disc_all = 0;
-	memset(slot->disc_key, 0, sizeof(slot->disc_key));
-	memset(slot->disc_cert, 0, sizeof(slot->disc_cert));
+	slot->ndisc = 0;
 }
 
 /* io and lock held, no token: a new token in the slot. */
@@ -342,8 +366,7 @@ static void slot_token_set(struct fe_slot *slot, struct tk_driver *drv,
 	slot->private_loaded = false;
 	slot->n_user = slot->n_so = 0;
 	slot->disc_all = 0;
-	memset(slot->disc_key, 0, sizeof(slot->disc_key));
-	memset(slot->disc_cert, 0, sizeof(slot->disc_cert));
+	slot->ndisc = 0;
 	slot_info_refresh(slot);
 }
 
@@ -387,8 +410,8 @@ static int slot_probe(struct fe_slot *slot)
 		return r;
 	if (__atomic_load_n(&fe.read_all, __ATOMIC_RELAXED) &&
 	    slot->tok->ops->discover &&
-	    (r = slot->tok->ops->discover(slot->tok, what, 0)) == 0)
-		slot_disc_note(slot, what, 0);
+	    (r = slot->tok->ops->discover(slot->tok, what, NULL, 0)) == 0)
+		slot_disc_note(slot, what, NULL, 0);
 	if (r == TK_ERR_REMOVED)
 		slot_close_token(slot);
 	slot_info_refresh(slot);
@@ -708,8 +731,7 @@ CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID,
 
 static CK_FLAGS token_flags(const struct tk_token_info *ti, bool pin_provider)
 {
-	CK_FLAGS f = CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED |
-		     CKF_TOKEN_INITIALIZED;
+	CK_FLAGS f = CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
 
 	if (ti->pin_tries_left == 0)
 		f |= CKF_USER_PIN_LOCKED;
@@ -722,7 +744,9 @@ static CK_FLAGS token_flags(const struct tk_token_info *ti, bool pin_provider)
 		f |= CKF_USER_PIN_TO_BE_CHANGED;
 	if (ti->puk_tries_left == 0)
 		f |= CKF_SO_PIN_LOCKED; /* informative: the PUK is blocked */
-	if (pin_provider)
+	if (ti->login & TK_LOGIN_USER)
+		f |= CKF_LOGIN_REQUIRED;
+	if (pin_provider || (ti->login & TK_LOGIN_PROTECTED_PATH))
 		f |= CKF_PROTECTED_AUTHENTICATION_PATH;
 	return f;
 }
@@ -769,20 +793,21 @@ CK_RV fe_C_GetTokenInfo(struct app *app, CK_SLOT_ID slotID,
 	return CKR_OK;
 }
 
-/* The caps of the token in slot, or an error for no token. */
-static CK_RV slot_caps(CK_SLOT_ID id, uint32_t *caps)
+/* The slot with its info_lock held and a token in it, or an error: the
+ * mechanisms are answered from the published copy, not waiting for a
+ * card call that holds slot->lock. */
+static CK_RV slot_info_locked(CK_SLOT_ID id, struct fe_slot **out)
 {
-	struct tk_token_info ti;
 	struct fe_slot *slot;
-	int r;
 
 	if (!(slot = frontend_slot(id)))
 		return CKR_SLOT_ID_INVALID;
-	r = slot_info_peek(slot, &ti);
-	if (r < 0)
-		return r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
-					   : rv_from_tk(r);
-	*caps = ti.caps;
+	pthread_mutex_lock(&slot->info_lock);
+	if (!slot->info_tok) {
+		pthread_mutex_unlock(&slot->info_lock);
+		return CKR_TOKEN_NOT_PRESENT;
+	}
+	*out = slot;
 	return CKR_OK;
 }
 
@@ -790,22 +815,32 @@ CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
 			    CK_MECHANISM_TYPE_PTR pMechanismList,
 			    CK_ULONG_PTR pulCount)
 {
+	const struct tk_mech *list;
 	CK_MECHANISM_INFO info;
+	struct fe_slot *slot;
 	CK_ULONG n = 0;
-	uint32_t caps;
+	size_t nd = 0;
 	CK_RV rv;
 
 	if (!pulCount)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = slot_caps(slotID, &caps)) != CKR_OK)
+	if ((rv = slot_info_locked(slotID, &slot)) != CKR_OK)
 		return rv;
-	for (const struct mech *m = mech_next(NULL); m; m = mech_next(m)) {
-		if (!mech_offered(m, caps, &info))
-			continue;
-		if (pMechanismList && n < *pulCount)
-			pMechanismList[n] = m->type;
-		n++;
+	if ((list = slot_mech_list(slot, &nd))) {
+		for (size_t i = 0; i < nd; i++, n++)
+			if (pMechanismList && n < *pulCount)
+				pMechanismList[n] = list[i].type;
+	} else {
+		for (const struct mech *m = mech_next(NULL); m;
+		     m = mech_next(m)) {
+			if (!mech_offered(m, slot->info.caps, &info))
+				continue;
+			if (pMechanismList && n < *pulCount)
+				pMechanismList[n] = m->type;
+			n++;
+		}
 	}
+	pthread_mutex_unlock(&slot->info_lock);
 	rv = (pMechanismList && n > *pulCount) ? CKR_BUFFER_TOO_SMALL : CKR_OK;
 	*pulCount = n;
 	return rv;
@@ -814,15 +849,16 @@ CK_RV fe_C_GetMechanismList(struct app *app, CK_SLOT_ID slotID,
 CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID,
 			    CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
-	const struct mech *m;
-	uint32_t caps;
+	struct fe_slot *slot;
 	CK_RV rv;
 
 	if (!pInfo)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = slot_caps(slotID, &caps)) != CKR_OK)
+	if ((rv = slot_info_locked(slotID, &slot)) != CKR_OK)
 		return rv;
-	if (!(m = mech_find(type)) || !mech_offered(m, caps, pInfo))
-		return CKR_MECHANISM_INVALID;
-	return CKR_OK;
+	if (!mech_lookup(slot->mechs, slot->nmechs, slot->info.caps, type,
+			 pInfo, NULL))
+		rv = CKR_MECHANISM_INVALID;
+	pthread_mutex_unlock(&slot->info_lock);
+	return rv;
 }

@@ -22,14 +22,15 @@
  *                check, card call and record happen under one hold)
  *   slot->lock  (short: the token pointer, epoch, discover memo, pin
  *                guard and the driver's object cache)
- *   slot->info_lock (innermost, short: the copy of the token's info, for
- *                token info and mechanism lists without slot->lock)
+ *   slot->info_lock (innermost, short: the copy of the token's info and
+ *                its mechanism list, for token info and mechanism lists
+ *                without slot->lock)
  * The token pointer changes (open, close) only with io and lock both held,
  * so either keeps it alive. Driver calls that change the object cache
- * (discover, load_private, logout, admin writes, reset) run with both
- * held, so same-slot attribute reads and searches wait for them; sign,
- * decrypt, derive, login, pin_status, puk_status, change_pin and
- * unblock_pin change no cached object and run with io only (lock taken
+ * (discover, load_private, logout, admin writes, init_pin, reset) run
+ * with both held, so same-slot attribute reads and searches wait for
+ * them; sign, decrypt, derive, login, pin_status, puk_status and set_pin
+ * change no cached object (driver.h) and run with io only (lock taken
  * only around the pin guard and the login count), so cached reads
  * (attributes, search, session/token/slot info, mechanisms) go on beside
  * them. Holding io, never take app->lock. app->lock and slot->lock are
@@ -56,6 +57,8 @@
 /* Session objects (derived secrets) one application may hold at once: a
  * client deriving in a loop must not grow the daemon without bound. */
 #define FE_MAX_SESSION_OBJECTS 256
+/* CKA_IDs whose discovery a slot remembers. */
+#define FE_DISC_IDS 32
 
 /* ---- frontend.c: slots and tokens ---- */
 
@@ -89,11 +92,20 @@ struct fe_slot {
 	pthread_mutex_t info_lock;
 	struct tk_token_info info;
 	bool info_tok; /* a token was there at the copy */
+	/* The token's mechanisms() list (it lives as long as the token) or
+	 * NULL, published with info and withdrawn before the token closes,
+	 * so it too is read under lock or info_lock. */
+	const struct tk_mech *mechs;
+	size_t nmechs;
 	/* What discover() has read at this epoch (TK_DISCOVER_* with ALL,
-	 * and per key reference), so a search that needs nothing new does
-	 * not wait for the card. */
+	 * and per CKA_ID), so a search that needs nothing new does not wait
+	 * for the card. */
 	unsigned disc_all;
-	uint8_t disc_key[32], disc_cert[32];
+	struct fe_disc {
+		struct tk_id id;
+		unsigned parts;
+	} disc[FE_DISC_IDS];
+	size_t ndisc;           /* disc[] is a ring once full */
 	struct pin_guard guard; /* the secrets last accepted (pin_guard.h) */
 };
 
@@ -174,8 +186,11 @@ void slot_card_unlock(struct fe_slot *slot);
  * else they take io (dropping and retaking slot->lock, so the caller must
  * look at slot->tok again). Fail with TK_ERR_WOULD_BLOCK on a thread that
  * must not wait (fe_try_*). */
-int slot_discover(struct fe_slot *slot, unsigned what, uint8_t ref);
+int slot_discover(struct fe_slot *slot, unsigned what, const uint8_t *id,
+		  size_t id_len);
 int slot_load_private(struct fe_slot *slot);
+/* Whether this thread must not wait (inside fe_try_*). */
+bool fe_would_block(void);
 /* For app_free: ends the app's C_WaitForSlotEvent calls and waits for
  * them to return. */
 void frontend_app_drain(struct app *app);
@@ -188,14 +203,11 @@ bool fe_device_retry_one(struct fe_device_report *rep);
 void fe_events_pump(bool scan);
 void fe_events_source_free(void);
 
-/* ---- login.c ---- */
-/* The management key (CKU_SO's PIN) from hex digits; spaces and colons are
- * ignored. out may hold part of the key on failure: wipe it. */
-int login_key_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-		     size_t *out_len);
-
 /* ---- rv.c ---- */
 CK_RV rv_from_tk(int err);
+/* A driver's answer to a template (driver.h's create_data): NOT_FOUND is
+ * incomplete, ARG a value it cannot take, INVALID inconsistent. */
+CK_RV rv_from_tk_template(int err);
 
 /* ---- mech.c ---- */
 enum mech_pad {
@@ -222,6 +234,17 @@ struct mech {
 };
 
 const struct mech *mech_find(CK_MECHANISM_TYPE type);
+/* What a token offers: its own list (mechanisms(); list NULL: none) or
+ * the table narrowed by caps. *drv: the token's entry, NULL for the
+ * table's. false: not offered. */
+bool mech_lookup(const struct tk_mech *list, size_t n, uint32_t caps,
+		 CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info,
+		 const struct tk_mech **drv);
+/* mech_lookup for the token in slot (slot->lock held; false: no token). */
+bool slot_mech(struct fe_slot *slot, CK_MECHANISM_TYPE type,
+	       CK_MECHANISM_INFO *info, const struct tk_mech **drv);
+/* The token's own list, or NULL (slot->lock or info_lock held). */
+const struct tk_mech *slot_mech_list(struct fe_slot *slot, size_t *n);
 /* Iterates the table: mech_next(NULL) is the first. */
 const struct mech *mech_next(const struct mech *m);
 /* Whether a token with these caps offers the mechanism; its key sizes. */
@@ -237,9 +260,11 @@ enum op_type { OP_SIGN, OP_VERIFY, OP_DECRYPT, OP_ENCRYPT, OP_DIGEST, OP_N };
 
 struct op {
 	bool active;
-	const struct mech *m;
+	const struct mech *m;   /* NULL only for a whole operation */
+	bool whole;             /* TK_MECH_WHOLE: the driver does it all */
+	struct tk_mech_arg arg; /* whole: the mechanism (param owned) */
 	CK_OBJECT_HANDLE key;
-	uint8_t ref;
+	uint32_t handle; /* the driver's name for the key */
 	enum tk_alg alg;
 	EVP_PKEY *pub; /* own reference */
 	bool need_login;
@@ -281,26 +306,24 @@ struct session {
 };
 
 enum obj_kind {
-	OBJ_PRIV = 1,
-	OBJ_PUB = 2,
-	OBJ_CERT = 4,
-	OBJ_DATA = 8,
-	OBJ_SECRET = 16
+	OBJ_PRIV = TK_OBJ_PRIVATE,
+	OBJ_PUB = TK_OBJ_PUBLIC,
+	OBJ_CERT = TK_OBJ_CERT,
+	OBJ_DATA = TK_OBJ_DATA,
+	OBJ_SECRET = TK_OBJ_SECRET, /* a token's or a session's */
 };
 
-/* A session object: the secret a C_DeriveKey produced. */
+/* A session object: the secret a C_DeriveKey produced. desc says what a
+ * token's secret key says of itself (value_len = len). */
 struct secret {
+	struct tk_secret_key desc;
 	uint8_t *value;
 	size_t len;
-	CK_KEY_TYPE key_type;
-	char label[64];
-	uint8_t id[64];
-	size_t id_len;
-	bool private, sensitive, extractable;
+	bool sensitive, extractable;
 };
 
 /* What an object handle names, per app. Token objects are named by kind and
- * the driver's key ref or data tag, so handles survive object changes. */
+ * the driver's handle, so handles survive object changes. */
 struct objref {
 	CK_OBJECT_HANDLE h;
 	struct fe_slot *slot;
@@ -392,9 +415,11 @@ void session_free(struct session **p);
 struct obj_view {
 	enum obj_kind kind;
 	struct fe_slot *slot;
+	uint32_t handle; /* a token object's, for the driver's attr() */
 	const struct tk_key *key;
 	const struct tk_data *data;
-	const struct secret *secret;
+	const struct tk_secret_key *skey; /* OBJ_SECRET, token or session */
+	const struct secret *secret;      /* OBJ_SECRET of a session */
 };
 
 CK_OBJECT_HANDLE obj_handle(struct app *app, struct fe_slot *slot,
@@ -409,25 +434,19 @@ void obj_drop(struct app *app, CK_OBJECT_HANDLE h);
 void obj_drop_session(struct app *app, CK_SESSION_HANDLE owner);
 void secret_free(struct secret **p);
 bool obj_is_private(const struct obj_view *v);
-const struct tk_key *obj_key_by_ref(const struct tk_objects *objs, uint8_t ref);
-/* CKA_ID (one byte: 01..04 = 9A..9E, 05..18 = 82..95, 19 = F9) to the key
- * reference; false for any other value. */
-bool obj_id_ref(const void *id, CK_ULONG len, uint8_t *ref);
-/* The attestation slot shows only its certificate (its key cannot sign). */
-#define OBJ_REF_ATTEST 0xF9
+const struct tk_key *obj_key_by_handle(const struct tk_objects *objs,
+				       uint32_t handle);
 
 /* ---- attr.c ---- */
 enum { ATTR_OK = 0, ATTR_INVALID = 1, ATTR_SENSITIVE = 2 };
 /* Writes attribute type of v to out: ATTR_*, or a negative TK_ERR_*. */
 int attr_get(const struct obj_view *v, CK_ATTRIBUTE_TYPE type, struct buf *out);
-const char *attr_label_key(uint8_t id);
+/* Whether reading type costs the slot's driver a device round trip. */
+bool attr_on_device(const struct fe_slot *slot, CK_ATTRIBUTE_TYPE type);
 /* DER helpers for EC keys. */
 int attr_ec_params(enum tk_alg alg, struct buf *out);
 int attr_ec_point(EVP_PKEY *pub, enum tk_alg alg, struct buf *out);
 enum tk_alg attr_alg_from_params(const uint8_t *der, size_t len);
-/* The PIV container a DER OID names (as CKA_OBJECT_ID reads); TK_ERR_NOT_FOUND.
- */
-int attr_tag_from_oid(const uint8_t *der, size_t len, uint32_t *tag);
 
 /* ---- template helpers (object.c) ---- */
 const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n,
@@ -476,6 +495,14 @@ int op_driver_sign(struct app *app, struct session *s, struct op *op,
 int op_driver_decrypt(struct app *app, struct session *s, struct op *op,
 		      const uint8_t *in, size_t in_len, uint8_t *out,
 		      size_t *out_len);
+
+/* The final step of a TK_MECH_WHOLE sign or decrypt (op is s's): the
+ * size query, and a buffer shorter than the most the driver says it
+ * returns, cost no device call and keep the operation; the driver writes
+ * straight into the caller's buffer. */
+CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
+		     const uint8_t *data, size_t len, CK_BYTE_PTR out,
+		     CK_ULONG_PTR out_len);
 
 /* op.c: C_*Init for every operation type; feeding parts; the final
  * message (digest or data) of a hash-and-sign or raw mechanism. */

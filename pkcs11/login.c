@@ -3,35 +3,7 @@
  * the driver only verifies. */
 #include <string.h>
 
-#include "hex.h"
 #include "internal.h"
-
-/* The management key as hex digits; spaces and colons are ignored. */
-int login_key_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-		     size_t *out_len)
-{
-	size_t n = 0;
-	int hi = -1, d;
-
-	for (size_t i = 0; i < len; i++) {
-		if (in[i] == ' ' || in[i] == ':')
-			continue;
-		if ((d = hex_digit(in[i])) < 0)
-			return TK_ERR_INVALID;
-		if (hi < 0) {
-			hi = d;
-			continue;
-		}
-		if (n == cap)
-			return TK_ERR_INVALID;
-		out[n++] = (uint8_t)(hi << 4 | d);
-		hi = -1;
-	}
-	if (hi >= 0 || n == 0)
-		return TK_ERR_INVALID;
-	*out_len = n;
-	return 0;
-}
 
 /* A secret for the token of a session. */
 struct login_req {
@@ -42,13 +14,14 @@ struct login_req {
 	uint64_t epoch;           /* the session's token */
 };
 
-/* The driver's login behind the pin guard (the management key has no
- * retry counter: not guarded), with app->lock not held. io keeps check,
- * send and record in one critical section, so two clients cannot both
- * pass the check for the last try above the reserve; slot->lock is held
- * only around the guard and the count, so cached reads go on during the
- * VERIFY (a login changes no object of the driver's cache). count: the
- * user to count on the slot on success, or (CK_USER_TYPE)-1. */
+/* The driver's login behind the pin guard (the SO secret is not guarded:
+ * PIV's management key has no retry counter), with app->lock not held.
+ * io keeps check, send and record in one critical section, so two clients
+ * cannot both pass the check for the last try above the reserve;
+ * slot->lock is held only around the guard and the count, so cached reads
+ * go on during the VERIFY (login changes no object of the driver's cache,
+ * driver.h). count: the user to count on the slot on success, or
+ * (CK_USER_TYPE)-1. */
 static int login_card(struct app *app, struct fe_slot *slot,
 		      const struct login_req *q, CK_USER_TYPE count)
 {
@@ -110,6 +83,15 @@ static int login_run(struct app *app, struct session *s, CK_USER_TYPE user,
 	return r;
 }
 
+/* Whether the token takes PINs itself (TK_LOGIN_PROTECTED_PATH). */
+static bool login_on_device(struct fe_slot *slot)
+{
+	struct tk_token_info ti;
+
+	return slot_info_peek(slot, &ti) == 0 &&
+	       (ti.login & TK_LOGIN_PROTECTED_PATH);
+}
+
 /* CKU_CONTEXT_SPECIFIC: the PIN again for the operation under way. */
 static CK_RV login_context(struct app *app, struct session *s,
 			   const uint8_t *pin, size_t len, struct pin_hash *h)
@@ -149,9 +131,7 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 	CK_USER_TYPE cur = app_user(app, s->slot);
 	struct fe_slot *slot = s->slot;
 	struct login_req q = { .user = TK_USER_PIN, .secret = pin, .len = len };
-	uint8_t key[64];
-	size_t key_len = 0;
-	CK_RV rv = CKR_OK;
+	struct tk_token_info ti;
 	int r;
 
 	if (cur == user)
@@ -162,22 +142,19 @@ static CK_RV login_user(struct app *app, struct session *s, CK_USER_TYPE user,
 		if (app_count_sessions(app, slot, false) !=
 		    app_count_sessions(app, slot, true))
 			return CKR_SESSION_READ_ONLY_EXISTS;
-		if (login_key_decode(pin, len, key, sizeof(key), &key_len) <
-		    0) {
-			/* key may hold the digits decoded so far */
-			explicit_bzero(key, sizeof(key));
-			return CKR_PIN_INCORRECT;
-		}
+		if ((r = slot_info_peek(slot, &ti)) < 0)
+			return r == TK_ERR_REMOVED ? CKR_DEVICE_REMOVED
+						   : rv_from_tk(r);
+		/* The driver's login model: whether the token has an SO. */
+		if (!(ti.login & TK_LOGIN_SO))
+			return CKR_USER_TYPE_INVALID;
+		/* The SO secret goes as given: its driver decodes it. */
 		q.user = TK_USER_ADMIN;
-		q.secret = key;
-		q.len = key_len;
 	}
 	if ((r = login_run(app, s, user, &q, h, user)) < 0)
-		rv = rv_from_tk(r);
-	else
-		app_login_set(app, slot, s->epoch, user);
-	explicit_bzero(key, sizeof(key));
-	return rv;
+		return rv_from_tk(r);
+	app_login_set(app, slot, s->epoch, user);
+	return CKR_OK;
 }
 
 /* app->lock held: the PIN into pin (the client's, or the export's for a
@@ -201,8 +178,12 @@ static CK_RV login_secret(struct app *app, struct session *s, CK_USER_TYPE user,
 			return CKR_PIN_INCORRECT;
 		return CKR_OK;
 	}
-	if (!pPin)
+	if (!pPin && !login_on_device(s->slot))
 		return CKR_ARGUMENTS_BAD;
+	if (!pPin) {
+		*len = 0; /* the device asks for the PIN itself */
+		return CKR_OK;
+	}
 	if (ulPinLen > cap || ulPinLen == 0)
 		return CKR_PIN_LEN_RANGE;
 	memcpy(pin, pPin, ulPinLen);

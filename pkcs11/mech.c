@@ -129,6 +129,47 @@ bool mech_offered(const struct mech *m, uint32_t caps, CK_MECHANISM_INFO *info)
 	return true;
 }
 
+const struct tk_mech *slot_mech_list(struct fe_slot *slot, size_t *n)
+{
+	*n = slot->mechs ? slot->nmechs : 0;
+	return slot->mechs;
+}
+
+bool mech_lookup(const struct tk_mech *list, size_t n, uint32_t caps,
+		 CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info,
+		 const struct tk_mech **drv)
+{
+	const struct mech *m;
+
+	if (drv)
+		*drv = NULL;
+	if (!list)
+		return (m = mech_find(type)) && mech_offered(m, caps, info);
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].type != type)
+			continue;
+		/* A raw entry is padded here: the table must know it. */
+		if (list[i].mode == TK_MECH_RAW && !mech_find(type))
+			return false;
+		info->ulMinKeySize = list[i].min_bits;
+		info->ulMaxKeySize = list[i].max_bits;
+		info->flags = list[i].flags;
+		if (drv)
+			*drv = &list[i];
+		return true;
+	}
+	return false;
+}
+
+bool slot_mech(struct fe_slot *slot, CK_MECHANISM_TYPE type,
+	       CK_MECHANISM_INFO *info, const struct tk_mech **drv)
+{
+	if (drv)
+		*drv = NULL;
+	return slot->tok && mech_lookup(slot->mechs, slot->nmechs,
+					slot->info.caps, type, info, drv);
+}
+
 static const struct {
 	CK_MECHANISM_TYPE ckm;
 	CK_ULONG mgf;

@@ -120,39 +120,36 @@ void secret_free(struct secret **p)
 	*p = NULL;
 }
 
-const struct tk_key *obj_key_by_ref(const struct tk_objects *objs, uint8_t ref)
+const struct tk_key *obj_key_by_handle(const struct tk_objects *objs,
+				       uint32_t handle)
 {
 	for (size_t i = 0; i < objs->nkeys; i++)
-		if (objs->keys[i].ref == ref)
+		if (objs->keys[i].handle == handle)
 			return &objs->keys[i];
 	return NULL;
 }
 
-bool obj_id_ref(const void *id, CK_ULONG len, uint8_t *ref)
-{
-	static const uint8_t refs[] = {
-		0,    0x9A, 0x9C, 0x9D, 0x9E, 0x82, 0x83, 0x84, 0x85,
-		0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E,
-		0x8F, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0xF9,
-	};
-	uint8_t b;
-
-	if (len != 1 || !id)
-		return false;
-	b = *(const uint8_t *)id;
-	if (b == 0 || b >= sizeof(refs))
-		return false;
-	*ref = refs[b];
-	return true;
-}
-
-static const struct tk_data *obj_data_by_tag(const struct tk_objects *objs,
-					     uint32_t tag)
+static const struct tk_data *obj_data_by_handle(const struct tk_objects *objs,
+						uint32_t handle)
 {
 	for (size_t i = 0; i < objs->ndata; i++)
-		if (objs->data[i].tag == tag)
+		if (objs->data[i].handle == handle)
 			return &objs->data[i];
 	return NULL;
+}
+
+static const struct tk_secret_key *
+obj_secret_by_handle(const struct tk_objects *objs, uint32_t handle)
+{
+	for (size_t i = 0; i < objs->nsecrets; i++)
+		if (objs->secrets[i].handle == handle)
+			return &objs->secrets[i];
+	return NULL;
+}
+
+static bool obj_kind_exists(const struct tk_key *k, enum obj_kind kind)
+{
+	return kind == OBJ_CERT ? k->cert != NULL : !k->cert_only;
 }
 
 /* slot->lock held. Fills v for a token object of slot; TK_ERR_NOT_FOUND. */
@@ -165,20 +162,20 @@ static int obj_resolve(struct fe_slot *slot, enum obj_kind kind, uint32_t ident,
 	memset(v, 0, sizeof(*v));
 	v->kind = kind;
 	v->slot = slot;
+	v->handle = ident;
 	if (!slot->tok)
 		return TK_ERR_REMOVED;
 	if ((r = slot->tok->ops->objects(slot->tok, &objs)) < 0)
 		return r;
 	if (kind == OBJ_DATA)
-		v->data = obj_data_by_tag(objs, ident);
+		v->data = obj_data_by_handle(objs, ident);
+	else if (kind == OBJ_SECRET)
+		v->skey = obj_secret_by_handle(objs, ident);
 	else
-		v->key = obj_key_by_ref(objs, (uint8_t)ident);
-	if (!v->data && !v->key)
+		v->key = obj_key_by_handle(objs, ident);
+	if (!v->data && !v->key && !v->skey)
 		return TK_ERR_NOT_FOUND;
-	if (kind == OBJ_CERT && !v->key->cert)
-		return TK_ERR_NOT_FOUND;
-	if ((kind == OBJ_PRIV || kind == OBJ_PUB) &&
-	    v->key->ref == OBJ_REF_ATTEST)
+	if (v->key && !obj_kind_exists(v->key, kind))
 		return TK_ERR_NOT_FOUND;
 	return 0;
 }
@@ -187,9 +184,9 @@ static int obj_resolve(struct fe_slot *slot, enum obj_kind kind, uint32_t ident,
 
 /* Whether the app's login lets it see v: a private object only while the
  * app is logged in on the slot as the user, whatever other apps did. A
- * private key also while it is logged in as SO: the SO (PIV: management
- * key) generates and replaces keys, so their public attributes are no
- * secret to it; PIN-protected data stays the user's. */
+ * private key also while it is logged in as SO: the SO generates and
+ * replaces keys, so their public attributes are no secret to it;
+ * PIN-protected data and secret keys stay the user's. */
 static bool obj_login_allows(struct app *app, const struct obj_view *v)
 {
 	CK_USER_TYPE u;
@@ -198,11 +195,6 @@ static bool obj_login_allows(struct app *app, const struct obj_view *v)
 		return true;
 	u = app_user(app, v->slot);
 	return u == CKU_USER || (u == CKU_SO && v->kind == OBJ_PRIV);
-}
-
-static bool obj_kind_exists(const struct tk_key *k, enum obj_kind kind)
-{
-	return kind == OBJ_CERT ? k->cert != NULL : k->ref != OBJ_REF_ATTEST;
 }
 
 static void obj_pad(unsigned char *dst, size_t len, const char *src)
@@ -239,7 +231,7 @@ static bool obj_filter_key(struct app *app, const CK_TOKEN_INFO *ti,
 	static const enum obj_kind kinds[] = { OBJ_PRIV, OBJ_PUB, OBJ_CERT };
 	static const CK_ATTRIBUTE_TYPE types[] = { CKA_CLASS, CKA_ID,
 						   CKA_LABEL };
-	struct obj_view v = { .slot = slot, .key = k };
+	struct obj_view v = { .slot = slot, .key = k, .handle = k->handle };
 	CK_ATTRIBUTE a[3];
 	struct buf b[3];
 	bool shown = false, ok;
@@ -268,14 +260,14 @@ static bool obj_filter_key(struct app *app, const CK_TOKEN_INFO *ti,
 
 /* slot->lock held: whether the app's object filter shows v. Session
  * objects are the app's own (derived from a key it could use); data
- * objects belong to no key and are never shown. */
+ * objects and secret keys belong to no key pair and are never shown. */
 static bool obj_filter_allows(struct app *app, const struct obj_view *v)
 {
 	CK_TOKEN_INFO ti;
 
-	if (!app->obj_filter || v->kind == OBJ_SECRET)
+	if (!app->obj_filter || v->secret)
 		return true;
-	if (v->kind == OBJ_DATA)
+	if (v->kind == OBJ_DATA || v->kind == OBJ_SECRET)
 		return false;
 	obj_token_info(v->slot, &ti);
 	return obj_filter_key(app, &ti, v->slot, v->key);
@@ -299,6 +291,7 @@ CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
 		v->kind = OBJ_SECRET;
 		v->slot = r->slot;
 		v->secret = r->secret;
+		v->skey = &r->secret->desc;
 	} else if (obj_resolve(s->slot, r->kind, r->ident, v) < 0) {
 		return CKR_OBJECT_HANDLE_INVALID;
 	}
@@ -317,7 +310,7 @@ bool obj_is_private(const struct obj_view *v)
 	case OBJ_DATA:
 		return v->data->private;
 	case OBJ_SECRET:
-		return v->secret->private;
+		return v->skey->private;
 	default:
 		return false;
 	}
@@ -382,8 +375,7 @@ static bool obj_matches(const struct obj_view *v, const CK_ATTRIBUTE *t,
 
 	buf_init(&b, 0);
 	for (CK_ULONG i = 0; i < n && ok; i++) {
-		if (t[i].type ==
-		    CKA_TOKEND_ATTESTATION) { /* a card round trip */
+		if (attr_on_device(v->slot, t[i].type)) { /* a round trip */
 			ok = false;
 			break;
 		}
@@ -456,15 +448,25 @@ static int find_token(struct find_ctx *c, const struct tk_objects *objs)
 			v.kind = kinds[k];
 			if (!obj_kind_exists(v.key, v.kind))
 				continue;
-			r = find_consider(c, &v, v.key->ref);
+			v.handle = v.key->handle;
+			r = find_consider(c, &v, v.handle);
 		}
 	}
 	v.key = NULL;
+	v.kind = OBJ_SECRET;
+	for (size_t i = 0; i < objs->nsecrets && r == 0 && !c->app->obj_filter;
+	     i++) {
+		v.skey = &objs->secrets[i];
+		v.handle = v.skey->handle;
+		r = find_consider(c, &v, v.handle);
+	}
+	v.skey = NULL;
 	v.kind = OBJ_DATA;
 	for (size_t i = 0; i < objs->ndata && r == 0 && !c->app->obj_filter;
 	     i++) {
 		v.data = &objs->data[i];
-		r = find_consider(c, &v, v.data->tag);
+		v.handle = v.data->handle;
+		r = find_consider(c, &v, v.handle);
 	}
 	return r;
 }
@@ -479,6 +481,7 @@ static int find_session_objs(struct find_ctx *c)
 		    r->epoch != c->s->epoch)
 			continue;
 		v.secret = r->secret;
+		v.skey = &r->secret->desc;
 		if (!obj_login_allows(c->app, &v))
 			continue;
 		if (obj_matches(&v, c->t, c->n) && find_push(c, r->h) < 0)
@@ -504,9 +507,10 @@ static bool find_wants_data(const CK_ATTRIBUTE *t, CK_ULONG n)
 }
 
 /* What a search could match, as TK_DISCOVER_* flags for the driver: a
- * CKA_ID narrows keys and certificates to its slot (data objects have no
+ * CKA_ID narrows keys and certificates to that ID (data objects have no
  * CKA_ID), a CKA_CLASS to its kind. */
-static unsigned find_discover(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref)
+static unsigned find_discover(const CK_ATTRIBUTE *t, CK_ULONG n,
+			      const CK_ATTRIBUTE **idp)
 {
 	const CK_ATTRIBUTE *ca = tmpl_find(t, n, CKA_CLASS);
 	const CK_ATTRIBUTE *id = tmpl_find(t, n, CKA_ID);
@@ -518,7 +522,9 @@ static unsigned find_discover(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref)
 		return 0; /* matches nothing */
 	if (ca)
 		memcpy(&cls, ca->pValue, sizeof(cls));
-	keys = cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY;
+	keys = cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY ||
+	       cls == CKO_SECRET_KEY;
+	*idp = id;
 	if (!ca || cls == CKO_CERTIFICATE)
 		what |= TK_DISCOVER_CERT;
 	else if (keys)
@@ -529,8 +535,7 @@ static unsigned find_discover(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref)
 		return what;
 	if (!id)
 		return what | TK_DISCOVER_ALL;
-	if (!obj_id_ref(id->pValue, id->ulValueLen, ref) ||
-	    (keys && *ref == OBJ_REF_ATTEST))
+	if (!id->pValue && id->ulValueLen)
 		return 0;
 	return what;
 }
@@ -539,11 +544,12 @@ static unsigned find_discover(const CK_ATTRIBUTE *t, CK_ULONG n, uint8_t *ref)
  * card lock is taken inside, only when there is something to read). */
 static int find_prepare(struct find_ctx *c, struct fe_slot *slot)
 {
-	uint8_t ref = 0;
-	unsigned what = find_discover(c->t, c->n, &ref);
+	const CK_ATTRIBUTE *id = NULL;
+	unsigned what = find_discover(c->t, c->n, &id);
 	int r = 0;
 
-	r = slot_discover(slot, what, ref);
+	r = slot_discover(slot, what, id ? id->pValue : NULL,
+			  id ? id->ulValueLen : 0);
 	if (r == 0 && c->logged_in && !slot->private_loaded &&
 	    find_wants_data(c->t, c->n)) {
 		r = slot_load_private(slot);
@@ -708,9 +714,15 @@ CK_RV fe_C_GetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
 
 	if (!pTemplate && ulCount)
 		return CKR_ARGUMENTS_BAD;
-	/* An attestation is a card round trip: the card lock. */
-	card = tmpl_find(pTemplate, ulCount, CKA_TOKEND_ATTESTATION) != NULL;
 	APP_SESSION(app, hSession, s, rv);
+	/* An attribute the driver reads from the device: the card lock. */
+	card = false;
+	for (CK_ULONG i = 0; i < ulCount && !card; i++)
+		card = attr_on_device(s->slot, pTemplate[i].type);
+	if (card && fe_would_block()) {
+		pthread_mutex_unlock(&app->lock);
+		return CKR_TOKEND_WOULD_BLOCK;
+	}
 	buf_init(&b, 0);
 	if (card)
 		slot_card_lock(s->slot);

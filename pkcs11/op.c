@@ -1,5 +1,6 @@
 /* What every cryptographic operation shares: C_*Init (mechanism, key,
  * parameters, login gate), the buffer rule, and the raw driver calls. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -37,6 +38,13 @@ CK_RV op_key(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
 
 	if (obj_view(app, s, h, &v) != CKR_OK)
 		return CKR_KEY_HANDLE_INVALID;
+	/* A token's secret key: only for the driver's own mechanisms. */
+	if (v.kind == OBJ_SECRET && op->whole && !v.secret) {
+		op->key = h;
+		op->handle = v.handle;
+		op->need_login = obj_is_private(&v);
+		return CKR_OK;
+	}
 	if (v.kind == OBJ_SECRET || v.kind == OBJ_CERT || v.kind == OBJ_DATA)
 		return CKR_KEY_TYPE_INCONSISTENT;
 	if (want == OBJ_PRIV && v.kind != OBJ_PRIV)
@@ -44,7 +52,7 @@ CK_RV op_key(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
 	if (!v.key->pub)
 		return CKR_KEY_HANDLE_INVALID;
 	op->key = h;
-	op->ref = v.key->ref;
+	op->handle = v.key->handle;
 	op->alg = v.key->alg;
 	op->need_login = v.kind == OBJ_PRIV && obj_is_private(&v);
 	op->always_auth = v.kind == OBJ_PRIV &&
@@ -65,18 +73,19 @@ CK_RV op_login_check(struct app *app, struct session *s, struct op *op)
 	return CKR_OK;
 }
 
-typedef int (*raw_fn)(struct tk_token *, uint8_t, const uint8_t *, size_t,
-		      uint8_t *, size_t *);
+typedef int (*raw_fn)(struct tk_token *, uint32_t, const struct tk_mech_arg *,
+		      const uint8_t *, size_t, uint8_t *, size_t *);
 
-/* One raw private-key call, with the session busy and app->lock dropped so
- * the app's other sessions go on; when another application's VERIFY
- * consumed a PIN-always key's authorisation, verify this op's PIN once more
- * and retry. */
+/* One private-key call (raw, or the whole operation), with the session busy and
+ * app->lock dropped so the app's other sessions go on; when another
+ * application's VERIFY consumed a PIN-always key's authorisation, verify this
+ * op's PIN once more and retry. */
 static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 			 bool sign, const uint8_t *in, size_t in_len,
 			 uint8_t *out, size_t *out_len)
 {
 	struct fe_slot *slot = s->slot;
+	const struct tk_mech_arg *mech;
 	struct tk_token *tok;
 	size_t cap = *out_len;
 	raw_fn fn;
@@ -90,7 +99,8 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 		goto out;
 	}
 	fn = sign ? tok->ops->sign : tok->ops->decrypt;
-	r = fn(tok, op->ref, in, in_len, out, out_len);
+	mech = op->whole ? &op->arg : NULL;
+	r = fn(tok, op->handle, mech, in, in_len, out, out_len);
 	if (r == TK_ERR_AUTH_REQUIRED && op->ctx_authed && op->ctx_pin_len) {
 		/* login changes the driver's state: the card lock */
 		pthread_mutex_lock(&slot->lock);
@@ -99,7 +109,7 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 		pthread_mutex_unlock(&slot->lock);
 		*out_len = cap;
 		if (r == 0)
-			r = fn(tok, op->ref, in, in_len, out, out_len);
+			r = fn(tok, op->handle, mech, in, in_len, out, out_len);
 	}
 	if (r == TK_ERR_REMOVED) {
 		pthread_mutex_lock(&slot->lock);
@@ -125,6 +135,39 @@ int op_driver_decrypt(struct app *app, struct session *s, struct op *op,
 		      size_t *out_len)
 {
 	return op_driver_raw(app, s, op, false, in, in_len, out, out_len);
+}
+
+CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
+		     const uint8_t *data, size_t len, CK_BYTE_PTR out,
+		     CK_ULONG_PTR out_len)
+{
+	bool sign = op == &s->op[OP_SIGN];
+	size_t max = 0, mlen = 0;
+	const uint8_t *msg = NULL;
+	CK_RV rv;
+	int r;
+
+	if ((r = op_driver_raw(app, s, op, sign, NULL, 0, NULL, &max)) < 0)
+		goto fail;
+	if (!out || *out_len < max) {
+		*out_len = max;
+		return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+	}
+	if ((rv = op_login_check(app, s, op)) != CKR_OK ||
+	    (rv = op_message(op, data, len, NULL, NULL, &msg, &mlen)) !=
+		CKR_OK) {
+		op_reset(op);
+		return rv;
+	}
+	max = *out_len;
+	if ((r = op_driver_raw(app, s, op, sign, msg, mlen, out, &max)) < 0)
+		goto fail;
+	*out_len = max;
+	op_reset(op);
+	return CKR_OK;
+fail:
+	op_reset(op);
+	return rv_from_tk(r); /* a removed token is closed already */
 }
 
 /* RSA-PSS parameters: hash as the mechanism's, MGF1 known, salt fits. */
@@ -176,29 +219,59 @@ static CK_RV op_params_oaep(struct op *op, const CK_MECHANISM *mech)
 	return CKR_OK;
 }
 
+/* A whole operation's mechanism, with a copy of its parameter. */
+static CK_RV op_whole_arg(struct op *op, const CK_MECHANISM *mech)
+{
+	void *p = NULL;
+
+	if (mech->ulParameterLen > 4096 ||
+	    (mech->ulParameterLen && !mech->pParameter))
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (mech->ulParameterLen && !(p = malloc(mech->ulParameterLen)))
+		return CKR_HOST_MEMORY;
+	if (p)
+		memcpy(p, mech->pParameter, mech->ulParameterLen);
+	op->arg.type = mech->mechanism;
+	op->arg.param = p;
+	op->arg.param_len = mech->ulParameterLen;
+	return CKR_OK;
+}
+
 /* slot->lock held. Mechanism, key and parameters into op. */
 static CK_RV op_setup(struct app *app, struct session *s, enum op_type t,
 		      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key,
 		      struct op *op)
 {
-	struct tk_token_info ti;
+	const struct tk_mech *dm = NULL;
 	CK_MECHANISM_INFO mi;
 	CK_RV rv;
 
-	if (slot_info(s->slot, &ti) < 0)
+	if (!s->slot->tok)
 		return CKR_DEVICE_REMOVED;
 	op->m = mech_find(mech->mechanism);
-	if (!op->m || !(op->m->flags & op_flag[t]) ||
-	    !mech_offered(op->m, ti.caps, &mi))
+	if (t == OP_DIGEST) /* on the host, whatever the token */
+		return op->m && (op->m->flags & CKF_DIGEST)
+			   ? CKR_OK
+			   : CKR_MECHANISM_INVALID;
+	if (!slot_mech(s->slot, mech->mechanism, &mi, &dm) ||
+	    !(mi.flags & op_flag[t]))
 		return CKR_MECHANISM_INVALID;
-	if (t == OP_DIGEST)
-		return CKR_OK;
+	/* The token's whole operations; verify and encrypt stay on the host
+	 * where the table knows them. */
+	op->whole = dm && dm->mode == TK_MECH_WHOLE &&
+		    (t == OP_SIGN || t == OP_DECRYPT);
+	if (op->whole && (rv = op_whole_arg(op, mech)) != CKR_OK)
+		return rv;
+	if (!op->whole && (!op->m || !(op->m->flags & op_flag[t])))
+		return CKR_MECHANISM_INVALID;
 	rv = op_key(app, s, key,
 		    (t == OP_SIGN || t == OP_DECRYPT) ? OBJ_PRIV : OBJ_PUB, op);
-	if (rv != CKR_OK)
-		return rv;
-	if (!(op->m->families & alg_family(op->alg)))
+	if (rv != CKR_OK || (op->whole && !op->pub))
+		return rv; /* a secret key's: the driver checks the rest */
+	if (op->m && !(op->m->families & alg_family(op->alg)))
 		return CKR_KEY_TYPE_INCONSISTENT;
+	if (op->whole || !op->m)
+		return CKR_OK; /* parameters are the driver's */
 	if (op->m->pad == PAD_PSS)
 		return op_params_pss(op, mech);
 	if (op->m->pad == PAD_OAEP)
@@ -227,7 +300,7 @@ CK_RV op_begin(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
 	if (rv == CKR_OK && op->need_login &&
 	    app_user(app, s->slot) != CKU_USER)
 		rv = CKR_USER_NOT_LOGGED_IN;
-	if (rv == CKR_OK && op->m->md) {
+	if (rv == CKR_OK && !op->whole && op->m->md) {
 		op->md = EVP_MD_CTX_new();
 		if (!op->md ||
 		    !EVP_DigestInit_ex(op->md, EVP_get_digestbyname(op->m->md),

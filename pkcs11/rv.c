@@ -33,3 +33,17 @@ CK_RV rv_from_tk(int err)
 			return rv_table[i].rv;
 	return CKR_GENERAL_ERROR;
 }
+
+CK_RV rv_from_tk_template(int err)
+{
+	switch (err) {
+	case TK_ERR_NOT_FOUND:
+		return CKR_TEMPLATE_INCOMPLETE;
+	case TK_ERR_ARG:
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	case TK_ERR_INVALID:
+		return CKR_TEMPLATE_INCONSISTENT;
+	default:
+		return rv_from_tk(err);
+	}
+}

@@ -138,6 +138,8 @@ static CK_RV sign_finish(struct app *app, struct session *s,
 	const uint8_t *msg = NULL;
 	CK_RV rv;
 
+	if (op->whole)
+		return op_whole_final(app, s, op, data, len, sig, sig_len);
 	if (!sig || *sig_len < need) {
 		rv = sig ? CKR_BUFFER_TOO_SMALL : CKR_OK;
 		*sig_len = need;

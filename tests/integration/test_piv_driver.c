@@ -23,7 +23,9 @@
 #include <openssl/x509.h>
 #include <PCSC/winscard.h>
 
+#include "p11.h"
 #include "piv_driver.h"
+#include "tokend-pkcs11.h"
 
 static const char *reader;
 static const char *apdu_log;
@@ -31,8 +33,10 @@ static pid_t vcard_pid;
 static struct tk_driver *drv;
 static struct tk_token *tok;
 
-static const uint8_t mgm_default[24] = { 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
-					 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+/* The default management key, as the SO gives it (hex). */
+static const uint8_t mgm_default[] =
+    "010203040506070801020304050607080102030405060708";
+#define MGM_LEN 48
 static const uint8_t pin[] = "123456";
 #define PIN_LEN 6
 
@@ -57,18 +61,50 @@ static const struct tk_key *key_of(uint8_t ref)
 
 	assert_int_equal(tok->ops->objects(tok, &o), 0);
 	for (size_t i = 0; i < o->nkeys; i++)
-		if (o->keys[i].ref == ref)
+		if (o->keys[i].handle == ref)
 			return &o->keys[i];
 	return NULL;
+}
+
+/* The CKA_ID the driver gives slot ref (one byte, as OpenSC numbers them:
+ * 9A..9E = 01..04, 82..95 = 05..18, F9 = 19). */
+static struct tk_id id_of(uint8_t ref)
+{
+	static const uint8_t refs[] = { 0x9a, 0x9c, 0x9d, 0x9e, 0x82,
+					0x83, 0x84, 0x85, 0x86, 0x87,
+					0x88, 0x89, 0x8a, 0x8b, 0x8c,
+					0x8d, 0x8e, 0x8f, 0x90, 0x91,
+					0x92, 0x93, 0x94, 0x95, 0xf9 };
+	struct tk_id id = { .len = 1 };
+
+	for (size_t i = 0; i < sizeof(refs); i++)
+		if (refs[i] == ref)
+			id.b[0] = (uint8_t)(i + 1);
+	return id;
 }
 
 /* Runs the driver's discovery and returns the APDUs it cost. */
 static unsigned long discover(unsigned what, uint8_t ref)
 {
 	unsigned long before = apdus();
+	struct tk_id id = id_of(ref);
 
-	assert_int_equal(tok->ops->discover(tok, what, ref), 0);
+	assert_int_equal(tok->ops->discover(tok, what, id.b, id.len), 0);
 	return apdus() - before;
+}
+
+/* The PIV driver's vendor attribute of a private key (attestation). */
+static int attest(uint8_t ref, uint8_t **der, size_t *len)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, 0);
+	r = tok->ops->attr(tok, TK_OBJ_PRIVATE, ref, CKA_TOKEND_ATTESTATION,
+			   &b);
+	*der = buf_steal(&b, len);
+	buf_free(&b);
+	return r;
 }
 
 static void sha256(const void *p, size_t n, uint8_t out[32])
@@ -134,7 +170,8 @@ static unsigned long sign_and_verify(uint8_t ref)
 		memcpy(in, msg, inlen);
 	}
 	before = apdus();
-	assert_int_equal(tok->ops->sign(tok, ref, in, inlen, sig, &siglen), 0);
+	assert_int_equal(
+	    tok->ops->sign(tok, ref, NULL, in, inlen, sig, &siglen), 0);
 	before = apdus() - before;
 	if (k->alg == TK_ALG_ED25519) {
 		md = EVP_MD_CTX_new();
@@ -199,7 +236,8 @@ static void test_open_fresh(void **state)
 	assert_int_equal(discover(TK_DISCOVER_KEY, 0xf9), 1);
 	att = key_of(0xf9);
 	assert_non_null(att);
-	assert_int_equal(att->id, 0x19);
+	assert_int_equal(att->id.len, 1);
+	assert_int_equal(att->id.b[0], 0x19);
 	assert_string_equal(att->label, "ATTESTATION key");
 	assert_non_null(att->cert);
 	assert_int_equal(discover(TK_DISCOVER_CERT, 0xf9), 0);
@@ -238,15 +276,15 @@ static void test_generate(void **state)
 
 	struct tk_token_info info;
 
-	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24),
-			 0);
+	assert_int_equal(
+	    tok->ops->login(tok, TK_USER_ADMIN, mgm_default, MGM_LEN), 0);
 	printf("# first management-key login: %lu APDUs\n", apdus() - before);
 	assert_int_equal(apdus() - before, 3); /* F7 of 9B once, then 2 */
 	assert_int_equal(tok->ops->info(tok, &info), 0);
 	assert_true(info.admin_is_default);
 	before = apdus();
-	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24),
-			 0);
+	assert_int_equal(
+	    tok->ops->login(tok, TK_USER_ADMIN, mgm_default, MGM_LEN), 0);
 	assert_int_equal(apdus() - before, 2);
 	assert_int_equal(tok->ops->objects(tok, &o), 0);
 	gen = o->gen;
@@ -254,16 +292,21 @@ static void test_generate(void **state)
 		const struct tk_key *k;
 
 		before = apdus();
-		assert_int_equal(tok->ops->generate(tok, gens[i].ref,
-						    gens[i].alg,
+		struct tk_id id = id_of(gens[i].ref);
+		uint32_t h = 0;
+
+		assert_int_equal(tok->ops->generate(tok, &id, gens[i].alg,
 						    TK_PIN_POLICY_DEFAULT,
-						    TK_TOUCH_POLICY_DEFAULT),
+						    TK_TOUCH_POLICY_DEFAULT,
+						    &h),
 				 0);
+		assert_int_equal(h, gens[i].ref);
 		assert_int_equal(apdus() - before, 1);
 		k = key_of(gens[i].ref);
 		assert_non_null(k);
 		assert_int_equal(k->alg, gens[i].alg);
-		assert_int_equal(k->id, gens[i].id);
+		assert_int_equal(k->id.len, 1);
+		assert_int_equal(k->id.b[0], gens[i].id);
 		assert_string_equal(k->label, gens[i].label);
 		assert_int_equal(k->pin_policy, gens[i].pin);
 		assert_int_equal(k->touch_policy, TK_TOUCH_POLICY_NEVER);
@@ -291,10 +334,10 @@ static void test_login_sign(void **state)
 	}
 	/* A short buffer costs no APDU (and no PIN-always verification). */
 	before = apdus();
-	assert_int_equal(tok->ops->sign(tok, 0x9a, sig, 1, sig, &siglen),
+	assert_int_equal(tok->ops->sign(tok, 0x9a, NULL, sig, 1, sig, &siglen),
 			 TK_ERR_TOO_LARGE);
 	assert_int_equal(siglen, 256);
-	assert_int_equal(tok->ops->sign(tok, 0x83, sig, 1, NULL, &siglen),
+	assert_int_equal(tok->ops->sign(tok, 0x83, NULL, sig, 1, NULL, &siglen),
 			 TK_ERR_UNSUPPORTED);
 	assert_int_equal(apdus() - before, 0);
 }
@@ -314,8 +357,8 @@ static void test_decrypt(void **state)
 	    EVP_PKEY_encrypt(c, ct, &ctlen, secret, sizeof(secret)), 1);
 	EVP_PKEY_CTX_free(c);
 	before = apdus();
-	assert_int_equal(tok->ops->decrypt(tok, 0x9a, ct, ctlen, pt, &ptlen),
-			 0);
+	assert_int_equal(
+	    tok->ops->decrypt(tok, 0x9a, NULL, ct, ctlen, pt, &ptlen), 0);
 	assert_int_equal(apdus() - before, 1);
 	assert_int_equal(ptlen, 256);
 	assert_int_equal(pt[0], 0x00);
@@ -371,8 +414,9 @@ static void test_pin_always(void **state)
 	unsigned long before = apdus();
 
 	/* 9C's verification was used by test_login_sign. */
-	assert_int_equal(tok->ops->sign(tok, 0x9c, hash, 32, sig, &siglen),
-			 TK_ERR_AUTH_REQUIRED);
+	assert_int_equal(
+	    tok->ops->sign(tok, 0x9c, NULL, hash, 32, sig, &siglen),
+	    TK_ERR_AUTH_REQUIRED);
 	assert_int_equal(apdus() - before, 1); /* GA refused; no re-VERIFY */
 	before = apdus();
 	assert_int_equal(tok->ops->login(tok, TK_USER_PIN, pin, PIN_LEN), 0);
@@ -438,10 +482,14 @@ static void test_cert_reopen(void **state)
 	uint8_t *der = make_cert(key_of(0x9a)->pub, &len);
 	const struct tk_key *k;
 	unsigned long before, cost;
+	struct tk_id id;
+	uint32_t h = 0;
 
-	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24),
-			 0);
-	assert_int_equal(tok->ops->write_cert(tok, 0x9a, der, len), 0);
+	assert_int_equal(
+	    tok->ops->login(tok, TK_USER_ADMIN, mgm_default, MGM_LEN), 0);
+	id = id_of(0x9a);
+	assert_int_equal(tok->ops->write_cert(tok, &id, der, len, &h), 0);
+	assert_int_equal(h, 0x9a);
 	k = key_of(0x9a);
 	assert_int_equal(k->cert_len, len);
 	tok->ops->close(tok);
@@ -489,7 +537,7 @@ static void test_attest(void **state)
 	unsigned long before;
 	X509 *x;
 
-	assert_int_equal(tok->ops->attest(tok, 0x9d, &der, &len), 0);
+	assert_int_equal(attest(0x9d, &der, &len), 0);
 	p = der;
 	x = d2i_X509(NULL, &p, (long)len);
 	assert_non_null(x);
@@ -499,7 +547,7 @@ static void test_attest(void **state)
 	free(der);
 	/* Kept: a size query and the read after it see the same bytes. */
 	before = apdus();
-	assert_int_equal(tok->ops->attest(tok, 0x9d, &der, &len2), 0);
+	assert_int_equal(attest(0x9d, &der, &len2), 0);
 	assert_int_equal(apdus() - before, 0);
 	assert_int_equal(len2, len);
 	free(der);
@@ -554,7 +602,7 @@ static const struct tk_data *data_of(uint32_t tag)
 
 	assert_int_equal(tok->ops->objects(tok, &o), 0);
 	for (size_t i = 0; i < o->ndata; i++)
-		if (o->data[i].tag == tag)
+		if (o->data[i].handle == tag)
 			return &o->data[i];
 	return NULL;
 }
@@ -564,15 +612,24 @@ static void test_admin(void **state)
 	EVP_PKEY *priv = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	static const uint8_t printed[] = { 0x01, 0x04, 'T', 'e', 's', 't' };
 	static const uint8_t pin2[] = "654321";
+	static const CK_ULONG printed_tag = 0x5fc109;
+	const struct tk_attr printed_tmpl[] = {
+		{ CKA_TOKEND_OBJECT_TAG, &printed_tag, sizeof(printed_tag) },
+		{ CKA_VALUE, printed, sizeof(printed) },
+	};
+	struct tk_setpin change = { TK_USER_PIN, TK_USER_PIN, pin, PIN_LEN };
 	const struct tk_key *k;
 	const struct tk_data *d;
 	unsigned long before;
+	struct tk_id id;
+	uint32_t h = 0;
 
-	assert_int_equal(tok->ops->login(tok, TK_USER_ADMIN, mgm_default, 24),
-			 0);
-	assert_int_equal(tok->ops->import_key(tok, 0x84, priv,
+	assert_int_equal(
+	    tok->ops->login(tok, TK_USER_ADMIN, mgm_default, MGM_LEN), 0);
+	id = id_of(0x84);
+	assert_int_equal(tok->ops->import_key(tok, &id, priv,
 					      TK_PIN_POLICY_NEVER,
-					      TK_TOUCH_POLICY_DEFAULT),
+					      TK_TOUCH_POLICY_DEFAULT, &h),
 			 0);
 	k = key_of(0x84);
 	assert_non_null(k);
@@ -583,8 +640,8 @@ static void test_admin(void **state)
 	EVP_PKEY_free(priv);
 
 	/* Printed Information: private, loaded once after login. */
-	assert_int_equal(
-	    tok->ops->write_data(tok, 0x5fc109, printed, sizeof(printed)), 0);
+	assert_int_equal(tok->ops->create_data(tok, printed_tmpl, 2, &h), 0);
+	assert_int_equal(h, 0x5fc109);
 	assert_null(data_of(0x5fc109));
 	before = apdus();
 	assert_int_equal(tok->ops->load_private(tok), 0);
@@ -602,13 +659,13 @@ static void test_admin(void **state)
 	assert_int_equal(tok->ops->delete_cert(tok, 0x9a), 0);
 	assert_null(key_of(0x9a)->cert);
 
-	assert_int_equal(
-	    tok->ops->change_pin(tok, TK_USER_PIN, pin, PIN_LEN, pin2, 6), 0);
+	assert_int_equal(tok->ops->set_pin(tok, &change, pin2, 6), 0);
 	assert_int_equal(tok->ops->login(tok, TK_USER_PIN, pin, PIN_LEN),
 			 TK_ERR_PIN_INCORRECT);
 	assert_int_equal(tok->ops->login(tok, TK_USER_PIN, pin2, 6), 0);
-	assert_int_equal(
-	    tok->ops->change_pin(tok, TK_USER_PIN, pin2, 6, pin, PIN_LEN), 0);
+	change.old = pin2;
+	change.old_len = 6;
+	assert_int_equal(tok->ops->set_pin(tok, &change, pin, PIN_LEN), 0);
 	assert_int_equal(sign_and_verify(0x9a), 1);
 	/* Reset is refused while the PIN and PUK are not blocked. */
 	assert_int_equal(tok->ops->reset(tok), TK_ERR_DENIED);
@@ -636,10 +693,12 @@ static void test_pulled(void **state)
 	assert_false(present);
 	pkcs1_block(hash, sig, 256);
 	memcpy(hash, sig, 32);
-	assert_int_equal(tok->ops->sign(tok, 0x9a, sig, 256, sig, &siglen),
-			 TK_ERR_REMOVED);
-	assert_int_equal(tok->ops->sign(tok, 0x9a, sig, 256, sig, &siglen),
-			 TK_ERR_REMOVED);
+	assert_int_equal(
+	    tok->ops->sign(tok, 0x9a, NULL, sig, 256, sig, &siglen),
+	    TK_ERR_REMOVED);
+	assert_int_equal(
+	    tok->ops->sign(tok, 0x9a, NULL, sig, 256, sig, &siglen),
+	    TK_ERR_REMOVED);
 	tok->ops->close(tok);
 	tok = NULL;
 	assert_int_equal(drv->ops->open(drv, reader, &tok), TK_ERR_NOT_FOUND);

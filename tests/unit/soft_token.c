@@ -1,10 +1,14 @@
 /* See soft_token.h. */
 #include "soft_token.h"
+#include "drv_setpin.h"
+#include "p11.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -14,20 +18,25 @@
 struct soft_stats soft_stats;
 struct soft_control soft_control = { .present = true, .pin_tries_left = 3 };
 
-#define NKEYS 26
+#define NKEYS 16
 
 struct soft_tok {
 	struct tk_token tok;
 	struct tk_key keys[NKEYS];
 	EVP_PKEY *priv[NKEYS];
 	size_t nkeys;
+	uint32_t next_handle;
+	struct tk_secret_key secret;
 	struct tk_data data[2];
 	size_t ndata;
 	uint64_t gen;
 	bool verified, admin, always_ok;
 	int tries, puk_tries;
 	char pin[16], puk[16];
+	unsigned long serial; /* SOFT_CKA_SERIAL: counts reads */
 };
+
+const uint8_t soft_secret_value[32] = "soft token's hmac key, 32 bytes";
 
 /* Keys are made once per process: RSA generation is slow. */
 static EVP_PKEY *cache[5];
@@ -72,10 +81,11 @@ static uint8_t *make_cert(EVP_PKEY *k, const char *cn, size_t *len)
 	return der;
 }
 
-static struct tk_key *tok_key(struct soft_tok *t, uint8_t ref, EVP_PKEY **priv)
+static struct tk_key *tok_key(struct soft_tok *t, uint32_t handle,
+			      EVP_PKEY **priv)
 {
 	for (size_t i = 0; i < t->nkeys; i++)
-		if (t->keys[i].ref == ref) {
+		if (t->keys[i].handle == handle) {
 			if (priv)
 				*priv = t->priv[i];
 			return &t->keys[i];
@@ -83,47 +93,61 @@ static struct tk_key *tok_key(struct soft_tok *t, uint8_t ref, EVP_PKEY **priv)
 	return NULL;
 }
 
-static const uint8_t piv_refs[NKEYS] = {
-	0,    0x9A, 0x9C, 0x9D, 0x9E, 0x82, 0x83, 0x84, 0x85,
-	0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E,
-	0x8F, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0xF9,
-};
-
-static uint8_t ref_id(uint8_t ref)
+/* The SHA-1 of the public key's SubjectPublicKeyInfo, as SoftHSMv2 and
+ * OpenSC make CKA_IDs. */
+static struct tk_id id_of_key(EVP_PKEY *k)
 {
-	for (uint8_t i = 1; i < NKEYS; i++)
-		if (piv_refs[i] == ref)
-			return i;
-	return 0;
+	struct tk_id id = { .len = 20 };
+	unsigned char *der = NULL;
+	int n = i2d_PUBKEY(k, &der);
+
+	if (n > 0)
+		EVP_Digest(der, (size_t)n, id.b, NULL, EVP_sha1(), NULL);
+	OPENSSL_free(der);
+	return id;
 }
 
-static void key_set(struct soft_tok *t, uint8_t ref, enum tk_alg alg,
-		    EVP_PKEY *k, enum tk_pin_policy pin, bool generated)
+/* A key with CKA_ID id (NULL: the SHA-1 of its public key), replacing
+ * one with the same ID. Returns its handle. */
+static uint32_t key_set(struct soft_tok *t, const struct tk_id *id,
+			enum tk_alg alg, EVP_PKEY *k, enum tk_pin_policy pin,
+			bool generated)
 {
-	EVP_PKEY *old = NULL;
-	struct tk_key *key = tok_key(t, ref, &old);
+	struct tk_id kid = id ? *id : id_of_key(k);
+	struct tk_key *key = NULL;
 	size_t i;
 
+	for (i = 0; i < t->nkeys && !key; i++)
+		if (t->keys[i].id.len == kid.len &&
+		    memcmp(t->keys[i].id.b, kid.b, kid.len) == 0)
+			key = &t->keys[i];
 	if (!key) {
 		i = t->nkeys++;
 		key = &t->keys[i];
+		memset(key, 0, sizeof(*key));
+		key->handle = t->next_handle++;
 	} else {
 		i = (size_t)(key - t->keys);
-		EVP_PKEY_free(old);
+		EVP_PKEY_free(t->priv[i]);
 		free(key->cert);
+		key->cert = NULL;
+		key->cert_len = 0;
 	}
-	memset(key, 0, sizeof(*key));
-	key->ref = ref;
-	key->id = ref_id(ref);
+	key->id = kid;
+	snprintf(key->label, sizeof(key->label), "soft key %u",
+		 (unsigned)key->handle);
+	memcpy(key->pub_label, key->label, sizeof(key->label));
+	memcpy(key->cert_label, key->label, sizeof(key->label));
 	key->alg = alg;
 	key->pub = k;
-	key->pin_policy =
-	    pin ? pin
-		: (ref == 0x9C ? TK_PIN_POLICY_ALWAYS : TK_PIN_POLICY_ONCE);
+	key->pin_policy = pin ? pin
+			      : (key->handle == 2 ? TK_PIN_POLICY_ALWAYS
+						  : TK_PIN_POLICY_ONCE);
 	key->touch_policy = TK_TOUCH_POLICY_NEVER;
 	key->generated = generated;
 	t->priv[i] = k;
 	t->gen++;
+	return key->handle;
 }
 
 static void tok_close(struct tk_token *tok)
@@ -152,7 +176,7 @@ static int tok_info(struct tk_token *tok, struct tk_token_info *out)
 
 	soft_stats.info++;
 	memset(out, 0, sizeof(*out));
-	strcpy(out->label, "Soft PIV #1");
+	strcpy(out->label, "Soft token #1");
 	strcpy(out->manufacturer, "tokend tests");
 	strcpy(out->model, "soft");
 	strcpy(out->serial, "1");
@@ -165,6 +189,8 @@ static int tok_info(struct tk_token *tok, struct tk_token_info *out)
 	out->puk_tries_left = t->puk_tries;
 	out->pin_is_default = strcmp(t->pin, SOFT_PIN) == 0;
 	out->caps = 0x3fff; /* everything */
+	out->login =
+	    TK_LOGIN_USER | TK_LOGIN_SO | TK_LOGIN_INIT_PIN | TK_LOGIN_SO_RESET;
 	return 0;
 }
 
@@ -176,6 +202,8 @@ static int tok_objects(struct tk_token *tok, const struct tk_objects **out)
 	soft_stats.objects++;
 	o.keys = t->keys;
 	o.nkeys = t->nkeys;
+	o.secrets = &t->secret;
+	o.nsecrets = 1;
 	o.data = t->data;
 	o.ndata = t->ndata;
 	o.gen = t->gen;
@@ -192,9 +220,8 @@ static int tok_load_private(struct tk_token *tok)
 	if (!t->verified)
 		return TK_ERR_AUTH_REQUIRED;
 	if (t->ndata < 2) {
-		t->data[1] =
-		    (struct tk_data){ .tag = 0x5FC109, .private = true };
-		strcpy(t->data[1].label, "Printed Information");
+		t->data[1] = (struct tk_data){ .handle = 2, .private = true };
+		strcpy(t->data[1].label, "private data");
 		t->data[1].value = (uint8_t *)strdup("JOHN DOE");
 		t->data[1].len = 8;
 		t->ndata = 2;
@@ -210,11 +237,8 @@ static int tok_login(struct tk_token *tok, enum tk_user user, const uint8_t *s,
 
 	soft_stats.login++;
 	soft_card_hook("login");
-	if (user == TK_USER_ADMIN) {
-		static const uint8_t mgm[24] = { 1, 2, 3, 4, 5, 6, 7, 8,
-						 1, 2, 3, 4, 5, 6, 7, 8,
-						 1, 2, 3, 4, 5, 6, 7, 8 };
-		if (len != sizeof(mgm) || memcmp(s, mgm, len))
+	if (user == TK_USER_ADMIN) { /* a plain PIN, as a module's SO */
+		if (len != strlen(SOFT_SO_PIN) || memcmp(s, SOFT_SO_PIN, len))
 			return TK_ERR_PIN_INCORRECT;
 		t->admin = true;
 		return 0;
@@ -241,7 +265,7 @@ static int tok_logout(struct tk_token *tok, enum tk_user user)
 		return 0;
 	}
 	t->verified = t->always_ok = false;
-	if (t->ndata == 2) { /* as the PIV driver: Printed Information goes */
+	if (t->ndata == 2) { /* the private object goes with the login */
 		free(t->data[1].value);
 		memset(&t->data[1], 0, sizeof(t->data[1]));
 		t->ndata = 1;
@@ -259,11 +283,11 @@ static int tok_pin_status(struct tk_token *tok, int *tries, bool *verified)
 	return 0;
 }
 
-/* PIN policy as a PIV card enforces it. */
-static int key_use(struct soft_tok *t, uint8_t ref, struct tk_key **key,
+/* PIN policy as a card enforces it. */
+static int key_use(struct soft_tok *t, uint32_t handle, struct tk_key **key,
 		   EVP_PKEY **priv)
 {
-	if (!(*key = tok_key(t, ref, priv)))
+	if (!(*key = tok_key(t, handle, priv)))
 		return TK_ERR_NOT_FOUND;
 	if ((*key)->pin_policy != TK_PIN_POLICY_NEVER && !t->verified)
 		return TK_ERR_AUTH_REQUIRED;
@@ -287,7 +311,56 @@ static int rsa_raw(EVP_PKEY *k, const uint8_t *in, size_t len, uint8_t *out,
 	return ok ? 0 : TK_ERR_DEVICE;
 }
 
-static int tok_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in,
+/* The token's whole operations: HMAC with the secret key, and
+ * CKM_SHA256_RSA_PKCS hashed and padded here, not by the front end. */
+static int sign_whole(struct soft_tok *t, uint32_t handle,
+		      const struct tk_mech_arg *mech, const uint8_t *in,
+		      size_t len, uint8_t *out, size_t *out_len)
+{
+	struct tk_key *key;
+	EVP_PKEY *k;
+	EVP_MD_CTX *m;
+	unsigned int n = 32;
+	int r, ok;
+
+	if (out) {
+		soft_stats.sign_whole++;
+		soft_stats.whole_mech = mech->type;
+	}
+	if (mech->type == CKM_SHA256_HMAC && handle == SOFT_SECRET) {
+		if (!out) {
+			*out_len = 32;
+			return 0;
+		}
+		if (!t->verified)
+			return TK_ERR_AUTH_REQUIRED;
+		if (*out_len < 32)
+			return TK_ERR_TOO_LARGE;
+		if (!HMAC(EVP_sha256(), soft_secret_value, 32, in, len, out,
+			  &n))
+			return TK_ERR_CRYPTO;
+		*out_len = n;
+		return 0;
+	}
+	if (mech->type != CKM_SHA256_RSA_PKCS || mech->param_len)
+		return TK_ERR_UNSUPPORTED;
+	if (!(key = tok_key(t, handle, NULL)) || key->alg != TK_ALG_RSA2048)
+		return TK_ERR_NOT_FOUND;
+	if (!out) {
+		*out_len = 256;
+		return 0;
+	}
+	if ((r = key_use(t, handle, &key, &k)) < 0)
+		return r;
+	m = EVP_MD_CTX_new();
+	ok = m && EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, k) == 1 &&
+	     EVP_DigestSign(m, out, out_len, in, len) == 1;
+	EVP_MD_CTX_free(m);
+	return ok ? 0 : TK_ERR_DEVICE;
+}
+
+static int tok_sign(struct tk_token *tok, uint32_t handle,
+		    const struct tk_mech_arg *mech, const uint8_t *in,
 		    size_t len, uint8_t *out, size_t *out_len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
@@ -297,10 +370,18 @@ static int tok_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in,
 	EVP_MD_CTX *m = NULL;
 	int r, ok = 0;
 
-	soft_stats.sign++;
-	if (soft_control.sign_hook)
-		soft_control.sign_hook();
-	if ((r = key_use(t, ref, &key, &k)) < 0)
+	if (out) { /* a signature, not a size query */
+		soft_stats.sign++;
+		if (soft_control.sign_hook)
+			soft_control.sign_hook();
+	}
+	if (mech)
+		return sign_whole(t, handle, mech, in, len, out, out_len);
+	if (!out) { /* the most a raw signature takes */
+		*out_len = 512;
+		return 0;
+	}
+	if ((r = key_use(t, handle, &key, &k)) < 0)
 		return r;
 	switch (key->alg) {
 	case TK_ALG_RSA2048:
@@ -328,7 +409,8 @@ static int tok_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in,
 	return ok ? 0 : TK_ERR_DEVICE;
 }
 
-static int tok_decrypt(struct tk_token *tok, uint8_t ref, const uint8_t *in,
+static int tok_decrypt(struct tk_token *tok, uint32_t handle,
+		       const struct tk_mech_arg *mech, const uint8_t *in,
 		       size_t len, uint8_t *out, size_t *out_len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
@@ -336,8 +418,14 @@ static int tok_decrypt(struct tk_token *tok, uint8_t ref, const uint8_t *in,
 	EVP_PKEY *k;
 	int r;
 
+	if (mech)
+		return TK_ERR_UNSUPPORTED;
+	if (!out) {
+		*out_len = 512;
+		return 0;
+	}
 	soft_stats.decrypt++;
-	if ((r = key_use(t, ref, &key, &k)) < 0)
+	if ((r = key_use(t, handle, &key, &k)) < 0)
 		return r;
 	if (key->alg != TK_ALG_RSA2048 || len != 256)
 		return TK_ERR_INVALID;
@@ -368,7 +456,7 @@ static EVP_PKEY *peer_key(enum tk_alg alg, const uint8_t *p, size_t len)
 	return pk;
 }
 
-static int tok_derive(struct tk_token *tok, uint8_t ref, const uint8_t *peer,
+static int tok_derive(struct tk_token *tok, uint32_t ref, const uint8_t *peer,
 		      size_t len, uint8_t *out, size_t *out_len)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
@@ -391,8 +479,9 @@ static int tok_derive(struct tk_token *tok, uint8_t ref, const uint8_t *peer,
 	return ok ? 0 : TK_ERR_DEVICE;
 }
 
-static int tok_generate(struct tk_token *tok, uint8_t ref, enum tk_alg alg,
-			enum tk_pin_policy pin, enum tk_touch_policy touch)
+static int tok_generate(struct tk_token *tok, const struct tk_id *id,
+			enum tk_alg alg, enum tk_pin_policy pin,
+			enum tk_touch_policy touch, uint32_t *handle)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	EVP_PKEY *k;
@@ -420,12 +509,13 @@ static int tok_generate(struct tk_token *tok, uint8_t ref, enum tk_alg alg,
 	default:
 		return TK_ERR_UNSUPPORTED;
 	}
-	key_set(t, ref, alg, k, pin, true);
+	*handle = key_set(t, id->len ? id : NULL, alg, k, pin, true);
 	return 0;
 }
 
-static int tok_import(struct tk_token *tok, uint8_t ref, EVP_PKEY *priv,
-		      enum tk_pin_policy pin, enum tk_touch_policy touch)
+static int tok_import(struct tk_token *tok, const struct tk_id *id,
+		      EVP_PKEY *priv, enum tk_pin_policy pin,
+		      enum tk_touch_policy touch, uint32_t *handle)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	enum tk_alg alg;
@@ -449,21 +539,27 @@ static int tok_import(struct tk_token *tok, uint8_t ref, EVP_PKEY *priv,
 		break;
 	}
 	EVP_PKEY_up_ref(priv);
-	key_set(t, ref, alg, priv, pin, false);
+	*handle = key_set(t, id->len ? id : NULL, alg, priv, pin, false);
 	return 0;
 }
 
-static int tok_write_cert(struct tk_token *tok, uint8_t ref, const uint8_t *der,
-			  size_t len)
+/* A certificate goes with the key of its CKA_ID. */
+static int tok_write_cert(struct tk_token *tok, const struct tk_id *id,
+			  const uint8_t *der, size_t len, uint32_t *handle)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
-	struct tk_key *key = tok_key(t, ref, NULL);
+	struct tk_key *key = NULL;
 
 	soft_stats.write_cert++;
 	if (!t->admin)
 		return TK_ERR_AUTH_REQUIRED;
+	for (size_t i = 0; i < t->nkeys && !key; i++)
+		if (t->keys[i].id.len == id->len &&
+		    memcmp(t->keys[i].id.b, id->b, id->len) == 0)
+			key = &t->keys[i];
 	if (!key)
 		return TK_ERR_NOT_FOUND;
+	*handle = key->handle;
 	free(key->cert);
 	key->cert = malloc(len);
 	memcpy(key->cert, der, len);
@@ -472,7 +568,7 @@ static int tok_write_cert(struct tk_token *tok, uint8_t ref, const uint8_t *der,
 	return 0;
 }
 
-static int tok_delete_cert(struct tk_token *tok, uint8_t ref)
+static int tok_delete_cert(struct tk_token *tok, uint32_t ref)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	struct tk_key *key = tok_key(t, ref, NULL);
@@ -489,7 +585,7 @@ static int tok_delete_cert(struct tk_token *tok, uint8_t ref)
 	return 0;
 }
 
-static int tok_delete_key(struct tk_token *tok, uint8_t ref)
+static int tok_delete_key(struct tk_token *tok, uint32_t ref)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	struct tk_key *key = tok_key(t, ref, NULL);
@@ -510,11 +606,10 @@ static int tok_delete_key(struct tk_token *tok, uint8_t ref)
 	return 0;
 }
 
-static int tok_change_pin(struct tk_token *tok, enum tk_user which,
+static int tok_change_pin(struct soft_tok *t, enum tk_user which,
 			  const uint8_t *old, size_t old_len, const uint8_t *n,
 			  size_t n_len)
 {
-	struct soft_tok *t = (struct soft_tok *)tok;
 	char *cur = which == TK_USER_PUK ? t->puk : t->pin;
 	int *tries = which == TK_USER_PUK ? &t->puk_tries : &t->tries;
 
@@ -532,11 +627,9 @@ static int tok_change_pin(struct tk_token *tok, enum tk_user which,
 	return 0;
 }
 
-static int tok_unblock(struct tk_token *tok, const uint8_t *puk, size_t puk_len,
+static int tok_unblock(struct soft_tok *t, const uint8_t *puk, size_t puk_len,
 		       const uint8_t *n, size_t n_len)
 {
-	struct soft_tok *t = (struct soft_tok *)tok;
-
 	soft_stats.unblock_pin++;
 	if (t->puk_tries == 0)
 		return TK_ERR_PIN_LOCKED;
@@ -545,6 +638,32 @@ static int tok_unblock(struct tk_token *tok, const uint8_t *puk, size_t puk_len,
 					   : TK_ERR_PIN_INCORRECT;
 	memcpy(t->pin, n, n_len);
 	t->pin[n_len] = '\0';
+	t->tries = 3;
+	return 0;
+}
+
+static int tok_set_pin(struct tk_token *tok, const struct tk_setpin *q,
+		       const uint8_t *n, size_t n_len)
+{
+	struct soft_tok *t = (struct soft_tok *)tok;
+
+	if (q->spends == TK_USER_PUK && q->sets == TK_USER_PIN)
+		return tok_unblock(t, q->old, q->old_len, n, n_len);
+	return tok_change_pin(t, q->sets, q->old, q->old_len, n, n_len);
+}
+
+/* The SO sets the user PIN (SoftHSMv2's C_InitPIN). */
+static int tok_init_pin(struct tk_token *tok, const uint8_t *pin, size_t len)
+{
+	struct soft_tok *t = (struct soft_tok *)tok;
+
+	soft_stats.init_pin++;
+	if (!t->admin)
+		return TK_ERR_AUTH_REQUIRED;
+	if (len >= sizeof(t->pin))
+		return TK_ERR_ARG;
+	memcpy(t->pin, pin, len);
+	t->pin[len] = '\0';
 	t->tries = 3;
 	return 0;
 }
@@ -560,59 +679,144 @@ static int tok_reset(struct tk_token *tok)
 }
 
 /* Everything is loaded at open: only records what the front end asked. */
-static int tok_discover(struct tk_token *tok, unsigned what, uint8_t ref)
+static int tok_discover(struct tk_token *tok, unsigned what, const uint8_t *id,
+			size_t id_len)
 {
 	soft_stats.discover++;
 	soft_card_hook("discover");
 	soft_stats.discover_what = what;
-	soft_stats.discover_ref = ref;
+	soft_stats.discover_id.len = id_len;
+	if (id_len && id_len <= TK_ID_MAX)
+		memcpy(soft_stats.discover_id.b, id, id_len);
 	return __atomic_load_n(&soft_control.discover_fails, __ATOMIC_SEQ_CST)
 		   ? TK_ERR_TRANSPORT
 		   : 0;
 }
 
-/* A certificate for the generated key in ref, signed by itself. */
-static int tok_attest(struct tk_token *tok, uint8_t ref, uint8_t **der,
-		      size_t *len)
-{
-	struct soft_tok *t = (struct soft_tok *)tok;
-	EVP_PKEY *priv = NULL;
-	struct tk_key *k = tok_key(t, ref, &priv);
-	uint8_t *d;
+/* The front end's mechanisms as raw ones, but two whole operations. */
+static const struct tk_mech mechs[] = {
+	{ CKM_RSA_PKCS_KEY_PAIR_GEN, 1024, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR,
+	  TK_MECH_RAW },
+	{ CKM_RSA_PKCS, 1024, 4096,
+	  CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_DECRYPT | CKF_ENCRYPT,
+	  TK_MECH_RAW },
+	{ CKM_RSA_X_509, 1024, 4096,
+	  CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_DECRYPT | CKF_ENCRYPT,
+	  TK_MECH_RAW },
+	{ CKM_RSA_PKCS_OAEP, 1024, 4096, CKF_HW | CKF_DECRYPT | CKF_ENCRYPT,
+	  TK_MECH_RAW },
+	{ CKM_RSA_PKCS_PSS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA1_RSA_PKCS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA224_RSA_PKCS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA256_RSA_PKCS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_WHOLE },
+	{ CKM_SHA384_RSA_PKCS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA512_RSA_PKCS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA1_RSA_PKCS_PSS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA224_RSA_PKCS_PSS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA256_RSA_PKCS_PSS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA384_RSA_PKCS_PSS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA512_RSA_PKCS_PSS, 1024, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_SHA_1, 0, 0, CKF_DIGEST, TK_MECH_RAW },
+	{ CKM_SHA256, 0, 0, CKF_DIGEST, TK_MECH_RAW },
+	{ CKM_SHA224, 0, 0, CKF_DIGEST, TK_MECH_RAW },
+	{ CKM_SHA384, 0, 0, CKF_DIGEST, TK_MECH_RAW },
+	{ CKM_SHA512, 0, 0, CKF_DIGEST, TK_MECH_RAW },
+	{ CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_HW | CKF_GENERATE_KEY_PAIR,
+	  TK_MECH_RAW },
+	{ CKM_ECDSA, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY, TK_MECH_RAW },
+	{ CKM_ECDSA_SHA1, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_ECDSA_SHA224, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_ECDSA_SHA256, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_ECDSA_SHA384, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_ECDSA_SHA512, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_RAW },
+	{ CKM_ECDH1_DERIVE, 255, 384, CKF_HW | CKF_DERIVE, TK_MECH_RAW },
+	{ CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR,
+	  TK_MECH_RAW },
+	{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 255,
+	  CKF_HW | CKF_GENERATE_KEY_PAIR, TK_MECH_RAW },
+	{ CKM_EDDSA, 255, 255, CKF_HW | CKF_SIGN | CKF_VERIFY, TK_MECH_RAW },
+	{ CKM_SHA256_HMAC, 256, 256, CKF_HW | CKF_SIGN | CKF_VERIFY,
+	  TK_MECH_WHOLE },
+};
 
-	soft_stats.attest++;
-	if (!k || !k->generated || !priv)
-		return TK_ERR_NOT_FOUND;
-	d = make_cert(priv, "attested", len);
-	if (!d || !(*der = malloc(*len))) {
-		OPENSSL_free(d);
-		return TK_ERR_NOMEM;
-	}
-	memcpy(*der, d, *len);
-	OPENSSL_free(d);
+static int tok_mechanisms(struct tk_token *tok, const struct tk_mech **list,
+			  size_t *n)
+{
+	*list = mechs;
+	*n = sizeof(mechs) / sizeof(mechs[0]);
 	return 0;
 }
 
-/* Replaces the CHUID (data[0]); other containers are accepted and dropped. */
-static int tok_write_data(struct tk_token *tok, uint32_t tag, const uint8_t *v,
-			  size_t len)
+/* A vendor attribute of private keys that the "device" answers anew each
+ * time (as PIV's attestation): it counts its reads. */
+static int tok_attr(struct tk_token *tok, enum tk_obj_kind kind,
+		    uint32_t handle, unsigned long type, struct buf *out)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
+	CK_ULONG v;
+
+	if (type != SOFT_CKA_SERIAL)
+		return TK_ATTR_DEFAULT;
+	if (kind != TK_OBJ_PRIVATE || !tok_key(t, handle, NULL))
+		return TK_ATTR_INVALID;
+	soft_stats.attr_device++;
+	v = ++t->serial;
+	buf_add(out, &v, sizeof(v));
+	return 0;
+}
+
+static bool drv_attr_on_device(unsigned long type)
+{
+	return type == SOFT_CKA_SERIAL;
+}
+
+/* A data object by its label and value; the same label replaces it. */
+static int tok_create_data(struct tk_token *tok, const struct tk_attr *a,
+			   size_t n, uint32_t *handle)
+{
+	struct soft_tok *t = (struct soft_tok *)tok;
+	const struct tk_attr *v = NULL;
 	uint8_t *copy;
 
-	soft_stats.write_data++;
+	soft_stats.create_data++;
+	soft_card_hook("create_data");
 	if (!t->admin)
 		return TK_ERR_AUTH_REQUIRED;
-	if (tag != t->data[0].tag || !len)
-		return 0;
-	if (!(copy = malloc(len)))
-		return TK_ERR_NOMEM;
-	memcpy(copy, v, len);
+	for (size_t i = 0; i < n; i++)
+		if (a[i].type == CKA_VALUE)
+			v = &a[i];
+	if (!v)
+		return TK_ERR_NOT_FOUND;
+	if (!v->len || !(copy = malloc(v->len)))
+		return TK_ERR_ARG;
+	memcpy(copy, v->value, v->len);
 	free(t->data[0].value);
 	t->data[0].value = copy;
-	t->data[0].len = len;
+	t->data[0].len = v->len;
+	*handle = t->data[0].handle;
 	t->gen++;
 	return 0;
+}
+
+static int tok_delete_data(struct tk_token *tok, uint32_t handle)
+{
+	return TK_ERR_DENIED;
 }
 
 static const struct tk_token_ops tok_ops = {
@@ -623,6 +827,8 @@ static const struct tk_token_ops tok_ops = {
 	.login = tok_login,
 	.logout = tok_logout,
 	.pin_status = tok_pin_status,
+	.mechanisms = tok_mechanisms,
+	.attr = tok_attr,
 	.sign = tok_sign,
 	.decrypt = tok_decrypt,
 	.derive = tok_derive,
@@ -631,55 +837,105 @@ static const struct tk_token_ops tok_ops = {
 	.write_cert = tok_write_cert,
 	.delete_cert = tok_delete_cert,
 	.delete_key = tok_delete_key,
-	.change_pin = tok_change_pin,
-	.unblock_pin = tok_unblock,
+	.create_data = tok_create_data,
+	.delete_data = tok_delete_data,
+	.setpin_parse = drv_setpin_prefixes,
+	.set_pin = tok_set_pin,
+	.init_pin = tok_init_pin,
 	.reset = tok_reset,
 	.discover = tok_discover,
-	.attest = tok_attest,
-	.write_data = tok_write_data,
 };
 
-EVP_PKEY *soft_key(uint8_t ref)
+EVP_PKEY *soft_key(int n)
 {
-	static const uint8_t refs[5] = { 0x9A, 0x9C, 0x9D, 0x9E, 0x82 };
+	if (n < 1 || n > SOFT_NKEYS)
+		return NULL;
+	if (!cache[n - 1])
+		cache[n - 1] = make_key(n - 1);
+	EVP_PKEY_up_ref(cache[n - 1]);
+	return cache[n - 1];
+}
 
-	for (int i = 0; i < 5; i++)
-		if (refs[i] == ref) {
-			if (!cache[i])
-				cache[i] = make_key(i);
-			EVP_PKEY_up_ref(cache[i]);
-			return cache[i];
-		}
-	return NULL;
+struct tk_id soft_id(int n)
+{
+	struct tk_id id = { .len = 20 };
+	EVP_PKEY *k;
+
+	if (n == SOFT_SECRET) { /* any 20 bytes will do */
+		memset(id.b, 0x5e, id.len);
+		return id;
+	}
+	if (!(k = soft_key(n)))
+		return id;
+	id = id_of_key(k);
+	EVP_PKEY_free(k);
+	return id;
+}
+
+const uint8_t *soft_idb(int n)
+{
+	static uint8_t ids[256][SOFT_ID_LEN];
+	static bool made[256];
+	struct tk_id id;
+
+	n &= 0xff;
+	if (!made[n]) {
+		if (n == SOFT_SECRET || (n >= 1 && n <= SOFT_NKEYS))
+			id = soft_id(n);
+		else
+			memset(id.b, 0xa0 ^ n, SOFT_ID_LEN);
+		memcpy(ids[n], id.b, SOFT_ID_LEN);
+		made[n] = true;
+	}
+	return ids[n];
+}
+
+int soft_id_num(const void *id, size_t len)
+{
+	for (int n = 1; n < 256; n++)
+		if (len == SOFT_ID_LEN && memcmp(soft_idb(n), id, len) == 0)
+			return n;
+	return 0;
 }
 
 static int drv_open(struct tk_driver *drv, const char *device,
 		    struct tk_token **out)
 {
-	static const enum tk_alg algs[5] = { TK_ALG_RSA2048, TK_ALG_P256,
-					     TK_ALG_P384, TK_ALG_ED25519,
-					     TK_ALG_X25519 };
-	static const uint8_t refs[5] = { 0x9A, 0x9C, 0x9D, 0x9E, 0x82 };
+	static const enum tk_alg algs[SOFT_NKEYS] = { TK_ALG_RSA2048,
+						      TK_ALG_P256, TK_ALG_P384,
+						      TK_ALG_ED25519,
+						      TK_ALG_X25519 };
 	struct soft_tok *t = calloc(1, sizeof(*t));
 
 	soft_stats.open++;
 	t->tok.ops = &tok_ops;
 	t->tries = soft_control.pin_tries_left;
 	t->puk_tries = 3;
+	t->next_handle = 1;
 	strcpy(t->pin, SOFT_PIN);
 	strcpy(t->puk, SOFT_PUK);
-	for (int i = 0; i < 5; i++)
-		key_set(t, refs[i], algs[i], soft_key(refs[i]),
+	for (int i = 0; i < SOFT_NKEYS; i++)
+		key_set(t, NULL, algs[i], soft_key(i + 1),
 			i == 3 ? TK_PIN_POLICY_NEVER : TK_PIN_POLICY_DEFAULT,
 			i < 2);
 	t->keys[0].cert =
 	    make_cert(t->priv[0], "soft rsa", &t->keys[0].cert_len);
 	t->keys[1].cert =
 	    make_cert(t->priv[1], "soft p256", &t->keys[1].cert_len);
-	t->data[0] = (struct tk_data){ .tag = 0x5FC102 };
-	strcpy(t->data[0].label, "Card Holder Unique Identifier");
-	t->data[0].value = (uint8_t *)strdup("CHUID-BYTES");
-	t->data[0].len = 11;
+	t->secret = (struct tk_secret_key){
+		.handle = SOFT_SECRET,
+		.id = soft_id(SOFT_SECRET),
+		.key_type = CKK_GENERIC_SECRET,
+		.value_len = sizeof(soft_secret_value),
+		.usage = CKF_SIGN | CKF_VERIFY,
+		.private = true,
+	};
+	strcpy(t->secret.label, "soft hmac");
+	t->data[0] = (struct tk_data){ .handle = 1 };
+	strcpy(t->data[0].label, "public data");
+	strcpy(t->data[0].application, "soft");
+	t->data[0].value = (uint8_t *)strdup("PUBLIC-BYTES");
+	t->data[0].len = 12;
 	t->ndata = 1;
 	*out = &t->tok;
 	return 0;
@@ -710,6 +966,7 @@ static const struct tk_driver_ops drv_ops = {
 	.scan = drv_scan,
 	.open = drv_open,
 	.free = drv_free,
+	.attr_on_device = drv_attr_on_device,
 };
 
 int soft_driver_new(struct tk_driver **out)

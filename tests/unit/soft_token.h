@@ -1,7 +1,11 @@
 /* A software token driver for the front end's unit tests: OpenSSL keys in
- * memory behind the driver interface (drivers/driver.h), a PIN with a retry
- * counter, and counters of every call so tests can prove what reached the
- * "device". Not for production. */
+ * memory behind the driver interface (drivers/driver.h), shaped like a
+ * PKCS#11 module (SoftHSMv2) rather than a PIV card: 20-byte CKA_IDs (the
+ * SHA-1 of the public key), a secret key, its own mechanism list with
+ * whole operations, an SO PIN that is a plain PIN and may set the user's,
+ * a PIN with a retry counter (and a PUK, by tokend's C_SetPIN prefixes),
+ * and counters of every call so tests can prove what reached the "device".
+ * Not for production. */
 #ifndef TOKEND_TEST_SOFT_TOKEN_H
 #define TOKEND_TEST_SOFT_TOKEN_H
 
@@ -9,26 +13,35 @@
 
 #define SOFT_PIN "123456"
 #define SOFT_PUK "12345678"
-/* The management key as CKU_SO takes it (hex). */
-#define SOFT_MGM_HEX "010203040506070801020304050607080102030405060708"
+/* The SO PIN, as CKU_SO and C_InitToken take it: a plain PIN. */
+#define SOFT_SO_PIN "so-secret"
 #define SOFT_DEVICE "Soft Reader 00"
 
-/* What the soft token holds after open():
- *  9A (ID 01) RSA-2048, PIN once, with a certificate
- *  9C (ID 02) P-256, PIN always, with a certificate
- *  9D (ID 03) P-384, PIN once (ECDH)
- *  9E (ID 04) Ed25519, PIN never
- *  82 (ID 05) X25519, PIN once
- * and a public CHUID data object; a PIN-protected "printed" object appears
- * after load_private(). */
+/* What the soft token holds after open(), by handle (its key number):
+ *  1 RSA-2048, PIN once, with a certificate
+ *  2 P-256, PIN always, with a certificate
+ *  3 P-384, PIN once (ECDH)
+ *  4 Ed25519, PIN never
+ *  5 X25519, PIN once
+ * each with CKA_ID soft_id(n) (20 bytes) and label "soft key n"; the secret
+ * key SOFT_SECRET (HMAC-SHA256, 32 bytes, private); a public data object;
+ * and a PIN-protected data object after load_private().
+ * Mechanisms: the front end's (raw), but CKM_SHA256_RSA_PKCS and
+ * CKM_SHA256_HMAC are whole operations of the token. */
+#define SOFT_NKEYS 5
+#define SOFT_SECRET 100 /* the secret key's handle */
+/* A vendor attribute of private keys read from the "device" each time. */
+#define SOFT_CKA_SERIAL (0x80000000UL | 0x534F0001UL)
 struct soft_stats {
 	int scan, open, close, info, objects, load_private;
 	int login, logout, sign, decrypt, derive;
 	int generate, import_key, write_cert, delete_cert, delete_key;
 	int change_pin, unblock_pin, reset;
-	int discover, attest, write_data;
-	unsigned discover_what; /* of the last discover() */
-	uint8_t discover_ref;
+	int discover, attr_device, create_data, init_pin;
+	int sign_whole;           /* sign() calls with a mechanism */
+	unsigned long whole_mech; /* the last one */
+	unsigned discover_what;   /* of the last discover() */
+	struct tk_id discover_id;
 };
 
 extern struct soft_stats soft_stats;
@@ -39,8 +52,8 @@ struct soft_control {
 	uint32_t events;
 	int pin_tries_left;      /* set before open to start with fewer tries */
 	void (*sign_hook)(void); /* called as sign() starts: a slow card */
-	/* Called as login, logout, change_pin, generate, discover and
-	 * load_private start, with the op's name: a slow card. */
+	/* Called as login, logout, change_pin, generate, create_data,
+	 * discover and load_private start, with the op's name: a slow card. */
 	void (*card_hook)(const char *op);
 	bool discover_fails;     /* discover() fails (TK_ERR_TRANSPORT) */
 };
@@ -56,8 +69,19 @@ struct hotplug_queue *soft_queue(void);
 void soft_insert(void); /* a card arrives */
 void soft_remove(void); /* the card leaves */
 void soft_swap(void);   /* another card in its place: left, arrived */
-/* The key the token holds in ref (a new reference), for verification. */
-EVP_PKEY *soft_key(uint8_t ref);
+/* The key the token holds as number n (a new reference), for verification.
+ */
+EVP_PKEY *soft_key(int n);
+/* Its CKA_ID (20 bytes); the secret key's is soft_id(SOFT_SECRET). */
+struct tk_id soft_id(int n);
+/* soft_id(n)'s bytes in storage that stays (n < 256; keys not on the
+ * token get an ID of their own), for templates. */
+const uint8_t *soft_idb(int n);
+#define SOFT_ID_LEN 20
+/* The n that soft_idb(n) names by these bytes, 0 for none. */
+int soft_id_num(const void *id, size_t len);
+/* The secret key's value, for verifying an HMAC. */
+extern const uint8_t soft_secret_value[32];
 void soft_reset_all(void);
 
 #endif

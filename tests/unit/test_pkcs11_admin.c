@@ -14,114 +14,73 @@ static CK_SESSION_HANDLE so_session(void)
 {
 	CK_SESSION_HANDLE s = p11_open(false);
 
-	assert_int_equal(
-	    fl->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48), CKR_OK);
+	assert_int_equal(fl->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+				     sizeof(SOFT_SO_PIN) - 1),
+			 CKR_OK);
 	return s;
 }
 
-/* CKA_TOKEND_ATTESTATION: on demand, for generated keys only. */
-static void test_attestation(void **state)
+/* A vendor attribute the driver reads from its device (as PIV's
+ * attestation): under the card's lock, anew on each read, never matched
+ * by a search; only on the objects the driver gives it to. */
+static void test_device_attr(void **state)
 {
-	CK_SESSION_HANDLE s = so_session();
-	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
-	CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48,
-			   0xce, 0x3d, 0x03, 0x01, 0x07 };
-	CK_BYTE id = 3, der[2048];
-	CK_ATTRIBUTE pub[] = { { CKA_EC_PARAMS, p256, sizeof(p256) },
-			       { CKA_ID, &id, 1 } };
-	CK_ATTRIBUTE a = { CKA_TOKEND_ATTESTATION, NULL, 0 };
-	CK_OBJECT_HANDLE hp, hk,
-	    h1 = p11_find(s, CKO_PRIVATE_KEY, 4); /* PIN never */
-	const uint8_t *p = der;
-	EVP_PKEY *k;
-	X509 *x;
+	CK_SESSION_HANDLE s = p11_open(true);
+	CK_OBJECT_HANDLE hk = p11_find(s, CKO_PRIVATE_KEY, 3),
+			 hp = p11_find(s, CKO_PUBLIC_KEY, 3), h;
+	CK_ULONG v1 = 0, v2 = 0;
+	CK_ATTRIBUTE a = { SOFT_CKA_SERIAL, &v1, sizeof(v1) };
 
-	assert_int_equal(
-	    fl->C_GenerateKeyPair(s, &m, pub, 2, pub + 1, 1, &hp, &hk), CKR_OK);
 	assert_int_equal(fl->C_GetAttributeValue(s, hk, &a, 1), CKR_OK);
-	assert_true(a.ulValueLen > 0 && a.ulValueLen <= sizeof(der));
-	a.pValue = der; /* a new ECDSA signature may be a byte longer */
-	a.ulValueLen = sizeof(der);
+	a.pValue = &v2;
 	assert_int_equal(fl->C_GetAttributeValue(s, hk, &a, 1), CKR_OK);
-	assert_int_equal(soft_stats.attest, 2);
-	x = d2i_X509(NULL, &p, (long)a.ulValueLen);
-	assert_non_null(x);
-	k = soft_key(0x9D);
-	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), k) == 1,
-			 false); /* a new key */
-	EVP_PKEY_free(k);
-	X509_free(x);
-	/* Not for imported keys, public keys; not searchable. */
-	a.pValue = NULL;
-	assert_int_equal(fl->C_GetAttributeValue(s, h1, &a, 1),
-			 CKR_ATTRIBUTE_TYPE_INVALID);
+	assert_int_equal(v2, v1 + 1);
+	assert_int_equal(soft_stats.attr_device, 2);
 	assert_int_equal(fl->C_GetAttributeValue(s, hp, &a, 1),
 			 CKR_ATTRIBUTE_TYPE_INVALID);
 	assert_int_equal(fl->C_FindObjectsInit(s, &a, 1), CKR_OK);
-	assert_int_equal(fl->C_FindObjects(s, &hp, 1, &(CK_ULONG){ 0 }),
-			 CKR_OK);
+	assert_int_equal(fl->C_FindObjects(s, &h, 1, &(CK_ULONG){ 0 }), CKR_OK);
 	assert_int_equal(fl->C_FindObjectsFinal(s), CKR_OK);
-	assert_int_equal(soft_stats.attest, 2);
+	assert_int_equal(soft_stats.attr_device, 2);
+	/* Attributes the driver does not claim stay the front end's. */
+	a = (CK_ATTRIBUTE){ CKA_TOKEND_PIN_POLICY, &v1, sizeof(v1) };
+	assert_int_equal(fl->C_GetAttributeValue(s, hk, &a, 1),
+			 CKR_ATTRIBUTE_TYPE_INVALID);
 }
 
-/* CKO_DATA: the PIV containers, by CKA_OBJECT_ID or CKA_TOKEND_OBJECT_TAG. */
+/* CKO_DATA: the driver takes the template (the soft token: by CKA_VALUE;
+ * PIV: a container by CKA_OBJECT_ID or CKA_TOKEND_OBJECT_TAG). */
 static void test_data_objects(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(false);
 	CK_OBJECT_CLASS cls = CKO_DATA;
-	CK_BYTE chuid_oid[] = { 0x06, 0x0a, 0x60, 0x86, 0x48, 0x01,
-				0x65, 0x03, 0x07, 0x02, 0x30, 0x00 };
-	CK_BYTE bad_oid[] = { 0x06, 0x03, 0x2a, 0x03, 0x04 };
-	CK_BYTE value[] = "NEW-CHUID", got[32];
-	CK_ULONG tag = 0x5FC102, sec = 0x5FC106, cert = 0x5FC105;
+	CK_BYTE value[] = "NEW-DATA", got[32];
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_VALUE, value, 9 },
-		{ CKA_OBJECT_ID, chuid_oid, sizeof(chuid_oid) },
-		{ CKA_TOKEND_OBJECT_TAG, &tag, sizeof(tag) },
+		{ CKA_VALUE, value, 8 },
 	};
 	CK_ATTRIBUTE q[] = { { CKA_VALUE, got, sizeof(got) },
-			     { CKA_TOKEND_OBJECT_TAG, &tag, sizeof(tag) } };
+			     { CKA_APPLICATION, NULL, 0 } };
 	CK_OBJECT_HANDLE h, h2;
 
-	assert_int_equal(fl->C_CreateObject(s, t, 3, &h),
+	assert_int_equal(fl->C_CreateObject(s, t, 2, &h),
 			 CKR_USER_NOT_LOGGED_IN);
 	fl->C_CloseSession(s);
 	s = so_session();
-	assert_int_equal(fl->C_CreateObject(s, t, 2, &h),
+	assert_int_equal(fl->C_CreateObject(s, t, 1, &h),
 			 CKR_TEMPLATE_INCOMPLETE);
-	assert_int_equal(fl->C_CreateObject(s, t, 3, &h), CKR_OK);
-	assert_int_equal(soft_stats.write_data, 1);
+	assert_int_equal(fl->C_CreateObject(s, t, 2, &h), CKR_OK);
+	assert_int_equal(soft_stats.create_data, 2);
 	assert_int_equal(fl->C_GetAttributeValue(s, h, q, 2), CKR_OK);
-	assert_int_equal(q[0].ulValueLen, 9);
-	assert_memory_equal(got, value, 9);
-	assert_int_equal(tag, 0x5FC102);
-	/* By tag alone: the same object, the same handle. */
-	t[1].ulValueLen = 3;
-	t[2] = t[3];
-	assert_int_equal(fl->C_CreateObject(s, t, 3, &h2), CKR_OK);
+	assert_int_equal(q[0].ulValueLen, 8);
+	assert_memory_equal(got, value, 8);
+	assert_int_equal(q[1].ulValueLen, 4); /* "soft", the driver's */
+	/* The same object again: the same handle. */
+	assert_int_equal(fl->C_CreateObject(s, t, 2, &h2), CKR_OK);
 	assert_int_equal(h2, h);
-	/* Both, disagreeing; not a container; certificates; no value. */
-	t[2] = (CK_ATTRIBUTE){ CKA_OBJECT_ID, chuid_oid, sizeof(chuid_oid) };
-	t[3].pValue = &sec;
-	assert_int_equal(fl->C_CreateObject(s, t, 4, &h2),
-			 CKR_TEMPLATE_INCONSISTENT);
-	assert_int_equal(fl->C_CreateObject(s, t + 1, 3, &h2),
-			 CKR_TEMPLATE_INCOMPLETE);
-	t[2] = t[3];
-	assert_int_equal(fl->C_CreateObject(s, t, 3, &h2),
-			 CKR_ATTRIBUTE_VALUE_INVALID);
-	t[3].pValue = &cert;
-	assert_int_equal(fl->C_CreateObject(s, t, 4, &h2),
-			 CKR_ATTRIBUTE_VALUE_INVALID);
-	t[2] = (CK_ATTRIBUTE){ CKA_OBJECT_ID, bad_oid, sizeof(bad_oid) };
-	assert_int_equal(fl->C_CreateObject(s, t, 3, &h2),
-			 CKR_ATTRIBUTE_VALUE_INVALID);
 	t[1].ulValueLen = 0;
-	t[2] = (CK_ATTRIBUTE){ CKA_OBJECT_ID, chuid_oid, sizeof(chuid_oid) };
-	assert_int_equal(fl->C_CreateObject(s, t, 3, &h2),
+	assert_int_equal(fl->C_CreateObject(s, t, 2, &h2),
 			 CKR_ATTRIBUTE_VALUE_INVALID);
-	assert_int_equal(soft_stats.write_data, 2);
 }
 
 static void test_generate(void **state)
@@ -130,14 +89,15 @@ static void test_generate(void **state)
 	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48,
 			   0xce, 0x3d, 0x03, 0x01, 0x07 };
-	CK_BYTE id = 6; /* retired 83 */
-	CK_ULONG pin = TOKEND_PIN_POLICY_NEVER, got = 0;
+	CK_BYTE id = 6; /* a new 20-byte ID */
+	CK_ULONG pin = TOKEND_PIN_POLICY_NEVER;
+	CK_BBOOL got = CK_TRUE;
 	CK_ATTRIBUTE pub[] = { { CKA_EC_PARAMS, p256, sizeof(p256) },
-			       { CKA_ID, &id, 1 } };
-	CK_ATTRIBUTE priv[] = { { CKA_ID, &id, 1 },
+			       { CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN } };
+	CK_ATTRIBUTE priv[] = { { CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN },
 				{ CKA_TOKEND_PIN_POLICY, &pin, sizeof(pin) } };
 	CK_OBJECT_HANDLE hp, hk;
-	CK_ATTRIBUTE q = { CKA_TOKEND_PIN_POLICY, &got, sizeof(got) };
+	CK_ATTRIBUTE q = { CKA_PRIVATE, &got, sizeof(got) };
 	CK_BYTE label[32];
 	CK_ATTRIBUTE ql = { CKA_LABEL, label, sizeof(label) };
 
@@ -156,13 +116,13 @@ static void test_generate(void **state)
 	    fl->C_GenerateKeyPair(s, &m, pub, 2, priv, 2, &hp, &hk), CKR_OK);
 	assert_int_equal(soft_stats.generate, 1);
 	assert_int_equal(fl->C_GetAttributeValue(s, hk, &q, 1), CKR_OK);
-	assert_int_equal(got, TOKEND_PIN_POLICY_NEVER);
+	assert_int_equal(got, CK_FALSE); /* the policy reached the driver */
 	assert_int_equal(fl->C_GetAttributeValue(s, hp, &ql, 1), CKR_OK);
-	assert_memory_equal(label, "RETIRED KEY 2 pubkey", ql.ulValueLen);
+	assert_memory_equal(label, "soft key 6", ql.ulValueLen);
 	/* RSA needs a supported size; Ed25519 by mechanism. */
 	CK_ULONG bits = 1000;
 	CK_ATTRIBUTE rpub[] = { { CKA_MODULUS_BITS, &bits, sizeof(bits) },
-				{ CKA_ID, &id, 1 } };
+				{ CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN } };
 	m.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
 	assert_int_equal(
 	    fl->C_GenerateKeyPair(s, &m, rpub, 2, NULL, 0, &hp, &hk),
@@ -171,7 +131,7 @@ static void test_generate(void **state)
 	assert_int_equal(
 	    fl->C_GenerateKeyPair(s, &m, pub + 1, 1, NULL, 0, &hp, &hk),
 	    CKR_OK);
-	id = 26;
+	pub[1].ulValueLen = TK_ID_MAX + 1; /* longer than any driver's */
 	assert_int_equal(
 	    fl->C_GenerateKeyPair(s, &m, pub + 1, 1, NULL, 0, &hp, &hk),
 	    CKR_ATTRIBUTE_VALUE_INVALID);
@@ -189,7 +149,7 @@ static void test_import_and_destroy(void **state)
 	CK_KEY_TYPE kt = CKK_EC;
 	CK_ATTRIBUTE t[] = { { CKA_CLASS, &pc, sizeof(pc) },
 			     { CKA_KEY_TYPE, &kt, sizeof(kt) },
-			     { CKA_ID, &id, 1 },
+			     { CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN },
 			     { CKA_EC_PARAMS, p256, sizeof(p256) },
 			     { CKA_VALUE, dv, sizeof(dv) } };
 	CK_OBJECT_HANDLE h, hc;
@@ -212,7 +172,7 @@ static void test_import_and_destroy(void **state)
 	X509_sign(x, k, EVP_sha256());
 	dl = i2d_X509(x, &der);
 	CK_ATTRIBUTE ct[] = { { CKA_CLASS, &cc, sizeof(cc) },
-			      { CKA_ID, &id, 1 },
+			      { CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN },
 			      { CKA_VALUE, der, (CK_ULONG)dl } };
 	assert_int_equal(fl->C_CreateObject(s, ct, 3, &hc), CKR_OK);
 	assert_int_equal(p11_find(s, CKO_CERTIFICATE, 7), hc);
@@ -291,9 +251,9 @@ static void test_init_token(void **state)
 	    "000000000000000000000000000000000000000000000000";
 
 	memset(label, ' ', sizeof(label));
-	assert_int_equal(
-	    fl->C_InitToken(slot, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48, label),
-	    CKR_SESSION_EXISTS);
+	assert_int_equal(fl->C_InitToken(slot, (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+					 sizeof(SOFT_SO_PIN) - 1, label),
+			 CKR_SESSION_EXISTS);
 	assert_int_equal(fl->C_InitToken(slot, NULL, 0, NULL),
 			 CKR_ARGUMENTS_BAD);
 	assert_int_equal(fl->C_CloseSession(s), CKR_OK);
@@ -308,9 +268,9 @@ static void test_init_token(void **state)
 	    CKR_PIN_INCORRECT);
 	assert_int_equal(soft_stats.reset, 0);
 	/* The card refuses while PIN and PUK still work. */
-	assert_int_equal(
-	    fl->C_InitToken(slot, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48, label),
-	    CKR_FUNCTION_REJECTED);
+	assert_int_equal(fl->C_InitToken(slot, (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+					 sizeof(SOFT_SO_PIN) - 1, label),
+			 CKR_FUNCTION_REJECTED);
 	assert_int_equal(soft_stats.reset, 1);
 	/* Block the PUK (three wrong PUKs), then the PIN. */
 	s = p11_open(false);
@@ -323,9 +283,9 @@ static void test_init_token(void **state)
 	assert_int_equal(fl->C_InitToken(slot, wrong, 48, label),
 			 CKR_PIN_INCORRECT);
 	assert_int_equal(soft_stats.reset, 1);
-	assert_int_equal(
-	    fl->C_InitToken(slot, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48, label),
-	    CKR_OK);
+	assert_int_equal(fl->C_InitToken(slot, (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+					 sizeof(SOFT_SO_PIN) - 1, label),
+			 CKR_OK);
 	assert_int_equal(soft_stats.reset, 2);
 	assert_int_equal(soft_stats.open, opens + 1);
 }
@@ -533,7 +493,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_generate, p11_up,
 						p11_down),
-		cmocka_unit_test_setup_teardown(test_attestation, p11_up,
+		cmocka_unit_test_setup_teardown(test_device_attr, p11_up,
 						p11_down),
 		cmocka_unit_test_setup_teardown(test_data_objects, p11_up,
 						p11_down),

@@ -105,7 +105,7 @@ static void test_slots_and_token(void **state)
 			 CKR_SLOT_ID_INVALID);
 	assert_int_equal(fl->C_GetSlotInfo(slot, NULL), CKR_ARGUMENTS_BAD);
 	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
-	assert_memory_equal(ti.label, "Soft PIV #1     ", 16);
+	assert_memory_equal(ti.label, "Soft token #1   ", 16);
 	assert_true(ti.flags & CKF_LOGIN_REQUIRED);
 	assert_true(ti.flags & CKF_TOKEN_INITIALIZED);
 	assert_true(ti.flags & CKF_USER_PIN_TO_BE_CHANGED);
@@ -195,9 +195,9 @@ static void test_sessions(void **state)
 			 CKS_RO_USER_FUNCTIONS); /* login is per application */
 	assert_int_equal(fl->C_Login(r, CKU_USER, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
 			 CKR_USER_ALREADY_LOGGED_IN);
-	assert_int_equal(
-	    fl->C_Login(r, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48),
-	    CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+	assert_int_equal(fl->C_Login(r, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+				     sizeof(SOFT_SO_PIN) - 1),
+			 CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
 	assert_int_equal(fl->C_Login(r, 7, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
 			 CKR_USER_TYPE_INVALID);
 	assert_int_equal(
@@ -210,17 +210,18 @@ static void test_sessions(void **state)
 	/* The last app out logs the card out. */
 	assert_int_equal(soft_stats.logout, 1);
 	/* SO login needs every session read/write. */
-	assert_int_equal(
-	    fl->C_Login(r, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48),
-	    CKR_SESSION_READ_ONLY_EXISTS);
+	assert_int_equal(fl->C_Login(r, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+				     sizeof(SOFT_SO_PIN) - 1),
+			 CKR_SESSION_READ_ONLY_EXISTS);
 	assert_int_equal(fl->C_CloseAllSessions(slot), CKR_OK);
 	assert_int_equal(fl->C_GetSessionInfo(r, &si),
 			 CKR_SESSION_HANDLE_INVALID);
 	s = p11_open(false);
 	assert_int_equal(fl->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR) "zz", 2),
 			 CKR_PIN_INCORRECT);
-	assert_int_equal(
-	    fl->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48), CKR_OK);
+	assert_int_equal(fl->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+				     sizeof(SOFT_SO_PIN) - 1),
+			 CKR_OK);
 	assert_int_equal(fl->C_GetSessionInfo(s, &si), CKR_OK);
 	assert_int_equal(si.state, CKS_RW_SO_FUNCTIONS);
 	assert_int_equal(
@@ -301,7 +302,8 @@ static void test_find(void **state)
 			 2); /* printed information, after login */
 	assert_int_equal(count_objects(s, &td, 1), 2);
 	assert_int_equal(soft_stats.load_private, 1);
-	assert_int_equal(count_objects(s, NULL, 0), 14);
+	/* and the secret key, private too */
+	assert_int_equal(count_objects(s, NULL, 0), 15);
 	assert_int_equal(soft_stats.open, opens);
 	/* The last logout drops it in the driver; the next login reads it
 	 * again. */
@@ -334,9 +336,10 @@ static void test_find(void **state)
 }
 
 /* C_FindObjectsInit asks the driver for just what the template can match,
- * and only for what it has not read yet (what 0: no call). */
+ * and only for what it has not read yet (what 0: no call); a CKA_ID is
+ * handed on as it is (20 bytes here). */
 static void find_expect(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n,
-			unsigned what, uint8_t ref)
+			unsigned what, int idn)
 {
 	int before = soft_stats.discover;
 
@@ -345,8 +348,12 @@ static void find_expect(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n,
 	if (what) {
 		assert_int_equal(soft_stats.discover_what, what);
 		if (!(what & TK_DISCOVER_ALL) &&
-		    (what & (TK_DISCOVER_KEY | TK_DISCOVER_CERT)))
-			assert_int_equal(soft_stats.discover_ref, ref);
+		    (what & (TK_DISCOVER_KEY | TK_DISCOVER_CERT))) {
+			assert_int_equal(soft_stats.discover_id.len,
+					 SOFT_ID_LEN);
+			assert_memory_equal(soft_stats.discover_id.b,
+					    soft_idb(idn), SOFT_ID_LEN);
+		}
 	}
 }
 
@@ -356,36 +363,35 @@ static void test_find_discover(void **state)
 	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY,
 			cert = CKO_CERTIFICATE, data = CKO_DATA,
 			secret = CKO_SECRET_KEY;
-	CK_BYTE id = 1, id19 = 0x19, bad = 0x30;
 	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &priv, sizeof(priv) },
-			      { CKA_ID, &id, 1 } };
+			      { CKA_ID, (void *)soft_idb(1), SOFT_ID_LEN } };
 
-	find_expect(s, t, 2, TK_DISCOVER_KEY, 0x9A);
+	find_expect(s, t, 2, TK_DISCOVER_KEY, 1);
 	/* What was read once is not asked for again (no card round trip). */
 	t[0].pValue = &pub;
 	find_expect(s, t, 2, 0, 0);
 	t[0].pValue = &cert;
-	find_expect(s, t, 2, TK_DISCOVER_CERT, 0x9A);
+	find_expect(s, t, 2, TK_DISCOVER_CERT, 1);
 	find_expect(s, t + 1, 1, 0, 0); /* no class: not data; read already */
-	t[1].pValue = &id19;
-	find_expect(s, t, 2, TK_DISCOVER_CERT, 0xF9);
-	/* F9's key objects (only its certificate), an ID no slot has. */
+	/* An ID no key has: asked once, then known to be absent. */
+	t[1].pValue = (void *)soft_idb(0x30);
+	find_expect(s, t, 2, TK_DISCOVER_CERT, 0x30);
 	t[0].pValue = &priv;
 	find_expect(s, t, 2, 0, 0);
-	t[1].pValue = &bad;
 	find_expect(s, t + 1, 1, 0, 0);
+	/* Secret keys are keys of the driver's too. */
 	t[0].pValue = &secret;
-	find_expect(s, t, 1, 0, 0);
+	find_expect(s, t, 1, TK_DISCOVER_KEY | TK_DISCOVER_ALL, 0);
 	t[0].pValue = &cert;
 	find_expect(s, t, 1, TK_DISCOVER_CERT | TK_DISCOVER_ALL, 0);
 	t[0].pValue = &priv;
-	find_expect(s, t, 1, TK_DISCOVER_KEY | TK_DISCOVER_ALL, 0);
+	find_expect(s, t, 1, 0, 0);
 	t[0].pValue = &data;
 	find_expect(s, t, 1, TK_DISCOVER_DATA, 0);
 	find_expect(s, NULL, 0, 0, 0);
 }
 
-/* PIV has no RNG command. */
+/* No RNG: the front end answers CKR_RANDOM_NO_RNG. */
 static void test_random(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(false);
@@ -411,7 +417,7 @@ static void test_attributes(void **state)
 	CK_OBJECT_HANDLE cert = p11_find(s, CKO_CERTIFICATE, 1);
 	CK_OBJECT_HANDLE sig = p11_find(s, CKO_PRIVATE_KEY, 2);
 	CK_OBJECT_HANDLE ecpub = p11_find(s, CKO_PUBLIC_KEY, 2);
-	CK_BYTE label[64], mod[512], small[4], value[8];
+	CK_BYTE label[64], mod[512], small[4], value[32];
 	CK_BBOOL b1 = 9, b2 = 9;
 	CK_ULONG bits = 0, kt = 99;
 	CK_ATTRIBUTE t[] = {
@@ -434,8 +440,8 @@ static void test_attributes(void **state)
 			      { CKA_ALWAYS_AUTHENTICATE, &b1, 1 } };
 
 	assert_int_equal(fl->C_GetAttributeValue(s, priv, t, 6), CKR_OK);
-	assert_int_equal(t[0].ulValueLen, strlen("PIV AUTH key"));
-	assert_memory_equal(label, "PIV AUTH key", t[0].ulValueLen);
+	assert_int_equal(t[0].ulValueLen, strlen("soft key 1"));
+	assert_memory_equal(label, "soft key 1", t[0].ulValueLen);
 	assert_int_equal(t[1].ulValueLen, 256);
 	assert_int_equal(bits, 2048);
 	assert_int_equal(b1, CK_TRUE);
@@ -449,8 +455,8 @@ static void test_attributes(void **state)
 	assert_int_equal(bad[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
 	assert_int_equal(bad[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
 	assert_int_equal(bad[2].ulValueLen, CK_UNAVAILABLE_INFORMATION);
-	assert_int_equal(bad[3].ulValueLen, 1);
-	assert_int_equal(value[0], 1);
+	assert_int_equal(bad[3].ulValueLen, SOFT_ID_LEN); /* the driver's */
+	assert_memory_equal(value, soft_idb(1), SOFT_ID_LEN);
 	assert_int_equal(fl->C_GetAttributeValue(s, priv, bad, 1),
 			 CKR_ATTRIBUTE_SENSITIVE);
 	bad[1].ulValueLen = sizeof(small);
@@ -498,7 +504,8 @@ static void test_app_isolation(void **state)
 		CK_OBJECT_CLASS c = CKO_PRIVATE_KEY;
 		CK_BYTE id = 1;
 		CK_ATTRIBUTE t[] = { { CKA_CLASS, &c, sizeof(c) },
-				     { CKA_ID, &id, 1 } };
+				     { CKA_ID, (void *)soft_idb(id),
+				       SOFT_ID_LEN } };
 		assert_int_equal(fe_C_FindObjectsInit(b, sb, t, 2), CKR_OK);
 		assert_int_equal(fe_C_FindObjects(b, sb, &kb, 1, &n), CKR_OK);
 		assert_int_equal(n, 1);

@@ -122,13 +122,24 @@ static CK_RV do_generate(struct call *c)
 	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48,
 			   0xce, 0x3d, 0x03, 0x01, 0x07 };
-	CK_BYTE id = 6; /* retired 83 */
 	CK_ATTRIBUTE pub[] = { { CKA_EC_PARAMS, p256, sizeof(p256) },
-			       { CKA_ID, &id, 1 } };
+			       { CKA_ID, (void *)soft_idb(6), SOFT_ID_LEN } };
 	CK_OBJECT_HANDLE hp, hk;
 
 	return fe_C_GenerateKeyPair(app, c->s, &m, pub, 2, pub + 1, 1, &hp,
 				    &hk);
+}
+
+static CK_RV do_create_data(struct call *c)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL tok = CK_TRUE;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
+			     { CKA_TOKEN, &tok, sizeof(tok) },
+			     { CKA_VALUE, "new value", 9 } };
+	CK_OBJECT_HANDLE h;
+
+	return fe_C_CreateObject(app, c->s, t, 3, &h);
 }
 
 static CK_RV do_find_all(struct call *c)
@@ -193,13 +204,12 @@ static CK_ULONG count_class(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls)
 	return n;
 }
 
-/* The certificate of 9A (ID 01), a public object. */
-static CK_OBJECT_HANDLE cert_9a(CK_SESSION_HANDLE s)
+/* The certificate of key 1, a public object. */
+static CK_OBJECT_HANDLE cert_1(CK_SESSION_HANDLE s)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-	CK_BYTE id = 1;
 	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
-			     { CKA_ID, &id, 1 } };
+			     { CKA_ID, (void *)soft_idb(1), SOFT_ID_LEN } };
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 	CK_ULONG n = 0;
 
@@ -243,7 +253,7 @@ static void answers_now(CK_SESSION_HANDLE s2, CK_OBJECT_HANDLE cert,
 static void test_login(void **state)
 {
 	CK_SESSION_HANDLE s1 = open_rw(), s2 = open_rw();
-	CK_OBJECT_HANDLE cert = cert_9a(s2);
+	CK_OBJECT_HANDLE cert = cert_1(s2);
 	struct call c = {
 		.fn = do_login, .s = s1, .user = CKU_USER, .pin = SOFT_PIN
 	};
@@ -317,7 +327,7 @@ static void test_login_race(void **state)
 static void test_setpin(void **state)
 {
 	CK_SESSION_HANDLE s1 = open_rw(), s2 = open_rw();
-	CK_OBJECT_HANDLE cert = cert_9a(s2);
+	CK_OBJECT_HANDLE cert = cert_1(s2);
 	struct call c = { .fn = do_setpin, .s = s1 };
 	struct fe_hold hold;
 
@@ -342,14 +352,15 @@ static void test_setpin(void **state)
 static void test_generate(void **state)
 {
 	CK_SESSION_HANDLE s1 = open_rw(), s2 = open_rw();
-	CK_OBJECT_HANDLE cert = cert_9a(s2), h[8];
+	CK_OBJECT_HANDLE cert = cert_1(s2), h[8];
 	struct call c = { .fn = do_generate, .s = s1 };
 	CK_ULONG n = 0;
 
 	(void)state;
-	assert_int_equal(
-	    fe_C_Login(app, s1, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48),
-	    CKR_OK);
+	assert_int_equal(fe_C_Login(app, s1, CKU_SO,
+				    (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+				    strlen(SOFT_SO_PIN)),
+			 CKR_OK);
 	assert_int_equal(fe_C_FindObjectsInit(app, s2, NULL, 0), CKR_OK);
 	gate_arm("generate");
 	call_start(&c);
@@ -363,11 +374,46 @@ static void test_generate(void **state)
 	assert_int_equal(fe_C_FindObjectsFinal(app, s2), CKR_OK);
 }
 
+/* A slow data object write (the driver's create_data): the other
+ * session's state, the token's info and the mechanisms are answered;
+ * after it, a search finds the new value. */
+static void test_create_data(void **state)
+{
+	CK_SESSION_HANDLE s1 = open_rw(), s2 = open_rw();
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE t = { CKA_CLASS, &cls, sizeof(cls) };
+	struct call c = { .fn = do_create_data, .s = s1 };
+	CK_BYTE value[32];
+	CK_ATTRIBUTE a = { CKA_VALUE, value, sizeof(value) };
+	CK_OBJECT_HANDLE h;
+	CK_ULONG n = 0;
+
+	(void)state;
+	assert_int_equal(fe_C_Login(app, s1, CKU_SO,
+				    (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+				    strlen(SOFT_SO_PIN)),
+			 CKR_OK);
+	gate_arm("create_data");
+	call_start(&c);
+	gate_wait_inside();
+	answers_now(s2, CK_INVALID_HANDLE, CKS_RW_SO_FUNCTIONS, false);
+	gate_open();
+	assert_int_equal(call_join(&c), CKR_OK);
+	assert_int_equal(soft_stats.create_data, 1);
+	assert_int_equal(fe_C_FindObjectsInit(app, s2, &t, 1), CKR_OK);
+	assert_int_equal(fe_C_FindObjects(app, s2, &h, 1, &n), CKR_OK);
+	assert_int_equal(fe_C_FindObjectsFinal(app, s2), CKR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(fe_C_GetAttributeValue(app, s2, h, &a, 1), CKR_OK);
+	assert_int_equal(a.ulValueLen, 9);
+	assert_memory_equal(value, "new value", 9);
+}
+
 /* A search's first read of the card: another search of the app runs on. */
 static void test_first_read(void **state)
 {
 	CK_SESSION_HANDLE s1 = open_rw(), s2 = open_rw();
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY; /* needs no card */
+	CK_OBJECT_CLASS cls = CKO_HW_FEATURE; /* needs no card */
 	CK_ATTRIBUTE t = { CKA_CLASS, &cls, sizeof(cls) };
 	struct call c = { .fn = do_find_all, .s = s1 };
 	CK_OBJECT_HANDLE h[32];
@@ -428,6 +474,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_race, up, down),
 		cmocka_unit_test_setup_teardown(test_setpin, up, down),
 		cmocka_unit_test_setup_teardown(test_generate, up, down),
+		cmocka_unit_test_setup_teardown(test_create_data, up, down),
 		cmocka_unit_test_setup_teardown(test_first_read, up, down),
 		cmocka_unit_test_setup_teardown(test_close_while_busy, up,
 						down),

@@ -132,27 +132,27 @@ static void sign_case(CK_SESSION_HANDLE s, const struct sig_case *c)
 static void test_sign_all(void **state)
 {
 	static const struct sig_case cases[] = {
-		{ CKM_RSA_PKCS, 1, 0x9A, "SHA256", 0, true },
-		{ CKM_SHA1_RSA_PKCS, 1, 0x9A, "SHA1", 0, false },
-		{ CKM_SHA224_RSA_PKCS, 1, 0x9A, "SHA224", 0, false },
-		{ CKM_SHA256_RSA_PKCS, 1, 0x9A, "SHA256", 0, false },
-		{ CKM_SHA384_RSA_PKCS, 1, 0x9A, "SHA384", 0, false },
-		{ CKM_SHA512_RSA_PKCS, 1, 0x9A, "SHA512", 0, false },
-		{ CKM_RSA_PKCS_PSS, 1, 0x9A, "SHA256", 1, true },
-		{ CKM_SHA1_RSA_PKCS_PSS, 1, 0x9A, "SHA1", 1, false },
-		{ CKM_SHA224_RSA_PKCS_PSS, 1, 0x9A, "SHA224", 1, false },
-		{ CKM_SHA256_RSA_PKCS_PSS, 1, 0x9A, "SHA256", 1, false },
-		{ CKM_SHA384_RSA_PKCS_PSS, 1, 0x9A, "SHA384", 1, false },
-		{ CKM_SHA512_RSA_PKCS_PSS, 1, 0x9A, "SHA512", 1, false },
-		{ CKM_ECDSA, 3, 0x9D, "SHA384", 2, true },
-		{ CKM_ECDSA, 3, 0x9D, "SHA256", 2, true },
-		{ CKM_ECDSA, 3, 0x9D, "SHA512", 2, true },
-		{ CKM_ECDSA_SHA1, 3, 0x9D, "SHA1", 2, false },
-		{ CKM_ECDSA_SHA224, 3, 0x9D, "SHA224", 2, false },
-		{ CKM_ECDSA_SHA256, 3, 0x9D, "SHA256", 2, false },
-		{ CKM_ECDSA_SHA384, 3, 0x9D, "SHA384", 2, false },
-		{ CKM_ECDSA_SHA512, 3, 0x9D, "SHA512", 2, false },
-		{ CKM_EDDSA, 4, 0x9E, NULL, 3, false },
+		{ CKM_RSA_PKCS, 1, 1, "SHA256", 0, true },
+		{ CKM_SHA1_RSA_PKCS, 1, 1, "SHA1", 0, false },
+		{ CKM_SHA224_RSA_PKCS, 1, 1, "SHA224", 0, false },
+		{ CKM_SHA256_RSA_PKCS, 1, 1, "SHA256", 0, false },
+		{ CKM_SHA384_RSA_PKCS, 1, 1, "SHA384", 0, false },
+		{ CKM_SHA512_RSA_PKCS, 1, 1, "SHA512", 0, false },
+		{ CKM_RSA_PKCS_PSS, 1, 1, "SHA256", 1, true },
+		{ CKM_SHA1_RSA_PKCS_PSS, 1, 1, "SHA1", 1, false },
+		{ CKM_SHA224_RSA_PKCS_PSS, 1, 1, "SHA224", 1, false },
+		{ CKM_SHA256_RSA_PKCS_PSS, 1, 1, "SHA256", 1, false },
+		{ CKM_SHA384_RSA_PKCS_PSS, 1, 1, "SHA384", 1, false },
+		{ CKM_SHA512_RSA_PKCS_PSS, 1, 1, "SHA512", 1, false },
+		{ CKM_ECDSA, 3, 3, "SHA384", 2, true },
+		{ CKM_ECDSA, 3, 3, "SHA256", 2, true },
+		{ CKM_ECDSA, 3, 3, "SHA512", 2, true },
+		{ CKM_ECDSA_SHA1, 3, 3, "SHA1", 2, false },
+		{ CKM_ECDSA_SHA224, 3, 3, "SHA224", 2, false },
+		{ CKM_ECDSA_SHA256, 3, 3, "SHA256", 2, false },
+		{ CKM_ECDSA_SHA384, 3, 3, "SHA384", 2, false },
+		{ CKM_ECDSA_SHA512, 3, 3, "SHA512", 2, false },
+		{ CKM_EDDSA, 4, 4, NULL, 3, false },
 	};
 	CK_SESSION_HANDLE s = p11_open(true);
 
@@ -169,7 +169,7 @@ static void test_rsa_x509(void **state)
 	CK_MECHANISM m = { CKM_RSA_X_509, NULL, 0 };
 	uint8_t sig[256], rec[256], want[256] = { 0 };
 	CK_ULONG n = sizeof(sig);
-	EVP_PKEY *k = soft_key(0x9A);
+	EVP_PKEY *k = soft_key(1);
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(k, NULL);
 	size_t rl = sizeof(rec);
 
@@ -190,9 +190,9 @@ static void test_rsa_x509(void **state)
 static void test_multipart(void **state)
 {
 	static const struct sig_case rsa = {
-		CKM_SHA256_RSA_PKCS, 1, 0x9A, "SHA256", 0, false
+		CKM_SHA256_RSA_PKCS, 1, 1, "SHA256", 0, false
 	};
-	static const struct sig_case ec = { CKM_ECDSA_SHA384, 3, 0x9D,
+	static const struct sig_case ec = { CKM_ECDSA_SHA384, 3, 3,
 					    "SHA384",         2, false };
 	const struct sig_case *cs[] = { &rsa, &ec };
 	CK_SESSION_HANDLE s = p11_open(true);
@@ -237,7 +237,7 @@ static void test_context_specific(void **state)
 	    p11_find(s, CKO_PRIVATE_KEY, 2); /* 9C, PIN always */
 	uint8_t sig[64];
 	CK_ULONG n = sizeof(sig);
-	static const struct sig_case c = { CKM_ECDSA_SHA256, 2, 0x9C,
+	static const struct sig_case c = { CKM_ECDSA_SHA256, 2, 2,
 					   "SHA256",         2, false };
 
 	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
@@ -311,7 +311,7 @@ static void test_oaep_and_pkcs1_decrypt(void **state)
 	}
 	/* OpenSSL encrypts, the token decrypts. */
 	{
-		EVP_PKEY *k = soft_key(0x9A);
+		EVP_PKEY *k = soft_key(1);
 		EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(k, NULL);
 		uint8_t ct[256], pt[256];
 		size_t cl = sizeof(ct);
@@ -435,11 +435,10 @@ static void test_digest_and_mechs(void **state)
 
 static EVP_PKEY *peer_for(uint8_t ref, uint8_t *pt, size_t *len)
 {
-	EVP_PKEY *p = ref == 0x82
-			  ? EVP_PKEY_Q_keygen(NULL, NULL, "X25519")
-			  : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *p = ref == 5 ? EVP_PKEY_Q_keygen(NULL, NULL, "X25519")
+			       : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
 
-	if (ref == 0x82)
+	if (ref == 5)
 		EVP_PKEY_get_raw_public_key(p, pt, len);
 	else
 		EVP_PKEY_get_octet_string_param(
@@ -450,7 +449,7 @@ static EVP_PKEY *peer_for(uint8_t ref, uint8_t *pt, size_t *len)
 static void test_ecdh(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(true);
-	const uint8_t refs[2] = { 0x9D, 0x82 }, ids[2] = { 3, 5 };
+	const uint8_t refs[2] = { 3, 5 }, ids[2] = { 3, 5 };
 
 	for (int i = 0; i < 2; i++) {
 		uint8_t pt[200], wrapped[202], z[64], want[64];
@@ -517,7 +516,7 @@ static void test_session_object_cap(void **state)
 	CK_SESSION_HANDLE s = p11_open(true);
 	uint8_t pt[200];
 	size_t plen = sizeof(pt);
-	EVP_PKEY *peer = peer_for(0x9D, pt, &plen);
+	EVP_PKEY *peer = peer_for(3, pt, &plen);
 	CK_ECDH1_DERIVE_PARAMS p = { CKD_NULL, 0, NULL, plen, pt };
 	CK_MECHANISM m = { CKM_ECDH1_DERIVE, &p, sizeof(p) };
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -548,7 +547,7 @@ static void test_session_object_cap(void **state)
 
 static void *signer(void *arg)
 {
-	static const struct sig_case c = { CKM_ECDSA_SHA256, 3, 0x9D,
+	static const struct sig_case c = { CKM_ECDSA_SHA256, 3, 3,
 					   "SHA256",         2, false };
 	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
 	CK_SESSION_HANDLE s;

@@ -26,7 +26,7 @@ static CK_OBJECT_HANDLE app_find_one(struct app *app, CK_SESSION_HANDLE s,
 				     CK_OBJECT_CLASS cls, uint8_t id)
 {
 	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
-			     { CKA_ID, &id, 1 } };
+			     { CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN } };
 	CK_OBJECT_HANDLE h[64];
 
 	return app_find(app, s, t, id ? 2 : 1, h) == 1 ? h[0]
@@ -150,9 +150,9 @@ static void test_private_so(void **state)
 	assert_int_equal(soft_stats.load_private, 1);
 	assert_int_equal(app_new(&b), 0);
 	sb = app_open(b);
-	assert_int_equal(
-	    fe_C_Login(b, sb, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_MGM_HEX, 48),
-	    CKR_OK);
+	assert_int_equal(fe_C_Login(b, sb, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+				    sizeof(SOFT_SO_PIN) - 1),
+			 CKR_OK);
 	assert_int_equal(app_find(b, sb, &tp, 1, h), 5);
 	assert_int_equal(app_find_printed(b, sb), CK_INVALID_HANDLE);
 	for (CK_OBJECT_HANDLE x = 1; x <= 64; x++) {
@@ -170,31 +170,31 @@ static void test_private_so(void **state)
 
 static int filter_calls;
 
-/* Accepts the objects of CKA_ID 01, and the certificate of CKA_ID 02 (its
- * keys come with it); checks what it is given. */
+/* Accepts the objects of soft key 1, and the certificate of soft key 2
+ * (its keys come with it); checks what it is given. */
 static bool filter_id01(void *ctx, const CK_TOKEN_INFO *ti,
 			const CK_ATTRIBUTE *a, CK_ULONG n)
 {
 	const CK_OBJECT_CLASS *cls = NULL;
-	const uint8_t *id = NULL;
+	int id = -1;
 
 	assert_ptr_equal(ctx, &filter_calls);
-	assert_memory_equal(ti->label, "Soft PIV #1 ", 12);
+	assert_memory_equal(ti->label, "Soft token #1 ", 12);
 	filter_calls++;
 	for (CK_ULONG i = 0; i < n; i++) {
 		if (a[i].type == CKA_CLASS) {
 			assert_int_equal(a[i].ulValueLen, sizeof(*cls));
 			cls = a[i].pValue;
 		} else if (a[i].type == CKA_ID) {
-			assert_int_equal(a[i].ulValueLen, 1);
-			id = a[i].pValue;
+			assert_int_equal(a[i].ulValueLen, SOFT_ID_LEN);
+			id = soft_id_num(a[i].pValue, a[i].ulValueLen);
 		} else {
 			assert_int_equal(a[i].type, CKA_LABEL);
 		}
 	}
 	assert_non_null(cls);
-	assert_non_null(id);
-	return *id == 1 || (*id == 2 && *cls == CKO_CERTIFICATE);
+	assert_int_not_equal(id, -1);
+	return id == 1 || (id == 2 && *cls == CKO_CERTIFICATE);
 }
 
 /* The IDs of every object app finds; data objects count as 0. */
@@ -205,11 +205,11 @@ static void found_ids(struct app *app, CK_SESSION_HANDLE s, unsigned *ids,
 
 	*n = app_find(app, s, NULL, 0, h);
 	for (CK_ULONG i = 0; i < *n; i++) {
-		uint8_t id = 0;
-		CK_ATTRIBUTE a = { CKA_ID, &id, 1 };
+		uint8_t idb[TK_ID_MAX];
+		CK_ATTRIBUTE a = { CKA_ID, idb, sizeof(idb) };
 		CK_RV rv = fe_C_GetAttributeValue(app, s, h[i], &a, 1);
 		assert_true(rv == CKR_OK || rv == CKR_ATTRIBUTE_TYPE_INVALID);
-		ids[i] = rv == CKR_OK ? id : 0;
+		ids[i] = rv == CKR_OK ? soft_id_num(idb, a.ulValueLen) : 0;
 	}
 }
 
@@ -258,9 +258,10 @@ static void test_object_filter(void **state)
 			 CKR_OBJECT_HANDLE_INVALID);
 	/* Every handle number: only IDs 01 and 02 answer. */
 	for (CK_OBJECT_HANDLE x = 1; x <= 64; x++) {
-		uint8_t id = 0;
-		CK_ATTRIBUTE a = { CKA_ID, &id, 1 };
+		uint8_t idb[TK_ID_MAX];
+		CK_ATTRIBUTE a = { CKA_ID, idb, sizeof(idb) };
 		CK_RV rv = fe_C_GetAttributeValue(b, sb, x, &a, 1);
+		int id = soft_id_num(idb, a.ulValueLen);
 		if (rv != CKR_OBJECT_HANDLE_INVALID) {
 			assert_int_equal(rv, CKR_OK);
 			assert_true(id == 1 || id == 2);

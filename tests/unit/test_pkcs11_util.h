@@ -62,13 +62,13 @@ static inline CK_SESSION_HANDLE p11_open(bool login)
 	return s;
 }
 
-/* The one object of class cls with CKA_ID id (0: none). */
+/* The one object of class cls with CKA_ID soft_idb(id). */
 static inline CK_OBJECT_HANDLE p11_find(CK_SESSION_HANDLE s,
 					CK_OBJECT_CLASS cls, uint8_t id)
 {
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_ID, &id, 1 },
+		{ CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN },
 	};
 	CK_OBJECT_HANDLE h[4];
 	CK_ULONG n = 0;

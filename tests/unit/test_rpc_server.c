@@ -221,7 +221,7 @@ static CK_ULONG find_keys(struct client *cl, CK_SESSION_HANDLE s, uint8_t id)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
-			     { CKA_ID, &id, 1 } };
+			     { CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN } };
 	struct rpc_arg a[] = { U(s), AA(t, 2) };
 	struct rpc_arg f[] = { U(s), FU(4) };
 	CK_ULONG n;
@@ -238,7 +238,7 @@ static CK_OBJECT_HANDLE find_key(struct client *cl, CK_SESSION_HANDLE s,
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
-			     { CKA_ID, &id, 1 } };
+			     { CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN } };
 	struct rpc_arg a[] = { U(s), AA(t, 2) };
 	struct rpc_arg f[] = { U(s), FU(4) };
 	CK_OBJECT_HANDLE h;
@@ -261,7 +261,7 @@ static CK_RV sign_init(struct client *cl, CK_SESSION_HANDLE s,
 
 static bool rsa_verify(const uint8_t *sig, size_t len)
 {
-	EVP_PKEY *k = soft_key(0x9A);
+	EVP_PKEY *k = soft_key(1);
 	EVP_MD_CTX *m = EVP_MD_CTX_new();
 	bool ok = EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, k) == 1 &&
 		  EVP_DigestVerify(m, sig, len, msg, sizeof(msg) - 1) == 1;
@@ -345,7 +345,7 @@ static void test_full_flow(void **state)
 
 	struct rpc_arg ti[] = { U(slot) };
 	assert_int_equal(call(&cl, RPC_C_GetTokenInfo, ti, 1), CKR_OK);
-	assert_memory_equal(cl.r.args[0].bytes.p, "Soft PIV #1", 11);
+	assert_memory_equal(cl.r.args[0].bytes.p, "Soft token #1", 13);
 	assert_false(cl.r.args[4].ulong & CKF_WRITE_PROTECTED);
 	struct rpc_arg ml[] = { U(slot), FU(0) };
 	assert_int_equal(call(&cl, RPC_C_GetMechanismList, ml, 2), CKR_OK);
@@ -615,8 +615,8 @@ static void test_null_pin_and_audit(void **state)
 	assert_string_equal(log.ev[2].call, "C_Sign");
 	assert_string_equal(log.ev[2].op, "sign");
 	assert_int_equal(log.ev[2].mech, CKM_SHA256_RSA_PKCS);
-	assert_int_equal(log.ev[2].key_id_len, 1);
-	assert_int_equal(log.id[2][0], 1);
+	assert_int_equal(log.ev[2].key_id_len, SOFT_ID_LEN);
+	assert_memory_equal(log.id[2], soft_idb(1), SOFT_ID_LEN);
 	assert_true(strlen(log.label[2]) > 0);
 	assert_int_equal(log.ev[2].rv, CKR_OK);
 	client_free(&cl);
@@ -632,7 +632,7 @@ static void test_decrypt_derive(void **state)
 	CK_SESSION_HANDLE s;
 	uint8_t ct[256], pt[200], want[64], z[64];
 	size_t ctl = sizeof(ct), ptl = sizeof(pt), wl = sizeof(want);
-	EVP_PKEY *rsa = soft_key(0x9A), *mine = soft_key(0x9D);
+	EVP_PKEY *rsa = soft_key(1), *mine = soft_key(3);
 	EVP_PKEY *peer = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
 	EVP_PKEY_CTX *pc;
 
@@ -704,11 +704,11 @@ static void test_decrypt_derive(void **state)
 	assert_string_equal(log.ev[1].call, "C_Decrypt");
 	assert_string_equal(log.ev[1].op, "decrypt");
 	assert_int_equal(log.ev[1].mech, CKM_RSA_PKCS);
-	assert_int_equal(log.id[1][0], 1);
+	assert_memory_equal(log.id[1], soft_idb(1), SOFT_ID_LEN);
 	assert_string_equal(log.ev[2].call, "C_DeriveKey2");
 	assert_string_equal(log.ev[2].op, "derive");
 	assert_int_equal(log.ev[2].mech, CKM_ECDH1_DERIVE);
-	assert_int_equal(log.id[2][0], 3);
+	assert_memory_equal(log.id[2], soft_idb(3), SOFT_ID_LEN);
 	assert_int_equal(log.ev[2].rv, CKR_OK);
 	EVP_PKEY_free(rsa);
 	EVP_PKEY_free(mine);
@@ -1001,7 +1001,7 @@ static void test_fast_path(void **state)
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_ATTRIBUTE data[] = { { CKA_CLASS, &cls, sizeof(cls) } };
 	CK_ATTRIBUTE label[] = { { CKA_LABEL, NULL, 0 } };
-	CK_ATTRIBUTE attest[] = { { CKA_TOKEND_ATTESTATION, NULL, 0 } };
+	CK_ATTRIBUTE attest[] = { { SOFT_CKA_SERIAL, NULL, 0 } };
 	CK_SESSION_HANDLE s, s2;
 	CK_OBJECT_HANDLE k;
 	CK_SLOT_ID slot;

@@ -174,8 +174,9 @@ int piv_read_mgm(struct piv_token *t)
 static int read_slot_metadata(struct piv_token *t, int i)
 {
 	struct tk_key *k = &t->keys[i];
+	uint8_t ref = (uint8_t)k->handle;
 	struct yk_metadata md;
-	int rc = yk_get_metadata(t->piv, k->ref, &md);
+	int rc = yk_get_metadata(t->piv, ref, &md);
 
 	if (rc)
 		return yk_read_fatal(rc) ? rc : 0;
@@ -183,13 +184,13 @@ static int read_slot_metadata(struct piv_token *t, int i)
 		return 0;
 	k->alg = piv_alg_to_tk(md.algorithm);
 	if (md.has_policy) {
-		k->pin_policy = piv_pin_policy_to_tk(k->ref, md.pin_policy);
+		k->pin_policy = piv_pin_policy_to_tk(ref, md.pin_policy);
 		k->touch_policy = piv_touch_policy_to_tk(md.touch_policy);
 	}
 	k->generated = md.has_origin && md.origin == YK_ORIGIN_GENERATED;
 	if (md.pubkey_len && piv_pubkey_parse(md.algorithm, md.pubkey,
 					      md.pubkey_len, &k->pub) != 0)
-		DRV_LOG("slot %02X: public key in metadata unreadable", k->ref);
+		DRV_LOG("slot %02X: public key in metadata unreadable", ref);
 	t->has_key[i] = true;
 	return 0;
 }
@@ -222,7 +223,7 @@ static int read_cert(struct piv_token *t, int i, struct buf *v, struct buf *der)
 	uint32_t tag;
 	int rc;
 
-	if (piv_slot_object(k->ref, &tag) != 0)
+	if (piv_slot_object((uint8_t)k->handle, &tag) != 0)
 		return 0;
 	rc = piv_get_data(t->piv, tag, v);
 	if (rc == 0)
@@ -315,6 +316,18 @@ int piv_discover(struct piv_token *t, unsigned what, uint8_t ref)
 	if (!p.keys && !p.certs && !p.data)
 		return 0;
 	return piv_token_run(t, op_discover, &p, PIV_RUN_RESELECT);
+}
+
+int piv_discover_id(struct piv_token *t, unsigned what, const uint8_t *id,
+		    size_t id_len)
+{
+	int i = piv_id_index(id, id_len);
+
+	if (what & TK_DISCOVER_ALL)
+		return piv_discover(t, what, 0);
+	if (i < 0) /* no such slot: only the data objects asked for */
+		what &= TK_DISCOVER_DATA;
+	return piv_discover(t, what, i < 0 ? 0 : piv_key_refs[i]);
 }
 
 /* Without F7: the retry counter from an empty VERIFY. */
@@ -471,4 +484,7 @@ void piv_read_info(struct piv_token *t)
 			 t->yubikey ? "YubiKey PIV" : "PIV card");
 	if (!in->serial[0])
 		snprintf(in->serial, sizeof(in->serial), "%s", id);
+	/* The SO is the management key; C_InitToken a reset it authorises
+	 * (refused by cards that cannot reset: TK_ERR_UNSUPPORTED). */
+	in->login = TK_LOGIN_USER | TK_LOGIN_SO | TK_LOGIN_SO_RESET;
 }

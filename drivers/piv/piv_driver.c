@@ -57,6 +57,7 @@ static const struct tk_driver_ops piv_driver_ops = {
 	.free = driver_free,
 	.wait = driver_wait,
 	.wake = driver_wake,
+	.attr_on_device = piv_attr_on_device,
 };
 
 int piv_driver_new(struct tk_driver **out)

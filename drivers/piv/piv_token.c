@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "drv_log.h"
+#include "drv_setpin.h"
 #include "piv_int.h"
 
 static const struct tk_token_ops piv_token_ops;
@@ -184,9 +185,18 @@ static int token_objects(struct tk_token *tok, const struct tk_objects **out)
 	return 0;
 }
 
-static int token_discover(struct tk_token *tok, unsigned what, uint8_t ref)
+static int token_discover(struct tk_token *tok, unsigned what,
+			  const uint8_t *id, size_t id_len)
 {
-	return piv_discover(token_of(tok), what, ref);
+	return piv_discover_id(token_of(tok), what, id, id_len);
+}
+
+const struct tk_key *piv_token_key(struct tk_token *tok, uint32_t ref)
+{
+	struct piv_token *t = token_of(tok);
+	int i = ref > 0xff ? -1 : piv_key_index((uint8_t)ref);
+
+	return i >= 0 && t->has_key[i] ? &t->keys[i] : NULL;
 }
 
 static int token_load_private(struct tk_token *tok)
@@ -265,15 +275,22 @@ static int token_login(struct tk_token *tok, enum tk_user user,
 		       const uint8_t *secret, size_t len)
 {
 	struct piv_token *t = token_of(tok);
-	struct secret_arg a = { .p = secret, .len = len };
+	uint8_t key[64];
+	struct secret_arg a = { .p = key };
+	int rc;
 
 	switch (user) {
 	case TK_USER_PIN:
 		return login_pin(t, secret, len);
-	case TK_USER_ADMIN:
+	case TK_USER_ADMIN: /* the management key, in hex */
 		if (!secret || len == 0)
 			return TK_ERR_ARG;
-		return piv_token_run(t, op_mgm_auth, &a, PIV_RUN_RESELECT);
+		rc = piv_mgm_key_decode(secret, len, key, sizeof(key), &a.len);
+		if (rc == 0)
+			rc =
+			    piv_token_run(t, op_mgm_auth, &a, PIV_RUN_RESELECT);
+		explicit_bzero(key, sizeof(key));
+		return rc;
 	default:
 		return TK_ERR_ARG;
 	}
@@ -452,39 +469,49 @@ static int token_keyop(struct piv_token *t, struct keyop_arg *a, uint8_t *out,
 	return rc;
 }
 
-/* RSA: the card's raw output (modulus length). P-256/P-384: the DER
- * ECDSA-Sig-Value the card sends. Ed25519: 64 bytes R || S. With out NULL,
- * *out_len gets the largest possible length and no APDU is sent. */
-static int token_sign(struct tk_token *tok, uint8_t ref, const uint8_t *in,
+/* Raw operations only (no mechanism: the front end pads). RSA sign: the
+ * card's raw output (modulus length). P-256/P-384: the DER ECDSA-Sig-Value
+ * the card sends. Ed25519: 64 bytes R || S. Decrypt, raw RSA: the padded
+ * plaintext. Derive: the shared secret, the x coordinate (P-256/P-384) or
+ * 32 bytes (X25519). With out NULL, *out_len gets the largest possible
+ * length and no APDU is sent. */
+static int token_keyop_raw(struct tk_token *tok, enum keyop_kind kind,
+			   uint32_t key, const struct tk_mech_arg *mech,
+			   const uint8_t *in, size_t in_len, uint8_t *out,
+			   size_t *out_len)
+{
+	struct keyop_arg a = {
+		.kind = kind, .ref = (uint8_t)key, .in = in, .in_len = in_len
+	};
+
+	if (mech)
+		return TK_ERR_UNSUPPORTED;
+	if (key > 0xff)
+		return TK_ERR_NOT_FOUND;
+	return token_keyop(token_of(tok), &a, out, out_len);
+}
+
+static int token_sign(struct tk_token *tok, uint32_t key,
+		      const struct tk_mech_arg *mech, const uint8_t *in,
 		      size_t in_len, uint8_t *out, size_t *out_len)
 {
-	struct keyop_arg a = {
-		.kind = KEYOP_SIGN, .ref = ref, .in = in, .in_len = in_len
-	};
-
-	return token_keyop(token_of(tok), &a, out, out_len);
+	return token_keyop_raw(tok, KEYOP_SIGN, key, mech, in, in_len, out,
+			       out_len);
 }
 
-/* Raw RSA: the padded plaintext, modulus length. */
-static int token_decrypt(struct tk_token *tok, uint8_t ref, const uint8_t *in,
+static int token_decrypt(struct tk_token *tok, uint32_t key,
+			 const struct tk_mech_arg *mech, const uint8_t *in,
 			 size_t in_len, uint8_t *out, size_t *out_len)
 {
-	struct keyop_arg a = {
-		.kind = KEYOP_DECRYPT, .ref = ref, .in = in, .in_len = in_len
-	};
-
-	return token_keyop(token_of(tok), &a, out, out_len);
+	return token_keyop_raw(tok, KEYOP_DECRYPT, key, mech, in, in_len, out,
+			       out_len);
 }
 
-/* The shared secret: the x coordinate (P-256/P-384) or 32 bytes (X25519). */
-static int token_derive(struct tk_token *tok, uint8_t ref, const uint8_t *peer,
+static int token_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 			size_t peer_len, uint8_t *out, size_t *out_len)
 {
-	struct keyop_arg a = {
-		.kind = KEYOP_DERIVE, .ref = ref, .in = peer, .in_len = peer_len
-	};
-
-	return token_keyop(token_of(tok), &a, out, out_len);
+	return token_keyop_raw(tok, KEYOP_DERIVE, key, NULL, peer, peer_len,
+			       out, out_len);
 }
 
 /* ---- PIN management ---- */
@@ -601,6 +628,20 @@ static int token_unblock_pin(struct tk_token *tok, const uint8_t *puk,
 	return rc;
 }
 
+/* C_SetPIN as setpin_parse read it: the PIN with the PIN, the PUK with
+ * the PUK, or the PIN with the PUK (unblock). */
+static int token_set_pin(struct tk_token *tok, const struct tk_setpin *q,
+			 const uint8_t *new_pin, size_t new_len)
+{
+	if (q->spends == TK_USER_PUK && q->sets == TK_USER_PIN)
+		return token_unblock_pin(tok, q->old, q->old_len, new_pin,
+					 new_len);
+	if (q->spends != q->sets)
+		return TK_ERR_ARG;
+	return token_change_pin(tok, q->sets, q->old, q->old_len, new_pin,
+				new_len);
+}
+
 /* ---- Open and close ---- */
 
 static void token_close(struct tk_token *tok)
@@ -667,6 +708,7 @@ static const struct tk_token_ops piv_token_ops = {
 	.logout = token_logout,
 	.pin_status = token_pin_status,
 	.puk_status = token_puk_status,
+	.attr = piv_attr,
 	.sign = token_sign,
 	.decrypt = token_decrypt,
 	.derive = token_derive,
@@ -675,9 +717,9 @@ static const struct tk_token_ops piv_token_ops = {
 	.write_cert = piv_admin_write_cert,
 	.delete_cert = piv_admin_delete_cert,
 	.delete_key = piv_admin_delete_key,
-	.write_data = piv_admin_write_data,
-	.attest = piv_admin_attest,
-	.change_pin = token_change_pin,
-	.unblock_pin = token_unblock_pin,
+	.create_data = piv_admin_create_data,
+	.delete_data = piv_admin_delete_data,
+	.setpin_parse = drv_setpin_prefixes,
+	.set_pin = token_set_pin,
 	.reset = piv_admin_reset,
 };

@@ -1,5 +1,5 @@
 /* Shared between the PIV driver's sources only (piv_driver.c, piv_token.c,
- * piv_read.c, piv_admin.c). */
+ * piv_read.c, piv_admin.c, piv_slots.c, piv_p11.c). */
 #ifndef TOKEND_DRIVERS_PIV_INT_H
 #define TOKEND_DRIVERS_PIV_INT_H
 
@@ -96,7 +96,7 @@ enum tk_pin_policy piv_pin_policy_to_tk(uint8_t ref, uint8_t p);
 enum tk_touch_policy piv_touch_policy_to_tk(uint8_t p);
 uint8_t piv_pin_policy_from_tk(enum tk_pin_policy p);
 uint8_t piv_touch_policy_from_tk(enum tk_touch_policy p);
-/* Fills the fixed parts of keys[i] (ref, id, label). */
+/* Fills the fixed parts of keys[i] (handle, id, labels). */
 void piv_key_init(struct tk_key *k, int i);
 /* A DER certificate into keys[i] (takes a copy); pub from it when unset. */
 int piv_key_set_cert(struct tk_key *k, const uint8_t *der, size_t len);
@@ -118,6 +118,9 @@ void piv_token_forget_pin(struct piv_token *t);
 int piv_read_card(struct piv_token *t);
 /* The tk_token_ops discover op (TK_DISCOVER_* flags). */
 int piv_discover(struct piv_token *t, unsigned what, uint8_t ref);
+/* The same for a CKA_ID (the discover op). */
+int piv_discover_id(struct piv_token *t, unsigned what, const uint8_t *id,
+		    size_t id_len);
 /* Within a transaction: 9B's F7 once (YubiKey 5.3+), for mgm_alg. */
 int piv_read_mgm(struct piv_token *t);
 int piv_read_private(struct piv_token *t, void *arg);
@@ -125,15 +128,21 @@ int piv_read_private(struct piv_token *t, void *arg);
 void piv_read_info(struct piv_token *t);
 
 /* piv_admin.c: the administrative ops of struct tk_token_ops. */
-int piv_admin_generate(struct tk_token *tok, uint8_t ref, enum tk_alg alg,
-		       enum tk_pin_policy pin, enum tk_touch_policy touch);
-int piv_admin_import_key(struct tk_token *tok, uint8_t ref, EVP_PKEY *priv,
-			 enum tk_pin_policy pin, enum tk_touch_policy touch);
-int piv_admin_write_cert(struct tk_token *tok, uint8_t ref, const uint8_t *der,
-			 size_t len);
-int piv_admin_delete_cert(struct tk_token *tok, uint8_t ref);
-int piv_admin_delete_key(struct tk_token *tok, uint8_t ref);
-int piv_admin_write_data(struct tk_token *tok, uint32_t tag,
+int piv_admin_generate(struct tk_token *tok, const struct tk_id *id,
+		       enum tk_alg alg, enum tk_pin_policy pin,
+		       enum tk_touch_policy touch, uint32_t *handle);
+int piv_admin_import_key(struct tk_token *tok, const struct tk_id *id,
+			 EVP_PKEY *priv, enum tk_pin_policy pin,
+			 enum tk_touch_policy touch, uint32_t *handle);
+int piv_admin_write_cert(struct tk_token *tok, const struct tk_id *id,
+			 const uint8_t *der, size_t len, uint32_t *handle);
+int piv_admin_delete_cert(struct tk_token *tok, uint32_t key);
+int piv_admin_delete_key(struct tk_token *tok, uint32_t key);
+int piv_admin_create_data(struct tk_token *tok, const struct tk_attr *tmpl,
+			  size_t n, uint32_t *handle);
+int piv_admin_delete_data(struct tk_token *tok, uint32_t tag);
+/* One tag's PUT DATA, and the cache after it (len 0 deletes). */
+int piv_admin_write_data(struct piv_token *t, uint32_t tag,
 			 const uint8_t *value, size_t len);
 int piv_admin_attest(struct tk_token *tok, uint8_t ref, uint8_t **der,
 		     size_t *len);
@@ -144,5 +153,30 @@ void piv_attest_forget(struct piv_token *t, int i);
 /* piv_token.c */
 int piv_token_open(struct pcsc_ctx *ctx, const char *reader,
 		   struct tk_token **out);
+/* The cached key in slot ref, NULL when none. */
+const struct tk_key *piv_token_key(struct tk_token *tok, uint32_t ref);
+
+/* piv_p11.c: the PKCS#11 conventions of PIV tokens. */
+/* CKA_ID of slot index i (one byte: 9A..9E = 01..04, 82..95 = 05..18,
+ * F9 = 19, as OpenSC numbers them); the index a CKA_ID names, or -1. */
+void piv_id_of(int i, struct tk_id *id);
+int piv_id_index(const uint8_t *id, size_t len);
+/* The labels of slot i's private key, public key and certificate. */
+void piv_key_labels(struct tk_key *k, int i);
+/* The management key from hex digits (spaces and colons ignored);
+ * TK_ERR_PIN_INCORRECT when they do not decode. out may hold part of the
+ * key on failure: wipe it. */
+int piv_mgm_key_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+		       size_t *out_len);
+/* A container's CKA_OBJECT_ID into d->oid (none for an unknown tag). */
+void piv_data_oid(uint32_t tag, struct tk_data *d);
+/* The container and value a C_CreateObject template names (errors as
+ * create_data gives them). */
+int piv_data_request(const struct tk_attr *t, size_t n, uint32_t *tag,
+		     const uint8_t **value, size_t *len);
+/* The attr op and the driver's attr_on_device. */
+int piv_attr(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
+	     unsigned long type, struct buf *out);
+bool piv_attr_on_device(unsigned long type);
 
 #endif

@@ -49,8 +49,9 @@ static void key_replace(struct piv_token *t, int i, enum tk_alg alg,
 	EVP_PKEY_free(k->pub);
 	k->pub = pub;
 	k->alg = alg;
-	k->pin_policy =
-	    pin != TK_PIN_POLICY_DEFAULT ? pin : piv_slot_pin_default(k->ref);
+	k->pin_policy = pin != TK_PIN_POLICY_DEFAULT
+			    ? pin
+			    : piv_slot_pin_default((uint8_t)k->handle);
 	k->touch_policy =
 	    touch != TK_TOUCH_POLICY_DEFAULT ? touch : TK_TOUCH_POLICY_NEVER;
 	k->generated = generated;
@@ -78,15 +79,31 @@ static int op_generate(struct piv_token *t, void *arg)
 	return piv_generate(t->piv, a->ref, a->alg, a->pin, a->touch, &a->pub);
 }
 
-int piv_admin_generate(struct tk_token *tok, uint8_t ref, enum tk_alg alg,
-		       enum tk_pin_policy pin, enum tk_touch_policy touch)
+/* The slot a new key's CKA_ID names: TK_ERR_NOT_FOUND for none. */
+static int slot_of_id(const struct tk_id *id, uint8_t *ref)
+{
+	int i = id ? piv_id_index(id->b, id->len) : -1;
+
+	if (i < 0)
+		return TK_ERR_NOT_FOUND;
+	*ref = piv_key_refs[i];
+	return i;
+}
+
+int piv_admin_generate(struct tk_token *tok, const struct tk_id *id,
+		       enum tk_alg alg, enum tk_pin_policy pin,
+		       enum tk_touch_policy touch, uint32_t *handle)
 {
 	struct piv_token *t = token_of(tok);
-	struct admin_arg a = { .ref = ref, .alg = piv_alg_from_tk(alg) };
-	int i = piv_key_index(ref);
+	struct admin_arg a = { .alg = piv_alg_from_tk(alg) };
+	int i = slot_of_id(id, &a.ref);
+	uint8_t ref = a.ref;
 	int rc;
 
-	if (i < 0 || !piv_slot_is_key(ref) || !a.alg)
+	if (i < 0)
+		return i;
+	*handle = ref;
+	if (!piv_slot_is_key(ref) || !a.alg)
 		return TK_ERR_ARG;
 	if (!alg_allowed(t, alg) || !(t->info.caps & TK_CAP_GENERATE))
 		return TK_ERR_UNSUPPORTED;
@@ -126,16 +143,21 @@ static int op_import(struct piv_token *t, void *arg)
 	return yk_import_key(t->piv, a->ref, a->key, a->pin, a->touch);
 }
 
-int piv_admin_import_key(struct tk_token *tok, uint8_t ref, EVP_PKEY *priv,
-			 enum tk_pin_policy pin, enum tk_touch_policy touch)
+int piv_admin_import_key(struct tk_token *tok, const struct tk_id *id,
+			 EVP_PKEY *priv, enum tk_pin_policy pin,
+			 enum tk_touch_policy touch, uint32_t *handle)
 {
 	struct piv_token *t = token_of(tok);
-	struct admin_arg a = { .ref = ref, .key = priv };
-	int i = piv_key_index(ref);
+	struct admin_arg a = { .key = priv };
+	int i = slot_of_id(id, &a.ref);
+	uint8_t ref = a.ref;
 	enum tk_alg alg;
 	int rc;
 
-	if (i < 0 || !piv_slot_is_key(ref) || !priv)
+	if (i < 0)
+		return i;
+	*handle = ref;
+	if (!piv_slot_is_key(ref) || !priv)
 		return TK_ERR_ARG;
 	if (!(t->info.caps & TK_CAP_IMPORT))
 		return TK_ERR_UNSUPPORTED;
@@ -192,16 +214,20 @@ static int put_cert(struct piv_token *t, uint32_t tag, const uint8_t *der,
 /* A certificate in a slot whose key the card's metadata does not list is
  * written but not shown: a key is listed only with its private half. On a
  * card without metadata the certificate is how keys are found. */
-int piv_admin_write_cert(struct tk_token *tok, uint8_t ref, const uint8_t *der,
-			 size_t len)
+int piv_admin_write_cert(struct tk_token *tok, const struct tk_id *id,
+			 const uint8_t *der, size_t len, uint32_t *handle)
 {
 	struct piv_token *t = token_of(tok);
-	struct tk_key tmp = { .ref = ref };
-	int i = piv_key_index(ref);
+	struct tk_key tmp = { 0 };
+	uint8_t ref = 0;
+	int i = slot_of_id(id, &ref);
 	uint32_t tag;
 	int rc;
 
-	if (i < 0 || !der || !len || piv_slot_object(ref, &tag) != 0)
+	if (i < 0)
+		return i;
+	*handle = tmp.handle = ref;
+	if (!der || !len || piv_slot_object(ref, &tag) != 0)
 		return TK_ERR_ARG;
 	rc = piv_key_set_cert(&tmp, der, len); /* parses; refuses garbage */
 	if (rc)
@@ -232,11 +258,12 @@ int piv_admin_write_cert(struct tk_token *tok, uint8_t ref, const uint8_t *der,
 	return rc;
 }
 
-int piv_admin_delete_cert(struct tk_token *tok, uint8_t ref)
+int piv_admin_delete_cert(struct tk_token *tok, uint32_t key)
 {
 	struct piv_token *t = token_of(tok);
 	struct admin_arg a = { 0 };
-	int i = piv_key_index(ref);
+	uint8_t ref = (uint8_t)key;
+	int i = key > 0xff ? -1 : piv_key_index(ref);
 	struct tk_key *k;
 	int rc;
 
@@ -267,11 +294,12 @@ static int op_delete_key(struct piv_token *t, void *arg)
 	return yk_delete_key(t->piv, a->ref);
 }
 
-int piv_admin_delete_key(struct tk_token *tok, uint8_t ref)
+int piv_admin_delete_key(struct tk_token *tok, uint32_t key)
 {
 	struct piv_token *t = token_of(tok);
-	struct admin_arg a = { .ref = ref };
-	int i = piv_key_index(ref);
+	struct admin_arg a = { .ref = (uint8_t)key };
+	uint8_t ref = a.ref;
+	int i = key > 0xff ? -1 : piv_key_index(ref);
 	int rc;
 
 	if (i < 0 || !piv_slot_is_key(ref))
@@ -291,10 +319,9 @@ int piv_admin_delete_key(struct tk_token *tok, uint8_t ref)
 }
 
 /* Certificates go through write_cert, so the cache stays right. */
-int piv_admin_write_data(struct tk_token *tok, uint32_t tag,
+int piv_admin_write_data(struct piv_token *t, uint32_t tag,
 			 const uint8_t *value, size_t len)
 {
-	struct piv_token *t = token_of(tok);
 	struct admin_arg a = { .tag = tag, .p = value, .len = len };
 	int i = piv_data_index(tag);
 	uint8_t slot;
@@ -315,6 +342,26 @@ int piv_admin_write_data(struct tk_token *tok, uint32_t tag,
 		t->has_key_history = len > 0;
 	piv_token_changed(t);
 	return rc;
+}
+
+int piv_admin_create_data(struct tk_token *tok, const struct tk_attr *tmpl,
+			  size_t n, uint32_t *handle)
+{
+	const uint8_t *value = NULL;
+	size_t len = 0;
+	uint32_t tag = 0;
+	int rc = piv_data_request(tmpl, n, &tag, &value, &len);
+
+	if (rc)
+		return rc;
+	*handle = tag;
+	return piv_admin_write_data(token_of(tok), tag, value, len);
+}
+
+/* An empty PUT DATA deletes. */
+int piv_admin_delete_data(struct tk_token *tok, uint32_t tag)
+{
+	return piv_admin_write_data(token_of(tok), tag, NULL, 0);
 }
 
 static int op_attest(struct piv_token *t, void *arg)

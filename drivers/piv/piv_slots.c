@@ -15,10 +15,6 @@ const uint8_t piv_key_refs[PIV_NKEYS] = {
 	0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0xf9,
 };
 
-/* Labels as OpenSC's PIV emulation names them. */
-static const char *const fixed_labels[] = { "PIV AUTH key", "SIGN key",
-					    "KEY MAN key", "CARD AUTH key" };
-
 struct data_def {
 	uint32_t tag;
 	const char *label;
@@ -75,15 +71,13 @@ int piv_key_index(uint8_t ref)
 void piv_key_init(struct tk_key *k, int i)
 {
 	memset(k, 0, sizeof(*k));
-	k->ref = piv_key_refs[i];
-	k->id = (uint8_t)(i + 1);
-	if (i < 4)
-		snprintf(k->label, sizeof(k->label), "%s", fixed_labels[i]);
-	else if (k->ref == PIV_SLOT_ATTEST)
-		snprintf(k->label, sizeof(k->label), "ATTESTATION key");
-	else
-		snprintf(k->label, sizeof(k->label), "RETIRED KEY %d", i - 3);
-	k->pin_policy = piv_slot_pin_default(k->ref);
+	k->handle = piv_key_refs[i];
+	piv_id_of(i, &k->id);
+	piv_key_labels(k, i);
+	/* A YubiKey does not use F9 for GENERAL AUTHENTICATE: only its
+	 * certificate is an object. */
+	k->cert_only = k->handle == PIV_SLOT_ATTEST;
+	k->pin_policy = piv_slot_pin_default((uint8_t)k->handle);
 	k->touch_policy = TK_TOUCH_POLICY_NEVER;
 }
 
@@ -96,7 +90,7 @@ void piv_key_clear(struct tk_key *k)
 	k->cert_len = 0;
 	k->alg = TK_ALG_NONE;
 	k->generated = false;
-	k->pin_policy = piv_slot_pin_default(k->ref);
+	k->pin_policy = piv_slot_pin_default((uint8_t)k->handle);
 	k->touch_policy = TK_TOUCH_POLICY_NEVER;
 }
 
@@ -188,7 +182,8 @@ int piv_key_set_cert(struct tk_key *k, const uint8_t *der, size_t len)
 	int rc = cert_pubkey(der, len, &pub, &alg);
 
 	if (rc) {
-		DRV_LOG("slot %02X: certificate unreadable", k->ref);
+		DRV_LOG("slot %02X: certificate unreadable",
+			(unsigned)k->handle);
 		return rc;
 	}
 	copy = malloc(len);
@@ -238,8 +233,10 @@ int piv_data_set(struct piv_token *t, int i, const uint8_t *v, size_t len)
 		memcpy(copy, v, len);
 	}
 	data_clear(d);
-	d->tag = data_defs[i].tag;
+	d->handle = data_defs[i].tag;
 	snprintf(d->label, sizeof(d->label), "%s", data_defs[i].label);
+	snprintf(d->application, sizeof(d->application), "PIV");
+	piv_data_oid(d->handle, d);
 	d->private = data_defs[i].private;
 	d->value = copy;
 	d->len = len;
