@@ -8,6 +8,7 @@ BUILD_PKGS=(
   libssl-dev zlib1g-dev libpcsclite-dev libcmocka-dev
   libp11-kit-dev libinih-dev libsystemd-dev libudev-dev
   meson ninja-build libffi-dev # the newer p11-kit clients (p11kit-clients.sh)
+  scdoc # the man pages (doc/)
 )
 TEST_PKGS=(
   pcscd vsmartcard-vpcd pcsc-tools

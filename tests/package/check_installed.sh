@@ -18,7 +18,7 @@ for page in "8 tokend" "5 tokend.conf" "8 tokend-pkcs11"; do
 	# shellcheck disable=SC2086
 	check "man $page is installed" sh -c "man -w $page >/dev/null"
 done
-check "man 5 tokend.conf renders" sh -c "man 5 tokend.conf 2>/dev/null | grep -q 'pin-tries-reserved ='"
+check "man 5 tokend.conf renders" sh -c "man -l /usr/share/man/man5/tokend.conf.5.gz 2>/dev/null | grep -q 'pin-tries-reserved ='"
 
 check "tokend --version says $VERSION" test "$(/usr/sbin/tokend --version)" = "tokend $VERSION"
 check "the example config passes --check-config" sh -c \

@@ -5,7 +5,7 @@
 # shellcheck source=../harness/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../harness/lib.sh"
 
-PKG_MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -dumpmachine)
+PKG_MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -dumpmachine 2>/dev/null || true)
 PKG_CLIENT_SO=/usr/lib/$PKG_MULTIARCH/pkcs11/p11-kit-client.so
 PKG_MODULE_SO=/usr/lib/$PKG_MULTIARCH/pkcs11/tokend-pkcs11.so
 
