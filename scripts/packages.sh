@@ -44,7 +44,7 @@ step() {
 	[ -z "$step_t0" ] || echo "== packages: $STEP took $(since "$step_t0") s"
 	STEP=$1
 	step_t0=$EPOCHREALTIME
-	[ "$STEP" = done ] || echo "== packages: $STEP"
+	[ -z "$STEP" ] || echo "== packages: $STEP"
 }
 t_start=$EPOCHREALTIME
 
@@ -150,6 +150,7 @@ step "install and purge again (empty state directory)"
 apt-get install -y -q "${DEBS[@]}" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; exit 1; }
 # An upgrade with the same version: the maintainer scripts' upgrade path.
 apt-get install -y -q --reinstall "${DEBS[@]}" >>"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; exit 1; }
+"$PKG_TESTS/check_installed.sh" 2>&1 | grep -v '^ok:'
 apt-get purge -y -q "${PKGS[@]}" >"$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log"; exit 1; }
 pkg_leftovers >"$TMP/after.list"
 if ! diff -u "$TMP/before.list" "$TMP/after.list"; then
@@ -157,5 +158,5 @@ if ! diff -u "$TMP/before.list" "$TMP/after.list"; then
 	exit 1
 fi
 
-step done
+step ""
 echo "== packages: total $(since "$t_start") s"
