@@ -17,6 +17,7 @@ TEST_PKGS=(
   python3 python3-pykcs11 python3-cryptography python3-pyscard
   procps util-linux iproute2 systemd
   umockdev libumockdev-dev udev # the udev watcher's and rules' tests (tests/hotplug)
+  man-db # the man pages' checks (ctest man_pages, tests/package)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
