@@ -8,6 +8,7 @@ BUILD_PKGS=(
   libssl-dev zlib1g-dev libpcsclite-dev libcmocka-dev
   libp11-kit-dev libinih-dev libsystemd-dev libudev-dev
   meson ninja-build libffi-dev # the newer p11-kit clients (p11kit-clients.sh)
+  scdoc # the man pages (doc/)
 )
 TEST_PKGS=(
   pcscd vsmartcard-vpcd pcsc-tools
@@ -16,7 +17,11 @@ TEST_PKGS=(
   python3 python3-pykcs11 python3-cryptography python3-pyscard
   procps util-linux iproute2 systemd
   umockdev libumockdev-dev udev # the udev watcher's and rules' tests (tests/hotplug)
+<<<<<<< HEAD
   softhsm2 libsofthsm2 # the module bridge's tests (tests/bridge); Debian has no -dev package
+=======
+  man-db # the man pages' checks (ctest man_pages, tests/package)
+>>>>>>> h11-deb
 )
 
 if [ "$(id -u)" -ne 0 ]; then

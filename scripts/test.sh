@@ -26,6 +26,10 @@ run_suite "$TOP/build"
 # qemu-user (reuses build/ for the virtual card).
 "$TOP/scripts/arm64.sh" "$TOP/build" || rc=1
 
+# The Debian packages: built, linted, installed, run under
+# systemd-socket-activate against the virtual card, purged.
+"$TOP/scripts/packages.sh" "$TOP/build" || rc=1
+
 build "$TOP/build-asan" -DTOKEND_SANITIZE=ON -DTOKEND_P11KIT_CLIENTS_DIR="$CLIENTS"
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 LSAN_OPTIONS=suppressions=$TOP/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite "$TOP/build-asan" -LE fuzz
