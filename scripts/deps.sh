@@ -17,11 +17,8 @@ TEST_PKGS=(
   python3 python3-pykcs11 python3-cryptography python3-pyscard
   procps util-linux iproute2 systemd
   umockdev libumockdev-dev udev # the udev watcher's and rules' tests (tests/hotplug)
-<<<<<<< HEAD
   softhsm2 libsofthsm2 # the module bridge's tests (tests/bridge); Debian has no -dev package
-=======
   man-db # the man pages' checks (ctest man_pages, tests/package)
->>>>>>> h11-deb
 )
 
 if [ "$(id -u)" -ne 0 ]; then
