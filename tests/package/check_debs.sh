@@ -17,7 +17,7 @@ trap 'rm -rf "$T"' EXIT
 dpkg-deb -x "$DEB" "$T/root"
 dpkg-deb -e "$DEB" "$T/ctl"
 dpkg-deb -x "$DEB_SO" "$T/root-so"
-for f in usr/sbin/tokend lib/systemd/system/tokend.service lib/systemd/system/tokend.socket \
+for f in usr/sbin/tokend usr/sbin/tokend-module-helper lib/systemd/system/tokend.service lib/systemd/system/tokend.socket \
 	usr/lib/sysusers.d/tokend.conf usr/lib/tmpfiles.d/tokend.conf lib/udev/rules.d/70-tokend.rules \
 	etc/tokend/tokend.conf.example usr/share/p11-kit/modules/tokend.module \
 	usr/share/man/man8/tokend.8.gz usr/share/man/man5/tokend.conf.5.gz \

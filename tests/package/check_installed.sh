@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 VERSION=$(sed -n 's/^project(tokend VERSION \([0-9.]*\).*/\1/p' "$(dirname "$0")/../../CMakeLists.txt")
 
-for f in /usr/sbin/tokend /lib/systemd/system/tokend.service /lib/systemd/system/tokend.socket \
+for f in /usr/sbin/tokend /usr/sbin/tokend-module-helper /lib/systemd/system/tokend.service /lib/systemd/system/tokend.socket \
 	/usr/lib/sysusers.d/tokend.conf /usr/lib/tmpfiles.d/tokend.conf /lib/udev/rules.d/70-tokend.rules \
 	/etc/tokend/tokend.conf.example /usr/share/p11-kit/modules/tokend.module "$PKG_MODULE_SO" \
 	/usr/include/tokend-pkcs11.h; do
