@@ -362,6 +362,25 @@ static void devices_on_queue(struct loop *loop, int fd, uint32_t events,
 	devices_tick_arm(d);
 }
 
+/* The readers and cards present at start, taken in on this thread before
+ * tokend accepts anybody: a socket-activated tokend's first client (the
+ * one that started it) must find them, not an empty slot list. */
+static void devices_settle(struct devices *d)
+{
+	struct hotplug_msg m;
+
+	if (hotplug_pcsc_scan(d->pcsc) < 0)
+		return; /* pcscd away: the watcher reports it and retries */
+	while (hotplug_queue_pop(d->q, &m) == 1) {
+		if (hotplug_correlate_feed(d->corr, &m, hotplug_now_ms()) < 0)
+			log_err("key/reader correlator: out of memory");
+		devices_note(d, &m);
+		if (m.kind == HOTPLUG_PCSC_READER || m.kind == HOTPLUG_PCSC_CARD)
+			job_apply(d, &m);
+	}
+	devices_tick_arm(d);
+}
+
 static void devices_on_udev(struct loop *loop, int fd, uint32_t events,
 			    void *ctx)
 {
@@ -417,8 +436,10 @@ int devices_new(struct loop *loop, struct devices **out)
 			  devices_on_queue, d, &d->qwatch)) < 0)
 		goto out;
 	devices_udev_start(d);
-	if ((r = hotplug_pcsc_new(&d->pcsc, d->q, &po)) < 0 ||
-	    (r = hotplug_pcsc_start(d->pcsc)) < 0)
+	if ((r = hotplug_pcsc_new(&d->pcsc, d->q, &po)) < 0)
+		goto out;
+	devices_settle(d);
+	if ((r = hotplug_pcsc_start(d->pcsc)) < 0)
 		goto out;
 	*out = d;
 	d = NULL;

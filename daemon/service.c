@@ -265,7 +265,8 @@ int service_new(struct config *cfg, const char *config_path,
 		goto out;
 	if ((r = conn_park_start(s->loop)) != 0)
 		goto out;
-	/* Tokens present now are read in the background from here on. */
+	/* Tokens present now are read before tokend accepts clients; later
+	 * ones in the background. */
 	if ((r = devices_new(s->loop, &s->devices)) != 0)
 		goto out;
 	sigemptyset(&mask);
