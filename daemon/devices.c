@@ -343,7 +343,8 @@ static void devices_on_queue(struct loop *loop, int fd, uint32_t events,
 			log_err("key/reader correlator: out of memory");
 		devices_note(d, &m);
 		if (m.kind != HOTPLUG_PCSC_READER &&
-		    m.kind != HOTPLUG_PCSC_CARD)
+		    m.kind != HOTPLUG_PCSC_CARD &&
+		    m.kind != HOTPLUG_MODULE_TOKEN)
 			continue;
 		if (!(it = calloc(1, sizeof(*it)))) {
 			log_err("'%s': out of memory: an event is lost", m.id);

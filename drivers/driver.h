@@ -107,6 +107,10 @@ enum {
 	TK_LOGIN_PROTECTED_PATH = 1u << 3,
 	/* C_InitToken is a factory reset the SO secret authorises. */
 	TK_LOGIN_SO_RESET = 1u << 4,
+	/* Objects are generated, created and destroyed by the logged-in user
+	 * (a PKCS#11 module: its SO may touch only public objects), as well
+	 * as by the SO. */
+	TK_LOGIN_USER_WRITES = 1u << 5,
 };
 
 /* Capabilities of a token, from its firmware or kind. */

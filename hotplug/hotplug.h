@@ -30,6 +30,9 @@ enum hotplug_kind {
 	HOTPLUG_PCSC_READER = 3,  /* a PC/SC reader, empty or not */
 	HOTPLUG_PCSC_CARD = 4,    /* a card in a PC/SC reader */
 	HOTPLUG_PCSC_SERVICE = 5, /* pcscd itself (SERVICE_LOST/BACK) */
+	/* A token of a PKCS#11 module behind tokend (drivers/module/): id
+	 * "module:NAME:SLOTID"; handled like a card in a reader. */
+	HOTPLUG_MODULE_TOKEN = 6,
 };
 
 enum hotplug_event {

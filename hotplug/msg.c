@@ -13,7 +13,7 @@ struct name {
 static const struct name kinds[] = {
 	{ HOTPLUG_USB_KEY, "USB security key" }, { HOTPLUG_TPM, "TPM" },
 	{ HOTPLUG_PCSC_READER, "PC/SC reader" }, { HOTPLUG_PCSC_CARD, "card" },
-	{ HOTPLUG_PCSC_SERVICE, "pcscd" },
+	{ HOTPLUG_PCSC_SERVICE, "pcscd" }, { HOTPLUG_MODULE_TOKEN, "module token" },
 };
 
 static const struct name events[] = {
@@ -132,6 +132,8 @@ void hotplug_msg_format(const struct hotplug_msg *m, char *buf, size_t len)
 			 hotplug_event_name(m->ev), m->id,
 			 m->service_lost ? " (pcscd lost)" : "");
 		return;
+	case HOTPLUG_MODULE_TOKEN:
+		break; /* the generic line below */
 	case HOTPLUG_PCSC_CARD:
 		atr_hex(m, atr, sizeof(atr));
 		snprintf(buf, len, "card %s in '%s'%s%s%s%s",

@@ -38,9 +38,15 @@ static CK_RV admin_rv(struct fe_slot *slot, int r)
 /* Writes need a read/write session of an app logged in as SO. */
 static CK_RV admin_check(struct app *app, struct session *s)
 {
+	struct tk_token_info ti;
+	CK_USER_TYPE u = app_user(app, s->slot);
+
 	if (!(s->flags & CKF_RW_SESSION))
 		return CKR_SESSION_READ_ONLY;
-	if (app_user(app, s->slot) != CKU_SO)
+	if (u == CKU_USER && slot_info_peek(s->slot, &ti) == 0 &&
+	    (ti.login & TK_LOGIN_USER_WRITES))
+		return CKR_OK;
+	if (u != CKU_SO)
 		return CKR_USER_NOT_LOGGED_IN;
 	return CKR_OK;
 }

@@ -572,7 +572,7 @@ static void device_left(const struct hotplug_msg *m,
 	slot->open_failed = false;
 	slot->probe_err = 0;
 	slot_card_unlock(slot);
-	slot_publish(slot, m->kind == HOTPLUG_PCSC_CARD || rep->closed);
+	slot_publish(slot, m->kind != HOTPLUG_PCSC_READER || rep->closed);
 }
 
 void fe_device_apply(const struct hotplug_msg *m, struct fe_device_report *rep)
@@ -582,7 +582,8 @@ void fe_device_apply(const struct hotplug_msg *m, struct fe_device_report *rep)
 	if (!rep)
 		rep = &scratch;
 	memset(rep, 0, sizeof(*rep));
-	if (m->kind != HOTPLUG_PCSC_READER && m->kind != HOTPLUG_PCSC_CARD)
+	if (m->kind != HOTPLUG_PCSC_READER && m->kind != HOTPLUG_PCSC_CARD &&
+	    m->kind != HOTPLUG_MODULE_TOKEN)
 		return; /* USB keys show up as readers; no TPM driver yet */
 	if (m->kind == HOTPLUG_PCSC_READER && m->ev == HOTPLUG_ARRIVED) {
 		pthread_mutex_lock(&fe.lock);
@@ -595,7 +596,8 @@ void fe_device_apply(const struct hotplug_msg *m, struct fe_device_report *rep)
 	}
 	if (m->ev == HOTPLUG_LEFT)
 		device_left(m, rep);
-	else if (m->kind == HOTPLUG_PCSC_CARD &&
+	else if ((m->kind == HOTPLUG_PCSC_CARD ||
+		  m->kind == HOTPLUG_MODULE_TOKEN) &&
 		 (m->ev == HOTPLUG_ARRIVED || m->ev == HOTPLUG_CHANGED))
 		device_card_arrived(m, rep);
 }

@@ -512,7 +512,7 @@ static void wait_reply(struct mlink *l, uint64_t gen, struct pending *p,
 	kill_locked(l, gen);
 }
 
-static int call_raw(struct mlink *l, uint32_t call_id,
+static int call_raw(struct mlink *l, uint64_t only, uint32_t call_id,
 		    const struct rpc_arg *args, size_t nargs,
 		    CK_MECHANISM_TYPE pmech, unsigned timeout_ms,
 		    struct mlink_reply *r)
@@ -540,8 +540,10 @@ static int call_raw(struct mlink *l, uint32_t call_id,
 		  : pthread_cond_wait(&l->cond, &l->lock)) != ETIMEDOUT)
 		;
 	r->gen = gen = l->gen;
-	if (!l->up || l->inflight >= l->cfg.max_inflight) {
-		r->fail = l->up ? MLINK_TIMEOUT : MLINK_DOWN;
+	if (!l->up || (only && gen != only) ||
+	    l->inflight >= l->cfg.max_inflight) {
+		r->fail = l->up && (!only || gen == only) ? MLINK_TIMEOUT
+							  : MLINK_DOWN;
 		pthread_mutex_unlock(&l->lock);
 		rc = TK_ERR_TRANSPORT;
 		goto out;
@@ -586,8 +588,9 @@ out:
 	return rc;
 }
 
-int mlink_call(struct mlink *l, uint32_t call_id, const struct rpc_arg *args,
-	       size_t nargs, CK_MECHANISM_TYPE pmech, struct mlink_reply *r)
+int mlink_call_gen(struct mlink *l, uint64_t gen, uint32_t call_id,
+		   const struct rpc_arg *args, size_t nargs,
+		   CK_MECHANISM_TYPE pmech, struct mlink_reply *r)
 {
 	if (r)
 		memset(r, 0, sizeof(*r));
@@ -595,8 +598,14 @@ int mlink_call(struct mlink *l, uint32_t call_id, const struct rpc_arg *args,
 	    call_id == RPC_CALL_ERROR || call_id == RPC_C_Initialize ||
 	    call_id == RPC_C_Finalize)
 		return TK_ERR_ARG;
-	return call_raw(l, call_id, args, nargs, pmech,
+	return call_raw(l, gen, call_id, args, nargs, pmech,
 			call_timeout(l, call_id), r);
+}
+
+int mlink_call(struct mlink *l, uint32_t call_id, const struct rpc_arg *args,
+	       size_t nargs, CK_MECHANISM_TYPE pmech, struct mlink_reply *r)
+{
+	return mlink_call_gen(l, 0, call_id, args, nargs, pmech, r);
 }
 
 void mlink_reply_clear(struct mlink_reply *r)
@@ -735,7 +744,7 @@ void mlink_free(struct mlink **pl)
 	pthread_mutex_unlock(&l->lock);
 	/* An orderly goodbye lets the module flush its state. */
 	if (up)
-		call_raw(l, RPC_C_Finalize, NULL, 0, 0,
+		call_raw(l, 0, RPC_C_Finalize, NULL, 0, 0,
 			 l->cfg.timeout_ms < FINALIZE_TIMEOUT_MS
 			     ? l->cfg.timeout_ms
 			     : FINALIZE_TIMEOUT_MS,

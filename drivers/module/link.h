@@ -101,6 +101,12 @@ int mlink_wait_up(struct mlink *l, unsigned timeout_ms, uint64_t after,
  * C_Finalize are the link's own: the module is initialised at every start. */
 int mlink_call(struct mlink *l, uint32_t call_id, const struct rpc_arg *args,
 	       size_t nargs, CK_MECHANISM_TYPE pmech, struct mlink_reply *r);
+/* The same, sent only to generation gen (0: any): handles of an older
+ * helper never reach a newer one, where they could name something else.
+ * MLINK_DOWN when gen is not the one up. */
+int mlink_call_gen(struct mlink *l, uint64_t gen, uint32_t call_id,
+		   const struct rpc_arg *args, size_t nargs,
+		   CK_MECHANISM_TYPE pmech, struct mlink_reply *r);
 void mlink_reply_clear(struct mlink_reply *r);
 
 /* Kills the helper of generation gen (if it is still the current one), e.g.

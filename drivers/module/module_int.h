@@ -1,0 +1,152 @@
+/* Inside the module driver: the driver (module_driver.c: the helper, the
+ * slot watch), its tokens (module_token.c: the tk_token ops), their
+ * objects (module_obj.c) and the calls they share (module_call.c). */
+#ifndef TOKEND_MODULE_INT_H
+#define TOKEND_MODULE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <p11-kit/uri.h>
+
+#include "driver.h"
+#include "link.h"
+#include "module_driver.h"
+#include "p11.h" /* definitions newer than p11-kit 0.24's header */
+
+#define MDRV_MAX_SLOTS 64
+#define MDRV_DEVICE_PREFIX "module:"
+
+struct mdrv_slot {
+	CK_SLOT_ID id;
+	char device[128]; /* "module:NAME:SLOTID" */
+	CK_TOKEN_INFO ti; /* as the module reported it */
+	bool present;
+	uint32_t events; /* bumped when a token arrived */
+};
+
+struct mdrv {
+	struct tk_driver base;
+	char name[64];
+	struct mlink *link;
+	P11KitUri **uris; /* the tokens to serve; none: all */
+	size_t nuris;
+	unsigned poll_ms;
+	pthread_t thread;
+	bool thread_on;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* under lock: */
+	bool stop, kick;
+	bool up; /* the helper of gen is up (link's on_state) */
+	uint64_t gen;
+	uint64_t changes, scanned; /* wait(): the table changed since scan() */
+	struct mdrv_slot slots[MDRV_MAX_SLOTS];
+	size_t nslots;
+	struct hotplug_queue *q;
+};
+
+/* An object the module holds, as the driver shows it. */
+struct mobj_key {
+	CK_OBJECT_HANDLE priv, pub, cert; /* 0: none seen */
+};
+
+struct mtok {
+	struct tk_token base;
+	struct mdrv *d;
+	uint64_t gen; /* the helper generation the session belongs to */
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE s;
+	CK_TOKEN_INFO ti;
+	struct tk_token_info info;
+	struct tk_mech *mechs;
+	size_t nmechs;
+	/* objects: tk_* arrays and the module handles behind them, by index */
+	struct tk_key *keys;
+	struct mobj_key *kx;
+	size_t nkeys;
+	struct tk_secret_key *secrets;
+	CK_OBJECT_HANDLE *sx;
+	size_t nsecrets;
+	struct tk_data *data;
+	CK_OBJECT_HANDLE *dx;
+	size_t ndata;
+	struct tk_objects objs;
+	uint32_t next_handle;
+	bool discovered;
+	/* The module's login is global (one per token in the helper): what
+	 * the driver keeps of it (see the design note in module_token.c). */
+	bool user_in;
+	uint8_t pin[256]; /* the PIN the module last accepted; wiped */
+	size_t pin_len;
+	bool so_in;
+	uint8_t so[256]; /* the SO PIN, for C_InitToken after the SO login */
+	size_t so_len;
+};
+
+/* ---- module_call.c ---- */
+
+/* A PKCS#11 call to t's helper generation: 0 with *rv the module's answer
+ * (r to be cleared by the caller), or TK_ERR_REMOVED when that helper is
+ * gone. */
+int mt_call(struct mtok *t, uint32_t id, const struct rpc_arg *a, size_t n,
+	    struct mlink_reply *r, CK_RV *rv);
+/* The same with the reply dropped; the module's CK_RV as a TK_ERR_*. */
+int mt_call0(struct mtok *t, uint32_t id, const struct rpc_arg *a, size_t n);
+int mt_err(CK_RV rv);
+/* Attributes of object h: a[i].type and a[i].ulValueLen (room) in; on 0,
+ * a[i] point into r's arena (ulValueLen (CK_ULONG)-1: absent). */
+int mt_attrs(struct mtok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *a, size_t n,
+	     struct mlink_reply *r);
+/* One variable-length attribute (a size query, then the value) into a
+ * malloc'ed *out; TK_ERR_NOT_FOUND when the object has none. */
+int mt_attr_alloc(struct mtok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+		  uint8_t **out, size_t *len);
+/* The objects matching tmpl, into a malloc'ed *out. */
+int mt_find(struct mtok *t, const CK_ATTRIBUTE *tmpl, size_t n,
+	    CK_OBJECT_HANDLE **out, size_t *count);
+
+#define MT_U(v) ((struct rpc_arg){ .type = RPC_ARG_ULONG, .ulong = (v) })
+#define MT_Y(v) ((struct rpc_arg){ .type = RPC_ARG_BYTE, .byte = (v) })
+#define MT_AY(p, n)                                                            \
+	((struct rpc_arg){ .type = RPC_ARG_BYTES,                              \
+			   .bytes = { (const CK_BYTE *)(p), (n), false } })
+#define MT_FY(n) ((struct rpc_arg){ .type = RPC_ARG_BYTE_BUF, .room = (n) })
+#define MT_FU(n) ((struct rpc_arg){ .type = RPC_ARG_ULONG_BUF, .room = (n) })
+#define MT_AA(t, n)                                                            \
+	((struct rpc_arg){ .type = RPC_ARG_ATTRS, .attrs = { (t), (n) } })
+#define MT_FA(t, n)                                                            \
+	((struct rpc_arg){ .type = RPC_ARG_ATTR_BUF, .attrs = { (t), (n) } })
+#define MT_M(t, p, n)                                                          \
+	((struct rpc_arg){ .type = RPC_ARG_MECH,                               \
+			   .mech = { false, { (t), (void *)(p), (n) } } })
+#define MT_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- module_obj.c ---- */
+
+/* Reads every object the session sees now into t's cache, keeping the
+ * handles of objects already shown. */
+int mt_objects_read(struct mtok *t);
+void mt_objects_free(struct mtok *t);
+/* The module handles behind a key; NULL for none. */
+struct mobj_key *mt_key(struct mtok *t, uint32_t handle, struct tk_key **key);
+CK_OBJECT_HANDLE mt_secret(struct mtok *t, uint32_t handle,
+			   struct tk_secret_key **sk);
+CK_OBJECT_HANDLE mt_data(struct mtok *t, uint32_t handle);
+/* The key's private key handle, found by CKA_ID when not seen yet (it is
+ * private: visible only after login). 0 for none. */
+CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle);
+
+/* ---- module_token.c ---- */
+
+int mt_open(struct mdrv *d, const struct mdrv_slot *slot, uint64_t gen,
+	    struct tk_token **out);
+
+/* ---- module_driver.c ---- */
+
+/* The token info the module reported for the slot with the given device
+ * name, if it is present now. */
+bool mdrv_slot_get(struct mdrv *d, const char *device, struct mdrv_slot *out,
+		   uint64_t *gen);
+
+#endif

@@ -1,0 +1,584 @@
+/* The module driver's object cache: every object the token's session
+ * sees, read in one pass (a search, then one C_GetAttributeValue per
+ * object), grouped by CKA_ID into tk_keys (private key, public key and
+ * certificate), secret keys and data objects. The driver's handles are its
+ * own numbers, kept across re-reads (keys by CKA_ID, the others by the
+ * module's handle), since a module's handles need not fit 32 bits. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
+
+#include "module_int.h"
+#include "reader.h"
+
+/* The attributes read of every object (one call each); rooms in bytes. */
+enum {
+	A_CLASS,
+	A_ID,
+	A_LABEL,
+	A_KEY_TYPE,
+	A_PRIVATE,
+	A_MODULUS,
+	A_EXPONENT,
+	A_EC_PARAMS,
+	A_EC_POINT,
+	A_ALWAYS_AUTH,
+	A_CERT_TYPE,
+	A_VALUE_LEN,
+	A_SIGN,
+	A_VERIFY,
+	A_ENCRYPT,
+	A_DECRYPT,
+	A_WRAP,
+	A_UNWRAP,
+	A_DERIVE,
+	A_APPLICATION,
+	A_OBJECT_ID,
+	A_LOCAL,
+	A_COUNT
+};
+
+static const struct {
+	CK_ATTRIBUTE_TYPE type;
+	CK_ULONG room;
+} attr_list[A_COUNT] = {
+	[A_CLASS] = { CKA_CLASS, sizeof(CK_ULONG) },
+	[A_ID] = { CKA_ID, TK_ID_MAX },
+	[A_LABEL] = { CKA_LABEL, 256 },
+	[A_KEY_TYPE] = { CKA_KEY_TYPE, sizeof(CK_ULONG) },
+	[A_PRIVATE] = { CKA_PRIVATE, 1 },
+	[A_MODULUS] = { CKA_MODULUS, 1024 },
+	[A_EXPONENT] = { CKA_PUBLIC_EXPONENT, 16 },
+	[A_EC_PARAMS] = { CKA_EC_PARAMS, 128 },
+	[A_EC_POINT] = { CKA_EC_POINT, 256 },
+	[A_ALWAYS_AUTH] = { CKA_ALWAYS_AUTHENTICATE, 1 },
+	[A_CERT_TYPE] = { CKA_CERTIFICATE_TYPE, sizeof(CK_ULONG) },
+	[A_VALUE_LEN] = { CKA_VALUE_LEN, sizeof(CK_ULONG) },
+	[A_SIGN] = { CKA_SIGN, 1 },
+	[A_VERIFY] = { CKA_VERIFY, 1 },
+	[A_ENCRYPT] = { CKA_ENCRYPT, 1 },
+	[A_DECRYPT] = { CKA_DECRYPT, 1 },
+	[A_WRAP] = { CKA_WRAP, 1 },
+	[A_UNWRAP] = { CKA_UNWRAP, 1 },
+	[A_DERIVE] = { CKA_DERIVE, 1 },
+	[A_APPLICATION] = { CKA_APPLICATION, 32 },
+	[A_OBJECT_ID] = { CKA_OBJECT_ID, 24 },
+	[A_LOCAL] = { CKA_LOCAL, 1 },
+};
+
+static bool a_has(const CK_ATTRIBUTE *a)
+{
+	return a->pValue && a->ulValueLen != (CK_ULONG)-1;
+}
+
+static CK_ULONG a_ulong(const CK_ATTRIBUTE *a, CK_ULONG dflt)
+{
+	CK_ULONG v;
+
+	if (!a_has(a) || a->ulValueLen != sizeof(v))
+		return dflt;
+	memcpy(&v, a->pValue, sizeof(v));
+	return v;
+}
+
+static bool a_bool(const CK_ATTRIBUTE *a)
+{
+	return a_has(a) && a->ulValueLen == 1 && *(CK_BBOOL *)a->pValue;
+}
+
+static void a_str(const CK_ATTRIBUTE *a, char *out, size_t size)
+{
+	size_t n = a_has(a) ? a->ulValueLen : 0;
+
+	if (n >= size)
+		n = size - 1;
+	if (n)
+		memcpy(out, a->pValue, n);
+	out[n] = 0;
+}
+
+/* ---- public keys ---- */
+
+static EVP_PKEY *pub_from_params(const char *type, OSSL_PARAM_BLD *b)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+	OSSL_PARAM *p = b ? OSSL_PARAM_BLD_to_param(b) : NULL;
+	EVP_PKEY *k = NULL;
+
+	if (c && p && EVP_PKEY_fromdata_init(c) == 1)
+		(void)EVP_PKEY_fromdata(c, &k, EVP_PKEY_PUBLIC_KEY, p);
+	OSSL_PARAM_free(p);
+	EVP_PKEY_CTX_free(c);
+	return k;
+}
+
+static EVP_PKEY *pub_rsa(const CK_ATTRIBUTE *n, const CK_ATTRIBUTE *e,
+			 enum tk_alg *alg)
+{
+	OSSL_PARAM_BLD *b;
+	BIGNUM *bn = NULL, *be = NULL;
+	EVP_PKEY *k = NULL;
+	int bits;
+
+	if (!a_has(n) || !a_has(e) || !(b = OSSL_PARAM_BLD_new()))
+		return NULL;
+	bn = BN_bin2bn(n->pValue, (int)n->ulValueLen, NULL);
+	be = BN_bin2bn(e->pValue, (int)e->ulValueLen, NULL);
+	if (bn && be && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn) &&
+	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, be))
+		k = pub_from_params("RSA", b);
+	bits = bn ? BN_num_bits(bn) : 0;
+	*alg = bits == 1024   ? TK_ALG_RSA1024
+	       : bits == 2048 ? TK_ALG_RSA2048
+	       : bits == 3072 ? TK_ALG_RSA3072
+	       : bits == 4096 ? TK_ALG_RSA4096
+			      : TK_ALG_NONE;
+	BN_free(bn);
+	BN_free(be);
+	OSSL_PARAM_BLD_free(b);
+	return k;
+}
+
+static const struct {
+	enum tk_alg alg;
+	const uint8_t *oid;
+	size_t len;
+	size_t point; /* bytes of the public key */
+	const char *name;
+} curves[] = {
+	{ TK_ALG_P256,
+	  (const uint8_t *)"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07", 10, 65,
+	  "prime256v1" },
+	{ TK_ALG_P384, (const uint8_t *)"\x06\x05\x2b\x81\x04\x00\x22", 7, 97,
+	  "secp384r1" },
+	{ TK_ALG_ED25519, (const uint8_t *)"\x06\x03\x2b\x65\x70", 5, 32,
+	  "ED25519" },
+	{ TK_ALG_X25519, (const uint8_t *)"\x06\x03\x2b\x65\x6e", 5, 32,
+	  "X25519" },
+	/* PKCS #11 3.0's printable-string names */
+	{ TK_ALG_ED25519,
+	  (const uint8_t *)"\x13\x0c"
+			   "edwards25519",
+	  14, 32, "ED25519" },
+	{ TK_ALG_X25519,
+	  (const uint8_t *)"\x13\x0a"
+			   "curve25519",
+	  12, 32, "X25519" },
+};
+
+/* CKA_EC_POINT: a DER OCTET STRING around the point, or (some modules)
+ * the bare point. */
+static bool ec_point(const CK_ATTRIBUTE *a, size_t want, const uint8_t **p)
+{
+	struct reader r = reader_init(a->pValue, a->ulValueLen), v;
+	uint32_t tag;
+
+	if (a->ulValueLen == want) {
+		*p = a->pValue;
+		return true;
+	}
+	if (reader_get_tlv(&r, &tag, &v) < 0 || tag != 0x04 ||
+	    reader_left(&r) || reader_left(&v) != want)
+		return false;
+	return reader_get_ref(&v, want, p) == 0;
+}
+
+static EVP_PKEY *pub_ec(const CK_ATTRIBUTE *params, const CK_ATTRIBUTE *point,
+			enum tk_alg *alg)
+{
+	OSSL_PARAM_BLD *b;
+	const uint8_t *q;
+	EVP_PKEY *k = NULL;
+	size_t i;
+
+	if (!a_has(params) || !a_has(point))
+		return NULL;
+	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
+		if (params->ulValueLen == curves[i].len &&
+		    memcmp(params->pValue, curves[i].oid, curves[i].len) == 0)
+			break;
+	if (i == sizeof(curves) / sizeof(curves[0]) ||
+	    !ec_point(point, curves[i].point, &q))
+		return NULL;
+	*alg = curves[i].alg;
+	if (*alg == TK_ALG_ED25519 || *alg == TK_ALG_X25519)
+		return EVP_PKEY_new_raw_public_key_ex(NULL, curves[i].name,
+						      NULL, q, 32);
+	if (!(b = OSSL_PARAM_BLD_new()))
+		return NULL;
+	if (OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME,
+					    curves[i].name, 0) &&
+	    OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, q,
+					     curves[i].point))
+		k = pub_from_params("EC", b);
+	OSSL_PARAM_BLD_free(b);
+	return k;
+}
+
+static EVP_PKEY *pub_of(const CK_ATTRIBUTE *a, enum tk_alg *alg)
+{
+	CK_ULONG kt = a_ulong(&a[A_KEY_TYPE], (CK_ULONG)-1);
+
+	if (kt == CKK_RSA)
+		return pub_rsa(&a[A_MODULUS], &a[A_EXPONENT], alg);
+	if (kt == CKK_EC || kt == CKK_EC_EDWARDS || kt == CKK_EC_MONTGOMERY)
+		return pub_ec(&a[A_EC_PARAMS], &a[A_EC_POINT], alg);
+	return NULL;
+}
+
+static enum tk_alg alg_of(EVP_PKEY *k)
+{
+	char group[32];
+	int bits = EVP_PKEY_get_bits(k);
+
+	if (EVP_PKEY_is_a(k, "RSA"))
+		return bits == 1024   ? TK_ALG_RSA1024
+		       : bits == 2048 ? TK_ALG_RSA2048
+		       : bits == 3072 ? TK_ALG_RSA3072
+		       : bits == 4096 ? TK_ALG_RSA4096
+				      : TK_ALG_NONE;
+	if (EVP_PKEY_is_a(k, "ED25519"))
+		return TK_ALG_ED25519;
+	if (EVP_PKEY_is_a(k, "X25519"))
+		return TK_ALG_X25519;
+	if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group,
+					   sizeof(group), NULL) != 1)
+		return TK_ALG_NONE;
+	return strcmp(group, "prime256v1") == 0  ? TK_ALG_P256
+	       : strcmp(group, "secp384r1") == 0 ? TK_ALG_P384
+						 : TK_ALG_NONE;
+}
+
+/* ---- the cache ---- */
+
+struct cache {
+	struct tk_key *keys;
+	struct mobj_key *kx;
+	size_t nkeys;
+	struct tk_secret_key *secrets;
+	CK_OBJECT_HANDLE *sx;
+	size_t nsecrets;
+	struct tk_data *data;
+	CK_OBJECT_HANDLE *dx;
+	size_t ndata;
+};
+
+static void cache_free(struct cache *c)
+{
+	for (size_t i = 0; c->keys && i < c->nkeys; i++) {
+		EVP_PKEY_free(c->keys[i].pub);
+		free(c->keys[i].cert);
+	}
+	for (size_t i = 0; c->data && i < c->ndata; i++)
+		free(c->data[i].value);
+	free(c->keys);
+	free(c->kx);
+	free(c->secrets);
+	free(c->sx);
+	free(c->data);
+	free(c->dx);
+	memset(c, 0, sizeof(*c));
+}
+
+static bool id_eq(const struct tk_id *a, const struct tk_id *b)
+{
+	return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
+}
+
+/* The key with id in c, added when new (the driver's handle: the one it
+ * had before, else a new one). */
+static struct tk_key *key_slot(struct mtok *t, struct cache *c,
+			       const struct tk_id *id, struct mobj_key **x)
+{
+	struct tk_key *k;
+	size_t i;
+
+	for (i = 0; i < c->nkeys; i++)
+		if (id_eq(&c->keys[i].id, id))
+			break;
+	if (i == c->nkeys) {
+		k = &c->keys[c->nkeys++];
+		memset(k, 0, sizeof(*k));
+		k->id = *id;
+		k->pin_policy = TK_PIN_POLICY_ONCE;
+		k->touch_policy = TK_TOUCH_POLICY_NEVER;
+		for (size_t j = 0; j < t->nkeys && !k->handle; j++)
+			if (id_eq(&t->keys[j].id, id))
+				k->handle = t->keys[j].handle;
+		if (!k->handle)
+			k->handle = t->next_handle++;
+		memset(&c->kx[i], 0, sizeof(c->kx[i]));
+	}
+	*x = &c->kx[i];
+	return &c->keys[i];
+}
+
+static uint32_t keep_handle(struct mtok *t, const CK_OBJECT_HANDLE *old,
+			    const uint32_t *old_handles, size_t n,
+			    CK_OBJECT_HANDLE h)
+{
+	for (size_t i = 0; i < n; i++)
+		if (old[i] == h)
+			return old_handles[i];
+	return t->next_handle++;
+}
+
+static void add_key_part(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
+			 CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *a)
+{
+	struct tk_id id = { 0 };
+	struct mobj_key *x;
+	struct tk_key *k;
+	enum tk_alg alg = TK_ALG_NONE;
+	EVP_PKEY *pub = NULL;
+	const uint8_t *p;
+	X509 *cert;
+
+	if (a_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
+		id.len = a[A_ID].ulValueLen;
+		memcpy(id.b, a[A_ID].pValue, id.len);
+	}
+	k = key_slot(t, c, &id, &x);
+	if (cls == CKO_PUBLIC_KEY) {
+		x->pub = h;
+		a_str(&a[A_LABEL], k->pub_label, sizeof(k->pub_label));
+		pub = pub_of(a, &alg);
+	} else if (cls == CKO_PRIVATE_KEY) {
+		x->priv = h;
+		a_str(&a[A_LABEL], k->label, sizeof(k->label));
+		if (a_bool(&a[A_ALWAYS_AUTH]))
+			k->pin_policy = TK_PIN_POLICY_ALWAYS;
+		k->generated = a_bool(&a[A_LOCAL]);
+		if (!k->pub) /* RSA private keys carry the public half */
+			pub = pub_of(a, &alg);
+	} else if (!k->cert) {
+		x->cert = h;
+		a_str(&a[A_LABEL], k->cert_label, sizeof(k->cert_label));
+		if (mt_attr_alloc(t, h, CKA_VALUE, &k->cert, &k->cert_len) < 0)
+			return;
+		p = k->cert;
+		if (!k->pub && (cert = d2i_X509(NULL, &p, (long)k->cert_len))) {
+			if ((pub = X509_get_pubkey(cert)))
+				alg = alg_of(pub);
+			X509_free(cert);
+		}
+	}
+	if (pub && (!k->pub || cls == CKO_PUBLIC_KEY)) {
+		EVP_PKEY_free(k->pub);
+		k->pub = pub;
+		k->alg = alg;
+	} else {
+		EVP_PKEY_free(pub);
+	}
+}
+
+static void add_secret(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
+		       const CK_ATTRIBUTE *a)
+{
+	struct tk_secret_key *s = &c->secrets[c->nsecrets];
+	uint32_t old[t->nsecrets + 1];
+
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < t->nsecrets; i++)
+		old[i] = t->secrets[i].handle;
+	s->handle = keep_handle(t, t->sx, old, t->nsecrets, h);
+	if (a_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
+		s->id.len = a[A_ID].ulValueLen;
+		memcpy(s->id.b, a[A_ID].pValue, s->id.len);
+	}
+	a_str(&a[A_LABEL], s->label, sizeof(s->label));
+	s->key_type = a_ulong(&a[A_KEY_TYPE], CKK_GENERIC_SECRET);
+	s->value_len = a_ulong(&a[A_VALUE_LEN], 0);
+	s->usage = (a_bool(&a[A_SIGN]) ? CKF_SIGN : 0) |
+		   (a_bool(&a[A_VERIFY]) ? CKF_VERIFY : 0) |
+		   (a_bool(&a[A_ENCRYPT]) ? CKF_ENCRYPT : 0) |
+		   (a_bool(&a[A_DECRYPT]) ? CKF_DECRYPT : 0) |
+		   (a_bool(&a[A_WRAP]) ? CKF_WRAP : 0) |
+		   (a_bool(&a[A_UNWRAP]) ? CKF_UNWRAP : 0) |
+		   (a_bool(&a[A_DERIVE]) ? CKF_DERIVE : 0);
+	s->private = a_bool(&a[A_PRIVATE]);
+	s->generated = a_bool(&a[A_LOCAL]);
+	c->sx[c->nsecrets++] = h;
+}
+
+static void add_data(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
+		     const CK_ATTRIBUTE *a)
+{
+	struct tk_data *d = &c->data[c->ndata];
+	uint32_t old[t->ndata + 1];
+
+	memset(d, 0, sizeof(*d));
+	for (size_t i = 0; i < t->ndata; i++)
+		old[i] = t->data[i].handle;
+	if (mt_attr_alloc(t, h, CKA_VALUE, &d->value, &d->len) < 0)
+		return; /* unreadable: not shown */
+	d->handle = keep_handle(t, t->dx, old, t->ndata, h);
+	a_str(&a[A_LABEL], d->label, sizeof(d->label));
+	a_str(&a[A_APPLICATION], d->application, sizeof(d->application));
+	if (a_has(&a[A_OBJECT_ID]) &&
+	    a[A_OBJECT_ID].ulValueLen <= sizeof(d->oid)) {
+		d->oid_len = a[A_OBJECT_ID].ulValueLen;
+		memcpy(d->oid, a[A_OBJECT_ID].pValue, d->oid_len);
+	}
+	d->private = a_bool(&a[A_PRIVATE]);
+	c->dx[c->ndata++] = h;
+}
+
+static int read_one(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h)
+{
+	CK_ATTRIBUTE a[A_COUNT];
+	struct mlink_reply r;
+	CK_OBJECT_CLASS cls;
+	int e;
+
+	for (size_t i = 0; i < A_COUNT; i++)
+		a[i] = (CK_ATTRIBUTE){ attr_list[i].type, NULL,
+				       attr_list[i].room };
+	if ((e = mt_attrs(t, h, a, A_COUNT, &r)) < 0) {
+		mlink_reply_clear(&r);
+		/* an object gone meanwhile is not an error */
+		return e == TK_ERR_NOT_FOUND ? 0 : e;
+	}
+	cls = a_ulong(&a[A_CLASS], (CK_ULONG)-1);
+	if (cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY ||
+	    (cls == CKO_CERTIFICATE &&
+	     a_ulong(&a[A_CERT_TYPE], CKC_X_509) == CKC_X_509))
+		add_key_part(t, c, h, cls, a);
+	else if (cls == CKO_SECRET_KEY)
+		add_secret(t, c, h, a);
+	else if (cls == CKO_DATA)
+		add_data(t, c, h, a);
+	mlink_reply_clear(&r);
+	return 0;
+}
+
+/* Keys without a public key cannot be shown (driver.h: pub always set). */
+static void keys_finish(struct cache *c)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->nkeys; i++) {
+		if (!c->keys[i].pub) {
+			free(c->keys[i].cert);
+			continue;
+		}
+		c->keys[i].cert_only = !c->kx[i].priv && !c->kx[i].pub;
+		c->keys[k] = c->keys[i];
+		c->kx[k++] = c->kx[i];
+	}
+	c->nkeys = k;
+}
+
+int mt_objects_read(struct mtok *t)
+{
+	struct cache c = { 0 };
+	CK_OBJECT_HANDLE *hs = NULL;
+	size_t n = 0;
+	int e;
+
+	if ((e = mt_find(t, NULL, 0, &hs, &n)) < 0)
+		return e;
+	c.keys = calloc(n + 1, sizeof(*c.keys));
+	c.kx = calloc(n + 1, sizeof(*c.kx));
+	c.secrets = calloc(n + 1, sizeof(*c.secrets));
+	c.sx = calloc(n + 1, sizeof(*c.sx));
+	c.data = calloc(n + 1, sizeof(*c.data));
+	c.dx = calloc(n + 1, sizeof(*c.dx));
+	if (!c.keys || !c.kx || !c.secrets || !c.sx || !c.data || !c.dx) {
+		e = TK_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n && e == 0; i++)
+		e = read_one(t, &c, hs[i]);
+	if (e < 0)
+		goto out;
+	keys_finish(&c);
+	mt_objects_free(t);
+	t->keys = c.keys;
+	t->kx = c.kx;
+	t->nkeys = c.nkeys;
+	t->secrets = c.secrets;
+	t->sx = c.sx;
+	t->nsecrets = c.nsecrets;
+	t->data = c.data;
+	t->dx = c.dx;
+	t->ndata = c.ndata;
+	memset(&c, 0, sizeof(c));
+	t->objs.gen++;
+out:
+	cache_free(&c);
+	free(hs);
+	return e;
+}
+
+void mt_objects_free(struct mtok *t)
+{
+	struct cache c = { t->keys,     t->kx,   t->nkeys, t->secrets, t->sx,
+			   t->nsecrets, t->data, t->dx,    t->ndata };
+
+	cache_free(&c);
+	t->keys = NULL;
+	t->kx = NULL;
+	t->secrets = NULL;
+	t->sx = NULL;
+	t->data = NULL;
+	t->dx = NULL;
+	t->nkeys = t->nsecrets = t->ndata = 0;
+}
+
+struct mobj_key *mt_key(struct mtok *t, uint32_t handle, struct tk_key **key)
+{
+	for (size_t i = 0; i < t->nkeys; i++)
+		if (t->keys[i].handle == handle) {
+			if (key)
+				*key = &t->keys[i];
+			return &t->kx[i];
+		}
+	return NULL;
+}
+
+CK_OBJECT_HANDLE mt_secret(struct mtok *t, uint32_t handle,
+			   struct tk_secret_key **sk)
+{
+	for (size_t i = 0; i < t->nsecrets; i++)
+		if (t->secrets[i].handle == handle) {
+			if (sk)
+				*sk = &t->secrets[i];
+			return t->sx[i];
+		}
+	return 0;
+}
+
+CK_OBJECT_HANDLE mt_data(struct mtok *t, uint32_t handle)
+{
+	for (size_t i = 0; i < t->ndata; i++)
+		if (t->data[i].handle == handle)
+			return t->dx[i];
+	return 0;
+}
+
+CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	struct tk_key *k;
+	struct mobj_key *x = mt_key(t, handle, &k);
+	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
+				{ CKA_ID, NULL, 0 } };
+	CK_OBJECT_HANDLE *hs = NULL;
+	size_t n = 0;
+
+	if (!x || k->cert_only)
+		return 0;
+	if (x->priv)
+		return x->priv;
+	tmpl[1].pValue = k->id.b;
+	tmpl[1].ulValueLen = k->id.len;
+	/* Private: visible once the module is logged in. */
+	if (mt_find(t, tmpl, 2, &hs, &n) == 0 && n >= 1)
+		x->priv = hs[0];
+	free(hs);
+	return x->priv;
+}

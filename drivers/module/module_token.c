@@ -1,0 +1,847 @@
+/* A module's token through driver.h: one read-write session per token in
+ * the helper, whole operations (the module hashes and pads), the module's
+ * own identity so PKCS#11 URIs that name it keep working.
+ *
+ * Design note: per-client login over a module whose login is global.
+ *
+ * Inside the helper the module has one login state per token for every
+ * session. The front end (pkcs11/login.c) already keeps login per
+ * application, exactly as for PIV, whose VERIFY is global to the card too:
+ * every application's C_Login reaches this driver's login() (the front end
+ * never assumes a login from another application's), the application is
+ * marked logged in only when login() returns 0, key use is checked against
+ * the application's own state before the driver is called, and logout()
+ * reaches the driver only when the last application logged in leaves
+ * (slot_logout). So B never signs because A logged in, and A's logout or
+ * exit does not log B out.
+ *
+ * What the front end cannot do is make the module check B's PIN while A
+ * keeps it logged in: a PKCS#11 module answers C_Login with
+ * CKR_USER_ALREADY_LOGGED_IN without looking at the PIN. So login() here
+ * keeps the PIN the module last accepted (wiped on logout and close, as
+ * driver.h allows for re-verifying) and, while the module is logged in:
+ *  - a PIN equal to it (compared in constant time) is accepted without a
+ *    module call;
+ *  - any other PIN is put to the module for real: C_Logout, C_Login with
+ *    it (which spends one of the module's tries when wrong, as a wrong PIN
+ *    should), and on failure C_Login with the kept PIN, so A stays logged
+ *    in. Calls on one token are serialised by the front end, so no
+ *    operation of A's runs in that window.
+ * A second helper per logged-in application would isolate the module's
+ * state too, at a process, a module start-up (SoftHSMv2 reads its whole
+ * token directory) and a session per application: far more than a memcmp.
+ * Wrong PINs are bounded above this driver: the front end's PIN guard
+ * (pkcs11/pin_guard.c) keeps tries back for socket clients, using
+ * pin_status(), which reads the module's CKF_USER_PIN_* flags. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "module_int.h"
+
+static struct mtok *tok_of(struct tk_token *tok)
+{
+	return (struct mtok *)tok;
+}
+
+static void pin_forget(uint8_t *p, size_t *len)
+{
+	explicit_bzero(p, 256);
+	*len = 0;
+}
+
+static void tok_close(struct tk_token *tok)
+{
+	struct mtok *t = tok_of(tok);
+	struct rpc_arg a[] = { MT_U(t->s) };
+
+	(void)mt_call0(t, RPC_C_CloseSession, a, 1);
+	mt_objects_free(t);
+	free(t->mechs);
+	pin_forget(t->pin, &t->pin_len);
+	pin_forget(t->so, &t->so_len);
+	free(t);
+}
+
+static int tok_info(struct tk_token *tok, struct tk_token_info *out)
+{
+	*out = tok_of(tok)->info;
+	return 0;
+}
+
+static int tok_objects(struct tk_token *tok, const struct tk_objects **out)
+{
+	struct mtok *t = tok_of(tok);
+
+	t->objs.keys = t->keys;
+	t->objs.nkeys = t->nkeys;
+	t->objs.secrets = t->secrets;
+	t->objs.nsecrets = t->nsecrets;
+	t->objs.data = t->data;
+	t->objs.ndata = t->ndata;
+	*out = &t->objs;
+	return 0;
+}
+
+/* Everything the session sees is read at once: a module answers from
+ * memory (or its own cache), unlike a card. */
+static int tok_discover(struct tk_token *tok, unsigned what, const uint8_t *id,
+			size_t id_len)
+{
+	struct mtok *t = tok_of(tok);
+	int e;
+
+	(void)what;
+	(void)id;
+	(void)id_len;
+	if (t->discovered)
+		return 0;
+	if ((e = mt_objects_read(t)) == 0)
+		t->discovered = true;
+	return e;
+}
+
+/* After login: the private objects too. */
+static int tok_load_private(struct tk_token *tok)
+{
+	struct mtok *t = tok_of(tok);
+	int e;
+
+	if (!t->user_in)
+		return TK_ERR_AUTH_REQUIRED;
+	if ((e = mt_objects_read(t)) == 0)
+		t->discovered = true;
+	return e;
+}
+
+static int tok_mechanisms(struct tk_token *tok, const struct tk_mech **list,
+			  size_t *n)
+{
+	*list = tok_of(tok)->mechs;
+	*n = tok_of(tok)->nmechs;
+	return 0;
+}
+
+/* ---- login ---- */
+
+static int module_login(struct mtok *t, CK_USER_TYPE user, const uint8_t *s,
+			size_t len)
+{
+	struct rpc_arg a[] = { MT_U(t->s), MT_U(user), MT_AY(s, len) };
+
+	if (!s) /* protected authentication path: the module asks */
+		a[2].bytes.null = true;
+	return mt_call0(t, RPC_C_Login, a, MT_N(a));
+}
+
+static int module_logout(struct mtok *t)
+{
+	struct rpc_arg a[] = { MT_U(t->s) };
+	int e = mt_call0(t, RPC_C_Logout, a, 1);
+
+	return e == TK_ERR_AUTH_REQUIRED ? 0 : e;
+}
+
+static bool pin_same(const struct mtok *t, const uint8_t *s, size_t len)
+{
+	return len == t->pin_len && CRYPTO_memcmp(s, t->pin, len) == 0;
+}
+
+/* The module already logged in (another application's PIN): see the
+ * design note above. */
+static int login_again(struct mtok *t, const uint8_t *s, size_t len)
+{
+	int e, back;
+
+	if (pin_same(t, s, len))
+		return 0;
+	if ((e = module_logout(t)) < 0)
+		return e;
+	if ((e = module_login(t, CKU_USER, s, len)) == 0) {
+		memcpy(t->pin, s, len); /* changed by someone else */
+		t->pin_len = len;
+		return 0;
+	}
+	back = module_login(t, CKU_USER, t->pin, t->pin_len);
+	if (back < 0) { /* the module no longer takes it: nobody is in */
+		t->user_in = false;
+		pin_forget(t->pin, &t->pin_len);
+	}
+	return e;
+}
+
+static int tok_login(struct tk_token *tok, enum tk_user user, const uint8_t *s,
+		     size_t len)
+{
+	struct mtok *t = tok_of(tok);
+	int e;
+
+	if (len > sizeof(t->pin))
+		return TK_ERR_PIN_INCORRECT;
+	if (user == TK_USER_ADMIN) {
+		if (t->so_in)
+			return len == t->so_len &&
+				       CRYPTO_memcmp(s, t->so, len) == 0
+				   ? 0
+				   : TK_ERR_PIN_INCORRECT;
+		if ((e = module_login(t, CKU_SO, len ? s : NULL, len)) < 0)
+			return e;
+		t->so_in = true;
+		memcpy(t->so, s, len);
+		t->so_len = len;
+		return 0;
+	}
+	if (user != TK_USER_PIN)
+		return TK_ERR_ARG;
+	if (t->user_in && len)
+		return login_again(t, s, len);
+	if (t->user_in) /* PIN pad: the module verified it once */
+		return 0;
+	e = module_login(t, CKU_USER, len ? s : NULL, len);
+	if (e < 0)
+		return e;
+	t->user_in = true;
+	memcpy(t->pin, s, len);
+	t->pin_len = len;
+	return 0;
+}
+
+static int tok_logout(struct tk_token *tok, enum tk_user user)
+{
+	struct mtok *t = tok_of(tok);
+	int e = 0;
+
+	if (user == TK_USER_ADMIN && t->so_in)
+		e = module_logout(t);
+	else if (user != TK_USER_ADMIN && t->user_in)
+		e = module_logout(t);
+	if (user == TK_USER_ADMIN) {
+		t->so_in = false;
+		pin_forget(t->so, &t->so_len);
+	} else {
+		t->user_in = false;
+		pin_forget(t->pin, &t->pin_len);
+	}
+	return e;
+}
+
+/* The token's flags as they are now. */
+static int token_flags(struct mtok *t, CK_FLAGS *flags)
+{
+	struct rpc_arg a[] = { MT_U(t->slot) };
+	struct mlink_reply r;
+	CK_RV rv = CKR_OK;
+	int e = mt_call(t, RPC_C_GetTokenInfo, a, 1, &r, &rv);
+
+	if (!e && !(e = mt_err(rv)))
+		e = r.msg.nargs >= 5 ? 0 : TK_ERR_INVALID;
+	if (!e)
+		*flags = r.msg.args[4].ulong;
+	mlink_reply_clear(&r);
+	return e;
+}
+
+static int tok_pin_status(struct tk_token *tok, int *tries_left, bool *verified)
+{
+	struct mtok *t = tok_of(tok);
+	CK_FLAGS f = 0;
+	int e = token_flags(t, &f);
+
+	if (e < 0)
+		return e;
+	*tries_left = (f & CKF_USER_PIN_LOCKED)      ? 0
+		      : (f & CKF_USER_PIN_FINAL_TRY) ? 1
+						     : -1;
+	*verified = t->user_in;
+	return 0;
+}
+
+/* ---- private-key operations: whole, in the module ---- */
+
+/* The most an operation with the key can return, without the module. */
+static size_t out_max(struct mtok *t, uint32_t handle)
+{
+	struct tk_key *k;
+	struct tk_secret_key *sk;
+
+	/* PKCS#11's ECDSA signature is r||s, not OpenSSL's DER. */
+	if (mt_key(t, handle, &k))
+		return k->alg == TK_ALG_P256   ? 64
+		       : k->alg == TK_ALG_P384 ? 96
+		       : k->alg == TK_ALG_ED25519
+			   ? 64
+			   : (size_t)EVP_PKEY_get_size(k->pub);
+	if (mt_secret(t, handle, &sk))
+		return 512; /* a MAC, or a block-cipher decryption's answer */
+	return 0;
+}
+
+static int key_handle(struct mtok *t, uint32_t handle, CK_OBJECT_HANDLE *h)
+{
+	*h = mt_secret(t, handle, NULL);
+	if (!*h)
+		*h = mt_key_priv(t, handle);
+	if (*h)
+		return 0;
+	return mt_key(t, handle, NULL) ? TK_ERR_AUTH_REQUIRED
+				       : TK_ERR_NOT_FOUND;
+}
+
+static int whole_op(struct mtok *t, uint32_t init, uint32_t call,
+		    uint32_t handle, const struct tk_mech_arg *mech,
+		    const uint8_t *in, size_t in_len, uint8_t *out,
+		    size_t *out_len)
+{
+	struct mobj_key *x;
+	CK_OBJECT_HANDLE h;
+	struct rpc_arg a[] = { MT_U(t->s),
+			       MT_M(mech ? mech->type : 0,
+				    mech ? mech->param : NULL,
+				    mech ? mech->param_len : 0),
+			       MT_U(0) };
+	struct rpc_arg b[] = { MT_U(t->s), MT_AY(in, in_len), MT_FY(*out_len) };
+	struct mlink_reply r;
+	CK_ULONG n = *out_len;
+	CK_RV rv = CKR_OK;
+	int e;
+
+	if (!out) {
+		*out_len = out_max(t, handle);
+		return *out_len ? 0 : TK_ERR_NOT_FOUND;
+	}
+	if (!mech)
+		return TK_ERR_UNSUPPORTED; /* every mechanism is whole */
+	if ((e = key_handle(t, handle, &h)) < 0)
+		return e;
+	a[2].ulong = h;
+	e = mt_call0(t, init, a, MT_N(a));
+	if (e == TK_ERR_NOT_FOUND && (x = mt_key(t, handle, NULL))) {
+		/* A module may renumber private objects at every login
+		 * (SoftHSMv2): find the key again by its CKA_ID. */
+		x->priv = 0;
+		if ((e = key_handle(t, handle, &h)) < 0)
+			return e;
+		a[2].ulong = h;
+		e = mt_call0(t, init, a, MT_N(a));
+	}
+	if (e < 0)
+		return e;
+	if ((e = mt_call(t, call, b, MT_N(b), &r, &rv)) == 0 &&
+	    (e = mt_err(rv)) == 0)
+		e = mt_err(mlink_out_bytes(&r.msg.args[0], out, &n));
+	if (e == 0)
+		*out_len = n;
+	mlink_reply_clear(&r);
+	return e;
+}
+
+static int tok_sign(struct tk_token *tok, uint32_t key,
+		    const struct tk_mech_arg *mech, const uint8_t *in,
+		    size_t in_len, uint8_t *out, size_t *out_len)
+{
+	return whole_op(tok_of(tok), RPC_C_SignInit, RPC_C_Sign, key, mech, in,
+			in_len, out, out_len);
+}
+
+static int tok_decrypt(struct tk_token *tok, uint32_t key,
+		       const struct tk_mech_arg *mech, const uint8_t *in,
+		       size_t in_len, uint8_t *out, size_t *out_len)
+{
+	return whole_op(tok_of(tok), RPC_C_DecryptInit, RPC_C_Decrypt, key,
+			mech, in, in_len, out, out_len);
+}
+
+/* ECDH into a session secret the module lets us read, then gone. */
+static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
+		      size_t peer_len, uint8_t *out, size_t *out_len)
+{
+	struct mtok *t = tok_of(tok);
+	struct tk_key *k;
+	CK_ECDH1_DERIVE_PARAMS p = { CKD_NULL, 0, NULL, peer_len,
+				     (CK_BYTE_PTR)peer };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+	CK_ULONG len;
+	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
+				{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+				{ CKA_TOKEN, &no, 1 },
+				{ CKA_SENSITIVE, &no, 1 },
+				{ CKA_EXTRACTABLE, &yes, 1 },
+				{ CKA_VALUE_LEN, &len, sizeof(len) } };
+	CK_ATTRIBUTE v = { CKA_VALUE, NULL, 0 };
+	struct rpc_arg a[] = { MT_U(t->s),
+			       MT_M(CKM_ECDH1_DERIVE, &p, sizeof(p)), MT_U(0),
+			       MT_AA(tmpl, MT_N(tmpl)) };
+	struct mlink_reply r;
+	CK_OBJECT_HANDLE h, sec;
+	CK_RV rv = CKR_OK;
+	int e;
+
+	if (!mt_key(t, key, &k))
+		return TK_ERR_NOT_FOUND;
+	len = (CK_ULONG)(EVP_PKEY_get_bits(k->pub) + 7) / 8;
+	if (!out) {
+		*out_len = len;
+		return 0;
+	}
+	if (*out_len < len)
+		return TK_ERR_TOO_LARGE;
+	if ((e = key_handle(t, key, &h)) < 0)
+		return e;
+	a[2].ulong = h;
+	if ((e = mt_call(t, RPC_C_DeriveKey, a, MT_N(a), &r, &rv)) < 0 ||
+	    (e = mt_err(rv)) < 0) {
+		mlink_reply_clear(&r);
+		return e;
+	}
+	sec = r.msg.args[0].ulong;
+	mlink_reply_clear(&r);
+	v.ulValueLen = len;
+	if ((e = mt_attrs(t, sec, &v, 1, &r)) == 0 &&
+	    (!v.pValue || v.ulValueLen > *out_len))
+		e = TK_ERR_DEVICE;
+	if (e == 0) {
+		memcpy(out, v.pValue, v.ulValueLen);
+		*out_len = v.ulValueLen;
+	}
+	mlink_reply_clear(&r);
+	(void)mt_call0(t, RPC_C_DestroyObject,
+		       (struct rpc_arg[]){ MT_U(t->s), MT_U(sec) }, 2);
+	return e;
+}
+
+/* ---- administration, forwarded ---- */
+
+static const uint8_t oid_p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48,
+				    0xce, 0x3d, 0x03, 0x01, 0x07 };
+static const uint8_t oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+static const uint8_t oid_ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+static const uint8_t oid_x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+
+/* The new key's handle: the one the re-read gave its CKA_ID. */
+static int handle_of_id(struct mtok *t, const struct tk_id *id,
+			uint32_t *handle)
+{
+	int e = mt_objects_read(t);
+
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < t->nkeys; i++)
+		if (t->keys[i].id.len == id->len &&
+		    memcmp(t->keys[i].id.b, id->b, id->len) == 0) {
+			*handle = t->keys[i].handle;
+			return 0;
+		}
+	return TK_ERR_DEVICE;
+}
+
+static int tok_generate(struct tk_token *tok, const struct tk_id *id,
+			enum tk_alg alg, enum tk_pin_policy pin,
+			enum tk_touch_policy touch, uint32_t *handle)
+{
+	struct mtok *t = tok_of(tok);
+	CK_BBOOL yes = CK_TRUE;
+	CK_ULONG bits = alg == TK_ALG_RSA1024   ? 1024
+			: alg == TK_ALG_RSA2048 ? 2048
+			: alg == TK_ALG_RSA3072 ? 3072
+						: 4096;
+	const uint8_t *params = alg == TK_ALG_P256      ? oid_p256
+				: alg == TK_ALG_P384    ? oid_p384
+				: alg == TK_ALG_ED25519 ? oid_ed25519
+							: oid_x25519;
+	size_t plen = alg == TK_ALG_P256      ? sizeof(oid_p256)
+		      : alg == TK_ALG_P384    ? sizeof(oid_p384)
+		      : alg == TK_ALG_ED25519 ? sizeof(oid_ed25519)
+					      : sizeof(oid_x25519);
+	bool rsa = alg >= TK_ALG_RSA1024 && alg <= TK_ALG_RSA4096;
+	bool x25519 = alg == TK_ALG_X25519;
+	CK_MECHANISM_TYPE m = rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN
+			      : alg == TK_ALG_ED25519
+				  ? CKM_EC_EDWARDS_KEY_PAIR_GEN
+			      : x25519 ? CKM_EC_MONTGOMERY_KEY_PAIR_GEN
+				       : CKM_EC_KEY_PAIR_GEN;
+	CK_ATTRIBUTE pub[] = {
+		{ CKA_TOKEN, &yes, 1 },
+		{ CKA_ID, (void *)id->b, id->len },
+		{ x25519 ? CKA_DERIVE : CKA_VERIFY, &yes, 1 },
+		{ rsa ? CKA_MODULUS_BITS : CKA_EC_PARAMS,
+		  rsa ? (void *)&bits : (void *)params,
+		  rsa ? sizeof(bits) : plen },
+	};
+	CK_ATTRIBUTE priv[] = {
+		{ CKA_TOKEN, &yes, 1 },
+		{ CKA_ID, (void *)id->b, id->len },
+		{ CKA_PRIVATE, &yes, 1 },
+		{ CKA_SENSITIVE, &yes, 1 },
+		{ x25519 ? CKA_DERIVE : CKA_SIGN, &yes, 1 },
+		{ rsa ? CKA_DECRYPT : CKA_DERIVE, &yes, 1 },
+	};
+	struct rpc_arg a[] = { MT_U(t->s), MT_M(m, NULL, 0),
+			       MT_AA(pub, MT_N(pub)), MT_AA(priv, MT_N(priv)) };
+	int e;
+
+	if (pin != TK_PIN_POLICY_DEFAULT || touch != TK_TOUCH_POLICY_DEFAULT)
+		return TK_ERR_UNSUPPORTED;
+	/* ECDSA keys that may also derive: SoftHSMv2 takes both. */
+	if (alg == TK_ALG_ED25519)
+		priv[5].type = CKA_SIGN;
+	if ((e = mt_call0(t, RPC_C_GenerateKeyPair, a, MT_N(a))) < 0)
+		return e;
+	return handle_of_id(t, id, handle);
+}
+
+static int tok_write_cert(struct tk_token *tok, const struct tk_id *id,
+			  const uint8_t *der, size_t len, uint32_t *handle)
+{
+	struct mtok *t = tok_of(tok);
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_CERTIFICATE_TYPE ct = CKC_X_509;
+	CK_BBOOL yes = CK_TRUE;
+	const uint8_t *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	uint8_t *subj = NULL;
+	int slen = x ? i2d_X509_NAME(X509_get_subject_name(x), &subj) : -1;
+	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
+				{ CKA_CERTIFICATE_TYPE, &ct, sizeof(ct) },
+				{ CKA_TOKEN, &yes, 1 },
+				{ CKA_ID, (void *)id->b, id->len },
+				{ CKA_VALUE, (void *)der, len },
+				{ CKA_SUBJECT, subj, slen > 0 ? slen : 0 } };
+	struct rpc_arg a[] = { MT_U(t->s), MT_AA(tmpl, MT_N(tmpl)) };
+	int e =
+	    slen > 0 ? mt_call0(t, RPC_C_CreateObject, a, MT_N(a)) : TK_ERR_ARG;
+
+	X509_free(x);
+	OPENSSL_free(subj);
+	return e < 0 ? e : handle_of_id(t, id, handle);
+}
+
+static int destroy(struct mtok *t, CK_OBJECT_HANDLE h)
+{
+	struct rpc_arg a[] = { MT_U(t->s), MT_U(h) };
+
+	return h ? mt_call0(t, RPC_C_DestroyObject, a, MT_N(a)) : 0;
+}
+
+static int tok_delete_cert(struct tk_token *tok, uint32_t key)
+{
+	struct mtok *t = tok_of(tok);
+	struct mobj_key *x = mt_key(t, key, NULL);
+	int e;
+
+	if (!x || !x->cert)
+		return TK_ERR_NOT_FOUND;
+	if ((e = destroy(t, x->cert)) < 0)
+		return e;
+	return mt_objects_read(t);
+}
+
+static int tok_delete_key(struct tk_token *tok, uint32_t key)
+{
+	struct mtok *t = tok_of(tok);
+	CK_OBJECT_HANDLE priv = mt_key_priv(t, key);
+	struct mobj_key *x = mt_key(t, key, NULL);
+	int e;
+
+	if (!x)
+		return TK_ERR_NOT_FOUND;
+	if ((e = destroy(t, priv)) < 0 || (e = destroy(t, x->pub)) < 0)
+		return e;
+	return mt_objects_read(t);
+}
+
+static int tok_create_data(struct tk_token *tok, const struct tk_attr *tmpl,
+			   size_t n, uint32_t *handle)
+{
+	struct mtok *t = tok_of(tok);
+	CK_ATTRIBUTE a[n + 1];
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	struct rpc_arg args[] = { MT_U(t->s), MT_AA(a, n + 1) };
+	struct mlink_reply r;
+	CK_OBJECT_HANDLE h;
+	CK_RV rv = CKR_OK;
+	size_t k = 0;
+	int e;
+
+	for (size_t i = 0; i < n; i++)
+		if (tmpl[i].type != CKA_CLASS)
+			a[k++] =
+			    (CK_ATTRIBUTE){ tmpl[i].type, (void *)tmpl[i].value,
+					    tmpl[i].len };
+	a[k++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+	args[1].attrs.count = k;
+	if ((e = mt_call(t, RPC_C_CreateObject, args, MT_N(args), &r, &rv)) ==
+	    0)
+		e = mt_err(rv);
+	h = e ? 0 : r.msg.args[0].ulong;
+	mlink_reply_clear(&r);
+	if (e < 0 || (e = mt_objects_read(t)) < 0)
+		return e;
+	for (size_t i = 0; i < t->ndata; i++)
+		if (t->dx[i] == h) {
+			*handle = t->data[i].handle;
+			return 0;
+		}
+	return TK_ERR_DEVICE;
+}
+
+static int tok_delete_data(struct tk_token *tok, uint32_t handle)
+{
+	struct mtok *t = tok_of(tok);
+	CK_OBJECT_HANDLE h = mt_data(t, handle);
+	int e;
+
+	if (!h)
+		return TK_ERR_NOT_FOUND;
+	if ((e = destroy(t, h)) < 0)
+		return e;
+	return mt_objects_read(t);
+}
+
+static int tok_set_pin(struct tk_token *tok, const struct tk_setpin *q,
+		       const uint8_t *new_pin, size_t new_len)
+{
+	struct mtok *t = tok_of(tok);
+	struct rpc_arg a[] = { MT_U(t->s), MT_AY(q->old, q->old_len),
+			       MT_AY(new_pin, new_len) };
+	int e;
+
+	if (q->spends != q->sets || q->spends == TK_USER_PUK ||
+	    new_len > sizeof(t->pin))
+		return TK_ERR_UNSUPPORTED;
+	if ((e = mt_call0(t, RPC_C_SetPIN, a, MT_N(a))) < 0)
+		return e;
+	if (q->sets == TK_USER_PIN && t->user_in) {
+		memcpy(t->pin, new_pin, new_len);
+		t->pin_len = new_len;
+	}
+	return 0;
+}
+
+static int tok_init_pin(struct tk_token *tok, const uint8_t *pin, size_t len)
+{
+	struct mtok *t = tok_of(tok);
+	struct rpc_arg a[] = { MT_U(t->s), MT_AY(pin, len) };
+
+	return mt_call0(t, RPC_C_InitPIN, a, MT_N(a));
+}
+
+/* C_InitToken with the SO PIN of the login, the label kept. The module
+ * wants no session open: ours closes and reopens. */
+static int tok_reset(struct tk_token *tok)
+{
+	struct mtok *t = tok_of(tok);
+	char label[33];
+	struct rpc_arg a[] = { MT_U(t->slot),
+			       MT_AY(t->so, t->so_len),
+			       { .type = RPC_ARG_ZSTRING } };
+	struct rpc_arg o[] = { MT_U(t->slot),
+			       MT_U(CKF_SERIAL_SESSION | CKF_RW_SESSION) };
+	struct mlink_reply r;
+	CK_RV rv = CKR_OK;
+	int e;
+
+	if (!t->so_in)
+		return TK_ERR_AUTH_REQUIRED;
+	memcpy(label, t->ti.label, 32);
+	label[32] = 0;
+	a[2].bytes.p = (const CK_BYTE *)label;
+	a[2].bytes.len = 32;
+	(void)mt_call0(t, RPC_C_CloseSession, (struct rpc_arg[]){ MT_U(t->s) },
+		       1);
+	t->so_in = t->user_in = false;
+	e = mt_call0(t, RPC_C_InitToken, a, MT_N(a));
+	if (mt_call(t, RPC_C_OpenSession, o, MT_N(o), &r, &rv) < 0 ||
+	    rv != CKR_OK) {
+		mlink_reply_clear(&r);
+		return TK_ERR_REMOVED;
+	}
+	t->s = r.msg.args[0].ulong;
+	mlink_reply_clear(&r);
+	pin_forget(t->so, &t->so_len);
+	pin_forget(t->pin, &t->pin_len);
+	return e < 0 ? e : mt_objects_read(t);
+}
+
+static const struct tk_token_ops mt_ops = {
+	.close = tok_close,
+	.info = tok_info,
+	.objects = tok_objects,
+	.load_private = tok_load_private,
+	.discover = tok_discover,
+	.mechanisms = tok_mechanisms,
+	.login = tok_login,
+	.logout = tok_logout,
+	.pin_status = tok_pin_status,
+	.sign = tok_sign,
+	.decrypt = tok_decrypt,
+	.derive = tok_derive,
+	.generate = tok_generate,
+	.write_cert = tok_write_cert,
+	.delete_cert = tok_delete_cert,
+	.delete_key = tok_delete_key,
+	.create_data = tok_create_data,
+	.delete_data = tok_delete_data,
+	.set_pin = tok_set_pin,
+	.init_pin = tok_init_pin,
+	.reset = tok_reset,
+};
+
+/* ---- open ---- */
+
+static void copy_padded(char *out, size_t size, const CK_UTF8CHAR *in,
+			size_t len)
+{
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, in, len);
+	out[len] = 0;
+	while (len && out[len - 1] == ' ')
+		out[--len] = 0;
+}
+
+/* caps from the mechanisms the module offers. */
+static uint32_t caps_of(const struct tk_mech *m, size_t n)
+{
+	uint32_t caps = TK_CAP_DELETE_KEY;
+
+	for (size_t i = 0; i < n; i++) {
+		switch (m[i].type) {
+		case CKM_RSA_PKCS_KEY_PAIR_GEN:
+			caps |= TK_CAP_GENERATE;
+			/* fallthrough */
+		case CKM_RSA_PKCS:
+			caps |= (m[i].min_bits <= 1024 && m[i].max_bits >= 1024
+				     ? TK_CAP_RSA1024
+				     : 0) |
+				(m[i].max_bits >= 2048 ? TK_CAP_RSA2048 : 0) |
+				(m[i].max_bits >= 3072 ? TK_CAP_RSA3072 : 0) |
+				(m[i].max_bits >= 4096 ? TK_CAP_RSA4096 : 0);
+			break;
+		case CKM_EC_KEY_PAIR_GEN:
+			caps |= TK_CAP_GENERATE;
+			/* fallthrough */
+		case CKM_ECDSA:
+			caps |= (m[i].min_bits <= 256 && m[i].max_bits >= 256
+				     ? TK_CAP_P256
+				     : 0) |
+				(m[i].max_bits >= 384 ? TK_CAP_P384 : 0);
+			break;
+		case CKM_EC_EDWARDS_KEY_PAIR_GEN:
+		case CKM_EDDSA:
+			caps |= TK_CAP_ED25519;
+			break;
+		case CKM_EC_MONTGOMERY_KEY_PAIR_GEN:
+			caps |= TK_CAP_X25519;
+			break;
+		}
+	}
+	return caps;
+}
+
+static int read_mechs(struct mtok *t)
+{
+	struct rpc_arg a[] = { MT_U(t->slot), MT_FU(1024) };
+	struct mlink_reply r, ri;
+	CK_RV rv = CKR_OK;
+	size_t n, k = 0;
+	int e;
+
+	if ((e = mt_call(t, RPC_C_GetMechanismList, a, MT_N(a), &r, &rv)) == 0)
+		e = mt_err(rv);
+	if (!e && (r.msg.nargs < 1 || r.msg.args[0].type != RPC_ARG_ULONGS))
+		e = TK_ERR_INVALID;
+	n = e ? 0 : r.msg.args[0].ulongs.count;
+	if (!e && !(t->mechs = calloc(n + 1, sizeof(*t->mechs))))
+		e = TK_ERR_NOMEM;
+	for (size_t i = 0; !e && i < n; i++) {
+		CK_MECHANISM_TYPE type = r.msg.args[0].ulongs.v[i];
+		struct rpc_arg q[] = { MT_U(t->slot), MT_U(type) };
+
+		if (mt_call(t, RPC_C_GetMechanismInfo, q, MT_N(q), &ri, &rv) ==
+			0 &&
+		    rv == CKR_OK && ri.msg.nargs >= 3)
+			t->mechs[k++] = (struct tk_mech){
+				.type = type,
+				.min_bits = ri.msg.args[0].ulong,
+				.max_bits = ri.msg.args[1].ulong,
+				.flags = ri.msg.args[2].ulong,
+				.mode = TK_MECH_WHOLE,
+			};
+		mlink_reply_clear(&ri);
+	}
+	mlink_reply_clear(&r);
+	t->nmechs = k;
+	return e;
+}
+
+static void fill_info(struct mtok *t)
+{
+	struct tk_token_info *i = &t->info;
+
+	memset(i, 0, sizeof(*i));
+	copy_padded(i->label, sizeof(i->label), t->ti.label, 32);
+	copy_padded(i->manufacturer, sizeof(i->manufacturer),
+		    t->ti.manufacturerID, 32);
+	copy_padded(i->model, sizeof(i->model), t->ti.model, 16);
+	copy_padded(i->serial, sizeof(i->serial), t->ti.serialNumber, 16);
+	i->fw_major = t->ti.firmwareVersion.major;
+	i->fw_minor = t->ti.firmwareVersion.minor;
+	i->pin_min = t->ti.ulMinPinLen;
+	i->pin_max = t->ti.ulMaxPinLen > 255 ? 255 : t->ti.ulMaxPinLen;
+	i->pin_tries_left = (t->ti.flags & CKF_USER_PIN_LOCKED)      ? 0
+			    : (t->ti.flags & CKF_USER_PIN_FINAL_TRY) ? 1
+								     : -1;
+	i->pin_tries_max = -1;
+	i->puk_tries_left = -1;
+	i->caps = caps_of(t->mechs, t->nmechs);
+	i->login = TK_LOGIN_USER | TK_LOGIN_SO | TK_LOGIN_INIT_PIN |
+		   TK_LOGIN_SO_RESET | TK_LOGIN_USER_WRITES;
+	if (t->ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+		i->login |= TK_LOGIN_PROTECTED_PATH;
+	if (i->login & TK_LOGIN_SO_RESET)
+		i->caps |= TK_CAP_RESET;
+}
+
+int mt_open(struct mdrv *d, const struct mdrv_slot *slot, uint64_t gen,
+	    struct tk_token **out)
+{
+	struct mtok *t = calloc(1, sizeof(*t));
+	struct rpc_arg o[] = { MT_U(slot->id),
+			       MT_U(CKF_SERIAL_SESSION | CKF_RW_SESSION) };
+	struct mlink_reply r;
+	CK_RV rv = CKR_OK;
+	int e;
+
+	if (!t)
+		return TK_ERR_NOMEM;
+	t->base.ops = &mt_ops;
+	t->d = d;
+	t->gen = gen;
+	t->slot = slot->id;
+	t->ti = slot->ti;
+	t->next_handle = 1;
+	if ((e = mt_call(t, RPC_C_OpenSession, o, MT_N(o), &r, &rv)) == 0 &&
+	    rv == CKR_TOKEN_WRITE_PROTECTED) {
+		mlink_reply_clear(&r);
+		o[1].ulong = CKF_SERIAL_SESSION;
+		e = mt_call(t, RPC_C_OpenSession, o, MT_N(o), &r, &rv);
+	}
+	if (!e && !(e = mt_err(rv)))
+		t->s = r.msg.args[0].ulong;
+	mlink_reply_clear(&r);
+	if (e < 0) {
+		free(t);
+		return e == TK_ERR_REMOVED ? TK_ERR_NOT_FOUND : e;
+	}
+	if ((e = read_mechs(t)) < 0) {
+		tok_close(&t->base);
+		return e;
+	}
+	fill_info(t);
+	*out = &t->base;
+	return 0;
+}
