@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "ckname.h"
-#include "export.h"
+#include "peer.h"
 #include "log.h"
 
 #define AUDIT_STR_MAX 64 /* characters kept of a label or serial */

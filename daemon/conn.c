@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "conn_int.h"
 #include "error.h"
+#include "export.h"
 #include "log.h"
 #include "loop.h"
 #include "reader.h"

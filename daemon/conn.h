@@ -42,8 +42,9 @@
 #include <time.h>
 
 #include "config.h"
-#include "export.h"
+#include "peer.h"
 
+struct export;
 struct loop;
 struct loop_timer;
 struct loop_watch;

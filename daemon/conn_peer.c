@@ -10,6 +10,7 @@
 
 #include "conn_int.h"
 #include "error.h"
+#include "export.h"
 #include "log.h"
 
 #define CONN_PEER_BUCKETS 256

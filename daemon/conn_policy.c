@@ -8,6 +8,7 @@
 #include "backoff.h"
 #include "conn.h"
 #include "error.h"
+#include "export.h"
 #include "frontend.h"
 #include "log.h"
 #include "rpc_server.h"

@@ -1,6 +1,7 @@
-/* APDU encoding and the exchange rules of ISO 7816-4: short and extended
- * length, command chaining, 61xx / GET RESPONSE, 6Cxx, and the status word
- * table. Everything the card sends is checked here before anyone parses it. */
+/* The PIV card on the ISO 7816-4 APDU layer (iso7816/): a card is an
+ * iso7816_card plus what the PIV and YubiKey commands remember, every
+ * command is CLA 00 and GET DATA probes extended length. And the BER-TLV
+ * walks the PIV sources share. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,9 @@
 
 int piv_card_new(const struct piv_transport *t, struct piv_card **out)
 {
+	struct iso7816_transport it;
 	struct piv_card *c;
+	int rc;
 
 	*out = NULL;
 	if (!t || !t->transmit)
@@ -21,13 +24,12 @@ int piv_card_new(const struct piv_transport *t, struct piv_card **out)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return TK_ERR_NOMEM;
-	c->rapdu = malloc(PIV_RAPDU_MAX);
-	if (!c->rapdu) {
+	it.transmit = t->transmit;
+	it.ctx = t->ctx;
+	if ((rc = iso7816_card_new(&it, &c->iso)) != 0) {
 		free(c);
-		return TK_ERR_NOMEM;
+		return rc;
 	}
-	c->t = *t;
-	c->ext = PIV_EXT_UNKNOWN;
 	*out = c;
 	return 0;
 }
@@ -36,7 +38,7 @@ void piv_card_free(struct piv_card **c)
 {
 	if (!c || !*c)
 		return;
-	free((*c)->rapdu);
+	iso7816_card_free(&(*c)->iso);
 	explicit_bzero(*c, sizeof(**c));
 	free(*c);
 	*c = NULL;
@@ -44,228 +46,45 @@ void piv_card_free(struct piv_card **c)
 
 enum piv_ext piv_card_extended(const struct piv_card *c)
 {
-	return c->ext;
+	return (enum piv_ext)iso7816_card_extended(c->iso);
 }
 
 void piv_card_set_extended(struct piv_card *c, enum piv_ext e)
 {
-	c->ext = e;
+	iso7816_card_set_extended(c->iso, (enum iso7816_ext)e);
 }
 
 unsigned long piv_card_apdu_count(const struct piv_card *c)
 {
-	return c->apdus;
+	return iso7816_card_apdu_count(c->iso);
 }
-
-/* A status-word class and what it means for us. */
-struct sw_map {
-	uint16_t sw, mask;
-	int err;
-};
-
-static const struct sw_map sw_table[] = {
-	{ 0x9000, 0xffff, 0 },
-	{ 0x63c0, 0xfff0, TK_ERR_PIN_INCORRECT },
-	{ 0x6300, 0xffff, TK_ERR_PIN_INCORRECT },
-	{ 0x6983, 0xffff, TK_ERR_PIN_LOCKED },
-	{ 0x6982, 0xffff, TK_ERR_AUTH_REQUIRED },
-	{ 0x6a82, 0xffff, TK_ERR_NOT_FOUND },
-	{ 0x6a88, 0xffff, TK_ERR_NOT_FOUND },
-	{ 0x6985, 0xffff, TK_ERR_DENIED },
-	{ 0x6984, 0xffff, TK_ERR_DENIED },
-	{ 0x6a80, 0xffff, TK_ERR_INVALID },
-	{ 0x6a86, 0xffff, TK_ERR_INVALID },
-	{ 0x6700, 0xffff, TK_ERR_INVALID },
-	{ 0x6b00, 0xffff, TK_ERR_INVALID },
-	{ 0x6a81, 0xffff, TK_ERR_UNSUPPORTED },
-	{ 0x6d00, 0xffff, TK_ERR_UNSUPPORTED },
-	{ 0x6e00, 0xffff, TK_ERR_UNSUPPORTED },
-	{ 0x6880, 0xfff0, TK_ERR_UNSUPPORTED },
-	{ 0x6a84, 0xffff, TK_ERR_TOO_LARGE },
-};
 
 int piv_sw_error(uint16_t sw)
 {
-	for (size_t i = 0; i < sizeof(sw_table) / sizeof(sw_table[0]); i++)
-		if ((sw & sw_table[i].mask) == sw_table[i].sw)
-			return sw_table[i].err;
-	return TK_ERR_DEVICE;
+	return iso7816_sw_error(sw);
 }
 
 int piv_sw_tries(uint16_t sw)
 {
-	if ((sw & 0xfff0) == 0x63c0)
-		return sw & 0x0f;
-	if (sw == 0x6983)
-		return 0;
-	return -1;
-}
-
-/* One C-APDU. le: 0 none, else the expected length (256 or 65536 for the
- * encoded zero). Case 2/4 short uses one Le byte, extended uses two (three
- * when there is no Lc). */
-static void encode(struct buf *cmd, uint8_t cla, uint8_t ins, uint8_t p1,
-		   uint8_t p2, const uint8_t *data, size_t len, size_t le,
-		   bool ext)
-{
-	buf_reset(cmd);
-	buf_add_u8(cmd, cla);
-	buf_add_u8(cmd, ins);
-	buf_add_u8(cmd, p1);
-	buf_add_u8(cmd, p2);
-	if (len) {
-		if (ext) {
-			buf_add_u8(cmd, 0);
-			buf_add_u16be(cmd, (uint16_t)len);
-		} else {
-			buf_add_u8(cmd, (uint8_t)len);
-		}
-		buf_add(cmd, data, len);
-	}
-	if (le) {
-		if (ext) {
-			if (!len)
-				buf_add_u8(cmd, 0);
-			buf_add_u16be(cmd, (uint16_t)(le & 0xffff));
-		} else {
-			buf_add_u8(cmd, (uint8_t)(le & 0xff));
-		}
-	}
-}
-
-/* Sends cmd, appends the response data to resp (capped at PIV_RESP_MAX
- * across calls via *total) and returns the status word. */
-static int exchange(struct piv_card *c, const struct buf *cmd, struct buf *resp,
-		    size_t *total, uint16_t *sw)
-{
-	struct reader r;
-	const uint8_t *data;
-	size_t rlen = PIV_RAPDU_MAX, dlen;
-	int rc;
-
-	if (buf_failed(cmd))
-		return TK_ERR_NOMEM;
-	c->apdus++;
-	rc = c->t.transmit(c->t.ctx, cmd->data, cmd->len, c->rapdu, &rlen);
-	if (rc > 0)
-		rc = TK_ERR_TRANSPORT;
-	if (rc < 0)
-		return rc;
-	if (rlen < 2 || rlen > PIV_RAPDU_MAX)
-		return TK_ERR_DEVICE;
-	dlen = rlen - 2;
-	r = reader_init(c->rapdu, rlen);
-	if (reader_get_ref(&r, dlen, &data) != 0 ||
-	    reader_get_u16be(&r, sw) != 0)
-		return TK_ERR_DEVICE;
-	/* Data to a command that expects none is dropped, not trusted. */
-	if (dlen && resp) {
-		if (dlen > PIV_RESP_MAX - *total) {
-			rc = TK_ERR_DEVICE;
-		} else {
-			buf_add(resp, data, dlen);
-			*total += dlen;
-			rc = buf_failed(resp) ? TK_ERR_NOMEM : 0;
-		}
-	}
-	explicit_bzero(c->rapdu, rlen);
-	return rc;
-}
-
-/* Follows 61xx with GET RESPONSE until the card is done. */
-static int get_responses(struct piv_card *c, struct buf *cmd, struct buf *resp,
-			 size_t *total, uint16_t *sw)
-{
-	int rc = 0;
-
-	for (int n = 0; (*sw >> 8) == 0x61; n++) {
-		if (n >= GET_RESPONSE_MAX || !resp)
-			return TK_ERR_DEVICE;
-		encode(cmd, 0x00, PIV_INS_GET_RESPONSE, 0, 0, NULL, 0,
-		       (*sw & 0xff) ? (*sw & 0xff) : 256, false);
-		rc = exchange(c, cmd, resp, total, sw);
-		if (rc)
-			return rc;
-	}
-	return rc;
-}
-
-/* Sends a command short, chained in 255-byte parts when the data needs it,
- * or as one extended APDU. Retries once with the right Le on 6Cxx. */
-static int send_command(struct piv_card *c, struct buf *cmd, uint8_t ins,
-			uint8_t p1, uint8_t p2, const uint8_t *data, size_t len,
-			struct buf *resp, bool ext, size_t *total, uint16_t *sw)
-{
-	struct reader in = reader_init(data, len);
-	const uint8_t *part;
-	size_t le = resp ? (ext ? 65536 : 256) : 0;
-	int rc;
-
-	while (!ext && reader_left(&in) > 255) {
-		if (reader_get_ref(&in, 255, &part) != 0)
-			return TK_ERR_ARG;
-		encode(cmd, 0x10, ins, p1, p2, part, 255, 0, false);
-		rc = exchange(c, cmd, resp, total, sw);
-		if (rc || *sw != 0x9000)
-			return rc;
-	}
-	len = reader_left(&in);
-	if (reader_get_ref(&in, len, &part) != 0)
-		return TK_ERR_ARG;
-	encode(cmd, 0x00, ins, p1, p2, part, len, le, ext);
-	rc = exchange(c, cmd, resp, total, sw);
-	if (rc == 0 && (*sw >> 8) == 0x6c && resp) {
-		encode(cmd, 0x00, ins, p1, p2, part, len,
-		       (*sw & 0xff) ? (*sw & 0xff) : 256, false);
-		rc = exchange(c, cmd, resp, total, sw);
-		if (rc == 0 && (*sw >> 8) == 0x6c)
-			rc = TK_ERR_DEVICE;
-	}
-	return rc;
-}
-
-/* Answers that mean "this card or reader does not take extended length". */
-static bool ext_refused(int rc, uint16_t sw)
-{
-	if (rc == TK_ERR_TRANSPORT)
-		return true;
-	return rc == 0 &&
-	       (sw == 0x6700 || sw == 0x6d00 || sw == 0x6e00 || sw == 0x6f00);
+	return iso7816_sw_tries(sw);
 }
 
 int piv_transmit(struct piv_card *c, uint8_t ins, uint8_t p1, uint8_t p2,
 		 const uint8_t *data, size_t len, struct buf *resp,
 		 uint16_t *sw)
 {
-	struct buf cmd;
-	size_t total = 0, start = resp ? resp->len : 0;
-	bool probe = c->ext == PIV_EXT_UNKNOWN && ins == PIV_INS_GET_DATA &&
-		     resp && len <= 0xffff;
-	bool ext = c->ext == PIV_EXT_YES || probe;
-	int rc;
+	/* GET DATA probes extended length: a read, refused at no cost. */
+	const struct iso7816_apdu a = {
+		.cla = 0x00,
+		.ins = ins,
+		.p1 = p1,
+		.p2 = p2,
+		.data = data,
+		.len = len,
+		.probe = ins == PIV_INS_GET_DATA,
+	};
 
-	*sw = 0;
-	if (len > 0xffff || (len && !data))
-		return TK_ERR_ARG;
-	/* Commands carry PINs and keys: the encoding buffer wipes itself. */
-	piv_secret_buf(&cmd, 0);
-	rc = send_command(c, &cmd, ins, p1, p2, data, len, resp, ext, &total,
-			  sw);
-	if (probe) {
-		if (ext_refused(rc, *sw)) {
-			c->ext = PIV_EXT_NO;
-			resp->len = start;
-			total = 0;
-			rc = send_command(c, &cmd, ins, p1, p2, data, len, resp,
-					  false, &total, sw);
-		} else if (rc == 0) {
-			c->ext = PIV_EXT_YES;
-		}
-	}
-	if (rc == 0)
-		rc = get_responses(c, &cmd, resp, &total, sw);
-	buf_free(&cmd);
-	return rc;
+	return iso7816_transmit(c->iso, &a, resp, sw);
 }
 
 int piv_command(struct piv_card *c, uint8_t ins, uint8_t p1, uint8_t p2,

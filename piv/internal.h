@@ -5,9 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "iso7816.h"
 #include "piv.h"
 #include "reader.h"
-#include "yubikey.h"
 
 enum {
 	PIV_INS_VERIFY = 0x20,
@@ -16,7 +16,6 @@ enum {
 	PIV_INS_GENERATE = 0x47,
 	PIV_INS_GENERAL_AUTH = 0x87,
 	PIV_INS_SELECT = 0xa4,
-	PIV_INS_GET_RESPONSE = 0xc0,
 	PIV_INS_GET_DATA = 0xcb,
 	PIV_INS_PUT_DATA = 0xdb,
 	YK_INS_MOVE_KEY = 0xf6,
@@ -31,12 +30,11 @@ enum {
 };
 
 struct piv_card {
-	struct piv_transport t;
-	enum piv_ext ext;
-	unsigned long apdus;
-	uint8_t *rapdu; /* PIV_RAPDU_MAX bytes, reused; wiped after each use */
+	struct iso7816_card *iso; /* the APDU exchange */
+	/* yubikey.c's record of the firmware version (major, minor, patch),
+	 * kept as bytes so this header needs nothing of yubikey.h */
 	bool has_version;
-	struct yk_version version;
+	uint8_t version[3];
 };
 
 /* Walks every TLV at one level of r: malformed TLVs or a repeated wanted

@@ -30,6 +30,7 @@
 #include <openssl/types.h>
 
 #include "buf.h"
+#include "iso7816.h"
 
 /* Algorithm identifiers (SP 800-78-4 and Yubico's additions). */
 enum {
@@ -92,16 +93,17 @@ enum {
 };
 
 /* A card response: up to 64 KiB of data plus the status word. */
-#define PIV_RAPDU_MAX (65536 + 2)
+#define PIV_RAPDU_MAX ISO7816_RAPDU_MAX
 /* Most response data we accept for one command, across 61xx chains. */
-#define PIV_RESP_MAX 65536
+#define PIV_RESP_MAX ISO7816_RESP_MAX
 /* Most bytes an inflated (gzip) certificate may grow to. */
 #define PIV_CERT_MAX 32768
 
 /* Sends one C-APDU and receives the R-APDU (data and SW1 SW2) into rapdu;
  * *rlen is the buffer size on entry (PIV_RAPDU_MAX) and the response length
  * on return. Returns 0, or TK_ERR_REMOVED / TK_ERR_RESET / TK_ERR_TRANSPORT,
- * which the library hands up unchanged. */
+ * which the library hands up unchanged. (The struct iso7816_transport of
+ * the APDU layer underneath, iso7816/iso7816.h.) */
 struct piv_transport {
 	int (*transmit)(void *ctx, const uint8_t *capdu, size_t clen,
 			uint8_t *rapdu, size_t *rlen);
@@ -110,11 +112,16 @@ struct piv_transport {
 
 struct piv_card;
 
-/* Extended-length state. UNKNOWN: the first GET DATA is sent extended as a
- * probe (no extra APDU); a refusal (6700, 6D00, 6E00, 6F00 or a transport
- * error) resends it short and remembers NO, anything else remembers YES.
- * With YES every command is one APDU (no chaining, no 61xx). */
-enum piv_ext { PIV_EXT_UNKNOWN = 0, PIV_EXT_YES, PIV_EXT_NO };
+/* Extended-length state (enum iso7816_ext): the first GET DATA is the
+ * probe. UNKNOWN: it is sent extended (no extra APDU); a refusal (6700,
+ * 6D00, 6E00, 6F00 or a transport error) resends it short and remembers NO,
+ * anything else remembers YES. With YES every command is one APDU (no
+ * chaining, no 61xx). */
+enum piv_ext {
+	PIV_EXT_UNKNOWN = ISO7816_EXT_UNKNOWN,
+	PIV_EXT_YES = ISO7816_EXT_YES,
+	PIV_EXT_NO = ISO7816_EXT_NO,
+};
 
 int piv_card_new(const struct piv_transport *t, struct piv_card **out);
 void piv_card_free(struct piv_card **c);
@@ -125,21 +132,20 @@ void piv_card_set_extended(struct piv_card *c, enum piv_ext e);
  * APDU budget is measured with this. */
 unsigned long piv_card_apdu_count(const struct piv_card *c);
 
-/* ---- APDU layer (apdu.c) ---- */
+/* ---- APDU layer (apdu.c, on iso7816/iso7816.h) ---- */
 
-/* One command. Response data, if any, is appended to resp (NULL: the
- * command has no response data and no Le is sent). Chaining, 61xx and 6Cxx
- * are handled here. Returns transport/garbage errors only; the status word
- * is left to the caller. */
+/* One command (CLA 00). Response data, if any, is appended to resp (NULL:
+ * the command has no response data and no Le is sent). Chaining, 61xx and
+ * 6Cxx are handled by iso7816_transmit(). Returns transport/garbage errors
+ * only; the status word is left to the caller. */
 int piv_transmit(struct piv_card *c, uint8_t ins, uint8_t p1, uint8_t p2,
 		 const uint8_t *data, size_t len, struct buf *resp,
 		 uint16_t *sw);
 /* piv_transmit, with any status word but 9000 mapped by piv_sw_error(). */
 int piv_command(struct piv_card *c, uint8_t ins, uint8_t p1, uint8_t p2,
 		const uint8_t *data, size_t len, struct buf *resp);
-/* The one place status words become TK_ERR codes (9000 -> 0). */
+/* iso7816_sw_error() and iso7816_sw_tries(): the status-word table. */
 int piv_sw_error(uint16_t sw);
-/* Tries left from 63Cx (and 0 from 6983), else -1. */
 int piv_sw_tries(uint16_t sw);
 
 /* ---- Commands (piv.c) ---- */

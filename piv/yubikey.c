@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "internal.h"
+#include "yubikey.h"
 
 /* A command whose answer must be exactly n bytes. */
 static int fixed_answer(struct piv_card *c, uint8_t ins, uint8_t *out, size_t n)
@@ -35,15 +36,18 @@ int yk_get_version(struct piv_card *c, struct yk_version *v)
 	v->major = b[0];
 	v->minor = b[1];
 	v->patch = b[2];
-	c->version = *v;
+	memcpy(c->version, b, sizeof(c->version));
 	c->has_version = true;
 	return 0;
 }
 
 bool yk_card_version(const struct piv_card *c, struct yk_version *v)
 {
-	if (c->has_version)
-		*v = c->version;
+	if (c->has_version) {
+		v->major = c->version[0];
+		v->minor = c->version[1];
+		v->patch = c->version[2];
+	}
 	return c->has_version;
 }
 

@@ -203,6 +203,24 @@ bool fe_device_retry_one(struct fe_device_report *rep);
 void fe_events_pump(bool scan);
 void fe_events_source_free(void);
 
+/* ---- fe_guard.c: the pin guard (pin_guard.h) of an app and a slot ---- */
+
+/* With slot->lock held: 0 when the app may send a secret of `which` with
+ * hash h to the slot's token now, TK_ERR_PIN_LOCKED when not (the caller
+ * answers CKR_PIN_LOCKED, as if the token had), or the error of a counter
+ * query. Asks the token only for a counter it does not know. Apps without
+ * a guard always pass. */
+int guard_check(struct app *app, struct fe_slot *slot, enum tk_user which,
+		const struct pin_hash *h);
+/* With slot->lock held: the token answered r (pin_guard_result). */
+void guard_result(struct fe_slot *slot, enum tk_user which,
+		  const struct pin_hash *h, int r);
+/* With slot->lock held: the token now holds `which` = hash h. */
+void guard_set(struct fe_slot *slot, enum tk_user which,
+	       const struct pin_hash *h);
+/* Whether the app has a guard (then the secrets it sends are hashed). */
+bool guard_on(const struct app *app);
+
 /* ---- rv.c ---- */
 CK_RV rv_from_tk(int err);
 /* A driver's answer to a template (driver.h's create_data): NOT_FOUND is

@@ -64,24 +64,4 @@ void pin_guard_set(struct pin_guard *g, uint64_t epoch, enum tk_user which,
 		   const struct pin_hash *h);
 void pin_guard_wipe(struct pin_hash *h);
 
-/* ---- the front end's use (pin_guard.c, with internal.h) ---- */
-struct app;
-struct fe_slot;
-
-/* With slot->lock held: 0 when the app may send a secret of `which` with
- * hash h to the slot's token now, TK_ERR_PIN_LOCKED when not (the caller
- * answers CKR_PIN_LOCKED, as if the token had), or the error of a counter
- * query. Asks the token only for a counter it does not know. Apps without
- * a guard always pass. */
-int guard_check(struct app *app, struct fe_slot *slot, enum tk_user which,
-		const struct pin_hash *h);
-/* With slot->lock held: the token answered r (pin_guard_result). */
-void guard_result(struct fe_slot *slot, enum tk_user which,
-		  const struct pin_hash *h, int r);
-/* With slot->lock held: the token now holds `which` = hash h. */
-void guard_set(struct fe_slot *slot, enum tk_user which,
-	       const struct pin_hash *h);
-/* Whether the app has a guard (then the secrets it sends are hashed). */
-bool guard_on(const struct app *app);
-
 #endif
