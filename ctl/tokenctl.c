@@ -36,7 +36,6 @@ static void ctl_usage(FILE *f)
 	fprintf(f,
 		"usage: tokenctl [--json] [-s SOCKET] COMMAND\n"
 		"  status              tokens, exports and connections\n"
-		"  watch               live events until interrupted\n"
 		"  reload              reload the config, as SIGHUP does\n"
 		"  check-config FILE   check a config file\n"
 		"  -s, --socket PATH   control socket (default %s)\n"
@@ -83,7 +82,7 @@ static bool ctl_write_all(int fd, const char *p, size_t len)
 }
 
 /* Reads the status line ("ok" or "error ..."), then copies the body to
- * stdout as it comes (watch streams). */
+ * stdout as it comes. */
 static int ctl_request(const struct ctl_args *a, const char *verb)
 {
 	char line[CONTROL_MAX_REQUEST], head[512], chunk[4096];
@@ -241,7 +240,7 @@ static int ctl_parse(int argc, char **argv, struct ctl_args *a)
 
 int main(int argc, char **argv)
 {
-	static const char *const verbs[] = { "status", "watch", "reload" };
+	static const char *const verbs[] = { "status", "reload" };
 	struct ctl_args a = { 0 };
 	int r;
 

@@ -178,7 +178,7 @@ static void ctl_dispatch(struct ctl_conn *cc, char *line)
 		cc->answered = true;
 		v->run(cc);
 		if (buf_failed(&cc->out)) {
-			ctl_refuse(cc, "out of memory");
+			ctl_refuse(cc, "reply too large or out of memory");
 			return;
 		}
 		ctl_flush(cc);

@@ -11,18 +11,15 @@
  *   request   one line of printable ASCII ending in "\n", at most
  *             CONTROL_MAX_REQUEST bytes: VERB [json]
  *   reply     "ok\n" or "error MESSAGE\n", then the body, then the daemon
- *             closes (watch: one event per line until the client leaves).
+ *             closes.
  *
  *   status    tokens, exports and their connections
  *   reload    as SIGHUP; error with the reason when refused
- *   watch     live events (token arrived/left, connection opened/closed,
- *             login refused, key used)
  *
- * With "json" the body is JSON (status: one object; watch: one object per
- * line), else aligned text. A malformed or oversized request, or none
- * within CONTROL_REQUEST_MS, closes that control connection only (logged).
- * Everything runs on the daemon's event loop and never waits: a control
- * client that stops reading is dropped once CONTROL_MAX_OUTPUT is queued.
+ * With "json" the body is JSON (one object), else aligned text. A malformed or
+ * oversized request, or none within CONTROL_REQUEST_MS, closes that control
+ * connection only (logged). Everything runs on the daemon's event loop and
+ * never waits; a reply is capped at CONTROL_MAX_OUTPUT.
  */
 #ifndef TOKEND_CONTROL_H
 #define TOKEND_CONTROL_H
@@ -40,7 +37,7 @@ struct control;
 #define CONTROL_MAX_REQUEST 256
 #define CONTROL_REQUEST_MS 5000
 #define CONTROL_MAX_CONNS 32
-#define CONTROL_MAX_OUTPUT (256u << 10)
+#define CONTROL_MAX_OUTPUT (4u << 20)
 
 /* What the control socket needs from the service (service.c). */
 struct control_host {
