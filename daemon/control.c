@@ -334,9 +334,20 @@ int control_open(struct loop *loop, const char *path, gid_t gid,
 	ctl->fd = -1;
 	if ((ctl->path = strdup(path)) == NULL)
 		goto out;
-	r = export_listen_path(path, 0, gid == (gid_t)-1 ? 0 : gid,
-			       gid == (gid_t)-1 ? 0600 : 0660, &ctl->fd,
-			       &ctl->dev, &ctl->ino);
+	/* Owned by the daemon's user (root, or tokend under systemd): it may
+	 * give the file to the control group only when it is a member. */
+	r = TK_ERR_IO;
+	if (gid != (gid_t)-1)
+		r = export_listen_path(path, geteuid(), gid, 0660, &ctl->fd,
+				       &ctl->dev, &ctl->ino);
+	if (r != 0 && gid != (gid_t)-1)
+		log_warn("control: %s cannot go to group %u; root only", path,
+			 (unsigned)gid);
+	if (r != 0) {
+		gid = (gid_t)-1;
+		r = export_listen_path(path, geteuid(), getegid(), 0600,
+				       &ctl->fd, &ctl->dev, &ctl->ino);
+	}
 	if (r != 0)
 		goto out;
 	if ((r = loop_add(loop, ctl->fd, EPOLLIN, ctl_on_accept, ctl,

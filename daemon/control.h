@@ -1,7 +1,8 @@
 /* The control socket: how tokenctl asks the running daemon what it sees and
  * tells it to reload. A Unix stream socket (control-socket, default
- * /run/tokend/control), mode 0660 owned by root and the control-group
- * (tokend-admin when it exists; else mode 0600, root only). Peers are
+ * /run/tokend/control), mode 0660, owned by the daemon's user and the
+ * control-group (tokend-admin when it exists and the daemon may give the
+ * file to it; else mode 0600: root only). Peers are
  * checked again by their credentials: root, or a member of the
  * control-group. Members of tokend are clients of the exports and are
  * refused here, so they cannot see each other's connections.
@@ -50,9 +51,9 @@ struct control_host {
 	gid_t (*admin_gid)(void *ctx);
 };
 
-/* Binds path (owner root, group gid with mode 0660, or mode 0600 when gid
- * is (gid_t)-1) and serves it on loop. host is copied. Returns 0 or a
- * TK_ERR_*. Loop thread. */
+/* Binds path (group gid with mode 0660, or mode 0600 when gid is
+ * (gid_t)-1 or cannot be applied) and serves it on loop. host is copied.
+ * Returns 0 or a TK_ERR_*. Loop thread. */
 int control_open(struct loop *loop, const char *path, gid_t gid,
 		 const struct control_host *host, struct control **out);
 /* Closes every control connection and the socket (its file removed when
