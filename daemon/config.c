@@ -344,6 +344,34 @@ static int cfg_tokend_pin_tries_reserved(struct cfg_parser *p, const char *v)
 				&p->cfg->limits.pin_tries_reserved);
 }
 
+static int cfg_tokend_control_socket(struct cfg_parser *p, const char *v)
+{
+	bool none = v[0] == '\0' || strcmp(v, "none") == 0;
+
+	if (!none &&
+	    (v[0] != '/' ||
+	     strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))) {
+		cfg_fail(p, p->line,
+			 "control-socket must be an absolute path that fits a "
+			 "socket address, or none: '%s'",
+			 v);
+		return TK_ERR_INVALID;
+	}
+	free(p->cfg->control_socket);
+	if ((p->cfg->control_socket = strdup(none ? "" : v)) == NULL)
+		return TK_ERR_NOMEM;
+	return 0;
+}
+
+static int cfg_tokend_control_group(struct cfg_parser *p, const char *v)
+{
+	if (config_value_group(v, &p->cfg->control_gid) != 0) {
+		cfg_fail(p, p->line, "unknown control-group '%s'", v);
+		return TK_ERR_INVALID;
+	}
+	return 0;
+}
+
 static const struct cfg_key cfg_tokend_keys[] = {
 	{ "log-level", cfg_tokend_log_level, false },
 	{ "state-dir", cfg_tokend_state_dir, false },
@@ -355,6 +383,8 @@ static const struct cfg_key cfg_tokend_keys[] = {
 	{ "max-workers", cfg_tokend_max_workers, false },
 	{ "handshake-timeout", cfg_tokend_handshake_timeout, false },
 	{ "pin-tries-reserved", cfg_tokend_pin_tries_reserved, false },
+	{ "control-socket", cfg_tokend_control_socket, false },
+	{ "control-group", cfg_tokend_control_group, false },
 	{ NULL, NULL, false },
 };
 
@@ -552,10 +582,14 @@ static int cfg_new(struct config **out)
 	cfg->limits.max_workers = 64;
 	cfg->limits.handshake_timeout = 10;
 	cfg->limits.pin_tries_reserved = 1;
-	if ((cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL) {
+	if ((cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL ||
+	    (cfg->control_socket = strdup(CONFIG_DEFAULT_CONTROL)) == NULL) {
+		free(cfg->state_dir);
 		free(cfg);
 		return TK_ERR_NOMEM;
 	}
+	if (config_value_group(CONFIG_CONTROL_GROUP, &cfg->control_gid) != 0)
+		cfg->control_gid = (gid_t)-1;
 	*out = cfg;
 	return 0;
 }
@@ -637,6 +671,7 @@ void config_free(struct config **p)
 	free(cfg->exports);
 	free(cfg->path);
 	free(cfg->state_dir);
+	free(cfg->control_socket);
 	free(cfg);
 	*p = NULL;
 }

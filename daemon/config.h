@@ -22,6 +22,9 @@
 #define CONFIG_DEFAULT_SOCKET "/run/tokend/pkcs11"
 #define CONFIG_DEFAULT_STATE_DIR "/var/lib/tokend"
 #define CONFIG_GROUP "tokend"
+/* The control socket (daemon/control.h) and the group allowed on it. */
+#define CONFIG_DEFAULT_CONTROL "/run/tokend/control"
+#define CONFIG_CONTROL_GROUP "tokend-admin"
 /* The longest pin-file PIN: what the front end passes on to a token
  * (FE_MAX_PIN in pkcs11/internal.h); a longer one could never be sent. */
 #define CONFIG_PIN_MAX 64
@@ -93,6 +96,10 @@ struct config {
 	char *path;    /* NULL for the built-in default */
 	int log_level; /* syslog priority */
 	char *state_dir;
+	/* control-socket ("" or "none": no control socket) and control-group
+	 * (default tokend-admin when it exists; (gid_t)-1: root only) */
+	char *control_socket;
+	gid_t control_gid;
 	struct config_limits limits;
 	struct export_conf **exports;
 	size_t n_exports;

@@ -490,3 +490,27 @@ void export_close(struct export **p)
 	free(ex);
 	*p = NULL;
 }
+
+/* For other listening sockets of the daemon (the control socket): the
+ * same safe bind as an export's, owner and mode applied before listen.
+ * *fd is -1 on failure. */
+int export_listen_path(const char *path, uid_t owner, gid_t group, mode_t mode,
+		       int *fd, dev_t *dev, ino_t *ino)
+{
+	struct export_conf ec = { .name = "control",
+				  .socket = (char *)path,
+				  .owner = owner,
+				  .group = group,
+				  .mode = mode };
+	struct export ex = { .conf = &ec, .fd = -1 };
+	int r;
+
+	if ((r = export_bind(&ex)) != 0 && ex.fd >= 0) {
+		close(ex.fd);
+		ex.fd = -1;
+	}
+	*fd = ex.fd;
+	*dev = ex.dev;
+	*ino = ex.ino;
+	return r;
+}

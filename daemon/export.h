@@ -146,4 +146,10 @@ int export_pin_get(struct export *ex, uint8_t *pin, size_t *len);
  * using up the card's retries. */
 void export_pin_rejected(struct export *ex);
 
+/* Creates a listening socket at path as export_open does (stale file
+ * removed, parents made, owner and mode set on the inode bound, then
+ * listen), for the daemon's other sockets. Returns 0 or a TK_ERR_*. */
+int export_listen_path(const char *path, uid_t owner, gid_t group, mode_t mode,
+		       int *fd, dev_t *dev, ino_t *ino);
+
 #endif

@@ -491,3 +491,9 @@ bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot)
 		return srv->policy.shows_token(srv->policy.ctx, NULL);
 	return false;
 }
+
+/* For status displays (the control socket): the client's application. */
+struct app *rpc_server_app(struct rpc_server *srv)
+{
+	return srv->app;
+}

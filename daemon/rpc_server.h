@@ -111,4 +111,7 @@ int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,
 int rpc_server_try(struct rpc_server *srv, const uint8_t *req, size_t len,
 		   struct buf *resp);
 
+/* The connection's application context (for read-only status). */
+struct app *rpc_server_app(struct rpc_server *srv);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "activation.h"
 #include "conn.h"
+#include "control.h"
 #include "devices.h"
 #include "error.h"
 #include "export.h"
@@ -32,6 +33,7 @@ struct service {
 	struct activation act;
 	struct export **exports; /* parallel to cfg->exports */
 	struct devices *devices; /* the watchers feeding the slot table */
+	struct control *control; /* tokenctl's socket (control.h) */
 };
 
 static void service_apply_log_level(struct service *s)
@@ -175,24 +177,32 @@ out:
 	return r;
 }
 
+static int service_reload_why(struct service *s, char *err, size_t errlen);
+
 int service_reload(struct service *s)
 {
-	struct config *cfg = NULL;
 	char err[512];
+
+	return service_reload_why(s, err, sizeof(err));
+}
+
+/* service_reload(), telling why a refused config was refused. */
+static int service_reload_why(struct service *s, char *err, size_t errlen)
+{
+	struct config *cfg = NULL;
 	int r;
 
 	sd_notify(0, "RELOADING=1");
 	log_info("reloading %s", s->config_path);
-	r = config_load(s->config_path, s->config_explicit, &cfg, err,
-			sizeof(err));
+	r = config_load(s->config_path, s->config_explicit, &cfg, err, errlen);
 	if (r != 0) {
 		log_err("reload refused, keeping the running config: %s", err);
 		goto out;
 	}
 	if ((r = service_apply(s, cfg)) != 0) {
-		log_err("reload refused, keeping the running config: an "
-			"export could not be opened (%s)",
-			tk_strerror(r));
+		snprintf(err, errlen, "an export could not be opened (%s)",
+			 tk_strerror(r));
+		log_err("reload refused, keeping the running config: %s", err);
 		config_free(&cfg);
 		goto out;
 	}
@@ -213,6 +223,7 @@ static void service_stop(struct service *s)
 	 * within one bounded wait) and the connections close. */
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += EXPORT_CLOSE_WAIT_S;
+	control_close(&s->control);
 	for (size_t i = 0; i < s->cfg->n_exports; i++)
 		export_stop_listening(s->exports[i]);
 	for (size_t i = 0; i < s->cfg->n_exports; i++)
@@ -292,6 +303,45 @@ out:
 	return r;
 }
 
+/* ---- the control socket's view of the service ---- */
+
+static int service_ctl_reload(void *ctx, char *err, size_t errlen)
+{
+	return service_reload_why(ctx, err, errlen);
+}
+
+static struct export *const *service_ctl_exports(void *ctx, size_t *n)
+{
+	struct service *s = ctx;
+
+	*n = service_n_exports(s);
+	return s->exports;
+}
+
+static gid_t service_ctl_admin_gid(void *ctx)
+{
+	return ((struct service *)ctx)->cfg->control_gid;
+}
+
+/* A control socket that cannot open is logged; tokend serves anyway. */
+static void service_control_open(struct service *s)
+{
+	const struct control_host host = {
+		.ctx = s,
+		.reload = service_ctl_reload,
+		.exports = service_ctl_exports,
+		.admin_gid = service_ctl_admin_gid,
+	};
+
+	if (s->cfg->control_socket[0] == '\0')
+		return;
+	if (control_open(s->loop, s->cfg->control_socket, s->cfg->control_gid,
+			 &host, &s->control) != 0)
+		log_err("control: cannot open %s; tokenctl will not reach "
+			"this tokend",
+			s->cfg->control_socket);
+}
+
 int service_run(struct service *s)
 {
 	struct config *cfg = s->cfg;
@@ -303,6 +353,7 @@ int service_run(struct service *s)
 		config_free(&cfg);
 		return r;
 	}
+	service_control_open(s);
 	sd_notify(0, "READY=1");
 	service_notify_status(s);
 	log_info("tokend ready: %zu export(s)", s->cfg->n_exports);
@@ -315,6 +366,7 @@ void service_free(struct service **p)
 
 	if (s == NULL)
 		return;
+	control_close(&s->control);
 	devices_free(&s->devices);
 	for (size_t i = 0; s->exports && i < service_n_exports(s); i++)
 		service_close_export(s, &s->exports[i]);

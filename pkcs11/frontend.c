@@ -864,3 +864,58 @@ CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID,
 	pthread_mutex_unlock(&slot->info_lock);
 	return rv;
 }
+
+/* ---- read-only status for the daemon's control socket ---- */
+
+/* Never waits: a slot or app whose lock is taken (a card call under way)
+ * is reported busy, with what info_lock alone gives. */
+size_t frontend_status(struct fe_slot_status *out, size_t max)
+{
+	size_t n = __atomic_load_n(&fe.nslots, __ATOMIC_ACQUIRE);
+
+	for (size_t i = 0; i < n && i < max; i++) {
+		struct fe_slot *slot = fe.slots[i];
+		struct fe_slot_status *st = &out[i];
+		const struct tk_objects *objs = NULL;
+
+		memset(st, 0, sizeof(*st));
+		st->id = slot->id;
+		snprintf(st->reader, sizeof(st->reader), "%s", slot->dev.name);
+		st->token = slot_info_peek(slot, &st->info) == 0;
+		if (pthread_mutex_trylock(&slot->lock) != 0) {
+			st->busy = true;
+			continue;
+		}
+		if (slot->tok) {
+			st->driver = slot->drv->ops->name;
+			st->n_user = slot->n_user;
+			st->n_so = slot->n_so;
+			if (slot->tok->ops->objects(slot->tok, &objs) == 0 &&
+			    objs)
+				st->nkeys = objs->nkeys;
+		}
+		pthread_mutex_unlock(&slot->lock);
+	}
+	return n;
+}
+
+bool app_status(struct app *app, struct fe_app_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (pthread_mutex_trylock(&app->lock) != 0)
+		return false;
+	for (const struct session *s = app->sessions; s; s = s->next)
+		st->nsessions++;
+	for (size_t i = 0; i < app->nlogins && st->nlogins < FE_STATUS_LOGINS;
+	     i++) {
+		const struct app_login *l = &app->logins[i];
+
+		if (l->slot == NULL || l->epoch != slot_epoch(l->slot))
+			continue;
+		st->logins[st->nlogins].slot = l->slot->id;
+		st->logins[st->nlogins].user = l->user;
+		st->nlogins++;
+	}
+	pthread_mutex_unlock(&app->lock);
+	return true;
+}

@@ -267,4 +267,33 @@ CK_RV fe_C_SeedRandom(struct app *app, CK_SESSION_HANDLE hSession,
 CK_RV fe_C_GenerateRandom(struct app *app, CK_SESSION_HANDLE hSession,
 			  CK_BYTE_PTR pRandomData, CK_ULONG ulRandomLen);
 
+/* ---- read-only status (the daemon's control socket) ---- */
+
+struct fe_slot_status {
+	CK_SLOT_ID id;
+	char reader[128]; /* the watcher's device name */
+	bool token;       /* a token is open in the slot */
+	bool busy; /* a card call held the slot: the fields below unknown */
+	const char *driver; /* static string of the driver serving it */
+	struct tk_token_info info;
+	size_t nkeys;
+	unsigned n_user, n_so; /* apps logged in to the token now */
+};
+/* Fills out[0..min(max, n)) and returns n, the number of slots. Never
+ * waits for a card or a lock held across one. Any thread. */
+size_t frontend_status(struct fe_slot_status *out, size_t max);
+
+#define FE_STATUS_LOGINS 16
+struct fe_app_status {
+	size_t nsessions;
+	size_t nlogins;
+	struct {
+		CK_SLOT_ID slot;
+		CK_USER_TYPE user;
+	} logins[FE_STATUS_LOGINS];
+};
+/* The app's open sessions and current logins, or false (nothing filled
+ * but zeros) when the app is in a call that holds it: never waits. */
+bool app_status(struct app *app, struct fe_app_status *st);
+
 #endif
