@@ -60,6 +60,7 @@ chmod 0755 "$TMP"
 had_user=$(getent passwd tokend >/dev/null && echo 1 || echo 0)
 had_group=$(getent group tokend >/dev/null && echo 1 || echo 0)
 had_tss=$(getent group tss >/dev/null && echo 1 || echo 0)
+had_admin=$(getent group tokend-admin >/dev/null && echo 1 || echo 0)
 
 
 cleanup() {
@@ -76,6 +77,7 @@ cleanup() {
 	[ "$had_user" = 1 ] || ! getent passwd tokend >/dev/null || userdel tokend
 	[ "$had_group" = 1 ] || ! getent group tokend >/dev/null || groupdel tokend
 	[ "$had_tss" = 1 ] || ! getent group tss >/dev/null || groupdel tss
+	[ "$had_admin" = 1 ] || ! getent group tokend-admin >/dev/null || groupdel tokend-admin
 	if [ "$rc" -ne 0 ] || [ -n "${TOKEND_KEEP_TMP:-}" ]; then
 		echo "packages.sh: temp dir kept: $TMP" >&2
 	else

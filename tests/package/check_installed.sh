@@ -32,6 +32,8 @@ check "user tokend's group is tokend" test "$(getent group "${gid:-x}" | cut -d:
 check "user tokend's home is /var/lib/tokend" test "$home" = /var/lib/tokend
 check "user tokend has no login shell" test "$shell" = /usr/sbin/nologin
 check "user tokend is in group tss (TPM)" sh -c "id -nG tokend | tr ' ' '\n' | grep -qx tss"
+check "user tokend is in group tokend-admin (the control socket's group)" \
+	sh -c "id -nG tokend | tr ' ' '\n' | grep -qx tokend-admin"
 
 # The directories (tmpfiles.d).
 perm() { stat -c '%a %U:%G' "$1" 2>/dev/null; }
