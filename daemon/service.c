@@ -335,6 +335,16 @@ static void service_control_open(struct service *s)
 
 	if (s->cfg->control_socket[0] == '\0')
 		return;
+	/* The default lives in the unit's RuntimeDirectory: a tokend started
+	 * by hand (tests, a developer's config) does not create /run/tokend
+	 * just for it. A control-socket named in the config is created as
+	 * exports are. */
+	if (strcmp(s->cfg->control_socket, CONFIG_DEFAULT_CONTROL) == 0 &&
+	    access("/run/tokend", F_OK) != 0) {
+		log_info("control: /run/tokend does not exist: no control "
+			 "socket (set control-socket to have one)");
+		return;
+	}
 	if (control_open(s->loop, s->cfg->control_socket, s->cfg->control_gid,
 			 &host, &s->control) != 0)
 		log_err("control: cannot open %s; tokenctl will not reach "
