@@ -8,7 +8,6 @@
 
 #include "error.h"
 #include "rpc_srv_int.h"
-#include "tokend-pkcs11.h"
 
 /* ---- the dispatch table ---- */
 
@@ -297,22 +296,6 @@ static uint32_t fast_peek(const uint8_t *req, size_t len)
 	       (uint32_t)req[2] << 8 | req[3];
 }
 
-/* Reading an attestation is a card round trip. */
-static bool fast_attrs_cached(const struct rpc_message *m)
-{
-	const struct rpc_arg *a;
-
-	if (m->call_id != RPC_C_GetAttributeValue)
-		return true;
-	if (m->nargs < 3 || ((a = &m->args[2])->type != RPC_ARG_ATTR_BUF &&
-			     a->type != RPC_ARG_ATTRS))
-		return false;
-	for (CK_ULONG i = 0; i < a->attrs.count; i++)
-		if (a->attrs.v[i].type == CKA_TOKEND_ATTESTATION)
-			return false;
-	return true;
-}
-
 /* The front end's hold for the call, or false when its locks are busy. */
 static bool fast_hold(struct srv_call *c, unsigned cls, struct fe_hold *hold)
 {
@@ -345,7 +328,9 @@ int rpc_server_try(struct rpc_server *srv, const uint8_t *req, size_t len,
 	/* A malformed request goes the slow way, which closes. */
 	if (rpc_request_decode(&srv->codec, req, len, &c->req) != 0)
 		goto out;
-	if (fast_attrs_cached(&c->req) && fast_hold(c, fast_class[id], &hold)) {
+	/* An attribute read from the device (an attestation) is the front
+	 * end's CKR_TOKEND_WOULD_BLOCK: the slow path then. */
+	if (fast_hold(c, fast_class[id], &hold)) {
 		rv = srv_dispatch(c);
 		fe_try_end(&hold);
 		if (rv != CKR_TOKEND_WOULD_BLOCK)
