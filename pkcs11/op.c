@@ -137,6 +137,34 @@ int op_driver_decrypt(struct app *app, struct session *s, struct op *op,
 	return op_driver_raw(app, s, op, false, in, in_len, out, out_len);
 }
 
+size_t op_sig_size(const struct op *op)
+{
+	switch (alg_family(op->alg)) {
+	case KF_RSA:
+		return (size_t)EVP_PKEY_get_size(op->pub);
+	case KF_EC:
+		return 2 * alg_field_len(op->alg);
+	case KF_ED:
+		return 64;
+	default:
+		return 0;
+	}
+}
+
+int op_out_size(struct app *app, struct session *s, struct op *op, size_t *n)
+{
+	bool sign = op == &s->op[OP_SIGN];
+
+	*n = 0;
+	if (op->whole)
+		return op_driver_raw(app, s, op, sign, NULL, 0, NULL, n);
+	if (sign)
+		*n = op_sig_size(op);
+	else if (alg_family(op->alg) == KF_RSA)
+		*n = (size_t)EVP_PKEY_get_size(op->pub);
+	return *n ? 0 : TK_ERR_UNSUPPORTED;
+}
+
 CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 		     const uint8_t *data, size_t len, CK_BYTE_PTR out,
 		     CK_ULONG_PTR out_len)
@@ -147,7 +175,7 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 	CK_RV rv;
 	int r;
 
-	if ((r = op_driver_raw(app, s, op, sign, NULL, 0, NULL, &max)) < 0)
+	if ((r = op_out_size(app, s, op, &max)) < 0)
 		goto fail;
 	if (!out || *out_len < max) {
 		*out_len = max;

@@ -391,7 +391,8 @@ struct keyop_arg {
 	uint8_t alg, ref;
 	const uint8_t *in;
 	size_t in_len;
-	struct buf out;
+	uint8_t *out; /* the caller's buffer */
+	size_t *out_len;
 };
 
 static int op_key(struct piv_token *t, void *arg)
@@ -401,13 +402,13 @@ static int op_key(struct piv_token *t, void *arg)
 	switch (a->kind) {
 	case KEYOP_SIGN:
 		return piv_sign(t->piv, a->alg, a->ref, a->in, a->in_len,
-				&a->out);
+				a->out, a->out_len);
 	case KEYOP_DECRYPT:
 		return piv_decipher(t->piv, a->alg, a->ref, a->in, a->in_len,
-				    &a->out);
+				    a->out, a->out_len);
 	default:
 		return piv_ecdh(t->piv, a->alg, a->ref, a->in, a->in_len,
-				&a->out);
+				a->out, a->out_len);
 	}
 }
 
@@ -440,7 +441,7 @@ static int token_keyop(struct piv_token *t, struct keyop_arg *a, uint8_t *out,
 	size_t max;
 	int rc;
 
-	if (!a->in || !out_len)
+	if (!out_len)
 		return TK_ERR_ARG;
 	if (i < 0 || !t->has_key[i] || a->ref == PIV_SLOT_ATTEST)
 		return TK_ERR_NOT_FOUND;
@@ -453,20 +454,16 @@ static int token_keyop(struct piv_token *t, struct keyop_arg *a, uint8_t *out,
 		*out_len = max;
 		return out ? TK_ERR_TOO_LARGE : 0;
 	}
+	if (!a->in)
+		return TK_ERR_ARG;
 	if (k->pin_policy != TK_PIN_POLICY_ALWAYS &&
 	    k->pin_policy != TK_PIN_POLICY_MATCH_ALWAYS)
 		flags |= PIV_RUN_REVERIFY;
-	buf_init(&a->out, PIV_RESP_MAX);
-	a->out.secret = true;
+	/* the card's answer lands in the caller's buffer */
+	a->out = out;
+	a->out_len = out_len;
 	rc = piv_token_run(t, op_key, a, flags);
-	if (rc == 0 && a->out.len > *out_len)
-		rc = TK_ERR_DEVICE;
-	if (rc == 0) {
-		memcpy(out, a->out.data, a->out.len);
-		*out_len = a->out.len;
-	}
-	buf_free(&a->out);
-	return rc;
+	return rc == TK_ERR_TOO_LARGE ? TK_ERR_DEVICE : rc;
 }
 
 /* Raw operations only (no mechanism: the front end pads). RSA sign: the

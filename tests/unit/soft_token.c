@@ -374,6 +374,8 @@ static int tok_sign(struct tk_token *tok, uint32_t handle,
 		soft_stats.sign++;
 		if (soft_control.sign_hook)
 			soft_control.sign_hook();
+	} else {
+		soft_stats.size_query++;
 	}
 	if (mech)
 		return sign_whole(t, handle, mech, in, len, out, out_len);
@@ -421,6 +423,7 @@ static int tok_decrypt(struct tk_token *tok, uint32_t handle,
 	if (mech)
 		return TK_ERR_UNSUPPORTED;
 	if (!out) {
+		soft_stats.size_query++;
 		*out_len = 512;
 		return 0;
 	}
