@@ -268,10 +268,9 @@ struct op {
 	enum tk_alg alg;
 	EVP_PKEY *pub; /* own reference */
 	bool need_login;
-	bool always_auth; /* CKA_ALWAYS_AUTHENTICATE */
-	bool ctx_authed;  /* CKU_CONTEXT_SPECIFIC done */
-	uint8_t ctx_pin[FE_MAX_PIN];
-	size_t ctx_pin_len;
+	bool always_auth;  /* CKA_ALWAYS_AUTHENTICATE */
+	bool ctx_authed;   /* CKU_CONTEXT_SPECIFIC done (the driver holds the
+			      PIN: reauth) */
 	EVP_MD_CTX *md;    /* hash-and-sign, digest */
 	bool updated;      /* a multi-part operation is under way */
 	struct buf acc;    /* data of single-part mechanisms */

@@ -19,9 +19,12 @@
  * sent only to restore the card's verified state the front end already
  * established: after a reset or re-SELECT (above), and when a PIN-ONCE key
  * operation answers 6982 (a PIN-ALWAYS operation or another program
- * consumed the state). It is never sent for a PIN-ALWAYS key: those need a
- * login(TK_USER_PIN) right before (CKU_CONTEXT_SPECIFIC), so each use stays
- * authorised by the user. An automatic VERIFY that fails forgets the PIN
+ * consumed the state). It is never sent on its own for a PIN-ALWAYS key:
+ * those need a login(TK_USER_PIN) right before (CKU_CONTEXT_SPECIFIC), so
+ * each use stays authorised by the user; only when the front end says such
+ * an authorised operation lost its VERIFY to another program (reauth) is
+ * it sent again. This is the one copy of the PIN: the front end keeps
+ * none. An automatic VERIFY that fails forgets the PIN
  * at once (the PIN was changed elsewhere): it costs at most one try. The
  * management key is never kept: after a reset, admin operations answer
  * TK_ERR_AUTH_REQUIRED and the front end logs in again. */
@@ -294,6 +297,16 @@ static int token_login(struct tk_token *tok, enum tk_user user,
 	default:
 		return TK_ERR_ARG;
 	}
+}
+
+static int op_reauth(struct piv_token *t, void *arg)
+{
+	return t->pin_len ? token_reverify(t) : TK_ERR_AUTH_REQUIRED;
+}
+
+static int token_reauth(struct tk_token *tok)
+{
+	return piv_token_run(token_of(tok), op_reauth, NULL, PIV_RUN_RESELECT);
 }
 
 static int op_logout_pin(struct piv_token *t, void *arg)
@@ -702,6 +715,7 @@ static const struct tk_token_ops piv_token_ops = {
 	.load_private = token_load_private,
 	.discover = token_discover,
 	.login = token_login,
+	.reauth = token_reauth,
 	.logout = token_logout,
 	.pin_status = token_pin_status,
 	.puk_status = token_puk_status,

@@ -254,6 +254,19 @@ static int tok_login(struct tk_token *tok, enum tk_user user, const uint8_t *s,
 	return --t->tries == 0 ? TK_ERR_PIN_LOCKED : TK_ERR_PIN_INCORRECT;
 }
 
+/* The PIN the last login verified, verified again (a PIN-always key's
+ * authorisation consumed elsewhere). */
+static int tok_reauth(struct tk_token *tok)
+{
+	struct soft_tok *t = (struct soft_tok *)tok;
+
+	soft_stats.reauth++;
+	if (!t->verified)
+		return TK_ERR_AUTH_REQUIRED;
+	t->always_ok = true;
+	return 0;
+}
+
 static int tok_logout(struct tk_token *tok, enum tk_user user)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
@@ -828,6 +841,7 @@ static const struct tk_token_ops tok_ops = {
 	.objects = tok_objects,
 	.load_private = tok_load_private,
 	.login = tok_login,
+	.reauth = tok_reauth,
 	.logout = tok_logout,
 	.pin_status = tok_pin_status,
 	.mechanisms = tok_mechanisms,

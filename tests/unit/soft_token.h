@@ -34,7 +34,7 @@
 #define SOFT_CKA_SERIAL (0x80000000UL | 0x534F0001UL)
 struct soft_stats {
 	int scan, open, close, info, objects, load_private;
-	int login, logout, sign, decrypt, derive;
+	int login, logout, reauth, sign, decrypt, derive;
 	int generate, import_key, write_cert, delete_cert, delete_key;
 	int change_pin, unblock_pin, reset;
 	int discover, attr_device, create_data, init_pin;

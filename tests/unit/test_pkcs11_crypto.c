@@ -328,6 +328,39 @@ static void test_context_specific(void **state)
 	n = sizeof(sig);
 	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n),
 			 CKR_USER_NOT_LOGGED_IN);
+	/* Another session's PIN-always signature consumes the card's
+	 * authorisation between this op's context login and its C_Sign: the
+	 * driver verifies its held PIN again (the front end keeps none). */
+	{
+		CK_SESSION_HANDLE s2 = p11_open(false);
+		int logins = soft_stats.login, reauths = soft_stats.reauth;
+
+		assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
+		assert_int_equal(fl->C_Login(s, CKU_CONTEXT_SPECIFIC,
+					     (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+				 CKR_OK);
+		assert_int_equal(fl->C_SignInit(s2, &m, k), CKR_OK);
+		assert_int_equal(fl->C_Login(s2, CKU_CONTEXT_SPECIFIC,
+					     (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+				 CKR_OK);
+		n = sizeof(sig);
+		assert_int_equal(
+		    fl->C_Sign(s2, (CK_BYTE_PTR)msg, MSGLEN, sig, &n), CKR_OK);
+		n = sizeof(sig);
+		assert_int_equal(
+		    fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n), CKR_OK);
+		assert_true(ossl_verify(&c, sig, n));
+		assert_int_equal(soft_stats.reauth, reauths + 1);
+		assert_int_equal(soft_stats.login, logins + 2);
+		/* Without the context login no reauth is asked for. */
+		assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
+		n = sizeof(sig);
+		assert_int_equal(
+		    fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n),
+		    CKR_USER_NOT_LOGGED_IN);
+		assert_int_equal(soft_stats.reauth, reauths + 1);
+		assert_int_equal(fl->C_CloseSession(s2), CKR_OK);
+	}
 	/* After C_Logout the operation is still there, but a context-specific
 	 * login must not verify (and have the driver hold) the PIN again. */
 	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
