@@ -141,12 +141,6 @@ struct rpc_server *rpc_server_new(uint8_t offered,
 		l->max_out = RPC_SERVER_DEFAULT_OUT;
 	if (l->max_attrs)
 		srv->codec.limits.max_attrs = l->max_attrs;
-	srv->sessions = calloc(l->max_sessions, sizeof(*srv->sessions));
-	if (!srv->sessions) {
-		free(srv);
-		app_free(&app);
-		return NULL;
-	}
 	pthread_mutex_init(&srv->lock, NULL);
 	srv->app = app;
 	return srv;
@@ -159,9 +153,6 @@ void rpc_server_free(struct rpc_server **p)
 	if (!p || !(srv = *p))
 		return;
 	app_free(&srv->app);
-	explicit_bzero(srv->sessions, srv->policy.limits.max_sessions *
-					  sizeof(*srv->sessions));
-	free(srv->sessions);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	*p = NULL;
@@ -216,11 +207,7 @@ static CK_RV srv_dispatch(struct srv_call *c)
 		return CKR_TOKEN_WRITE_PROTECTED;
 	if (!e->fn)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	rv = e->fn(c);
-	if ((e->flags & SRV_SESSION) &&
-	    (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED))
-		srv_session_forget(srv, srv_u(c, 0));
-	return rv;
+	return e->fn(c);
 }
 
 static int srv_reply(struct srv_call *c, CK_RV rv, struct buf *resp)
