@@ -31,7 +31,8 @@ static CK_RV op_data(struct srv_call *c, fe_data_fn fn, enum fe_op_kind op)
 	in = srv_bytes(c, 1, &in_len);
 	if ((rv = srv_byte_buffer(c, 2, &out, &out_len)) != CKR_OK)
 		return rv;
-	if (op != FE_OP_NONE)
+	/* a size query ends no operation: nothing to audit */
+	if (op != FE_OP_NONE && out)
 		known = srv_op_describe(c, op, srv_u(c, 0), &d);
 	rv = fn(c->srv->app, srv_u(c, 0), in, in_len, out, &out_len);
 	if (op != FE_OP_NONE)
@@ -50,7 +51,8 @@ static CK_RV op_final(struct srv_call *c, fe_final_fn fn, enum fe_op_kind op)
 
 	if ((rv = srv_byte_buffer(c, 1, &out, &out_len)) != CKR_OK)
 		return rv;
-	if (op != FE_OP_NONE)
+	/* a size query ends no operation: nothing to audit */
+	if (op != FE_OP_NONE && out)
 		known = srv_op_describe(c, op, srv_u(c, 0), &d);
 	rv = fn(c->srv->app, srv_u(c, 0), out, &out_len);
 	if (op != FE_OP_NONE)
