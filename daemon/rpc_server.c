@@ -8,7 +8,6 @@
 
 #include "error.h"
 #include "rpc_srv_int.h"
-#include "tokend-pkcs11.h"
 
 /* ---- the dispatch table ---- */
 
@@ -142,12 +141,6 @@ struct rpc_server *rpc_server_new(uint8_t offered,
 		l->max_out = RPC_SERVER_DEFAULT_OUT;
 	if (l->max_attrs)
 		srv->codec.limits.max_attrs = l->max_attrs;
-	srv->sessions = calloc(l->max_sessions, sizeof(*srv->sessions));
-	if (!srv->sessions) {
-		free(srv);
-		app_free(&app);
-		return NULL;
-	}
 	pthread_mutex_init(&srv->lock, NULL);
 	srv->app = app;
 	return srv;
@@ -160,9 +153,6 @@ void rpc_server_free(struct rpc_server **p)
 	if (!p || !(srv = *p))
 		return;
 	app_free(&srv->app);
-	explicit_bzero(srv->sessions, srv->policy.limits.max_sessions *
-					  sizeof(*srv->sessions));
-	free(srv->sessions);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	*p = NULL;
@@ -217,11 +207,7 @@ static CK_RV srv_dispatch(struct srv_call *c)
 		return CKR_TOKEN_WRITE_PROTECTED;
 	if (!e->fn)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	rv = e->fn(c);
-	if ((e->flags & SRV_SESSION) &&
-	    (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED))
-		srv_session_forget(srv, srv_u(c, 0));
-	return rv;
+	return e->fn(c);
 }
 
 static int srv_reply(struct srv_call *c, CK_RV rv, struct buf *resp)
@@ -297,22 +283,6 @@ static uint32_t fast_peek(const uint8_t *req, size_t len)
 	       (uint32_t)req[2] << 8 | req[3];
 }
 
-/* Reading an attestation is a card round trip. */
-static bool fast_attrs_cached(const struct rpc_message *m)
-{
-	const struct rpc_arg *a;
-
-	if (m->call_id != RPC_C_GetAttributeValue)
-		return true;
-	if (m->nargs < 3 || ((a = &m->args[2])->type != RPC_ARG_ATTR_BUF &&
-			     a->type != RPC_ARG_ATTRS))
-		return false;
-	for (CK_ULONG i = 0; i < a->attrs.count; i++)
-		if (a->attrs.v[i].type == CKA_TOKEND_ATTESTATION)
-			return false;
-	return true;
-}
-
 /* The front end's hold for the call, or false when its locks are busy. */
 static bool fast_hold(struct srv_call *c, unsigned cls, struct fe_hold *hold)
 {
@@ -345,7 +315,9 @@ int rpc_server_try(struct rpc_server *srv, const uint8_t *req, size_t len,
 	/* A malformed request goes the slow way, which closes. */
 	if (rpc_request_decode(&srv->codec, req, len, &c->req) != 0)
 		goto out;
-	if (fast_attrs_cached(&c->req) && fast_hold(c, fast_class[id], &hold)) {
+	/* An attribute read from the device (an attestation) is the front
+	 * end's CKR_TOKEND_WOULD_BLOCK: the slow path then. */
+	if (fast_hold(c, fast_class[id], &hold)) {
 		rv = srv_dispatch(c);
 		fe_try_end(&hold);
 		if (rv != CKR_TOKEND_WOULD_BLOCK)

@@ -14,44 +14,49 @@ typedef CK_RV (*fe_part_fn)(struct app *, CK_SESSION_HANDLE, CK_BYTE_PTR,
 			    CK_ULONG);
 
 /* "uMu" -> "" */
-static CK_RV op_init(struct srv_call *c, fe_init_fn fn, enum srv_op op)
+static CK_RV op_init(struct srv_call *c, fe_init_fn fn)
 {
-	CK_MECHANISM_PTR mech = srv_mech(c, 1);
-	CK_RV rv = fn(c->srv->app, srv_u(c, 0), mech, srv_u(c, 2));
-
-	if (rv == CKR_OK && op != SRV_OP_NONE)
-		srv_op_begin(c, op, srv_u(c, 0), mech, srv_u(c, 2));
-	return rv;
+	return fn(c->srv->app, srv_u(c, 0), srv_mech(c, 1), srv_u(c, 2));
 }
 
 /* "uayfy" -> "ay" */
-static CK_RV op_data(struct srv_call *c, fe_data_fn fn, enum srv_op op)
+static CK_RV op_data(struct srv_call *c, fe_data_fn fn, enum fe_op_kind op)
 {
+	struct fe_session_desc d;
 	CK_BYTE_PTR in, out;
 	CK_ULONG in_len, out_len;
+	bool known = false;
 	CK_RV rv;
 
 	in = srv_bytes(c, 1, &in_len);
 	if ((rv = srv_byte_buffer(c, 2, &out, &out_len)) != CKR_OK)
 		return rv;
+	/* a size query ends no operation: nothing to audit */
+	if (op != FE_OP_NONE && out)
+		known = srv_op_describe(c, op, srv_u(c, 0), &d);
 	rv = fn(c->srv->app, srv_u(c, 0), in, in_len, out, &out_len);
-	if (op != SRV_OP_NONE)
-		srv_op_end(c, op, srv_u(c, 0), out, rv);
+	if (op != FE_OP_NONE)
+		srv_op_end(c, &d, known, out, rv);
 	return srv_out_bytes(c, rv, out, out_len);
 }
 
 /* "ufy" -> "ay" */
-static CK_RV op_final(struct srv_call *c, fe_final_fn fn, enum srv_op op)
+static CK_RV op_final(struct srv_call *c, fe_final_fn fn, enum fe_op_kind op)
 {
+	struct fe_session_desc d;
 	CK_BYTE_PTR out;
 	CK_ULONG out_len;
+	bool known = false;
 	CK_RV rv;
 
 	if ((rv = srv_byte_buffer(c, 1, &out, &out_len)) != CKR_OK)
 		return rv;
+	/* a size query ends no operation: nothing to audit */
+	if (op != FE_OP_NONE && out)
+		known = srv_op_describe(c, op, srv_u(c, 0), &d);
 	rv = fn(c->srv->app, srv_u(c, 0), out, &out_len);
-	if (op != SRV_OP_NONE)
-		srv_op_end(c, op, srv_u(c, 0), out, rv);
+	if (op != FE_OP_NONE)
+		srv_op_end(c, &d, known, out, rv);
 	return srv_out_bytes(c, rv, out, out_len);
 }
 
@@ -66,22 +71,22 @@ static CK_RV op_part(struct srv_call *c, fe_part_fn fn)
 
 CK_RV srv_C_EncryptInit(struct srv_call *c)
 {
-	return op_init(c, fe_C_EncryptInit, SRV_OP_NONE);
+	return op_init(c, fe_C_EncryptInit);
 }
 
 CK_RV srv_C_Encrypt(struct srv_call *c)
 {
-	return op_data(c, fe_C_Encrypt, SRV_OP_NONE);
+	return op_data(c, fe_C_Encrypt, FE_OP_NONE);
 }
 
 CK_RV srv_C_DecryptInit(struct srv_call *c)
 {
-	return op_init(c, fe_C_DecryptInit, SRV_OP_DECRYPT);
+	return op_init(c, fe_C_DecryptInit);
 }
 
 CK_RV srv_C_Decrypt(struct srv_call *c)
 {
-	return op_data(c, fe_C_Decrypt, SRV_OP_DECRYPT);
+	return op_data(c, fe_C_Decrypt, FE_OP_DECRYPT);
 }
 
 /* "uM" -> "" */
@@ -92,7 +97,7 @@ CK_RV srv_C_DigestInit(struct srv_call *c)
 
 CK_RV srv_C_Digest(struct srv_call *c)
 {
-	return op_data(c, fe_C_Digest, SRV_OP_NONE);
+	return op_data(c, fe_C_Digest, FE_OP_NONE);
 }
 
 CK_RV srv_C_DigestUpdate(struct srv_call *c)
@@ -102,17 +107,17 @@ CK_RV srv_C_DigestUpdate(struct srv_call *c)
 
 CK_RV srv_C_DigestFinal(struct srv_call *c)
 {
-	return op_final(c, fe_C_DigestFinal, SRV_OP_NONE);
+	return op_final(c, fe_C_DigestFinal, FE_OP_NONE);
 }
 
 CK_RV srv_C_SignInit(struct srv_call *c)
 {
-	return op_init(c, fe_C_SignInit, SRV_OP_SIGN);
+	return op_init(c, fe_C_SignInit);
 }
 
 CK_RV srv_C_Sign(struct srv_call *c)
 {
-	return op_data(c, fe_C_Sign, SRV_OP_SIGN);
+	return op_data(c, fe_C_Sign, FE_OP_SIGN);
 }
 
 CK_RV srv_C_SignUpdate(struct srv_call *c)
@@ -122,12 +127,12 @@ CK_RV srv_C_SignUpdate(struct srv_call *c)
 
 CK_RV srv_C_SignFinal(struct srv_call *c)
 {
-	return op_final(c, fe_C_SignFinal, SRV_OP_SIGN);
+	return op_final(c, fe_C_SignFinal, FE_OP_SIGN);
 }
 
 CK_RV srv_C_VerifyInit(struct srv_call *c)
 {
-	return op_init(c, fe_C_VerifyInit, SRV_OP_NONE);
+	return op_init(c, fe_C_VerifyInit);
 }
 
 /* "uayay" -> "" */

@@ -49,7 +49,6 @@ CK_RV srv_C_Finalize(struct srv_call *c)
 	    fe_C_GetSlotList(srv->app, CK_FALSE, ids, &n) == CKR_OK)
 		for (i = 0; i < n; i++)
 			(void)fe_C_CloseAllSessions(srv->app, ids[i]);
-	srv_sessions_forget_all(srv);
 	return CKR_OK;
 }
 
@@ -248,7 +247,7 @@ CK_RV srv_C_OpenSession(struct srv_call *c)
 	if ((rv = srv_session_reserve(srv)) != CKR_OK)
 		return rv;
 	rv = fe_C_OpenSession(srv->app, slot, srv_u(c, 1), NULL, NULL, &h);
-	srv_session_opened(srv, rv, h, slot);
+	srv_session_opened(srv);
 	if (rv != CKR_OK)
 		return rv;
 	srv_out_ulong(c, h);
@@ -257,23 +256,14 @@ CK_RV srv_C_OpenSession(struct srv_call *c)
 
 CK_RV srv_C_CloseSession(struct srv_call *c)
 {
-	CK_RV rv = fe_C_CloseSession(c->srv->app, srv_u(c, 0));
-
-	if (rv == CKR_OK)
-		srv_session_forget(c->srv, srv_u(c, 0));
-	return rv;
+	return fe_C_CloseSession(c->srv->app, srv_u(c, 0));
 }
 
 CK_RV srv_C_CloseAllSessions(struct srv_call *c)
 {
-	CK_RV rv;
-
 	if (!srv_slot_shown(c->srv, srv_u(c, 0)))
 		return CKR_SLOT_ID_INVALID;
-	rv = fe_C_CloseAllSessions(c->srv->app, srv_u(c, 0));
-	if (rv == CKR_OK)
-		srv_sessions_forget_slot(c->srv, srv_u(c, 0));
-	return rv;
+	return fe_C_CloseAllSessions(c->srv->app, srv_u(c, 0));
 }
 
 CK_RV srv_C_GetSessionInfo(struct srv_call *c)

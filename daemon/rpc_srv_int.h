@@ -14,26 +14,6 @@
 #include "frontend.h"
 #include "rpc_server.h"
 
-/* What an operation in progress uses, remembered at its C_*Init for the
- * audit record of the operation itself. */
-struct srv_key {
-	bool active;
-	CK_MECHANISM_TYPE mech;
-	uint8_t id[64];
-	size_t id_len;
-	char label[65];
-};
-
-enum srv_op { SRV_OP_SIGN, SRV_OP_DECRYPT, SRV_OP_N, SRV_OP_NONE = SRV_OP_N };
-
-/* A session this connection opened. */
-struct srv_session {
-	CK_SESSION_HANDLE h;
-	CK_SLOT_ID slot;
-	char serial[17];
-	struct srv_key op[SRV_OP_N];
-};
-
 #define SRV_MAX_SHOWN 64
 
 struct rpc_server {
@@ -43,9 +23,9 @@ struct rpc_server {
 	pthread_mutex_t lock;
 	/* under lock: */
 	bool initialized;
-	struct srv_session *sessions;
-	size_t nsessions;
-	size_t opening; /* C_OpenSession calls under way */
+	/* C_OpenSession calls under way; the sessions themselves are the
+	 * front end's (fe_session_count, fe_session_describe). */
+	size_t opening;
 	size_t inflight;
 	/* Slots the client was shown (listed, or reported by a wait with a
 	 * token the export shows): their token's removal is an event for it
@@ -97,25 +77,23 @@ bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot);
 /* Records whether the client is shown slot now; returns whether it was. */
 bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown);
 
-/* Session table. */
+/* The session limit: room for one more of the app's sessions, or
+ * CKR_SESSION_COUNT; then srv_session_opened when C_OpenSession ends. */
 CK_RV srv_session_reserve(struct rpc_server *srv);
-void srv_session_opened(struct rpc_server *srv, CK_RV rv, CK_SESSION_HANDLE h,
-			CK_SLOT_ID slot);
-void srv_session_forget(struct rpc_server *srv, CK_SESSION_HANDLE h);
-void srv_sessions_forget_slot(struct rpc_server *srv, CK_SLOT_ID slot);
-void srv_sessions_forget_all(struct rpc_server *srv);
+void srv_session_opened(struct rpc_server *srv);
 
-/* Audit. */
+/* Audit, from what the front end knows of the session (no mirror here). */
 /* C_SetPIN's outcome (never its PINs). */
 void srv_audit_set_pin(struct srv_call *c, CK_SESSION_HANDLE h, CK_RV rv);
 void srv_audit_login(struct srv_call *c, CK_SESSION_HANDLE h, CK_USER_TYPE user,
 		     bool server_pin, CK_RV rv);
-/* Remembers the key of a C_SignInit / C_DecryptInit that succeeded. */
-void srv_op_begin(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
-		  const CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
-/* After C_Sign / C_SignFinal / C_Decrypt: audits and forgets the key once
- * the operation has ended (not after a size query or a short buffer). */
-void srv_op_end(struct srv_call *c, enum srv_op op, CK_SESSION_HANDLE h,
+/* Before C_Sign / C_SignFinal / C_Decrypt: the operation's key and
+ * mechanism (false: not a session of this connection). */
+bool srv_op_describe(struct srv_call *c, enum fe_op_kind op,
+		     CK_SESSION_HANDLE h, struct fe_session_desc *d);
+/* After it: audits once the operation has ended (not after a size query
+ * or a short buffer), with what srv_op_describe read. */
+void srv_op_end(struct srv_call *c, const struct fe_session_desc *d, bool known,
 		CK_BYTE_PTR out, CK_RV rv);
 void srv_audit_derive(struct srv_call *c, CK_SESSION_HANDLE h,
 		      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_RV rv);

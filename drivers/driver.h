@@ -311,6 +311,14 @@ struct tk_token_ops {
 	 * does not decode is TK_ERR_PIN_INCORRECT). */
 	int (*login)(struct tk_token *tok, enum tk_user user,
 		     const uint8_t *secret, size_t len);
+	/* Optional. A PIN-always key's authorisation (the login(TK_USER_PIN)
+	 * of CKU_CONTEXT_SPECIFIC right before) was consumed by another
+	 * program before the operation ran: verify again with the PIN the
+	 * driver holds from that login, so the operation the user authorised
+	 * can run. TK_ERR_AUTH_REQUIRED when none is held. The front end asks
+	 * only for an operation the user authorised that way: the PIN stays
+	 * the driver's alone. */
+	int (*reauth)(struct tk_token *tok);
 	/* Returns the device to the logged-out state and forgets secrets. */
 	int (*logout)(struct tk_token *tok, enum tk_user user);
 	/* Current PIN retry counter without changing it (PIV: empty VERIFY). */

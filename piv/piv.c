@@ -223,7 +223,7 @@ int piv_unblock_pin(struct piv_card *c, const uint8_t *puk, size_t puklen,
 /* GENERAL AUTHENTICATE 7C { 82 00, <intag> in } -> 7C { 82 result }. */
 static int gen_auth(struct piv_card *c, uint8_t alg, uint8_t slot,
 		    uint32_t intag, const uint8_t *in, size_t inlen,
-		    struct buf *out)
+		    uint8_t *out, size_t *out_len)
 {
 	struct buf inner, cmd, resp;
 	struct reader tmpl, res;
@@ -252,10 +252,11 @@ static int gen_auth(struct piv_card *c, uint8_t alg, uint8_t slot,
 		rc = piv_tlv_scan(tmpl, &want, 1, &res, &found);
 	if (rc == 0 && (!found || reader_left(&res) == 0))
 		rc = TK_ERR_DEVICE;
-	if (rc == 0) {
-		buf_reset(out);
-		buf_add(out, res.p, res.len);
-		rc = buf_failed(out) ? TK_ERR_NOMEM : 0;
+	if (rc == 0 && res.len > *out_len)
+		rc = TK_ERR_TOO_LARGE;
+	if (rc == 0) { /* the one copy out of the response */
+		memcpy(out, res.p, res.len);
+		*out_len = res.len;
 	}
 	buf_free(&cmd);
 	buf_free(&resp);
@@ -263,42 +264,30 @@ static int gen_auth(struct piv_card *c, uint8_t alg, uint8_t slot,
 }
 
 int piv_sign(struct piv_card *c, uint8_t alg, uint8_t slot, const uint8_t *in,
-	     size_t inlen, struct buf *sig)
+	     size_t inlen, uint8_t *sig, size_t *sig_len)
 {
-	uint8_t hash[48] = { 0 };
 	size_t n = piv_alg_size(alg);
 
 	if (!in || inlen == 0)
 		return TK_ERR_ARG;
-	if (piv_alg_is_rsa(alg)) {
-		if (inlen != n)
-			return TK_ERR_ARG;
-		return gen_auth(c, alg, slot, 0x81, in, inlen, sig);
-	}
-	if (piv_alg_is_ec(alg)) {
-		/* ECDSA uses the hash's leftmost bits; a short hash is a
-		 * smaller number, so it is padded on the left. */
-		if (inlen >= n)
-			memcpy(hash, in, n);
-		else
-			memcpy(hash + (n - inlen), in, inlen);
-		return gen_auth(c, alg, slot, 0x81, hash, n, sig);
-	}
+	/* RSA: the padded block; ECDSA: the digest shaped to the field. */
+	if ((piv_alg_is_rsa(alg) || piv_alg_is_ec(alg)) && inlen == n)
+		return gen_auth(c, alg, slot, 0x81, in, inlen, sig, sig_len);
 	if (alg == PIV_ALG_ED25519)
-		return gen_auth(c, alg, slot, 0x81, in, inlen, sig);
+		return gen_auth(c, alg, slot, 0x81, in, inlen, sig, sig_len);
 	return TK_ERR_ARG;
 }
 
 int piv_decipher(struct piv_card *c, uint8_t alg, uint8_t slot,
-		 const uint8_t *in, size_t inlen, struct buf *out)
+		 const uint8_t *in, size_t inlen, uint8_t *out, size_t *out_len)
 {
 	if (!piv_alg_is_rsa(alg) || !in || inlen != piv_alg_size(alg))
 		return TK_ERR_ARG;
-	return gen_auth(c, alg, slot, 0x81, in, inlen, out);
+	return gen_auth(c, alg, slot, 0x81, in, inlen, out, out_len);
 }
 
 int piv_ecdh(struct piv_card *c, uint8_t alg, uint8_t slot,
-	     const uint8_t *point, size_t len, struct buf *out)
+	     const uint8_t *point, size_t len, uint8_t *out, size_t *out_len)
 {
 	size_t n = piv_alg_size(alg);
 
@@ -310,7 +299,7 @@ int piv_ecdh(struct piv_card *c, uint8_t alg, uint8_t slot,
 		return TK_ERR_ARG;
 	if (!piv_alg_is_ec(alg) && alg != PIV_ALG_X25519)
 		return TK_ERR_ARG;
-	return gen_auth(c, alg, slot, 0x85, point, len, out);
+	return gen_auth(c, alg, slot, 0x85, point, len, out, out_len);
 }
 
 int piv_generate(struct piv_card *c, uint8_t slot, uint8_t alg,

@@ -187,17 +187,20 @@ int piv_unblock_pin(struct piv_card *c, const uint8_t *puk, size_t puklen,
 
 /* GENERAL AUTHENTICATE with a private key. RSA input must be exactly the
  * modulus length (padding is applied above, PIV cards do raw RSA); EC input
- * is the hash, truncated or left-padded to the field size; Ed25519 input is
- * the message. sig (reset first) gets the card's signature as it sent it. */
+ * exactly the field size (the digest already shaped, above); Ed25519 input
+ * is the message. The card's answer as it sent it is written to out
+ * (*out_len: capacity in, length out; TK_ERR_TOO_LARGE when it does not
+ * fit): RSA the k-byte block, ECDSA its DER, Ed25519 R || S. */
 int piv_sign(struct piv_card *c, uint8_t alg, uint8_t slot, const uint8_t *in,
-	     size_t inlen, struct buf *sig);
-/* Raw RSA decryption; out should be a secret buf (buf.secret = true). */
+	     size_t inlen, uint8_t *sig, size_t *sig_len);
+/* Raw RSA decryption: out gets the padded plaintext (the caller wipes). */
 int piv_decipher(struct piv_card *c, uint8_t alg, uint8_t slot,
-		 const uint8_t *in, size_t inlen, struct buf *out);
+		 const uint8_t *in, size_t inlen, uint8_t *out,
+		 size_t *out_len);
 /* ECDH with the peer's point (uncompressed for P-256/384, 32 bytes for
  * X25519); out gets the shared secret. */
 int piv_ecdh(struct piv_card *c, uint8_t alg, uint8_t slot,
-	     const uint8_t *point, size_t len, struct buf *out);
+	     const uint8_t *point, size_t len, uint8_t *out, size_t *out_len);
 /* GENERATE ASYMMETRIC KEY PAIR; policies are sent only when non-default. */
 int piv_generate(struct piv_card *c, uint8_t slot, uint8_t alg,
 		 uint8_t pin_policy, uint8_t touch_policy, EVP_PKEY **pub);

@@ -172,7 +172,6 @@ void op_reset(struct op *op)
 	buf_free(&op->result);
 	free(op->oaep_label);
 	free((void *)op->arg.param);
-	explicit_bzero(op->ctx_pin, sizeof(op->ctx_pin));
 	memset(op, 0, sizeof(*op));
 }
 
@@ -321,6 +320,18 @@ size_t app_count_sessions(struct app *app, struct fe_slot *slot, bool rw_only)
 		if (s->slot == slot && s->epoch == slot_epoch(slot) &&
 		    (!rw_only || (s->flags & CKF_RW_SESSION)))
 			n++;
+	return n;
+}
+
+size_t fe_session_count(struct app *app)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&app->lock);
+	for (struct session *s = app->sessions; s; s = s->next)
+		if (s->epoch == slot_epoch(s->slot))
+			n++;
+	pthread_mutex_unlock(&app->lock);
 	return n;
 }
 

@@ -35,46 +35,50 @@ static CK_RV decrypt_unpad(struct op *op, const uint8_t *raw, size_t k)
 }
 
 /* app->lock held (dropped during the card call): the raw block from the
- * token, unpadded into op->result. */
+ * token, straight into block, unpadded into op->result. */
 static CK_RV decrypt_token(struct app *app, struct session *s, struct op *op,
 			   const uint8_t *in, size_t k)
 {
-	uint8_t raw[MAX_BLOCK], block[MAX_BLOCK];
-	size_t rlen = sizeof(raw);
+	uint8_t block[MAX_BLOCK];
+	size_t rlen = k;
 	CK_RV rv;
 	int r;
 
-	if ((r = op_driver_decrypt(app, s, op, in, k, raw, &rlen)) < 0) {
+	if ((r = op_driver_decrypt(app, s, op, in, k, block, &rlen)) < 0) {
 		rv = rv_from_tk(r); /* a removed token is closed already */
 		goto out;
 	}
-	if (rlen > k) { /* raw may hold plaintext: wiped below */
+	if (rlen > k) { /* block may hold plaintext: wiped below */
 		rv = CKR_DEVICE_ERROR;
 		goto out;
 	}
+	/* a card may drop the block's leading zeros */
+	memmove(block + (k - rlen), block, rlen);
 	memset(block, 0, k - rlen);
-	memcpy(block + (k - rlen), raw, rlen);
 	rv = decrypt_unpad(op, block, k);
 out:
-	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(block, sizeof(block));
 	return rv;
 }
 
-/* A size query answers the modulus size without the token; a short buffer
- * keeps the plaintext so the retry costs no second token call. */
+/* The size query (op_out_size: the modulus size) costs no token call; a
+ * short buffer keeps the plaintext so the retry costs no second one. */
 static CK_RV decrypt_finish(struct app *app, struct session *s,
 			    const uint8_t *in, size_t in_len, CK_BYTE_PTR out,
 			    CK_ULONG_PTR out_len)
 {
 	struct op *op = &s->op[OP_DECRYPT];
-	size_t k;
+	size_t k = 0;
 	CK_RV rv = CKR_OK;
+	int r;
 
 	if (op->whole)
 		return op_whole_final(app, s, op, in, in_len, out, out_len);
-	k = (size_t)EVP_PKEY_get_size(op->pub);
 	if (!op->have_result) {
+		if ((r = op_out_size(app, s, op, &k)) < 0) {
+			op_reset(op);
+			return rv_from_tk(r);
+		}
 		if (in_len != k || k > MAX_BLOCK) {
 			op_reset(op);
 			return CKR_ENCRYPTED_DATA_LEN_RANGE;

@@ -165,6 +165,28 @@ void fe_try_end(struct fe_hold *hold);
 /* Vendor-defined: never sent to a client. */
 #define CKR_TOKEND_WOULD_BLOCK (CKR_VENDOR_DEFINED | 0x544B0001UL)
 
+/* What the daemon's audit records of a session, read from what the front
+ * end already knows (no device call): the slot, the token's serial, and
+ * the key (CKA_ID, CKA_LABEL as C_GetAttributeValue gives them) and
+ * mechanism of the sign or decrypt under way; with FE_OP_NONE, of key
+ * (CK_INVALID_HANDLE: none). A session the app does not have is its
+ * CK_RV, with slot CK_UNAVAILABLE_INFORMATION and the rest empty. */
+enum fe_op_kind { FE_OP_SIGN, FE_OP_DECRYPT, FE_OP_NONE };
+struct fe_session_desc {
+	CK_SLOT_ID slot;
+	char serial[17];        /* trailing blanks dropped */
+	bool op_active;         /* the operation asked about is under way */
+	CK_MECHANISM_TYPE mech; /* its mechanism, else unavailable */
+	uint8_t key_id[64];
+	size_t key_id_len; /* 0: none, or longer than key_id */
+	char key_label[65];
+};
+CK_RV fe_session_describe(struct app *app, CK_SESSION_HANDLE h,
+			  enum fe_op_kind op, CK_OBJECT_HANDLE key,
+			  struct fe_session_desc *d);
+/* The app's open sessions (not those its tokens' removal closed). */
+size_t fe_session_count(struct app *app);
+
 CK_RV fe_C_GetInfo(struct app *app, CK_INFO_PTR pInfo);
 CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent,
 		       CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount);

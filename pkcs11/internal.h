@@ -286,10 +286,9 @@ struct op {
 	enum tk_alg alg;
 	EVP_PKEY *pub; /* own reference */
 	bool need_login;
-	bool always_auth; /* CKA_ALWAYS_AUTHENTICATE */
-	bool ctx_authed;  /* CKU_CONTEXT_SPECIFIC done */
-	uint8_t ctx_pin[FE_MAX_PIN];
-	size_t ctx_pin_len;
+	bool always_auth;  /* CKA_ALWAYS_AUTHENTICATE */
+	bool ctx_authed;   /* CKU_CONTEXT_SPECIFIC done (the driver holds the
+			      PIN: reauth) */
 	EVP_MD_CTX *md;    /* hash-and-sign, digest */
 	bool updated;      /* a multi-part operation is under way */
 	struct buf acc;    /* data of single-part mechanisms */
@@ -488,6 +487,12 @@ int unpad_pkcs1_decrypt(const uint8_t *in, size_t k, uint8_t *out,
 int unpad_oaep(const uint8_t *in, size_t k, const EVP_MD *md, const EVP_MD *mgf,
 	       const uint8_t *label, size_t label_len, uint8_t *out,
 	       size_t *out_len);
+/* What ECDSA signs of a digest, for a curve of field bytes: its leftmost
+ * field bytes, or a shorter digest (a smaller number) left-padded with
+ * zeros (SEC 1 4.1.3 step 5). The one place a digest is shaped: drivers
+ * get exactly field bytes. */
+void ecdsa_digest_fit(const uint8_t *in, size_t len, uint8_t *out,
+		      size_t field);
 int ecdsa_der_to_raw(const uint8_t *der, size_t der_len, size_t field,
 		     uint8_t *out);
 int ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der,
@@ -513,6 +518,14 @@ int op_driver_sign(struct app *app, struct session *s, struct op *op,
 int op_driver_decrypt(struct app *app, struct session *s, struct op *op,
 		      const uint8_t *in, size_t in_len, uint8_t *out,
 		      size_t *out_len);
+
+/* The most a sign or decrypt op returns, decided here only and without
+ * the device: a whole operation's from its driver (asked with no output
+ * buffer), a raw one's from the key's published size (RSA k bytes, ECDSA
+ * r || s, EdDSA 64 bytes). 0 with an error: the key cannot do it. */
+int op_out_size(struct app *app, struct session *s, struct op *op, size_t *n);
+/* A raw signature's size from the key alone (0: no such signature). */
+size_t op_sig_size(const struct op *op);
 
 /* The final step of a TK_MECH_WHOLE sign or decrypt (op is s's): the
  * size query, and a buffer shorter than the most the driver says it

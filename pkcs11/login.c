@@ -114,10 +114,9 @@ static CK_RV login_context(struct app *app, struct session *s,
 	if ((r = login_run(app, s, CKU_CONTEXT_SPECIFIC, &q, h,
 			   (CK_USER_TYPE)-1)) < 0)
 		return rv_from_tk(r);
-	/* s was busy meanwhile: op is as it was */
+	/* s was busy meanwhile: op is as it was. The PIN is the driver's to
+	 * hold (reauth), not the op's. */
 	op->ctx_authed = true;
-	memcpy(op->ctx_pin, pin, len);
-	op->ctx_pin_len = len;
 	return CKR_OK;
 }
 

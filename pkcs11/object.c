@@ -702,6 +702,64 @@ static CK_RV attr_one(const struct obj_view *v, CK_ATTRIBUTE *a, struct buf *b)
 	return CKR_OK;
 }
 
+/* slot->lock held: key's CKA_ID and CKA_LABEL into d, as far as the app
+ * may read them. */
+static void describe_key(struct app *app, struct session *s,
+			 CK_OBJECT_HANDLE key, struct fe_session_desc *d)
+{
+	CK_ATTRIBUTE t[2] = {
+		{ CKA_ID, d->key_id, sizeof(d->key_id) },
+		{ CKA_LABEL, d->key_label, sizeof(d->key_label) - 1 },
+	};
+	struct obj_view v;
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (obj_view(app, s, key, &v) == CKR_OK) {
+		if (attr_one(&v, &t[0], &b) == CKR_OK)
+			d->key_id_len = t[0].ulValueLen;
+		if (attr_one(&v, &t[1], &b) == CKR_OK)
+			d->key_label[t[1].ulValueLen] = '\0';
+	}
+	buf_free(&b);
+}
+
+CK_RV fe_session_describe(struct app *app, CK_SESSION_HANDLE h,
+			  enum fe_op_kind op, CK_OBJECT_HANDLE key,
+			  struct fe_session_desc *d)
+{
+	struct tk_token_info ti;
+	struct session *s;
+	struct op *o;
+	size_t n;
+	CK_RV rv;
+
+	memset(d, 0, sizeof(*d));
+	d->slot = d->mech = CK_UNAVAILABLE_INFORMATION;
+	APP_SESSION(app, h, s, rv);
+	d->slot = s->slot->id;
+	if (slot_info_peek(s->slot, &ti) == 0) {
+		n = strnlen(ti.serial, sizeof(d->serial) - 1);
+		while (n && ti.serial[n - 1] == ' ')
+			n--;
+		memcpy(d->serial, ti.serial, n);
+	}
+	if (op != FE_OP_NONE) {
+		o = &s->op[op == FE_OP_SIGN ? OP_SIGN : OP_DECRYPT];
+		key = o->active ? o->key : CK_INVALID_HANDLE;
+		d->op_active = o->active;
+		if (o->active)
+			d->mech = o->whole ? o->arg.type : o->m->type;
+	}
+	if (key != CK_INVALID_HANDLE) {
+		pthread_mutex_lock(&s->slot->lock);
+		describe_key(app, s, key, d);
+		pthread_mutex_unlock(&s->slot->lock);
+	}
+	pthread_mutex_unlock(&app->lock);
+	return CKR_OK;
+}
+
 CK_RV fe_C_GetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
 			     CK_OBJECT_HANDLE hObject,
 			     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)

@@ -78,8 +78,9 @@ typedef int (*raw_fn)(struct tk_token *, uint32_t, const struct tk_mech_arg *,
 
 /* One private-key call (raw, or the whole operation), with the session busy and
  * app->lock dropped so the app's other sessions go on; when another
- * application's VERIFY consumed a PIN-always key's authorisation, verify this
- * op's PIN once more and retry. */
+ * application consumed the authorisation of this op's CKU_CONTEXT_SPECIFIC
+ * login (a PIN-always key), the driver verifies its held PIN once more and
+ * the call is retried. */
 static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 			 bool sign, const uint8_t *in, size_t in_len,
 			 uint8_t *out, size_t *out_len)
@@ -101,11 +102,11 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 	fn = sign ? tok->ops->sign : tok->ops->decrypt;
 	mech = op->whole ? &op->arg : NULL;
 	r = fn(tok, op->handle, mech, in, in_len, out, out_len);
-	if (r == TK_ERR_AUTH_REQUIRED && op->ctx_authed && op->ctx_pin_len) {
-		/* login changes the driver's state: the card lock */
+	if (r == TK_ERR_AUTH_REQUIRED && op->ctx_authed && tok->ops->reauth) {
+		/* the driver's held PIN; it changes the driver's state: the
+		 * card lock */
 		pthread_mutex_lock(&slot->lock);
-		r = tok->ops->login(tok, TK_USER_PIN, op->ctx_pin,
-				    op->ctx_pin_len);
+		r = tok->ops->reauth(tok);
 		pthread_mutex_unlock(&slot->lock);
 		*out_len = cap;
 		if (r == 0)
@@ -137,6 +138,34 @@ int op_driver_decrypt(struct app *app, struct session *s, struct op *op,
 	return op_driver_raw(app, s, op, false, in, in_len, out, out_len);
 }
 
+size_t op_sig_size(const struct op *op)
+{
+	switch (alg_family(op->alg)) {
+	case KF_RSA:
+		return (size_t)EVP_PKEY_get_size(op->pub);
+	case KF_EC:
+		return 2 * alg_field_len(op->alg);
+	case KF_ED:
+		return 64;
+	default:
+		return 0;
+	}
+}
+
+int op_out_size(struct app *app, struct session *s, struct op *op, size_t *n)
+{
+	bool sign = op == &s->op[OP_SIGN];
+
+	*n = 0;
+	if (op->whole)
+		return op_driver_raw(app, s, op, sign, NULL, 0, NULL, n);
+	if (sign)
+		*n = op_sig_size(op);
+	else if (alg_family(op->alg) == KF_RSA)
+		*n = (size_t)EVP_PKEY_get_size(op->pub);
+	return *n ? 0 : TK_ERR_UNSUPPORTED;
+}
+
 CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 		     const uint8_t *data, size_t len, CK_BYTE_PTR out,
 		     CK_ULONG_PTR out_len)
@@ -147,7 +176,7 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 	CK_RV rv;
 	int r;
 
-	if ((r = op_driver_raw(app, s, op, sign, NULL, 0, NULL, &max)) < 0)
+	if ((r = op_out_size(app, s, op, &max)) < 0)
 		goto fail;
 	if (!out || *out_len < max) {
 		*out_len = max;

@@ -59,6 +59,14 @@ int unpad_oaep(const uint8_t *in, size_t k, const EVP_MD *md, const EVP_MD *mgf,
 	return 0;
 }
 
+void ecdsa_digest_fit(const uint8_t *in, size_t len, uint8_t *out, size_t field)
+{
+	size_t n = len < field ? len : field;
+
+	memset(out, 0, field - n);
+	memcpy(out + (field - n), in, n);
+}
+
 /* ECDSA-Sig-Value (the card's DER) to r || s, each field bytes. */
 int ecdsa_der_to_raw(const uint8_t *der, size_t der_len, size_t field,
 		     uint8_t *out)

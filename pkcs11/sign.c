@@ -30,21 +30,6 @@ static const struct {
 			   "\x04\x02\x03\x05\x00\x04\x40" },
 };
 
-/* The signature's size, known without the token. */
-static size_t sig_size(const struct op *op)
-{
-	switch (alg_family(op->alg)) {
-	case KF_RSA:
-		return (size_t)EVP_PKEY_get_size(op->pub);
-	case KF_EC:
-		return 2 * alg_field_len(op->alg);
-	case KF_ED:
-		return 64;
-	default:
-		return 0;
-	}
-}
-
 /* RSA: the k-byte block the token exponentiates. */
 static CK_RV tbs_rsa(struct op *op, const uint8_t *msg, size_t len,
 		     uint8_t *tbs, size_t k)
@@ -88,13 +73,15 @@ static CK_RV tbs_rsa(struct op *op, const uint8_t *msg, size_t len,
 }
 
 /* app->lock held (dropped during the card call). Builds what the token
- * signs, signs, formats the result into sig (sig_size bytes). */
+ * signs and signs into sig (k bytes, the caller's buffer): RSA and EdDSA
+ * land there as they are; only ECDSA's DER goes through der, into r || s. */
 static CK_RV sign_token(struct app *app, struct session *s, struct op *op,
-			const uint8_t *msg, size_t len, uint8_t *sig)
+			const uint8_t *msg, size_t len, uint8_t *sig, size_t k)
 {
-	uint8_t tbs[MAX_SIG], raw[MAX_SIG];
-	size_t k = sig_size(op), tlen = k, rlen = sizeof(raw), field;
+	uint8_t tbs[MAX_SIG], der[MAX_SIG];
 	enum key_family f = alg_family(op->alg);
+	size_t field = alg_field_len(op->alg), rlen = k;
+	uint8_t *out = sig;
 	CK_RV rv = CKR_OK;
 	int r;
 
@@ -104,25 +91,24 @@ static CK_RV sign_token(struct app *app, struct session *s, struct op *op,
 			return rv == CKR_OK ? CKR_KEY_SIZE_RANGE : rv;
 		msg = tbs;
 		len = k;
-	} else if (f == KF_EC) { /* the leftmost field bytes, or left-padded */
-		field = alg_field_len(op->alg);
-		tlen = len < field ? len : field;
-		memset(tbs, 0, field - tlen);
-		memcpy(tbs + (field - tlen), msg, tlen);
+	} else if (f == KF_EC) {
+		ecdsa_digest_fit(msg, len, tbs, field);
 		msg = tbs;
 		len = field;
+		out = der;
+		rlen = sizeof(der);
 	}
-	if ((r = op_driver_sign(app, s, op, msg, len, raw, &rlen)) < 0)
+	if ((r = op_driver_sign(app, s, op, msg, len, out, &rlen)) < 0)
 		return rv_from_tk(r); /* a removed token is closed already */
 	if (f == KF_EC)
-		return ecdsa_der_to_raw(raw, rlen, alg_field_len(op->alg),
-					sig) < 0
+		return ecdsa_der_to_raw(der, rlen, field, sig) < 0
 			   ? CKR_DEVICE_ERROR
 			   : CKR_OK;
 	if (rlen > k)
 		return CKR_DEVICE_ERROR;
+	/* a card may drop an RSA signature's leading zeros */
+	memmove(sig + (k - rlen), sig, rlen);
 	memset(sig, 0, k - rlen);
-	memcpy(sig + (k - rlen), raw, rlen);
 	return CKR_OK;
 }
 
@@ -134,12 +120,17 @@ static CK_RV sign_finish(struct app *app, struct session *s,
 {
 	struct op *op = &s->op[OP_SIGN];
 	uint8_t hash[EVP_MAX_MD_SIZE];
-	size_t need = sig_size(op), hlen = 0, mlen = 0;
+	size_t need = 0, hlen = 0, mlen = 0;
 	const uint8_t *msg = NULL;
 	CK_RV rv;
+	int r;
 
 	if (op->whole)
 		return op_whole_final(app, s, op, data, len, sig, sig_len);
+	if ((r = op_out_size(app, s, op, &need)) < 0) {
+		op_reset(op);
+		return rv_from_tk(r);
+	}
 	if (!sig || *sig_len < need) {
 		rv = sig ? CKR_BUFFER_TOO_SMALL : CKR_OK;
 		*sig_len = need;
@@ -149,7 +140,7 @@ static CK_RV sign_finish(struct app *app, struct session *s,
 	if (rv == CKR_OK)
 		rv = op_message(op, data, len, hash, &hlen, &msg, &mlen);
 	if (rv == CKR_OK)
-		rv = sign_token(app, s, op, msg, mlen, sig);
+		rv = sign_token(app, s, op, msg, mlen, sig, need);
 	if (rv == CKR_OK)
 		*sig_len = need;
 	op_reset(op);
@@ -245,7 +236,7 @@ static CK_RV verify_raw_rsa(struct op *op, EVP_PKEY_CTX *ctx,
 			    size_t sig_len)
 {
 	uint8_t rec[MAX_SIG], want[MAX_SIG];
-	size_t rlen = sizeof(rec), k = sig_size(op);
+	size_t rlen = sizeof(rec), k = op_sig_size(op);
 
 	if (len > k || k > sizeof(want))
 		return CKR_DATA_LEN_RANGE;
@@ -268,7 +259,7 @@ static CK_RV verify_sw(struct op *op, const uint8_t *msg, size_t len,
 	size_t der_len = 0;
 	CK_RV rv = CKR_SIGNATURE_INVALID;
 
-	if (sig_len != sig_size(op))
+	if (sig_len != op_sig_size(op))
 		return CKR_SIGNATURE_LEN_RANGE;
 	if (op->m->pad == PAD_EDDSA) {
 		if ((mctx = EVP_MD_CTX_new()) &&

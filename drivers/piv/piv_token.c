@@ -19,9 +19,12 @@
  * sent only to restore the card's verified state the front end already
  * established: after a reset or re-SELECT (above), and when a PIN-ONCE key
  * operation answers 6982 (a PIN-ALWAYS operation or another program
- * consumed the state). It is never sent for a PIN-ALWAYS key: those need a
- * login(TK_USER_PIN) right before (CKU_CONTEXT_SPECIFIC), so each use stays
- * authorised by the user. An automatic VERIFY that fails forgets the PIN
+ * consumed the state). It is never sent on its own for a PIN-ALWAYS key:
+ * those need a login(TK_USER_PIN) right before (CKU_CONTEXT_SPECIFIC), so
+ * each use stays authorised by the user; only when the front end says such
+ * an authorised operation lost its VERIFY to another program (reauth) is
+ * it sent again. This is the one copy of the PIN: the front end keeps
+ * none. An automatic VERIFY that fails forgets the PIN
  * at once (the PIN was changed elsewhere): it costs at most one try. The
  * management key is never kept: after a reset, admin operations answer
  * TK_ERR_AUTH_REQUIRED and the front end logs in again. */
@@ -296,6 +299,16 @@ static int token_login(struct tk_token *tok, enum tk_user user,
 	}
 }
 
+static int op_reauth(struct piv_token *t, void *arg)
+{
+	return t->pin_len ? token_reverify(t) : TK_ERR_AUTH_REQUIRED;
+}
+
+static int token_reauth(struct tk_token *tok)
+{
+	return piv_token_run(token_of(tok), op_reauth, NULL, PIV_RUN_RESELECT);
+}
+
 static int op_logout_pin(struct piv_token *t, void *arg)
 {
 	return piv_logout(t->piv, PIV_REF_PIN);
@@ -391,7 +404,8 @@ struct keyop_arg {
 	uint8_t alg, ref;
 	const uint8_t *in;
 	size_t in_len;
-	struct buf out;
+	uint8_t *out; /* the caller's buffer */
+	size_t *out_len;
 };
 
 static int op_key(struct piv_token *t, void *arg)
@@ -401,13 +415,13 @@ static int op_key(struct piv_token *t, void *arg)
 	switch (a->kind) {
 	case KEYOP_SIGN:
 		return piv_sign(t->piv, a->alg, a->ref, a->in, a->in_len,
-				&a->out);
+				a->out, a->out_len);
 	case KEYOP_DECRYPT:
 		return piv_decipher(t->piv, a->alg, a->ref, a->in, a->in_len,
-				    &a->out);
+				    a->out, a->out_len);
 	default:
 		return piv_ecdh(t->piv, a->alg, a->ref, a->in, a->in_len,
-				&a->out);
+				a->out, a->out_len);
 	}
 }
 
@@ -440,7 +454,7 @@ static int token_keyop(struct piv_token *t, struct keyop_arg *a, uint8_t *out,
 	size_t max;
 	int rc;
 
-	if (!a->in || !out_len)
+	if (!out_len)
 		return TK_ERR_ARG;
 	if (i < 0 || !t->has_key[i] || a->ref == PIV_SLOT_ATTEST)
 		return TK_ERR_NOT_FOUND;
@@ -453,20 +467,16 @@ static int token_keyop(struct piv_token *t, struct keyop_arg *a, uint8_t *out,
 		*out_len = max;
 		return out ? TK_ERR_TOO_LARGE : 0;
 	}
+	if (!a->in)
+		return TK_ERR_ARG;
 	if (k->pin_policy != TK_PIN_POLICY_ALWAYS &&
 	    k->pin_policy != TK_PIN_POLICY_MATCH_ALWAYS)
 		flags |= PIV_RUN_REVERIFY;
-	buf_init(&a->out, PIV_RESP_MAX);
-	a->out.secret = true;
+	/* the card's answer lands in the caller's buffer */
+	a->out = out;
+	a->out_len = out_len;
 	rc = piv_token_run(t, op_key, a, flags);
-	if (rc == 0 && a->out.len > *out_len)
-		rc = TK_ERR_DEVICE;
-	if (rc == 0) {
-		memcpy(out, a->out.data, a->out.len);
-		*out_len = a->out.len;
-	}
-	buf_free(&a->out);
-	return rc;
+	return rc == TK_ERR_TOO_LARGE ? TK_ERR_DEVICE : rc;
 }
 
 /* Raw operations only (no mechanism: the front end pads). RSA sign: the
@@ -705,6 +715,7 @@ static const struct tk_token_ops piv_token_ops = {
 	.load_private = token_load_private,
 	.discover = token_discover,
 	.login = token_login,
+	.reauth = token_reauth,
 	.logout = token_logout,
 	.pin_status = token_pin_status,
 	.puk_status = token_puk_status,

@@ -61,7 +61,8 @@ static void exchanges(struct piv_card *c)
 {
 	static const uint8_t key[24] = { 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
 					 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
-	uint8_t in[256] = { 0 };
+	uint8_t in[256] = { 0 }, res[512];
+	size_t len;
 	struct buf out;
 	struct yk_metadata md;
 	struct yk_version v;
@@ -78,9 +79,12 @@ static void exchanges(struct piv_card *c)
 	(void)piv_pin_status(c, PIV_REF_PIN, &tries);
 	(void)piv_verify(c, PIV_REF_PIN, (const uint8_t *)"123456", 6, &tries);
 	(void)yk_get_metadata(c, 0x9a, &md);
-	(void)piv_sign(c, PIV_ALG_ECCP256, 0x9a, in, 32, &out);
-	(void)piv_sign(c, PIV_ALG_RSA2048, 0x9a, in, 256, &out);
-	(void)piv_ecdh(c, PIV_ALG_X25519, 0x9d, in, 32, &out);
+	len = sizeof(res);
+	(void)piv_sign(c, PIV_ALG_ECCP256, 0x9a, in, 32, res, &len);
+	len = sizeof(res);
+	(void)piv_sign(c, PIV_ALG_RSA2048, 0x9a, in, 256, res, &len);
+	len = sizeof(res);
+	(void)piv_ecdh(c, PIV_ALG_X25519, 0x9d, in, 32, res, &len);
 	(void)piv_mgm_auth(c, PIV_ALG_3DES, key, sizeof(key));
 	if (piv_generate(c, 0x9a, PIV_ALG_ECCP256, 0, 0, &pk) == 0)
 		EVP_PKEY_free(pk);

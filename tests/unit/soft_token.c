@@ -254,6 +254,19 @@ static int tok_login(struct tk_token *tok, enum tk_user user, const uint8_t *s,
 	return --t->tries == 0 ? TK_ERR_PIN_LOCKED : TK_ERR_PIN_INCORRECT;
 }
 
+/* The PIN the last login verified, verified again (a PIN-always key's
+ * authorisation consumed elsewhere). */
+static int tok_reauth(struct tk_token *tok)
+{
+	struct soft_tok *t = (struct soft_tok *)tok;
+
+	soft_stats.reauth++;
+	if (!t->verified)
+		return TK_ERR_AUTH_REQUIRED;
+	t->always_ok = true;
+	return 0;
+}
+
 static int tok_logout(struct tk_token *tok, enum tk_user user)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
@@ -374,6 +387,8 @@ static int tok_sign(struct tk_token *tok, uint32_t handle,
 		soft_stats.sign++;
 		if (soft_control.sign_hook)
 			soft_control.sign_hook();
+	} else {
+		soft_stats.size_query++;
 	}
 	if (mech)
 		return sign_whole(t, handle, mech, in, len, out, out_len);
@@ -421,6 +436,7 @@ static int tok_decrypt(struct tk_token *tok, uint32_t handle,
 	if (mech)
 		return TK_ERR_UNSUPPORTED;
 	if (!out) {
+		soft_stats.size_query++;
 		*out_len = 512;
 		return 0;
 	}
@@ -825,6 +841,7 @@ static const struct tk_token_ops tok_ops = {
 	.objects = tok_objects,
 	.load_private = tok_load_private,
 	.login = tok_login,
+	.reauth = tok_reauth,
 	.logout = tok_logout,
 	.pin_status = tok_pin_status,
 	.mechanisms = tok_mechanisms,

@@ -34,11 +34,12 @@
 #define SOFT_CKA_SERIAL (0x80000000UL | 0x534F0001UL)
 struct soft_stats {
 	int scan, open, close, info, objects, load_private;
-	int login, logout, sign, decrypt, derive;
+	int login, logout, reauth, sign, decrypt, derive;
 	int generate, import_key, write_cert, delete_cert, delete_key;
 	int change_pin, unblock_pin, reset;
 	int discover, attr_device, create_data, init_pin;
 	int sign_whole;           /* sign() calls with a mechanism */
+	int size_query;           /* sign()/decrypt() with no output buffer */
 	unsigned long whole_mech; /* the last one */
 	unsigned discover_what;   /* of the last discover() */
 	struct tk_id discover_id;
@@ -55,7 +56,7 @@ struct soft_control {
 	/* Called as login, logout, change_pin, generate, create_data,
 	 * discover and load_private start, with the op's name: a slow card. */
 	void (*card_hook)(const char *op);
-	bool discover_fails;     /* discover() fails (TK_ERR_TRANSPORT) */
+	bool discover_fails; /* discover() fails (TK_ERR_TRANSPORT) */
 };
 extern struct soft_control soft_control;
 

@@ -106,9 +106,9 @@ static void test_pins(void **state)
 
 static void test_sign(void **state)
 {
-	uint8_t rsa_in[256], hash64[64];
+	uint8_t rsa_in[256], hash64[64], p384[48] = { 0 }, sig[600];
+	size_t sig_len = sizeof(sig);
 	char *rsa_cmd, *d;
-	struct buf sig;
 	struct script s;
 
 	memset(rsa_in, 0xab, sizeof(rsa_in));
@@ -123,12 +123,13 @@ static void test_sign(void **state)
 	{
 		struct script_step steps[] = {
 			{ rsa_cmd, "7C 05 82 03 010203 9000", 0, NULL },
-			/* SHA-512 hash for P-256: the leftmost 32 bytes. */
+			/* P-256: 32 bytes as given (the front end shaped
+			 * them). */
 			{ "00 87 11 9C 00 00 26 7C 24 82 00 81 20"
 			  "000102030405060708090A0B0C0D0E0F"
 			  "101112131415161718191A1B1C1D1E1F 00 00",
 			  "7C 04 82 02 3000 9000", 0, NULL },
-			/* SHA-256 hash for P-384: padded on the left. */
+			/* P-384: 48 bytes as given. */
 			{ "00 87 14 9C 00 00 36 7C 34 82 00 81 30"
 			  "00000000000000000000000000000000"
 			  "000102030405060708090A0B0C0D0E0F"
@@ -144,45 +145,57 @@ static void test_sign(void **state)
 		};
 
 		SCRIPT(&s, steps, PIV_EXT_YES);
-		buf_init(&sig, 0);
-		assert_int_equal(
-		    piv_sign(s.card, PIV_ALG_RSA2048, 0x9a, rsa_in, 256, &sig),
-		    0);
-		assert_int_equal(sig.len, 3);
-		assert_int_equal(
-		    piv_sign(s.card, PIV_ALG_ECCP256, 0x9c, hash64, 64, &sig),
-		    0);
-		assert_int_equal(
-		    piv_sign(s.card, PIV_ALG_ECCP384, 0x9c, hash64, 32, &sig),
-		    0);
-		assert_int_equal(piv_sign(s.card, PIV_ALG_ED25519, 0x9a,
-					  (const uint8_t *)"abc", 3, &sig),
+		memcpy(p384 + 16, hash64, 32);
+		assert_int_equal(piv_sign(s.card, PIV_ALG_RSA2048, 0x9a, rsa_in,
+					  256, sig, &sig_len),
 				 0);
-		assert_int_equal(sig.len, 2);
+		assert_int_equal(sig_len, 3);
+		assert_memory_equal(sig, "\x01\x02\x03", 3);
+		/* A digest not shaped to the field: refused, no APDU. */
+		sig_len = sizeof(sig);
+		assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP256, 0x9c, hash64,
+					  64, sig, &sig_len),
+				 TK_ERR_ARG);
+		assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP384, 0x9c, hash64,
+					  32, sig, &sig_len),
+				 TK_ERR_ARG);
+		assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP256, 0x9c, hash64,
+					  32, sig, &sig_len),
+				 0);
+		assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP384, 0x9c, p384,
+					  48, sig, &sig_len),
+				 0);
+		/* An answer longer than the caller's buffer. */
+		sig_len = 1;
+		assert_int_equal(piv_sign(s.card, PIV_ALG_ED25519, 0x9a,
+					  (const uint8_t *)"abc", 3, sig,
+					  &sig_len),
+				 TK_ERR_TOO_LARGE);
+		assert_int_equal(sig_len, 1);
+		sig_len = sizeof(sig);
 		for (int i = 0; i < 4; i++)
 			assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP256, 0x9a,
-						  hash64, 32, &sig),
+						  hash64, 32, sig, &sig_len),
 					 TK_ERR_DEVICE);
-		assert_int_equal(
-		    piv_sign(s.card, PIV_ALG_ECCP256, 0x9a, hash64, 32, &sig),
-		    TK_ERR_AUTH_REQUIRED);
+		assert_int_equal(piv_sign(s.card, PIV_ALG_ECCP256, 0x9a, hash64,
+					  32, sig, &sig_len),
+				 TK_ERR_AUTH_REQUIRED);
 		/* RSA input of the wrong size, X25519 signing: no APDU. */
-		assert_int_equal(
-		    piv_sign(s.card, PIV_ALG_RSA2048, 0x9a, rsa_in, 255, &sig),
-		    TK_ERR_ARG);
-		assert_int_equal(
-		    piv_sign(s.card, PIV_ALG_X25519, 0x9a, rsa_in, 32, &sig),
-		    TK_ERR_ARG);
+		assert_int_equal(piv_sign(s.card, PIV_ALG_RSA2048, 0x9a, rsa_in,
+					  255, sig, &sig_len),
+				 TK_ERR_ARG);
+		assert_int_equal(piv_sign(s.card, PIV_ALG_X25519, 0x9a, rsa_in,
+					  32, sig, &sig_len),
+				 TK_ERR_ARG);
 		script_finish(&s);
 	}
-	buf_free(&sig);
 	free(rsa_cmd);
 }
 
 static void test_decipher_ecdh(void **state)
 {
-	uint8_t ct[128], pt65[65] = { 0x04 };
-	struct buf out;
+	uint8_t ct[128], pt65[65] = { 0x04 }, out[64];
+	size_t out_len = sizeof(out);
 	struct script s;
 	static const struct script_step steps[] = {
 		{ NULL, "7C 05 82 03 000201 9000", 0, NULL },
@@ -197,25 +210,26 @@ static void test_decipher_ecdh(void **state)
 
 	memset(ct, 1, sizeof(ct));
 	SCRIPT(&s, steps, PIV_EXT_YES);
-	buf_init(&out, 0);
-	out.secret = true;
 	assert_int_equal(
-	    piv_decipher(s.card, PIV_ALG_RSA1024, 0x9d, ct, 128, &out), 0);
-	assert_int_equal(out.len, 3);
+	    piv_decipher(s.card, PIV_ALG_RSA1024, 0x9d, ct, 128, out, &out_len),
+	    0);
+	assert_int_equal(out_len, 3);
+	out_len = sizeof(out);
 	assert_int_equal(
-	    piv_ecdh(s.card, PIV_ALG_X25519, 0x9d, pt65 + 1, 32, &out), 0);
-	assert_int_equal(out.len, 32);
+	    piv_ecdh(s.card, PIV_ALG_X25519, 0x9d, pt65 + 1, 32, out, &out_len),
+	    0);
+	assert_int_equal(out_len, 32);
 	assert_int_equal(
-	    piv_ecdh(s.card, PIV_ALG_ECCP256, 0x9d, pt65, 64, &out),
+	    piv_ecdh(s.card, PIV_ALG_ECCP256, 0x9d, pt65, 64, out, &out_len),
 	    TK_ERR_ARG);
 	assert_int_equal(
-	    piv_ecdh(s.card, PIV_ALG_RSA2048, 0x9d, pt65, 65, &out),
+	    piv_ecdh(s.card, PIV_ALG_RSA2048, 0x9d, pt65, 65, out, &out_len),
 	    TK_ERR_ARG);
 	assert_int_equal(
-	    piv_decipher(s.card, PIV_ALG_ECCP256, 0x9d, ct, 32, &out),
+	    piv_decipher(s.card, PIV_ALG_ECCP256, 0x9d, ct, 32, out, &out_len),
 	    TK_ERR_ARG);
 	script_finish(&s);
-	buf_free(&out);
+	explicit_bzero(out, sizeof(out));
 }
 
 static void test_generate(void **state)

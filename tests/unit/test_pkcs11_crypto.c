@@ -12,6 +12,10 @@
 
 #include "test_pkcs11_util.h"
 
+/* pkcs11/pad.c (internal.h) */
+void ecdsa_digest_fit(const uint8_t *in, size_t len, uint8_t *out,
+		      size_t field);
+
 static const CK_BYTE msg[] = "the quick brown fox jumps over the lazy dog";
 #define MSGLEN (sizeof(msg) - 1)
 
@@ -83,7 +87,7 @@ static void sign_case(CK_SESSION_HANDLE s, const struct sig_case *c)
 	const uint8_t *data = msg;
 	size_t dlen = MSGLEN;
 	CK_ULONG n = 0;
-	int signs = soft_stats.sign;
+	int signs = soft_stats.sign, queries = soft_stats.size_query;
 
 	if (c->kind == 1) {
 		pss.hashAlg = c->md[3] == '1'                      ? CKM_SHA_1
@@ -107,11 +111,19 @@ static void sign_case(CK_SESSION_HANDLE s, const struct sig_case *c)
 	assert_int_equal(fl->C_SignInit(s, &m, key), CKR_OK);
 	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, NULL, &n),
 			 CKR_OK);
+	/* The key's published size: RSA k, ECDSA r || s, EdDSA 64. */
+	assert_int_equal(n, c->kind == 2   ? 2 * (c->id == 3 ? 48 : 32)
+			    : c->kind == 3 ? 64
+					   : 256);
 	n--;
 	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, sig, &n),
 			 CKR_BUFFER_TOO_SMALL);
 	assert_int_equal(soft_stats.sign,
 			 signs); /* size queries never reach the token */
+	/* nor the driver for a raw operation (the key's size); a whole one
+	 * (the soft token's CKM_SHA256_RSA_PKCS) asks it, device untouched */
+	assert_int_equal(soft_stats.size_query - queries,
+			 c->mech == CKM_SHA256_RSA_PKCS ? 2 : 0);
 	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)data, dlen, sig, &n),
 			 CKR_OK);
 	assert_int_equal(soft_stats.sign, signs + 1);
@@ -229,6 +241,63 @@ static void test_multipart(void **state)
 	}
 }
 
+/* The one place a digest meets the curve: leftmost field bytes, or left
+ * zero-padded. */
+static void test_ecdsa_digest_fit(void **state)
+{
+	uint8_t d[64], out[48], want[48];
+
+	(void)state;
+	for (int i = 0; i < 64; i++)
+		d[i] = (uint8_t)(i + 1);
+	/* P-256: SHA-512 cut to its leftmost 32 bytes, SHA-256 as is,
+	 * SHA-1 padded on the left. */
+	ecdsa_digest_fit(d, 64, out, 32);
+	assert_memory_equal(out, d, 32);
+	ecdsa_digest_fit(d, 32, out, 32);
+	assert_memory_equal(out, d, 32);
+	memset(want, 0, sizeof(want));
+	memcpy(want + 12, d, 20);
+	ecdsa_digest_fit(d, 20, out, 32);
+	assert_memory_equal(out, want, 32);
+	/* P-384: SHA-512 cut to 48 bytes, SHA-256 padded to 48. */
+	ecdsa_digest_fit(d, 64, out, 48);
+	assert_memory_equal(out, d, 48);
+	memset(want, 0, sizeof(want));
+	memcpy(want + 16, d, 32);
+	ecdsa_digest_fit(d, 32, out, 48);
+	assert_memory_equal(out, want, 48);
+}
+
+/* A whole operation's size is its driver's answer, asked without the
+ * device; a raw decrypt's is the modulus, without asking. */
+static void test_size_query_home(void **state)
+{
+	CK_SESSION_HANDLE s = p11_open(true);
+	CK_MECHANISM whole = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_MECHANISM raw = { CKM_RSA_PKCS, NULL, 0 };
+	CK_OBJECT_HANDLE k = p11_find(s, CKO_PRIVATE_KEY, 1);
+	uint8_t ct[256] = { 0 };
+	int signs = soft_stats.sign, decs = soft_stats.decrypt;
+	int queries = soft_stats.size_query;
+	CK_ULONG n = 0;
+
+	(void)state;
+	assert_int_equal(fl->C_SignInit(s, &whole, k), CKR_OK);
+	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, NULL, &n),
+			 CKR_OK);
+	assert_int_equal(n, 256);
+	assert_int_equal(soft_stats.size_query, queries + 1);
+	assert_int_equal(soft_stats.sign, signs);
+	assert_int_equal(fl->C_SignInit(s, &raw, k), CKR_OPERATION_ACTIVE);
+	assert_int_equal(fl->C_DecryptInit(s, &raw, k), CKR_OK);
+	n = 0;
+	assert_int_equal(fl->C_Decrypt(s, ct, sizeof(ct), NULL, &n), CKR_OK);
+	assert_int_equal(n, 256);
+	assert_int_equal(soft_stats.size_query, queries + 1);
+	assert_int_equal(soft_stats.decrypt, decs);
+}
+
 static void test_context_specific(void **state)
 {
 	CK_SESSION_HANDLE s = p11_open(true);
@@ -259,6 +328,39 @@ static void test_context_specific(void **state)
 	n = sizeof(sig);
 	assert_int_equal(fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n),
 			 CKR_USER_NOT_LOGGED_IN);
+	/* Another session's PIN-always signature consumes the card's
+	 * authorisation between this op's context login and its C_Sign: the
+	 * driver verifies its held PIN again (the front end keeps none). */
+	{
+		CK_SESSION_HANDLE s2 = p11_open(false);
+		int logins = soft_stats.login, reauths = soft_stats.reauth;
+
+		assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
+		assert_int_equal(fl->C_Login(s, CKU_CONTEXT_SPECIFIC,
+					     (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+				 CKR_OK);
+		assert_int_equal(fl->C_SignInit(s2, &m, k), CKR_OK);
+		assert_int_equal(fl->C_Login(s2, CKU_CONTEXT_SPECIFIC,
+					     (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+				 CKR_OK);
+		n = sizeof(sig);
+		assert_int_equal(
+		    fl->C_Sign(s2, (CK_BYTE_PTR)msg, MSGLEN, sig, &n), CKR_OK);
+		n = sizeof(sig);
+		assert_int_equal(
+		    fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n), CKR_OK);
+		assert_true(ossl_verify(&c, sig, n));
+		assert_int_equal(soft_stats.reauth, reauths + 1);
+		assert_int_equal(soft_stats.login, logins + 2);
+		/* Without the context login no reauth is asked for. */
+		assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
+		n = sizeof(sig);
+		assert_int_equal(
+		    fl->C_Sign(s, (CK_BYTE_PTR)msg, MSGLEN, sig, &n),
+		    CKR_USER_NOT_LOGGED_IN);
+		assert_int_equal(soft_stats.reauth, reauths + 1);
+		assert_int_equal(fl->C_CloseSession(s2), CKR_OK);
+	}
 	/* After C_Logout the operation is still there, but a context-specific
 	 * login must not verify (and have the driver hold) the PIN again. */
 	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
@@ -595,6 +697,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rsa_x509, p11_up,
 						p11_down),
 		cmocka_unit_test_setup_teardown(test_multipart, p11_up,
+						p11_down),
+		cmocka_unit_test(test_ecdsa_digest_fit),
+		cmocka_unit_test_setup_teardown(test_size_query_home, p11_up,
 						p11_down),
 		cmocka_unit_test_setup_teardown(test_context_specific, p11_up,
 						p11_down),
