@@ -16,16 +16,47 @@ struct fe_table fe = { .lock = PTHREAD_MUTEX_INITIALIZER,
 		       .changed = PTHREAD_COND_INITIALIZER,
 		       .apply = PTHREAD_MUTEX_INITIALIZER };
 
-/* The drivers the module and the daemon use unless a test injects others
- * (drivers/registry.c names them). */
-int frontend_default_drivers(struct tk_driver ***out, size_t *n)
+int frontend_drivers(const struct drv_config *cfg, struct tk_driver ***out,
+		     size_t *n)
 {
 #ifdef TOKEND_HAVE_DRIVERS
-	return drivers_default(out, n);
+	return drivers_from_config(cfg, out, n);
 #else
 	*n = 0;
 	return (*out = calloc(1, sizeof(**out))) ? 0 : TK_ERR_NOMEM;
 #endif
+}
+
+int frontend_module_drivers(struct tk_driver ***out, size_t *n)
+{
+	const char *path = getenv(DRV_CONFIG_ENV);
+	struct drv_config *cfg = NULL;
+	char err[768];
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (!path || !*path)
+		path = DRV_CONFIG_PATH;
+#ifdef TOKEND_HAVE_DRIVERS
+	if ((r = drv_config_load(path, &cfg, err, sizeof(err))) != 0) {
+		/* The one line a module prints unasked: without it the user
+		 * sees only C_Initialize fail. */
+		if (r != TK_ERR_NOMEM)
+			fprintf(stderr,
+				"tokend-pkcs11: %s; not initialising (fix the "
+				"file, or name another in %s)\n",
+				err, DRV_CONFIG_ENV);
+		return r;
+	}
+#else
+	(void)err;
+#endif
+	r = frontend_drivers(cfg, out, n);
+#ifdef TOKEND_HAVE_DRIVERS
+	drv_config_free(&cfg);
+#endif
+	return r;
 }
 
 int frontend_init(struct tk_driver **drivers, size_t ndrivers)
