@@ -16,6 +16,11 @@
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 8000
+/* How long a failed transmit asks whether the card was pulled: pcscd sees
+ * a removal at its next poll of the reader (vpcd every 0.4 s; a CCID
+ * reader's interrupt sooner). */
+#define PULLED_WAIT_MS 1000
+#define PULLED_STEP_MS 50
 
 /* One SCARDCONTEXT, shared by the driver and the cards opened on it. */
 struct pcsc_conn {
@@ -245,6 +250,29 @@ void pcsc_card_end(struct pcsc_card *card)
 	SCardEndTransaction(card->h, SCARD_LEAVE_CARD);
 }
 
+/* A transmit that got no answer (a card pulled mid-APDU looks like this
+ * until pcscd's next poll of the reader): TK_ERR_REMOVED when pcscd soon
+ * says the card is gone, else TK_ERR_TRANSPORT. */
+static int transmit_lost(struct pcsc_card *card)
+{
+	for (unsigned waited = 0;; waited += PULLED_STEP_MS) {
+		char name[MAX_READERNAME];
+		BYTE atr[MAX_ATR_SIZE];
+		DWORD state = 0, proto = 0, nlen = sizeof(name),
+		      alen = sizeof(atr);
+		LONG rv = SCardStatus(card->h, name, &nlen, &state, &proto, atr,
+				      &alen);
+
+		if (pcsc_error(rv) == TK_ERR_REMOVED ||
+		    (rv == SCARD_S_SUCCESS && (state & SCARD_ABSENT)))
+			return TK_ERR_REMOVED;
+		if (rv != SCARD_S_SUCCESS || waited >= PULLED_WAIT_MS)
+			return TK_ERR_TRANSPORT;
+		nanosleep(&(struct timespec){ 0, PULLED_STEP_MS * 1000000L },
+			  NULL);
+	}
+}
+
 int pcsc_card_transmit(void *vcard, const uint8_t *capdu, size_t clen,
 		       uint8_t *rapdu, size_t *rlen)
 {
@@ -259,11 +287,17 @@ int pcsc_card_transmit(void *vcard, const uint8_t *capdu, size_t clen,
 		return TK_ERR_ARG;
 	rv = SCardTransmit(card->h, pci, capdu, (DWORD)clen, NULL, rapdu, &n);
 	rc = pcsc_error(rv);
-	if (rc == 0 && (n < 2 || n > *rlen))
+	if (rc == 0 && n > *rlen)
 		rc = TK_ERR_TRANSPORT;
+	/* No status word (vpcd's answer when the card went mid-APDU) or no
+	 * answer at all. */
+	if ((rc == 0 && n < 2) || rv == SCARD_E_NOT_TRANSACTED ||
+	    rv == SCARD_F_COMM_ERROR || rv == SCARD_E_COMM_DATA_LOST)
+		rc = transmit_lost(card);
 	if (rc) {
 		if (rc != TK_ERR_RESET)
-			DRV_LOG("SCardTransmit: %s", pcsc_stringify_error(rv));
+			DRV_LOG("SCardTransmit: %s%s", pcsc_stringify_error(rv),
+				rc == TK_ERR_REMOVED ? " (card removed)" : "");
 		*rlen = 0;
 		return rc;
 	}

@@ -10,8 +10,11 @@
  *
  * Errors are TK_ERR_*: SCARD_W_RESET_CARD is TK_ERR_RESET;
  * SCARD_W_REMOVED_CARD, SCARD_E_NO_SMARTCARD, SCARD_E_READER_UNAVAILABLE
- * and a dead connection are TK_ERR_REMOVED; a transaction held by another
- * program past the timeout is TK_ERR_BUSY; anything else TK_ERR_TRANSPORT. */
+ * and a dead connection are TK_ERR_REMOVED, and so is a transmit that got
+ * no answer or one without a status word (the card pulled mid-APDU) when
+ * pcscd says within a second that the card is gone; a transaction held by
+ * another program past the timeout is TK_ERR_BUSY; anything else
+ * TK_ERR_TRANSPORT. */
 #ifndef TOKEND_DRIVERS_PCSC_H
 #define TOKEND_DRIVERS_PCSC_H
 
