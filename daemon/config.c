@@ -1,11 +1,11 @@
-/* Config file parsing (inih) and validation. Lines are counted by our own
- * reader so that every error, including ones found after the last key of a
- * section, names the right line. */
+/* Config file parsing and validation. The file is read by the drivers' INI
+ * reader (drv_ini_parse: inih with lines counted, so every error names
+ * its line); the driver sections ([piv], [module NAME]) are handed to the
+ * drivers' parser (drv_config.c), the rest is checked here. */
 #include "config.h"
 
 #include <errno.h>
 #include <grp.h>
-#include <ini.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,13 +22,12 @@
 
 struct cfg_parser {
 	const char *path;
-	FILE *f;
-	unsigned line; /* line of the chunk inih is working on */
-	unsigned next_line;
+	unsigned line; /* of the key or header being read */
 	struct config *cfg;
 	struct export_conf *cur; /* NULL in [tokend] */
-	char section[128];       /* as inih reports it */
+	struct drv_parse drv;    /* the driver sections */
 	bool in_tokend;
+	bool in_driver;
 	uint32_t seen; /* scalar keys seen in this section */
 	char *err;
 	size_t errlen;
@@ -444,12 +443,20 @@ static int cfg_section_begin(struct cfg_parser *p, const char *section,
 {
 	struct export_conf *ec = NULL;
 	const char *name;
+	char why[256];
 	int r;
 
-	snprintf(p->section, sizeof(p->section), "%s", section);
 	p->cur = NULL;
 	p->in_tokend = false;
+	p->in_driver = false;
 	p->seen = 0;
+	r = drv_parse_section(&p->drv, section, line, why, sizeof(why));
+	if (r == TK_ERR_INVALID)
+		cfg_fail(p, line, "%s", why);
+	if (r <= 0) {
+		p->in_driver = r == 0;
+		return r;
+	}
 	if (strcmp(section, "tokend") == 0) {
 		p->in_tokend = true;
 		return 0;
@@ -486,76 +493,70 @@ static int cfg_section_begin(struct cfg_parser *p, const char *section,
 	return 0;
 }
 
-static int cfg_handler(void *user, const char *section, const char *name,
-		       const char *value)
+static int cfg_section(void *user, const char *section, unsigned line)
+{
+	struct cfg_parser *p = user;
+
+	p->line = line;
+	return cfg_section_begin(p, section, line);
+}
+
+static int cfg_key(void *user, const char *section, const char *name,
+		   const char *value, unsigned line)
 {
 	struct cfg_parser *p = user;
 	const struct cfg_key *keys;
 	uint32_t bit = 1;
+	char why[640];
+	int r;
 
-	if (p->failed)
-		return 1;
-	/* A header our reader did not see (indented): take it here. */
-	if (strcmp(section, p->section) != 0 &&
-	    cfg_section_begin(p, section, p->line) != 0)
-		return 0;
-	if (section[0] == '\0') {
-		cfg_fail(p, p->line, "key '%s' outside of a section", name);
-		return 0;
+	p->line = line;
+	if (p->in_driver) {
+		r = drv_parse_key(&p->drv, name, value, why, sizeof(why));
+		if (r == TK_ERR_INVALID)
+			cfg_fail(p, line, "%s", why);
+		else if (r)
+			cfg_fail(p, line, "out of memory");
+		return r;
 	}
 	keys = p->in_tokend ? cfg_tokend_keys : cfg_export_keys;
 	for (; keys->name; keys++, bit <<= 1) {
 		if (strcmp(keys->name, name) != 0)
 			continue;
 		if (!keys->list && (p->seen & bit)) {
-			cfg_fail(p, p->line, "duplicate key '%s' in [%s]", name,
+			cfg_fail(p, line, "duplicate key '%s' in [%s]", name,
 				 section);
-			return 0;
+			return TK_ERR_INVALID;
 		}
 		p->seen |= bit;
-		if (keys->set(p, value) != 0) {
-			cfg_fail(p, p->line, "out of memory");
-			return 0;
-		}
-		return 1;
+		if ((r = keys->set(p, value)) != 0)
+			cfg_fail(p, line, "out of memory");
+		return r;
 	}
-	cfg_fail(p, p->line, "unknown key '%s' in [%s]", name, section);
-	return 0;
+	cfg_fail(p, line, "unknown key '%s' in [%s]", name, section);
+	return TK_ERR_INVALID;
 }
 
-/* fgets for inih that counts lines and spots section headers. */
-static char *cfg_reader(char *str, int num, void *user)
+static void cfg_ini_fail(void *user, unsigned line, const char *why)
 {
-	struct cfg_parser *p = user;
-	char *s = fgets(str, num, p->f), *end;
-	size_t len;
-
-	if (s == NULL)
-		return NULL;
-	p->line = ++p->next_line;
-	len = strlen(s);
-	if (len > 0 && s[len - 1] != '\n' && !feof(p->f)) {
-		cfg_fail(p, p->line,
-			 "line longer than %d characters (split "
-			 "lists over indented continuation lines)",
-			 num - 2);
-		return NULL;
-	}
-	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
-		s += 3;
-	if (s[0] != '[' || p->failed)
-		return str;
-	if ((end = strchr(s, ']')) == NULL)
-		return str; /* inih reports the syntax error */
-	*end = '\0';
-	cfg_section_begin(p, s + 1, p->line);
-	*end = ']';
-	return str;
+	cfg_fail(user, line, "%s", why);
 }
+
+static const struct drv_ini_ops cfg_ini_ops = {
+	.section = cfg_section,
+	.key = cfg_key,
+	.fail = cfg_ini_fail,
+};
 
 /* Checks that need the whole file. */
 static void cfg_finish(struct cfg_parser *p)
 {
+	char why[256];
+	unsigned line = 0;
+
+	if (!p->failed &&
+	    drv_parse_finish(&p->drv, &line, why, sizeof(why)) != 0)
+		cfg_fail(p, line, "%s", why);
 	for (size_t i = 0; i < p->cfg->n_exports && !p->failed; i++) {
 		const struct export_conf *ec = p->cfg->exports[i];
 
@@ -583,9 +584,9 @@ static int cfg_new(struct config **out)
 	cfg->limits.handshake_timeout = 10;
 	cfg->limits.pin_tries_reserved = 1;
 	if ((cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL ||
-	    (cfg->control_socket = strdup(CONFIG_DEFAULT_CONTROL)) == NULL) {
-		free(cfg->state_dir);
-		free(cfg);
+	    (cfg->control_socket = strdup(CONFIG_DEFAULT_CONTROL)) == NULL ||
+	    drv_config_new(&cfg->drivers) != 0) {
+		config_free(&cfg);
 		return TK_ERR_NOMEM;
 	}
 	if (config_value_group(CONFIG_CONTROL_GROUP, &cfg->control_gid) != 0)
@@ -623,11 +624,12 @@ int config_load(const char *path, bool must_exist, struct config **out,
 		char *err, size_t errlen)
 {
 	struct cfg_parser p = { .path = path, .err = err, .errlen = errlen };
-	int r, ir;
+	FILE *f;
+	int r;
 
 	*out = NULL;
 	err[0] = '\0';
-	if ((p.f = fopen(path, "re")) == NULL) {
+	if ((f = fopen(path, "re")) == NULL) {
 		if (errno == ENOENT && !must_exist)
 			return config_default(out);
 		cfg_fail(&p, 0, "%s", strerror(errno));
@@ -638,24 +640,18 @@ int config_load(const char *path, bool must_exist, struct config **out,
 	r = TK_ERR_NOMEM;
 	if ((p.cfg->path = strdup(path)) == NULL)
 		goto out;
-	ir = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
-	if (ir > 0)
-		cfg_fail(&p, (unsigned)ir,
-			 "syntax error (expected [section], "
-			 "key = value or a comment)");
-	else if (ir < 0)
-		cfg_fail(&p, 0, "cannot parse (out of memory)");
-	if (!p.failed && ferror(p.f))
-		cfg_fail(&p, 0, "read error");
+	drv_parse_init(&p.drv, p.cfg->drivers);
+	r = drv_ini_parse(f, &cfg_ini_ops, &p);
 	cfg_finish(&p);
-	r = TK_ERR_INVALID;
-	if (p.failed)
+	if (p.failed) {
+		r = r == TK_ERR_NOMEM || r == TK_ERR_IO ? r : TK_ERR_INVALID;
 		goto out;
+	}
 	*out = p.cfg;
 	p.cfg = NULL;
 	r = 0;
 out:
-	fclose(p.f);
+	fclose(f);
 	config_free(&p.cfg);
 	return r;
 }
@@ -669,6 +665,7 @@ void config_free(struct config **p)
 	for (size_t i = 0; i < cfg->n_exports; i++)
 		export_conf_unref(&cfg->exports[i]);
 	free(cfg->exports);
+	drv_config_free(&cfg->drivers);
 	free(cfg->path);
 	free(cfg->state_dir);
 	free(cfg->control_socket);

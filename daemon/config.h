@@ -5,6 +5,7 @@
  *                     limits (connections, workers, handshake timeout)
  *   [export NAME]     socket, owner, group, mode, allow-users, allow-groups,
  *                     tokens, objects, access, pin-file
+ *   [piv], [module NAME]  the drivers (drivers/drv_config.h parses them)
  *
  * See daemon/tokend.conf.example for every key. A config is immutable once
  * loaded; export settings are shared, reference-counted, between the live
@@ -17,6 +18,8 @@
 #include <sys/types.h>
 
 #include <p11-kit/uri.h>
+
+#include "drv_config.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/tokend/tokend.conf"
 #define CONFIG_DEFAULT_SOCKET "/run/tokend/pkcs11"
@@ -103,6 +106,9 @@ struct config {
 	struct config_limits limits;
 	struct export_conf **exports;
 	size_t n_exports;
+	/* The driver sections. Read at start: a reload does not change the
+	 * drivers (restart tokend for that). */
+	struct drv_config *drivers;
 };
 
 /* Loads path. A missing file is an error when must_exist, otherwise the

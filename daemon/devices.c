@@ -437,6 +437,7 @@ int devices_new(struct loop *loop, struct devices **out)
 			  devices_on_queue, d, &d->qwatch)) < 0)
 		goto out;
 	devices_udev_start(d);
+	frontend_drivers_watch(d->q);
 	if ((r = hotplug_pcsc_new(&d->pcsc, d->q, &po)) < 0)
 		goto out;
 	devices_settle(d);

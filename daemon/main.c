@@ -147,17 +147,18 @@ static int main_check(const struct main_args *a)
 /* After the connections are closed: how long their workers may take. */
 #define MAIN_WORKERS_STOP_MS 2000
 
-/* The front end with the default drivers (drivers/registry.c). Its slots
- * come from the device watchers (devices.c, started with the service);
- * pcscd may be absent: the PC/SC watcher reconnects with back-off, so
- * tokend starts anyway and serves an empty slot list until then. */
-static int main_frontend_start(void)
+/* The front end with the drivers of cfg's driver sections
+ * (drivers/registry.c). Its slots come from the device watchers
+ * (devices.c, started with the service); pcscd may be absent: the PC/SC
+ * watcher reconnects with back-off, so tokend starts anyway and serves an
+ * empty slot list until then. */
+static int main_frontend_start(const struct config *cfg)
 {
 	struct tk_driver **drivers;
 	size_t n = 0;
 	int r;
 
-	if ((r = frontend_default_drivers(&drivers, &n)) != 0)
+	if ((r = frontend_drivers(cfg->drivers, &drivers, &n)) != 0)
 		return r;
 	if (n == 0)
 		log_err("no token driver could start; serving no tokens");
@@ -190,7 +191,7 @@ static int main_serve(struct config *cfg, const struct main_args *a)
 	int r;
 
 	if ((r = worker_pool_start(MAIN_WORKERS_IDLE)) != 0 ||
-	    (r = main_frontend_start()) != 0) {
+	    (r = main_frontend_start(cfg)) != 0) {
 		config_free(&cfg);
 		return 1;
 	}

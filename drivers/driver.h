@@ -158,7 +158,7 @@ struct tk_key {
 	char cert_label[64];
 	enum tk_alg alg;
 	EVP_PKEY
-	    *pub; /* always set: from metadata, certificate or generation */
+	*pub; /* always set: from metadata, certificate or generation */
 	uint8_t *cert; /* DER X.509 or NULL */
 	size_t cert_len;
 	enum tk_pin_policy pin_policy; /* resolved, never DEFAULT */
@@ -386,38 +386,18 @@ struct tk_token {
 	const struct tk_token_ops *ops;
 };
 
-/* A place a token can appear: a PC/SC reader, a TPM, a module slot. */
-struct tk_device {
-	char name[128];       /* stable across scans: the slot's identity */
-	char description[64]; /* CK_SLOT_INFO.slotDescription */
-	char manufacturer[32];
-	bool present;    /* a token is in it now */
-	uint32_t events; /* changes when a token was removed/inserted */
-};
-
 struct tk_driver;
 
 struct tk_driver_ops {
 	const char *name;
-	/* The devices now; *list is freed by the caller with free(). No
-	 * token round trip (PC/SC: pcscd is asked, the card is not). */
-	int (*scan)(struct tk_driver *drv, struct tk_device **list, size_t *n);
-	/* Reads the token in device once and returns it; TK_ERR_NOT_FOUND
-	 * when no token this driver understands is there. */
+	/* Reads the token in device (a name the device watchers report:
+	 * PC/SC the reader's) once and returns it; TK_ERR_NOT_FOUND when
+	 * no token this driver understands is there, or the device is not
+	 * this driver's (then at once, without device I/O: the front end
+	 * asks every driver in turn). */
 	int (*open)(struct tk_driver *drv, const char *device,
 		    struct tk_token **out);
 	void (*free)(struct tk_driver *drv);
-	/* Optional (NULL: the front end polls scan()). Blocks until the devices
-	 * may differ from what the last scan() returned (a token inserted or
-	 * removed, a device added or removed), timeout_ms passed, or wake()
-	 * was called. Returns 1: scan again; 0: timeout or woken; or a
-	 * TK_ERR_*. One wait() at a time; scan() and open() may run meanwhile.
-	 */
-	int (*wait)(struct tk_driver *drv, unsigned timeout_ms);
-	/* From another thread: ends a wait() under way soon (PC/SC: at once;
-	 * a wake that comes just before the wait blocks may be lost until its
-	 * timeout, so callers retry). */
-	void (*wake)(struct tk_driver *drv);
 	/* Optional: whether reading attribute type costs a device round trip
 	 * (PIV: an attestation). Such attributes are read under the card's
 	 * lock and never match in a search. Called without any lock. */

@@ -1,5 +1,6 @@
-/* PC/SC: the driver's pcscd connection (with back-off), reader scans and the
- * per-token card handle with transactions and the APDU transport. */
+/* PC/SC: the driver's pcscd connection (with back-off) and the per-token
+ * card handle with transactions and the APDU transport. Readers are
+ * watched elsewhere (hotplug/pcsc.c). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +16,11 @@
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 8000
+/* How long a failed transmit asks whether the card was pulled: pcscd sees
+ * a removal at its next poll of the reader (vpcd every 0.4 s; a CCID
+ * reader's interrupt sooner). */
+#define PULLED_WAIT_MS 1000
+#define PULLED_STEP_MS 50
 
 /* One SCARDCONTEXT, shared by the driver and the cards opened on it. */
 struct pcsc_conn {
@@ -27,16 +33,6 @@ struct pcsc_ctx {
 	struct pcsc_conn *conn;
 	uint64_t next_try_ms; /* monotonic; no attempt before */
 	unsigned backoff_ms;
-	/* under lock: the last scan (reader multi-string and event states),
-	 * and pcsc_wait's own connection */
-	char *seen_names;
-	size_t seen_len;
-	DWORD *seen_states;
-	size_t seen_n;
-	SCARDCONTEXT wait_h;
-	bool wait_have;
-	pthread_mutex_t wait_lock; /* one pcsc_wait at a time */
-	atomic_bool woken;
 };
 
 struct pcsc_card {
@@ -103,8 +99,6 @@ int pcsc_ctx_new(struct pcsc_ctx **out)
 	if (!ctx)
 		return TK_ERR_NOMEM;
 	pthread_mutex_init(&ctx->lock, NULL);
-	pthread_mutex_init(&ctx->wait_lock, NULL);
-	atomic_init(&ctx->woken, false);
 	*out = ctx;
 	return 0;
 }
@@ -117,11 +111,6 @@ void pcsc_ctx_free(struct pcsc_ctx **pctx)
 		return;
 	*pctx = NULL;
 	conn_put(&ctx->conn);
-	if (ctx->wait_have)
-		SCardReleaseContext(ctx->wait_h);
-	free(ctx->seen_names);
-	free(ctx->seen_states);
-	pthread_mutex_destroy(&ctx->wait_lock);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }
@@ -173,280 +162,6 @@ static int dead_service(LONG rv)
 {
 	return rv == SCARD_E_NO_SERVICE || rv == SCARD_E_SERVICE_STOPPED ||
 	       rv == SCARD_E_INVALID_HANDLE;
-}
-
-/* Reader names as one multi-string; *names is malloc'd. */
-static LONG list_readers(SCARDCONTEXT h, char **names)
-{
-	DWORD len = 0;
-	LONG rv;
-
-	*names = NULL;
-	rv = SCardListReaders(h, NULL, NULL, &len);
-	if (rv != SCARD_S_SUCCESS)
-		return rv;
-	*names = calloc(1, len + 1);
-	if (!*names)
-		return SCARD_E_NO_MEMORY;
-	rv = SCardListReaders(h, NULL, *names, &len);
-	if (rv != SCARD_S_SUCCESS) {
-		free(*names);
-		*names = NULL;
-	}
-	return rv;
-}
-
-static void device_fill(struct tk_device *d, const SCARD_READERSTATE *st)
-{
-	size_t w;
-
-	memset(d, 0, sizeof(*d));
-	snprintf(d->name, sizeof(d->name), "%s", st->szReader);
-	snprintf(d->description, sizeof(d->description), "%s", st->szReader);
-	w = strcspn(st->szReader, " ");
-	if (w >= sizeof(d->manufacturer))
-		w = sizeof(d->manufacturer) - 1;
-	memcpy(d->manufacturer, st->szReader, w);
-	d->present = (st->dwEventState & SCARD_STATE_PRESENT) &&
-		     !(st->dwEventState & SCARD_STATE_MUTE);
-	d->events = (uint32_t)(st->dwEventState >> 16);
-}
-
-/* The length of a multi-string with its final NUL. */
-static size_t msz_len(const char *p)
-{
-	const char *q = p;
-
-	while (*q)
-		q += strlen(q) + 1;
-	return (size_t)(q - p) + 1;
-}
-
-/* Lock held: keeps names (taken) and the states for pcsc_wait. */
-static void scan_remember(struct pcsc_ctx *ctx, char *names,
-			  const SCARD_READERSTATE *st, size_t n)
-{
-	DWORD *states = n ? calloc(n, sizeof(*states)) : NULL;
-
-	free(ctx->seen_names);
-	free(ctx->seen_states);
-	ctx->seen_names = NULL;
-	ctx->seen_states = NULL;
-	ctx->seen_len = ctx->seen_n = 0;
-	if (!names || (n && !states)) {
-		free(names); /* pcsc_wait then sees the list differ: rescan */
-		free(states);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		states[i] = st[i].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
-	ctx->seen_names = names;
-	ctx->seen_len = msz_len(names);
-	ctx->seen_states = states;
-	ctx->seen_n = n;
-}
-
-/* The states of every reader in names (taken), into a new device list. */
-static LONG scan_states(struct pcsc_ctx *ctx, char *names,
-			struct tk_device **list, size_t *n)
-{
-	SCARD_READERSTATE *st = NULL;
-	size_t count = 0, i = 0;
-	LONG rv = SCARD_S_SUCCESS;
-
-	for (const char *p = names; *p; p += strlen(p) + 1)
-		count++;
-	if (count == 0)
-		goto out;
-	st = calloc(count, sizeof(*st));
-	*list = calloc(count, sizeof(**list));
-	if (!st || !*list) {
-		rv = SCARD_E_NO_MEMORY;
-		goto out;
-	}
-	for (const char *p = names; *p; p += strlen(p) + 1) {
-		st[i].szReader = p;
-		st[i++].dwCurrentState = SCARD_STATE_UNAWARE;
-	}
-	rv = SCardGetStatusChange(ctx->conn->h, 0, st, (DWORD)count);
-	if (rv == SCARD_E_TIMEOUT)
-		rv = SCARD_S_SUCCESS;
-	if (rv != SCARD_S_SUCCESS)
-		goto out;
-	for (i = 0; i < count; i++)
-		device_fill(&(*list)[i], &st[i]);
-	*n = count;
-out:
-	if (rv != SCARD_S_SUCCESS) {
-		free(*list);
-		*list = NULL;
-		free(names);
-	} else {
-		scan_remember(ctx, names, st, count);
-	}
-	free(st);
-	return rv;
-}
-
-int pcsc_scan(struct pcsc_ctx *ctx, struct tk_device **list, size_t *n)
-{
-	char *names = NULL;
-	LONG rv = SCARD_E_NO_SERVICE;
-	int rc = 0;
-
-	*list = NULL;
-	*n = 0;
-	pthread_mutex_lock(&ctx->lock);
-	/* Twice: a connection found dead is replaced once, at once (a
-	 * socket-activated pcscd starts again on the new connection). */
-	for (int attempt = 0; attempt < 2 && dead_service(rv); attempt++) {
-		if (ctx_connect(ctx) != 0)
-			goto out;
-		rv = list_readers(ctx->conn->h, &names);
-		if (rv == SCARD_S_SUCCESS) {
-			rv = scan_states(ctx, names, list, n);
-			names = NULL;
-		} else if (rv == SCARD_E_NO_READERS_AVAILABLE) {
-			scan_remember(ctx, NULL, NULL, 0);
-		}
-		if (dead_service(rv))
-			ctx_lost(ctx, ctx->conn);
-	}
-	if (rv == SCARD_E_NO_READERS_AVAILABLE || dead_service(rv))
-		rv = SCARD_S_SUCCESS;
-	if (rv != SCARD_S_SUCCESS) {
-		DRV_LOG("%s", pcsc_stringify_error(rv));
-		rc = rv == SCARD_E_NO_MEMORY ? TK_ERR_NOMEM : TK_ERR_TRANSPORT;
-	}
-out:
-	pthread_mutex_unlock(&ctx->lock);
-	return rc;
-}
-
-/* ---- waiting for changes ---- */
-
-#define PNP_READER "\\\\?PnP?\\Notification"
-
-/* What one pcsc_wait watches: the readers of the last scan with their
- * states then, and the PnP pseudo-reader last. */
-struct wait_set {
-	char *names;
-	SCARD_READERSTATE *st;
-	size_t n; /* entries in st, PnP included */
-};
-
-/* ctx->lock held: pcsc_wait's connection, made on first use. */
-static int wait_connect(struct pcsc_ctx *ctx)
-{
-	LONG rv;
-
-	if (ctx->wait_have)
-		return 0;
-	rv =
-	    SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx->wait_h);
-	if (rv != SCARD_S_SUCCESS) {
-		DRV_LOG("SCardEstablishContext: %s", pcsc_stringify_error(rv));
-		return TK_ERR_TRANSPORT;
-	}
-	ctx->wait_have = true;
-	return 0;
-}
-
-static void wait_drop(struct pcsc_ctx *ctx)
-{
-	pthread_mutex_lock(&ctx->lock);
-	if (ctx->wait_have)
-		SCardReleaseContext(ctx->wait_h);
-	ctx->wait_have = false;
-	pthread_mutex_unlock(&ctx->lock);
-}
-
-/* Copies the last scan into w. Returns 0 or TK_ERR_NOMEM. Lock held. */
-static int wait_set_fill(struct pcsc_ctx *ctx, struct wait_set *w)
-{
-	size_t len = ctx->seen_names ? ctx->seen_len : 1, i = 0;
-
-	w->n = ctx->seen_n + 1;
-	w->names = calloc(1, len + 1);
-	w->st = calloc(w->n, sizeof(*w->st));
-	if (!w->names || !w->st)
-		return TK_ERR_NOMEM;
-	if (ctx->seen_names)
-		memcpy(w->names, ctx->seen_names, len);
-	for (const char *p = w->names; *p && i < ctx->seen_n;
-	     p += strlen(p) + 1) {
-		w->st[i].szReader = p;
-		w->st[i].dwCurrentState = ctx->seen_states[i];
-		i++;
-	}
-	w->st[i].szReader = PNP_READER;
-	w->n = i + 1;
-	return 0;
-}
-
-/* Whether pcscd's reader list still is the one of the last scan. */
-static int wait_same_readers(SCARDCONTEXT h, const struct wait_set *w)
-{
-	char *now = NULL;
-	LONG rv = list_readers(h, &now);
-	int same;
-
-	if (rv == SCARD_E_NO_READERS_AVAILABLE)
-		same = w->names[0] == '\0';
-	else if (rv != SCARD_S_SUCCESS)
-		same = -1;
-	else
-		same = msz_len(now) == msz_len(w->names) &&
-		       memcmp(now, w->names, msz_len(now)) == 0;
-	free(now);
-	return same;
-}
-
-int pcsc_wait(struct pcsc_ctx *ctx, unsigned timeout_ms)
-{
-	struct wait_set w = { 0 };
-	SCARDCONTEXT h = 0;
-	int rc, same;
-	LONG rv;
-
-	pthread_mutex_lock(&ctx->wait_lock);
-	pthread_mutex_lock(&ctx->lock);
-	rc = wait_set_fill(ctx, &w);
-	if (rc == 0 && (rc = wait_connect(ctx)) == 0)
-		h = ctx->wait_h;
-	pthread_mutex_unlock(&ctx->lock);
-	if (rc)
-		goto out;
-	if ((same = wait_same_readers(h, &w)) != 1) {
-		rc = same == 0 ? 1 : TK_ERR_TRANSPORT;
-		goto out;
-	}
-	if (atomic_exchange(&ctx->woken, false))
-		goto out; /* rc 0 */
-	rv = SCardGetStatusChange(h, timeout_ms, w.st, (DWORD)w.n);
-	if (rv == SCARD_S_SUCCESS)
-		rc = 1;
-	else if (rv != SCARD_E_TIMEOUT && rv != SCARD_E_CANCELLED) {
-		DRV_LOG("SCardGetStatusChange: %s", pcsc_stringify_error(rv));
-		rc = TK_ERR_TRANSPORT;
-	}
-out:
-	if (rc == TK_ERR_TRANSPORT)
-		wait_drop(
-		    ctx); /* pcscd went away: a new connection next time */
-	free(w.names);
-	free(w.st);
-	pthread_mutex_unlock(&ctx->wait_lock);
-	return rc;
-}
-
-void pcsc_wake(struct pcsc_ctx *ctx)
-{
-	atomic_store(&ctx->woken, true);
-	pthread_mutex_lock(&ctx->lock);
-	if (ctx->wait_have)
-		(void)SCardCancel(ctx->wait_h);
-	pthread_mutex_unlock(&ctx->lock);
 }
 
 int pcsc_card_open(struct pcsc_ctx *ctx, const char *reader,
@@ -535,6 +250,29 @@ void pcsc_card_end(struct pcsc_card *card)
 	SCardEndTransaction(card->h, SCARD_LEAVE_CARD);
 }
 
+/* A transmit that got no answer (a card pulled mid-APDU looks like this
+ * until pcscd's next poll of the reader): TK_ERR_REMOVED when pcscd soon
+ * says the card is gone, else TK_ERR_TRANSPORT. */
+static int transmit_lost(struct pcsc_card *card)
+{
+	for (unsigned waited = 0;; waited += PULLED_STEP_MS) {
+		char name[MAX_READERNAME];
+		BYTE atr[MAX_ATR_SIZE];
+		DWORD state = 0, proto = 0, nlen = sizeof(name),
+		      alen = sizeof(atr);
+		LONG rv = SCardStatus(card->h, name, &nlen, &state, &proto, atr,
+				      &alen);
+
+		if (pcsc_error(rv) == TK_ERR_REMOVED ||
+		    (rv == SCARD_S_SUCCESS && (state & SCARD_ABSENT)))
+			return TK_ERR_REMOVED;
+		if (rv != SCARD_S_SUCCESS || waited >= PULLED_WAIT_MS)
+			return TK_ERR_TRANSPORT;
+		nanosleep(&(struct timespec){ 0, PULLED_STEP_MS * 1000000L },
+			  NULL);
+	}
+}
+
 int pcsc_card_transmit(void *vcard, const uint8_t *capdu, size_t clen,
 		       uint8_t *rapdu, size_t *rlen)
 {
@@ -549,11 +287,17 @@ int pcsc_card_transmit(void *vcard, const uint8_t *capdu, size_t clen,
 		return TK_ERR_ARG;
 	rv = SCardTransmit(card->h, pci, capdu, (DWORD)clen, NULL, rapdu, &n);
 	rc = pcsc_error(rv);
-	if (rc == 0 && (n < 2 || n > *rlen))
+	if (rc == 0 && n > *rlen)
 		rc = TK_ERR_TRANSPORT;
+	/* No status word (vpcd's answer when the card went mid-APDU) or no
+	 * answer at all. */
+	if ((rc == 0 && n < 2) || rv == SCARD_E_NOT_TRANSACTED ||
+	    rv == SCARD_F_COMM_ERROR || rv == SCARD_E_COMM_DATA_LOST)
+		rc = transmit_lost(card);
 	if (rc) {
 		if (rc != TK_ERR_RESET)
-			DRV_LOG("SCardTransmit: %s", pcsc_stringify_error(rv));
+			DRV_LOG("SCardTransmit: %s%s", pcsc_stringify_error(rv),
+				rc == TK_ERR_REMOVED ? " (card removed)" : "");
 		*rlen = 0;
 		return rc;
 	}

@@ -1,5 +1,6 @@
 /* PC/SC for the drivers: one pcscd connection per driver, shared by the
- * tokens it opened, and one card handle per token.
+ * tokens it opened, and one card handle per token. Which readers exist and
+ * hold a card is the PC/SC watcher's business (hotplug/pcsc.c).
  *
  * The connection (SCARDCONTEXT) is re-established with back-off when pcscd
  * went away (SCARD_E_NO_SERVICE: Debian's pcscd exits 60 s after its last
@@ -9,8 +10,11 @@
  *
  * Errors are TK_ERR_*: SCARD_W_RESET_CARD is TK_ERR_RESET;
  * SCARD_W_REMOVED_CARD, SCARD_E_NO_SMARTCARD, SCARD_E_READER_UNAVAILABLE
- * and a dead connection are TK_ERR_REMOVED; a transaction held by another
- * program past the timeout is TK_ERR_BUSY; anything else TK_ERR_TRANSPORT. */
+ * and a dead connection are TK_ERR_REMOVED, and so is a transmit that got
+ * no answer or one without a status word (the card pulled mid-APDU) when
+ * pcscd says within a second that the card is gone; a transaction held by
+ * another program past the timeout is TK_ERR_BUSY; anything else
+ * TK_ERR_TRANSPORT. */
 #ifndef TOKEND_DRIVERS_PCSC_H
 #define TOKEND_DRIVERS_PCSC_H
 
@@ -26,22 +30,6 @@ struct pcsc_card;
 /* Never fails for want of pcscd: the connection is made on first use. */
 int pcsc_ctx_new(struct pcsc_ctx **out);
 void pcsc_ctx_free(struct pcsc_ctx **ctx);
-
-/* The readers now (SCardListReaders + SCardGetStatusChange with timeout 0;
- * no APDU). present from SCARD_STATE_PRESENT, events from the upper 16 bits
- * of dwEventState. With pcscd unreachable the list is empty (rc 0). */
-int pcsc_scan(struct pcsc_ctx *ctx, struct tk_device **list, size_t *n);
-
-/* Blocks until the readers may differ from the last pcsc_scan(): a card
- * event (the counter in dwEventState), a reader added or removed
- * (\\?PnP?\Notification, and the reader list compared first), or
- * timeout_ms, or pcsc_wake(). Uses a pcscd connection of its own, since
- * SCardGetStatusChange holds its context. Returns 1 (changed), 0 (timeout,
- * woken) or TK_ERR_TRANSPORT. One caller at a time. */
-int pcsc_wait(struct pcsc_ctx *ctx, unsigned timeout_ms);
-/* Ends a pcsc_wait() under way (SCardCancel); the next one returns at once
- * when none is. */
-void pcsc_wake(struct pcsc_ctx *ctx);
 
 /* Connects to the card in reader (shared, T=1 or T=0). No card or no such
  * reader: TK_ERR_NOT_FOUND. */

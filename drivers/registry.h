@@ -1,15 +1,26 @@
-/* The drivers a module or daemon uses by default. The single place that
- * names a driver: pkcs11/ and daemon/ see only driver.h and this. */
+/* The drivers a module or daemon uses, built from the driver sections of
+ * the config (drv_config.h). The single place that names a driver:
+ * pkcs11/ and daemon/ see only driver.h, drv_config.h and this. */
 #ifndef TOKEND_DRIVERS_REGISTRY_H
 #define TOKEND_DRIVERS_REGISTRY_H
 
 #include <stddef.h>
 
 #include "driver.h"
+#include "drv_config.h"
 
-/* A new array of the default drivers (*out freed with free() after each
- * driver's ops->free). A driver that cannot start is left out and logged;
- * returns 0 or TK_ERR_NOMEM. */
-int drivers_default(struct tk_driver ***out, size_t *n);
+/* A new array of the drivers cfg asks for, in the order the front end
+ * probes them: PIV (unless [piv] enabled = no), then each [module NAME] in
+ * the file's order. cfg NULL: the defaults (PIV on every reader). *out is
+ * freed with free() after each driver's ops->free. A driver that cannot
+ * start is left out and logged; returns 0 or TK_ERR_NOMEM. */
+int drivers_from_config(const struct drv_config *cfg, struct tk_driver ***out,
+			size_t *n);
+
+struct hotplug_queue;
+
+/* Drivers whose tokens no hardware watcher sees (a bridged module's)
+ * announce them into q from now on; the others ignore it. Once per list. */
+void drivers_watch(struct tk_driver **list, size_t n, struct hotplug_queue *q);
 
 #endif

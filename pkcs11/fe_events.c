@@ -29,6 +29,7 @@ int frontend_events_pcsc(void)
 	fe.pcsc = w;
 	fe.own_q = true;
 	pthread_mutex_unlock(&fe.lock);
+	frontend_drivers_watch(q);
 	return 0;
 }
 

@@ -16,17 +16,50 @@ struct fe_table fe = { .lock = PTHREAD_MUTEX_INITIALIZER,
 		       .changed = PTHREAD_COND_INITIALIZER,
 		       .apply = PTHREAD_MUTEX_INITIALIZER };
 
-/* The drivers the module and the daemon use unless a test injects others
- * (drivers/registry.c names them). */
-int frontend_default_drivers(struct tk_driver ***out, size_t *n)
+int frontend_drivers(const struct drv_config *cfg, struct tk_driver ***out,
+		     size_t *n)
 {
 #ifdef TOKEND_HAVE_DRIVERS
-	return drivers_default(out, n);
+	return drivers_from_config(cfg, out, n);
 #else
 	*n = 0;
 	return (*out = calloc(1, sizeof(**out))) ? 0 : TK_ERR_NOMEM;
 #endif
 }
+
+int frontend_module_drivers(struct tk_driver ***out, size_t *n)
+{
+	const char *path = getenv(DRV_CONFIG_ENV);
+	struct drv_config *cfg = NULL;
+	char err[768];
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (!path || !*path)
+		path = DRV_CONFIG_PATH;
+#ifdef TOKEND_HAVE_DRIVERS
+	if ((r = drv_config_load(path, &cfg, err, sizeof(err))) != 0) {
+		/* The one line a module prints unasked: without it the user
+		 * sees only C_Initialize fail. */
+		if (r != TK_ERR_NOMEM)
+			fprintf(stderr,
+				"tokend-pkcs11: %s; not initialising (fix the "
+				"file, or name another in %s)\n",
+				err, DRV_CONFIG_ENV);
+		return r;
+	}
+#else
+	(void)err;
+#endif
+	r = frontend_drivers(cfg, out, n);
+#ifdef TOKEND_HAVE_DRIVERS
+	drv_config_free(&cfg);
+#endif
+	return r;
+}
+
+static void slot_token_drop(struct fe_slot *slot);
 
 int frontend_init(struct tk_driver **drivers, size_t ndrivers)
 {
@@ -56,7 +89,7 @@ void frontend_fini(void)
 	for (size_t i = 0; i < fe.nslots; i++) {
 		struct fe_slot *slot = fe.slots[i];
 		slot_card_lock(slot);
-		slot_close_token(slot);
+		slot_token_drop(slot);
 		slot_card_unlock(slot);
 		pthread_mutex_destroy(&slot->info_lock);
 		pthread_mutex_destroy(&slot->lock);
@@ -337,7 +370,9 @@ void fe_try_end(struct fe_hold *hold)
 	memset(hold, 0, sizeof(*hold));
 }
 
-void slot_close_token(struct fe_slot *slot)
+/* lock held: closes the token, if any (the watchers' events and
+ * frontend_fini; slot_close_token for the rest). */
+static void slot_token_drop(struct fe_slot *slot)
 {
 	struct tk_token *tok = slot->tok;
 
@@ -352,6 +387,17 @@ void slot_close_token(struct fe_slot *slot)
 	slot->n_user = slot->n_so = 0;
 	slot->disc_all = 0;
 	slot->ndisc = 0;
+}
+
+/* A driver call found the token gone: the watcher's departure, which
+ * follows, still reports it once. */
+void slot_close_token(struct fe_slot *slot)
+{
+	if (slot->tok) {
+		slot->left_info = slot->info;
+		slot->left_unsaid = true;
+	}
+	slot_token_drop(slot);
 }
 
 /* io and lock held, no token: a new token in the slot. */
@@ -413,14 +459,14 @@ static int slot_probe(struct fe_slot *slot)
 	    (r = slot->tok->ops->discover(slot->tok, what, NULL, 0)) == 0)
 		slot_disc_note(slot, what, NULL, 0);
 	if (r == TK_ERR_REMOVED)
-		slot_close_token(slot);
+		slot_token_drop(slot); /* never announced */
 	slot_info_refresh(slot);
 	return r == TK_ERR_REMOVED ? r : 0;
 }
 
 int slot_reopen(struct fe_slot *slot)
 {
-	slot_close_token(slot);
+	slot_token_drop(slot);
 	slot_open_token(slot);
 	return slot->tok ? 0 : TK_ERR_DEVICE;
 }
@@ -534,7 +580,8 @@ static void device_card_arrived(const struct hotplug_msg *m,
 	slot_card_lock(slot);
 	pthread_mutex_unlock(&fe.lock);
 	rep->closed = slot->tok != NULL;
-	slot_close_token(slot);
+	slot->left_unsaid = false;
+	slot_token_drop(slot);
 	slot->card_in = !m->mute;
 	slot->open_failed = m->mute;
 	slot->probe_err = 0;
@@ -564,10 +611,11 @@ static void device_left(const struct hotplug_msg *m,
 	slot_card_lock(slot);
 	pthread_mutex_unlock(&fe.lock);
 	rep->slot = slot->id;
-	rep->closed = slot->tok != NULL;
+	rep->closed = slot->tok != NULL || slot->left_unsaid;
 	if (rep->closed)
-		rep->info = slot->info;
-	slot_close_token(slot);
+		rep->info = slot->tok ? slot->info : slot->left_info;
+	slot->left_unsaid = false;
+	slot_token_drop(slot);
 	slot->card_in = false;
 	slot->open_failed = false;
 	slot->probe_err = 0;
@@ -918,4 +966,9 @@ bool app_status(struct app *app, struct fe_app_status *st)
 	}
 	pthread_mutex_unlock(&app->lock);
 	return true;
+}
+
+void frontend_drivers_watch(struct hotplug_queue *q)
+{
+	drivers_watch(fe.drivers, fe.ndrivers, q);
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "driver.h"
+#include "drv_config.h"
 #include "p11.h"
 
 struct app;
@@ -30,8 +31,17 @@ struct hotplug_queue;
  * frontend_fini). Returns 0 or a TK_ERR_*. */
 int frontend_init(struct tk_driver **drivers, size_t ndrivers);
 void frontend_fini(void);
-/* The drivers a module or daemon uses by default (PC/SC PIV, ...). */
-int frontend_default_drivers(struct tk_driver ***out, size_t *n);
+/* The drivers the driver sections of a config name (drivers/registry.c);
+ * cfg NULL: the defaults (PIV on every PC/SC reader). */
+int frontend_drivers(const struct drv_config *cfg, struct tk_driver ***out,
+		     size_t *n);
+/* The in-process module's drivers: the driver sections of $TOKEND_CONF,
+ * default /etc/tokend/tokend.conf; a file that does not exist gives the
+ * defaults. Every other section is skipped unread (an export's pin-file is
+ * the daemon's). A file that cannot be read or is malformed: one line on
+ * stderr, and TK_ERR_IO or TK_ERR_INVALID (the module then refuses to
+ * initialise rather than serve cards against the admin's config). */
+int frontend_module_drivers(struct tk_driver ***out, size_t *n);
 
 /* ---- devices: the watchers' messages (hotplug.h) drive the slot table ----
  *
@@ -85,6 +95,9 @@ int frontend_events_pcsc(void);
 /* A queue someone else pushes into (a scripted watcher in tests), applied
  * the same way; not owned: it must outlive frontend_fini(). */
 void frontend_events_queue(struct hotplug_queue *q);
+/* Tokens that no hardware watcher sees (a bridged module's) are announced
+ * into q from now on (the daemon's device queue; the module's own). */
+void frontend_drivers_watch(struct hotplug_queue *q);
 
 int app_new(struct app **out);
 /* Closes every session (logging the app out of its tokens) and frees. */

@@ -81,6 +81,10 @@ struct fe_slot {
 	int probe_err;        /* a transient probe failure to retry; 0 */
 	pthread_mutex_t io;   /* card I/O (see the lock order above) */
 	pthread_mutex_t lock; /* recursive */
+	/* A driver call found the token gone and closed it: the watcher's
+	 * departure, which follows, still reports it (once), with this. */
+	bool left_unsaid;
+	struct tk_token_info left_info;
 	/* under lock (tok, epoch: changed with io held too): */
 	struct tk_token *tok; /* NULL: no token */
 	uint64_t epoch;       /* moves whenever tok is opened or closed */

@@ -87,8 +87,10 @@ static CK_RV mod_C_Initialize(CK_VOID_PTR pInitArgs)
 		q = test_queue;
 		test = true;
 		test_set = false;
-	} else if ((r = frontend_default_drivers(&drv, &n)) < 0) {
-		rv = rv_from_tk(r);
+	} else if ((r = frontend_module_drivers(&drv, &n)) < 0) {
+		/* A config it cannot use (said on stderr): the function
+		 * failed; nothing is wrong with a device. */
+		rv = r == TK_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_FUNCTION_FAILED;
 		goto out;
 	}
 	if ((r = frontend_init(drv, n)) < 0) {

@@ -5,7 +5,7 @@
 #include "frontend.h"
 
 /* The next C_Initialize uses these drivers (taking ownership of the array
- * and the drivers) instead of frontend_default_drivers(). One-shot. */
+ * and the drivers) instead of frontend_module_drivers(). One-shot. */
 void frontend_set_drivers_for_test(struct tk_driver **drivers, size_t n);
 /* With those drivers, device events come from this queue (a scripted
  * watcher: the test pushes hotplug messages) instead of a PC/SC watcher;

@@ -5,8 +5,8 @@
  * shows a token made by softhsm2-util only after C_GetSlotList(NULL): the
  * size query every pass does), and when woken; and it empties the table
  * when the helper goes down (a crash, a hang the link killed). What
- * changed is announced as HOTPLUG_MODULE_TOKEN messages (module_driver_watch)
- * and to scan()/wait(): the front end closes the tokens that left (their
+ * changed is announced as HOTPLUG_MODULE_TOKEN messages (module_driver_watch):
+ * the front end closes the tokens that left (their
  * sessions answer CKR_DEVICE_REMOVED) and opens them again when the next
  * helper shows them. */
 #include <stdio.h>
@@ -37,7 +37,6 @@ static void announce(struct mdrv *d, const struct mdrv_slot *s,
 {
 	struct hotplug_msg m = { .ev = ev, .kind = HOTPLUG_MODULE_TOKEN };
 
-	d->changes++;
 	pthread_cond_broadcast(&d->cond);
 	if (!d->q)
 		return;
@@ -277,34 +276,6 @@ bool mdrv_slot_get(struct mdrv *d, const char *device, struct mdrv_slot *out,
 
 /* ---- driver ops ---- */
 
-static int drv_scan(struct tk_driver *drv, struct tk_device **list, size_t *n)
-{
-	struct mdrv *d = mdrv_of(drv);
-	struct tk_device *v;
-
-	pthread_mutex_lock(&d->lock);
-	if (!(v = calloc(d->nslots + 1, sizeof(*v)))) {
-		pthread_mutex_unlock(&d->lock);
-		return TK_ERR_NOMEM;
-	}
-	for (size_t i = 0; i < d->nslots; i++) {
-		snprintf(v[i].name, sizeof(v[i].name), "%s",
-			 d->slots[i].device);
-		snprintf(v[i].description, sizeof(v[i].description),
-			 "%.40s slot %lu", d->name,
-			 (unsigned long)d->slots[i].id);
-		memcpy(v[i].manufacturer, d->slots[i].ti.manufacturerID,
-		       sizeof(v[i].manufacturer) - 1);
-		v[i].present = d->slots[i].present;
-		v[i].events = d->slots[i].events;
-	}
-	*n = d->nslots;
-	d->scanned = d->changes;
-	pthread_mutex_unlock(&d->lock);
-	*list = v;
-	return 0;
-}
-
 static int drv_open(struct tk_driver *drv, const char *device,
 		    struct tk_token **out)
 {
@@ -321,28 +292,6 @@ static int drv_open(struct tk_driver *drv, const char *device,
 	if (!mdrv_slot_get(d, device, &s, &gen))
 		return TK_ERR_NOT_FOUND;
 	return mt_open(d, &s, gen, out);
-}
-
-static int drv_wait(struct tk_driver *drv, unsigned timeout_ms)
-{
-	struct mdrv *d = mdrv_of(drv);
-	struct timespec ts;
-	int r;
-
-	deadline_after(&ts, timeout_ms);
-	pthread_mutex_lock(&d->lock);
-	d->kick = false;
-	while (d->changes == d->scanned && !d->kick && !d->stop &&
-	       pthread_cond_timedwait(&d->cond, &d->lock, &ts) == 0)
-		;
-	r = d->changes != d->scanned;
-	pthread_mutex_unlock(&d->lock);
-	return r;
-}
-
-static void drv_wake(struct tk_driver *drv)
-{
-	module_driver_rescan(drv);
 }
 
 static void drv_free(struct tk_driver *drv)
@@ -369,11 +318,8 @@ static void drv_free(struct tk_driver *drv)
 
 static const struct tk_driver_ops mdrv_ops = {
 	.name = "module",
-	.scan = drv_scan,
 	.open = drv_open,
 	.free = drv_free,
-	.wait = drv_wait,
-	.wake = drv_wake,
 };
 
 void module_driver_rescan(struct tk_driver *drv)

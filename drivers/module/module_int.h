@@ -40,7 +40,6 @@ struct mdrv {
 	bool stop, kick;
 	bool up; /* the helper of gen is up (link's on_state) */
 	uint64_t gen;
-	uint64_t changes, scanned; /* wait(): the table changed since scan() */
 	struct mdrv_slot slots[MDRV_MAX_SLOTS];
 	size_t nslots;
 	struct hotplug_queue *q;

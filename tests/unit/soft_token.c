@@ -958,21 +958,6 @@ static int drv_open(struct tk_driver *drv, const char *device,
 	return 0;
 }
 
-static int drv_scan(struct tk_driver *drv, struct tk_device **list, size_t *n)
-{
-	struct tk_device *d = calloc(1, sizeof(*d));
-
-	__atomic_add_fetch(&soft_stats.scan, 1, __ATOMIC_SEQ_CST);
-	strcpy(d->name, SOFT_DEVICE);
-	strcpy(d->description, "Soft reader");
-	strcpy(d->manufacturer, "tokend");
-	d->present = __atomic_load_n(&soft_control.present, __ATOMIC_SEQ_CST);
-	d->events = __atomic_load_n(&soft_control.events, __ATOMIC_SEQ_CST);
-	*list = d;
-	*n = 1;
-	return 0;
-}
-
 static void drv_free(struct tk_driver *drv)
 {
 	free(drv);
@@ -980,7 +965,6 @@ static void drv_free(struct tk_driver *drv)
 
 static const struct tk_driver_ops drv_ops = {
 	.name = "soft",
-	.scan = drv_scan,
 	.open = drv_open,
 	.free = drv_free,
 	.attr_on_device = drv_attr_on_device,

@@ -33,7 +33,7 @@
 /* A vendor attribute of private keys read from the "device" each time. */
 #define SOFT_CKA_SERIAL (0x80000000UL | 0x534F0001UL)
 struct soft_stats {
-	int scan, open, close, info, objects, load_private;
+	int open, close, info, objects, load_private;
 	int login, logout, reauth, sign, decrypt, derive;
 	int generate, import_key, write_cert, delete_cert, delete_key;
 	int change_pin, unblock_pin, reset;

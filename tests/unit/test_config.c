@@ -91,6 +91,12 @@ static void test_example_matches_builtin(void **state)
 	assert_int_equal(ex->log_level, def->log_level);
 	assert_string_equal(ex->exports[0]->name, "default");
 	assert_true(export_conf_equal(ex->exports[0], def->exports[0]));
+	/* The drivers too: PIV on every reader, no module. */
+	assert_true(ex->drivers->piv.enabled && def->drivers->piv.enabled);
+	assert_int_equal(ex->drivers->piv.nreaders + ex->drivers->nmodules +
+			     def->drivers->piv.nreaders +
+			     def->drivers->nmodules,
+			 0);
 	config_free(&ex);
 	config_free(&def);
 }
@@ -161,6 +167,38 @@ static void test_errors_name_the_line(void **state)
 		3, "pin-file /nonexistent/pin");
 	refused("[export a]\nsocket = /run/t/a\ntokens = notauri\n", 3,
 		"notauri");
+}
+
+/* The driver sections in the daemon's file: parsed by drv_config.c in the
+ * same pass, their errors at their lines like any other. */
+static void test_driver_sections(void **state)
+{
+	struct config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load("[piv]\nenabled = no\nreaders = A 00, B*\n"
+			      "[export a]\nsocket = /run/t/a\n"
+			      "[module soft]\npath = /usr/lib/soft.so\n"
+			      "env = A=1\nenv = B=2\n",
+			      &cfg),
+			 0);
+	assert_false(cfg->drivers->piv.enabled);
+	assert_int_equal(cfg->drivers->piv.nreaders, 2);
+	assert_string_equal(cfg->drivers->piv.readers[0], "A 00");
+	assert_int_equal(cfg->drivers->nmodules, 1);
+	assert_int_equal(cfg->drivers->modules[0].nenv, 2);
+	assert_int_equal(cfg->n_exports, 1);
+	config_free(&cfg);
+	refused("[export a]\nsocket = /run/t/a\n[piv]\nbogus = 1\n", 4,
+		"unknown key 'bogus' in [piv]");
+	refused("[export a]\nsocket = /run/t/a\n[module x]\n"
+		"timeout = 9\n",
+		3, "[module x] has no 'path' key");
+	refused("[module x]\npath = /x.so\n[export a]\nsocket = /run/t/a\n"
+		"[module x]\npath = /y.so\n",
+		5, "duplicate section [module x] (first at line 1)");
+	refused("[export a]\nsocket = /run/t/a\n[modules x]\n", 3,
+		"unknown section [modules x]");
 }
 
 static void test_bad_limits_refused(void **state)
@@ -302,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_example_matches_builtin),
 		cmocka_unit_test(test_values_set),
 		cmocka_unit_test(test_errors_name_the_line),
+		cmocka_unit_test(test_driver_sections),
 		cmocka_unit_test(test_bad_limits_refused),
 		cmocka_unit_test(test_no_export_and_missing_file),
 		cmocka_unit_test(test_export_conf_refs),
