@@ -251,10 +251,14 @@ static int tok_pin_status(struct tk_token *tok, int *tries_left, bool *verified)
 
 	if (e < 0)
 		return e;
+	/* PKCS#11 gives flags, not a count: without FINAL_TRY at least two
+	 * tries are left, a lower bound the pin guard can work with (-1,
+	 * unknown, would let only a remembered PIN through). */
 	*tries_left = (f & CKF_USER_PIN_LOCKED)      ? 0
 		      : (f & CKF_USER_PIN_FINAL_TRY) ? 1
-						     : -1;
-	*verified = t->user_in;
+						     : 2;
+	if (verified) /* NULL: the pin guard asks only for the count */
+		*verified = t->user_in;
 	return 0;
 }
 
