@@ -10,10 +10,15 @@
 CK_RV srv_session_reserve(struct rpc_server *srv)
 {
 	size_t max = srv->policy.limits.max_sessions;
+	/* Counted before srv->lock: the front end takes app->lock, and the
+	 * loop thread's fast path holds app->lock while it takes srv->lock.
+	 * A session opened meanwhile can only make this count high by one
+	 * (still in opening), never let one too many through. */
+	size_t open = fe_session_count(srv->app);
 	CK_RV rv = CKR_OK;
 
 	pthread_mutex_lock(&srv->lock);
-	if (fe_session_count(srv->app) + srv->opening >= max)
+	if (open + srv->opening >= max)
 		rv = CKR_SESSION_COUNT;
 	else
 		srv->opening++;
