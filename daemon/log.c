@@ -38,6 +38,9 @@ int log_level_parse(const char *s)
 }
 
 static void log_write(int level, const char *func, const char *fmt,
+		      va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void log_write(int level, const char *func, const char *fmt,
 		      va_list ap)
 {
 	char line[2048];
