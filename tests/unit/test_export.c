@@ -26,6 +26,9 @@
 static char tmpdir[] = "/tmp/tokend-export.XXXXXX";
 
 static struct config *load(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static struct config *load(const char *fmt, ...)
 {
 	char path[300], text[1024], err[512];
 	struct config *cfg = NULL;
