@@ -9,6 +9,7 @@ BUILD_PKGS=(
   libp11-kit-dev libinih-dev libsystemd-dev libudev-dev
   meson ninja-build libffi-dev # the newer p11-kit clients (p11kit-clients.sh)
   scdoc # the man pages (doc/)
+  libtss2-dev # the TPM driver (drivers/tpm): ESYS and the TCTI loader
 )
 TEST_PKGS=(
   pcscd vsmartcard-vpcd pcsc-tools
@@ -19,6 +20,10 @@ TEST_PKGS=(
   umockdev libumockdev-dev udev # the udev watcher's and rules' tests (tests/hotplug)
   softhsm2 libsofthsm2 # the module bridge's tests (tests/bridge); Debian has no -dev package
   man-db # the man pages' checks (ctest man_pages, tests/package)
+  swtpm swtpm-tools tpm2-tools # the TPM driver's tests (a software TPM per test)
+  tpm2-abrmd libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus # bench/: tpm2-pkcs11 as the anchor
+  golang-go golang-github-thalesignite-crypto11-dev # Go crypto11 as a client (tests/bridge)
+  openssh-server # SSH logins with a token's key, and SSH socket forwarding
 )
 
 if [ "$(id -u)" -ne 0 ]; then
