@@ -535,6 +535,74 @@ static void test_srk_interop(void **state)
 	assert_int_equal(sh("rm -rf %s", dir), 0);
 }
 
+static void get_file(const char *dir, const char *name, uint8_t *p, size_t max,
+		     size_t *n)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(f = fopen(path, "rb"));
+	*n = fread(p, 1, max, f);
+	assert_true(*n > 0 && *n < max);
+	fclose(f);
+}
+
+/* A key made by tpm2-tools without noda, under our SRK: wrong auths count
+ * in the TPM's dictionary-attack counter until it locks, and then even the
+ * right auth answers TK_ERR_PIN_LOCKED. (Its own ctest: the swtpm stays
+ * locked.) */
+static void alone_lockout(void **state)
+{
+	struct env *e = *state;
+	char dir[] = "/tmp/tpm-da.XXXXXX";
+	uint8_t dgst[32] = { 7 }, sig[64];
+	size_t slen;
+	struct tpm_blob blob = { 0 };
+	struct tpm_key *key;
+	struct tpm_caps caps;
+	const char *t = tcti();
+	int rc, i;
+
+	assert_non_null(mkdtemp(dir));
+	tpm_close(e->ctx);
+	e->ctx = NULL;
+	assert_int_equal(
+	    sh("set -e; cd %s; export TPM2TOOLS_TCTI='%s';"
+	       " tpm2_createprimary -Q -C o -g sha256 -G ecc256:aes128cfb -a"
+	       " 'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin"
+	       "|userwithauth|noda' -c srk.ctx;"
+	       " tpm2_create -Q -C srk.ctx -G ecc256 -p right -u pub -r priv;"
+	       " tpm2_flushcontext -t",
+	       dir, t),
+	    0);
+	get_file(dir, "pub", blob.pub, sizeof(blob.pub), &blob.pub_len);
+	get_file(dir, "priv", blob.priv, sizeof(blob.priv), &blob.priv_len);
+	assert_int_equal(sh("rm -rf %s", dir), 0);
+	assert_int_equal(tpm_open(t, 0, &e->ctx), 0);
+	assert_int_equal(tpm_get_caps(e->ctx, &caps), 0);
+	assert_true(caps.max_auth_fail > 0 && caps.max_auth_fail < 100);
+	assert_int_equal(
+	    tpm_key_load(e->ctx, &blob, (const uint8_t *)"wrong", 5, &key), 0);
+	for (i = 0; i < 100; i++) {
+		slen = sizeof(sig);
+		rc = tpm_ecdsa(e->ctx, key, dgst, 32, sig, &slen);
+		if (rc != TK_ERR_PIN_INCORRECT)
+			break;
+	}
+	assert_int_equal(rc, TK_ERR_PIN_LOCKED);
+	assert_true((unsigned)i <= caps.max_auth_fail);
+	tpm_key_unload(e->ctx, key);
+	assert_int_equal(tpm_get_caps(e->ctx, &caps), 0);
+	assert_true(caps.in_lockout);
+	assert_int_equal(
+	    tpm_key_load(e->ctx, &blob, (const uint8_t *)"right", 5, &key), 0);
+	slen = sizeof(sig);
+	assert_int_equal(tpm_ecdsa(e->ctx, key, dgst, 32, sig, &slen),
+			 TK_ERR_PIN_LOCKED);
+	tpm_key_unload(e->ctx, key);
+}
+
 static double now_s(void)
 {
 	struct timespec t;
@@ -576,7 +644,7 @@ static void test_speed(void **state)
 
 /* swtpm killed under a loaded key: TK_ERR_REMOVED, and again, and a new
  * open too. Its own ctest (the TPM is gone afterwards). */
-static void test_removed(void **state)
+static void alone_removed(void **state)
 {
 	struct env *e = *state;
 	const char *pid = getenv("TOKEND_TEST_SWTPM_PID");
@@ -616,7 +684,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_corrupt_blobs),
 		cmocka_unit_test(test_srk_interop),
 		cmocka_unit_test(test_speed),
-		cmocka_unit_test(test_removed),
+		cmocka_unit_test(alone_removed),
+		cmocka_unit_test(alone_lockout),
 	};
 
 	if (unit_filter(argc, argv) < 0)
