@@ -65,6 +65,21 @@ static int tpm_err(struct tpm_ctx *ctx, const char *fn, TSS2_RC rc)
 			drv_log(fn, "the TPM is in dictionary-attack lockout");
 			return TK_ERR_PIN_LOCKED;
 		}
+		/* Our session or objects are gone, or the TPM wants a
+		 * Startup: it was reset under us (swtpm restarted; the swtpm
+		 * TCTI connects per command). The caller opens it again. */
+		if (!(tpm & TPM2_RC_FMT1) &&
+		    (((tpm & 0xfff) >= TPM2_RC_REFERENCE_H0 &&
+		      (tpm & 0xfff) <= TPM2_RC_REFERENCE_S6) ||
+		     (tpm & 0xfff) == TPM2_RC_INITIALIZE ||
+		     (tpm & 0xfff) == TPM2_RC_REBOOT)) {
+			if (ctx && !ctx->gone)
+				drv_log(fn, "the TPM was reset (%s)",
+					Tss2_RC_Decode(rc));
+			if (ctx)
+				ctx->gone = true;
+			return TK_ERR_REMOVED;
+		}
 	}
 	drv_log(fn, "%s", Tss2_RC_Decode(rc));
 	return TK_ERR_DEVICE;
