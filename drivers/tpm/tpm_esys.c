@@ -272,8 +272,8 @@ void tpm_close(struct tpm_ctx *ctx)
 	free(ctx);
 }
 
-/* Reads the TPM properties in [first, first+count) into a callback-free
- * table walk: calls see() for each. */
+/* Walks the TPM properties from first (one group: fixed or variable),
+ * calling see() for each, over as many answers as the TPM needs. */
 static int caps_props(struct tpm_ctx *ctx, uint32_t first,
 		      void (*see)(struct tpm_caps *, uint32_t, uint32_t),
 		      struct tpm_caps *out)
@@ -815,21 +815,6 @@ static int put_fixed(uint8_t *out, size_t n, const uint8_t *v, size_t vlen)
 	return 0;
 }
 
-static TPMI_ALG_HASH hash_for(size_t dlen)
-{
-	switch (dlen) {
-	case 20:
-		return TPM2_ALG_SHA1;
-	case 32:
-		return TPM2_ALG_SHA256;
-	case 48:
-		return TPM2_ALG_SHA384;
-	case 64:
-		return TPM2_ALG_SHA512;
-	}
-	return TPM2_ALG_NULL;
-}
-
 int tpm_ecdsa(struct tpm_ctx *ctx, struct tpm_key *key, const uint8_t *digest,
 	      size_t dlen, uint8_t *out, size_t *out_len)
 {
@@ -846,12 +831,19 @@ int tpm_ecdsa(struct tpm_ctx *ctx, struct tpm_key *key, const uint8_t *digest,
 	    key->kind != TPM_KEY_EC)
 		return TK_ERR_ARG;
 	n = key->bits / 8u;
-	scheme.details.ecdsa.hashAlg = hash_for(dlen);
-	if (scheme.details.ecdsa.hashAlg == TPM2_ALG_NULL ||
-	    dlen > sizeof(d.buffer) || *out_len < 2 * n)
+	if (dlen == 0 || dlen > 64 || n > sizeof(d.buffer) || *out_len < 2 * n)
 		return TK_ERR_ARG;
-	d.size = (UINT16)dlen;
-	memcpy(d.buffer, digest, dlen);
+	/* Shaped to the curve as ECDSA reads it (the leftmost n bytes of a
+	 * longer digest; a shorter one is the same integer zero-padded), and
+	 * signed as the curve's own hash: the TPM need not have SHA-1 or
+	 * SHA-512, and the signature is the same. */
+	d.size = (UINT16)n;
+	if (dlen >= n)
+		memcpy(d.buffer, digest, n);
+	else
+		memcpy(d.buffer + (n - dlen), digest, dlen);
+	scheme.details.ecdsa.hashAlg =
+	    n == 48 ? TPM2_ALG_SHA384 : TPM2_ALG_SHA256;
 	if ((err = key_use(ctx, key)) < 0 ||
 	    (err = session_for(ctx, TPMA_SESSION_DECRYPT)) < 0)
 		return err;

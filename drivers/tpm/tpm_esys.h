@@ -118,9 +118,10 @@ int tpm_key_load(struct tpm_ctx *ctx, const struct tpm_blob *blob,
 		 const uint8_t *auth, size_t auth_len, struct tpm_key **out);
 void tpm_key_unload(struct tpm_ctx *ctx, struct tpm_key *key);
 
-/* ECDSA over a digest of 20, 32, 48 or 64 bytes (the hash is chosen by the
- * length; a longer one is truncated to the curve as ECDSA does). out gets
- * r||s, each bits/8 bytes. */
+/* ECDSA over a digest of 1 to 64 bytes (SHA-1 to SHA-512 alike: a longer
+ * one is truncated to the curve as ECDSA does, a shorter one taken as the
+ * integer it is; the TPM needs no hash of its own for it). out gets r||s,
+ * each bits/8 bytes. */
 int tpm_ecdsa(struct tpm_ctx *ctx, struct tpm_key *key, const uint8_t *digest,
 	      size_t dlen, uint8_t *out, size_t *out_len);
 /* The raw RSA private operation (TPM2_RSA_Decrypt, scheme NULL): in is

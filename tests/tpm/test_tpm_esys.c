@@ -174,6 +174,23 @@ static void ec_sign_check(struct env *e, unsigned bits)
 	assert_int_not_equal(
 	    verify(k, 0, NULL, der, ecdsa_der(sig, slen / 2, der), dgst, dlen),
 	    1);
+	/* Digests shorter and longer than the curve, as OpenSSL reads them
+	 * (1, 20, 21..33, 48, 63). */
+	for (size_t l = 1; l <= 64; l += l < 20 ? 19 : l < 33 ? 1 : 15) {
+		uint8_t d[64];
+
+		RAND_bytes(d, sizeof(d));
+		slen = sizeof(sig);
+		assert_int_equal(tpm_ecdsa(e->ctx, key, d, l, sig, &slen), 0);
+		assert_int_equal(verify(k, 0, NULL, der,
+					ecdsa_der(sig, slen / 2, der), d, l),
+				 1);
+	}
+	slen = sizeof(sig);
+	assert_int_equal(tpm_ecdsa(e->ctx, key, dgst, 0, sig, &slen),
+			 TK_ERR_ARG);
+	assert_int_equal(tpm_ecdsa(e->ctx, key, dgst, 65, sig, &slen),
+			 TK_ERR_ARG);
 	EVP_PKEY_free(k);
 	tpm_key_unload(e->ctx, key);
 }
