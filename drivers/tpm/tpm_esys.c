@@ -162,6 +162,28 @@ static const TPM2B_PUBLIC srk_template = {
 	},
 };
 
+/* A provisioned SRK must be a storage key (restricted decrypt, no sign):
+ * another persistent key there is a configuration mistake. */
+static int srk_check(struct tpm_ctx *ctx, uint32_t handle)
+{
+	const TPMA_OBJECT want = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+	TPM2B_PUBLIC *pub = NULL;
+	TSS2_RC rc;
+	int err = 0;
+
+	rc = Esys_ReadPublic(ctx->esys, ctx->srk, ESYS_TR_NONE, ESYS_TR_NONE,
+			     ESYS_TR_NONE, &pub, NULL, NULL);
+	if (rc)
+		return TPM_ERR(ctx, rc);
+	if ((pub->publicArea.objectAttributes &
+	     (want | TPMA_OBJECT_SIGN_ENCRYPT)) != want) {
+		drv_log(__func__, "0x%08x is not a storage key", handle);
+		err = TK_ERR_INVALID;
+	}
+	Esys_Free(pub);
+	return err;
+}
+
 static int srk_setup(struct tpm_ctx *ctx, uint32_t handle)
 {
 	const TPM2B_SENSITIVE_CREATE sens = { 0 };
@@ -174,7 +196,7 @@ static int srk_setup(struct tpm_ctx *ctx, uint32_t handle)
 					   ESYS_TR_NONE, ESYS_TR_NONE,
 					   &ctx->srk);
 		if (rc == 0)
-			return 0;
+			return srk_check(ctx, handle);
 		if (!tpm_rc_is(rc, TPM2_RC_HANDLE))
 			return TPM_ERR(ctx, rc);
 		drv_log(__func__, "no SRK at 0x%08x: creating one", handle);
@@ -242,8 +264,9 @@ int tpm_open(const char *tcti, uint32_t srk_handle, struct tpm_ctx **out)
 	if ((err = srk_setup(ctx, srk_handle)) < 0 ||
 	    (err = session_start(ctx)) < 0)
 		goto out;
-	/* Our keys share the slots with the SRK when it is transient. */
-	ctx->budget = transient_slots(ctx) - (ctx->srk_transient ? 1 : 0);
+	/* Our keys share the slots with the SRK (a persistent one takes a
+	 * slot too while a command uses it). */
+	ctx->budget = transient_slots(ctx) - 1;
 	*out = ctx;
 	ctx = NULL;
 	err = 0;
@@ -634,6 +657,20 @@ static void make_room(struct tpm_ctx *ctx)
 		;
 }
 
+/* The TPM (or ESYS, checking the public area) refuses what it did not make
+ * or what was changed: integrity, size, value, key, sensitive ... all mean
+ * a bad blob, not a bad TPM. */
+static bool load_refused(TSS2_RC rc)
+{
+	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+
+	if (layer == TSS2_ESAPI_RC_LAYER || layer == TSS2_MU_RC_LAYER)
+		return true;
+	return (layer == TSS2_TPM_RC_LAYER ||
+		layer == TSS2_RESMGR_TPM_RC_LAYER) &&
+	       ((rc & TPM2_RC_FMT1) || tpm_rc_is(rc, TPM2_RC_SENSITIVE));
+}
+
 /* Loads a blob into a transient slot, making room first (and again when
  * the TPM says its object memory is full: someone else holds slots). */
 static int load_blob(struct tpm_ctx *ctx, const struct tpm_blob *blob,
@@ -660,12 +697,8 @@ static int load_blob(struct tpm_ctx *ctx, const struct tpm_blob *blob,
 	if (rc) {
 		*tr = ESYS_TR_NONE;
 		err = TPM_ERR(ctx, rc);
-		/* The TPM refuses what it did not make or what was changed:
-		 * integrity, size, value, key, ... all mean a bad blob. */
-		return err == TK_ERR_DEVICE && (rc & TSS2_RC_LAYER_MASK) == 0 &&
-			       (rc & TPM2_RC_FMT1)
-			   ? TK_ERR_INVALID
-			   : err;
+		return err == TK_ERR_DEVICE && load_refused(rc) ? TK_ERR_INVALID
+								: err;
 	}
 	if ((rc = Esys_TR_SetAuth(ctx->esys, *tr, auth))) {
 		Esys_FlushContext(ctx->esys, *tr);

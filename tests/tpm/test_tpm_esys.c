@@ -541,6 +541,18 @@ static void test_srk_interop(void **state)
 			    " tpm2_evictcontrol -Q -C o -c srk.ctx 0x81000101",
 			    dir, t),
 			 0);
+	/* A signing key at the configured handle is no SRK. */
+	assert_int_equal(
+	    sh("set -e; cd %s; export TPM2TOOLS_TCTI='%s';"
+	       " tpm2_create -Q -C srk.ctx -G ecc256 -u s.pub -r s.priv;"
+	       " tpm2_flushcontext -t;"
+	       " tpm2_load -Q -C srk.ctx -u s.pub -r s.priv -c s.ctx;"
+	       " tpm2_evictcontrol -Q -C o -c s.ctx 0x81000103;"
+	       " tpm2_flushcontext -t",
+	       dir, t),
+	    0);
+	assert_int_equal(tpm_open(t, 0x81000103, &e->ctx), TK_ERR_INVALID);
+	assert_null(e->ctx);
 	/* Absent persistent handle: the template. */
 	assert_int_equal(tpm_open(t, 0x81000102, &e->ctx), 0);
 	assert_int_equal(tpm_key_load(e->ctx, &blob, PIN, PIN_LEN, &key), 0);
