@@ -5,12 +5,17 @@
  * Contract between tpm_esys.c (the only file that includes tss2 headers)
  * and the rest of drivers/tpm/:
  *  - Errors are 0 or a negative TK_ERR_* (common/error.h). A TPM that
- *    stopped answering (TCTI I/O error, swtpm killed) is TK_ERR_REMOVED;
- *    an authorisation that does not match is TK_ERR_PIN_INCORRECT; the
- *    TPM in dictionary-attack lockout is TK_ERR_PIN_LOCKED (one log line).
- *  - Every authorised command runs in a salted HMAC session bound to the SRK
- *    with parameter encryption (decrypt+encrypt), so auth values, sealed
- *    data and private-key inputs and outputs are not readable on the bus.
+ *    stopped answering (TCTI I/O error, swtpm killed) or was reset under
+ *    the context (its session or our objects gone: swtpm restarted) is
+ *    TK_ERR_REMOVED, and so is every later call on that context (close it
+ *    and open again). An authorisation that does not match is
+ *    TK_ERR_PIN_INCORRECT; the TPM in dictionary-attack lockout is
+ *    TK_ERR_PIN_LOCKED (one log line).
+ *  - Every authorised command runs in a salted HMAC session (the salt
+ *    encrypted to the SRK; not bound: the SRK's auth is empty) with
+ *    parameter encryption (decrypt and/or encrypt, as far as the command's
+ *    parameters allow), so auth values, sealed data and private-key inputs
+ *    and outputs are not readable on the bus.
  *    The session and loaded keys stay alive between operations; where the
  *    TPM has few transient slots (swtpm: 3) keys are context-saved and
  *    reloaded by the layer itself, invisible to the caller.
