@@ -79,6 +79,12 @@ _swtpm_pick_port() {
 	return 1
 }
 
+_swtpm_failed() { # MESSAGE: says it with swtpm's log, returns 1
+	echo "swtpm.sh: $1; its log:" >&2
+	cat "$TOKEND_TEST_SWTPM_STATE/swtpm.log" >&2 2>/dev/null || true
+	return 1
+}
+
 swtpm_start() {
 	local port tries
 	TOKEND_TEST_SWTPM_STATE=$(mktemp -d "${TMPDIR:-/tmp}/tokend-swtpm.XXXXXX") || return 1
@@ -92,9 +98,7 @@ swtpm_start() {
 			return 0
 		fi
 	done
-	echo "swtpm.sh: could not start swtpm; its log:" >&2
-	cat "$TOKEND_TEST_SWTPM_STATE/swtpm.log" >&2 2>/dev/null || true
-	return 1
+	_swtpm_failed "could not start swtpm"
 }
 
 # A new swtpm on the same state and ports (after the test killed the old
@@ -111,9 +115,7 @@ swtpm_restart() {
 		fi
 		sleep 0.1
 	done
-	echo "swtpm.sh: could not restart swtpm on port $port; its log:" >&2
-	cat "$TOKEND_TEST_SWTPM_STATE/swtpm.log" >&2 2>/dev/null || true
-	return 1
+	_swtpm_failed "could not restart swtpm on port $port"
 }
 
 swtpm_stop() {
