@@ -488,6 +488,8 @@ static void put_file(const char *dir, const char *name, const uint8_t *p,
 	assert_int_equal(fclose(f), 0);
 }
 
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static int sh(const char *fmt, ...)
 {
 	char cmd[1024];
