@@ -185,6 +185,26 @@ static void srv_leave(struct rpc_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/* prefer=: a session on a token the export stopped showing answers as
+ * a session on a pulled card does (app.c): CKR_DEVICE_REMOVED once, and
+ * the handle is gone (the app is logged out of that token with its last
+ * session there). */
+static CK_RV srv_session_hidden(struct srv_call *c)
+{
+	struct rpc_server *srv = c->srv;
+	struct fe_session_desc d;
+
+	if (!srv->policy.picks_slot || c->req.nargs < 1 ||
+	    c->req.args[0].type != RPC_ARG_ULONG)
+		return CKR_OK;
+	if (fe_session_describe(srv->app, srv_u(c, 0), FE_OP_NONE,
+				CK_INVALID_HANDLE, &d) != CKR_OK ||
+	    srv_slot_shown(srv, d.slot))
+		return CKR_OK; /* the front end answers for itself */
+	(void)fe_C_CloseSession(srv->app, srv_u(c, 0));
+	return CKR_DEVICE_REMOVED;
+}
+
 static CK_RV srv_dispatch(struct srv_call *c)
 {
 	struct rpc_server *srv = c->srv;
@@ -197,6 +217,9 @@ static CK_RV srv_dispatch(struct srv_call *c)
 	pthread_mutex_unlock(&srv->lock);
 	if (!init && c->req.call_id != RPC_C_Initialize)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if ((e->flags & SRV_SESSION) && c->req.call_id != RPC_C_CloseSession &&
+	    (rv = srv_session_hidden(c)) != CKR_OK)
+		return rv;
 	/* The policy's own check first: it audits what it refuses. */
 	if (srv->policy.check_call &&
 	    (rv = srv->policy.check_call(srv->policy.ctx, c->req.call_id,
@@ -305,7 +328,8 @@ int rpc_server_try(struct rpc_server *srv, const uint8_t *req, size_t len,
 	int rc = TK_ERR_WOULD_BLOCK;
 	CK_RV rv;
 
-	if (!srv || !resp || id >= RPC_CALL_COUNT || !fast_class[id])
+	if (!srv || !resp || id >= RPC_CALL_COUNT || !fast_class[id] ||
+	    srv->policy.picks_slot)
 		return TK_ERR_WOULD_BLOCK;
 	if (!srv_enter(srv))
 		return TK_ERR_WOULD_BLOCK; /* the slow path says why */
@@ -451,9 +475,14 @@ bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown)
 
 bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot)
 {
+	CK_SLOT_ID picked = 0;
 	CK_TOKEN_INFO ti;
 	CK_RV rv;
 
+	if (srv->policy.picks_slot &&
+	    (!srv->policy.picks_slot(srv->policy.ctx, srv->app, &picked) ||
+	     picked != slot))
+		return false;
 	if (!srv->policy.shows_token)
 		return true;
 	rv = fe_C_GetTokenInfo(srv->app, slot, &ti);

@@ -137,8 +137,11 @@ CK_RV srv_C_GetTokenInfo(struct srv_call *c)
 	if (!info)
 		return CKR_DEVICE_MEMORY;
 	rv = fe_C_GetTokenInfo(srv->app, srv_u(c, 0), info);
-	if (rv == CKR_OK && srv->policy.shows_token &&
-	    !srv->policy.shows_token(srv->policy.ctx, info))
+	if (rv == CKR_OK && srv->policy.picks_slot &&
+	    !srv_slot_shown(srv, srv_u(c, 0)))
+		rv = CKR_SLOT_ID_INVALID;
+	else if (rv == CKR_OK && srv->policy.shows_token &&
+		 !srv->policy.shows_token(srv->policy.ctx, info))
 		rv = CKR_SLOT_ID_INVALID;
 	else if (rv != CKR_OK && !srv_slot_shown(srv, srv_u(c, 0)))
 		rv = CKR_SLOT_ID_INVALID;
