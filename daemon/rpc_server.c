@@ -473,6 +473,24 @@ bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown)
 	return was;
 }
 
+bool srv_pick_moved(struct rpc_server *srv, CK_SLOT_ID *slot)
+{
+	CK_SLOT_ID now = 0;
+	bool none, moved;
+
+	if (!srv->policy.picks_slot)
+		return false;
+	none = !srv->policy.picks_slot(srv->policy.ctx, srv->app, &now);
+	pthread_mutex_lock(&srv->lock);
+	moved = none != srv->pick_none || (!none && now != srv->pick);
+	if (moved)
+		*slot = none ? srv->pick : now;
+	srv->pick = none ? srv->pick : now;
+	srv->pick_none = none;
+	pthread_mutex_unlock(&srv->lock);
+	return moved;
+}
+
 bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot)
 {
 	CK_SLOT_ID picked = 0;

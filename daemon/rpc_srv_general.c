@@ -27,8 +27,10 @@ CK_RV srv_C_Initialize(struct srv_call *c)
 		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
 	srv->initialized = true;
 	pthread_mutex_unlock(&srv->lock);
-	if (rv == CKR_OK) /* slot events count from here */
+	if (rv == CKR_OK) { /* slot events count from here */
 		app_events_reset(srv->app);
+		(void)srv_pick_moved(srv, &(CK_SLOT_ID){ 0 });
+	}
 	return rv;
 }
 
@@ -215,11 +217,13 @@ CK_RV srv_C_InitToken2(struct srv_call *c)
 
 /* Blocks this request only (each runs on its own worker). Events of slots
  * the export hides are passed over, except the removal of a token the
- * client was shown. */
+ * client was shown, and, on a prefer= export, any event that made it show
+ * another token (or none): the client learns of the switch even when it
+ * never listed the slot that changed. */
 CK_RV srv_C_WaitForSlotEvent(struct srv_call *c)
 {
-	CK_SLOT_ID slot = 0;
-	bool shown, was;
+	CK_SLOT_ID slot = 0, picked = 0;
+	bool shown, was, moved;
 	CK_RV rv;
 
 	do {
@@ -229,7 +233,10 @@ CK_RV srv_C_WaitForSlotEvent(struct srv_call *c)
 			break;
 		shown = srv_slot_shown(c->srv, slot);
 		was = srv_slot_note(c->srv, slot, shown);
-	} while (!shown && !was);
+		moved = srv_pick_moved(c->srv, &picked);
+	} while (!shown && !was && !moved);
+	if (rv == CKR_OK && !shown && !was)
+		slot = picked;
 	if (rv != CKR_OK)
 		return rv;
 	srv_out_ulong(c, slot);

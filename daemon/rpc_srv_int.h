@@ -32,6 +32,11 @@ struct rpc_server {
 	 * even when the export's filter hides the empty slot. */
 	CK_SLOT_ID shown[SRV_MAX_SHOWN];
 	size_t nshown;
+	/* prefer=: the slot the export showed when the client last looked
+	 * (C_Initialize, or a wait's answer); pick_none: it showed none. A
+	 * wait answers when that changed, whichever token's event moved it. */
+	CK_SLOT_ID pick;
+	bool pick_none;
 };
 
 struct srv_call {
@@ -76,6 +81,10 @@ CK_RV srv_out_ulongs(struct srv_call *c, CK_RV rv, const CK_ULONG *v,
 bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot);
 /* Records whether the client is shown slot now; returns whether it was. */
 bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown);
+/* prefer=: records which slot the export shows now; returns true when it
+ * differs from the one recorded before, with *slot the one now shown (or,
+ * when none is, the one that was). */
+bool srv_pick_moved(struct rpc_server *srv, CK_SLOT_ID *slot);
 
 /* The session limit: room for one more of the app's sessions, or
  * CKR_SESSION_COUNT; then srv_session_opened when C_OpenSession ends. */
