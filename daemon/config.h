@@ -82,9 +82,9 @@ struct export_conf {
 	size_t n_tokens;
 	char **token_strs; /* the URIs as written, for comparison and logs */
 	/* prefer=: P11_KIT_URI_FOR_TOKEN URIs in order of preference (the
-	 * fallback export, export_pick_slot); the export shows one token,
-	 * the first present one the earliest URI matches. Excludes tokens=
-	 * (a config error). */
+	 * fallback export, export_pick_slot): the export shows one slot with
+	 * one token, the present one the earliest URI matches. Excludes
+	 * tokens= (a config error). */
 	P11KitUri **prefer;
 	size_t n_prefer;
 	char **prefer_strs;

@@ -94,27 +94,26 @@ bool export_conn_full(const struct export *ex);
 bool export_accepts_peer(const struct export_conf *ec, const struct peer *p);
 /* No tokens= URIs: every token; else one URI must match. */
 bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti);
-/* prefer= (the fallback export): the one slot the export shows now. The
- * earliest URI that matches a present token wins; of several tokens one
- * URI matches, the lowest slot id. false: none of them is present, and the
- * export shows no slot at all (not even an empty one).
+/* prefer= (the fallback export): the front end's slot whose token the
+ * export shows now. The earliest URI that matches a present token wins; of
+ * several tokens one URI matches, the lowest slot id. false: none of them
+ * is present.
  *
- * Slot ids: each token keeps the id the front end gave its device, so a
- * switch is a token leaving one slot and another appearing in another
- * slot, not a virtual slot whose token changes. A program that holds a
- * session on the token that stops being shown gets CKR_DEVICE_REMOVED as
- * if the card had been pulled; it cannot go on with the same slot in any
- * case: the other token has other keys, another certificate and its own
- * login, so its recovery is the one after a pulled card anyway (list the
- * slots, open a session, log in, find the key by its URI). Real slot ids
- * keep that recovery honest: the client never sees a slot whose token
- * silently became another one, C_GetSlotInfo and the session info name
- * the device really behind it, and logs, audit lines and `tokenctl status`
- * speak of the same ids as every other export. The price: a program that
- * stored a slot id at start and never lists again stops working after the
- * first switch (CKR_SLOT_ID_INVALID), so a gateway program lists the slots
- * when it recovers, as PKCS#11 URI lookups (libp11, the OpenSSL provider)
- * do. */
+ * The client sees one slot, id 0 (SRV_PREFER_SLOT in the RPC server),
+ * whichever token is behind it, and that slot is always listed, empty
+ * when no preferred token is present: a switch looks like a card pulled
+ * from a reader and another one inserted. Why not the tokens' own slot
+ * ids: a gateway program holds a session and a slot id it found at start.
+ * At a switch its session must end either way (the other token has other
+ * keys, another certificate, its own login), and it does, with
+ * CKR_DEVICE_REMOVED as for a pulled card. Its recovery is then the one
+ * every PKCS#11 program has for a pulled card: open a session on the same
+ * slot, log in, find the key. With the tokens' own ids that would fail
+ * (CKR_SLOT_ID_INVALID: the slot it knows vanished from the list) unless
+ * it lists the slots again, which simple programs and NSS-style slot
+ * caches do not; and a C_WaitForSlotEvent answer would name a slot the
+ * client has never seen. The slot's info names the device behind it now;
+ * logs, audit and tokenctl keep the front end's ids. */
 bool export_pick_slot(const struct export_conf *ec, struct app *app,
 		      CK_SLOT_ID *slot);
 /* No objects= URIs: every object; else one URI must match both the token

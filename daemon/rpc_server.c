@@ -473,22 +473,37 @@ bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown)
 	return was;
 }
 
-bool srv_pick_moved(struct rpc_server *srv, CK_SLOT_ID *slot)
+bool srv_pick_event(struct rpc_server *srv, CK_SLOT_ID slot)
 {
 	CK_SLOT_ID now = 0;
-	bool none, moved;
+	bool none, ours;
 
 	if (!srv->policy.picks_slot)
 		return false;
 	none = !srv->policy.picks_slot(srv->policy.ctx, srv->app, &now);
 	pthread_mutex_lock(&srv->lock);
-	moved = none != srv->pick_none || (!none && now != srv->pick);
-	if (moved)
-		*slot = none ? srv->pick : now;
+	ours = none != srv->pick_none || (!none && now != srv->pick) ||
+	       (!none && slot == now) || (!srv->pick_none && slot == srv->pick);
 	srv->pick = none ? srv->pick : now;
 	srv->pick_none = none;
 	pthread_mutex_unlock(&srv->lock);
-	return moved;
+	return ours;
+}
+
+CK_RV srv_slot_arg(struct srv_call *c, CK_SLOT_ID *slot)
+{
+	struct rpc_server *srv = c->srv;
+	CK_SLOT_ID id = srv_u(c, 0);
+
+	if (!srv->policy.picks_slot) {
+		*slot = id;
+		return srv_slot_shown(srv, id) ? CKR_OK : CKR_SLOT_ID_INVALID;
+	}
+	if (id != SRV_PREFER_SLOT)
+		return CKR_SLOT_ID_INVALID;
+	return srv->policy.picks_slot(srv->policy.ctx, srv->app, slot)
+		   ? CKR_OK
+		   : CKR_TOKEN_NOT_PRESENT;
 }
 
 bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot)

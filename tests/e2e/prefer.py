@@ -8,16 +8,20 @@ P11_KIT_SERVER_ADDRESS names):
                           C_GetSlotList(CK_FALSE) lists another slot
                           (a prefer export shows no empty slot either)
   prefer.py present       the same without that check (another export)
+  prefer.py empty         an export none of whose tokens is present: its
+                          one slot 0 is listed, empty (the slot's info says
+                          so, the token calls answer CKR_TOKEN_NOT_PRESENT),
+                          other slot ids are invalid: "ok"
   prefer.py wait          lists nothing, prints "blocked", then "ok SLOT"
                           or "err CKR_..." of a blocking C_WaitForSlotEvent
   prefer.py hold PIN MANUF CMD
                           logs in on the one token shown, signs with its
                           first private key, runs CMD (a shell command),
                           waits up to 10 s until the one token shown is
-                          MANUF's: the old session answers
+                          MANUF's, in the same slot: the old session answers
                           CKR_DEVICE_REMOVED, then CKR_SESSION_HANDLE_INVALID;
-                          a new session on the new token logs in with PIN
-                          and signs: "ok OLDSLOT NEWSLOT"
+                          a new session in that slot (its session info says
+                          so) logs in with PIN and signs: "ok SLOT"
 Exit 0 with "ok ..." on stdout, else 1 with the reason."""
 import hashlib
 import os
@@ -106,6 +110,24 @@ def cmd_present():
     return "ok" + "".join(" %d:%s:%s" % x for x in shown(load()))
 
 
+def cmd_empty():
+    lib = load()
+    if slot_list(lib, False) != [0] or slot_list(lib, True) != []:
+        raise Fail("slots %r, with a token %r" % (slot_list(lib, False),
+                                                  slot_list(lib, True)))
+    if lib.getSlotInfo(0).flags & PyKCS11.CKF_TOKEN_PRESENT:
+        raise Fail("the empty slot says a token is present")
+    expect_err("C_GetTokenInfo", lambda: lib.getTokenInfo(0),
+               "CKR_TOKEN_NOT_PRESENT")
+    expect_err("C_OpenSession",
+               lambda: lib.openSession(0, PyKCS11.CKF_SERIAL_SESSION),
+               "CKR_TOKEN_NOT_PRESENT")
+    for s in (1, 2, 3):
+        expect_err("C_GetSlotInfo(%d)" % s, lambda: lib.getSlotInfo(s),
+                   "CKR_SLOT_ID_INVALID")
+    return "ok"
+
+
 def cmd_tokens():
     lib = load()
     t = shown(lib)
@@ -134,24 +156,23 @@ def cmd_hold(pin, manuf, cmd):
     sign(sess, key)
     subprocess.run(cmd, shell=True, check=True)
     new = the_one(lib, manuf)
-    if new == old:
-        raise Fail("the new token is in the old slot %d" % old)
+    if new != old:
+        raise Fail("the new token is in slot %d, not %d" % (new, old))
     expect_err("C_Sign on the token no longer shown", lambda: sign(sess, key),
                "CKR_DEVICE_REMOVED")
     expect_err("C_Sign again", lambda: sign(sess, key),
                "CKR_SESSION_HANDLE_INVALID")
-    expect_err("C_OpenSession on the old slot",
-               lambda: lib.openSession(old, PyKCS11.CKF_SERIAL_SESSION),
-               "CKR_SLOT_ID_INVALID")
-    sess = lib.openSession(new, PyKCS11.CKF_SERIAL_SESSION)
+    sess = lib.openSession(old, PyKCS11.CKF_SERIAL_SESSION)
+    if sess.getSessionInfo().slotID != old:
+        raise Fail("the session is in slot %d" % sess.getSessionInfo().slotID)
     sess.login(pin)
     sign(sess, first_key(sess))
     sess.logout()
     sess.closeSession()
-    return "ok %d %d" % (old, new)
+    return "ok %d" % old
 
 
-CMDS = {"tokens": cmd_tokens, "present": cmd_present, "wait": cmd_wait, "hold": cmd_hold}
+CMDS = {"tokens": cmd_tokens, "present": cmd_present, "empty": cmd_empty, "wait": cmd_wait, "hold": cmd_hold}
 
 
 def main():
