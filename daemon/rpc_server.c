@@ -512,10 +512,10 @@ bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot)
 	CK_TOKEN_INFO ti;
 	CK_RV rv;
 
-	if (srv->policy.picks_slot &&
-	    (!srv->policy.picks_slot(srv->policy.ctx, srv->app, &picked) ||
-	     picked != slot))
-		return false;
+	if (srv->policy.picks_slot) /* prefer= excludes a token filter */
+		return srv->policy.picks_slot(srv->policy.ctx, srv->app,
+					      &picked) &&
+		       picked == slot;
 	if (!srv->policy.shows_token)
 		return true;
 	rv = fe_C_GetTokenInfo(srv->app, slot, &ti);

@@ -86,7 +86,17 @@ static CK_RV visible_slots(struct srv_call *c, CK_BBOOL present,
 	CK_SLOT_ID *ids = NULL;
 	CK_ULONG n = 0, i, k = 0;
 	CK_RV rv = CKR_BUFFER_TOO_SMALL;
+	CK_SLOT_ID picked;
 
+	if (srv->policy.picks_slot) { /* its one slot, with a token or not */
+		if (!(ids = srv_alloc(c, sizeof(*ids))))
+			return CKR_DEVICE_MEMORY;
+		ids[0] = SRV_PREFER_SLOT;
+		*out = ids;
+		*count = !present || srv->policy.picks_slot(srv->policy.ctx,
+							    srv->app, &picked);
+		return CKR_OK;
+	}
 	/* Devices may come between the two calls: try a few times. */
 	for (int tries = 0; tries < 4 && rv == CKR_BUFFER_TOO_SMALL; tries++) {
 		if ((rv = fe_C_GetSlotList(srv->app, present, NULL, &n)) !=
@@ -99,12 +109,6 @@ static CK_RV visible_slots(struct srv_call *c, CK_BBOOL present,
 	}
 	if (rv != CKR_OK)
 		return rv;
-	if (srv->policy.picks_slot) { /* its one slot, with a token or not */
-		ids[0] = SRV_PREFER_SLOT;
-		k = !present ||
-		    srv->policy.picks_slot(srv->policy.ctx, srv->app, &ids[1]);
-		n = 0;
-	}
 	for (i = 0; i < n; i++)
 		if (srv_slot_shown(srv, ids[i])) {
 			(void)srv_slot_note(srv, ids[i], true);
@@ -282,10 +286,10 @@ CK_RV srv_C_WaitForSlotEvent(struct srv_call *c)
 			shown = srv_pick_event(srv, slot);
 			was = false;
 			slot = SRV_PREFER_SLOT;
-			continue;
+		} else {
+			shown = srv_slot_shown(srv, slot);
+			was = srv_slot_note(srv, slot, shown);
 		}
-		shown = srv_slot_shown(srv, slot);
-		was = srv_slot_note(srv, slot, shown);
 	} while (!shown && !was);
 	if (rv != CKR_OK)
 		return rv;
