@@ -193,14 +193,18 @@ static CK_RV srv_session_hidden(struct srv_call *c)
 {
 	struct rpc_server *srv = c->srv;
 	struct fe_session_desc d;
+	CK_RV rv;
 
 	if (!srv->policy.picks_slot || c->req.nargs < 1 ||
 	    c->req.args[0].type != RPC_ARG_ULONG)
 		return CKR_OK;
-	if (fe_session_describe(srv->app, srv_u(c, 0), FE_OP_NONE,
-				CK_INVALID_HANDLE, &d) != CKR_OK ||
-	    srv_slot_shown(srv, d.slot))
-		return CKR_OK; /* the front end answers for itself */
+	rv = fe_session_describe(srv->app, srv_u(c, 0), FE_OP_NONE,
+				 CK_INVALID_HANDLE, &d);
+	/* Its card left: the look dropped it, and this call says so. */
+	if (rv == CKR_DEVICE_REMOVED)
+		return rv;
+	if (rv != CKR_OK || srv_slot_shown(srv, d.slot))
+		return CKR_OK; /* the call answers for itself */
 	(void)fe_C_CloseSession(srv->app, srv_u(c, 0));
 	return CKR_DEVICE_REMOVED;
 }

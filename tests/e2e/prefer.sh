@@ -5,10 +5,12 @@
 # fallback.
 #  - card in: the export lists exactly the YubiKey's token, in its one slot
 #    0 (another export without prefer= lists both);
-#  - card pulled: a client blocked in C_WaitForSlotEvent (one that never
-#    listed the slots) wakes with slot 0; the export lists exactly the
-#    SoftHSM token, in slot 0, and a signature with the fallback's key
-#    verifies with openssl;
+#  - card pulled under a session held on it: a client blocked in
+#    C_WaitForSlotEvent (one that never listed the slots) wakes with slot
+#    0; the held session answers CKR_DEVICE_REMOVED, then
+#    CKR_SESSION_HANDLE_INVALID; the export lists exactly the SoftHSM
+#    token, in slot 0, where the same application logs in and signs; a
+#    signature with the fallback's key verifies with openssl;
 #  - card re-inserted while a client holds a logged-in session on the
 #    fallback: a blocked wait wakes, the export lists exactly the YubiKey
 #    again, the held session answers CKR_DEVICE_REMOVED and then
@@ -112,10 +114,12 @@ assert_contains "$OUT" ":Yubico:" "gw with the card in"
 assert_contains "$OUT" "ok 0:" "gw's one slot"
 sign_verify "$T/pub_9a.pem" "the YubiKey"
 
-# 2. Pulled: a blocked client wakes; gw shows the SoftHSM token only; its
-# key signs.
+# 2. Pulled under a session: a blocked client wakes; gw shows the SoftHSM
+# token only; its key signs.
 start_waiter
-vcard_pull 0
+run_ok "a session on the YubiKey across the pull" "${PF[@]}" hold "$PIN" "SoftHSM project" \
+	"kill -USR1 $VPID && $TOKEND_PCSC_WAIT --reader '$R' --absent --timeout 10"
+assert_eq "ok 0" "$OUT" "the held session's slot"
 end_waiter "the pull"
 tokens gw
 assert_eq 1 "$(ntokens "$OUT")" "tokens gw lists: $OUT"
