@@ -188,7 +188,10 @@ static void srv_leave(struct rpc_server *srv)
 /* prefer=: a session on a token the export stopped showing answers as
  * a session on a pulled card does (app.c): CKR_DEVICE_REMOVED once, and
  * the handle is gone (the app is logged out of that token with its last
- * session there). */
+ * session there). Checked when the session is used: a session idle for
+ * the whole time another token was shown (a key plugged in and pulled
+ * again with no call of it in between) goes on with the token it was
+ * opened on, which is shown again. */
 static CK_RV srv_session_hidden(struct srv_call *c)
 {
 	struct rpc_server *srv = c->srv;
