@@ -146,36 +146,61 @@ static int cfg_export_allow_groups(struct cfg_parser *p, const char *v)
 	return r;
 }
 
-static int cfg_export_tokens(struct cfg_parser *p, const char *v)
+/* A list of PKCS#11 URIs (tokens, objects, prefer); kind names them in
+ * the error. */
+static int cfg_export_uris(struct cfg_parser *p, const char *v, int flags,
+			   const char *kind, P11KitUri ***uris, char ***strs,
+			   size_t *n)
 {
-	struct export_conf *ec = p->cur;
 	char bad[512];
 	const char *why = NULL;
 	int r;
 
-	r = config_value_uri_list(v, P11_KIT_URI_FOR_TOKEN, &ec->tokens,
-				  &ec->token_strs, &ec->n_tokens, bad,
-				  sizeof(bad), &why);
+	r = config_value_uri_list(v, flags, uris, strs, n, bad, sizeof(bad),
+				  &why);
 	if (r == TK_ERR_INVALID)
-		cfg_fail(p, p->line, "bad PKCS#11 token URI '%s': %s", bad,
+		cfg_fail(p, p->line, "bad PKCS#11 %s URI '%s': %s", kind, bad,
 			 why);
 	return r;
+}
+
+/* prefer already names the tokens it shows: a tokens filter beside it
+ * would only be a second, possibly contradicting, list. */
+static int cfg_export_exclusive(struct cfg_parser *p, const char *key)
+{
+	cfg_fail(p, p->line,
+		 "'%s' in [export %s]: 'prefer' and 'tokens' exclude each "
+		 "other (prefer's URIs already say which tokens it shows)",
+		 key, p->cur->name);
+	return TK_ERR_INVALID;
+}
+
+static int cfg_export_tokens(struct cfg_parser *p, const char *v)
+{
+	struct export_conf *ec = p->cur;
+
+	if (ec->n_prefer > 0)
+		return cfg_export_exclusive(p, "tokens");
+	return cfg_export_uris(p, v, P11_KIT_URI_FOR_TOKEN, "token",
+			       &ec->tokens, &ec->token_strs, &ec->n_tokens);
+}
+
+static int cfg_export_prefer(struct cfg_parser *p, const char *v)
+{
+	struct export_conf *ec = p->cur;
+
+	if (ec->n_tokens > 0)
+		return cfg_export_exclusive(p, "prefer");
+	return cfg_export_uris(p, v, P11_KIT_URI_FOR_TOKEN, "token",
+			       &ec->prefer, &ec->prefer_strs, &ec->n_prefer);
 }
 
 static int cfg_export_objects(struct cfg_parser *p, const char *v)
 {
 	struct export_conf *ec = p->cur;
-	char bad[512];
-	const char *why = NULL;
-	int r;
 
-	r = config_value_uri_list(v, P11_KIT_URI_FOR_OBJECT_ON_TOKEN,
-				  &ec->objects, &ec->object_strs,
-				  &ec->n_objects, bad, sizeof(bad), &why);
-	if (r == TK_ERR_INVALID)
-		cfg_fail(p, p->line, "bad PKCS#11 object URI '%s': %s", bad,
-			 why);
-	return r;
+	return cfg_export_uris(p, v, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, "object",
+			       &ec->objects, &ec->object_strs, &ec->n_objects);
 }
 
 static int cfg_export_access(struct cfg_parser *p, const char *v)
@@ -238,6 +263,7 @@ static const struct cfg_key cfg_export_keys[] = {
 	{ "allow-users", cfg_export_allow_users, true },
 	{ "allow-groups", cfg_export_allow_groups, true },
 	{ "tokens", cfg_export_tokens, true },
+	{ "prefer", cfg_export_prefer, true },
 	{ "objects", cfg_export_objects, true },
 	{ "access", cfg_export_access, false },
 	{ "pin-file", cfg_export_pin_file, false },
@@ -688,6 +714,16 @@ struct export_conf *export_conf_ref(struct export_conf *ec)
 	return ec;
 }
 
+static void cfg_uris_free(P11KitUri **uris, char **strs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		p11_kit_uri_free(uris[i]);
+		free(strs[i]);
+	}
+	free(uris);
+	free(strs);
+}
+
 void export_conf_unref(struct export_conf **p)
 {
 	struct export_conf *ec = *p;
@@ -698,18 +734,9 @@ void export_conf_unref(struct export_conf **p)
 	if (__atomic_sub_fetch(&ec->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	secret_destroy(&ec->pin);
-	for (size_t i = 0; i < ec->n_tokens; i++) {
-		p11_kit_uri_free(ec->tokens[i]);
-		free(ec->token_strs[i]);
-	}
-	free(ec->tokens);
-	free(ec->token_strs);
-	for (size_t i = 0; i < ec->n_objects; i++) {
-		p11_kit_uri_free(ec->objects[i]);
-		free(ec->object_strs[i]);
-	}
-	free(ec->objects);
-	free(ec->object_strs);
+	cfg_uris_free(ec->tokens, ec->token_strs, ec->n_tokens);
+	cfg_uris_free(ec->prefer, ec->prefer_strs, ec->n_prefer);
+	cfg_uris_free(ec->objects, ec->object_strs, ec->n_objects);
 	free(ec->allow_uids);
 	free(ec->allow_gids);
 	free(ec->pin_file);
@@ -731,7 +758,7 @@ bool export_conf_equal(const struct export_conf *a, const struct export_conf *b)
 	    a->access != b->access || !cfg_str_eq(a->pin_file, b->pin_file) ||
 	    a->n_allow_uids != b->n_allow_uids ||
 	    a->n_allow_gids != b->n_allow_gids || a->n_tokens != b->n_tokens ||
-	    a->n_objects != b->n_objects)
+	    a->n_prefer != b->n_prefer || a->n_objects != b->n_objects)
 		return false;
 	if (a->n_allow_uids && memcmp(a->allow_uids, b->allow_uids,
 				      a->n_allow_uids * sizeof(uid_t)) != 0)
@@ -744,6 +771,10 @@ bool export_conf_equal(const struct export_conf *a, const struct export_conf *b)
 			return false;
 	for (size_t i = 0; i < a->n_objects; i++)
 		if (strcmp(a->object_strs[i], b->object_strs[i]) != 0)
+			return false;
+	/* Order matters: it is the preference. */
+	for (size_t i = 0; i < a->n_prefer; i++)
+		if (strcmp(a->prefer_strs[i], b->prefer_strs[i]) != 0)
 			return false;
 	return true;
 }

@@ -4,7 +4,7 @@
  *   [tokend]          log-level, state-dir, pin-tries-reserved and the
  *                     limits (connections, workers, handshake timeout)
  *   [export NAME]     socket, owner, group, mode, allow-users, allow-groups,
- *                     tokens, objects, access, pin-file
+ *                     tokens, prefer, objects, access, pin-file
  *   [piv], [module NAME]  the drivers (drivers/drv_config.h parses them)
  *
  * See daemon/tokend.conf.example for every key. A config is immutable once
@@ -81,6 +81,13 @@ struct export_conf {
 	P11KitUri **tokens; /* P11_KIT_URI_FOR_TOKEN; none: every token */
 	size_t n_tokens;
 	char **token_strs; /* the URIs as written, for comparison and logs */
+	/* prefer=: P11_KIT_URI_FOR_TOKEN URIs in order of preference (the
+	 * fallback export, export_pick_slot): the export shows one slot with
+	 * one token, the present one the earliest URI matches. Excludes
+	 * tokens= (a config error). */
+	P11KitUri **prefer;
+	size_t n_prefer;
+	char **prefer_strs;
 	/* objects=: P11_KIT_URI_FOR_OBJECT_ON_TOKEN URIs (id, object, type,
 	 * and token attributes); none: every object of the shown tokens.
 	 * When set, only the matching keys with their public keys and
@@ -126,8 +133,8 @@ const struct export_conf *config_find_export(const struct config *cfg,
 struct export_conf *export_conf_ref(struct export_conf *ec);
 /* Drops one reference; the last one wipes the PIN and frees. Thread-safe. */
 void export_conf_unref(struct export_conf **p);
-/* Same settings (socket, ownership, mode, peers, tokens, objects, access,
- * pin-file path); the PIN's content and the name are not compared. */
+/* Same settings (socket, ownership, mode, peers, tokens, prefer, objects,
+ * access, pin-file path); the PIN's content and the name are not compared. */
 bool export_conf_equal(const struct export_conf *a,
 		       const struct export_conf *b);
 

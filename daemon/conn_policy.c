@@ -47,6 +47,13 @@ static bool policy_shows_token(void *ctx, const CK_TOKEN_INFO *ti)
 	return export_shows_token(c->conf, ti);
 }
 
+static bool policy_picks_slot(void *ctx, struct app *app, CK_SLOT_ID *slot)
+{
+	struct conn *c = ctx;
+
+	return export_pick_slot(c->conf, app, slot);
+}
+
 /* The export's objects= filter, for the front end (app_set_object_filter). */
 static bool policy_shows_object(void *ctx, const CK_TOKEN_INFO *ti,
 				const CK_ATTRIBUTE *attrs, CK_ULONG n)
@@ -150,6 +157,7 @@ int conn_server_new(struct conn *c, uint8_t offered)
 	    .read_only = c->conf->access < EXPORT_ACCESS_FULL,
 	    .check_call = policy_check_call,
 	    .shows_token = policy_shows_token,
+	    .picks_slot = c->conf->n_prefer ? policy_picks_slot : NULL,
 	    .audit = policy_audit,
 	    .limits =
 	        {

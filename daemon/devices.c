@@ -328,6 +328,13 @@ static void devices_note(struct devices *d, const struct hotplug_msg *m)
 	log_notice("%s", line);
 }
 
+/* The messages the front end's slot table takes. */
+static bool devices_slot_event(const struct hotplug_msg *m)
+{
+	return m->kind == HOTPLUG_PCSC_READER || m->kind == HOTPLUG_PCSC_CARD ||
+	       m->kind == HOTPLUG_MODULE_TOKEN;
+}
+
 static void devices_on_queue(struct loop *loop, int fd, uint32_t events,
 			     void *ctx)
 {
@@ -342,9 +349,7 @@ static void devices_on_queue(struct loop *loop, int fd, uint32_t events,
 		if (hotplug_correlate_feed(d->corr, &m, hotplug_now_ms()) < 0)
 			log_err("key/reader correlator: out of memory");
 		devices_note(d, &m);
-		if (m.kind != HOTPLUG_PCSC_READER &&
-		    m.kind != HOTPLUG_PCSC_CARD &&
-		    m.kind != HOTPLUG_MODULE_TOKEN)
+		if (!devices_slot_event(&m))
 			continue;
 		if (!(it = calloc(1, sizeof(*it)))) {
 			log_err("'%s': out of memory: an event is lost", m.id);
@@ -376,7 +381,9 @@ static void devices_settle(struct devices *d)
 		if (hotplug_correlate_feed(d->corr, &m, hotplug_now_ms()) < 0)
 			log_err("key/reader correlator: out of memory");
 		devices_note(d, &m);
-		if (m.kind == HOTPLUG_PCSC_READER || m.kind == HOTPLUG_PCSC_CARD)
+		/* A bridged module's token announced meanwhile too: it
+		 * comes through this queue only once. */
+		if (devices_slot_event(&m))
 			job_apply(d, &m);
 	}
 	devices_tick_arm(d);

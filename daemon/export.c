@@ -14,6 +14,7 @@
 
 #include "conn.h"
 #include "error.h"
+#include "frontend.h"
 #include "log.h"
 #include "loop.h"
 #include "secret.h"
@@ -58,6 +59,53 @@ bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti)
 		if (p11_kit_uri_match_token_info(ec->tokens[i], ti) == 1)
 			return true;
 	return false;
+}
+
+/* How good a token is for prefer=: the index of the first URI it matches,
+ * n_prefer for none. */
+static size_t export_prefer_rank(const struct export_conf *ec,
+				 const CK_TOKEN_INFO *ti)
+{
+	size_t i;
+
+	for (i = 0; i < ec->n_prefer; i++)
+		if (p11_kit_uri_match_token_info(ec->prefer[i], ti) == 1)
+			break;
+	return i;
+}
+
+bool export_pick_slot(const struct export_conf *ec, struct app *app,
+		      CK_SLOT_ID *slot)
+{
+	CK_SLOT_ID *ids = NULL, *v;
+	CK_ULONG n = 0;
+	CK_TOKEN_INFO ti;
+	size_t best = ec->n_prefer, rank;
+	CK_RV rv = CKR_BUFFER_TOO_SMALL;
+
+	/* A token may arrive between the two calls: try a few times. */
+	for (int tries = 0; tries < 4 && rv == CKR_BUFFER_TOO_SMALL; tries++) {
+		if (fe_C_GetSlotList(app, CK_TRUE, NULL, &n) != CKR_OK)
+			break;
+		n += 4;
+		if (!(v = reallocarray(ids, n, sizeof(*ids))))
+			break;
+		ids = v;
+		rv = fe_C_GetSlotList(app, CK_TRUE, ids, &n);
+	}
+	for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
+		/* Gone since the list: not a candidate. */
+		if (fe_C_GetTokenInfo(app, ids[i], &ti) != CKR_OK)
+			continue;
+		rank = export_prefer_rank(ec, &ti);
+		if (rank < best ||
+		    (rank == best && rank < ec->n_prefer && ids[i] < *slot)) {
+			best = rank;
+			*slot = ids[i];
+		}
+	}
+	free(ids);
+	return best < ec->n_prefer;
 }
 
 bool export_shows_object(const struct export_conf *ec, const CK_TOKEN_INFO *ti,

@@ -26,6 +26,7 @@
 struct loop;
 struct loop_watch;
 struct conn;
+struct app;
 
 struct export
 {
@@ -93,6 +94,28 @@ bool export_conn_full(const struct export *ex);
 bool export_accepts_peer(const struct export_conf *ec, const struct peer *p);
 /* No tokens= URIs: every token; else one URI must match. */
 bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti);
+/* prefer= (the fallback export): the front end's slot whose token the
+ * export shows now. The earliest URI that matches a present token wins; of
+ * several tokens one URI matches, the lowest slot id. false: none of them
+ * is present.
+ *
+ * The client sees one slot, id 0 (SRV_PREFER_SLOT in the RPC server),
+ * whichever token is behind it, and that slot is always listed, empty
+ * when no preferred token is present: a switch looks like a card pulled
+ * from a reader and another one inserted. Why not the tokens' own slot
+ * ids: a gateway program holds a session and a slot id it found at start.
+ * At a switch its session must end either way (the other token has other
+ * keys, another certificate, its own login), and it does, with
+ * CKR_DEVICE_REMOVED as for a pulled card. Its recovery is then the one
+ * every PKCS#11 program has for a pulled card: open a session on the same
+ * slot, log in, find the key. With the tokens' own ids that would fail
+ * (CKR_SLOT_ID_INVALID: the slot it knows vanished from the list) unless
+ * it lists the slots again, which simple programs and NSS-style slot
+ * caches do not; and a C_WaitForSlotEvent answer would name a slot the
+ * client has never seen. The slot's info names the device behind it now;
+ * logs, audit and tokenctl keep the front end's ids. */
+bool export_pick_slot(const struct export_conf *ec, struct app *app,
+		      CK_SLOT_ID *slot);
 /* No objects= URIs: every object; else one URI must match both the token
  * (its token attributes, if any) and the object's attributes (CKA_CLASS,
  * CKA_ID, CKA_LABEL: type, id, object). The front end asks it per key

@@ -185,6 +185,33 @@ static void srv_leave(struct rpc_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/* prefer=: a session on a token the export stopped showing answers as
+ * a session on a pulled card does (app.c): CKR_DEVICE_REMOVED once, and
+ * the handle is gone (the app is logged out of that token with its last
+ * session there). Checked when the session is used: a session idle for
+ * the whole time another token was shown (a key plugged in and pulled
+ * again with no call of it in between) goes on with the token it was
+ * opened on, which is shown again. */
+static CK_RV srv_session_hidden(struct srv_call *c)
+{
+	struct rpc_server *srv = c->srv;
+	struct fe_session_desc d;
+	CK_RV rv;
+
+	if (!srv->policy.picks_slot || c->req.nargs < 1 ||
+	    c->req.args[0].type != RPC_ARG_ULONG)
+		return CKR_OK;
+	rv = fe_session_describe(srv->app, srv_u(c, 0), FE_OP_NONE,
+				 CK_INVALID_HANDLE, &d);
+	/* Its card left: the look dropped it, and this call says so. */
+	if (rv == CKR_DEVICE_REMOVED)
+		return rv;
+	if (rv != CKR_OK || srv_slot_shown(srv, d.slot))
+		return CKR_OK; /* the call answers for itself */
+	(void)fe_C_CloseSession(srv->app, srv_u(c, 0));
+	return CKR_DEVICE_REMOVED;
+}
+
 static CK_RV srv_dispatch(struct srv_call *c)
 {
 	struct rpc_server *srv = c->srv;
@@ -197,6 +224,9 @@ static CK_RV srv_dispatch(struct srv_call *c)
 	pthread_mutex_unlock(&srv->lock);
 	if (!init && c->req.call_id != RPC_C_Initialize)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if ((e->flags & SRV_SESSION) && c->req.call_id != RPC_C_CloseSession &&
+	    (rv = srv_session_hidden(c)) != CKR_OK)
+		return rv;
 	/* The policy's own check first: it audits what it refuses. */
 	if (srv->policy.check_call &&
 	    (rv = srv->policy.check_call(srv->policy.ctx, c->req.call_id,
@@ -305,7 +335,8 @@ int rpc_server_try(struct rpc_server *srv, const uint8_t *req, size_t len,
 	int rc = TK_ERR_WOULD_BLOCK;
 	CK_RV rv;
 
-	if (!srv || !resp || id >= RPC_CALL_COUNT || !fast_class[id])
+	if (!srv || !resp || id >= RPC_CALL_COUNT || !fast_class[id] ||
+	    srv->policy.picks_slot)
 		return TK_ERR_WOULD_BLOCK;
 	if (!srv_enter(srv))
 		return TK_ERR_WOULD_BLOCK; /* the slow path says why */
@@ -449,11 +480,49 @@ bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown)
 	return was;
 }
 
+bool srv_pick_event(struct rpc_server *srv, CK_SLOT_ID slot)
+{
+	CK_SLOT_ID now = 0;
+	bool none, ours;
+
+	if (!srv->policy.picks_slot)
+		return false;
+	none = !srv->policy.picks_slot(srv->policy.ctx, srv->app, &now);
+	pthread_mutex_lock(&srv->lock);
+	ours = none != srv->pick_none || (!none && now != srv->pick) ||
+	       (!none && slot == now) || (!srv->pick_none && slot == srv->pick);
+	srv->pick = none ? srv->pick : now;
+	srv->pick_none = none;
+	pthread_mutex_unlock(&srv->lock);
+	return ours;
+}
+
+CK_RV srv_slot_arg(struct srv_call *c, CK_SLOT_ID *slot)
+{
+	struct rpc_server *srv = c->srv;
+	CK_SLOT_ID id = srv_u(c, 0);
+
+	if (!srv->policy.picks_slot) {
+		*slot = id;
+		return srv_slot_shown(srv, id) ? CKR_OK : CKR_SLOT_ID_INVALID;
+	}
+	if (id != SRV_PREFER_SLOT)
+		return CKR_SLOT_ID_INVALID;
+	return srv->policy.picks_slot(srv->policy.ctx, srv->app, slot)
+		   ? CKR_OK
+		   : CKR_TOKEN_NOT_PRESENT;
+}
+
 bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot)
 {
+	CK_SLOT_ID picked = 0;
 	CK_TOKEN_INFO ti;
 	CK_RV rv;
 
+	if (srv->policy.picks_slot) /* prefer= excludes a token filter */
+		return srv->policy.picks_slot(srv->policy.ctx, srv->app,
+					      &picked) &&
+		       picked == slot;
 	if (!srv->policy.shows_token)
 		return true;
 	rv = fe_C_GetTokenInfo(srv->app, slot, &ti);

@@ -71,6 +71,16 @@ struct rpc_policy {
 	 * Slots whose token is not shown are not listed, and calls naming
 	 * them answer CKR_SLOT_ID_INVALID. NULL: every token is shown. */
 	bool (*shows_token)(void *ctx, const CK_TOKEN_INFO *ti);
+	/* The fallback export (prefer=): sets *slot to the front end's slot
+	 * whose token the export shows now and returns true, or false when
+	 * none. When set, the client sees one slot, id 0, always listed,
+	 * with that token in it (export.h says why); a session on another
+	 * token answers its next call CKR_DEVICE_REMOVED and is closed, as
+	 * if its card had left; a blocked C_WaitForSlotEvent answers 0 when
+	 * the token shown changes; and no call takes rpc_server_try's fast
+	 * path (picking reads every token, which the locks a fast call holds
+	 * would not allow). NULL: no such export. */
+	bool (*picks_slot)(void *ctx, struct app *app, CK_SLOT_ID *slot);
 	/* One call per login attempt, PIN change and private-key operation. */
 	void (*audit)(void *ctx, const struct rpc_audit_event *ev);
 	struct rpc_server_limits limits;

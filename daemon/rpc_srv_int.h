@@ -15,6 +15,8 @@
 #include "rpc_server.h"
 
 #define SRV_MAX_SHOWN 64
+/* The one slot id a prefer= export shows (export.h says why one). */
+#define SRV_PREFER_SLOT ((CK_SLOT_ID)0)
 
 struct rpc_server {
 	struct rpc_codec codec;
@@ -32,6 +34,10 @@ struct rpc_server {
 	 * even when the export's filter hides the empty slot. */
 	CK_SLOT_ID shown[SRV_MAX_SHOWN];
 	size_t nshown;
+	/* prefer=: the front end's slot whose token the export showed when
+	 * the client last looked (C_Initialize, a wait); pick_none: none. */
+	CK_SLOT_ID pick;
+	bool pick_none;
 };
 
 struct srv_call {
@@ -76,6 +82,20 @@ CK_RV srv_out_ulongs(struct srv_call *c, CK_RV rv, const CK_ULONG *v,
 bool srv_slot_shown(struct rpc_server *srv, CK_SLOT_ID slot);
 /* Records whether the client is shown slot now; returns whether it was. */
 bool srv_slot_note(struct rpc_server *srv, CK_SLOT_ID slot, bool shown);
+/* prefer=: records which token slot the export shows now; true when that
+ * changed since the last record, or when slot (a front-end event's) is the
+ * one shown before or now (its token was replaced): an event for the
+ * client's one slot. */
+bool srv_pick_event(struct rpc_server *srv, CK_SLOT_ID slot);
+
+/* The slot id argument 0 names, as the front end's slot id. A plain
+ * export passes it on (CKR_SLOT_ID_INVALID when hidden). A prefer= export
+ * shows its client one slot, SRV_PREFER_SLOT, whatever token is behind
+ * it: CKR_SLOT_ID_INVALID for any other id, CKR_TOKEN_NOT_PRESENT when
+ * no preferred token is present. */
+CK_RV srv_slot_arg(struct srv_call *c, CK_SLOT_ID *slot);
+/* Closes every session of the client (rpc_srv_general.c). */
+void srv_close_all(struct srv_call *c);
 
 /* The session limit: room for one more of the app's sessions, or
  * CKR_SESSION_COUNT; then srv_session_opened when C_OpenSession ends. */

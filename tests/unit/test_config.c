@@ -169,6 +169,56 @@ static void test_errors_name_the_line(void **state)
 		"notauri");
 }
 
+/* prefer: URIs kept in the order written (it is the preference), over
+ * continuation lines too; a bad URI names its line; tokens beside it is an
+ * error at whichever of the two comes second; a reload with the order
+ * changed is a changed export. */
+static void test_prefer(void **state)
+{
+	struct config *cfg = NULL, *cfg2 = NULL;
+	const struct export_conf *ec;
+
+	(void)state;
+	assert_int_equal(load("[export gw]\nsocket = /run/t/gw\n"
+			      "prefer = pkcs11:model=YubiKey%20YK5\n"
+			      "  pkcs11:token=gateway;manufacturer=SoftHSM\n",
+			      &cfg),
+			 0);
+	ec = cfg->exports[0];
+	assert_int_equal(ec->n_prefer, 2);
+	assert_int_equal(ec->n_tokens, 0);
+	assert_string_equal(ec->prefer_strs[0], "pkcs11:model=YubiKey%20YK5");
+	assert_string_equal(ec->prefer_strs[1],
+			    "pkcs11:token=gateway;manufacturer=SoftHSM");
+	assert_int_equal(load("[export gw]\nsocket = /run/t/gw\n"
+			      "prefer = pkcs11:token=gateway;manufacturer="
+			      "SoftHSM pkcs11:model=YubiKey%20YK5\n",
+			      &cfg2),
+			 0);
+	assert_false(export_conf_equal(cfg->exports[0], cfg2->exports[0]));
+	config_free(&cfg2);
+	assert_int_equal(load("[export gw]\nsocket = /run/t/gw\n"
+			      "prefer = pkcs11:model=YubiKey%20YK5\n"
+			      "prefer = pkcs11:token=gateway;manufacturer="
+			      "SoftHSM\n",
+			      &cfg2),
+			 0);
+	assert_true(export_conf_equal(cfg->exports[0], cfg2->exports[0]));
+	config_free(&cfg2);
+	config_free(&cfg);
+
+	refused("[export a]\nsocket = /run/t/a\n\nprefer = pkcs11:token=%zz\n",
+		4, "bad PKCS#11 token URI 'pkcs11:token=%zz'");
+	refused("[export a]\nsocket = /run/t/a\nprefer = notauri\n", 3,
+		"notauri");
+	refused("[export a]\nsocket = /run/t/a\ntokens = pkcs11:token=a\n"
+		"prefer = pkcs11:token=b\n",
+		4, "'prefer' and 'tokens' exclude each other");
+	refused("[export a]\nsocket = /run/t/a\nprefer = pkcs11:token=b\n"
+		"access = full\ntokens = pkcs11:token=a\n",
+		5, "'tokens' in [export a]");
+}
+
 /* The driver sections in the daemon's file: parsed by drv_config.c in the
  * same pass, their errors at their lines like any other. */
 static void test_driver_sections(void **state)
@@ -340,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_example_matches_builtin),
 		cmocka_unit_test(test_values_set),
 		cmocka_unit_test(test_errors_name_the_line),
+		cmocka_unit_test(test_prefer),
 		cmocka_unit_test(test_driver_sections),
 		cmocka_unit_test(test_bad_limits_refused),
 		cmocka_unit_test(test_no_export_and_missing_file),

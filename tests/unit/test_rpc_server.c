@@ -576,6 +576,90 @@ static void test_token_filter(void **state)
 	client_free(&cl);
 }
 
+/* prefer=: the export's pick, scripted: the soft token's slot, another
+ * token's, or none. */
+static CK_SLOT_ID prefer_pick;
+static bool prefer_any;
+
+static bool prefer_cb(void *ctx, struct app *app, CK_SLOT_ID *slot)
+{
+	(void)ctx;
+	(void)app;
+	*slot = prefer_pick;
+	return prefer_any;
+}
+
+/* The client sees one slot, 0, whatever token is behind it; a session on
+ * a token no longer shown ends as on a pulled card; a replaced token is a
+ * slot event of slot 0; with no token, slot 0 is listed, empty. */
+static void test_prefer_one_slot(void **state)
+{
+	struct rpc_policy pol = { .picks_slot = prefer_cb };
+	struct client cl;
+	CK_SLOT_ID real;
+	CK_SESSION_HANDLE s;
+
+	(void)state;
+	client_new(&cl, 0, NULL, NULL);
+	init(&cl);
+	real = first_slot(&cl);
+	client_free(&cl);
+	assert_int_not_equal(real, 0);
+
+	prefer_pick = real;
+	prefer_any = true;
+	client_new(&cl, 0, &pol, NULL);
+	init(&cl);
+	assert_int_equal(first_slot(&cl), 0);
+	struct rpc_arg rs[] = { U(real) };
+	assert_int_equal(call(&cl, RPC_C_GetTokenInfo, rs, 1),
+			 CKR_SLOT_ID_INVALID);
+	s = open_session(&cl, 0);
+	assert_int_equal(login(&cl, s, SOFT_PIN), CKR_OK);
+	sign_ok(&cl, s, find_key(&cl, s, 1));
+	struct rpc_arg gi[] = { U(s) };
+	assert_int_equal(call(&cl, RPC_C_GetSessionInfo, gi, 1), CKR_OK);
+	assert_int_equal(cl.r.args[0].ulong, 0); /* slotID */
+
+	/* The card replaced in place: an event of slot 0. */
+	struct rpc_arg w[] = { U(CKF_DONT_BLOCK) };
+	assert_int_equal(call(&cl, RPC_C_WaitForSlotEvent, w, 1), CKR_NO_EVENT);
+	soft_swap();
+	assert_int_equal(call(&cl, RPC_C_WaitForSlotEvent, w, 1), CKR_OK);
+	assert_int_equal(cl.r.args[0].ulong, 0);
+	assert_int_equal(call(&cl, RPC_C_GetSessionInfo, gi, 1),
+			 CKR_DEVICE_REMOVED);
+	s = open_session(&cl, 0);
+
+	/* Another token shown: the session ends as on a pulled card. */
+	prefer_pick = real + 100;
+	struct rpc_arg gi2[] = { U(s) };
+	assert_int_equal(call(&cl, RPC_C_GetSessionInfo, gi2, 1),
+			 CKR_DEVICE_REMOVED);
+	assert_int_equal(call(&cl, RPC_C_GetSessionInfo, gi2, 1),
+			 CKR_SESSION_HANDLE_INVALID);
+
+	/* None: slot 0 listed, empty; its token calls say so. */
+	prefer_any = false;
+	struct rpc_arg sl[] = { Y(CK_FALSE), FU(8) };
+	assert_int_equal(call(&cl, RPC_C_GetSlotList, sl, 2), CKR_OK);
+	assert_int_equal(cl.r.args[0].ulongs.count, 1);
+	assert_int_equal(cl.r.args[0].ulongs.v[0], 0);
+	sl[0] = Y(CK_TRUE);
+	assert_int_equal(call(&cl, RPC_C_GetSlotList, sl, 2), CKR_OK);
+	assert_int_equal(cl.r.args[0].ulongs.count, 0);
+	struct rpc_arg z[] = { U(0) };
+	assert_int_equal(call(&cl, RPC_C_GetSlotInfo, z, 1), CKR_OK);
+	assert_int_equal(cl.r.args[2].ulong & CKF_TOKEN_PRESENT, 0);
+	assert_int_not_equal(cl.r.args[2].ulong & CKF_REMOVABLE_DEVICE, 0);
+	assert_int_equal(call(&cl, RPC_C_GetTokenInfo, z, 1),
+			 CKR_TOKEN_NOT_PRESENT);
+	struct rpc_arg os[] = { U(0), U(CKF_SERIAL_SESSION) };
+	assert_int_equal(call(&cl, RPC_C_OpenSession, os, 2),
+			 CKR_TOKEN_NOT_PRESENT);
+	client_free(&cl);
+}
+
 /* Server-side PIN: a NULL PIN logs in; audit records name no PIN. */
 static void test_null_pin_and_audit(void **state)
 {
@@ -1123,6 +1207,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_fast_path),
+		cmocka_unit_test(test_prefer_one_slot),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
