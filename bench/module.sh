@@ -54,10 +54,9 @@ mkdir "$T/tokens"
 printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$T" >"$T/softhsm2.conf"
 export SOFTHSM2_CONF=$T/softhsm2.conf
 softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 5678 >/dev/null
-for k in "EC:prime256v1 01" "rsa:2048 02"; do
-	set -- $k
+for k in EC:prime256v1:01 rsa:2048:02; do
 	pkcs11-tool --module "$SOFTHSM" --login --pin 1234 --keypairgen \
-		--key-type "$1" --id "$2" --label "k$2" >/dev/null
+		--key-type "${k%:*}" --id "${k##*:}" >/dev/null
 done
 
 cat >"$T/tokend.conf" <<EOF

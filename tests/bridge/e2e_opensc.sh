@@ -15,6 +15,7 @@
 #    pcscd that has no readers ignores none (and restarts nothing while
 #    nothing changes); when vpcd's readers come, tokend writes the file
 #    again and restarts the helper, and OpenSC still serves card 0 only.
+# shellcheck source=../e2e/common.sh
 . "$(dirname "$0")/../e2e/common.sh"
 e2e_require_tokend "the module bridge"
 OPENSC=${TOKEND_OPENSC_MODULE:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}
