@@ -9,12 +9,14 @@
 #endif
 
 /* [module NAME]: the module bridge, when it is built. */
-static int registry_module(const struct drv_module_cfg *m,
+static int registry_module(const struct drv_config *cfg, size_t i,
 			   struct tk_driver **out)
 {
 #ifdef TOKEND_HAVE_MODULE_DRIVER
-	return module_driver_new(m, out);
+	return module_driver_new_in(cfg, i, out);
 #else
+	const struct drv_module_cfg *m = &cfg->modules[i];
+
 	*out = NULL;
 	DRV_LOG("[module %s]: this build has no module bridge", m->name);
 	return TK_ERR_UNSUPPORTED;
@@ -42,7 +44,7 @@ int drivers_from_config(const struct drv_config *cfg, struct tk_driver ***out,
 		DRV_LOG("PIV driver: %s; serving no PIV tokens",
 			tk_strerror(r));
 	for (size_t i = 0; cfg && i < cfg->nmodules; i++) {
-		if ((r = registry_module(&cfg->modules[i], &list[k])) == 0)
+		if ((r = registry_module(cfg, i, &list[k])) == 0)
 			k++;
 		else if (r == TK_ERR_NOMEM)
 			goto out;

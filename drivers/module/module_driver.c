@@ -222,6 +222,11 @@ static void *watch_thread(void *arg)
 		gen = d->gen;
 		d->kick = false;
 		pthread_mutex_unlock(&d->lock);
+		/* Before OpenSC's slot list looks for new readers. */
+		if (d->osc && osc_refresh(d->osc) > 0 && up) {
+			mlink_kill(d->link, gen);
+			up = false;
+		}
 		e = up ? slots_read(d, gen, now, &n) : TK_ERR_TRANSPORT;
 		pthread_mutex_lock(&d->lock);
 		/* A helper that went down meanwhile: on_state cleared. */
@@ -308,6 +313,7 @@ static void drv_free(struct tk_driver *drv)
 		pthread_join(d->thread, NULL);
 	}
 	mlink_free(&d->link);
+	osc_free(&d->osc);
 	for (size_t i = 0; i < d->nuris; i++)
 		p11_kit_uri_free(d->uris[i]);
 	free(d->uris);
@@ -375,6 +381,17 @@ static int uris_parse(struct mdrv *d, const struct drv_module_cfg *cfg)
 
 int module_driver_new(const struct drv_module_cfg *cfg, struct tk_driver **out)
 {
+	struct drv_config one = { .modules = (struct drv_module_cfg *)cfg,
+				  .nmodules = cfg ? 1 : 0 };
+
+	return module_driver_new_in(&one, 0, out);
+}
+
+int module_driver_new_in(const struct drv_config *all, size_t self,
+			 struct tk_driver **out)
+{
+	const struct drv_module_cfg *cfg =
+	    all && self < all->nmodules ? &all->modules[self] : NULL;
 	struct mlink_config lc = { 0 };
 	struct mdrv *d;
 	const char **env = NULL;
@@ -384,7 +401,7 @@ int module_driver_new(const struct drv_module_cfg *cfg, struct tk_driver **out)
 	if (!cfg || !cfg->path || !cfg->name[0])
 		return TK_ERR_ARG;
 	if (!(d = calloc(1, sizeof(*d))) ||
-	    !(env = calloc(cfg->nenv + 1, sizeof(*env)))) {
+	    !(env = calloc(cfg->nenv + 2, sizeof(*env)))) {
 		free(d);
 		return TK_ERR_NOMEM;
 	}
@@ -404,6 +421,10 @@ int module_driver_new(const struct drv_module_cfg *cfg, struct tk_driver **out)
 		goto out;
 	for (size_t i = 0; i < cfg->nenv; i++)
 		env[i] = cfg->env[i];
+	if ((r = osc_new(all, self, &d->osc)) < 0)
+		goto out;
+	if (d->osc)
+		env[cfg->nenv] = osc_env(d->osc);
 	lc.module = cfg->path;
 	lc.helper = getenv("TOKEND_MODULE_HELPER"); /* tests; NULL: beside */
 	lc.env = env;

@@ -22,6 +22,10 @@ struct hotplug_queue;
  * executable; TK_ERR_ARG: a bad cfg, e.g. a token URI that does not
  * parse). */
 int module_driver_new(const struct drv_module_cfg *cfg, struct tk_driver **out);
+/* The same for all->modules[self], which may need to know the readers the
+ * other drivers own (an OpenSC module's OPENSC_CONF, opensc_conf.h). */
+int module_driver_new_in(const struct drv_config *all, size_t self,
+			 struct tk_driver **out);
 
 /* Whether drv is a module driver. */
 bool module_driver_is(const struct tk_driver *drv);

@@ -12,6 +12,7 @@
 #include "driver.h"
 #include "link.h"
 #include "module_driver.h"
+#include "opensc_conf.h"
 #include "p11.h" /* definitions newer than p11-kit 0.24's header */
 
 #define MDRV_MAX_SLOTS 64
@@ -43,6 +44,7 @@ struct mdrv {
 	struct mdrv_slot slots[MDRV_MAX_SLOTS];
 	size_t nslots;
 	struct hotplug_queue *q;
+	struct osc *osc; /* OpenSC's readers (opensc_conf.h); NULL: none */
 };
 
 /* An object the module holds, as the driver shows it. */
