@@ -74,6 +74,7 @@ int frontend_init(struct tk_driver **drivers, size_t ndrivers)
 	fe.ndrivers = ndrivers;
 	fe.nslots = 0;
 	fe.next_id = 1;
+	fe.pending = 0;
 	fe.up = true;
 out:
 	pthread_mutex_unlock(&fe.lock);
@@ -712,8 +713,10 @@ CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent,
 		return CKR_ARGUMENTS_BAD;
 	/* A size query looks for changes, so the call that fetches the list
 	 * reports the same view (as OpenSC does). */
-	if (!pSlotList)
+	if (!pSlotList) {
 		fe_events_pump(true);
+		fe_events_settle();
+	}
 	pthread_mutex_lock(&fe.lock);
 	for (size_t i = 0; i < fe.nslots; i++) {
 		struct fe_slot *slot = fe.slots[i];
