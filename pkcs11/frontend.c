@@ -111,14 +111,23 @@ void frontend_fini(void)
 
 /* Without fe.lock: the table only grows (a slot is published before nslots
  * counts it) until frontend_fini, when no app is left. */
+/* A slot whose identity moves to another reader (slot_identity_claim)
+ * swaps ids under fe.lock: a lookup that raced it and found nothing looks
+ * again under the lock. */
 struct fe_slot *frontend_slot(CK_SLOT_ID id)
 {
 	size_t n = __atomic_load_n(&fe.nslots, __ATOMIC_ACQUIRE);
+	struct fe_slot *slot = NULL;
 
 	for (size_t i = 0; i < n; i++)
-		if (fe.slots[i]->id == id)
+		if (__atomic_load_n(&fe.slots[i]->id, __ATOMIC_ACQUIRE) == id)
 			return fe.slots[i];
-	return NULL;
+	pthread_mutex_lock(&fe.lock);
+	for (size_t i = 0; i < fe.nslots && !slot; i++)
+		if (fe.slots[i]->id == id)
+			slot = fe.slots[i];
+	pthread_mutex_unlock(&fe.lock);
+	return slot;
 }
 
 /* ---- the slot's locks ---- */
@@ -562,6 +571,104 @@ static void slot_report(struct fe_slot *slot, int r,
 		rep->nkeys = objs->nkeys;
 }
 
+/* fe.lock held: the other slot that remembers serial, or NULL. */
+static struct fe_slot *slot_identity_find(const struct fe_slot *self,
+					  const char *serial)
+{
+	for (size_t i = 0; i < fe.nslots; i++)
+		if (fe.slots[i] != self &&
+		    strcmp(fe.slots[i]->serial, serial) == 0)
+			return fe.slots[i];
+	return NULL;
+}
+
+/* fe.lock held: whether x's identity may move to another reader: x is
+ * empty (no token, no card), or holds the token whose identity is want's
+ * (the two cards swapped readers and the module saw both at once). */
+static bool slot_identity_free(struct fe_slot *x, const char *want)
+{
+	bool ok;
+
+	if (!x->tok && !x->card_in)
+		return true;
+	pthread_mutex_lock(&x->lock);
+	ok = x->tok && want[0] && strcmp(x->info.serial, want) == 0;
+	pthread_mutex_unlock(&x->lock);
+	return ok;
+}
+
+/* fe.lock held: a and b trade identities (id, event count, place in the
+ * table, remembered serial). */
+static void slot_identity_swap(struct fe_slot *a, struct fe_slot *b)
+{
+	char serial[sizeof(a->serial)];
+	size_t i = 0, j = 0;
+	CK_SLOT_ID id;
+	uint32_t ev;
+
+	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&b->lock);
+	for (size_t k = 0; k < fe.nslots; k++) {
+		if (fe.slots[k] == a)
+			i = k;
+		if (fe.slots[k] == b)
+			j = k;
+	}
+	id = a->id;
+	__atomic_store_n(&a->id, b->id, __ATOMIC_RELEASE);
+	__atomic_store_n(&b->id, id, __ATOMIC_RELEASE);
+	ev = a->dev.events;
+	a->dev.events = b->dev.events;
+	b->dev.events = ev;
+	if (b->tok) /* its token now shows under another id: news there */
+		b->dev.events++;
+	memcpy(serial, a->serial, sizeof(serial));
+	memcpy(a->serial, b->serial, sizeof(serial));
+	memcpy(b->serial, serial, sizeof(serial));
+	fe.slots[i] = b;
+	fe.slots[j] = a;
+	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Takes fe.lock. Slot ids follow the token, not only the reader: a token
+ * (by serial) that arrives in slot's reader but was last seen in another
+ * slot gets that slot's id back (two YubiKeys swapped between two readers
+ * each keep their slot). The two slots trade identities; what is bound to
+ * the reader (the token, its sessions, the locks) stays. The other slot
+ * has no token to lose, or holds the token that wants slot's identity
+ * (opened a moment ago in this same pass of events). Runs under fe.apply,
+ * the only writer of card_in and of an empty slot's token. A slot keeps
+ * remembering its last token while that token's identity is busy
+ * elsewhere, so it can still come back. */
+static void slot_identity_claim(struct fe_slot *slot, const char *serial)
+{
+	struct fe_slot *x;
+
+	if (!serial[0])
+		return;
+	pthread_mutex_lock(&fe.lock);
+	if (strcmp(slot->serial, serial) != 0) {
+		x = slot_identity_find(slot, serial);
+		if (x && slot_identity_free(x, slot->serial))
+			slot_identity_swap(slot, x);
+		else if (!x)
+			snprintf(slot->serial, sizeof(slot->serial), "%s",
+				 serial);
+	}
+	pthread_mutex_unlock(&fe.lock);
+}
+
+/* After a probe: the opened token's slot identity, in the report too. */
+static void slot_identity_settle(struct fe_slot *slot,
+				 struct fe_device_report *rep)
+{
+	if (!rep->opened)
+		return;
+	slot_identity_claim(slot, rep->info.serial);
+	rep->slot = slot->id;
+}
+
 /* A card arrived (or came back with new facts): whatever token the slot
  * had is gone, and the drivers probe the new card. */
 static void device_card_arrived(const struct hotplug_msg *m,
@@ -590,6 +697,7 @@ static void device_card_arrived(const struct hotplug_msg *m,
 		r = slot_probe(slot);
 	slot_report(slot, r, rep);
 	slot_card_unlock(slot);
+	slot_identity_settle(slot, rep);
 	slot_publish(slot, true);
 }
 
@@ -688,6 +796,7 @@ bool fe_device_retry_one(struct fe_device_report *rep)
 	r = slot->tok ? 0 : slot_probe(slot);
 	slot_report(slot, r, rep);
 	slot_card_unlock(slot);
+	slot_identity_settle(slot, rep);
 	slot_publish(slot, rep->opened);
 	return true;
 }

@@ -47,8 +47,10 @@ int frontend_module_drivers(struct tk_driver ***out, size_t *n);
  *
  * Nobody scans: a slot is a device a watcher reported (a PC/SC reader),
  * created on first sight with an id kept for the life of the process (the
- * same reader name, e.g. the same YubiKey re-inserted, gets the same slot),
- * and it stays in C_GetSlotList(CK_FALSE), empty, after its device left. A
+ * same reader name, e.g. the same YubiKey re-inserted, gets the same slot;
+ * a token that comes back in another reader gets the id it had, by its
+ * serial, when that slot is free), and it stays in
+ * C_GetSlotList(CK_FALSE), empty, after its device left. A
  * card that arrives is probed by each driver in turn (open()), with the
  * slot locked, so a client asking meanwhile waits for the probe (and the
  * read, frontend_read_on_arrival) instead of starting one.

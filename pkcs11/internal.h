@@ -73,7 +73,12 @@ struct fe_device {
 };
 
 struct fe_slot {
+	/* The slot's identity (under fe.lock): its id, dev.events, its place
+	 * in fe.slots and the serial of the last token opened in it. A token
+	 * that comes back in another reader takes its old identity back
+	 * (slot_identity_claim). */
 	CK_SLOT_ID id;
+	char serial[17]; /* "" when none (or the token has none) */
 	struct tk_driver *drv; /* the driver that opened tok (or last did) */
 	struct fe_device dev;
 	bool card_in;         /* the watcher reports a card (not mute) */
