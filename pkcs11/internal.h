@@ -78,7 +78,7 @@ struct fe_slot {
 	 * that comes back in another reader takes its old identity back
 	 * (slot_identity_claim). */
 	CK_SLOT_ID id;
-	char serial[17]; /* "" when none (or the token has none) */
+	char serial[17];       /* "" when none (or the token has none) */
 	struct tk_driver *drv; /* the driver that opened tok (or last did) */
 	struct fe_device dev;
 	bool card_in;         /* the watcher reports a card (not mute) */
