@@ -452,26 +452,35 @@ static int slot_open_token(struct fe_slot *slot)
 	return r;
 }
 
-/* io and lock held: opens the token and, for the daemon, reads what a
- * client's first search would (every key, certificate and public data
- * object), so the first client after an insert costs the card what every
- * later client costs. A failed read is left to that search. */
-static int slot_probe(struct fe_slot *slot)
+/* io and lock held, a token open: for the daemon, reads what a client's
+ * first search would (every key, certificate and public data object), so
+ * the first client after an insert costs the card what every later client
+ * costs. A failed read is left to that search; a card gone meanwhile
+ * closes the token (TK_ERR_REMOVED). */
+static int slot_read_all(struct fe_slot *slot)
 {
 	const unsigned what = TK_DISCOVER_KEY | TK_DISCOVER_CERT |
 			      TK_DISCOVER_ALL | TK_DISCOVER_DATA;
-	int r;
+	int r = 0;
 
-	if ((r = slot_open_token(slot)) < 0)
-		return r;
 	if (__atomic_load_n(&fe.read_all, __ATOMIC_RELAXED) &&
 	    slot->tok->ops->discover &&
 	    (r = slot->tok->ops->discover(slot->tok, what, NULL, 0)) == 0)
 		slot_disc_note(slot, what, NULL, 0);
 	if (r == TK_ERR_REMOVED)
-		slot_token_drop(slot); /* never announced */
+		slot_token_drop(slot);
 	slot_info_refresh(slot);
 	return r == TK_ERR_REMOVED ? r : 0;
+}
+
+/* io and lock held: opens the token and reads it (slot_read_all). */
+static int slot_probe(struct fe_slot *slot)
+{
+	int r;
+
+	if ((r = slot_open_token(slot)) < 0)
+		return r;
+	return slot_read_all(slot);
 }
 
 int slot_reopen(struct fe_slot *slot)
@@ -676,6 +685,7 @@ static void device_card_arrived(const struct hotplug_msg *m,
 {
 	struct fe_slot *slot;
 	int r = TK_ERR_NOT_FOUND;
+	uint64_t epoch;
 
 	pthread_mutex_lock(&fe.lock);
 	if (!(slot = slot_for(m->id))) {
@@ -694,11 +704,29 @@ static void device_card_arrived(const struct hotplug_msg *m,
 	slot->open_failed = m->mute;
 	slot->probe_err = 0;
 	if (slot->card_in)
-		r = slot_probe(slot);
+		r = slot_open_token(slot);
 	slot_report(slot, r, rep);
+	epoch = slot_epoch(slot);
 	slot_card_unlock(slot);
 	slot_identity_settle(slot, rep);
+	/* Waiters learn of the token once it is open (a few APDUs); the
+	 * read that follows holds the slot again at once, so a client that
+	 * comes for it waits for the read rather than reading itself (and
+	 * the daemon's C_GetSlotList waits for the message to be applied). */
 	slot_publish(slot, true);
+	if (!rep->opened || !__atomic_load_n(&fe.read_all, __ATOMIC_RELAXED))
+		return;
+	slot_card_lock(slot);
+	if (slot->tok && slot_epoch(slot) == epoch &&
+	    (r = slot_read_all(slot)) == 0)
+		slot_report(slot, r, rep); /* with the keys it read */
+	else if (r == TK_ERR_REMOVED) {
+		rep->opened = false;
+		rep->err = r;
+	}
+	slot_card_unlock(slot);
+	if (r == TK_ERR_REMOVED)
+		slot_publish(slot, true);
 }
 
 /* A card or its reader left. The slot stays, empty. */
