@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -221,38 +222,86 @@ static int cfg_export_access(struct cfg_parser *p, const char *v)
 	return 0;
 }
 
-static int cfg_export_pin_file(struct cfg_parser *p, const char *v)
+/* Reads the export's PIN from path for key (pin-file, pin-credential):
+ * one PIN per export, the same checks whichever key names it. */
+static int cfg_export_pin_read(struct cfg_parser *p, const char *key,
+			       const char *path)
 {
 	struct export_conf *ec = p->cur;
 	int r;
 
+	if (ec->pin != NULL) {
+		cfg_fail(p, p->line,
+			 "%s: the export already has a PIN (pin-file and "
+			 "pin-credential exclude each other)",
+			 key);
+		return TK_ERR_INVALID;
+	}
+	/* Type, mode and owner are checked on the opened file. */
+	r = secret_read_file(path, CONFIG_PIN_MAX, &ec->pin);
+	if (r == TK_ERR_IO)
+		cfg_fail(p, p->line, "%s %s: %s", key, path, strerror(errno));
+	else if (r == TK_ERR_DENIED)
+		cfg_fail(p, p->line,
+			 "%s %s must be a regular file that group and "
+			 "others cannot access (mode 0600 or stricter), owned "
+			 "by root or the daemon's user, not on /proc, /sys or "
+			 "another kernel pseudo file system",
+			 key, path);
+	else if (r == TK_ERR_TOO_LARGE)
+		cfg_fail(p, p->line,
+			 "%s %s: longer than %d bytes, the longest PIN "
+			 "tokend can send to a token",
+			 key, path, CONFIG_PIN_MAX);
+	else if (r == TK_ERR_INVALID)
+		cfg_fail(p, p->line, "%s %s is empty", key, path);
+	if (r != 0)
+		return r == TK_ERR_NOMEM ? r : TK_ERR_INVALID;
+	if ((ec->pin_file = strdup(path)) == NULL)
+		return TK_ERR_NOMEM;
+	return 0;
+}
+
+static int cfg_export_pin_file(struct cfg_parser *p, const char *v)
+{
 	if (v[0] != '/') {
 		cfg_fail(p, p->line, "pin-file path must be absolute: '%s'", v);
 		return TK_ERR_INVALID;
 	}
-	/* Type, mode and owner are checked on the opened file. */
-	r = secret_read_file(v, CONFIG_PIN_MAX, &ec->pin);
-	if (r == TK_ERR_IO)
-		cfg_fail(p, p->line, "pin-file %s: %s", v, strerror(errno));
-	else if (r == TK_ERR_DENIED)
+	return cfg_export_pin_read(p, "pin-file", v);
+}
+
+/* A systemd credential (LoadCredential=, LoadCredentialEncrypted=): the
+ * file NAME in $CREDENTIALS_DIRECTORY, which systemd sets for the service
+ * (decrypted, mode 0400, owned by the service's user). */
+static int cfg_export_pin_credential(struct cfg_parser *p, const char *v)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[PATH_MAX];
+	int n;
+
+	if (v[0] == 0 || strchr(v, '/') || strcmp(v, ".") == 0 ||
+	    strcmp(v, "..") == 0) {
 		cfg_fail(p, p->line,
-			 "pin-file %s must be a regular file that group and "
-			 "others cannot access (mode 0600 or stricter), owned "
-			 "by root or the daemon's user, not on /proc, /sys or "
-			 "another kernel pseudo file system",
+			 "pin-credential must be a credential's name, not a "
+			 "path: '%s'",
 			 v);
-	else if (r == TK_ERR_TOO_LARGE)
+		return TK_ERR_INVALID;
+	}
+	if (dir == NULL || dir[0] != '/') {
 		cfg_fail(p, p->line,
-			 "pin-file %s: longer than %d bytes, the longest PIN "
-			 "tokend can send to a token",
-			 v, CONFIG_PIN_MAX);
-	else if (r == TK_ERR_INVALID)
-		cfg_fail(p, p->line, "pin-file %s is empty", v);
-	if (r != 0)
-		return r == TK_ERR_NOMEM ? r : TK_ERR_INVALID;
-	if ((ec->pin_file = strdup(v)) == NULL)
-		return TK_ERR_NOMEM;
-	return 0;
+			 "pin-credential %s: $CREDENTIALS_DIRECTORY is not set "
+			 "(give the unit LoadCredential=%s:... or "
+			 "LoadCredentialEncrypted=%s:...)",
+			 v, v, v);
+		return TK_ERR_INVALID;
+	}
+	n = snprintf(path, sizeof(path), "%s/%s", dir, v);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		cfg_fail(p, p->line, "pin-credential %s: path too long", v);
+		return TK_ERR_INVALID;
+	}
+	return cfg_export_pin_read(p, "pin-credential", path);
 }
 
 static const struct cfg_key cfg_export_keys[] = {
@@ -267,6 +316,7 @@ static const struct cfg_key cfg_export_keys[] = {
 	{ "objects", cfg_export_objects, true },
 	{ "access", cfg_export_access, false },
 	{ "pin-file", cfg_export_pin_file, false },
+	{ "pin-credential", cfg_export_pin_credential, false },
 	{ NULL, NULL, false },
 };
 

@@ -229,6 +229,7 @@ static void devices_job(void *arg)
 				d->tail = NULL;
 			pthread_mutex_unlock(&d->lock);
 			job_apply(d, &it->m);
+			frontend_devices_pending(-1);
 			free(it);
 			pthread_mutex_lock(&d->lock);
 			continue;
@@ -335,16 +336,14 @@ static bool devices_slot_event(const struct hotplug_msg *m)
 	       m->kind == HOTPLUG_MODULE_TOKEN;
 }
 
-static void devices_on_queue(struct loop *loop, int fd, uint32_t events,
-			     void *ctx)
+/* Takes in what the watchers queued: the correlator and the log see it
+ * here; readers and cards go to the job, counted as under way for the
+ * front end (a client listing slots meanwhile waits for them). */
+static void devices_drain(struct devices *d)
 {
-	struct devices *d = ctx;
 	struct dev_item *it;
 	struct hotplug_msg m;
 
-	(void)loop;
-	(void)fd;
-	(void)events;
 	while (hotplug_queue_pop(d->q, &m) == 1) {
 		if (hotplug_correlate_feed(d->corr, &m, hotplug_now_ms()) < 0)
 			log_err("key/reader correlator: out of memory");
@@ -356,6 +355,7 @@ static void devices_on_queue(struct loop *loop, int fd, uint32_t events,
 			continue;
 		}
 		it->m = m;
+		frontend_devices_pending(1);
 		pthread_mutex_lock(&d->lock);
 		if (d->tail)
 			d->tail->next = it;
@@ -368,25 +368,25 @@ static void devices_on_queue(struct loop *loop, int fd, uint32_t events,
 	devices_tick_arm(d);
 }
 
-/* The readers and cards present at start, taken in on this thread before
- * tokend accepts anybody: a socket-activated tokend's first client (the
- * one that started it) must find them, not an empty slot list. */
+static void devices_on_queue(struct loop *loop, int fd, uint32_t events,
+			     void *ctx)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	devices_drain(ctx);
+}
+
+/* The readers and cards present at start are listed on this thread before
+ * tokend reports READY (no card I/O: a PC/SC status query), and read in
+ * the background like a hot insert. A socket-activated tokend's first
+ * client (the one that started it) so finds their slots: its
+ * C_GetSlotList waits for the reads under way. */
 static void devices_settle(struct devices *d)
 {
-	struct hotplug_msg m;
-
 	if (hotplug_pcsc_scan(d->pcsc) < 0)
 		return; /* pcscd away: the watcher reports it and retries */
-	while (hotplug_queue_pop(d->q, &m) == 1) {
-		if (hotplug_correlate_feed(d->corr, &m, hotplug_now_ms()) < 0)
-			log_err("key/reader correlator: out of memory");
-		devices_note(d, &m);
-		/* A bridged module's token announced meanwhile too: it
-		 * comes through this queue only once. */
-		if (devices_slot_event(&m))
-			job_apply(d, &m);
-	}
-	devices_tick_arm(d);
+	devices_drain(d);
 }
 
 static void devices_on_udev(struct loop *loop, int fd, uint32_t events,
@@ -480,6 +480,7 @@ void devices_free(struct devices **p)
 		pthread_cond_wait(&d->idle, &d->lock);
 	while ((it = d->head)) {
 		d->head = it->next;
+		frontend_devices_pending(-1);
 		free(it);
 	}
 	d->tail = NULL;

@@ -276,8 +276,8 @@ int service_new(struct config *cfg, const char *config_path,
 		goto out;
 	if ((r = conn_park_start(s->loop)) != 0)
 		goto out;
-	/* Tokens present now are read before tokend accepts clients; later
-	 * ones in the background. */
+	/* Readers and cards present now are listed before READY and read in
+	 * the background; a client asking meanwhile waits for the reads. */
 	if ((r = devices_new(s->loop, &s->devices)) != 0)
 		goto out;
 	sigemptyset(&mask);

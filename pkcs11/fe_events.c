@@ -76,8 +76,6 @@ void fe_events_pump(bool scan)
 	pthread_mutex_unlock(&fe.apply);
 }
 
-/* ---- what each app has seen ---- */
-
 static void deadline_in(struct timespec *ts, unsigned ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts); /* fe.changed's clock */
@@ -88,6 +86,36 @@ static void deadline_in(struct timespec *ts, unsigned ms)
 		ts->tv_nsec -= 1000000000L;
 	}
 }
+
+/* ---- the daemon's messages under way ---- */
+
+void frontend_devices_pending(int delta)
+{
+	pthread_mutex_lock(&fe.lock);
+	if (delta < 0 && fe.pending < (unsigned)-delta)
+		fe.pending = 0;
+	else
+		fe.pending += (unsigned)delta;
+	if (fe.pending == 0)
+		pthread_cond_broadcast(&fe.changed);
+	pthread_mutex_unlock(&fe.lock);
+}
+
+void fe_events_settle(void)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&fe.lock);
+	if (fe.pending) {
+		deadline_in(&ts, FE_PENDING_WAIT_MS);
+		while (fe.pending && fe.up &&
+		       pthread_cond_timedwait(&fe.changed, &fe.lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&fe.lock);
+}
+
+/* ---- what each app has seen ---- */
 
 /* fe.lock held. */
 static void app_seen_take(struct app *app)

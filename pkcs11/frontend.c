@@ -74,6 +74,7 @@ int frontend_init(struct tk_driver **drivers, size_t ndrivers)
 	fe.ndrivers = ndrivers;
 	fe.nslots = 0;
 	fe.next_id = 1;
+	fe.pending = 0;
 	fe.up = true;
 out:
 	pthread_mutex_unlock(&fe.lock);
@@ -110,14 +111,23 @@ void frontend_fini(void)
 
 /* Without fe.lock: the table only grows (a slot is published before nslots
  * counts it) until frontend_fini, when no app is left. */
+/* A slot whose identity moves to another reader (slot_identity_claim)
+ * swaps ids under fe.lock: a lookup that raced it and found nothing looks
+ * again under the lock. */
 struct fe_slot *frontend_slot(CK_SLOT_ID id)
 {
 	size_t n = __atomic_load_n(&fe.nslots, __ATOMIC_ACQUIRE);
+	struct fe_slot *slot = NULL;
 
 	for (size_t i = 0; i < n; i++)
-		if (fe.slots[i]->id == id)
+		if (__atomic_load_n(&fe.slots[i]->id, __ATOMIC_ACQUIRE) == id)
 			return fe.slots[i];
-	return NULL;
+	pthread_mutex_lock(&fe.lock);
+	for (size_t i = 0; i < fe.nslots && !slot; i++)
+		if (fe.slots[i]->id == id)
+			slot = fe.slots[i];
+	pthread_mutex_unlock(&fe.lock);
+	return slot;
 }
 
 /* ---- the slot's locks ---- */
@@ -442,26 +452,35 @@ static int slot_open_token(struct fe_slot *slot)
 	return r;
 }
 
-/* io and lock held: opens the token and, for the daemon, reads what a
- * client's first search would (every key, certificate and public data
- * object), so the first client after an insert costs the card what every
- * later client costs. A failed read is left to that search. */
-static int slot_probe(struct fe_slot *slot)
+/* io and lock held, a token open: for the daemon, reads what a client's
+ * first search would (every key, certificate and public data object), so
+ * the first client after an insert costs the card what every later client
+ * costs. A failed read is left to that search; a card gone meanwhile
+ * closes the token (TK_ERR_REMOVED). */
+static int slot_read_all(struct fe_slot *slot)
 {
 	const unsigned what = TK_DISCOVER_KEY | TK_DISCOVER_CERT |
 			      TK_DISCOVER_ALL | TK_DISCOVER_DATA;
-	int r;
+	int r = 0;
 
-	if ((r = slot_open_token(slot)) < 0)
-		return r;
 	if (__atomic_load_n(&fe.read_all, __ATOMIC_RELAXED) &&
 	    slot->tok->ops->discover &&
 	    (r = slot->tok->ops->discover(slot->tok, what, NULL, 0)) == 0)
 		slot_disc_note(slot, what, NULL, 0);
 	if (r == TK_ERR_REMOVED)
-		slot_token_drop(slot); /* never announced */
+		slot_token_drop(slot);
 	slot_info_refresh(slot);
 	return r == TK_ERR_REMOVED ? r : 0;
+}
+
+/* io and lock held: opens the token and reads it (slot_read_all). */
+static int slot_probe(struct fe_slot *slot)
+{
+	int r;
+
+	if ((r = slot_open_token(slot)) < 0)
+		return r;
+	return slot_read_all(slot);
 }
 
 int slot_reopen(struct fe_slot *slot)
@@ -561,6 +580,104 @@ static void slot_report(struct fe_slot *slot, int r,
 		rep->nkeys = objs->nkeys;
 }
 
+/* fe.lock held: the other slot that remembers serial, or NULL. */
+static struct fe_slot *slot_identity_find(const struct fe_slot *self,
+					  const char *serial)
+{
+	for (size_t i = 0; i < fe.nslots; i++)
+		if (fe.slots[i] != self &&
+		    strcmp(fe.slots[i]->serial, serial) == 0)
+			return fe.slots[i];
+	return NULL;
+}
+
+/* fe.lock held: whether x's identity may move to another reader: x is
+ * empty (no token, no card), or holds the token whose identity is want's
+ * (the two cards swapped readers and the module saw both at once). */
+static bool slot_identity_free(struct fe_slot *x, const char *want)
+{
+	bool ok;
+
+	if (!x->tok && !x->card_in)
+		return true;
+	pthread_mutex_lock(&x->lock);
+	ok = x->tok && want[0] && strcmp(x->info.serial, want) == 0;
+	pthread_mutex_unlock(&x->lock);
+	return ok;
+}
+
+/* fe.lock held: a and b trade identities (id, event count, place in the
+ * table, remembered serial). */
+static void slot_identity_swap(struct fe_slot *a, struct fe_slot *b)
+{
+	char serial[sizeof(a->serial)];
+	size_t i = 0, j = 0;
+	CK_SLOT_ID id;
+	uint32_t ev;
+
+	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&b->lock);
+	for (size_t k = 0; k < fe.nslots; k++) {
+		if (fe.slots[k] == a)
+			i = k;
+		if (fe.slots[k] == b)
+			j = k;
+	}
+	id = a->id;
+	__atomic_store_n(&a->id, b->id, __ATOMIC_RELEASE);
+	__atomic_store_n(&b->id, id, __ATOMIC_RELEASE);
+	ev = a->dev.events;
+	a->dev.events = b->dev.events;
+	b->dev.events = ev;
+	if (b->tok) /* its token now shows under another id: news there */
+		b->dev.events++;
+	memcpy(serial, a->serial, sizeof(serial));
+	memcpy(a->serial, b->serial, sizeof(serial));
+	memcpy(b->serial, serial, sizeof(serial));
+	fe.slots[i] = b;
+	fe.slots[j] = a;
+	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Takes fe.lock. Slot ids follow the token, not only the reader: a token
+ * (by serial) that arrives in slot's reader but was last seen in another
+ * slot gets that slot's id back (two YubiKeys swapped between two readers
+ * each keep their slot). The two slots trade identities; what is bound to
+ * the reader (the token, its sessions, the locks) stays. The other slot
+ * has no token to lose, or holds the token that wants slot's identity
+ * (opened a moment ago in this same pass of events). Runs under fe.apply,
+ * the only writer of card_in and of an empty slot's token. A slot keeps
+ * remembering its last token while that token's identity is busy
+ * elsewhere, so it can still come back. */
+static void slot_identity_claim(struct fe_slot *slot, const char *serial)
+{
+	struct fe_slot *x;
+
+	if (!serial[0])
+		return;
+	pthread_mutex_lock(&fe.lock);
+	if (strcmp(slot->serial, serial) != 0) {
+		x = slot_identity_find(slot, serial);
+		if (x && slot_identity_free(x, slot->serial))
+			slot_identity_swap(slot, x);
+		else if (!x)
+			snprintf(slot->serial, sizeof(slot->serial), "%s",
+				 serial);
+	}
+	pthread_mutex_unlock(&fe.lock);
+}
+
+/* After a probe: the opened token's slot identity, in the report too. */
+static void slot_identity_settle(struct fe_slot *slot,
+				 struct fe_device_report *rep)
+{
+	if (!rep->opened)
+		return;
+	slot_identity_claim(slot, rep->info.serial);
+	rep->slot = slot->id;
+}
+
 /* A card arrived (or came back with new facts): whatever token the slot
  * had is gone, and the drivers probe the new card. */
 static void device_card_arrived(const struct hotplug_msg *m,
@@ -568,6 +685,7 @@ static void device_card_arrived(const struct hotplug_msg *m,
 {
 	struct fe_slot *slot;
 	int r = TK_ERR_NOT_FOUND;
+	uint64_t epoch;
 
 	pthread_mutex_lock(&fe.lock);
 	if (!(slot = slot_for(m->id))) {
@@ -586,10 +704,29 @@ static void device_card_arrived(const struct hotplug_msg *m,
 	slot->open_failed = m->mute;
 	slot->probe_err = 0;
 	if (slot->card_in)
-		r = slot_probe(slot);
+		r = slot_open_token(slot);
 	slot_report(slot, r, rep);
+	epoch = slot_epoch(slot);
 	slot_card_unlock(slot);
+	slot_identity_settle(slot, rep);
+	/* Waiters learn of the token once it is open (a few APDUs); the
+	 * read that follows holds the slot again at once, so a client that
+	 * comes for it waits for the read rather than reading itself (and
+	 * the daemon's C_GetSlotList waits for the message to be applied). */
 	slot_publish(slot, true);
+	if (!rep->opened || !__atomic_load_n(&fe.read_all, __ATOMIC_RELAXED))
+		return;
+	slot_card_lock(slot);
+	if (slot->tok && slot_epoch(slot) == epoch &&
+	    (r = slot_read_all(slot)) == 0)
+		slot_report(slot, r, rep); /* with the keys it read */
+	else if (r == TK_ERR_REMOVED) {
+		rep->opened = false;
+		rep->err = r;
+	}
+	slot_card_unlock(slot);
+	if (r == TK_ERR_REMOVED)
+		slot_publish(slot, true);
 }
 
 /* A card or its reader left. The slot stays, empty. */
@@ -687,6 +824,7 @@ bool fe_device_retry_one(struct fe_device_report *rep)
 	r = slot->tok ? 0 : slot_probe(slot);
 	slot_report(slot, r, rep);
 	slot_card_unlock(slot);
+	slot_identity_settle(slot, rep);
 	slot_publish(slot, rep->opened);
 	return true;
 }
@@ -712,8 +850,10 @@ CK_RV fe_C_GetSlotList(struct app *app, CK_BBOOL tokenPresent,
 		return CKR_ARGUMENTS_BAD;
 	/* A size query looks for changes, so the call that fetches the list
 	 * reports the same view (as OpenSC does). */
-	if (!pSlotList)
+	if (!pSlotList) {
 		fe_events_pump(true);
+		fe_events_settle();
+	}
 	pthread_mutex_lock(&fe.lock);
 	for (size_t i = 0; i < fe.nslots; i++) {
 		struct fe_slot *slot = fe.slots[i];

@@ -47,8 +47,10 @@ int frontend_module_drivers(struct tk_driver ***out, size_t *n);
  *
  * Nobody scans: a slot is a device a watcher reported (a PC/SC reader),
  * created on first sight with an id kept for the life of the process (the
- * same reader name, e.g. the same YubiKey re-inserted, gets the same slot),
- * and it stays in C_GetSlotList(CK_FALSE), empty, after its device left. A
+ * same reader name, e.g. the same YubiKey re-inserted, gets the same slot;
+ * a token that comes back in another reader gets the id it had, by its
+ * serial, when that slot is free), and it stays in
+ * C_GetSlotList(CK_FALSE), empty, after its device left. A
  * card that arrives is probed by each driver in turn (open()), with the
  * slot locked, so a client asking meanwhile waits for the probe (and the
  * read, frontend_read_on_arrival) instead of starting one.
@@ -81,6 +83,13 @@ void frontend_read_on_arrival(bool on);
  * be NULL. Returns 0 or a negative TK_ERR_*. */
 int frontend_device_event(const struct hotplug_msg *m,
 			  struct fe_device_report *rep);
+/* The daemon: delta (+1 queued, -1 applied or dropped) device messages
+ * are on their way to frontend_device_event(). While any is, a client's
+ * C_GetSlotList size query waits for them (at most FE_PENDING_WAIT_MS), so
+ * the first client of a tokend that reads the cards present at start in
+ * the background, or one that asks right after an insert, sees the card's
+ * slot rather than an empty list. */
+void frontend_devices_pending(int delta);
 /* Probes again one card whose last probe failed for a reason that may
  * pass (after rep->retry). Returns true when one was probed (see rep),
  * false when none waits. */

@@ -73,7 +73,12 @@ struct fe_device {
 };
 
 struct fe_slot {
+	/* The slot's identity (under fe.lock): its id, dev.events, its place
+	 * in fe.slots and the serial of the last token opened in it. A token
+	 * that comes back in another reader takes its old identity back
+	 * (slot_identity_claim). */
 	CK_SLOT_ID id;
+	char serial[17];       /* "" when none (or the token has none) */
 	struct tk_driver *drv; /* the driver that opened tok (or last did) */
 	struct fe_device dev;
 	bool card_in;         /* the watcher reports a card (not mute) */
@@ -138,6 +143,7 @@ struct fe_table {
 	unsigned blocked;  /* threads in a blocking wait (under lock) */
 	bool draining;     /* one of them waits on q (under lock) */
 	bool pcsc_started; /* under lock */
+	unsigned pending;  /* frontend_devices_pending (under lock) */
 };
 extern struct fe_table fe;
 
@@ -156,6 +162,14 @@ static inline uint64_t slot_epoch(const struct fe_slot *slot)
 {
 	return __atomic_load_n(&slot->epoch, __ATOMIC_ACQUIRE);
 }
+
+/* How long C_GetSlotList waits for the device messages under way: a card
+ * read costs ~35 APDUs (~0.2 s on a YubiKey); a card that hangs must not
+ * hang every client's listing. */
+#define FE_PENDING_WAIT_MS 5000
+/* Without fe.lock: waits until no device message is on its way
+ * (frontend_devices_pending), or FE_PENDING_WAIT_MS. */
+void fe_events_settle(void);
 
 /* Returns the slot (stable until frontend_fini) or NULL. Takes no lock. */
 struct fe_slot *frontend_slot(CK_SLOT_ID id);

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # A socket-activated tokend: systemd-socket-activate holds the socket and
 # starts tokend when the first client connects. That client — the one that
-# started it — must find the card already in its slot list: tokend takes in
-# the readers and cards present at start before it serves anybody, rather
-# than leaving them to its watcher thread (which raced the first
-# C_GetSlotList and showed "No slots").
+# started it — must find the card already in its slot list: tokend lists
+# the readers and cards present at start before it serves anybody and reads
+# the cards in the background; a C_GetSlotList that comes meanwhile waits
+# for the read (without that wait it raced the read and showed "No slots").
 . "$(dirname "$0")/../harness/lib.sh"
 
 CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
@@ -34,7 +34,9 @@ T=$HARNESS_TMP
 LOG=$T/tokend.log
 HARNESS_LOGS=("$LOG")
 pcscd_ensure
-vcard_start 0 --mgm-alg 3des --serial 4242424
+# A card as slow as a YubiKey (the read at start then takes ~0.3 s, after
+# READY): the first client must wait for it, not race it.
+vcard_start 0 --mgm-alg 3des --serial 4242424 --apdu-delay-ms 8
 
 printf '[export default]\nsocket = %s/sock\nmode = 0666\n' "$T" >"$T/tokend.conf"
 for round in 1 2 3; do

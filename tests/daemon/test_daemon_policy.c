@@ -1,6 +1,6 @@
 /* Export policy on configs loaded through config_load(): peer checks, the
  * token filter (p11-kit URI matching), read-only access, settings equality
- * for reload, and the PIN read from a pin-file. */
+ * for reload, and the PIN read from a pin-file or a systemd credential. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -161,6 +161,66 @@ static void test_pin(void **state)
 	config_free(&cfg);
 }
 
+/* config_load's error for text, which must be refused. */
+static void refused(const char *text, const char *want)
+{
+	char path[256], err[512];
+	struct config *cfg = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/t.conf", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_not_equal(config_load(path, true, &cfg, err, sizeof(err)),
+			     0);
+	assert_null(cfg);
+	if (strstr(err, want) == NULL)
+		fail_msg("error '%s' does not say '%s'", err, want);
+}
+
+/* pin-credential NAME: $CREDENTIALS_DIRECTORY/NAME, as systemd lays it
+ * out (mode 0400), checked like a pin-file. */
+static void test_pin_credential(void **state)
+{
+	char cred[256], text[512];
+	struct config *cfg;
+	FILE *f;
+
+	snprintf(cred, sizeof(cred), "%s/user.pin", tmpdir);
+	f = fopen(cred, "w");
+	assert_non_null(f);
+	fputs("654321\n", f);
+	fclose(f);
+	chmod(cred, 0400);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	refused("[export a]\nsocket = /run/a\npin-credential = user.pin\n",
+		"pin-credential user.pin: $CREDENTIALS_DIRECTORY is not set");
+	setenv("CREDENTIALS_DIRECTORY", tmpdir, 1);
+	cfg = load("[export a]\nsocket = /run/a\n"
+		   "pin-credential = user.pin\n");
+	assert_true(export_conf_has_pin(cfg->exports[0]));
+	assert_int_equal(cfg->exports[0]->pin->len, 6);
+	assert_memory_equal(cfg->exports[0]->pin->data, "654321", 6);
+	config_free(&cfg);
+	snprintf(text, sizeof(text), "pin-credential %s/absent.pin: ", tmpdir);
+	refused("[export a]\nsocket = /run/a\npin-credential = absent.pin\n",
+		text);
+	refused("[export a]\nsocket = /run/a\npin-credential = ../x\n",
+		"must be a credential's name, not a path");
+	snprintf(text, sizeof(text),
+		 "[export a]\nsocket = /run/a\npin-file = %s\n"
+		 "pin-credential = user.pin\n",
+		 cred);
+	refused(text, "pin-file and pin-credential exclude each other");
+	chmod(cred, 0644); /* as pin-file: world-readable is refused */
+	refused("[export a]\nsocket = /run/a\npin-credential = user.pin\n",
+		"group and others cannot access");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(cred);
+}
+
 static void test_default(void **state)
 {
 	struct config *cfg = NULL;
@@ -226,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_access_and_equal),
 		cmocka_unit_test(test_pin),
+		cmocka_unit_test(test_pin_credential),
 		cmocka_unit_test(test_default),
 		cmocka_unit_test(test_audit),
 	};

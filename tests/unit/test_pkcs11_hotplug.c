@@ -6,7 +6,8 @@
  * the new token needs a new login. No growth: the slot table stays one
  * slot, and resident memory after 1000 cycles is within a small bound of
  * what it was after 100 (not checked under ASan, whose quarantine holds
- * freed memory; its leak check covers that build). */
+ * freed memory; its leak check covers that build). A slot list waits for
+ * the device messages the daemon has under way. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,10 +195,40 @@ static void test_reader_identity(void **state)
 	}
 }
 
+static void *list_run(void *arg)
+{
+	CK_ULONG n = 0;
+
+	assert_int_equal(fl->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+	__atomic_store_n((int *)arg, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* The daemon's device messages under way (frontend_devices_pending: the
+ * cards present at start, read after READY): a slot list waits for them,
+ * and goes on once they are applied. */
+static void test_pending_wait(void **state)
+{
+	int done = 0;
+	pthread_t t;
+
+	(void)state;
+	frontend_devices_pending(1);
+	assert_int_equal(pthread_create(&t, NULL, list_run, &done), 0);
+	usleep(200 * 1000);
+	assert_int_equal(__atomic_load_n(&done, __ATOMIC_SEQ_CST), 0);
+	frontend_devices_pending(-1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(count_slots(CK_TRUE), 1); /* nothing else waits */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cycles, p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_pending_wait, p11_up,
+						p11_down),
 		cmocka_unit_test_setup_teardown(test_reader_identity, p11_up,
 						p11_down),
 		cmocka_unit_test_setup_teardown(test_read_on_arrival, p11_up,
