@@ -106,16 +106,17 @@ bool control_sub_take(struct ctl_sub *s, struct buf *out, size_t sent)
 	while (out->len - sent < CONTROL_SUB_BACKLOG) {
 		size_t before = out->len;
 
-		if (s->dropped) {
-			sub_dropped_line(s, out);
-			s->dropped = 0;
-		} else if (s->qlen) {
+		if (s->qlen) {
 			char *line = s->q[s->qhead];
 
 			buf_add(out, line, strlen(line));
 			free(line);
 			s->qhead = (s->qhead + 1) % CONTROL_SUB_QUEUE;
 			s->qlen--;
+		} else if (s->dropped) {
+			/* After the lines queued before the drops. */
+			sub_dropped_line(s, out);
+			s->dropped = 0;
 		} else {
 			break;
 		}
