@@ -145,11 +145,37 @@ print(s["args"]["mechanism"], s["rv"], isinstance(s["ms"], float), s["conn"] > 0
 ' "$T/trace.json" >"$T/facts" 2>&1 || fail_later "trace --json is not one JSON object per line"
 assert_eq "CKM_ECDSA CKR_OK True True" "$(cat "$T/facts")" "trace --json: the same call"
 
-# Clients (here: nobody) may not trace or watch, even when the file mode
-# lets them in.
+# One connection, by the id status shows: a client (nobody) logged in
+# and waiting; its next call (C_Logout) is traced, another client's not.
+HERE=$(cd "$(dirname "$0")" && pwd)
+setpriv --reuid nobody --regid nogroup --clear-groups \
+	$PY "$HERE/login_client.py" "$T/tokend.sock" "$PIN" "$T/go" >"$T/cl.out" 2>&1 &
+CL=$!
+BG+=($CL)
+wait_for "$T/cl.out" logged-in || fail "the client did not log in: $(cat "$T/cl.out")"
+CID=$($PY -c '
+import json, sys
+d = json.loads(sys.argv[1])
+print([c["id"] for e in d["exports"] for c in e["connections"] if c["pid"] == int(sys.argv[2])][0])
+' "$(tc --json status)" "$CL") || fail "no connection id for the client"
+tc trace "$CID" >"$T/trace1.out" 2>&1 &
+BG+=($!)
+for _ in $(seq 100); do
+	grep -q "control: trace of connection $CID" "$T/tokend.log" && break
+	sleep 0.05
+done
+run_ok "another client meanwhile" pkcs11-tool --module "$CLIENT_SO" --list-slots
+touch "$T/go"
+wait_for "$T/trace1.out" C_Logout || fail_later "trace $CID: no C_Logout"
+assert_contains "$(cat "$T/trace1.out")" "conn $CID pid $CL" "trace $CID: the connection's call"
+assert_not_contains "$(cat "$T/trace1.out")" "C_GetSlotList" "trace $CID: no other connection's calls"
+
+# Clients (here: nobody, in a client group) may not trace or watch, even
+# when the file mode lets them in.
 chmod 0666 "$T/control"
-for verb in "trace cards" watch; do
-	out=$(setpriv --reuid nobody --regid nogroup --clear-groups "$TOKENCTL" -s "$T/control" $verb 2>&1) && rc=0 || rc=$?
+for verb in "trace cards" watch "trace $CID"; do
+	out=$(setpriv --reuid nobody --regid nogroup --groups "$(getent group users | cut -d: -f3)" \
+		"$TOKENCTL" -s "$T/control" $verb 2>&1) && rc=0 || rc=$?
 	assert_eq 1 "$rc" "a non-admin user is refused: $verb"
 	assert_contains "$out" "permission denied" "tokenctl says why ($verb)"
 done
