@@ -171,6 +171,11 @@ out:
 		uint64_t t0_ = trace_now();                                    \
 		CK_RV rv_ = call;                                              \
 		uint64_t t1_ = trace_now();                                    \
+		if (rv_ != CKR_OK) { /* the outputs may point nowhere */       \
+			trace_module_call(#name, in_, NARGS(in_), NULL, 0,     \
+					  rv_, t1_ - t0_);                     \
+			return rv_;                                            \
+		}                                                              \
 		const struct trace_arg out_[] = { UNPAREN tout };              \
 		trace_module_call(#name, in_, NARGS(in_), out_, NARGS(out_),   \
 				  rv_, t1_ - t0_);                             \
