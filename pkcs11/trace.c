@@ -285,8 +285,11 @@ static void trace_attr_value(struct buf *b, const CK_ATTRIBUTE *a,
 		tp(b, "unavailable");
 		return;
 	}
-	if (a->type & CKF_ARRAY_ATTRIBUTE &&
-	    a->type != CKA_ALLOWED_MECHANISMS && a->pValue) {
+	/* Only these hold a template: a vendor type with the array bit set
+	 * holds bytes like any other. */
+	if ((a->type == CKA_WRAP_TEMPLATE || a->type == CKA_UNWRAP_TEMPLATE ||
+	     a->type == CKA_DERIVE_TEMPLATE) &&
+	    a->pValue) {
 		trace_attrs(b, a->pValue, a->ulValueLen / sizeof(CK_ATTRIBUTE),
 			    depth + 1);
 		return;

@@ -96,6 +96,10 @@ static void test_template_secrets(void **state)
 		{ CKA_VALUE, secret, 4 },
 	};
 	CK_ATTRIBUTE asked[] = { { CKA_VALUE, NULL, 4 } };
+	/* A vendor type with the array bit: bytes, not a template. */
+	CK_ATTRIBUTE vendor[] = { { CKF_ARRAY_ATTRIBUTE | 0x80000003UL, secret,
+				    4 } };
+	CK_ATTRIBUTE wrap[] = { { CKA_WRAP_TEMPLATE, crt, sizeof(crt) } };
 	const struct trace_arg in[] = { { TRACE_ULONG, 1, NULL },
 					{ TRACE_ATTRS, 8, key } };
 	const struct trace_arg in2[] = { { TRACE_ULONG, 1, NULL },
@@ -103,6 +107,11 @@ static void test_template_secrets(void **state)
 	const struct trace_arg get[] = { { TRACE_ULONG, 1, NULL },
 					 { TRACE_ULONG, 2, NULL },
 					 { TRACE_ATTRS, 1, asked } };
+	const struct trace_arg odd[] = { { TRACE_ULONG, 1, NULL },
+					 { TRACE_ULONG, 2, NULL },
+					 { TRACE_ATTRS, 1, vendor } };
+	const struct trace_arg nested[] = { { TRACE_ULONG, 1, NULL },
+					    { TRACE_ATTRS, 1, wrap } };
 	const struct trace_arg got[] = { { TRACE_ATTRS, 1, key + 7 },
 					 { TRACE_ULONG, CKR_OK, NULL } };
 
@@ -119,6 +128,11 @@ static void test_template_secrets(void **state)
 	/* A certificate's value is public. */
 	fmt("C_CreateObject", in2, 2, NULL, 0, CKR_OK, false);
 	assert_non_null(strstr(line, "CKA_VALUE=deadbeef"));
+	fmt("C_SetAttributeValue", odd, 3, NULL, 0, CKR_OK, false);
+	assert_non_null(strstr(line, "template={CKA_0xc0000003=deadbeef}"));
+	fmt("C_CreateObject", nested, 2, NULL, 0, CKR_OK, false);
+	assert_non_null(strstr(line, "template={CKA_WRAP_TEMPLATE={CKA_CLASS="
+				     "CKO_CERTIFICATE, CKA_VALUE=deadbeef}}"));
 	/* Read back: the room asked for, then the value hidden. */
 	fmt("C_GetAttributeValue", get, 3, got, 2, CKR_OK, false);
 	assert_non_null(strstr(line, "template={CKA_VALUE=[room 4]}) -> "
