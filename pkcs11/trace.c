@@ -389,6 +389,13 @@ static bool trace_is_pss(CK_MECHANISM_TYPE t)
 	       t == CKM_SHA384_RSA_PKCS_PSS || t == CKM_SHA512_RSA_PKCS_PSS;
 }
 
+/* PKCS #11 3.0 CK_EDDSA_PARAMS (p11-kit 0.24's header lacks it). */
+struct trace_eddsa {
+	CK_BBOOL ph;
+	CK_ULONG ctx_len;
+	CK_BYTE_PTR ctx;
+};
+
 /* The parameter's fields for the structured kinds the RPC codec knows
  * (rpc/rpc_mech.h); any other parameter as bytes. */
 static void trace_mech_param(struct buf *b, const CK_MECHANISM *m)
@@ -433,7 +440,15 @@ static void trace_mech_param(struct buf *b, const CK_MECHANISM *m)
 		tp(b, ", aad=");
 		trace_hex(b, q->pAAD, q->pAAD ? q->ulAADLen : 0);
 		tp(b, ", tag_bits=%lu}", (unsigned long)q->ulTagBits);
+	} else if (m->mechanism == CKM_EDDSA &&
+		   m->ulParameterLen == sizeof(struct trace_eddsa)) {
+		const struct trace_eddsa *q = p;
+
+		tp(b, "{prehash=%s, context=", q->ph ? "true" : "false");
+		trace_hex(b, q->ctx, q->ctx ? q->ctx_len : 0);
+		buf_add_u8(b, '}');
 	} else {
+		/* Parameters without pointers (IVs, counters, lengths). */
 		buf_add_u8(b, '{');
 		trace_hex(b, p, m->ulParameterLen);
 		buf_add_u8(b, '}');
