@@ -358,10 +358,13 @@ static void trace_rooms(struct buf *b, const CK_ATTRIBUTE *a, CK_ULONG n)
 		return;
 	}
 	buf_add_u8(b, '{');
-	for (CK_ULONG i = 0; i < n; i++)
-		tp(b, "%s%s=%s[room %lu]", i ? ", " : "",
-		   ckname_attr(a[i].type, nb), a[i].pValue ? "" : "NULL ",
-		   (unsigned long)a[i].ulValueLen);
+	for (CK_ULONG i = 0; i < n; i++) {
+		tp(b, "%s%s=", i ? ", " : "", ckname_attr(a[i].type, nb));
+		if (a[i].pValue) /* else a length query */
+			tp(b, "[room %lu]", (unsigned long)a[i].ulValueLen);
+		else
+			tp(b, "NULL");
+	}
 	buf_add_u8(b, '}');
 }
 
