@@ -26,6 +26,7 @@ struct ctl_sub {
 	uint64_t conn;    /* this connection */
 	char *q[CONTROL_SUB_QUEUE];
 	size_t qhead, qlen;
+	size_t qbytes; /* held by the queued lines */
 	unsigned long dropped;
 	struct ctl_sub *next;
 };
@@ -109,7 +110,10 @@ bool control_sub_take(struct ctl_sub *s, struct buf *out, size_t sent)
 		if (s->qlen) {
 			char *line = s->q[s->qhead];
 
-			buf_add(out, line, strlen(line));
+			size_t len = strlen(line);
+
+			buf_add(out, line, len);
+			s->qbytes -= len;
 			free(line);
 			s->qhead = (s->qhead + 1) % CONTROL_SUB_QUEUE;
 			s->qlen--;
@@ -165,7 +169,9 @@ static void sub_push(struct ctl_sub *s, const char *line, size_t len)
 {
 	char *copy;
 
-	if (s->qlen == CONTROL_SUB_QUEUE || !(copy = malloc(len + 1))) {
+	if (s->qlen == CONTROL_SUB_QUEUE ||
+	    s->qbytes + len > CONTROL_SUB_QUEUE_BYTES ||
+	    !(copy = malloc(len + 1))) {
 		s->dropped++;
 		return;
 	}
@@ -173,6 +179,7 @@ static void sub_push(struct ctl_sub *s, const char *line, size_t len)
 	copy[len] = '\0';
 	s->q[(s->qhead + s->qlen) % CONTROL_SUB_QUEUE] = copy;
 	s->qlen++;
+	s->qbytes += len;
 }
 
 /* Under hub_lock: wakes the loop once per batch. */
@@ -206,7 +213,7 @@ static void text_value(struct buf *b, const char *v)
 		if (*p <= 0x20 || *p > 0x7e || *p == '\'' || *p == '\\')
 			bare = false;
 	if (bare) {
-		control_printf(b, "%s", v);
+		buf_add(b, v, strlen(v)); /* control_printf would cut it */
 		return;
 	}
 	buf_add_u8(b, '\'');

@@ -10,10 +10,11 @@
 
 struct buf;
 
-/* A watch or trace subscriber: lines queued for it, and bytes written to
- * its socket buffer and not yet taken. Past either, lines are dropped and
- * counted ("N events dropped"). */
+/* A watch or trace subscriber: lines (and their bytes) queued for it, and
+ * bytes in its output not yet written. Past any of these, lines are dropped
+ * and counted ("N events dropped"). */
 #define CONTROL_SUB_QUEUE 1024
+#define CONTROL_SUB_QUEUE_BYTES (1u << 20)
 #define CONTROL_SUB_BACKLOG (256u << 10)
 
 struct ctl_sub;

@@ -226,6 +226,34 @@ static void test_watch_queue_bounded(void **state)
 	buf_free(&b);
 }
 
+/* Long lines: the queue's bytes are bounded too. */
+static void test_watch_queue_bytes(void **state)
+{
+	static char big[4000];
+	const struct control_field f[] = { { "v", big, false } };
+	struct ctl_sub *s;
+	struct buf b;
+	size_t lines = 0;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	assert_int_equal(control_sub_new(false, false, NULL, 0, &s), 0);
+	for (int i = 0; i < 600; i++)
+		control_event("test", f, 1);
+	buf_init(&b, 0);
+	while (control_sub_take(s, &b, b.len))
+		;
+	for (size_t i = 0; i < b.len; i++)
+		lines += b.data[i] == '\n';
+	/* 1 MiB of ~4 KiB lines, then the count of the others. */
+	assert_true(lines > 200 && lines < 300);
+	assert_true(b.len < CONTROL_SUB_QUEUE_BYTES + 4096);
+	buf_add_u8(&b, 0);
+	assert_non_null(strstr((const char *)b.data, " events dropped"));
+	buf_free(&b);
+	control_sub_free(&s);
+}
+
 static void fmt_line(struct buf *b, bool json, void *ctx)
 {
 	buf_add(b, json ? "{}\n" : "line\n", json ? 3 : 5);
@@ -271,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_listed_answered_closed),
 		cmocka_unit_test(test_handshake_deadline),
 		cmocka_unit_test(test_watch_queue_bounded),
+		cmocka_unit_test(test_watch_queue_bytes),
 		cmocka_unit_test(test_tracers_matched),
 	};
 
