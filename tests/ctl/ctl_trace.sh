@@ -170,6 +170,19 @@ wait_for "$T/trace1.out" C_Logout || fail_later "trace $CID: no C_Logout"
 assert_contains "$(cat "$T/trace1.out")" "conn $CID pid $CL" "trace $CID: the connection's call"
 assert_not_contains "$(cat "$T/trace1.out")" "C_GetSlotList" "trace $CID: no other connection's calls"
 
+# A tracer that does not read: the daemon neither waits for it nor keeps
+# everything; it drops lines and says how many once the tracer reads.
+N=30000
+res=$($PY "$HERE/slow_tracer.py" "$T/control" "$T/tokend.sock" $N) || fail "slow_tracer.py: $res"
+harness_log "slow tracer: $res (seconds for $N calls, lines received, dropped line)"
+read -r took got dropped <<<"$res"
+assert_eq True "$dropped" "a slow tracer is told that events were dropped"
+[ "$got" -lt "$N" ] && [ "$got" -gt 1000 ] && pass "it got $got of $N lines: bounded, not nothing" ||
+	fail_later "a slow tracer got $got of $N lines"
+awk -v t="$took" 'BEGIN { exit !(t < 60) }' && pass "$N traced calls took ${took}s: the tracer did not hold them up" ||
+	fail_later "$N calls took ${took}s with a slow tracer"
+run_ok "status with a slow tracer gone" "$TOKENCTL" -s "$T/control" status
+
 # Clients (here: nobody, in a client group) may not trace or watch, even
 # when the file mode lets them in.
 chmod 0666 "$T/control"
