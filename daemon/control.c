@@ -186,7 +186,7 @@ static void ctl_do_watch(struct ctl_conn *cc, const char *arg)
 	ctl_subscribe(cc, false, NULL, 0);
 }
 
-/* arg: an export's name, or a connection's id (all digits). */
+/* arg: a connection's id (all digits), or an export's name. */
 static void ctl_do_trace(struct ctl_conn *cc, const char *arg)
 {
 	struct control *ctl = cc->ctl;
@@ -196,21 +196,20 @@ static void ctl_do_trace(struct ctl_conn *cc, const char *arg)
 	char *end;
 
 	ex = ctl->host.exports(ctl->host.ctx, &n);
-	if (arg[strspn(arg, "0123456789")] == '\0') {
+	if (arg[strspn(arg, "0123456789")] == '\0')
 		id = strtoull(arg, &end, 10);
-		for (size_t i = 0; i < n; i++)
-			for (struct conn *c = ex[i]->conns; c; c = c->next)
-				if (c->id == id) {
-					ctl_subscribe(cc, true, "", id);
-					return;
-				}
-	} else {
-		for (size_t i = 0; i < n; i++)
-			if (strcmp(ex[i]->conf->name, arg) == 0) {
-				ctl_subscribe(cc, true, arg, 0);
+	for (size_t i = 0; id && i < n; i++)
+		for (struct conn *c = ex[i]->conns; c; c = c->next)
+			if (c->id == id) {
+				ctl_subscribe(cc, true, "", id);
 				return;
 			}
-	}
+	/* Else an export of that name (which may be all digits too). */
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ex[i]->conf->name, arg) == 0) {
+			ctl_subscribe(cc, true, arg, 0);
+			return;
+		}
 	control_printf(&cc->out, "error no export or connection '%s'\n", arg);
 }
 
