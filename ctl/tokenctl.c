@@ -33,14 +33,19 @@ struct ctl_args {
 
 static void ctl_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: tokenctl [--json] [-s SOCKET] COMMAND\n"
-		"  status              tokens, exports and connections\n"
-		"  reload              reload the config, as SIGHUP does\n"
-		"  check-config FILE   check a config file\n"
-		"  -s, --socket PATH   control socket (default %s)\n"
-		"  -j, --json          JSON output for scripts\n",
-		CONFIG_DEFAULT_CONTROL);
+	fprintf(
+	    f,
+	    "usage: tokenctl [--json] [-s SOCKET] COMMAND\n"
+	    "  status              tokens, exports and connections\n"
+	    "  reload              reload the config, as SIGHUP does\n"
+	    "  check-config FILE   check a config file\n"
+	    "  watch               live events until interrupted\n"
+	    "  trace EXPORT|CONN   every PKCS#11 call of an export's "
+	    "connections,\n"
+	    "                      or of one connection (its id in status)\n"
+	    "  -s, --socket PATH   control socket (default %s)\n"
+	    "  -j, --json          JSON output for scripts\n",
+	    CONFIG_DEFAULT_CONTROL);
 }
 
 static int ctl_connect(const char *path)
@@ -91,7 +96,12 @@ static int ctl_request(const struct ctl_args *a, const char *verb)
 	int fd, send_err, rc = CTL_EXIT_FAILED;
 	ssize_t r;
 
-	snprintf(line, sizeof(line), "%s%s\n", verb, a->json ? " json" : "");
+	if (a->arg && strcspn(a->arg, " \n") != strlen(a->arg)) {
+		fprintf(stderr, "tokenctl: %s: no such export\n", a->arg);
+		return CTL_EXIT_USAGE;
+	}
+	snprintf(line, sizeof(line), "%s%s%s%s\n", verb, a->arg ? " " : "",
+		 a->arg ? a->arg : "", a->json ? " json" : "");
 	if ((fd = ctl_connect(a->socket)) < 0)
 		return CTL_EXIT_UNREACHABLE;
 	/* A refused peer may be answered and closed before its request is
@@ -240,7 +250,15 @@ static int ctl_parse(int argc, char **argv, struct ctl_args *a)
 
 int main(int argc, char **argv)
 {
-	static const char *const verbs[] = { "status", "reload" };
+	static const struct {
+		const char *name;
+		bool arg;
+	} verbs[] = {
+		{ "status", false },
+		{ "reload", false },
+		{ "watch", false },
+		{ "trace", true },
+	};
 	struct ctl_args a = { 0 };
 	int r;
 
@@ -249,8 +267,9 @@ int main(int argc, char **argv)
 	if (strcmp(a.cmd, "check-config") == 0 && a.arg != NULL)
 		return ctl_check_config(&a);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(a.cmd, verbs[i]) == 0 && a.arg == NULL)
-			return ctl_request(&a, verbs[i]);
+		if (strcmp(a.cmd, verbs[i].name) == 0 &&
+		    verbs[i].arg == (a.arg != NULL))
+			return ctl_request(&a, verbs[i].name);
 	ctl_usage(stderr);
 	return CTL_EXIT_USAGE;
 }

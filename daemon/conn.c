@@ -13,7 +13,7 @@
 #include "buf.h"
 #include "conn_int.h"
 #include "error.h"
-#include "export.h"
+#include "control_watch.h"
 #include "log.h"
 #include "loop.h"
 #include "reader.h"
@@ -466,14 +466,15 @@ static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 
 /* ---- lifetime ---- */
 
-static int conn_init(struct conn *c, struct export *ex, int fd)
+static int conn_init(struct conn *c, const struct conn_owner *o, int fd)
 {
 	pthread_condattr_t ca;
 	int r;
 
 	c->fd = fd;
-	c->export = ex;
-	c->loop = ex->loop;
+	c->export = o->export;
+	c->owner_remove = o->remove;
+	c->loop = o->loop;
 	c->id = conn_next_id++;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->wlock, NULL);
@@ -526,7 +527,24 @@ int conn_activate(struct conn *c)
 	return r;
 }
 
-int conn_accept(struct export *ex, int fd, const struct peer *peer)
+/* conn-opened / conn-closed for tokenctl watch. */
+static void conn_event(const struct conn *c, const char *event)
+{
+	char id[24], uid[16], pid[16];
+	const struct control_field f[] = {
+		{ "export", c->conf->name, false },
+		{ "conn", id, true },
+		{ "uid", uid, true },
+		{ "pid", pid, true },
+	};
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
+	snprintf(uid, sizeof(uid), "%u", (unsigned)c->peer.uid);
+	snprintf(pid, sizeof(pid), "%d", (int)c->peer.pid);
+	control_event(event, f, sizeof(f) / sizeof(f[0]));
+}
+
+int conn_start(const struct conn_owner *o, int fd, const struct peer *peer)
 {
 	struct conn *c;
 	bool held = false;
@@ -534,13 +552,14 @@ int conn_accept(struct export *ex, int fd, const struct peer *peer)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
-	if (conn_init(c, ex, fd) != 0 || peer_copy(peer, &c->peer) != 0)
+	if (conn_init(c, o, fd) != 0 || peer_copy(peer, &c->peer) != 0)
 		goto fail;
-	c->conf = export_conf_ref(ex->conf);
-	c->limits = ex->limits;
+	c->conf = export_conf_ref(o->conf);
+	c->limits = *o->limits;
 	if ((r = conn_peer_add(c, &held)) != 0)
 		goto fail;
-	export_conn_add(ex, c);
+	o->add(o->export, c);
+	conn_event(c, "conn-opened");
 	log_info("export %s: connection %llu from uid %u gid %u pid %d%s",
 		 c->conf->name, (unsigned long long)c->id, (unsigned)peer->uid,
 		 (unsigned)peer->gid, (int)peer->pid,
@@ -599,6 +618,7 @@ static void conn_finish(struct conn *c)
 	c->finished = true;
 	log_info("export %s: connection %llu closed", c->conf->name,
 		 (unsigned long long)c->id);
+	conn_event(c, "conn-closed");
 	pthread_mutex_lock(&c->lock);
 	ex = c->export;
 	c->export = NULL;
@@ -607,7 +627,7 @@ static void conn_finish(struct conn *c)
 	c->fd = -1;
 	/* After the fd is closed: this may let the export accept again. */
 	if (ex != NULL)
-		export_conn_remove(ex, c);
+		c->owner_remove(ex, c);
 	if (worker_submit(conn_release, c) != 0)
 		conn_release(c); /* stopping: here, then */
 }
@@ -746,7 +766,7 @@ bool conn_close_wait(struct conn **p, const struct timespec *deadline)
 	c->export = NULL;
 	pthread_mutex_unlock(&c->lock);
 	if (ex != NULL)
-		export_conn_remove(ex, c);
+		c->owner_remove(ex, c);
 	conn_n_abandoned++;
 	return false;
 }

@@ -53,9 +53,11 @@ struct conn_peer;
 struct conn_req;
 
 struct conn {
-	uint64_t id;                 /* unique in this process, for logs */
-	int fd;                      /* non-blocking, close-on-exec */
-	struct export *export;       /* owner; NULL once detached from it */
+	uint64_t id;           /* unique in this process, for logs */
+	int fd;                /* non-blocking, close-on-exec */
+	struct export *export; /* owner; NULL once detached from it */
+	/* Takes c off its owner's list (conn_owner.remove). */
+	void (*owner_remove)(struct export *ex, struct conn *c);
 	struct loop *loop;           /* the export's loop */
 	struct export_conf *conf;    /* settings at accept time (a reference) */
 	struct config_limits limits; /* limits at accept time */
@@ -96,8 +98,28 @@ struct conn {
 /* Takes fd (closed on failure) from an accepted, allowed peer: lists it on
  * the export, then registers it in the event loop and starts serving, or
  * holds it when the peer is at its cap. The caller checked the export's
- * cap (export_conn_full). Returns 0 or a TK_ERR_*. Loop thread. */
+ * cap (export_conn_full). Returns 0 or a TK_ERR_*. Loop thread.
+ * (conn_export.c: the export as conn_start()'s owner.) */
 int conn_accept(struct export *ex, int fd, const struct peer *peer);
+
+/* What a connection needs from its owner (an export), so conn.c knows no
+ * export: where it runs, its settings (referenced, not taken) and limits,
+ * and how to be listed on and taken off the owner's list (loop thread). */
+struct conn_owner {
+	struct export *export;
+	struct loop *loop;
+	struct export_conf *conf;
+	const struct config_limits *limits;
+	void (*add)(struct export *ex, struct conn *c);
+	void (*remove)(struct export *ex, struct conn *c);
+};
+
+/* conn_accept() for any owner. */
+int conn_start(const struct conn_owner *o, int fd, const struct peer *peer);
+
+struct rpc_trace_call;
+/* conn_trace.c: the rpc_policy trace callback (ctx: the connection). */
+void conn_trace_call(void *ctx, const struct rpc_trace_call *tc);
 
 /* Stops serving; the rest happens when no request is in flight (see
  * above). Nulls *p. Loop thread. */

@@ -6,7 +6,9 @@
  * own) are alive; they only read. */
 #include "audit.h"
 #include "backoff.h"
+#include "ckname.h"
 #include "conn.h"
+#include "control_watch.h"
 #include "error.h"
 #include "export.h"
 #include "frontend.h"
@@ -120,6 +122,48 @@ static void policy_backoff(struct conn *c, CK_RV rv)
 		backoff_record(c->peer.uid, false);
 }
 
+/* login-refused and key-used for tokenctl watch. */
+static void policy_event(struct conn *c, const struct rpc_audit_event *ev)
+{
+	char id[24], uid[16], pid[16], kid[2 * 64 + 1] = "", nb[CKNAME_BUF],
+						    mb[CKNAME_BUF],
+						    ub[CKNAME_BUF];
+	bool login = ev->kind == RPC_AUDIT_LOGIN;
+
+	if (ev->kind == RPC_AUDIT_SET_PIN || (login && ev->rv == CKR_OK))
+		return;
+	for (size_t i = 0; ev->key_id && i < ev->key_id_len && i < 64; i++)
+		snprintf(kid + 2 * i, 3, "%02x", ev->key_id[i]);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
+	snprintf(uid, sizeof(uid), "%u", (unsigned)c->peer.uid);
+	snprintf(pid, sizeof(pid), "%d", (int)c->peer.pid);
+
+	const struct control_field f[] = {
+		{ "export", c->conf->name, false },
+		{ "conn", id, true },
+		{ "uid", uid, true },
+		{ "pid", pid, true },
+		{ "token", ev->serial && ev->serial[0] ? ev->serial : NULL,
+		  false },
+		{ "user", login ? ckname_user(ev->user, ub) : NULL, false },
+		{ "op", login ? NULL : ev->op, false },
+		{ "key-id", login || !kid[0] ? NULL : kid, false },
+		{ "key-label",
+		  login || !ev->key_label || !ev->key_label[0] ? NULL
+							       : ev->key_label,
+		  false },
+		{ "mech",
+		  login || ev->mech == CK_UNAVAILABLE_INFORMATION
+		      ? NULL
+		      : ckname_mech(ev->mech, mb),
+		  false },
+		{ "result", ckname_rv(ev->rv, nb), false },
+	};
+
+	control_event(login ? "login-refused" : "key-used", f,
+		      sizeof(f) / sizeof(f[0]));
+}
+
 static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
 {
 	struct conn *c = ctx;
@@ -148,6 +192,7 @@ static void policy_audit(void *ctx, const struct rpc_audit_event *ev)
 		audit_key_op(c->conf->name, &c->peer, &key,
 			     ev->op ? ev->op : "?", ev->mech, ev->rv);
 	}
+	policy_event(c, ev);
 }
 
 int conn_server_new(struct conn *c, uint8_t offered)
@@ -159,6 +204,7 @@ int conn_server_new(struct conn *c, uint8_t offered)
 	    .shows_token = policy_shows_token,
 	    .picks_slot = c->conf->n_prefer ? policy_picks_slot : NULL,
 	    .audit = policy_audit,
+	    .trace = conn_trace_call,
 	    .limits =
 	        {
 	            .max_sessions = c->limits.max_sessions_per_connection,

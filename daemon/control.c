@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "conn.h"
 #include "error.h"
 #include "export.h"
 #include "log.h"
@@ -27,6 +28,7 @@ struct ctl_conn {
 	size_t in_len;
 	bool answered; /* the request was handled: no more input */
 	bool json;
+	struct ctl_sub *sub; /* watch, trace: lines until the peer closes */
 	struct buf out;
 	size_t out_off;        /* written so far */
 	struct ctl_conn *next; /* the control's list */
@@ -40,6 +42,8 @@ struct control {
 	dev_t dev;
 	ino_t ino;
 	struct loop_watch *watch;
+	int hub_fd; /* watch and trace lines are queued (control_watch.c) */
+	struct loop_watch *hub_watch;
 	struct ctl_conn *conns;
 	size_t nconns;
 	uint64_t next_id;
@@ -63,6 +67,7 @@ static void ctl_conn_free(struct ctl_conn **p)
 		}
 	loop_remove(ctl->loop, &cc->watch);
 	loop_timer_cancel(ctl->loop, &cc->timer);
+	control_sub_free(&cc->sub);
 	close(cc->fd);
 	peer_clear(&cc->peer);
 	buf_free(&cc->out);
@@ -93,7 +98,7 @@ static bool ctl_flush(struct ctl_conn *cc)
 	if (cc->out_off == cc->out.len) {
 		buf_reset(&cc->out);
 		cc->out_off = 0;
-		if (cc->answered) {
+		if (cc->answered && cc->sub == NULL) {
 			/* One request per connection: done. */
 			ctl_conn_free(&cc);
 			return false;
@@ -121,22 +126,24 @@ static void ctl_refuse(struct ctl_conn *cc, const char *why)
 
 /* ---- requests ---- */
 
-static void ctl_do_status(struct ctl_conn *cc)
+static void ctl_do_status(struct ctl_conn *cc, const char *arg)
 {
 	struct control *ctl = cc->ctl;
 	struct export *const *ex;
 	size_t n = 0;
 
+	(void)arg;
 	ex = ctl->host.exports(ctl->host.ctx, &n);
 	buf_add(&cc->out, "ok\n", 3);
 	control_status(&cc->out, cc->json, ex, n);
 }
 
-static void ctl_do_reload(struct ctl_conn *cc)
+static void ctl_do_reload(struct ctl_conn *cc, const char *arg)
 {
 	struct control *ctl = cc->ctl;
 	char err[512] = "";
 
+	(void)arg;
 	log_info("control: reload asked by uid %u pid %d",
 		 (unsigned)cc->peer.uid, (int)cc->peer.pid);
 	if (ctl->host.reload(ctl->host.ctx, err, sizeof(err)) != 0) {
@@ -153,30 +160,93 @@ static void ctl_do_reload(struct ctl_conn *cc)
 		buf_add(&cc->out, "reloaded\n", 9);
 }
 
+static void ctl_subscribe(struct ctl_conn *cc, bool trace, const char *export,
+			  uint64_t conn)
+{
+	if (control_sub_new(trace, cc->json, export, conn, &cc->sub) != 0) {
+		control_printf(&cc->out, "error out of memory\n");
+		return;
+	}
+	if (!trace)
+		log_info("control: watch by uid %u pid %d",
+			 (unsigned)cc->peer.uid, (int)cc->peer.pid);
+	else if (conn)
+		log_info("control: trace of connection %llu by uid %u pid %d",
+			 (unsigned long long)conn, (unsigned)cc->peer.uid,
+			 (int)cc->peer.pid);
+	else
+		log_info("control: trace of export %s by uid %u pid %d", export,
+			 (unsigned)cc->peer.uid, (int)cc->peer.pid);
+	buf_add(&cc->out, "ok\n", 3);
+}
+
+static void ctl_do_watch(struct ctl_conn *cc, const char *arg)
+{
+	(void)arg;
+	ctl_subscribe(cc, false, NULL, 0);
+}
+
+/* arg: a connection's id (all digits), or an export's name. */
+static void ctl_do_trace(struct ctl_conn *cc, const char *arg)
+{
+	struct control *ctl = cc->ctl;
+	struct export *const *ex;
+	unsigned long long id = 0;
+	size_t n = 0;
+	char *end;
+
+	ex = ctl->host.exports(ctl->host.ctx, &n);
+	if (arg[strspn(arg, "0123456789")] == '\0')
+		id = strtoull(arg, &end, 10);
+	for (size_t i = 0; id && i < n; i++)
+		for (struct conn *c = ex[i]->conns; c; c = c->next)
+			if (c->id == id) {
+				ctl_subscribe(cc, true, "", id);
+				return;
+			}
+	/* Else an export of that name (which may be all digits too). */
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ex[i]->conf->name, arg) == 0) {
+			ctl_subscribe(cc, true, arg, 0);
+			return;
+		}
+	control_printf(&cc->out, "error no export or connection '%s'\n", arg);
+}
+
 static const struct ctl_verb {
 	const char *name;
-	void (*run)(struct ctl_conn *cc);
+	bool arg; /* takes one */
+	void (*run)(struct ctl_conn *cc, const char *arg);
 } ctl_verbs[] = {
-	{ "status", ctl_do_status },
-	{ "reload", ctl_do_reload },
-	{ NULL, NULL },
+	{ "status", false, ctl_do_status },
+	{ "reload", false, ctl_do_reload },
+	{ "watch", false, ctl_do_watch },
+	{ "trace", true, ctl_do_trace },
+	{ NULL, false, NULL },
 };
 
-/* line: the request without its "\n", printable ASCII. */
+/* line: the request without its "\n", printable ASCII: VERB [ARG]
+ * [json]. */
 static void ctl_dispatch(struct ctl_conn *cc, char *line)
 {
-	char *verb = strtok(line, " "), *opt = strtok(NULL, " ");
+	char *verb = strtok(line, " "), *arg = NULL, *w;
+	bool extra = false;
 
-	if (opt != NULL && strcmp(opt, "json") == 0) {
-		cc->json = true;
-		opt = strtok(NULL, " ");
+	while ((w = strtok(NULL, " ")) != NULL) {
+		if (strcmp(w, "json") == 0)
+			cc->json = true;
+		else if (arg == NULL)
+			arg = w;
+		else
+			extra = true;
 	}
 	for (const struct ctl_verb *v = ctl_verbs; verb && v->name; v++) {
-		if (strcmp(verb, v->name) != 0 || opt != NULL)
+		if (strcmp(verb, v->name) != 0 || extra ||
+		    v->arg != (arg != NULL))
 			continue;
 		loop_timer_cancel(cc->ctl->loop, &cc->timer);
 		cc->answered = true;
-		v->run(cc);
+		v->run(cc, arg);
 		if (buf_failed(&cc->out)) {
 			ctl_refuse(cc, "reply too large or out of memory");
 			return;
@@ -224,6 +294,30 @@ static void ctl_read(struct ctl_conn *cc)
 	ctl_dispatch(cc, cc->in);
 }
 
+/* A subscriber's queued lines into its output while it keeps up; false
+ * when the connection was freed. */
+static bool ctl_pump(struct ctl_conn *cc)
+{
+	if (cc->sub == NULL ||
+	    !control_sub_take(cc->sub, &cc->out, cc->out_off))
+		return true;
+	return ctl_flush(cc);
+}
+
+static void ctl_on_hub(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct control *ctl = ctx;
+	struct ctl_conn *cc, *next;
+
+	(void)loop;
+	(void)events;
+	control_hub_drain(fd);
+	for (cc = ctl->conns; cc; cc = next) {
+		next = cc->next; /* cc may go */
+		ctl_pump(cc);
+	}
+}
+
 static void ctl_on_conn(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct ctl_conn *cc = ctx;
@@ -231,7 +325,7 @@ static void ctl_on_conn(struct loop *loop, int fd, uint32_t events, void *ctx)
 	(void)loop;
 	(void)fd;
 	if (events & EPOLLOUT) {
-		if (!ctl_flush(cc))
+		if (!ctl_flush(cc) || !ctl_pump(cc))
 			return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -332,6 +426,7 @@ int control_open(struct loop *loop, const char *path, gid_t gid,
 	ctl->loop = loop;
 	ctl->host = *host;
 	ctl->fd = -1;
+	ctl->hub_fd = -1;
 	if ((ctl->path = strdup(path)) == NULL)
 		goto out;
 	/* Owned by the daemon's user (root, or tokend under systemd): it may
@@ -352,6 +447,11 @@ int control_open(struct loop *loop, const char *path, gid_t gid,
 		goto out;
 	if ((r = loop_add(loop, ctl->fd, EPOLLIN, ctl_on_accept, ctl,
 			  &ctl->watch)) != 0)
+		goto out;
+	r = TK_ERR_IO;
+	if ((ctl->hub_fd = control_hub_open()) < 0 ||
+	    (r = loop_add(loop, ctl->hub_fd, EPOLLIN, ctl_on_hub, ctl,
+			  &ctl->hub_watch)) != 0)
 		goto out;
 	log_info("control: listening on %s (%s)", path,
 		 gid == (gid_t)-1 ? "root only" : "root and the control group");
@@ -375,6 +475,9 @@ void control_close(struct control **p)
 		ctl_conn_free(&cc);
 	}
 	loop_remove(ctl->loop, &ctl->watch);
+	loop_remove(ctl->loop, &ctl->hub_watch);
+	if (ctl->hub_fd >= 0)
+		control_hub_close(ctl->hub_fd);
 	if (ctl->fd >= 0) {
 		if (ctl->ino != 0 && lstat(ctl->path, &st) == 0 &&
 		    st.st_dev == ctl->dev && st.st_ino == ctl->ino)

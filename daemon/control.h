@@ -16,6 +16,12 @@
  *
  *   status    tokens, exports and their connections
  *   reload    as SIGHUP; error with the reason when refused
+ *   watch     live events, one line each, until the client closes:
+ *             token-arrived, token-left, conn-opened, conn-closed,
+ *             login-refused, key-used (control_watch.c)
+ *   trace ARG every PKCS#11 call of export ARG's connections, or of the
+ *             connection whose id is ARG, one line each (pkcs11/trace.h),
+ *             until the client closes
  *
  * With "json" the body is JSON (one object), else aligned text. A malformed or
  * oversized request, or none within CONTROL_REQUEST_MS, closes that control
@@ -28,7 +34,11 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "control_fmt.h"
+#include "control_watch.h"
 
 struct buf;
 struct export;
@@ -66,12 +76,5 @@ void control_close(struct control **p);
  * connections) to out as aligned text or JSON. Never waits. */
 void control_status(struct buf *out, bool json, struct export *const *ex,
 		    size_t n);
-
-/* printf into a buf (sticky failure on a buf error). */
-void control_printf(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* A JSON string literal of s: quotes, backslashes and bytes outside
- * printable ASCII escaped as \uXXXX, so any token label is valid JSON. */
-void control_json_str(struct buf *b, const char *s);
 
 #endif

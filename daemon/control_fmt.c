@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "buf.h"
-#include "control.h"
+#include "control_fmt.h"
 
 void control_printf(struct buf *b, const char *fmt, ...)
 {

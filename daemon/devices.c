@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control_watch.h"
 #include "correlate.h"
 #include "error.h"
 #include "frontend.h"
@@ -128,6 +129,8 @@ static void job_card_arrived(struct devices *d, const struct hotplug_msg *m,
 		log_msg(quiet ? LOG_DEBUG : LOG_NOTICE, NULL,
 			"token arrived in '%s' (slot %lu): %s", m->id,
 			(unsigned long)rep->slot, what);
+		control_event_token(true, m->id, rep->slot, rep->info.serial,
+				    what);
 		return;
 	}
 	hotplug_msg_format(m, line, sizeof(line));
@@ -155,6 +158,8 @@ static void job_left(struct devices *d, const struct hotplug_msg *m,
 			"are closed",
 			m->id, (unsigned long)rep->slot,
 			rep->info.serial[0] ? rep->info.serial : "unknown");
+		control_event_token(false, m->id, rep->slot, rep->info.serial,
+				    NULL);
 		return;
 	}
 	hotplug_msg_format(m, line, sizeof(line));
@@ -210,6 +215,8 @@ static bool job_retry(struct devices *d)
 		token_line(&rep, what, sizeof(what));
 		log_notice("token arrived (slot %lu, on a retry): %s",
 			   (unsigned long)rep.slot, what);
+		control_event_token(true, NULL, rep.slot, rep.info.serial,
+				    what);
 	}
 	return again;
 }

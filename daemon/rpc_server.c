@@ -1,12 +1,14 @@
 /* The p11-kit RPC server core: the dispatch table, the per-connection state
  * (initialised or not, the sessions it opened, the calls in flight), the
- * output-buffer rules p11-kit's client relies on, and the audit records.
+ * output-buffer rules p11-kit's client relies on, the audit records and the
+ * trace hook.
  * The handlers live in rpc_srv_general.c, rpc_srv_object.c and
  * rpc_srv_crypto.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "trace.h"
 #include "rpc_srv_int.h"
 
 /* ---- the dispatch table ---- */
@@ -240,6 +242,28 @@ static CK_RV srv_dispatch(struct srv_call *c)
 	return e->fn(c);
 }
 
+_Atomic unsigned rpc_server_tracing;
+
+/* The call, timed and handed to the policy's tracer: only while someone
+ * traces (rpc_server_tracing), so untraced calls pay one load. */
+static CK_RV srv_run(struct srv_call *c)
+{
+	struct rpc_trace_call tc = { .req = &c->req };
+	uint64_t t0;
+
+	if (__builtin_expect(!rpc_server_tracing, 1) || !c->srv->policy.trace)
+		return srv_dispatch(c);
+	t0 = trace_now();
+	tc.rv = srv_dispatch(c);
+	tc.ns = trace_now() - t0;
+	if (tc.rv != CKR_TOKEND_WOULD_BLOCK) {
+		tc.out = c->out;
+		tc.nout = c->nout;
+		c->srv->policy.trace(c->srv->policy.ctx, &tc);
+	}
+	return tc.rv;
+}
+
 static int srv_reply(struct srv_call *c, CK_RV rv, struct buf *resp)
 {
 	size_t start = resp->len;
@@ -275,7 +299,7 @@ int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,
 	c->srv = srv;
 	rc = rpc_request_decode(&srv->codec, req, len, &c->req);
 	if (rc == 0) {
-		rc = srv_reply(c, srv_dispatch(c), resp);
+		rc = srv_reply(c, srv_run(c), resp);
 		rpc_message_clear(&c->req);
 	}
 	free(c);
@@ -349,7 +373,7 @@ int rpc_server_try(struct rpc_server *srv, const uint8_t *req, size_t len,
 	/* An attribute read from the device (an attestation) is the front
 	 * end's CKR_TOKEND_WOULD_BLOCK: the slow path then. */
 	if (fast_hold(c, fast_class[id], &hold)) {
-		rv = srv_dispatch(c);
+		rv = srv_run(c);
 		fe_try_end(&hold);
 		if (rv != CKR_TOKEND_WOULD_BLOCK)
 			rc = srv_reply(c, rv, resp);

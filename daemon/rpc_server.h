@@ -43,6 +43,17 @@ struct rpc_audit_event {
 	CK_RV rv;              /* the call's result */
 };
 
+/* One traced call: the decoded request, the reply's arguments (valid when
+ * rv is CKR_OK), the result and how long the call took. Pointers are valid
+ * during the callback only. */
+struct rpc_trace_call {
+	const struct rpc_message *req;
+	const struct rpc_arg *out;
+	size_t nout;
+	CK_RV rv;
+	uint64_t ns;
+};
+
 /* Per-connection limits (from the daemon's config). 0 picks the default. */
 struct rpc_server_limits {
 	size_t max_sessions; /* open sessions; beyond: CKR_SESSION_COUNT (64) */
@@ -83,8 +94,14 @@ struct rpc_policy {
 	bool (*picks_slot)(void *ctx, struct app *app, CK_SLOT_ID *slot);
 	/* One call per login attempt, PIN change and private-key operation. */
 	void (*audit)(void *ctx, const struct rpc_audit_event *ev);
+	/* Every call, timed, while rpc_server_tracing is not 0. */
+	void (*trace)(void *ctx, const struct rpc_trace_call *tc);
 	struct rpc_server_limits limits;
 };
+
+/* How many tracers there are (the daemon's control socket counts them):
+ * with 0, calls are neither timed nor handed to policy.trace. */
+extern _Atomic unsigned rpc_server_tracing;
 
 /* offered: the version byte the client sent in the handshake (it picks the
  * mechanism encoding). The policy is copied. Takes ownership of app (with

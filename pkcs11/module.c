@@ -1,13 +1,15 @@
 /* The in-process module: one application context, the 2.40 and 3.0
  * function lists, and the only exported symbols (C_GetFunctionList,
  * C_GetInterfaceList, C_GetInterface). Every entry point is a thin wrapper
- * over fe_C_* with the module's app. */
+ * over fe_C_* with the module's app, traced to $TOKEND_TRACE when set
+ * (trace.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
 #include "testing.h"
+#include "trace.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -65,7 +67,7 @@ static CK_RV mod_check_args(const CK_C_INITIALIZE_ARGS *a)
 	return CKR_OK;
 }
 
-static CK_RV mod_C_Initialize(CK_VOID_PTR pInitArgs)
+static CK_RV mod_initialize(CK_VOID_PTR pInitArgs)
 {
 	struct tk_driver **drv = NULL;
 	struct hotplug_queue *q = NULL;
@@ -118,7 +120,7 @@ out:
 
 /* A blocked C_WaitForSlotEvent returns CKR_CRYPTOKI_NOT_INITIALIZED, and
  * the app goes once no thread is inside it any more. */
-static CK_RV mod_C_Finalize(CK_VOID_PTR pReserved)
+static CK_RV mod_finalize(CK_VOID_PTR pReserved)
 {
 	struct app *app;
 	struct timespec ts;
@@ -155,12 +157,36 @@ out:
 	if (!a)                                                                \
 	return CKR_CRYPTOKI_NOT_INITIALIZED
 
-/* A wrapper per implemented function: W(name, (params), (args)). */
-#define W(name, params, args)                                                  \
+/* A wrapper per function: T(name, (params), (args), (trace in), (trace
+ * out)). The trace arguments follow the call's RPC signature (trace.h);
+ * the out ones are read after the call, and shown only on CKR_OK. With no
+ * TOKEND_TRACE the one branch is all it costs. */
+#define UNPAREN(...) __VA_ARGS__
+#define NARGS(a) (sizeof(a) / sizeof((a)[0]))
+#define TRACED(name, call, tin, tout)                                          \
+	do {                                                                   \
+		if (__builtin_expect(trace_module_fd < 0, 1))                  \
+			return call;                                           \
+		const struct trace_arg in_[] = { UNPAREN tin };                \
+		uint64_t t0_ = trace_now();                                    \
+		CK_RV rv_ = call;                                              \
+		uint64_t t1_ = trace_now();                                    \
+		if (rv_ != CKR_OK) { /* the outputs may point nowhere */       \
+			trace_module_call(#name, in_, NARGS(in_), NULL, 0,     \
+					  rv_, t1_ - t0_);                     \
+			return rv_;                                            \
+		}                                                              \
+		const struct trace_arg out_[] = { UNPAREN tout };              \
+		trace_module_call(#name, in_, NARGS(in_), out_, NARGS(out_),   \
+				  rv_, t1_ - t0_);                             \
+		return rv_;                                                    \
+	} while (0)
+
+#define T(name, params, args, tin, tout)                                       \
 	static CK_RV mod_##name params                                         \
 	{                                                                      \
 		APP_OR_FAIL(app);                                              \
-		return fe_##name args;                                         \
+		TRACED(name, fe_##name args, tin, tout);                       \
 	}
 
 /* What we do not do. */
@@ -169,79 +195,142 @@ out:
 	{                                                                      \
 		APP_OR_FAIL(app);                                              \
 		(void)app;                                                     \
-		return CKR_FUNCTION_NOT_SUPPORTED;                             \
+		TRACED(name, CKR_FUNCTION_NOT_SUPPORTED, (), ());              \
+	}
+
+/* Trace arguments: a number, bytes, a buffer's room, a list, a template,
+ * a template to fill, a mechanism, a fixed-size string. */
+#define U(x)                                                                   \
+	{                                                                      \
+		TRACE_ULONG, (CK_ULONG)(x), NULL                               \
+	}
+#define B(p, l)                                                                \
+	{                                                                      \
+		TRACE_BYTES, (CK_ULONG)(l), (p)                                \
+	}
+#define ROOM(p, lp)                                                            \
+	{                                                                      \
+		TRACE_ROOM, (p) && (lp) ? *(lp) : 0, NULL                      \
+	}
+#define OUTB(p, lp)                                                            \
+	{                                                                      \
+		TRACE_BYTES, (lp) ? *(lp) : 0, (p)                             \
+	}
+#define LIST(v, np)                                                            \
+	{                                                                      \
+		TRACE_ULONGS, (np) ? *(np) : 0, (v)                            \
+	}
+#define TMPL(t, n)                                                             \
+	{                                                                      \
+		TRACE_ATTRS, (CK_ULONG)(n), (t)                                \
+	}
+#define ROOMS(t, n)                                                            \
+	{                                                                      \
+		TRACE_ROOMS, (CK_ULONG)(n), (t)                                \
+	}
+#define MECH(m)                                                                \
+	{                                                                      \
+		TRACE_MECH, 0, (m)                                             \
+	}
+#define STR(s, n)                                                              \
+	{                                                                      \
+		TRACE_STRING, (s) ? (CK_ULONG)(n) : 0, (s)                     \
+	}
+#define OUTU(p)                                                                \
+	{                                                                      \
+		TRACE_ULONG, (p) ? *(p) : 0, NULL                              \
 	}
 
 typedef CK_SESSION_HANDLE SH;
 typedef CK_OBJECT_HANDLE OH;
 
-W(C_GetInfo, (CK_INFO_PTR i), (app, i))
-W(C_GetSlotList, (CK_BBOOL p, CK_SLOT_ID_PTR l, CK_ULONG_PTR n), (app, p, l, n))
-W(C_GetSlotInfo, (CK_SLOT_ID s, CK_SLOT_INFO_PTR i), (app, s, i))
-W(C_GetTokenInfo, (CK_SLOT_ID s, CK_TOKEN_INFO_PTR i), (app, s, i))
-W(C_GetMechanismList, (CK_SLOT_ID s, CK_MECHANISM_TYPE_PTR l, CK_ULONG_PTR n),
-  (app, s, l, n))
-W(C_GetMechanismInfo,
-  (CK_SLOT_ID s, CK_MECHANISM_TYPE t, CK_MECHANISM_INFO_PTR i), (app, s, t, i))
-W(C_InitToken,
+T(C_GetInfo, (CK_INFO_PTR i), (app, i), (), ())
+T(C_GetSlotList, (CK_BBOOL p, CK_SLOT_ID_PTR l, CK_ULONG_PTR n), (app, p, l, n),
+  ({ TRACE_BYTE, p, NULL }, ROOM(l, n)), (LIST(l, n)))
+T(C_GetSlotInfo, (CK_SLOT_ID s, CK_SLOT_INFO_PTR i), (app, s, i), (U(s)),
+  (STR(i->slotDescription, 64), STR(i->manufacturerID, 32), U(i->flags)))
+T(C_GetTokenInfo, (CK_SLOT_ID s, CK_TOKEN_INFO_PTR i), (app, s, i), (U(s)),
+  (STR(i->label, 32), STR(i->manufacturerID, 32), STR(i->model, 16),
+   STR(i->serialNumber, 16), U(i->flags)))
+T(C_GetMechanismList, (CK_SLOT_ID s, CK_MECHANISM_TYPE_PTR l, CK_ULONG_PTR n),
+  (app, s, l, n), (U(s), ROOM(l, n)), (LIST(l, n)))
+T(C_GetMechanismInfo,
+  (CK_SLOT_ID s, CK_MECHANISM_TYPE t, CK_MECHANISM_INFO_PTR i), (app, s, t, i),
+  (U(s), U(t)), (U(i->ulMinKeySize), U(i->ulMaxKeySize), U(i->flags)))
+T(C_InitToken,
   (CK_SLOT_ID s, CK_UTF8CHAR_PTR p, CK_ULONG l, CK_UTF8CHAR_PTR lab),
-  (app, s, p, l, lab))
-W(C_InitPIN, (SH h, CK_UTF8CHAR_PTR p, CK_ULONG l), (app, h, p, l))
-W(C_SetPIN,
+  (app, s, p, l, lab), (U(s), B(p, l), STR(lab, 32)), ())
+T(C_InitPIN, (SH h, CK_UTF8CHAR_PTR p, CK_ULONG l), (app, h, p, l),
+  (U(h), B(p, l)), ())
+T(C_SetPIN,
   (SH h, CK_UTF8CHAR_PTR o, CK_ULONG ol, CK_UTF8CHAR_PTR n, CK_ULONG nl),
-  (app, h, o, ol, n, nl))
-W(C_OpenSession, (CK_SLOT_ID s, CK_FLAGS f, CK_VOID_PTR a, CK_NOTIFY n, SH *h),
-  (app, s, f, a, n, h))
-W(C_CloseSession, (SH h), (app, h))
-W(C_CloseAllSessions, (CK_SLOT_ID s), (app, s))
-W(C_GetSessionInfo, (SH h, CK_SESSION_INFO_PTR i), (app, h, i))
+  (app, h, o, ol, n, nl), (U(h), B(o, ol), B(n, nl)), ())
+T(C_OpenSession, (CK_SLOT_ID s, CK_FLAGS f, CK_VOID_PTR a, CK_NOTIFY n, SH *h),
+  (app, s, f, a, n, h), (U(s), U(f)), (OUTU(h)))
+T(C_CloseSession, (SH h), (app, h), (U(h)), ())
+T(C_CloseAllSessions, (CK_SLOT_ID s), (app, s), (U(s)), ())
+T(C_GetSessionInfo, (SH h, CK_SESSION_INFO_PTR i), (app, h, i), (U(h)),
+  (U(i->slotID), U(i->state), U(i->flags), U(i->ulDeviceError)))
 NS(C_GetOperationState, (SH h, CK_BYTE_PTR s, CK_ULONG_PTR l))
 NS(C_SetOperationState, (SH h, CK_BYTE_PTR s, CK_ULONG l, OH e, OH a))
-W(C_Login, (SH h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p, CK_ULONG l),
-  (app, h, u, p, l))
-W(C_Logout, (SH h), (app, h))
-W(C_CreateObject, (SH h, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *o),
-  (app, h, t, n, o))
+T(C_Login, (SH h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p, CK_ULONG l),
+  (app, h, u, p, l), (U(h), U(u), B(p, l)), ())
+T(C_Logout, (SH h), (app, h), (U(h)), ())
+T(C_CreateObject, (SH h, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *o),
+  (app, h, t, n, o), (U(h), TMPL(t, n)), (OUTU(o)))
 NS(C_CopyObject, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *no))
-W(C_DestroyObject, (SH h, OH o), (app, h, o))
-W(C_GetObjectSize, (SH h, OH o, CK_ULONG_PTR s), (app, h, o, s))
-W(C_GetAttributeValue, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n),
-  (app, h, o, t, n))
+T(C_DestroyObject, (SH h, OH o), (app, h, o), (U(h), U(o)), ())
+T(C_GetObjectSize, (SH h, OH o, CK_ULONG_PTR s), (app, h, o, s), (U(h), U(o)),
+  (OUTU(s)))
+T(C_GetAttributeValue, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n),
+  (app, h, o, t, n), (U(h), U(o), ROOMS(t, n)), (TMPL(t, n)))
 NS(C_SetAttributeValue, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n))
-W(C_FindObjectsInit, (SH h, CK_ATTRIBUTE_PTR t, CK_ULONG n), (app, h, t, n))
-W(C_FindObjects, (SH h, OH *o, CK_ULONG m, CK_ULONG_PTR n), (app, h, o, m, n))
-W(C_FindObjectsFinal, (SH h), (app, h))
-W(C_EncryptInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k))
-W(C_Encrypt, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el),
-  (app, h, d, l, e, el))
+T(C_FindObjectsInit, (SH h, CK_ATTRIBUTE_PTR t, CK_ULONG n), (app, h, t, n),
+  (U(h), TMPL(t, n)), ())
+T(C_FindObjects, (SH h, OH *o, CK_ULONG m, CK_ULONG_PTR n), (app, h, o, m, n),
+  (U(h), { TRACE_ROOM, m, NULL }), (LIST(o, n)))
+T(C_FindObjectsFinal, (SH h), (app, h), (U(h)), ())
+T(C_EncryptInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k),
+  (U(h), MECH(m), U(k)), ())
+T(C_Encrypt, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el),
+  (app, h, d, l, e, el), (U(h), B(d, l), ROOM(e, el)), (OUTB(e, el)))
 NS(C_EncryptUpdate,
    (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el))
 NS(C_EncryptFinal, (SH h, CK_BYTE_PTR e, CK_ULONG_PTR el))
-W(C_DecryptInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k))
-W(C_Decrypt, (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR d, CK_ULONG_PTR l),
-  (app, h, e, el, d, l))
+T(C_DecryptInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k),
+  (U(h), MECH(m), U(k)), ())
+T(C_Decrypt, (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR d, CK_ULONG_PTR l),
+  (app, h, e, el, d, l), (U(h), B(e, el), ROOM(d, l)), (OUTB(d, l)))
 NS(C_DecryptUpdate,
    (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
 NS(C_DecryptFinal, (SH h, CK_BYTE_PTR p, CK_ULONG_PTR l))
-W(C_DigestInit, (SH h, CK_MECHANISM_PTR m), (app, h, m))
-W(C_Digest, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol),
-  (app, h, d, l, o, ol))
-W(C_DigestUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l), (app, h, p, l))
+T(C_DigestInit, (SH h, CK_MECHANISM_PTR m), (app, h, m), (U(h), MECH(m)), ())
+T(C_Digest, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol),
+  (app, h, d, l, o, ol), (U(h), B(d, l), ROOM(o, ol)), (OUTB(o, ol)))
+T(C_DigestUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l), (app, h, p, l),
+  (U(h), B(p, l)), ())
 NS(C_DigestKey, (SH h, OH k))
-W(C_DigestFinal, (SH h, CK_BYTE_PTR o, CK_ULONG_PTR ol), (app, h, o, ol))
-W(C_SignInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k))
-W(C_Sign, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG_PTR sl),
-  (app, h, d, l, s, sl))
-W(C_SignUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l), (app, h, p, l))
-W(C_SignFinal, (SH h, CK_BYTE_PTR s, CK_ULONG_PTR sl), (app, h, s, sl))
+T(C_DigestFinal, (SH h, CK_BYTE_PTR o, CK_ULONG_PTR ol), (app, h, o, ol),
+  (U(h), ROOM(o, ol)), (OUTB(o, ol)))
+T(C_SignInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k),
+  (U(h), MECH(m), U(k)), ())
+T(C_Sign, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG_PTR sl),
+  (app, h, d, l, s, sl), (U(h), B(d, l), ROOM(s, sl)), (OUTB(s, sl)))
+T(C_SignUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l), (app, h, p, l),
+  (U(h), B(p, l)), ())
+T(C_SignFinal, (SH h, CK_BYTE_PTR s, CK_ULONG_PTR sl), (app, h, s, sl),
+  (U(h), ROOM(s, sl)), (OUTB(s, sl)))
 NS(C_SignRecoverInit, (SH h, CK_MECHANISM_PTR m, OH k))
 NS(C_SignRecover,
    (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG_PTR sl))
-W(C_VerifyInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k))
-W(C_Verify, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG sl),
-  (app, h, d, l, s, sl))
-W(C_VerifyUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l), (app, h, p, l))
-W(C_VerifyFinal, (SH h, CK_BYTE_PTR s, CK_ULONG sl), (app, h, s, sl))
+T(C_VerifyInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k),
+  (U(h), MECH(m), U(k)), ())
+T(C_Verify, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG sl),
+  (app, h, d, l, s, sl), (U(h), B(d, l), B(s, sl)), ())
+T(C_VerifyUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l), (app, h, p, l),
+  (U(h), B(p, l)), ())
+T(C_VerifyFinal, (SH h, CK_BYTE_PTR s, CK_ULONG sl), (app, h, s, sl),
+  (U(h), B(s, sl)), ())
 NS(C_VerifyRecoverInit, (SH h, CK_MECHANISM_PTR m, OH k))
 NS(C_VerifyRecover,
    (SH h, CK_BYTE_PTR s, CK_ULONG sl, CK_BYTE_PTR d, CK_ULONG_PTR l))
@@ -255,21 +344,24 @@ NS(C_DecryptVerifyUpdate,
    (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
 NS(C_GenerateKey,
    (SH h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k))
-W(C_GenerateKeyPair,
+T(C_GenerateKeyPair,
   (SH h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pt, CK_ULONG pn,
    CK_ATTRIBUTE_PTR vt, CK_ULONG vn, OH *pk, OH *vk),
-  (app, h, m, pt, pn, vt, vn, pk, vk))
+  (app, h, m, pt, pn, vt, vn, pk, vk),
+  (U(h), MECH(m), TMPL(pt, pn), TMPL(vt, vn)), (OUTU(pk), OUTU(vk)))
 NS(C_WrapKey,
    (SH h, CK_MECHANISM_PTR m, OH w, OH k, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NS(C_UnwrapKey, (SH h, CK_MECHANISM_PTR m, OH u, CK_BYTE_PTR w, CK_ULONG wl,
 		 CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k))
-W(C_DeriveKey,
+T(C_DeriveKey,
   (SH h, CK_MECHANISM_PTR m, OH b, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k),
-  (app, h, m, b, t, n, k))
-W(C_SeedRandom, (SH h, CK_BYTE_PTR s, CK_ULONG l), (app, h, s, l))
-W(C_GenerateRandom, (SH h, CK_BYTE_PTR r, CK_ULONG l), (app, h, r, l))
+  (app, h, m, b, t, n, k), (U(h), MECH(m), U(b), TMPL(t, n)), (OUTU(k)))
+T(C_SeedRandom, (SH h, CK_BYTE_PTR s, CK_ULONG l), (app, h, s, l),
+  (U(h), B(s, l)), ())
+T(C_GenerateRandom, (SH h, CK_BYTE_PTR r, CK_ULONG l), (app, h, r, l),
+  (U(h), { TRACE_ROOM, l, NULL }), (B(r, l)))
 /* Counted, so C_Finalize frees the app only after the call left it. */
-static CK_RV mod_C_WaitForSlotEvent(CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR r)
+static CK_RV mod_wait(CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR r)
 {
 	struct app *app;
 	CK_RV rv;
@@ -337,13 +429,29 @@ static CK_RV mod_C_CancelFunction(SH h)
 	return CKR_FUNCTION_NOT_PARALLEL;
 }
 
+static CK_RV mod_C_Initialize(CK_VOID_PTR a)
+{
+	TRACED(C_Initialize, mod_initialize(a), (), ());
+}
+
+static CK_RV mod_C_Finalize(CK_VOID_PTR a)
+{
+	TRACED(C_Finalize, mod_finalize(a), (), ());
+}
+
+static CK_RV mod_C_WaitForSlotEvent(CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR r)
+{
+	TRACED(C_WaitForSlotEvent, mod_wait(f, s, r), (U(f)), (OUTU(s)));
+}
+
 /* Our tokens have no user names: C_LoginUser is C_Login, the name ignored. */
 static CK_RV mod_C_LoginUser(SH h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p,
 			     CK_ULONG l, CK_UTF8CHAR_PTR name,
 			     CK_ULONG name_len)
 {
 	APP_OR_FAIL(app);
-	return fe_C_Login(app, h, u, p, l);
+	TRACED(C_LoginUser, fe_C_Login(app, h, u, p, l),
+	       (U(h), U(u), B(p, l), STR(name, name_len)), ());
 }
 
 /* The 2.40 functions in the specification's order, shared by both lists. */
@@ -411,8 +519,11 @@ static CK_INTERFACE interfaces[] = {
 
 #define NIFACES (sizeof(interfaces) / sizeof(interfaces[0]))
 
+/* Every application asks one of the getters first: TOKEND_TRACE is read
+ * there. */
 EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 {
+	trace_module_open();
 	if (!ppFunctionList)
 		return CKR_ARGUMENTS_BAD;
 	*ppFunctionList = &list_240;
@@ -424,6 +535,7 @@ EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList,
 {
 	CK_RV rv = CKR_OK;
 
+	trace_module_open();
 	if (!pulCount)
 		return CKR_ARGUMENTS_BAD;
 	if (pInterfacesList && *pulCount < NIFACES)
@@ -438,6 +550,7 @@ EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName,
 			    CK_VERSION_PTR pVersion,
 			    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
+	trace_module_open();
 	if (!ppInterface)
 		return CKR_ARGUMENTS_BAD;
 	for (size_t i = 0; i < NIFACES; i++) {

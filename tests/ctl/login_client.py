@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """login_client.py SOCKET PIN GOFILE: C_Initialize, C_OpenSession on the
 first slot with a token, C_Login as the user; prints "logged-in", then
-holds the connection until GOFILE exists (60 s at most)."""
+holds the connection until GOFILE exists (60 s at most), then C_Logout."""
 import os
 import struct
 import sys
@@ -23,6 +23,7 @@ def main():
     deadline = time.time() + 60
     while not os.path.exists(go) and time.time() < deadline:
         time.sleep(0.05)
+    rc.call(s, 0x14, 19, b"u", rc.u64(sess))  # C_Logout
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 Every key of the config parser's key tables (daemon/config*.c) has an entry
 "*KEY =*" in tokend.conf(5), and each [tokend] limit's entry names the
 default the parser sets; every long option of tokend (daemon/main.c) is in
-tokend(8); every built page renders without a groff warning.
+tokend(8); every tokenctl command (ctl/tokenctl.c) has its entry in
+tokenctl(1); every built page renders without a groff warning.
 """
 import os
 import re
@@ -71,6 +72,12 @@ check(len(opts) >= 5, f"found tokend's options ({len(opts)})")
 for opt in opts:
     check(f"*--{opt}*" in tokend8, f"tokend(8) documents --{opt}")
 
+tokenctl_c = read(os.path.join(src, "ctl", "tokenctl.c"))
+tokenctl1 = read(os.path.join(src, "doc", "tokenctl.1.scd"))
+verbs = re.findall(r'\{ "([a-z][a-z-]*)", (?:false|true) \}', tokenctl_c)
+check(len(verbs) >= 4, f"found tokenctl's commands ({len(verbs)})")
+for verb in verbs + ["check-config"]:
+    check(f"\n*{verb}*" in tokenctl1, f"tokenctl(1) documents '{verb}'")
 for page in sorted(os.listdir(man_dir)):
     if not re.fullmatch(r".+\.[1-8]", page):
         continue

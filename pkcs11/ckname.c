@@ -155,6 +155,100 @@ static const struct ckname ckname_mechs[] = {
 	N(CKM_, EDDSA),
 };
 
+static const struct ckname ckname_attrs[] = {
+	N(CKA_, CLASS),
+	N(CKA_, TOKEN),
+	N(CKA_, PRIVATE),
+	N(CKA_, LABEL),
+	N(CKA_, UNIQUE_ID),
+	N(CKA_, APPLICATION),
+	N(CKA_, VALUE),
+	N(CKA_, OBJECT_ID),
+	N(CKA_, CERTIFICATE_TYPE),
+	N(CKA_, ISSUER),
+	N(CKA_, SERIAL_NUMBER),
+	N(CKA_, AC_ISSUER),
+	N(CKA_, OWNER),
+	N(CKA_, ATTR_TYPES),
+	N(CKA_, TRUSTED),
+	N(CKA_, CERTIFICATE_CATEGORY),
+	N(CKA_, JAVA_MIDP_SECURITY_DOMAIN),
+	N(CKA_, URL),
+	N(CKA_, HASH_OF_SUBJECT_PUBLIC_KEY),
+	N(CKA_, HASH_OF_ISSUER_PUBLIC_KEY),
+	N(CKA_, CHECK_VALUE),
+	N(CKA_, KEY_TYPE),
+	N(CKA_, SUBJECT),
+	N(CKA_, ID),
+	N(CKA_, SENSITIVE),
+	N(CKA_, ENCRYPT),
+	N(CKA_, DECRYPT),
+	N(CKA_, WRAP),
+	N(CKA_, UNWRAP),
+	N(CKA_, SIGN),
+	N(CKA_, SIGN_RECOVER),
+	N(CKA_, VERIFY),
+	N(CKA_, VERIFY_RECOVER),
+	N(CKA_, DERIVE),
+	N(CKA_, START_DATE),
+	N(CKA_, END_DATE),
+	N(CKA_, MODULUS),
+	N(CKA_, MODULUS_BITS),
+	N(CKA_, PUBLIC_EXPONENT),
+	N(CKA_, PRIVATE_EXPONENT),
+	N(CKA_, PRIME_1),
+	N(CKA_, PRIME_2),
+	N(CKA_, EXPONENT_1),
+	N(CKA_, EXPONENT_2),
+	N(CKA_, COEFFICIENT),
+	N(CKA_, PUBLIC_KEY_INFO),
+	N(CKA_, PRIME),
+	N(CKA_, SUBPRIME),
+	N(CKA_, BASE),
+	N(CKA_, PRIME_BITS),
+	N(CKA_, SUB_PRIME_BITS),
+	N(CKA_, VALUE_BITS),
+	N(CKA_, VALUE_LEN),
+	N(CKA_, EXTRACTABLE),
+	N(CKA_, LOCAL),
+	N(CKA_, NEVER_EXTRACTABLE),
+	N(CKA_, ALWAYS_SENSITIVE),
+	N(CKA_, KEY_GEN_MECHANISM),
+	N(CKA_, MODIFIABLE),
+	N(CKA_, COPYABLE),
+	N(CKA_, DESTROYABLE),
+	N(CKA_, EC_PARAMS),
+	N(CKA_, EC_POINT),
+	N(CKA_, ALWAYS_AUTHENTICATE),
+	N(CKA_, WRAP_WITH_TRUSTED),
+	N(CKA_, WRAP_TEMPLATE),
+	N(CKA_, UNWRAP_TEMPLATE),
+	N(CKA_, ALLOWED_MECHANISMS),
+};
+
+static const struct ckname ckname_classes[] = {
+	N(CKO_, DATA),
+	N(CKO_, CERTIFICATE),
+	N(CKO_, PUBLIC_KEY),
+	N(CKO_, PRIVATE_KEY),
+	N(CKO_, SECRET_KEY),
+	N(CKO_, HW_FEATURE),
+	N(CKO_, DOMAIN_PARAMETERS),
+	N(CKO_, MECHANISM),
+};
+
+static const struct ckname ckname_keytypes[] = {
+	N(CKK_, RSA),
+	N(CKK_, DSA),
+	N(CKK_, DH),
+	N(CKK_, EC),
+	N(CKK_, GENERIC_SECRET),
+	N(CKK_, DES3),
+	N(CKK_, AES),
+	N(CKK_, EC_EDWARDS),
+	N(CKK_, EC_MONTGOMERY),
+};
+
 static const struct ckname ckname_users[] = {
 	N(CKU_, SO),
 	N(CKU_, USER),
@@ -187,4 +281,19 @@ const char *ckname_mech(CK_MECHANISM_TYPE mech, char buf[CKNAME_BUF])
 const char *ckname_user(CK_USER_TYPE user, char buf[CKNAME_BUF])
 {
 	return CKNAME_FIND(ckname_users, user, "CKU_", buf);
+}
+
+const char *ckname_attr(CK_ATTRIBUTE_TYPE type, char buf[CKNAME_BUF])
+{
+	return CKNAME_FIND(ckname_attrs, type, "CKA_", buf);
+}
+
+const char *ckname_class(CK_OBJECT_CLASS cls, char buf[CKNAME_BUF])
+{
+	return CKNAME_FIND(ckname_classes, cls, "CKO_", buf);
+}
+
+const char *ckname_keytype(CK_KEY_TYPE kt, char buf[CKNAME_BUF])
+{
+	return CKNAME_FIND(ckname_keytypes, kt, "CKK_", buf);
 }
