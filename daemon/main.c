@@ -158,6 +158,10 @@ static int main_frontend_start(const struct config *cfg)
 	size_t n = 0;
 	int r;
 
+	/* The TPM driver keeps its state under [tokend] state-dir. */
+	free(cfg->drivers->state_dir);
+	if (!(cfg->drivers->state_dir = strdup(cfg->state_dir)))
+		return TK_ERR_NOMEM;
 	if ((r = frontend_drivers(cfg->drivers, &drivers, &n)) != 0)
 		return r;
 	if (n == 0)
