@@ -19,7 +19,10 @@
  *    TPM-wide and would lock other users of the TPM.
  *  - Not thread-safe: the driver serialises calls per context.
  *  - Auth values and unsealed data are the caller's; the layer wipes its
- *    own copies (explicit_bzero). */
+ *    own copies (explicit_bzero).
+ *  - Outputs with a length (*len, *out_len): in, the room at the buffer;
+ *    out, the bytes written. Too little room is TK_ERR_ARG (ECDSA, RSA,
+ *    ECDH) or TK_ERR_TOO_LARGE (unseal). */
 #ifndef TOKEND_TPM_ESYS_H
 #define TOKEND_TPM_ESYS_H
 
@@ -78,7 +81,11 @@ struct tpm_key;
  * "swtpm:host=127.0.0.1,port=N"), starts it if it needs TPM2_Startup, and
  * sets up the SRK (the persistent handle srk_handle when non-zero and
  * present, else created from the standard template) and the salted
- * session. TK_ERR_REMOVED when nothing answers. */
+ * session. TK_ERR_REMOVED when nothing answers. The template's SRK is the
+ * key `tpm2_createprimary -C o -g sha256 -G ecc256:aes128cfb -a
+ * 'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|
+ * userwithauth|noda'` makes (tpm2-tools' default attributes lack noda and
+ * make another key); the layer never makes it persistent itself. */
 int tpm_open(const char *tcti, uint32_t srk_handle, struct tpm_ctx **out);
 void tpm_close(struct tpm_ctx *ctx);
 
