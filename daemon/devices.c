@@ -376,7 +376,10 @@ static void devices_settle(struct devices *d)
 		if (hotplug_correlate_feed(d->corr, &m, hotplug_now_ms()) < 0)
 			log_err("key/reader correlator: out of memory");
 		devices_note(d, &m);
-		if (m.kind == HOTPLUG_PCSC_READER || m.kind == HOTPLUG_PCSC_CARD)
+		/* a module's or the TPM's token announced this early too */
+		if (m.kind == HOTPLUG_PCSC_READER ||
+		    m.kind == HOTPLUG_PCSC_CARD ||
+		    m.kind == HOTPLUG_MODULE_TOKEN)
 			job_apply(d, &m);
 	}
 	devices_tick_arm(d);

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# The TPM token through tokend's socket, on a private swtpm: Debian's
+# p11-kit-client.so and pkcs11-tool initialise it (SO PIN, then the user
+# PIN), generate EC P-256 and RSA-2048 keys in the TPM, sign (ECDSA, RSA
+# PKCS#1 v1.5, PSS) and decrypt (OAEP) with checks by openssl; tokend
+# restarted: the keys are still there and sign; C_InitPIN with a new PIN
+# keeps the old keys usable; a corrupt file in the state directory is
+# skipped with a log line; swtpm killed: the token leaves, swtpm restarted
+# on the same state: it returns and signs; 50 wrong PINs from socket
+# clients (50 uids, so the daemon's per-peer back-off stays out of the
+# way): the right PIN still works, and with tokend stopped tpm2_getcap
+# shows the TPM's lockout counter below its maximum.
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/swtpm.sh"
+
+CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+: "${TOKEND:?TOKEND must name the tokend binary}"
+if [ ! -f "$CLIENT_SO" ]; then
+	echo "SKIP: $CLIENT_SO missing (apt-get install p11-kit-modules)"
+	exit 77
+fi
+
+TOKEND_PID=
+tokend_stop() {
+	if [ -n "$TOKEND_PID" ]; then
+		kill -TERM "$TOKEND_PID" 2>/dev/null
+		wait "$TOKEND_PID" 2>/dev/null
+		TOKEND_PID=
+	fi
+}
+e2e_cleanup() {
+	local rc=$?
+	set +e
+	tokend_stop
+	swtpm_stop
+	(exit "$rc")
+	harness_cleanup
+}
+harness_init
+trap e2e_cleanup EXIT
+harness_require swtpm pkcs11-tool openssl tpm2_getcap setpriv
+T=$HARNESS_TMP
+LOG=$T/tokend.log
+HARNESS_LOGS=("$LOG")
+swtpm_start || fail "swtpm did not start"
+STATE=$T/tpmstate
+
+cat >"$T/tokend.conf" <<EOF2
+[piv]
+enabled = no
+
+[tpm]
+tcti = $TOKEND_TEST_TCTI
+state = $STATE
+label = gw-test
+
+[export s]
+socket = $T/sock
+mode = 0666
+access = admin
+EOF2
+
+export P11_KIT_SERVER_ADDRESS=unix:path=$T/sock
+p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
+
+# Waits until the token is listed (or, with "absent", until it is not).
+token_wait() {
+	local want=${1:-present} i
+	for i in $(seq 200); do
+		if "${p11[@]}" -L 2>/dev/null | grep -q "token label *: gw-test"; then
+			[ "$want" = present ] && return 0
+		else
+			[ "$want" = absent ] && return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+tokend_start() {
+	# TOKEND_DEBUG: the driver's lines (skipped files, refusals) in the
+	# log; a short cap on the token-wide PIN delay keeps 50 tries quick.
+	TOKEND_DEBUG=1 TOKEND_TPM_DELAY_CAP_MS=200 \
+		"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
+	TOKEND_PID=$!
+	token_wait present || fail "the TPM token did not appear"
+}
+
+tokend_start
+out=$("${p11[@]}" -T 2>&1) || fail "pkcs11-tool -T: $out"
+check "the token shows the configured label" grep -q "token label *: gw-test" <<<"$out"
+check "and the model TPM 2.0" grep -q "model *: TPM 2.0" <<<"$out"
+
+run_ok "C_InitToken sets the SO PIN" "${p11[@]}" --init-token --so-pin 87654321 --label ignored
+out=$("${p11[@]}" -T 2>&1)
+check "the label given to C_InitToken is ignored" grep -q "token label *: gw-test" <<<"$out"
+run_ok "C_InitPIN by the SO sets the user PIN" "${p11[@]}" --login --login-type so \
+	--so-pin 87654321 --init-pin --pin 123456
+run_fail "a second C_InitToken with a wrong SO PIN is refused" \
+	"${p11[@]}" --init-token --so-pin 11111111 --label x
+
+run_ok "EC P-256 key generated in the TPM" "${p11[@]}" --login --pin 123456 \
+	--keypairgen --key-type EC:prime256v1 --id 01
+run_ok "RSA-2048 key generated in the TPM" "${p11[@]}" --login --pin 123456 \
+	--keypairgen --key-type rsa:2048 --id 02
+run_ok "read the EC public key" "${p11[@]}" --read-object --type pubkey --id 01 -o "$T/ec.der"
+run_ok "read the RSA public key" "${p11[@]}" --read-object --type pubkey --id 02 -o "$T/rsa.der"
+printf 'signed by the TPM through tokend\n' >"$T/data"
+openssl dgst -sha256 -binary "$T/data" >"$T/hash"
+
+sign_checks() { # PIN TAG
+	local pin=$1 tag=$2
+	run_ok "$tag: ECDSA P-256" "${p11[@]}" --login --pin "$pin" --sign --id 01 \
+		-m ECDSA --signature-format openssl -i "$T/hash" -o "$T/sig.ec"
+	run_ok "$tag: openssl verifies the ECDSA signature" openssl pkeyutl -verify -pubin \
+		-keyform DER -inkey "$T/ec.der" -in "$T/hash" -sigfile "$T/sig.ec"
+	run_ok "$tag: RSA PKCS#1 v1.5 (SHA256-RSA-PKCS)" "${p11[@]}" --login --pin "$pin" \
+		--sign --id 02 -m SHA256-RSA-PKCS -i "$T/data" -o "$T/sig.rsa"
+	run_ok "$tag: openssl verifies the PKCS#1 signature" openssl dgst -sha256 \
+		-keyform DER -verify "$T/rsa.der" -signature "$T/sig.rsa" "$T/data"
+}
+sign_checks 123456 "first PIN"
+run_ok "RSA PSS (SHA256-RSA-PKCS-PSS)" "${p11[@]}" --login --pin 123456 --sign --id 02 \
+	-m SHA256-RSA-PKCS-PSS --mgf MGF1-SHA256 --salt-len 32 \
+	-i "$T/data" -o "$T/sig.pss"
+run_ok "openssl verifies the PSS signature" openssl dgst -sha256 -keyform DER \
+	-verify "$T/rsa.der" -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 \
+	-signature "$T/sig.pss" "$T/data"
+printf 'a secret for the TPM\n' >"$T/plain"
+run_ok "openssl encrypts with OAEP" openssl pkeyutl -encrypt -pubin -keyform DER \
+	-inkey "$T/rsa.der" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
+	-pkeyopt rsa_mgf1_md:sha256 -in "$T/plain" -out "$T/enc"
+run_ok "the TPM decrypts it (RSA-PKCS-OAEP)" "${p11[@]}" --login --pin 123456 --decrypt \
+	--id 02 -m RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 \
+	-i "$T/enc" -o "$T/dec"
+check "the plaintext comes back" cmp -s "$T/plain" "$T/dec"
+
+# Restart; plus a corrupt and a foreign file in the state directory.
+tokend_stop
+printf 'TKTPM\001\001\001\377\377\377\377' >"$STATE/key-00000000deadbeef"
+printf 'not ours\n' >"$STATE/notes"
+tokend_start
+sign_checks 123456 "after a tokend restart"
+check "the corrupt file is skipped with a log line" \
+	grep -q "key-00000000deadbeef: skipped" "$LOG"
+check "and the foreign one" grep -q "notes: skipped" "$LOG"
+
+run_ok "C_InitPIN with a new user PIN" "${p11[@]}" --login --login-type so \
+	--so-pin 87654321 --init-pin --pin 654321
+sign_checks 654321 "new PIN, old keys"
+run_fail "the old user PIN no longer logs in" "${p11[@]}" --login --pin 123456 -O
+
+# The TPM goes away and comes back on the same state.
+kill "$TOKEND_TEST_SWTPM_PID"
+token_wait absent || fail "the token did not leave when swtpm was killed"
+pass "swtpm killed: the token left"
+swtpm_restart || fail "swtpm did not restart"
+token_wait present || fail "the token did not return after swtpm restarted"
+pass "swtpm restarted: the token returned"
+sign_checks 654321 "after swtpm's restart"
+
+# 50 wrong PINs, each from a uid of its own (the daemon's per-peer
+# back-off would otherwise stretch them over minutes).
+wrong=0
+for i in $(seq 50); do
+	uid=$((40000 + i))
+	if out=$(setpriv --reuid=$uid --regid=$uid --clear-groups \
+		env P11_KIT_SERVER_ADDRESS="$P11_KIT_SERVER_ADDRESS" \
+		timeout 60 pkcs11-tool --module "$CLIENT_SO" --login --pin 0000$i -O 2>&1); then
+		fail "wrong PIN $i was accepted"
+	fi
+	grep -q CKR_PIN_INCORRECT <<<"$out" && wrong=$((wrong + 1))
+done
+assert_eq 50 "$wrong" "50 wrong PINs answered CKR_PIN_INCORRECT (never locked)"
+check "the refusals are counted by tokend" grep -q "wrong user PIN refused (50 wrong" "$LOG"
+sign_checks 654321 "right PIN after 50 wrong ones"
+tokend_stop
+caps=$(tpm2_getcap -T "$TOKEND_TEST_TCTI" properties-variable 2>&1) ||
+	fail "tpm2_getcap: $caps"
+counter=$(awk '/TPM2_PT_LOCKOUT_COUNTER/ {getline; print $2}' <<<"$caps")
+[ -n "$counter" ] || counter=$(grep -A1 TPM2_PT_LOCKOUT_COUNTER <<<"$caps" | grep -o '0x[0-9a-fA-F]*' | head -1)
+max=$(grep -A1 TPM2_PT_MAX_AUTH_FAIL <<<"$caps" | grep -o '0x[0-9a-fA-F]*' | head -1)
+harness_log "lockout counter $counter, max $max"
+check "the TPM's lockout counter stayed below its maximum" test $((counter)) -lt $((max))
+check "the TPM's lockout counter did not move" test $((counter)) -eq 0
+finish
