@@ -188,4 +188,6 @@ max=$(sed -n 's/^ *TPM2_PT_MAX_AUTH_FAIL: *\(0x[0-9a-fA-F]*\).*/\1/p' <<<"$caps"
 harness_log "lockout counter $counter, max $max"
 check "the TPM's lockout counter stayed below its maximum" test $((counter)) -lt $((max))
 check "the TPM's lockout counter did not move" test $((counter)) -eq 0
+check "no sanitizer report from tokend" \
+	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$LOG'"
 finish
