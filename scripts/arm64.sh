@@ -25,6 +25,7 @@ ARM64_PKGS=(
 	crossbuild-essential-arm64 qemu-user file
 	libssl-dev:arm64 zlib1g-dev:arm64 libpcsclite-dev:arm64 libcmocka-dev:arm64
 	libp11-kit-dev:arm64 libinih-dev:arm64 libsystemd-dev:arm64 libudev-dev:arm64
+	libtss2-dev:arm64
 )
 
 declare -a TIMES=()

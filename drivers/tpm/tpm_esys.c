@@ -65,6 +65,21 @@ static int tpm_err(struct tpm_ctx *ctx, const char *fn, TSS2_RC rc)
 			drv_log(fn, "the TPM is in dictionary-attack lockout");
 			return TK_ERR_PIN_LOCKED;
 		}
+		/* Our session or objects are gone, or the TPM wants a
+		 * Startup: it was reset under us (swtpm restarted; the swtpm
+		 * TCTI connects per command). The caller opens it again. */
+		if (!(tpm & TPM2_RC_FMT1) &&
+		    (((tpm & 0xfff) >= TPM2_RC_REFERENCE_H0 &&
+		      (tpm & 0xfff) <= TPM2_RC_REFERENCE_S6) ||
+		     (tpm & 0xfff) == TPM2_RC_INITIALIZE ||
+		     (tpm & 0xfff) == TPM2_RC_REBOOT)) {
+			if (ctx && !ctx->gone)
+				drv_log(fn, "the TPM was reset (%s)",
+					Tss2_RC_Decode(rc));
+			if (ctx)
+				ctx->gone = true;
+			return TK_ERR_REMOVED;
+		}
 	}
 	drv_log(fn, "%s", Tss2_RC_Decode(rc));
 	return TK_ERR_DEVICE;
@@ -147,6 +162,28 @@ static const TPM2B_PUBLIC srk_template = {
 	},
 };
 
+/* A provisioned SRK must be a storage key (restricted decrypt, no sign):
+ * another persistent key there is a configuration mistake. */
+static int srk_check(struct tpm_ctx *ctx, uint32_t handle)
+{
+	const TPMA_OBJECT want = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+	TPM2B_PUBLIC *pub = NULL;
+	TSS2_RC rc;
+	int err = 0;
+
+	rc = Esys_ReadPublic(ctx->esys, ctx->srk, ESYS_TR_NONE, ESYS_TR_NONE,
+			     ESYS_TR_NONE, &pub, NULL, NULL);
+	if (rc)
+		return TPM_ERR(ctx, rc);
+	if ((pub->publicArea.objectAttributes &
+	     (want | TPMA_OBJECT_SIGN_ENCRYPT)) != want) {
+		drv_log(__func__, "0x%08x is not a storage key", handle);
+		err = TK_ERR_INVALID;
+	}
+	Esys_Free(pub);
+	return err;
+}
+
 static int srk_setup(struct tpm_ctx *ctx, uint32_t handle)
 {
 	const TPM2B_SENSITIVE_CREATE sens = { 0 };
@@ -159,7 +196,7 @@ static int srk_setup(struct tpm_ctx *ctx, uint32_t handle)
 					   ESYS_TR_NONE, ESYS_TR_NONE,
 					   &ctx->srk);
 		if (rc == 0)
-			return 0;
+			return srk_check(ctx, handle);
 		if (!tpm_rc_is(rc, TPM2_RC_HANDLE))
 			return TPM_ERR(ctx, rc);
 		drv_log(__func__, "no SRK at 0x%08x: creating one", handle);
@@ -227,8 +264,9 @@ int tpm_open(const char *tcti, uint32_t srk_handle, struct tpm_ctx **out)
 	if ((err = srk_setup(ctx, srk_handle)) < 0 ||
 	    (err = session_start(ctx)) < 0)
 		goto out;
-	/* Our keys share the slots with the SRK when it is transient. */
-	ctx->budget = transient_slots(ctx) - (ctx->srk_transient ? 1 : 0);
+	/* Our keys share the slots with the SRK (a persistent one takes a
+	 * slot too while a command uses it). */
+	ctx->budget = transient_slots(ctx) - 1;
 	*out = ctx;
 	ctx = NULL;
 	err = 0;
@@ -257,8 +295,8 @@ void tpm_close(struct tpm_ctx *ctx)
 	free(ctx);
 }
 
-/* Reads the TPM properties in [first, first+count) into a callback-free
- * table walk: calls see() for each. */
+/* Walks the TPM properties from first (one group: fixed or variable),
+ * calling see() for each, over as many answers as the TPM needs. */
 static int caps_props(struct tpm_ctx *ctx, uint32_t first,
 		      void (*see)(struct tpm_caps *, uint32_t, uint32_t),
 		      struct tpm_caps *out)
@@ -619,6 +657,20 @@ static void make_room(struct tpm_ctx *ctx)
 		;
 }
 
+/* The TPM (or ESYS, checking the public area) refuses what it did not make
+ * or what was changed: integrity, size, value, key, sensitive ... all mean
+ * a bad blob, not a bad TPM. */
+static bool load_refused(TSS2_RC rc)
+{
+	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+
+	if (layer == TSS2_ESAPI_RC_LAYER || layer == TSS2_MU_RC_LAYER)
+		return true;
+	return (layer == TSS2_TPM_RC_LAYER ||
+		layer == TSS2_RESMGR_TPM_RC_LAYER) &&
+	       ((rc & TPM2_RC_FMT1) || tpm_rc_is(rc, TPM2_RC_SENSITIVE));
+}
+
 /* Loads a blob into a transient slot, making room first (and again when
  * the TPM says its object memory is full: someone else holds slots). */
 static int load_blob(struct tpm_ctx *ctx, const struct tpm_blob *blob,
@@ -645,12 +697,8 @@ static int load_blob(struct tpm_ctx *ctx, const struct tpm_blob *blob,
 	if (rc) {
 		*tr = ESYS_TR_NONE;
 		err = TPM_ERR(ctx, rc);
-		/* The TPM refuses what it did not make or what was changed:
-		 * integrity, size, value, key, ... all mean a bad blob. */
-		return err == TK_ERR_DEVICE && (rc & TSS2_RC_LAYER_MASK) == 0 &&
-			       (rc & TPM2_RC_FMT1)
-			   ? TK_ERR_INVALID
-			   : err;
+		return err == TK_ERR_DEVICE && load_refused(rc) ? TK_ERR_INVALID
+								: err;
 	}
 	if ((rc = Esys_TR_SetAuth(ctx->esys, *tr, auth))) {
 		Esys_FlushContext(ctx->esys, *tr);
@@ -800,21 +848,6 @@ static int put_fixed(uint8_t *out, size_t n, const uint8_t *v, size_t vlen)
 	return 0;
 }
 
-static TPMI_ALG_HASH hash_for(size_t dlen)
-{
-	switch (dlen) {
-	case 20:
-		return TPM2_ALG_SHA1;
-	case 32:
-		return TPM2_ALG_SHA256;
-	case 48:
-		return TPM2_ALG_SHA384;
-	case 64:
-		return TPM2_ALG_SHA512;
-	}
-	return TPM2_ALG_NULL;
-}
-
 int tpm_ecdsa(struct tpm_ctx *ctx, struct tpm_key *key, const uint8_t *digest,
 	      size_t dlen, uint8_t *out, size_t *out_len)
 {
@@ -831,12 +864,19 @@ int tpm_ecdsa(struct tpm_ctx *ctx, struct tpm_key *key, const uint8_t *digest,
 	    key->kind != TPM_KEY_EC)
 		return TK_ERR_ARG;
 	n = key->bits / 8u;
-	scheme.details.ecdsa.hashAlg = hash_for(dlen);
-	if (scheme.details.ecdsa.hashAlg == TPM2_ALG_NULL ||
-	    dlen > sizeof(d.buffer) || *out_len < 2 * n)
+	if (dlen == 0 || dlen > 64 || n > sizeof(d.buffer) || *out_len < 2 * n)
 		return TK_ERR_ARG;
-	d.size = (UINT16)dlen;
-	memcpy(d.buffer, digest, dlen);
+	/* Shaped to the curve as ECDSA reads it (the leftmost n bytes of a
+	 * longer digest; a shorter one is the same integer zero-padded), and
+	 * signed as the curve's own hash: the TPM need not have SHA-1 or
+	 * SHA-512, and the signature is the same. */
+	d.size = (UINT16)n;
+	if (dlen >= n)
+		memcpy(d.buffer, digest, n);
+	else
+		memcpy(d.buffer + (n - dlen), digest, dlen);
+	scheme.details.ecdsa.hashAlg =
+	    n == 48 ? TPM2_ALG_SHA384 : TPM2_ALG_SHA256;
 	if ((err = key_use(ctx, key)) < 0 ||
 	    (err = session_for(ctx, TPMA_SESSION_DECRYPT)) < 0)
 		return err;

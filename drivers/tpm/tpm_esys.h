@@ -5,12 +5,17 @@
  * Contract between tpm_esys.c (the only file that includes tss2 headers)
  * and the rest of drivers/tpm/:
  *  - Errors are 0 or a negative TK_ERR_* (common/error.h). A TPM that
- *    stopped answering (TCTI I/O error, swtpm killed) is TK_ERR_REMOVED;
- *    an authorisation that does not match is TK_ERR_PIN_INCORRECT; the
- *    TPM in dictionary-attack lockout is TK_ERR_PIN_LOCKED (one log line).
- *  - Every authorised command runs in a salted HMAC session bound to the SRK
- *    with parameter encryption (decrypt+encrypt), so auth values, sealed
- *    data and private-key inputs and outputs are not readable on the bus.
+ *    stopped answering (TCTI I/O error, swtpm killed) or was reset under
+ *    the context (its session or our objects gone: swtpm restarted) is
+ *    TK_ERR_REMOVED, and so is every later call on that context (close it
+ *    and open again). An authorisation that does not match is
+ *    TK_ERR_PIN_INCORRECT; the TPM in dictionary-attack lockout is
+ *    TK_ERR_PIN_LOCKED (one log line).
+ *  - Every authorised command runs in a salted HMAC session (the salt
+ *    encrypted to the SRK; not bound: the SRK's auth is empty) with
+ *    parameter encryption (decrypt and/or encrypt, as far as the command's
+ *    parameters allow), so auth values, sealed data and private-key inputs
+ *    and outputs are not readable on the bus.
  *    The session and loaded keys stay alive between operations; where the
  *    TPM has few transient slots (swtpm: 3) keys are context-saved and
  *    reloaded by the layer itself, invisible to the caller.
@@ -118,9 +123,10 @@ int tpm_key_load(struct tpm_ctx *ctx, const struct tpm_blob *blob,
 		 const uint8_t *auth, size_t auth_len, struct tpm_key **out);
 void tpm_key_unload(struct tpm_ctx *ctx, struct tpm_key *key);
 
-/* ECDSA over a digest of 20, 32, 48 or 64 bytes (the hash is chosen by the
- * length; a longer one is truncated to the curve as ECDSA does). out gets
- * r||s, each bits/8 bytes. */
+/* ECDSA over a digest of 1 to 64 bytes (SHA-1 to SHA-512 alike: a longer
+ * one is truncated to the curve as ECDSA does, a shorter one taken as the
+ * integer it is; the TPM needs no hash of its own for it). out gets r||s,
+ * each bits/8 bytes. */
 int tpm_ecdsa(struct tpm_ctx *ctx, struct tpm_key *key, const uint8_t *digest,
 	      size_t dlen, uint8_t *out, size_t *out_len);
 /* The raw RSA private operation (TPM2_RSA_Decrypt, scheme NULL): in is

@@ -13,8 +13,8 @@
 #   TOKEND_TEST_SWTPM_STATE=DIR                    (its --tpmstate dir)
 #   TOKEND_TEST_SWTPM_PID=PID                      (kill it to pull the TPM)
 # exported, and exits with CMD's status. swtpm is killed and DIR removed
-# however CMD ends (trap). When TOKEND_TEST_TCTI is already set, CMD runs
-# with that TPM instead (nested use, or a developer's own TPM).
+# however CMD ends (trap). Each call has a swtpm of its own, also when
+# nested (a test may kill or lock out its TPM).
 #
 # Sourced (from a bash test that needs "swtpm killed and restarted"):
 #   . tests/harness/swtpm.sh
@@ -24,10 +24,11 @@
 #   swtpm_stop           # kills it and removes the dir: call it from your
 #                        # own EXIT trap (sourcing sets no trap)
 # Call them in the test's own shell, not in $(...): they set variables.
-# They do not change the caller's shell options (set -e etc.).
+# They do not change the caller's shell options, and work under
+# set -euo pipefail.
 # The swtpm's log is $TOKEND_TEST_SWTPM_STATE/swtpm.log.
 
-SWTPM_OWN_DIR=""
+SWTPM_OWN_DIR=${SWTPM_OWN_DIR:-}
 
 # _swtpm_spawn PORT: starts swtpm on PORT and PORT+1 with the state in
 # $TOKEND_TEST_SWTPM_STATE; returns 0 once its control port answers, 1 when
@@ -42,7 +43,7 @@ _swtpm_spawn() {
 	TOKEND_TEST_SWTPM_PID=$!
 	for i in $(seq 100); do
 		if ! kill -0 "$TOKEND_TEST_SWTPM_PID" 2>/dev/null; then
-			wait "$TOKEND_TEST_SWTPM_PID" 2>/dev/null
+			wait "$TOKEND_TEST_SWTPM_PID" 2>/dev/null || true
 			TOKEND_TEST_SWTPM_PID=""
 			return 1
 		fi
@@ -58,8 +59,8 @@ _swtpm_spawn() {
 _swtpm_kill() {
 	local pid=${TOKEND_TEST_SWTPM_PID:-}
 	[ -n "$pid" ] || return 0
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 	TOKEND_TEST_SWTPM_PID=""
 	return 0
 }
@@ -78,6 +79,12 @@ _swtpm_pick_port() {
 	return 1
 }
 
+_swtpm_failed() { # MESSAGE: says it with swtpm's log, returns 1
+	echo "swtpm.sh: $1; its log:" >&2
+	cat "$TOKEND_TEST_SWTPM_STATE/swtpm.log" >&2 2>/dev/null || true
+	return 1
+}
+
 swtpm_start() {
 	local port tries
 	TOKEND_TEST_SWTPM_STATE=$(mktemp -d "${TMPDIR:-/tmp}/tokend-swtpm.XXXXXX") || return 1
@@ -91,15 +98,15 @@ swtpm_start() {
 			return 0
 		fi
 	done
-	echo "swtpm.sh: could not start swtpm; its log:" >&2
-	cat "$TOKEND_TEST_SWTPM_STATE/swtpm.log" >&2 2>/dev/null
-	return 1
+	_swtpm_failed "could not start swtpm"
 }
 
 # A new swtpm on the same state and ports (after the test killed the old
 # one, or killing it first). The ports may linger a moment: retried.
 swtpm_restart() {
-	local port=${TOKEND_TEST_TCTI##*port=} tries
+	local port=${TOKEND_TEST_TCTI:-}
+	local tries
+	port=${port##*port=}
 	_swtpm_kill
 	for tries in $(seq 50); do
 		if _swtpm_spawn "$port"; then
@@ -108,9 +115,7 @@ swtpm_restart() {
 		fi
 		sleep 0.1
 	done
-	echo "swtpm.sh: could not restart swtpm on port $port; its log:" >&2
-	cat "$TOKEND_TEST_SWTPM_STATE/swtpm.log" >&2 2>/dev/null
-	return 1
+	_swtpm_failed "could not restart swtpm on port $port"
 }
 
 swtpm_stop() {
@@ -127,9 +132,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	if [ "$#" -eq 0 ]; then
 		echo "usage: $0 CMD [ARGS...]" >&2
 		exit 2
-	fi
-	if [ -n "${TOKEND_TEST_TCTI:-}" ]; then
-		exec "$@"
 	fi
 	trap swtpm_stop EXIT
 	trap 'exit 130' INT

@@ -29,6 +29,8 @@
 static const uint8_t PIN[] = "123456";
 #define PIN_LEN (sizeof(PIN) - 1)
 
+static pid_t restarted_pid; /* alone_restart's swtpm */
+
 struct env {
 	struct tpm_ctx *ctx;
 	struct tpm_caps caps;
@@ -61,6 +63,8 @@ static int teardown(void **state)
 
 	tpm_close(e->ctx);
 	e->ctx = NULL;
+	if (restarted_pid > 0) /* alone_restart's swtpm */
+		kill(restarted_pid, SIGTERM);
 	return 0;
 }
 
@@ -170,6 +174,23 @@ static void ec_sign_check(struct env *e, unsigned bits)
 	assert_int_not_equal(
 	    verify(k, 0, NULL, der, ecdsa_der(sig, slen / 2, der), dgst, dlen),
 	    1);
+	/* Digests shorter and longer than the curve, as OpenSSL reads them
+	 * (1, 20, 21..33, 48, 63). */
+	for (size_t l = 1; l <= 64; l += l < 20 ? 19 : l < 33 ? 1 : 15) {
+		uint8_t d[64];
+
+		RAND_bytes(d, sizeof(d));
+		slen = sizeof(sig);
+		assert_int_equal(tpm_ecdsa(e->ctx, key, d, l, sig, &slen), 0);
+		assert_int_equal(verify(k, 0, NULL, der,
+					ecdsa_der(sig, slen / 2, der), d, l),
+				 1);
+	}
+	slen = sizeof(sig);
+	assert_int_equal(tpm_ecdsa(e->ctx, key, dgst, 0, sig, &slen),
+			 TK_ERR_ARG);
+	assert_int_equal(tpm_ecdsa(e->ctx, key, dgst, 65, sig, &slen),
+			 TK_ERR_ARG);
 	EVP_PKEY_free(k);
 	tpm_key_unload(e->ctx, key);
 }
@@ -520,6 +541,18 @@ static void test_srk_interop(void **state)
 			    " tpm2_evictcontrol -Q -C o -c srk.ctx 0x81000101",
 			    dir, t),
 			 0);
+	/* A signing key at the configured handle is no SRK. */
+	assert_int_equal(
+	    sh("set -e; cd %s; export TPM2TOOLS_TCTI='%s';"
+	       " tpm2_create -Q -C srk.ctx -G ecc256 -u s.pub -r s.priv;"
+	       " tpm2_flushcontext -t;"
+	       " tpm2_load -Q -C srk.ctx -u s.pub -r s.priv -c s.ctx;"
+	       " tpm2_evictcontrol -Q -C o -c s.ctx 0x81000103;"
+	       " tpm2_flushcontext -t",
+	       dir, t),
+	    0);
+	assert_int_equal(tpm_open(t, 0x81000103, &e->ctx), TK_ERR_INVALID);
+	assert_null(e->ctx);
 	/* Absent persistent handle: the template. */
 	assert_int_equal(tpm_open(t, 0x81000102, &e->ctx), 0);
 	assert_int_equal(tpm_key_load(e->ctx, &blob, PIN, PIN_LEN, &key), 0);
@@ -670,6 +703,43 @@ static void alone_removed(void **state)
 	/* teardown closes e->ctx with the key still loaded. */
 }
 
+/* swtpm killed and restarted on the same state before the layer sent
+ * anything: the next command finds the session gone (TK_ERR_REMOVED), a new
+ * open works and the old blob still loads and signs (same SRK). */
+static void alone_restart(void **state)
+{
+	struct env *e = *state;
+	uint8_t dgst[32] = { 3 }, sig[64];
+	size_t slen = sizeof(sig);
+	struct tpm_blob blob;
+	struct tpm_key *key;
+	char line[32] = "";
+	FILE *p;
+
+	make_key(e, TPM_KEY_EC, 256, &blob, &key);
+	assert_int_equal(tpm_ecdsa(e->ctx, key, dgst, 32, sig, &slen), 0);
+	/* The harness's swtpm_restart kills the old swtpm and starts a new
+	 * one on the same ports and state; we stop that one (teardown). */
+	p = popen("bash -c '. " TOKEND_SOURCE_DIR "/tests/harness/swtpm.sh"
+		  " && swtpm_restart >&2 && echo $TOKEND_TEST_SWTPM_PID'",
+		  "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof(line), p));
+	assert_int_equal(pclose(p), 0);
+	restarted_pid = (pid_t)atoi(line);
+	assert_true(restarted_pid > 0);
+	slen = sizeof(sig);
+	assert_int_equal(tpm_ecdsa(e->ctx, key, dgst, 32, sig, &slen),
+			 TK_ERR_REMOVED);
+	tpm_key_unload(e->ctx, key);
+	tpm_close(e->ctx);
+	assert_int_equal(tpm_open(tcti(), 0, &e->ctx), 0);
+	assert_int_equal(tpm_key_load(e->ctx, &blob, PIN, PIN_LEN, &key), 0);
+	slen = sizeof(sig);
+	assert_int_equal(tpm_ecdsa(e->ctx, key, dgst, 32, sig, &slen), 0);
+	tpm_key_unload(e->ctx, key);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -686,6 +756,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_speed),
 		cmocka_unit_test(alone_removed),
 		cmocka_unit_test(alone_lockout),
+		cmocka_unit_test(alone_restart),
 	};
 
 	if (unit_filter(argc, argv) < 0)
