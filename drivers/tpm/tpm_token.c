@@ -403,6 +403,17 @@ static int rec_name(struct tpm_tok *t, struct tpm_rec *rec, const char *prefix)
 	return r;
 }
 
+/* The front end passes no CKA_LABEL to generate and write_cert: the
+ * label names the CKA_ID, "tpm-" and up to 16 bytes of it in hex. */
+static void rec_label(struct tpm_rec *rec)
+{
+	size_t k = (size_t)snprintf(rec->label, sizeof(rec->label), "tpm-");
+
+	for (size_t i = 0; i < rec->id.len && i < 16; i++, k += 2)
+		snprintf(rec->label + k, sizeof(rec->label) - k, "%02x",
+			 rec->id.b[i]);
+}
+
 static int gen_locked(struct tpm_tok *t, const struct tk_id *id,
 		      enum tk_alg alg, uint32_t *handle)
 {
@@ -411,6 +422,7 @@ static int gen_locked(struct tpm_tok *t, const struct tk_id *id,
 	int r;
 
 	rec.id = *id;
+	rec_label(&rec);
 	rec.key_kind =
 	    alg == TK_ALG_P256 || alg == TK_ALG_P384 ? TPM_KEY_EC : TPM_KEY_RSA;
 	rec.bits = alg == TK_ALG_P256      ? 256
@@ -461,6 +473,7 @@ static int tok_write_cert(struct tk_token *tok, const struct tk_id *id,
 	if (!len || len > TPM_STORE_FILE_MAX / 2)
 		return TK_ERR_TOO_LARGE;
 	rec.id = *id;
+	rec_label(&rec);
 	if (!(rec.value = malloc(len)))
 		return TK_ERR_NOMEM;
 	memcpy(rec.value, der, len);

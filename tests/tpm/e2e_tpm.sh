@@ -135,6 +135,38 @@ run_ok "the TPM decrypts it (RSA-PKCS-OAEP)" "${p11[@]}" --login --pin 123456 --
 	-i "$T/enc" -o "$T/dec"
 check "the plaintext comes back" cmp -s "$T/plain" "$T/dec"
 
+# ECDH with the EC key, against openssl's side of it (p11-kit 0.24's
+# client has no serializer for CK_ECDH1_DERIVE_PARAMS: a newer one, built
+# by scripts/p11kit-clients.sh, when there).
+NEW_CLIENT=${TOKEND_P11KIT_NEW_CLIENT:-}
+if [ -n "$NEW_CLIENT" ] && [ -f "$NEW_CLIENT" ]; then
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/peer.pem" 2>/dev/null
+	openssl pkey -in "$T/peer.pem" -pubout -outform DER -out "$T/peer.der"
+	run_ok "ECDH1-DERIVE in the TPM" timeout 60 pkcs11-tool --module "$NEW_CLIENT" \
+		--login --pin 123456 --derive -m ECDH1-DERIVE --id 01 -i "$T/peer.der" -o "$T/z.tpm"
+	run_ok "openssl's side" openssl pkeyutl -derive -inkey "$T/peer.pem" \
+		-peerkey <(openssl pkey -pubin -inform DER -in "$T/ec.der") -out "$T/z.ossl"
+	check "both derive the same secret" cmp -s "$T/z.tpm" "$T/z.ossl"
+else
+	harness_log "ECDH not checked: no newer p11-kit client ($NEW_CLIENT)"
+fi
+
+# A certificate and a data object (C_CreateObject), a key destroyed.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=gw \
+	-keyout "$T/cert.key" -outform DER -out "$T/cert.der" -days 2 2>/dev/null
+run_ok "a certificate stored" "${p11[@]}" --login --pin 123456 --write-object "$T/cert.der" \
+	--type cert --id 03
+printf 'gateway settings\n' >"$T/blob"
+run_ok "a data object stored" "${p11[@]}" --login --pin 123456 --write-object "$T/blob" \
+	--type data --label settings --application-label gw
+run_ok "a third key generated" "${p11[@]}" --login --pin 123456 --keypairgen \
+	--key-type EC:prime256v1 --id 04
+nkeys=$(ls "$STATE" | grep -c '^key-')
+run_ok "and destroyed" "${p11[@]}" --login --pin 123456 --delete-object --type privkey --id 04
+assert_eq $((nkeys - 1)) "$(ls "$STATE" | grep -c '^key-')" "its file left the state directory"
+check "state directory 0700" test "$(stat -c %a "$STATE")" = 700
+check "state files 0600" test -z "$(find "$STATE" -type f ! -perm 0600)"
+
 # Restart; plus a corrupt and a foreign file in the state directory.
 tokend_stop
 printf 'TKTPM\001\001\001\377\377\377\377' >"$STATE/key-00000000deadbeef"
@@ -144,6 +176,12 @@ sign_checks 123456 "after a tokend restart"
 check "the corrupt file is skipped with a log line" \
 	grep -q "key-00000000deadbeef: skipped" "$LOG"
 check "and the foreign one" grep -q "notes: skipped" "$LOG"
+out=$("${p11[@]}" --login --pin 123456 -O 2>&1)
+check "the certificate is still there" grep -q "label: *tpm-03" <<<"$out"
+check "and the data object" grep -q "label: *'settings'\|label: *settings" <<<"$out"
+run_ok "the data object reads back" "${p11[@]}" --login --pin 123456 --read-object \
+	--type data --label settings -o "$T/blob.back"
+check "byte for byte" cmp -s "$T/blob" "$T/blob.back"
 
 run_ok "C_InitPIN with a new user PIN" "${p11[@]}" --login --login-type so \
 	--so-pin 87654321 --init-pin --pin 654321
@@ -157,6 +195,18 @@ pass "swtpm killed: the token left"
 swtpm_restart || fail "swtpm did not restart"
 token_wait present || fail "the token did not return after swtpm restarted"
 pass "swtpm restarted: the token returned"
+sign_checks 654321 "after swtpm's restart"
+# tokend started while the TPM is away: the token comes when it answers.
+tokend_stop
+kill "$TOKEND_TEST_SWTPM_PID"
+TOKEND_DEBUG=1 TOKEND_TPM_DELAY_CAP_MS=200 \
+	"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
+TOKEND_PID=$!
+sleep 1
+token_wait absent || fail "a token without a TPM"
+swtpm_restart || fail "swtpm did not restart"
+token_wait present || fail "the token did not come when the TPM did"
+pass "tokend started before the TPM: the token came with it"
 sign_checks 654321 "after swtpm's restart"
 
 # 50 wrong PINs, each from a uid of its own (the daemon's per-peer
