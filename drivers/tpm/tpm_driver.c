@@ -52,8 +52,8 @@ static void tpm_lost(struct tpm_drv *d)
 	pthread_mutex_lock(&d->lock);
 	if (d->up) {
 		d->up = false;
-		DRV_LOG("TPM (%s) stopped answering: its token is withdrawn",
-			d->tcti);
+		DRV_NOTICE("TPM (%s) stopped answering: its token is withdrawn",
+			   d->tcti);
 		announce(d, HOTPLUG_LEFT);
 	}
 	d->kick = true;
@@ -65,10 +65,16 @@ int tpm_drv_io_done(struct tpm_drv *d, uint64_t gen, int rc)
 {
 	if (rc == TK_ERR_REMOVED && d->ctx && d->gen == gen)
 		tpm_lost(d);
+	/* One line per lockout, not one per refused login. */
+	if (rc == TK_ERR_PIN_LOCKED && !d->lockout_said)
+		DRV_NOTICE("TPM (%s) is in dictionary-attack lockout: PINs "
+			   "are refused (CKR_PIN_LOCKED) until its lockout "
+			   "interval passes or its owner clears it",
+			   d->tcti);
 	if (rc == TK_ERR_PIN_LOCKED)
-		DRV_LOG("TPM (%s) is in dictionary-attack lockout: PINs are "
-			"refused until its lockout interval passes",
-			d->tcti);
+		d->lockout_said = true;
+	else if (rc == 0)
+		d->lockout_said = false;
 	return rc;
 }
 
@@ -86,8 +92,8 @@ static int try_open(struct tpm_drv *d, bool quiet)
 	}
 	if (r < 0) {
 		if (!quiet)
-			DRV_LOG("TPM (%s): %s; retrying with back-off", d->tcti,
-				tk_strerror(r));
+			DRV_NOTICE("TPM (%s): %s; retrying with back-off",
+				   d->tcti, tk_strerror(r));
 		return r;
 	}
 	if (caps.in_lockout)
@@ -103,7 +109,7 @@ static int try_open(struct tpm_drv *d, bool quiet)
 	d->up = true;
 	announce(d, HOTPLUG_ARRIVED);
 	pthread_mutex_unlock(&d->lock);
-	DRV_LOG("TPM (%s) up: %s", d->tcti, caps.manufacturer);
+	DRV_NOTICE("TPM (%s) up: %s", d->tcti, caps.manufacturer);
 	return 0;
 }
 

@@ -25,6 +25,7 @@ struct tpm_drv {
 	struct tpm_ctx *ctx;
 	uint64_t gen; /* bumped each time the TPM comes up */
 	struct tpm_caps caps;
+	bool lockout_said; /* under io: the lockout was logged */
 	bool up;
 };
 

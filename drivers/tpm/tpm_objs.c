@@ -114,9 +114,9 @@ int tpm_objs_load(struct tpm_tok *t)
 		    recs[i].kind != TPM_REC_DATA)
 			continue;
 		if (obj_fill(t, &t->objs[t->nobjs], &recs[i]) < 0) {
-			DRV_LOG("TPM state %s/%s: skipped (its public key "
-				"does not parse)",
-				tpm_store_dir(t->store), recs[i].name);
+			DRV_NOTICE("TPM state %s/%s: skipped (its public key "
+				   "does not parse)",
+				   tpm_store_dir(t->store), recs[i].name);
 			continue;
 		}
 		t->nobjs++;

@@ -238,13 +238,14 @@ int tpm_pin_check(struct tpm_pin *p, struct tpm_ctx *ctx, enum tk_user who,
 	if (rc == TK_ERR_PIN_INCORRECT) {
 		p->fails++;
 		p->last_fail_ms = now_ms();
-		DRV_LOG("TPM token: wrong %s PIN refused (%u wrong since the "
-			"last right one; the next try waits %u ms)",
-			who == TK_USER_ADMIN ? "SO" : "user", p->fails,
-			tpm_pin_delay_ms(p->fails, p->cap_ms));
+		DRV_NOTICE(
+		    "TPM token: wrong %s PIN refused (%u wrong since the "
+		    "last right one; the next try waits %u ms)",
+		    who == TK_USER_ADMIN ? "SO" : "user", p->fails,
+		    tpm_pin_delay_ms(p->fails, p->cap_ms));
 		if (counter_write(p) < 0)
-			DRV_LOG("TPM token: the wrong-PIN counter could not "
-				"be saved");
+			DRV_NOTICE("TPM token: the wrong-PIN counter could not "
+				   "be saved");
 	} else if (rc == 0 && p->fails) {
 		p->fails = 0;
 		(void)counter_write(p);

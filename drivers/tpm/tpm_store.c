@@ -396,9 +396,9 @@ int tpm_store_load(struct tpm_store *s, struct tpm_rec **out, size_t *n)
 		if (rc == TK_ERR_NOMEM)
 			goto fail;
 		if (rc < 0) {
-			DRV_LOG("TPM state %s/%s: skipped (%s: not a tokend "
-				"TPM record of this version)",
-				s->dir, de->d_name, tk_strerror(rc));
+			DRV_NOTICE("TPM state %s/%s: skipped (%s: not a tokend "
+				   "TPM record of this version)",
+				   s->dir, de->d_name, tk_strerror(rc));
 			continue;
 		}
 		k++;

@@ -250,7 +250,7 @@ static int tok_reset(struct tk_token *tok)
 	r = io_end(t, r);
 	secrets_wipe(t);
 	if (r == 0)
-		DRV_LOG("TPM token initialised (SO PIN set, objects wiped)");
+		DRV_NOTICE("TPM token initialised (SO PIN set, objects wiped)");
 	return r;
 }
 
