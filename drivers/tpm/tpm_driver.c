@@ -140,7 +140,7 @@ static void *watch_thread(void *arg)
 	struct tpm_drv *d = arg;
 	unsigned backoff = 0, wait;
 	struct timespec ts;
-	bool up, failed_once = false;
+	bool up, failed_once = true; /* tpm_driver_new said it */
 
 	pthread_mutex_lock(&d->lock);
 	while (!d->stop) {
@@ -275,6 +275,10 @@ int tpm_driver_new(const struct drv_config *cfg, struct tk_driver **out)
 	pthread_condattr_destroy(&ca);
 	if ((r = cfg_copy(d, cfg)) < 0)
 		goto out;
+	/* One try now, so a TPM that answers is there for the first slot
+	 * list (the module's C_GetSlotList, the daemon's start-up scan);
+	 * the thread retries with back-off otherwise. */
+	(void)try_open(d, false);
 	if (pthread_create(&d->thread, NULL, watch_thread, d) != 0) {
 		r = TK_ERR_NOMEM;
 		goto out;

@@ -243,6 +243,23 @@ max=$(sed -n 's/^ *TPM2_PT_MAX_AUTH_FAIL: *\(0x[0-9a-fA-F]*\).*/\1/p' <<<"$caps"
 harness_log "lockout counter $counter, max $max"
 check "the TPM's lockout counter stayed below its maximum" test $((counter)) -lt $((max))
 check "the TPM's lockout counter did not move" test $((counter)) -eq 0
+
+# The in-process module leaves the TPM alone unless in-process = yes.
+if [ -n "${TOKEND_MODULE:-}" ]; then
+	mod=(timeout 60 pkcs11-tool --module "$TOKEND_MODULE")
+	out=$(TOKEND_CONF=$T/tokend.conf "${mod[@]}" -L 2>&1)
+	check "the in-process module does not serve the TPM by default" \
+		bash -c "! grep -q gw-test <<<'$out'"
+	printf '[piv]\nenabled = no\n[tpm]\ntcti = %s\nstate = %s\nlabel = gw-test\nin-process = yes\n' \
+		"$TOKEND_TEST_TCTI" "$STATE" >"$T/inproc.conf"
+	out=$(TOKEND_CONF=$T/inproc.conf "${mod[@]}" -L 2>&1)
+	check "with in-process = yes it does" grep -q "token label *: gw-test" <<<"$out"
+	run_ok "in-process: ECDSA with the same key" env TOKEND_CONF="$T/inproc.conf" \
+		"${mod[@]}" --login --pin 654321 --sign --id 01 -m ECDSA \
+		--signature-format openssl -i "$T/hash" -o "$T/sig.inproc"
+	run_ok "in-process: openssl verifies it" openssl pkeyutl -verify -pubin \
+		-keyform DER -inkey "$T/ec.der" -in "$T/hash" -sigfile "$T/sig.inproc"
+fi
 check "no sanitizer report from tokend" \
 	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$LOG'"
 finish
