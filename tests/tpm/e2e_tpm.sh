@@ -150,6 +150,27 @@ else
 	harness_log "ECDH not checked: no newer p11-kit client ($NEW_CLIENT)"
 fi
 
+# P-384 and RSA-3072 where the TPM has them (swtpm does).
+run_ok "P-384 key generated in the TPM" "${p11[@]}" --login --pin 123456 \
+	--keypairgen --key-type EC:secp384r1 --id 05
+# (pkcs11-tool 0.23 --read-object cannot make a P-384 EVP_PKEY: the
+# point from -O, wrapped in a SubjectPublicKeyInfo here.)
+pt=$("${p11[@]}" -O --type pubkey --id 05 2>/dev/null | sed -n 's/^ *EC_POINT: *0461\(04[0-9a-f]*\)$/\1/p')
+[ ${#pt} -eq 194 ] || fail "no P-384 EC_POINT in pkcs11-tool -O: '$pt'"
+xxd -r -p <<<"3076301006072a8648ce3d020106052b81040022036200$pt" >"$T/p384.der"
+openssl dgst -sha384 -binary "$T/data" >"$T/hash384"
+run_ok "ECDSA P-384 over SHA-384" "${p11[@]}" --login --pin 123456 --sign --id 05 \
+	-m ECDSA --signature-format openssl -i "$T/hash384" -o "$T/sig.384"
+run_ok "openssl verifies it" openssl pkeyutl -verify -pubin -keyform DER \
+	-inkey "$T/p384.der" -in "$T/hash384" -sigfile "$T/sig.384"
+run_ok "RSA-3072 key generated in the TPM" "${p11[@]}" --login --pin 123456 \
+	--keypairgen --key-type rsa:3072 --id 06
+run_ok "read its public key" "${p11[@]}" --read-object --type pubkey --id 06 -o "$T/rsa3k.der"
+run_ok "RSA-3072 PKCS#1 v1.5" "${p11[@]}" --login --pin 123456 --sign --id 06 \
+	-m SHA256-RSA-PKCS -i "$T/data" -o "$T/sig.3k"
+run_ok "openssl verifies it" openssl dgst -sha256 -keyform DER -verify "$T/rsa3k.der" \
+	-signature "$T/sig.3k" "$T/data"
+
 # A certificate and a data object (C_CreateObject), a key destroyed.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=gw \
 	-keyout "$T/cert.key" -outform DER -out "$T/cert.der" -days 2 2>/dev/null
