@@ -326,7 +326,8 @@ static void test_ecdh(void **state)
 	/* A point off the curve is refused, not computed with. */
 	point[40] ^= 1;
 	zlen = sizeof(z);
-	assert_true(tpm_ecdh(e->ctx, key, point, plen, z, &zlen) < 0);
+	assert_int_equal(tpm_ecdh(e->ctx, key, point, plen, z, &zlen),
+			 TK_ERR_ARG);
 	EVP_PKEY_free(ours);
 	EVP_PKEY_free(peer);
 	tpm_key_unload(e->ctx, key);
@@ -487,6 +488,8 @@ static void put_file(const char *dir, const char *name, const uint8_t *p,
 	assert_int_equal(fwrite(p, 1, n, f), n);
 	assert_int_equal(fclose(f), 0);
 }
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int sh(const char *fmt, ...)
 {
