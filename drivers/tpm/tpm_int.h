@@ -48,6 +48,7 @@ struct tpm_tok {
 	size_t nobjs;
 	uint32_t next_handle;
 	char serial[17];
+	struct tpm_caps caps; /* the TPM's, as it was at open */
 	/* The token secret while a user or the SO is logged in. */
 	uint8_t s[TPM_SECRET_LEN];
 	bool user_in, so_in;

@@ -80,7 +80,7 @@ static void tok_close(struct tk_token *tok)
 static int tok_info(struct tk_token *tok, struct tk_token_info *out)
 {
 	struct tpm_tok *t = tok_of(tok);
-	const struct tpm_caps *c = &t->drv->caps;
+	const struct tpm_caps *c = &t->caps; /* no TPM round trip */
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->label, sizeof(out->label), "%s", t->drv->label);
@@ -658,6 +658,7 @@ int tpm_tok_open(struct tpm_drv *d, struct tk_token **out)
 	}
 	pthread_mutex_lock(&d->io);
 	t->gen = d->gen;
+	t->caps = d->caps;
 	if (!d->ctx)
 		r = TK_ERR_NOT_FOUND;
 	else if ((r = tpm_pin_load(&t->pin, t->store)) == 0 &&
