@@ -12,6 +12,9 @@ void drv_log_set_sink(drv_log_sink sink)
 }
 
 static void drv_vlog(const char *fn, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void drv_vlog(const char *fn, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "tokend: %s: ", fn);
 	vfprintf(stderr, fmt, ap);

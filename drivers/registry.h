@@ -11,9 +11,10 @@
 
 /* A new array of the drivers cfg asks for, in the order the front end
  * probes them: PIV (unless [piv] enabled = no), then each [module NAME] in
- * the file's order, then the TPM ([tpm], tpm/tpm_driver.h). cfg NULL: the defaults (PIV on every reader). *out is
- * freed with free() after each driver's ops->free. A driver that cannot
- * start is left out and logged; returns 0 or TK_ERR_NOMEM. */
+ * the file's order, then the TPM ([tpm], tpm/tpm_driver.h). cfg NULL: the
+ * defaults (PIV on every reader). *out is freed with free() after each driver's
+ * ops->free. A driver that cannot start is left out and logged; returns 0 or
+ * TK_ERR_NOMEM. */
 int drivers_from_config(const struct drv_config *cfg, struct tk_driver ***out,
 			size_t *n);
 
