@@ -10,6 +10,7 @@
 
 #include "drv_log.h"
 #include "p11.h"
+#include "tokend-pkcs11.h"
 #include "tpm_int.h"
 
 static struct tpm_tok *tok_of(struct tk_token *tok)
@@ -213,6 +214,27 @@ static int tok_set_pin(struct tk_token *tok, const struct tk_setpin *req,
 				new_len);
 	explicit_bzero(s, sizeof(s));
 	return io_end(t, r);
+}
+
+/* C_SetPIN: "so:<SO PIN>", or the SO logged in and no user (PKCS#11: the
+ * PIN of who is logged in; token-wide here), changes the SO PIN; anything
+ * else is the user PIN changing itself. */
+static int tok_setpin_parse(struct tk_token *tok, const uint8_t *old,
+			    size_t old_len, struct tk_setpin *q)
+{
+	const struct tpm_tok *t = tok_of(tok);
+	size_t n = strlen(TOKEND_SETPIN_SO_PREFIX);
+
+	q->spends = q->sets =
+	    t->so_in && !t->user_in ? TK_USER_ADMIN : TK_USER_PIN;
+	q->old = old;
+	q->old_len = old_len;
+	if (old_len >= n && memcmp(old, TOKEND_SETPIN_SO_PREFIX, n) == 0) {
+		q->spends = q->sets = TK_USER_ADMIN;
+		q->old += n;
+		q->old_len -= n;
+	}
+	return 0;
 }
 
 static int tok_init_pin(struct tk_token *tok, const uint8_t *pin, size_t len)
@@ -612,6 +634,7 @@ static const struct tk_token_ops tok_ops = {
 	.delete_key = tok_delete_key,
 	.create_data = tok_create_data,
 	.delete_data = tok_delete_data,
+	.setpin_parse = tok_setpin_parse,
 	.set_pin = tok_set_pin,
 	.init_pin = tok_init_pin,
 	.reset = tok_reset,

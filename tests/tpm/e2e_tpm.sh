@@ -207,6 +207,17 @@ run_ok "C_InitPIN with a new user PIN" "${p11[@]}" --login --login-type so \
 	--so-pin 87654321 --init-pin --pin 654321
 sign_checks 654321 "new PIN, old keys"
 run_fail "the old user PIN no longer logs in" "${p11[@]}" --login --pin 123456 -O
+run_ok "C_SetPIN: the user changes the PIN" "${p11[@]}" --change-pin --pin 654321 \
+	--new-pin 24681357
+run_ok "the changed PIN signs with the old keys" "${p11[@]}" --login --pin 24681357 \
+	--sign --id 01 -m ECDSA -i "$T/hash" -o "$T/sig.x"
+run_ok "C_SetPIN back" "${p11[@]}" --change-pin --pin 24681357 --new-pin 654321
+run_ok "C_SetPIN by the logged-in SO changes the SO PIN" "${p11[@]}" --login --login-type so \
+	--so-pin 87654321 --change-pin --new-pin 13572468
+run_fail "the old SO PIN no longer works (C_InitPIN)" "${p11[@]}" --login --login-type so \
+	--so-pin 87654321 --init-pin --pin 654321
+run_ok "the new SO PIN does" "${p11[@]}" --login --login-type so --so-pin 13572468 \
+	--init-pin --pin 654321
 
 # The TPM goes away and comes back on the same state.
 kill "$TOKEND_TEST_SWTPM_PID"
