@@ -97,9 +97,10 @@ static int try_open(struct tpm_drv *d, bool quiet)
 		return r;
 	}
 	if (caps.in_lockout)
-		DRV_LOG("TPM (%s) is in dictionary-attack lockout (counter "
-			"%u of %u)",
-			d->tcti, caps.lockout_counter, caps.max_auth_fail);
+		DRV_NOTICE("TPM (%s) is in dictionary-attack lockout (counter "
+			   "%u of %u): the token's keys are noDA and still "
+			   "work; other users of the TPM are locked out",
+			   d->tcti, caps.lockout_counter, caps.max_auth_fail);
 	pthread_mutex_lock(&d->io);
 	d->ctx = ctx;
 	d->caps = caps;

@@ -254,7 +254,7 @@ int tpm_store_open(const char *dir, struct tpm_store **out)
 
 	*out = NULL;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		DRV_LOG("TPM state directory %s: %s", dir, strerror(errno));
+		DRV_NOTICE("TPM state directory %s: %s", dir, strerror(errno));
 		return TK_ERR_IO;
 	}
 	if (!(s = calloc(1, sizeof(*s))) || !(s->dir = strdup(dir))) {
@@ -263,7 +263,7 @@ int tpm_store_open(const char *dir, struct tpm_store **out)
 	}
 	s->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dfd < 0) {
-		DRV_LOG("TPM state directory %s: %s", dir, strerror(errno));
+		DRV_NOTICE("TPM state directory %s: %s", dir, strerror(errno));
 		free(s->dir);
 		free(s);
 		return TK_ERR_IO;
@@ -457,7 +457,7 @@ int tpm_store_write(struct tpm_store *s, const struct tpm_rec *rec)
 		   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	rc = TK_ERR_IO;
 	if (fd < 0 || write_all(fd, p, len) < 0 || fsync(fd) < 0) {
-		DRV_LOG("TPM state %s/%s: %s", s->dir, tmp, strerror(errno));
+		DRV_NOTICE("TPM state %s/%s: %s", s->dir, tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		(void)unlinkat(s->dfd, tmp, 0);
@@ -468,8 +468,8 @@ int tpm_store_write(struct tpm_store *s, const struct tpm_rec *rec)
 		goto out;
 	}
 	if (renameat(s->dfd, tmp, s->dfd, rec->name) < 0 || fsync(s->dfd) < 0) {
-		DRV_LOG("TPM state %s/%s: %s", s->dir, rec->name,
-			strerror(errno));
+		DRV_NOTICE("TPM state %s/%s: %s", s->dir, rec->name,
+			   strerror(errno));
 		(void)unlinkat(s->dfd, tmp, 0);
 		goto out;
 	}
@@ -485,7 +485,8 @@ int tpm_store_remove(struct tpm_store *s, const char *name)
 	if (!name_ok(name))
 		return TK_ERR_ARG;
 	if (unlinkat(s->dfd, name, 0) < 0 && errno != ENOENT) {
-		DRV_LOG("TPM state %s/%s: %s", s->dir, name, strerror(errno));
+		DRV_NOTICE("TPM state %s/%s: %s", s->dir, name,
+			   strerror(errno));
 		return TK_ERR_IO;
 	}
 	return fsync(s->dfd) < 0 ? TK_ERR_IO : 0;
