@@ -277,7 +277,8 @@ check "the TPM's lockout counter stayed below its maximum" test $((counter)) -lt
 check "the TPM's lockout counter did not move" test $((counter)) -eq 0
 
 # The in-process module leaves the TPM alone unless in-process = yes.
-if [ -n "${TOKEND_MODULE:-}" ]; then
+# (Not under TSan: the module cannot be loaded into pkcs11-tool there.)
+if [ -n "${TOKEND_MODULE:-}" ] && [ "${TOKEND_TSAN:-0}" != 1 ]; then
 	mod=(timeout 60 pkcs11-tool --module "$TOKEND_MODULE")
 	case ${TOKEND_SANITIZE:-0} in
 	1 | ON | on | TRUE | true | YES | yes)
@@ -301,5 +302,5 @@ if [ -n "${TOKEND_MODULE:-}" ]; then
 		-keyform DER -inkey "$T/ec.der" -in "$T/hash" -sigfile "$T/sig.inproc"
 fi
 check "no sanitizer report from tokend" \
-	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$LOG'"
+	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' '$LOG'"
 finish
