@@ -342,6 +342,8 @@ static void devices_on_queue(struct loop *loop, int fd, uint32_t events,
 		if (hotplug_correlate_feed(d->corr, &m, hotplug_now_ms()) < 0)
 			log_err("key/reader correlator: out of memory");
 		devices_note(d, &m);
+		if (m.kind == HOTPLUG_TPM) /* the TPM driver retries now */
+			frontend_drivers_hint(&m);
 		if (m.kind != HOTPLUG_PCSC_READER &&
 		    m.kind != HOTPLUG_PCSC_CARD &&
 		    m.kind != HOTPLUG_MODULE_TOKEN)

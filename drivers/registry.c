@@ -105,3 +105,17 @@ void drivers_watch(struct tk_driver **list, size_t n, struct hotplug_queue *q)
 	(void)q;
 #endif
 }
+
+void drivers_hint(struct tk_driver **list, size_t n,
+		  const struct hotplug_msg *m)
+{
+#ifdef TOKEND_HAVE_TPM_DRIVER
+	for (size_t i = 0; i < n; i++)
+		if (list[i] && tpm_driver_is(list[i]))
+			tpm_driver_hint(list[i], m);
+#else
+	(void)list;
+	(void)n;
+	(void)m;
+#endif
+}

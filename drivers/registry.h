@@ -24,4 +24,11 @@ struct hotplug_queue;
  * announce them into q from now on; the others ignore it. Once per list. */
 void drivers_watch(struct tk_driver **list, size_t n, struct hotplug_queue *q);
 
+/* A hardware watcher's message that may concern a driver's device (a TPM
+ * resource manager, /dev/tpmrm*, appeared): the driver looks again now
+ * instead of at the end of its back-off. The others ignore it. */
+struct hotplug_msg;
+void drivers_hint(struct tk_driver **list, size_t n,
+		  const struct hotplug_msg *m);
+
 #endif

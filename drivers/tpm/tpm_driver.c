@@ -227,6 +227,20 @@ void tpm_driver_watch(struct tk_driver *drv, struct hotplug_queue *q)
 	pthread_mutex_unlock(&d->lock);
 }
 
+void tpm_driver_hint(struct tk_driver *drv, const struct hotplug_msg *m)
+{
+	struct tpm_drv *d = tdrv_of(drv);
+
+	if (m->kind != HOTPLUG_TPM || m->ev != HOTPLUG_ARRIVED)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (!d->up) {
+		d->kick = true;
+		pthread_cond_broadcast(&d->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 static int cfg_copy(struct tpm_drv *d, const struct drv_config *cfg)
 {
 	const struct drv_tpm_cfg *c = &cfg->tpm;

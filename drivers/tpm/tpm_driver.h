@@ -19,4 +19,9 @@ int tpm_driver_new(const struct drv_config *cfg, struct tk_driver **out);
 bool tpm_driver_is(const struct tk_driver *drv);
 void tpm_driver_watch(struct tk_driver *drv, struct hotplug_queue *q);
 
+struct hotplug_msg;
+/* A TPM resource manager appeared (udev): while the TPM is not open, the
+ * thread tries now instead of at the end of its back-off. */
+void tpm_driver_hint(struct tk_driver *drv, const struct hotplug_msg *m);
+
 #endif
