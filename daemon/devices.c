@@ -355,6 +355,8 @@ static void devices_drain(struct devices *d)
 		if (hotplug_correlate_feed(d->corr, &m, hotplug_now_ms()) < 0)
 			log_err("key/reader correlator: out of memory");
 		devices_note(d, &m);
+		if (m.kind == HOTPLUG_TPM) /* the TPM driver retries now */
+			frontend_drivers_hint(&m);
 		if (!devices_slot_event(&m))
 			continue;
 		if (!(it = calloc(1, sizeof(*it)))) {

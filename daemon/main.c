@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "drv_log.h"
 #include "conn.h"
 #include "error.h"
 #include "frontend.h"
@@ -152,12 +153,23 @@ static int main_check(const struct main_args *a)
  * (devices.c, started with the service); pcscd may be absent: the PC/SC
  * watcher reconnects with back-off, so tokend starts anyway and serves an
  * empty slot list until then. */
+/* The drivers' notices (a TPM gone, a state file skipped) in our log. */
+static void main_drv_notice(const char *line)
+{
+	log_notice("%s", line);
+}
+
 static int main_frontend_start(const struct config *cfg)
 {
 	struct tk_driver **drivers;
 	size_t n = 0;
 	int r;
 
+	drv_log_set_sink(main_drv_notice);
+	/* The TPM driver keeps its state under [tokend] state-dir. */
+	free(cfg->drivers->state_dir);
+	if (!(cfg->drivers->state_dir = strdup(cfg->state_dir)))
+		return TK_ERR_NOMEM;
 	if ((r = frontend_drivers(cfg->drivers, &drivers, &n)) != 0)
 		return r;
 	if (n == 0)

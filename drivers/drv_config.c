@@ -315,6 +315,91 @@ static int module_timeout(struct drv_parse *p, const char *v, char *why,
 	return 0;
 }
 
+/* ---- [tpm] ---- */
+
+static int yes_no(const char *key, const char *v, bool *out, char *why,
+		  size_t len)
+{
+	if (strcmp(v, "yes") == 0)
+		*out = true;
+	else if (strcmp(v, "no") == 0)
+		*out = false;
+	else
+		return why_set(why, len, "bad %s '%s': expected yes or no", key,
+			       v);
+	return 0;
+}
+
+static int tpm_enabled(struct drv_parse *p, const char *v, char *why,
+		       size_t len)
+{
+	bool b = false;
+	int r = yes_no("enabled", v, &b, why, len);
+
+	if (r == 0)
+		p->cfg->tpm.enabled = b;
+	return r;
+}
+
+static int tpm_in_process(struct drv_parse *p, const char *v, char *why,
+			  size_t len)
+{
+	return yes_no("in-process", v, &p->cfg->tpm.in_process, why, len);
+}
+
+static int tpm_str(char **dst, const char *v)
+{
+	free(*dst);
+	return (*dst = strdup(v)) ? 0 : TK_ERR_NOMEM;
+}
+
+/* An explicit TCTI: device:PATH, swtpm:..., mssim:... (never the loader's
+ * probing, which may try D-Bus). */
+static int tpm_tcti(struct drv_parse *p, const char *v, char *why, size_t len)
+{
+	if (!strchr(v, ':') || v[0] == ':')
+		return why_set(why, len,
+			       "bad tcti '%s': expected NAME:CONFIG, e.g. "
+			       "device:/dev/tpmrm0 or "
+			       "swtpm:host=127.0.0.1,port=2321",
+			       v);
+	return tpm_str(&p->cfg->tpm.tcti, v);
+}
+
+static int tpm_state(struct drv_parse *p, const char *v, char *why, size_t len)
+{
+	if (v[0] != '/')
+		return why_set(why, len, "state must be absolute: '%s'", v);
+	return tpm_str(&p->cfg->tpm.state, v);
+}
+
+static int tpm_label(struct drv_parse *p, const char *v, char *why, size_t len)
+{
+	if (strlen(v) > 32 || !v[0])
+		return why_set(why, len,
+			       "bad label '%s': 1 to 32 bytes (a PKCS#11 "
+			       "token label)",
+			       v);
+	return tpm_str(&p->cfg->tpm.label, v);
+}
+
+static int tpm_srk(struct drv_parse *p, const char *v, char *why, size_t len)
+{
+	char *end;
+	unsigned long h;
+
+	errno = 0;
+	h = strtoul(v, &end, 16);
+	if (strncmp(v, "0x", 2) != 0 || *end || errno || (h >> 24) != 0x81 ||
+	    h > 0xFFFFFFFFul)
+		return why_set(why, len,
+			       "bad srk-handle '%s': expected a persistent "
+			       "handle 0x81000000 to 0x81FFFFFF",
+			       v);
+	p->cfg->tpm.srk_handle = (uint32_t)h;
+	return 0;
+}
+
 struct drv_key {
 	const char *name;
 	int (*set)(struct drv_parse *p, const char *v, char *why, size_t len);
@@ -336,6 +421,16 @@ static const struct drv_key module_keys[] = {
 	{ NULL, NULL, false },
 };
 
+static const struct drv_key tpm_keys[] = {
+	{ "enabled", tpm_enabled, false },
+	{ "tcti", tpm_tcti, false },
+	{ "state", tpm_state, false },
+	{ "label", tpm_label, false },
+	{ "in-process", tpm_in_process, false },
+	{ "srk-handle", tpm_srk, false },
+	{ NULL, NULL, false },
+};
+
 /* ---- sections ---- */
 
 void drv_parse_init(struct drv_parse *p, struct drv_config *cfg)
@@ -347,7 +442,7 @@ void drv_parse_init(struct drv_parse *p, struct drv_config *cfg)
 
 bool drv_parse_is_section(const char *section)
 {
-	return strcmp(section, "piv") == 0 ||
+	return strcmp(section, "piv") == 0 || strcmp(section, "tpm") == 0 ||
 	       (strncmp(section, "module", 6) == 0 &&
 		(section[6] == ' ' || section[6] == '\t'));
 }
@@ -389,6 +484,16 @@ int drv_parse_section(struct drv_parse *p, const char *section, unsigned line,
 	p->seen = 0;
 	if (!drv_parse_is_section(section))
 		return 1;
+	if (strcmp(section, "tpm") == 0) {
+		if (p->tpm_line)
+			return why_set(why, whylen,
+				       "duplicate section [tpm] (first at "
+				       "line %u)",
+				       p->tpm_line);
+		p->tpm_line = line;
+		p->cur = DRV_CUR_TPM;
+		return 0;
+	}
 	if (strcmp(section, "piv") != 0)
 		return module_section(p,
 				      section + 6 + strspn(section + 6, " \t"),
@@ -405,11 +510,15 @@ int drv_parse_section(struct drv_parse *p, const char *section, unsigned line,
 int drv_parse_key(struct drv_parse *p, const char *key, const char *value,
 		  char *why, size_t whylen)
 {
-	const struct drv_key *k = p->cur == 0 ? piv_keys : module_keys;
-	const char *section = p->cur == 0 ? "[piv]" : "[module ...]";
+	const struct drv_key *k = p->cur == 0             ? piv_keys
+				  : p->cur == DRV_CUR_TPM ? tpm_keys
+							  : module_keys;
+	const char *section = p->cur == 0             ? "[piv]"
+			      : p->cur == DRV_CUR_TPM ? "[tpm]"
+						      : "[module ...]";
 	uint32_t bit = 1;
 
-	if (p->cur < 0)
+	if (p->cur == -1)
 		return why_set(why, whylen, "key '%s' outside of a section",
 			       key);
 	for (; k->name; k++, bit <<= 1) {
@@ -424,7 +533,7 @@ int drv_parse_key(struct drv_parse *p, const char *key, const char *value,
 	if (p->cur > 0)
 		return why_set(why, whylen, "unknown key '%s' in [module %s]",
 			       key, cur_module(p)->name);
-	return why_set(why, whylen, "unknown key '%s' in [piv]", key);
+	return why_set(why, whylen, "unknown key '%s' in %s", key, section);
 }
 
 int drv_parse_finish(struct drv_parse *p, unsigned *line, char *why,
@@ -450,6 +559,7 @@ int drv_config_new(struct drv_config **out)
 	if (!(*out = calloc(1, sizeof(**out))))
 		return TK_ERR_NOMEM;
 	(*out)->piv.enabled = true;
+	(*out)->tpm.enabled = -1;
 	return 0;
 }
 
@@ -461,6 +571,10 @@ void drv_config_free(struct drv_config **pcfg)
 		return;
 	*pcfg = NULL;
 	strv_free(&cfg->piv.readers, &cfg->piv.nreaders);
+	free(cfg->tpm.tcti);
+	free(cfg->tpm.state);
+	free(cfg->tpm.label);
+	free(cfg->state_dir);
 	for (size_t i = 0; i < cfg->nmodules; i++) {
 		struct drv_module_cfg *m = &cfg->modules[i];
 
@@ -518,7 +632,7 @@ static int load_key(void *user, const char *section, const char *key,
 
 static bool load_skip(void *user)
 {
-	return ((struct drv_load *)user)->parse.cur < 0;
+	return ((struct drv_load *)user)->parse.cur == -1;
 }
 
 static const struct drv_ini_ops load_ops = {
@@ -542,6 +656,7 @@ int drv_config_load(const char *path, struct drv_config **out, char *err,
 	err[0] = '\0';
 	if ((r = drv_config_new(&cfg)) != 0)
 		return r;
+	cfg->in_process = true;
 	if (!(f = fopen(path, "re"))) {
 		if (errno == ENOENT) {
 			*out = cfg;

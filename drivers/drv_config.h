@@ -5,6 +5,8 @@
  *   [piv]            enabled = yes|no, readers = GLOB, GLOB ...
  *   [module NAME]    path, env = KEY=VALUE (repeatable), tokens = URI ...,
  *                    readers = GLOB, ..., timeout = seconds
+ *   [tpm]            enabled = yes|no, tcti, state, label,
+ *                    in-process = yes|no, srk-handle = 0x81......
  *
  * Reader globs (fnmatch) are comma-separated (reader names contain
  * spaces). A card is served by exactly one driver: a reader a module
@@ -47,8 +49,27 @@ struct drv_module_cfg {
 	unsigned line;    /* of the section header, for messages */
 };
 
+#define DRV_TPM_TCTI_DEFAULT "device:/dev/tpmrm0"
+#define DRV_TPM_DEVICE "/dev/tpmrm0"
+#define DRV_STATE_DIR_DEFAULT "/var/lib/tokend"
+
+struct drv_tpm_cfg {
+	int enabled;         /* -1: not said (yes when a TPM is present or tcti
+				is given), 0 no, 1 yes */
+	char *tcti;          /* NULL: DRV_TPM_TCTI_DEFAULT */
+	char *state;         /* NULL: tpm/ under the state directory */
+	char *label;         /* NULL: the host name */
+	bool in_process;     /* the in-process module serves the TPM too */
+	uint32_t srk_handle; /* 0: none (the SRK is recreated) */
+};
+
 struct drv_config {
 	struct drv_piv_cfg piv;
+	struct drv_tpm_cfg tpm;
+	/* [tokend] state-dir (the daemon sets it; NULL: the default). */
+	char *state_dir;
+	/* Loaded by the in-process module (drv_config_load). */
+	bool in_process;
 	struct drv_module_cfg *modules;
 	size_t nmodules;
 };
@@ -73,10 +94,13 @@ bool drv_globs_match(char *const *globs, size_t n, const char *reader);
 /* One pass's state over one struct drv_config. */
 struct drv_parse {
 	struct drv_config *cfg;
-	int cur;       /* -1: outside, 0: [piv], k: cfg->modules[k - 1] */
+	/* -1: outside, 0: [piv], k: cfg->modules[k - 1], DRV_CUR_TPM */
+	int cur;
 	uint32_t seen; /* single-value keys seen in this section */
-	unsigned piv_line;
+	unsigned piv_line, tpm_line;
 };
+
+#define DRV_CUR_TPM (-2)
 
 void drv_parse_init(struct drv_parse *p, struct drv_config *cfg);
 /* Whether [section] is a driver section. */

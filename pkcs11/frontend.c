@@ -1112,3 +1112,8 @@ void frontend_drivers_watch(struct hotplug_queue *q)
 {
 	drivers_watch(fe.drivers, fe.ndrivers, q);
 }
+
+void frontend_drivers_hint(const struct hotplug_msg *m)
+{
+	drivers_hint(fe.drivers, fe.ndrivers, m);
+}

@@ -107,6 +107,10 @@ void frontend_events_queue(struct hotplug_queue *q);
 /* Tokens that no hardware watcher sees (a bridged module's) are announced
  * into q from now on (the daemon's device queue; the module's own). */
 void frontend_drivers_watch(struct hotplug_queue *q);
+/* A watcher's message that may concern a driver's device (a TPM resource
+ * manager appeared): the driver looks again now (registry.h). */
+struct hotplug_msg;
+void frontend_drivers_hint(const struct hotplug_msg *m);
 
 int app_new(struct app **out);
 /* Closes every session (logging the app out of its tokens) and frees. */

@@ -79,5 +79,7 @@
 /* C_SetPIN prefixes of the old-PIN argument. */
 #define TOKEND_SETPIN_PUK_PREFIX "puk:"
 #define TOKEND_SETPIN_UNBLOCK_PREFIX "unblock:"
+/* The TPM token: "so:<SO PIN>" changes the SO PIN. */
+#define TOKEND_SETPIN_SO_PREFIX "so:"
 
 #endif

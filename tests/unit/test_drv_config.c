@@ -110,6 +110,48 @@ static void test_every_key(void **state)
 	drv_config_free(&cfg);
 }
 
+/* [tpm]: every key; the defaults say "not said" (enabled -1: yes when a
+ * TPM is present), and the module's loader marks the config in-process. */
+static void test_tpm_keys(void **state)
+{
+	struct drv_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load("[piv]\n", &cfg), 0);
+	assert_int_equal(cfg->tpm.enabled, -1);
+	assert_null(cfg->tpm.tcti);
+	assert_null(cfg->tpm.state);
+	assert_null(cfg->tpm.label);
+	assert_false(cfg->tpm.in_process);
+	assert_int_equal(cfg->tpm.srk_handle, 0);
+	assert_true(cfg->in_process);
+	drv_config_free(&cfg);
+	assert_int_equal(load("[tpm]\n"
+			      "enabled = yes\n"
+			      "tcti = swtpm:host=127.0.0.1,port=2321\n"
+			      "state = /var/lib/tokend/tpm2\n"
+			      "label = gateway 17\n"
+			      "in-process = yes\n"
+			      "srk-handle = 0x81000001\n",
+			      &cfg),
+			 0);
+	assert_int_equal(cfg->tpm.enabled, 1);
+	assert_string_equal(cfg->tpm.tcti, "swtpm:host=127.0.0.1,port=2321");
+	assert_string_equal(cfg->tpm.state, "/var/lib/tokend/tpm2");
+	assert_string_equal(cfg->tpm.label, "gateway 17");
+	assert_true(cfg->tpm.in_process);
+	assert_int_equal(cfg->tpm.srk_handle, 0x81000001u);
+	drv_config_free(&cfg);
+	refused("[tpm]\ntcti = mssim\n", 2, "bad tcti 'mssim'");
+	refused("[tpm]\nstate = tpm\n", 2, "state must be absolute");
+	refused("[tpm]\nlabel = 0123456789012345678901234567890123\n", 2,
+		"bad label");
+	refused("[tpm]\nsrk-handle = 0x40000001\n", 2, "bad srk-handle");
+	refused("[tpm]\nin-process = sometimes\n", 2, "bad in-process");
+	refused("[tpm]\n[tpm]\n", 2, "duplicate section [tpm]");
+	refused("[tpm]\npath = /x\n", 2, "unknown key 'path' in [tpm]");
+}
+
 static void test_bad_values(void **state)
 {
 	(void)state;
@@ -211,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_tpm_keys),
 		cmocka_unit_test(test_other_sections_skipped),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_globs),

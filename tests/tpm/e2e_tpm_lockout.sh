@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A TPM another program put into dictionary-attack lockout (tpm2-tools: a
+# key without noda, wrong auth values until the TPM locks): tokend says so
+# in one log line at start, and its token still works (its objects are
+# noDA, so other users' failures never lock it): initialised, a key
+# generated, a signature openssl verifies.
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/swtpm.sh"
+
+CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+: "${TOKEND:?TOKEND must name the tokend binary}"
+if [ ! -f "$CLIENT_SO" ]; then
+	echo "SKIP: $CLIENT_SO missing (apt-get install p11-kit-modules)"
+	exit 77
+fi
+
+TOKEND_PID=
+e2e_cleanup() {
+	local rc=$?
+	set +e
+	if [ -n "$TOKEND_PID" ]; then
+		kill -TERM "$TOKEND_PID" 2>/dev/null
+		wait "$TOKEND_PID" 2>/dev/null
+	fi
+	swtpm_stop
+	(exit "$rc")
+	harness_cleanup
+}
+harness_init
+trap e2e_cleanup EXIT
+harness_require swtpm pkcs11-tool openssl tpm2_createprimary tpm2_sign tpm2_getcap
+T=$HARNESS_TMP
+LOG=$T/tokend.log
+HARNESS_LOGS=("$LOG")
+swtpm_start || fail "swtpm did not start"
+
+(
+	cd "$T" || exit 1
+	export TPM2TOOLS_TCTI=$TOKEND_TEST_TCTI
+	tpm2_createprimary -Q -C o -g sha256 -G ecc256:aes128cfb -a \
+		'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda' \
+		-c srk.ctx && tpm2_flushcontext -t &&
+		tpm2_create -Q -C srk.ctx -G ecc256 -p right -u key.pub -r key.priv &&
+		tpm2_flushcontext -t &&
+		tpm2_load -Q -C srk.ctx -u key.pub -r key.priv -c key.ctx &&
+		tpm2_flushcontext -t || exit 1 # (no resource manager on swtpm)
+	echo data >data
+	for _ in $(seq 10); do
+		tpm2_sign -Q -c key.ctx -p wrong -g sha256 -o sig data 2>/dev/null
+		tpm2_flushcontext -t
+	done
+) >"$T/tpm2.log" 2>&1 || fail "tpm2-tools could not set up the lockout: $(cat "$T/tpm2.log")"
+caps=$(tpm2_getcap -T "$TOKEND_TEST_TCTI" properties-variable 2>&1)
+check "the TPM is in lockout" grep -q "inLockout: *1" <<<"$caps"
+
+cat >"$T/tokend.conf" <<EOF2
+[piv]
+enabled = no
+
+[tpm]
+tcti = $TOKEND_TEST_TCTI
+state = $T/tpmstate
+label = locked-tpm
+
+[export s]
+socket = $T/sock
+mode = 0600
+access = admin
+EOF2
+"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
+TOKEND_PID=$!
+export P11_KIT_SERVER_ADDRESS=unix:path=$T/sock
+p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
+for _ in $(seq 200); do
+	"${p11[@]}" -L 2>/dev/null | grep -q "token label *: locked-tpm" && break
+	sleep 0.1
+done
+check "one log line says the TPM is in lockout" \
+	test "$(grep -c 'is in dictionary-attack lockout' "$LOG")" -eq 1
+run_ok "C_InitToken" "${p11[@]}" --init-token --so-pin 87654321 --label x
+run_ok "C_InitPIN" "${p11[@]}" --login --login-type so --so-pin 87654321 \
+	--init-pin --pin 123456
+run_fail "a wrong PIN is refused" "${p11[@]}" --login --pin 999999 -O
+run_ok "a key generated" "${p11[@]}" --login --pin 123456 --keypairgen \
+	--key-type EC:prime256v1 --id 01
+run_ok "read its public key" "${p11[@]}" --read-object --type pubkey --id 01 -o "$T/ec.der"
+openssl dgst -sha256 -binary "$T/tokend.conf" >"$T/hash"
+run_ok "it signs while the TPM is locked out" "${p11[@]}" --login --pin 123456 --sign \
+	--id 01 -m ECDSA --signature-format openssl -i "$T/hash" -o "$T/sig"
+run_ok "openssl verifies it" openssl pkeyutl -verify -pubin -keyform DER \
+	-inkey "$T/ec.der" -in "$T/hash" -sigfile "$T/sig"
+finish

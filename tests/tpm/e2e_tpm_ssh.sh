@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The TPM token as an SSH key: a P-256 key generated in the TPM through
+# tokend's socket, `ssh-keygen -D` lists exactly it, and ssh logs in to an
+# sshd on loopback (free port, started and stopped by the test) with it,
+# the PIN given through SSH_ASKPASS.
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/swtpm.sh"
+
+CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+SSHD=/usr/sbin/sshd
+: "${TOKEND:?TOKEND must name the tokend binary}"
+for f in "$CLIENT_SO" "$SSHD"; do
+	if [ ! -f "$f" ]; then
+		echo "SKIP: $f missing (apt-get install p11-kit-modules openssh-server)"
+		exit 77
+	fi
+done
+
+TOKEND_PID=
+SSHD_PID=
+e2e_cleanup() {
+	local rc=$?
+	set +e
+	for p in $TOKEND_PID $SSHD_PID; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	swtpm_stop
+	(exit "$rc")
+	harness_cleanup
+}
+harness_init
+trap e2e_cleanup EXIT
+harness_require swtpm pkcs11-tool ssh ssh-keygen
+T=$HARNESS_TMP
+LOG=$T/tokend.log
+HARNESS_LOGS=("$LOG" "$T/sshd.log")
+swtpm_start || fail "swtpm did not start"
+
+cat >"$T/tokend.conf" <<EOF2
+[piv]
+enabled = no
+
+[tpm]
+tcti = $TOKEND_TEST_TCTI
+state = $T/tpmstate
+label = ssh-test
+
+[export s]
+socket = $T/sock
+mode = 0600
+access = admin
+EOF2
+"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
+TOKEND_PID=$!
+export P11_KIT_SERVER_ADDRESS=unix:path=$T/sock
+p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
+for _ in $(seq 200); do
+	"${p11[@]}" -L 2>/dev/null | grep -q "token label *: ssh-test" && break
+	sleep 0.1
+done
+run_ok "C_InitToken" "${p11[@]}" --init-token --so-pin 87654321 --label x
+run_ok "C_InitPIN" "${p11[@]}" --login --login-type so --so-pin 87654321 \
+	--init-pin --pin 123456
+run_ok "a P-256 key in the TPM" "${p11[@]}" --login --pin 123456 --keypairgen \
+	--key-type EC:prime256v1 --id 01
+
+keys=$(timeout 60 ssh-keygen -D "$CLIENT_SO" 2>/dev/null) || fail "ssh-keygen -D failed"
+assert_eq 1 "$(grep -c '^ecdsa-sha2-nistp256 ' <<<"$keys")" "ssh-keygen -D lists the one key"
+
+# sshd on a free loopback port, this user's key authorised.
+mkdir -m 0700 "$T/ssh"
+ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/host" </dev/null
+printf '%s\n' "$keys" >"$T/ssh/authorized_keys"
+port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+while ss -Htan "( sport = :$port )" | grep -q .; do port=$((port + 1)); done
+cat >"$T/ssh/sshd_config" <<EOF2
+Port $port
+ListenAddress 127.0.0.1
+HostKey $T/ssh/host
+PidFile none
+AuthorizedKeysFile $T/ssh/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+EOF2
+mkdir -p /run/sshd
+"$SSHD" -D -e -f "$T/ssh/sshd_config" >"$T/sshd.log" 2>&1 &
+SSHD_PID=$!
+for _ in $(seq 50); do
+	ss -Htln "( sport = :$port )" | grep -q . && break
+	sleep 0.1
+done
+printf '#!/bin/sh\necho 123456\n' >"$T/askpass"
+chmod 0700 "$T/askpass"
+out=$(SSH_ASKPASS=$T/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
+	timeout 60 ssh -F none -p "$port" -I "$CLIENT_SO" \
+	-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+	-o BatchMode=no -o PasswordAuthentication=no \
+	"$(id -un)@127.0.0.1" 'echo logged-in-with-the-tpm' </dev/null 2>&1) || true
+check "ssh logs in with the TPM's key" grep -q "logged-in-with-the-tpm" <<<"$out"
+check "the signature is audited" grep -q "AUDIT key-op export=s .* op=sign key-id=01 .*result=CKR_OK" "$LOG"
+[ "$HARNESS_CHECK_FAILS" -eq 0 ] || harness_log "ssh said: $out"
+finish
