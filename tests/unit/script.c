@@ -76,14 +76,20 @@ static int script_transmit(void *ctx, const uint8_t *capdu, size_t clen,
 	return 0;
 }
 
-void script_start(struct script *s, const struct script_step *steps, size_t n,
-		  enum piv_ext ext)
+void script_begin(struct script *s, const struct script_step *steps, size_t n)
 {
 	s->steps = steps;
 	s->n = n;
 	s->pos = 0;
 	s->t.transmit = script_transmit;
 	s->t.ctx = s;
+	s->card = NULL;
+}
+
+void script_start(struct script *s, const struct script_step *steps, size_t n,
+		  enum piv_ext ext)
+{
+	script_begin(s, steps, n);
 	assert_int_equal(piv_card_new(&s->t, &s->card), 0);
 	piv_card_set_extended(s->card, ext);
 }

@@ -27,6 +27,9 @@ struct script {
 	struct piv_card *card;
 };
 
+/* Sets up only the transport s->t (s->card stays NULL), for code that makes
+ * its own piv_card over it (the PIV driver); check s->pos == s->n after. */
+void script_begin(struct script *s, const struct script_step *steps, size_t n);
 /* Sets up s and s->card for steps; the card starts with ext as given. */
 void script_start(struct script *s, const struct script_step *steps, size_t n,
 		  enum piv_ext ext);
