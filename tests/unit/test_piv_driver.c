@@ -366,6 +366,30 @@ static void test_sign_malformed(void **state)
 		assert_int_equal(rv_from_tk(rc), CKR_DEVICE_ERROR);
 		done(&s, tok);
 	}
+	/* 6A 80 (wrong data) looks like another applet's answer: one
+	 * re-SELECT and retry, then TK_ERR_INVALID, also a device error. */
+	{
+		const struct script_step steps[] = {
+			OPEN_STEPS,
+			{ "00 F7 00 9A 00", md, 0, NULL },
+			{ SIGN_9A(), "6A80", 0, NULL },
+			{ SELECT, SELECT_OK, 0, NULL },
+			{ SIGN_9A(), "6A80", 0, NULL },
+		};
+		size_t out_len = sizeof(out);
+		struct script s;
+		struct tk_token *tok = OPEN(&s, steps);
+		int rc;
+
+		assert_int_equal(tok->ops->discover(tok, TK_DISCOVER_KEY, id_9a,
+						    sizeof(id_9a)),
+				 0);
+		rc = tok->ops->sign(tok, 0x9a, NULL, digest, sizeof(digest),
+				    out, &out_len);
+		assert_int_equal(rc, TK_ERR_INVALID);
+		assert_int_equal(rv_from_tk(rc), CKR_DEVICE_ERROR);
+		done(&s, tok);
+	}
 	EVP_PKEY_free(pk);
 	free(md);
 }
