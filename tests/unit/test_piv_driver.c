@@ -234,6 +234,46 @@ static void test_login_wrong_pin(void **state)
 	done(&s, tok);
 }
 
+/* The right PIN: tries restored to the maximum; closing the token leaves
+ * no verified PIN behind for other programs (VERIFY P1=FF). */
+static void test_login_close_logs_out(void **state)
+{
+	static const struct script_step steps[] = {
+		OPEN_STEPS,
+		{ VERIFY_123456, "9000", 0, NULL },
+		{ "00 20 FF 80", "9000", 0, NULL },
+	};
+	struct tk_token_info in;
+	struct script s;
+	struct tk_token *tok = OPEN(&s, steps);
+
+	assert_int_equal(
+	    tok->ops->login(tok, TK_USER_PIN, (const uint8_t *)"123456", 6), 0);
+	assert_int_equal(tok->ops->info(tok, &in), 0);
+	assert_int_equal(in.pin_tries_left, 3);
+	assert_int_equal(s.pos, NOPEN + 1);
+	done(&s, tok);
+}
+
+/* The card pulled while being opened: REMOVED, no token. */
+static void test_removed_during_open(void **state)
+{
+	static const struct script_step steps[] = {
+		{ SELECT, SELECT_OK, 0, NULL },
+		{ GET_VERSION, NULL, TK_ERR_REMOVED, NULL },
+	};
+	struct tk_token *tok = (struct tk_token *)&steps;
+	struct script s;
+	int rc;
+
+	script_begin(&s, steps, 2);
+	cur = &s;
+	rc = drv->ops->open(drv, "Yubico YubiKey 00 00", &tok);
+	assert_int_equal(rc, TK_ERR_REMOVED);
+	assert_null(tok);
+	assert_int_equal(s.pos, s.n);
+}
+
 /* A blocked PIN (69 83): locked, no tries left. */
 static void test_login_blocked_pin(void **state)
 {
@@ -515,6 +555,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_wrong_pin, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_login_blocked_pin, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_login_close_logs_out,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_during_open, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sign_ecdsa, setup,
 						teardown),
