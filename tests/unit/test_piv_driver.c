@@ -294,8 +294,9 @@ static void test_login_blocked_pin(void **state)
 	done(&s, tok);
 }
 
-/* What a P-256 slot 9A key needs before it can sign. */
-#define SIGN_9A()                                                              \
+/* GENERAL AUTHENTICATE, ECDSA P-256 (11) with slot 9A: 7C { 82 (response,
+ * empty), 81 (challenge: the 32-byte digest) }, short APDU, Le 00. */
+#define SIGN_9A                                                                \
 	"00 87 11 9A 26 7C 24 82 00 81 20"                                     \
 	"0101010101010101010101010101010101010101010101010101010101010101 00"
 
@@ -314,7 +315,7 @@ static void test_sign_ecdsa(void **state)
 	struct script_step st[NOPEN + 2] = {
 		OPEN_STEPS,
 		{ "00 F7 00 9A 00", md, 0, NULL },
-		{ SIGN_9A(), answer, 0, NULL },
+		{ SIGN_9A, answer, 0, NULL },
 	};
 	uint8_t digest[32], out[80], raw[64], want[64];
 	size_t out_len = sizeof(out), max = 0;
@@ -367,7 +368,7 @@ static void test_sign_malformed(void **state)
 		const struct script_step steps[] = {
 			OPEN_STEPS,
 			{ "00 F7 00 9A 00", md, 0, NULL },
-			{ SIGN_9A(), bad[i], 0, NULL },
+			{ SIGN_9A, bad[i], 0, NULL },
 		};
 		size_t out_len = sizeof(out);
 		struct script s;
@@ -390,7 +391,7 @@ static void test_sign_malformed(void **state)
 		const struct script_step steps[] = {
 			OPEN_STEPS,
 			{ "00 F7 00 9A 00", md, 0, NULL },
-			{ SIGN_9A(), "6F00", 0, NULL },
+			{ SIGN_9A, "6F00", 0, NULL },
 		};
 		size_t out_len = sizeof(out);
 		struct script s;
@@ -412,9 +413,9 @@ static void test_sign_malformed(void **state)
 		const struct script_step steps[] = {
 			OPEN_STEPS,
 			{ "00 F7 00 9A 00", md, 0, NULL },
-			{ SIGN_9A(), "6A80", 0, NULL },
+			{ SIGN_9A, "6A80", 0, NULL },
 			{ SELECT, SELECT_OK, 0, NULL },
-			{ SIGN_9A(), "6A80", 0, NULL },
+			{ SIGN_9A, "6A80", 0, NULL },
 		};
 		size_t out_len = sizeof(out);
 		struct script s;
@@ -496,7 +497,7 @@ static void test_removed(void **state)
 	const struct script_step steps[] = {
 		OPEN_STEPS,
 		{ "00 F7 00 9A 00", md, 0, NULL },
-		{ SIGN_9A(), NULL, TK_ERR_REMOVED, NULL },
+		{ SIGN_9A, NULL, TK_ERR_REMOVED, NULL },
 	};
 	uint8_t digest[32], out[80];
 	size_t out_len = sizeof(out);
