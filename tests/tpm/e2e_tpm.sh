@@ -99,7 +99,7 @@ run_fail "a second C_InitToken with a wrong SO PIN is refused" \
 	"${p11[@]}" --init-token --so-pin 11111111 --label x
 
 run_ok "EC P-256 key generated in the TPM" "${p11[@]}" --login --pin 123456 \
-	--keypairgen --key-type EC:prime256v1 --id 01
+	--keypairgen --key-type EC:prime256v1 --id 01 --label gw-signing
 run_ok "RSA-2048 key generated in the TPM" "${p11[@]}" --login --pin 123456 \
 	--keypairgen --key-type rsa:2048 --id 02
 run_ok "read the EC public key" "${p11[@]}" --read-object --type pubkey --id 01 -o "$T/ec.der"
@@ -176,6 +176,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=g
 	-keyout "$T/cert.key" -outform DER -out "$T/cert.der" -days 2 2>/dev/null
 run_ok "a certificate stored" "${p11[@]}" --login --pin 123456 --write-object "$T/cert.der" \
 	--type cert --id 03
+run_ok "a certificate stored for key 01" "${p11[@]}" --login --pin 123456 \
+	--write-object "$T/cert.der" --type cert --id 01
 printf 'gateway settings\n' >"$T/blob"
 run_ok "a data object stored" "${p11[@]}" --login --pin 123456 --write-object "$T/blob" \
 	--type data --label settings --application-label gw
@@ -198,6 +200,12 @@ check "the corrupt file is skipped with a log line" \
 check "and the foreign one" grep -q "notes: skipped" "$LOG"
 out=$("${p11[@]}" --login --pin 123456 -O 2>&1)
 check "the certificate is still there" grep -q "label: *tpm-03" <<<"$out"
+check "the key keeps the CKA_LABEL given to C_GenerateKeyPair" \
+	grep -q "label: *gw-signing" <<<"$out"
+check "a key generated without one is named after its CKA_ID" \
+	grep -q "label: *tpm-02" <<<"$out"
+check "a certificate written for key 01 takes its label" \
+	test "$(grep -c "label: *gw-signing" <<<"$out")" -ge 3
 check "and the data object" grep -q "label: *'settings'\|label: *settings" <<<"$out"
 run_ok "the data object reads back" "${p11[@]}" --login --pin 123456 --read-object \
 	--type data --label settings -o "$T/blob.back"
