@@ -99,6 +99,8 @@ static int tok_info(struct tk_token *tok, struct tk_token_info *out)
 	out->pin_tries_left = 100;
 	out->pin_tries_max = 100;
 	out->puk_tries_left = -1;
+	out->uninitialised = !tpm_pin_initialized(&t->pin);
+	out->user_pin_unset = !tpm_pin_user_set(&t->pin);
 	out->caps = TK_CAP_GENERATE | TK_CAP_DELETE_KEY | TK_CAP_RESET;
 	if (c->rsa2048)
 		out->caps |= TK_CAP_RSA2048;

@@ -67,7 +67,9 @@ p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
 token_wait() {
 	local want=${1:-present} i
 	for i in $(seq 200); do
-		if "${p11[@]}" -L 2>/dev/null | grep -q "token label *: gw-test"; then
+		# (pkcs11-tool shows no label before the first C_InitToken.)
+		if "${p11[@]}" -L 2>/dev/null |
+			grep -qE "token label *: gw-test|token state: *uninitialized"; then
 			[ "$want" = present ] && return 0
 		else
 			[ "$want" = absent ] && return 0
@@ -87,14 +89,36 @@ tokend_start() {
 
 tokend_start
 out=$("${p11[@]}" -T 2>&1) || fail "pkcs11-tool -T: $out"
-check "the token shows the configured label" grep -q "token label *: gw-test" <<<"$out"
-check "and the model TPM 2.0" grep -q "model *: TPM 2.0" <<<"$out"
+# Before the first C_InitToken the token says it is blank (neither
+# CKF_TOKEN_INITIALIZED nor CKF_USER_PIN_INITIALIZED): pkcs11-tool then
+# prints only that, no label or flags.
+check "before C_InitToken: pkcs11-tool -T says the token is uninitialized" \
+	grep -q "token state: *uninitialized" <<<"$out"
+# (pkcs11-tool hides the flags then: CKF_USER_PIN_INITIALIZED read here.)
+flags=$(/usr/bin/python3 -c 'import PyKCS11, sys
+l = PyKCS11.PyKCS11Lib(); l.load(sys.argv[1])
+print(l.getTokenInfo(l.getSlotList(tokenPresent=True)[0]).flags2text())' "$CLIENT_SO" 2>&1)
+harness_log "before C_InitToken: $flags"
+check "before C_InitToken: no CKF_TOKEN_INITIALIZED" bash -c "! grep -q CKF_TOKEN_INITIALIZED <<<'$flags'"
+check "nor CKF_USER_PIN_INITIALIZED" bash -c "! grep -q CKF_USER_PIN_INITIALIZED <<<'$flags'"
+check "CKF_LOGIN_REQUIRED is read" grep -q CKF_LOGIN_REQUIRED <<<"$flags"
 
 run_ok "C_InitToken sets the SO PIN" "${p11[@]}" --init-token --so-pin 87654321 --label ignored
 out=$("${p11[@]}" -T 2>&1)
+check "the token shows the configured label" grep -q "token label *: gw-test" <<<"$out"
+check "and the model TPM 2.0" grep -q "model *: TPM 2.0" <<<"$out"
 check "the label given to C_InitToken is ignored" grep -q "token label *: gw-test" <<<"$out"
+# token_flags: the "token flags" line of pkcs11-tool -T.
+token_flags() { "${p11[@]}" -T 2>&1 | grep "token flags"; }
+flags=$(grep "token flags" <<<"$out")
+harness_log "after C_InitToken: $flags"
+check "after C_InitToken: CKF_TOKEN_INITIALIZED" grep -q "token initialized" <<<"$flags"
+check "but no CKF_USER_PIN_INITIALIZED yet" bash -c "! grep -q 'PIN initialized' <<<'$flags'"
 run_ok "C_InitPIN by the SO sets the user PIN" "${p11[@]}" --login --login-type so \
 	--so-pin 87654321 --init-pin --pin 123456
+flags=$(token_flags)
+check "after C_InitPIN: CKF_USER_PIN_INITIALIZED" grep -q "PIN initialized" <<<"$flags"
+check "and CKF_TOKEN_INITIALIZED" grep -q "token initialized" <<<"$flags"
 run_fail "a second C_InitToken with a wrong SO PIN is refused" \
 	"${p11[@]}" --init-token --so-pin 11111111 --label x
 
