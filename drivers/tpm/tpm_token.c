@@ -526,9 +526,14 @@ static int tmpl_alg(const struct tk_mech_arg *mech, const struct tk_attr *pub,
 	*alg = TK_ALG_NONE;
 	if (mech->type == CKM_RSA_PKCS_KEY_PAIR_GEN) {
 		a = tmpl_get(pub, npub, CKA_MODULUS_BITS);
-		if (!a || a->len != sizeof(bits))
+		if (!a || !a->value || a->len != sizeof(bits))
 			return TK_ERR_NOT_FOUND;
 		memcpy(&bits, a->value, sizeof(bits));
+		/* The TPM makes keys with e = 65537 only. */
+		a = tmpl_get(pub, npub, CKA_PUBLIC_EXPONENT);
+		if (a && !(a->len == 3 && a->value &&
+			   memcmp(a->value, "\x01\x00\x01", 3) == 0))
+			return TK_ERR_NOT_FOUND;
 		*alg = bits == 2048   ? TK_ALG_RSA2048
 		       : bits == 3072 ? TK_ALG_RSA3072
 				      : TK_ALG_NONE;
