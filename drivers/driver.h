@@ -144,6 +144,11 @@ struct tk_token_info {
 	int puk_tries_left;    /* -1: unknown */
 	bool pin_is_default;   /* the factory PIN is still set */
 	bool admin_is_default; /* the factory SO secret is still set */
+	/* Set by a token that starts blank (TPM): C_InitToken has not set
+	 * the SO PIN yet (no CKF_TOKEN_INITIALIZED), no user PIN is set (no
+	 * CKF_USER_PIN_INITIALIZED). False (PIV, modules): both are set. */
+	bool uninitialised;
+	bool user_pin_unset;
 	uint32_t caps;         /* TK_CAP_* */
 	uint32_t login;        /* TK_LOGIN_* */
 };

@@ -921,8 +921,12 @@ CK_RV fe_C_GetSlotInfo(struct app *app, CK_SLOT_ID slotID,
 
 static CK_FLAGS token_flags(const struct tk_token_info *ti, bool pin_provider)
 {
-	CK_FLAGS f = CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+	CK_FLAGS f = 0;
 
+	if (!ti->uninitialised)
+		f |= CKF_TOKEN_INITIALIZED;
+	if (!ti->user_pin_unset)
+		f |= CKF_USER_PIN_INITIALIZED;
 	if (ti->pin_tries_left == 0)
 		f |= CKF_USER_PIN_LOCKED;
 	else if (ti->pin_tries_left == 1)

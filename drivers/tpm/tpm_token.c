@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <openssl/ecdsa.h>
+#include <openssl/objects.h>
 #include <openssl/sha.h>
 
 #include "drv_log.h"
@@ -98,6 +99,8 @@ static int tok_info(struct tk_token *tok, struct tk_token_info *out)
 	out->pin_tries_left = 100;
 	out->pin_tries_max = 100;
 	out->puk_tries_left = -1;
+	out->uninitialised = !tpm_pin_initialized(&t->pin);
+	out->user_pin_unset = !tpm_pin_user_set(&t->pin);
 	out->caps = TK_CAP_GENERATE | TK_CAP_DELETE_KEY | TK_CAP_RESET;
 	if (c->rsa2048)
 		out->caps |= TK_CAP_RSA2048;
@@ -425,8 +428,8 @@ static int rec_name(struct tpm_tok *t, struct tpm_rec *rec, const char *prefix)
 	return r;
 }
 
-/* The front end passes no CKA_LABEL to generate and write_cert: the
- * label names the CKA_ID, "tpm-" and up to 16 bytes of it in hex. */
+/* A key without a CKA_LABEL (generate) is named after its CKA_ID: "tpm-"
+ * and up to 16 bytes of it in hex. */
 static void rec_label(struct tpm_rec *rec)
 {
 	size_t k = (size_t)snprintf(rec->label, sizeof(rec->label), "tpm-");
@@ -436,15 +439,19 @@ static void rec_label(struct tpm_rec *rec)
 			 rec->id.b[i]);
 }
 
+/* label: the key's CKA_LABEL, or NULL for rec_label's. */
 static int gen_locked(struct tpm_tok *t, const struct tk_id *id,
-		      enum tk_alg alg, uint32_t *handle)
+		      enum tk_alg alg, const char *label, uint32_t *handle)
 {
 	struct tpm_rec rec = { .kind = TPM_REC_KEY };
 	uint8_t auth[TPM_AUTH_MAX];
 	int r;
 
 	rec.id = *id;
-	rec_label(&rec);
+	if (label)
+		snprintf(rec.label, sizeof(rec.label), "%s", label);
+	else
+		rec_label(&rec);
 	rec.key_kind =
 	    alg == TK_ALG_P256 || alg == TK_ALG_P384 ? TPM_KEY_EC : TPM_KEY_RSA;
 	rec.bits = alg == TK_ALG_P256      ? 256
@@ -465,23 +472,114 @@ out:
 	return r;
 }
 
+static bool alg_ok(enum tk_alg alg)
+{
+	return alg == TK_ALG_P256 || alg == TK_ALG_P384 ||
+	       alg == TK_ALG_RSA2048 || alg == TK_ALG_RSA3072;
+}
+
+static int gen_common(struct tpm_tok *t, const struct tk_id *id,
+		      enum tk_alg alg, const char *label, uint32_t *handle)
+{
+	int r;
+
+	if (!have_secret(t))
+		return TK_ERR_AUTH_REQUIRED;
+	if (!alg_ok(alg))
+		return TK_ERR_UNSUPPORTED;
+	if ((r = io_begin(t)) < 0)
+		return r;
+	return io_end(t, gen_locked(t, id, alg, label, handle));
+}
+
 static int tok_generate(struct tk_token *tok, const struct tk_id *id,
 			enum tk_alg alg, enum tk_pin_policy pin,
 			enum tk_touch_policy touch, uint32_t *handle)
 {
-	struct tpm_tok *t = tok_of(tok);
-	int r;
-
 	(void)pin;
 	(void)touch;
-	if (!have_secret(t))
-		return TK_ERR_AUTH_REQUIRED;
-	if (alg != TK_ALG_P256 && alg != TK_ALG_P384 && alg != TK_ALG_RSA2048 &&
-	    alg != TK_ALG_RSA3072)
+	return gen_common(tok_of(tok), id, alg, NULL, handle);
+}
+
+static const struct tk_attr *tmpl_get(const struct tk_attr *a, size_t n,
+				      unsigned long type)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i].type == type)
+			return &a[i];
+	return NULL;
+}
+
+/* The algorithm of C_GenerateKeyPair's mechanism and public template;
+ * TK_ERR_NOT_FOUND (CKR_ATTRIBUTE_VALUE_INVALID) for a size or curve the
+ * TPM token does not make. */
+static int tmpl_alg(const struct tk_mech_arg *mech, const struct tk_attr *pub,
+		    size_t npub, const struct tk_attr *priv, size_t npriv,
+		    enum tk_alg *alg)
+{
+	const struct tk_attr *a;
+	const unsigned char *p;
+	ASN1_OBJECT *oid;
+	CK_ULONG bits;
+	int nid;
+
+	*alg = TK_ALG_NONE;
+	if (mech->type == CKM_RSA_PKCS_KEY_PAIR_GEN) {
+		a = tmpl_get(pub, npub, CKA_MODULUS_BITS);
+		if (!a || !a->value || a->len != sizeof(bits))
+			return TK_ERR_NOT_FOUND;
+		memcpy(&bits, a->value, sizeof(bits));
+		/* The TPM makes keys with e = 65537 only. */
+		a = tmpl_get(pub, npub, CKA_PUBLIC_EXPONENT);
+		if (a && !(a->len == 3 && a->value &&
+			   memcmp(a->value, "\x01\x00\x01", 3) == 0))
+			return TK_ERR_NOT_FOUND;
+		*alg = bits == 2048   ? TK_ALG_RSA2048
+		       : bits == 3072 ? TK_ALG_RSA3072
+				      : TK_ALG_NONE;
+	} else if (mech->type == CKM_EC_KEY_PAIR_GEN) {
+		if (!(a = tmpl_get(pub, npub, CKA_EC_PARAMS)))
+			a = tmpl_get(priv, npriv, CKA_EC_PARAMS);
+		if (!a || !a->value)
+			return TK_ERR_NOT_FOUND;
+		p = a->value;
+		if (!(oid = d2i_ASN1_OBJECT(NULL, &p, (long)a->len)))
+			return TK_ERR_NOT_FOUND;
+		nid = OBJ_obj2nid(oid);
+		ASN1_OBJECT_free(oid);
+		*alg = nid == NID_X9_62_prime256v1 ? TK_ALG_P256
+		       : nid == NID_secp384r1      ? TK_ALG_P384
+						   : TK_ALG_NONE;
+	} else {
 		return TK_ERR_UNSUPPORTED;
-	if ((r = io_begin(t)) < 0)
+	}
+	return *alg == TK_ALG_NONE ? TK_ERR_NOT_FOUND : 0;
+}
+
+/* C_GenerateKeyPair with the application's templates: the key keeps the
+ * CKA_LABEL given (the private template's, else the public one's). */
+static int tok_generate_tmpl(struct tk_token *tok, const struct tk_id *id,
+			     const struct tk_mech_arg *mech,
+			     const struct tk_attr *pub, size_t npub,
+			     const struct tk_attr *priv, size_t npriv,
+			     uint32_t *handle)
+{
+	const struct tk_attr *a = tmpl_get(priv, npriv, CKA_LABEL);
+	char label[sizeof(((struct tpm_rec *)0)->label)];
+	enum tk_alg alg;
+	int r;
+
+	if (!a)
+		a = tmpl_get(pub, npub, CKA_LABEL);
+	if (a && (a->len >= sizeof(label) || (a->len && !a->value)))
+		return TK_ERR_NOT_FOUND;
+	if (a) {
+		memcpy(label, a->value, a->len);
+		label[a->len] = 0;
+	}
+	if ((r = tmpl_alg(mech, pub, npub, priv, npriv, &alg)) < 0)
 		return r;
-	return io_end(t, gen_locked(t, id, alg, handle));
+	return gen_common(tok_of(tok), id, alg, a ? label : NULL, handle);
 }
 
 static int tok_write_cert(struct tk_token *tok, const struct tk_id *id,
@@ -500,11 +598,18 @@ static int tok_write_cert(struct tk_token *tok, const struct tk_id *id,
 		return TK_ERR_NOMEM;
 	memcpy(rec.value, der, len);
 	rec.len = len;
-	for (size_t i = 0; i < t->nobjs && !old; i++)
-		if (t->objs[i].rec.kind == TPM_REC_CERT &&
-		    t->objs[i].rec.id.len == id->len &&
-		    memcmp(t->objs[i].rec.id.b, id->b, id->len) == 0)
+	for (size_t i = 0; i < t->nobjs; i++) {
+		const struct tpm_rec *o = &t->objs[i].rec;
+
+		if (o->id.len != id->len || memcmp(o->id.b, id->b, id->len))
+			continue;
+		if (o->kind == TPM_REC_CERT && !old)
 			old = &t->objs[i];
+		/* write_cert gets no CKA_LABEL: the certificate takes its
+		 * key's, as the label an application gave the pair. */
+		if (o->kind == TPM_REC_KEY)
+			memcpy(rec.label, o->label, sizeof(rec.label));
+	}
 	if ((r = io_begin(t)) < 0)
 		goto out;
 	r = io_end(t, rec_name(t, &rec, "cert-"));
@@ -542,15 +647,6 @@ static int tok_delete_key(struct tk_token *tok, uint32_t key)
 	if ((r = io_begin(t)) < 0)
 		return r;
 	return io_end(t, tpm_obj_remove(t, o));
-}
-
-static const struct tk_attr *tmpl_get(const struct tk_attr *a, size_t n,
-				      unsigned long type)
-{
-	for (size_t i = 0; i < n; i++)
-		if (a[i].type == type)
-			return &a[i];
-	return NULL;
 }
 
 static int data_rec(const struct tk_attr *tmpl, size_t n, struct tpm_rec *rec)
@@ -629,6 +725,7 @@ static const struct tk_token_ops tok_ops = {
 	.decrypt = tok_decrypt,
 	.derive = tok_derive,
 	.generate = tok_generate,
+	.generate_tmpl = tok_generate_tmpl,
 	.write_cert = tok_write_cert,
 	.delete_cert = tok_delete_cert,
 	.delete_key = tok_delete_key,

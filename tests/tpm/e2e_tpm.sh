@@ -67,7 +67,9 @@ p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
 token_wait() {
 	local want=${1:-present} i
 	for i in $(seq 200); do
-		if "${p11[@]}" -L 2>/dev/null | grep -q "token label *: gw-test"; then
+		# (pkcs11-tool shows no label before the first C_InitToken.)
+		if "${p11[@]}" -L 2>/dev/null |
+			grep -qE "token label *: gw-test|token state: *uninitialized"; then
 			[ "$want" = present ] && return 0
 		else
 			[ "$want" = absent ] && return 0
@@ -87,19 +89,41 @@ tokend_start() {
 
 tokend_start
 out=$("${p11[@]}" -T 2>&1) || fail "pkcs11-tool -T: $out"
-check "the token shows the configured label" grep -q "token label *: gw-test" <<<"$out"
-check "and the model TPM 2.0" grep -q "model *: TPM 2.0" <<<"$out"
+# Before the first C_InitToken the token says it is blank (neither
+# CKF_TOKEN_INITIALIZED nor CKF_USER_PIN_INITIALIZED): pkcs11-tool then
+# prints only that, no label or flags.
+check "before C_InitToken: pkcs11-tool -T says the token is uninitialized" \
+	grep -q "token state: *uninitialized" <<<"$out"
+# (pkcs11-tool hides the flags then: CKF_USER_PIN_INITIALIZED read here.)
+flags=$(/usr/bin/python3 -c 'import PyKCS11, sys
+l = PyKCS11.PyKCS11Lib(); l.load(sys.argv[1])
+print(l.getTokenInfo(l.getSlotList(tokenPresent=True)[0]).flags2text())' "$CLIENT_SO" 2>&1)
+harness_log "before C_InitToken: $flags"
+check "before C_InitToken: no CKF_TOKEN_INITIALIZED" bash -c "! grep -q CKF_TOKEN_INITIALIZED <<<'$flags'"
+check "nor CKF_USER_PIN_INITIALIZED" bash -c "! grep -q CKF_USER_PIN_INITIALIZED <<<'$flags'"
+check "CKF_LOGIN_REQUIRED is read" grep -q CKF_LOGIN_REQUIRED <<<"$flags"
 
 run_ok "C_InitToken sets the SO PIN" "${p11[@]}" --init-token --so-pin 87654321 --label ignored
 out=$("${p11[@]}" -T 2>&1)
+check "the token shows the configured label" grep -q "token label *: gw-test" <<<"$out"
+check "and the model TPM 2.0" grep -q "model *: TPM 2.0" <<<"$out"
 check "the label given to C_InitToken is ignored" grep -q "token label *: gw-test" <<<"$out"
+# token_flags: the "token flags" line of pkcs11-tool -T.
+token_flags() { "${p11[@]}" -T 2>&1 | grep "token flags"; }
+flags=$(grep "token flags" <<<"$out")
+harness_log "after C_InitToken: $flags"
+check "after C_InitToken: CKF_TOKEN_INITIALIZED" grep -q "token initialized" <<<"$flags"
+check "but no CKF_USER_PIN_INITIALIZED yet" bash -c "! grep -q 'PIN initialized' <<<'$flags'"
 run_ok "C_InitPIN by the SO sets the user PIN" "${p11[@]}" --login --login-type so \
 	--so-pin 87654321 --init-pin --pin 123456
+flags=$(token_flags)
+check "after C_InitPIN: CKF_USER_PIN_INITIALIZED" grep -q "PIN initialized" <<<"$flags"
+check "and CKF_TOKEN_INITIALIZED" grep -q "token initialized" <<<"$flags"
 run_fail "a second C_InitToken with a wrong SO PIN is refused" \
 	"${p11[@]}" --init-token --so-pin 11111111 --label x
 
 run_ok "EC P-256 key generated in the TPM" "${p11[@]}" --login --pin 123456 \
-	--keypairgen --key-type EC:prime256v1 --id 01
+	--keypairgen --key-type EC:prime256v1 --id 01 --label gw-signing
 run_ok "RSA-2048 key generated in the TPM" "${p11[@]}" --login --pin 123456 \
 	--keypairgen --key-type rsa:2048 --id 02
 run_ok "read the EC public key" "${p11[@]}" --read-object --type pubkey --id 01 -o "$T/ec.der"
@@ -176,6 +200,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=g
 	-keyout "$T/cert.key" -outform DER -out "$T/cert.der" -days 2 2>/dev/null
 run_ok "a certificate stored" "${p11[@]}" --login --pin 123456 --write-object "$T/cert.der" \
 	--type cert --id 03
+run_ok "a certificate stored for key 01" "${p11[@]}" --login --pin 123456 \
+	--write-object "$T/cert.der" --type cert --id 01
 printf 'gateway settings\n' >"$T/blob"
 run_ok "a data object stored" "${p11[@]}" --login --pin 123456 --write-object "$T/blob" \
 	--type data --label settings --application-label gw
@@ -198,6 +224,12 @@ check "the corrupt file is skipped with a log line" \
 check "and the foreign one" grep -q "notes: skipped" "$LOG"
 out=$("${p11[@]}" --login --pin 123456 -O 2>&1)
 check "the certificate is still there" grep -q "label: *tpm-03" <<<"$out"
+check "the key keeps the CKA_LABEL given to C_GenerateKeyPair" \
+	grep -q "label: *gw-signing" <<<"$out"
+check "a key generated without one is named after its CKA_ID" \
+	grep -q "label: *tpm-02" <<<"$out"
+check "a certificate written for key 01 takes its label" \
+	test "$(grep -c "label: *gw-signing" <<<"$out")" -ge 3
 check "and the data object" grep -q "label: *'settings'\|label: *settings" <<<"$out"
 run_ok "the data object reads back" "${p11[@]}" --login --pin 123456 --read-object \
 	--type data --label settings -o "$T/blob.back"
