@@ -20,6 +20,7 @@
 #   BENCH_SECS          seconds of signing per key type (default 5)
 #   BENCH_KEYGEN        key pairs generated per type (default 3)
 #   BENCH_RUNS          tokend start-ups (default 10)
+#   BENCH_ROUNDS        signing rounds, contenders in turn (default 3)
 #   BENCH_OUT           also write the report to this file
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +32,7 @@ CLIENT=${E2E_CLIENT:-/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so}
 SECS=${BENCH_SECS:-5}
 KEYGEN=${BENCH_KEYGEN:-3}
 RUNS=${BENCH_RUNS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
 for f in "$TOKEND" "$MODULE" "$TPM2P11" "$CLIENT"; do
 	[ -e "$f" ] || { echo "missing: $f" >&2; exit 1; }
 done
@@ -69,7 +71,7 @@ trap 'exit 130' INT TERM
 
 swtpm_start || { echo "swtpm did not start" >&2; exit 1; }
 TCTI=$TOKEND_TEST_TCTI
-B=(/usr/bin/python3 "$SRC/bench/tpm_bench.py" --secs "$SECS" --keygen "$KEYGEN")
+B=(/usr/bin/python3 "$SRC/bench/tpm_bench.py" --secs "$SECS")
 SOPIN=87654321 PIN=123456
 
 # 1. tokend's socket.
@@ -96,83 +98,122 @@ socket = $T/admin.sock
 mode = 0600
 access = admin
 EOF
-"$TOKEND" -f -c "$T/tokend.conf" >>"$T/tokend.log" 2>&1 &
-PIDS+=($!)
 p11=(pkcs11-tool --module "$CLIENT")
-export P11_KIT_SERVER_ADDRESS=unix:path=$T/admin.sock
-for i in $(seq 101); do
-	"${p11[@]}" -L 2>/dev/null | grep -q "token label *: bench-tpm" && break
-	[ "$i" -le 100 ] || { echo "the TPM token did not appear" >&2; exit 1; }
-	sleep 0.1
-done
-"${p11[@]}" --init-token --so-pin "$SOPIN" --label bench-tpm >/dev/null
-"${p11[@]}" --login --login-type so --so-pin "$SOPIN" --init-pin --pin "$PIN" >/dev/null
-export P11_KIT_SERVER_ADDRESS=unix:path=$T/tokend.sock
-socket=$("${B[@]}" --module "$CLIENT" --token bench-tpm --pin "$PIN" --id-base 1)
-stop_pids
-unset P11_KIT_SERVER_ADDRESS
+TOKEND_PID=
+tokend_up() {
+	"$TOKEND" -f -c "$T/tokend.conf" >>"$T/tokend.log" 2>&1 &
+	TOKEND_PID=$!
+	PIDS+=("$TOKEND_PID")
+	for i in $(seq 101); do
+		P11_KIT_SERVER_ADDRESS=unix:path=$T/admin.sock "${p11[@]}" -L 2>/dev/null |
+			grep -q "token label *: bench-tpm" && return 0
+		[ "$i" -le 100 ] || { echo "the TPM token did not appear" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+ABRMD_PID=
+abrmd_up() {
+	tpm2-abrmd --session --allow-root --tcti="$TCTI" >>"$T/abrmd.log" 2>&1 &
+	ABRMD_PID=$!
+	PIDS+=("$ABRMD_PID")
+	for i in $(seq 101); do
+		tpm2_getcap -T "$TPM2TOOLS_TCTI" properties-fixed >/dev/null 2>&1 && return 0
+		[ "$i" -le 100 ] || { echo "tpm2-abrmd does not answer (libtss2-tcti-tabrmd0?)" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+# Stops one of PIDS (the TPM then has no client: swtpm serves one at a time).
+stop_pid() {
+	local p=$1 q keep=()
+	kill -TERM "$p" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+	PIDS=("${keep[@]}")
+}
 
-# 2. tokend's start-up with this TPM token (its keys in the state).
-S=(/usr/bin/python3 "$SRC/bench/startup.py" --tokend "$TOKEND" --config "$T/tokend.conf" --runs "$RUNS")
-startup=$("${S[@]}" --case "TPM token (swtpm)" --card --settle 10)
-
-# 3. tokend's in-process module, same state.
+# The tokens: tokend's initialised through an admin export; tpm2-pkcs11's
+# made by tpm2_ptool in a temporary store.
+tokend_up
+P11_KIT_SERVER_ADDRESS=unix:path=$T/admin.sock "${p11[@]}" --init-token \
+	--so-pin "$SOPIN" --label bench-tpm >/dev/null 2>&1
+P11_KIT_SERVER_ADDRESS=unix:path=$T/admin.sock "${p11[@]}" --login --login-type so \
+	--so-pin "$SOPIN" --init-pin --pin "$PIN" >/dev/null 2>&1
+stop_pid "$TOKEND_PID"
 sed 's/^label = bench-tpm$/&\nin-process = yes/' "$T/tokend.conf" >"$T/inproc.conf"
-inproc=$(TOKEND_CONF=$T/inproc.conf "${B[@]}" --module "$MODULE" --token bench-tpm \
-	--pin "$PIN" --id-base 16)
 
-# 4. tpm2-pkcs11 through tpm2-abrmd on a private session bus.
 dbus=$(dbus-daemon --session --fork --print-address=1 --print-pid=1)
 export DBUS_SESSION_BUS_ADDRESS=${dbus%%$'\n'*}
 PIDS+=("${dbus##*$'\n'}")
-tpm2-abrmd --session --allow-root --tcti="$TCTI" >"$T/abrmd.log" 2>&1 &
-PIDS+=($!)
 export TPM2TOOLS_TCTI=tabrmd:bus_type=session TPM2_PKCS11_TCTI=tabrmd:bus_type=session
-for i in $(seq 101); do
-	tpm2_getcap -T "$TPM2TOOLS_TCTI" properties-fixed >/dev/null 2>&1 && break
-	[ "$i" -le 100 ] || { echo "tpm2-abrmd does not answer (libtss2-tcti-tabrmd0?)" >&2; exit 1; }
-	sleep 0.1
-done
 export TPM2_PKCS11_STORE=$T/store TPM2_PKCS11_BACKEND=esysdb TPM2_PKCS11_LOG_LEVEL=0
 mkdir "$TPM2_PKCS11_STORE"
+abrmd_up
 tpm2_ptool init --path "$TPM2_PKCS11_STORE" >"$T/ptool.log" 2>&1
 tpm2_ptool addtoken --pid 1 --sopin "$SOPIN" --userpin "$PIN" --label bench-t2p \
 	--path "$TPM2_PKCS11_STORE" >>"$T/ptool.log" 2>&1
-tpm2p11=$("${B[@]}" --module "$TPM2P11" --token bench-t2p --pin "$PIN" --id-base 1)
-stop_pids
+stop_pid "$ABRMD_PID"
+
+# Rounds, the contenders in turn; keys are generated in the first.
+for r in $(seq "$ROUNDS"); do
+	kg=0
+	[ "$r" -gt 1 ] || kg=$KEYGEN
+	tokend_up
+	P11_KIT_SERVER_ADDRESS=unix:path=$T/tokend.sock "${B[@]}" --keygen "$kg" \
+		--module "$CLIENT" --token bench-tpm --pin "$PIN" --id-base 1 >>"$T/socket.json"
+	stop_pid "$TOKEND_PID"
+	TOKEND_CONF=$T/inproc.conf "${B[@]}" --keygen "$kg" --module "$MODULE" \
+		--token bench-tpm --pin "$PIN" --id-base 16 >>"$T/inproc.json"
+	abrmd_up
+	"${B[@]}" --keygen "$kg" --module "$TPM2P11" --token bench-t2p --pin "$PIN" \
+		--id-base 1 >>"$T/tpm2p11.json"
+	stop_pid "$ABRMD_PID"
+done
+
+# tokend's start-up with this TPM token (its keys in the state).
+S=(/usr/bin/python3 "$SRC/bench/startup.py" --tokend "$TOKEND" --config "$T/tokend.conf" --runs "$RUNS")
+startup=$("${S[@]}" --case "TPM token (swtpm)" --card --settle 10)
 
 report=$T/report.md
-/usr/bin/python3 - "$socket" "$inproc" "$tpm2p11" "$startup" >"$report" <<'PY'
-import json, statistics, sys
-sock, inproc, t2p = (json.loads(x) for x in sys.argv[1:4])
-cols = [("tokend socket", sock), ("tokend in-process", inproc), ("tpm2-pkcs11 + abrmd", t2p)]
-def cell(d, k):
-    return "%.1f" % d[k]
+/usr/bin/python3 - "$T" "$startup" >"$report" <<'PY'
+import json, os, statistics, sys
+def load(name):
+    rows = [json.loads(l) for l in open(os.path.join(sys.argv[1], name + ".json"))]
+    med = {k: statistics.median(r[k] for r in rows) for k in ("ec_per_s", "rsa_per_s")}
+    med.update({k: rows[0][k] for k in ("ec_keygen_ms", "rsa_keygen_ms")})
+    med["n"] = len(rows)
+    return med
+t2p = load("tpm2p11")
+cols = [("tokend socket", load("socket")), ("tokend in-process", load("inproc")),
+        ("tpm2-pkcs11 + abrmd", t2p)]
+def rate(d, k):
+    return "%.0f" % d[k] + (" (%.2fx)" % (d[k] / t2p[k]) if d is not t2p else "")
 def kg(d, k):
-    return "%.0f" % statistics.median(d[k])
-def ratio(d, k, f):
-    return " (%.2fx)" % (d[k] / t2p[k]) if f else ""
+    v = d[k]
+    return "%.0f (%.0f–%.0f)" % (statistics.median(v), min(v), max(v))
+def row(name, f, k):
+    print("| %s | %s |" % (name, " | ".join(f(d, k) for _, d in cols)))
 print("| | " + " | ".join(c for c, _ in cols) + " |")
 print("|---|" + "---:|" * len(cols))
-print("| ECDSA P-256 signatures/s, one session | " +
-      " | ".join(cell(d, "ec_per_s") + ratio(d, "ec_per_s", d is not t2p) for _, d in cols) + " |")
-print("| RSA-2048 signatures/s (SHA256-RSA-PKCS), one session | " +
-      " | ".join(cell(d, "rsa_per_s") + ratio(d, "rsa_per_s", d is not t2p) for _, d in cols) + " |")
-print("| P-256 key generation, median ms | " + " | ".join(kg(d, "ec_keygen_ms") for _, d in cols) + " |")
-print("| RSA-2048 key generation, median ms (min–max) | " + " | ".join(
-    "%s (%.0f–%.0f)" % (kg(d, "rsa_keygen_ms"), min(d["rsa_keygen_ms"]), max(d["rsa_keygen_ms"]))
-    for _, d in cols) + " |")
-print("| PIN protected on the TPM's bus | yes: salted, parameter-encrypted session | "
-      "yes: same | see bench/README.md |")
+row("ECDSA P-256 signatures/s, one session", rate, "ec_per_s")
+row("RSA-2048 signatures/s (SHA256-RSA-PKCS), one session", rate, "rsa_per_s")
+row("P-256 key generation, median ms (min–max)", kg, "ec_keygen_ms")
+row("RSA-2048 key generation, median ms (min–max)", kg, "rsa_keygen_ms")
+print("| PIN protected on the TPM's bus | yes: salted HMAC session, AES-128-CFB both ways "
+      "| yes: the same | yes: HMAC session salted to and bound to its primary key, "
+      "AES-128-CFB both ways |")
 print()
-row = sys.argv[4].strip().split("|")[1:-1]
-print("tokend start-up with the TPM token: exec to READY=1 median %s ms (p90 %s, max %s), "
-      "token up (from exec) median %s ms, idle RSS %s KiB (%s runs)." % (
-          row[2].strip(), row[3].strip(), row[4].strip(), row[5].strip(), row[6].strip(), row[1].strip()))
+r = [c.strip() for c in sys.argv[2].strip().split("|")[1:-1]]
+print("tokend start-up with the TPM token: exec to READY=1 median %s ms (p90 %s, "
+      "max %s), token up (from exec) median %s ms, idle RSS %s KiB (%s runs)." % (
+          r[2], r[3], r[4], r[5], r[6], r[1]))
+print()
+print("Signing rates: median of %d rounds, the contenders in turn." % t2p["n"])
 PY
 {
 	echo
-	echo "swtpm $(swtpm --version 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p'), $(uname -m), $(nproc) CPUs; ${SECS} s of C_Sign per cell, $KEYGEN key pairs per type."
+	echo "swtpm $(swtpm --version 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p'), $(uname -m), $(nproc) CPUs; ${SECS} s of C_Sign per round, $KEYGEN key pairs per type, $(date -u +%F)."
 } >>"$report"
 [ -z "${BENCH_OUT:-}" ] || cp "$report" "$BENCH_OUT"
 cat "$report"
