@@ -21,7 +21,7 @@ TEST_PKGS=(
   softhsm2 libsofthsm2 # the module bridge's tests (tests/bridge); Debian has no -dev package
   man-db # the man pages' checks (ctest man_pages, tests/package)
   swtpm swtpm-tools tpm2-tools # the TPM driver's tests (a software TPM per test)
-  tpm2-abrmd libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus # bench/: tpm2-pkcs11 as the anchor
+  tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus # bench/: tpm2-pkcs11 as the anchor
   golang-go golang-github-thalesignite-crypto11-dev # Go crypto11 as a client (tests/bridge)
   openssh-server # SSH logins with a token's key, and SSH socket forwarding
 )
