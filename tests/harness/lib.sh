@@ -40,6 +40,7 @@ harness_log() {
 #   fail_later DESC       records "FAIL: DESC" and goes on (check's failure
 #                         half, for a condition worked out by hand)
 #   pass DESC             prints "ok: DESC"
+#   run_check DESC CMD... check with CMD's output shown when it fails
 #   finish                exits 1 when anything was recorded, else prints
 #                         "all passed"; a recorded failure also fails the
 #                         test when it ends without finish (harness_cleanup)
@@ -126,6 +127,22 @@ run_ok() {
 		fail "$desc"
 	fi
 	harness_log "ok: $desc"
+}
+
+# run_check DESC CMD...: like run_ok, but a failure is recorded (with CMD's
+# output) and the test goes on, as with check.
+run_check() {
+	local desc=$1 rc=0
+	shift
+	HARNESS_OUT="$HARNESS_TMP/last.out"
+	timeout "${HARNESS_CMD_TIMEOUT:-60}" "$@" >"$HARNESS_OUT" 2>&1 || rc=$?
+	OUT=$(cat "$HARNESS_OUT")
+	if [ "$rc" -ne 0 ]; then
+		printf '%s\n' "--- $* (exit $rc):" "$OUT" >&2
+		fail_later "$desc"
+		return 1
+	fi
+	pass "$desc"
 }
 
 # run_fail DESC CMD...: like run_ok, but CMD must fail (and not time out).
