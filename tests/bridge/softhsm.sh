@@ -7,7 +7,9 @@
 #   . "$(dirname "$0")/softhsm.sh"
 #   bridge_init [COMMAND...]     # harness, SoftHSM token, tokend; skips (77)
 #                                # when SoftHSMv2 or the client is missing,
-#                                # fails when a COMMAND is missing
+#                                # fails when a COMMAND is missing; runs the
+#                                # script's bridge_before_start function, if
+#                                # any, before tokend starts
 #   "${p11[@]}" -L               # pkcs11-tool through the socket
 #   ...
 #   bridge_stop                  # tokend must exit cleanly (also by trap)
@@ -83,7 +85,19 @@ bridge_init() {
 	SOCK=$T/sock
 	HARNESS_LOGS=("$LOG")
 	bridge_softhsm_token
+	if declare -F bridge_before_start >/dev/null; then
+		bridge_before_start
+	fi
 	bridge_tokend_start
+}
+
+# bridge_module_keypair TYPE ID LABEL: a key pair made by SoftHSMv2 itself
+# (not through tokend), for a bridge_before_start function: keys a token
+# already holds when tokend starts.
+bridge_module_keypair() {
+	SOFTHSM2_CONF=$T/softhsm2.conf run_ok "$1 key pair '$3' made in SoftHSMv2 directly" \
+		pkcs11-tool --module "$SOFTHSM" --login --pin "$PIN" --keypairgen --key-type "$1" \
+		--id "$2" --label "$3"
 }
 
 # A fresh SoftHSMv2 token in $T/tokens; $T/softhsm2.conf points at it.
