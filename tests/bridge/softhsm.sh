@@ -7,17 +7,16 @@
 #   . "$(dirname "$0")/softhsm.sh"
 #   bridge_init [COMMAND...]     # harness, SoftHSM token, tokend; skips (77)
 #                                # when SoftHSMv2 or the client is missing,
-#                                # fails when a COMMAND is missing; runs the
-#                                # script's bridge_before_start function, if
-#                                # any, before tokend starts
+#                                # fails when a COMMAND is missing
 #   "${p11[@]}" -L               # pkcs11-tool through the socket
 #   ...
 #   bridge_stop                  # tokend must exit cleanly (also by trap)
 #
 # Afterwards: $T (temp dir), $CLIENT_SO (the client module), $SOCK,
 # P11_KIT_SERVER_ADDRESS exported, $LABEL/$PIN/$SO_PIN of the token,
-# $TOKEND_PID, $LOG (tokend's log), $PY (Debian's python3, for PyKCS11),
-# and bridge_on_exit FUNCTION to run more clean-up at exit (sshd, s_server).
+# $TOKEND_PID, $LOG (tokend's log), $PY (Debian's python3, for PyKCS11);
+# bridge_serve starts a server (sshd, s_server) on a free loopback port,
+# stopped at exit.
 #
 # Environment: TOKEND, TOKEND_SOFTHSM_MODULE (ctest sets them);
 # BRIDGE_CLIENT_VERSION: a newer p11-kit client built into
@@ -35,21 +34,13 @@ PIN=1234
 SO_PIN=5678
 PY=/usr/bin/python3
 TOKEND_PID=
-BRIDGE_EXIT_HOOKS=()
+BRIDGE_SERVERS=()
 p11=()
 
-# bridge_on_exit FUNCTION: runs FUNCTION at exit, before tokend stops
-# (latest first).
-bridge_on_exit() {
-	BRIDGE_EXIT_HOOKS=("$1" "${BRIDGE_EXIT_HOOKS[@]}")
-}
-
 bridge_cleanup() {
-	local rc=$? h
+	local rc=$?
 	set +e
-	for h in "${BRIDGE_EXIT_HOOKS[@]}"; do
-		"$h"
-	done
+	bridge_servers_stop
 	if [ -n "$TOKEND_PID" ]; then
 		kill -TERM "$TOKEND_PID" 2>/dev/null
 		wait "$TOKEND_PID" 2>/dev/null
@@ -85,19 +76,7 @@ bridge_init() {
 	SOCK=$T/sock
 	HARNESS_LOGS=("$LOG")
 	bridge_softhsm_token
-	if declare -F bridge_before_start >/dev/null; then
-		bridge_before_start
-	fi
 	bridge_tokend_start
-}
-
-# bridge_module_keypair TYPE ID LABEL: a key pair made by SoftHSMv2 itself
-# (not through tokend), for a bridge_before_start function: keys a token
-# already holds when tokend starts.
-bridge_module_keypair() {
-	SOFTHSM2_CONF=$T/softhsm2.conf run_ok "$1 key pair '$3' made in SoftHSMv2 directly" \
-		pkcs11-tool --module "$SOFTHSM" --login --pin "$PIN" --keypairgen --key-type "$1" \
-		--id "$2" --label "$3"
 }
 
 # A fresh SoftHSMv2 token in $T/tokens; $T/softhsm2.conf points at it.
@@ -174,6 +153,42 @@ bridge_keypair() {
 		-o "$T/pub_$id.der"
 	run_ok "openssl reads the $type public key" openssl pkey -pubin -inform DER \
 		-in "$T/pub_$id.der" -out "$T/pub_$id.pem"
+}
+
+# bridge_serve NAME LOG CMD...: CMD in the background, listening on a free
+# loopback port: every @PORT@ in its arguments becomes the port, in $PORT
+# afterwards (another is tried when one was taken meanwhile). Stopped by
+# bridge_servers_stop, at exit at the latest.
+bridge_serve() {
+	local name=$1 log=$2 a pid args _
+	shift 2
+	HARNESS_LOGS+=("$log")
+	for _ in 1 2 3; do
+		PORT=$(free_port)
+		args=()
+		for a in "$@"; do
+			args+=("${a//@PORT@/$PORT}")
+		done
+		"${args[@]}" </dev/null >>"$log" 2>&1 &
+		pid=$!
+		if wait_port "$PORT" 5 && kill -0 "$pid" 2>/dev/null; then
+			BRIDGE_SERVERS+=("$pid")
+			harness_log "$name on 127.0.0.1:$PORT (pid $pid)"
+			return 0
+		fi
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	fail "$name did not start (see $log)"
+}
+
+bridge_servers_stop() {
+	local pid
+	for pid in "${BRIDGE_SERVERS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true # its status after SIGTERM
+	done
+	BRIDGE_SERVERS=()
 }
 
 # A free TCP port on 127.0.0.1 (the kernel's pick; a race with another

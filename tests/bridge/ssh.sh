@@ -10,14 +10,6 @@
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
 bridge_init ssh ssh-keygen /usr/sbin/sshd
-SSHD_PID=
-sshd_stop() {
-	[ -n "$SSHD_PID" ] || return 0
-	kill -TERM "$SSHD_PID" 2>/dev/null
-	wait "$SSHD_PID" 2>/dev/null
-	SSHD_PID=
-}
-bridge_on_exit sshd_stop
 
 bridge_keypair rsa:2048 05 ssh-key
 run_ok "ssh-keygen -D lists the token's keys" ssh-keygen -D "$CLIENT_SO"
@@ -28,12 +20,7 @@ check "ssh-keygen -D's key is the token's RSA key" grep -qF "$want" "$T/authoriz
 
 # sshd: its own host key, config and port; only the token's key gets in.
 run_ok "sshd host key" ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
-HARNESS_LOGS+=("$T/sshd.log")
-for attempt in 1 2 3; do
-	port=$(free_port)
-	cat >"$T/sshd_config" <<EOF2
-Port $port
-ListenAddress 127.0.0.1
+cat >"$T/sshd_config" <<EOF2
 HostKey $T/host_key
 PidFile $T/sshd.pid
 AuthorizedKeysFile $T/authorized_keys
@@ -46,13 +33,9 @@ KbdInteractiveAuthentication no
 AllowUsers $(id -un)
 LogLevel VERBOSE
 EOF2
-	/usr/sbin/sshd -D -e -f "$T/sshd_config" >>"$T/sshd.log" 2>&1 &
-	SSHD_PID=$!
-	wait_port "$port" 5 && break
-	sshd_stop # the port was taken meanwhile: another one
-done
-kill -0 "${SSHD_PID:-0}" 2>/dev/null || fail "sshd did not start"
-harness_log "sshd on 127.0.0.1:$port (pid $SSHD_PID)"
+bridge_serve sshd "$T/sshd.log" /usr/sbin/sshd -D -e -f "$T/sshd_config" \
+	-o ListenAddress=127.0.0.1:@PORT@
+port=$PORT
 
 printf '127.0.0.1 %s\n' "$(cut -d' ' -f1,2 "$T/host_key.pub")" >"$T/known_hosts"
 printf '#!/bin/sh\necho "$SSH_TEST_PIN"\n' >"$T/askpass"
@@ -84,6 +67,6 @@ ssh_cmd 9999 -o PKCS11Provider="$CLIENT_SO"
 run_fail "with a wrong PIN, ssh is refused" "${SSHC[@]}" </dev/null
 check "the wrong PIN reached the token and was refused" \
 	grep -q "AUDIT login export=s .*result=CKR_PIN_INCORRECT" "$LOG"
-sshd_stop
+bridge_servers_stop
 bridge_stop
 finish
