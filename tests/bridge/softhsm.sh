@@ -7,7 +7,9 @@
 #   . "$(dirname "$0")/softhsm.sh"
 #   bridge_init [COMMAND...]     # harness, SoftHSM token, tokend; skips (77)
 #                                # when SoftHSMv2 or the client is missing,
-#                                # fails when a COMMAND is missing
+#                                # fails when a COMMAND is missing; runs the
+#                                # script's bridge_before_start function, if
+#                                # any, between the token and tokend
 #   "${p11[@]}" -L               # pkcs11-tool through the socket
 #   ...
 #   bridge_stop                  # tokend must exit cleanly (also by trap)
@@ -76,6 +78,9 @@ bridge_init() {
 	SOCK=$T/sock
 	HARNESS_LOGS=("$LOG")
 	bridge_softhsm_token
+	if declare -F bridge_before_start >/dev/null; then
+		bridge_before_start
+	fi
 	bridge_tokend_start
 }
 
