@@ -13,7 +13,7 @@ bridge_before_start() {
 	# isolation.py wants a private data object; C_CreateObject through
 	# the bridge is a gap of its own, so SoftHSMv2 writes it.
 	printf '\x01\x05Alice' >"$T/printed.bin"
-	SOFTHSM2_CONF=$T/softhsm2.conf run_ok "a private data object, written in SoftHSMv2" \
+	SOFTHSM2_CONF=$T/softhsm.conf run_ok "a private data object, written in SoftHSMv2" \
 		pkcs11-tool --module "$SOFTHSM" --login --pin "$PIN" --write-object "$T/printed.bin" \
 		--type data --label printed --private
 }

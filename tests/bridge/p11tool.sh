@@ -14,7 +14,7 @@ run_ok "p11tool --list-tokens" "${pt[@]}" --list-tokens
 check "shows the token's label" grep -q "Label: $LABEL\$" <<<"$OUT"
 check "and SoftHSMv2's model and manufacturer" grep -q "model=SoftHSM%20v2;manufacturer=SoftHSM%20project;serial=[0-9a-f]*;token=$LABEL\$" <<<"$OUT"
 uri=$(sed -n "s/^[[:space:]]*URL: \(pkcs11:.*token=$LABEL\)\$/\1/p" <<<"$OUT" | head -n 1)
-serial=$(SOFTHSM2_CONF=$T/softhsm2.conf softhsm2-util --show-slots |
+serial=$(SOFTHSM2_CONF=$T/softhsm.conf softhsm2-util --show-slots |
 	sed -n 's/^[[:space:]]*Serial number:[[:space:]]*\([0-9a-f]*\)$/\1/p' | head -n 1)
 check "with the serial SoftHSMv2 itself reports" grep -q "serial=$serial;" <<<"$uri"
 

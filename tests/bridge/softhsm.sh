@@ -77,33 +77,37 @@ bridge_init() {
 	LOG=$T/tokend.log
 	SOCK=$T/sock
 	HARNESS_LOGS=("$LOG")
-	bridge_softhsm_token
+	bridge_softhsm_token softhsm "$LABEL" "$PIN"
 	if declare -F bridge_before_start >/dev/null; then
 		bridge_before_start
 	fi
 	bridge_tokend_start
 }
 
-# A fresh SoftHSMv2 token in $T/tokens; $T/softhsm2.conf points at it.
+# bridge_softhsm_token NAME LABEL PIN: a fresh SoftHSMv2 token in
+# $T/tokens-NAME, its SoftHSM config $T/NAME.conf, and a [module NAME] for
+# tokend's config (bridge_init makes NAME softhsm; a bridge_before_start
+# function may add more modules).
+BRIDGE_MODULES=""
 bridge_softhsm_token() {
-	mkdir "$T/tokens"
-	printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
-		"$T" >"$T/softhsm2.conf"
-	SOFTHSM2_CONF=$T/softhsm2.conf run_ok "softhsm2-util --init-token" \
-		softhsm2-util --init-token --free --label "$LABEL" --pin "$PIN" --so-pin "$SO_PIN"
+	local name=$1 label=$2 pin=$3
+	mkdir "$T/tokens-$name"
+	printf 'directories.tokendir = %s/tokens-%s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$T" "$name" >"$T/$name.conf"
+	SOFTHSM2_CONF=$T/$name.conf run_ok "softhsm2-util --init-token ($name)" \
+		softhsm2-util --init-token --free --label "$label" --pin "$pin" --so-pin "$SO_PIN"
+	BRIDGE_MODULES+=$(printf '[module %s]\npath = %s\nenv = SOFTHSM2_CONF=%s\n\n' \
+		"$name" "$SOFTHSM" "$T/$name.conf")$'\n'
 }
 
-# tokend with [module softhsm] and [export s] (access = full) on $SOCK;
-# returns when the token shows through the socket.
+# tokend with the [module NAME]s and [export s] (access = full) on $SOCK;
+# returns when the token $LABEL shows through the socket.
 bridge_tokend_start() {
 	cat >"$T/tokend.conf" <<EOF
 [piv]
 enabled = no
 
-[module softhsm]
-path = $SOFTHSM
-env = SOFTHSM2_CONF=$T/softhsm2.conf
-
+$BRIDGE_MODULES
 [export s]
 socket = $SOCK
 mode = 0666
