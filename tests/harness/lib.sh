@@ -130,7 +130,7 @@ run_ok() {
 }
 
 # run_check DESC CMD...: like run_ok, but a failure is recorded (with CMD's
-# output) and the test goes on, as with check.
+# output) and the test goes on, as with check (status 0 either way).
 run_check() {
 	local desc=$1 rc=0
 	shift
@@ -140,7 +140,7 @@ run_check() {
 	if [ "$rc" -ne 0 ]; then
 		printf '%s\n' "--- $* (exit $rc):" "$OUT" >&2
 		fail_later "$desc"
-		return 1
+		return 0
 	fi
 	pass "$desc"
 }
