@@ -5,8 +5,22 @@
 # client, finds a key pair by its label and signs a self-signed X.509
 # certificate; openssl verifies the certificate, and its public key is the
 # token's (read through the socket with pkcs11-tool). RSA-2048 and EC P-256.
+# The key pairs are made by SoftHSMv2 before tokend starts (keys a token
+# already holds), or with CRYPTO11_KEYGEN=socket by pkcs11-tool through
+# tokend's socket (their labels must get through: keygen.sh).
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
+CRYPTO11_KEYGEN=${CRYPTO11_KEYGEN:-module}
+bridge_before_start() {
+	[ "$CRYPTO11_KEYGEN" = module ] || return 0
+	local k
+	for k in rsa:2048:02:go-rsa EC:prime256v1:03:go-ec; do
+		IFS=: read -r type size id label <<<"$k"
+		SOFTHSM2_CONF=$T/softhsm.conf run_ok "$type key pair '$label' made by SoftHSMv2" \
+			pkcs11-tool --module "$SOFTHSM" --login --pin "$PIN" --keypairgen \
+			--key-type "$type:$size" --id "$id" --label "$label"
+	done
+}
 bridge_init go gcc
 
 # Debian's Go libraries are GOPATH sources (no module proxy, no network):
@@ -18,8 +32,17 @@ HARNESS_CMD_TIMEOUT=300 run_ok "build the crypto11 program (offline)" \
 	env -C "$BRIDGE_DIR/crypto11" GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= \
 	GOPROXY=off GOCACHE="$T/gocache" CGO_ENABLED=1 go build -o "$T/crypto11-cert" .
 
-bridge_keypair rsa:2048 02 go-rsa
-bridge_keypair EC:prime256v1 03 go-ec
+if [ "$CRYPTO11_KEYGEN" = socket ]; then
+	bridge_keypair rsa:2048 02 go-rsa
+	bridge_keypair EC:prime256v1 03 go-ec
+else
+	for id in 02 03; do
+		run_ok "read public key $id through the socket" "${p11[@]}" --read-object \
+			--type pubkey --id "$id" -o "$T/pub_$id.der"
+		run_ok "openssl reads it" openssl pkey -pubin -inform DER -in "$T/pub_$id.der" \
+			-out "$T/pub_$id.pem"
+	done
+fi
 for k in 02:go-rsa 03:go-ec; do
 	id=${k%%:*} label=${k#*:}
 	run_check "crypto11 finds '$label' by its label and signs a certificate" \

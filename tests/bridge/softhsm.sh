@@ -122,7 +122,7 @@ EOF
 	fi
 	p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
 	local _
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do # 30 s: a sanitizer build starts slowly
 		"${p11[@]}" -T 2>/dev/null | grep -q "token label *: $LABEL" && break
 		kill -0 "$TOKEND_PID" 2>/dev/null || fail "tokend exited at start"
 		sleep 0.1
