@@ -40,9 +40,13 @@ app_start() {
 	APP_OUT[$name]=$fout
 }
 app() {
-	printf '%s\n' "$2" >&"${APP_IN[$1]}"
-	REPLY_LINE="hang (no reply in 60 s)"
-	read -r -t 60 -u "${APP_OUT[$1]}" REPLY_LINE || true
+	REPLY_LINE="eof (the client died)"
+	# (a write to a dead client's fifo would SIGPIPE this shell)
+	if kill -0 "${APP_PID[$1]}" 2>/dev/null; then
+		printf '%s\n' "$2" >&"${APP_IN[$1]}"
+		REPLY_LINE="hang (no reply in 60 s)"
+		read -r -t 60 -u "${APP_OUT[$1]}" REPLY_LINE || true
+	fi
 	harness_log "  $1: $2 -> $REPLY_LINE"
 }
 app_ok() { # NAME CMD [DESC]
@@ -55,8 +59,11 @@ app_is() { # NAME CMD EXPECTED DESC
 }
 app_stop() { # NAME [kill]: quit (or SIGKILL) and reap
 	local name=$1 fd
-	[ "${2:-}" = kill ] && kill -KILL "${APP_PID[$name]}" 2>/dev/null
-	printf 'quit\n' >&"${APP_IN[$name]}" 2>/dev/null || true
+	if [ "${2:-}" = kill ]; then
+		kill -KILL "${APP_PID[$name]}" 2>/dev/null || true
+	else
+		app "$name" quit
+	fi
 	fd=${APP_IN[$name]}
 	exec {fd}>&-
 	fd=${APP_OUT[$name]}
