@@ -38,6 +38,7 @@ bridge_serve sshd "$T/sshd.log" /usr/sbin/sshd -D -e -f "$T/sshd_config" \
 port=$PORT
 
 printf '127.0.0.1 %s\n' "$(cut -d' ' -f1,2 "$T/host_key.pub")" >"$T/known_hosts"
+# shellcheck disable=SC2016 # (askpass expands it)
 printf '#!/bin/sh\necho "$SSH_TEST_PIN"\n' >"$T/askpass"
 chmod +x "$T/askpass"
 # ssh_cmd PIN [ssh options...]: the ssh command line in $SSHC, logging in
