@@ -376,7 +376,11 @@ static void devices_settle(struct devices *d)
 		if (hotplug_correlate_feed(d->corr, &m, hotplug_now_ms()) < 0)
 			log_err("key/reader correlator: out of memory");
 		devices_note(d, &m);
-		if (m.kind == HOTPLUG_PCSC_READER || m.kind == HOTPLUG_PCSC_CARD)
+		/* A module's token that came up meanwhile is taken in too
+		 * (dropped here, it was never announced again). */
+		if (m.kind == HOTPLUG_PCSC_READER ||
+		    m.kind == HOTPLUG_PCSC_CARD ||
+		    m.kind == HOTPLUG_MODULE_TOKEN)
 			job_apply(d, &m);
 	}
 	devices_tick_arm(d);

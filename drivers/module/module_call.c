@@ -73,7 +73,7 @@ int mt_call(struct mtok *t, uint32_t id, const struct rpc_arg *a, size_t n,
 	    struct mlink_reply *r, CK_RV *rv)
 {
 	/* Only t's helper: a newer one may reuse the session's number. */
-	if (mlink_call_gen(t->d->link, t->gen, id, a, n, 0, r) < 0)
+	if (mlink_call_gen(t->link, t->gen, id, a, n, 0, r) < 0)
 		return TK_ERR_REMOVED;
 	*rv = r->rv;
 	return 0;

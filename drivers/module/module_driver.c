@@ -1,10 +1,19 @@
 /* The module driver: one helper process per configured module (link.h),
  * its tokens as devices "module:NAME:SLOTID". A thread of the driver's
  * keeps the slot table: it reads the module's slot list when the helper
- * comes up, every poll_ms after (SoftHSMv2 has no C_WaitForSlotEvent, and
- * shows a token made by softhsm2-util only after C_GetSlotList(NULL): the
- * size query every pass does), and when woken; and it empties the table
- * when the helper goes down (a crash, a hang the link killed). What
+ * comes up, every poll_ms after (a size query first: modules look for new
+ * readers then), and when woken; and it empties the table when the helper
+ * goes down (a crash, a hang the link killed).
+ *
+ * A module without C_WaitForSlotEvent may never show a token made by
+ * another process: SoftHSMv2 reads its token directory at C_Initialize
+ * only (a softhsm2-util --init-token stays invisible to a running
+ * process, whatever C_GetSlotList is asked). For such a module the thread
+ * starts a fresh helper every poll_ms (a probe, with the same environment)
+ * and reads its slot list; a probe that sees a token no running helper
+ * serves becomes a helper of its own for those tokens, so the tokens and
+ * sessions already served are not disturbed (restarting the first helper
+ * would end every session). What
  * changed is announced as HOTPLUG_MODULE_TOKEN messages (module_driver_watch):
  * the front end closes the tokens that left (their
  * sessions answer CKR_DEVICE_REMOVED) and opens them again when the next
@@ -57,18 +66,59 @@ static bool token_wanted(const struct mdrv *d, CK_TOKEN_INFO *ti)
 	return false;
 }
 
-/* Under lock: the new list of present tokens replaces the table's. */
-static void table_apply(struct mdrv *d, const struct mdrv_slot *now, size_t n)
+/* Whether a link other than li serves the token (by serial number and
+ * label: slot ids differ between processes of one module). */
+static bool served_elsewhere(const struct mdrv *d, unsigned li,
+			     const CK_TOKEN_INFO *ti)
+{
+	for (size_t i = 0; i < d->nslots; i++)
+		if (d->slots[i].present && d->slots[i].li != li &&
+		    memcmp(d->slots[i].ti.serialNumber, ti->serialNumber, 16) ==
+			0 &&
+		    memcmp(d->slots[i].ti.label, ti->label, 32) == 0)
+			return true;
+	return false;
+}
+
+static void token_key(const CK_TOKEN_INFO *ti, uint8_t key[48])
+{
+	memcpy(key, ti->serialNumber, 16);
+	memcpy(key + 16, ti->label, 32);
+}
+
+/* Whether link li may serve the token: link 0 any, a later one those it
+ * was started for. */
+static bool link_owns(const struct mdrv *d, unsigned li,
+		      const CK_TOKEN_INFO *ti)
+{
+	const struct mdrv_link *L = &d->links[li];
+	uint8_t key[48];
+
+	if (li == 0)
+		return true;
+	token_key(ti, key);
+	for (size_t i = 0; i < L->nown; i++)
+		if (memcmp(L->own[i], key, sizeof(key)) == 0)
+			return true;
+	return false;
+}
+
+/* Under lock: link li's list of present tokens replaces what the table
+ * has of that link's; a token another link serves stays with it. A slot
+ * belongs to one link: link 0's are "module:NAME:SLOTID", a later link's
+ * "module:NAME:LINK.SLOTID". */
+static void table_apply(struct mdrv *d, unsigned li,
+			const struct mdrv_slot *now, size_t n)
 {
 	struct mdrv_slot *s;
 	size_t i, j;
 
 	for (i = 0; i < d->nslots; i++) {
 		s = &d->slots[i];
+		if (!s->present || s->li != li)
+			continue;
 		for (j = 0; j < n && now[j].id != s->id; j++)
 			;
-		if (!s->present)
-			continue;
 		if (j == n) {
 			s->present = false;
 			announce(d, s, HOTPLUG_LEFT);
@@ -84,18 +134,29 @@ static void table_apply(struct mdrv *d, const struct mdrv_slot *now, size_t n)
 		}
 	}
 	for (j = 0; j < n; j++) {
-		for (i = 0; i < d->nslots && d->slots[i].id != now[j].id; i++)
+		for (i = 0; i < d->nslots && !(d->slots[i].li == li &&
+					       d->slots[i].id == now[j].id);
+		     i++)
 			;
+		if (i < d->nslots && d->slots[i].present)
+			continue;
+		if (served_elsewhere(d, li, &now[j].ti) ||
+		    !link_owns(d, li, &now[j].ti))
+			continue;
 		if (i == d->nslots) {
 			if (d->nslots == MDRV_MAX_SLOTS)
 				continue;
 			s = &d->slots[d->nslots++];
 			*s = now[j];
-			snprintf(s->device, sizeof(s->device), "%s%s:%lu",
-				 MDRV_DEVICE_PREFIX, d->name,
-				 (unsigned long)now[j].id);
-		} else if (d->slots[i].present) {
-			continue;
+			s->li = li;
+			if (li)
+				snprintf(s->device, sizeof(s->device),
+					 "%s%s:%u.%lu", MDRV_DEVICE_PREFIX,
+					 d->name, li, (unsigned long)now[j].id);
+			else
+				snprintf(s->device, sizeof(s->device),
+					 "%s%s:%lu", MDRV_DEVICE_PREFIX,
+					 d->name, (unsigned long)now[j].id);
 		}
 		s = &d->slots[i];
 		s->ti = now[j].ti;
@@ -105,11 +166,11 @@ static void table_apply(struct mdrv *d, const struct mdrv_slot *now, size_t n)
 	}
 }
 
-/* Under lock: the helper went down; every token with it. */
-static void table_clear(struct mdrv *d)
+/* Under lock: link li's helper went down; every token with it. */
+static void table_clear(struct mdrv *d, unsigned li)
 {
 	for (size_t i = 0; i < d->nslots; i++)
-		if (d->slots[i].present) {
+		if (d->slots[i].present && d->slots[i].li == li) {
 			d->slots[i].present = false;
 			announce(d, &d->slots[i], HOTPLUG_LEFT);
 		}
@@ -150,8 +211,8 @@ static bool token_info_parse(const struct mlink_reply *r, CK_TOKEN_INFO *ti)
 }
 
 /* The tokens present in generation gen now, filtered by the URIs. */
-static int slots_read(struct mdrv *d, uint64_t gen, struct mdrv_slot *now,
-		      size_t *n)
+static int slots_read(struct mdrv *d, struct mlink *link, uint64_t gen,
+		      struct mdrv_slot *now, size_t *n)
 {
 	struct rpc_arg q[] = { MT_Y(CK_FALSE), MT_FU(0) };
 	struct mlink_reply r, ti;
@@ -160,7 +221,7 @@ static int slots_read(struct mdrv *d, uint64_t gen, struct mdrv_slot *now,
 
 	*n = 0;
 	/* The size query first: SoftHSMv2 looks for new tokens then. */
-	if ((e = mlink_call_gen(d->link, gen, RPC_C_GetSlotList, q, 2, 0, &r)) <
+	if ((e = mlink_call_gen(link, gen, RPC_C_GetSlotList, q, 2, 0, &r)) <
 		0 ||
 	    r.rv != CKR_OK) {
 		mlink_reply_clear(&r);
@@ -169,7 +230,7 @@ static int slots_read(struct mdrv *d, uint64_t gen, struct mdrv_slot *now,
 	mlink_reply_clear(&r);
 	q[0].byte = CK_TRUE;
 	q[1].room = MDRV_MAX_SLOTS;
-	if ((e = mlink_call_gen(d->link, gen, RPC_C_GetSlotList, q, 2, 0, &r)) <
+	if ((e = mlink_call_gen(link, gen, RPC_C_GetSlotList, q, 2, 0, &r)) <
 		0 ||
 	    r.rv != CKR_OK || r.msg.nargs < 1 ||
 	    r.msg.args[0].type != RPC_ARG_ULONGS) {
@@ -183,7 +244,7 @@ static int slots_read(struct mdrv *d, uint64_t gen, struct mdrv_slot *now,
 
 		memset(s, 0, sizeof(*s));
 		s->id = a[0].ulong;
-		if (mlink_call_gen(d->link, gen, RPC_C_GetTokenInfo, a, 1, 0,
+		if (mlink_call_gen(link, gen, RPC_C_GetTokenInfo, a, 1, 0,
 				   &ti) == 0 &&
 		    ti.rv == CKR_OK && token_info_parse(&ti, &s->ti) &&
 		    (s->ti.flags & CKF_TOKEN_INITIALIZED) &&
@@ -206,27 +267,178 @@ static void deadline_after(struct timespec *ts, unsigned ms)
 	}
 }
 
+/* Waits for the module's slot events (a blocking C_WaitForSlotEvent in
+ * the helper, CKF_OS_LOCKING_OK modules only) and wakes the watch on each.
+ * A module that has none (SoftHSMv2: CKR_FUNCTION_NOT_SUPPORTED; its
+ * non-blocking form answers CKR_NO_EVENT, which says nothing) is put on
+ * probes instead. */
+static void *event_thread(void *arg)
+{
+	struct mdrv *d = arg;
+	struct rpc_arg a[] = { MT_U(0) };
+	struct mlink_reply r;
+	struct mlink *link;
+	struct timespec ts;
+	uint64_t gen;
+	int e;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->stop) {
+		if (!d->links[0].up) {
+			pthread_cond_wait(&d->cond, &d->lock);
+			continue;
+		}
+		gen = d->links[0].gen;
+		link = d->links[0].link;
+		d->waiting = true;
+		pthread_mutex_unlock(&d->lock);
+		e = mlink_call_gen(link, gen, RPC_C_WaitForSlotEvent, a, 1, 0,
+				   &r);
+		pthread_mutex_lock(&d->lock);
+		d->waiting = false;
+		if (e == 0 && r.rv == CKR_FUNCTION_NOT_SUPPORTED) {
+			d->static_view = true;
+			d->kick = true;
+			pthread_cond_broadcast(&d->cond);
+			mlink_reply_clear(&r);
+			break;
+		}
+		mlink_reply_clear(&r);
+		if (e == 0 && r.rv == CKR_OK) {
+			d->kick = true;
+			pthread_cond_broadcast(&d->cond);
+			continue;
+		}
+		/* The helper went down or the module failed: not in a loop. */
+		deadline_after(&ts, d->poll_ms);
+		while (!d->stop &&
+		       pthread_cond_timedwait(&d->cond, &d->lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+static void on_state(void *ctx, uint64_t gen, bool up);
+
+/* How long a probe may take to come up (it delays tokend's stop). */
+#define PROBE_WAIT_MS 10000u
+
+/* A fresh helper: kept as link li when it serves a token that no running
+ * helper does, freed otherwise. Called without the lock. */
+static void probe(struct mdrv *d, struct mdrv_slot *now)
+{
+	struct mlink_config lc = d->lc;
+	struct mdrv_link *L = NULL;
+	struct mlink *link = NULL;
+	uint64_t gen = 0;
+	bool keep = false;
+	unsigned li;
+	size_t n = 0;
+
+	uint64_t gens[MDRV_MAX_LINKS];
+
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < MDRV_MAX_LINKS; i++)
+		gens[i] = d->links[i].up ? d->links[i].gen : 0;
+	for (li = 1; li < MDRV_MAX_LINKS && d->links[li].used; li++)
+		;
+	if (li < MDRV_MAX_LINKS) {
+		L = &d->links[li];
+		memset(L, 0, sizeof(*L));
+		L->d = d;
+		L->used = true;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!L)
+		return; /* said once, when the last one was taken */
+	lc.env = d->probe_env;
+	lc.ctx = L;
+	lc.on_state = on_state;
+	if (mlink_new(&lc, &link) == 0 &&
+	    mlink_wait_up(link, PROBE_WAIT_MS, 0, &gen) == 0 &&
+	    slots_read(d, link, gen, now, &n) == 0) {
+		pthread_mutex_lock(&d->lock);
+		/* A helper that went down meanwhile: its tokens are its own,
+		 * not the probe's. */
+		for (unsigned i = 0; i < MDRV_MAX_LINKS; i++)
+			if (i != li && d->links[i].used &&
+			    (!d->links[i].up || d->links[i].gen != gens[i]))
+				n = 0;
+		/* A token caught half made (softhsm2-util sets the user PIN
+		 * after C_InitToken) would keep that state in this process:
+		 * a later probe takes it once it is whole. */
+		for (size_t j = 0; j < n; j++)
+			if (!served_elsewhere(d, li, &now[j].ti) &&
+			    (now[j].ti.flags & CKF_USER_PIN_INITIALIZED) &&
+			    L->nown < MDRV_MAX_SLOTS) {
+				token_key(&now[j].ti, L->own[L->nown++]);
+				keep = true;
+			}
+		if (keep) {
+			L->link = link;
+			if (L->gen < gen) { /* before its on_state */
+				L->up = true;
+				L->gen = gen;
+			}
+			if (L->up && L->gen == gen)
+				table_apply(d, li, now, n);
+			if (li == MDRV_MAX_LINKS - 1)
+				DRV_LOG(
+				    "module %s: %u helpers: tokens made from "
+				    "now on show after a restart of tokend",
+				    d->name, MDRV_MAX_LINKS);
+		}
+		pthread_mutex_unlock(&d->lock);
+	}
+	if (keep)
+		return;
+	mlink_free(&link);
+	pthread_mutex_lock(&d->lock);
+	memset(L, 0, sizeof(*L));
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void *watch_thread(void *arg)
 {
 	struct mdrv *d = arg;
 	struct mdrv_slot *now = calloc(MDRV_MAX_SLOTS, sizeof(*now));
 	struct timespec ts;
+	struct mlink *link;
 	uint64_t gen;
 	size_t n;
-	bool up;
+	bool up, all;
 	int e;
 
 	pthread_mutex_lock(&d->lock);
 	while (now && !d->stop) {
-		up = d->up;
-		gen = d->gen;
 		d->kick = false;
-		pthread_mutex_unlock(&d->lock);
-		e = up ? slots_read(d, gen, now, &n) : TK_ERR_TRANSPORT;
-		pthread_mutex_lock(&d->lock);
-		/* A helper that went down meanwhile: on_state cleared. */
-		if (e == 0 && d->up && d->gen == gen)
-			table_apply(d, now, n);
+		all = true; /* every helper's tokens are in the table */
+		for (unsigned li = 0; li < MDRV_MAX_LINKS && !d->stop; li++) {
+			if (!d->links[li].used || !d->links[li].link)
+				continue;
+			up = d->links[li].up;
+			gen = d->links[li].gen;
+			link = d->links[li].link;
+			pthread_mutex_unlock(&d->lock);
+			e = up ? slots_read(d, link, gen, now, &n)
+			       : TK_ERR_TRANSPORT;
+			pthread_mutex_lock(&d->lock);
+			/* A helper that went down meanwhile: on_state
+			 * cleared. */
+			if (e == 0 && d->links[li].up &&
+			    d->links[li].gen == gen)
+				table_apply(d, li, now, n);
+			else
+				all = false;
+		}
+		/* A probe compares with what the helpers serve: only once it
+		 * is all known (else it would take over their tokens). */
+		if (d->static_view && all && !d->stop) {
+			pthread_mutex_unlock(&d->lock);
+			probe(d, now);
+			pthread_mutex_lock(&d->lock);
+		}
 		deadline_after(&ts, d->poll_ms);
 		while (!d->stop && !d->kick &&
 		       pthread_cond_timedwait(&d->cond, &d->lock, &ts) == 0)
@@ -237,20 +449,21 @@ static void *watch_thread(void *arg)
 	return NULL;
 }
 
-/* The link's thread: the helper came up or went down. */
+/* A link's thread: its helper came up or went down. */
 static void on_state(void *ctx, uint64_t gen, bool up)
 {
-	struct mdrv *d = ctx;
+	struct mdrv_link *L = ctx;
+	struct mdrv *d = L->d;
 
 	pthread_mutex_lock(&d->lock);
 	if (up) {
-		d->up = true;
-		d->gen = gen;
-	} else if (d->gen == gen) {
-		d->up = false;
+		L->up = true;
+		L->gen = gen;
+	} else if (L->gen == gen) {
+		L->up = false;
 		DRV_LOG("module %s: helper down: its tokens are withdrawn",
 			d->name);
-		table_clear(d);
+		table_clear(d, (unsigned)(L - d->links));
 	}
 	d->kick = true;
 	pthread_cond_broadcast(&d->cond);
@@ -258,8 +471,9 @@ static void on_state(void *ctx, uint64_t gen, bool up)
 }
 
 bool mdrv_slot_get(struct mdrv *d, const char *device, struct mdrv_slot *out,
-		   uint64_t *gen)
+		   struct mlink **link, uint64_t *gen)
 {
+	const struct mdrv_link *L;
 	bool found = false;
 
 	pthread_mutex_lock(&d->lock);
@@ -267,9 +481,11 @@ bool mdrv_slot_get(struct mdrv *d, const char *device, struct mdrv_slot *out,
 		if (d->slots[i].present &&
 		    strcmp(d->slots[i].device, device) == 0) {
 			*out = d->slots[i];
-			found = d->up;
+			L = &d->links[out->li];
+			found = L->up && L->link;
+			*link = L->link;
+			*gen = L->gen;
 		}
-	*gen = d->gen;
 	pthread_mutex_unlock(&d->lock);
 	return found;
 }
@@ -282,6 +498,7 @@ static int drv_open(struct tk_driver *drv, const char *device,
 	struct mdrv *d = mdrv_of(drv);
 	size_t pre = strlen(MDRV_DEVICE_PREFIX), nl = strlen(d->name);
 	struct mdrv_slot s;
+	struct mlink *link;
 	uint64_t gen;
 
 	if (!device || !out)
@@ -289,9 +506,9 @@ static int drv_open(struct tk_driver *drv, const char *device,
 	if (strncmp(device, MDRV_DEVICE_PREFIX, pre) != 0 ||
 	    strncmp(device + pre, d->name, nl) != 0 || device[pre + nl] != ':')
 		return TK_ERR_NOT_FOUND;
-	if (!mdrv_slot_get(d, device, &s, &gen))
+	if (!mdrv_slot_get(d, device, &s, &link, &gen))
 		return TK_ERR_NOT_FOUND;
-	return mt_open(d, &s, gen, out);
+	return mt_open(d, link, &s, gen, out);
 }
 
 static void drv_free(struct tk_driver *drv)
@@ -307,7 +524,24 @@ static void drv_free(struct tk_driver *drv)
 		pthread_mutex_unlock(&d->lock);
 		pthread_join(d->thread, NULL);
 	}
-	mlink_free(&d->link);
+	if (d->event_on) {
+		pthread_mutex_lock(&d->lock);
+		d->stop = true;
+		pthread_cond_broadcast(&d->cond);
+		/* A wait in the helper ends only with an event or with the
+		 * helper: the thread must leave the link before it is freed. */
+		if (d->waiting)
+			mlink_kill(d->links[0].link, d->links[0].gen);
+		pthread_mutex_unlock(&d->lock);
+		pthread_join(d->event, NULL);
+	}
+	for (unsigned li = 0; li < MDRV_MAX_LINKS; li++)
+		mlink_free(&d->links[li].link);
+	for (size_t i = 0; d->probe_env && d->probe_env[i]; i++)
+		free((char *)d->probe_env[i]);
+	free(d->probe_env);
+	free((char *)d->lc.module);
+	free((char *)d->lc.helper);
 	for (size_t i = 0; i < d->nuris; i++)
 		p11_kit_uri_free(d->uris[i]);
 	free(d->uris);
@@ -348,7 +582,7 @@ void module_driver_helper(struct tk_driver *drv, pid_t *pid, uint64_t *gen)
 {
 	struct mlink_stats st;
 
-	mlink_stats(mdrv_of(drv)->link, &st);
+	mlink_stats(mdrv_of(drv)->links[0].link, &st);
 	*pid = st.up ? st.pid : 0;
 	*gen = st.up ? st.gen : 0;
 }
@@ -373,6 +607,29 @@ static int uris_parse(struct mdrv *d, const struct drv_module_cfg *cfg)
 	return 0;
 }
 
+/* The probes' configuration: the link's, with copies that outlive cfg and
+ * the probe's mark in the environment. */
+static int probe_config(struct mdrv *d, const struct mlink_config *lc)
+{
+	size_t n = 0;
+
+	d->lc = *lc;
+	d->lc.module = strdup(lc->module);
+	d->lc.helper = lc->helper ? strdup(lc->helper) : NULL;
+	for (; lc->env && lc->env[n]; n++)
+		;
+	if (!d->lc.module || (lc->helper && !d->lc.helper) ||
+	    !(d->probe_env = calloc(n + 2, sizeof(*d->probe_env))))
+		return TK_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(d->probe_env[i] = strdup(lc->env[i])))
+			return TK_ERR_NOMEM;
+	if (!(d->probe_env[n] = strdup(MDRV_PROBE_ENV)))
+		return TK_ERR_NOMEM;
+	d->lc.env = NULL;
+	return 0;
+}
+
 int module_driver_new(const struct drv_module_cfg *cfg, struct tk_driver **out)
 {
 	struct mlink_config lc = { 0 };
@@ -388,6 +645,8 @@ int module_driver_new(const struct drv_module_cfg *cfg, struct tk_driver **out)
 		free(d);
 		return TK_ERR_NOMEM;
 	}
+	d->links[0].d = d;
+	d->links[0].used = true;
 	d->base.ops = &mdrv_ops;
 	snprintf(d->name, sizeof(d->name), "%s", cfg->name);
 	d->poll_ms = MODULE_POLL_MS;
@@ -410,8 +669,10 @@ int module_driver_new(const struct drv_module_cfg *cfg, struct tk_driver **out)
 	lc.timeout_ms =
 	    (cfg->timeout ? cfg->timeout : DRV_MODULE_TIMEOUT_DEFAULT) * 1000u;
 	lc.on_state = on_state;
-	lc.ctx = d;
-	if ((r = mlink_new(&lc, &d->link)) < 0) {
+	lc.ctx = &d->links[0];
+	if ((r = probe_config(d, &lc)) < 0)
+		goto out;
+	if ((r = mlink_new(&lc, &d->links[0].link)) < 0) {
 		DRV_LOG("module %s (%s): %s", cfg->name, cfg->path,
 			tk_strerror(r));
 		goto out;
@@ -421,6 +682,11 @@ int module_driver_new(const struct drv_module_cfg *cfg, struct tk_driver **out)
 		goto out;
 	}
 	d->thread_on = true;
+	if (pthread_create(&d->event, NULL, event_thread, d) != 0) {
+		r = TK_ERR_NOMEM;
+		goto out;
+	}
+	d->event_on = true;
 	*out = &d->base;
 	d = NULL;
 out:

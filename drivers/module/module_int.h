@@ -16,9 +16,33 @@
 
 #define MDRV_MAX_SLOTS 64
 #define MDRV_DEVICE_PREFIX "module:"
+/* The helper processes of one module: the first, and one more for each
+ * batch of tokens a fresh probe found that the running ones cannot see. */
+#define MDRV_MAX_LINKS 8
+/* In a probe helper's environment: tells it from a serving one (tests). */
+#define MDRV_PROBE_ENV "TOKEND_MODULE_PROBE=1"
+
+struct mdrv;
+
+/* One helper of the module. A link once serving a token is kept until the
+ * driver goes (tokens hold its address); a probe that found nothing new is
+ * freed at once. */
+struct mdrv_link {
+	struct mdrv *d;
+	struct mlink *link;
+	bool used;
+	/* under d->lock: */
+	bool up; /* the helper of gen is up (link's on_state) */
+	uint64_t gen;
+	/* A later link serves only the tokens it was started for (serial
+	 * number and label), never those of a helper that is restarting. */
+	uint8_t own[MDRV_MAX_SLOTS][48];
+	size_t nown;
+};
 
 struct mdrv_slot {
 	CK_SLOT_ID id;
+	unsigned li;      /* the link that serves it */
 	char device[128]; /* "module:NAME:SLOTID" */
 	CK_TOKEN_INFO ti; /* as the module reported it */
 	bool present;
@@ -32,14 +56,21 @@ struct mdrv {
 	P11KitUri **uris; /* the tokens to serve; none: all */
 	size_t nuris;
 	unsigned poll_ms;
-	pthread_t thread;
-	bool thread_on;
+	struct mlink_config lc; /* for probes (env: the probe's) */
+	const char **probe_env;
+	/* The module has no C_WaitForSlotEvent: its slot list is the one it
+	 * read at C_Initialize (SoftHSMv2), so only a fresh helper sees a
+	 * token made since: one is started every poll_ms (a probe). Under
+	 * lock. */
+	bool static_view;
+	pthread_t thread, event;
+	bool thread_on, event_on;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	/* under lock: */
 	bool stop, kick;
-	bool up; /* the helper of gen is up (link's on_state) */
-	uint64_t gen;
+	bool waiting; /* the event thread is in C_WaitForSlotEvent */
+	struct mdrv_link links[MDRV_MAX_LINKS]; /* [0]: the first helper */
 	struct mdrv_slot slots[MDRV_MAX_SLOTS];
 	size_t nslots;
 	struct hotplug_queue *q;
@@ -53,7 +84,8 @@ struct mobj_key {
 struct mtok {
 	struct tk_token base;
 	struct mdrv *d;
-	uint64_t gen; /* the helper generation the session belongs to */
+	struct mlink *link; /* the helper serving the token */
+	uint64_t gen;       /* the helper generation the session belongs to */
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE s;
 	CK_TOKEN_INFO ti;
@@ -138,14 +170,14 @@ CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle);
 
 /* ---- module_token.c ---- */
 
-int mt_open(struct mdrv *d, const struct mdrv_slot *slot, uint64_t gen,
-	    struct tk_token **out);
+int mt_open(struct mdrv *d, struct mlink *link, const struct mdrv_slot *slot,
+	    uint64_t gen, struct tk_token **out);
 
 /* ---- module_driver.c ---- */
 
 /* The token info the module reported for the slot with the given device
- * name, if it is present now. */
+ * name, if it is present now, and the link and generation serving it. */
 bool mdrv_slot_get(struct mdrv *d, const char *device, struct mdrv_slot *out,
-		   uint64_t *gen);
+		   struct mlink **link, uint64_t *gen);
 
 #endif

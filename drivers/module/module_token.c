@@ -810,8 +810,8 @@ static void fill_info(struct mtok *t)
 		i->caps |= TK_CAP_RESET;
 }
 
-int mt_open(struct mdrv *d, const struct mdrv_slot *slot, uint64_t gen,
-	    struct tk_token **out)
+int mt_open(struct mdrv *d, struct mlink *link, const struct mdrv_slot *slot,
+	    uint64_t gen, struct tk_token **out)
 {
 	struct mtok *t = calloc(1, sizeof(*t));
 	struct rpc_arg o[] = { MT_U(slot->id),
@@ -824,6 +824,7 @@ int mt_open(struct mdrv *d, const struct mdrv_slot *slot, uint64_t gen,
 		return TK_ERR_NOMEM;
 	t->base.ops = &mt_ops;
 	t->d = d;
+	t->link = link;
 	t->gen = gen;
 	t->slot = slot->id;
 	t->ti = slot->ti;
