@@ -351,6 +351,15 @@ struct tk_token_ops {
 	int (*generate)(struct tk_token *tok, const struct tk_id *id,
 			enum tk_alg alg, enum tk_pin_policy pin,
 			enum tk_touch_policy touch, uint32_t *handle);
+	/* Optional (a module): key-pair generation with the application's
+	 * mechanism and templates as it gave them (label, usage flags,
+	 * sizes, curves: the token decides), both naming the key's CKA_ID;
+	 * used instead of generate() when set. */
+	int (*generate_tmpl)(struct tk_token *tok, const struct tk_id *id,
+			     const struct tk_mech_arg *mech,
+			     const struct tk_attr *pub, size_t npub,
+			     const struct tk_attr *priv, size_t npriv,
+			     uint32_t *handle);
 	int (*import_key)(struct tk_token *tok, const struct tk_id *id,
 			  EVP_PKEY *priv, enum tk_pin_policy pin,
 			  enum tk_touch_policy touch, uint32_t *handle);

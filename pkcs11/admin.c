@@ -179,6 +179,41 @@ static CK_RV gen_token(struct session *s, const struct tk_id *id,
 	return CKR_OK;
 }
 
+/* A template as the driver takes it (tk_attr), into out (room n). */
+static void tmpl_to_tk(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_attr *out)
+{
+	for (CK_ULONG i = 0; i < n; i++)
+		out[i] =
+		    (struct tk_attr){ t[i].type, t[i].pValue, t[i].ulValueLen };
+}
+
+/* The card lock held: a token that takes the application's templates
+ * (generate_tmpl) gets them whole. */
+static CK_RV gen_token_tmpl(struct session *s, const struct tk_id *id,
+			    const CK_MECHANISM *m, const CK_ATTRIBUTE *pub,
+			    CK_ULONG npub, const CK_ATTRIBUTE *priv,
+			    CK_ULONG npriv, uint32_t *handle)
+{
+	const struct tk_token_ops *ops = s->slot->tok->ops;
+	struct tk_mech_arg ma = { m->mechanism, m->pParameter,
+				  m->ulParameterLen };
+	struct tk_attr *a;
+	CK_RV rv = CKR_OK;
+	int r;
+
+	if (!ops->generate_tmpl)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	if (!(a = calloc(npub + npriv + 1, sizeof(*a))))
+		return CKR_HOST_MEMORY;
+	tmpl_to_tk(pub, npub, a);
+	tmpl_to_tk(priv, npriv, a + npub);
+	if ((r = ops->generate_tmpl(s->slot->tok, id, &ma, a, npub, a + npub,
+				    npriv, handle)) < 0)
+		rv = admin_rv(s->slot, r);
+	free(a);
+	return rv;
+}
+
 CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 			   CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPub,
 			   CK_ULONG nPub, CK_ATTRIBUTE_PTR pPriv,
@@ -190,18 +225,20 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 	struct tk_id id, id2;
 	enum tk_alg alg = TK_ALG_NONE;
 	uint32_t handle = 0;
-	bool f1, f2;
+	bool f1, f2, whole, locked;
 	struct session *s;
-	CK_RV rv;
+	CK_RV rv, rv_alg;
 
 	if (!pMechanism || !phPublicKey || !phPrivateKey ||
 	    tmpl_check(pPub, nPub) || tmpl_check(pPriv, nPriv))
 		return CKR_ARGUMENTS_BAD;
 	APP_SESSION(app, hSession, s, rv);
-	if ((rv = admin_check(app, s)) != CKR_OK ||
-	    (rv = gen_alg(pMechanism->mechanism, pPub, nPub, pPriv, nPriv,
-			  &alg)) != CKR_OK ||
-	    (rv = admin_id(pPub, nPub, &id, &f1)) != CKR_OK ||
+	if ((rv = admin_check(app, s)) != CKR_OK)
+		goto out;
+	/* Said once the token is known: one that takes the templates whole
+	 * (generate_tmpl) decides on the algorithm itself. */
+	rv_alg = gen_alg(pMechanism->mechanism, pPub, nPub, pPriv, nPriv, &alg);
+	if ((rv = admin_id(pPub, nPub, &id, &f1)) != CKR_OK ||
 	    (rv = admin_id(pPriv, nPriv, &id2, &f2)) != CKR_OK ||
 	    (rv = admin_policies(pPriv, nPriv, &pin, &touch)) != CKR_OK)
 		goto out;
@@ -214,9 +251,19 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_TEMPLATE_INCONSISTENT;
 		goto out;
 	}
-	rv = admin_card_lock(app, s)
-		 ? gen_token(s, f1 ? &id : &id2, alg, pin, touch, &handle)
-		 : CKR_DEVICE_REMOVED;
+	locked = admin_card_lock(app, s);
+	whole = locked && s->slot->tok->ops->generate_tmpl;
+	if (!locked)
+		rv = CKR_DEVICE_REMOVED;
+	else if (!whole && rv_alg != CKR_OK)
+		rv = rv_alg;
+	else if (whole && !pin && !touch)
+		rv = gen_token_tmpl(s, f1 ? &id : &id2, pMechanism, pPub, nPub,
+				    pPriv, nPriv, &handle);
+	else if (whole)
+		rv = CKR_ATTRIBUTE_VALUE_INVALID; /* PIV policies */
+	else
+		rv = gen_token(s, f1 ? &id : &id2, alg, pin, touch, &handle);
 	admin_card_unlock(app, s);
 	if (rv == CKR_OK) {
 		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, handle);

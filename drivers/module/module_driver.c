@@ -321,6 +321,14 @@ static void *event_thread(void *arg)
 
 static void on_state(void *ctx, uint64_t gen, bool up);
 
+static bool seen_before(const struct mdrv *d, const uint8_t key[48])
+{
+	for (size_t i = 0; i < d->nseen; i++)
+		if (memcmp(d->seen[i], key, 48) == 0)
+			return true;
+	return false;
+}
+
 /* How long a probe may take to come up (it delays tokend's stop). */
 #define PROBE_WAIT_MS 10000u
 
@@ -337,6 +345,8 @@ static void probe(struct mdrv *d, struct mdrv_slot *now)
 	size_t n = 0;
 
 	uint64_t gens[MDRV_MAX_LINKS];
+	uint8_t seen[MDRV_MAX_SLOTS][48], key[48];
+	size_t nseen;
 
 	pthread_mutex_lock(&d->lock);
 	for (unsigned i = 0; i < MDRV_MAX_LINKS; i++)
@@ -366,15 +376,24 @@ static void probe(struct mdrv *d, struct mdrv_slot *now)
 			    (!d->links[i].up || d->links[i].gen != gens[i]))
 				n = 0;
 		/* A token caught half made (softhsm2-util sets the user PIN
-		 * after C_InitToken) would keep that state in this process:
-		 * a later probe takes it once it is whole. */
-		for (size_t j = 0; j < n; j++)
-			if (!served_elsewhere(d, li, &now[j].ti) &&
-			    (now[j].ti.flags & CKF_USER_PIN_INITIALIZED) &&
-			    L->nown < MDRV_MAX_SLOTS) {
-				token_key(&now[j].ti, L->own[L->nown++]);
+		 * after C_InitToken) keeps that state in the process that
+		 * caught it: a token is taken by the probe after the first
+		 * that saw it whole. */
+		nseen = 0;
+		for (size_t j = 0; j < n; j++) {
+			if (served_elsewhere(d, li, &now[j].ti) ||
+			    !(now[j].ti.flags & CKF_USER_PIN_INITIALIZED))
+				continue;
+			token_key(&now[j].ti, key);
+			if (seen_before(d, key) && L->nown < MDRV_MAX_SLOTS) {
+				memcpy(L->own[L->nown++], key, sizeof(key));
 				keep = true;
 			}
+			if (nseen < MDRV_MAX_SLOTS)
+				memcpy(seen[nseen++], key, sizeof(key));
+		}
+		memcpy(d->seen, seen, nseen * sizeof(seen[0]));
+		d->nseen = nseen;
 		if (keep) {
 			L->link = link;
 			if (L->gen < gen) { /* before its on_state */

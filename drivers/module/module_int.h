@@ -63,6 +63,11 @@ struct mdrv {
 	 * token made since: one is started every poll_ms (a probe). Under
 	 * lock. */
 	bool static_view;
+	/* Tokens the last probe saw whole that no helper serves: a probe
+	 * is kept for a token only the one before it saw too (one that
+	 * starts while softhsm2-util writes the token keeps it half made). */
+	uint8_t seen[MDRV_MAX_SLOTS][48];
+	size_t nseen;
 	pthread_t thread, event;
 	bool thread_on, event_on;
 	pthread_mutex_t lock;

@@ -497,6 +497,60 @@ static int tok_generate(struct tk_token *tok, const struct tk_id *id,
 	return handle_of_id(t, id, handle);
 }
 
+/* tmpl (n) into out (room n + 2), with CKA_ID id appended where it has
+ * none, and on the token: the front end knows a module's keys as token
+ * objects (by CKA_ID); a session key of one client's is not carried yet. */
+static size_t tmpl_with_id(const struct tk_attr *tmpl, size_t n,
+			   const struct tk_id *id, CK_ATTRIBUTE *out)
+{
+	static CK_BBOOL yes = CK_TRUE;
+	bool has = false;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (tmpl[i].type == CKA_TOKEN)
+			continue;
+		out[k++] = (CK_ATTRIBUTE){ tmpl[i].type, (void *)tmpl[i].value,
+					   tmpl[i].len };
+		has |= tmpl[i].type == CKA_ID;
+	}
+	if (!has)
+		out[k++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id->b, id->len };
+	out[k++] = (CK_ATTRIBUTE){ CKA_TOKEN, &yes, sizeof(yes) };
+	return k;
+}
+
+/* The application's own templates: its label, usage flags, sizes and
+ * curves reach the module as it gave them. */
+static int tok_generate_tmpl(struct tk_token *tok, const struct tk_id *id,
+			     const struct tk_mech_arg *mech,
+			     const struct tk_attr *pub, size_t npub,
+			     const struct tk_attr *priv, size_t npriv,
+			     uint32_t *handle)
+{
+	struct mtok *t = tok_of(tok);
+	CK_ATTRIBUTE *a = calloc(npub + npriv + 4, sizeof(*a));
+	size_t n1, n2;
+	int e;
+
+	if (!a)
+		return TK_ERR_NOMEM;
+	n1 = tmpl_with_id(pub, npub, id, a);
+	n2 = tmpl_with_id(priv, npriv, id, a + n1);
+	{
+		struct rpc_arg r[] = {
+			MT_U(t->s),
+			MT_M(mech->type, mech->param, mech->param_len),
+			MT_AA(a, n1),
+			MT_AA(a + n1, n2),
+		};
+
+		e = mt_call0(t, RPC_C_GenerateKeyPair, r, MT_N(r));
+	}
+	free(a);
+	return e < 0 ? e : handle_of_id(t, id, handle);
+}
+
 static int tok_write_cert(struct tk_token *tok, const struct tk_id *id,
 			  const uint8_t *der, size_t len, uint32_t *handle)
 {
@@ -684,6 +738,7 @@ static const struct tk_token_ops mt_ops = {
 	.decrypt = tok_decrypt,
 	.derive = tok_derive,
 	.generate = tok_generate,
+	.generate_tmpl = tok_generate_tmpl,
 	.write_cert = tok_write_cert,
 	.delete_cert = tok_delete_cert,
 	.delete_key = tok_delete_key,

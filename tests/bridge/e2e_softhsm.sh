@@ -40,6 +40,21 @@ run_ok "openssl verifies the signature" openssl pkeyutl -verify -pubin -keyform 
 	-inkey "$T/pub.der" -in "$T/hash" -sigfile "$T/sig"
 check "the signature is audited" grep -q "AUDIT key-op export=s .* op=sign key-id=01 .*result=CKR_OK" "$LOG"
 
+# The application's key-generation template reaches the module whole (its
+# label: tokend's own template had none), and the key signs (openssl
+# verifies).
+run_ok "RSA-2048 key pair with a label" "${p11[@]}" --token-label gateway --login --pin 1234 \
+	--keypairgen --key-type rsa:2048 --id 0b --label mylabel --usage-sign
+run_ok "list it" "${p11[@]}" --token-label gateway --login --pin 1234 -O --id 0b
+check "the key has the application's label" grep -q "label: *mylabel" <<<"$OUT"
+check "  ... and 2048 bits" grep -q "RSA 2048 bits" <<<"$OUT"
+run_ok "sign with it (SHA256-RSA-PKCS)" "${p11[@]}" --token-label gateway --login --pin 1234 \
+	--sign --id 0b -m SHA256-RSA-PKCS -i "$T/data" -o "$T/rsig"
+run_ok "its public key" "${p11[@]}" --token-label gateway --read-object --type pubkey \
+	--id 0b -o "$T/rpub.der"
+run_ok "openssl verifies the RSA signature" openssl dgst -sha256 -keyform DER \
+	-verify "$T/rpub.der" -signature "$T/rsig" "$T/data"
+
 out=$("${p11[@]}" --token-label gateway --sign --id 01 -m ECDSA -i "$T/hash" -o "$T/sig2" 2>&1) &&
 	fail "a client that did not log in signed: $out"
 check "a client that did not log in cannot sign" test ! -s "$T/sig2"
