@@ -5,12 +5,12 @@
 # client, finds a key pair by its label and signs a self-signed X.509
 # certificate; openssl verifies the certificate, and its public key is the
 # token's (read through the socket with pkcs11-tool). RSA-2048 and EC P-256.
-# The key pairs are made by SoftHSMv2 before tokend starts (keys a token
-# already holds), or with CRYPTO11_KEYGEN=socket by pkcs11-tool through
-# tokend's socket (their labels must get through: keygen.sh).
+# The key pairs are made by pkcs11-tool through tokend's socket, or with
+# CRYPTO11_KEYGEN=module by SoftHSMv2 before tokend starts (keys a token
+# already holds).
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
-CRYPTO11_KEYGEN=${CRYPTO11_KEYGEN:-module}
+CRYPTO11_KEYGEN=${CRYPTO11_KEYGEN:-socket}
 bridge_before_start() {
 	[ "$CRYPTO11_KEYGEN" = module ] || return 0
 	local k
