@@ -2,8 +2,9 @@
 # GnuTLS's p11tool through the p11-kit client sees a SoftHSMv2 token behind
 # tokend under the module's own PKCS#11 URI (model, manufacturer, serial,
 # label), and URI filters select it: 'pkcs11:token=LABEL' and the URI
-# --list-tokens printed list the key pair's public key (its private key
-# after login), a URI naming another token lists nothing.
+# --list-tokens printed list the key pair's public key with its CKA_ID and
+# label (its private key after login), a URI naming another token lists
+# nothing.
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
 bridge_init p11tool
@@ -20,15 +21,15 @@ check "with the serial SoftHSMv2 itself reports" grep -q "serial=$serial;" <<<"$
 
 for filter in "pkcs11:token=$LABEL" "$uri"; do
 	run_ok "p11tool --list-all '$filter'" "${pt[@]}" --list-all "$filter"
-	check "lists the public key" grep -q "token=$LABEL;id=%02;type=public" <<<"$OUT"
+	check "lists the public key" grep -q "token=$LABEL;id=%02;object=rsa;type=public" <<<"$OUT"
 	check "and no private key before login" test "$(grep -c "type=private" <<<"$OUT")" -eq 0
 done
 run_ok "p11tool --login --list-privkeys 'pkcs11:token=$LABEL'" env GNUTLS_PIN="$PIN" \
 	"${pt[@]}" --login --list-privkeys "pkcs11:token=$LABEL"
-check "lists the private key after login" grep -q "token=$LABEL;id=%02;type=private" <<<"$OUT"
+check "lists the private key after login" grep -q "token=$LABEL;id=%02;object=rsa;type=private" <<<"$OUT"
 run_fail "a URI naming another token lists nothing" "${pt[@]}" --list-all "pkcs11:token=other"
 check "p11tool says so" grep -q "No matching objects found" <<<"$OUT"
 run_ok "p11tool --list-all 'pkcs11:model=SoftHSM%20v2'" "${pt[@]}" --list-all "pkcs11:model=SoftHSM%20v2"
-check "selects the token by the module's model" grep -q "id=%02;type=public" <<<"$OUT"
+check "selects the token by the module's model" grep -q "id=%02;object=rsa;type=public" <<<"$OUT"
 bridge_stop
 finish
