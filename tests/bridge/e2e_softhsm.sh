@@ -12,72 +12,19 @@
 # tokend crashing at C_Login: the pin guard's counter query; the kill found
 # the token never coming back.) A token made with softhsm2-util while
 # tokend runs shows up (SoftHSMv2 shows it only to a fresh process).
-. "$(dirname "$0")/../harness/lib.sh"
-
-CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
-SOFTHSM=${TOKEND_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-: "${TOKEND:?TOKEND must name the tokend binary}"
-for f in "$CLIENT_SO" "$SOFTHSM"; do
-	if [ ! -f "$f" ]; then
-		echo "SKIP: $f missing (apt-get install p11-kit-modules softhsm2)"
-		exit 77
-	fi
-done
-
-TOKEND_PID=
-e2e_cleanup() {
-	local rc=$?
-	set +e
-	if [ -n "$TOKEND_PID" ]; then
-		kill -TERM "$TOKEND_PID" 2>/dev/null
-		wait "$TOKEND_PID" 2>/dev/null
-	fi
-	(exit "$rc")
-	harness_cleanup
-}
-harness_init
-trap e2e_cleanup EXIT
-harness_require softhsm2-util pkcs11-tool openssl
-T=$HARNESS_TMP
-LOG=$T/tokend.log
-HARNESS_LOGS=("$LOG")
-
-mkdir "$T/tokens"
-printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$T" >"$T/softhsm2.conf"
-SOFTHSM2_CONF=$T/softhsm2.conf run_ok "softhsm2-util --init-token" \
-	softhsm2-util --init-token --free --label gateway --pin 1234 --so-pin 5678
+# shellcheck source=softhsm.sh
+. "$(dirname "$0")/softhsm.sh"
 # A second module (its own helper) whose token must not notice the kill.
-mkdir "$T/tokens2"
-printf 'directories.tokendir = %s/tokens2\nobjectstore.backend = file\nlog.level = ERROR\n' "$T" >"$T/softhsm2b.conf"
-SOFTHSM2_CONF=$T/softhsm2b.conf run_ok "softhsm2-util --init-token (second module)" \
-	softhsm2-util --init-token --free --label other --pin 1111 --so-pin 5678
-cat >"$T/tokend.conf" <<EOF2
-[piv]
-enabled = no
-
-[module softhsm]
-path = $SOFTHSM
-env = SOFTHSM2_CONF=$T/softhsm2.conf
-
-[module other]
-path = $SOFTHSM
-env = SOFTHSM2_CONF=$T/softhsm2b.conf
-
-[export s]
-socket = $T/sock
-mode = 0666
-access = full
-EOF2
-"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
-TOKEND_PID=$!
-
-export P11_KIT_SERVER_ADDRESS=unix:path=$T/sock
-p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
+bridge_before_start() {
+	bridge_softhsm_token other other 1111
+}
+bridge_init
 for _ in $(seq 100); do
 	out=$("${p11[@]}" -T 2>/dev/null) || true
-	grep -q "label *: gateway" <<<"$out" && grep -q "label *: other" <<<"$out" && break
+	grep -q "label *: other" <<<"$out" && break
 	sleep 0.1
 done
+
 out=$("${p11[@]}" -T 2>&1) || fail "pkcs11-tool -T: $out"
 check "the token shows SoftHSMv2's own identity" grep -q "model *: SoftHSM v2" <<<"$out"
 check "and its label" grep -q "token label *: gateway" <<<"$out"
@@ -152,7 +99,7 @@ run_ok "EC P-256 key pair on the second module's token" "${p11[@]}" --token-labe
 	echo "ok $n" >"$T/other.out"
 ) &
 OTHER_PID=$!
-hp=$(helper_of "$T/softhsm2.conf")
+hp=$(helper_of "$T/softhsm.conf")
 check "the softhsm module's helper is found" test -n "$hp"
 left=$(grep -c "token left 'module:softhsm:" "$LOG" || true)
 kill -9 "$hp"
@@ -172,7 +119,7 @@ for _ in $(seq 100); do
 done
 check "the token comes back within 10 s (after $((SECONDS - t0)) s)" test -n "$back"
 check "in the same slot ($slot, now ${back:-none})" test "$back" = "$slot"
-nhp=$(helper_of "$T/softhsm2.conf")
+nhp=$(helper_of "$T/softhsm.conf")
 check "a new helper serves it" test -n "$nhp" -a "$nhp" != "$hp"
 rm -f "$T/sig"
 run_ok "a new login signs after the restart" "${p11[@]}" --token-label gateway --login --pin 1234 --sign --id 01 \
@@ -182,10 +129,10 @@ run_ok "openssl verifies the signature made after the restart" openssl pkeyutl -
 wait "$OTHER_PID" || true
 check "the other module's token kept signing ($(cat "$T/other.out" 2>/dev/null))" \
 	grep -q "^ok [1-9]" "$T/other.out"
-check "its helper was not restarted" test "$(helper_of "$T/softhsm2b.conf" | wc -l)" = 1
+check "its helper was not restarted" test "$(helper_of "$T/other.conf" | wc -l)" = 1
 
 # A token made with softhsm2-util while tokend runs shows up within seconds.
-SOFTHSM2_CONF=$T/softhsm2.conf run_ok "softhsm2-util --init-token while tokend runs" \
+SOFTHSM2_CONF=$T/softhsm.conf run_ok "softhsm2-util --init-token while tokend runs" \
 	softhsm2-util --init-token --free --label later --pin 4321 --so-pin 5678
 t0=$SECONDS later=
 for _ in $(seq 100); do
@@ -198,4 +145,5 @@ run_ok "the new token takes a key pair" "${p11[@]}" --token-label later --login 
 	--keypairgen --key-type EC:prime256v1 --id 09 --label l1
 check "the first token is still there, in its slot" test "$(slot_of gateway)" = "$slot"
 check "tokend is still running" kill -0 "$TOKEND_PID"
+bridge_stop
 finish

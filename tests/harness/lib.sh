@@ -40,6 +40,7 @@ harness_log() {
 #   fail_later DESC       records "FAIL: DESC" and goes on (check's failure
 #                         half, for a condition worked out by hand)
 #   pass DESC             prints "ok: DESC"
+#   run_check DESC CMD... check with CMD's output shown when it fails
 #   finish                exits 1 when anything was recorded, else prints
 #                         "all passed"; a recorded failure also fails the
 #                         test when it ends without finish (harness_cleanup)
@@ -113,33 +114,73 @@ assert_file() { # path [message]
 	[ -s "$1" ] || fail "${2:-file missing or empty}: $1"
 }
 
-# run_ok DESC CMD...: runs CMD (60 s at most); fails the test with its output
+# harness_run CMD...: runs CMD (HARNESS_CMD_TIMEOUT, 60 s at most); its
+# output in $HARNESS_OUT (a file) and $OUT, its status in $HARNESS_RC.
+harness_run() {
+	HARNESS_RC=0
+	HARNESS_OUT="$HARNESS_TMP/last.out"
+	timeout "${HARNESS_CMD_TIMEOUT:-60}" "$@" >"$HARNESS_OUT" 2>&1 || HARNESS_RC=$?
+	OUT=$(cat "$HARNESS_OUT")
+}
+
+harness_show_out() { # CMD...: the command and its output, after a failure
+	printf '%s\n' "--- $* (exit $HARNESS_RC):" "$OUT" >&2
+}
+
+# run_ok DESC CMD...: runs CMD (harness_run); fails the test with its output
 # when it fails. The output is left in $HARNESS_OUT (a file) and $OUT.
 run_ok() {
-	local desc=$1 rc=0
+	local desc=$1
 	shift
-	HARNESS_OUT="$HARNESS_TMP/last.out"
-	timeout "${HARNESS_CMD_TIMEOUT:-60}" "$@" >"$HARNESS_OUT" 2>&1 || rc=$?
-	OUT=$(cat "$HARNESS_OUT")
-	if [ "$rc" -ne 0 ]; then
-		printf '%s\n' "--- $* (exit $rc):" "$OUT" >&2
+	harness_run "$@"
+	if [ "$HARNESS_RC" -ne 0 ]; then
+		harness_show_out "$@"
 		fail "$desc"
 	fi
 	harness_log "ok: $desc"
 }
 
+# run_check DESC CMD...: like run_ok, but a failure is recorded (with CMD's
+# output) and the test goes on, as with check (status 0 either way).
+run_check() {
+	local desc=$1
+	shift
+	harness_run "$@"
+	if [ "$HARNESS_RC" -ne 0 ]; then
+		harness_show_out "$@"
+		fail_later "$desc"
+	else
+		pass "$desc"
+	fi
+}
+
 # run_fail DESC CMD...: like run_ok, but CMD must fail (and not time out).
 run_fail() {
-	local desc=$1 rc=0
+	local desc=$1
 	shift
-	HARNESS_OUT="$HARNESS_TMP/last.out"
-	timeout "${HARNESS_CMD_TIMEOUT:-60}" "$@" >"$HARNESS_OUT" 2>&1 || rc=$?
-	OUT=$(cat "$HARNESS_OUT")
-	if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
-		printf '%s\n' "--- $* (exit $rc):" "$OUT" >&2
+	harness_run "$@"
+	if [ "$HARNESS_RC" -eq 0 ] || [ "$HARNESS_RC" -eq 124 ]; then
+		harness_show_out "$@"
 		fail "$desc (expected a failure)"
 	fi
 	harness_log "ok: $desc (failed as expected)"
+}
+
+# tokend_stop PID LOG: SIGTERM; tokend must exit 0 within 5 s, with no
+# sanitizer report in its log LOG.
+tokend_stop() {
+	local pid=$1 log=$2 rc=0 _
+	kill -TERM "$pid"
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && fail "tokend still runs 5 s after SIGTERM"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || fail "tokend exited with status $rc after SIGTERM"
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$log"; then
+		fail "sanitizer report in tokend's log"
+	fi
 }
 
 harness_require() { # command...
