@@ -603,12 +603,13 @@ static size_t drv_helpers(struct tk_driver *drv, struct tk_helper_status *out,
 	/* d->lock before a link's: on_state takes d->lock with none held. */
 	pthread_mutex_lock(&d->lock);
 	for (unsigned li = 0; li < MDRV_MAX_LINKS; li++) {
-		struct tk_helper_status *h = &out[n];
+		struct tk_helper_status *h;
 
 		if (!d->links[li].used || !d->links[li].link)
 			continue;
 		if (n++ >= max)
 			continue;
+		h = &out[n - 1];
 		mlink_stats(d->links[li].link, &st);
 		memset(h, 0, sizeof(*h));
 		if (li == 0)
