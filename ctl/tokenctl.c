@@ -36,7 +36,8 @@ static void ctl_usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: tokenctl [--json] [-s SOCKET] COMMAND\n"
-	    "  status              tokens, exports and connections\n"
+	    "  status              tokens, exports, connections, helpers\n"
+	    "                      and recent errors\n"
 	    "  reload              reload the config, as SIGHUP does\n"
 	    "  check-config FILE   check a config file\n"
 	    "  watch               live events until interrupted\n"

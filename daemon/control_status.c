@@ -1,5 +1,6 @@
 /* tokenctl status: the front end's tokens, the exports and their
- * connections, as aligned text or JSON. Loop thread; never waits (the
+ * connections, the drivers' helper processes and the recent errors, as
+ * aligned text or JSON. Loop thread; never waits (the
  * front end's status calls skip what a card call holds). */
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,11 +12,13 @@
 #include "control.h"
 #include "export.h"
 #include "frontend.h"
+#include "log.h"
 #include "rpc_server.h"
 
 #define STATUS_MAX_SLOTS 64
+#define STATUS_MAX_HELPERS 64
 #define TBL_COLS 8
-#define TBL_CELL 128
+#define TBL_CELL 256
 
 /* ---- text tables: columns padded to their widest cell ---- */
 
@@ -113,6 +116,82 @@ static bool status_app(struct conn *c, struct fe_app_status *st)
 	return c->server != NULL && app_status(rpc_server_app(c->server), st);
 }
 
+/* A field of CK_TOKEN_INFO: blank-padded, no terminator. */
+static void status_pad(unsigned char *dst, size_t len, const char *src)
+{
+	size_t n = strnlen(src, len);
+
+	memset(dst, ' ', len);
+	memcpy(dst, src, n);
+}
+
+/* prefer=: the slot (index into sl) whose token the export shows now, as
+ * export_pick_slot chooses it; -1 when none of them is present or the
+ * export has no prefer=. */
+static long status_prefer_pick(const struct export_conf *ec,
+			       const struct fe_slot_status *sl, size_t ns)
+{
+	size_t best = ec->n_prefer, rank;
+	long pick = -1;
+
+	for (size_t i = 0; i < ns && i < STATUS_MAX_SLOTS; i++) {
+		CK_TOKEN_INFO ti;
+
+		if (!sl[i].token)
+			continue;
+		memset(&ti, 0, sizeof(ti));
+		status_pad(ti.label, sizeof(ti.label), sl[i].info.label);
+		status_pad(ti.manufacturerID, sizeof(ti.manufacturerID),
+			   sl[i].info.manufacturer);
+		status_pad(ti.model, sizeof(ti.model), sl[i].info.model);
+		status_pad(ti.serialNumber, sizeof(ti.serialNumber),
+			   sl[i].info.serial);
+		rank = export_prefer_rank(ec, &ti);
+		/* slots come in id order: the first of a rank is the lowest */
+		if (rank < best) {
+			best = rank;
+			pick = (long)i;
+		}
+	}
+	return pick;
+}
+
+/* The front end's slots, or NULL (out->failed) when out of memory. */
+static struct fe_slot_status *status_slots(struct buf *out, size_t *ns)
+{
+	struct fe_slot_status *sl = calloc(STATUS_MAX_SLOTS, sizeof(*sl));
+
+	*ns = 0;
+	if (sl == NULL)
+		out->failed = true;
+	else
+		*ns = frontend_status(sl, STATUS_MAX_SLOTS);
+	return sl;
+}
+
+static void status_helper_pid(const struct tk_helper_status *h, char *pid,
+			      size_t len)
+{
+	if (h->up)
+		snprintf(pid, len, "%d", h->pid);
+	else
+		snprintf(pid, len, "-");
+}
+
+static void status_time(time_t t, char *s, size_t len)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(s, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(s, len, "%lld", (long long)t);
+}
+
+static const char *status_level(int level)
+{
+	return level <= LOG_ERR ? "error" : "warning";
+}
+
 /* ---- text ---- */
 
 /* "3 (user), 5 (so)": the connections logged in to slot. */
@@ -141,15 +220,12 @@ static void status_logged_in(struct export *const *ex, size_t n,
 static void status_text_tokens(struct buf *out, struct export *const *ex,
 			       size_t n)
 {
-	struct fe_slot_status *sl = calloc(STATUS_MAX_SLOTS, sizeof(*sl));
 	struct tbl t = { .ncols = 7 };
+	struct fe_slot_status *sl;
 	size_t ns;
 
-	if (sl == NULL) {
-		out->failed = true;
+	if ((sl = status_slots(out, &ns)) == NULL)
 		return;
-	}
-	ns = frontend_status(sl, STATUS_MAX_SLOTS);
 	control_printf(out, "TOKENS\n");
 	tbl_row(&t, "SLOT", "READER", "DRIVER", "MODEL", "SERIAL", "KEYS",
 		"LOGGED IN");
@@ -172,18 +248,46 @@ static void status_text_tokens(struct buf *out, struct export *const *ex,
 	free(sl);
 }
 
+/* The export's TOKENS cell: all, filtered, or a prefer= export's token
+ * now. */
+static void status_export_tokens(const struct export_conf *ec,
+				 const struct fe_slot_status *sl, size_t ns,
+				 char *s, size_t len)
+{
+	long pick;
+
+	if (ec->n_prefer == 0) {
+		snprintf(s, len, "%s", ec->n_tokens ? "filtered" : "all");
+		return;
+	}
+	pick = status_prefer_pick(ec, sl, ns);
+	if (pick < 0)
+		snprintf(s, len, "prefer: none present");
+	else
+		snprintf(s, len, "prefer: slot %lu (%.32s)",
+			 (unsigned long)sl[pick].id,
+			 sl[pick].info.serial[0] ? sl[pick].info.serial
+						 : sl[pick].info.label);
+}
+
 static void status_text_exports(struct buf *out, struct export *const *ex,
 				size_t n)
 {
 	struct tbl t = { .ncols = 6 };
+	struct fe_slot_status *sl;
+	size_t ns;
+
+	if ((sl = status_slots(out, &ns)) == NULL)
+		return;
 
 	control_printf(out, "\nEXPORTS\n");
 	tbl_row(&t, "NAME", "SOCKET", "ACCESS", "PEERS", "TOKENS",
 		"CONNECTIONS");
 	for (size_t i = 0; i < n; i++) {
 		const struct export_conf *ec = ex[i]->conf;
-		char conns[24], peers[64];
+		char conns[24], peers[64], toks[96];
 
+		status_export_tokens(ec, sl, ns, toks, sizeof(toks));
 		snprintf(conns, sizeof(conns), "%zu", ex[i]->nconns);
 		if (ec->n_allow_uids == 0 && ec->n_allow_gids == 0)
 			snprintf(peers, sizeof(peers), "anyone");
@@ -192,9 +296,10 @@ static void status_text_exports(struct buf *out, struct export *const *ex,
 				 "%zu user(s), %zu group(s)", ec->n_allow_uids,
 				 ec->n_allow_gids);
 		tbl_row(&t, ec->name, ec->socket, status_access(ec->access),
-			peers, ec->n_tokens ? "filtered" : "all", conns);
+			peers, toks, conns);
 	}
 	tbl_print(&t, out);
+	free(sl);
 }
 
 static void status_text_conns(struct buf *out, struct export *const *ex,
@@ -233,18 +338,64 @@ static void status_text_conns(struct buf *out, struct export *const *ex,
 	tbl_print(&t, out);
 }
 
+static void status_text_helpers(struct buf *out)
+{
+	struct fe_helper_status *hs = calloc(STATUS_MAX_HELPERS, sizeof(*hs));
+	struct tbl t = { .ncols = 6 };
+	size_t nh;
+
+	if (hs == NULL) {
+		out->failed = true;
+		return;
+	}
+	nh = frontend_helpers(hs, STATUS_MAX_HELPERS);
+	control_printf(out, "\nHELPERS\n");
+	tbl_row(&t, "DRIVER", "NAME", "PID", "STATE", "RESTARTS", "LAST EXIT");
+	for (size_t i = 0; i < nh && i < STATUS_MAX_HELPERS; i++) {
+		const struct tk_helper_status *h = &hs[i].h;
+		char pid[16], restarts[24];
+
+		status_helper_pid(h, pid, sizeof(pid));
+		snprintf(restarts, sizeof(restarts), "%lu", h->restarts);
+		tbl_row(&t, hs[i].driver, h->name, pid, h->up ? "up" : "down",
+			restarts, h->last_exit);
+	}
+	tbl_print(&t, out);
+	free(hs);
+}
+
+static void status_text_errors(struct buf *out)
+{
+	struct log_recent *r = calloc(LOG_RECENT_MAX, sizeof(*r));
+	struct tbl t = { .ncols = 3 };
+	size_t nr;
+
+	if (r == NULL) {
+		out->failed = true;
+		return;
+	}
+	nr = log_recent(r, LOG_RECENT_MAX);
+	control_printf(out, "\nRECENT ERRORS\n");
+	tbl_row(&t, "TIME", "LEVEL", "MESSAGE");
+	for (size_t i = 0; i < nr; i++) {
+		char when[32];
+
+		status_time(r[i].when, when, sizeof(when));
+		tbl_row(&t, when, status_level(r[i].level), r[i].line);
+	}
+	tbl_print(&t, out);
+	free(r);
+}
+
 /* ---- JSON ---- */
 
 static void status_json_tokens(struct buf *out)
 {
-	struct fe_slot_status *sl = calloc(STATUS_MAX_SLOTS, sizeof(*sl));
+	struct fe_slot_status *sl;
 	size_t ns;
 
-	if (sl == NULL) {
-		out->failed = true;
+	if ((sl = status_slots(out, &ns)) == NULL)
 		return;
-	}
-	ns = frontend_status(sl, STATUS_MAX_SLOTS);
 	control_printf(out, "\"tokens\":[");
 	for (size_t i = 0; i < ns && i < STATUS_MAX_SLOTS; i++) {
 		const struct fe_slot_status *s = &sl[i];
@@ -297,9 +448,32 @@ static void status_json_conn(struct buf *out, struct conn *c)
 	control_printf(out, "]}");
 }
 
+/* prefer=: the URIs, and the slot shown now (null: none present). */
+static void status_json_prefer(struct buf *out, const struct export_conf *ec,
+			       const struct fe_slot_status *sl, size_t ns)
+{
+	long pick = status_prefer_pick(ec, sl, ns);
+
+	control_printf(out, ",\"prefer\":[");
+	for (size_t k = 0; k < ec->n_prefer; k++) {
+		control_printf(out, "%s", k ? "," : "");
+		control_json_str(out, ec->prefer_strs[k]);
+	}
+	if (pick < 0)
+		control_printf(out, "],\"shows_slot\":null");
+	else
+		control_printf(out, "],\"shows_slot\":%lu",
+			       (unsigned long)sl[pick].id);
+}
+
 static void status_json_exports(struct buf *out, struct export *const *ex,
 				size_t n)
 {
+	struct fe_slot_status *sl;
+	size_t ns;
+
+	if ((sl = status_slots(out, &ns)) == NULL)
+		return;
 	control_printf(out, "\"exports\":[");
 	for (size_t i = 0; i < n; i++) {
 		const struct export_conf *ec = ex[i]->conf;
@@ -323,7 +497,10 @@ static void status_json_exports(struct buf *out, struct export *const *ex,
 			control_printf(out, "%s", k ? "," : "");
 			control_json_str(out, ec->token_strs[k]);
 		}
-		control_printf(out, "],\"pin_file\":%s,\"connections\":[",
+		control_printf(out, "]");
+		if (ec->n_prefer)
+			status_json_prefer(out, ec, sl, ns);
+		control_printf(out, ",\"pin_file\":%s,\"connections\":[",
 			       ec->pin_file ? "true" : "false");
 		for (struct conn *c = ex[i]->conns; c; c = c->next) {
 			control_printf(out, "%s", first ? "" : ",");
@@ -333,6 +510,61 @@ static void status_json_exports(struct buf *out, struct export *const *ex,
 		control_printf(out, "]}");
 	}
 	control_printf(out, "]");
+	free(sl);
+}
+
+static void status_json_helpers(struct buf *out)
+{
+	struct fe_helper_status *hs = calloc(STATUS_MAX_HELPERS, sizeof(*hs));
+	size_t nh;
+
+	if (hs == NULL) {
+		out->failed = true;
+		return;
+	}
+	nh = frontend_helpers(hs, STATUS_MAX_HELPERS);
+	control_printf(out, "\"helpers\":[");
+	for (size_t i = 0; i < nh && i < STATUS_MAX_HELPERS; i++) {
+		const struct tk_helper_status *h = &hs[i].h;
+
+		control_printf(out, "%s{\"driver\":", i ? "," : "");
+		control_json_str(out, hs[i].driver);
+		control_printf(out, ",\"name\":");
+		control_json_str(out, h->name);
+		control_printf(out,
+			       ",\"pid\":%d,\"up\":%s,\"restarts\":%lu,"
+			       "\"last_exit\":",
+			       h->up ? h->pid : 0, h->up ? "true" : "false",
+			       h->restarts);
+		control_json_str(out, h->last_exit);
+		control_printf(out, "}");
+	}
+	control_printf(out, "]");
+	free(hs);
+}
+
+static void status_json_errors(struct buf *out)
+{
+	struct log_recent *r = calloc(LOG_RECENT_MAX, sizeof(*r));
+	size_t nr;
+
+	if (r == NULL) {
+		out->failed = true;
+		return;
+	}
+	nr = log_recent(r, LOG_RECENT_MAX);
+	control_printf(out, "\"recent_errors\":[");
+	for (size_t i = 0; i < nr; i++) {
+		control_printf(out,
+			       "%s{\"time\":%lld,\"level\":\"%s\","
+			       "\"message\":",
+			       i ? "," : "", (long long)r[i].when,
+			       status_level(r[i].level));
+		control_json_str(out, r[i].line);
+		control_printf(out, "}");
+	}
+	control_printf(out, "]");
+	free(r);
 }
 
 void control_status(struct buf *out, bool json, struct export *const *ex,
@@ -343,10 +575,16 @@ void control_status(struct buf *out, bool json, struct export *const *ex,
 		status_json_tokens(out);
 		control_printf(out, ",");
 		status_json_exports(out, ex, n);
+		control_printf(out, ",");
+		status_json_helpers(out);
+		control_printf(out, ",");
+		status_json_errors(out);
 		control_printf(out, "}\n");
 		return;
 	}
 	status_text_tokens(out, ex, n);
 	status_text_exports(out, ex, n);
 	status_text_conns(out, ex, n);
+	status_text_helpers(out);
+	status_text_errors(out);
 }

@@ -61,10 +61,7 @@ bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti)
 	return false;
 }
 
-/* How good a token is for prefer=: the index of the first URI it matches,
- * n_prefer for none. */
-static size_t export_prefer_rank(const struct export_conf *ec,
-				 const CK_TOKEN_INFO *ti)
+size_t export_prefer_rank(const struct export_conf *ec, const CK_TOKEN_INFO *ti)
 {
 	size_t i;
 

@@ -94,6 +94,10 @@ bool export_conn_full(const struct export *ex);
 bool export_accepts_peer(const struct export_conf *ec, const struct peer *p);
 /* No tokens= URIs: every token; else one URI must match. */
 bool export_shows_token(const struct export_conf *ec, const CK_TOKEN_INFO *ti);
+/* How good a token is for prefer=: the index of the first URI it matches,
+ * n_prefer for none. */
+size_t export_prefer_rank(const struct export_conf *ec,
+			  const CK_TOKEN_INFO *ti);
 /* prefer= (the fallback export): the front end's slot whose token the
  * export shows now. The earliest URI that matches a present token wins; of
  * several tokens one URI matches, the lowest slot id. false: none of them

@@ -154,9 +154,12 @@ static int main_check(const struct main_args *a)
  * watcher reconnects with back-off, so tokend starts anyway and serves an
  * empty slot list until then. */
 /* The drivers' notices (a TPM gone, a state file skipped) in our log. */
-static void main_drv_notice(const char *line)
+static void main_drv_notice(bool warning, const char *line)
 {
-	log_notice("%s", line);
+	if (warning)
+		log_msg(LOG_WARNING, NULL, "%s", line);
+	else
+		log_notice("%s", line);
 }
 
 static int main_frontend_start(const struct config *cfg)

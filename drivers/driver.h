@@ -400,6 +400,16 @@ struct tk_token {
 	const struct tk_token_ops *ops;
 };
 
+/* A helper process a driver runs (a module's tokend-module-helper), as
+ * tokenctl status shows it. */
+struct tk_helper_status {
+	char name[64];          /* what it serves, e.g. the module's name */
+	int pid;                /* 0 when none is running */
+	bool up;                /* serving now */
+	unsigned long restarts; /* started again after the first */
+	char last_exit[48];     /* how the last one ended, "" when none did */
+};
+
 struct tk_driver;
 
 struct tk_driver_ops {
@@ -416,6 +426,10 @@ struct tk_driver_ops {
 	 * (PIV: an attestation). Such attributes are read under the card's
 	 * lock and never match in a search. Called without any lock. */
 	bool (*attr_on_device)(unsigned long type);
+	/* Optional: fills out[0..min(n, max)) with the driver's helper
+	 * processes and returns n. Never waits on a device; any thread. */
+	size_t (*helpers)(struct tk_driver *drv, struct tk_helper_status *out,
+			  size_t max);
 };
 
 struct tk_driver {

@@ -16,7 +16,7 @@ static void drv_vlog(const char *fn, const char *fmt, va_list ap)
 
 static void drv_vlog(const char *fn, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "tokend: %s: ", fn);
+	fprintf(stderr, "tokend: %s%s", fn ? fn : "", fn ? ": " : "");
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 }
@@ -40,8 +40,23 @@ void drv_notice(const char *fn, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (log_sink) {
 		vsnprintf(line, sizeof(line), fmt, ap);
-		log_sink(line);
+		log_sink(false, line);
 	} else if (getenv("TOKEND_DEBUG")) {
+		drv_vlog(fn, fmt, ap);
+	}
+	va_end(ap);
+}
+
+void drv_warn(const char *fn, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (log_sink) {
+		vsnprintf(line, sizeof(line), fmt, ap);
+		log_sink(true, line);
+	} else {
 		drv_vlog(fn, fmt, ap);
 	}
 	va_end(ap);

@@ -1059,6 +1059,9 @@ CK_RV fe_C_GetMechanismInfo(struct app *app, CK_SLOT_ID slotID,
 
 /* ---- read-only status for the daemon's control socket ---- */
 
+/* The most helpers one driver reports (a module runs up to 8). */
+#define FE_HELPERS_PER_DRIVER 16
+
 /* Never waits: a slot or app whose lock is taken (a card call under way)
  * is reported busy, with what info_lock alone gives. */
 size_t frontend_status(struct fe_slot_status *out, size_t max)
@@ -1088,6 +1091,28 @@ size_t frontend_status(struct fe_slot_status *out, size_t max)
 		}
 		pthread_mutex_unlock(&slot->lock);
 	}
+	return n;
+}
+
+size_t frontend_helpers(struct fe_helper_status *out, size_t max)
+{
+	struct tk_helper_status h[FE_HELPERS_PER_DRIVER];
+	size_t n = 0, k;
+
+	pthread_mutex_lock(&fe.lock);
+	for (size_t i = 0; i < fe.ndrivers; i++) {
+		struct tk_driver *drv = fe.drivers[i];
+
+		if (!drv || !drv->ops->helpers)
+			continue;
+		k = drv->ops->helpers(drv, h, FE_HELPERS_PER_DRIVER);
+		for (size_t j = 0; j < k && j < FE_HELPERS_PER_DRIVER; j++, n++)
+			if (n < max) {
+				out[n].driver = drv->ops->name;
+				out[n].h = h[j];
+			}
+	}
+	pthread_mutex_unlock(&fe.lock);
 	return n;
 }
 

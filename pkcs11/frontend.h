@@ -331,6 +331,16 @@ struct fe_slot_status {
  * waits for a card or a lock held across one. Any thread. */
 size_t frontend_status(struct fe_slot_status *out, size_t max);
 
+/* The drivers' helper processes (tk_helper_status), each with the name of
+ * its driver. */
+struct fe_helper_status {
+	const char *driver; /* static string */
+	struct tk_helper_status h;
+};
+/* Fills out[0..min(max, n)) and returns n, the number of helpers. Never
+ * waits for a device. Any thread. */
+size_t frontend_helpers(struct fe_helper_status *out, size_t max);
+
 #define FE_STATUS_LOGINS 16
 struct fe_app_status {
 	size_t nsessions;

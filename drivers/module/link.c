@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drv_log.h"
 #include "error.h"
 #include "link_int.h"
 #include "rpc_frame.h"
@@ -70,7 +71,7 @@ static void mlog(const struct mlink *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "tokend: module %s: %s\n", l->module, msg);
+	drv_warn(NULL, "module %s: %s", l->module, msg);
 }
 
 /* ---- time ---- */
@@ -355,6 +356,7 @@ static void went_down(struct mlink *l)
 static void reap(struct mlink *l)
 {
 	int status = 0, waited = 0;
+	char why[sizeof(l->st.last_exit)];
 	pid_t pid, r;
 
 	pthread_mutex_lock(&l->wlock);
@@ -377,12 +379,17 @@ static void reap(struct mlink *l)
 		r = waitpid(pid, &status, 0);
 	}
 	if (r == pid && WIFSIGNALED(status))
-		mlog(l, "helper %d killed by signal %d", (int)pid,
-		     WTERMSIG(status));
+		snprintf(why, sizeof(why), "killed by signal %d",
+			 WTERMSIG(status));
 	else if (r == pid && WEXITSTATUS(status) != 0)
-		mlog(l, "helper %d exited with status %d", (int)pid,
-		     WEXITSTATUS(status));
+		snprintf(why, sizeof(why), "exited with status %d",
+			 WEXITSTATUS(status));
+	else
+		snprintf(why, sizeof(why), "exited");
+	if (strcmp(why, "exited") != 0)
+		mlog(l, "helper %d %s", (int)pid, why);
 	pthread_mutex_lock(&l->lock);
+	memcpy(l->st.last_exit, why, sizeof(why));
 	l->pid = 0;
 	l->st.pid = 0;
 	pthread_mutex_unlock(&l->lock);

@@ -79,6 +79,9 @@ struct mlink_stats {
 	uint64_t deaths;   /* helpers that went down, for any reason */
 	uint64_t timeouts; /* calls that timed out (helper killed) */
 	uint64_t protocol; /* malformed answers (helper killed) */
+	/* How the last helper ended: "killed by signal 9", "exited with
+	 * status 1", "exited"; "" before any did. */
+	char last_exit[48];
 };
 
 /* Checks the configuration and the helper's presence, then starts the

@@ -592,10 +592,47 @@ static void drv_free(struct tk_driver *drv)
 	free(d);
 }
 
+/* The helpers serving tokens: links[0] and the probes kept for tokens. */
+static size_t drv_helpers(struct tk_driver *drv, struct tk_helper_status *out,
+			  size_t max)
+{
+	struct mdrv *d = mdrv_of(drv);
+	struct mlink_stats st;
+	size_t n = 0;
+
+	/* d->lock before a link's: on_state takes d->lock with none held. */
+	pthread_mutex_lock(&d->lock);
+	for (unsigned li = 0; li < MDRV_MAX_LINKS; li++) {
+		struct tk_helper_status *h;
+
+		if (!d->links[li].used || !d->links[li].link)
+			continue;
+		if (n++ >= max)
+			continue;
+		h = &out[n - 1];
+		mlink_stats(d->links[li].link, &st);
+		memset(h, 0, sizeof(*h));
+		if (li == 0)
+			snprintf(h->name, sizeof(h->name), "%s", d->name);
+		else
+			snprintf(h->name, sizeof(h->name), "%.50s (%u)",
+				 d->name, li + 1);
+		h->up = st.up;
+		h->pid = st.up ? (int)st.pid : 0;
+		h->restarts =
+		    st.starts > 1 ? (unsigned long)(st.starts - 1) : 0;
+		snprintf(h->last_exit, sizeof(h->last_exit), "%s",
+			 st.last_exit);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
 static const struct tk_driver_ops mdrv_ops = {
 	.name = "module",
 	.open = drv_open,
 	.free = drv_free,
+	.helpers = drv_helpers,
 };
 
 void module_driver_rescan(struct tk_driver *drv)
