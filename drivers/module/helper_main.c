@@ -3,8 +3,9 @@
  * Loads one PKCS#11 module and serves it to tokend over the socket tokend
  * left on fd 3: after a one-byte version handshake, p11-kit RPC frames whose
  * call code is tokend's request id, answered in any order. The main thread
- * reads requests; a small pool of workers runs them, concurrently once the
- * module took CKF_OS_LOCKING_OK, one at a time otherwise. A malformed frame
+ * A small pool of threads takes turns reading requests, each running the one
+ * it read, concurrently once the module took CKF_OS_LOCKING_OK, one at a
+ * time otherwise. A malformed frame
  * means tokend is not who we are talking to: exit, tokend restarts us. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,10 +22,7 @@
 #include "link_proto.h"
 #include "rpc_frame.h"
 
-#define QUEUE_MAX 64
-
 struct job {
-	struct job *next;
 	uint32_t id;
 	uint8_t *frame; /* the whole frame; body points into it */
 	size_t frame_len;
@@ -35,17 +33,12 @@ struct job {
 static struct {
 	struct helper h;
 	int fd;
-	pthread_mutex_t lock; /* the queue */
-	pthread_cond_t more, room;
-	struct job *head, *tail;
-	size_t queued;
+	pthread_mutex_t rlock;  /* one reader of the socket at a time */
 	pthread_mutex_t serial; /* one module call at a time when unthreaded */
 	pthread_mutex_t wlock;  /* one reply on the socket at a time */
 } srv = {
 	.fd = MLINK_HELPER_FD,
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.more = PTHREAD_COND_INITIALIZER,
-	.room = PTHREAD_COND_INITIALIZER,
+	.rlock = PTHREAD_MUTEX_INITIALIZER,
 	.serial = PTHREAD_MUTEX_INITIALIZER,
 	.wlock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -167,40 +160,25 @@ static void run_job(struct job *j)
 		die("link: write failed", 1);
 }
 
-static void *worker(void *arg)
+/* Leader/followers: whoever holds rlock reads the next request, lets the
+ * next idle thread read after it and runs the call itself, so a call goes
+ * from the socket to the module without a hand-off to another thread. */
+static void *serve(void *arg)
 {
 	struct job *j;
 
 	for (;;) {
-		pthread_mutex_lock(&srv.lock);
-		while (!srv.head)
-			pthread_cond_wait(&srv.more, &srv.lock);
-		j = srv.head;
-		srv.head = j->next;
-		if (!srv.head)
-			srv.tail = NULL;
-		srv.queued--;
-		pthread_cond_signal(&srv.room);
-		pthread_mutex_unlock(&srv.lock);
+		pthread_mutex_lock(&srv.rlock);
+		j = read_job();
+		pthread_mutex_unlock(&srv.rlock);
+		if (!j)
+			/* tokend closed the link: leave at once, calls in
+			 * flight included (a module call may never return). */
+			_exit(0);
 		run_job(j);
 		job_free(j);
 	}
-	return NULL;
-}
-
-static void enqueue(struct job *j)
-{
-	pthread_mutex_lock(&srv.lock);
-	while (srv.queued >= QUEUE_MAX)
-		pthread_cond_wait(&srv.room, &srv.lock);
-	if (srv.tail)
-		srv.tail->next = j;
-	else
-		srv.head = j;
-	srv.tail = j;
-	srv.queued++;
-	pthread_cond_signal(&srv.more);
-	pthread_mutex_unlock(&srv.lock);
+	return arg;
 }
 
 static CK_FUNCTION_LIST_PTR load_module(const char *path)
@@ -239,7 +217,6 @@ int main(int argc, char **argv)
 	pthread_t t;
 	size_t i, n;
 	uint8_t v;
-	struct job *j;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: tokend-module-helper MODULE (link on "
@@ -260,14 +237,12 @@ int main(int argc, char **argv)
 		return 1;
 	n = worker_count();
 	helper_init(&srv.h, fl, n);
-	for (i = 0; i < n; i++) {
-		if (pthread_create(&t, NULL, worker, NULL) != 0)
+	/* n threads in all, this one included. */
+	for (i = 1; i < n; i++) {
+		if (pthread_create(&t, NULL, serve, NULL) != 0)
 			die("cannot start workers", 1);
 		pthread_detach(t);
 	}
-	while ((j = read_job()))
-		enqueue(j);
-	/* tokend closed the link: leave at once, calls in flight included
-	 * (a module call may never return). */
-	_exit(0);
+	serve(NULL);
+	return 0;
 }
