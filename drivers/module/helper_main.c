@@ -23,6 +23,7 @@
 #include "rpc_frame.h"
 
 struct job {
+	struct job *then; /* chained: runs after this one if it succeeded */
 	uint32_t id;
 	uint8_t *frame; /* the whole frame; body points into it */
 	size_t frame_len;
@@ -86,6 +87,7 @@ static void job_free(struct job *j)
 {
 	if (!j)
 		return;
+	job_free(j->then);
 	explicit_bzero(j->frame, j->frame_len); /* PINs travel here */
 	free(j->frame);
 	free(j);
@@ -93,7 +95,7 @@ static void job_free(struct job *j)
 
 /* Reads one request frame; NULL at a clean end of file. Exits on anything
  * malformed: the lengths are capped before anything is allocated. */
-static struct job *read_job(void)
+static struct job *read_frame(void)
 {
 	uint8_t hdr[RPC_FRAME_HEADER_LEN];
 	struct rpc_frame f;
@@ -125,33 +127,69 @@ static struct job *read_job(void)
 	return j;
 }
 
+/* One request, with the one chained to it (never a longer chain). */
+static struct job *read_job(void)
+{
+	struct job *j = read_frame();
+
+	if (j && (j->id & MLINK_ID_CHAIN)) {
+		j->id &= ~MLINK_ID_CHAIN;
+		j->then = read_frame();
+		if (!j->then || (j->then->id & MLINK_ID_CHAIN))
+			die("link: malformed chain", 1);
+	}
+	return j;
+}
+
+/* Appends j's reply frame to out: the module's answer, or (skip) an error
+ * reply. Returns whether it is a CKR_OK answer. */
+static bool reply_append(struct job *j, struct buf *out, bool skip)
+{
+	size_t start = out->len;
+	bool serial = !helper_threaded(&srv.h);
+	CK_RV err = CKR_DEVICE_MEMORY;
+	int rc = TK_ERR_ARG;
+
+	buf_reserve(out, RPC_FRAME_HEADER_LEN);
+	if (skip) {
+		err = CKR_OPERATION_NOT_INITIALIZED;
+	} else {
+		if (serial)
+			pthread_mutex_lock(&srv.serial);
+		rc = helper_handle(&srv.h, j->body, j->body_len, out);
+		if (serial)
+			pthread_mutex_unlock(&srv.serial);
+		if (rc == TK_ERR_INVALID)
+			die("link: malformed request", 1);
+	}
+	if (rc || buf_failed(out) ||
+	    out->len - start > MLINK_MAX_FRAME + RPC_FRAME_HEADER_LEN) {
+		/* A reply too large for the link: say so instead. */
+		out->len = start + RPC_FRAME_HEADER_LEN;
+		out->failed = false;
+		if (rpc_error_encode(err, out) || buf_failed(out))
+			die("out of memory", 1);
+	}
+	mlink_put_header(out->data + start, j->id,
+			 out->len - start - RPC_FRAME_HEADER_LEN);
+	/* A body starts with its call code, RPC_CALL_ERROR for an error. */
+	return memcmp(out->data + start + RPC_FRAME_HEADER_LEN, "\0\0\0\0",
+		      4) != 0;
+}
+
+/* Runs j (and what is chained to it, if j succeeded); the replies leave
+ * in one write. */
 static void run_job(struct job *j)
 {
 	struct buf out;
-	bool serial = !helper_threaded(&srv.h);
-	uint8_t *p;
+	bool ok;
 	int rc;
 
-	buf_init(&out, MLINK_MAX_FRAME + RPC_FRAME_HEADER_LEN);
+	buf_init(&out, 2 * (MLINK_MAX_FRAME + RPC_FRAME_HEADER_LEN));
 	out.secret = true;
-	buf_reserve(&out, RPC_FRAME_HEADER_LEN);
-	if (serial)
-		pthread_mutex_lock(&srv.serial);
-	rc = helper_handle(&srv.h, j->body, j->body_len, &out);
-	if (serial)
-		pthread_mutex_unlock(&srv.serial);
-	if (rc == TK_ERR_INVALID)
-		die("link: malformed request", 1);
-	if (rc || buf_failed(&out)) {
-		/* A reply too large for the link: say so instead. */
-		out.len = RPC_FRAME_HEADER_LEN;
-		out.failed = false;
-		if (rpc_error_encode(CKR_DEVICE_MEMORY, &out) ||
-		    buf_failed(&out))
-			die("out of memory", 1);
-	}
-	p = out.data;
-	mlink_put_header(p, j->id, out.len - RPC_FRAME_HEADER_LEN);
+	ok = reply_append(j, &out, false);
+	if (j->then)
+		reply_append(j->then, &out, !ok);
 	pthread_mutex_lock(&srv.wlock);
 	rc = write_full(srv.fd, out.data, out.len);
 	pthread_mutex_unlock(&srv.wlock);

@@ -512,25 +512,48 @@ static void wait_reply(struct mlink *l, uint64_t gen, struct pending *p,
 	kill_locked(l, gen);
 }
 
-static int call_raw(struct mlink *l, uint64_t only, uint32_t call_id,
-		    const struct rpc_arg *args, size_t nargs,
-		    CK_MECHANISM_TYPE pmech, unsigned timeout_ms,
-		    struct mlink_reply *r)
+/* One call of a chain that travels in one round trip. */
+struct mcall {
+	uint32_t id;
+	const struct rpc_arg *args;
+	size_t nargs;
+	CK_MECHANISM_TYPE pmech;
+	struct mlink_reply *r;
+};
+
+static void fail_all(const struct mcall *c, size_t n, enum mlink_fail f)
+{
+	for (size_t i = 0; i < n; i++)
+		c[i].r->fail = f;
+}
+
+/* Sends n (1 or 2) chained calls in one write and waits for each answer;
+ * the chain counts as one call in flight. */
+static int call_raw(struct mlink *l, uint64_t only, const struct mcall *c,
+		    size_t n, unsigned timeout_ms)
 {
 	struct timespec dl = deadline_in(timeout_ms), *d = timeout_ms ? &dl : 0;
-	struct pending p = { 0 };
+	struct pending p[2] = { 0 };
+	size_t at[3] = { 0 }, used, i;
 	struct rpc_frame f;
-	size_t used;
 	struct buf b;
 	uint64_t gen;
-	int rc, sent;
+	int rc = 0, sent;
 
-	buf_init(&b, MLINK_MAX_FRAME + HDR);
+	buf_init(&b, n * (MLINK_MAX_FRAME + HDR));
 	b.secret = true; /* PINs */
-	buf_reserve(&b, HDR);
-	rc = rpc_request_encode(&l->codec, call_id, args, nargs, &b);
+	for (i = 0; i < n && rc == 0; i++) {
+		at[i] = b.len;
+		buf_reserve(&b, HDR);
+		rc = rpc_request_encode(&l->codec, c[i].id, c[i].args,
+					c[i].nargs, &b);
+		if (rc == 0 && !buf_failed(&b) &&
+		    b.len - at[i] > MLINK_MAX_FRAME + HDR)
+			rc = TK_ERR_TOO_LARGE;
+	}
+	at[n] = b.len;
 	if (rc || buf_failed(&b)) {
-		r->fail = MLINK_LOCAL;
+		fail_all(c, n, MLINK_LOCAL);
 		rc = rc ? rc : TK_ERR_TOO_LARGE;
 		goto out;
 	}
@@ -539,67 +562,114 @@ static int call_raw(struct mlink *l, uint64_t only, uint32_t call_id,
 	       (d ? pthread_cond_timedwait(&l->cond, &l->lock, d)
 		  : pthread_cond_wait(&l->cond, &l->lock)) != ETIMEDOUT)
 		;
-	r->gen = gen = l->gen;
+	gen = l->gen;
+	for (i = 0; i < n; i++)
+		c[i].r->gen = gen;
 	if (!l->up || (only && gen != only) ||
 	    l->inflight >= l->cfg.max_inflight) {
-		r->fail = l->up && (!only || gen == only) ? MLINK_TIMEOUT
-							  : MLINK_DOWN;
+		fail_all(c, n,
+			 l->up && (!only || gen == only) ? MLINK_TIMEOUT
+							 : MLINK_DOWN);
 		pthread_mutex_unlock(&l->lock);
 		rc = TK_ERR_TRANSPORT;
 		goto out;
 	}
-	p.id = l->next_id++;
-	p.next = l->pending;
-	l->pending = &p;
+	for (i = 0; i < n; i++) {
+		p[i].id = l->next_id++ & ~MLINK_ID_CHAIN;
+		p[i].next = l->pending;
+		l->pending = &p[i];
+	}
 	l->inflight++;
 	pthread_mutex_unlock(&l->lock);
 
-	mlink_put_header(b.data, p.id, b.len - HDR);
+	for (i = 0; i < n; i++)
+		mlink_put_header(b.data + at[i],
+				 p[i].id | (i + 1 < n ? MLINK_ID_CHAIN : 0),
+				 at[i + 1] - at[i] - HDR);
 	sent = send_request(l, gen, &b, d);
 
 	pthread_mutex_lock(&l->lock);
-	wait_reply(l, gen, &p, d, sent);
+	for (i = 0; i < n; i++) {
+		if (i && p[0].fail == MLINK_TIMEOUT && !p[i].done) {
+			/* Counted and killed once, for the chain. */
+			unlink_pending(l, &p[i]);
+			p[i].done = true;
+			p[i].fail = MLINK_TIMEOUT;
+			continue;
+		}
+		wait_reply(l, gen, &p[i], d, sent);
+	}
 	l->inflight--;
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
 
-	if (p.fail) {
-		r->fail = p.fail;
-		rc = TK_ERR_TRANSPORT;
-		goto out;
-	}
-	rc = rpc_frame_parse(p.frame, p.frame_len, MLINK_MAX_FRAME, &f, &used);
-	if (rc == 0)
-		rc = mlink_reply_decode(&l->codec, call_id, f.data, f.data_len,
-					pmech, r);
-	if (rc) {
-		mlog(l, "malformed reply to %s: killing helper",
-		     rpc_call_lookup(call_id)->name);
-		pthread_mutex_lock(&l->lock);
-		l->st.protocol++;
-		kill_locked(l, gen);
-		pthread_mutex_unlock(&l->lock);
-		r->fail = MLINK_PROTOCOL;
-		rc = TK_ERR_TRANSPORT;
+	for (i = 0; i < n; i++) {
+		struct mlink_reply *r = c[i].r;
+		int e;
+
+		if (p[i].fail) {
+			r->fail = p[i].fail;
+			rc = TK_ERR_TRANSPORT;
+			continue;
+		}
+		e = rpc_frame_parse(p[i].frame, p[i].frame_len, MLINK_MAX_FRAME,
+				    &f, &used);
+		if (e == 0)
+			e = mlink_reply_decode(&l->codec, c[i].id, f.data,
+					       f.data_len, c[i].pmech, r);
+		if (e) {
+			mlog(l, "malformed reply to %s: killing helper",
+			     rpc_call_lookup(c[i].id)->name);
+			pthread_mutex_lock(&l->lock);
+			l->st.protocol++;
+			kill_locked(l, gen);
+			pthread_mutex_unlock(&l->lock);
+			r->fail = MLINK_PROTOCOL;
+			rc = TK_ERR_TRANSPORT;
+		}
 	}
 out:
-	frame_free(p.frame, p.frame_len);
+	for (i = 0; i < 2; i++)
+		frame_free(p[i].frame, p[i].frame_len);
 	buf_free(&b);
 	return rc;
+}
+
+static bool call_ok(uint32_t id)
+{
+	return rpc_call_lookup(id) && id != RPC_CALL_ERROR &&
+	       id != RPC_C_Initialize && id != RPC_C_Finalize;
+}
+
+int mlink_call2_gen(struct mlink *l, uint64_t gen, uint32_t id1,
+		    const struct rpc_arg *a1, size_t n1, struct mlink_reply *r1,
+		    uint32_t id2, const struct rpc_arg *a2, size_t n2,
+		    struct mlink_reply *r2)
+{
+	const struct mcall c[2] = { { id1, a1, n1, 0, r1 },
+				    { id2, a2, n2, 0, r2 } };
+
+	if (r1)
+		memset(r1, 0, sizeof(*r1));
+	if (r2)
+		memset(r2, 0, sizeof(*r2));
+	if (!l || !r1 || !r2 || !call_ok(id1) || !call_ok(id2) ||
+	    id1 == RPC_C_WaitForSlotEvent || id2 == RPC_C_WaitForSlotEvent)
+		return TK_ERR_ARG;
+	return call_raw(l, gen, c, 2, l->cfg.timeout_ms);
 }
 
 int mlink_call_gen(struct mlink *l, uint64_t gen, uint32_t call_id,
 		   const struct rpc_arg *args, size_t nargs,
 		   CK_MECHANISM_TYPE pmech, struct mlink_reply *r)
 {
+	const struct mcall c = { call_id, args, nargs, pmech, r };
+
 	if (r)
 		memset(r, 0, sizeof(*r));
-	if (!l || !r || !rpc_call_lookup(call_id) ||
-	    call_id == RPC_CALL_ERROR || call_id == RPC_C_Initialize ||
-	    call_id == RPC_C_Finalize)
+	if (!l || !r || !call_ok(call_id))
 		return TK_ERR_ARG;
-	return call_raw(l, gen, call_id, args, nargs, pmech,
-			call_timeout(l, call_id), r);
+	return call_raw(l, gen, &c, 1, call_timeout(l, call_id));
 }
 
 int mlink_call(struct mlink *l, uint32_t call_id, const struct rpc_arg *args,
@@ -734,6 +804,7 @@ fail:
 void mlink_free(struct mlink **pl)
 {
 	struct mlink_reply r = { 0 };
+	const struct mcall fin = { RPC_C_Finalize, NULL, 0, 0, &r };
 	struct mlink *l;
 	bool up;
 
@@ -744,11 +815,10 @@ void mlink_free(struct mlink **pl)
 	pthread_mutex_unlock(&l->lock);
 	/* An orderly goodbye lets the module flush its state. */
 	if (up)
-		call_raw(l, 0, RPC_C_Finalize, NULL, 0, 0,
+		call_raw(l, 0, &fin, 1,
 			 l->cfg.timeout_ms < FINALIZE_TIMEOUT_MS
 			     ? l->cfg.timeout_ms
-			     : FINALIZE_TIMEOUT_MS,
-			 &r);
+			     : FINALIZE_TIMEOUT_MS);
 	mlink_reply_clear(&r);
 	pthread_mutex_lock(&l->lock);
 	l->stopping = true;
