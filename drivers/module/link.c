@@ -1,9 +1,10 @@
 /* The link to a module helper: the supervisor thread (spawn, handshake,
- * C_Initialize, read replies, reap, back off, again) and the calls that
- * travel over it. A call waits on the link's condition variable until the
- * reader hands it its reply frame, the helper goes down, or its deadline
- * passes, in which case the caller kills the helper: a module that does not
- * answer in time cannot be trusted to answer later. */
+ * C_Initialize, watch for the end, reap, back off, again) and the calls
+ * that travel over it. A waiting call reads replies itself while no other
+ * call does, handing each to its caller, else waits on the link's
+ * condition variable, until its reply came, the helper went down, or its
+ * deadline passed, in which case the caller kills the helper: a module that
+ * does not answer in time cannot be trusted to answer later. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -50,6 +51,8 @@ struct mlink {
 				  while fd is used for writing */
 	/* under lock: */
 	bool up, stopping;
+	bool reading; /* a caller is reading replies (read_one) */
+	bool broken;  /* a caller saw the link fail: nobody reads any more */
 	int fd;
 	pid_t pid;
 	uint64_t gen;
@@ -98,9 +101,11 @@ static int ms_left(const struct timespec *d)
 	if (!d)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(d->tv_sec - now.tv_sec) * 1000 +
-	     (d->tv_nsec - now.tv_nsec) / 1000000;
-	return ms <= 0 ? 0 : (ms > 3600000 ? 3600000 : (int)ms);
+	ms = (long long)(d->tv_sec - now.tv_sec) * 1000000000LL +
+	     (d->tv_nsec - now.tv_nsec);
+	/* Rounded up: a poll that timed out is past d. */
+	ms = ms <= 0 ? 0 : (ms + 999999) / 1000000;
+	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
 static unsigned long long ms_since(const struct timespec *t)
@@ -205,8 +210,8 @@ static void frame_free(uint8_t *p, size_t len)
 
 /* ---- the helper's life ---- */
 
-/* Kills the helper of generation gen if it is the current one; the reader
- * sees the end of file (shutdown, in case the module's own children hold
+/* Kills the helper of generation gen if it is the current one; the watch
+ * sees the end (shutdown, in case the module's own children hold
  * the socket) and fails what is in flight. Under lock. */
 static void kill_locked(struct mlink *l, uint64_t gen)
 {
@@ -293,43 +298,18 @@ static int bring_up(struct mlink *l)
 	return init_module(l, fd, &d);
 }
 
-/* Hands each reply frame to its caller until the helper goes away. */
-static void read_replies(struct mlink *l, int fd)
+/* While the helper is up, the callers waiting for replies read them
+ * (read_one): this thread only waits for the end, the helper gone or our
+ * end shut down (kill_locked, mlink_free), which poll reports as POLLHUP
+ * whatever events it was asked for. */
+static void watch(int fd)
 {
-	struct pending **pp, *p;
-	struct rpc_frame f;
-	uint8_t *frame;
-	size_t len;
+	struct pollfd pfd = { .fd = fd, .events = 0 };
 	int rc;
 
-	for (;;) {
-		rc = read_frame(fd, NULL, &frame, &len, &f);
-		if (rc)
-			break;
-		pthread_mutex_lock(&l->lock);
-		for (pp = &l->pending; (p = *pp) && p->id != f.call_code;)
-			pp = &p->next;
-		if (p) {
-			*pp = p->next;
-			p->frame = frame;
-			p->frame_len = len;
-			p->done = true;
-			pthread_cond_broadcast(&l->cond);
-		}
-		pthread_mutex_unlock(&l->lock);
-		if (!p) {
-			frame_free(frame, len);
-			rc = TK_ERR_INVALID;
-			break;
-		}
-	}
-	if (rc < 0) {
-		pthread_mutex_lock(&l->lock);
-		l->st.protocol++;
-		pthread_mutex_unlock(&l->lock);
-		mlog(l, "malformed reply from the helper (%s)",
-		     tk_strerror(rc));
-	}
+	do
+		rc = poll(&pfd, 1, -1);
+	while ((rc < 0 && errno == EINTR) || rc == 0);
 }
 
 /* Marks the helper down and fails every call in flight. */
@@ -359,6 +339,9 @@ static void reap(struct mlink *l)
 
 	pthread_mutex_lock(&l->wlock);
 	pthread_mutex_lock(&l->lock);
+	/* A caller may still be in recv (returning: the socket is shut). */
+	while (l->reading)
+		pthread_cond_wait(&l->cond, &l->lock);
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
@@ -418,6 +401,7 @@ static void *supervise(void *arg)
 		stop = l->stopping;
 		if (rc == 0 && !stop) {
 			l->up = true;
+			l->broken = false;
 			gen = ++l->gen;
 			l->next_id = 1;
 			l->st.up = true;
@@ -432,7 +416,7 @@ static void *supervise(void *arg)
 			clock_gettime(CLOCK_MONOTONIC, &since);
 			if (l->cfg.on_state)
 				l->cfg.on_state(l->cfg.ctx, gen, true);
-			read_replies(l, fd);
+			watch(fd);
 			went_down(l);
 			if (!l->stopping && l->cfg.on_state)
 				l->cfg.on_state(l->cfg.ctx, gen, false);
@@ -487,7 +471,53 @@ static void unlink_pending(struct mlink *l, struct pending *p)
 		*pp = p->next;
 }
 
-/* Waits for p's reply; on the deadline, kills the helper. Under lock. */
+/* Reads one reply frame, the lock dropped meanwhile, and hands it to its
+ * caller: a caller reads while nobody else does, so a reply needs no hop
+ * through another thread. ETIMEDOUT on the deadline; anything else amiss
+ * marks the link broken and kills the helper (the supervisor then fails
+ * every call). Under lock. */
+static int read_one(struct mlink *l, uint64_t gen, const struct timespec *d)
+{
+	struct pending **pp, *p = NULL;
+	struct rpc_frame f;
+	uint8_t *frame = NULL;
+	size_t len = 0;
+	int fd = l->fd, rc;
+
+	l->reading = true;
+	pthread_mutex_unlock(&l->lock);
+	rc = read_frame(fd, d, &frame, &len, &f);
+	pthread_mutex_lock(&l->lock);
+	l->reading = false;
+	pthread_cond_broadcast(&l->cond); /* the next reader, or reap */
+	if (rc == 0) {
+		for (pp = &l->pending; (p = *pp) && p->id != f.call_code;)
+			pp = &p->next;
+		if (p) {
+			*pp = p->next;
+			p->frame = frame;
+			p->frame_len = len;
+			p->done = true;
+			return 0;
+		}
+		frame_free(frame, len);
+		rc = TK_ERR_INVALID;
+	}
+	/* Half a frame may have been read: nobody reads after this. */
+	l->broken = true;
+	if (rc == 1 && d && ms_left(d) == 0)
+		return ETIMEDOUT; /* the caller kills the helper */
+	if (rc < 0) {
+		l->st.protocol++;
+		mlog(l, "malformed reply from the helper (%s)",
+		     tk_strerror(rc));
+	}
+	kill_locked(l, gen);
+	return 0;
+}
+
+/* Waits for p's reply, reading replies while nobody else does; on the
+ * deadline, kills the helper. Under lock. */
 static void wait_reply(struct mlink *l, uint64_t gen, struct pending *p,
 		       const struct timespec *d, int sent)
 {
@@ -499,9 +529,14 @@ static void wait_reply(struct mlink *l, uint64_t gen, struct pending *p,
 		if (sent > 0)
 			rc = ETIMEDOUT;
 	}
-	while (!p->done && rc != ETIMEDOUT)
-		rc = d ? pthread_cond_timedwait(&l->cond, &l->lock, d)
-		       : pthread_cond_wait(&l->cond, &l->lock);
+	while (!p->done && rc != ETIMEDOUT) {
+		if (!l->reading && !l->broken && l->up && l->gen == gen &&
+		    l->fd >= 0)
+			rc = read_one(l, gen, d);
+		else
+			rc = d ? pthread_cond_timedwait(&l->cond, &l->lock, d)
+			       : pthread_cond_wait(&l->cond, &l->lock);
+	}
 	if (p->done)
 		return;
 	unlink_pending(l, p);

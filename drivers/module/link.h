@@ -8,7 +8,8 @@
  * older one are known to be stale.
  *
  * Threads: mlink_call() may be called from any number of threads. The link
- * runs one thread of its own (it reads replies and supervises the helper);
+ * runs one thread of its own (it supervises the helper; the callers read
+ * the replies);
  * on_state is called from it, with no lock held. */
 #ifndef TOKEND_MODULE_LINK_H
 #define TOKEND_MODULE_LINK_H
