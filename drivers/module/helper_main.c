@@ -3,8 +3,9 @@
  * Loads one PKCS#11 module and serves it to tokend over the socket tokend
  * left on fd 3: after a one-byte version handshake, p11-kit RPC frames whose
  * call code is tokend's request id, answered in any order. The main thread
- * reads requests; a small pool of workers runs them, concurrently once the
- * module took CKF_OS_LOCKING_OK, one at a time otherwise. A malformed frame
+ * A small pool of threads takes turns reading requests, each running the one
+ * it read, concurrently once the module took CKF_OS_LOCKING_OK, one at a
+ * time otherwise. A malformed frame
  * means tokend is not who we are talking to: exit, tokend restarts us. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,10 +22,8 @@
 #include "link_proto.h"
 #include "rpc_frame.h"
 
-#define QUEUE_MAX 64
-
 struct job {
-	struct job *next;
+	struct job *then; /* chained: runs after this one if it succeeded */
 	uint32_t id;
 	uint8_t *frame; /* the whole frame; body points into it */
 	size_t frame_len;
@@ -35,17 +34,12 @@ struct job {
 static struct {
 	struct helper h;
 	int fd;
-	pthread_mutex_t lock; /* the queue */
-	pthread_cond_t more, room;
-	struct job *head, *tail;
-	size_t queued;
+	pthread_mutex_t rlock;  /* one reader of the socket at a time */
 	pthread_mutex_t serial; /* one module call at a time when unthreaded */
 	pthread_mutex_t wlock;  /* one reply on the socket at a time */
 } srv = {
 	.fd = MLINK_HELPER_FD,
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.more = PTHREAD_COND_INITIALIZER,
-	.room = PTHREAD_COND_INITIALIZER,
+	.rlock = PTHREAD_MUTEX_INITIALIZER,
 	.serial = PTHREAD_MUTEX_INITIALIZER,
 	.wlock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -93,6 +87,7 @@ static void job_free(struct job *j)
 {
 	if (!j)
 		return;
+	job_free(j->then);
 	explicit_bzero(j->frame, j->frame_len); /* PINs travel here */
 	free(j->frame);
 	free(j);
@@ -100,7 +95,7 @@ static void job_free(struct job *j)
 
 /* Reads one request frame; NULL at a clean end of file. Exits on anything
  * malformed: the lengths are capped before anything is allocated. */
-static struct job *read_job(void)
+static struct job *read_frame(void)
 {
 	uint8_t hdr[RPC_FRAME_HEADER_LEN];
 	struct rpc_frame f;
@@ -132,33 +127,69 @@ static struct job *read_job(void)
 	return j;
 }
 
+/* One request, with the one chained to it (never a longer chain). */
+static struct job *read_job(void)
+{
+	struct job *j = read_frame();
+
+	if (j && (j->id & MLINK_ID_CHAIN)) {
+		j->id &= ~MLINK_ID_CHAIN;
+		j->then = read_frame();
+		if (!j->then || (j->then->id & MLINK_ID_CHAIN))
+			die("link: malformed chain", 1);
+	}
+	return j;
+}
+
+/* Appends j's reply frame to out: the module's answer, or (skip) an error
+ * reply. Returns whether it is a CKR_OK answer. */
+static bool reply_append(struct job *j, struct buf *out, bool skip)
+{
+	size_t start = out->len;
+	bool serial = !helper_threaded(&srv.h);
+	CK_RV err = CKR_DEVICE_MEMORY;
+	int rc = TK_ERR_ARG;
+
+	buf_reserve(out, RPC_FRAME_HEADER_LEN);
+	if (skip) {
+		err = CKR_OPERATION_NOT_INITIALIZED;
+	} else {
+		if (serial)
+			pthread_mutex_lock(&srv.serial);
+		rc = helper_handle(&srv.h, j->body, j->body_len, out);
+		if (serial)
+			pthread_mutex_unlock(&srv.serial);
+		if (rc == TK_ERR_INVALID)
+			die("link: malformed request", 1);
+	}
+	if (rc || buf_failed(out) ||
+	    out->len - start > MLINK_MAX_FRAME + RPC_FRAME_HEADER_LEN) {
+		/* A reply too large for the link: say so instead. */
+		out->len = start + RPC_FRAME_HEADER_LEN;
+		out->failed = false;
+		if (rpc_error_encode(err, out) || buf_failed(out))
+			die("out of memory", 1);
+	}
+	mlink_put_header(out->data + start, j->id,
+			 out->len - start - RPC_FRAME_HEADER_LEN);
+	/* A body starts with its call code, RPC_CALL_ERROR for an error. */
+	return memcmp(out->data + start + RPC_FRAME_HEADER_LEN, "\0\0\0\0",
+		      4) != 0;
+}
+
+/* Runs j (and what is chained to it, if j succeeded); the replies leave
+ * in one write. */
 static void run_job(struct job *j)
 {
 	struct buf out;
-	bool serial = !helper_threaded(&srv.h);
-	uint8_t *p;
+	bool ok;
 	int rc;
 
-	buf_init(&out, MLINK_MAX_FRAME + RPC_FRAME_HEADER_LEN);
+	buf_init(&out, 2 * (MLINK_MAX_FRAME + RPC_FRAME_HEADER_LEN));
 	out.secret = true;
-	buf_reserve(&out, RPC_FRAME_HEADER_LEN);
-	if (serial)
-		pthread_mutex_lock(&srv.serial);
-	rc = helper_handle(&srv.h, j->body, j->body_len, &out);
-	if (serial)
-		pthread_mutex_unlock(&srv.serial);
-	if (rc == TK_ERR_INVALID)
-		die("link: malformed request", 1);
-	if (rc || buf_failed(&out)) {
-		/* A reply too large for the link: say so instead. */
-		out.len = RPC_FRAME_HEADER_LEN;
-		out.failed = false;
-		if (rpc_error_encode(CKR_DEVICE_MEMORY, &out) ||
-		    buf_failed(&out))
-			die("out of memory", 1);
-	}
-	p = out.data;
-	mlink_put_header(p, j->id, out.len - RPC_FRAME_HEADER_LEN);
+	ok = reply_append(j, &out, false);
+	if (j->then)
+		reply_append(j->then, &out, !ok);
 	pthread_mutex_lock(&srv.wlock);
 	rc = write_full(srv.fd, out.data, out.len);
 	pthread_mutex_unlock(&srv.wlock);
@@ -167,40 +198,25 @@ static void run_job(struct job *j)
 		die("link: write failed", 1);
 }
 
-static void *worker(void *arg)
+/* Leader/followers: whoever holds rlock reads the next request, lets the
+ * next idle thread read after it and runs the call itself, so a call goes
+ * from the socket to the module without a hand-off to another thread. */
+static void *serve(void *arg)
 {
 	struct job *j;
 
 	for (;;) {
-		pthread_mutex_lock(&srv.lock);
-		while (!srv.head)
-			pthread_cond_wait(&srv.more, &srv.lock);
-		j = srv.head;
-		srv.head = j->next;
-		if (!srv.head)
-			srv.tail = NULL;
-		srv.queued--;
-		pthread_cond_signal(&srv.room);
-		pthread_mutex_unlock(&srv.lock);
+		pthread_mutex_lock(&srv.rlock);
+		j = read_job();
+		pthread_mutex_unlock(&srv.rlock);
+		if (!j)
+			/* tokend closed the link: leave at once, calls in
+			 * flight included (a module call may never return). */
+			_exit(0);
 		run_job(j);
 		job_free(j);
 	}
-	return NULL;
-}
-
-static void enqueue(struct job *j)
-{
-	pthread_mutex_lock(&srv.lock);
-	while (srv.queued >= QUEUE_MAX)
-		pthread_cond_wait(&srv.room, &srv.lock);
-	if (srv.tail)
-		srv.tail->next = j;
-	else
-		srv.head = j;
-	srv.tail = j;
-	srv.queued++;
-	pthread_cond_signal(&srv.more);
-	pthread_mutex_unlock(&srv.lock);
+	return arg;
 }
 
 static CK_FUNCTION_LIST_PTR load_module(const char *path)
@@ -239,7 +255,6 @@ int main(int argc, char **argv)
 	pthread_t t;
 	size_t i, n;
 	uint8_t v;
-	struct job *j;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: tokend-module-helper MODULE (link on "
@@ -260,14 +275,12 @@ int main(int argc, char **argv)
 		return 1;
 	n = worker_count();
 	helper_init(&srv.h, fl, n);
-	for (i = 0; i < n; i++) {
-		if (pthread_create(&t, NULL, worker, NULL) != 0)
+	/* n threads in all, this one included. */
+	for (i = 1; i < n; i++) {
+		if (pthread_create(&t, NULL, serve, NULL) != 0)
 			die("cannot start workers", 1);
 		pthread_detach(t);
 	}
-	while ((j = read_job()))
-		enqueue(j);
-	/* tokend closed the link: leave at once, calls in flight included
-	 * (a module call may never return). */
-	_exit(0);
+	serve(NULL);
+	return 0;
 }

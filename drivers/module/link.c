@@ -1,9 +1,10 @@
 /* The link to a module helper: the supervisor thread (spawn, handshake,
- * C_Initialize, read replies, reap, back off, again) and the calls that
- * travel over it. A call waits on the link's condition variable until the
- * reader hands it its reply frame, the helper goes down, or its deadline
- * passes, in which case the caller kills the helper: a module that does not
- * answer in time cannot be trusted to answer later. */
+ * C_Initialize, watch for the end, reap, back off, again) and the calls
+ * that travel over it. A waiting call reads replies itself while no other
+ * call does, handing each to its caller, else waits on the link's
+ * condition variable, until its reply came, the helper went down, or its
+ * deadline passed, in which case the caller kills the helper: a module that
+ * does not answer in time cannot be trusted to answer later. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -51,6 +52,8 @@ struct mlink {
 				  while fd is used for writing */
 	/* under lock: */
 	bool up, stopping;
+	bool reading; /* a caller is reading replies (read_one) */
+	bool broken;  /* a caller saw the link fail: nobody reads any more */
 	int fd;
 	pid_t pid;
 	uint64_t gen;
@@ -99,9 +102,11 @@ static int ms_left(const struct timespec *d)
 	if (!d)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(d->tv_sec - now.tv_sec) * 1000 +
-	     (d->tv_nsec - now.tv_nsec) / 1000000;
-	return ms <= 0 ? 0 : (ms > 3600000 ? 3600000 : (int)ms);
+	ms = (long long)(d->tv_sec - now.tv_sec) * 1000000000LL +
+	     (d->tv_nsec - now.tv_nsec);
+	/* Rounded up: a poll that timed out is past d. */
+	ms = ms <= 0 ? 0 : (ms + 999999) / 1000000;
+	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
 static unsigned long long ms_since(const struct timespec *t)
@@ -206,8 +211,8 @@ static void frame_free(uint8_t *p, size_t len)
 
 /* ---- the helper's life ---- */
 
-/* Kills the helper of generation gen if it is the current one; the reader
- * sees the end of file (shutdown, in case the module's own children hold
+/* Kills the helper of generation gen if it is the current one; the watch
+ * sees the end (shutdown, in case the module's own children hold
  * the socket) and fails what is in flight. Under lock. */
 static void kill_locked(struct mlink *l, uint64_t gen)
 {
@@ -294,43 +299,18 @@ static int bring_up(struct mlink *l)
 	return init_module(l, fd, &d);
 }
 
-/* Hands each reply frame to its caller until the helper goes away. */
-static void read_replies(struct mlink *l, int fd)
+/* While the helper is up, the callers waiting for replies read them
+ * (read_one): this thread only waits for the end, the helper gone or our
+ * end shut down (kill_locked, mlink_free), which poll reports as POLLHUP
+ * whatever events it was asked for. */
+static void watch(int fd)
 {
-	struct pending **pp, *p;
-	struct rpc_frame f;
-	uint8_t *frame;
-	size_t len;
+	struct pollfd pfd = { .fd = fd, .events = 0 };
 	int rc;
 
-	for (;;) {
-		rc = read_frame(fd, NULL, &frame, &len, &f);
-		if (rc)
-			break;
-		pthread_mutex_lock(&l->lock);
-		for (pp = &l->pending; (p = *pp) && p->id != f.call_code;)
-			pp = &p->next;
-		if (p) {
-			*pp = p->next;
-			p->frame = frame;
-			p->frame_len = len;
-			p->done = true;
-			pthread_cond_broadcast(&l->cond);
-		}
-		pthread_mutex_unlock(&l->lock);
-		if (!p) {
-			frame_free(frame, len);
-			rc = TK_ERR_INVALID;
-			break;
-		}
-	}
-	if (rc < 0) {
-		pthread_mutex_lock(&l->lock);
-		l->st.protocol++;
-		pthread_mutex_unlock(&l->lock);
-		mlog(l, "malformed reply from the helper (%s)",
-		     tk_strerror(rc));
-	}
+	do
+		rc = poll(&pfd, 1, -1);
+	while ((rc < 0 && errno == EINTR) || rc == 0);
 }
 
 /* Marks the helper down and fails every call in flight. */
@@ -361,6 +341,9 @@ static void reap(struct mlink *l)
 
 	pthread_mutex_lock(&l->wlock);
 	pthread_mutex_lock(&l->lock);
+	/* A caller may still be in recv (returning: the socket is shut). */
+	while (l->reading)
+		pthread_cond_wait(&l->cond, &l->lock);
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
@@ -425,6 +408,7 @@ static void *supervise(void *arg)
 		stop = l->stopping;
 		if (rc == 0 && !stop) {
 			l->up = true;
+			l->broken = false;
 			gen = ++l->gen;
 			l->next_id = 1;
 			l->st.up = true;
@@ -439,7 +423,7 @@ static void *supervise(void *arg)
 			clock_gettime(CLOCK_MONOTONIC, &since);
 			if (l->cfg.on_state)
 				l->cfg.on_state(l->cfg.ctx, gen, true);
-			read_replies(l, fd);
+			watch(fd);
 			went_down(l);
 			if (!l->stopping && l->cfg.on_state)
 				l->cfg.on_state(l->cfg.ctx, gen, false);
@@ -494,7 +478,53 @@ static void unlink_pending(struct mlink *l, struct pending *p)
 		*pp = p->next;
 }
 
-/* Waits for p's reply; on the deadline, kills the helper. Under lock. */
+/* Reads one reply frame, the lock dropped meanwhile, and hands it to its
+ * caller: a caller reads while nobody else does, so a reply needs no hop
+ * through another thread. ETIMEDOUT on the deadline; anything else amiss
+ * marks the link broken and kills the helper (the supervisor then fails
+ * every call). Under lock. */
+static int read_one(struct mlink *l, uint64_t gen, const struct timespec *d)
+{
+	struct pending **pp, *p = NULL;
+	struct rpc_frame f;
+	uint8_t *frame = NULL;
+	size_t len = 0;
+	int fd = l->fd, rc;
+
+	l->reading = true;
+	pthread_mutex_unlock(&l->lock);
+	rc = read_frame(fd, d, &frame, &len, &f);
+	pthread_mutex_lock(&l->lock);
+	l->reading = false;
+	pthread_cond_broadcast(&l->cond); /* the next reader, or reap */
+	if (rc == 0) {
+		for (pp = &l->pending; (p = *pp) && p->id != f.call_code;)
+			pp = &p->next;
+		if (p) {
+			*pp = p->next;
+			p->frame = frame;
+			p->frame_len = len;
+			p->done = true;
+			return 0;
+		}
+		frame_free(frame, len);
+		rc = TK_ERR_INVALID;
+	}
+	/* Half a frame may have been read: nobody reads after this. */
+	l->broken = true;
+	if (rc == 1 && d && ms_left(d) == 0)
+		return ETIMEDOUT; /* the caller kills the helper */
+	if (rc < 0) {
+		l->st.protocol++;
+		mlog(l, "malformed reply from the helper (%s)",
+		     tk_strerror(rc));
+	}
+	kill_locked(l, gen);
+	return 0;
+}
+
+/* Waits for p's reply, reading replies while nobody else does; on the
+ * deadline, kills the helper. Under lock. */
 static void wait_reply(struct mlink *l, uint64_t gen, struct pending *p,
 		       const struct timespec *d, int sent)
 {
@@ -506,9 +536,14 @@ static void wait_reply(struct mlink *l, uint64_t gen, struct pending *p,
 		if (sent > 0)
 			rc = ETIMEDOUT;
 	}
-	while (!p->done && rc != ETIMEDOUT)
-		rc = d ? pthread_cond_timedwait(&l->cond, &l->lock, d)
-		       : pthread_cond_wait(&l->cond, &l->lock);
+	while (!p->done && rc != ETIMEDOUT) {
+		if (!l->reading && !l->broken && l->up && l->gen == gen &&
+		    l->fd >= 0)
+			rc = read_one(l, gen, d);
+		else
+			rc = d ? pthread_cond_timedwait(&l->cond, &l->lock, d)
+			       : pthread_cond_wait(&l->cond, &l->lock);
+	}
 	if (p->done)
 		return;
 	unlink_pending(l, p);
@@ -519,25 +554,48 @@ static void wait_reply(struct mlink *l, uint64_t gen, struct pending *p,
 	kill_locked(l, gen);
 }
 
-static int call_raw(struct mlink *l, uint64_t only, uint32_t call_id,
-		    const struct rpc_arg *args, size_t nargs,
-		    CK_MECHANISM_TYPE pmech, unsigned timeout_ms,
-		    struct mlink_reply *r)
+/* One call of a chain that travels in one round trip. */
+struct mcall {
+	uint32_t id;
+	const struct rpc_arg *args;
+	size_t nargs;
+	CK_MECHANISM_TYPE pmech;
+	struct mlink_reply *r;
+};
+
+static void fail_all(const struct mcall *c, size_t n, enum mlink_fail f)
+{
+	for (size_t i = 0; i < n; i++)
+		c[i].r->fail = f;
+}
+
+/* Sends n (1 or 2) chained calls in one write and waits for each answer;
+ * the chain counts as one call in flight. */
+static int call_raw(struct mlink *l, uint64_t only, const struct mcall *c,
+		    size_t n, unsigned timeout_ms)
 {
 	struct timespec dl = deadline_in(timeout_ms), *d = timeout_ms ? &dl : 0;
-	struct pending p = { 0 };
+	struct pending p[2] = { 0 };
+	size_t at[3] = { 0 }, used, i;
 	struct rpc_frame f;
-	size_t used;
 	struct buf b;
 	uint64_t gen;
-	int rc, sent;
+	int rc = 0, sent;
 
-	buf_init(&b, MLINK_MAX_FRAME + HDR);
+	buf_init(&b, n * (MLINK_MAX_FRAME + HDR));
 	b.secret = true; /* PINs */
-	buf_reserve(&b, HDR);
-	rc = rpc_request_encode(&l->codec, call_id, args, nargs, &b);
+	for (i = 0; i < n && rc == 0; i++) {
+		at[i] = b.len;
+		buf_reserve(&b, HDR);
+		rc = rpc_request_encode(&l->codec, c[i].id, c[i].args,
+					c[i].nargs, &b);
+		if (rc == 0 && !buf_failed(&b) &&
+		    b.len - at[i] > MLINK_MAX_FRAME + HDR)
+			rc = TK_ERR_TOO_LARGE;
+	}
+	at[n] = b.len;
 	if (rc || buf_failed(&b)) {
-		r->fail = MLINK_LOCAL;
+		fail_all(c, n, MLINK_LOCAL);
 		rc = rc ? rc : TK_ERR_TOO_LARGE;
 		goto out;
 	}
@@ -546,67 +604,114 @@ static int call_raw(struct mlink *l, uint64_t only, uint32_t call_id,
 	       (d ? pthread_cond_timedwait(&l->cond, &l->lock, d)
 		  : pthread_cond_wait(&l->cond, &l->lock)) != ETIMEDOUT)
 		;
-	r->gen = gen = l->gen;
+	gen = l->gen;
+	for (i = 0; i < n; i++)
+		c[i].r->gen = gen;
 	if (!l->up || (only && gen != only) ||
 	    l->inflight >= l->cfg.max_inflight) {
-		r->fail = l->up && (!only || gen == only) ? MLINK_TIMEOUT
-							  : MLINK_DOWN;
+		fail_all(c, n,
+			 l->up && (!only || gen == only) ? MLINK_TIMEOUT
+							 : MLINK_DOWN);
 		pthread_mutex_unlock(&l->lock);
 		rc = TK_ERR_TRANSPORT;
 		goto out;
 	}
-	p.id = l->next_id++;
-	p.next = l->pending;
-	l->pending = &p;
+	for (i = 0; i < n; i++) {
+		p[i].id = l->next_id++ & ~MLINK_ID_CHAIN;
+		p[i].next = l->pending;
+		l->pending = &p[i];
+	}
 	l->inflight++;
 	pthread_mutex_unlock(&l->lock);
 
-	mlink_put_header(b.data, p.id, b.len - HDR);
+	for (i = 0; i < n; i++)
+		mlink_put_header(b.data + at[i],
+				 p[i].id | (i + 1 < n ? MLINK_ID_CHAIN : 0),
+				 at[i + 1] - at[i] - HDR);
 	sent = send_request(l, gen, &b, d);
 
 	pthread_mutex_lock(&l->lock);
-	wait_reply(l, gen, &p, d, sent);
+	for (i = 0; i < n; i++) {
+		if (i && p[0].fail == MLINK_TIMEOUT && !p[i].done) {
+			/* Counted and killed once, for the chain. */
+			unlink_pending(l, &p[i]);
+			p[i].done = true;
+			p[i].fail = MLINK_TIMEOUT;
+			continue;
+		}
+		wait_reply(l, gen, &p[i], d, sent);
+	}
 	l->inflight--;
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
 
-	if (p.fail) {
-		r->fail = p.fail;
-		rc = TK_ERR_TRANSPORT;
-		goto out;
-	}
-	rc = rpc_frame_parse(p.frame, p.frame_len, MLINK_MAX_FRAME, &f, &used);
-	if (rc == 0)
-		rc = mlink_reply_decode(&l->codec, call_id, f.data, f.data_len,
-					pmech, r);
-	if (rc) {
-		mlog(l, "malformed reply to %s: killing helper",
-		     rpc_call_lookup(call_id)->name);
-		pthread_mutex_lock(&l->lock);
-		l->st.protocol++;
-		kill_locked(l, gen);
-		pthread_mutex_unlock(&l->lock);
-		r->fail = MLINK_PROTOCOL;
-		rc = TK_ERR_TRANSPORT;
+	for (i = 0; i < n; i++) {
+		struct mlink_reply *r = c[i].r;
+		int e;
+
+		if (p[i].fail) {
+			r->fail = p[i].fail;
+			rc = TK_ERR_TRANSPORT;
+			continue;
+		}
+		e = rpc_frame_parse(p[i].frame, p[i].frame_len, MLINK_MAX_FRAME,
+				    &f, &used);
+		if (e == 0)
+			e = mlink_reply_decode(&l->codec, c[i].id, f.data,
+					       f.data_len, c[i].pmech, r);
+		if (e) {
+			mlog(l, "malformed reply to %s: killing helper",
+			     rpc_call_lookup(c[i].id)->name);
+			pthread_mutex_lock(&l->lock);
+			l->st.protocol++;
+			kill_locked(l, gen);
+			pthread_mutex_unlock(&l->lock);
+			r->fail = MLINK_PROTOCOL;
+			rc = TK_ERR_TRANSPORT;
+		}
 	}
 out:
-	frame_free(p.frame, p.frame_len);
+	for (i = 0; i < 2; i++)
+		frame_free(p[i].frame, p[i].frame_len);
 	buf_free(&b);
 	return rc;
+}
+
+static bool call_ok(uint32_t id)
+{
+	return rpc_call_lookup(id) && id != RPC_CALL_ERROR &&
+	       id != RPC_C_Initialize && id != RPC_C_Finalize;
+}
+
+int mlink_call2_gen(struct mlink *l, uint64_t gen, uint32_t id1,
+		    const struct rpc_arg *a1, size_t n1, struct mlink_reply *r1,
+		    uint32_t id2, const struct rpc_arg *a2, size_t n2,
+		    struct mlink_reply *r2)
+{
+	const struct mcall c[2] = { { id1, a1, n1, 0, r1 },
+				    { id2, a2, n2, 0, r2 } };
+
+	if (r1)
+		memset(r1, 0, sizeof(*r1));
+	if (r2)
+		memset(r2, 0, sizeof(*r2));
+	if (!l || !r1 || !r2 || !call_ok(id1) || !call_ok(id2) ||
+	    id1 == RPC_C_WaitForSlotEvent || id2 == RPC_C_WaitForSlotEvent)
+		return TK_ERR_ARG;
+	return call_raw(l, gen, c, 2, l->cfg.timeout_ms);
 }
 
 int mlink_call_gen(struct mlink *l, uint64_t gen, uint32_t call_id,
 		   const struct rpc_arg *args, size_t nargs,
 		   CK_MECHANISM_TYPE pmech, struct mlink_reply *r)
 {
+	const struct mcall c = { call_id, args, nargs, pmech, r };
+
 	if (r)
 		memset(r, 0, sizeof(*r));
-	if (!l || !r || !rpc_call_lookup(call_id) ||
-	    call_id == RPC_CALL_ERROR || call_id == RPC_C_Initialize ||
-	    call_id == RPC_C_Finalize)
+	if (!l || !r || !call_ok(call_id))
 		return TK_ERR_ARG;
-	return call_raw(l, gen, call_id, args, nargs, pmech,
-			call_timeout(l, call_id), r);
+	return call_raw(l, gen, &c, 1, call_timeout(l, call_id));
 }
 
 int mlink_call(struct mlink *l, uint32_t call_id, const struct rpc_arg *args,
@@ -741,6 +846,7 @@ fail:
 void mlink_free(struct mlink **pl)
 {
 	struct mlink_reply r = { 0 };
+	const struct mcall fin = { RPC_C_Finalize, NULL, 0, 0, &r };
 	struct mlink *l;
 	bool up;
 
@@ -751,11 +857,10 @@ void mlink_free(struct mlink **pl)
 	pthread_mutex_unlock(&l->lock);
 	/* An orderly goodbye lets the module flush its state. */
 	if (up)
-		call_raw(l, 0, RPC_C_Finalize, NULL, 0, 0,
+		call_raw(l, 0, &fin, 1,
 			 l->cfg.timeout_ms < FINALIZE_TIMEOUT_MS
 			     ? l->cfg.timeout_ms
-			     : FINALIZE_TIMEOUT_MS,
-			 &r);
+			     : FINALIZE_TIMEOUT_MS);
 	mlink_reply_clear(&r);
 	pthread_mutex_lock(&l->lock);
 	l->stopping = true;

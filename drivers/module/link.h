@@ -8,7 +8,8 @@
  * older one are known to be stale.
  *
  * Threads: mlink_call() may be called from any number of threads. The link
- * runs one thread of its own (it reads replies and supervises the helper);
+ * runs one thread of its own (it supervises the helper; the callers read
+ * the replies);
  * on_state is called from it, with no lock held. */
 #ifndef TOKEND_MODULE_LINK_H
 #define TOKEND_MODULE_LINK_H
@@ -110,6 +111,15 @@ int mlink_call(struct mlink *l, uint32_t call_id, const struct rpc_arg *args,
 int mlink_call_gen(struct mlink *l, uint64_t gen, uint32_t call_id,
 		   const struct rpc_arg *args, size_t nargs,
 		   CK_MECHANISM_TYPE pmech, struct mlink_reply *r);
+/* Two calls in one round trip, e.g. an operation's init and the call: the
+ * helper runs the second right after the first, on the same thread, and
+ * only when the first answered CKR_OK (else r2->rv is
+ * CKR_OPERATION_NOT_INITIALIZED). Returns as mlink_call_gen(), 0 when the
+ * module answered both. */
+int mlink_call2_gen(struct mlink *l, uint64_t gen, uint32_t id1,
+		    const struct rpc_arg *a1, size_t n1, struct mlink_reply *r1,
+		    uint32_t id2, const struct rpc_arg *a2, size_t n2,
+		    struct mlink_reply *r2);
 void mlink_reply_clear(struct mlink_reply *r);
 
 /* Kills the helper of generation gen (if it is still the current one), e.g.

@@ -13,6 +13,11 @@
 #define MLINK_HELPER_NAME "tokend-module-helper"
 /* Options + data of one frame, either way; checked before allocating. */
 #define MLINK_MAX_FRAME ((size_t)4 << 20)
+/* In a request's id: the next frame is chained to this one. The helper runs
+ * it right after, on the same thread, only if this one answered CKR_OK
+ * (else it answers CKR_OPERATION_NOT_INITIALIZED), and sends both replies
+ * in one write: an operation's init and its call in one round trip. */
+#define MLINK_ID_CHAIN 0x80000000u
 /* Worker threads in the helper (environment override). */
 #define MLINK_ENV_WORKERS "TOKEND_HELPER_WORKERS"
 #define MLINK_DEFAULT_WORKERS 8

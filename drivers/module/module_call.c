@@ -89,6 +89,22 @@ int mt_call0(struct mtok *t, uint32_t id, const struct rpc_arg *a, size_t n)
 	return e ? e : mt_err(rv);
 }
 
+int mt_call_init(struct mtok *t, uint32_t init, const struct rpc_arg *ia,
+		 size_t in, uint32_t id, const struct rpc_arg *a, size_t n,
+		 struct mlink_reply *r, CK_RV *rv)
+{
+	struct mlink_reply ri;
+	int e = 0;
+
+	if (mlink_call2_gen(t->link, t->gen, init, ia, in, &ri, id, a, n, r) <
+	    0)
+		e = TK_ERR_REMOVED;
+	else if ((e = mt_err(ri.rv)) == 0)
+		*rv = r->rv;
+	mlink_reply_clear(&ri);
+	return e;
+}
+
 int mt_attrs(struct mtok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *a, size_t n,
 	     struct mlink_reply *r)
 {

@@ -131,6 +131,12 @@ int mt_call(struct mtok *t, uint32_t id, const struct rpc_arg *a, size_t n,
 	    struct mlink_reply *r, CK_RV *rv);
 /* The same with the reply dropped; the module's CK_RV as a TK_ERR_*. */
 int mt_call0(struct mtok *t, uint32_t id, const struct rpc_arg *a, size_t n);
+/* An operation's init (its CK_RV as a TK_ERR_*: a nonzero return) and, when
+ * that succeeds, the call, in one round trip: 0 with r and *rv as mt_call
+ * gives them. r to be cleared by the caller in every case. */
+int mt_call_init(struct mtok *t, uint32_t init, const struct rpc_arg *ia,
+		 size_t in, uint32_t id, const struct rpc_arg *a, size_t n,
+		 struct mlink_reply *r, CK_RV *rv);
 int mt_err(CK_RV rv);
 /* Attributes of object h: a[i].type and a[i].ulValueLen (room) in; on 0,
  * a[i] point into r's arena (ulValueLen (CK_ULONG)-1: absent). */

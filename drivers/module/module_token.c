@@ -320,20 +320,20 @@ static int whole_op(struct mtok *t, uint32_t init, uint32_t call,
 	if ((e = key_handle(t, handle, &h)) < 0)
 		return e;
 	a[2].ulong = h;
-	e = mt_call0(t, init, a, MT_N(a));
+	/* The init and the call in one round trip. */
+	e = mt_call_init(t, init, a, MT_N(a), call, b, MT_N(b), &r, &rv);
 	if (e == TK_ERR_NOT_FOUND && (x = mt_key(t, handle, NULL))) {
 		/* A module may renumber private objects at every login
 		 * (SoftHSMv2): find the key again by its CKA_ID. */
+		mlink_reply_clear(&r);
 		x->priv = 0;
 		if ((e = key_handle(t, handle, &h)) < 0)
 			return e;
 		a[2].ulong = h;
-		e = mt_call0(t, init, a, MT_N(a));
+		e = mt_call_init(t, init, a, MT_N(a), call, b, MT_N(b), &r,
+				 &rv);
 	}
-	if (e < 0)
-		return e;
-	if ((e = mt_call(t, call, b, MT_N(b), &r, &rv)) == 0 &&
-	    (e = mt_err(rv)) == 0)
+	if (e == 0 && (e = mt_err(rv)) == 0)
 		e = mt_err(mlink_out_bytes(&r.msg.args[0], out, &n));
 	if (e == 0)
 		*out_len = n;

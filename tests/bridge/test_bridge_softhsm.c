@@ -248,6 +248,52 @@ static void test_sign(void **state)
 	mlink_free(&l);
 }
 
+/* C_SignInit and C_Sign in one round trip: the signature verifies; with a
+ * key the module does not know, the init's error comes back and the sign
+ * never ran (a later sign is not confused by it). */
+static void test_sign_chained(void **state)
+{
+	struct mlink *l = link_new();
+	struct mlink_reply ri, r;
+	struct key k = { 0 };
+	CK_BYTE digest[32] = { 1 }, sig[64];
+	CK_SESSION_HANDLE h;
+	CK_ULONG n = sizeof(sig);
+	struct mlink_stats st;
+
+	k.slot = find_slot(l);
+	h = open_session(l, k.slot);
+	make_key(l, h, &k);
+	struct rpc_arg init[] = { U(h), MECH(CKM_ECDSA), U(k.priv) };
+	struct rpc_arg sign[] = { U(h), AY(digest, 32), FY(sizeof(sig)) };
+
+	assert_int_equal(mlink_call2_gen(l, 0, RPC_C_SignInit, init, 3, &ri,
+					 RPC_C_Sign, sign, 3, &r),
+			 0);
+	assert_int_equal(ri.rv, CKR_OK);
+	assert_int_equal(r.rv, CKR_OK);
+	assert_int_equal(mlink_out_bytes(&r.msg.args[0], sig, &n), CKR_OK);
+	assert_int_equal(n, 64);
+	mlink_reply_clear(&ri);
+	mlink_reply_clear(&r);
+
+	init[2].ulong = k.priv + 1000;
+	assert_int_equal(mlink_call2_gen(l, 0, RPC_C_SignInit, init, 3, &ri,
+					 RPC_C_Sign, sign, 3, &r),
+			 0);
+	assert_int_not_equal(ri.rv, CKR_OK);
+	assert_int_equal(r.rv, CKR_OPERATION_NOT_INITIALIZED);
+	mlink_reply_clear(&ri);
+	mlink_reply_clear(&r);
+
+	assert_int_equal(sign_once(l, h, &k, true), CKR_OK);
+	mlink_stats(l, &st);
+	assert_int_equal(st.starts, 1);
+	assert_int_equal(st.deaths, 0);
+	EVP_PKEY_free(k.pub);
+	mlink_free(&l);
+}
+
 struct worker {
 	struct mlink *l;
 	const struct key *k;
@@ -389,6 +435,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sign),
+		cmocka_unit_test(test_sign_chained),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_kill),
 	};
