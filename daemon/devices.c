@@ -476,7 +476,10 @@ void devices_free(struct devices **p)
 	if (!d)
 		return;
 	*p = NULL;
-	/* The watchers first: they push into the queue. */
+	/* The watchers first: they push into the queue. The drivers' own
+	 * threads (a module's helper supervision, the TPM's) push too, and
+	 * outlive the service (the front end stops later). */
+	frontend_drivers_watch(NULL);
 	hotplug_pcsc_free(&d->pcsc);
 	loop_remove(d->loop, &d->uwatch);
 	hotplug_udev_free(&d->udev);
