@@ -407,7 +407,7 @@ def report(args, res):
           "in-process = C_WaitForSlotEvent in tokend-pkcs11.so (\"no tokend daemon\": before tokend "
           "is started; \"tokend beside it\": the daemon also reads the new card); socket = C_WaitForSlotEvent "
           "through p11-kit-client.so and tokend. Per waiter set, in this order, %d rounds of: "
-          "insert, settle, two clients, remove. The addition is per event (waiter − pcscd's waiter of the "
+          "insert, settle, two clients (not with no tokend daemon or all three), remove. The addition is per event (waiter − pcscd's waiter of the "
           "same event), then median/max.\n" % n)
     print("| event | waiters | tokend waiter | pcscd median | pcscd max | tokend median | tokend max "
           "| **tokend adds, median** | **max** |")
