@@ -476,7 +476,9 @@ void devices_free(struct devices **p)
 	if (!d)
 		return;
 	*p = NULL;
-	/* The watchers first: they push into the queue. */
+	/* The watchers first: they push into the queue (the module and TPM
+	 * drivers' threads too, until main_frontend_stop() after us). */
+	frontend_drivers_watch(NULL);
 	hotplug_pcsc_free(&d->pcsc);
 	loop_remove(d->loop, &d->uwatch);
 	hotplug_udev_free(&d->udev);
