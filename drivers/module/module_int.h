@@ -84,8 +84,18 @@ struct mdrv {
 };
 
 /* An object the module holds, as the driver shows it. */
+/* What a key's private half says that the read before login could not
+ * see (a module hides private objects): read at login, copied into the
+ * tk_key by mt_objects_late(). Guarded by mtok.late_lock. */
+struct mobj_late {
+	bool set;
+	bool always_auth, local;
+	char label[64];
+};
+
 struct mobj_key {
 	CK_OBJECT_HANDLE priv, pub, cert; /* 0: none seen */
+	struct mobj_late late;
 };
 
 struct mtok {
@@ -110,6 +120,9 @@ struct mtok {
 	CK_OBJECT_HANDLE *dx;
 	size_t ndata;
 	struct tk_objects objs;
+	/* login() may not touch the cache (driver.h): the private halves it
+	 * reads wait in kx[].late behind this lock for objects() */
+	pthread_mutex_t late_lock;
 	uint32_t next_handle;
 	bool discovered;
 	/* The module's login is global (one per token in the helper): what
@@ -180,6 +193,13 @@ CK_OBJECT_HANDLE mt_data(struct mtok *t, uint32_t handle);
 /* The key's private key handle, found by CKA_ID when not seen yet (it is
  * private: visible only after login). 0 for none. */
 CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle);
+/* After the user's login (I/O held, the cache's readers may run): reads the
+ * label and flags of every private key the cache has not seen into
+ * kx[].late. Best effort: a key it cannot read keeps what it had. */
+void mt_objects_late_read(struct mtok *t);
+/* With the cache's lock held: copies what mt_objects_late_read() found
+ * into the keys. */
+void mt_objects_late(struct mtok *t);
 
 /* ---- module_token.c ---- */
 

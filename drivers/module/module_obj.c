@@ -582,3 +582,54 @@ CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle)
 	free(hs);
 	return x->priv;
 }
+
+void mt_objects_late_read(struct mtok *t)
+{
+	CK_ATTRIBUTE a[3];
+	struct mlink_reply r;
+	struct mobj_late late;
+	CK_OBJECT_HANDLE h;
+
+	for (size_t i = 0; i < t->nkeys; i++) {
+		if (t->kx[i].priv || t->keys[i].cert_only ||
+		    !(h = mt_key_priv(t, t->keys[i].handle)))
+			continue;
+		a[0] =
+		    (CK_ATTRIBUTE){ CKA_LABEL, NULL, attr_list[A_LABEL].room };
+		a[1] = (CK_ATTRIBUTE){ CKA_ALWAYS_AUTHENTICATE, NULL, 1 };
+		a[2] = (CK_ATTRIBUTE){ CKA_LOCAL, NULL, 1 };
+		if (mt_attrs(t, h, a, MT_N(a), &r) == 0) {
+			late.set = true;
+			a_str(&a[0], late.label, sizeof(late.label));
+			late.always_auth = a_bool(&a[1]);
+			late.local = a_bool(&a[2]);
+			pthread_mutex_lock(&t->late_lock);
+			t->kx[i].late = late;
+			pthread_mutex_unlock(&t->late_lock);
+		}
+		mlink_reply_clear(&r);
+	}
+}
+
+void mt_objects_late(struct mtok *t)
+{
+	bool changed = false;
+
+	pthread_mutex_lock(&t->late_lock);
+	for (size_t i = 0; i < t->nkeys; i++) {
+		struct mobj_late *l = &t->kx[i].late;
+		struct tk_key *k = &t->keys[i];
+
+		if (!l->set)
+			continue;
+		memcpy(k->label, l->label, sizeof(k->label));
+		if (l->always_auth)
+			k->pin_policy = TK_PIN_POLICY_ALWAYS;
+		k->generated = l->local;
+		l->set = false;
+		changed = true;
+	}
+	pthread_mutex_unlock(&t->late_lock);
+	if (changed)
+		t->objs.gen++;
+}

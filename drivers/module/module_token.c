@@ -62,6 +62,7 @@ static void tok_close(struct tk_token *tok)
 	free(t->mechs);
 	pin_forget(t->pin, &t->pin_len);
 	pin_forget(t->so, &t->so_len);
+	pthread_mutex_destroy(&t->late_lock);
 	free(t);
 }
 
@@ -75,6 +76,7 @@ static int tok_objects(struct tk_token *tok, const struct tk_objects **out)
 {
 	struct mtok *t = tok_of(tok);
 
+	mt_objects_late(t);
 	t->objs.keys = t->keys;
 	t->objs.nkeys = t->nkeys;
 	t->objs.secrets = t->secrets;
@@ -205,6 +207,10 @@ static int tok_login(struct tk_token *tok, enum tk_user user, const uint8_t *s,
 	t->user_in = true;
 	memcpy(t->pin, s, len);
 	t->pin_len = len;
+	/* The first search may come next, not load_private(): what the read
+	 * before login could not see of the private keys (their labels) must
+	 * match now (issue 9). */
+	mt_objects_late_read(t);
 	return 0;
 }
 
@@ -884,6 +890,7 @@ int mt_open(struct mdrv *d, struct mlink *link, const struct mdrv_slot *slot,
 	t->slot = slot->id;
 	t->ti = slot->ti;
 	t->next_handle = 1;
+	pthread_mutex_init(&t->late_lock, NULL);
 	if ((e = mt_call(t, RPC_C_OpenSession, o, MT_N(o), &r, &rv)) == 0 &&
 	    rv == CKR_TOKEN_WRITE_PROTECTED) {
 		mlink_reply_clear(&r);
@@ -894,6 +901,7 @@ int mt_open(struct mdrv *d, struct mlink *link, const struct mdrv_slot *slot,
 		t->s = r.msg.args[0].ulong;
 	mlink_reply_clear(&r);
 	if (e < 0) {
+		pthread_mutex_destroy(&t->late_lock);
 		free(t);
 		return e == TK_ERR_REMOVED ? TK_ERR_NOT_FOUND : e;
 	}
