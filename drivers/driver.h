@@ -359,7 +359,9 @@ struct tk_token_ops {
 	/* Optional (a module): key-pair generation with the application's
 	 * mechanism and templates as it gave them (label, usage flags,
 	 * sizes, curves: the token decides), both naming the key's CKA_ID;
-	 * used instead of generate() when set. */
+	 * used instead of generate() when set. With pub NULL (npub 0):
+	 * C_GenerateKey, a secret key (CKM_AES_KEY_GEN, ...) from the
+	 * template priv; *handle: its tk_secret_key's. */
 	int (*generate_tmpl)(struct tk_token *tok, const struct tk_id *id,
 			     const struct tk_mech_arg *mech,
 			     const struct tk_attr *pub, size_t npub,

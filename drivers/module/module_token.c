@@ -520,6 +520,50 @@ static size_t tmpl_with_id(const struct tk_attr *tmpl, size_t n,
 	return k;
 }
 
+/* The new secret key's handle: the one the re-read gave its CKA_ID. */
+static int secret_of_id(struct mtok *t, const struct tk_id *id,
+			uint32_t *handle)
+{
+	int e = mt_objects_read(t);
+
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < t->nsecrets; i++)
+		if (t->secrets[i].id.len == id->len &&
+		    memcmp(t->secrets[i].id.b, id->b, id->len) == 0) {
+			*handle = t->secrets[i].handle;
+			return 0;
+		}
+	return TK_ERR_DEVICE;
+}
+
+/* C_GenerateKey (generate_tmpl without a public template): the secret
+ * key's template as the application gave it. */
+static int generate_secret(struct mtok *t, const struct tk_id *id,
+			   const struct tk_mech_arg *mech,
+			   const struct tk_attr *tmpl, size_t n,
+			   uint32_t *handle)
+{
+	CK_ATTRIBUTE *a = calloc(n + 2, sizeof(*a));
+	size_t k;
+	int e;
+
+	if (!a)
+		return TK_ERR_NOMEM;
+	k = tmpl_with_id(tmpl, n, id, a);
+	{
+		struct rpc_arg r[] = {
+			MT_U(t->s),
+			MT_M(mech->type, mech->param, mech->param_len),
+			MT_AA(a, k),
+		};
+
+		e = mt_call0(t, RPC_C_GenerateKey, r, MT_N(r));
+	}
+	free(a);
+	return e < 0 ? e : secret_of_id(t, id, handle);
+}
+
 /* The application's own templates: its label, usage flags, sizes and
  * curves reach the module as it gave them. */
 static int tok_generate_tmpl(struct tk_token *tok, const struct tk_id *id,
@@ -533,6 +577,10 @@ static int tok_generate_tmpl(struct tk_token *tok, const struct tk_id *id,
 	size_t n1, n2;
 	int e;
 
+	if (!pub) {
+		free(a);
+		return generate_secret(t, id, mech, priv, npriv, handle);
+	}
 	if (!a)
 		return TK_ERR_NOMEM;
 	n1 = tmpl_with_id(pub, npub, id, a);
