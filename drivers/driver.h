@@ -346,6 +346,11 @@ struct tk_token_ops {
 	int (*decrypt)(struct tk_token *tok, uint32_t key,
 		       const struct tk_mech_arg *mech, const uint8_t *in,
 		       size_t in_len, uint8_t *out, size_t *out_len);
+	/* Optional: a secret key's single-part encryption, the whole
+	 * operation (mech never NULL; a module: CKM_AES_CBC_PAD, GCM, ...). */
+	int (*encrypt)(struct tk_token *tok, uint32_t key,
+		       const struct tk_mech_arg *mech, const uint8_t *in,
+		       size_t in_len, uint8_t *out, size_t *out_len);
 	/* ECDH / X25519: peer is an uncompressed point or 32 raw bytes. */
 	int (*derive)(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 		      size_t peer_len, uint8_t *out, size_t *out_len);

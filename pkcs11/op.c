@@ -1,5 +1,6 @@
 /* What every cryptographic operation shares: C_*Init (mechanism, key,
  * parameters, login gate), the buffer rule, and the raw driver calls. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,7 +100,9 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 		r = TK_ERR_REMOVED;
 		goto out;
 	}
-	fn = sign ? tok->ops->sign : tok->ops->decrypt;
+	fn = op == &s->op[OP_ENCRYPT] ? tok->ops->encrypt
+	     : sign                   ? tok->ops->sign
+				      : tok->ops->decrypt;
 	mech = op->whole ? &op->arg : NULL;
 	r = fn(tok, op->handle, mech, in, in_len, out, out_len);
 	if (r == TK_ERR_AUTH_REQUIRED && op->ctx_authed && tok->ops->reauth) {
@@ -166,6 +169,8 @@ int op_out_size(struct app *app, struct session *s, struct op *op, size_t *n)
 	return *n ? 0 : TK_ERR_UNSUPPORTED;
 }
 
+#define SECRET_SLACK 32
+
 CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 		     const uint8_t *data, size_t len, CK_BYTE_PTR out,
 		     CK_ULONG_PTR out_len)
@@ -178,6 +183,11 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 
 	if ((r = op_out_size(app, s, op, &max)) < 0)
 		goto fail;
+	/* A secret key's cipher (no public key): the answer follows the
+	 * input, with room for a padding block or a tag. */
+	if (!op->pub && len < SIZE_MAX - SECRET_SLACK &&
+	    max < len + SECRET_SLACK)
+		max = len + SECRET_SLACK;
 	if (!out || *out_len < max) {
 		*out_len = max;
 		return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
@@ -266,6 +276,18 @@ static CK_RV op_whole_arg(struct op *op, const CK_MECHANISM *mech)
 	return CKR_OK;
 }
 
+/* slot->lock held: whether h is a token's secret key its driver encrypts
+ * with (a module's AES key: the whole operation on the token). */
+static bool op_token_secret(struct app *app, struct session *s,
+			    CK_OBJECT_HANDLE h)
+{
+	struct obj_view v;
+
+	return s->slot->tok->ops->encrypt &&
+	       obj_view(app, s, h, &v) == CKR_OK && v.kind == OBJ_SECRET &&
+	       !v.secret;
+}
+
 /* slot->lock held. Mechanism, key and parameters into op. */
 static CK_RV op_setup(struct app *app, struct session *s, enum op_type t,
 		      const CK_MECHANISM *mech, CK_OBJECT_HANDLE key,
@@ -288,7 +310,8 @@ static CK_RV op_setup(struct app *app, struct session *s, enum op_type t,
 	/* The token's whole operations; verify and encrypt stay on the host
 	 * where the table knows them. */
 	op->whole = dm && dm->mode == TK_MECH_WHOLE &&
-		    (t == OP_SIGN || t == OP_DECRYPT);
+		    (t == OP_SIGN || t == OP_DECRYPT ||
+		     (t == OP_ENCRYPT && op_token_secret(app, s, key)));
 	if (op->whole && (rv = op_whole_arg(op, mech)) != CKR_OK)
 		return rv;
 	if (!op->whole && (!op->m || !(op->m->flags & op_flag[t])))

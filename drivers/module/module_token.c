@@ -357,6 +357,14 @@ static int tok_decrypt(struct tk_token *tok, uint32_t key,
 			mech, in, in_len, out, out_len);
 }
 
+static int tok_encrypt(struct tk_token *tok, uint32_t key,
+		       const struct tk_mech_arg *mech, const uint8_t *in,
+		       size_t in_len, uint8_t *out, size_t *out_len)
+{
+	return whole_op(tok_of(tok), RPC_C_EncryptInit, RPC_C_Encrypt, key,
+			mech, in, in_len, out, out_len);
+}
+
 /* ECDH into a session secret the module lets us read, then gone. */
 static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 		      size_t peer_len, uint8_t *out, size_t *out_len)
@@ -784,6 +792,7 @@ static const struct tk_token_ops mt_ops = {
 	.pin_status = tok_pin_status,
 	.sign = tok_sign,
 	.decrypt = tok_decrypt,
+	.encrypt = tok_encrypt,
 	.derive = tok_derive,
 	.generate = tok_generate,
 	.generate_tmpl = tok_generate_tmpl,
