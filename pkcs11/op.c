@@ -183,9 +183,9 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 
 	if ((r = op_out_size(app, s, op, &max)) < 0)
 		goto fail;
-	/* A secret key's cipher (no public key): the answer follows the
-	 * input, with room for a padding block or a tag. */
-	if (!op->pub && len < SIZE_MAX - SECRET_SLACK &&
+	/* A secret key's cipher (no public key; not a MAC): the answer
+	 * follows the input, with room for a padding block or a tag. */
+	if (!sign && !op->pub && len < SIZE_MAX - SECRET_SLACK &&
 	    max < len + SECRET_SLACK)
 		max = len + SECRET_SLACK;
 	if (!out || *out_len < max) {
