@@ -258,18 +258,52 @@ static CK_RV op_params_oaep(struct op *op, const CK_MECHANISM *mech)
 	return CKR_OK;
 }
 
+/* AES-GCM's parameter points at its IV and AAD, which the caller of
+ * C_EncryptInit may free before C_Encrypt (the RPC server does): both go
+ * along, in the same block (one free). */
+static CK_RV op_gcm_dup(const CK_MECHANISM *mech, void **out)
+{
+	CK_GCM_PARAMS g, *c;
+	uint8_t *p;
+
+	if (mech->ulParameterLen != sizeof(g))
+		return CKR_MECHANISM_PARAM_INVALID;
+	memcpy(&g, mech->pParameter, sizeof(g));
+	if (g.ulIvLen > 1024 || g.ulAADLen > 4096 || (g.ulIvLen && !g.pIv) ||
+	    (g.ulAADLen && !g.pAAD))
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (!(p = malloc(sizeof(g) + g.ulIvLen + g.ulAADLen)))
+		return CKR_HOST_MEMORY;
+	c = (CK_GCM_PARAMS *)(void *)p;
+	*c = g;
+	c->pIv = g.ulIvLen ? p + sizeof(g) : NULL;
+	c->pAAD = g.ulAADLen ? p + sizeof(g) + g.ulIvLen : NULL;
+	if (g.ulIvLen)
+		memcpy(c->pIv, g.pIv, g.ulIvLen);
+	if (g.ulAADLen)
+		memcpy(c->pAAD, g.pAAD, g.ulAADLen);
+	*out = p;
+	return CKR_OK;
+}
+
 /* A whole operation's mechanism, with a copy of its parameter. */
 static CK_RV op_whole_arg(struct op *op, const CK_MECHANISM *mech)
 {
 	void *p = NULL;
+	CK_RV rv;
 
 	if (mech->ulParameterLen > 4096 ||
 	    (mech->ulParameterLen && !mech->pParameter))
 		return CKR_MECHANISM_PARAM_INVALID;
-	if (mech->ulParameterLen && !(p = malloc(mech->ulParameterLen)))
+	if (mech->mechanism == CKM_AES_GCM) {
+		if ((rv = op_gcm_dup(mech, &p)) != CKR_OK)
+			return rv;
+	} else if (mech->ulParameterLen &&
+		   !(p = malloc(mech->ulParameterLen))) {
 		return CKR_HOST_MEMORY;
-	if (p)
+	} else if (mech->ulParameterLen) {
 		memcpy(p, mech->pParameter, mech->ulParameterLen);
+	}
 	op->arg.type = mech->mechanism;
 	op->arg.param = p;
 	op->arg.param_len = mech->ulParameterLen;

@@ -69,6 +69,12 @@ if [ "$KEYGEN" != pairs ]; then
 	run_ok "AES-CBC-PAD decryption through the socket" "${p11[@]}" --login --pin "$PIN" \
 		--decrypt --id 04 -m AES-CBC-PAD --iv $iv -i "$T/cipher3" -o "$T/decrypted3"
 	check "to the plain text" cmp "$T/plain2" "$T/decrypted3"
+
+	# AES-GCM (IV, AAD, tag) with PyKCS11: pkcs11-tool 0.23 sends no GCM
+	# parameters.
+	export E2E_CLIENT=$CLIENT_SO
+	run_check "PyKCS11: AES-GCM on the token as in software, and back" \
+		"$PY" "$BRIDGE_DIR/aes_gcm.py" 04 "$PIN" "$T/aes.key"
 fi
 bridge_stop
 finish
