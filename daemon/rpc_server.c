@@ -82,7 +82,7 @@ static const struct srv_entry table[RPC_CALL_COUNT] = {
 	NS(C_DecryptDigestUpdate),
 	NS(C_SignEncryptUpdate),
 	NS(C_DecryptVerifyUpdate),
-	NS(C_GenerateKey),
+	HS(C_GenerateKey),
 	HS(C_GenerateKeyPair),
 	NS(C_WrapKey),
 	NS(C_UnwrapKey),

@@ -148,6 +148,7 @@ CK_RV srv_C_GetAttributeValue(struct srv_call *c);
 CK_RV srv_C_FindObjectsInit(struct srv_call *c);
 CK_RV srv_C_FindObjects(struct srv_call *c);
 CK_RV srv_C_FindObjectsFinal(struct srv_call *c);
+CK_RV srv_C_GenerateKey(struct srv_call *c);
 CK_RV srv_C_GenerateKeyPair(struct srv_call *c);
 CK_RV srv_C_DeriveKey(struct srv_call *c);
 CK_RV srv_C_DeriveKey2(struct srv_call *c);

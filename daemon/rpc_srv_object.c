@@ -116,6 +116,20 @@ CK_RV srv_C_FindObjectsFinal(struct srv_call *c)
 	return fe_C_FindObjectsFinal(c->srv->app, srv_u(c, 0));
 }
 
+/* "uMaA" -> "u" */
+CK_RV srv_C_GenerateKey(struct srv_call *c)
+{
+	const struct rpc_arg *t = &c->req.args[2];
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_RV rv;
+
+	rv = fe_C_GenerateKey(c->srv->app, srv_u(c, 0), srv_mech(c, 1),
+			      t->attrs.v, t->attrs.count, &h);
+	if (rv == CKR_OK)
+		srv_out_ulong(c, h);
+	return rv;
+}
+
 /* "uMaAaA" -> "uu" */
 CK_RV srv_C_GenerateKeyPair(struct srv_call *c)
 {

@@ -346,6 +346,11 @@ struct tk_token_ops {
 	int (*decrypt)(struct tk_token *tok, uint32_t key,
 		       const struct tk_mech_arg *mech, const uint8_t *in,
 		       size_t in_len, uint8_t *out, size_t *out_len);
+	/* Optional: a secret key's single-part encryption, the whole
+	 * operation (mech never NULL; a module: CKM_AES_CBC_PAD, GCM, ...). */
+	int (*encrypt)(struct tk_token *tok, uint32_t key,
+		       const struct tk_mech_arg *mech, const uint8_t *in,
+		       size_t in_len, uint8_t *out, size_t *out_len);
 	/* ECDH / X25519: peer is an uncompressed point or 32 raw bytes. */
 	int (*derive)(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 		      size_t peer_len, uint8_t *out, size_t *out_len);
@@ -359,7 +364,9 @@ struct tk_token_ops {
 	/* Optional (a module): key-pair generation with the application's
 	 * mechanism and templates as it gave them (label, usage flags,
 	 * sizes, curves: the token decides), both naming the key's CKA_ID;
-	 * used instead of generate() when set. */
+	 * used instead of generate() when set. With pub NULL (npub 0):
+	 * C_GenerateKey, a secret key (CKM_AES_KEY_GEN, ...) from the
+	 * template priv; *handle: its tk_secret_key's. */
 	int (*generate_tmpl)(struct tk_token *tok, const struct tk_id *id,
 			     const struct tk_mech_arg *mech,
 			     const struct tk_attr *pub, size_t npub,

@@ -188,7 +188,7 @@ static void tmpl_to_tk(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_attr *out)
 }
 
 /* The card lock held: a token that takes the application's templates
- * (generate_tmpl) gets them whole. */
+ * (generate_tmpl) gets them whole; pub NULL: a secret key's. */
 static CK_RV gen_token_tmpl(struct session *s, const struct tk_id *id,
 			    const CK_MECHANISM *m, const CK_ATTRIBUTE *pub,
 			    CK_ULONG npub, const CK_ATTRIBUTE *priv,
@@ -207,8 +207,8 @@ static CK_RV gen_token_tmpl(struct session *s, const struct tk_id *id,
 		return CKR_HOST_MEMORY;
 	tmpl_to_tk(pub, npub, a);
 	tmpl_to_tk(priv, npriv, a + npub);
-	if ((r = ops->generate_tmpl(s->slot->tok, id, &ma, a, npub, a + npub,
-				    npriv, handle)) < 0)
+	if ((r = ops->generate_tmpl(s->slot->tok, id, &ma, pub ? a : NULL, npub,
+				    a + npub, npriv, handle)) < 0)
 		rv = admin_rv(s->slot, r);
 	free(a);
 	return rv;
@@ -271,6 +271,45 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 		if (!*phPublicKey || !*phPrivateKey)
 			rv = CKR_HOST_MEMORY;
 	}
+out:
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+/* C_GenerateKey: a token that takes templates whole (generate_tmpl, a
+ * module) makes the secret key; it is named by its CKA_ID, as key pairs
+ * are. */
+CK_RV fe_C_GenerateKey(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
+		       CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+	uint32_t handle = 0;
+	struct session *s;
+	struct tk_id id;
+	bool found;
+	CK_RV rv;
+
+	if (!pMechanism || !phKey || tmpl_check(pTemplate, ulCount))
+		return CKR_ARGUMENTS_BAD;
+	APP_SESSION(app, hSession, s, rv);
+	if ((rv = admin_check(app, s)) != CKR_OK ||
+	    (rv = admin_id(pTemplate, ulCount, &id, &found)) != CKR_OK)
+		goto out;
+	if (!found) {
+		rv = CKR_TEMPLATE_INCOMPLETE;
+		goto out;
+	}
+	if (!admin_card_lock(app, s))
+		rv = CKR_DEVICE_REMOVED;
+	else if (!s->slot->tok->ops->generate_tmpl)
+		rv = CKR_MECHANISM_INVALID; /* PIV: no secret keys */
+	else
+		rv = gen_token_tmpl(s, &id, pMechanism, NULL, 0, pTemplate,
+				    ulCount, &handle);
+	admin_card_unlock(app, s);
+	if (rv == CKR_OK &&
+	    !(*phKey = obj_handle(app, s->slot, OBJ_SECRET, handle)))
+		rv = CKR_HOST_MEMORY;
 out:
 	pthread_mutex_unlock(&app->lock);
 	return rv;

@@ -197,6 +197,11 @@ CK_RV fe_C_Encrypt(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
+	if (op->whole) { /* a token's secret key */
+		rv = op_whole_final(app, s, op, pData, ulDataLen,
+				    pEncryptedData, pulEncryptedDataLen);
+		goto out;
+	}
 	k = n = (size_t)EVP_PKEY_get_size(op->pub);
 	if (!pEncryptedData || *pulEncryptedDataLen < k) {
 		rv = pEncryptedData ? CKR_BUFFER_TOO_SMALL : CKR_OK;

@@ -299,6 +299,9 @@ CK_RV fe_C_VerifyUpdate(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_BYTE_PTR pPart, CK_ULONG ulPartLen);
 CK_RV fe_C_VerifyFinal(struct app *app, CK_SESSION_HANDLE hSession,
 		       CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen);
+CK_RV fe_C_GenerateKey(struct app *app, CK_SESSION_HANDLE hSession,
+		       CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
+		       CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey);
 CK_RV fe_C_GenerateKeyPair(
     struct app *app, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,

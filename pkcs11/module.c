@@ -342,8 +342,9 @@ NS(C_SignEncryptUpdate,
    (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el))
 NS(C_DecryptVerifyUpdate,
    (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
-NS(C_GenerateKey,
-   (SH h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k))
+T(C_GenerateKey,
+  (SH h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k),
+  (app, h, m, t, n, k), (U(h), MECH(m), TMPL(t, n)), (OUTU(k)))
 T(C_GenerateKeyPair,
   (SH h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pt, CK_ULONG pn,
    CK_ATTRIBUTE_PTR vt, CK_ULONG vn, OH *pk, OH *vk),

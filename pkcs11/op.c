@@ -1,5 +1,6 @@
 /* What every cryptographic operation shares: C_*Init (mechanism, key,
  * parameters, login gate), the buffer rule, and the raw driver calls. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,7 +100,9 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 		r = TK_ERR_REMOVED;
 		goto out;
 	}
-	fn = sign ? tok->ops->sign : tok->ops->decrypt;
+	fn = op == &s->op[OP_ENCRYPT] ? tok->ops->encrypt
+	     : sign                   ? tok->ops->sign
+				      : tok->ops->decrypt;
 	mech = op->whole ? &op->arg : NULL;
 	r = fn(tok, op->handle, mech, in, in_len, out, out_len);
 	if (r == TK_ERR_AUTH_REQUIRED && op->ctx_authed && tok->ops->reauth) {
@@ -166,6 +169,8 @@ int op_out_size(struct app *app, struct session *s, struct op *op, size_t *n)
 	return *n ? 0 : TK_ERR_UNSUPPORTED;
 }
 
+#define SECRET_SLACK 32
+
 CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 		     const uint8_t *data, size_t len, CK_BYTE_PTR out,
 		     CK_ULONG_PTR out_len)
@@ -178,6 +183,11 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 
 	if ((r = op_out_size(app, s, op, &max)) < 0)
 		goto fail;
+	/* A secret key's cipher (no public key; not a MAC): the answer
+	 * follows the input, with room for a padding block or a tag. */
+	if (!sign && !op->pub && len < SIZE_MAX - SECRET_SLACK &&
+	    max < len + SECRET_SLACK)
+		max = len + SECRET_SLACK;
 	if (!out || *out_len < max) {
 		*out_len = max;
 		return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
@@ -248,22 +258,68 @@ static CK_RV op_params_oaep(struct op *op, const CK_MECHANISM *mech)
 	return CKR_OK;
 }
 
+/* AES-GCM's parameter points at its IV and AAD, which the caller of
+ * C_EncryptInit may free before C_Encrypt (the RPC server does): both go
+ * along, in the same block (one free). */
+static CK_RV op_gcm_dup(const CK_MECHANISM *mech, void **out)
+{
+	CK_GCM_PARAMS g, *c;
+	uint8_t *p;
+
+	if (mech->ulParameterLen != sizeof(g))
+		return CKR_MECHANISM_PARAM_INVALID;
+	memcpy(&g, mech->pParameter, sizeof(g));
+	if (g.ulIvLen > 1024 || g.ulAADLen > 4096 || (g.ulIvLen && !g.pIv) ||
+	    (g.ulAADLen && !g.pAAD))
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (!(p = malloc(sizeof(g) + g.ulIvLen + g.ulAADLen)))
+		return CKR_HOST_MEMORY;
+	c = (CK_GCM_PARAMS *)(void *)p;
+	*c = g;
+	c->pIv = g.ulIvLen ? p + sizeof(g) : NULL;
+	c->pAAD = g.ulAADLen ? p + sizeof(g) + g.ulIvLen : NULL;
+	if (g.ulIvLen)
+		memcpy(c->pIv, g.pIv, g.ulIvLen);
+	if (g.ulAADLen)
+		memcpy(c->pAAD, g.pAAD, g.ulAADLen);
+	*out = p;
+	return CKR_OK;
+}
+
 /* A whole operation's mechanism, with a copy of its parameter. */
 static CK_RV op_whole_arg(struct op *op, const CK_MECHANISM *mech)
 {
 	void *p = NULL;
+	CK_RV rv;
 
 	if (mech->ulParameterLen > 4096 ||
 	    (mech->ulParameterLen && !mech->pParameter))
 		return CKR_MECHANISM_PARAM_INVALID;
-	if (mech->ulParameterLen && !(p = malloc(mech->ulParameterLen)))
+	if (mech->mechanism == CKM_AES_GCM) {
+		if ((rv = op_gcm_dup(mech, &p)) != CKR_OK)
+			return rv;
+	} else if (mech->ulParameterLen &&
+		   !(p = malloc(mech->ulParameterLen))) {
 		return CKR_HOST_MEMORY;
-	if (p)
+	} else if (mech->ulParameterLen) {
 		memcpy(p, mech->pParameter, mech->ulParameterLen);
+	}
 	op->arg.type = mech->mechanism;
 	op->arg.param = p;
 	op->arg.param_len = mech->ulParameterLen;
 	return CKR_OK;
+}
+
+/* slot->lock held: whether h is a token's secret key its driver encrypts
+ * with (a module's AES key: the whole operation on the token). */
+static bool op_token_secret(struct app *app, struct session *s,
+			    CK_OBJECT_HANDLE h)
+{
+	struct obj_view v;
+
+	return s->slot->tok->ops->encrypt &&
+	       obj_view(app, s, h, &v) == CKR_OK && v.kind == OBJ_SECRET &&
+	       !v.secret;
 }
 
 /* slot->lock held. Mechanism, key and parameters into op. */
@@ -288,7 +344,8 @@ static CK_RV op_setup(struct app *app, struct session *s, enum op_type t,
 	/* The token's whole operations; verify and encrypt stay on the host
 	 * where the table knows them. */
 	op->whole = dm && dm->mode == TK_MECH_WHOLE &&
-		    (t == OP_SIGN || t == OP_DECRYPT);
+		    (t == OP_SIGN || t == OP_DECRYPT ||
+		     (t == OP_ENCRYPT && op_token_secret(app, s, key)));
 	if (op->whole && (rv = op_whole_arg(op, mech)) != CKR_OK)
 		return rv;
 	if (!op->whole && (!op->m || !(op->m->flags & op_flag[t])))

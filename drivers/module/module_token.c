@@ -363,6 +363,14 @@ static int tok_decrypt(struct tk_token *tok, uint32_t key,
 			mech, in, in_len, out, out_len);
 }
 
+static int tok_encrypt(struct tk_token *tok, uint32_t key,
+		       const struct tk_mech_arg *mech, const uint8_t *in,
+		       size_t in_len, uint8_t *out, size_t *out_len)
+{
+	return whole_op(tok_of(tok), RPC_C_EncryptInit, RPC_C_Encrypt, key,
+			mech, in, in_len, out, out_len);
+}
+
 /* ECDH into a session secret the module lets us read, then gone. */
 static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 		      size_t peer_len, uint8_t *out, size_t *out_len)
@@ -526,6 +534,50 @@ static size_t tmpl_with_id(const struct tk_attr *tmpl, size_t n,
 	return k;
 }
 
+/* The new secret key's handle: the one the re-read gave its CKA_ID. */
+static int secret_of_id(struct mtok *t, const struct tk_id *id,
+			uint32_t *handle)
+{
+	int e = mt_objects_read(t);
+
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < t->nsecrets; i++)
+		if (t->secrets[i].id.len == id->len &&
+		    memcmp(t->secrets[i].id.b, id->b, id->len) == 0) {
+			*handle = t->secrets[i].handle;
+			return 0;
+		}
+	return TK_ERR_DEVICE;
+}
+
+/* C_GenerateKey (generate_tmpl without a public template): the secret
+ * key's template as the application gave it. */
+static int generate_secret(struct mtok *t, const struct tk_id *id,
+			   const struct tk_mech_arg *mech,
+			   const struct tk_attr *tmpl, size_t n,
+			   uint32_t *handle)
+{
+	CK_ATTRIBUTE *a = calloc(n + 2, sizeof(*a));
+	size_t k;
+	int e;
+
+	if (!a)
+		return TK_ERR_NOMEM;
+	k = tmpl_with_id(tmpl, n, id, a);
+	{
+		struct rpc_arg r[] = {
+			MT_U(t->s),
+			MT_M(mech->type, mech->param, mech->param_len),
+			MT_AA(a, k),
+		};
+
+		e = mt_call0(t, RPC_C_GenerateKey, r, MT_N(r));
+	}
+	free(a);
+	return e < 0 ? e : secret_of_id(t, id, handle);
+}
+
 /* The application's own templates: its label, usage flags, sizes and
  * curves reach the module as it gave them. */
 static int tok_generate_tmpl(struct tk_token *tok, const struct tk_id *id,
@@ -539,6 +591,10 @@ static int tok_generate_tmpl(struct tk_token *tok, const struct tk_id *id,
 	size_t n1, n2;
 	int e;
 
+	if (!pub) {
+		free(a);
+		return generate_secret(t, id, mech, priv, npriv, handle);
+	}
 	if (!a)
 		return TK_ERR_NOMEM;
 	n1 = tmpl_with_id(pub, npub, id, a);
@@ -742,6 +798,7 @@ static const struct tk_token_ops mt_ops = {
 	.pin_status = tok_pin_status,
 	.sign = tok_sign,
 	.decrypt = tok_decrypt,
+	.encrypt = tok_encrypt,
 	.derive = tok_derive,
 	.generate = tok_generate,
 	.generate_tmpl = tok_generate_tmpl,

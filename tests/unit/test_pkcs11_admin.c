@@ -135,6 +135,16 @@ static void test_generate(void **state)
 	assert_int_equal(
 	    fl->C_GenerateKeyPair(s, &m, pub + 1, 1, NULL, 0, &hp, &hk),
 	    CKR_ATTRIBUTE_VALUE_INVALID);
+	/* A secret key: only a token that takes templates whole (a
+	 * module) makes one; this one (as PIV) has none to offer. */
+	m.mechanism = CKM_AES_KEY_GEN;
+	hk = CK_INVALID_HANDLE;
+	assert_int_equal(fl->C_GenerateKey(s, &m, priv, 0, &hk),
+			 CKR_TEMPLATE_INCOMPLETE); /* no CKA_ID */
+	assert_int_equal(fl->C_GenerateKey(s, &m, priv, 1, &hk),
+			 CKR_MECHANISM_INVALID);
+	assert_int_equal(hk, CK_INVALID_HANDLE);
+	assert_int_equal(soft_stats.generate, 2); /* the pairs above only */
 }
 
 static void test_import_and_destroy(void **state)

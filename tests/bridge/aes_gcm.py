@@ -1,0 +1,61 @@
+#!/usr/bin/python3
+"""AES-GCM with PyKCS11 through the p11-kit client ($E2E_CLIENT) on the only
+token with a slot, with the secret key of CKA_ID ID:
+
+  aes_gcm.py ID PIN KEYFILE   encrypts on the token (C_Encrypt, CKM_AES_GCM,
+                              12-byte IV, AAD, 128-bit tag), checks the
+                              answer against AES-GCM in software with the
+                              key's value (KEYFILE), decrypts it on the
+                              token, and sees a tampered tag refused."""
+import os
+import sys
+
+import PyKCS11
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "harness"))
+from checks import check, fail, finish, log  # noqa: E402
+
+CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.stderr.write(__doc__)
+        return 2
+    kid, pin = bytes.fromhex(sys.argv[1]), sys.argv[2]
+    value = open(sys.argv[3], "rb").read()
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(CLIENT)
+    slots = lib.getSlotList(tokenPresent=True)
+    if len(slots) != 1:
+        fail("%d slots with a token" % len(slots))
+    s = lib.openSession(slots[0], PyKCS11.CKF_SERIAL_SESSION)
+    s.login(pin)
+    keys = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_ID, kid)])
+    if len(keys) != 1:
+        fail("%d secret keys with CKA_ID %s" % (len(keys), kid.hex()))
+    iv, aad, plain = os.urandom(12), b"header", os.urandom(100)
+    mech = PyKCS11.AES_GCM_Mechanism(iv, aad, 128)
+    try:
+        ct = bytes(s.encrypt(keys[0], plain, mech))
+        check(len(ct) == len(plain) + 16, "C_Encrypt AES-GCM: %d bytes, the tag included" % len(ct))
+        check(ct == AESGCM(value).encrypt(iv, plain, aad), "the same bytes as AES-GCM in software")
+        out = bytes(s.decrypt(keys[0], ct, mech))
+        check(out == plain, "C_Decrypt AES-GCM on the token gives the plain text back")
+        bad = ct[:-1] + bytes([ct[-1] ^ 1])
+        try:
+            s.decrypt(keys[0], bad, mech)
+            check(False, "a tampered tag is refused")
+        except PyKCS11.PyKCS11Error as e:
+            log("ok: a tampered tag is refused (%s)" % e)
+    except PyKCS11.PyKCS11Error as e:
+        fail("PyKCS11: %s" % e)
+    finally:
+        s.logout()
+    finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
