@@ -1,5 +1,6 @@
 /* What every cryptographic operation shares: C_*Init (mechanism, key,
  * parameters, login gate), the buffer rule, and the raw driver calls. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,32 +259,93 @@ static CK_RV op_params_oaep(struct op *op, const CK_MECHANISM *mech)
 	return CKR_OK;
 }
 
-/* AES-GCM's parameter points at its IV and AAD, which the caller of
- * C_EncryptInit may free before C_Encrypt (the RPC server does): both go
- * along, in the same block (one free). */
-static CK_RV op_gcm_dup(const CK_MECHANISM *mech, void **out)
-{
-	CK_GCM_PARAMS g, *c;
-	uint8_t *p;
+/* Parameters that point at more bytes (AES-GCM's IV and AAD, OAEP's
+ * label, EdDSA's context): the caller of C_*Init may free those before the
+ * operation runs (the RPC server does), so they go along with the struct,
+ * in the same block (one free). Each pointer's length is checked first. */
+/* PKCS #11 3.0 CK_EDDSA_PARAMS (p11-kit 0.24's header lacks it). */
+struct op_eddsa_params {
+	CK_BBOOL phFlag;
+	CK_ULONG ulContextDataLen;
+	CK_BYTE_PTR pContextData;
+};
 
-	if (mech->ulParameterLen != sizeof(g))
+struct op_ptr {
+	size_t ptr_off, len_off; /* of the pointer and its CK_ULONG length */
+};
+
+static CK_RV op_deep_dup(const CK_MECHANISM *mech, size_t size,
+			 const struct op_ptr *ptrs, size_t n, void **out)
+{
+	size_t total = size;
+	uint8_t *p, *at;
+
+	if (mech->ulParameterLen != size)
 		return CKR_MECHANISM_PARAM_INVALID;
-	memcpy(&g, mech->pParameter, sizeof(g));
-	if (g.ulIvLen > 1024 || g.ulAADLen > 4096 || (g.ulIvLen && !g.pIv) ||
-	    (g.ulAADLen && !g.pAAD))
-		return CKR_MECHANISM_PARAM_INVALID;
-	if (!(p = malloc(sizeof(g) + g.ulIvLen + g.ulAADLen)))
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *src = mech->pParameter;
+		CK_ULONG len;
+		void *ptr;
+
+		memcpy(&len, src + ptrs[i].len_off, sizeof(len));
+		memcpy(&ptr, src + ptrs[i].ptr_off, sizeof(ptr));
+		if (len > 4096 || (len && !ptr))
+			return CKR_MECHANISM_PARAM_INVALID;
+		total += len;
+	}
+	if (!(p = malloc(total)))
 		return CKR_HOST_MEMORY;
-	c = (CK_GCM_PARAMS *)(void *)p;
-	*c = g;
-	c->pIv = g.ulIvLen ? p + sizeof(g) : NULL;
-	c->pAAD = g.ulAADLen ? p + sizeof(g) + g.ulIvLen : NULL;
-	if (g.ulIvLen)
-		memcpy(c->pIv, g.pIv, g.ulIvLen);
-	if (g.ulAADLen)
-		memcpy(c->pAAD, g.pAAD, g.ulAADLen);
+	memcpy(p, mech->pParameter, size);
+	at = p + size;
+	for (size_t i = 0; i < n; i++) {
+		CK_ULONG len;
+		void *ptr, *copy = NULL;
+
+		memcpy(&len, p + ptrs[i].len_off, sizeof(len));
+		memcpy(&ptr, p + ptrs[i].ptr_off, sizeof(ptr));
+		if (len) {
+			memcpy(at, ptr, len);
+			copy = at;
+			at += len;
+		}
+		memcpy(p + ptrs[i].ptr_off, &copy, sizeof(copy));
+	}
 	*out = p;
 	return CKR_OK;
+}
+
+static CK_RV op_param_dup(const CK_MECHANISM *mech, void **out)
+{
+	static const struct op_ptr gcm[] = {
+		{ offsetof(CK_GCM_PARAMS, pIv),
+		  offsetof(CK_GCM_PARAMS, ulIvLen) },
+		{ offsetof(CK_GCM_PARAMS, pAAD),
+		  offsetof(CK_GCM_PARAMS, ulAADLen) },
+	};
+	static const struct op_ptr oaep[] = {
+		{ offsetof(CK_RSA_PKCS_OAEP_PARAMS, pSourceData),
+		  offsetof(CK_RSA_PKCS_OAEP_PARAMS, ulSourceDataLen) },
+	};
+	static const struct op_ptr eddsa[] = {
+		{ offsetof(struct op_eddsa_params, pContextData),
+		  offsetof(struct op_eddsa_params, ulContextDataLen) },
+	};
+
+	switch (mech->mechanism) {
+	case CKM_AES_GCM:
+		return op_deep_dup(mech, sizeof(CK_GCM_PARAMS), gcm, 2, out);
+	case CKM_RSA_PKCS_OAEP:
+		return op_deep_dup(mech, sizeof(CK_RSA_PKCS_OAEP_PARAMS), oaep,
+				   1, out);
+	case CKM_EDDSA:
+		return op_deep_dup(mech, sizeof(struct op_eddsa_params), eddsa,
+				   1, out);
+	default: /* no pointers inside */
+		if (!(*out = malloc(mech->ulParameterLen)))
+			return CKR_HOST_MEMORY;
+		memcpy(*out, mech->pParameter, mech->ulParameterLen);
+		return CKR_OK;
+	}
 }
 
 /* A whole operation's mechanism, with a copy of its parameter. */
@@ -295,15 +357,8 @@ static CK_RV op_whole_arg(struct op *op, const CK_MECHANISM *mech)
 	if (mech->ulParameterLen > 4096 ||
 	    (mech->ulParameterLen && !mech->pParameter))
 		return CKR_MECHANISM_PARAM_INVALID;
-	if (mech->mechanism == CKM_AES_GCM) {
-		if ((rv = op_gcm_dup(mech, &p)) != CKR_OK)
-			return rv;
-	} else if (mech->ulParameterLen &&
-		   !(p = malloc(mech->ulParameterLen))) {
-		return CKR_HOST_MEMORY;
-	} else if (mech->ulParameterLen) {
-		memcpy(p, mech->pParameter, mech->ulParameterLen);
-	}
+	if (mech->ulParameterLen && (rv = op_param_dup(mech, &p)) != CKR_OK)
+		return rv;
 	op->arg.type = mech->mechanism;
 	op->arg.param = p;
 	op->arg.param_len = mech->ulParameterLen;
