@@ -21,7 +21,7 @@ if [ ! -f "$CLIENT_SO" ]; then
 fi
 
 TOKEND_PID=
-tokend_stop() {
+tpm_tokend_stop() {
 	if [ -n "$TOKEND_PID" ]; then
 		kill -TERM "$TOKEND_PID" 2>/dev/null
 		wait "$TOKEND_PID" 2>/dev/null
@@ -31,7 +31,7 @@ tokend_stop() {
 e2e_cleanup() {
 	local rc=$?
 	set +e
-	tokend_stop
+	tpm_tokend_stop
 	swtpm_stop
 	(exit "$rc")
 	harness_cleanup
@@ -214,7 +214,7 @@ check "state directory 0700" test "$(stat -c %a "$STATE")" = 700
 check "state files 0600" test -z "$(find "$STATE" -type f ! -perm 0600)"
 
 # Restart; plus a corrupt and a foreign file in the state directory.
-tokend_stop
+tpm_tokend_stop
 printf 'TKTPM\001\001\001\377\377\377\377' >"$STATE/key-00000000deadbeef"
 printf 'not ours\n' >"$STATE/notes"
 tokend_start
@@ -260,7 +260,7 @@ token_wait present || fail "the token did not return after swtpm restarted"
 pass "swtpm restarted: the token returned"
 sign_checks 654321 "after swtpm's restart"
 # tokend started while the TPM is away: the token comes when it answers.
-tokend_stop
+tpm_tokend_stop
 kill "$TOKEND_TEST_SWTPM_PID"
 TOKEND_TPM_DELAY_CAP_MS=200 \
 	"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
@@ -298,7 +298,7 @@ harness_log "50 wrong PINs took $ms ms"
 check "tokend delayed the wrong PINs (>= 48 x 200 ms)" test "$ms" -ge 9600
 check "the refusals are counted by tokend" grep -q "wrong user PIN refused (50 wrong" "$LOG"
 sign_checks 654321 "right PIN after 50 wrong ones"
-tokend_stop
+tpm_tokend_stop
 caps=$(tpm2_getcap -T "$TOKEND_TEST_TCTI" properties-variable 2>&1) ||
 	fail "tpm2_getcap: $caps"
 counter=$(sed -n 's/^ *TPM2_PT_LOCKOUT_COUNTER: *\(0x[0-9a-fA-F]*\).*/\1/p' <<<"$caps")

@@ -6,6 +6,7 @@
 # generated, a signature openssl verifies.
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/swtpm.sh"
+. "$(dirname "$0")/common.sh"
 
 CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
 : "${TOKEND:?TOKEND must name the tokend binary}"
@@ -53,29 +54,7 @@ swtpm_start || fail "swtpm did not start"
 caps=$(tpm2_getcap -T "$TOKEND_TEST_TCTI" properties-variable 2>&1)
 check "the TPM is in lockout" grep -q "inLockout: *1" <<<"$caps"
 
-cat >"$T/tokend.conf" <<EOF2
-[piv]
-enabled = no
-
-[tpm]
-tcti = $TOKEND_TEST_TCTI
-state = $T/tpmstate
-label = locked-tpm
-
-[export s]
-socket = $T/sock
-mode = 0600
-access = admin
-EOF2
-"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
-TOKEND_PID=$!
-export P11_KIT_SERVER_ADDRESS=unix:path=$T/sock
-p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
-for _ in $(seq 200); do
-	# (pkcs11-tool shows no label before the first C_InitToken.)
-	"${p11[@]}" -L 2>/dev/null | grep -qE "token label *: locked-tpm|token state: *uninitialized" && break
-	sleep 0.1
-done
+tpm_tokend_start locked-tpm
 check "one log line says the TPM is in lockout" \
 	test "$(grep -c 'is in dictionary-attack lockout' "$LOG")" -eq 1
 run_ok "C_InitToken" "${p11[@]}" --init-token --so-pin 87654321 --label x

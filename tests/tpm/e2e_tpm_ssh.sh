@@ -5,6 +5,7 @@
 # the PIN given through SSH_ASKPASS.
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/swtpm.sh"
+. "$(dirname "$0")/common.sh"
 
 CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
 SSHD=/usr/sbin/sshd
@@ -37,29 +38,7 @@ LOG=$T/tokend.log
 HARNESS_LOGS=("$LOG" "$T/sshd.log")
 swtpm_start || fail "swtpm did not start"
 
-cat >"$T/tokend.conf" <<EOF2
-[piv]
-enabled = no
-
-[tpm]
-tcti = $TOKEND_TEST_TCTI
-state = $T/tpmstate
-label = ssh-test
-
-[export s]
-socket = $T/sock
-mode = 0600
-access = admin
-EOF2
-"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
-TOKEND_PID=$!
-export P11_KIT_SERVER_ADDRESS=unix:path=$T/sock
-p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
-for _ in $(seq 200); do
-	# (pkcs11-tool shows no label before the first C_InitToken.)
-	"${p11[@]}" -L 2>/dev/null | grep -qE "token label *: ssh-test|token state: *uninitialized" && break
-	sleep 0.1
-done
+tpm_tokend_start ssh-test
 run_ok "C_InitToken" "${p11[@]}" --init-token --so-pin 87654321 --label x
 run_ok "C_InitPIN" "${p11[@]}" --login --login-type so --so-pin 87654321 \
 	--init-pin --pin 123456
