@@ -337,6 +337,19 @@ out:
 	return rc;
 }
 
+/* Holds the TPM with key o loaded: 0, and io_end() follows the operation;
+ * or an error, the TPM released. */
+static int key_begin(struct tpm_tok *t, struct tpm_obj *o)
+{
+	int r;
+
+	if ((r = io_begin(t)) < 0)
+		return r;
+	if ((r = key_ready(t, o)) < 0)
+		return io_end(t, r);
+	return 0;
+}
+
 static int tok_sign(struct tk_token *tok, uint32_t key,
 		    const struct tk_mech_arg *mech, const uint8_t *in,
 		    size_t in_len, uint8_t *out, size_t *out_len)
@@ -357,16 +370,12 @@ static int tok_sign(struct tk_token *tok, uint32_t key,
 		*out_len = ec ? 2 * (key_bytes(o) + 3) + 3 : key_bytes(o);
 		return 0;
 	}
-	if ((r = io_begin(t)) < 0)
+	if ((r = key_begin(t, o)) < 0)
 		return r;
-	if ((r = key_ready(t, o)) == 0) {
-		if (ec)
-			r = tpm_ecdsa(t->drv->ctx, o->key, in, in_len, rs,
-				      &rs_len);
-		else
-			r = tpm_rsa_raw(t->drv->ctx, o->key, in, in_len, out,
-					out_len);
-	}
+	if (ec)
+		r = tpm_ecdsa(t->drv->ctx, o->key, in, in_len, rs, &rs_len);
+	else
+		r = tpm_rsa_raw(t->drv->ctx, o->key, in, in_len, out, out_len);
 	r = io_end(t, r);
 	if (r == 0 && ec)
 		r = ecdsa_der(rs, rs_len, out, out_len);
@@ -389,11 +398,10 @@ static int tok_decrypt(struct tk_token *tok, uint32_t key,
 		*out_len = key_bytes(o);
 		return 0;
 	}
-	if ((r = io_begin(t)) < 0)
+	if ((r = key_begin(t, o)) < 0)
 		return r;
-	if ((r = key_ready(t, o)) == 0)
-		r = tpm_rsa_raw(t->drv->ctx, o->key, in, in_len, out, out_len);
-	return io_end(t, r);
+	return io_end(
+	    t, tpm_rsa_raw(t->drv->ctx, o->key, in, in_len, out, out_len));
 }
 
 static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
@@ -409,11 +417,10 @@ static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 		*out_len = key_bytes(o);
 		return 0;
 	}
-	if ((r = io_begin(t)) < 0)
+	if ((r = key_begin(t, o)) < 0)
 		return r;
-	if ((r = key_ready(t, o)) == 0)
-		r = tpm_ecdh(t->drv->ctx, o->key, peer, peer_len, out, out_len);
-	return io_end(t, r);
+	return io_end(
+	    t, tpm_ecdh(t->drv->ctx, o->key, peer, peer_len, out, out_len));
 }
 
 /* ---- administration ---- */
