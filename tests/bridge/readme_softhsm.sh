@@ -12,10 +12,10 @@
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
 : "${TOKEND:?}" "${TOKEND_SOURCE_DIR:?}"
-[ -f "$SOFTHSM" ] && [ -f "$DEBIAN_CLIENT_SO" ] || {
+if [ ! -f "$SOFTHSM" ] || [ ! -f "$DEBIAN_CLIENT_SO" ]; then
 	echo "SKIP: SoftHSMv2 or Debian's p11-kit-client.so missing"
 	exit 77
-}
+fi
 harness_init
 trap bridge_cleanup EXIT
 harness_require softhsm2-util pkcs11-tool openssl setpriv
