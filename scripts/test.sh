@@ -45,4 +45,19 @@ build "$TOP/build-tsan" -DTOKEND_TSAN=ON -DTOKEND_P11KIT_CLIENTS_DIR="$CLIENTS"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$TOP/tests/tsan.supp" \
 	run_suite "$TOP/build-tsan" -L 'unit|daemon|e2e' -LE 'module|fuzz'
 
+# CI shows the start and the end of this output: the end says why each
+# failed test failed (its FAIL lines and sanitizer summaries from ctest's
+# log), which the middle, cut, had at length.
+for d in build build-asan build-fuzz build-tsan; do
+	log=$TOP/$d/Testing/Temporary/LastTest.log
+	[ -s "$TOP/$d/Testing/Temporary/LastTestsFailed.log" ] && [ -f "$log" ] || continue
+	echo "== why tests failed in $d"
+	awk '/^[0-9]+\/[0-9]+ Test: / { name = $3; n = 0; buf = "" }
+	     /FAIL|SUMMARY: |WARNING: ThreadSanitizer|ERROR: |runtime error|\[  FAILED  \]|Timeout|exited with/ {
+		if (n++ < 12) buf = buf "   " substr($0, 1, 200) "\n" }
+	     /^Test Failed\.|^Test Passed\./ {
+		if ($0 ~ /Failed/) printf "%s:\n%s", name, buf
+		name = "" }' "$log"
+done
+
 exit $rc
