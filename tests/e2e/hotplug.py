@@ -25,41 +25,13 @@ says where):
                                     "err CKR_..." of a blocking
                                     C_WaitForSlotEvent
 Exit 0 with "ok ..." on stdout, else 1 with the reason."""
-import hashlib
-import os
 import subprocess
 import sys
 import time
 
 import PyKCS11
 
-CLIENT = os.environ.get("E2E_CLIENT",
-                        "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
-
-
-class Fail(Exception):
-    pass
-
-
-def ckr(e):
-    return PyKCS11.CKR.get(e.value, "0x%x" % e.value)
-
-
-def load():
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(CLIENT)
-    return lib
-
-
-def slot_list(lib, present):
-    try:
-        return lib.getSlotList(tokenPresent=present)
-    except PyKCS11.PyKCS11Error as e:
-        # p11-kit 0.24's client answers the list call after a count of 0
-        # with CKR_BUFFER_TOO_SMALL (see p11client.py).
-        if e.value == PyKCS11.CKR_BUFFER_TOO_SMALL:
-            return []
-        raise
+from steps import Fail, expect_err, load, main, sign, slot_list, wait_event
 
 
 def slot_of(lib, reader, present=True):
@@ -87,13 +59,6 @@ def key01(sess):
     return keys[0]
 
 
-def sign(sess, key):
-    digest = hashlib.sha256(os.urandom(16)).digest()
-    sig = sess.sign(key, digest, PyKCS11.Mechanism(PyKCS11.CKM_ECDSA))
-    if len(sig) != 64:
-        raise Fail("signature of %d bytes" % len(sig))
-
-
 def cmd_client(reader, pin, n="1"):
     lib = load()
     slot = wait_slot(lib, reader)
@@ -116,16 +81,6 @@ def cmd_slot(reader):
     info = lib.getSlotInfo(s)
     return "ok %d %s" % (s, "present" if info.flags & PyKCS11.CKF_TOKEN_PRESENT
                          else "empty")
-
-
-def expect_err(what, f, want):
-    try:
-        f()
-    except PyKCS11.PyKCS11Error as e:
-        if ckr(e) != want:
-            raise Fail("%s: %s, expected %s" % (what, ckr(e), want))
-        return
-    raise Fail("%s succeeded, expected %s" % (what, want))
 
 
 def cmd_nologin(reader):
@@ -171,32 +126,9 @@ def cmd_removed(reader, pin, pull, insert):
     return "ok %d" % slot
 
 
-def cmd_wait():
-    lib = load()
-    lib.getSlotList()
-    print("blocked", flush=True)
-    try:
-        return "ok %d" % lib.waitForSlotEvent(0)
-    except PyKCS11.PyKCS11Error as e:
-        return "err " + ckr(e)
-
-
 CMDS = {"client": cmd_client, "slot": cmd_slot, "nologin": cmd_nologin,
-        "removed": cmd_removed, "wait": cmd_wait}
-
-
-def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in CMDS:
-        print(__doc__, file=sys.stderr)
-        return 2
-    try:
-        print(CMDS[sys.argv[1]](*sys.argv[2:]), flush=True)
-    except (Fail, PyKCS11.PyKCS11Error) as e:
-        print("FAIL: %s" % (ckr(e) if isinstance(e, PyKCS11.PyKCS11Error)
-                            else e), flush=True)
-        return 1
-    return 0
+        "removed": cmd_removed, "wait": lambda: wait_event(True)}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, CMDS))

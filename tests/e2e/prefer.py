@@ -23,41 +23,13 @@ P11_KIT_SERVER_ADDRESS names):
                           a new session in that slot (its session info says
                           so) logs in with PIN and signs: "ok SLOT"
 Exit 0 with "ok ..." on stdout, else 1 with the reason."""
-import hashlib
-import os
 import subprocess
 import sys
 import time
 
 import PyKCS11
 
-CLIENT = os.environ.get("E2E_CLIENT",
-                        "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
-
-
-class Fail(Exception):
-    pass
-
-
-def ckr(e):
-    return PyKCS11.CKR.get(e.value, "0x%x" % e.value)
-
-
-def load():
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(CLIENT)
-    return lib
-
-
-def slot_list(lib, present):
-    try:
-        return lib.getSlotList(tokenPresent=present)
-    except PyKCS11.PyKCS11Error as e:
-        # p11-kit 0.24's client answers the list call after a count of 0
-        # with CKR_BUFFER_TOO_SMALL (see p11client.py).
-        if e.value == PyKCS11.CKR_BUFFER_TOO_SMALL:
-            return []
-        raise
+from steps import Fail, expect_err, load, main, sign, slot_list, wait_event
 
 
 def shown(lib):
@@ -87,23 +59,6 @@ def first_key(sess):
     if not keys:
         raise Fail("no private key")
     return keys[0]
-
-
-def sign(sess, key):
-    digest = hashlib.sha256(os.urandom(16)).digest()
-    sig = sess.sign(key, digest, PyKCS11.Mechanism(PyKCS11.CKM_ECDSA))
-    if len(sig) != 64:
-        raise Fail("signature of %d bytes" % len(sig))
-
-
-def expect_err(what, f, want):
-    try:
-        f()
-    except PyKCS11.PyKCS11Error as e:
-        if ckr(e) != want:
-            raise Fail("%s: %s, expected %s" % (what, ckr(e), want))
-        return
-    raise Fail("%s succeeded, expected %s" % (what, want))
 
 
 def cmd_present():
@@ -138,15 +93,6 @@ def cmd_tokens():
     return "ok" + "".join(" %d:%s:%s" % x for x in t)
 
 
-def cmd_wait():
-    lib = load()
-    print("blocked", flush=True)
-    try:
-        return "ok %d" % lib.waitForSlotEvent(0)
-    except PyKCS11.PyKCS11Error as e:
-        return "err " + ckr(e)
-
-
 def cmd_hold(pin, manuf, cmd):
     lib = load()
     old = the_one(lib)
@@ -172,21 +118,8 @@ def cmd_hold(pin, manuf, cmd):
     return "ok %d" % old
 
 
-CMDS = {"tokens": cmd_tokens, "present": cmd_present, "empty": cmd_empty, "wait": cmd_wait, "hold": cmd_hold}
-
-
-def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in CMDS:
-        print(__doc__, file=sys.stderr)
-        return 2
-    try:
-        print(CMDS[sys.argv[1]](*sys.argv[2:]), flush=True)
-    except (Fail, PyKCS11.PyKCS11Error) as e:
-        print("FAIL: %s" % (ckr(e) if isinstance(e, PyKCS11.PyKCS11Error)
-                            else e), flush=True)
-        return 1
-    return 0
+CMDS = {"tokens": cmd_tokens, "present": cmd_present, "empty": cmd_empty, "wait": lambda: wait_event(False), "hold": cmd_hold}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, CMDS))
