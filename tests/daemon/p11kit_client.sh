@@ -9,62 +9,9 @@
 # (tests/e2e has the broad suite; this one proves the path.) The card sits
 # in reader 1 and the export shows only that reader's token, so a card in
 # reader 0 does not get in the way.
-. "$(dirname "$0")/../harness/lib.sh"
-
-CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+. "$(dirname "$0")/card_export.sh"
 PIN=123456
-: "${TOKEND:?TOKEND must name the tokend binary}"
-if [ ! -f "$CLIENT_SO" ]; then
-	echo "SKIP: $CLIENT_SO missing (apt-get install p11-kit-modules)"
-	exit 77
-fi
-
-TOKEND_PID=
-p11kit_cleanup() {
-	local rc=$?
-	# (exit "$rc") below hands harness_cleanup the status; under set -e it
-	# would end the trap instead.
-	set +e
-	if [ -n "$TOKEND_PID" ] && kill -0 "$TOKEND_PID" 2>/dev/null; then
-		kill -KILL "$TOKEND_PID" 2>/dev/null
-		wait "$TOKEND_PID" 2>/dev/null
-	fi
-	(exit "$rc")
-	harness_cleanup
-}
-
-harness_init
-trap p11kit_cleanup EXIT
-harness_require yubico-piv-tool pkcs11-tool openssl
-pcscd_ensure
-vcard_start 1 --mgm-alg 3des --keyop-delay-ms 2000
-R=$(reader_name 1)
-T=$HARNESS_TMP
-
-# A P-256 key in 9A with a certificate made on the card.
-run_ok "generate P-256 in 9a" yubico-piv-tool -r "$R" -a generate -s 9a \
-	-A ECCP256 -o "$T/pub.pem"
-card_selfsign 1 9a "$T/pub.pem" "tokend p11-kit client" "$T/cert.pem"
-run_ok "import the certificate" yubico-piv-tool -r "$R" -a import-certificate \
-	-s 9a -i "$T/cert.pem"
-
-SERIAL=$(yubico-piv-tool -r "$R" -a status | awk '/^Serial Number/ { print $NF }')
-[ -n "$SERIAL" ] || fail "no serial number from yubico-piv-tool status"
-cat >"$T/tokend.conf" <<EOF
-[export test]
-socket = $T/tokend.sock
-mode = 0666
-tokens = pkcs11:serial=$SERIAL
-EOF
-"$TOKEND" -f -c "$T/tokend.conf" 2>"$T/tokend.log" &
-TOKEND_PID=$!
-for _ in $(seq 100); do
-	grep -q "tokend ready" "$T/tokend.log" && break
-	sleep 0.05
-done
-grep -q "tokend ready" "$T/tokend.log" || fail "tokend did not start"
-
-export P11_KIT_SERVER_ADDRESS="unix:path=$T/tokend.sock"
+card_export_start "tokend p11-kit client" pkcs11-tool
 p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
 
 out=$("${p11[@]}" -L 2>&1) || fail "pkcs11-tool -L: $out"
