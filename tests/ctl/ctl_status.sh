@@ -3,63 +3,19 @@
 # model, serial, keys) and a client logged in to it through an export,
 # listed with its peer uid and pid, its session and its login; --json
 # parses and has the same facts. The client runs as nobody.
-. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/card_export.sh"
 
 PIN=123456
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
-: "${TOKEND:?TOKEND must name the tokend binary}"
 : "${TOKENCTL:?TOKENCTL must name the tokenctl binary}"
 
-TOKEND_PID=
-CL=
-status_cleanup() {
-	local rc=$? p
-	set +e
-	for p in "$TOKEND_PID" "$CL"; do
-		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-			kill -KILL "$p" 2>/dev/null
-			wait "$p" 2>/dev/null
-		fi
-	done
-	(exit "$rc")
-	harness_cleanup
-}
-
-harness_init
-trap status_cleanup EXIT
-harness_require yubico-piv-tool
-pcscd_ensure
-vcard_start 1 --mgm-alg 3des
-R=$(reader_name 1)
-T=$HARNESS_TMP
-chmod 0755 "$T"
-run_ok "generate P-256 in 9a" yubico-piv-tool -r "$R" -a generate -s 9a \
-	-A ECCP256 -o "$T/pub.pem"
-SERIAL=$(yubico-piv-tool -r "$R" -a status | awk '/^Serial Number/ { print $NF }')
-[ -n "$SERIAL" ] || fail "no serial number from yubico-piv-tool status"
-
-cat >"$T/tokend.conf" <<EOF
-[tokend]
-control-socket = $T/control
-
-[export cards]
-socket = $T/tokend.sock
-mode = 0666
-tokens = pkcs11:serial=$SERIAL
-EOF
-"$TOKEND" -f -c "$T/tokend.conf" 2>"$T/tokend.log" &
-TOKEND_PID=$!
-HARNESS_LOGS=("$T/tokend.log")
-for _ in $(seq 100); do
-	grep -q "tokend ready" "$T/tokend.log" && break
-	sleep 0.05
-done
-grep -q "tokend ready" "$T/tokend.log" || fail "tokend did not start"
+card_export_start --control --export cards
 
 setpriv --reuid nobody --regid nogroup --clear-groups \
 	$PY "$HERE/login_client.py" "$T/tokend.sock" "$PIN" "$T/go" >"$T/cl.out" 2>&1 &
 CL=$!
+BG+=("$CL")
 for _ in $(seq 200); do
 	grep -q logged-in "$T/cl.out" && break
 	sleep 0.05
@@ -107,7 +63,6 @@ assert_eq "True piv $KEYS 1 $CID $NOBODY 1 [(True, 'user')]" "$facts" \
 
 touch "$T/go"
 wait "$CL" || true
-CL=
 for _ in $(seq 100); do
 	"$TOKENCTL" -s "$T/control" status | awk -v pid="$CL" '$5 == pid' | grep -q . || break
 	sleep 0.05

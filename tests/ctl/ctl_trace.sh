@@ -6,61 +6,15 @@
 # nowhere; a client-group (non-admin) user may neither trace nor watch.
 # Then TOKEND_TRACE=FILE with the in-process module: the same lines, the
 # file 0600, no PIN.
-. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/card_export.sh"
 
 PIN=123456
 PINHEX=313233343536
 PY=/usr/bin/python3
-CLIENT_SO=/usr/lib/$(gcc -dumpmachine)/pkcs11/p11-kit-client.so
-: "${TOKEND:?TOKEND must name the tokend binary}"
 : "${TOKENCTL:?TOKENCTL must name the tokenctl binary}"
 : "${TOKEND_MODULE_SO:?TOKEND_MODULE_SO must name tokend-pkcs11.so}"
 
-TOKEND_PID=
-BG=()
-trace_cleanup() {
-	local rc=$? p
-	set +e
-	for p in "${BG[@]}" "$TOKEND_PID"; do
-		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-			kill -KILL "$p" 2>/dev/null
-			wait "$p" 2>/dev/null
-		fi
-	done
-	(exit "$rc")
-	harness_cleanup
-}
-
-harness_init
-trap trace_cleanup EXIT
-harness_require yubico-piv-tool pkcs11-tool
-[ -f "$CLIENT_SO" ] || { echo "SKIP: $CLIENT_SO missing"; exit 77; }
-pcscd_ensure
-vcard_start 1 --mgm-alg 3des
-R=$(reader_name 1)
-T=$HARNESS_TMP
-chmod 0755 "$T"
-run_ok "generate P-256 in 9a" yubico-piv-tool -r "$R" -a generate -s 9a \
-	-A ECCP256 -o "$T/pub.pem"
-SERIAL=$(yubico-piv-tool -r "$R" -a status | awk '/^Serial Number/ { print $NF }')
-
-cat >"$T/tokend.conf" <<EOF
-[tokend]
-control-socket = $T/control
-
-[export cards]
-socket = $T/tokend.sock
-mode = 0666
-tokens = pkcs11:serial=$SERIAL
-EOF
-"$TOKEND" -f -c "$T/tokend.conf" 2>"$T/tokend.log" &
-TOKEND_PID=$!
-HARNESS_LOGS=("$T/tokend.log")
-for _ in $(seq 100); do
-	grep -q "tokend ready" "$T/tokend.log" && break
-	sleep 0.05
-done
-grep -q "tokend ready" "$T/tokend.log" || fail "tokend did not start"
+card_export_start --client --control --export cards -- pkcs11-tool
 
 tc() { "$TOKENCTL" -s "$T/control" "$@"; }
 tc watch >"$T/watch.out" 2>&1 &

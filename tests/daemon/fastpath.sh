@@ -4,8 +4,8 @@
 # reads, searches and info calls of another session (fastpath.py asserts
 # the order); the signature verifies with openssl. The card sits in reader
 # 1 and the export shows only its token.
-. "$(dirname "$0")/card_export.sh"
-card_export_start "tokend fast path"
+. "$(dirname "$0")/../harness/card_export.sh"
+card_export_start --client --delay --cert "tokend fast path"
 run_ok "another session's reads overtake a slow signature" timeout 120 \
 	/usr/bin/python3 "$(dirname "$0")/fastpath.py" "$CLIENT_SO" "$T"
 harness_log "$OUT"

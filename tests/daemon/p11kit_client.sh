@@ -9,9 +9,9 @@
 # (tests/e2e has the broad suite; this one proves the path.) The card sits
 # in reader 1 and the export shows only that reader's token, so a card in
 # reader 0 does not get in the way.
-. "$(dirname "$0")/card_export.sh"
+. "$(dirname "$0")/../harness/card_export.sh"
 PIN=123456
-card_export_start "tokend p11-kit client" pkcs11-tool
+card_export_start --client --delay --cert "tokend p11-kit client" -- pkcs11-tool
 p11=(timeout 60 pkcs11-tool --module "$CLIENT_SO")
 
 out=$("${p11[@]}" -L 2>&1) || fail "pkcs11-tool -L: $out"
