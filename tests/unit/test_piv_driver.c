@@ -213,12 +213,13 @@ static void test_discover_one_key(void **state)
 	free(md);
 }
 
-/* A wrong PIN: 63 C1 says one try is left, and info() shows it. */
-static void test_login_wrong_pin(void **state)
+/* VERIFY answered with sw: login() gives want (as CK_RV want_rv) and info()
+ * shows tries tries left; nothing is held, so close sends no logout. */
+static void login_refused(const char *sw, int want, CK_RV want_rv, int tries)
 {
-	static const struct script_step steps[] = {
+	const struct script_step steps[] = {
 		OPEN_STEPS,
-		{ VERIFY_123456, "63C1", 0, NULL },
+		{ VERIFY_123456, sw, 0, NULL },
 	};
 	struct tk_token_info in;
 	struct script s;
@@ -226,12 +227,18 @@ static void test_login_wrong_pin(void **state)
 	int rc =
 	    tok->ops->login(tok, TK_USER_PIN, (const uint8_t *)"123456", 6);
 
-	assert_int_equal(rc, TK_ERR_PIN_INCORRECT);
-	assert_int_equal(rv_from_tk(rc), CKR_PIN_INCORRECT);
+	assert_int_equal(rc, want);
+	assert_int_equal(rv_from_tk(rc), want_rv);
 	assert_int_equal(tok->ops->info(tok, &in), 0);
-	assert_int_equal(in.pin_tries_left, 1);
-	/* Nothing held: close sends no logout. */
+	assert_int_equal(in.pin_tries_left, tries);
 	done(&s, tok);
+}
+
+/* A wrong PIN: 63 C1 says one try is left. */
+static void test_login_wrong_pin(void **state)
+{
+	(void)state;
+	login_refused("63C1", TK_ERR_PIN_INCORRECT, CKR_PIN_INCORRECT, 1);
 }
 
 /* The right PIN: tries restored to the maximum; closing the token leaves
@@ -277,21 +284,8 @@ static void test_removed_during_open(void **state)
 /* A blocked PIN (69 83): locked, no tries left. */
 static void test_login_blocked_pin(void **state)
 {
-	static const struct script_step steps[] = {
-		OPEN_STEPS,
-		{ VERIFY_123456, "6983", 0, NULL },
-	};
-	struct tk_token_info in;
-	struct script s;
-	struct tk_token *tok = OPEN(&s, steps);
-	int rc =
-	    tok->ops->login(tok, TK_USER_PIN, (const uint8_t *)"123456", 6);
-
-	assert_int_equal(rc, TK_ERR_PIN_LOCKED);
-	assert_int_equal(rv_from_tk(rc), CKR_PIN_LOCKED);
-	assert_int_equal(tok->ops->info(tok, &in), 0);
-	assert_int_equal(in.pin_tries_left, 0);
-	done(&s, tok);
+	(void)state;
+	login_refused("6983", TK_ERR_PIN_LOCKED, CKR_PIN_LOCKED, 0);
 }
 
 /* GENERAL AUTHENTICATE, ECDSA P-256 (11) with slot 9A: 7C { 82 (response,
