@@ -500,19 +500,6 @@ static int cfg_add_export(struct config *cfg, struct export_conf *ec)
 	return 0;
 }
 
-static bool cfg_name_ok(const char *name)
-{
-	if (*name == '\0')
-		return false;
-	for (; *name; name++)
-		if (!strchr(
-			"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			"0123456789_.-",
-			*name))
-			return false;
-	return true;
-}
-
 /* Called when a new section header is seen. */
 static int cfg_section_begin(struct cfg_parser *p, const char *section,
 			     unsigned line)
@@ -543,7 +530,7 @@ static int cfg_section_begin(struct cfg_parser *p, const char *section,
 		return TK_ERR_INVALID;
 	}
 	name = section + 6 + strspn(section + 6, " \t");
-	if (!cfg_name_ok(name)) {
+	if (!drv_config_name_ok(name)) {
 		cfg_fail(p, line,
 			 "bad export name '%s': use letters, digits, "
 			 "'_', '.', '-'",

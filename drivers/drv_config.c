@@ -187,7 +187,7 @@ bool drv_globs_match(char *const *globs, size_t n, const char *reader)
 	return false;
 }
 
-static bool name_ok(const char *name)
+bool drv_config_name_ok(const char *name)
 {
 	if (*name == '\0')
 		return false;
@@ -453,7 +453,7 @@ static int module_section(struct drv_parse *p, const char *name, unsigned line,
 	struct drv_config *cfg = p->cfg;
 	struct drv_module_cfg *v;
 
-	if (!name_ok(name) || strlen(name) >= sizeof(v->name))
+	if (!drv_config_name_ok(name) || strlen(name) >= sizeof(v->name))
 		return why_set(why, len,
 			       "bad module name '%s': up to %zu letters, "
 			       "digits, '_', '.', '-'",

@@ -88,6 +88,9 @@ int drv_config_load(const char *path, struct drv_config **out, char *err,
 
 /* Whether a reader name matches one of the globs. */
 bool drv_globs_match(char *const *globs, size_t n, const char *reader);
+/* A section's NAME ([module NAME], [export NAME]): letters, digits, "_.-",
+ * at least one. */
+bool drv_config_name_ok(const char *name);
 
 /* ---- parsing inside another parser (daemon/config.c) ---- */
 
