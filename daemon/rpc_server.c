@@ -266,20 +266,8 @@ static CK_RV srv_run(struct srv_call *c)
 
 static int srv_reply(struct srv_call *c, CK_RV rv, struct buf *resp)
 {
-	size_t start = resp->len;
-	int rc;
-
-	if (rv == CKR_OK) {
-		rc = rpc_response_encode(&c->srv->codec, c->req.call_id, c->out,
-					 c->nout, resp);
-		if (rc == 0 || buf_failed(resp))
-			return rc;
-		/* A value we cannot put on the wire: answer, do not close. */
-		resp->len = start;
-		rv = CKR_DEVICE_ERROR;
-	}
-	rc = rpc_error_encode(rv, resp);
-	return rc ? rc : (buf_failed(resp) ? TK_ERR_NOMEM : 0);
+	return rpc_reply_encode(&c->srv->codec, c->req.call_id, rv, c->out,
+				c->nout, resp);
 }
 
 int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,

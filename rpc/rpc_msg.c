@@ -364,6 +364,23 @@ int rpc_error_encode(CK_RV rv, struct buf *out)
 	return message_encode(&c, RPC_CALL_ERROR, false, &a, 1, out);
 }
 
+int rpc_reply_encode(const struct rpc_codec *c, uint32_t call_id, CK_RV rv,
+		     const struct rpc_arg *args, size_t nargs, struct buf *out)
+{
+	size_t start = out->len;
+	int rc;
+
+	if (rv == CKR_OK) {
+		rc = rpc_response_encode(c, call_id, args, nargs, out);
+		if (rc == 0 || buf_failed(out))
+			return rc;
+		out->len = start;
+		rv = CKR_DEVICE_ERROR;
+	}
+	rc = rpc_error_encode(rv, out);
+	return rc ? rc : (buf_failed(out) ? TK_ERR_NOMEM : 0);
+}
+
 #define ARG_U(v) ((struct rpc_arg){ .type = RPC_ARG_ULONG, .ulong = (v) })
 #define ARG_V(v) ((struct rpc_arg){ .type = RPC_ARG_VERSION, .version = (v) })
 #define ARG_S(s)                                                               \

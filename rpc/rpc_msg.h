@@ -94,6 +94,12 @@ int rpc_response_encode(const struct rpc_codec *c, uint32_t call_id,
 			struct buf *out);
 /* The error reply: call id 0, signature "u", the CK_RV. */
 int rpc_error_encode(CK_RV rv, struct buf *out);
+/* A server's answer to call_id: with rv CKR_OK the reply arguments, else
+ * (or when a value cannot go on the wire, e.g. a length over 32 bits for
+ * an old peer: then CKR_DEVICE_ERROR, the connection stays) the error
+ * reply. Nonzero only when out could not grow. */
+int rpc_reply_encode(const struct rpc_codec *c, uint32_t call_id, CK_RV rv,
+		     const struct rpc_arg *args, size_t nargs, struct buf *out);
 /* Frees and wipes the arena; the message can be reused. */
 void rpc_message_clear(struct rpc_message *m);
 

@@ -35,21 +35,8 @@ bool helper_threaded(struct helper *h)
 
 static int helper_reply(struct hcall *c, CK_RV rv, struct buf *resp)
 {
-	size_t start = resp->len;
-	int rc;
-
-	if (rv == CKR_OK) {
-		rc = rpc_response_encode(&c->h->codec, c->req.call_id, c->out,
-					 c->nout, resp);
-		if (rc == 0 || buf_failed(resp))
-			return rc;
-		/* A value the wire cannot carry (a module's odd attribute
-		 * length): an error reply, not a closed link. */
-		resp->len = start;
-		rv = CKR_DEVICE_ERROR;
-	}
-	rc = rpc_error_encode(rv, resp);
-	return rc ? rc : (buf_failed(resp) ? TK_ERR_NOMEM : 0);
+	return rpc_reply_encode(&c->h->codec, c->req.call_id, rv, c->out,
+				c->nout, resp);
 }
 
 int helper_handle(struct helper *h, const uint8_t *req, size_t len,
