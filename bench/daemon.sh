@@ -24,20 +24,11 @@
 #   BENCH_ATTR_ROUNDS   rounds of the "attr" part (default 7, 1 s each)
 #   BENCH_OUT           also write the report to this file
 set -euo pipefail
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "${1:-${TOKEND_BUILD_DIR:-$SRC/build}}" && pwd)
-export TOKEND_BUILD_DIR=$BUILD TOKEND_SOURCE_DIR=$SRC
-export TOKEND_VCARD=${TOKEND_VCARD:-$BUILD/tests/vcard/tokend-vcard}
-export TOKEND_PCSC_WAIT=${TOKEND_PCSC_WAIT:-$BUILD/tests/tools/tokend-pcsc-wait}
-TOKEND=${TOKEND:-$BUILD/daemon/tokend}
+. "$(dirname "$0")/lib.sh"
 OPENSC=${TOKEND_OPENSC_MODULE:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}
-APDU_DELAY_MS=${APDU_DELAY_MS:-4}
-KEYOP_DELAY_MS=${KEYOP_DELAY_MS:-60}
 SERVERS=${BENCH_SERVERS:-p11-kit tokend}
 PARTS=${BENCH_PARTS:-newclient,steady,memory,attr}
 
-# shellcheck source=../tests/harness/lib.sh
-. "$SRC/tests/harness/lib.sh"
 harness_init
 harness_require yubico-piv-tool openssl p11-kit
 SERVER_PID=
@@ -60,9 +51,7 @@ vcard_start 0 --mgm-alg 3des --serial 7654321
 R=$(reader_name 0)
 T=$HARNESS_TMP
 chmod 0755 "$T"
-run_ok "generate P-256 in 9a" yubico-piv-tool -r "$R" -a generate -s 9a -A ECCP256 -o "$T/pub_9a.pem"
-card_selfsign 0 9a "$T/pub_9a.pem" "bench 9a" "$T/cert_9a.pem"
-run_ok "import certificate 9a" yubico-piv-tool -r "$R" -a import-certificate -s 9a -i "$T/cert_9a.pem"
+bench_card_9a
 # Again with the latency of a real device (the state file keeps the keys).
 vcard_stop 0
 vcard_start 0 --mgm-alg 3des --serial 7654321 --apdu-delay-ms "$APDU_DELAY_MS" --keyop-delay-ms "$KEYOP_DELAY_MS"

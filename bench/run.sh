@@ -13,21 +13,13 @@
 #   BENCH_OUT           also write the report to this file
 # TOKEND_VCARD / TOKEND_PCSC_WAIT default to BUILD_DIR's binaries.
 set -euo pipefail
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "${1:-${TOKEND_BUILD_DIR:-$SRC/build}}" && pwd)
-export TOKEND_BUILD_DIR=$BUILD TOKEND_SOURCE_DIR=$SRC
-export TOKEND_VCARD=${TOKEND_VCARD:-$BUILD/tests/vcard/tokend-vcard}
-export TOKEND_PCSC_WAIT=${TOKEND_PCSC_WAIT:-$BUILD/tests/tools/tokend-pcsc-wait}
+. "$(dirname "$0")/lib.sh"
 if [ -z "${TOKEND_MODULE:-}" ]; then
 	TOKEND_MODULE=$(find "$BUILD" -name tokend-pkcs11.so -not -path '*/CMakeFiles/*' 2>/dev/null | head -n 1)
 	TOKEND_MODULE=${TOKEND_MODULE:-$BUILD/pkcs11/tokend-pkcs11.so}
 fi
 OPENSC=${TOKEND_OPENSC_MODULE:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}
-APDU_DELAY_MS=${APDU_DELAY_MS:-4}
-KEYOP_DELAY_MS=${KEYOP_DELAY_MS:-60}
 
-# shellcheck source=../tests/harness/lib.sh
-. "$SRC/tests/harness/lib.sh"
 harness_init
 harness_require yubico-piv-tool openssl
 pcscd_ensure
@@ -37,9 +29,7 @@ T=$HARNESS_TMP
 
 # One P-256 key with its certificate in 9A (OpenSC needs the certificate),
 # made while the card answers without delay.
-run_ok "generate P-256 in 9a" yubico-piv-tool -r "$R" -a generate -s 9a -A ECCP256 -o "$T/pub_9a.pem"
-card_selfsign 0 9a "$T/pub_9a.pem" "bench 9a" "$T/cert_9a.pem"
-run_ok "import certificate 9a" yubico-piv-tool -r "$R" -a import-certificate -s 9a -i "$T/cert_9a.pem"
+bench_card_9a
 
 # Again with the latency of a real device (the state file keeps the keys).
 vcard_stop 0
