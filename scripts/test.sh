@@ -13,8 +13,24 @@ run_suite() {
 	local dir=$1
 	shift
 	echo "== ctest in $dir"
-	ctest --test-dir "$dir" --output-on-failure --timeout 600 "$@" || rc=1
+	ctest --test-dir "$dir" --output-on-failure --timeout 600 "$@" && return 0
+	rc=1
+	why_failed "$dir" >>"$WHY"
 }
+
+# Why each failed test of the last ctest in DIR failed: its FAIL lines and
+# sanitizer summaries from ctest's log.
+why_failed() {
+	echo "== why tests failed in $1 ($(date -u +%H:%M))"
+	awk '/^[0-9]+\/[0-9]+ Test: / { name = $3; n = 0; buf = "" }
+	     /FAIL|SUMMARY: |WARNING: ThreadSanitizer|ERROR: |runtime error|\[  FAILED  \]|Timeout|exited with/ {
+		if (n++ < 12) buf = buf "   " substr($0, 1, 200) "\n" }
+	     /^Test Failed\.|^Test Passed\./ {
+		if ($0 ~ /Failed/) printf "%s:\n%s", name, buf
+		name = "" }' "$1/Testing/Temporary/LastTest.log"
+}
+WHY=$(mktemp)
+trap 'rm -f "$WHY"' EXIT
 
 CLIENTS=$TOP/build/p11kit
 "$TOP/scripts/p11kit-clients.sh" "$TOP/build"
@@ -51,18 +67,6 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$TOP/tests/ts
 	run_suite "$TOP/build-tsan" -L 'unit|daemon|e2e' -LE 'module|fuzz'
 
 # CI shows the start and the end of this output: the end says why each
-# failed test failed (its FAIL lines and sanitizer summaries from ctest's
-# log), which the middle, cut, had at length.
-for d in build build-asan build-fuzz build-tsan; do
-	log=$TOP/$d/Testing/Temporary/LastTest.log
-	[ -s "$TOP/$d/Testing/Temporary/LastTestsFailed.log" ] && [ -f "$log" ] || continue
-	echo "== why tests failed in $d"
-	awk '/^[0-9]+\/[0-9]+ Test: / { name = $3; n = 0; buf = "" }
-	     /FAIL|SUMMARY: |WARNING: ThreadSanitizer|ERROR: |runtime error|\[  FAILED  \]|Timeout|exited with/ {
-		if (n++ < 12) buf = buf "   " substr($0, 1, 200) "\n" }
-	     /^Test Failed\.|^Test Passed\./ {
-		if ($0 ~ /Failed/) printf "%s:\n%s", name, buf
-		name = "" }' "$log"
-done
-
+# failed test failed, which the middle, cut, had at length.
+cat "$WHY"
 exit $rc
