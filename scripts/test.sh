@@ -15,7 +15,7 @@ run_suite() {
 	echo "== ctest in $dir"
 	ctest --test-dir "$dir" --output-on-failure --timeout 600 "$@" && return 0
 	rc=1
-	why_failed "$dir" >>"$WHY"
+	why_failed "$dir" >>"$WHY" || true
 }
 
 # Why each failed test of the last ctest in DIR failed: its FAIL lines and
