@@ -89,6 +89,11 @@ CK_RV op_login_check(struct app *app, struct session *s, struct op *op)
 	return CKR_OK;
 }
 
+/* An empty message for a whole operation, never NULL: a module refuses
+ * NULL data with CKR_ARGUMENTS_BAD and keeps the operation active in its
+ * session (SoftHSMv2), so the next C_*Init there would fail. */
+static const uint8_t op_no_bytes[1];
+
 typedef int (*raw_fn)(struct tk_token *, uint32_t, const struct tk_mech_arg *,
 		      const uint8_t *, size_t, uint8_t *, size_t *);
 
@@ -198,6 +203,8 @@ int op_driver_verify(struct app *app, struct session *s, struct op *op,
 		     const uint8_t *in, size_t in_len, const uint8_t *sig,
 		     size_t sig_len)
 {
+	if (!in)
+		in = op_no_bytes;
 	return op_driver_raw(app, s, op, in, in_len, (uint8_t *)sig, &sig_len);
 }
 
@@ -287,9 +294,9 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 		len = op->acc.len;
 	/* A secret key's cipher (no public key; not a MAC): the answer
 	 * follows the input, with room for a padding block or a tag. */
-	if (!sign && !op->pub && len < SIZE_MAX - SECRET_SLACK &&
-	    max < len + SECRET_SLACK)
-		max = len + SECRET_SLACK;
+	if (!sign && !op->pub)
+		max = len < SIZE_MAX - SECRET_SLACK ? len + SECRET_SLACK
+						    : SIZE_MAX;
 	if (sign && !op->pub && (n = op_mac_len(&op->arg)) && n < max)
 		max = n;
 	if (!out || *out_len < max) {
@@ -303,6 +310,8 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 		return rv;
 	}
 	max = *out_len;
+	if (!msg)
+		msg = op_no_bytes;
 	if ((r = op_driver_raw(app, s, op, msg, mlen, out, &max)) < 0)
 		goto fail;
 	*out_len = max;

@@ -1,0 +1,280 @@
+#!/usr/bin/python3
+"""Secret-key crypto, random and multi-part operations with PyKCS11 on the
+bridged SoftHSMv2 token:
+
+  crypto.py setup PIN        with SoftHSMv2's own module ($SOFTHSM_MODULE,
+                             $SOFTHSM2_CONF): puts an HMAC generic secret
+                             (CKA_ID 10) and an AES-256 key (CKA_ID 11) with
+                             the known values below on the token
+  crypto.py basic PIN        through the p11-kit client ($E2E_CLIENT):
+                             C_GenerateRandom, C_SeedRandom, HMAC sign and
+                             verify (single- and multi-part), AES-ECB multi-
+                             part, the 1 MiB cap of a multi-part operation
+  crypto.py cbc PIN          AES-CBC and AES-CBC-PAD multi-part (a client
+                             that sends the IV: p11-kit 0.25+)
+
+Every result is checked against Python's hmac and `cryptography`."""
+import hashlib
+import hmac
+import os
+import sys
+
+import PyKCS11
+from PyKCS11 import LowLevel as LL
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "harness"))
+from checks import check, fail, finish, log  # noqa: E402
+
+HMAC_KEY = bytes(range(0x40, 0x60))  # 32 bytes
+AES_KEY = bytes(range(0x80, 0xA0))  # AES-256
+HMAC_ID, AES_ID = b"\x10", b"\x11"
+CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
+MSG = b"The quick brown fox jumps over the lazy dog, " * 7  # 315 bytes
+CAP = 1 << 20
+LABEL = "gateway"  # softhsm.sh's
+
+
+def session(lib_path, pin, flags=PyKCS11.CKF_SERIAL_SESSION):
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(lib_path)
+    # SoftHSMv2 itself also shows its free slot's blank token
+    slots = [x for x in lib.getSlotList(tokenPresent=True)
+             if lib.getTokenInfo(x).label.strip() == LABEL]
+    if len(slots) != 1:
+        fail("%d slots with the token %s" % (len(slots), LABEL))
+    s = lib.openSession(slots[0], flags)
+    s.login(pin)
+    return lib, s
+
+
+def setup(pin):
+    _, s = session(os.environ["SOFTHSM_MODULE"], pin,
+                   PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+    common = [(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_TOKEN, True),
+              (PyKCS11.CKA_PRIVATE, True), (PyKCS11.CKA_SENSITIVE, True)]
+    s.createObject(common + [
+        (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_GENERIC_SECRET), (PyKCS11.CKA_ID, HMAC_ID),
+        (PyKCS11.CKA_LABEL, "hmac"), (PyKCS11.CKA_SIGN, True), (PyKCS11.CKA_VERIFY, True),
+        (PyKCS11.CKA_VALUE, HMAC_KEY)])
+    s.createObject(common + [
+        (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_AES), (PyKCS11.CKA_ID, AES_ID),
+        (PyKCS11.CKA_LABEL, "aes"), (PyKCS11.CKA_ENCRYPT, True), (PyKCS11.CKA_DECRYPT, True),
+        (PyKCS11.CKA_SIGN, True), (PyKCS11.CKA_VERIFY, True), (PyKCS11.CKA_VALUE, AES_KEY)])
+    s.logout()
+    log("ok: HMAC and AES keys with known values on the SoftHSM token")
+
+
+def key(s, kid):
+    objs = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_ID, kid)])
+    if len(objs) != 1:
+        fail("%d secret keys with CKA_ID %s" % (len(objs), kid.hex()))
+    return objs[0]
+
+
+def buf(n):
+    return PyKCS11.ckbytelist([0] * n)
+
+
+_MECHS = []  # the native mechanism points into its Mechanism: kept alive
+
+
+def mech(m, param=None):
+    _MECHS.append(PyKCS11.Mechanism(m, param))
+    return _MECHS[-1].to_native()
+
+
+def multi(s, init, update, final, m, k, parts, out_room=4096):
+    """Init, Update per part (with an output buffer), Final: (rv, output)."""
+    h = s.session
+    rv = init(h, m, k)
+    if rv:
+        return rv, b""
+    out = b""
+    for p in parts:
+        o = buf(out_room)
+        rv = update(h, PyKCS11.ckbytelist(p), o)
+        if rv:
+            return rv, out
+        out += bytes(o)
+    o = buf(out_room)
+    rv = final(h, o)
+    return rv, out + (bytes(o) if rv == 0 else b"")
+
+
+def sign_multi(s, m, k, parts, room=256):
+    h = s.session
+    rv = s.lib.C_SignInit(h, m, k)
+    for p in parts:
+        if rv:
+            break
+        rv = s.lib.C_SignUpdate(h, PyKCS11.ckbytelist(p))
+    if rv:
+        return rv, b""
+    o = buf(room)
+    rv = s.lib.C_SignFinal(h, o)
+    return rv, bytes(o)
+
+
+def verify_rv(s, m, k, data, sig, parts=None):
+    lib, h = s.lib, s.session
+    rv = lib.C_VerifyInit(h, m, k)
+    if rv:
+        return rv
+    if parts is None:
+        return lib.C_Verify(h, PyKCS11.ckbytelist(data), PyKCS11.ckbytelist(sig))
+    for p in parts:
+        rv = lib.C_VerifyUpdate(h, PyKCS11.ckbytelist(p))
+        if rv:
+            return rv
+    return lib.C_VerifyFinal(h, PyKCS11.ckbytelist(sig))
+
+
+def chunks(b, n):
+    return [b[i:i + n] for i in range(0, len(b), n)]
+
+
+def aes(mode, data, pad=False, decrypt=False):
+    if pad and not decrypt:
+        p = padding.PKCS7(128).padder()
+        data = p.update(data) + p.finalize()
+    c = Cipher(algorithms.AES(AES_KEY), mode)
+    x = c.decryptor() if decrypt else c.encryptor()
+    return x.update(data) + x.finalize()
+
+
+def check_random(s):
+    lib, h = s.lib, s.session
+    a, b = buf(32), buf(32)
+    check(lib.C_GenerateRandom(h, a) == 0 and lib.C_GenerateRandom(h, b) == 0,
+          "C_GenerateRandom(32) twice: CKR_OK")
+    check(len(bytes(a)) == 32 and bytes(a) != bytes(b) and any(bytes(a)),
+          "two random answers of 32 bytes differ")
+    big = buf(60000)  # several of the helper's pieces
+    check(lib.C_GenerateRandom(h, big) == 0 and bytes(big).count(0) < 1000,
+          "C_GenerateRandom(60000): random bytes all through")
+    rv = lib.C_GenerateRandom(h, buf(200000))
+    check(rv == PyKCS11.CKR_ARGUMENTS_BAD,
+          "C_GenerateRandom beyond one answer's room: CKR_ARGUMENTS_BAD (0x%x)" % rv)
+    rv = lib.C_SeedRandom(h, PyKCS11.ckbytelist(b"seed"))
+    check(rv == PyKCS11.CKR_RANDOM_SEED_NOT_SUPPORTED,
+          "C_SeedRandom: CKR_RANDOM_SEED_NOT_SUPPORTED (0x%x)" % rv)
+
+
+def check_hmac(s, hk, mechs):
+    want = hmac.new(HMAC_KEY, MSG, hashlib.sha256).digest()
+    m = mech(PyKCS11.CKM_SHA256_HMAC)
+    sig = bytes(s.sign(hk, MSG, PyKCS11.Mechanism(PyKCS11.CKM_SHA256_HMAC)))
+    check(sig == want, "HMAC-SHA256 on the token equals Python's hmac")
+    lib, h = s.lib, s.session
+    size = PyKCS11.ckbytelist()
+    lib.C_SignInit(h, m, hk)
+    rv = lib.C_Sign(h, PyKCS11.ckbytelist(MSG), size)
+    check(rv == 0 and len(size) == 32, "the size query says 32 bytes (%d)" % len(size))
+    small = buf(16)
+    rv = lib.C_Sign(h, PyKCS11.ckbytelist(MSG), small)
+    check(rv == PyKCS11.CKR_BUFFER_TOO_SMALL, "16 bytes: CKR_BUFFER_TOO_SMALL (0x%x)" % rv)
+    right = buf(32)
+    rv = lib.C_Sign(h, PyKCS11.ckbytelist(MSG), right)
+    check(rv == 0 and bytes(right) == want, "then 32 bytes: the HMAC (operation kept)")
+    if PyKCS11.CKM_SHA_1_HMAC in mechs:
+        sig1 = bytes(s.sign(hk, MSG, PyKCS11.Mechanism(PyKCS11.CKM_SHA_1_HMAC)))
+        check(sig1 == hmac.new(HMAC_KEY, MSG, hashlib.sha1).digest(),
+              "HMAC-SHA1 on the token equals Python's hmac")
+    rv = verify_rv(s, m, hk, MSG, want)
+    check(rv == 0, "C_Verify accepts the HMAC (0x%x)" % rv)
+    bad = bytearray(want)
+    bad[5] ^= 1
+    rv = verify_rv(s, m, hk, MSG, bytes(bad))
+    check(rv == PyKCS11.CKR_SIGNATURE_INVALID,
+          "C_Verify of a flipped byte: CKR_SIGNATURE_INVALID (0x%x)" % rv)
+    parts = chunks(MSG, 100)
+    rv, msig = sign_multi(s, m, hk, parts)
+    check(rv == 0 and msig[:32] == want, "multi-part HMAC equals the single-part one")
+    rv = verify_rv(s, m, hk, None, want, parts)
+    check(rv == 0, "multi-part C_VerifyUpdate/Final accepts it (0x%x)" % rv)
+    rv = verify_rv(s, m, hk, None, bytes(bad), parts)
+    check(rv == PyKCS11.CKR_SIGNATURE_INVALID,
+          "multi-part verify of a flipped byte: CKR_SIGNATURE_INVALID (0x%x)" % rv)
+
+
+def check_cap(s, hk):
+    lib, h = s.lib, s.session
+    m = mech(PyKCS11.CKM_SHA256_HMAC)
+    part = os.urandom(CAP // 2 + 4096)
+    rv = lib.C_SignInit(h, m, hk)
+    rv1 = lib.C_SignUpdate(h, PyKCS11.ckbytelist(part)) if rv == 0 else rv
+    rv2 = lib.C_SignUpdate(h, PyKCS11.ckbytelist(part)) if rv1 == 0 else rv1
+    check(rv2 == PyKCS11.CKR_DATA_LEN_RANGE,
+          "a multi-part operation beyond 1 MiB: CKR_DATA_LEN_RANGE (0x%x)" % rv2)
+    rv = lib.C_SignFinal(h, buf(32))
+    check(rv == PyKCS11.CKR_OPERATION_NOT_INITIALIZED,
+          "and the operation is over (0x%x)" % rv)
+    near = os.urandom(CAP - 8192)
+    rv, sig = sign_multi(s, m, hk, chunks(near, 300000))
+    check(rv == 0 and sig[:32] == hmac.new(HMAC_KEY, near, hashlib.sha256).digest(),
+          "the connection keeps working: a multi-part HMAC of 1 MiB - 8 KiB (0x%x)" % rv)
+
+
+def check_aes(s, ak, name, ckm, param, mode, pad):
+    lib = s.lib
+    m = mech(ckm, param)
+    plain = MSG if pad else MSG[:304]  # whole blocks without padding
+    want = aes(mode, plain, pad)
+    rv, ct = multi(s, lib.C_EncryptInit, lib.C_EncryptUpdate, lib.C_EncryptFinal, m, ak,
+                   chunks(plain, 70))
+    check(rv == 0 and ct == want,
+          "multi-part %s encryption equals cryptography's (0x%x, %d bytes)" % (name, rv, len(ct)))
+    rv, one = multi(s, lib.C_EncryptInit, lib.C_EncryptUpdate, lib.C_EncryptFinal, m, ak, [])
+    if not pad:
+        check(rv == 0 and one == b"", "Init then Final of nothing: no bytes (0x%x)" % rv)
+    rv, back = multi(s, lib.C_DecryptInit, lib.C_DecryptUpdate, lib.C_DecryptFinal, m, ak,
+                     chunks(want, 50))
+    check(rv == 0 and back == plain, "multi-part %s decryption round-trips (0x%x)" % (name, rv))
+    # the size query of Final (NULL output) runs nothing and keeps the operation
+    h = s.session
+    lib.C_EncryptInit(h, m, ak)
+    lib.C_EncryptUpdate(h, PyKCS11.ckbytelist(plain), buf(8))
+    q = PyKCS11.ckbytelist()
+    rv = lib.C_EncryptFinal(h, q)
+    check(rv == 0 and len(want) <= len(q) <= len(want) + 32,
+          "%s EncryptFinal's size query: %d bytes for %d" % (name, len(q), len(want)))
+    o = buf(len(q))
+    rv = lib.C_EncryptFinal(h, o)
+    check(rv == 0 and bytes(o) == want, "then Final gives the cipher text (0x%x)" % rv)
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("setup", "basic", "cbc"):
+        sys.stderr.write(__doc__)
+        return 2
+    what, pin = sys.argv[1], sys.argv[2]
+    if what == "setup":
+        setup(pin)
+        return 0
+    lib, s = session(CLIENT, pin)
+    try:
+        hk, ak = key(s, HMAC_ID), key(s, AES_ID)
+        if what == "basic":
+            mechs = lib.getMechanismList(lib.getSlotList(tokenPresent=True)[0])
+            mechs = [PyKCS11.CKM[x] if isinstance(x, str) else x for x in mechs]
+            check_random(s)
+            check_hmac(s, hk, mechs)
+            check_cap(s, hk)
+            check_aes(s, ak, "AES-ECB", PyKCS11.CKM_AES_ECB, None, modes.ECB(), False)
+        else:
+            iv = bytes(range(16))
+            check_aes(s, ak, "AES-CBC", PyKCS11.CKM_AES_CBC, iv, modes.CBC(iv), False)
+            check_aes(s, ak, "AES-CBC-PAD", PyKCS11.CKM_AES_CBC_PAD, iv, modes.CBC(iv), True)
+    except PyKCS11.PyKCS11Error as e:
+        fail("PyKCS11: %s" % e)
+    finally:
+        s.logout()
+    finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
