@@ -46,6 +46,7 @@ int mt_err(CK_RV rv)
 	case CKR_DATA_LEN_RANGE:
 	case CKR_BUFFER_TOO_SMALL:
 		return TK_ERR_TOO_LARGE;
+	case CKR_ARGUMENTS_BAD: /* e.g. a parameter the module refuses */
 	case CKR_ATTRIBUTE_VALUE_INVALID:
 	case CKR_ATTRIBUTE_TYPE_INVALID:
 	case CKR_TEMPLATE_INCONSISTENT:

@@ -5,11 +5,14 @@ bridged SoftHSMv2 token:
   crypto.py setup PIN        with SoftHSMv2's own module ($SOFTHSM_MODULE,
                              $SOFTHSM2_CONF): puts an HMAC generic secret
                              (CKA_ID 10) and an AES-256 key (CKA_ID 11) with
-                             the known values below on the token
+                             the known values below on the token, and an
+                             RSA-2048 key pair (CKA_ID 12) whose private key
+                             it writes to $CRYPTO_RSA_PEM
   crypto.py basic PIN        through the p11-kit client ($E2E_CLIENT):
                              C_GenerateRandom, C_SeedRandom, HMAC sign and
                              verify (single- and multi-part), AES-ECB multi-
-                             part, the 1 MiB cap of a multi-part operation
+                             part, the 1 MiB cap of a multi-part operation,
+                             RSA-OAEP with a label (needs $CRYPTO_RSA_PEM)
   crypto.py cbc PIN          AES-CBC and AES-CBC-PAD multi-part (a client
                              that sends the IV: p11-kit 0.25+)
 
@@ -30,7 +33,7 @@ from checks import check, fail, finish, log  # noqa: E402
 
 HMAC_KEY = bytes(range(0x40, 0x60))  # 32 bytes
 AES_KEY = bytes(range(0x80, 0xA0))  # AES-256
-HMAC_ID, AES_ID = b"\x10", b"\x11"
+HMAC_ID, AES_ID, RSA_ID = b"\x10", b"\x11", b"\x12"
 CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
 MSG = b"The quick brown fox jumps over the lazy dog, " * 7  # 315 bytes
 CAP = 1 << 20
@@ -63,8 +66,82 @@ def setup(pin):
         (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_AES), (PyKCS11.CKA_ID, AES_ID),
         (PyKCS11.CKA_LABEL, "aes"), (PyKCS11.CKA_ENCRYPT, True), (PyKCS11.CKA_DECRYPT, True),
         (PyKCS11.CKA_SIGN, True), (PyKCS11.CKA_VERIFY, True), (PyKCS11.CKA_VALUE, AES_KEY)])
+    rsa_import(s)
     s.logout()
-    log("ok: HMAC and AES keys with known values on the SoftHSM token")
+    log("ok: HMAC, AES and RSA keys with known values on the SoftHSM token")
+
+
+def rsa_import(s):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    n = k.private_numbers()
+
+    def b(v):
+        return v.to_bytes((v.bit_length() + 7) // 8, "big")
+    pub = [(PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_RSA), (PyKCS11.CKA_TOKEN, True),
+           (PyKCS11.CKA_ID, RSA_ID), (PyKCS11.CKA_LABEL, "oaep"),
+           (PyKCS11.CKA_MODULUS, b(n.public_numbers.n)),
+           (PyKCS11.CKA_PUBLIC_EXPONENT, b(n.public_numbers.e))]
+    s.createObject([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PUBLIC_KEY),
+                    (PyKCS11.CKA_ENCRYPT, True)] + pub)
+    s.createObject([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_PRIVATE, True),
+                    (PyKCS11.CKA_SENSITIVE, True), (PyKCS11.CKA_DECRYPT, True),
+                    (PyKCS11.CKA_SIGN, True),
+                    (PyKCS11.CKA_PRIVATE_EXPONENT, b(n.d)), (PyKCS11.CKA_PRIME_1, b(n.p)),
+                    (PyKCS11.CKA_PRIME_2, b(n.q)), (PyKCS11.CKA_EXPONENT_1, b(n.dmp1)),
+                    (PyKCS11.CKA_EXPONENT_2, b(n.dmq1)), (PyKCS11.CKA_COEFFICIENT, b(n.iqmp))]
+                   + pub)
+    with open(os.environ["CRYPTO_RSA_PEM"], "wb") as f:
+        f.write(k.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()))
+
+
+def check_oaep_label(s):
+    """C_Encrypt with the public key runs on the host, with the label;
+    C_Decrypt with a label goes to the module as the client gave it.
+    SoftHSMv2 2.6.1 ignores a decryption's label: it fails a labelled
+    cipher text (CKR_GENERAL_ERROR, which tokend answers as
+    CKR_DEVICE_ERROR) and refuses a label to encrypt (CKR_ARGUMENTS_BAD);
+    a module that takes labels must give the plain text back."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding as apad
+    with open(os.environ["CRYPTO_RSA_PEM"], "rb") as f:
+        k = serialization.load_pem_private_key(f.read(), None)
+    label = b"tokend label"
+    pub = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PUBLIC_KEY), (PyKCS11.CKA_ID, RSA_ID)])
+    priv = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY),
+                          (PyKCS11.CKA_ID, RSA_ID)])
+    if len(pub) != 1 or len(priv) != 1:
+        fail("the RSA key pair (CKA_ID 12): %d public, %d private" % (len(pub), len(priv)))
+    m = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM_SHA_1, PyKCS11.CKG_MGF1_SHA1, label)
+    ct = bytes(s.encrypt(pub[0], MSG[:40], m))
+
+    def dec(lab):
+        try:
+            return k.decrypt(ct, apad.OAEP(apad.MGF1(hashes.SHA1()), hashes.SHA1(), lab))
+        except ValueError:
+            return None
+    check(dec(label) == MSG[:40], "OAEP with a label through tokend decrypts with that label")
+    check(dec(b"another") is None and dec(None) is None,
+          "and with no other label (the label reached the encryption)")
+    ct2 = k.public_key().encrypt(MSG[:40], apad.OAEP(apad.MGF1(hashes.SHA1()), hashes.SHA1(),
+                                                     label))
+    lib, h = s.lib, s.session
+    rv = lib.C_DecryptInit(h, m.to_native(), priv[0])
+    out = buf(256)
+    if rv == 0:
+        rv = lib.C_Decrypt(h, PyKCS11.ckbytelist(ct2), out)
+    check(rv in (0, PyKCS11.CKR_DEVICE_ERROR, PyKCS11.CKR_ARGUMENTS_BAD),
+          "C_Decrypt with a label on the token: the module's answer (0x%x)" % rv)
+    if rv == 0:
+        check(bytes(out) == MSG[:40], "the module's decryption with the label is right")
+    plain = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM_SHA_1, PyKCS11.CKG_MGF1_SHA1)
+    ct3 = k.public_key().encrypt(MSG[:40], apad.OAEP(apad.MGF1(hashes.SHA1()), hashes.SHA1(),
+                                                     None))
+    check(bytes(s.decrypt(priv[0], ct3, plain)) == MSG[:40],
+          "then OAEP without a label decrypts on the token (the session goes on)")
 
 
 def key(s, kid):
@@ -264,6 +341,7 @@ def main():
             check_hmac(s, hk, mechs)
             check_cap(s, hk)
             check_aes(s, ak, "AES-ECB", PyKCS11.CKM_AES_ECB, None, modes.ECB(), False)
+            check_oaep_label(s)
         else:
             iv = bytes(range(16))
             check_aes(s, ak, "AES-CBC", PyKCS11.CKM_AES_CBC, iv, modes.CBC(iv), False)

@@ -6,15 +6,17 @@
 # socket C_GenerateRandom, HMAC sign/verify (single- and multi-part, a
 # flipped byte refused), AES multi-part against Python's `cryptography`,
 # the 1 MiB cap of a multi-part operation; the same on a read-only export
-# (none of it writes); AES-CBC(-PAD), whose IV Debian's 0.24 client does
-# not send, with the newer client when it is built.
+# (none of it writes); RSA-OAEP with a label (a known key: the label
+# reaches the encryption, and the module's answer to a labelled decryption
+# comes back); AES-CBC(-PAD), whose IV Debian's 0.24 client does not send,
+# with the newer client.
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
 
 bridge_before_start() {
-	SOFTHSM2_CONF=$T/softhsm.conf SOFTHSM_MODULE=$SOFTHSM run_ok \
-		"HMAC and AES keys with known values put on the token by SoftHSM itself" \
-		"$PY" "$BRIDGE_DIR/crypto.py" setup "$PIN"
+	run_ok "HMAC, AES and RSA keys with known values put on the token by SoftHSM itself" \
+		env SOFTHSM2_CONF="$T/softhsm.conf" SOFTHSM_MODULE="$SOFTHSM" \
+		CRYPTO_RSA_PEM="$T/rsa.pem" "$PY" "$BRIDGE_DIR/crypto.py" setup "$PIN"
 	# a second, read-only export of the same token
 	BRIDGE_MODULES+=$(printf '[export ro]\nsocket = %s\nmode = 0666\naccess = read-only\n' \
 		"$T/sock-ro")$'\n\n'
@@ -22,11 +24,11 @@ bridge_before_start() {
 bridge_init
 crypto=("$PY" "$BRIDGE_DIR/crypto.py")
 
-run_check "random, HMAC, multi-part and the cap (access = full)" \
-	env E2E_CLIENT="$CLIENT_SO" "${crypto[@]}" basic "$PIN"
+run_check "random, HMAC, multi-part, the cap, OAEP with a label (access = full)" \
+	env E2E_CLIENT="$CLIENT_SO" CRYPTO_RSA_PEM="$T/rsa.pem" "${crypto[@]}" basic "$PIN"
 run_check "the same through a read-only export" \
 	env E2E_CLIENT="$CLIENT_SO" P11_KIT_SERVER_ADDRESS="unix:path=$T/sock-ro" \
-	"${crypto[@]}" basic "$PIN"
+	CRYPTO_RSA_PEM="$T/rsa.pem" "${crypto[@]}" basic "$PIN"
 
 # BRIDGE_NEWER_CLIENT (ctest sets it): the 0.26.4 client's prefix
 newer=${BRIDGE_NEWER_CLIENT:-}
