@@ -960,8 +960,10 @@ static int drv_open(struct tk_driver *drv, const char *device,
 	struct soft_tok *t = calloc(1, sizeof(*t));
 
 	soft_stats.open++;
-	tok_ops_rng = tok_ops;
-	tok_ops_rng.random = tok_random;
+	if (soft_control.rng) { /* written only for tests that ask */
+		tok_ops_rng = tok_ops;
+		tok_ops_rng.random = tok_random;
+	}
 	t->tok.ops = soft_control.rng ? &tok_ops_rng : &tok_ops;
 	t->tries = soft_control.pin_tries_left;
 	t->puk_tries = 3;
