@@ -293,10 +293,12 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 	if (op->updated) /* Final: what the parts collected */
 		len = op->acc.len;
 	/* A secret key's cipher (no public key; not a MAC): the answer
-	 * follows the input, with room for a padding block or a tag. */
+	 * follows the input, encrypted with room for a padding block or a
+	 * tag, decrypted never longer. */
 	if (!sign && !op->pub)
-		max = len < SIZE_MAX - SECRET_SLACK ? len + SECRET_SLACK
-						    : SIZE_MAX;
+		max = op == &s->op[OP_DECRYPT]        ? len
+		      : len < SIZE_MAX - SECRET_SLACK ? len + SECRET_SLACK
+						      : SIZE_MAX;
 	if (sign && !op->pub && (n = op_mac_len(&op->arg)) && n < max)
 		max = n;
 	if (!out || *out_len < max) {

@@ -321,6 +321,13 @@ def check_aes(s, ak, name, ckm, param, mode, pad):
     o = buf(len(q))
     rv = lib.C_EncryptFinal(h, o)
     check(rv == 0 and bytes(o) == want, "then Final gives the cipher text (0x%x)" % rv)
+    # a decryption never answers more than it was given
+    lib.C_DecryptInit(h, m, ak)
+    lib.C_DecryptUpdate(h, PyKCS11.ckbytelist(want), buf(8))
+    o = buf(len(want))
+    rv = lib.C_DecryptFinal(h, o)
+    check(rv == 0 and bytes(o) == plain,
+          "%s DecryptFinal into as many bytes as the cipher text (0x%x)" % (name, rv))
 
 
 def main():
