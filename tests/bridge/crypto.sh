@@ -29,6 +29,7 @@ run_check "random, HMAC, multi-part, the cap, OAEP with a label (access = full)"
 run_check "the same through a read-only export" \
 	env E2E_CLIENT="$CLIENT_SO" P11_KIT_SERVER_ADDRESS="unix:path=$T/sock-ro" \
 	CRYPTO_RSA_PEM="$T/rsa.pem" "${crypto[@]}" basic "$PIN"
+grep "^info:" <<<"$OUT" >&2 || true # timings
 
 # BRIDGE_NEWER_CLIENT (ctest sets it): the 0.26.4 client's prefix
 newer=${BRIDGE_NEWER_CLIENT:-}
