@@ -281,6 +281,18 @@ def check_hmac(s, hk, mechs):
           "multi-part verify of a flipped byte: CKR_SIGNATURE_INVALID (0x%x)" % rv)
 
 
+def check_cmac(s, ak):
+    from cryptography.hazmat.primitives import cmac
+    c = cmac.CMAC(algorithms.AES(AES_KEY))
+    c.update(MSG)
+    want = c.finalize()
+    m = mech(PyKCS11.CKM_AES_CMAC)
+    rv, sig = sign_multi(s, m, ak, chunks(MSG, 33))
+    check(rv == 0 and sig[:16] == want, "multi-part AES-CMAC equals cryptography's (0x%x)" % rv)
+    rv = verify_rv(s, m, ak, MSG, want)
+    check(rv == 0, "C_Verify accepts the CMAC (0x%x)" % rv)
+
+
 def check_cap(s, hk):
     lib, h = s.lib, s.session
     m = mech(PyKCS11.CKM_SHA256_HMAC)
@@ -356,6 +368,8 @@ def main():
             check_cap(s, hk)
             check_aes(s, ak, "AES-ECB", PyKCS11.CKM_AES_ECB, None, modes.ECB(), False)
             check_oaep_label(s)
+            if PyKCS11.CKM_AES_CMAC in mechs:
+                check_cmac(s, ak)
         else:
             iv = bytes(range(16))
             check_aes(s, ak, "AES-CBC", PyKCS11.CKM_AES_CBC, iv, modes.CBC(iv), False)
