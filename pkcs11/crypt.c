@@ -1,5 +1,7 @@
 /* C_Decrypt (raw on the token, unpadding on the host), C_Encrypt (software),
- * C_Digest* (software) and C_DeriveKey (ECDH / X25519 on the token). */
+ * both whole on the token for its secret keys and in parts collected until
+ * Final (op.c), C_Digest* (software) and C_DeriveKey (ECDH / X25519 on the
+ * token). */
 #include <stdlib.h>
 #include <string.h>
 
