@@ -26,6 +26,7 @@ enum {
 	/* A caller that must not wait (the daemon's loop thread) would have
 	 * to: run the call where waiting is fine. */
 	TK_ERR_WOULD_BLOCK = -18,
+	TK_ERR_SIGNATURE = -19, /* verify: the signature or MAC is wrong */
 };
 
 const char *tk_strerror(int err);

@@ -55,12 +55,12 @@ static const struct srv_entry table[RPC_CALL_COUNT] = {
 	HS(C_FindObjectsFinal),
 	HS(C_EncryptInit),
 	HS(C_Encrypt),
-	NS(C_EncryptUpdate),
-	NS(C_EncryptFinal),
+	HS(C_EncryptUpdate),
+	HS(C_EncryptFinal),
 	HS(C_DecryptInit),
 	HS(C_Decrypt),
-	NS(C_DecryptUpdate),
-	NS(C_DecryptFinal),
+	HS(C_DecryptUpdate),
+	HS(C_DecryptFinal),
 	HS(C_DigestInit),
 	HS(C_Digest),
 	HS(C_DigestUpdate),
@@ -404,10 +404,6 @@ void srv_out_ulong(struct srv_call *c, CK_ULONG v)
 	c->out[c->nout++] =
 	    (struct rpc_arg){ .type = RPC_ARG_ULONG, .ulong = v };
 }
-
-/* p11-kit 0.25+ clients send 0xffffffff for a buffer of zero bytes, 0 for
- * no buffer at all. */
-#define RPC_EMPTY_BUFFER 0xffffffffu
 
 CK_RV srv_byte_buffer(struct srv_call *c, size_t i, CK_BYTE_PTR *p,
 		      CK_ULONG *len)

@@ -89,6 +89,28 @@ CK_RV srv_C_Decrypt(struct srv_call *c)
 	return op_data(c, fe_C_Decrypt, FE_OP_DECRYPT);
 }
 
+/* Multi-part: the parts are collected in the front end (0 bytes out)
+ * and the operation runs, and is audited, at Final. */
+CK_RV srv_C_EncryptUpdate(struct srv_call *c)
+{
+	return op_data(c, fe_C_EncryptUpdate, FE_OP_NONE);
+}
+
+CK_RV srv_C_EncryptFinal(struct srv_call *c)
+{
+	return op_final(c, fe_C_EncryptFinal, FE_OP_NONE);
+}
+
+CK_RV srv_C_DecryptUpdate(struct srv_call *c)
+{
+	return op_data(c, fe_C_DecryptUpdate, FE_OP_NONE);
+}
+
+CK_RV srv_C_DecryptFinal(struct srv_call *c)
+{
+	return op_final(c, fe_C_DecryptFinal, FE_OP_DECRYPT);
+}
+
 /* "uM" -> "" */
 CK_RV srv_C_DigestInit(struct srv_call *c)
 {
@@ -172,6 +194,11 @@ CK_RV srv_C_GenerateRandom(struct srv_call *c)
 
 	if ((rv = srv_byte_buffer(c, 1, &out, &len)) != CKR_OK)
 		return rv;
+	/* More than one answer may carry (limits.max_out): not a shorter
+	 * answer the client would take for all it asked. */
+	if (c->req.args[1].room != RPC_EMPTY_BUFFER &&
+	    c->req.args[1].room > len)
+		return CKR_ARGUMENTS_BAD;
 	rv = fe_C_GenerateRandom(c->srv->app, srv_u(c, 0), out, len);
 	return srv_out_bytes(c, rv, out, len);
 }

@@ -62,6 +62,9 @@ CK_BYTE_PTR srv_bytes(const struct srv_call *c, size_t i, CK_ULONG *len);
 CK_MECHANISM_PTR srv_mech(struct srv_call *c, size_t i);
 
 void srv_out_ulong(struct srv_call *c, CK_ULONG v);
+/* p11-kit 0.25+ clients send 0xffffffff for a buffer of zero bytes, 0 for
+ * no buffer at all. */
+#define RPC_EMPTY_BUFFER 0xffffffffu
 /* An 'fy' request argument as the buffer to hand the front end: NULL for a
  * size query, else the client's room clamped to limits.max_out. */
 CK_RV srv_byte_buffer(struct srv_call *c, size_t i, CK_BYTE_PTR *p,
@@ -158,6 +161,10 @@ CK_RV srv_C_EncryptInit(struct srv_call *c);
 CK_RV srv_C_Encrypt(struct srv_call *c);
 CK_RV srv_C_DecryptInit(struct srv_call *c);
 CK_RV srv_C_Decrypt(struct srv_call *c);
+CK_RV srv_C_EncryptUpdate(struct srv_call *c);
+CK_RV srv_C_EncryptFinal(struct srv_call *c);
+CK_RV srv_C_DecryptUpdate(struct srv_call *c);
+CK_RV srv_C_DecryptFinal(struct srv_call *c);
 CK_RV srv_C_DigestInit(struct srv_call *c);
 CK_RV srv_C_Digest(struct srv_call *c);
 CK_RV srv_C_DigestUpdate(struct srv_call *c);

@@ -401,6 +401,18 @@ struct tk_token_ops {
 	 * driver refuses (TK_ERR_DENIED) when the device does not allow it now
 	 * (PIV: PIN and PUK must be blocked). */
 	int (*reset)(struct tk_token *tok);
+
+	/* Optional: a TK_MECH_WHOLE verification (a module's MAC or
+	 * signature, with its secret or public key): 0 when sig is right,
+	 * TK_ERR_SIGNATURE when not. Without it the front end verifies on the
+	 * host with the public key. */
+	int (*verify)(struct tk_token *tok, uint32_t key,
+		      const struct tk_mech_arg *mech, const uint8_t *in,
+		      size_t in_len, const uint8_t *sig, size_t sig_len);
+	/* Optional: len bytes from the token's RNG (C_GenerateRandom); the
+	 * driver asks the device in pieces of a size it bounds. Without it:
+	 * CKR_RANDOM_NO_RNG. */
+	int (*random)(struct tk_token *tok, uint8_t *out, size_t len);
 };
 
 struct tk_token {

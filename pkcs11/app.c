@@ -433,33 +433,43 @@ CK_RV fe_C_GetSessionInfo(struct app *app, CK_SESSION_HANDLE hSession,
 	return CKR_OK;
 }
 
+/* A token with an RNG (driver.h's random) does not take seeds: a
+ * client's seed would go into an RNG shared with every other client of
+ * the token (an HSM's, a module's), which a hostile client should not
+ * stir, and PKCS#11 allows CKR_RANDOM_SEED_NOT_SUPPORTED. Without an RNG,
+ * not that answer (it says an RNG exists, and pkcs11-tool --test then
+ * counts C_GenerateRandom's refusal as an error): CKR_RANDOM_NO_RNG, as
+ * PKCS#11 allows for both functions. */
 CK_RV fe_C_SeedRandom(struct app *app, CK_SESSION_HANDLE hSession,
 		      CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
 {
 	struct session *s;
+	bool rng;
 	CK_RV rv;
 
 	if (!pSeed && ulSeedLen)
 		return CKR_ARGUMENTS_BAD;
 	APP_SESSION(app, hSession, s, rv);
-	(void)s;
+	pthread_mutex_lock(&s->slot->lock);
+	rng = s->slot->tok && s->slot->tok->ops->random;
+	pthread_mutex_unlock(&s->slot->lock);
 	pthread_mutex_unlock(&app->lock);
-	/* Not CKR_RANDOM_SEED_NOT_SUPPORTED: that says an RNG exists (and
-	 * pkcs11-tool --test then counts C_GenerateRandom's refusal as an
-	 * error); PKCS#11 allows CKR_RANDOM_NO_RNG for both functions. */
-	return CKR_RANDOM_NO_RNG;
+	return rng ? CKR_RANDOM_SEED_NOT_SUPPORTED : CKR_RANDOM_NO_RNG;
 }
 
+/* From the token's RNG (the driver bounds what it asks the device for at
+ * once); CKR_RANDOM_NO_RNG for a token without one (PIV). */
 CK_RV fe_C_GenerateRandom(struct app *app, CK_SESSION_HANDLE hSession,
 			  CK_BYTE_PTR pRandomData, CK_ULONG ulRandomLen)
 {
 	struct session *s;
 	CK_RV rv;
+	int r;
 
 	if (!pRandomData && ulRandomLen)
 		return CKR_ARGUMENTS_BAD;
 	APP_SESSION(app, hSession, s, rv);
-	(void)s;
+	r = op_driver_random(app, s, pRandomData, ulRandomLen);
 	pthread_mutex_unlock(&app->lock);
-	return CKR_RANDOM_NO_RNG;
+	return r == TK_ERR_UNSUPPORTED ? CKR_RANDOM_NO_RNG : rv_from_tk(r);
 }

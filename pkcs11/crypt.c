@@ -1,5 +1,7 @@
 /* C_Decrypt (raw on the token, unpadding on the host), C_Encrypt (software),
- * C_Digest* (software) and C_DeriveKey (ECDH / X25519 on the token). */
+ * both whole on the token for its secret keys and in parts collected until
+ * Final (op.c), C_Digest* (software) and C_DeriveKey (ECDH / X25519 on the
+ * token). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +121,8 @@ CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_OPERATION_NOT_INITIALIZED;
 	else if (!pEncryptedData || !pulDataLen)
 		rv = CKR_ARGUMENTS_BAD;
+	else if (s->op[OP_DECRYPT].updated)
+		rv = CKR_OPERATION_ACTIVE;
 	else
 		rv = decrypt_finish(app, s, pEncryptedData, ulEncryptedDataLen,
 				    pData, pulDataLen);
@@ -178,43 +182,136 @@ CK_RV fe_C_EncryptInit(struct app *app, CK_SESSION_HANDLE hSession,
 	return op_begin(app, hSession, OP_ENCRYPT, pMechanism, hKey);
 }
 
+/* The final step of C_Encrypt / C_EncryptFinal (data: the single part;
+ * after updates, what they collected). */
+static CK_RV encrypt_finish(struct app *app, struct session *s,
+			    const uint8_t *data, size_t len, CK_BYTE_PTR out,
+			    CK_ULONG_PTR out_len)
+{
+	struct op *op = &s->op[OP_ENCRYPT];
+	size_t k, n;
+	CK_RV rv;
+
+	if (op->whole) /* a token's secret key */
+		return op_whole_final(app, s, op, data, len, out, out_len);
+	if (op->updated) {
+		data = op->acc.data;
+		len = op->acc.len;
+	}
+	k = n = (size_t)EVP_PKEY_get_size(op->pub);
+	if (!out || *out_len < k) {
+		*out_len = k;
+		return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+	}
+	rv = encrypt_sw(op, data, len, out, &n);
+	if (rv == CKR_OK)
+		*out_len = n;
+	op_reset(op);
+	return rv;
+}
+
 CK_RV fe_C_Encrypt(struct app *app, CK_SESSION_HANDLE hSession,
 		   CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 		   CK_BYTE_PTR pEncryptedData, CK_ULONG_PTR pulEncryptedDataLen)
 {
 	struct session *s;
-	struct op *op;
-	size_t k, n;
 	CK_RV rv;
 
 	APP_SESSION(app, hSession, s, rv);
-	op = &s->op[OP_ENCRYPT];
-	if (!op->active) {
+	if (!s->op[OP_ENCRYPT].active)
 		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	if ((!pData && ulDataLen) || !pulEncryptedDataLen) {
+	else if ((!pData && ulDataLen) || !pulEncryptedDataLen)
 		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
-	if (op->whole) { /* a token's secret key */
-		rv = op_whole_final(app, s, op, pData, ulDataLen,
-				    pEncryptedData, pulEncryptedDataLen);
-		goto out;
-	}
-	k = n = (size_t)EVP_PKEY_get_size(op->pub);
-	if (!pEncryptedData || *pulEncryptedDataLen < k) {
-		rv = pEncryptedData ? CKR_BUFFER_TOO_SMALL : CKR_OK;
-		*pulEncryptedDataLen = k;
-		goto out;
-	}
-	rv = encrypt_sw(op, pData, ulDataLen, pEncryptedData, &n);
-	if (rv == CKR_OK)
-		*pulEncryptedDataLen = n;
-	op_reset(op);
-out:
+	else if (s->op[OP_ENCRYPT].updated)
+		rv = CKR_OPERATION_ACTIVE;
+	else
+		rv = encrypt_finish(app, s, pData, ulDataLen, pEncryptedData,
+				    pulEncryptedDataLen);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
+}
+
+/* ---- multi-part encrypt and decrypt: collected, run at Final (op.c) ---- */
+
+/* C_EncryptUpdate / C_DecryptUpdate: 0 output bytes; a size query (no
+ * output buffer) collects nothing, the call with a buffer does. */
+static CK_RV crypt_update(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+			  const uint8_t *part, size_t len, CK_BYTE_PTR out,
+			  CK_ULONG_PTR out_len)
+{
+	struct session *s;
+	struct op *op;
+	CK_RV rv = CKR_OK;
+
+	APP_SESSION(app, h, s, rv);
+	op = &s->op[t];
+	if (!op->active)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else if ((!part && len) || !out_len)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (op->have_result)
+		rv = CKR_OPERATION_ACTIVE;
+	else if (out && (rv = op_update(op, part, len)) != CKR_OK)
+		op_reset(op);
+	if (rv == CKR_OK)
+		*out_len = 0;
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+static CK_RV crypt_final(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+			 CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	struct session *s;
+	struct op *op;
+	CK_RV rv;
+
+	APP_SESSION(app, h, s, rv);
+	op = &s->op[t];
+	if (!op->active)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else if (!out_len)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (t == OP_ENCRYPT)
+		rv = encrypt_finish(app, s, NULL, 0, out, out_len);
+	else
+		rv = decrypt_finish(app, s, op->acc.data, op->acc.len, out,
+				    out_len);
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV fe_C_EncryptUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+			 CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+			 CK_BYTE_PTR pEncryptedPart,
+			 CK_ULONG_PTR pulEncryptedPartLen)
+{
+	return crypt_update(app, hSession, OP_ENCRYPT, pPart, ulPartLen,
+			    pEncryptedPart, pulEncryptedPartLen);
+}
+
+CK_RV fe_C_EncryptFinal(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_BYTE_PTR pLastEncryptedPart,
+			CK_ULONG_PTR pulLastEncryptedPartLen)
+{
+	return crypt_final(app, hSession, OP_ENCRYPT, pLastEncryptedPart,
+			   pulLastEncryptedPartLen);
+}
+
+CK_RV fe_C_DecryptUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+			 CK_BYTE_PTR pEncryptedPart,
+			 CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
+			 CK_ULONG_PTR pulPartLen)
+{
+	return crypt_update(app, hSession, OP_DECRYPT, pEncryptedPart,
+			    ulEncryptedPartLen, pPart, pulPartLen);
+}
+
+CK_RV fe_C_DecryptFinal(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen)
+{
+	return crypt_final(app, hSession, OP_DECRYPT, pLastPart,
+			   pulLastPartLen);
 }
 
 /* ---- digest ---- */

@@ -272,6 +272,20 @@ CK_RV fe_C_DecryptInit(struct app *app, CK_SESSION_HANDLE hSession,
 CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession,
 		   CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen,
 		   CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen);
+/* Multi-part encrypt and decrypt: the parts are collected and the
+ * operation runs at Final (op.c); Update answers 0 bytes. */
+CK_RV fe_C_EncryptUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+			 CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+			 CK_BYTE_PTR pEncryptedPart,
+			 CK_ULONG_PTR pulEncryptedPartLen);
+CK_RV fe_C_EncryptFinal(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_BYTE_PTR pLastEncryptedPart,
+			CK_ULONG_PTR pulLastEncryptedPartLen);
+CK_RV fe_C_DecryptUpdate(struct app *app, CK_SESSION_HANDLE hSession,
+			 CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
+			 CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen);
+CK_RV fe_C_DecryptFinal(struct app *app, CK_SESSION_HANDLE hSession,
+			CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen);
 CK_RV fe_C_DigestInit(struct app *app, CK_SESSION_HANDLE hSession,
 		      CK_MECHANISM_PTR pMechanism);
 CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession,

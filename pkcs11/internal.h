@@ -536,6 +536,13 @@ int op_driver_sign(struct app *app, struct session *s, struct op *op,
 int op_driver_decrypt(struct app *app, struct session *s, struct op *op,
 		      const uint8_t *in, size_t in_len, uint8_t *out,
 		      size_t *out_len);
+/* The same for the driver's verify (TK_ERR_SIGNATURE: a wrong signature)
+ * and its RNG (no key, no login: TK_ERR_UNSUPPORTED when it has none). */
+int op_driver_verify(struct app *app, struct session *s, struct op *op,
+		     const uint8_t *in, size_t in_len, const uint8_t *sig,
+		     size_t sig_len);
+int op_driver_random(struct app *app, struct session *s, uint8_t *out,
+		     size_t len);
 
 /* The most a sign or decrypt op returns, decided here only and without
  * the device: a whole operation's from its driver (asked with no output

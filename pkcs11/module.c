@@ -294,16 +294,20 @@ T(C_EncryptInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k),
   (U(h), MECH(m), U(k)), ())
 T(C_Encrypt, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el),
   (app, h, d, l, e, el), (U(h), B(d, l), ROOM(e, el)), (OUTB(e, el)))
-NS(C_EncryptUpdate,
-   (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el))
-NS(C_EncryptFinal, (SH h, CK_BYTE_PTR e, CK_ULONG_PTR el))
+T(C_EncryptUpdate,
+  (SH h, CK_BYTE_PTR p, CK_ULONG l, CK_BYTE_PTR e, CK_ULONG_PTR el),
+  (app, h, p, l, e, el), (U(h), B(p, l), ROOM(e, el)), (OUTB(e, el)))
+T(C_EncryptFinal, (SH h, CK_BYTE_PTR e, CK_ULONG_PTR el), (app, h, e, el),
+  (U(h), ROOM(e, el)), (OUTB(e, el)))
 T(C_DecryptInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k),
   (U(h), MECH(m), U(k)), ())
 T(C_Decrypt, (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR d, CK_ULONG_PTR l),
   (app, h, e, el, d, l), (U(h), B(e, el), ROOM(d, l)), (OUTB(d, l)))
-NS(C_DecryptUpdate,
-   (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l))
-NS(C_DecryptFinal, (SH h, CK_BYTE_PTR p, CK_ULONG_PTR l))
+T(C_DecryptUpdate,
+  (SH h, CK_BYTE_PTR e, CK_ULONG el, CK_BYTE_PTR p, CK_ULONG_PTR l),
+  (app, h, e, el, p, l), (U(h), B(e, el), ROOM(p, l)), (OUTB(p, l)))
+T(C_DecryptFinal, (SH h, CK_BYTE_PTR p, CK_ULONG_PTR l), (app, h, p, l),
+  (U(h), ROOM(p, l)), (OUTB(p, l)))
 T(C_DigestInit, (SH h, CK_MECHANISM_PTR m), (app, h, m), (U(h), MECH(m)), ())
 T(C_Digest, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol),
   (app, h, d, l, o, ol), (U(h), B(d, l), ROOM(o, ol)), (OUTB(o, ol)))

@@ -496,6 +496,13 @@ static bool find_wants_data(const CK_ATTRIBUTE *t, CK_ULONG n)
 	const CK_ATTRIBUTE *a = tmpl_find(t, n, CKA_CLASS);
 	CK_OBJECT_CLASS cls;
 
+	/* a module's private secret keys (made before tokend read the token)
+	 * show only to a read after login */
+	if (a && a->ulValueLen == sizeof(cls)) {
+		memcpy(&cls, a->pValue, sizeof(cls));
+		if (cls == CKO_SECRET_KEY)
+			return true;
+	}
 	if (tmpl_find(t, n, CKA_ID)) /* data objects have none */
 		return false;
 	if (!a)

@@ -7,6 +7,20 @@
 
 #include "internal.h"
 
+/* Multi-part operations of mechanisms the front end does not hash itself
+ * (a token's MACs and ciphers, raw mechanisms): the driver contract is one
+ * atomic call per operation, with no operation state in the driver, so a
+ * client that stops half way pins no module session and holds no token
+ * lock between calls. Update only collects the parts here, in the
+ * session's op (and returns 0 output bytes, as PKCS#11 allows: a cipher
+ * may hold data back until Final), and Final runs the single-part call on
+ * all of it. What one operation may collect is capped: a part beyond the
+ * cap ends the operation with CKR_DATA_LEN_RANGE and the buffer is freed
+ * at once. 1 MiB is far above what is MACed or encrypted with a token key
+ * in one go (keys, tokens, small files); bulk data belongs to a session
+ * key on the host. The buffer is wiped: it may hold plaintext. */
+#define OP_BUFFER_MAX ((size_t)1 << 20)
+
 static const CK_FLAGS op_flag[OP_N] = {
 	[OP_SIGN] = CKF_SIGN,       [OP_VERIFY] = CKF_VERIFY,
 	[OP_DECRYPT] = CKF_DECRYPT, [OP_ENCRYPT] = CKF_ENCRYPT,
@@ -75,22 +89,63 @@ CK_RV op_login_check(struct app *app, struct session *s, struct op *op)
 	return CKR_OK;
 }
 
+/* An empty message for a whole operation, never NULL: a module refuses
+ * NULL data with CKR_ARGUMENTS_BAD and keeps the operation active in its
+ * session (SoftHSMv2), so the next C_*Init there would fail. */
+static const uint8_t op_no_bytes[1];
+
 typedef int (*raw_fn)(struct tk_token *, uint32_t, const struct tk_mech_arg *,
 		      const uint8_t *, size_t, uint8_t *, size_t *);
+
+/* verify and random in raw_fn's shape: verify's out is the signature (read
+ * only), random's the bytes asked for. */
+static int drv_verify(struct tk_token *tok, uint32_t key,
+		      const struct tk_mech_arg *mech, const uint8_t *in,
+		      size_t in_len, uint8_t *sig, size_t *sig_len)
+{
+	return tok->ops->verify(tok, key, mech, in, in_len, sig, *sig_len);
+}
+
+static int drv_random(struct tk_token *tok, uint32_t key,
+		      const struct tk_mech_arg *mech, const uint8_t *in,
+		      size_t in_len, uint8_t *out, size_t *out_len)
+{
+	(void)key, (void)mech, (void)in, (void)in_len;
+	return tok->ops->random(tok, out, *out_len);
+}
+
+/* The driver's function for op (one of s's; NULL: the token's RNG). */
+static raw_fn op_fn(const struct tk_token_ops *o, struct session *s,
+		    const struct op *op)
+{
+	if (!op)
+		return o->random ? drv_random : NULL;
+	switch (op - s->op) {
+	case OP_SIGN:
+		return o->sign;
+	case OP_VERIFY:
+		return o->verify ? drv_verify : NULL;
+	case OP_ENCRYPT:
+		return o->encrypt;
+	default:
+		return o->decrypt;
+	}
+}
 
 /* One private-key call (raw, or the whole operation), with the session busy and
  * app->lock dropped so the app's other sessions go on; when another
  * application consumed the authorisation of this op's CKU_CONTEXT_SPECIFIC
  * login (a PIN-always key), the driver verifies its held PIN once more and
- * the call is retried. */
+ * the call is retried. op NULL: the token's RNG (no key). */
 static int op_driver_raw(struct app *app, struct session *s, struct op *op,
-			 bool sign, const uint8_t *in, size_t in_len,
-			 uint8_t *out, size_t *out_len)
+			 const uint8_t *in, size_t in_len, uint8_t *out,
+			 size_t *out_len)
 {
 	struct fe_slot *slot = s->slot;
 	const struct tk_mech_arg *mech;
 	struct tk_token *tok;
 	size_t cap = *out_len;
+	uint32_t key = op ? op->handle : 0;
 	raw_fn fn;
 	int r;
 
@@ -101,12 +156,14 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 		r = TK_ERR_REMOVED;
 		goto out;
 	}
-	fn = op == &s->op[OP_ENCRYPT] ? tok->ops->encrypt
-	     : sign                   ? tok->ops->sign
-				      : tok->ops->decrypt;
-	mech = op->whole ? &op->arg : NULL;
-	r = fn(tok, op->handle, mech, in, in_len, out, out_len);
-	if (r == TK_ERR_AUTH_REQUIRED && op->ctx_authed && tok->ops->reauth) {
+	if (!(fn = op_fn(tok->ops, s, op))) {
+		r = TK_ERR_UNSUPPORTED;
+		goto out;
+	}
+	mech = op && op->whole ? &op->arg : NULL;
+	r = fn(tok, key, mech, in, in_len, out, out_len);
+	if (r == TK_ERR_AUTH_REQUIRED && op && op->ctx_authed &&
+	    tok->ops->reauth) {
 		/* the driver's held PIN; it changes the driver's state: the
 		 * card lock */
 		pthread_mutex_lock(&slot->lock);
@@ -114,7 +171,7 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 		pthread_mutex_unlock(&slot->lock);
 		*out_len = cap;
 		if (r == 0)
-			r = fn(tok, op->handle, mech, in, in_len, out, out_len);
+			r = fn(tok, key, mech, in, in_len, out, out_len);
 	}
 	if (r == TK_ERR_REMOVED) {
 		pthread_mutex_lock(&slot->lock);
@@ -132,14 +189,29 @@ int op_driver_sign(struct app *app, struct session *s, struct op *op,
 		   const uint8_t *in, size_t in_len, uint8_t *out,
 		   size_t *out_len)
 {
-	return op_driver_raw(app, s, op, true, in, in_len, out, out_len);
+	return op_driver_raw(app, s, op, in, in_len, out, out_len);
 }
 
 int op_driver_decrypt(struct app *app, struct session *s, struct op *op,
 		      const uint8_t *in, size_t in_len, uint8_t *out,
 		      size_t *out_len)
 {
-	return op_driver_raw(app, s, op, false, in, in_len, out, out_len);
+	return op_driver_raw(app, s, op, in, in_len, out, out_len);
+}
+
+int op_driver_verify(struct app *app, struct session *s, struct op *op,
+		     const uint8_t *in, size_t in_len, const uint8_t *sig,
+		     size_t sig_len)
+{
+	if (!in)
+		in = op_no_bytes;
+	return op_driver_raw(app, s, op, in, in_len, (uint8_t *)sig, &sig_len);
+}
+
+int op_driver_random(struct app *app, struct session *s, uint8_t *out,
+		     size_t len)
+{
+	return op_driver_raw(app, s, NULL, NULL, 0, out, &len);
 }
 
 size_t op_sig_size(const struct op *op)
@@ -162,7 +234,7 @@ int op_out_size(struct app *app, struct session *s, struct op *op, size_t *n)
 
 	*n = 0;
 	if (op->whole)
-		return op_driver_raw(app, s, op, sign, NULL, 0, NULL, n);
+		return op_driver_raw(app, s, op, NULL, 0, NULL, n);
 	if (sign)
 		*n = op_sig_size(op);
 	else if (alg_family(op->alg) == KF_RSA)
@@ -172,23 +244,63 @@ int op_out_size(struct app *app, struct session *s, struct op *op, size_t *n)
 
 #define SECRET_SLACK 32
 
+/* The size of a MAC mechanism's answer (0: not a MAC this table knows),
+ * so a size query is not answered with the driver's generous bound. */
+static size_t op_mac_len(const struct tk_mech_arg *a)
+{
+	CK_ULONG n = 0; /* CK_MAC_GENERAL_PARAMS */
+
+	switch (a->type) {
+	case CKM_MD5_HMAC:
+	case CKM_AES_CMAC:
+		return 16;
+	case CKM_SHA_1_HMAC:
+		return 20;
+	case CKM_SHA224_HMAC:
+		return 28;
+	case CKM_SHA256_HMAC:
+		return 32;
+	case CKM_SHA384_HMAC:
+		return 48;
+	case CKM_SHA512_HMAC:
+		return 64;
+	case CKM_SHA_1_HMAC_GENERAL:
+	case CKM_SHA224_HMAC_GENERAL:
+	case CKM_SHA256_HMAC_GENERAL:
+	case CKM_SHA384_HMAC_GENERAL:
+	case CKM_SHA512_HMAC_GENERAL:
+	case CKM_AES_CMAC_GENERAL:
+		if (a->param && a->param_len == sizeof(n))
+			memcpy(&n, a->param, sizeof(n));
+		return n;
+	default:
+		return 0;
+	}
+}
+
 CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 		     const uint8_t *data, size_t len, CK_BYTE_PTR out,
 		     CK_ULONG_PTR out_len)
 {
 	bool sign = op == &s->op[OP_SIGN];
-	size_t max = 0, mlen = 0;
+	size_t max = 0, mlen = 0, n;
 	const uint8_t *msg = NULL;
 	CK_RV rv;
 	int r;
 
 	if ((r = op_out_size(app, s, op, &max)) < 0)
 		goto fail;
+	if (op->updated) /* Final: what the parts collected */
+		len = op->acc.len;
 	/* A secret key's cipher (no public key; not a MAC): the answer
-	 * follows the input, with room for a padding block or a tag. */
-	if (!sign && !op->pub && len < SIZE_MAX - SECRET_SLACK &&
-	    max < len + SECRET_SLACK)
-		max = len + SECRET_SLACK;
+	 * follows the input, encrypted with room for a padding block or a
+	 * tag, decrypted never longer. */
+	if (!sign && !op->pub)
+		max = op == &s->op[OP_DECRYPT]        ? len
+		      : len < SIZE_MAX - SECRET_SLACK ? len + SECRET_SLACK
+						      : SIZE_MAX;
+	if (sign && !op->pub && (n = op_mac_len(&op->arg)) && n < max)
+		max = n;
 	if (!out || *out_len < max) {
 		*out_len = max;
 		return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
@@ -200,7 +312,9 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 		return rv;
 	}
 	max = *out_len;
-	if ((r = op_driver_raw(app, s, op, sign, msg, mlen, out, &max)) < 0)
+	if (!msg)
+		msg = op_no_bytes;
+	if ((r = op_driver_raw(app, s, op, msg, mlen, out, &max)) < 0)
 		goto fail;
 	*out_len = max;
 	op_reset(op);
@@ -366,15 +480,28 @@ static CK_RV op_whole_arg(struct op *op, const CK_MECHANISM *mech)
 }
 
 /* slot->lock held: whether h is a token's secret key its driver encrypts
- * with (a module's AES key: the whole operation on the token). */
+ * with (drv: the driver has the op; a module's AES key: the whole
+ * operation on the token). */
 static bool op_token_secret(struct app *app, struct session *s,
-			    CK_OBJECT_HANDLE h)
+			    CK_OBJECT_HANDLE h, bool drv)
 {
 	struct obj_view v;
 
-	return s->slot->tok->ops->encrypt &&
-	       obj_view(app, s, h, &v) == CKR_OK && v.kind == OBJ_SECRET &&
-	       !v.secret;
+	return drv && obj_view(app, s, h, &v) == CKR_OK &&
+	       v.kind == OBJ_SECRET && !v.secret;
+}
+
+/* slot->lock held: a verification the driver does. Its secret keys' MACs,
+ * and what the host's table cannot verify; a public-key signature the
+ * table knows stays on the host (the same answer without a round trip,
+ * also for a key whose public half the token holds no object for). */
+static bool op_verify_whole(struct app *app, struct session *s,
+			    CK_OBJECT_HANDLE h, const struct mech *m)
+{
+	bool drv = s->slot->tok->ops->verify != NULL;
+
+	return op_token_secret(app, s, h, drv) ||
+	       (drv && !(m && (m->flags & CKF_VERIFY)));
 }
 
 /* slot->lock held. Mechanism, key and parameters into op. */
@@ -398,9 +525,12 @@ static CK_RV op_setup(struct app *app, struct session *s, enum op_type t,
 		return CKR_MECHANISM_INVALID;
 	/* The token's whole operations; verify and encrypt stay on the host
 	 * where the table knows them. */
-	op->whole = dm && dm->mode == TK_MECH_WHOLE &&
-		    (t == OP_SIGN || t == OP_DECRYPT ||
-		     (t == OP_ENCRYPT && op_token_secret(app, s, key)));
+	op->whole =
+	    dm && dm->mode == TK_MECH_WHOLE &&
+	    (t == OP_SIGN || t == OP_DECRYPT ||
+	     (t == OP_ENCRYPT &&
+	      op_token_secret(app, s, key, s->slot->tok->ops->encrypt)) ||
+	     (t == OP_VERIFY && op_verify_whole(app, s, key, op->m)));
 	if (op->whole && (rv = op_whole_arg(op, mech)) != CKR_OK)
 		return rv;
 	if (!op->whole && (!op->m || !(op->m->flags & op_flag[t])))
@@ -448,7 +578,8 @@ CK_RV op_begin(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
 				       NULL))
 			rv = CKR_HOST_MEMORY;
 	}
-	buf_init(&op->acc, 1u << 20);
+	buf_init(&op->acc, OP_BUFFER_MAX);
+	op->acc.secret = true; /* plaintext to encrypt */
 	buf_init(&op->result, 0);
 	op->result.secret = true;
 	if (rv == CKR_OK)

@@ -294,8 +294,24 @@ out:
 	return rv;
 }
 
-static CK_RV verify_finish(struct session *s, const uint8_t *data, size_t len,
-			   const uint8_t *sig, size_t sig_len)
+/* A whole verification on the token (a module's MAC): app->lock held,
+ * dropped during the call. */
+static CK_RV verify_token(struct app *app, struct session *s, struct op *op,
+			  const uint8_t *msg, size_t len, const uint8_t *sig,
+			  size_t sig_len)
+{
+	CK_RV rv;
+	int r;
+
+	if ((rv = op_login_check(app, s, op)) != CKR_OK)
+		return rv;
+	r = op_driver_verify(app, s, op, msg, len, sig, sig_len);
+	return r < 0 ? rv_from_tk(r) : CKR_OK;
+}
+
+static CK_RV verify_finish(struct app *app, struct session *s,
+			   const uint8_t *data, size_t len, const uint8_t *sig,
+			   size_t sig_len)
 {
 	struct op *op = &s->op[OP_VERIFY];
 	uint8_t hash[EVP_MAX_MD_SIZE];
@@ -305,7 +321,9 @@ static CK_RV verify_finish(struct session *s, const uint8_t *data, size_t len,
 
 	rv = op_message(op, data, len, hash, &hlen, &msg, &mlen);
 	if (rv == CKR_OK)
-		rv = verify_sw(op, msg, mlen, sig, sig_len);
+		rv = op->whole
+			 ? verify_token(app, s, op, msg, mlen, sig, sig_len)
+			 : verify_sw(op, msg, mlen, sig, sig_len);
 	op_reset(op);
 	return rv;
 }
@@ -331,7 +349,7 @@ CK_RV fe_C_Verify(struct app *app, CK_SESSION_HANDLE hSession,
 	else if (s->op[OP_VERIFY].updated)
 		rv = CKR_OPERATION_ACTIVE;
 	else
-		rv = verify_finish(s, pData, ulDataLen, pSignature,
+		rv = verify_finish(app, s, pData, ulDataLen, pSignature,
 				   ulSignatureLen);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
@@ -367,7 +385,7 @@ CK_RV fe_C_VerifyFinal(struct app *app, CK_SESSION_HANDLE hSession,
 	else if (!pSignature)
 		rv = CKR_ARGUMENTS_BAD;
 	else
-		rv = verify_finish(s, NULL, 0, pSignature, ulSignatureLen);
+		rv = verify_finish(app, s, NULL, 0, pSignature, ulSignatureLen);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
 }

@@ -371,6 +371,70 @@ static int tok_encrypt(struct tk_token *tok, uint32_t key,
 			mech, in, in_len, out, out_len);
 }
 
+/* A whole verification in the module: a secret key's MAC, or a signature
+ * with the key's public key object. */
+static int tok_verify(struct tk_token *tok, uint32_t key,
+		      const struct tk_mech_arg *mech, const uint8_t *in,
+		      size_t in_len, const uint8_t *sig, size_t sig_len)
+{
+	struct mtok *t = tok_of(tok);
+	struct mobj_key *x;
+	CK_OBJECT_HANDLE h = mt_secret(t, key, NULL);
+	struct rpc_arg a[] = { MT_U(t->s),
+			       MT_M(mech->type, mech->param, mech->param_len),
+			       MT_U(0) };
+	struct rpc_arg b[] = { MT_U(t->s), MT_AY(in, in_len),
+			       MT_AY(sig, sig_len) };
+	struct mlink_reply r;
+	CK_RV rv = CKR_OK;
+	int e;
+
+	if (!h && (x = mt_key(t, key, NULL)))
+		h = x->pub;
+	if (!h)
+		return TK_ERR_NOT_FOUND;
+	a[2].ulong = h;
+	/* The init and the call in one round trip. */
+	e = mt_call_init(t, RPC_C_VerifyInit, a, MT_N(a), RPC_C_Verify, b,
+			 MT_N(b), &r, &rv);
+	if (e == 0)
+		e = mt_err(rv);
+	mlink_reply_clear(&r);
+	return e;
+}
+
+/* The module's RNG, in pieces: one call's answer never makes the helper
+ * (or the link) hold more than MT_RANDOM_PIECE bytes, whatever a client
+ * asks for. */
+#define MT_RANDOM_PIECE 4096
+
+static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
+{
+	struct mtok *t = tok_of(tok);
+	int e = 0;
+
+	while (len && !e) {
+		CK_ULONG n = len < MT_RANDOM_PIECE ? len : MT_RANDOM_PIECE;
+		struct rpc_arg a[] = { MT_U(t->s), MT_FY(n) };
+		struct mlink_reply r;
+		CK_ULONG got = n;
+		CK_RV rv = CKR_OK;
+
+		if ((e = mt_call(t, RPC_C_GenerateRandom, a, MT_N(a), &r,
+				 &rv)) == 0 &&
+		    (e = mt_err(rv)) == 0 &&
+		    (e = mt_err(mlink_out_bytes(
+			 r.msg.nargs ? &r.msg.args[0] : NULL, out, &got))) ==
+			0 &&
+		    got != n)
+			e = TK_ERR_INVALID; /* a short answer is no answer */
+		mlink_reply_clear(&r);
+		out += n;
+		len -= n;
+	}
+	return e;
+}
+
 /* ECDH into a session secret the module lets us read, then gone. */
 static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 		      size_t peer_len, uint8_t *out, size_t *out_len)
@@ -810,6 +874,8 @@ static const struct tk_token_ops mt_ops = {
 	.set_pin = tok_set_pin,
 	.init_pin = tok_init_pin,
 	.reset = tok_reset,
+	.verify = tok_verify,
+	.random = tok_random,
 };
 
 /* ---- open ---- */

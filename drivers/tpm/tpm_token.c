@@ -721,6 +721,27 @@ static int tok_delete_data(struct tk_token *tok, uint32_t handle)
 	return tpm_obj_remove(t, o);
 }
 
+/* TPM2_GetRandom (32 bytes a command, tpm_random), a piece at a time so
+ * one large request does not hold the TPM from every other caller. */
+#define TPM_RANDOM_PIECE 1024
+
+static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
+{
+	struct tpm_tok *t = tok_of(tok);
+	int r = 0;
+
+	while (len && r == 0) {
+		size_t n = len < TPM_RANDOM_PIECE ? len : TPM_RANDOM_PIECE;
+
+		if ((r = io_begin(t)) < 0)
+			break;
+		r = io_end(t, tpm_random(t->drv->ctx, out, n));
+		out += n;
+		len -= n;
+	}
+	return r;
+}
+
 static const struct tk_token_ops tok_ops = {
 	.close = tok_close,
 	.info = tok_info,
@@ -742,6 +763,7 @@ static const struct tk_token_ops tok_ops = {
 	.set_pin = tok_set_pin,
 	.init_pin = tok_init_pin,
 	.reset = tok_reset,
+	.random = tok_random,
 };
 
 /* A stable serial: the first 16 hex digits of SHA-256 over a random

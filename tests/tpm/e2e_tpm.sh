@@ -158,6 +158,13 @@ run_ok "the TPM decrypts it (RSA-PKCS-OAEP)" "${p11[@]}" --login --pin 123456 --
 	-i "$T/enc" -o "$T/dec"
 check "the plaintext comes back" cmp -s "$T/plain" "$T/dec"
 
+# C_GenerateRandom from the TPM (TPM2_GetRandom, in pieces)
+run_ok "C_GenerateRandom: 3000 bytes from the TPM" "${p11[@]}" --generate-random 3000 \
+	-o "$T/rnd1"
+run_ok "C_GenerateRandom again" "${p11[@]}" --generate-random 3000 -o "$T/rnd2"
+check "3000 bytes each" test "$(stat -c %s "$T/rnd1")" = 3000 -a "$(stat -c %s "$T/rnd2")" = 3000
+check "that differ" bash -c "! cmp -s '$T/rnd1' '$T/rnd2'"
+
 # ECDH with the EC key, against openssl's side of it (p11-kit 0.24's
 # client has no serializer for CK_ECDH1_DERIVE_PARAMS: a newer one, built
 # by scripts/p11kit-clients.sh, when there).

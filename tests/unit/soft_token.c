@@ -3,6 +3,7 @@
 #include "drv_setpin.h"
 #include "p11.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <openssl/core_names.h>
 #include <openssl/hmac.h>
 #include <openssl/param_build.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -835,6 +837,35 @@ static int tok_delete_data(struct tk_token *tok, uint32_t handle)
 	return TK_ERR_DENIED;
 }
 
+/* A whole verification: the secret key's HMAC, compared here. */
+static int tok_verify(struct tk_token *tok, uint32_t handle,
+		      const struct tk_mech_arg *mech, const uint8_t *in,
+		      size_t len, const uint8_t *sig, size_t sig_len)
+{
+	struct soft_tok *t = (struct soft_tok *)tok;
+	uint8_t mac[32];
+	unsigned int n = sizeof(mac);
+
+	soft_stats.verify++;
+	if (mech->type != CKM_SHA256_HMAC || handle != SOFT_SECRET)
+		return TK_ERR_UNSUPPORTED;
+	if (!t->verified)
+		return TK_ERR_AUTH_REQUIRED;
+	if (!HMAC(EVP_sha256(), soft_secret_value, 32, in, len, mac, &n))
+		return TK_ERR_CRYPTO;
+	return sig_len == n && CRYPTO_memcmp(mac, sig, n) == 0
+		   ? 0
+		   : TK_ERR_SIGNATURE;
+}
+
+static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
+{
+	(void)tok;
+	soft_stats.random++;
+	return len > INT_MAX || RAND_bytes(out, (int)len) != 1 ? TK_ERR_CRYPTO
+							       : 0;
+}
+
 static const struct tk_token_ops tok_ops = {
 	.close = tok_close,
 	.info = tok_info,
@@ -861,7 +892,11 @@ static const struct tk_token_ops tok_ops = {
 	.init_pin = tok_init_pin,
 	.reset = tok_reset,
 	.discover = tok_discover,
+	.verify = tok_verify,
 };
+
+/* The same with an RNG (soft_control.rng). */
+static struct tk_token_ops tok_ops_rng;
 
 EVP_PKEY *soft_key(int n)
 {
@@ -925,7 +960,11 @@ static int drv_open(struct tk_driver *drv, const char *device,
 	struct soft_tok *t = calloc(1, sizeof(*t));
 
 	soft_stats.open++;
-	t->tok.ops = &tok_ops;
+	if (soft_control.rng) { /* written only for tests that ask */
+		tok_ops_rng = tok_ops;
+		tok_ops_rng.random = tok_random;
+	}
+	t->tok.ops = soft_control.rng ? &tok_ops_rng : &tok_ops;
 	t->tries = soft_control.pin_tries_left;
 	t->puk_tries = 3;
 	t->next_handle = 1;

@@ -43,6 +43,7 @@ struct soft_stats {
 	unsigned long whole_mech; /* the last one */
 	unsigned discover_what;   /* of the last discover() */
 	struct tk_id discover_id;
+	int verify, random; /* verify() and random() calls */
 };
 
 extern struct soft_stats soft_stats;
@@ -57,6 +58,9 @@ struct soft_control {
 	 * discover and load_private start, with the op's name: a slow card. */
 	void (*card_hook)(const char *op);
 	bool discover_fails; /* discover() fails (TK_ERR_TRANSPORT) */
+	/* Set before open: the token has random(). Not reset by
+	 * soft_reset_all(): a test sets it before p11_up, clears it after. */
+	bool rng;
 };
 extern struct soft_control soft_control;
 

@@ -190,6 +190,134 @@ static void test_so_login_model(void **state)
 	    fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "654321", 6), CKR_OK);
 }
 
+/* MACs verified by the driver (not on the host); multi-part MACs and
+ * RSA encryption and decryption collected by the front end and run once at
+ * Final; the 1 MiB cap of what one operation may collect. */
+static void test_mac_verify_multipart(void **state)
+{
+	CK_SESSION_HANDLE s = p11_open(true);
+	CK_OBJECT_HANDLE k = p11_find(s, CKO_SECRET_KEY, SOFT_SECRET);
+	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_MECHANISM rsa = { CKM_RSA_PKCS, NULL, 0 };
+	CK_BYTE mac[64], want[32], ct[256], pt[256], *big;
+	CK_ULONG n = 0;
+	unsigned wl = 0;
+	int calls;
+
+	(void)state;
+	assert_non_null(
+	    HMAC(EVP_sha256(), soft_secret_value, 32, msg, MSGLEN, want, &wl));
+	/* multi-part sign: the size query is the MAC's, one driver call */
+	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
+	assert_int_equal(fl->C_SignUpdate(s, (CK_BYTE_PTR)msg, 7), CKR_OK);
+	assert_int_equal(fl->C_SignUpdate(s, NULL, 0), CKR_OK);
+	assert_int_equal(fl->C_SignUpdate(s, (CK_BYTE_PTR)msg + 7, MSGLEN - 7),
+			 CKR_OK);
+	assert_int_equal(fl->C_SignFinal(s, NULL, &n), CKR_OK);
+	assert_int_equal(n, 32);
+	n = sizeof(mac);
+	assert_int_equal(fl->C_SignFinal(s, mac, &n), CKR_OK);
+	assert_int_equal(n, 32);
+	assert_memory_equal(mac, want, 32);
+	assert_int_equal(soft_stats.sign_whole, 1);
+	/* verify: the driver's, single- and multi-part */
+	assert_int_equal(fl->C_VerifyInit(s, &m, k), CKR_OK);
+	assert_int_equal(fl->C_Verify(s, (CK_BYTE_PTR)msg, MSGLEN, want, 32),
+			 CKR_OK);
+	assert_int_equal(soft_stats.verify, 1);
+	want[31] ^= 1;
+	assert_int_equal(fl->C_VerifyInit(s, &m, k), CKR_OK);
+	assert_int_equal(fl->C_Verify(s, (CK_BYTE_PTR)msg, MSGLEN, want, 32),
+			 CKR_SIGNATURE_INVALID);
+	want[31] ^= 1;
+	assert_int_equal(fl->C_VerifyInit(s, &m, k), CKR_OK);
+	assert_int_equal(fl->C_VerifyUpdate(s, (CK_BYTE_PTR)msg, 3), CKR_OK);
+	assert_int_equal(
+	    fl->C_VerifyUpdate(s, (CK_BYTE_PTR)msg + 3, MSGLEN - 3), CKR_OK);
+	assert_int_equal(fl->C_VerifyFinal(s, want, 32), CKR_OK);
+	assert_int_equal(soft_stats.verify, 3);
+	/* beyond the cap: refused, the operation over, no driver call */
+	big = calloc(1, 600 << 10);
+	assert_non_null(big);
+	calls = soft_stats.sign_whole;
+	assert_int_equal(fl->C_SignInit(s, &m, k), CKR_OK);
+	assert_int_equal(fl->C_SignUpdate(s, big, 600 << 10), CKR_OK);
+	assert_int_equal(fl->C_SignUpdate(s, big, 600 << 10),
+			 CKR_DATA_LEN_RANGE);
+	n = sizeof(mac);
+	assert_int_equal(fl->C_SignFinal(s, mac, &n),
+			 CKR_OPERATION_NOT_INITIALIZED);
+	assert_int_equal(soft_stats.sign_whole, calls);
+	free(big);
+	/* RSA encryption (host) and decryption (token) in parts; a size
+	 * query of Update collects nothing */
+	assert_int_equal(
+	    fl->C_EncryptInit(s, &rsa, p11_find(s, CKO_PUBLIC_KEY, 1)), CKR_OK);
+	n = 0;
+	assert_int_equal(fl->C_EncryptUpdate(s, (CK_BYTE_PTR)msg, 5, NULL, &n),
+			 CKR_OK);
+	assert_int_equal(n, 0);
+	for (size_t i = 0; i < MSGLEN; i += 10) {
+		n = sizeof(ct);
+		assert_int_equal(fl->C_EncryptUpdate(
+				     s, (CK_BYTE_PTR)msg + i,
+				     MSGLEN - i < 10 ? MSGLEN - i : 10, ct, &n),
+				 CKR_OK);
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(fl->C_Encrypt(s, (CK_BYTE_PTR)msg, 1, ct, &n),
+			 CKR_OPERATION_ACTIVE);
+	n = 0;
+	assert_int_equal(fl->C_EncryptFinal(s, NULL, &n), CKR_OK);
+	assert_int_equal(n, 256);
+	assert_int_equal(fl->C_EncryptFinal(s, ct, &n), CKR_OK);
+	assert_int_equal(n, 256);
+	assert_int_equal(
+	    fl->C_DecryptInit(s, &rsa, p11_find(s, CKO_PRIVATE_KEY, 1)),
+	    CKR_OK);
+	n = sizeof(pt);
+	assert_int_equal(fl->C_DecryptUpdate(s, ct, 100, pt, &n), CKR_OK);
+	assert_int_equal(n, 0);
+	n = sizeof(pt);
+	assert_int_equal(fl->C_DecryptUpdate(s, ct + 100, 156, pt, &n), CKR_OK);
+	n = 4;
+	assert_int_equal(fl->C_DecryptFinal(s, pt, &n), CKR_BUFFER_TOO_SMALL);
+	assert_int_equal(n, MSGLEN);
+	n = sizeof(pt);
+	assert_int_equal(fl->C_DecryptFinal(s, pt, &n), CKR_OK);
+	assert_int_equal(n, MSGLEN);
+	assert_memory_equal(pt, msg, MSGLEN);
+	assert_int_equal(soft_stats.decrypt, 1);
+}
+
+/* The token's RNG; seeds are refused (a shared RNG). */
+static void test_random(void **state)
+{
+	CK_SESSION_HANDLE s = p11_open(false);
+	CK_BYTE a[48] = { 0 }, b[48] = { 0 }, seed[4] = { 0 };
+
+	(void)state;
+	assert_int_equal(fl->C_GenerateRandom(s, a, sizeof(a)), CKR_OK);
+	assert_int_equal(fl->C_GenerateRandom(s, b, sizeof(b)), CKR_OK);
+	assert_memory_not_equal(a, b, sizeof(a));
+	assert_int_equal(soft_stats.random, 2);
+	assert_int_equal(fl->C_GenerateRandom(s, NULL, 8), CKR_ARGUMENTS_BAD);
+	assert_int_equal(fl->C_SeedRandom(s, seed, sizeof(seed)),
+			 CKR_RANDOM_SEED_NOT_SUPPORTED);
+}
+
+static int p11_up_rng(void **state)
+{
+	soft_control.rng = true;
+	return p11_up(state);
+}
+
+static int p11_down_rng(void **state)
+{
+	soft_control.rng = false;
+	return p11_down(state);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +327,10 @@ int main(void)
 						p11_down),
 		cmocka_unit_test_setup_teardown(test_secret_key, p11_up,
 						p11_down),
+		cmocka_unit_test_setup_teardown(test_mac_verify_multipart,
+						p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_random, p11_up_rng,
+						p11_down_rng),
 		cmocka_unit_test_setup_teardown(test_so_login_model, p11_up,
 						p11_down),
 	};
