@@ -36,7 +36,7 @@ static CK_RV admin_rv(struct fe_slot *slot, int r)
 }
 
 /* Writes need a read/write session of an app logged in as SO. */
-static CK_RV admin_check(struct app *app, struct session *s)
+CK_RV admin_check(struct app *app, struct session *s)
 {
 	struct tk_token_info ti;
 	CK_USER_TYPE u = app_user(app, s->slot);
@@ -54,14 +54,14 @@ static CK_RV admin_check(struct app *app, struct session *s)
 /* The card half of an admin call: with s busy and app->lock dropped (the
  * app's other sessions go on), then the card lock; the token must still
  * be the session's. admin_card_unlock after, whatever this answered. */
-static bool admin_card_lock(struct app *app, struct session *s)
+bool admin_card_lock(struct app *app, struct session *s)
 {
 	session_run(app, s);
 	slot_card_lock(s->slot);
 	return s->slot->tok && s->slot->epoch == s->epoch;
 }
 
-static void admin_card_unlock(struct app *app, struct session *s)
+void admin_card_unlock(struct app *app, struct session *s)
 {
 	slot_card_unlock(s->slot);
 	session_done(app, s);
@@ -180,7 +180,7 @@ static CK_RV gen_token(struct session *s, const struct tk_id *id,
 }
 
 /* A template as the driver takes it (tk_attr), into out (room n). */
-static void tmpl_to_tk(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_attr *out)
+void tmpl_to_tk(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_attr *out)
 {
 	for (CK_ULONG i = 0; i < n; i++)
 		out[i] =
@@ -437,6 +437,10 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
+	if (objw_takes_templates(s->slot)) { /* a module: every class */
+		rv = objw_create(app, s, pTemplate, ulCount, phObject);
+		goto out;
+	}
 	if ((rv = tmpl_get_bool(pTemplate, ulCount, CKA_TOKEN, &token,
 				&found)) != CKR_OK)
 		goto out;
@@ -481,19 +485,25 @@ static bool destroy_allowed(const struct tk_token_ops *ops, enum obj_kind kind)
 {
 	return (kind == OBJ_CERT && ops->delete_cert) ||
 	       (kind == OBJ_PRIV && ops->delete_key) ||
-	       (kind == OBJ_DATA && ops->delete_data);
+	       (kind == OBJ_DATA && ops->delete_data) || ops->destroy;
 }
 
 /* The card lock held, the token the session's (so destroy_allowed still
- * holds): deletes what kind and handle name. */
+ * holds): deletes what kind and handle name; one object alone (a session
+ * object: destroy()) when one says so. */
 static int destroy_token(struct tk_token *tok, enum obj_kind kind,
-			 uint32_t handle)
+			 uint32_t handle, bool one)
 {
-	if (kind == OBJ_CERT)
-		return tok->ops->delete_cert(tok, handle);
-	if (kind == OBJ_PRIV)
-		return tok->ops->delete_key(tok, handle);
-	return tok->ops->delete_data(tok, handle);
+	const struct tk_token_ops *ops = tok->ops;
+
+	if (kind == OBJ_CERT && ops->delete_cert && !one)
+		return ops->delete_cert(tok, handle);
+	if (kind == OBJ_PRIV && ops->delete_key && !one)
+		return ops->delete_key(tok, handle);
+	if (kind == OBJ_DATA && ops->delete_data && !one)
+		return ops->delete_data(tok, handle);
+	return ops->destroy ? ops->destroy(tok, (enum tk_obj_kind)kind, handle)
+			    : TK_ERR_UNSUPPORTED;
 }
 
 CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
@@ -501,7 +511,7 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 {
 	struct obj_view v;
 	struct session *s;
-	bool session_obj = false;
+	bool session_obj = false, in_token = false;
 	CK_RV rv;
 	int r;
 
@@ -509,9 +519,12 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 	/* What the handle names, from the cache; the card after. */
 	pthread_mutex_lock(&s->slot->lock);
 	rv = obj_view(app, s, hObject, &v);
-	if (rv == CKR_OK)
+	if (rv == CKR_OK) {
 		session_obj = v.secret != NULL;
-	if (rv == CKR_OK && !session_obj)
+		/* the app's own session object in the token: no write */
+		in_token = obj_is_session(&v);
+	}
+	if (rv == CKR_OK && !session_obj && !in_token)
 		rv = admin_check(app, s);
 	if (rv == CKR_OK && !session_obj &&
 	    (!s->slot->tok || !destroy_allowed(s->slot->tok->ops, v.kind)))
@@ -521,7 +534,8 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out; /* a session object: just forget it */
 	if (!admin_card_lock(app, s))
 		rv = CKR_DEVICE_REMOVED;
-	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle)) < 0)
+	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle,
+				   in_token)) < 0)
 		rv = slot_rv(s->slot, r);
 	admin_card_unlock(app, s);
 out:

@@ -810,6 +810,12 @@ static const struct tk_token_ops mt_ops = {
 	.set_pin = tok_set_pin,
 	.init_pin = tok_init_pin,
 	.reset = tok_reset,
+	.create_tmpl = mt_create_tmpl,
+	.copy = mt_copy,
+	.set_attrs = mt_set_attrs,
+	.wrap = mt_wrap,
+	.unwrap = mt_unwrap,
+	.destroy = mt_destroy,
 };
 
 /* ---- open ---- */
