@@ -149,8 +149,8 @@ struct tk_token_info {
 	 * CKF_USER_PIN_INITIALIZED). False (PIV, modules): both are set. */
 	bool uninitialised;
 	bool user_pin_unset;
-	uint32_t caps;         /* TK_CAP_* */
-	uint32_t login;        /* TK_LOGIN_* */
+	uint32_t caps;  /* TK_CAP_* */
+	uint32_t login; /* TK_LOGIN_* */
 };
 
 /* One private key the token holds, with its public key and certificate
@@ -445,8 +445,9 @@ struct tk_token_ops {
 	 * secret or private key), with the template's attributes. */
 	int (*unwrap)(struct tk_token *tok, const struct tk_mech_arg *mech,
 		      enum tk_obj_kind ukind, uint32_t unwrapping,
-		      const uint8_t *in, size_t in_len, const struct tk_attr *tmpl,
-		      size_t n, enum tk_obj_kind *kind, uint32_t *handle);
+		      const uint8_t *in, size_t in_len,
+		      const struct tk_attr *tmpl, size_t n,
+		      enum tk_obj_kind *kind, uint32_t *handle);
 	/* Destroys one object (of a tk_key, only the part kind names). */
 	int (*destroy)(struct tk_token *tok, enum tk_obj_kind kind,
 		       uint32_t handle);

@@ -534,8 +534,8 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out; /* a session object: just forget it */
 	if (!admin_card_lock(app, s))
 		rv = CKR_DEVICE_REMOVED;
-	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle,
-				   in_token)) < 0)
+	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle, in_token)) <
+		 0)
 		rv = slot_rv(s->slot, r);
 	admin_card_unlock(app, s);
 out:

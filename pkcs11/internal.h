@@ -477,8 +477,8 @@ void obj_drop(struct app *app, CK_OBJECT_HANDLE h);
 void obj_drop_session(struct app *app, CK_SESSION_HANDLE owner);
 /* obj_handle for a session object the driver made for session s (in the
  * token: CKA_TOKEN false): only s's app sees it, until s closes. */
-CK_OBJECT_HANDLE obj_own(struct app *app, struct session *s,
-			 enum obj_kind kind, uint32_t ident);
+CK_OBJECT_HANDLE obj_own(struct app *app, struct session *s, enum obj_kind kind,
+			 uint32_t ident);
 /* Whether v is a session object in the token (the driver's session flag). */
 bool obj_is_session(const struct obj_view *v);
 /* slot->lock held: the same for the token's object (kind, ident). */

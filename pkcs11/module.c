@@ -359,8 +359,8 @@ T(C_WrapKey,
 T(C_UnwrapKey,
   (SH h, CK_MECHANISM_PTR m, OH u, CK_BYTE_PTR w, CK_ULONG wl,
    CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k),
-  (app, h, m, u, w, wl, t, n, k),
-  (U(h), MECH(m), U(u), B(w, wl), TMPL(t, n)), (OUTU(k)))
+  (app, h, m, u, w, wl, t, n, k), (U(h), MECH(m), U(u), B(w, wl), TMPL(t, n)),
+  (OUTU(k)))
 T(C_DeriveKey,
   (SH h, CK_MECHANISM_PTR m, OH b, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k),
   (app, h, m, b, t, n, k), (U(h), MECH(m), U(b), TMPL(t, n)), (OUTU(k)))

@@ -94,8 +94,8 @@ void obj_drop(struct app *app, CK_OBJECT_HANDLE h)
 	}
 }
 
-CK_OBJECT_HANDLE obj_own(struct app *app, struct session *s,
-			 enum obj_kind kind, uint32_t ident)
+CK_OBJECT_HANDLE obj_own(struct app *app, struct session *s, enum obj_kind kind,
+			 uint32_t ident)
 {
 	CK_OBJECT_HANDLE h = obj_handle(app, s->slot, kind, ident);
 	struct objref *r = h ? obj_ref(app, h) : NULL;
@@ -228,8 +228,8 @@ bool obj_is_session(const struct obj_view *v)
 
 /* Whether a session of app made the token's session object (kind, ident)
  * (obj_own), and has not closed since. */
-static bool obj_owned(struct app *app, struct fe_slot *slot,
-		      enum obj_kind kind, uint32_t ident)
+static bool obj_owned(struct app *app, struct fe_slot *slot, enum obj_kind kind,
+		      uint32_t ident)
 {
 	uint64_t epoch = slot_epoch(slot);
 
@@ -248,11 +248,11 @@ static bool obj_owned(struct app *app, struct fe_slot *slot,
  * PKCS#11 wants: other apps neither see nor use it. */
 static bool obj_owner_allows(struct app *app, const struct obj_view *v)
 {
-	return !obj_is_session(v) || obj_owned(app, v->slot, v->kind, v->handle);
+	return !obj_is_session(v) ||
+	       obj_owned(app, v->slot, v->kind, v->handle);
 }
 
-bool obj_token_session(struct fe_slot *slot, enum obj_kind kind,
-		       uint32_t ident)
+bool obj_token_session(struct fe_slot *slot, enum obj_kind kind, uint32_t ident)
 {
 	struct obj_view v;
 

@@ -27,7 +27,8 @@ bool objw_takes_templates(struct fe_slot *slot)
  * is without CKA_TOKEN; priv the same for CKA_PRIVATE (-1: the device
  * decides, so some login is needed). */
 static CK_RV objw_access(struct app *app, struct session *s,
-			 const CK_ATTRIBUTE *t, CK_ULONG n, bool token, int priv)
+			 const CK_ATTRIBUTE *t, CK_ULONG n, bool token,
+			 int priv)
 {
 	CK_USER_TYPE u = app_user(app, s->slot);
 	bool v, found;
@@ -117,8 +118,12 @@ static CK_RV objw_make(struct app *app, struct session *s,
 					       : CKR_TEMPLATE_INCOMPLETE,
 			     q->call == W_UNWRAP ? CKR_WRAPPED_KEY_INVALID
 						 : CKR_TEMPLATE_INCONSISTENT);
+		/* a mechanism the device does not unwrap with */
+		if (q->call == W_UNWRAP && r == TK_ERR_UNSUPPORTED)
+			rv = CKR_MECHANISM_INVALID;
 	} else {
-		session = obj_token_session(s->slot, (enum obj_kind)kind, ident);
+		session =
+		    obj_token_session(s->slot, (enum obj_kind)kind, ident);
 	}
 	admin_card_unlock(app, s);
 	free(a);
@@ -182,9 +187,8 @@ CK_RV fe_C_CopyObject(struct app *app, CK_SESSION_HANDLE hSession,
 	}
 	pthread_mutex_unlock(&s->slot->lock);
 	/* the copy is what the source is unless the template says */
-	if (rv == CKR_OK &&
-	    (rv = objw_access(app, s, pTemplate, ulCount, token, priv)) ==
-		CKR_OK)
+	if (rv == CKR_OK && (rv = objw_access(app, s, pTemplate, ulCount, token,
+					      priv)) == CKR_OK)
 		rv = objw_make(app, s, &q, phNewObject);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
@@ -223,9 +227,9 @@ CK_RV fe_C_SetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
 	tmpl_to_tk(pTemplate, ulCount, a);
 	if (!admin_card_lock(app, s))
 		rv = CKR_DEVICE_REMOVED;
-	else if ((r = s->slot->tok->ops->set_attrs(
-		      s->slot->tok, (enum tk_obj_kind)v.kind, v.handle, a,
-		      ulCount)) < 0)
+	else if ((r = s->slot->tok->ops->set_attrs(s->slot->tok,
+						   (enum tk_obj_kind)v.kind,
+						   v.handle, a, ulCount)) < 0)
 		rv = objw_rv(s->slot, r, CKR_OBJECT_HANDLE_INVALID,
 			     CKR_TEMPLATE_INCONSISTENT);
 	admin_card_unlock(app, s);
@@ -277,8 +281,7 @@ CK_RV fe_C_WrapKey(struct app *app, CK_SESSION_HANDLE hSession,
 	pthread_mutex_unlock(&s->slot->lock);
 	if (rv != CKR_OK)
 		goto out;
-	m = (struct tk_mech_arg){ pMechanism->mechanism,
-				  pMechanism->pParameter,
+	m = (struct tk_mech_arg){ pMechanism->mechanism, pMechanism->pParameter,
 				  pMechanism->ulParameterLen };
 	len = pWrappedKey ? *pulWrappedKeyLen : 0;
 	if (!admin_card_lock(app, s))
@@ -287,8 +290,9 @@ CK_RV fe_C_WrapKey(struct app *app, CK_SESSION_HANDLE hSession,
 		      s->slot->tok, &m, (enum tk_obj_kind)wv.kind, wv.handle,
 		      (enum tk_obj_kind)kv.kind, kv.handle, pWrappedKey,
 		      &len)) < 0)
-		rv = r == TK_ERR_TOO_LARGE && pWrappedKey
-			 ? CKR_BUFFER_TOO_SMALL
+		rv = r == TK_ERR_TOO_LARGE && pWrappedKey ? CKR_BUFFER_TOO_SMALL
+		     : r == TK_ERR_UNSUPPORTED
+			 ? CKR_MECHANISM_INVALID
 			 : objw_rv(s->slot, r, CKR_KEY_HANDLE_INVALID,
 				   CKR_KEY_NOT_WRAPPABLE);
 	admin_card_unlock(app, s);

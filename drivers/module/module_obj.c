@@ -673,12 +673,14 @@ int mt_obj_module(struct mtok *t, enum tk_obj_kind kind, uint32_t handle,
 int mt_obj_name(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
 		uint32_t *handle)
 {
+	if (!h) /* a part a key does not have */
+		return TK_ERR_NOT_FOUND;
 	for (size_t i = 0; i < t->nkeys; i++) {
 		const struct mobj_key *x = &t->kx[i];
 
 		*handle = t->keys[i].handle;
-		*kind = x->priv == h  ? TK_OBJ_PRIVATE
-			: x->pub == h ? TK_OBJ_PUBLIC
+		*kind = x->priv == h   ? TK_OBJ_PRIVATE
+			: x->pub == h  ? TK_OBJ_PUBLIC
 			: x->cert == h ? TK_OBJ_CERT
 				       : 0;
 		if (*kind)

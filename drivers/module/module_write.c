@@ -21,7 +21,8 @@ static CK_ATTRIBUTE *attrs_of(const struct tk_attr *t, size_t n)
 	CK_ATTRIBUTE *a = calloc(n ? n : 1, sizeof(*a));
 
 	for (size_t i = 0; a && i < n; i++)
-		a[i] = (CK_ATTRIBUTE){ t[i].type, (void *)t[i].value, t[i].len };
+		a[i] =
+		    (CK_ATTRIBUTE){ t[i].type, (void *)t[i].value, t[i].len };
 	return a;
 }
 
@@ -43,6 +44,8 @@ static int named(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
 	struct rpc_arg a[] = { MT_U(t->s), MT_U(h) };
 	int e;
 
+	if (!h) /* names nothing (an empty part of a key would match) */
+		return TK_ERR_DEVICE;
 	if ((e = reread(t)) < 0)
 		return e;
 	if (mt_obj_name(t, h, kind, handle) == 0)
