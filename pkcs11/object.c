@@ -282,22 +282,9 @@ static void obj_destroy_in_token(const struct objref *o)
 			if (session & parts[i])
 				(void)tok->ops->destroy(
 				    tok, (enum tk_obj_kind)parts[i], o->ident);
-	} else if (o->kind == OBJ_SECRET) {
-		for (size_t i = 0; i < objs->nsecrets; i++)
-			if (objs->secrets[i].handle == o->ident &&
-			    objs->secrets[i].session) {
-				(void)tok->ops->destroy(tok, TK_OBJ_SECRET,
-							o->ident);
-				break;
-			}
-	} else if (o->kind == OBJ_DATA) {
-		for (size_t i = 0; i < objs->ndata; i++)
-			if (objs->data[i].handle == o->ident &&
-			    objs->data[i].session) {
-				(void)tok->ops->destroy(tok, TK_OBJ_DATA,
-							o->ident);
-				break;
-			}
+	} else if (obj_token_session(slot, o->kind, o->ident)) {
+		(void)tok->ops->destroy(tok, (enum tk_obj_kind)o->kind,
+					o->ident);
 	}
 out:
 	slot_card_unlock(slot);
