@@ -398,6 +398,22 @@ static void test_session_objects(void **state)
 	memcpy(label, "a-new", 5);
 	assert_int_equal(fe_C_SetAttributeValue(a, ha, key, &la, 1), CKR_OK);
 	assert_int_equal(find_label(a, ha, "a-new"), 1);
+	/* the driver names key parts by CKA_ID: a copy needs its own */
+	{
+		CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+		CK_ATTRIBUTE ft[] = { { CKA_CLASS, &pc, sizeof(pc) },
+				      { CKA_ID, (void *)key_id,
+					sizeof(key_id) } };
+		CK_OBJECT_HANDLE priv = 0, copy = 0;
+		CK_ULONG n = 0;
+
+		assert_int_equal(fe_C_FindObjectsInit(a, ha, ft, 2), CKR_OK);
+		assert_int_equal(fe_C_FindObjects(a, ha, &priv, 1, &n), CKR_OK);
+		assert_int_equal(fe_C_FindObjectsFinal(a, ha), CKR_OK);
+		assert_int_equal(n, 1);
+		assert_int_equal(fe_C_CopyObject(a, ha, priv, &la, 1, &copy),
+				 CKR_TEMPLATE_INCONSISTENT);
+	}
 	/* A's session goes: its objects leave the module */
 	assert_int_equal(fe_C_CloseSession(a, ha), CKR_OK);
 	assert_int_equal(module_session_secrets(slot), before);
