@@ -188,11 +188,12 @@ void tmpl_to_tk(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_attr *out)
 }
 
 /* The card lock held: a token that takes the application's templates
- * (generate_tmpl) gets them whole; pub NULL: a secret key's. */
+ * (generate_tmpl) gets them whole; pub NULL: a secret key's. *session:
+ * the key is a session object (CKA_TOKEN false), the session's (obj_own). */
 static CK_RV gen_token_tmpl(struct session *s, const struct tk_id *id,
 			    const CK_MECHANISM *m, const CK_ATTRIBUTE *pub,
 			    CK_ULONG npub, const CK_ATTRIBUTE *priv,
-			    CK_ULONG npriv, uint32_t *handle)
+			    CK_ULONG npriv, uint32_t *handle, bool *session)
 {
 	const struct tk_token_ops *ops = s->slot->tok->ops;
 	struct tk_mech_arg ma = { m->mechanism, m->pParameter,
@@ -210,8 +211,20 @@ static CK_RV gen_token_tmpl(struct session *s, const struct tk_id *id,
 	if ((r = ops->generate_tmpl(s->slot->tok, id, &ma, pub ? a : NULL, npub,
 				    a + npub, npriv, handle)) < 0)
 		rv = admin_rv(s->slot, r);
+	else
+		*session = obj_token_session(
+		    s->slot, pub ? OBJ_PRIV : OBJ_SECRET, *handle);
 	free(a);
 	return rv;
+}
+
+/* A new key's handle for the app: a session object's is the session's. */
+static CK_OBJECT_HANDLE gen_handle(struct app *app, struct session *s,
+				   enum obj_kind kind, uint32_t handle,
+				   bool session)
+{
+	return session ? obj_own(app, s, kind, handle)
+		       : obj_handle(app, s->slot, kind, handle);
 }
 
 CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
@@ -225,7 +238,7 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 	struct tk_id id, id2;
 	enum tk_alg alg = TK_ALG_NONE;
 	uint32_t handle = 0;
-	bool f1, f2, whole, locked;
+	bool f1, f2, whole, locked, session = false;
 	struct session *s;
 	CK_RV rv, rv_alg;
 
@@ -259,15 +272,15 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = rv_alg;
 	else if (whole && !pin && !touch)
 		rv = gen_token_tmpl(s, f1 ? &id : &id2, pMechanism, pPub, nPub,
-				    pPriv, nPriv, &handle);
+				    pPriv, nPriv, &handle, &session);
 	else if (whole)
 		rv = CKR_ATTRIBUTE_VALUE_INVALID; /* PIV policies */
 	else
 		rv = gen_token(s, f1 ? &id : &id2, alg, pin, touch, &handle);
 	admin_card_unlock(app, s);
 	if (rv == CKR_OK) {
-		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, handle);
-		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, handle);
+		*phPublicKey = gen_handle(app, s, OBJ_PUB, handle, session);
+		*phPrivateKey = gen_handle(app, s, OBJ_PRIV, handle, session);
 		if (!*phPublicKey || !*phPrivateKey)
 			rv = CKR_HOST_MEMORY;
 	}
@@ -286,7 +299,7 @@ CK_RV fe_C_GenerateKey(struct app *app, CK_SESSION_HANDLE hSession,
 	uint32_t handle = 0;
 	struct session *s;
 	struct tk_id id;
-	bool found;
+	bool found, session = false;
 	CK_RV rv;
 
 	if (!pMechanism || !phKey || tmpl_check(pTemplate, ulCount))
@@ -305,10 +318,10 @@ CK_RV fe_C_GenerateKey(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_MECHANISM_INVALID; /* PIV: no secret keys */
 	else
 		rv = gen_token_tmpl(s, &id, pMechanism, NULL, 0, pTemplate,
-				    ulCount, &handle);
+				    ulCount, &handle, &session);
 	admin_card_unlock(app, s);
 	if (rv == CKR_OK &&
-	    !(*phKey = obj_handle(app, s->slot, OBJ_SECRET, handle)))
+	    !(*phKey = gen_handle(app, s, OBJ_SECRET, handle, session)))
 		rv = CKR_HOST_MEMORY;
 out:
 	pthread_mutex_unlock(&app->lock);

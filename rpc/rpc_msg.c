@@ -455,10 +455,11 @@ enum rpc_write rpc_request_writes(const struct rpc_message *req)
 		return RPC_WRITE_NONE;
 	if (call->write == RPC_WRITE_NONE || call->token_arg < 0 ||
 	    (size_t)call->token_arg >= req->nargs ||
-	    /* a copy is what its source is (a token object, perhaps)
-	       unless the template says */
+	    /* without CKA_TOKEN a copy is what its source is (a token
+	       object, perhaps), and tokend generates token keys */
 	    tmpl_token(&req->args[call->token_arg],
-		       call->id == RPC_C_CopyObject))
+		       call->id == RPC_C_CopyObject ||
+			   call->id == RPC_C_GenerateKey))
 		return call->write;
 	return RPC_WRITE_NONE;
 }

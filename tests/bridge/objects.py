@@ -374,6 +374,12 @@ def do_readonly(pin):
     refused(rv_of(s.destroyObject, tok[0]), wp, "C_DestroyObject")
     raw = Raw().open(pin)
     refused(raw.copy(raw.find_label("aes-copy")[0], "ro-copy")[0], wp, "C_CopyObject without CKA_TOKEN")
+    gen = [(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_AES),
+           (PyKCS11.CKA_VALUE_LEN, 32), (PyKCS11.CKA_ID, b"\x77"), (PyKCS11.CKA_ENCRYPT, T)]
+    aes_gen = PyKCS11.Mechanism(PyKCS11.CKM_AES_KEY_GEN, None)
+    refused(rv_of(s.generateKey, gen, aes_gen), wp, "C_GenerateKey without CKA_TOKEN (tokend's keys are token keys)")
+    check(rv_of(s.generateKey, gen + [(PyKCS11.CKA_TOKEN, F)], aes_gen) == PyKCS11.CKR_OK,
+          "C_GenerateKey of a session key works")
     # what only the session sees is no write
     kek_v, key_v, iv = os.urandom(32), os.urandom(32), os.urandom(16)
     kek = s.createObject(aes_tmpl("ro-kek", kek_v, WRAP=T, UNWRAP=T))

@@ -6,8 +6,8 @@
  * its ECDSA signature checked with OpenSSL; the helper killed with SIGKILL
  * withdraws the tokens (sessions: CKR_DEVICE_REMOVED) and they come back.
  * Session objects made through the driver (C_CreateObject, C_UnwrapKey
- * after C_WrapKey with CKM_AES_KEY_WRAP_PAD) are A's alone and leave the
- * module with A's session. */
+ * after C_WrapKey with CKM_AES_KEY_WRAP_PAD, C_GenerateKey) are A's alone
+ * and leave the module with A's session. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -398,6 +398,25 @@ static void test_session_objects(void **state)
 	memcpy(label, "a-new", 5);
 	assert_int_equal(fe_C_SetAttributeValue(a, ha, key, &la, 1), CKR_OK);
 	assert_int_equal(find_label(a, ha, "a-new"), 1);
+	/* C_GenerateKey with CKA_TOKEN false: A's session key too */
+	{
+		CK_MECHANISM gm = { CKM_AES_KEY_GEN, NULL, 0 };
+		CK_ULONG vl = 32;
+		CK_BYTE gid[] = { 0x77 };
+		CK_ATTRIBUTE gt[] = { { CKA_TOKEN, &no, 1 },
+				      { CKA_VALUE_LEN, &vl, sizeof(vl) },
+				      { CKA_ID, gid, sizeof(gid) },
+				      { CKA_LABEL, "a-gen", 5 },
+				      { CKA_ENCRYPT, &yes, 1 } };
+		CK_OBJECT_HANDLE g = 0;
+
+		assert_int_equal(fe_C_GenerateKey(a, ha, &gm, gt, 5, &g),
+				 CKR_OK);
+		assert_int_equal(module_session_secrets(slot), before + 4);
+		ecb(a, ha, g, e1);
+		assert_int_equal(find_label(a, ha, "a-gen"), 1);
+		assert_int_equal(find_label(b, hb, "a-gen"), 0);
+	}
 	/* the driver names key parts by CKA_ID: a copy needs its own */
 	{
 		CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
