@@ -202,3 +202,39 @@ CK_RV srv_C_GenerateRandom(struct srv_call *c)
 	rv = fe_C_GenerateRandom(c->srv->app, srv_u(c, 0), out, len);
 	return srv_out_bytes(c, rv, out, len);
 }
+
+/* "uMuufy" -> "ay": audited as a use of the wrapped key. */
+CK_RV srv_C_WrapKey(struct srv_call *c)
+{
+	CK_MECHANISM_PTR mech = srv_mech(c, 1);
+	CK_BYTE_PTR out;
+	CK_ULONG len;
+	CK_RV rv;
+
+	if ((rv = srv_byte_buffer(c, 4, &out, &len)) != CKR_OK)
+		return rv;
+	rv = fe_C_WrapKey(c->srv->app, srv_u(c, 0), mech, srv_u(c, 2),
+			  srv_u(c, 3), out, &len);
+	if (out && rv != CKR_BUFFER_TOO_SMALL)
+		srv_audit_derive(c, srv_u(c, 0), mech, srv_u(c, 3), rv);
+	return srv_out_bytes(c, rv, out, len);
+}
+
+/* "uMuayaA" -> "u": audited as a use of the unwrapping key. */
+CK_RV srv_C_UnwrapKey(struct srv_call *c)
+{
+	const struct rpc_arg *t = &c->req.args[4];
+	CK_MECHANISM_PTR mech = srv_mech(c, 1);
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_BYTE_PTR in;
+	CK_ULONG in_len;
+	CK_RV rv;
+
+	in = srv_bytes(c, 3, &in_len);
+	rv = fe_C_UnwrapKey(c->srv->app, srv_u(c, 0), mech, srv_u(c, 2), in,
+			    in_len, t->attrs.v, t->attrs.count, &h);
+	srv_audit_derive(c, srv_u(c, 0), mech, srv_u(c, 2), rv);
+	if (rv == CKR_OK)
+		srv_out_ulong(c, h);
+	return rv;
+}

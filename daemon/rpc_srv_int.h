@@ -146,6 +146,9 @@ CK_RV srv_C_Logout(struct srv_call *c);
 /* ---- rpc_srv_object.c ---- */
 CK_RV srv_C_CreateObject(struct srv_call *c);
 CK_RV srv_C_DestroyObject(struct srv_call *c);
+CK_RV srv_C_CopyObject(struct srv_call *c);
+CK_RV srv_C_SetAttributeValue(struct srv_call *c);
+
 CK_RV srv_C_GetObjectSize(struct srv_call *c);
 CK_RV srv_C_GetAttributeValue(struct srv_call *c);
 CK_RV srv_C_FindObjectsInit(struct srv_call *c);
@@ -179,5 +182,7 @@ CK_RV srv_C_VerifyUpdate(struct srv_call *c);
 CK_RV srv_C_VerifyFinal(struct srv_call *c);
 CK_RV srv_C_SeedRandom(struct srv_call *c);
 CK_RV srv_C_GenerateRandom(struct srv_call *c);
+CK_RV srv_C_WrapKey(struct srv_call *c);
+CK_RV srv_C_UnwrapKey(struct srv_call *c);
 
 #endif

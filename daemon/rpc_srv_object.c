@@ -25,6 +25,29 @@ CK_RV srv_C_DestroyObject(struct srv_call *c)
 	return fe_C_DestroyObject(c->srv->app, srv_u(c, 0), srv_u(c, 1));
 }
 
+/* "uuaA" -> "u" */
+CK_RV srv_C_CopyObject(struct srv_call *c)
+{
+	const struct rpc_arg *t = &c->req.args[2];
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_RV rv;
+
+	rv = fe_C_CopyObject(c->srv->app, srv_u(c, 0), srv_u(c, 1), t->attrs.v,
+			     t->attrs.count, &h);
+	if (rv == CKR_OK)
+		srv_out_ulong(c, h);
+	return rv;
+}
+
+/* "uuaA" -> "" */
+CK_RV srv_C_SetAttributeValue(struct srv_call *c)
+{
+	const struct rpc_arg *t = &c->req.args[2];
+
+	return fe_C_SetAttributeValue(c->srv->app, srv_u(c, 0), srv_u(c, 1),
+				      t->attrs.v, t->attrs.count);
+}
+
 CK_RV srv_C_GetObjectSize(struct srv_call *c)
 {
 	CK_ULONG size = 0;

@@ -149,8 +149,8 @@ struct tk_token_info {
 	 * CKF_USER_PIN_INITIALIZED). False (PIV, modules): both are set. */
 	bool uninitialised;
 	bool user_pin_unset;
-	uint32_t caps;         /* TK_CAP_* */
-	uint32_t login;        /* TK_LOGIN_* */
+	uint32_t caps;  /* TK_CAP_* */
+	uint32_t login; /* TK_LOGIN_* */
 };
 
 /* One private key the token holds, with its public key and certificate
@@ -171,6 +171,10 @@ struct tk_key {
 	bool generated; /* on the device (attestable); false: imported or
 			   unknown */
 	bool cert_only; /* only the certificate is an object (PIV: F9) */
+	/* TK_OBJ_PRIVATE|PUBLIC|CERT: the parts that are session objects
+	 * (CKA_TOKEN false, made through create_tmpl and the like below);
+	 * the front end shows them only to the application that made them. */
+	uint8_t session;
 };
 
 /* A secret key (CKO_SECRET_KEY) the token holds; its value never leaves. */
@@ -183,6 +187,7 @@ struct tk_secret_key {
 	unsigned long usage;    /* CKF_SIGN|CKF_VERIFY|CKF_ENCRYPT|... */
 	bool private;           /* usable and visible only after login */
 	bool generated;
+	bool session; /* a session object (see tk_key.session) */
 };
 
 /* A data object (CKO_DATA). */
@@ -195,6 +200,7 @@ struct tk_data {
 	uint8_t *value;
 	size_t len;
 	bool private; /* readable only after login */
+	bool session; /* a session object (see tk_key.session) */
 };
 
 /* The token's objects. Owned by the driver; valid until the next call that
@@ -413,6 +419,49 @@ struct tk_token_ops {
 	 * driver asks the device in pieces of a size it bounds. Without it:
 	 * CKR_RANDOM_NO_RNG. */
 	int (*random)(struct tk_token *tok, uint8_t *out, size_t len);
+	/* Objects as the application describes them (a module: all of it
+	 * passes through). All optional; without them the front end answers
+	 * as before (create_data, write_cert, import_key; no copy, no
+	 * attribute changes, no wrapping). Objects are named by kind and
+	 * handle as objects() shows them (a tk_key's parts by kind); a new
+	 * object's kind and handle are those objects() shows right after the
+	 * call. Templates go to the device as given, CKA_TOKEN included: a
+	 * session object (CKA_TOKEN false) is flagged session in objects()
+	 * and lives until destroy() (the front end decides whose it is and
+	 * when it goes). Errors: TK_ERR_NOT_FOUND for an object that is
+	 * gone, template errors as create_data's (TK_ERR_ARG a value the
+	 * device refused, TK_ERR_INVALID inconsistent), TK_ERR_AUTH_REQUIRED
+	 * when the device wants a login, TK_ERR_DENIED when it refuses (an
+	 * attribute it does not let change). The front end checks access
+	 * (the application's login and session) before calling. */
+	/* C_CreateObject of any class. */
+	int (*create_tmpl)(struct tk_token *tok, const struct tk_attr *tmpl,
+			   size_t n, enum tk_obj_kind *kind, uint32_t *handle);
+	/* C_CopyObject: the object with tmpl's attributes changed. */
+	int (*copy)(struct tk_token *tok, enum tk_obj_kind kind,
+		    uint32_t handle, const struct tk_attr *tmpl, size_t n,
+		    enum tk_obj_kind *new_kind, uint32_t *new_handle);
+	/* C_SetAttributeValue. */
+	int (*set_attrs)(struct tk_token *tok, enum tk_obj_kind kind,
+			 uint32_t handle, const struct tk_attr *tmpl, size_t n);
+	/* C_WrapKey: key (kind, handle) under the wrapping key (wkind,
+	 * wrapping: a secret or public key) with mech, as the application
+	 * gave it. *out_len capacity in, length out; out NULL: the length
+	 * only (a device round trip). */
+	int (*wrap)(struct tk_token *tok, const struct tk_mech_arg *mech,
+		    enum tk_obj_kind wkind, uint32_t wrapping,
+		    enum tk_obj_kind kind, uint32_t key, uint8_t *out,
+		    size_t *out_len);
+	/* C_UnwrapKey: a new key from in, unwrapped by (ukind, unwrapping: a
+	 * secret or private key), with the template's attributes. */
+	int (*unwrap)(struct tk_token *tok, const struct tk_mech_arg *mech,
+		      enum tk_obj_kind ukind, uint32_t unwrapping,
+		      const uint8_t *in, size_t in_len,
+		      const struct tk_attr *tmpl, size_t n,
+		      enum tk_obj_kind *kind, uint32_t *handle);
+	/* Destroys one object (of a tk_key, only the part kind names). */
+	int (*destroy)(struct tk_token *tok, enum tk_obj_kind kind,
+		       uint32_t handle);
 };
 
 struct tk_token {

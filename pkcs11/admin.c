@@ -36,7 +36,7 @@ static CK_RV admin_rv(struct fe_slot *slot, int r)
 }
 
 /* Writes need a read/write session of an app logged in as SO. */
-static CK_RV admin_check(struct app *app, struct session *s)
+CK_RV admin_check(struct app *app, struct session *s)
 {
 	struct tk_token_info ti;
 	CK_USER_TYPE u = app_user(app, s->slot);
@@ -54,14 +54,14 @@ static CK_RV admin_check(struct app *app, struct session *s)
 /* The card half of an admin call: with s busy and app->lock dropped (the
  * app's other sessions go on), then the card lock; the token must still
  * be the session's. admin_card_unlock after, whatever this answered. */
-static bool admin_card_lock(struct app *app, struct session *s)
+bool admin_card_lock(struct app *app, struct session *s)
 {
 	session_run(app, s);
 	slot_card_lock(s->slot);
 	return s->slot->tok && s->slot->epoch == s->epoch;
 }
 
-static void admin_card_unlock(struct app *app, struct session *s)
+void admin_card_unlock(struct app *app, struct session *s)
 {
 	slot_card_unlock(s->slot);
 	session_done(app, s);
@@ -180,7 +180,7 @@ static CK_RV gen_token(struct session *s, const struct tk_id *id,
 }
 
 /* A template as the driver takes it (tk_attr), into out (room n). */
-static void tmpl_to_tk(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_attr *out)
+void tmpl_to_tk(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_attr *out)
 {
 	for (CK_ULONG i = 0; i < n; i++)
 		out[i] =
@@ -188,11 +188,12 @@ static void tmpl_to_tk(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_attr *out)
 }
 
 /* The card lock held: a token that takes the application's templates
- * (generate_tmpl) gets them whole; pub NULL: a secret key's. */
+ * (generate_tmpl) gets them whole; pub NULL: a secret key's. *session:
+ * the key is a session object (CKA_TOKEN false), the session's (obj_own). */
 static CK_RV gen_token_tmpl(struct session *s, const struct tk_id *id,
 			    const CK_MECHANISM *m, const CK_ATTRIBUTE *pub,
 			    CK_ULONG npub, const CK_ATTRIBUTE *priv,
-			    CK_ULONG npriv, uint32_t *handle)
+			    CK_ULONG npriv, uint32_t *handle, bool *session)
 {
 	const struct tk_token_ops *ops = s->slot->tok->ops;
 	struct tk_mech_arg ma = { m->mechanism, m->pParameter,
@@ -210,8 +211,20 @@ static CK_RV gen_token_tmpl(struct session *s, const struct tk_id *id,
 	if ((r = ops->generate_tmpl(s->slot->tok, id, &ma, pub ? a : NULL, npub,
 				    a + npub, npriv, handle)) < 0)
 		rv = admin_rv(s->slot, r);
+	else
+		*session = obj_token_session(
+		    s->slot, pub ? OBJ_PRIV : OBJ_SECRET, *handle);
 	free(a);
 	return rv;
+}
+
+/* A new key's handle for the app: a session object's is the session's. */
+static CK_OBJECT_HANDLE gen_handle(struct app *app, struct session *s,
+				   enum obj_kind kind, uint32_t handle,
+				   bool session)
+{
+	return session ? obj_own(app, s, kind, handle)
+		       : obj_handle(app, s->slot, kind, handle);
 }
 
 CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
@@ -225,7 +238,7 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 	struct tk_id id, id2;
 	enum tk_alg alg = TK_ALG_NONE;
 	uint32_t handle = 0;
-	bool f1, f2, whole, locked;
+	bool f1, f2, whole, locked, session = false;
 	struct session *s;
 	CK_RV rv, rv_alg;
 
@@ -259,15 +272,15 @@ CK_RV fe_C_GenerateKeyPair(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = rv_alg;
 	else if (whole && !pin && !touch)
 		rv = gen_token_tmpl(s, f1 ? &id : &id2, pMechanism, pPub, nPub,
-				    pPriv, nPriv, &handle);
+				    pPriv, nPriv, &handle, &session);
 	else if (whole)
 		rv = CKR_ATTRIBUTE_VALUE_INVALID; /* PIV policies */
 	else
 		rv = gen_token(s, f1 ? &id : &id2, alg, pin, touch, &handle);
 	admin_card_unlock(app, s);
 	if (rv == CKR_OK) {
-		*phPublicKey = obj_handle(app, s->slot, OBJ_PUB, handle);
-		*phPrivateKey = obj_handle(app, s->slot, OBJ_PRIV, handle);
+		*phPublicKey = gen_handle(app, s, OBJ_PUB, handle, session);
+		*phPrivateKey = gen_handle(app, s, OBJ_PRIV, handle, session);
 		if (!*phPublicKey || !*phPrivateKey)
 			rv = CKR_HOST_MEMORY;
 	}
@@ -286,7 +299,7 @@ CK_RV fe_C_GenerateKey(struct app *app, CK_SESSION_HANDLE hSession,
 	uint32_t handle = 0;
 	struct session *s;
 	struct tk_id id;
-	bool found;
+	bool found, session = false;
 	CK_RV rv;
 
 	if (!pMechanism || !phKey || tmpl_check(pTemplate, ulCount))
@@ -305,10 +318,10 @@ CK_RV fe_C_GenerateKey(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_MECHANISM_INVALID; /* PIV: no secret keys */
 	else
 		rv = gen_token_tmpl(s, &id, pMechanism, NULL, 0, pTemplate,
-				    ulCount, &handle);
+				    ulCount, &handle, &session);
 	admin_card_unlock(app, s);
 	if (rv == CKR_OK &&
-	    !(*phKey = obj_handle(app, s->slot, OBJ_SECRET, handle)))
+	    !(*phKey = gen_handle(app, s, OBJ_SECRET, handle, session)))
 		rv = CKR_HOST_MEMORY;
 out:
 	pthread_mutex_unlock(&app->lock);
@@ -437,6 +450,10 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 		rv = CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
+	if (objw_takes_templates(s->slot)) { /* a module: every class */
+		rv = objw_create(app, s, pTemplate, ulCount, phObject);
+		goto out;
+	}
 	if ((rv = tmpl_get_bool(pTemplate, ulCount, CKA_TOKEN, &token,
 				&found)) != CKR_OK)
 		goto out;
@@ -481,19 +498,25 @@ static bool destroy_allowed(const struct tk_token_ops *ops, enum obj_kind kind)
 {
 	return (kind == OBJ_CERT && ops->delete_cert) ||
 	       (kind == OBJ_PRIV && ops->delete_key) ||
-	       (kind == OBJ_DATA && ops->delete_data);
+	       (kind == OBJ_DATA && ops->delete_data) || ops->destroy;
 }
 
 /* The card lock held, the token the session's (so destroy_allowed still
- * holds): deletes what kind and handle name. */
+ * holds): deletes what kind and handle name; one object alone (a session
+ * object: destroy()) when one says so. */
 static int destroy_token(struct tk_token *tok, enum obj_kind kind,
-			 uint32_t handle)
+			 uint32_t handle, bool one)
 {
-	if (kind == OBJ_CERT)
-		return tok->ops->delete_cert(tok, handle);
-	if (kind == OBJ_PRIV)
-		return tok->ops->delete_key(tok, handle);
-	return tok->ops->delete_data(tok, handle);
+	const struct tk_token_ops *ops = tok->ops;
+
+	if (kind == OBJ_CERT && ops->delete_cert && !one)
+		return ops->delete_cert(tok, handle);
+	if (kind == OBJ_PRIV && ops->delete_key && !one)
+		return ops->delete_key(tok, handle);
+	if (kind == OBJ_DATA && ops->delete_data && !one)
+		return ops->delete_data(tok, handle);
+	return ops->destroy ? ops->destroy(tok, (enum tk_obj_kind)kind, handle)
+			    : TK_ERR_UNSUPPORTED;
 }
 
 CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
@@ -501,7 +524,7 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 {
 	struct obj_view v;
 	struct session *s;
-	bool session_obj = false;
+	bool session_obj = false, in_token = false;
 	CK_RV rv;
 	int r;
 
@@ -509,9 +532,12 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 	/* What the handle names, from the cache; the card after. */
 	pthread_mutex_lock(&s->slot->lock);
 	rv = obj_view(app, s, hObject, &v);
-	if (rv == CKR_OK)
+	if (rv == CKR_OK) {
 		session_obj = v.secret != NULL;
-	if (rv == CKR_OK && !session_obj)
+		/* the app's own session object in the token: no write */
+		in_token = obj_is_session(&v);
+	}
+	if (rv == CKR_OK && !session_obj && !in_token)
 		rv = admin_check(app, s);
 	if (rv == CKR_OK && !session_obj &&
 	    (!s->slot->tok || !destroy_allowed(s->slot->tok->ops, v.kind)))
@@ -521,7 +547,8 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out; /* a session object: just forget it */
 	if (!admin_card_lock(app, s))
 		rv = CKR_DEVICE_REMOVED;
-	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle)) < 0)
+	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle, in_token)) <
+		 0)
 		rv = slot_rv(s->slot, r);
 	admin_card_unlock(app, s);
 out:

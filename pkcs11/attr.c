@@ -138,7 +138,8 @@ static int get_class(const struct obj_view *v, struct buf *b)
 
 static int get_token(const struct obj_view *v, struct buf *b)
 {
-	put_bool(b, !v->secret); /* a session's own objects are not */
+	/* a session's own objects are not, nor the token's session objects */
+	put_bool(b, !v->secret && !obj_is_session(v));
 	return ATTR_OK;
 }
 

@@ -249,6 +249,23 @@ CK_RV fe_C_CreateObject(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_OBJECT_HANDLE_PTR phObject);
 CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 			 CK_OBJECT_HANDLE hObject);
+/* objwrite.c: for tokens that take objects whole (driver.h's copy,
+ * set_attrs, wrap, unwrap); others answer CKR_FUNCTION_NOT_SUPPORTED. */
+CK_RV fe_C_CopyObject(struct app *app, CK_SESSION_HANDLE hSession,
+		      CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
+		      CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phNewObject);
+CK_RV fe_C_SetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,
+			     CK_OBJECT_HANDLE hObject,
+			     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount);
+CK_RV fe_C_WrapKey(struct app *app, CK_SESSION_HANDLE hSession,
+		   CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey,
+		   CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey,
+		   CK_ULONG_PTR pulWrappedKeyLen);
+CK_RV fe_C_UnwrapKey(struct app *app, CK_SESSION_HANDLE hSession,
+		     CK_MECHANISM_PTR pMechanism,
+		     CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
+		     CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+		     CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey);
 CK_RV fe_C_GetObjectSize(struct app *app, CK_SESSION_HANDLE hSession,
 			 CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize);
 CK_RV fe_C_GetAttributeValue(struct app *app, CK_SESSION_HANDLE hSession,

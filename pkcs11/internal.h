@@ -244,6 +244,10 @@ CK_RV rv_from_tk(int err);
 /* A driver's answer to a template (driver.h's create_data): NOT_FOUND is
  * incomplete, ARG a value it cannot take, INVALID inconsistent. */
 CK_RV rv_from_tk_template(int err);
+/* A driver's answer to an object call (driver.h's create_tmpl, copy, ...):
+ * an object or template entry missing is not_found, a refusal denied, an
+ * inconsistent request invalid; the rest as rv_from_tk_template. */
+CK_RV rv_from_tk_object(int err, CK_RV not_found, CK_RV denied, CK_RV invalid);
 
 /* ---- mech.c ---- */
 enum mech_pad {
@@ -365,7 +369,9 @@ struct objref {
 	uint64_t epoch;
 	enum obj_kind kind;
 	uint32_t ident;
-	CK_SESSION_HANDLE owner; /* session objects */
+	/* session objects: the session that made it (a token's session
+	 * object: the objref obj_own made; 0 for others) */
+	CK_SESSION_HANDLE owner;
 	struct secret *secret;
 };
 
@@ -466,7 +472,40 @@ struct objref *obj_ref(struct app *app, CK_OBJECT_HANDLE h);
 CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
 	       struct obj_view *v);
 void obj_drop(struct app *app, CK_OBJECT_HANDLE h);
+/* Forgets the session objects session owner made; those in the token
+ * (obj_own) are destroyed there (takes the card lock). */
 void obj_drop_session(struct app *app, CK_SESSION_HANDLE owner);
+/* obj_handle for a session object the driver made for session s (in the
+ * token: CKA_TOKEN false): only s's app sees it, until s closes. */
+CK_OBJECT_HANDLE obj_own(struct app *app, struct session *s, enum obj_kind kind,
+			 uint32_t ident);
+/* Whether v is a session object in the token (the driver's session flag). */
+bool obj_is_session(const struct obj_view *v);
+/* slot->lock held: the same for the token's object (kind, ident). */
+bool obj_token_session(struct fe_slot *slot, enum obj_kind kind,
+		       uint32_t ident);
+
+/* ---- admin.c, for objwrite.c ---- */
+
+/* Writes to the token need a read/write session of an app logged in as SO
+ * (or the user, where the token lets the user write). */
+CK_RV admin_check(struct app *app, struct session *s);
+/* The card half of a call that changes the token: s busy, app->lock
+ * dropped, the card lock; false when the token is no longer the
+ * session's. admin_card_unlock after, whatever it answered. */
+bool admin_card_lock(struct app *app, struct session *s);
+void admin_card_unlock(struct app *app, struct session *s);
+/* A template as the driver takes it (tk_attr), into out (room n). */
+void tmpl_to_tk(const CK_ATTRIBUTE *t, CK_ULONG n, struct tk_attr *out);
+
+/* ---- objwrite.c: object calls a token takes whole (driver.h) ---- */
+
+/* Whether the token in slot takes C_CreateObject templates whole
+ * (create_tmpl); then fe_C_CreateObject hands over to objw_create. */
+bool objw_takes_templates(struct fe_slot *slot);
+/* app->lock held (kept): C_CreateObject of any class, passed through. */
+CK_RV objw_create(struct app *app, struct session *s, const CK_ATTRIBUTE *t,
+		  CK_ULONG n, CK_OBJECT_HANDLE *out);
 void secret_free(struct secret **p);
 bool obj_is_private(const struct obj_view *v);
 const struct tk_key *obj_key_by_handle(const struct tk_objects *objs,

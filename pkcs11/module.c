@@ -278,13 +278,15 @@ T(C_Login, (SH h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p, CK_ULONG l),
 T(C_Logout, (SH h), (app, h), (U(h)), ())
 T(C_CreateObject, (SH h, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *o),
   (app, h, t, n, o), (U(h), TMPL(t, n)), (OUTU(o)))
-NS(C_CopyObject, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *no))
+T(C_CopyObject, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *no),
+  (app, h, o, t, n, no), (U(h), U(o), TMPL(t, n)), (OUTU(no)))
 T(C_DestroyObject, (SH h, OH o), (app, h, o), (U(h), U(o)), ())
 T(C_GetObjectSize, (SH h, OH o, CK_ULONG_PTR s), (app, h, o, s), (U(h), U(o)),
   (OUTU(s)))
 T(C_GetAttributeValue, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n),
   (app, h, o, t, n), (U(h), U(o), ROOMS(t, n)), (TMPL(t, n)))
-NS(C_SetAttributeValue, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n))
+T(C_SetAttributeValue, (SH h, OH o, CK_ATTRIBUTE_PTR t, CK_ULONG n),
+  (app, h, o, t, n), (U(h), U(o), TMPL(t, n)), ())
 T(C_FindObjectsInit, (SH h, CK_ATTRIBUTE_PTR t, CK_ULONG n), (app, h, t, n),
   (U(h), TMPL(t, n)), ())
 T(C_FindObjects, (SH h, OH *o, CK_ULONG m, CK_ULONG_PTR n), (app, h, o, m, n),
@@ -354,10 +356,15 @@ T(C_GenerateKeyPair,
    CK_ATTRIBUTE_PTR vt, CK_ULONG vn, OH *pk, OH *vk),
   (app, h, m, pt, pn, vt, vn, pk, vk),
   (U(h), MECH(m), TMPL(pt, pn), TMPL(vt, vn)), (OUTU(pk), OUTU(vk)))
-NS(C_WrapKey,
-   (SH h, CK_MECHANISM_PTR m, OH w, OH k, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NS(C_UnwrapKey, (SH h, CK_MECHANISM_PTR m, OH u, CK_BYTE_PTR w, CK_ULONG wl,
-		 CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k))
+T(C_WrapKey,
+  (SH h, CK_MECHANISM_PTR m, OH w, OH k, CK_BYTE_PTR o, CK_ULONG_PTR ol),
+  (app, h, m, w, k, o, ol), (U(h), MECH(m), U(w), U(k), ROOM(o, ol)),
+  (OUTB(o, ol)))
+T(C_UnwrapKey,
+  (SH h, CK_MECHANISM_PTR m, OH u, CK_BYTE_PTR w, CK_ULONG wl,
+   CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k),
+  (app, h, m, u, w, wl, t, n, k), (U(h), MECH(m), U(u), B(w, wl), TMPL(t, n)),
+  (OUTU(k)))
 T(C_DeriveKey,
   (SH h, CK_MECHANISM_PTR m, OH b, CK_ATTRIBUTE_PTR t, CK_ULONG n, OH *k),
   (app, h, m, b, t, n, k), (U(h), MECH(m), U(b), TMPL(t, n)), (OUTU(k)))

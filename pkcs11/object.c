@@ -94,15 +94,34 @@ void obj_drop(struct app *app, CK_OBJECT_HANDLE h)
 	}
 }
 
+CK_OBJECT_HANDLE obj_own(struct app *app, struct session *s, enum obj_kind kind,
+			 uint32_t ident)
+{
+	CK_OBJECT_HANDLE h = obj_handle(app, s->slot, kind, ident);
+	struct objref *r = h ? obj_ref(app, h) : NULL;
+
+	if (r)
+		r->owner = s->h;
+	return h;
+}
+
+static void obj_destroy_in_token(const struct objref *o);
+
 void obj_drop_session(struct app *app, CK_SESSION_HANDLE owner)
 {
+	struct objref o;
+
 	for (size_t i = 0; i < app->nobjs;) {
-		if (app->objs[i].secret && app->objs[i].owner == owner) {
-			secret_free(&app->objs[i].secret);
-			app->objs[i] = app->objs[--app->nobjs];
-		} else {
+		if (app->objs[i].owner != owner) {
 			i++;
+			continue;
 		}
+		o = app->objs[i];
+		app->objs[i] = app->objs[--app->nobjs];
+		if (o.secret)
+			secret_free(&o.secret);
+		else /* a token's session object the session made */
+			obj_destroy_in_token(&o);
 	}
 }
 
@@ -181,6 +200,95 @@ static int obj_resolve(struct fe_slot *slot, enum obj_kind kind, uint32_t ident,
 }
 
 /* ---- visibility ---- */
+
+/* Objects of one namespace share idents: a tk_key's parts. */
+static bool obj_same_family(enum obj_kind a, enum obj_kind b)
+{
+	const unsigned keys = OBJ_PRIV | OBJ_PUB | OBJ_CERT;
+
+	return a == b || ((a & keys) && (b & keys));
+}
+
+bool obj_is_session(const struct obj_view *v)
+{
+	if (v->secret)
+		return false; /* the front end's own */
+	switch (v->kind) {
+	case OBJ_PRIV:
+	case OBJ_PUB:
+	case OBJ_CERT:
+		return v->key && (v->key->session & v->kind);
+	case OBJ_SECRET:
+		return v->skey && v->skey->session;
+	case OBJ_DATA:
+		return v->data && v->data->session;
+	}
+	return false;
+}
+
+/* Whether a session of app made the token's session object (kind, ident)
+ * (obj_own), and has not closed since. */
+static bool obj_owned(struct app *app, struct fe_slot *slot, enum obj_kind kind,
+		      uint32_t ident)
+{
+	uint64_t epoch = slot_epoch(slot);
+
+	for (size_t i = 0; i < app->nobjs; i++) {
+		const struct objref *r = &app->objs[i];
+		if (r->slot == slot && r->owner && !r->secret &&
+		    r->epoch == epoch && r->ident == ident &&
+		    obj_same_family(r->kind, kind))
+			return true;
+	}
+	return false;
+}
+
+/* A session object in the token (made through the driver: it lives in the
+ * one device session every app shares) is the app's that made it, as
+ * PKCS#11 wants: other apps neither see nor use it. */
+static bool obj_owner_allows(struct app *app, const struct obj_view *v)
+{
+	return !obj_is_session(v) ||
+	       obj_owned(app, v->slot, v->kind, v->handle);
+}
+
+bool obj_token_session(struct fe_slot *slot, enum obj_kind kind, uint32_t ident)
+{
+	struct obj_view v;
+
+	return obj_resolve(slot, kind, ident, &v) == 0 && obj_is_session(&v);
+}
+
+/* The card lock taken here, app->lock held (as slot_logout): destroys in
+ * the token the session parts of what o names. */
+static void obj_destroy_in_token(const struct objref *o)
+{
+	static const enum obj_kind parts[] = { OBJ_PRIV, OBJ_PUB, OBJ_CERT };
+	struct fe_slot *slot = o->slot;
+	const struct tk_objects *objs;
+	const struct tk_key *k;
+	struct tk_token *tok;
+	uint8_t session = 0;
+
+	slot_card_lock(slot);
+	tok = slot->tok;
+	if (o->epoch != slot_epoch(slot) || !tok || !tok->ops->destroy ||
+	    tok->ops->objects(tok, &objs) < 0)
+		goto out;
+	if (obj_same_family(o->kind, OBJ_PRIV)) {
+		if ((k = obj_key_by_handle(objs, o->ident)))
+			session = k->session; /* the cache changes below */
+		for (size_t i = 0; i < 3; i++)
+			if (session & parts[i])
+				(void)tok->ops->destroy(
+				    tok, (enum tk_obj_kind)parts[i], o->ident);
+	} else if (obj_token_session(slot, o->kind, o->ident)) {
+		(void)tok->ops->destroy(tok, (enum tk_obj_kind)o->kind,
+					o->ident);
+	}
+out:
+	slot_card_unlock(slot);
+}
 
 /* Whether the app's login lets it see v: a private object only while the
  * app is logged in on the slot as the user, whatever other apps did. A
@@ -265,7 +373,7 @@ static bool obj_filter_allows(struct app *app, const struct obj_view *v)
 {
 	CK_TOKEN_INFO ti;
 
-	if (!app->obj_filter || v->secret)
+	if (!app->obj_filter || v->secret || obj_is_session(v))
 		return true;
 	if (v->kind == OBJ_DATA || v->kind == OBJ_SECRET)
 		return false;
@@ -276,7 +384,8 @@ static bool obj_filter_allows(struct app *app, const struct obj_view *v)
 /* slot->lock held: whether app may see (find, read, use) v now. */
 static bool obj_visible(struct app *app, const struct obj_view *v)
 {
-	return obj_login_allows(app, v) && obj_filter_allows(app, v);
+	return obj_login_allows(app, v) && obj_owner_allows(app, v) &&
+	       obj_filter_allows(app, v);
 }
 
 CK_RV obj_view(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
@@ -420,7 +529,7 @@ static int find_consider(struct find_ctx *c, const struct obj_view *v,
 {
 	CK_OBJECT_HANDLE h;
 
-	if (!obj_login_allows(c->app, v))
+	if (!obj_login_allows(c->app, v) || !obj_owner_allows(c->app, v))
 		return 0;
 	if (!obj_matches(v, c->t, c->n))
 		return 0;

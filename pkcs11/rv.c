@@ -48,3 +48,17 @@ CK_RV rv_from_tk_template(int err)
 		return rv_from_tk(err);
 	}
 }
+
+CK_RV rv_from_tk_object(int err, CK_RV not_found, CK_RV denied, CK_RV invalid)
+{
+	switch (err) {
+	case TK_ERR_NOT_FOUND:
+		return not_found;
+	case TK_ERR_DENIED:
+		return denied;
+	case TK_ERR_INVALID:
+		return invalid;
+	default:
+		return rv_from_tk_template(err);
+	}
+}

@@ -448,8 +448,8 @@ size_t rpc_args_session_info(const CK_SESSION_INFO *i, struct rpc_arg *a)
 }
 
 /* CKA_TOKEN of a template argument; an argument we cannot read counts as
- * true (assume the worst). */
-static bool tmpl_token(const struct rpc_arg *a)
+ * true (assume the worst), a template without it as dflt. */
+static bool tmpl_token(const struct rpc_arg *a, bool dflt)
 {
 	const CK_ATTRIBUTE *t;
 	CK_ULONG i;
@@ -461,7 +461,7 @@ static bool tmpl_token(const struct rpc_arg *a)
 		if (t->type == CKA_TOKEN && t->pValue && t->ulValueLen >= 1)
 			return *(const CK_BBOOL *)t->pValue != CK_FALSE;
 	}
-	return false;
+	return dflt;
 }
 
 enum rpc_write rpc_request_writes(const struct rpc_message *req)
@@ -472,7 +472,11 @@ enum rpc_write rpc_request_writes(const struct rpc_message *req)
 		return RPC_WRITE_NONE;
 	if (call->write == RPC_WRITE_NONE || call->token_arg < 0 ||
 	    (size_t)call->token_arg >= req->nargs ||
-	    tmpl_token(&req->args[call->token_arg]))
+	    /* without CKA_TOKEN a copy is what its source is (a token
+	       object, perhaps), and tokend generates token keys */
+	    tmpl_token(&req->args[call->token_arg],
+		       call->id == RPC_C_CopyObject ||
+			   call->id == RPC_C_GenerateKey))
 		return call->write;
 	return RPC_WRITE_NONE;
 }

@@ -454,25 +454,27 @@ static CK_RV out_handle(struct hcall *c, CK_RV rv, CK_OBJECT_HANDLE h)
 static CK_RV h_create_object(struct hcall *c, size_t off)
 {
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	/* h read after the call: an argument beside it could be read first */
+	CK_RV rv = c->h->fl->C_CreateObject(hu(c, 0), TMPL(c, 1), &h);
 
-	return out_handle(c, c->h->fl->C_CreateObject(hu(c, 0), TMPL(c, 1), &h),
-			  h);
+	return out_handle(c, rv, h);
 }
 
 static CK_RV h_copy_object(struct hcall *c, size_t off)
 {
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_RV rv = c->h->fl->C_CopyObject(hu(c, 0), hu(c, 1), TMPL(c, 2), &h);
 
-	return out_handle(
-	    c, c->h->fl->C_CopyObject(hu(c, 0), hu(c, 1), TMPL(c, 2), &h), h);
+	return out_handle(c, rv, h);
 }
 
 static CK_RV h_get_object_size(struct hcall *c, size_t off)
 {
 	CK_ULONG size = 0;
 
-	return out_handle(
-	    c, c->h->fl->C_GetObjectSize(hu(c, 0), hu(c, 1), &size), size);
+	CK_RV rv = c->h->fl->C_GetObjectSize(hu(c, 0), hu(c, 1), &size);
+
+	return out_handle(c, rv, size);
 }
 
 static CK_RV h_set_attribute_value(struct hcall *c, size_t off)
@@ -602,9 +604,10 @@ static CK_RV h_generate_key(struct hcall *c, size_t off)
 {
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 
-	return out_handle(
-	    c, c->h->fl->C_GenerateKey(hu(c, 0), hmech(c, 1), TMPL(c, 2), &h),
-	    h);
+	CK_RV rv =
+	    c->h->fl->C_GenerateKey(hu(c, 0), hmech(c, 1), TMPL(c, 2), &h);
+
+	return out_handle(c, rv, h);
 }
 
 static CK_RV h_generate_key_pair(struct hcall *c, size_t off)
@@ -642,21 +645,20 @@ static CK_RV h_unwrap_key(struct hcall *c, size_t off)
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 	CK_ULONG len;
 	CK_BYTE_PTR wrapped = hbytes(c, 3, &len);
+	CK_RV rv = c->h->fl->C_UnwrapKey(hu(c, 0), hmech(c, 1), hu(c, 2),
+					 wrapped, len, TMPL(c, 4), &h);
 
-	return out_handle(c,
-			  c->h->fl->C_UnwrapKey(hu(c, 0), hmech(c, 1), hu(c, 2),
-						wrapped, len, TMPL(c, 4), &h),
-			  h);
+	return out_handle(c, rv, h);
 }
 
 static CK_RV h_derive_key(struct hcall *c, size_t off)
 {
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 
-	return out_handle(c,
-			  c->h->fl->C_DeriveKey(hu(c, 0), hmech(c, 1), hu(c, 2),
-						TMPL(c, 3), &h),
-			  h);
+	CK_RV rv = c->h->fl->C_DeriveKey(hu(c, 0), hmech(c, 1), hu(c, 2),
+					 TMPL(c, 3), &h);
+
+	return out_handle(c, rv, h);
 }
 
 /* -> "uPu": the CK_RV, the mechanism parameter as updated, the key. */

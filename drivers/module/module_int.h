@@ -201,6 +201,34 @@ void mt_objects_late_read(struct mtok *t);
  * into the keys. */
 void mt_objects_late(struct mtok *t);
 
+/* The module's handle of the object (kind, handle) as the cache names it
+ * (a private key found by CKA_ID when not seen yet); TK_ERR_NOT_FOUND, or
+ * TK_ERR_AUTH_REQUIRED for a private key hidden until login. */
+int mt_obj_module(struct mtok *t, enum tk_obj_kind kind, uint32_t handle,
+		  CK_OBJECT_HANDLE *h);
+/* The cache's name (kind, handle) of the module's object h;
+ * TK_ERR_NOT_FOUND when the cache does not show it. */
+int mt_obj_name(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
+		uint32_t *handle);
+
+/* ---- module_write.c: the object calls that pass through ---- */
+
+int mt_create_tmpl(struct tk_token *tok, const struct tk_attr *tmpl, size_t n,
+		   enum tk_obj_kind *kind, uint32_t *handle);
+int mt_copy(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
+	    const struct tk_attr *tmpl, size_t n, enum tk_obj_kind *new_kind,
+	    uint32_t *new_handle);
+int mt_set_attrs(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
+		 const struct tk_attr *tmpl, size_t n);
+int mt_wrap(struct tk_token *tok, const struct tk_mech_arg *mech,
+	    enum tk_obj_kind wkind, uint32_t wrapping, enum tk_obj_kind kind,
+	    uint32_t key, uint8_t *out, size_t *out_len);
+int mt_unwrap(struct tk_token *tok, const struct tk_mech_arg *mech,
+	      enum tk_obj_kind ukind, uint32_t unwrapping, const uint8_t *in,
+	      size_t in_len, const struct tk_attr *tmpl, size_t n,
+	      enum tk_obj_kind *kind, uint32_t *handle);
+int mt_destroy(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle);
+
 /* ---- module_token.c ---- */
 
 int mt_open(struct mdrv *d, struct mlink *link, const struct mdrv_slot *slot,

@@ -38,6 +38,7 @@ enum {
 	A_APPLICATION,
 	A_OBJECT_ID,
 	A_LOCAL,
+	A_TOKEN,
 	A_COUNT
 };
 
@@ -67,6 +68,7 @@ static const struct {
 	[A_APPLICATION] = { CKA_APPLICATION, 32 },
 	[A_OBJECT_ID] = { CKA_OBJECT_ID, 24 },
 	[A_LOCAL] = { CKA_LOCAL, 1 },
+	[A_TOKEN] = { CKA_TOKEN, 1 },
 };
 
 static bool a_has(const CK_ATTRIBUTE *a)
@@ -87,6 +89,12 @@ static CK_ULONG a_ulong(const CK_ATTRIBUTE *a, CK_ULONG dflt)
 static bool a_bool(const CK_ATTRIBUTE *a)
 {
 	return a_has(a) && a->ulValueLen == 1 && *(CK_BBOOL *)a->pValue;
+}
+
+/* CKA_TOKEN said false (a module that does not answer: a token object). */
+static bool a_session(const CK_ATTRIBUTE *a)
+{
+	return a_has(&a[A_TOKEN]) && !a_bool(&a[A_TOKEN]);
 }
 
 static void a_str(const CK_ATTRIBUTE *a, char *out, size_t size)
@@ -342,6 +350,10 @@ static void add_key_part(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
 		memcpy(id.b, a[A_ID].pValue, id.len);
 	}
 	k = key_slot(t, c, &id, &x);
+	if (a_session(a))
+		k->session |= cls == CKO_PUBLIC_KEY    ? TK_OBJ_PUBLIC
+			      : cls == CKO_PRIVATE_KEY ? TK_OBJ_PRIVATE
+						       : TK_OBJ_CERT;
 	if (cls == CKO_PUBLIC_KEY) {
 		x->pub = h;
 		a_str(&a[A_LABEL], k->pub_label, sizeof(k->pub_label));
@@ -401,6 +413,7 @@ static void add_secret(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
 		   (a_bool(&a[A_DERIVE]) ? CKF_DERIVE : 0);
 	s->private = a_bool(&a[A_PRIVATE]);
 	s->generated = a_bool(&a[A_LOCAL]);
+	s->session = a_session(a);
 	c->sx[c->nsecrets++] = h;
 }
 
@@ -424,6 +437,7 @@ static void add_data(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
 		memcpy(d->oid, a[A_OBJECT_ID].pValue, d->oid_len);
 	}
 	d->private = a_bool(&a[A_PRIVATE]);
+	d->session = a_session(a);
 	c->dx[c->ndata++] = h;
 }
 
@@ -632,4 +646,57 @@ void mt_objects_late(struct mtok *t)
 	pthread_mutex_unlock(&t->late_lock);
 	if (changed)
 		t->objs.gen++;
+}
+
+int mt_obj_module(struct mtok *t, enum tk_obj_kind kind, uint32_t handle,
+		  CK_OBJECT_HANDLE *h)
+{
+	struct mobj_key *x = NULL;
+
+	*h = 0;
+	if (kind == TK_OBJ_SECRET)
+		*h = mt_secret(t, handle, NULL);
+	else if (kind == TK_OBJ_DATA)
+		*h = mt_data(t, handle);
+	else if (kind == TK_OBJ_PRIVATE)
+		*h = mt_key_priv(t, handle);
+	else if ((x = mt_key(t, handle, NULL)))
+		*h = kind == TK_OBJ_PUBLIC ? x->pub : x->cert;
+	if (*h)
+		return 0;
+	/* a private key the module hides until login */
+	return kind == TK_OBJ_PRIVATE && mt_key(t, handle, NULL)
+		   ? TK_ERR_AUTH_REQUIRED
+		   : TK_ERR_NOT_FOUND;
+}
+
+int mt_obj_name(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
+		uint32_t *handle)
+{
+	if (!h) /* a part a key does not have */
+		return TK_ERR_NOT_FOUND;
+	for (size_t i = 0; i < t->nkeys; i++) {
+		const struct mobj_key *x = &t->kx[i];
+
+		*handle = t->keys[i].handle;
+		*kind = x->priv == h   ? TK_OBJ_PRIVATE
+			: x->pub == h  ? TK_OBJ_PUBLIC
+			: x->cert == h ? TK_OBJ_CERT
+				       : 0;
+		if (*kind)
+			return 0;
+	}
+	for (size_t i = 0; i < t->nsecrets; i++)
+		if (t->sx[i] == h) {
+			*kind = TK_OBJ_SECRET;
+			*handle = t->secrets[i].handle;
+			return 0;
+		}
+	for (size_t i = 0; i < t->ndata; i++)
+		if (t->dx[i] == h) {
+			*kind = TK_OBJ_DATA;
+			*handle = t->data[i].handle;
+			return 0;
+		}
+	return TK_ERR_NOT_FOUND;
 }

@@ -576,25 +576,26 @@ static int tok_generate(struct tk_token *tok, const struct tk_id *id,
 }
 
 /* tmpl (n) into out (room n + 2), with CKA_ID id appended where it has
- * none, and on the token: the front end knows a module's keys as token
- * objects (by CKA_ID); a session key of one client's is not carried yet. */
+ * none (the front end names a module's keys by CKA_ID). On the token
+ * unless the template says CKA_TOKEN false: then a session key, which the
+ * cache flags (tk_key.session) and the front end gives the session. */
 static size_t tmpl_with_id(const struct tk_attr *tmpl, size_t n,
 			   const struct tk_id *id, CK_ATTRIBUTE *out)
 {
 	static CK_BBOOL yes = CK_TRUE;
-	bool has = false;
+	bool has = false, token = false;
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (tmpl[i].type == CKA_TOKEN)
-			continue;
 		out[k++] = (CK_ATTRIBUTE){ tmpl[i].type, (void *)tmpl[i].value,
 					   tmpl[i].len };
 		has |= tmpl[i].type == CKA_ID;
+		token |= tmpl[i].type == CKA_TOKEN;
 	}
 	if (!has)
 		out[k++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id->b, id->len };
-	out[k++] = (CK_ATTRIBUTE){ CKA_TOKEN, &yes, sizeof(yes) };
+	if (!token) /* tokend's keys were always token keys */
+		out[k++] = (CK_ATTRIBUTE){ CKA_TOKEN, &yes, sizeof(yes) };
 	return k;
 }
 
@@ -876,6 +877,12 @@ static const struct tk_token_ops mt_ops = {
 	.reset = tok_reset,
 	.verify = tok_verify,
 	.random = tok_random,
+	.create_tmpl = mt_create_tmpl,
+	.copy = mt_copy,
+	.set_attrs = mt_set_attrs,
+	.wrap = mt_wrap,
+	.unwrap = mt_unwrap,
+	.destroy = mt_destroy,
 };
 
 /* ---- open ---- */

@@ -17,6 +17,7 @@
 # Afterwards: $T (temp dir), $CLIENT_SO (the client module), $SOCK,
 # P11_KIT_SERVER_ADDRESS exported, $LABEL/$PIN/$SO_PIN of the token,
 # $TOKEND_PID, $LOG (tokend's log), $PY (Debian's python3, for PyKCS11);
+# a bridge_before_start may set BRIDGE_EXPORTS to more [export]s;
 # bridge_serve starts a server (sshd, s_server) on a free loopback port,
 # stopped at exit.
 #
@@ -113,6 +114,8 @@ $BRIDGE_MODULES
 socket = $SOCK
 mode = 0666
 access = full
+
+${BRIDGE_EXPORTS:-}
 EOF
 	"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
 	TOKEND_PID=$!
