@@ -36,6 +36,7 @@ struct mdrv_link {
 	struct mlink *link;
 	bool used;
 	/* under d->lock: */
+	bool probing; /* a probe deciding (probe()): its coming up is no news */
 	bool up; /* the helper of gen is up (link's on_state) */
 	uint64_t gen;
 	/* A later link serves only the tokens it was started for (serial
