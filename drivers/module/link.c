@@ -129,15 +129,20 @@ static int recv_full(int fd, void *p, size_t n, const struct timespec *d)
 	ssize_t r;
 	int rc;
 
+	/* The bytes first, the wait only when none are there: a reply's
+	 * body, and the second reply of a chain, come in the same write. */
 	while (got < n) {
-		rc = poll(&pfd, 1, ms_left(d));
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc == 0)
-			return 1;
 		r = recv(fd, (uint8_t *)p + got, n - got, MSG_DONTWAIT);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && errno == EAGAIN) {
+			rc = poll(&pfd, 1, ms_left(d));
+			if (rc == 0)
+				return 1;
+			if (rc < 0 && errno != EINTR)
+				return -1;
+			continue;
+		}
 		if (r <= 0)
 			return r == 0 ? 1 : -1;
 		got += (size_t)r;
