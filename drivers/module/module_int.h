@@ -37,7 +37,7 @@ struct mdrv_link {
 	bool used;
 	/* under d->lock: */
 	bool probing; /* a probe deciding (probe()): its coming up is no news */
-	bool up; /* the helper of gen is up (link's on_state) */
+	bool up;      /* the helper of gen is up (link's on_state) */
 	uint64_t gen;
 	/* A later link serves only the tokens it was started for (serial
 	 * number and label), never those of a helper that is restarting. */
@@ -114,7 +114,7 @@ struct mtok {
 	 * a session of its own from this pool, opened on first need, at most
 	 * MT_POOL_MAX; s serves everything else. */
 	pthread_mutex_t pool_lock;
-	pthread_cond_t pool_cond; /* a session came back */
+	pthread_cond_t pool_cond;            /* a session came back */
 	CK_SESSION_HANDLE pool[MT_POOL_MAX]; /* idle, under pool_lock */
 	size_t npool, nopen;                 /* idle; open (idle or busy) */
 	/* kx[].priv: overlapping operations find a key again by its CKA_ID
