@@ -153,8 +153,8 @@ struct tk_token_info {
 	 * CKF_USER_PIN_INITIALIZED). False (PIV, modules): both are set. */
 	bool uninitialised;
 	bool user_pin_unset;
-	uint32_t caps;         /* TK_CAP_* */
-	uint32_t login;        /* TK_LOGIN_* */
+	uint32_t caps;  /* TK_CAP_* */
+	uint32_t login; /* TK_LOGIN_* */
 };
 
 /* One private key the token holds, with its public key and certificate
