@@ -302,8 +302,16 @@ enum { FAST_NO = 0, FAST_SESSION, FAST_SLOT, FAST_NOLOCK };
 
 /* The calls that need no card when the front end has what they read. A
  * search that would have to read the card answers CKR_TOKEND_WOULD_BLOCK
- * and runs on a worker. */
+ * and runs on a worker. An operation's init only records it (op_begin):
+ * one that came to need the token must answer the same under
+ * fe_would_block(). Half of every single-part signature is its C_SignInit,
+ * which so costs no hop to a worker thread. */
 static const uint8_t fast_class[RPC_CALL_COUNT] = {
+	[RPC_C_SignInit] = FAST_SESSION,
+	[RPC_C_VerifyInit] = FAST_SESSION,
+	[RPC_C_DecryptInit] = FAST_SESSION,
+	[RPC_C_EncryptInit] = FAST_SESSION,
+	[RPC_C_DigestInit] = FAST_SESSION,
 	[RPC_C_GetInfo] = FAST_NOLOCK,
 	[RPC_C_GetSlotInfo] = FAST_SLOT,
 	[RPC_C_GetTokenInfo] = FAST_SLOT,

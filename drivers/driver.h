@@ -7,7 +7,11 @@
  *    every session on it.
  *  - The front end serialises calls per token (one lock per slot), so a driver
  *    needs no lock of its own for one token; different tokens may be called
- *    from different threads at once.
+ *    from different threads at once. Except on a token that sets
+ *    tk_token.concurrent: there sign, decrypt, encrypt and derive may run
+ *    on several threads at once (with each other only: every other call
+ *    still runs alone), so the driver guards what they share. They must
+ *    then change neither info() nor objects().
  *  - Opening a token reads only what the token's description needs (info():
  *    identity, firmware, PIN retries). Objects are read on first need
  *    through discover(), each part at most once per open, and kept (the
@@ -466,6 +470,9 @@ struct tk_token_ops {
 
 struct tk_token {
 	const struct tk_token_ops *ops;
+	/* Set at open, fixed while open: the key operations may overlap
+	 * (see the contract above). */
+	bool concurrent;
 };
 
 /* A helper process a driver runs (a module's tokend-module-helper), as

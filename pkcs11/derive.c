@@ -80,6 +80,7 @@ static CK_RV derive_token(struct app *app, struct session *s,
 	struct op op = { 0 };
 	const uint8_t *peer;
 	size_t peer_len;
+	bool shared;
 	CK_RV rv;
 	int r;
 
@@ -104,20 +105,25 @@ static CK_RV derive_token(struct app *app, struct session *s,
 		goto out;
 	}
 	session_run(app, s);
-	slot_io_lock(s->slot);
+	shared = slot_op_lock(s->slot); /* op.c: why login still holds */
 	r = s->slot->tok && s->epoch == slot_epoch(s->slot)
 		? s->slot->tok->ops->derive(s->slot->tok, op.handle, peer,
 					    peer_len, out, out_len)
 		: TK_ERR_REMOVED;
 	if (r < 0) {
-		pthread_mutex_lock(&s->slot->lock);
-		if (s->epoch == slot_epoch(s->slot))
-			rv = slot_rv(s->slot, r);
-		else
+		/* slot_rv closes a removed token: io alone for that */
+		if (r != TK_ERR_REMOVED ||
+		    slot_op_alone(s->slot, &shared, s->epoch)) {
+			pthread_mutex_lock(&s->slot->lock);
+			rv = s->epoch == slot_epoch(s->slot)
+				 ? slot_rv(s->slot, r)
+				 : CKR_DEVICE_REMOVED;
+			pthread_mutex_unlock(&s->slot->lock);
+		} else {
 			rv = CKR_DEVICE_REMOVED;
-		pthread_mutex_unlock(&s->slot->lock);
+		}
 	}
-	slot_io_unlock(s->slot);
+	slot_op_unlock(s->slot, shared);
 	session_done(app, s);
 out:
 	op_reset(&op);

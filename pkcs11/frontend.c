@@ -94,7 +94,7 @@ void frontend_fini(void)
 		slot_card_unlock(slot);
 		pthread_mutex_destroy(&slot->info_lock);
 		pthread_mutex_destroy(&slot->lock);
-		pthread_mutex_destroy(&slot->io);
+		pthread_rwlock_destroy(&slot->io);
 		free(slot);
 		fe.slots[i] = NULL;
 	}
@@ -171,9 +171,23 @@ static void slot_info_refresh(struct fe_slot *slot)
 	pthread_mutex_unlock(&slot->info_lock);
 }
 
+/* Writers first: a stream of overlapping signatures must not keep a
+ * logout, a login or a token change waiting for ever. Nonrecursive: no
+ * thread takes io twice. */
+static void slot_io_init(struct fe_slot *slot)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(
+	    &a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&slot->io, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
 void slot_io_lock(struct fe_slot *slot)
 {
-	pthread_mutex_lock(&slot->io);
+	pthread_rwlock_wrlock(&slot->io);
 }
 
 void slot_io_unlock(struct fe_slot *slot)
@@ -181,12 +195,12 @@ void slot_io_unlock(struct fe_slot *slot)
 	pthread_mutex_lock(&slot->lock);
 	slot_info_refresh(slot);
 	pthread_mutex_unlock(&slot->lock);
-	pthread_mutex_unlock(&slot->io);
+	pthread_rwlock_unlock(&slot->io);
 }
 
 void slot_card_lock(struct fe_slot *slot)
 {
-	pthread_mutex_lock(&slot->io);
+	pthread_rwlock_wrlock(&slot->io);
 	pthread_mutex_lock(&slot->lock);
 }
 
@@ -194,7 +208,38 @@ void slot_card_unlock(struct fe_slot *slot)
 {
 	slot_info_refresh(slot);
 	pthread_mutex_unlock(&slot->lock);
-	pthread_mutex_unlock(&slot->io);
+	pthread_rwlock_unlock(&slot->io);
+}
+
+/* slot->tok changes only with io held alone, so a shared hold keeps it and
+ * its concurrent flag. */
+bool slot_op_lock(struct fe_slot *slot)
+{
+	pthread_rwlock_rdlock(&slot->io);
+	if (slot->tok && slot->tok->concurrent)
+		return true;
+	pthread_rwlock_unlock(&slot->io);
+	slot_io_lock(slot);
+	return false;
+}
+
+void slot_op_unlock(struct fe_slot *slot, bool shared)
+{
+	/* A concurrent token's key operations change no info (driver.h). */
+	if (shared)
+		pthread_rwlock_unlock(&slot->io);
+	else
+		slot_io_unlock(slot);
+}
+
+bool slot_op_alone(struct fe_slot *slot, bool *shared, uint64_t epoch)
+{
+	if (*shared) {
+		pthread_rwlock_unlock(&slot->io);
+		pthread_rwlock_wrlock(&slot->io);
+		*shared = false;
+	}
+	return slot->tok && slot_epoch(slot) == epoch;
 }
 
 /* slot->lock held, io not: takes io in the lock order. Returns the epoch
@@ -205,13 +250,13 @@ static int slot_io_take(struct fe_slot *slot)
 
 	if (fe_nonblocking)
 		return TK_ERR_WOULD_BLOCK;
-	if (pthread_mutex_trylock(&slot->io) != 0) {
+	if (pthread_rwlock_trywrlock(&slot->io) != 0) {
 		pthread_mutex_unlock(&slot->lock);
-		pthread_mutex_lock(&slot->io);
+		pthread_rwlock_wrlock(&slot->io);
 		pthread_mutex_lock(&slot->lock);
 	}
 	if (!slot->tok || slot->epoch != epoch) {
-		pthread_mutex_unlock(&slot->io);
+		pthread_rwlock_unlock(&slot->io);
 		/* The token is gone; a new one is not the caller's. */
 		return slot->tok ? TK_ERR_TRANSPORT : TK_ERR_REMOVED;
 	}
@@ -224,7 +269,7 @@ static int slot_io_give(struct fe_slot *slot, int r)
 	if (r == TK_ERR_REMOVED)
 		slot_close_token(slot);
 	slot_info_refresh(slot);
-	pthread_mutex_unlock(&slot->io);
+	pthread_rwlock_unlock(&slot->io);
 	return r;
 }
 
@@ -532,7 +577,7 @@ static struct fe_slot *slot_for(const char *name)
 			return fe.slots[i];
 	if (fe.nslots == FE_MAX_SLOTS || !(slot = calloc(1, sizeof(*slot))))
 		return NULL;
-	pthread_mutex_init(&slot->io, NULL);
+	slot_io_init(slot);
 	fe_mutex_init_recursive(&slot->lock);
 	pthread_mutex_init(&slot->info_lock, NULL);
 	slot->id = fe.next_id++;

@@ -19,7 +19,10 @@
  *   fe.lock     (the slot table; held briefly, never across card I/O)
  *   slot->io    (card I/O: every driver call that may talk to the device;
  *                drivers stay single-threaded per token; the pin guard's
- *                check, card call and record happen under one hold)
+ *                check, card call and record happen under one hold. A
+ *                rwlock: held alone by every call, except the key
+ *                operations of a token whose driver lets them overlap
+ *                (tk_token.concurrent), which share it: slot_op_lock)
  *   slot->lock  (short: the token pointer, epoch, discover memo, pin
  *                guard and the driver's object cache)
  *   slot->info_lock (innermost, short: the copy of the token's info and
@@ -84,7 +87,7 @@ struct fe_slot {
 	bool card_in;         /* the watcher reports a card (not mute) */
 	bool open_failed;     /* no driver serves the card: no retry */
 	int probe_err;        /* a transient probe failure to retry; 0 */
-	pthread_mutex_t io;   /* card I/O (see the lock order above) */
+	pthread_rwlock_t io;  /* card I/O (see the lock order above) */
 	pthread_mutex_t lock; /* recursive */
 	/* A driver call found the token gone and closed it: the watcher's
 	 * departure, which follows, still reports it (once), with this. */
@@ -199,6 +202,16 @@ void slot_io_unlock(struct fe_slot *slot);
  * closing sessions (the busy session's call drops it first). */
 void slot_card_lock(struct fe_slot *slot);
 void slot_card_unlock(struct fe_slot *slot);
+/* A key operation's card I/O (sign, decrypt, encrypt, derive): io shared
+ * when the token lets them overlap (tk_token.concurrent), else as
+ * slot_io_lock. Returns whether shared, for slot_op_unlock, which refreshes
+ * the info copy only after an exclusive hold. */
+bool slot_op_lock(struct fe_slot *slot);
+void slot_op_unlock(struct fe_slot *slot, bool shared);
+/* Inside slot_op_lock: io held alone from now (*shared cleared), for a call
+ * that needs it so (closing the token, a reauth). Whether the token of
+ * epoch is still there: another call may have changed it in between. */
+bool slot_op_alone(struct fe_slot *slot, bool *shared, uint64_t epoch);
 /* With slot->lock held (io not): discover() and load_private() for a
  * search. They skip the driver when the memo says it has nothing to read;
  * else they take io (dropping and retaking slot->lock, so the caller must

@@ -136,7 +136,19 @@ static raw_fn op_fn(const struct tk_token_ops *o, struct session *s,
  * app->lock dropped so the app's other sessions go on; when another
  * application consumed the authorisation of this op's CKU_CONTEXT_SPECIFIC
  * login (a PIN-always key), the driver verifies its held PIN once more and
- * the call is retried. op NULL: the token's RNG (no key). */
+ * the call is retried. op NULL: the token's RNG (no key).
+ *
+ * On a concurrent token (slot_op_lock shares io) other key operations run
+ * beside this one, never a login, logout or PIN call (io alone). Why the
+ * login check made before (op_login_check, under app->lock) still holds
+ * when the call reaches the token: the app's own logout takes its record
+ * under app->lock, so an op checked after it is refused there; one checked
+ * before it is ordered before that logout, as with one lock. The token's
+ * own login is global and ends only in slot_logout, with io held alone,
+ * when the last app's record is gone: it waits for the operations in
+ * flight and no later one finds the token still logged in for an app that
+ * left. B's logout cannot log the token out under A while A is counted
+ * (slot->n_user), and A's logout leaves B's record alone. */
 static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 			 const uint8_t *in, size_t in_len, uint8_t *out,
 			 size_t *out_len)
@@ -146,11 +158,12 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 	struct tk_token *tok;
 	size_t cap = *out_len;
 	uint32_t key = op ? op->handle : 0;
+	bool shared;
 	raw_fn fn;
 	int r;
 
 	session_run(app, s);
-	slot_io_lock(slot);
+	shared = slot_op_lock(slot);
 	tok = slot->tok; /* stable while io is held */
 	if (!tok || s->epoch != slot_epoch(slot)) {
 		r = TK_ERR_REMOVED;
@@ -166,6 +179,10 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 	    tok->ops->reauth) {
 		/* the driver's held PIN; it changes the driver's state: the
 		 * card lock */
+		if (!slot_op_alone(slot, &shared, s->epoch)) {
+			r = TK_ERR_REMOVED;
+			goto out;
+		}
 		pthread_mutex_lock(&slot->lock);
 		r = tok->ops->reauth(tok);
 		pthread_mutex_unlock(&slot->lock);
@@ -173,14 +190,14 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 		if (r == 0)
 			r = fn(tok, key, mech, in, in_len, out, out_len);
 	}
-	if (r == TK_ERR_REMOVED) {
+	if (r == TK_ERR_REMOVED && slot_op_alone(slot, &shared, s->epoch)) {
 		pthread_mutex_lock(&slot->lock);
 		if (slot->tok == tok)
 			slot_close_token(slot);
 		pthread_mutex_unlock(&slot->lock);
 	}
 out:
-	slot_io_unlock(slot);
+	slot_op_unlock(slot, shared);
 	session_done(app, s);
 	return r;
 }

@@ -141,6 +141,16 @@ static struct job *read_job(void)
 	return j;
 }
 
+/* What the reply to C_Initialize tells tokend (link_proto.h). */
+static uint32_t init_flags(const struct job *j)
+{
+	static const uint8_t init[4] = { 0, 0, 0, RPC_C_Initialize };
+
+	if (j->body_len < 4 || memcmp(j->body, init, 4) != 0)
+		return 0;
+	return helper_threaded(&srv.h) ? MLINK_ID_THREADED : 0;
+}
+
 /* Appends j's reply frame to out: the module's answer, or (skip) an error
  * reply. Returns whether it is a CKR_OK answer. */
 static bool reply_append(struct job *j, struct buf *out, bool skip)
@@ -170,7 +180,7 @@ static bool reply_append(struct job *j, struct buf *out, bool skip)
 		if (rpc_error_encode(err, out) || buf_failed(out))
 			die("out of memory", 1);
 	}
-	mlink_put_header(out->data + start, j->id,
+	mlink_put_header(out->data + start, j->id | init_flags(j),
 			 out->len - start - RPC_FRAME_HEADER_LEN);
 	/* A body starts with its call code, RPC_CALL_ERROR for an error. */
 	return memcmp(out->data + start + RPC_FRAME_HEADER_LEN, "\0\0\0\0",

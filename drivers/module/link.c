@@ -52,8 +52,9 @@ struct mlink {
 				  while fd is used for writing */
 	/* under lock: */
 	bool up, stopping;
-	bool reading; /* a caller is reading replies (read_one) */
-	bool broken;  /* a caller saw the link fail: nobody reads any more */
+	bool reading;  /* a caller is reading replies (read_one) */
+	bool broken;   /* a caller saw the link fail: nobody reads any more */
+	bool threaded; /* the helper of gen runs calls concurrently */
 	int fd;
 	pid_t pid;
 	uint64_t gen;
@@ -128,15 +129,20 @@ static int recv_full(int fd, void *p, size_t n, const struct timespec *d)
 	ssize_t r;
 	int rc;
 
+	/* The bytes first, the wait only when none are there: a reply's
+	 * body, and the second reply of a chain, come in the same write. */
 	while (got < n) {
-		rc = poll(&pfd, 1, ms_left(d));
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc == 0)
-			return 1;
 		r = recv(fd, (uint8_t *)p + got, n - got, MSG_DONTWAIT);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && errno == EAGAIN) {
+			rc = poll(&pfd, 1, ms_left(d));
+			if (rc == 0)
+				return 1;
+			if (rc < 0 && errno != EINTR)
+				return -1;
+			continue;
+		}
 		if (r <= 0)
 			return r == 0 ? 1 : -1;
 		got += (size_t)r;
@@ -223,6 +229,16 @@ static void kill_locked(struct mlink *l, uint64_t gen)
 		shutdown(l->fd, SHUT_RDWR);
 }
 
+bool mlink_threaded(struct mlink *l, uint64_t gen)
+{
+	bool t;
+
+	pthread_mutex_lock(&l->lock);
+	t = l->up && l->gen == gen && l->threaded;
+	pthread_mutex_unlock(&l->lock);
+	return t;
+}
+
 void mlink_kill(struct mlink *l, uint64_t gen)
 {
 	if (!l)
@@ -234,7 +250,8 @@ void mlink_kill(struct mlink *l, uint64_t gen)
 
 /* C_Initialize with the handshake p11-kit's client sends and the module's
  * pReserved string, as request id 0, before anyone else may call. */
-static int init_module(struct mlink *l, int fd, const struct timespec *d)
+static int init_module(struct mlink *l, int fd, const struct timespec *d,
+		       bool *threaded)
 {
 	struct rpc_arg a[3] = {
 		{ .type = RPC_ARG_BYTES,
@@ -263,7 +280,8 @@ static int init_module(struct mlink *l, int fd, const struct timespec *d)
 	}
 	buf_free(&b);
 	if (rc == 0 && (rc = read_frame(fd, d, &frame, &len, &f)) == 0) {
-		rc = f.call_code != 0
+		*threaded = f.call_code == MLINK_ID_THREADED;
+		rc = f.call_code & ~MLINK_ID_THREADED
 			 ? TK_ERR_INVALID
 			 : mlink_reply_decode(&l->codec, RPC_C_Initialize,
 					      f.data, f.data_len, 0, &r);
@@ -278,7 +296,7 @@ static int init_module(struct mlink *l, int fd, const struct timespec *d)
 }
 
 /* Spawns, then the version byte and C_Initialize within the call timeout. */
-static int bring_up(struct mlink *l)
+static int bring_up(struct mlink *l, bool *threaded)
 {
 	struct timespec d = deadline_in(l->cfg.timeout_ms);
 	uint8_t v = RPC_PROTOCOL_MAX;
@@ -296,7 +314,7 @@ static int bring_up(struct mlink *l)
 	if (send_full(fd, &v, 1, &d) || recv_full(fd, &v, 1, &d) ||
 	    v != RPC_PROTOCOL_MAX)
 		return TK_ERR_TRANSPORT;
-	return init_module(l, fd, &d);
+	return init_module(l, fd, &d, threaded);
 }
 
 /* While the helper is up, the callers waiting for replies read them
@@ -399,15 +417,16 @@ static void *supervise(void *arg)
 	unsigned delay = l->cfg.backoff_ms;
 	struct timespec since;
 	uint64_t gen;
-	bool stop;
+	bool stop, threaded = false;
 	int rc, fd;
 
 	for (;;) {
-		rc = bring_up(l);
+		rc = bring_up(l, &threaded);
 		pthread_mutex_lock(&l->lock);
 		stop = l->stopping;
 		if (rc == 0 && !stop) {
 			l->up = true;
+			l->threaded = threaded;
 			l->broken = false;
 			gen = ++l->gen;
 			l->next_id = 1;

@@ -122,6 +122,9 @@ int mlink_call2_gen(struct mlink *l, uint64_t gen, uint32_t id1,
 		    struct mlink_reply *r2);
 void mlink_reply_clear(struct mlink_reply *r);
 
+/* Whether generation gen is up and its module took CKF_OS_LOCKING_OK:
+ * calls on different sessions then run in the helper at once. */
+bool mlink_threaded(struct mlink *l, uint64_t gen);
 /* Kills the helper of generation gen (if it is still the current one), e.g.
  * after the module broke a promise the driver checks. */
 void mlink_kill(struct mlink *l, uint64_t gen);

@@ -18,6 +18,10 @@
  * (else it answers CKR_OPERATION_NOT_INITIALIZED), and sends both replies
  * in one write: an operation's init and its call in one round trip. */
 #define MLINK_ID_CHAIN 0x80000000u
+/* In the id of the reply to C_Initialize: the module took
+ * CKF_OS_LOCKING_OK, so the helper runs calls concurrently (different
+ * sessions of a token may be busy at once). */
+#define MLINK_ID_THREADED 0x40000000u
 /* Worker threads in the helper (environment override). */
 #define MLINK_ENV_WORKERS "TOKEND_HELPER_WORKERS"
 #define MLINK_DEFAULT_WORKERS 8

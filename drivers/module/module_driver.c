@@ -358,6 +358,7 @@ static void probe(struct mdrv *d, struct mdrv_slot *now)
 		memset(L, 0, sizeof(*L));
 		L->d = d;
 		L->used = true;
+		L->probing = true;
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (!L)
@@ -395,6 +396,7 @@ static void probe(struct mdrv *d, struct mdrv_slot *now)
 		memcpy(d->seen, seen, nseen * sizeof(seen[0]));
 		d->nseen = nseen;
 		if (keep) {
+			L->probing = false;
 			L->link = link;
 			if (L->gen < gen) { /* before its on_state */
 				L->up = true;
@@ -506,8 +508,12 @@ static void on_state(void *ctx, uint64_t gen, bool up)
 			d->name);
 		table_clear(d, (unsigned)(L - d->links));
 	}
-	d->kick = true;
-	pthread_cond_broadcast(&d->cond);
+	/* A probe reads its slots itself: a pass of the watch for it would
+	 * start the next probe at once, and so on without end. */
+	if (!(up && L->probing)) {
+		d->kick = true;
+		pthread_cond_broadcast(&d->cond);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 

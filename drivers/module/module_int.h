@@ -22,6 +22,9 @@
 #define MDRV_MAX_LINKS 8
 /* In a probe helper's environment: tells it from a serving one (tests). */
 #define MDRV_PROBE_ENV "TOKEND_MODULE_PROBE=1"
+/* Module sessions a token keeps for overlapping key operations (the
+ * helper's workers: MLINK_DEFAULT_WORKERS). */
+#define MT_POOL_MAX 8
 
 struct mdrv;
 
@@ -33,7 +36,8 @@ struct mdrv_link {
 	struct mlink *link;
 	bool used;
 	/* under d->lock: */
-	bool up; /* the helper of gen is up (link's on_state) */
+	bool probing; /* a probe deciding (probe()): its coming up is no news */
+	bool up;      /* the helper of gen is up (link's on_state) */
 	uint64_t gen;
 	/* A later link serves only the tokens it was started for (serial
 	 * number and label), never those of a helper that is restarting. */
@@ -105,6 +109,17 @@ struct mtok {
 	uint64_t gen;       /* the helper generation the session belongs to */
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE s;
+	CK_FLAGS sflags; /* how s was opened */
+	/* On a threaded helper (base.concurrent) every key operation runs on
+	 * a session of its own from this pool, opened on first need, at most
+	 * MT_POOL_MAX; s serves everything else. */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;            /* a session came back */
+	CK_SESSION_HANDLE pool[MT_POOL_MAX]; /* idle, under pool_lock */
+	size_t npool, nopen;                 /* idle; open (idle or busy) */
+	/* kx[].priv: overlapping operations find a key again by its CKA_ID
+	 * (module_token.c key_handle) */
+	pthread_mutex_t priv_lock;
 	CK_TOKEN_INFO ti;
 	struct tk_token_info info;
 	struct tk_mech *mechs;

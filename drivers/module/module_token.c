@@ -1,6 +1,8 @@
 /* A module's token through driver.h: one read-write session per token in
- * the helper, whole operations (the module hashes and pads), the module's
- * own identity so PKCS#11 URIs that name it keep working.
+ * the helper, and a small pool more for key operations that overlap when
+ * the module runs calls concurrently (CKF_OS_LOCKING_OK); whole operations
+ * (the module hashes and pads), the module's own identity so PKCS#11 URIs
+ * that name it keep working.
  *
  * Design note: per-client login over a module whose login is global.
  *
@@ -25,8 +27,9 @@
  *  - any other PIN is put to the module for real: C_Logout, C_Login with
  *    it (which spends one of the module's tries when wrong, as a wrong PIN
  *    should), and on failure C_Login with the kept PIN, so A stays logged
- *    in. Calls on one token are serialised by the front end, so no
- *    operation of A's runs in that window.
+ *    in. Logins run alone on a token (the front end's io, held alone; only
+ *    key operations share it), so no operation of A's runs in that
+ *    window.
  * A second helper per logged-in application would isolate the module's
  * state too, at a process, a module start-up (SoftHSMv2 reads its whole
  * token directory) and a session per application: far more than a memcmp.
@@ -52,17 +55,94 @@ static void pin_forget(uint8_t *p, size_t *len)
 	*len = 0;
 }
 
+/* ---- the sessions of key operations ---- */
+
+/* A session for one key operation: s when operations do not overlap, else
+ * an idle one of the pool, a new one while the pool has room, or the next
+ * one given back. */
+static int op_session(struct mtok *t, CK_SESSION_HANDLE *s)
+{
+	struct rpc_arg o[] = { MT_U(t->slot), MT_U(t->sflags) };
+	struct mlink_reply r;
+	CK_RV rv = CKR_OK;
+	int e;
+
+	*s = t->s;
+	if (!t->base.concurrent)
+		return 0;
+	pthread_mutex_lock(&t->pool_lock);
+	while (!t->npool && t->nopen == MT_POOL_MAX)
+		pthread_cond_wait(&t->pool_cond, &t->pool_lock);
+	if (t->npool) {
+		*s = t->pool[--t->npool];
+		pthread_mutex_unlock(&t->pool_lock);
+		return 0;
+	}
+	t->nopen++;
+	pthread_mutex_unlock(&t->pool_lock);
+	if ((e = mt_call(t, RPC_C_OpenSession, o, MT_N(o), &r, &rv)) == 0 &&
+	    (e = mt_err(rv)) == 0 && r.msg.nargs < 1)
+		e = TK_ERR_INVALID;
+	if (e == 0)
+		*s = r.msg.args[0].ulong;
+	mlink_reply_clear(&r);
+	if (e < 0) {
+		pthread_mutex_lock(&t->pool_lock);
+		t->nopen--;
+		pthread_cond_signal(&t->pool_cond);
+		pthread_mutex_unlock(&t->pool_lock);
+	}
+	return e;
+}
+
+/* s back after an operation that answered e. A failed one may leave the
+ * session in a state the next would trip on (an operation still active):
+ * it is closed; one the module no longer knows (CKR_SESSION_HANDLE_INVALID,
+ * mt_err's TK_ERR_REMOVED) is only forgotten. */
+static void op_session_put(struct mtok *t, CK_SESSION_HANDLE s, int e)
+{
+	if (!t->base.concurrent)
+		return;
+	if (e == TK_ERR_SIGNATURE)
+		e = 0; /* C_Verify's answer: the operation ended cleanly */
+	if (e < 0 && e != TK_ERR_REMOVED)
+		(void)mt_call0(t, RPC_C_CloseSession,
+			       (struct rpc_arg[]){ MT_U(s) }, 1);
+	pthread_mutex_lock(&t->pool_lock);
+	if (e < 0)
+		t->nopen--;
+	else
+		t->pool[t->npool++] = s;
+	pthread_cond_signal(&t->pool_cond);
+	pthread_mutex_unlock(&t->pool_lock);
+}
+
+/* No operation runs (close, reset: io held alone): the pool's sessions
+ * are all idle. */
+static void op_sessions_close(struct mtok *t)
+{
+	for (size_t i = 0; i < t->npool; i++)
+		(void)mt_call0(t, RPC_C_CloseSession,
+			       (struct rpc_arg[]){ MT_U(t->pool[i]) }, 1);
+	t->nopen -= t->npool;
+	t->npool = 0;
+}
+
 static void tok_close(struct tk_token *tok)
 {
 	struct mtok *t = tok_of(tok);
 	struct rpc_arg a[] = { MT_U(t->s) };
 
+	op_sessions_close(t);
 	(void)mt_call0(t, RPC_C_CloseSession, a, 1);
 	mt_objects_free(t);
 	free(t->mechs);
 	pin_forget(t->pin, &t->pin_len);
 	pin_forget(t->so, &t->so_len);
 	pthread_mutex_destroy(&t->late_lock);
+	pthread_mutex_destroy(&t->priv_lock);
+	pthread_mutex_destroy(&t->pool_lock);
+	pthread_cond_destroy(&t->pool_cond);
 	free(t);
 }
 
@@ -288,11 +368,24 @@ static size_t out_max(struct mtok *t, uint32_t handle)
 	return 0;
 }
 
-static int key_handle(struct mtok *t, uint32_t handle, CK_OBJECT_HANDLE *h)
+/* The module's handle of a key. A private key's is found by CKA_ID on
+ * first use and kept (kx[].priv); priv_lock makes overlapping operations
+ * find it once, on s (a search there never meets their operations, which
+ * run on sessions of the pool). stale: the handle the module just refused
+ * (renumbered), to look up again unless another operation did already. */
+static int key_handle(struct mtok *t, uint32_t handle, CK_OBJECT_HANDLE stale,
+		      CK_OBJECT_HANDLE *h)
 {
+	struct mobj_key *x;
+
 	*h = mt_secret(t, handle, NULL);
-	if (!*h)
-		*h = mt_key_priv(t, handle);
+	if (*h)
+		return 0;
+	pthread_mutex_lock(&t->priv_lock);
+	if (stale && (x = mt_key(t, handle, NULL)) && x->priv == stale)
+		x->priv = 0;
+	*h = mt_key_priv(t, handle);
+	pthread_mutex_unlock(&t->priv_lock);
 	if (*h)
 		return 0;
 	return mt_key(t, handle, NULL) ? TK_ERR_AUTH_REQUIRED
@@ -304,15 +397,15 @@ static int whole_op(struct mtok *t, uint32_t init, uint32_t call,
 		    const uint8_t *in, size_t in_len, uint8_t *out,
 		    size_t *out_len)
 {
-	struct mobj_key *x;
 	CK_OBJECT_HANDLE h;
-	struct rpc_arg a[] = { MT_U(t->s),
+	CK_SESSION_HANDLE s;
+	struct rpc_arg a[] = { MT_U(0),
 			       MT_M(mech ? mech->type : 0,
 				    mech ? mech->param : NULL,
 				    mech ? mech->param_len : 0),
 			       MT_U(0) };
-	struct rpc_arg b[] = { MT_U(t->s), MT_AY(in, in_len), MT_FY(*out_len) };
-	struct mlink_reply r;
+	struct rpc_arg b[] = { MT_U(0), MT_AY(in, in_len), MT_FY(*out_len) };
+	struct mlink_reply r = { 0 };
 	CK_ULONG n = *out_len;
 	CK_RV rv = CKR_OK;
 	int e;
@@ -323,18 +416,20 @@ static int whole_op(struct mtok *t, uint32_t init, uint32_t call,
 	}
 	if (!mech)
 		return TK_ERR_UNSUPPORTED; /* every mechanism is whole */
-	if ((e = key_handle(t, handle, &h)) < 0)
+	if ((e = key_handle(t, handle, 0, &h)) < 0)
 		return e;
+	if ((e = op_session(t, &s)) < 0)
+		return e;
+	a[0].ulong = b[0].ulong = s;
 	a[2].ulong = h;
 	/* The init and the call in one round trip. */
 	e = mt_call_init(t, init, a, MT_N(a), call, b, MT_N(b), &r, &rv);
-	if (e == TK_ERR_NOT_FOUND && (x = mt_key(t, handle, NULL))) {
+	if (e == TK_ERR_NOT_FOUND && mt_key(t, handle, NULL)) {
 		/* A module may renumber private objects at every login
 		 * (SoftHSMv2): find the key again by its CKA_ID. */
 		mlink_reply_clear(&r);
-		x->priv = 0;
-		if ((e = key_handle(t, handle, &h)) < 0)
-			return e;
+		if ((e = key_handle(t, handle, h, &h)) < 0)
+			goto out;
 		a[2].ulong = h;
 		e = mt_call_init(t, init, a, MT_N(a), call, b, MT_N(b), &r,
 				 &rv);
@@ -343,7 +438,9 @@ static int whole_op(struct mtok *t, uint32_t init, uint32_t call,
 		e = mt_err(mlink_out_bytes(&r.msg.args[0], out, &n));
 	if (e == 0)
 		*out_len = n;
+out:
 	mlink_reply_clear(&r);
+	op_session_put(t, s, e);
 	return e;
 }
 
@@ -380,10 +477,11 @@ static int tok_verify(struct tk_token *tok, uint32_t key,
 	struct mtok *t = tok_of(tok);
 	struct mobj_key *x;
 	CK_OBJECT_HANDLE h = mt_secret(t, key, NULL);
-	struct rpc_arg a[] = { MT_U(t->s),
+	CK_SESSION_HANDLE s;
+	struct rpc_arg a[] = { MT_U(0),
 			       MT_M(mech->type, mech->param, mech->param_len),
 			       MT_U(0) };
-	struct rpc_arg b[] = { MT_U(t->s), MT_AY(in, in_len),
+	struct rpc_arg b[] = { MT_U(0), MT_AY(in, in_len),
 			       MT_AY(sig, sig_len) };
 	struct mlink_reply r;
 	CK_RV rv = CKR_OK;
@@ -393,6 +491,9 @@ static int tok_verify(struct tk_token *tok, uint32_t key,
 		h = x->pub;
 	if (!h)
 		return TK_ERR_NOT_FOUND;
+	if ((e = op_session(t, &s)) < 0)
+		return e;
+	a[0].ulong = b[0].ulong = s;
 	a[2].ulong = h;
 	/* The init and the call in one round trip. */
 	e = mt_call_init(t, RPC_C_VerifyInit, a, MT_N(a), RPC_C_Verify, b,
@@ -400,6 +501,7 @@ static int tok_verify(struct tk_token *tok, uint32_t key,
 	if (e == 0)
 		e = mt_err(rv);
 	mlink_reply_clear(&r);
+	op_session_put(t, s, e);
 	return e;
 }
 
@@ -411,11 +513,14 @@ static int tok_verify(struct tk_token *tok, uint32_t key,
 static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
 {
 	struct mtok *t = tok_of(tok);
-	int e = 0;
+	CK_SESSION_HANDLE s;
+	int e;
 
+	if ((e = op_session(t, &s)) < 0)
+		return e;
 	while (len && !e) {
 		CK_ULONG n = len < MT_RANDOM_PIECE ? len : MT_RANDOM_PIECE;
-		struct rpc_arg a[] = { MT_U(t->s), MT_FY(n) };
+		struct rpc_arg a[] = { MT_U(s), MT_FY(n) };
 		struct mlink_reply r;
 		CK_ULONG got = n;
 		CK_RV rv = CKR_OK;
@@ -432,6 +537,7 @@ static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
 		out += n;
 		len -= n;
 	}
+	op_session_put(t, s, e);
 	return e;
 }
 
@@ -471,7 +577,7 @@ static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 	}
 	if (*out_len < len)
 		return TK_ERR_TOO_LARGE;
-	if ((e = key_handle(t, key, &h)) < 0)
+	if ((e = key_handle(t, key, 0, &h)) < 0)
 		return e;
 	a[2].ulong = h;
 	if ((e = mt_call(t, RPC_C_DeriveKey, a, MT_N(a), &r, &rv)) < 0 ||
@@ -835,6 +941,7 @@ static int tok_reset(struct tk_token *tok)
 	label[32] = 0;
 	a[2].bytes.p = (const CK_BYTE *)label;
 	a[2].bytes.len = 32;
+	op_sessions_close(t); /* C_InitToken wants no session open */
 	(void)mt_call0(t, RPC_C_CloseSession, (struct rpc_arg[]){ MT_U(t->s) },
 		       1);
 	t->so_in = t->user_in = false;
@@ -1021,17 +1128,26 @@ int mt_open(struct mdrv *d, struct mlink *link, const struct mdrv_slot *slot,
 	t->ti = slot->ti;
 	t->next_handle = 1;
 	pthread_mutex_init(&t->late_lock, NULL);
+	pthread_mutex_init(&t->priv_lock, NULL);
+	pthread_mutex_init(&t->pool_lock, NULL);
+	pthread_cond_init(&t->pool_cond, NULL);
+	/* Fixed for the token: a new helper generation is a new token. */
+	t->base.concurrent = mlink_threaded(link, gen);
 	if ((e = mt_call(t, RPC_C_OpenSession, o, MT_N(o), &r, &rv)) == 0 &&
 	    rv == CKR_TOKEN_WRITE_PROTECTED) {
 		mlink_reply_clear(&r);
 		o[1].ulong = CKF_SERIAL_SESSION;
 		e = mt_call(t, RPC_C_OpenSession, o, MT_N(o), &r, &rv);
 	}
+	t->sflags = o[1].ulong;
 	if (!e && !(e = mt_err(rv)))
 		t->s = r.msg.args[0].ulong;
 	mlink_reply_clear(&r);
 	if (e < 0) {
 		pthread_mutex_destroy(&t->late_lock);
+		pthread_mutex_destroy(&t->priv_lock);
+		pthread_mutex_destroy(&t->pool_lock);
+		pthread_cond_destroy(&t->pool_cond);
 		free(t);
 		return e == TK_ERR_REMOVED ? TK_ERR_NOT_FOUND : e;
 	}
