@@ -41,6 +41,8 @@ const char *tk_strerror(int err)
 		return "I/O error";
 	case TK_ERR_WOULD_BLOCK:
 		return "would block";
+	case TK_ERR_NOT_YET:
+		return "not yet";
 	}
 	return "unknown error";
 }

@@ -26,6 +26,9 @@ enum {
 	/* A caller that must not wait (the daemon's loop thread) would have
 	 * to: run the call where waiting is fine. */
 	TK_ERR_WOULD_BLOCK = -18,
+	/* The token takes no PIN yet (tk_token_info.login_not_before_ms):
+	 * the caller waits without the token's lock and tries again. */
+	TK_ERR_NOT_YET = -19,
 };
 
 const char *tk_strerror(int err);

@@ -236,6 +236,12 @@ void guard_result(struct fe_slot *slot, enum tk_user which,
 /* With slot->lock held: the token now holds `which` = hash h. */
 void guard_set(struct fe_slot *slot, enum tk_user which,
 	       const struct pin_hash *h);
+/* Without io or slot->lock: sleeps until the slot's token takes a PIN
+ * again (tk_token_info.login_not_before_ms), so a wrong-PIN delay holds
+ * back only the caller, not the token's other users. The caller tries
+ * again while the driver answers TK_ERR_NOT_YET (another try failed
+ * meanwhile). */
+void guard_wait(struct fe_slot *slot);
 /* Whether the app has a guard (then the secrets it sends are hashed). */
 bool guard_on(const struct app *app);
 

@@ -1,11 +1,12 @@
 # Shared by the TPM end-to-end tests that need only one tokend with the
 # TPM token of the test's swtpm (tests/harness/swtpm.sh) behind an
-# access = admin export: tpm_tokend_start LABEL starts it (TOKEND_PID),
+# access = admin export: tpm_tokend_start LABEL [MODE] starts it (TOKEND_PID;
+# MODE the socket's, 0600 unless given),
 # points the p11-kit client at its socket, sets p11=(pkcs11-tool ...) and
 # waits until the token is listed.
 
 tpm_tokend_start() {
-	local label=$1 _
+	local label=$1 mode=${2:-0600} _
 	cat >"$T/tokend.conf" <<EOF2
 [piv]
 enabled = no
@@ -17,7 +18,7 @@ label = $label
 
 [export s]
 socket = $T/sock
-mode = 0600
+mode = $mode
 access = admin
 EOF2
 	"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &
