@@ -1146,3 +1146,8 @@ void frontend_drivers_hint(const struct hotplug_msg *m)
 {
 	drivers_hint(fe.drivers, fe.ndrivers, m);
 }
+
+void fe_drivers_attend(void)
+{
+	drivers_attend(fe.drivers, fe.ndrivers, fe.blocked > 0);
+}

@@ -217,6 +217,10 @@ void fe_device_apply(const struct hotplug_msg *m, struct fe_device_report *rep);
 /* Without fe.lock (fe.apply held): probes again one card whose probe
  * failed for a transient reason; false when none waits. */
 bool fe_device_retry_one(struct fe_device_report *rep);
+/* fe.lock held: clients look at the slots (drivers_attend; whether one
+ * waits for slot events: fe.blocked), so drivers that poll with back-off
+ * poll soon. Cheap: no device I/O. */
+void fe_drivers_attend(void);
 /* fe_events.c: the module's own event source; without fe.lock. */
 void fe_events_pump(bool scan);
 void fe_events_source_free(void);

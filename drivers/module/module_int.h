@@ -10,6 +10,7 @@
 #include <p11-kit/uri.h>
 
 #include "driver.h"
+#include "drv_poll.h"
 #include "link.h"
 #include "module_driver.h"
 #include "opensc_conf.h"
@@ -64,6 +65,13 @@ struct mdrv {
 	 * token made since: one is started every poll_ms (a probe). Under
 	 * lock. */
 	bool static_view;
+	/* The probes' interval: poll_ms after a change, doubling to
+	 * DRV_POLL_MAX_MS while they find nothing new, poll_ms again when
+	 * clients look (module_driver_attend; rearm: the thread takes its
+	 * deadline again). changes: bumped by every announcement. */
+	struct drv_poll probes;
+	bool rearm;
+	unsigned long changes;
 	/* Tokens the last probe saw whole that no helper serves: a probe
 	 * is kept for a token only the one before it saw too (one that
 	 * starts while softhsm2-util writes the token keeps it half made). */
