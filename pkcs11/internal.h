@@ -140,10 +140,11 @@ struct fe_table {
 	struct hotplug_queue *q;
 	struct hotplug_pcsc *pcsc; /* the module's own PC/SC watcher */
 	bool own_q;
-	unsigned blocked;  /* threads in a blocking wait (under lock) */
-	bool draining;     /* one of them waits on q (under lock) */
-	bool pcsc_started; /* under lock */
-	unsigned pending;  /* frontend_devices_pending (under lock) */
+	unsigned blocked;    /* threads in a blocking wait (under lock) */
+	bool draining;       /* one of them waits on q (under lock) */
+	bool pcsc_started;   /* under lock */
+	unsigned pending;    /* frontend_devices_pending (under lock) */
+	uint64_t tokens_gen; /* atomic: frontend_tokens_gen */
 };
 extern struct fe_table fe;
 
