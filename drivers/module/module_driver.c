@@ -362,6 +362,7 @@ static bool probe(struct mdrv *d, struct mdrv_slot *now)
 		memset(L, 0, sizeof(*L));
 		L->d = d;
 		L->used = true;
+		L->probing = true;
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (!L)
@@ -402,6 +403,7 @@ static bool probe(struct mdrv *d, struct mdrv_slot *now)
 		d->nseen = nseen;
 		if (keep) {
 			L->link = link;
+			L->probing = false;
 			if (L->gen < gen) { /* before its on_state */
 				L->up = true;
 				L->gen = gen;
@@ -526,8 +528,10 @@ static void on_state(void *ctx, uint64_t gen, bool up)
 			d->name);
 		table_clear(d, (unsigned)(L - d->links));
 	}
-	d->kick = true;
-	pthread_cond_broadcast(&d->cond);
+	if (!L->probing) {
+		d->kick = true;
+		pthread_cond_broadcast(&d->cond);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 

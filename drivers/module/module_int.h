@@ -36,6 +36,10 @@ struct mdrv_link {
 	/* under d->lock: */
 	bool up; /* the helper of gen is up (link's on_state) */
 	uint64_t gen;
+	/* A probe not (yet) kept: its coming and going wakes nobody (the
+	 * watch thread runs it, and a wake-up would start the next one at
+	 * once instead of after the interval). */
+	bool probing;
 	/* A later link serves only the tokens it was started for (serial
 	 * number and label), never those of a helper that is restarting. */
 	uint8_t own[MDRV_MAX_SLOTS][48];
