@@ -24,22 +24,8 @@ if [ ! -f "$CLIENT_SO" ]; then
 	exit 77
 fi
 
-TOKEND_PID='' A_PID='' B_PID=''
-e2e_cleanup() {
-	local rc=$?
-	set +e
-	[ -n "$A_PID" ] && kill "$A_PID" 2>/dev/null && wait "$A_PID" 2>/dev/null
-	[ -n "$B_PID" ] && kill "$B_PID" 2>/dev/null && wait "$B_PID" 2>/dev/null
-	if [ -n "$TOKEND_PID" ]; then
-		kill -TERM "$TOKEND_PID" 2>/dev/null
-		wait "$TOKEND_PID" 2>/dev/null
-	fi
-	swtpm_stop
-	(exit "$rc")
-	harness_cleanup
-}
 harness_init
-trap e2e_cleanup EXIT
+trap tpm_cleanup EXIT
 harness_require swtpm pkcs11-tool openssl setpriv
 T=$HARNESS_TMP
 LOG=$T/tokend.log
@@ -49,18 +35,14 @@ swtpm_start || fail "swtpm did not start"
 # (the default delay cap, 5 s: the tries A makes meet 1, 2 and 4 s)
 tpm_tokend_start pin-dos 0666
 chmod 0711 "$T" # A's uids reach the socket (mode 0666) through it
-run_ok "C_InitToken" "${p11[@]}" --init-token --so-pin 87654321 --label x
-run_ok "C_InitPIN" "${p11[@]}" --login --login-type so --so-pin 87654321 \
-	--init-pin --pin 123456
-run_ok "a key generated" "${p11[@]}" --login --pin 123456 --keypairgen \
-	--key-type EC:prime256v1 --id 01
+tpm_token_setup
 run_ok "read its public key" "${p11[@]}" --read-object --type pubkey --id 01 -o "$T/ec.der"
 openssl dgst -sha256 -binary "$T/tokend.conf" >"$T/hash"
 
 # B: logged in, signs on request.
 coproc B { exec /usr/bin/python3 "$(dirname "$0")/pin_dos_signer.py" \
 	"$CLIENT_SO" 123456 2>"$T/b.err"; }
-# (coproc sets B_PID)
+TPM_STOP_PIDS+=("$B_PID") # (set by coproc)
 read -r -t 60 line <&"${B[0]}" || line=
 assert_eq ready "$line" "client B logged in"
 
@@ -79,6 +61,7 @@ assert_eq ready "$line" "client B logged in"
 	done
 ) >"$T/a.log" 2>&1 &
 A_PID=$!
+TPM_STOP_PIDS+=("$A_PID")
 
 for _ in $(seq 600); do
 	grep -q "^begin 5" "$T/a.marks" && break
@@ -97,7 +80,6 @@ check "B's signatures completed while A's fifth login was pending" \
 	bash -c "! grep -q '^end 5' <<<'$marks'"
 
 wait "$A_PID"
-A_PID=
 for i in 1 2 3 4 5; do
 	check "A's wrong PIN $i answered CKR_PIN_INCORRECT" grep -q CKR_PIN_INCORRECT "$T/a.$i"
 done
@@ -108,7 +90,7 @@ for i in 0 1 2 3 4; do
 done
 eval "exec ${B[1]}>&-" # end of B's input: it logs out
 wait "$B_PID" || fail_later "client B ended with an error: $(cat "$T/b.err")"
-B_PID=
+TPM_STOP_PIDS=() # both ended
 run_ok "the right PIN still works (after the delay)" "${p11[@]}" --login --pin 123456 -O
 check "no sanitizer report from tokend" \
 	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' '$LOG'"
