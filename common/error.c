@@ -43,6 +43,8 @@ const char *tk_strerror(int err)
 		return "would block";
 	case TK_ERR_SIGNATURE:
 		return "signature invalid";
+	case TK_ERR_NOT_YET:
+		return "not yet";
 	}
 	return "unknown error";
 }

@@ -27,6 +27,9 @@ enum {
 	 * to: run the call where waiting is fine. */
 	TK_ERR_WOULD_BLOCK = -18,
 	TK_ERR_SIGNATURE = -19, /* verify: the signature or MAC is wrong */
+	/* The token takes no PIN yet (tk_token_info.login_not_before_ms):
+	 * the caller waits without the token's lock and tries again. */
+	TK_ERR_NOT_YET = -20,
 };
 
 const char *tk_strerror(int err);

@@ -474,6 +474,7 @@ static int cfg_export_new(const char *name, unsigned line,
 	if ((ec = calloc(1, sizeof(*ec))) == NULL)
 		return TK_ERR_NOMEM;
 	ec->refs = 1;
+	pthread_mutex_init(&ec->pick_lock, NULL);
 	ec->line = line;
 	ec->owner = geteuid();
 	if (config_value_group(CONFIG_GROUP, &ec->group) != 0)
@@ -771,6 +772,7 @@ void export_conf_unref(struct export_conf **p)
 	if (__atomic_sub_fetch(&ec->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	secret_destroy(&ec->pin);
+	pthread_mutex_destroy(&ec->pick_lock);
 	cfg_uris_free(ec->tokens, ec->token_strs, ec->n_tokens);
 	cfg_uris_free(ec->prefer, ec->prefer_strs, ec->n_prefer);
 	cfg_uris_free(ec->objects, ec->object_strs, ec->n_objects);

@@ -13,8 +13,10 @@
 #ifndef TOKEND_CONFIG_H
 #define TOKEND_CONFIG_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <p11-kit/uri.h>
@@ -88,6 +90,12 @@ struct export_conf {
 	P11KitUri **prefer;
 	size_t n_prefer;
 	char **prefer_strs;
+	/* prefer='s pick, kept while no token comes or goes (pick_gen: the
+	 * front end's tokens generation it was made at; export_pick_slot). */
+	pthread_mutex_t pick_lock;
+	bool pick_valid, pick_found;
+	uint64_t pick_gen;
+	unsigned long pick_slot; /* a CK_SLOT_ID */
 	/* objects=: P11_KIT_URI_FOR_OBJECT_ON_TOKEN URIs (id, object, type,
 	 * and token attributes); none: every object of the shown tokens.
 	 * When set, only the matching keys with their public keys and

@@ -71,8 +71,9 @@ size_t export_prefer_rank(const struct export_conf *ec, const CK_TOKEN_INFO *ti)
 	return i;
 }
 
-bool export_pick_slot(const struct export_conf *ec, struct app *app,
-		      CK_SLOT_ID *slot)
+/* export_pick_slot without the cache: every present token's info. */
+static bool pick_slot_read(const struct export_conf *ec, struct app *app,
+			   CK_SLOT_ID *slot)
 {
 	CK_SLOT_ID *ids = NULL, *v;
 	CK_ULONG n = 0;
@@ -103,6 +104,36 @@ bool export_pick_slot(const struct export_conf *ec, struct app *app,
 	}
 	free(ids);
 	return best < ec->n_prefer;
+}
+
+bool export_pick_slot(struct export_conf *ec, struct app *app, CK_SLOT_ID *slot)
+{
+	CK_ULONG n = 0;
+	uint64_t gen;
+	bool found, hit;
+
+	/* The size query alone, as the slot list's: the device messages
+	 * under way are applied first (cheap: no token is read). */
+	(void)fe_C_GetSlotList(app, CK_TRUE, NULL, &n);
+	/* Then the generation, before the pick is read: a token that comes
+	 * meanwhile moves it, and the next call reads again. */
+	gen = frontend_tokens_gen();
+	pthread_mutex_lock(&ec->pick_lock);
+	hit = ec->pick_valid && ec->pick_gen == gen;
+	found = hit && ec->pick_found;
+	if (found)
+		*slot = ec->pick_slot;
+	pthread_mutex_unlock(&ec->pick_lock);
+	if (hit)
+		return found;
+	found = pick_slot_read(ec, app, slot);
+	pthread_mutex_lock(&ec->pick_lock);
+	ec->pick_valid = true;
+	ec->pick_gen = gen;
+	ec->pick_found = found;
+	ec->pick_slot = found ? *slot : 0;
+	pthread_mutex_unlock(&ec->pick_lock);
+	return found;
 }
 
 bool export_shows_object(const struct export_conf *ec, const CK_TOKEN_INFO *ti,

@@ -118,7 +118,7 @@ size_t export_prefer_rank(const struct export_conf *ec,
  * caches do not; and a C_WaitForSlotEvent answer would name a slot the
  * client has never seen. The slot's info names the device behind it now;
  * logs, audit and tokenctl keep the front end's ids. */
-bool export_pick_slot(const struct export_conf *ec, struct app *app,
+bool export_pick_slot(struct export_conf *ec, struct app *app,
 		      CK_SLOT_ID *slot);
 /* No objects= URIs: every object; else one URI must match both the token
  * (its token attributes, if any) and the object's attributes (CKA_CLASS,

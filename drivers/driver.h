@@ -38,7 +38,10 @@
  *  - Login: the token's info says which users exist and what the front end
  *    may do with them (TK_LOGIN_*). Secrets go to the driver as the
  *    application gave them; the driver decodes what it must (PIV: the SO
- *    PIN is the management key in hex).
+ *    PIN is the management key in hex). A driver never sleeps in a PIN
+ *    call (the front end holds the token's lock around it): a token that
+ *    makes wrong PINs wait says until when (login_not_before_ms) and
+ *    refuses an earlier try with TK_ERR_NOT_YET.
  *  - Secrets passed in (PIN, PUK, SO secret) are the caller's; the driver
  *    copies what it must keep (to re-verify after another program reset
  *    the card) into memory it wipes on logout and on close. */
@@ -153,6 +156,11 @@ struct tk_token_info {
 	 * CKF_USER_PIN_INITIALIZED). False (PIV, modules): both are set. */
 	bool uninitialised;
 	bool user_pin_unset;
+	/* CLOCK_MONOTONIC ms (hotplug_now_ms) before which the token takes
+	 * no PIN (TPM: its wrong-PIN delay); 0: none. The front end waits
+	 * it out holding no lock; a PIN call before it is refused with
+	 * TK_ERR_NOT_YET at once, never slept in the driver. */
+	uint64_t login_not_before_ms;
 	uint32_t caps;  /* TK_CAP_* */
 	uint32_t login; /* TK_LOGIN_* */
 };

@@ -108,6 +108,22 @@ void drivers_watch(struct tk_driver **list, size_t n, struct hotplug_queue *q)
 #endif
 }
 
+void drivers_attend(struct tk_driver **list, size_t n, bool waiting)
+{
+	for (size_t i = 0; i < n; i++) {
+#ifdef TOKEND_HAVE_MODULE_DRIVER
+		if (list[i] && module_driver_is(list[i]))
+			module_driver_attend(list[i], waiting);
+#endif
+#ifdef TOKEND_HAVE_TPM_DRIVER
+		if (list[i] && tpm_driver_is(list[i]))
+			tpm_driver_attend(list[i], waiting);
+#endif
+	}
+	(void)list;
+	(void)waiting;
+}
+
 void drivers_hint(struct tk_driver **list, size_t n,
 		  const struct hotplug_msg *m)
 {

@@ -31,4 +31,11 @@ struct hotplug_msg;
 void drivers_hint(struct tk_driver **list, size_t n,
 		  const struct hotplug_msg *m);
 
+/* Clients look at the slots (C_GetSlotList's size query,
+ * C_WaitForSlotEvent); waiting: whether one waits for slot events now.
+ * Drivers that poll with back-off (drv_poll.h: the TPM's liveness check,
+ * a module's probes) poll at their shortest interval again, and stay
+ * there while a client waits. Never waits on a device; any thread. */
+void drivers_attend(struct tk_driver **list, size_t n, bool waiting);
+
 #endif

@@ -622,24 +622,30 @@ static CK_RV setpin_run(struct app *app, struct session *s,
 		pin_guard_wipe(&hold);
 		pin_guard_wipe(&hnew);
 	}
-	slot_io_lock(slot);
-	pthread_mutex_lock(&slot->lock);
-	r = slot->epoch == s->epoch ? slot_info(slot, &ti) : TK_ERR_REMOVED;
-	pthread_mutex_unlock(&slot->lock);
-	if (r < 0)
-		rv = CKR_DEVICE_REMOVED;
-	else if (ti.pin_max && (new_len < ti.pin_min || new_len > ti.pin_max))
-		rv = CKR_PIN_LEN_RANGE;
-	else if ((r = setpin_guarded(app, slot, q, new_pin, new_len, &hold,
-				     &hnew)) < 0)
-		rv = rv_from_tk(r);
-	if (r == TK_ERR_REMOVED) {
+	do { /* a wrong-PIN delay waited out without io (guard_wait) */
+		guard_wait(slot);
+		slot_io_lock(slot);
+		rv = CKR_OK;
 		pthread_mutex_lock(&slot->lock);
-		if (slot->epoch == s->epoch)
-			slot_close_token(slot);
+		r = slot->epoch == s->epoch ? slot_info(slot, &ti)
+					    : TK_ERR_REMOVED;
 		pthread_mutex_unlock(&slot->lock);
-	}
-	slot_io_unlock(slot);
+		if (r < 0)
+			rv = CKR_DEVICE_REMOVED;
+		else if (ti.pin_max &&
+			 (new_len < ti.pin_min || new_len > ti.pin_max))
+			rv = CKR_PIN_LEN_RANGE;
+		else if ((r = setpin_guarded(app, slot, q, new_pin, new_len,
+					     &hold, &hnew)) < 0)
+			rv = rv_from_tk(r);
+		if (r == TK_ERR_REMOVED) {
+			pthread_mutex_lock(&slot->lock);
+			if (slot->epoch == s->epoch)
+				slot_close_token(slot);
+			pthread_mutex_unlock(&slot->lock);
+		}
+		slot_io_unlock(slot);
+	} while (r == TK_ERR_NOT_YET);
 	pin_guard_wipe(&hold);
 	pin_guard_wipe(&hnew);
 	return rv;
@@ -762,8 +768,13 @@ CK_RV fe_C_InitToken(struct app *app, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 	 * meanwhile; one it opens here now ends with the reset. */
 	if (!pPin || ulPinLen == 0)
 		return CKR_PIN_INCORRECT;
-	slot_card_lock(slot);
-	r = init_token(slot, pPin, ulPinLen);
+	for (;;) { /* a wrong-PIN delay waited out without io */
+		guard_wait(slot);
+		slot_card_lock(slot);
+		if ((r = init_token(slot, pPin, ulPinLen)) != TK_ERR_NOT_YET)
+			break;
+		slot_card_unlock(slot);
+	}
 	if (r < 0)
 		rv = r == TK_ERR_REMOVED ? CKR_TOKEN_NOT_PRESENT
 					 : slot_rv(slot, r);

@@ -74,6 +74,11 @@ void fe_events_pump(bool scan)
 	while (fe_device_retry_one(&rep) && rep.opened)
 		;
 	pthread_mutex_unlock(&fe.apply);
+	if (scan) { /* a client looks: polling drivers look soon too */
+		pthread_mutex_lock(&fe.lock);
+		fe_drivers_attend();
+		pthread_mutex_unlock(&fe.lock);
+	}
 }
 
 static void deadline_in(struct timespec *ts, unsigned ms)
@@ -197,10 +202,14 @@ static void fe_wait_round(int timeout_ms)
 static void fe_blocked(bool in)
 {
 	if (in) {
-		fe.blocked++;
+		/* the first waiter holds polling drivers at their interval */
+		if (fe.blocked++ == 0)
+			fe_drivers_attend();
 		return;
 	}
-	if (--fe.blocked == 0 && fe.pcsc_started) {
+	if (--fe.blocked == 0)
+		fe_drivers_attend();
+	if (fe.blocked == 0 && fe.pcsc_started) {
 		hotplug_pcsc_stop(fe.pcsc);
 		fe.pcsc_started = false;
 	}

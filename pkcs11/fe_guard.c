@@ -1,5 +1,8 @@
 /* The front end's use of the pin guard (pin_guard.h): an application's
  * guard against its slot's token, under the slot lock. */
+#include <time.h>
+
+#include "hotplug.h"
 #include "internal.h"
 
 bool guard_on(const struct app *app)
@@ -58,4 +61,20 @@ void guard_set(struct fe_slot *slot, enum tk_user which,
 	       const struct pin_hash *h)
 {
 	pin_guard_set(&slot->guard, slot->epoch, which, h);
+}
+
+void guard_wait(struct fe_slot *slot)
+{
+	struct tk_token_info ti;
+	struct timespec ts;
+	uint64_t now, ms;
+
+	if (slot_info_peek(slot, &ti) < 0 ||
+	    (now = hotplug_now_ms()) >= ti.login_not_before_ms)
+		return;
+	ms = ti.login_not_before_ms - now;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0)
+		;
 }

@@ -438,6 +438,7 @@ static void slot_token_drop(struct fe_slot *slot)
 	slot_info_refresh(slot);
 	tok->ops->close(tok);
 	__atomic_add_fetch(&slot->epoch, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&fe.tokens_gen, 1, __ATOMIC_RELEASE);
 	slot->private_loaded = false;
 	slot->n_user = slot->n_so = 0;
 	slot->disc_all = 0;
@@ -462,6 +463,7 @@ static void slot_token_set(struct fe_slot *slot, struct tk_driver *drv,
 	slot->tok = tok;
 	slot->drv = drv;
 	__atomic_add_fetch(&slot->epoch, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&fe.tokens_gen, 1, __ATOMIC_RELEASE);
 	slot->open_failed = false;
 	slot->probe_err = 0;
 	slot->private_loaded = false;
@@ -1190,4 +1192,14 @@ void frontend_drivers_watch(struct hotplug_queue *q)
 void frontend_drivers_hint(const struct hotplug_msg *m)
 {
 	drivers_hint(fe.drivers, fe.ndrivers, m);
+}
+
+uint64_t frontend_tokens_gen(void)
+{
+	return __atomic_load_n(&fe.tokens_gen, __ATOMIC_ACQUIRE);
+}
+
+void fe_drivers_attend(void)
+{
+	drivers_attend(fe.drivers, fe.ndrivers, fe.blocked > 0);
 }

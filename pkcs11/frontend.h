@@ -112,6 +112,11 @@ void frontend_drivers_watch(struct hotplug_queue *q);
 struct hotplug_msg;
 void frontend_drivers_hint(const struct hotplug_msg *m);
 
+/* Moves whenever a token is opened or closed in any slot (an arrival, a
+ * departure, a reopen after a reset): a cache of which tokens are present
+ * (prefer='s pick) holds while it stays. Any thread, no lock. */
+uint64_t frontend_tokens_gen(void);
+
 int app_new(struct app **out);
 /* Closes every session (logging the app out of its tokens) and frees. */
 void app_free(struct app **p);

@@ -143,10 +143,11 @@ struct fe_table {
 	struct hotplug_queue *q;
 	struct hotplug_pcsc *pcsc; /* the module's own PC/SC watcher */
 	bool own_q;
-	unsigned blocked;  /* threads in a blocking wait (under lock) */
-	bool draining;     /* one of them waits on q (under lock) */
-	bool pcsc_started; /* under lock */
-	unsigned pending;  /* frontend_devices_pending (under lock) */
+	unsigned blocked;    /* threads in a blocking wait (under lock) */
+	bool draining;       /* one of them waits on q (under lock) */
+	bool pcsc_started;   /* under lock */
+	unsigned pending;    /* frontend_devices_pending (under lock) */
+	uint64_t tokens_gen; /* atomic: frontend_tokens_gen */
 };
 extern struct fe_table fe;
 
@@ -230,6 +231,10 @@ void fe_device_apply(const struct hotplug_msg *m, struct fe_device_report *rep);
 /* Without fe.lock (fe.apply held): probes again one card whose probe
  * failed for a transient reason; false when none waits. */
 bool fe_device_retry_one(struct fe_device_report *rep);
+/* fe.lock held: clients look at the slots (drivers_attend; whether one
+ * waits for slot events: fe.blocked), so drivers that poll with back-off
+ * poll soon. Cheap: no device I/O. */
+void fe_drivers_attend(void);
 /* fe_events.c: the module's own event source; without fe.lock. */
 void fe_events_pump(bool scan);
 void fe_events_source_free(void);
@@ -249,6 +254,12 @@ void guard_result(struct fe_slot *slot, enum tk_user which,
 /* With slot->lock held: the token now holds `which` = hash h. */
 void guard_set(struct fe_slot *slot, enum tk_user which,
 	       const struct pin_hash *h);
+/* Without io or slot->lock: sleeps until the slot's token takes a PIN
+ * again (tk_token_info.login_not_before_ms), so a wrong-PIN delay holds
+ * back only the caller, not the token's other users. The caller tries
+ * again while the driver answers TK_ERR_NOT_YET (another try failed
+ * meanwhile). */
+void guard_wait(struct fe_slot *slot);
 /* Whether the app has a guard (then the secrets it sends are hashed). */
 bool guard_on(const struct app *app);
 

@@ -22,8 +22,8 @@ struct login_req {
  * go on during the VERIFY (login changes no object of the driver's cache,
  * driver.h). count: the user to count on the slot on success, or
  * (CK_USER_TYPE)-1. */
-static int login_card(struct app *app, struct fe_slot *slot,
-		      const struct login_req *q, CK_USER_TYPE count)
+static int login_try(struct app *app, struct fe_slot *slot,
+		     const struct login_req *q, CK_USER_TYPE count)
 {
 	struct tk_token *tok;
 	int r = 0;
@@ -52,6 +52,19 @@ out:
 		slot_close_token(slot);
 	pthread_mutex_unlock(&slot->lock);
 	slot_io_unlock(slot);
+	return r;
+}
+
+/* A token's wrong-PIN delay is waited out before io, holding no lock. */
+static int login_card(struct app *app, struct fe_slot *slot,
+		      const struct login_req *q, CK_USER_TYPE count)
+{
+	int r;
+
+	do {
+		guard_wait(slot);
+		r = login_try(app, slot, q, count);
+	} while (r == TK_ERR_NOT_YET);
 	return r;
 }
 

@@ -25,6 +25,8 @@ static const struct {
 	{ TK_ERR_IO, CKR_DEVICE_ERROR },
 	{ TK_ERR_WOULD_BLOCK, CKR_TOKEND_WOULD_BLOCK },
 	{ TK_ERR_SIGNATURE, CKR_SIGNATURE_INVALID },
+	/* (the front end waits and tries again: only a bug lets it out) */
+	{ TK_ERR_NOT_YET, CKR_FUNCTION_FAILED },
 };
 
 CK_RV rv_from_tk(int err)

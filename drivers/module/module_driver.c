@@ -10,7 +10,9 @@
  * only (a softhsm2-util --init-token stays invisible to a running
  * process, whatever C_GetSlotList is asked). For such a module the thread
  * starts a fresh helper every poll_ms (a probe, with the same environment)
- * and reads its slot list; a probe that sees a token no running helper
+ * and reads its slot list (backing off to 30 s while nothing new shows,
+ * poll_ms again when clients look at the slots and while one waits for
+ * slot events: drv_poll.h); a probe that sees a token no running helper
  * serves becomes a helper of its own for those tokens, so the tokens and
  * sessions already served are not disturbed (restarting the first helper
  * would end every session). What
@@ -46,6 +48,7 @@ static void announce(struct mdrv *d, const struct mdrv_slot *s,
 {
 	struct hotplug_msg m = { .ev = ev, .kind = HOTPLUG_MODULE_TOKEN };
 
+	d->changes++;
 	pthread_cond_broadcast(&d->cond);
 	if (!d->q)
 		return;
@@ -333,14 +336,15 @@ static bool seen_before(const struct mdrv *d, const uint8_t key[48])
 #define PROBE_WAIT_MS 10000u
 
 /* A fresh helper: kept as link li when it serves a token that no running
- * helper does, freed otherwise. Called without the lock. */
-static void probe(struct mdrv *d, struct mdrv_slot *now)
+ * helper does, freed otherwise. Called without the lock. True when it saw
+ * a token the probe before did not (the next one may take it). */
+static bool probe(struct mdrv *d, struct mdrv_slot *now)
 {
 	struct mlink_config lc = d->lc;
 	struct mdrv_link *L = NULL;
 	struct mlink *link = NULL;
 	uint64_t gen = 0;
-	bool keep = false;
+	bool keep = false, fresh = false;
 	unsigned li;
 	size_t n = 0;
 
@@ -362,7 +366,7 @@ static void probe(struct mdrv *d, struct mdrv_slot *now)
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (!L)
-		return; /* said once, when the last one was taken */
+		return false; /* said once, when the last one was taken */
 	lc.env = d->probe_env;
 	lc.ctx = L;
 	lc.on_state = on_state;
@@ -389,6 +393,8 @@ static void probe(struct mdrv *d, struct mdrv_slot *now)
 			if (seen_before(d, key) && L->nown < MDRV_MAX_SLOTS) {
 				memcpy(L->own[L->nown++], key, sizeof(key));
 				keep = true;
+			} else if (!seen_before(d, key)) {
+				fresh = true;
 			}
 			if (nseen < MDRV_MAX_SLOTS)
 				memcpy(seen[nseen++], key, sizeof(key));
@@ -396,8 +402,8 @@ static void probe(struct mdrv *d, struct mdrv_slot *now)
 		memcpy(d->seen, seen, nseen * sizeof(seen[0]));
 		d->nseen = nseen;
 		if (keep) {
-			L->probing = false;
 			L->link = link;
+			L->probing = false;
 			if (L->gen < gen) { /* before its on_state */
 				L->up = true;
 				L->gen = gen;
@@ -413,11 +419,12 @@ static void probe(struct mdrv *d, struct mdrv_slot *now)
 		pthread_mutex_unlock(&d->lock);
 	}
 	if (keep)
-		return;
+		return true;
 	mlink_free(&link);
 	pthread_mutex_lock(&d->lock);
 	memset(L, 0, sizeof(*L));
 	pthread_mutex_unlock(&d->lock);
+	return fresh;
 }
 
 static void *watch_thread(void *arg)
@@ -427,13 +434,16 @@ static void *watch_thread(void *arg)
 	struct timespec ts;
 	struct mlink *link;
 	uint64_t gen;
+	unsigned long changes;
 	size_t n;
-	bool up, all;
+	bool up, all, fresh;
 	int e;
 
 	pthread_mutex_lock(&d->lock);
 	while (now && !d->stop) {
 		d->kick = false;
+		changes = d->changes;
+		fresh = false;
 		/* Before OpenSC's slot list looks for new readers: a reader
 		 * the file misjudges restarts the helpers with a new one. */
 		if (d->osc) {
@@ -479,13 +489,23 @@ static void *watch_thread(void *arg)
 		 * is all known (else it would take over their tokens). */
 		if (d->static_view && all && !d->stop) {
 			pthread_mutex_unlock(&d->lock);
-			probe(d, now);
+			fresh = probe(d, now);
 			pthread_mutex_lock(&d->lock);
 		}
-		deadline_after(&ts, d->poll_ms);
+		d->rearm = false;
+		if (d->static_view) { /* probes back off */
+			drv_poll_done(&d->probes,
+				      fresh || d->changes != changes);
+			drv_poll_deadline(&d->probes, &ts);
+		} else {
+			deadline_after(&ts, d->poll_ms);
+		}
 		while (!d->stop && !d->kick &&
 		       pthread_cond_timedwait(&d->cond, &d->lock, &ts) == 0)
-			;
+			if (d->rearm && d->static_view) {
+				d->rearm = false;
+				drv_poll_deadline(&d->probes, &ts);
+			}
 	}
 	pthread_mutex_unlock(&d->lock);
 	free(now);
@@ -508,9 +528,7 @@ static void on_state(void *ctx, uint64_t gen, bool up)
 			d->name);
 		table_clear(d, (unsigned)(L - d->links));
 	}
-	/* A probe reads its slots itself: a pass of the watch for it would
-	 * start the next probe at once, and so on without end. */
-	if (!(up && L->probing)) {
+	if (!L->probing) {
 		d->kick = true;
 		pthread_cond_broadcast(&d->cond);
 	}
@@ -535,6 +553,18 @@ bool mdrv_slot_get(struct mdrv *d, const char *device, struct mdrv_slot *out,
 		}
 	pthread_mutex_unlock(&d->lock);
 	return found;
+}
+
+void module_driver_attend(struct tk_driver *drv, bool waiting)
+{
+	struct mdrv *d = mdrv_of(drv);
+
+	pthread_mutex_lock(&d->lock);
+	if (drv_poll_attend(&d->probes, waiting) && d->static_view) {
+		d->rearm = true;
+		pthread_cond_broadcast(&d->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
 }
 
 /* ---- driver ops ---- */
@@ -746,6 +776,7 @@ int module_driver_new_in(const struct drv_config *all, size_t self,
 	d->base.ops = &mdrv_ops;
 	snprintf(d->name, sizeof(d->name), "%s", cfg->name);
 	d->poll_ms = MODULE_POLL_MS;
+	drv_poll_init(&d->probes, d->poll_ms, DRV_POLL_MAX_MS);
 	pthread_mutex_init(&d->lock, NULL);
 	{
 		pthread_condattr_t ca;

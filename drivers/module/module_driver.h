@@ -35,6 +35,11 @@ bool module_driver_is(const struct tk_driver *drv);
  * One queue per driver. */
 void module_driver_watch(struct tk_driver *drv, struct hotplug_queue *q);
 
+/* Clients look at the slots (drivers_attend): the probes of a module
+ * without slot events, which back off while they find nothing new, come
+ * at poll_ms again (and stay there while a client waits for events). */
+void module_driver_attend(struct tk_driver *drv, bool waiting);
+
 /* Reads the slot list again now (tests; a wake() does the same). */
 void module_driver_rescan(struct tk_driver *drv);
 

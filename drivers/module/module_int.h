@@ -10,6 +10,7 @@
 #include <p11-kit/uri.h>
 
 #include "driver.h"
+#include "drv_poll.h"
 #include "link.h"
 #include "module_driver.h"
 #include "opensc_conf.h"
@@ -39,6 +40,10 @@ struct mdrv_link {
 	bool probing; /* a probe deciding (probe()): its coming up is no news */
 	bool up;      /* the helper of gen is up (link's on_state) */
 	uint64_t gen;
+	/* A probe not (yet) kept: its coming and going wakes nobody (the
+	 * watch thread runs it, and a wake-up would start the next one at
+	 * once instead of after the interval). */
+	bool probing;
 	/* A later link serves only the tokens it was started for (serial
 	 * number and label), never those of a helper that is restarting. */
 	uint8_t own[MDRV_MAX_SLOTS][48];
@@ -68,6 +73,13 @@ struct mdrv {
 	 * token made since: one is started every poll_ms (a probe). Under
 	 * lock. */
 	bool static_view;
+	/* The probes' interval: poll_ms after a change, doubling to
+	 * DRV_POLL_MAX_MS while they find nothing new, poll_ms again when
+	 * clients look (module_driver_attend; rearm: the thread takes its
+	 * deadline again). changes: bumped by every announcement. */
+	struct drv_poll probes;
+	bool rearm;
+	unsigned long changes;
 	/* Tokens the last probe saw whole that no helper serves: a probe
 	 * is kept for a token only the one before it saw too (one that
 	 * starts while softhsm2-util writes the token keeps it half made). */

@@ -1,10 +1,11 @@
 /* The TPM driver (tpm_driver.h): a thread opens the TPM behind the
  * configured TCTI, with back-off while nothing answers (swtpm not started
  * yet, /dev/tpmrm0 not there), announces the token when it does, checks
- * every few seconds that it still answers, and withdraws the token when a
- * call or the check finds it gone (TK_ERR_REMOVED): the front end closes
- * the token, and the thread reopens the TPM and announces it again when
- * it comes back on the same state. */
+ * that it still answers (after 2 s, backing off to 30 s while it does,
+ * 2 s again when clients look at the slots: drv_poll.h), and withdraws
+ * the token when a call or the check finds it gone (TK_ERR_REMOVED): the
+ * front end closes the token, and the thread reopens the TPM and announces it
+ * again when it comes back on the same state. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,6 @@
 
 #define BACKOFF_MIN_MS 250u
 #define BACKOFF_MAX_MS 10000u
-#define ALIVE_MS 2000u
 
 static const struct tk_driver_ops tdrv_ops;
 
@@ -163,13 +163,20 @@ static void *watch_thread(void *arg)
 			check_alive(d);
 		}
 		pthread_mutex_lock(&d->lock);
-		wait = d->up ? ALIVE_MS : backoff;
-		if (!d->up && d->kick)
-			wait = BACKOFF_MIN_MS; /* just lost: soon */
-		deadline_after(&ts, wait);
+		d->rearm = false;
+		if (d->up) {
+			drv_poll_done(&d->alive, !up); /* !up: it just came */
+			drv_poll_deadline(&d->alive, &ts);
+		} else { /* kick: just lost, so soon */
+			wait = d->kick ? BACKOFF_MIN_MS : backoff;
+			deadline_after(&ts, wait);
+		}
 		while (!d->stop && !d->kick &&
 		       pthread_cond_timedwait(&d->cond, &d->lock, &ts) == 0)
-			;
+			if (d->rearm && d->up) {
+				d->rearm = false;
+				drv_poll_deadline(&d->alive, &ts);
+			}
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -241,6 +248,18 @@ void tpm_driver_hint(struct tk_driver *drv, const struct hotplug_msg *m)
 	pthread_mutex_unlock(&d->lock);
 }
 
+void tpm_driver_attend(struct tk_driver *drv, bool waiting)
+{
+	struct tpm_drv *d = tdrv_of(drv);
+
+	pthread_mutex_lock(&d->lock);
+	if (drv_poll_attend(&d->alive, waiting) && d->up) {
+		d->rearm = true;
+		pthread_cond_broadcast(&d->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 static int cfg_copy(struct tpm_drv *d, const struct drv_config *cfg)
 {
 	const struct drv_tpm_cfg *c = &cfg->tpm;
@@ -288,6 +307,7 @@ int tpm_driver_new(const struct drv_config *cfg, struct tk_driver **out)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&d->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	drv_poll_init(&d->alive, DRV_POLL_MIN_MS, DRV_POLL_MAX_MS);
 	if ((r = cfg_copy(d, cfg)) < 0)
 		goto out;
 	/* One try now, so a TPM that answers is there for the first slot

@@ -23,5 +23,8 @@ struct hotplug_msg;
 /* A TPM resource manager appeared (udev): while the TPM is not open, the
  * thread tries now instead of at the end of its back-off. */
 void tpm_driver_hint(struct tk_driver *drv, const struct hotplug_msg *m);
+/* Clients look at the slots (drivers_attend): the liveness check, which
+ * backs off while the TPM answers, comes at its shortest interval again. */
+void tpm_driver_attend(struct tk_driver *drv, bool waiting);
 
 #endif

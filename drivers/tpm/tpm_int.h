@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "drv_poll.h"
 #include "tpm_driver.h"
 #include "tpm_esys.h"
 #include "tpm_pin.h"
@@ -18,6 +19,11 @@ struct tpm_drv {
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool thread_on, stop, kick;
+	/* The liveness check's interval while up: 2 s after the TPM came,
+	 * doubling to 30 s while it answers, 2 s again when clients look
+	 * (tpm_driver_attend; rearm: the thread takes its deadline again). */
+	struct drv_poll alive;
+	bool rearm;
 	struct hotplug_queue *q;
 	/* The TPM while it answers; used under io by the token and by the
 	 * thread's liveness check. */

@@ -28,10 +28,14 @@
  * restarts); the daemon adds its per-peer back-off (daemon/backoff.c,
  * where the peer is known) and its pin guard (pkcs11/pin_guard.c) sees a
  * counter that never runs low (tk_token_info.pin_tries_left stays high),
- * so it never refuses for the TPM token. The wait is slept inside the
- * driver's login, which holds the token: operations on it wait too, at
- * most the cap. Each refusal is logged with the count; the daemon audits
- * every login attempt. TOKEND_TPM_DELAY_CAP_MS lowers the cap (tests). */
+ * so it never refuses for the TPM token. The wait is never slept here:
+ * the driver's PIN calls run with the token held, and a client sending
+ * wrong PINs would stall every other client's signatures. The token says
+ * when the next try may come (tpm_pin_not_before, in its info); the front
+ * end waits that out holding no lock, and a try before it is refused at
+ * once (TK_ERR_NOT_YET), without the TPM and without counting. Each
+ * refusal is logged with the count; the daemon audits every login
+ * attempt. TOKEND_TPM_DELAY_CAP_MS lowers the cap (tests). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,14 +58,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0)
-		;
-}
-
 unsigned tpm_pin_delay_ms(uint32_t fails, unsigned cap_ms)
 {
 	uint64_t d;
@@ -70,6 +66,13 @@ unsigned tpm_pin_delay_ms(uint32_t fails, unsigned cap_ms)
 		return 0;
 	d = fails - 2 >= 16 ? UINT64_MAX : 1000ull << (fails - 2);
 	return d > cap_ms ? cap_ms : (unsigned)d;
+}
+
+uint64_t tpm_pin_not_before(const struct tpm_pin *p)
+{
+	unsigned d = tpm_pin_delay_ms(p->fails, p->cap_ms);
+
+	return d ? p->last_fail_ms + d : 0;
 }
 
 int tpm_pin_load(struct tpm_pin *p, struct tpm_store *store)
@@ -222,14 +225,12 @@ int tpm_pin_check(struct tpm_pin *p, struct tpm_ctx *ctx, enum tk_user who,
 	const struct tpm_blob *blob = who == TK_USER_ADMIN ? &p->so : &p->user;
 	uint8_t auth[TPM_AUTH_MAX];
 	size_t slen = TPM_SECRET_LEN;
-	uint64_t wait_until, now;
 	int rc;
 
 	if (!tpm_pin_initialized(p) || (who == TK_USER_PIN && !p->have_user))
 		return TK_ERR_AUTH_REQUIRED;
-	wait_until = p->last_fail_ms + tpm_pin_delay_ms(p->fails, p->cap_ms);
-	if ((now = now_ms()) < wait_until)
-		sleep_ms((unsigned)(wait_until - now));
+	if (now_ms() < tpm_pin_not_before(p))
+		return TK_ERR_NOT_YET;
 	if ((rc = pin_auth(p, pin, len, auth)) < 0)
 		goto out;
 	rc = tpm_unseal(ctx, blob, auth, sizeof(auth), s, &slen);

@@ -42,15 +42,20 @@ bool tpm_pin_user_set(const struct tpm_pin *p);
  * ... at most cap_ms. Pure. */
 unsigned tpm_pin_delay_ms(uint32_t fails, unsigned cap_ms);
 
+/* CLOCK_MONOTONIC ms before which tpm_pin_check refuses (TK_ERR_NOT_YET);
+ * 0: none. */
+uint64_t tpm_pin_not_before(const struct tpm_pin *p);
+
 /* A new token: new salt and token secret S, S sealed under the SO PIN,
  * the user PIN unset. S out. */
 int tpm_pin_init_token(struct tpm_pin *p, struct tpm_ctx *ctx,
 		       const uint8_t *so, size_t so_len,
 		       uint8_t s[TPM_SECRET_LEN]);
-/* Checks a PIN (TK_USER_PIN or TK_USER_ADMIN) by unsealing S with it,
- * after the delay the counter asks for; counts and logs a wrong one.
- * TK_ERR_PIN_INCORRECT, TK_ERR_PIN_LOCKED (the TPM in lockout),
- * TK_ERR_AUTH_REQUIRED (that PIN is not set). */
+/* Checks a PIN (TK_USER_PIN or TK_USER_ADMIN) by unsealing S with it;
+ * counts and logs a wrong one. Never waits: TK_ERR_NOT_YET before
+ * tpm_pin_not_before (nothing counted). TK_ERR_PIN_INCORRECT,
+ * TK_ERR_PIN_LOCKED (the TPM in lockout), TK_ERR_AUTH_REQUIRED (that PIN
+ * is not set). */
 int tpm_pin_check(struct tpm_pin *p, struct tpm_ctx *ctx, enum tk_user who,
 		  const uint8_t *pin, size_t len, uint8_t s[TPM_SECRET_LEN]);
 /* Seals S under a new PIN of `who`. */

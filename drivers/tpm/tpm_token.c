@@ -101,6 +101,7 @@ static int tok_info(struct tk_token *tok, struct tk_token_info *out)
 	out->puk_tries_left = -1;
 	out->uninitialised = !tpm_pin_initialized(&t->pin);
 	out->user_pin_unset = !tpm_pin_user_set(&t->pin);
+	out->login_not_before_ms = tpm_pin_not_before(&t->pin);
 	out->caps = TK_CAP_GENERATE | TK_CAP_DELETE_KEY | TK_CAP_RESET;
 	if (c->rsa2048)
 		out->caps |= TK_CAP_RSA2048;

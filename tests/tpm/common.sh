@@ -1,11 +1,41 @@
+# shellcheck shell=bash
 # Shared by the TPM end-to-end tests that need only one tokend with the
 # TPM token of the test's swtpm (tests/harness/swtpm.sh) behind an
-# access = admin export: tpm_tokend_start LABEL starts it (TOKEND_PID),
+# access = admin export: tpm_tokend_start LABEL [MODE] starts it (TOKEND_PID;
+# MODE the socket's, 0600 unless given),
 # points the p11-kit client at its socket, sets p11=(pkcs11-tool ...) and
-# waits until the token is listed.
+# waits until the token is listed. tpm_token_setup initialises the token
+# with a key; tpm_cleanup is the tests' EXIT trap.
+
+TOKEND_PID=''
+TPM_STOP_PIDS=() # what the test started besides tokend (clients, servers)
+
+# The EXIT trap (trap tpm_cleanup EXIT, after harness_init): stops tokend
+# and TPM_STOP_PIDS, then swtpm and the harness, keeping the status.
+tpm_cleanup() {
+	local rc=$? p
+	set +e
+	for p in $TOKEND_PID "${TPM_STOP_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	swtpm_stop
+	(exit "$rc")
+	harness_cleanup
+}
+
+# C_InitToken (SO PIN 87654321), C_InitPIN (user PIN 123456) and an EC
+# P-256 key pair with CKA_ID 01, through "${p11[@]}".
+tpm_token_setup() {
+	run_ok "C_InitToken" "${p11[@]}" --init-token --so-pin 87654321 --label x
+	run_ok "C_InitPIN" "${p11[@]}" --login --login-type so --so-pin 87654321 \
+		--init-pin --pin 123456
+	run_ok "a P-256 key generated in the TPM" "${p11[@]}" --login --pin 123456 \
+		--keypairgen --key-type EC:prime256v1 --id 01
+}
 
 tpm_tokend_start() {
-	local label=$1 _
+	local label=$1 mode=${2:-0600} _
 	cat >"$T/tokend.conf" <<EOF2
 [piv]
 enabled = no
@@ -17,7 +47,7 @@ label = $label
 
 [export s]
 socket = $T/sock
-mode = 0600
+mode = $mode
 access = admin
 EOF2
 	"$TOKEND" -f -c "$T/tokend.conf" >>"$LOG" 2>&1 &

@@ -15,20 +15,8 @@ if [ ! -f "$CLIENT_SO" ]; then
 	exit 77
 fi
 
-TOKEND_PID=
-e2e_cleanup() {
-	local rc=$?
-	set +e
-	if [ -n "$TOKEND_PID" ]; then
-		kill -TERM "$TOKEND_PID" 2>/dev/null
-		wait "$TOKEND_PID" 2>/dev/null
-	fi
-	swtpm_stop
-	(exit "$rc")
-	harness_cleanup
-}
 harness_init
-trap e2e_cleanup EXIT
+trap tpm_cleanup EXIT
 harness_require swtpm pkcs11-tool openssl tpm2_createprimary tpm2_sign tpm2_getcap
 T=$HARNESS_TMP
 LOG=$T/tokend.log
@@ -57,12 +45,8 @@ check "the TPM is in lockout" grep -q "inLockout: *1" <<<"$caps"
 tpm_tokend_start locked-tpm
 check "one log line says the TPM is in lockout" \
 	test "$(grep -c 'is in dictionary-attack lockout' "$LOG")" -eq 1
-run_ok "C_InitToken" "${p11[@]}" --init-token --so-pin 87654321 --label x
-run_ok "C_InitPIN" "${p11[@]}" --login --login-type so --so-pin 87654321 \
-	--init-pin --pin 123456
+tpm_token_setup
 run_fail "a wrong PIN is refused" "${p11[@]}" --login --pin 999999 -O
-run_ok "a key generated" "${p11[@]}" --login --pin 123456 --keypairgen \
-	--key-type EC:prime256v1 --id 01
 run_ok "read its public key" "${p11[@]}" --read-object --type pubkey --id 01 -o "$T/ec.der"
 openssl dgst -sha256 -binary "$T/tokend.conf" >"$T/hash"
 run_ok "it signs while the TPM is locked out" "${p11[@]}" --login --pin 123456 --sign \

@@ -17,21 +17,8 @@ for f in "$CLIENT_SO" "$SSHD"; do
 	fi
 done
 
-TOKEND_PID=
-SSHD_PID=
-e2e_cleanup() {
-	local rc=$?
-	set +e
-	for p in $TOKEND_PID $SSHD_PID; do
-		kill -TERM "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	swtpm_stop
-	(exit "$rc")
-	harness_cleanup
-}
 harness_init
-trap e2e_cleanup EXIT
+trap tpm_cleanup EXIT
 harness_require swtpm pkcs11-tool ssh ssh-keygen
 T=$HARNESS_TMP
 LOG=$T/tokend.log
@@ -39,11 +26,7 @@ HARNESS_LOGS=("$LOG" "$T/sshd.log")
 swtpm_start || fail "swtpm did not start"
 
 tpm_tokend_start ssh-test
-run_ok "C_InitToken" "${p11[@]}" --init-token --so-pin 87654321 --label x
-run_ok "C_InitPIN" "${p11[@]}" --login --login-type so --so-pin 87654321 \
-	--init-pin --pin 123456
-run_ok "a P-256 key in the TPM" "${p11[@]}" --login --pin 123456 --keypairgen \
-	--key-type EC:prime256v1 --id 01
+tpm_token_setup
 
 keys=$(timeout 60 ssh-keygen -D "$CLIENT_SO" 2>/dev/null) || fail "ssh-keygen -D failed"
 assert_eq 1 "$(grep -c '^ecdsa-sha2-nistp256 ' <<<"$keys")" "ssh-keygen -D lists the one key"
@@ -69,7 +52,7 @@ UsePAM no
 EOF2
 mkdir -p /run/sshd
 "$SSHD" -D -e -f "$T/ssh/sshd_config" >"$T/sshd.log" 2>&1 &
-SSHD_PID=$!
+TPM_STOP_PIDS+=($!)
 for _ in $(seq 50); do
 	ss -Htln "( sport = :$port )" | grep -q . && break
 	sleep 0.1

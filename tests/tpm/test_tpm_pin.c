@@ -1,11 +1,14 @@
 /* drivers/tpm/tpm_pin.c without a TPM: the wrong-PIN delay grows 0, 0,
- * 1 s, 2 s, 4 s and stays at its cap however many tries; keys' auth values
+ * 1 s, 2 s, 4 s and stays at its cap however many tries; the token names
+ * when the next try may come, and a try before it is refused at once
+ * (never slept, nothing counted, the TPM not asked); keys' auth values
  * differ per key and per token secret. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -23,6 +26,29 @@ static void test_delay(void **state)
 	assert_int_equal(tpm_pin_delay_ms(50, 5000), 5000);
 	assert_int_equal(tpm_pin_delay_ms(UINT32_MAX, 5000), 5000);
 	assert_int_equal(tpm_pin_delay_ms(9, 200), 200);
+}
+
+static void test_not_before(void **state)
+{
+	struct tpm_pin p = { .have_salt = true,
+			     .have_so = true,
+			     .have_user = true,
+			     .cap_ms = 5000 };
+	uint8_t s[TPM_SECRET_LEN];
+	struct timespec ts;
+
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	p.last_fail_ms = (uint64_t)ts.tv_sec * 1000u + 60000u; /* future */
+	p.fails = 1;
+	assert_int_equal(tpm_pin_not_before(&p), 0);
+	p.fails = 4;
+	assert_int_equal(tpm_pin_not_before(&p), p.last_fail_ms + 4000);
+	/* Refused before the TPM (ctx NULL is never used) and not counted. */
+	assert_int_equal(tpm_pin_check(&p, NULL, TK_USER_PIN,
+				       (const uint8_t *)"123456", 6, s),
+			 TK_ERR_NOT_YET);
+	assert_int_equal(p.fails, 4);
 }
 
 static void test_key_auth(void **state)
@@ -46,6 +72,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_delay),
+		cmocka_unit_test(test_not_before),
 		cmocka_unit_test(test_key_auth),
 	};
 
