@@ -37,7 +37,6 @@ struct mdrv_link {
 	struct mlink *link;
 	bool used;
 	/* under d->lock: */
-	bool probing; /* a probe deciding (probe()): its coming up is no news */
 	bool up;      /* the helper of gen is up (link's on_state) */
 	uint64_t gen;
 	/* A probe not (yet) kept: its coming and going wakes nobody (the
