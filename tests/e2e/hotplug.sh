@@ -21,9 +21,10 @@
 # Needs its own pcscd (tests/harness/private_pcscd.sh): it restarts it.
 . "$(dirname "$0")/common.sh"
 
+# It restarts pcscd: under a pcscd of its own (private_pcscd.sh), entered
+# here so that ctest, CI and a developer run it the same way.
 if [ -z "${PRIVATE_PCSCD_PID:-}" ]; then
-	echo "SKIP: run under tests/harness/private_pcscd.sh (it restarts pcscd)" >&2
-	exit 77
+	exec "$(dirname "$0")/../harness/private_pcscd.sh" bash "$0" "$@"
 fi
 e2e_require_tokend "tokend's hotplug"
 e2e_init
@@ -176,7 +177,7 @@ assert_eq "ok $SLOT0" "$OUT" "card 0's slot after $CYCLES cycles"
 rss_end=$(rss)
 harness_log "tokend RSS: ${rss10:-?} kB after 10 cycles, $rss_end kB after $CYCLES"
 assert_eq $((n0 + CYCLES)) "$(logged "token arrived in '$R0'")" "token lines over $CYCLES cycles"
-if ! ldd "$TOKEND" | grep -q libasan; then # ASan's quarantine holds memory
+if ! ldd "$TOKEND" | grep -Eq "libasan|libtsan"; then # their shadow and quarantine hold memory
 	[ $((rss_end - rss10)) -lt 1024 ] ||
 		fail "tokend grew by $((rss_end - rss10)) kB over $((CYCLES - 10)) cycles"
 fi
