@@ -480,10 +480,15 @@ static void *watch_thread(void *arg)
 			/* A helper that went down meanwhile: on_state
 			 * cleared. */
 			if (e == 0 && d->links[li].up &&
-			    d->links[li].gen == gen)
+			    d->links[li].gen == gen) {
 				table_apply(d, li, now, n);
-			else
+				if (li == 0 && !d->read_once) {
+					d->read_once = true;
+					pthread_cond_broadcast(&d->cond);
+				}
+			} else {
 				all = false;
+			}
 		}
 		/* A probe compares with what the helpers serve: only once it
 		 * is all known (else it would take over their tokens). */
@@ -684,8 +689,18 @@ void module_driver_rescan(struct tk_driver *drv)
 void module_driver_watch(struct tk_driver *drv, struct hotplug_queue *q)
 {
 	struct mdrv *d = mdrv_of(drv);
+	struct timespec ts;
 
 	pthread_mutex_lock(&d->lock);
+	/* Called before tokend says READY: a client that comes right after
+	 * (the one that socket-activated it, a script's next line) finds the
+	 * module's tokens, not an empty list while the helper starts. A
+	 * module that takes longer is not waited for past MDRV_START_WAIT_MS:
+	 * its tokens arrive as hot inserts. */
+	deadline_after(&ts, MDRV_START_WAIT_MS);
+	while (!d->read_once && !d->stop && d->thread_on &&
+	       pthread_cond_timedwait(&d->cond, &d->lock, &ts) == 0)
+		;
 	d->q = q;
 	for (size_t i = 0; i < d->nslots; i++)
 		if (d->slots[i].present)

@@ -21,6 +21,8 @@
 /* The helper processes of one module: the first, and one more for each
  * batch of tokens a fresh probe found that the running ones cannot see. */
 #define MDRV_MAX_LINKS 8
+/* How long tokend's start waits for a module's first slot list. */
+#define MDRV_START_WAIT_MS 3000
 /* In a probe helper's environment: tells it from a serving one (tests). */
 #define MDRV_PROBE_ENV "TOKEND_MODULE_PROBE=1"
 /* Module sessions a token keeps for overlapping key operations (the
@@ -37,7 +39,7 @@ struct mdrv_link {
 	struct mlink *link;
 	bool used;
 	/* under d->lock: */
-	bool up;      /* the helper of gen is up (link's on_state) */
+	bool up; /* the helper of gen is up (link's on_state) */
 	uint64_t gen;
 	/* A probe not (yet) kept: its coming and going wakes nobody (the
 	 * watch thread runs it, and a wake-up would start the next one at
@@ -90,7 +92,8 @@ struct mdrv {
 	pthread_cond_t cond;
 	/* under lock: */
 	bool stop, kick;
-	bool waiting; /* the event thread is in C_WaitForSlotEvent */
+	bool waiting;   /* the event thread is in C_WaitForSlotEvent */
+	bool read_once; /* the first helper's slot list is in slots[] */
 	struct mdrv_link links[MDRV_MAX_LINKS]; /* [0]: the first helper */
 	struct mdrv_slot slots[MDRV_MAX_SLOTS];
 	size_t nslots;
