@@ -75,7 +75,9 @@ void audit_key_op(const char *export_name, const struct peer *peer,
 		audit_quote(key->token_serial, serial, sizeof(serial)), op,
 		audit_hex(key->id, key->id_len, id, sizeof(id)),
 		audit_quote(key->label, label, sizeof(label)),
-		ckname_mech(mech, mb), ckname_rv(rv, rb));
+		/* no operation (a Final after it ended): no mechanism */
+		mech == CK_UNAVAILABLE_INFORMATION ? "-" : ckname_mech(mech, mb),
+		ckname_rv(rv, rb));
 }
 
 void audit_refused(const char *export_name, const struct peer *peer,
