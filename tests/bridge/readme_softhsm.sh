@@ -17,7 +17,20 @@ if [ ! -f "$SOFTHSM" ] || [ ! -f "$DEBIAN_CLIENT_SO" ]; then
 	exit 77
 fi
 harness_init
-trap bridge_cleanup EXIT
+# systemctl's tokend is not this shell's child: stopped by its pid file
+# however the test ends.
+readme_cleanup() {
+	local rc=$? pid
+	pid=$(cat "${T:-/nonexistent}/tokend.pid" 2>/dev/null || true)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		sleep 1
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	(exit "$rc")
+	bridge_cleanup
+}
+trap readme_cleanup EXIT
 harness_require softhsm2-util pkcs11-tool openssl setpriv
 T=$HARNESS_TMP
 chmod 0755 "$T" # uid 100000 reaches the export's socket through it
