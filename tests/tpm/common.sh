@@ -24,6 +24,25 @@ tpm_cleanup() {
 	harness_cleanup
 }
 
+# tpm_test_init COMMAND...: skips (77) without Debian's p11-kit client,
+# then the harness, the EXIT trap, the commands the test needs besides
+# swtpm, pkcs11-tool and openssl, $T, $LOG (tokend's) and a started swtpm.
+tpm_test_init() {
+	CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+	: "${TOKEND:?TOKEND must name the tokend binary}"
+	if [ ! -f "$CLIENT_SO" ]; then
+		echo "SKIP: $CLIENT_SO missing (apt-get install p11-kit-modules)"
+		exit 77
+	fi
+	harness_init
+	trap tpm_cleanup EXIT
+	harness_require swtpm pkcs11-tool openssl "$@"
+	T=$HARNESS_TMP
+	LOG=$T/tokend.log
+	HARNESS_LOGS=("$LOG")
+	swtpm_start || fail "swtpm did not start"
+}
+
 # C_InitToken (SO PIN 87654321), C_InitPIN (user PIN 123456) and an EC
 # P-256 key pair with CKA_ID 01, through "${p11[@]}".
 tpm_token_setup() {

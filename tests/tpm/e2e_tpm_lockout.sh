@@ -8,20 +8,7 @@
 . "$(dirname "$0")/../harness/swtpm.sh"
 . "$(dirname "$0")/common.sh"
 
-CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
-: "${TOKEND:?TOKEND must name the tokend binary}"
-if [ ! -f "$CLIENT_SO" ]; then
-	echo "SKIP: $CLIENT_SO missing (apt-get install p11-kit-modules)"
-	exit 77
-fi
-
-harness_init
-trap tpm_cleanup EXIT
-harness_require swtpm pkcs11-tool openssl tpm2_createprimary tpm2_sign tpm2_getcap
-T=$HARNESS_TMP
-LOG=$T/tokend.log
-HARNESS_LOGS=("$LOG")
-swtpm_start || fail "swtpm did not start"
+tpm_test_init tpm2_createprimary tpm2_sign tpm2_getcap
 
 (
 	cd "$T" || exit 1

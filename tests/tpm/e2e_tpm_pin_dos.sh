@@ -17,20 +17,8 @@
 . "$(dirname "$0")/../harness/swtpm.sh"
 . "$(dirname "$0")/common.sh"
 
-CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
-: "${TOKEND:?TOKEND must name the tokend binary}"
-if [ ! -f "$CLIENT_SO" ]; then
-	echo "SKIP: $CLIENT_SO missing (apt-get install p11-kit-modules)"
-	exit 77
-fi
-
-harness_init
-trap tpm_cleanup EXIT
-harness_require swtpm pkcs11-tool openssl setpriv
-T=$HARNESS_TMP
-LOG=$T/tokend.log
-HARNESS_LOGS=("$LOG" "$T/a.log" "$T/b.err")
-swtpm_start || fail "swtpm did not start"
+tpm_test_init setpriv
+HARNESS_LOGS+=("$T/a.log" "$T/b.err")
 
 # (the default delay cap, 5 s: the tries A makes meet 1, 2 and 4 s)
 tpm_tokend_start pin-dos 0666
