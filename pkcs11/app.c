@@ -168,6 +168,7 @@ void op_reset(struct op *op)
 {
 	EVP_PKEY_free(op->pub);
 	EVP_MD_CTX_free(op->md);
+	op_uncharge(op);
 	buf_free(&op->acc);
 	buf_free(&op->result);
 	free(op->oaep_label);

@@ -46,6 +46,7 @@
 #define TOKEND_PKCS11_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <openssl/evp.h>
@@ -338,6 +339,8 @@ struct op {
 	EVP_MD_CTX *md;    /* hash-and-sign, digest */
 	bool updated;      /* a multi-part operation is under way */
 	struct buf acc;    /* data of single-part mechanisms */
+	_Atomic size_t *acc_budget; /* its app's collected bytes (op_update) */
+	size_t acc_charged;         /* what acc took of them */
 	struct buf result; /* output kept after CKR_BUFFER_TOO_SMALL */
 	bool have_result;
 	const EVP_MD *pss_md, *mgf_md;
@@ -434,6 +437,7 @@ struct app {
 	app_object_filter obj_filter; /* NULL: every object (object.c) */
 	void *obj_filter_ctx;
 	unsigned pin_reserved; /* app_set_pin_guard; 0: no guard */
+	_Atomic size_t collected; /* multi-part data of all its ops (op.c) */
 };
 
 /* Finds a live session (stale after token removal: freed, NULL); waits
@@ -628,6 +632,8 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 CK_RV op_begin(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
 	       const CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
 CK_RV op_update(struct op *op, const uint8_t *part, size_t len);
+/* Gives back what op's collected data took of the budgets (op_reset). */
+void op_uncharge(struct op *op);
 CK_RV op_message(struct op *op, const uint8_t *data, size_t len, uint8_t *hash,
 		 size_t *hash_len, const uint8_t **msg, size_t *msg_len);
 

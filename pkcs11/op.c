@@ -20,6 +20,40 @@
  * in one go (keys, tokens, small files); bulk data belongs to a session
  * key on the host. The buffer is wiped: it may hold plaintext. */
 #define OP_BUFFER_MAX ((size_t)1 << 20)
+/* And what they may hold together: an application's (a connection's)
+ * operations, and the whole process's, so that a client starting
+ * multi-part operations in every session it may open and never ending
+ * them pins at most OP_APP_MAX, and all clients OP_TOTAL_MAX (beyond:
+ * CKR_HOST_MEMORY, the operation over). */
+#define OP_APP_MAX ((size_t)4 << 20)
+#define OP_TOTAL_MAX ((size_t)64 << 20)
+
+static _Atomic size_t op_total;
+
+/* Takes n bytes of both budgets, or none. */
+static bool op_charge(struct op *op, size_t n)
+{
+	if (atomic_fetch_add(op->acc_budget, n) + n > OP_APP_MAX) {
+		atomic_fetch_sub(op->acc_budget, n);
+		return false;
+	}
+	if (atomic_fetch_add(&op_total, n) + n > OP_TOTAL_MAX) {
+		atomic_fetch_sub(&op_total, n);
+		atomic_fetch_sub(op->acc_budget, n);
+		return false;
+	}
+	op->acc_charged += n;
+	return true;
+}
+
+void op_uncharge(struct op *op)
+{
+	if (!op->acc_charged)
+		return;
+	atomic_fetch_sub(op->acc_budget, op->acc_charged);
+	atomic_fetch_sub(&op_total, op->acc_charged);
+	op->acc_charged = 0;
+}
 
 static const CK_FLAGS op_flag[OP_N] = {
 	[OP_SIGN] = CKF_SIGN,       [OP_VERIFY] = CKF_VERIFY,
@@ -597,6 +631,7 @@ CK_RV op_begin(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
 	}
 	buf_init(&op->acc, OP_BUFFER_MAX);
 	op->acc.secret = true; /* plaintext to encrypt */
+	op->acc_budget = &app->collected;
 	buf_init(&op->result, 0);
 	op->result.secret = true;
 	if (rv == CKR_OK)
@@ -616,6 +651,10 @@ CK_RV op_update(struct op *op, const uint8_t *part, size_t len)
 		return EVP_DigestUpdate(op->md, part, len)
 			   ? CKR_OK
 			   : CKR_FUNCTION_FAILED;
+	if (len > OP_BUFFER_MAX - op->acc.len)
+		return CKR_DATA_LEN_RANGE;
+	if (len && !op_charge(op, len))
+		return CKR_HOST_MEMORY;
 	buf_add(&op->acc, part, len);
 	return buf_failed(&op->acc) ? CKR_DATA_LEN_RANGE : CKR_OK;
 }

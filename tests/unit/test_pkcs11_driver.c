@@ -190,6 +190,45 @@ static void test_so_login_model(void **state)
 	    fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "654321", 6), CKR_OK);
 }
 
+/* What an application's multi-part operations collect together is capped
+ * (4 MiB): a client cannot pin memory by starting an operation in every
+ * session and never ending it; an ended operation gives its share back. */
+static void test_collect_budget(void **state)
+{
+	enum { NS = 5, PART = 900 << 10 };
+	CK_SESSION_HANDLE s[NS];
+	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_OBJECT_HANDLE k;
+	CK_BYTE mac[64], *big = calloc(1, PART);
+	CK_ULONG n;
+
+	(void)state;
+	assert_non_null(big);
+	s[0] = p11_open(true);
+	for (int i = 1; i < NS; i++)
+		s[i] = p11_open(false);
+	k = p11_find(s[0], CKO_SECRET_KEY, SOFT_SECRET);
+	for (int i = 0; i < NS; i++) {
+		assert_int_equal(fl->C_SignInit(s[i], &m, k), CKR_OK);
+		assert_int_equal(fl->C_SignUpdate(s[i], big, PART),
+				 i < NS - 1 ? CKR_OK : CKR_HOST_MEMORY);
+	}
+	/* the refused one is over; the first one ends and gives back */
+	n = sizeof(mac);
+	assert_int_equal(fl->C_SignFinal(s[NS - 1], mac, &n),
+			 CKR_OPERATION_NOT_INITIALIZED);
+	n = sizeof(mac);
+	assert_int_equal(fl->C_SignFinal(s[0], mac, &n), CKR_OK);
+	assert_int_equal(n, 32);
+	assert_int_equal(fl->C_SignInit(s[NS - 1], &m, k), CKR_OK);
+	assert_int_equal(fl->C_SignUpdate(s[NS - 1], big, PART), CKR_OK);
+	/* closing a session gives its operation's share back too */
+	assert_int_equal(fl->C_CloseSession(s[1]), CKR_OK);
+	assert_int_equal(fl->C_SignInit(s[0], &m, k), CKR_OK);
+	assert_int_equal(fl->C_SignUpdate(s[0], big, PART), CKR_OK);
+	free(big);
+}
+
 /* MACs verified by the driver (not on the host); multi-part MACs and
  * RSA encryption and decryption collected by the front end and run once at
  * Final; the 1 MiB cap of what one operation may collect. */
@@ -329,6 +368,8 @@ int main(void)
 						p11_down),
 		cmocka_unit_test_setup_teardown(test_mac_verify_multipart,
 						p11_up, p11_down),
+		cmocka_unit_test_setup_teardown(test_collect_budget, p11_up,
+						p11_down),
 		cmocka_unit_test_setup_teardown(test_random, p11_up_rng,
 						p11_down_rng),
 		cmocka_unit_test_setup_teardown(test_so_login_model, p11_up,
