@@ -49,9 +49,11 @@ struct devices {
 	bool running;    /* a job is on a worker */
 	bool want_retry; /* the job probes the failed cards again */
 	bool stopping;
-	/* the job's own (one job at a time) */
-	struct dev_lost lost[DEVICES_LOST_MAX];
+	/* the job's own (one job at a time). nlost comes first: the compiler
+	 * reads the three flags above as one word, and that word must not
+	 * reach into bytes the job writes (TSan reports it). */
 	size_t nlost;
+	struct dev_lost lost[DEVICES_LOST_MAX];
 };
 
 /* The one instance; loop posts find it here (NULL once freed). */
