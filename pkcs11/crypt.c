@@ -63,8 +63,9 @@ out:
 	return rv;
 }
 
-/* The size query (op_out_size: the modulus size) costs no token call; a
- * short buffer keeps the plaintext so the retry costs no second one. */
+/* The final step of C_Decrypt / C_DecryptFinal (op_finish_fn). The size
+ * query (op_out_size: the modulus size) costs no token call; a short
+ * buffer keeps the plaintext so the retry costs no second one. */
 static CK_RV decrypt_finish(struct app *app, struct session *s,
 			    const uint8_t *in, size_t in_len, CK_BYTE_PTR out,
 			    CK_ULONG_PTR out_len)
@@ -113,21 +114,8 @@ CK_RV fe_C_Decrypt(struct app *app, CK_SESSION_HANDLE hSession,
 		   CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen,
 		   CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_DECRYPT].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if (!pEncryptedData || !pulDataLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (s->op[OP_DECRYPT].updated)
-		rv = CKR_OPERATION_ACTIVE;
-	else
-		rv = decrypt_finish(app, s, pEncryptedData, ulEncryptedDataLen,
-				    pData, pulDataLen);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_single(app, hSession, OP_DECRYPT, pEncryptedData,
+			 ulEncryptedDataLen, pData, pulDataLen, decrypt_finish);
 }
 
 /* ---- encrypt, in software ---- */
@@ -182,8 +170,7 @@ CK_RV fe_C_EncryptInit(struct app *app, CK_SESSION_HANDLE hSession,
 	return op_begin(app, hSession, OP_ENCRYPT, pMechanism, hKey);
 }
 
-/* The final step of C_Encrypt / C_EncryptFinal (data: the single part;
- * after updates, what they collected). */
+/* The final step of C_Encrypt / C_EncryptFinal (op_finish_fn). */
 static CK_RV encrypt_finish(struct app *app, struct session *s,
 			    const uint8_t *data, size_t len, CK_BYTE_PTR out,
 			    CK_ULONG_PTR out_len)
@@ -194,15 +181,9 @@ static CK_RV encrypt_finish(struct app *app, struct session *s,
 
 	if (op->whole) /* a token's secret key */
 		return op_whole_final(app, s, op, data, len, out, out_len);
-	if (op->updated) {
-		data = op->acc.data;
-		len = op->acc.len;
-	}
 	k = n = (size_t)EVP_PKEY_get_size(op->pub);
-	if (!out || *out_len < k) {
-		*out_len = k;
-		return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
-	}
+	if (!out_room(k, out, out_len, &rv))
+		return rv;
 	rv = encrypt_sw(op, data, len, out, &n);
 	if (rv == CKR_OK)
 		*out_len = n;
@@ -214,88 +195,27 @@ CK_RV fe_C_Encrypt(struct app *app, CK_SESSION_HANDLE hSession,
 		   CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 		   CK_BYTE_PTR pEncryptedData, CK_ULONG_PTR pulEncryptedDataLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_ENCRYPT].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if ((!pData && ulDataLen) || !pulEncryptedDataLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (s->op[OP_ENCRYPT].updated)
-		rv = CKR_OPERATION_ACTIVE;
-	else
-		rv = encrypt_finish(app, s, pData, ulDataLen, pEncryptedData,
-				    pulEncryptedDataLen);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_single(app, hSession, OP_ENCRYPT, pData, ulDataLen,
+			 pEncryptedData, pulEncryptedDataLen, encrypt_finish);
 }
 
 /* ---- multi-part encrypt and decrypt: collected, run at Final (op.c) ---- */
-
-/* C_EncryptUpdate / C_DecryptUpdate: 0 output bytes; a size query (no
- * output buffer) collects nothing, the call with a buffer does. */
-static CK_RV crypt_update(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
-			  const uint8_t *part, size_t len, CK_BYTE_PTR out,
-			  CK_ULONG_PTR out_len)
-{
-	struct session *s;
-	struct op *op;
-	CK_RV rv = CKR_OK;
-
-	APP_SESSION(app, h, s, rv);
-	op = &s->op[t];
-	if (!op->active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if ((!part && len) || !out_len)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (op->have_result)
-		rv = CKR_OPERATION_ACTIVE;
-	else if (out && (rv = op_update(op, part, len)) != CKR_OK)
-		op_reset(op);
-	if (rv == CKR_OK)
-		*out_len = 0;
-	pthread_mutex_unlock(&app->lock);
-	return rv;
-}
-
-static CK_RV crypt_final(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
-			 CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	struct session *s;
-	struct op *op;
-	CK_RV rv;
-
-	APP_SESSION(app, h, s, rv);
-	op = &s->op[t];
-	if (!op->active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if (!out_len)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (t == OP_ENCRYPT)
-		rv = encrypt_finish(app, s, NULL, 0, out, out_len);
-	else
-		rv = decrypt_finish(app, s, op->acc.data, op->acc.len, out,
-				    out_len);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
-}
 
 CK_RV fe_C_EncryptUpdate(struct app *app, CK_SESSION_HANDLE hSession,
 			 CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
 			 CK_BYTE_PTR pEncryptedPart,
 			 CK_ULONG_PTR pulEncryptedPartLen)
 {
-	return crypt_update(app, hSession, OP_ENCRYPT, pPart, ulPartLen,
-			    pEncryptedPart, pulEncryptedPartLen);
+	return op_part(app, hSession, OP_ENCRYPT, pPart, ulPartLen,
+		       pEncryptedPart, pulEncryptedPartLen);
 }
 
 CK_RV fe_C_EncryptFinal(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_BYTE_PTR pLastEncryptedPart,
 			CK_ULONG_PTR pulLastEncryptedPartLen)
 {
-	return crypt_final(app, hSession, OP_ENCRYPT, pLastEncryptedPart,
-			   pulLastEncryptedPartLen);
+	return op_final(app, hSession, OP_ENCRYPT, pLastEncryptedPart,
+			pulLastEncryptedPartLen, encrypt_finish);
 }
 
 CK_RV fe_C_DecryptUpdate(struct app *app, CK_SESSION_HANDLE hSession,
@@ -303,15 +223,15 @@ CK_RV fe_C_DecryptUpdate(struct app *app, CK_SESSION_HANDLE hSession,
 			 CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
 			 CK_ULONG_PTR pulPartLen)
 {
-	return crypt_update(app, hSession, OP_DECRYPT, pEncryptedPart,
-			    ulEncryptedPartLen, pPart, pulPartLen);
+	return op_part(app, hSession, OP_DECRYPT, pEncryptedPart,
+		       ulEncryptedPartLen, pPart, pulPartLen);
 }
 
 CK_RV fe_C_DecryptFinal(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen)
 {
-	return crypt_final(app, hSession, OP_DECRYPT, pLastPart,
-			   pulLastPartLen);
+	return op_final(app, hSession, OP_DECRYPT, pLastPart, pulLastPartLen,
+			decrypt_finish);
 }
 
 /* ---- digest ---- */
@@ -323,17 +243,21 @@ CK_RV fe_C_DigestInit(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_INVALID_HANDLE);
 }
 
-static CK_RV digest_finish(struct op *op, const uint8_t *data, size_t len,
-			   bool single, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+/* The final step of C_Digest / C_DigestFinal (op_finish_fn; the parts
+ * went into the hash, data is empty at Final). */
+static CK_RV digest_finish(struct app *app, struct session *s,
+			   const uint8_t *data, size_t len, CK_BYTE_PTR out,
+			   CK_ULONG_PTR out_len)
 {
+	struct op *op = &s->op[OP_DIGEST];
 	size_t need = (size_t)EVP_MD_CTX_get_size(op->md);
 	unsigned int n = 0;
+	CK_RV rv;
 
-	if (!out || *out_len < need) {
-		*out_len = need;
-		return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
-	}
-	if ((single && !EVP_DigestUpdate(op->md, data, len)) ||
+	(void)app;
+	if (!out_room(need, out, out_len, &rv))
+		return rv;
+	if ((len && !EVP_DigestUpdate(op->md, data, len)) ||
 	    !EVP_DigestFinal_ex(op->md, out, &n)) {
 		op_reset(op);
 		return CKR_FUNCTION_FAILED;
@@ -347,55 +271,19 @@ CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession,
 		  CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
 		  CK_ULONG_PTR pulDigestLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_DIGEST].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if ((!pData && ulDataLen) || !pulDigestLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (s->op[OP_DIGEST].updated)
-		rv = CKR_OPERATION_ACTIVE;
-	else
-		rv = digest_finish(&s->op[OP_DIGEST], pData, ulDataLen, true,
-				   pDigest, pulDigestLen);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_single(app, hSession, OP_DIGEST, pData, ulDataLen, pDigest,
+			 pulDigestLen, digest_finish);
 }
 
 CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_DIGEST].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if (!pPart && ulPartLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else if ((rv = op_update(&s->op[OP_DIGEST], pPart, ulPartLen)) !=
-		 CKR_OK)
-		op_reset(&s->op[OP_DIGEST]);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_part(app, hSession, OP_DIGEST, pPart, ulPartLen, NULL, NULL);
 }
 
 CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession,
 		       CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_DIGEST].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if (!pulDigestLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else
-		rv = digest_finish(&s->op[OP_DIGEST], NULL, 0, false, pDigest,
-				   pulDigestLen);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_final(app, hSession, OP_DIGEST, pDigest, pulDigestLen,
+			digest_finish);
 }

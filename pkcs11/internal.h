@@ -589,8 +589,12 @@ CK_RV op_key(struct app *app, struct session *s, CK_OBJECT_HANDLE h,
 	     enum obj_kind want, struct op *op);
 /* Front-end login gate for private-key use (slot->lock held). */
 CK_RV op_login_check(struct app *app, struct session *s, struct op *op);
-/* Writes out to the caller's buffer with the size-query rule. Returns
- * CKR_OK with *done false for a size query / too small (op stays). */
+/* The buffer rule before an answer of at most need bytes is made: true
+ * when out has room; otherwise *out_len = need and *rv the answer
+ * (CKR_OK to a size query, out NULL; CKR_BUFFER_TOO_SMALL), and the
+ * operation stays. */
+bool out_room(size_t need, CK_BYTE_PTR out, CK_ULONG_PTR out_len, CK_RV *rv);
+/* Writes src to the caller's buffer under that rule. */
 CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst,
 	       CK_ULONG_PTR dst_len);
 /* The raw private-key call with the CKU_CONTEXT_SPECIFIC re-verify. Called
@@ -636,6 +640,29 @@ CK_RV op_update(struct op *op, const uint8_t *part, size_t len);
 void op_uncharge(struct op *op);
 CK_RV op_message(struct op *op, const uint8_t *data, size_t len, uint8_t *hash,
 		 size_t *hash_len, const uint8_t **msg, size_t *msg_len);
+
+/* The final step of s's operation (sign.c, crypt.c): data is the single
+ * part, or at C_*Final what the parts collected (empty when a hash took
+ * them); out and out_len as the caller gave them (verify: the signature
+ * and its length). It ends the operation, or keeps it where PKCS#11 says
+ * (a size query, CKR_BUFFER_TOO_SMALL). app->lock held. */
+typedef CK_RV (*op_finish_fn)(struct app *app, struct session *s,
+			      const uint8_t *data, size_t len, CK_BYTE_PTR out,
+			      CK_ULONG_PTR out_len);
+/* The calls' shared checks around finish and op_update, under app->lock:
+ * not initialised, bad arguments, C_X after C_XUpdate
+ * (CKR_OPERATION_ACTIVE). op_single is C_Sign, C_Verify, C_Encrypt,
+ * C_Decrypt, C_Digest; op_part the C_*Update calls (an error ends the
+ * operation; encrypt and decrypt answer 0 bytes, and their size query,
+ * out NULL, collects nothing); op_final the C_*Final calls. */
+CK_RV op_single(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+		const uint8_t *data, size_t len, CK_BYTE_PTR out,
+		CK_ULONG_PTR out_len, op_finish_fn finish);
+CK_RV op_part(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+	      const uint8_t *part, size_t len, CK_BYTE_PTR out,
+	      CK_ULONG_PTR out_len);
+CK_RV op_final(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+	       CK_BYTE_PTR out, CK_ULONG_PTR out_len, op_finish_fn finish);
 
 /* Locks the app and finds the session; on success the app is locked. */
 #define APP_SESSION(app, h, s, rv)                                             \

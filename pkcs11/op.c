@@ -1,5 +1,6 @@
 /* What every cryptographic operation shares: C_*Init (mechanism, key,
- * parameters, login gate), the buffer rule, and the raw driver calls. */
+ * parameters, login gate), the checks of the single-part, Update and Final
+ * calls, the collected parts, the buffer rule, and the raw driver calls. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,17 +62,22 @@ static const CK_FLAGS op_flag[OP_N] = {
 	[OP_DIGEST] = CKF_DIGEST,
 };
 
+bool out_room(size_t need, CK_BYTE_PTR out, CK_ULONG_PTR out_len, CK_RV *rv)
+{
+	if (out && *out_len >= need)
+		return true;
+	*out_len = need;
+	*rv = out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+	return false;
+}
+
 CK_RV out_copy(const uint8_t *src, size_t len, CK_BYTE_PTR dst,
 	       CK_ULONG_PTR dst_len)
 {
-	if (!dst) {
-		*dst_len = len;
-		return CKR_OK;
-	}
-	if (*dst_len < len) {
-		*dst_len = len;
-		return CKR_BUFFER_TOO_SMALL;
-	}
+	CK_RV rv;
+
+	if (!out_room(len, dst, dst_len, &rv))
+		return rv;
 	if (len)
 		memcpy(dst, src, len);
 	*dst_len = len;
@@ -352,10 +358,8 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 						      : SIZE_MAX;
 	if (sign && !op->pub && (n = op_mac_len(&op->arg)) && n < max)
 		max = n;
-	if (!out || *out_len < max) {
-		*out_len = max;
-		return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
-	}
+	if (!out_room(max, out, out_len, &rv))
+		return rv;
 	if ((rv = op_login_check(app, s, op)) != CKR_OK ||
 	    (rv = op_message(op, data, len, NULL, NULL, &msg, &mlen)) !=
 		CKR_OK) {
@@ -679,4 +683,93 @@ CK_RV op_message(struct op *op, const uint8_t *data, size_t len, uint8_t *hash,
 	*msg = hash;
 	*msg_len = n;
 	return CKR_OK;
+}
+
+/* What the calls need besides the data: out_len for an answer; verify's
+ * out is the signature it checks (out_len its length). */
+static bool op_answer_bad(enum op_type t, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	return t == OP_VERIFY ? !out : !out_len;
+}
+
+/* Locks the app and finds s's active operation of type t; NULL with *rv
+ * the answer (app unlocked) when there is none. */
+static struct op *op_enter(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+			   struct session **sp, CK_RV *rv)
+{
+	struct session *s;
+
+	pthread_mutex_lock(&app->lock);
+	if (!(s = app_session(app, h, rv)))
+		goto out;
+	if (s->op[t].active) {
+		*sp = s;
+		return &s->op[t];
+	}
+	*rv = CKR_OPERATION_NOT_INITIALIZED;
+out:
+	pthread_mutex_unlock(&app->lock);
+	return NULL;
+}
+
+CK_RV op_single(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+		const uint8_t *data, size_t len, CK_BYTE_PTR out,
+		CK_ULONG_PTR out_len, op_finish_fn finish)
+{
+	struct session *s;
+	struct op *op;
+	CK_RV rv;
+
+	if (!(op = op_enter(app, h, t, &s, &rv)))
+		return rv;
+	/* ciphertext is never empty: C_Decrypt wants it even for 0 bytes */
+	if ((!data && (len || t == OP_DECRYPT)) ||
+	    op_answer_bad(t, out, out_len))
+		rv = CKR_ARGUMENTS_BAD;
+	else if (op->updated)
+		rv = CKR_OPERATION_ACTIVE;
+	else
+		rv = finish(app, s, data, len, out, out_len);
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV op_part(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+	      const uint8_t *part, size_t len, CK_BYTE_PTR out,
+	      CK_ULONG_PTR out_len)
+{
+	bool cipher = t == OP_ENCRYPT || t == OP_DECRYPT;
+	struct session *s;
+	struct op *op;
+	CK_RV rv = CKR_OK;
+
+	if (!(op = op_enter(app, h, t, &s, &rv)))
+		return rv;
+	if ((!part && len) || (cipher && !out_len))
+		rv = CKR_ARGUMENTS_BAD;
+	else if (op->have_result) /* a C_Decrypt kept its answer */
+		rv = CKR_OPERATION_ACTIVE;
+	else if ((!cipher || out) && (rv = op_update(op, part, len)) != CKR_OK)
+		op_reset(op);
+	if (rv == CKR_OK && cipher)
+		*out_len = 0;
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV op_final(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
+	       CK_BYTE_PTR out, CK_ULONG_PTR out_len, op_finish_fn finish)
+{
+	struct session *s;
+	struct op *op;
+	CK_RV rv;
+
+	if (!(op = op_enter(app, h, t, &s, &rv)))
+		return rv;
+	if (op_answer_bad(t, out, out_len))
+		rv = CKR_ARGUMENTS_BAD;
+	else
+		rv = finish(app, s, op->acc.data, op->acc.len, out, out_len);
+	pthread_mutex_unlock(&app->lock);
+	return rv;
 }

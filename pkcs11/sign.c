@@ -112,8 +112,8 @@ static CK_RV sign_token(struct app *app, struct session *s, struct op *op,
 	return CKR_OK;
 }
 
-/* The final step of C_Sign / C_SignFinal. The size query and a short buffer
- * cost no token call and keep the operation. */
+/* The final step of C_Sign / C_SignFinal (op_finish_fn). The size query
+ * and a short buffer cost no token call and keep the operation. */
 static CK_RV sign_finish(struct app *app, struct session *s,
 			 const uint8_t *data, size_t len, CK_BYTE_PTR sig,
 			 CK_ULONG_PTR sig_len)
@@ -131,11 +131,8 @@ static CK_RV sign_finish(struct app *app, struct session *s,
 		op_reset(op);
 		return rv_from_tk(r);
 	}
-	if (!sig || *sig_len < need) {
-		rv = sig ? CKR_BUFFER_TOO_SMALL : CKR_OK;
-		*sig_len = need;
+	if (!out_room(need, sig, sig_len, &rv))
 		return rv;
-	}
 	rv = op_login_check(app, s, op);
 	if (rv == CKR_OK)
 		rv = op_message(op, data, len, hash, &hlen, &msg, &mlen);
@@ -157,55 +154,21 @@ CK_RV fe_C_Sign(struct app *app, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
 		CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
 		CK_ULONG_PTR pulSignatureLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_SIGN].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if ((!pData && ulDataLen) || !pulSignatureLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (s->op[OP_SIGN].updated)
-		rv = CKR_OPERATION_ACTIVE;
-	else
-		rv = sign_finish(app, s, pData, ulDataLen, pSignature,
-				 pulSignatureLen);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_single(app, hSession, OP_SIGN, pData, ulDataLen, pSignature,
+			 pulSignatureLen, sign_finish);
 }
 
 CK_RV fe_C_SignUpdate(struct app *app, CK_SESSION_HANDLE hSession,
 		      CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_SIGN].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if (!pPart && ulPartLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else if ((rv = op_update(&s->op[OP_SIGN], pPart, ulPartLen)) != CKR_OK)
-		op_reset(&s->op[OP_SIGN]);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_part(app, hSession, OP_SIGN, pPart, ulPartLen, NULL, NULL);
 }
 
 CK_RV fe_C_SignFinal(struct app *app, CK_SESSION_HANDLE hSession,
 		     CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_SIGN].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if (!pulSignatureLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else
-		rv = sign_finish(app, s, NULL, 0, pSignature, pulSignatureLen);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_final(app, hSession, OP_SIGN, pSignature, pulSignatureLen,
+			sign_finish);
 }
 
 /* ---- verify, in software ---- */
@@ -309,9 +272,11 @@ static CK_RV verify_token(struct app *app, struct session *s, struct op *op,
 	return r < 0 ? rv_from_tk(r) : CKR_OK;
 }
 
+/* The final step of C_Verify / C_VerifyFinal (op_finish_fn: sig is the
+ * signature, *sig_len its length). */
 static CK_RV verify_finish(struct app *app, struct session *s,
-			   const uint8_t *data, size_t len, const uint8_t *sig,
-			   size_t sig_len)
+			   const uint8_t *data, size_t len, CK_BYTE_PTR sig,
+			   CK_ULONG_PTR sig_len)
 {
 	struct op *op = &s->op[OP_VERIFY];
 	uint8_t hash[EVP_MAX_MD_SIZE];
@@ -322,8 +287,8 @@ static CK_RV verify_finish(struct app *app, struct session *s,
 	rv = op_message(op, data, len, hash, &hlen, &msg, &mlen);
 	if (rv == CKR_OK)
 		rv = op->whole
-			 ? verify_token(app, s, op, msg, mlen, sig, sig_len)
-			 : verify_sw(op, msg, mlen, sig, sig_len);
+			 ? verify_token(app, s, op, msg, mlen, sig, *sig_len)
+			 : verify_sw(op, msg, mlen, sig, *sig_len);
 	op_reset(op);
 	return rv;
 }
@@ -338,54 +303,19 @@ CK_RV fe_C_Verify(struct app *app, CK_SESSION_HANDLE hSession,
 		  CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
 		  CK_ULONG ulSignatureLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_VERIFY].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if ((!pData && ulDataLen) || !pSignature)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (s->op[OP_VERIFY].updated)
-		rv = CKR_OPERATION_ACTIVE;
-	else
-		rv = verify_finish(app, s, pData, ulDataLen, pSignature,
-				   ulSignatureLen);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_single(app, hSession, OP_VERIFY, pData, ulDataLen, pSignature,
+			 &ulSignatureLen, verify_finish);
 }
 
 CK_RV fe_C_VerifyUpdate(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_VERIFY].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if (!pPart && ulPartLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else if ((rv = op_update(&s->op[OP_VERIFY], pPart, ulPartLen)) !=
-		 CKR_OK)
-		op_reset(&s->op[OP_VERIFY]);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_part(app, hSession, OP_VERIFY, pPart, ulPartLen, NULL, NULL);
 }
 
 CK_RV fe_C_VerifyFinal(struct app *app, CK_SESSION_HANDLE hSession,
 		       CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-	struct session *s;
-	CK_RV rv;
-
-	APP_SESSION(app, hSession, s, rv);
-	if (!s->op[OP_VERIFY].active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if (!pSignature)
-		rv = CKR_ARGUMENTS_BAD;
-	else
-		rv = verify_finish(app, s, NULL, 0, pSignature, ulSignatureLen);
-	pthread_mutex_unlock(&app->lock);
-	return rv;
+	return op_final(app, hSession, OP_VERIFY, pSignature, &ulSignatureLen,
+			verify_finish);
 }
