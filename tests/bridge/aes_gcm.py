@@ -16,8 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
 from checks import check, fail, finish, log  # noqa: E402
-
-CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
+from p11kit_client import find_key, login  # noqa: E402
 
 
 def main():
@@ -26,27 +25,19 @@ def main():
         return 2
     kid, pin = bytes.fromhex(sys.argv[1]), sys.argv[2]
     value = open(sys.argv[3], "rb").read()
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(CLIENT)
-    slots = lib.getSlotList(tokenPresent=True)
-    if len(slots) != 1:
-        fail("%d slots with a token" % len(slots))
-    s = lib.openSession(slots[0], PyKCS11.CKF_SERIAL_SESSION)
-    s.login(pin)
-    keys = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_ID, kid)])
-    if len(keys) != 1:
-        fail("%d secret keys with CKA_ID %s" % (len(keys), kid.hex()))
+    _, _, s = login(pin)
+    key = find_key(s, PyKCS11.CKO_SECRET_KEY, kid)
     iv, aad, plain = os.urandom(12), b"header", os.urandom(100)
     mech = PyKCS11.AES_GCM_Mechanism(iv, aad, 128)
     try:
-        ct = bytes(s.encrypt(keys[0], plain, mech))
+        ct = bytes(s.encrypt(key, plain, mech))
         check(len(ct) == len(plain) + 16, "C_Encrypt AES-GCM: %d bytes, the tag included" % len(ct))
         check(ct == AESGCM(value).encrypt(iv, plain, aad), "the same bytes as AES-GCM in software")
-        out = bytes(s.decrypt(keys[0], ct, mech))
+        out = bytes(s.decrypt(key, ct, mech))
         check(out == plain, "C_Decrypt AES-GCM on the token gives the plain text back")
         bad = ct[:-1] + bytes([ct[-1] ^ 1])
         try:
-            s.decrypt(keys[0], bad, mech)
+            s.decrypt(key, bad, mech)
             check(False, "a tampered tag is refused")
         except PyKCS11.PyKCS11Error as e:
             log("ok: a tampered tag is refused (%s)" % e)

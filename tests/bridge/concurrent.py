@@ -13,29 +13,14 @@ import sys
 
 import PyKCS11
 
-
-def der_int(b):
-    b = b.lstrip(b"\0") or b"\0"
-    if b[0] & 0x80:
-        b = b"\0" + b
-    return b"\x02" + bytes([len(b)]) + b
-
-
-def ecdsa_der(rs):
-    """PKCS#11's r||s as the DER SEQUENCE openssl verifies."""
-    h = len(rs) // 2
-    body = der_int(rs[:h]) + der_int(rs[h:])
-    return b"\x30" + bytes([len(body)]) + body
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from p11kit_client import ecdsa_der, find_key, login  # noqa: E402
 
 
 def main():
     out, name, kid, n = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]), int(sys.argv[4])
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(os.environ["E2E_CLIENT"])
-    slot = lib.getSlotList(tokenPresent=True)[0]
-    s = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION)
-    s.login(os.environ["TOKEND_PIN"])
-    key = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_ID, kid)])[0]
+    _, _, s = login(os.environ["TOKEND_PIN"])
+    key = find_key(s, PyKCS11.CKO_PRIVATE_KEY, kid)
     ec = s.getAttributeValue(key, [PyKCS11.CKA_KEY_TYPE])[0] == PyKCS11.CKK_EC
     for i in range(n):
         msg = ("%s message %d" % (name, i)).encode()

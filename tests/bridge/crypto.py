@@ -31,32 +31,19 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
 from checks import check, fail, finish, log  # noqa: E402
+from p11kit_client import find_key, login  # noqa: E402
 
 HMAC_KEY = bytes(range(0x40, 0x60))  # 32 bytes
 AES_KEY = bytes(range(0x80, 0xA0))  # AES-256
 HMAC_ID, AES_ID, RSA_ID = b"\x10", b"\x11", b"\x12"
-CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
 MSG = b"The quick brown fox jumps over the lazy dog, " * 7  # 315 bytes
 CAP = 1 << 20
 LABEL = "gateway"  # softhsm.sh's
 
 
-def session(lib_path, pin, flags=PyKCS11.CKF_SERIAL_SESSION):
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(lib_path)
-    # SoftHSMv2 itself also shows its free slot's blank token
-    slots = [x for x in lib.getSlotList(tokenPresent=True)
-             if lib.getTokenInfo(x).label.strip() == LABEL]
-    if len(slots) != 1:
-        fail("%d slots with the token %s" % (len(slots), LABEL))
-    s = lib.openSession(slots[0], flags)
-    s.login(pin)
-    return lib, s
-
-
 def setup(pin):
-    _, s = session(os.environ["SOFTHSM_MODULE"], pin,
-                   PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+    _, _, s = login(pin, os.environ["SOFTHSM_MODULE"], LABEL,
+                    PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
     common = [(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_TOKEN, True),
               (PyKCS11.CKA_PRIVATE, True), (PyKCS11.CKA_SENSITIVE, True)]
     s.createObject(common + [
@@ -111,13 +98,10 @@ def check_oaep_label(s):
     with open(os.environ["CRYPTO_RSA_PEM"], "rb") as f:
         k = serialization.load_pem_private_key(f.read(), None)
     label = b"tokend label"
-    pub = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PUBLIC_KEY), (PyKCS11.CKA_ID, RSA_ID)])
-    priv = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY),
-                          (PyKCS11.CKA_ID, RSA_ID)])
-    if len(pub) != 1 or len(priv) != 1:
-        fail("the RSA key pair (CKA_ID 12): %d public, %d private" % (len(pub), len(priv)))
+    pub = find_key(s, PyKCS11.CKO_PUBLIC_KEY, RSA_ID)
+    priv = find_key(s, PyKCS11.CKO_PRIVATE_KEY, RSA_ID)
     m = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM_SHA_1, PyKCS11.CKG_MGF1_SHA1, label)
-    ct = bytes(s.encrypt(pub[0], MSG[:40], m))
+    ct = bytes(s.encrypt(pub, MSG[:40], m))
 
     def dec(lab):
         try:
@@ -130,7 +114,7 @@ def check_oaep_label(s):
     ct2 = k.public_key().encrypt(MSG[:40], apad.OAEP(apad.MGF1(hashes.SHA1()), hashes.SHA1(),
                                                      label))
     lib, h = s.lib, s.session
-    rv = lib.C_DecryptInit(h, m.to_native(), priv[0])
+    rv = lib.C_DecryptInit(h, m.to_native(), priv)
     out = buf(256)
     if rv == 0:
         rv = lib.C_Decrypt(h, PyKCS11.ckbytelist(ct2), out)
@@ -141,15 +125,8 @@ def check_oaep_label(s):
     plain = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM_SHA_1, PyKCS11.CKG_MGF1_SHA1)
     ct3 = k.public_key().encrypt(MSG[:40], apad.OAEP(apad.MGF1(hashes.SHA1()), hashes.SHA1(),
                                                      None))
-    check(bytes(s.decrypt(priv[0], ct3, plain)) == MSG[:40],
+    check(bytes(s.decrypt(priv, ct3, plain)) == MSG[:40],
           "then OAEP without a label decrypts on the token (the session goes on)")
-
-
-def key(s, kid):
-    objs = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_ID, kid)])
-    if len(objs) != 1:
-        fail("%d secret keys with CKA_ID %s" % (len(objs), kid.hex()))
-    return objs[0]
 
 
 def buf(n):
@@ -357,11 +334,12 @@ def main():
     if what == "setup":
         setup(pin)
         return 0
-    lib, s = session(CLIENT, pin)
+    lib, slot, s = login(pin, label=LABEL)
     try:
-        hk, ak = key(s, HMAC_ID), key(s, AES_ID)
+        hk = find_key(s, PyKCS11.CKO_SECRET_KEY, HMAC_ID)
+        ak = find_key(s, PyKCS11.CKO_SECRET_KEY, AES_ID)
         if what == "basic":
-            mechs = lib.getMechanismList(lib.getSlotList(tokenPresent=True)[0])
+            mechs = lib.getMechanismList(slot)
             mechs = [PyKCS11.CKM[x] if isinstance(x, str) else x for x in mechs]
             check_random(s)
             check_hmac(s, hk, mechs)

@@ -17,16 +17,9 @@ import PyKCS11
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
 from checks import check, fail, finish, log  # noqa: E402
+from p11kit_client import find_key, login  # noqa: E402
 
-CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
 MECH = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM_SHA_1, PyKCS11.CKG_MGF1_SHA1)
-
-
-def key(s, cls, kid):
-    objs = s.findObjects([(PyKCS11.CKA_CLASS, cls), (PyKCS11.CKA_ID, kid)])
-    if len(objs) != 1:
-        fail("%d keys of class %d with CKA_ID %s" % (len(objs), cls, kid.hex()))
-    return objs[0]
 
 
 def main():
@@ -34,14 +27,8 @@ def main():
         sys.stderr.write(__doc__)
         return 2
     kid, pin = bytes.fromhex(sys.argv[1]), sys.argv[2]
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(CLIENT)
-    slots = lib.getSlotList(tokenPresent=True)
-    if len(slots) != 1:
-        fail("%d slots with a token" % len(slots))
-    s = lib.openSession(slots[0], PyKCS11.CKF_SERIAL_SESSION)
-    s.login(pin)
-    priv = key(s, PyKCS11.CKO_PRIVATE_KEY, kid)
+    _, _, s = login(pin)
+    priv = find_key(s, PyKCS11.CKO_PRIVATE_KEY, kid)
     try:
         if len(sys.argv) == 5:
             ct = open(sys.argv[3], "rb").read()
@@ -49,7 +36,7 @@ def main():
             log("ok: decrypted %s on the token" % sys.argv[3])
             return 0
         plain = os.urandom(48)
-        ct = bytes(s.encrypt(key(s, PyKCS11.CKO_PUBLIC_KEY, kid), plain, MECH))
+        ct = bytes(s.encrypt(find_key(s, PyKCS11.CKO_PUBLIC_KEY, kid), plain, MECH))
         check(len(ct) == 256 and ct != plain, "C_Encrypt with the public key: %d bytes" % len(ct))
         out = bytes(s.decrypt(priv, ct, MECH))
         check(out == plain, "C_Decrypt on the token gives the plain text back")

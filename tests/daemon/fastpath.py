@@ -23,6 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "harness"))
 from checks import check, fail, finish, log, require_ok  # noqa: E402
+from p11kit_client import ecdsa_der  # noqa: E402
 
 ULONG = C.c_ulong
 P = C.c_void_p
@@ -126,19 +127,6 @@ def attr(h, obj, typ):
     a.value = C.cast(buf, P)
     require_ok(GetAttributeValue(h, obj, C.byref(a), 1), "C_GetAttributeValue")
     return buf.raw[:a.value_len]
-
-
-def der_int(b):
-    b = b.lstrip(b"\0") or b"\0"
-    if b[0] & 0x80:
-        b = b"\0" + b
-    return b"\x02" + bytes([len(b)]) + b
-
-
-def ecdsa_der(raw):
-    half = len(raw) // 2
-    body = der_int(raw[:half]) + der_int(raw[half:])
-    return b"\x30" + bytes([len(body)]) + body
 
 
 def session():
