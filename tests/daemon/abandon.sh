@@ -5,58 +5,17 @@
 # connection's socket all the same: the client sees end-of-file before any
 # reply, and tokend holds one descriptor less than before (the listening
 # socket and the connection's are both gone). Then SIGTERM: exit 0.
-. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/card_export.sh"
 
 PIN=123456
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
-: "${TOKEND:?TOKEND must name the tokend binary}"
 
-TOKEND_PID=
-CL=
-abandon_cleanup() {
-	local rc=$? p
-	set +e
-	for p in "$TOKEND_PID" "$CL"; do
-		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-			kill -KILL "$p" 2>/dev/null
-			wait "$p" 2>/dev/null
-		fi
-	done
-	(exit "$rc")
-	harness_cleanup
-}
-
-harness_init
-trap abandon_cleanup EXIT
-harness_require yubico-piv-tool
-pcscd_ensure
-vcard_start 1 --mgm-alg 3des
-R=$(reader_name 1)
-T=$HARNESS_TMP
-run_ok "generate P-256 in 9a" yubico-piv-tool -r "$R" -a generate -s 9a \
-	-A ECCP256 -o "$T/pub.pem"
-vcard_stop 1
-vcard_start 1 --mgm-alg 3des --keyop-delay-ms 25000
-
-conf() { # conf EXPORTS...
-	: >"$T/tokend.conf"
-	for e in "$@"; do
-		printf '[export %s]\nsocket = %s/%s\nmode = 0666\n\n' "$e" "$T" "$e" >>"$T/tokend.conf"
-	done
-}
-conf keep gone
-: >"$T/tokend.log"
-"$TOKEND" -f -c "$T/tokend.conf" 2>>"$T/tokend.log" &
-TOKEND_PID=$!
-for _ in $(seq 100); do
-	grep -q "tokend ready" "$T/tokend.log" && break
-	sleep 0.05
-done
-grep -q "tokend ready" "$T/tokend.log" || fail "tokend did not start"
+card_export_start --delay-ms 25000 --exports "keep gone"
 
 "$PY" "$HERE/abandon_client.py" "$T/gone" "$PIN" >"$T/client.out" 2>&1 &
 CL=$!
+BG=("$CL")
 for _ in $(seq 600); do
 	grep -q signing "$T/client.out" && break
 	sleep 0.1
@@ -64,10 +23,10 @@ done
 grep -q signing "$T/client.out" || fail "the client did not get to C_Sign: $(cat "$T/client.out")"
 sleep 0.5
 before=$(ls "/proc/$TOKEND_PID/fd" | wc -l)
-conf keep
+card_export_conf "keep:$T/keep"
 kill -HUP "$TOKEND_PID"
 wait "$CL" || true
-CL=
+BG=()
 assert_eq "eof-before-reply" "$(tail -1 "$T/client.out")" \
 	"the abandoned connection's socket is closed before its request ends"
 grep -Eq "connection [0-9]+: 1 request\(s\) still running; abandoning it" "$T/tokend.log" ||

@@ -7,57 +7,11 @@
 # blocked wait is prompt; SIGTERM with a blocked wait exits at once, well
 # under the 10 s grace. Then Debian's p11-kit-client.so (0.24) waits too. The
 # card sits in reader 1.
-. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/card_export.sh"
 
-CLIENT_SO=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
 PIN=123456
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
-: "${TOKEND:?TOKEND must name the tokend binary}"
-
-TOKEND_PID=
-BLOCKER=
-events_cleanup() {
-	local rc=$? p
-	set +e # or the (exit) below ends the trap before harness_cleanup
-	for p in "$TOKEND_PID" "$BLOCKER"; do
-		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-			kill -KILL "$p" 2>/dev/null
-			wait "$p" 2>/dev/null
-		fi
-	done
-	(exit "$rc")
-	harness_cleanup
-}
-
-harness_init
-trap events_cleanup EXIT
-harness_require yubico-piv-tool
-pcscd_ensure
-vcard_start 1 --mgm-alg 3des
-R=$(reader_name 1)
-T=$HARNESS_TMP
-run_ok "generate P-256 in 9a" yubico-piv-tool -r "$R" -a generate -s 9a \
-	-A ECCP256 -o "$T/pub.pem"
-SERIAL=$(yubico-piv-tool -r "$R" -a status | awk '/^Serial Number/ { print $NF }')
-[ -n "$SERIAL" ] || fail "no serial number from yubico-piv-tool status"
-cat >"$T/tokend.conf" <<EOC
-[export test]
-socket = $T/tokend.sock
-mode = 0666
-tokens = pkcs11:serial=$SERIAL
-EOC
-
-start_tokend() {
-	: >"$T/tokend.log"
-	"$TOKEND" -f -c "$T/tokend.conf" 2>>"$T/tokend.log" &
-	TOKEND_PID=$!
-	for _ in $(seq 100); do
-		grep -q "tokend ready" "$T/tokend.log" && return 0
-		sleep 0.05
-	done
-	fail "tokend did not start"
-}
 
 # start_blocker: a client blocked in C_WaitForSlotEvent ($BLOCKER, output
 # in $T/blocker.out).
@@ -65,6 +19,7 @@ start_blocker() {
 	: >"$T/blocker.out"
 	"$PY" "$HERE/slot_events.py" block "$T/tokend.sock" >"$T/blocker.out" 2>&1 &
 	BLOCKER=$!
+	BG=("$BLOCKER")
 	for _ in $(seq 100); do
 		grep -q blocked "$T/blocker.out" && break
 		sleep 0.05
@@ -75,7 +30,7 @@ start_blocker() {
 
 ms() { date +%s%3N; }
 
-start_tokend
+card_export_start
 run_ok "a wait beside other calls; pull, insert, C_Finalize" \
 	"$PY" "$HERE/slot_events.py" serve "$T/tokend.sock" "$PIN" "$(vcard_pid 1)"
 harness_log "$OUT"
@@ -86,7 +41,7 @@ n_closed=$(grep -c "connection [0-9]* closed" "$T/tokend.log")
 t0=$(ms)
 kill -KILL "$BLOCKER"
 wait "$BLOCKER" 2>/dev/null || true
-BLOCKER=
+BG=()
 for _ in $(seq 100); do
 	[ "$(grep -c "connection [0-9]* closed" "$T/tokend.log")" -gt "$n_closed" ] && break
 	sleep 0.02
@@ -109,7 +64,7 @@ assert_eq 0 "$rc" "tokend exits 0 on SIGTERM with a blocked wait"
 [ "$dt" -lt 2000 ] || fail "SIGTERM with a blocked wait took $dt ms"
 harness_log "ok: SIGTERM with a blocked wait: exit in $dt ms"
 wait "$BLOCKER" 2>/dev/null || true
-BLOCKER=
+BG=()
 harness_log "the blocked client saw: $(tail -1 "$T/blocker.out")"
 
 # Debian's p11-kit-client.so (0.24) forwards C_WaitForSlotEvent and lets
@@ -117,9 +72,8 @@ harness_log "the blocked client saw: $(tail -1 "$T/blocker.out")"
 # abort the client itself, an assertion in its rpc-transport.c, so that is
 # tested above with raw frames only.)
 if [ -f "$CLIENT_SO" ]; then
-	start_tokend
+	card_export_tokend
 	run_ok "p11-kit-client.so: C_GetInfo beside a wait; pull and insert" \
-		env P11_KIT_SERVER_ADDRESS="unix:path=$T/tokend.sock" \
 		"$PY" "$HERE/slot_events_client.py" "$CLIENT_SO" "$(vcard_pid 1)"
 	harness_log "$OUT"
 	kill -TERM "$TOKEND_PID"
