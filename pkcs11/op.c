@@ -379,19 +379,33 @@ fail:
 	return rv_from_tk(r); /* a removed token is closed already */
 }
 
+/* A parameter struct without pointers (size bytes) into p. */
+static CK_RV op_params_copy(const CK_MECHANISM *mech, void *p, size_t size)
+{
+	if (!mech->pParameter || mech->ulParameterLen != size)
+		return CKR_MECHANISM_PARAM_INVALID;
+	memcpy(p, mech->pParameter, size);
+	return CKR_OK;
+}
+
+/* PSS's and OAEP's hash and MGF1, both known. */
+static CK_RV op_params_md(struct op *op, CK_MECHANISM_TYPE hash, CK_ULONG mgf)
+{
+	op->pss_md = md_from_ckm(hash);
+	op->mgf_md = md_from_mgf(mgf);
+	return op->pss_md && op->mgf_md ? CKR_OK : CKR_MECHANISM_PARAM_INVALID;
+}
+
 /* RSA-PSS parameters: hash as the mechanism's, MGF1 known, salt fits. */
 static CK_RV op_params_pss(struct op *op, const CK_MECHANISM *mech)
 {
 	CK_RSA_PKCS_PSS_PARAMS p;
 	size_t k = (size_t)EVP_PKEY_get_size(op->pub), hlen;
+	CK_RV rv;
 
-	if (!mech->pParameter || mech->ulParameterLen != sizeof(p))
-		return CKR_MECHANISM_PARAM_INVALID;
-	memcpy(&p, mech->pParameter, sizeof(p));
-	op->pss_md = md_from_ckm(p.hashAlg);
-	op->mgf_md = md_from_mgf(p.mgf);
-	if (!op->pss_md || !op->mgf_md)
-		return CKR_MECHANISM_PARAM_INVALID;
+	if ((rv = op_params_copy(mech, &p, sizeof(p))) != CKR_OK ||
+	    (rv = op_params_md(op, p.hashAlg, p.mgf)) != CKR_OK)
+		return rv;
 	if (op->m->md &&
 	    strcmp(EVP_MD_get0_name(op->pss_md),
 		   EVP_MD_get0_name(EVP_get_digestbyname(op->m->md))) != 0)
@@ -406,14 +420,11 @@ static CK_RV op_params_pss(struct op *op, const CK_MECHANISM *mech)
 static CK_RV op_params_oaep(struct op *op, const CK_MECHANISM *mech)
 {
 	CK_RSA_PKCS_OAEP_PARAMS p;
+	CK_RV rv;
 
-	if (!mech->pParameter || mech->ulParameterLen != sizeof(p))
-		return CKR_MECHANISM_PARAM_INVALID;
-	memcpy(&p, mech->pParameter, sizeof(p));
-	op->pss_md = md_from_ckm(p.hashAlg);
-	op->mgf_md = md_from_mgf(p.mgf);
-	if (!op->pss_md || !op->mgf_md)
-		return CKR_MECHANISM_PARAM_INVALID;
+	if ((rv = op_params_copy(mech, &p, sizeof(p))) != CKR_OK ||
+	    (rv = op_params_md(op, p.hashAlg, p.mgf)) != CKR_OK)
+		return rv;
 	if (p.source != 0 && p.source != CKZ_DATA_SPECIFIED)
 		return CKR_MECHANISM_PARAM_INVALID;
 	if (p.ulSourceDataLen) {
