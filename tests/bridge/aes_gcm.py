@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
-from checks import check, fail, finish, log  # noqa: E402
-from p11kit_client import find_key, login  # noqa: E402
+from checks import check, finish, log  # noqa: E402
+from p11kit_client import checked, find_key, login  # noqa: E402
 
 
 def main():
@@ -29,7 +29,7 @@ def main():
     key = find_key(s, PyKCS11.CKO_SECRET_KEY, kid)
     iv, aad, plain = os.urandom(12), b"header", os.urandom(100)
     mech = PyKCS11.AES_GCM_Mechanism(iv, aad, 128)
-    try:
+    with checked(s):
         ct = bytes(s.encrypt(key, plain, mech))
         check(len(ct) == len(plain) + 16, "C_Encrypt AES-GCM: %d bytes, the tag included" % len(ct))
         check(ct == AESGCM(value).encrypt(iv, plain, aad), "the same bytes as AES-GCM in software")
@@ -41,10 +41,6 @@ def main():
             check(False, "a tampered tag is refused")
         except PyKCS11.PyKCS11Error as e:
             log("ok: a tampered tag is refused (%s)" % e)
-    except PyKCS11.PyKCS11Error as e:
-        fail("PyKCS11: %s" % e)
-    finally:
-        s.logout()
     finish()
 
 

@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
-from checks import check, fail, finish, log  # noqa: E402
-from p11kit_client import find_key, login  # noqa: E402
+from checks import check, finish, log  # noqa: E402
+from p11kit_client import checked, find_key, login  # noqa: E402
 
 HMAC_KEY = bytes(range(0x40, 0x60))  # 32 bytes
 AES_KEY = bytes(range(0x80, 0xA0))  # AES-256
@@ -335,7 +335,7 @@ def main():
         setup(pin)
         return 0
     lib, slot, s = login(pin, label=LABEL)
-    try:
+    with checked(s):
         hk = find_key(s, PyKCS11.CKO_SECRET_KEY, HMAC_ID)
         ak = find_key(s, PyKCS11.CKO_SECRET_KEY, AES_ID)
         if what == "basic":
@@ -352,10 +352,6 @@ def main():
             iv = bytes(range(16))
             check_aes(s, ak, "AES-CBC", PyKCS11.CKM_AES_CBC, iv, modes.CBC(iv), False)
             check_aes(s, ak, "AES-CBC-PAD", PyKCS11.CKM_AES_CBC_PAD, iv, modes.CBC(iv), True)
-    except PyKCS11.PyKCS11Error as e:
-        fail("PyKCS11: %s" % e)
-    finally:
-        s.logout()
     finish()
     return 0
 

@@ -16,8 +16,8 @@ import PyKCS11
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
-from checks import check, fail, finish, log  # noqa: E402
-from p11kit_client import find_key, login  # noqa: E402
+from checks import check, finish, log  # noqa: E402
+from p11kit_client import checked, find_key, login  # noqa: E402
 
 MECH = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM_SHA_1, PyKCS11.CKG_MGF1_SHA1)
 
@@ -29,7 +29,7 @@ def main():
     kid, pin = bytes.fromhex(sys.argv[1]), sys.argv[2]
     _, _, s = login(pin)
     priv = find_key(s, PyKCS11.CKO_PRIVATE_KEY, kid)
-    try:
+    with checked(s):
         if len(sys.argv) == 5:
             ct = open(sys.argv[3], "rb").read()
             open(sys.argv[4], "wb").write(bytes(s.decrypt(priv, ct, MECH)))
@@ -40,10 +40,6 @@ def main():
         check(len(ct) == 256 and ct != plain, "C_Encrypt with the public key: %d bytes" % len(ct))
         out = bytes(s.decrypt(priv, ct, MECH))
         check(out == plain, "C_Decrypt on the token gives the plain text back")
-    except PyKCS11.PyKCS11Error as e:
-        fail("PyKCS11: %s" % e)
-    finally:
-        s.logout()
     finish()
     return 0
 

@@ -7,7 +7,9 @@ the DER openssl verifies.
   lib, slot, s = login(pin)          the only slot with a token
   lib, slot, s = login(pin, label=L) the slot whose token is labelled L
   key = find_key(s, PyKCS11.CKO_PRIVATE_KEY, b"\\x01")
+  with checked(s): ...               a PyKCS11 error fails the test
 """
+import contextlib
 import os
 
 import PyKCS11
@@ -53,6 +55,18 @@ def find_key(s, cls, kid):
     if len(objs) != 1:
         fail("%d objects of class %d with CKA_ID %s" % (len(objs), cls, kid.hex()))
     return objs[0]
+
+
+@contextlib.contextmanager
+def checked(s):
+    """The block's PyKCS11 error fails the test; s logs out however the
+    block ends."""
+    try:
+        yield s
+    except PyKCS11.PyKCS11Error as e:
+        fail("PyKCS11: %s" % e)
+    finally:
+        s.logout()
 
 
 def _der_int(b):
