@@ -652,9 +652,10 @@ typedef CK_RV (*op_finish_fn)(struct app *app, struct session *s,
 /* The calls' shared checks around finish and op_update, under app->lock:
  * not initialised, bad arguments, C_X after C_XUpdate
  * (CKR_OPERATION_ACTIVE). op_single is C_Sign, C_Verify, C_Encrypt,
- * C_Decrypt, C_Digest; op_part the C_*Update calls (an error ends the
- * operation; encrypt and decrypt answer 0 bytes, and their size query,
- * out NULL, collects nothing); op_final the C_*Final calls. */
+ * C_Decrypt, C_Digest; op_part the C_*Update calls (a part op_update
+ * refuses ends the operation; encrypt and decrypt answer 0 bytes, and
+ * their size query, out NULL, collects nothing); op_final the C_*Final
+ * calls. */
 CK_RV op_single(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
 		const uint8_t *data, size_t len, CK_BYTE_PTR out,
 		CK_ULONG_PTR out_len, op_finish_fn finish);
