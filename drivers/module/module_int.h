@@ -108,11 +108,24 @@ struct mdrv {
 struct mobj_late {
 	bool set;
 	bool always_auth, local;
+	uint8_t fl; /* MOBJ_F_* */
 	char label[64];
 };
 
+/* An object's CKA_MODIFIABLE and CKA_COPYABLE as the module said them
+ * (_SET: it said; else the front end answers). */
+enum {
+	MOBJ_F_MOD = 1,
+	MOBJ_F_MOD_SET = 2,
+	MOBJ_F_COPY = 4,
+	MOBJ_F_COPY_SET = 8,
+};
+
+/* A key's parts: each private key is a key of its own; a public key and
+ * a certificate join it when they carry its public value (module_obj.c). */
 struct mobj_key {
 	CK_OBJECT_HANDLE priv, pub, cert; /* 0: none seen */
+	uint8_t fpriv, fpub, fcert;       /* MOBJ_F_* of each part */
 	struct mobj_late late;
 };
 
@@ -144,9 +157,11 @@ struct mtok {
 	size_t nkeys;
 	struct tk_secret_key *secrets;
 	CK_OBJECT_HANDLE *sx;
+	uint8_t *sfl; /* MOBJ_F_* */
 	size_t nsecrets;
 	struct tk_data *data;
 	CK_OBJECT_HANDLE *dx;
+	uint8_t *dfl;
 	size_t ndata;
 	struct tk_objects objs;
 	/* login() may not touch the cache (driver.h): the private halves it
@@ -229,6 +244,15 @@ void mt_objects_late_read(struct mtok *t);
 /* With the cache's lock held: copies what mt_objects_late_read() found
  * into the keys. */
 void mt_objects_late(struct mtok *t);
+
+/* The attr op: CKA_MODIFIABLE and CKA_COPYABLE as the module said them;
+ * TK_ATTR_DEFAULT for the rest. */
+int mt_attr(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
+	    unsigned long type, struct buf *out);
+/* After the module made object h: the cache read again, and h's name in
+ * it (mt_obj_name). */
+int mt_obj_named(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
+		 uint32_t *handle);
 
 /* The module's handle of the object (kind, handle) as the cache names it
  * (a private key found by CKA_ID when not seen yet); TK_ERR_NOT_FOUND, or

@@ -1,9 +1,11 @@
 /* The module driver's object cache: every object the token's session
  * sees, read in one pass (a search, then one C_GetAttributeValue per
- * object), grouped by CKA_ID into tk_keys (private key, public key and
- * certificate), secret keys and data objects. The driver's handles are its
- * own numbers, kept across re-reads (keys by CKA_ID, the others by the
- * module's handle), since a module's handles need not fit 32 bits. */
+ * object), grouped into tk_keys (a private key, the public key and the
+ * certificate with its public value: CKA_IDs may repeat, keys_group()),
+ * secret keys and data objects. The driver's handles are its own numbers,
+ * kept across re-reads (keys by the module handles of their parts, the
+ * others by the module's handle), since a module's handles need not fit
+ * 32 bits. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 
+#include "buf.h"
 #include "module_int.h"
 #include "reader.h"
 
@@ -39,6 +42,8 @@ enum {
 	A_OBJECT_ID,
 	A_LOCAL,
 	A_TOKEN,
+	A_MODIFIABLE,
+	A_COPYABLE,
 	A_COUNT
 };
 
@@ -69,6 +74,8 @@ static const struct {
 	[A_OBJECT_ID] = { CKA_OBJECT_ID, 24 },
 	[A_LOCAL] = { CKA_LOCAL, 1 },
 	[A_TOKEN] = { CKA_TOKEN, 1 },
+	[A_MODIFIABLE] = { CKA_MODIFIABLE, 1 },
+	[A_COPYABLE] = { CKA_COPYABLE, 1 },
 };
 
 static bool a_has(const CK_ATTRIBUTE *a)
@@ -95,6 +102,13 @@ static bool a_bool(const CK_ATTRIBUTE *a)
 static bool a_session(const CK_ATTRIBUTE *a)
 {
 	return a_has(&a[A_TOKEN]) && !a_bool(&a[A_TOKEN]);
+}
+
+/* CKA_MODIFIABLE and CKA_COPYABLE as MOBJ_F_* (m, c: their places). */
+static uint8_t a_flags(const CK_ATTRIBUTE *m, const CK_ATTRIBUTE *c)
+{
+	return (a_has(m) ? MOBJ_F_MOD_SET : 0) | (a_bool(m) ? MOBJ_F_MOD : 0) |
+	       (a_has(c) ? MOBJ_F_COPY_SET : 0) | (a_bool(c) ? MOBJ_F_COPY : 0);
 }
 
 static void a_str(const CK_ATTRIBUTE *a, char *out, size_t size)
@@ -194,22 +208,27 @@ static bool ec_point(const CK_ATTRIBUTE *a, size_t want, const uint8_t **p)
 	return reader_get_ref(&v, want, p) == 0;
 }
 
+/* The curves[] entry CKA_EC_PARAMS names; -1: none we know. */
+static int curve_of(const CK_ATTRIBUTE *params)
+{
+	if (!a_has(params))
+		return -1;
+	for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
+		if (params->ulValueLen == curves[i].len &&
+		    memcmp(params->pValue, curves[i].oid, curves[i].len) == 0)
+			return (int)i;
+	return -1;
+}
+
 static EVP_PKEY *pub_ec(const CK_ATTRIBUTE *params, const CK_ATTRIBUTE *point,
 			enum tk_alg *alg)
 {
 	OSSL_PARAM_BLD *b;
 	const uint8_t *q;
 	EVP_PKEY *k = NULL;
-	size_t i;
+	int i = curve_of(params);
 
-	if (!a_has(params) || !a_has(point))
-		return NULL;
-	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
-		if (params->ulValueLen == curves[i].len &&
-		    memcmp(params->pValue, curves[i].oid, curves[i].len) == 0)
-			break;
-	if (i == sizeof(curves) / sizeof(curves[0]) ||
-	    !ec_point(point, curves[i].point, &q))
+	if (i < 0 || !a_has(point) || !ec_point(point, curves[i].point, &q))
 		return NULL;
 	*alg = curves[i].alg;
 	if (*alg == TK_ALG_ED25519 || *alg == TK_ALG_X25519)
@@ -262,17 +281,51 @@ static enum tk_alg alg_of(EVP_PKEY *k)
 
 /* ---- the cache ---- */
 
+/* A private key, public key or certificate as read, before the parts are
+ * grouped into keys. */
+struct part {
+	CK_OBJECT_HANDLE h;
+	CK_OBJECT_CLASS cls;
+	struct tk_id id;
+	CK_ULONG kt; /* CKK_*; (CK_ULONG)-1: a certificate */
+	int curve;   /* CKA_EC_PARAMS' curves[] entry, -1: none */
+	char label[64];
+	EVP_PKEY *pub; /* its public value, where it shows it */
+	enum tk_alg alg;
+	bool always_auth, local, session;
+	uint8_t fl; /* MOBJ_F_* */
+	uint8_t *cert;
+	size_t cert_len;
+	bool joined;
+	size_t key; /* joined: the key's index */
+};
+
 struct cache {
 	struct tk_key *keys;
 	struct mobj_key *kx;
 	size_t nkeys;
 	struct tk_secret_key *secrets;
 	CK_OBJECT_HANDLE *sx;
+	uint8_t *sfl;
 	size_t nsecrets;
 	struct tk_data *data;
 	CK_OBJECT_HANDLE *dx;
+	uint8_t *dfl;
 	size_t ndata;
+	struct part *parts; /* while reading */
+	size_t nparts;
 };
+
+static void parts_free(struct cache *c)
+{
+	for (size_t i = 0; c->parts && i < c->nparts; i++) {
+		EVP_PKEY_free(c->parts[i].pub);
+		free(c->parts[i].cert);
+	}
+	free(c->parts);
+	c->parts = NULL;
+	c->nparts = 0;
+}
 
 static void cache_free(struct cache *c)
 {
@@ -282,12 +335,15 @@ static void cache_free(struct cache *c)
 	}
 	for (size_t i = 0; c->data && i < c->ndata; i++)
 		free(c->data[i].value);
+	parts_free(c);
 	free(c->keys);
 	free(c->kx);
 	free(c->secrets);
 	free(c->sx);
+	free(c->sfl);
 	free(c->data);
 	free(c->dx);
+	free(c->dfl);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -296,32 +352,9 @@ static bool id_eq(const struct tk_id *a, const struct tk_id *b)
 	return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
 }
 
-/* The key with id in c, added when new (the driver's handle: the one it
- * had before, else a new one). */
-static struct tk_key *key_slot(struct mtok *t, struct cache *c,
-			       const struct tk_id *id, struct mobj_key **x)
+static bool pub_eq(const EVP_PKEY *a, const EVP_PKEY *b)
 {
-	struct tk_key *k;
-	size_t i;
-
-	for (i = 0; i < c->nkeys; i++)
-		if (id_eq(&c->keys[i].id, id))
-			break;
-	if (i == c->nkeys) {
-		k = &c->keys[c->nkeys++];
-		memset(k, 0, sizeof(*k));
-		k->id = *id;
-		k->pin_policy = TK_PIN_POLICY_ONCE;
-		k->touch_policy = TK_TOUCH_POLICY_NEVER;
-		for (size_t j = 0; j < t->nkeys && !k->handle; j++)
-			if (id_eq(&t->keys[j].id, id))
-				k->handle = t->keys[j].handle;
-		if (!k->handle)
-			k->handle = t->next_handle++;
-		memset(&c->kx[i], 0, sizeof(c->kx[i]));
-	}
-	*x = &c->kx[i];
-	return &c->keys[i];
+	return a && b && EVP_PKEY_eq(a, b) == 1;
 }
 
 static uint32_t keep_handle(struct mtok *t, const CK_OBJECT_HANDLE *old,
@@ -334,57 +367,242 @@ static uint32_t keep_handle(struct mtok *t, const CK_OBJECT_HANDLE *old,
 	return t->next_handle++;
 }
 
-static void add_key_part(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
-			 CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *a)
+/* A key part's attributes a (the object h of class cls) into p. */
+static void part_fill(struct part *p, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls,
+		      const CK_ATTRIBUTE *a)
 {
-	struct tk_id id = { 0 };
-	struct mobj_key *x;
-	struct tk_key *k;
-	enum tk_alg alg = TK_ALG_NONE;
-	EVP_PKEY *pub = NULL;
-	const uint8_t *p;
+	memset(p, 0, sizeof(*p));
+	p->h = h;
+	p->cls = cls;
+	if (a_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
+		p->id.len = a[A_ID].ulValueLen;
+		memcpy(p->id.b, a[A_ID].pValue, p->id.len);
+	}
+	p->kt = cls == CKO_CERTIFICATE ? (CK_ULONG)-1
+				       : a_ulong(&a[A_KEY_TYPE], (CK_ULONG)-1);
+	p->curve = curve_of(&a[A_EC_PARAMS]);
+	a_str(&a[A_LABEL], p->label, sizeof(p->label));
+	/* RSA private keys carry the public half; EC ones (SoftHSMv2) not */
+	if (cls != CKO_CERTIFICATE)
+		p->pub = pub_of(a, &p->alg);
+	p->always_auth = a_bool(&a[A_ALWAYS_AUTH]);
+	p->local = a_bool(&a[A_LOCAL]);
+	p->session = a_session(a);
+	p->fl = a_flags(&a[A_MODIFIABLE], &a[A_COPYABLE]);
+}
+
+static void add_part(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
+		     CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *a)
+{
+	struct part *p = &c->parts[c->nparts];
+	const uint8_t *q;
 	X509 *cert;
 
-	if (a_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
-		id.len = a[A_ID].ulValueLen;
-		memcpy(id.b, a[A_ID].pValue, id.len);
-	}
-	k = key_slot(t, c, &id, &x);
-	if (a_session(a))
-		k->session |= cls == CKO_PUBLIC_KEY    ? TK_OBJ_PUBLIC
-			      : cls == CKO_PRIVATE_KEY ? TK_OBJ_PRIVATE
-						       : TK_OBJ_CERT;
-	if (cls == CKO_PUBLIC_KEY) {
-		x->pub = h;
-		a_str(&a[A_LABEL], k->pub_label, sizeof(k->pub_label));
-		pub = pub_of(a, &alg);
-	} else if (cls == CKO_PRIVATE_KEY) {
-		x->priv = h;
-		a_str(&a[A_LABEL], k->label, sizeof(k->label));
-		if (a_bool(&a[A_ALWAYS_AUTH]))
-			k->pin_policy = TK_PIN_POLICY_ALWAYS;
-		k->generated = a_bool(&a[A_LOCAL]);
-		if (!k->pub) /* RSA private keys carry the public half */
-			pub = pub_of(a, &alg);
-	} else if (!k->cert) {
-		x->cert = h;
-		a_str(&a[A_LABEL], k->cert_label, sizeof(k->cert_label));
-		if (mt_attr_alloc(t, h, CKA_VALUE, &k->cert, &k->cert_len) < 0)
-			return;
-		p = k->cert;
-		if (!k->pub && (cert = d2i_X509(NULL, &p, (long)k->cert_len))) {
-			if ((pub = X509_get_pubkey(cert)))
-				alg = alg_of(pub);
+	part_fill(p, h, cls, a);
+	if (cls == CKO_CERTIFICATE) {
+		if (mt_attr_alloc(t, h, CKA_VALUE, &p->cert, &p->cert_len) < 0)
+			return; /* unreadable: not shown */
+		q = p->cert;
+		if ((cert = d2i_X509(NULL, &q, (long)p->cert_len))) {
+			if ((p->pub = X509_get_pubkey(cert)))
+				p->alg = alg_of(p->pub);
 			X509_free(cert);
 		}
 	}
-	if (pub && (!k->pub || cls == CKO_PUBLIC_KEY)) {
-		EVP_PKEY_free(k->pub);
-		k->pub = pub;
-		k->alg = alg;
+	c->nparts++;
+}
+
+/* A new key in c; its handle is named by keys_name(). */
+static size_t key_new(struct cache *c, const struct tk_id *id)
+{
+	struct tk_key *k = &c->keys[c->nkeys];
+
+	memset(k, 0, sizeof(*k));
+	memset(&c->kx[c->nkeys], 0, sizeof(c->kx[0]));
+	k->id = *id;
+	k->pin_policy = TK_PIN_POLICY_ONCE;
+	k->touch_policy = TK_TOUCH_POLICY_NEVER;
+	return c->nkeys++;
+}
+
+/* Part p becomes a part of key i. The key's public value: the public key
+ * object's, else the private key's, else the certificate's. */
+static void key_join(struct cache *c, size_t i, struct part *p)
+{
+	struct tk_key *k = &c->keys[i];
+	struct mobj_key *x = &c->kx[i];
+
+	p->joined = true;
+	p->key = i;
+	if (p->cls == CKO_PRIVATE_KEY) {
+		x->priv = p->h;
+		x->fpriv = p->fl;
+		memcpy(k->label, p->label, sizeof(k->label));
+		if (p->always_auth)
+			k->pin_policy = TK_PIN_POLICY_ALWAYS;
+		k->generated = p->local;
+	} else if (p->cls == CKO_PUBLIC_KEY) {
+		x->pub = p->h;
+		x->fpub = p->fl;
+		memcpy(k->pub_label, p->label, sizeof(k->pub_label));
 	} else {
-		EVP_PKEY_free(pub);
+		x->cert = p->h;
+		x->fcert = p->fl;
+		memcpy(k->cert_label, p->label, sizeof(k->cert_label));
+		k->cert = p->cert;
+		k->cert_len = p->cert_len;
+		p->cert = NULL;
 	}
+	if (p->session)
+		k->session |= p->cls == CKO_PRIVATE_KEY  ? TK_OBJ_PRIVATE
+			      : p->cls == CKO_PUBLIC_KEY ? TK_OBJ_PUBLIC
+							 : TK_OBJ_CERT;
+	if (p->pub && (!k->pub || p->cls == CKO_PUBLIC_KEY)) {
+		EVP_PKEY_free(k->pub);
+		k->pub = p->pub;
+		k->alg = p->alg;
+		p->pub = NULL;
+	}
+}
+
+/* How well public key q fits private key p (grouped) when p shows no
+ * public value (EC: no CKA_EC_POINT): 0 not (paired already, another
+ * CKA_ID, key type or curve); 4 for the pair the last read made; else 2
+ * for the same label (tools give both halves one), 1 for none. */
+static int pub_fit(const struct mtok *t, const struct cache *c,
+		   const struct part *p, const struct part *q)
+{
+	if (c->kx[p->key].pub || c->keys[p->key].pub ||
+	    !id_eq(&p->id, &q->id) || p->kt != q->kt ||
+	    (p->curve >= 0 && p->curve != q->curve))
+		return 0;
+	for (size_t j = 0; j < t->nkeys; j++)
+		if (t->kx[j].priv == p->h && t->kx[j].pub == q->h)
+			return 4;
+	return strcmp(p->label, q->label) == 0 ? 2 : 1;
+}
+
+/* Public key q joins the private key it fits best, at least min (the
+ * pairs the last read made go first, so a new key of the same CKA_ID
+ * takes none of them); false: none fits. */
+static bool pub_pair(const struct mtok *t, struct cache *c, struct part *q,
+		     int min)
+{
+	int best = 0, fit;
+	size_t b = 0;
+
+	for (struct part *p = c->parts; p < c->parts + c->nparts; p++)
+		if (p->cls == CKO_PRIVATE_KEY &&
+		    (fit = pub_fit(t, c, p, q)) > best) {
+			best = fit;
+			b = p->key;
+		}
+	if (best < min)
+		return false;
+	key_join(c, b, q);
+	return true;
+}
+
+/* Each private key a key; a public key joins the private key whose
+ * public value it is (RSA: CKA_MODULUS), else the best fit of those that
+ * show none; a certificate the key whose public key it carries, else the
+ * first of its CKA_ID without a public value; the rest keys of their own.
+ * PKCS#11 lets CKA_IDs repeat: every part the module shows is shown. */
+static void keys_group(const struct mtok *t, struct cache *c)
+{
+	struct part *p, *q, *end = c->parts + c->nparts;
+	size_t i;
+
+	for (p = c->parts; p < end; p++)
+		if (p->cls == CKO_PRIVATE_KEY)
+			key_join(c, key_new(c, &p->id), p);
+	for (q = c->parts; q < end; q++)
+		for (i = 0; q->cls == CKO_PUBLIC_KEY && !q->joined &&
+			    i < c->nkeys;
+		     i++)
+			if (!c->kx[i].pub && id_eq(&c->keys[i].id, &q->id) &&
+			    pub_eq(c->keys[i].pub, q->pub))
+				key_join(c, i, q);
+	for (q = c->parts; q < end; q++)
+		if (q->cls == CKO_PUBLIC_KEY && !q->joined)
+			(void)pub_pair(t, c, q, 4);
+	for (q = c->parts; q < end; q++)
+		if (q->cls == CKO_PUBLIC_KEY && !q->joined &&
+		    !pub_pair(t, c, q, 1))
+			key_join(c, key_new(c, &q->id), q);
+	for (q = c->parts; q < end; q++) {
+		if (q->cls != CKO_CERTIFICATE || !q->cert)
+			continue;
+		for (i = 0; !q->joined && i < c->nkeys; i++)
+			if (!c->kx[i].cert && id_eq(&c->keys[i].id, &q->id) &&
+			    pub_eq(c->keys[i].pub, q->pub))
+				key_join(c, i, q);
+		for (i = 0; !q->joined && i < c->nkeys; i++)
+			if (!c->kx[i].cert && id_eq(&c->keys[i].id, &q->id) &&
+			    !c->keys[i].pub)
+				key_join(c, i, q);
+		if (!q->joined)
+			key_join(c, key_new(c, &q->id), q);
+	}
+}
+
+/* Keys without a public key cannot be shown (driver.h: pub always set). */
+static void keys_finish(struct cache *c)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->nkeys; i++) {
+		if (!c->keys[i].pub) {
+			free(c->keys[i].cert);
+			continue;
+		}
+		c->keys[i].cert_only = !c->kx[i].priv && !c->kx[i].pub;
+		c->keys[k] = c->keys[i];
+		c->kx[k++] = c->kx[i];
+	}
+	c->nkeys = k;
+}
+
+static bool parts_share(const struct mobj_key *a, const struct mobj_key *b)
+{
+	const CK_OBJECT_HANDLE ha[] = { a->priv, a->pub, a->cert };
+
+	for (size_t i = 0; i < 3; i++)
+		if (ha[i] && (ha[i] == b->priv || ha[i] == b->pub ||
+			      ha[i] == b->cert))
+			return true;
+	return false;
+}
+
+/* The driver's handles: a key keeps the one of the key it shares a
+ * module object with (its first part's, as the last read grouped them),
+ * else of one with its CKA_ID and public value (a module that renumbers
+ * its objects); else a new one. */
+static int keys_name(struct mtok *t, struct cache *c)
+{
+	bool *taken = calloc(t->nkeys + 1, sizeof(*taken));
+	size_t i, j;
+
+	if (!taken)
+		return TK_ERR_NOMEM;
+	for (i = 0; i < c->nkeys; i++)
+		for (j = 0; j < t->nkeys && !c->keys[i].handle; j++)
+			if (!taken[j] && parts_share(&c->kx[i], &t->kx[j])) {
+				c->keys[i].handle = t->keys[j].handle;
+				taken[j] = true;
+			}
+	for (i = 0; i < c->nkeys; i++) {
+		for (j = 0; j < t->nkeys && !c->keys[i].handle; j++)
+			if (!taken[j] && id_eq(&c->keys[i].id, &t->keys[j].id) &&
+			    pub_eq(c->keys[i].pub, t->keys[j].pub)) {
+				c->keys[i].handle = t->keys[j].handle;
+				taken[j] = true;
+			}
+		if (!c->keys[i].handle)
+			c->keys[i].handle = t->next_handle++;
+	}
+	free(taken);
+	return 0;
 }
 
 static void add_secret(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
@@ -414,6 +632,7 @@ static void add_secret(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
 	s->private = a_bool(&a[A_PRIVATE]);
 	s->generated = a_bool(&a[A_LOCAL]);
 	s->session = a_session(a);
+	c->sfl[c->nsecrets] = a_flags(&a[A_MODIFIABLE], &a[A_COPYABLE]);
 	c->sx[c->nsecrets++] = h;
 }
 
@@ -438,7 +657,19 @@ static void add_data(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
 	}
 	d->private = a_bool(&a[A_PRIVATE]);
 	d->session = a_session(a);
+	c->dfl[c->ndata] = a_flags(&a[A_MODIFIABLE], &a[A_COPYABLE]);
 	c->dx[c->ndata++] = h;
+}
+
+/* Every attribute of attr_list of object h into a (pointing into r's
+ * arena, r to be cleared by the caller). */
+static int attrs_all(struct mtok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *a,
+		     struct mlink_reply *r)
+{
+	for (size_t i = 0; i < A_COUNT; i++)
+		a[i] = (CK_ATTRIBUTE){ attr_list[i].type, NULL,
+				       attr_list[i].room };
+	return mt_attrs(t, h, a, A_COUNT, r);
 }
 
 static int read_one(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h)
@@ -448,10 +679,7 @@ static int read_one(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h)
 	CK_OBJECT_CLASS cls;
 	int e;
 
-	for (size_t i = 0; i < A_COUNT; i++)
-		a[i] = (CK_ATTRIBUTE){ attr_list[i].type, NULL,
-				       attr_list[i].room };
-	if ((e = mt_attrs(t, h, a, A_COUNT, &r)) < 0) {
+	if ((e = attrs_all(t, h, a, &r)) < 0) {
 		mlink_reply_clear(&r);
 		/* an object gone meanwhile is not an error */
 		return e == TK_ERR_NOT_FOUND ? 0 : e;
@@ -460,30 +688,13 @@ static int read_one(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h)
 	if (cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY ||
 	    (cls == CKO_CERTIFICATE &&
 	     a_ulong(&a[A_CERT_TYPE], CKC_X_509) == CKC_X_509))
-		add_key_part(t, c, h, cls, a);
+		add_part(t, c, h, cls, a);
 	else if (cls == CKO_SECRET_KEY)
 		add_secret(t, c, h, a);
 	else if (cls == CKO_DATA)
 		add_data(t, c, h, a);
 	mlink_reply_clear(&r);
 	return 0;
-}
-
-/* Keys without a public key cannot be shown (driver.h: pub always set). */
-static void keys_finish(struct cache *c)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < c->nkeys; i++) {
-		if (!c->keys[i].pub) {
-			free(c->keys[i].cert);
-			continue;
-		}
-		c->keys[i].cert_only = !c->kx[i].priv && !c->kx[i].pub;
-		c->keys[k] = c->keys[i];
-		c->kx[k++] = c->kx[i];
-	}
-	c->nkeys = k;
 }
 
 int mt_objects_read(struct mtok *t)
@@ -499,9 +710,13 @@ int mt_objects_read(struct mtok *t)
 	c.kx = calloc(n + 1, sizeof(*c.kx));
 	c.secrets = calloc(n + 1, sizeof(*c.secrets));
 	c.sx = calloc(n + 1, sizeof(*c.sx));
+	c.sfl = calloc(n + 1, sizeof(*c.sfl));
 	c.data = calloc(n + 1, sizeof(*c.data));
 	c.dx = calloc(n + 1, sizeof(*c.dx));
-	if (!c.keys || !c.kx || !c.secrets || !c.sx || !c.data || !c.dx) {
+	c.dfl = calloc(n + 1, sizeof(*c.dfl));
+	c.parts = calloc(n + 1, sizeof(*c.parts));
+	if (!c.keys || !c.kx || !c.secrets || !c.sx || !c.sfl || !c.data ||
+	    !c.dx || !c.dfl || !c.parts) {
 		e = TK_ERR_NOMEM;
 		goto out;
 	}
@@ -509,16 +724,22 @@ int mt_objects_read(struct mtok *t)
 		e = read_one(t, &c, hs[i]);
 	if (e < 0)
 		goto out;
+	keys_group(t, &c);
+	parts_free(&c);
 	keys_finish(&c);
+	if ((e = keys_name(t, &c)) < 0)
+		goto out;
 	mt_objects_free(t);
 	t->keys = c.keys;
 	t->kx = c.kx;
 	t->nkeys = c.nkeys;
 	t->secrets = c.secrets;
 	t->sx = c.sx;
+	t->sfl = c.sfl;
 	t->nsecrets = c.nsecrets;
 	t->data = c.data;
 	t->dx = c.dx;
+	t->dfl = c.dfl;
 	t->ndata = c.ndata;
 	memset(&c, 0, sizeof(c));
 	t->objs.gen++;
@@ -530,16 +751,27 @@ out:
 
 void mt_objects_free(struct mtok *t)
 {
-	struct cache c = { t->keys,     t->kx,   t->nkeys, t->secrets, t->sx,
-			   t->nsecrets, t->data, t->dx,    t->ndata };
+	struct cache c = { .keys = t->keys,
+			   .kx = t->kx,
+			   .nkeys = t->nkeys,
+			   .secrets = t->secrets,
+			   .sx = t->sx,
+			   .sfl = t->sfl,
+			   .nsecrets = t->nsecrets,
+			   .data = t->data,
+			   .dx = t->dx,
+			   .dfl = t->dfl,
+			   .ndata = t->ndata };
 
 	cache_free(&c);
 	t->keys = NULL;
 	t->kx = NULL;
 	t->secrets = NULL;
 	t->sx = NULL;
+	t->sfl = NULL;
 	t->data = NULL;
 	t->dx = NULL;
+	t->dfl = NULL;
 	t->nkeys = t->nsecrets = t->ndata = 0;
 }
 
@@ -574,6 +806,40 @@ CK_OBJECT_HANDLE mt_data(struct mtok *t, uint32_t handle)
 	return 0;
 }
 
+/* Whether private key part p (no public value shown: EC) may be of a key
+ * with algorithm alg. */
+static bool alg_fits(const struct part *p, enum tk_alg alg)
+{
+	if (p->curve >= 0)
+		return curves[p->curve].alg == alg;
+	return p->kt == CKK_RSA && alg >= TK_ALG_RSA1024 &&
+	       alg <= TK_ALG_RSA4096;
+}
+
+/* How well the module's private key h (of k's CKA_ID) fits key k, whose
+ * private key the cache has not seen: 0 not (another key's, or another
+ * public value, curve or key type), 2 with the public key's label, else
+ * 1. */
+static int priv_fit(struct mtok *t, const struct tk_key *k, CK_OBJECT_HANDLE h)
+{
+	CK_ATTRIBUTE a[A_COUNT];
+	struct mlink_reply r;
+	struct part p;
+	int fit = 0;
+
+	for (size_t i = 0; i < t->nkeys; i++)
+		if (t->kx[i].priv == h)
+			return 0;
+	if (attrs_all(t, h, a, &r) == 0) {
+		part_fill(&p, h, CKO_PRIVATE_KEY, a);
+		if (p.pub ? pub_eq(p.pub, k->pub) : alg_fits(&p, k->alg))
+			fit = strcmp(p.label, k->pub_label) == 0 ? 2 : 1;
+		EVP_PKEY_free(p.pub);
+	}
+	mlink_reply_clear(&r);
+	return fit;
+}
+
 CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
@@ -583,6 +849,7 @@ CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle)
 				{ CKA_ID, NULL, 0 } };
 	CK_OBJECT_HANDLE *hs = NULL;
 	size_t n = 0;
+	int best = 0, fit;
 
 	if (!x || k->cert_only)
 		return 0;
@@ -590,16 +857,21 @@ CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle)
 		return x->priv;
 	tmpl[1].pValue = k->id.b;
 	tmpl[1].ulValueLen = k->id.len;
-	/* Private: visible once the module is logged in. */
-	if (mt_find(t, tmpl, 2, &hs, &n) == 0 && n >= 1)
-		x->priv = hs[0];
+	/* Private: visible once the module is logged in. CKA_IDs repeat:
+	 * the one whose public value is the key's. */
+	if (mt_find(t, tmpl, 2, &hs, &n) == 0)
+		for (size_t i = 0; i < n && best < 2; i++)
+			if ((fit = priv_fit(t, k, hs[i])) > best) {
+				best = fit;
+				x->priv = hs[i];
+			}
 	free(hs);
 	return x->priv;
 }
 
 void mt_objects_late_read(struct mtok *t)
 {
-	CK_ATTRIBUTE a[3];
+	CK_ATTRIBUTE a[5];
 	struct mlink_reply r;
 	struct mobj_late late;
 	CK_OBJECT_HANDLE h;
@@ -612,8 +884,11 @@ void mt_objects_late_read(struct mtok *t)
 		    (CK_ATTRIBUTE){ CKA_LABEL, NULL, attr_list[A_LABEL].room };
 		a[1] = (CK_ATTRIBUTE){ CKA_ALWAYS_AUTHENTICATE, NULL, 1 };
 		a[2] = (CK_ATTRIBUTE){ CKA_LOCAL, NULL, 1 };
+		a[3] = (CK_ATTRIBUTE){ CKA_MODIFIABLE, NULL, 1 };
+		a[4] = (CK_ATTRIBUTE){ CKA_COPYABLE, NULL, 1 };
 		if (mt_attrs(t, h, a, MT_N(a), &r) == 0) {
 			late.set = true;
+			late.fl = a_flags(&a[3], &a[4]);
 			a_str(&a[0], late.label, sizeof(late.label));
 			late.always_auth = a_bool(&a[1]);
 			late.local = a_bool(&a[2]);
@@ -640,6 +915,7 @@ void mt_objects_late(struct mtok *t)
 		if (l->always_auth)
 			k->pin_policy = TK_PIN_POLICY_ALWAYS;
 		k->generated = l->local;
+		t->kx[i].fpriv = l->fl;
 		l->set = false;
 		changed = true;
 	}
@@ -699,4 +975,54 @@ int mt_obj_name(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
 			return 0;
 		}
 	return TK_ERR_NOT_FOUND;
+}
+
+int mt_obj_named(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
+		 uint32_t *handle)
+{
+	int e = mt_objects_read(t);
+
+	if (e < 0)
+		return e;
+	t->discovered = true;
+	return mt_obj_name(t, h, kind, handle);
+}
+
+/* The MOBJ_F_* of object (kind, handle); 0: not known. */
+static uint8_t obj_flags(struct mtok *t, enum tk_obj_kind kind,
+			 uint32_t handle)
+{
+	struct mobj_key *x;
+
+	for (size_t i = 0; kind == TK_OBJ_SECRET && i < t->nsecrets; i++)
+		if (t->secrets[i].handle == handle)
+			return t->sfl[i];
+	for (size_t i = 0; kind == TK_OBJ_DATA && i < t->ndata; i++)
+		if (t->data[i].handle == handle)
+			return t->dfl[i];
+	if ((kind & (TK_OBJ_PRIVATE | TK_OBJ_PUBLIC | TK_OBJ_CERT)) &&
+	    (x = mt_key(t, handle, NULL)))
+		return kind == TK_OBJ_PRIVATE  ? x->fpriv
+		       : kind == TK_OBJ_PUBLIC ? x->fpub
+					       : x->fcert;
+	return 0;
+}
+
+int mt_attr(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
+	    unsigned long type, struct buf *out)
+{
+	uint8_t fl, want = type == CKA_MODIFIABLE ? MOBJ_F_MOD
+			   : type == CKA_COPYABLE ? MOBJ_F_COPY
+						  : 0;
+	CK_BBOOL v;
+
+	if (!want)
+		return TK_ATTR_DEFAULT;
+	fl = obj_flags((struct mtok *)tok, kind, handle);
+	/* MOBJ_F_*_SET: the bit above */
+	if (!(fl & (want << 1)))
+		return TK_ATTR_DEFAULT;
+	v = (fl & want) ? CK_TRUE : CK_FALSE;
+	buf_add(out, &v, 1);
+	return 0;
 }
