@@ -516,13 +516,14 @@ static void keys_group(const struct mtok *t, struct cache *c)
 	for (p = c->parts; p < end; p++)
 		if (p->cls == CKO_PRIVATE_KEY)
 			key_join(c, key_new(c, &p->id), p);
-	for (q = c->parts; q < end; q++)
-		for (i = 0; q->cls == CKO_PUBLIC_KEY && !q->joined &&
-			    i < c->nkeys;
-		     i++)
+	for (q = c->parts; q < end; q++) {
+		if (q->cls != CKO_PUBLIC_KEY)
+			continue;
+		for (i = 0; !q->joined && i < c->nkeys; i++)
 			if (!c->kx[i].pub && id_eq(&c->keys[i].id, &q->id) &&
 			    pub_eq(c->keys[i].pub, q->pub))
 				key_join(c, i, q);
+	}
 	for (q = c->parts; q < end; q++)
 		if (q->cls == CKO_PUBLIC_KEY && !q->joined)
 			(void)pub_pair(t, c, q, 4);
@@ -568,8 +569,8 @@ static bool parts_share(const struct mobj_key *a, const struct mobj_key *b)
 	const CK_OBJECT_HANDLE ha[] = { a->priv, a->pub, a->cert };
 
 	for (size_t i = 0; i < 3; i++)
-		if (ha[i] && (ha[i] == b->priv || ha[i] == b->pub ||
-			      ha[i] == b->cert))
+		if (ha[i] &&
+		    (ha[i] == b->priv || ha[i] == b->pub || ha[i] == b->cert))
 			return true;
 	return false;
 }
@@ -593,7 +594,8 @@ static int keys_name(struct mtok *t, struct cache *c)
 			}
 	for (i = 0; i < c->nkeys; i++) {
 		for (j = 0; j < t->nkeys && !c->keys[i].handle; j++)
-			if (!taken[j] && id_eq(&c->keys[i].id, &t->keys[j].id) &&
+			if (!taken[j] &&
+			    id_eq(&c->keys[i].id, &t->keys[j].id) &&
 			    pub_eq(c->keys[i].pub, t->keys[j].pub)) {
 				c->keys[i].handle = t->keys[j].handle;
 				taken[j] = true;
@@ -989,8 +991,7 @@ int mt_obj_named(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
 }
 
 /* The MOBJ_F_* of object (kind, handle); 0: not known. */
-static uint8_t obj_flags(struct mtok *t, enum tk_obj_kind kind,
-			 uint32_t handle)
+static uint8_t obj_flags(struct mtok *t, enum tk_obj_kind kind, uint32_t handle)
 {
 	struct mobj_key *x;
 

@@ -623,8 +623,8 @@ static int call_made(struct mtok *t, uint32_t id, const struct rpc_arg *a,
 
 	if (e == 0)
 		e = mt_err(rv);
-	if (e == 0 && (!r.msg.nargs ||
-		       r.msg.args[r.msg.nargs - 1].type != RPC_ARG_ULONG))
+	if (e == 0 &&
+	    (!r.msg.nargs || r.msg.args[r.msg.nargs - 1].type != RPC_ARG_ULONG))
 		e = TK_ERR_DEVICE;
 	if (e == 0)
 		h = r.msg.args[r.msg.nargs - 1].ulong;

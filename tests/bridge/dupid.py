@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""Keys whose CKA_IDs repeat, through tokend's socket with PyKCS11 and the
+p11-kit client ($E2E_CLIENT):
+
+  dupid.py pairs PIN LABEL...
+      each LABEL names one private and one public key; the private key
+      shows the public value (CKA_MODULUS, CKA_EC_POINT) of its public key,
+      and the CKA_ID and key type
+  dupid.py sign PIN LABEL DATA SIG
+      the private key LABEL signs DATA into SIG (DER for ECDSA), for
+      openssl dgst -sha256 -verify: CKM_SHA256_RSA_PKCS, or CKM_ECDSA over
+      the SHA-256 digest (Debian's p11-kit client has no CKM_ECDSA_SHA256).
+      By label: pkcs11-tool 0.23's --sign ignores --label (the first
+      private key signs)"""
+import hashlib
+import os
+import sys
+
+import PyKCS11
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "harness"))
+from checks import check, fail, finish  # noqa: E402
+
+CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
+
+
+def one(s, cls, label):
+    objs = s.findObjects([(PyKCS11.CKA_CLASS, cls), (PyKCS11.CKA_LABEL, label)])
+    check(len(objs) == 1, "one %s %s (%d)" % (PyKCS11.CKO[cls], label, len(objs)))
+    return objs[0] if objs else None
+
+
+def session(pin):
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(CLIENT)
+    slots = lib.getSlotList(tokenPresent=True)
+    if len(slots) != 1:
+        fail("%d slots with a token" % len(slots))
+    s = lib.openSession(slots[0])
+    s.login(pin)
+    return lib, s
+
+
+def sign(pin, label, data_file, sig_file):
+    lib, s = session(pin)
+    key = one(s, PyKCS11.CKO_PRIVATE_KEY, label)
+    if key is None:
+        fail("no private key " + label)
+    data = open(data_file, "rb").read()
+    if s.getAttributeValue(key, [PyKCS11.CKA_KEY_TYPE])[0] == PyKCS11.CKK_RSA:
+        sig = bytes(s.sign(key, data, PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS, None)))
+    else:
+        rs = bytes(s.sign(key, hashlib.sha256(data).digest(), PyKCS11.Mechanism(PyKCS11.CKM_ECDSA, None)))
+        n = len(rs) // 2
+        sig = encode_dss_signature(int.from_bytes(rs[:n], "big"), int.from_bytes(rs[n:], "big"))
+    open(sig_file, "wb").write(sig)
+    s.logout()
+    s.closeSession()
+
+
+def pairs(pin, labels):
+    lib, s = session(pin)
+    for label in labels:
+        priv = one(s, PyKCS11.CKO_PRIVATE_KEY, label)
+        pub = one(s, PyKCS11.CKO_PUBLIC_KEY, label)
+        if priv is None or pub is None:
+            continue
+        kt = s.getAttributeValue(pub, [PyKCS11.CKA_KEY_TYPE])[0]
+        value = PyKCS11.CKA_MODULUS if kt == PyKCS11.CKK_RSA else PyKCS11.CKA_EC_POINT
+        types = [PyKCS11.CKA_ID, PyKCS11.CKA_KEY_TYPE, value]
+        a = s.getAttributeValue(priv, types)
+        b = s.getAttributeValue(pub, types)
+        check(a == b, "%s: the private key's CKA_ID, key type and %s are its public key's"
+              % (label, PyKCS11.CKA[value]))
+    s.logout()
+    s.closeSession()
+
+
+if sys.argv[1] == "sign":
+    sign(*sys.argv[2:6])
+else:
+    pairs(sys.argv[2], sys.argv[3:])
+finish()
