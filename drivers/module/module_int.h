@@ -223,6 +223,26 @@ int mt_find(struct mtok *t, const CK_ATTRIBUTE *tmpl, size_t n,
 			   .mech = { false, { (t), (void *)(p), (n) } } })
 #define MT_N(a) (sizeof(a) / sizeof((a)[0]))
 
+/* An attribute mt_attrs() read: the module answered with a value. */
+static inline bool mt_has(const CK_ATTRIBUTE *a)
+{
+	return a->pValue && a->ulValueLen != (CK_ULONG)-1;
+}
+
+/* ---- module_pub.c: public values from a module's attributes ---- */
+
+/* NULL when the attributes are absent or name nothing OpenSSL takes; *alg
+ * set with the key (TK_ALG_NONE for a size tokend has no name for). */
+EVP_PKEY *mt_pub_rsa(const CK_ATTRIBUTE *n, const CK_ATTRIBUTE *e,
+		     enum tk_alg *alg);
+EVP_PKEY *mt_pub_ec(const CK_ATTRIBUTE *params, const CK_ATTRIBUTE *point,
+		    enum tk_alg *alg);
+/* The curve CKA_EC_PARAMS names (an index, -1: none known) and its
+ * tk_alg (TK_ALG_NONE for -1). */
+int mt_curve_of(const CK_ATTRIBUTE *params);
+enum tk_alg mt_curve_alg(int curve);
+enum tk_alg mt_alg_of(EVP_PKEY *k);
+
 /* ---- module_obj.c ---- */
 
 /* Reads every object the session sees now into t's cache, keeping the

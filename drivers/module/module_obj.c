@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
-#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
 #include "buf.h"
@@ -78,16 +76,11 @@ static const struct {
 	[A_COPYABLE] = { CKA_COPYABLE, 1 },
 };
 
-static bool a_has(const CK_ATTRIBUTE *a)
-{
-	return a->pValue && a->ulValueLen != (CK_ULONG)-1;
-}
-
 static CK_ULONG a_ulong(const CK_ATTRIBUTE *a, CK_ULONG dflt)
 {
 	CK_ULONG v;
 
-	if (!a_has(a) || a->ulValueLen != sizeof(v))
+	if (!mt_has(a) || a->ulValueLen != sizeof(v))
 		return dflt;
 	memcpy(&v, a->pValue, sizeof(v));
 	return v;
@@ -95,25 +88,26 @@ static CK_ULONG a_ulong(const CK_ATTRIBUTE *a, CK_ULONG dflt)
 
 static bool a_bool(const CK_ATTRIBUTE *a)
 {
-	return a_has(a) && a->ulValueLen == 1 && *(CK_BBOOL *)a->pValue;
+	return mt_has(a) && a->ulValueLen == 1 && *(CK_BBOOL *)a->pValue;
 }
 
 /* CKA_TOKEN said false (a module that does not answer: a token object). */
 static bool a_session(const CK_ATTRIBUTE *a)
 {
-	return a_has(&a[A_TOKEN]) && !a_bool(&a[A_TOKEN]);
+	return mt_has(&a[A_TOKEN]) && !a_bool(&a[A_TOKEN]);
 }
 
 /* CKA_MODIFIABLE and CKA_COPYABLE as MOBJ_F_* (m, c: their places). */
 static uint8_t a_flags(const CK_ATTRIBUTE *m, const CK_ATTRIBUTE *c)
 {
-	return (a_has(m) ? MOBJ_F_MOD_SET : 0) | (a_bool(m) ? MOBJ_F_MOD : 0) |
-	       (a_has(c) ? MOBJ_F_COPY_SET : 0) | (a_bool(c) ? MOBJ_F_COPY : 0);
+	return (mt_has(m) ? MOBJ_F_MOD_SET : 0) | (a_bool(m) ? MOBJ_F_MOD : 0) |
+	       (mt_has(c) ? MOBJ_F_COPY_SET : 0) |
+	       (a_bool(c) ? MOBJ_F_COPY : 0);
 }
 
 static void a_str(const CK_ATTRIBUTE *a, char *out, size_t size)
 {
-	size_t n = a_has(a) ? a->ulValueLen : 0;
+	size_t n = mt_has(a) ? a->ulValueLen : 0;
 
 	if (n >= size)
 		n = size - 1;
@@ -124,159 +118,15 @@ static void a_str(const CK_ATTRIBUTE *a, char *out, size_t size)
 
 /* ---- public keys ---- */
 
-static EVP_PKEY *pub_from_params(const char *type, OSSL_PARAM_BLD *b)
-{
-	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
-	OSSL_PARAM *p = b ? OSSL_PARAM_BLD_to_param(b) : NULL;
-	EVP_PKEY *k = NULL;
-
-	if (c && p && EVP_PKEY_fromdata_init(c) == 1)
-		(void)EVP_PKEY_fromdata(c, &k, EVP_PKEY_PUBLIC_KEY, p);
-	OSSL_PARAM_free(p);
-	EVP_PKEY_CTX_free(c);
-	return k;
-}
-
-static EVP_PKEY *pub_rsa(const CK_ATTRIBUTE *n, const CK_ATTRIBUTE *e,
-			 enum tk_alg *alg)
-{
-	OSSL_PARAM_BLD *b;
-	BIGNUM *bn = NULL, *be = NULL;
-	EVP_PKEY *k = NULL;
-	int bits;
-
-	if (!a_has(n) || !a_has(e) || !(b = OSSL_PARAM_BLD_new()))
-		return NULL;
-	bn = BN_bin2bn(n->pValue, (int)n->ulValueLen, NULL);
-	be = BN_bin2bn(e->pValue, (int)e->ulValueLen, NULL);
-	if (bn && be && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn) &&
-	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, be))
-		k = pub_from_params("RSA", b);
-	bits = bn ? BN_num_bits(bn) : 0;
-	*alg = bits == 1024   ? TK_ALG_RSA1024
-	       : bits == 2048 ? TK_ALG_RSA2048
-	       : bits == 3072 ? TK_ALG_RSA3072
-	       : bits == 4096 ? TK_ALG_RSA4096
-			      : TK_ALG_NONE;
-	BN_free(bn);
-	BN_free(be);
-	OSSL_PARAM_BLD_free(b);
-	return k;
-}
-
-static const struct {
-	enum tk_alg alg;
-	const uint8_t *oid;
-	size_t len;
-	size_t point; /* bytes of the public key */
-	const char *name;
-} curves[] = {
-	{ TK_ALG_P256,
-	  (const uint8_t *)"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07", 10, 65,
-	  "prime256v1" },
-	{ TK_ALG_P384, (const uint8_t *)"\x06\x05\x2b\x81\x04\x00\x22", 7, 97,
-	  "secp384r1" },
-	{ TK_ALG_ED25519, (const uint8_t *)"\x06\x03\x2b\x65\x70", 5, 32,
-	  "ED25519" },
-	{ TK_ALG_X25519, (const uint8_t *)"\x06\x03\x2b\x65\x6e", 5, 32,
-	  "X25519" },
-	/* PKCS #11 3.0's printable-string names */
-	{ TK_ALG_ED25519,
-	  (const uint8_t *)"\x13\x0c"
-			   "edwards25519",
-	  14, 32, "ED25519" },
-	{ TK_ALG_X25519,
-	  (const uint8_t *)"\x13\x0a"
-			   "curve25519",
-	  12, 32, "X25519" },
-};
-
-/* CKA_EC_POINT: a DER OCTET STRING around the point, or (some modules)
- * the bare point. */
-static bool ec_point(const CK_ATTRIBUTE *a, size_t want, const uint8_t **p)
-{
-	struct reader r = reader_init(a->pValue, a->ulValueLen), v;
-	uint32_t tag;
-
-	if (a->ulValueLen == want) {
-		*p = a->pValue;
-		return true;
-	}
-	if (reader_get_tlv(&r, &tag, &v) < 0 || tag != 0x04 ||
-	    reader_left(&r) || reader_left(&v) != want)
-		return false;
-	return reader_get_ref(&v, want, p) == 0;
-}
-
-/* The curves[] entry CKA_EC_PARAMS names; -1: none we know. */
-static int curve_of(const CK_ATTRIBUTE *params)
-{
-	if (!a_has(params))
-		return -1;
-	for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
-		if (params->ulValueLen == curves[i].len &&
-		    memcmp(params->pValue, curves[i].oid, curves[i].len) == 0)
-			return (int)i;
-	return -1;
-}
-
-static EVP_PKEY *pub_ec(const CK_ATTRIBUTE *params, const CK_ATTRIBUTE *point,
-			enum tk_alg *alg)
-{
-	OSSL_PARAM_BLD *b;
-	const uint8_t *q;
-	EVP_PKEY *k = NULL;
-	int i = curve_of(params);
-
-	if (i < 0 || !a_has(point) || !ec_point(point, curves[i].point, &q))
-		return NULL;
-	*alg = curves[i].alg;
-	if (*alg == TK_ALG_ED25519 || *alg == TK_ALG_X25519)
-		return EVP_PKEY_new_raw_public_key_ex(NULL, curves[i].name,
-						      NULL, q, 32);
-	if (!(b = OSSL_PARAM_BLD_new()))
-		return NULL;
-	if (OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME,
-					    curves[i].name, 0) &&
-	    OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, q,
-					     curves[i].point))
-		k = pub_from_params("EC", b);
-	OSSL_PARAM_BLD_free(b);
-	return k;
-}
-
 static EVP_PKEY *pub_of(const CK_ATTRIBUTE *a, enum tk_alg *alg)
 {
 	CK_ULONG kt = a_ulong(&a[A_KEY_TYPE], (CK_ULONG)-1);
 
 	if (kt == CKK_RSA)
-		return pub_rsa(&a[A_MODULUS], &a[A_EXPONENT], alg);
+		return mt_pub_rsa(&a[A_MODULUS], &a[A_EXPONENT], alg);
 	if (kt == CKK_EC || kt == CKK_EC_EDWARDS || kt == CKK_EC_MONTGOMERY)
-		return pub_ec(&a[A_EC_PARAMS], &a[A_EC_POINT], alg);
+		return mt_pub_ec(&a[A_EC_PARAMS], &a[A_EC_POINT], alg);
 	return NULL;
-}
-
-static enum tk_alg alg_of(EVP_PKEY *k)
-{
-	char group[32];
-	int bits = EVP_PKEY_get_bits(k);
-
-	if (EVP_PKEY_is_a(k, "RSA"))
-		return bits == 1024   ? TK_ALG_RSA1024
-		       : bits == 2048 ? TK_ALG_RSA2048
-		       : bits == 3072 ? TK_ALG_RSA3072
-		       : bits == 4096 ? TK_ALG_RSA4096
-				      : TK_ALG_NONE;
-	if (EVP_PKEY_is_a(k, "ED25519"))
-		return TK_ALG_ED25519;
-	if (EVP_PKEY_is_a(k, "X25519"))
-		return TK_ALG_X25519;
-	if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group,
-					   sizeof(group), NULL) != 1)
-		return TK_ALG_NONE;
-	return strcmp(group, "prime256v1") == 0  ? TK_ALG_P256
-	       : strcmp(group, "secp384r1") == 0 ? TK_ALG_P384
-						 : TK_ALG_NONE;
 }
 
 /* ---- the cache ---- */
@@ -374,13 +224,13 @@ static void part_fill(struct part *p, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls,
 	memset(p, 0, sizeof(*p));
 	p->h = h;
 	p->cls = cls;
-	if (a_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
+	if (mt_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
 		p->id.len = a[A_ID].ulValueLen;
 		memcpy(p->id.b, a[A_ID].pValue, p->id.len);
 	}
 	p->kt = cls == CKO_CERTIFICATE ? (CK_ULONG)-1
 				       : a_ulong(&a[A_KEY_TYPE], (CK_ULONG)-1);
-	p->curve = curve_of(&a[A_EC_PARAMS]);
+	p->curve = mt_curve_of(&a[A_EC_PARAMS]);
 	a_str(&a[A_LABEL], p->label, sizeof(p->label));
 	/* RSA private keys carry the public half; EC ones (SoftHSMv2) not */
 	if (cls != CKO_CERTIFICATE)
@@ -405,7 +255,7 @@ static void add_part(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
 		q = p->cert;
 		if ((cert = d2i_X509(NULL, &q, (long)p->cert_len))) {
 			if ((p->pub = X509_get_pubkey(cert)))
-				p->alg = alg_of(p->pub);
+				p->alg = mt_alg_of(p->pub);
 			X509_free(cert);
 		}
 	}
@@ -617,7 +467,7 @@ static void add_secret(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
 	for (size_t i = 0; i < t->nsecrets; i++)
 		old[i] = t->secrets[i].handle;
 	s->handle = keep_handle(t, t->sx, old, t->nsecrets, h);
-	if (a_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
+	if (mt_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
 		s->id.len = a[A_ID].ulValueLen;
 		memcpy(s->id.b, a[A_ID].pValue, s->id.len);
 	}
@@ -652,7 +502,7 @@ static void add_data(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
 	d->handle = keep_handle(t, t->dx, old, t->ndata, h);
 	a_str(&a[A_LABEL], d->label, sizeof(d->label));
 	a_str(&a[A_APPLICATION], d->application, sizeof(d->application));
-	if (a_has(&a[A_OBJECT_ID]) &&
+	if (mt_has(&a[A_OBJECT_ID]) &&
 	    a[A_OBJECT_ID].ulValueLen <= sizeof(d->oid)) {
 		d->oid_len = a[A_OBJECT_ID].ulValueLen;
 		memcpy(d->oid, a[A_OBJECT_ID].pValue, d->oid_len);
@@ -813,7 +663,7 @@ CK_OBJECT_HANDLE mt_data(struct mtok *t, uint32_t handle)
 static bool alg_fits(const struct part *p, enum tk_alg alg)
 {
 	if (p->curve >= 0)
-		return curves[p->curve].alg == alg;
+		return mt_curve_alg(p->curve) == alg;
 	return p->kt == CKK_RSA && alg >= TK_ALG_RSA1024 &&
 	       alg <= TK_ALG_RSA4096;
 }
