@@ -129,6 +129,8 @@ struct mobj_key {
 	struct mobj_late late;
 };
 
+struct mobj_part; /* module_obj.c */
+
 struct mtok {
 	struct tk_token base;
 	struct mdrv *d;
@@ -155,6 +157,12 @@ struct mtok {
 	struct tk_key *keys;
 	struct mobj_key *kx;
 	size_t nkeys;
+	/* the keys' parts as the last read found them; whole: read with the
+	 * user's login (private objects seen, handles as the module has them
+	 * now: a module may renumber them at login) */
+	struct mobj_part *parts;
+	size_t nparts;
+	bool parts_whole;
 	struct tk_secret_key *secrets;
 	CK_OBJECT_HANDLE *sx;
 	uint8_t *sfl; /* MOBJ_F_* */
@@ -269,10 +277,11 @@ void mt_objects_late(struct mtok *t);
  * TK_ATTR_DEFAULT for the rest. */
 int mt_attr(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
 	    unsigned long type, struct buf *out);
-/* After the module made object h: the cache read again, and h's name in
- * it (mt_obj_name). */
-int mt_obj_named(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
-		 uint32_t *handle);
+/* After the module made the objects hs (n >= 1): they are in the cache
+ * (read alone where it can, else with everything again), and the name of
+ * hs[n - 1] in it (mt_obj_name). */
+int mt_obj_named(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n,
+		 enum tk_obj_kind *kind, uint32_t *handle);
 
 /* The module's handle of the object (kind, handle) as the cache names it
  * (a private key found by CKA_ID when not seen yet); TK_ERR_NOT_FOUND, or

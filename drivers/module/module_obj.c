@@ -131,9 +131,10 @@ static EVP_PKEY *pub_of(const CK_ATTRIBUTE *a, enum tk_alg *alg)
 
 /* ---- the cache ---- */
 
-/* A private key, public key or certificate as read, before the parts are
- * grouped into keys. */
-struct part {
+/* A private key, public key or certificate as read. The parts of the
+ * last read are kept (mtok.parts): a new object is grouped with them
+ * without reading the others again (objects_add). */
+struct mobj_part {
 	CK_OBJECT_HANDLE h;
 	CK_OBJECT_CLASS cls;
 	struct tk_id id;
@@ -162,7 +163,7 @@ struct cache {
 	CK_OBJECT_HANDLE *dx;
 	uint8_t *dfl;
 	size_t ndata;
-	struct part *parts; /* while reading */
+	struct mobj_part *parts;
 	size_t nparts;
 };
 
@@ -218,8 +219,8 @@ static uint32_t keep_handle(struct mtok *t, const CK_OBJECT_HANDLE *old,
 }
 
 /* A key part's attributes a (the object h of class cls) into p. */
-static void part_fill(struct part *p, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls,
-		      const CK_ATTRIBUTE *a)
+static void part_fill(struct mobj_part *p, CK_OBJECT_HANDLE h,
+		      CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *a)
 {
 	memset(p, 0, sizeof(*p));
 	p->h = h;
@@ -244,7 +245,7 @@ static void part_fill(struct part *p, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls,
 static void add_part(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
 		     CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *a)
 {
-	struct part *p = &c->parts[c->nparts];
+	struct mobj_part *p = &c->parts[c->nparts];
 	const uint8_t *q;
 	X509 *cert;
 
@@ -277,7 +278,7 @@ static size_t key_new(struct cache *c, const struct tk_id *id)
 
 /* Part p becomes a part of key i. The key's public value: the public key
  * object's, else the private key's, else the certificate's. */
-static void key_join(struct cache *c, size_t i, struct part *p)
+static void key_join(struct cache *c, size_t i, struct mobj_part *p)
 {
 	struct tk_key *k = &c->keys[i];
 	struct mobj_key *x = &c->kx[i];
@@ -299,19 +300,20 @@ static void key_join(struct cache *c, size_t i, struct part *p)
 		x->cert = p->h;
 		x->fcert = p->fl;
 		memcpy(k->cert_label, p->label, sizeof(k->cert_label));
-		k->cert = p->cert;
+		/* NULL when out of memory: then not shown */
+		if ((k->cert = malloc(p->cert_len)))
+			memcpy(k->cert, p->cert, p->cert_len);
 		k->cert_len = p->cert_len;
-		p->cert = NULL;
 	}
 	if (p->session)
 		k->session |= p->cls == CKO_PRIVATE_KEY  ? TK_OBJ_PRIVATE
 			      : p->cls == CKO_PUBLIC_KEY ? TK_OBJ_PUBLIC
 							 : TK_OBJ_CERT;
-	if (p->pub && (!k->pub || p->cls == CKO_PUBLIC_KEY)) {
+	if (p->pub && (!k->pub || p->cls == CKO_PUBLIC_KEY) &&
+	    EVP_PKEY_up_ref(p->pub) == 1) {
 		EVP_PKEY_free(k->pub);
 		k->pub = p->pub;
 		k->alg = p->alg;
-		p->pub = NULL;
 	}
 }
 
@@ -320,7 +322,7 @@ static void key_join(struct cache *c, size_t i, struct part *p)
  * CKA_ID, key type or curve); 4 for the pair the last read made; else 2
  * for the same label (tools give both halves one), 1 for none. */
 static int pub_fit(const struct mtok *t, const struct cache *c,
-		   const struct part *p, const struct part *q)
+		   const struct mobj_part *p, const struct mobj_part *q)
 {
 	if (c->kx[p->key].pub || c->keys[p->key].pub ||
 	    !id_eq(&p->id, &q->id) || p->kt != q->kt ||
@@ -335,13 +337,13 @@ static int pub_fit(const struct mtok *t, const struct cache *c,
 /* Public key q joins the private key it fits best, at least min (the
  * pairs the last read made go first, so a new key of the same CKA_ID
  * takes none of them); false: none fits. */
-static bool pub_pair(const struct mtok *t, struct cache *c, struct part *q,
+static bool pub_pair(const struct mtok *t, struct cache *c, struct mobj_part *q,
 		     int min)
 {
 	int best = 0, fit;
 	size_t b = 0;
 
-	for (struct part *p = c->parts; p < c->parts + c->nparts; p++)
+	for (struct mobj_part *p = c->parts; p < c->parts + c->nparts; p++)
 		if (p->cls == CKO_PRIVATE_KEY &&
 		    (fit = pub_fit(t, c, p, q)) > best) {
 			best = fit;
@@ -360,9 +362,11 @@ static bool pub_pair(const struct mtok *t, struct cache *c, struct part *q,
  * PKCS#11 lets CKA_IDs repeat: every part the module shows is shown. */
 static void keys_group(const struct mtok *t, struct cache *c)
 {
-	struct part *p, *q, *end = c->parts + c->nparts;
+	struct mobj_part *p, *q, *end = c->parts + c->nparts;
 	size_t i;
 
+	for (p = c->parts; p < end; p++)
+		p->joined = false;
 	for (p = c->parts; p < end; p++)
 		if (p->cls == CKO_PRIVATE_KEY)
 			key_join(c, key_new(c, &p->id), p);
@@ -426,9 +430,10 @@ static bool parts_share(const struct mobj_key *a, const struct mobj_key *b)
 }
 
 /* The driver's handles: a key keeps the one of the key it shares a
- * module object with (its first part's, as the last read grouped them),
- * else of one with its CKA_ID and public value (a module that renumbers
- * its objects); else a new one. */
+ * module object and its public value with (its first part's, as the last
+ * read grouped them; a module may reuse a handle for another object), else
+ * of one with its CKA_ID and public value (a module that renumbers its
+ * objects); else a new one. */
 static int keys_name(struct mtok *t, struct cache *c)
 {
 	bool *taken = calloc(t->nkeys + 1, sizeof(*taken));
@@ -438,7 +443,8 @@ static int keys_name(struct mtok *t, struct cache *c)
 		return TK_ERR_NOMEM;
 	for (i = 0; i < c->nkeys; i++)
 		for (j = 0; j < t->nkeys && !c->keys[i].handle; j++)
-			if (!taken[j] && parts_share(&c->kx[i], &t->kx[j])) {
+			if (!taken[j] && parts_share(&c->kx[i], &t->kx[j]) &&
+			    pub_eq(c->keys[i].pub, t->keys[j].pub)) {
 				c->keys[i].handle = t->keys[j].handle;
 				taken[j] = true;
 			}
@@ -577,7 +583,6 @@ int mt_objects_read(struct mtok *t)
 	if (e < 0)
 		goto out;
 	keys_group(t, &c);
-	parts_free(&c);
 	keys_finish(&c);
 	if ((e = keys_name(t, &c)) < 0)
 		goto out;
@@ -585,6 +590,10 @@ int mt_objects_read(struct mtok *t)
 	t->keys = c.keys;
 	t->kx = c.kx;
 	t->nkeys = c.nkeys;
+	t->parts = c.parts;
+	t->nparts = c.nparts;
+	/* private objects seen: objects_add may build on the parts */
+	t->parts_whole = t->user_in;
 	t->secrets = c.secrets;
 	t->sx = c.sx;
 	t->sfl = c.sfl;
@@ -606,6 +615,8 @@ void mt_objects_free(struct mtok *t)
 	struct cache c = { .keys = t->keys,
 			   .kx = t->kx,
 			   .nkeys = t->nkeys,
+			   .parts = t->parts,
+			   .nparts = t->nparts,
 			   .secrets = t->secrets,
 			   .sx = t->sx,
 			   .sfl = t->sfl,
@@ -618,6 +629,9 @@ void mt_objects_free(struct mtok *t)
 	cache_free(&c);
 	t->keys = NULL;
 	t->kx = NULL;
+	t->parts = NULL;
+	t->nparts = 0;
+	t->parts_whole = false;
 	t->secrets = NULL;
 	t->sx = NULL;
 	t->sfl = NULL;
@@ -660,7 +674,7 @@ CK_OBJECT_HANDLE mt_data(struct mtok *t, uint32_t handle)
 
 /* Whether private key part p (no public value shown: EC) may be of a key
  * with algorithm alg. */
-static bool alg_fits(const struct part *p, enum tk_alg alg)
+static bool alg_fits(const struct mobj_part *p, enum tk_alg alg)
 {
 	if (p->curve >= 0)
 		return mt_curve_alg(p->curve) == alg;
@@ -676,7 +690,7 @@ static int priv_fit(struct mtok *t, const struct tk_key *k, CK_OBJECT_HANDLE h)
 {
 	CK_ATTRIBUTE a[A_COUNT];
 	struct mlink_reply r;
-	struct part p;
+	struct mobj_part p;
 	int fit = 0;
 
 	for (size_t i = 0; i < t->nkeys; i++)
@@ -829,15 +843,98 @@ int mt_obj_name(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
 	return TK_ERR_NOT_FOUND;
 }
 
-int mt_obj_named(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
-		 uint32_t *handle)
+/* *arr (of n elements of size) with room for more. */
+static int grow(void *arr, size_t n, size_t more, size_t size)
 {
-	int e = mt_objects_read(t);
+	void *p;
+
+	memcpy(&p, arr, sizeof(p));
+	if (!(p = realloc(p, (n + more + 1) * size)))
+		return TK_ERR_NOMEM;
+	memcpy(arr, &p, sizeof(p));
+	return 0;
+}
+
+/* The objects hs the module just made, into the cache without reading
+ * the others again: secret keys and data objects added, the keys grouped
+ * anew from the parts the last read kept. A cache read without the
+ * user's login (private objects unseen) is read whole instead. */
+static int objects_add(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n)
+{
+	struct cache c = { 0 };
+	size_t nk = t->nparts + n + 1;
+	int e = 0;
+
+	if (!t->parts_whole || !t->user_in)
+		return mt_objects_read(t);
+	if (grow(&t->parts, t->nparts, n, sizeof(*t->parts)) < 0 ||
+	    grow(&t->secrets, t->nsecrets, n, sizeof(*t->secrets)) < 0 ||
+	    grow(&t->sx, t->nsecrets, n, sizeof(*t->sx)) < 0 ||
+	    grow(&t->sfl, t->nsecrets, n, sizeof(*t->sfl)) < 0 ||
+	    grow(&t->data, t->ndata, n, sizeof(*t->data)) < 0 ||
+	    grow(&t->dx, t->ndata, n, sizeof(*t->dx)) < 0 ||
+	    grow(&t->dfl, t->ndata, n, sizeof(*t->dfl)) < 0 ||
+	    !(c.keys = calloc(nk, sizeof(*c.keys))) ||
+	    !(c.kx = calloc(nk, sizeof(*c.kx)))) {
+		e = TK_ERR_NOMEM;
+		goto out;
+	}
+	/* t's own arrays, grown in place */
+	c.parts = t->parts;
+	c.nparts = t->nparts;
+	c.secrets = t->secrets;
+	c.sx = t->sx;
+	c.sfl = t->sfl;
+	c.nsecrets = t->nsecrets;
+	c.data = t->data;
+	c.dx = t->dx;
+	c.dfl = t->dfl;
+	c.ndata = t->ndata;
+	for (size_t i = 0; i < n && e == 0; i++)
+		e = read_one(t, &c, hs[i]);
+	t->nparts = c.nparts;
+	t->nsecrets = c.nsecrets;
+	t->ndata = c.ndata;
+	if (e < 0)
+		goto out;
+	keys_group(t, &c);
+	keys_finish(&c);
+	if ((e = keys_name(t, &c)) < 0)
+		goto out;
+	for (size_t i = 0; i < t->nkeys; i++) {
+		EVP_PKEY_free(t->keys[i].pub);
+		free(t->keys[i].cert);
+	}
+	free(t->keys);
+	free(t->kx);
+	t->keys = c.keys;
+	t->kx = c.kx;
+	t->nkeys = c.nkeys;
+	c.keys = NULL;
+	c.kx = NULL;
+	c.nkeys = 0;
+	t->objs.gen++;
+out:
+	if (e < 0) /* the parts may not be the keys' any more */
+		t->parts_whole = false;
+	for (size_t i = 0; c.keys && i < c.nkeys; i++) {
+		EVP_PKEY_free(c.keys[i].pub);
+		free(c.keys[i].cert);
+	}
+	free(c.keys);
+	free(c.kx);
+	return e;
+}
+
+int mt_obj_named(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n,
+		 enum tk_obj_kind *kind, uint32_t *handle)
+{
+	int e = objects_add(t, hs, n);
 
 	if (e < 0)
 		return e;
 	t->discovered = true;
-	return mt_obj_name(t, h, kind, handle);
+	return mt_obj_name(t, hs[n - 1], kind, handle);
 }
 
 /* The MOBJ_F_* of object (kind, handle); 0: not known. */

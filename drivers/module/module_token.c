@@ -215,6 +215,7 @@ static int module_login(struct mtok *t, CK_USER_TYPE user, const uint8_t *s,
 
 	if (!s) /* protected authentication path: the module asks */
 		a[2].bytes.null = true;
+	t->parts_whole = false; /* private handles may change (SoftHSMv2) */
 	return mt_call0(t, RPC_C_Login, a, MT_N(a));
 }
 
@@ -610,26 +611,27 @@ static const uint8_t oid_ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
 static const uint8_t oid_x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
 
 /* A call that makes objects (C_GenerateKeyPair, C_GenerateKey,
- * C_CreateObject): the driver's handle of the one its answer's last
- * handle names (a pair's private key) once the cache is read again. */
+ * C_CreateObject): the driver's handle of the last its answer names (a
+ * pair's private key), once they are in the cache. */
 static int call_made(struct mtok *t, uint32_t id, const struct rpc_arg *a,
 		     size_t n, uint32_t *handle)
 {
 	struct mlink_reply r;
 	enum tk_obj_kind kind;
-	CK_OBJECT_HANDLE h = 0;
+	CK_OBJECT_HANDLE h[2];
+	size_t nh = 0;
 	CK_RV rv = CKR_OK;
 	int e = mt_call(t, id, a, n, &r, &rv);
 
 	if (e == 0)
 		e = mt_err(rv);
-	if (e == 0 &&
-	    (!r.msg.nargs || r.msg.args[r.msg.nargs - 1].type != RPC_ARG_ULONG))
-		e = TK_ERR_DEVICE;
-	if (e == 0)
-		h = r.msg.args[r.msg.nargs - 1].ulong;
+	for (size_t i = 0; e == 0 && i < r.msg.nargs && nh < MT_N(h); i++)
+		if (r.msg.args[i].type == RPC_ARG_ULONG)
+			h[nh++] = r.msg.args[i].ulong;
 	mlink_reply_clear(&r);
-	if (e == 0 && (e = mt_obj_named(t, h, &kind, handle)) < 0)
+	if (e == 0 && !nh)
+		e = TK_ERR_DEVICE;
+	if (e == 0 && (e = mt_obj_named(t, h, nh, &kind, handle)) < 0)
 		e = e == TK_ERR_NOT_FOUND ? TK_ERR_DEVICE : e;
 	return e;
 }

@@ -46,7 +46,7 @@ static int named(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
 
 	if (!h) /* names nothing (an empty part of a key would match) */
 		return TK_ERR_DEVICE;
-	if ((e = mt_obj_named(t, h, kind, handle)) != TK_ERR_NOT_FOUND)
+	if ((e = mt_obj_named(t, &h, 1, kind, handle)) != TK_ERR_NOT_FOUND)
 		return e;
 	(void)mt_call0(t, RPC_C_DestroyObject, a, MT_N(a));
 	return TK_ERR_INVALID;
