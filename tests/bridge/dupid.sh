@@ -7,7 +7,7 @@
 # directly); each private key shows its own public value (dupid.py); pairs
 # generated through tokend with a CKA_ID in use are named as the new keys
 # and sign; certificates written with a key's CKA_ID are certificate
-# objects, read back as written.
+# objects, read back as written; a restarted tokend shows the same.
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
 
@@ -94,5 +94,14 @@ for k in rsa-b ec-a; do
 		--type cert --label "$k-cert" -o "$T/$k.back"
 	check "(the same bytes)" cmp "$T/$k.crt" "$T/$k.back"
 done
+
+# What tokend added to its cache object by object is what a fresh read
+# of the whole token shows.
+bridge_stop
+bridge_tokend_start
+run_ok "pkcs11-tool lists the objects after tokend's restart" "${p11[@]}" --login \
+	--pin "$PIN" -O
+check "the same objects as before the restart" \
+	diff <(sort <<<"$objects") <(sort <<<"$OUT")
 bridge_stop
 finish
