@@ -6,6 +6,9 @@ p11-kit client ($E2E_CLIENT):
       each LABEL names one private and one public key; the private key
       shows the public value (CKA_MODULUS, CKA_EC_POINT) of its public key,
       and the CKA_ID and key type
+  dupid.py stable PIN LABEL...
+      the handles of the keys LABEL name the same keys after a key pair of
+      CKA_ID 01 is generated (the cache grows) and destroyed (read again)
   dupid.py sign PIN LABEL DATA SIG
       the private key LABEL signs DATA into SIG (DER for ECDSA), for
       openssl dgst -sha256 -verify: CKM_SHA256_RSA_PKCS, or CKM_ECDSA over
@@ -38,7 +41,7 @@ def session(pin):
     slots = lib.getSlotList(tokenPresent=True)
     if len(slots) != 1:
         fail("%d slots with a token" % len(slots))
-    s = lib.openSession(slots[0])
+    s = lib.openSession(slots[0], PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
     s.login(pin)
     return lib, s
 
@@ -78,8 +81,41 @@ def pairs(pin, labels):
     s.closeSession()
 
 
+def stable(pin, labels):
+    lib, s = session(pin)
+    held = []
+    for label in labels:
+        for cls in (PyKCS11.CKO_PRIVATE_KEY, PyKCS11.CKO_PUBLIC_KEY):
+            o = one(s, cls, label)
+            if o is not None:
+                held.append((o, label, PyKCS11.CKO[cls]))
+
+    def same(when):
+        for o, label, cls in held:
+            got = s.getAttributeValue(o, [PyKCS11.CKA_LABEL])[0]
+            check(got == label, "%s %s's handle names it %s (%s)" % (cls, label, when, got))
+
+    T = PyKCS11.CK_TRUE
+    _, priv = s.generateKeyPair(
+        [(PyKCS11.CKA_CLASS, PyKCS11.CKO_PUBLIC_KEY), (PyKCS11.CKA_TOKEN, T),
+         (PyKCS11.CKA_MODULUS_BITS, 2048), (PyKCS11.CKA_PUBLIC_EXPONENT, (1, 0, 1)),
+         (PyKCS11.CKA_ID, (1,)), (PyKCS11.CKA_LABEL, "rsa-d"), (PyKCS11.CKA_VERIFY, T)],
+        [(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_TOKEN, T),
+         (PyKCS11.CKA_ID, (1,)), (PyKCS11.CKA_LABEL, "rsa-d"), (PyKCS11.CKA_SIGN, T),
+         (PyKCS11.CKA_PRIVATE, T), (PyKCS11.CKA_SENSITIVE, T)])
+    same("after a key pair of CKA_ID 01 was generated")
+    check(s.getAttributeValue(priv, [PyKCS11.CKA_LABEL])[0] == "rsa-d", "the new private key is rsa-d")
+    s.destroyObject(priv)  # the public key goes with it (tokend's delete_key)
+    check(not s.findObjects([(PyKCS11.CKA_LABEL, "rsa-d")]), "rsa-d is gone")
+    same("after it was destroyed")
+    s.logout()
+    s.closeSession()
+
+
 if sys.argv[1] == "sign":
     sign(*sys.argv[2:6])
+elif sys.argv[1] == "stable":
+    stable(sys.argv[2], sys.argv[3:])
 else:
     pairs(sys.argv[2], sys.argv[3:])
 finish()

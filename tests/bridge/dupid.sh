@@ -53,6 +53,8 @@ for k in "${KEYS[@]}"; do
 done
 run_check "each private key shows its own public key's value" \
 	"${dupid[@]}" pairs "$PIN" "${KEYS[@]}"
+run_check "the keys' handles stay theirs while keys of their CKA_ID come and go" \
+	"${dupid[@]}" stable "$PIN" "${KEYS[@]}"
 
 # Pairs generated through tokend with a CKA_ID in use: the new keys.
 for k in rsa-c ec-c; do
