@@ -358,7 +358,9 @@ static bool pub_pair(const struct mtok *t, struct cache *c, struct mobj_part *q,
 /* Each private key a key; a public key joins the private key whose
  * public value it is (RSA: CKA_MODULUS), else the best fit of those that
  * show none; a certificate the key whose public key it carries, else the
- * first of its CKA_ID without a public value; the rest keys of their own.
+ * first of its CKA_ID where one public value is unknown (an EC private
+ * key alone, a certificate OpenSSL cannot read); the rest keys of their
+ * own.
  * PKCS#11 lets CKA_IDs repeat: every part the module shows is shown. */
 static void keys_group(const struct mtok *t, struct cache *c)
 {
@@ -394,7 +396,7 @@ static void keys_group(const struct mtok *t, struct cache *c)
 				key_join(c, i, q);
 		for (i = 0; !q->joined && i < c->nkeys; i++)
 			if (!c->kx[i].cert && id_eq(&c->keys[i].id, &q->id) &&
-			    !c->keys[i].pub)
+			    (!c->keys[i].pub || !q->pub))
 				key_join(c, i, q);
 		if (!q->joined)
 			key_join(c, key_new(c, &q->id), q);

@@ -5,7 +5,8 @@ p11-kit client ($E2E_CLIENT):
   dupid.py pairs PIN LABEL...
       each LABEL names one private and one public key; the private key
       shows the public value (CKA_MODULUS, CKA_EC_POINT) of its public key,
-      and the CKA_ID and key type
+      and the CKA_ID and key type; both are CKA_MODIFIABLE (SoftHSMv2's
+      default)
   dupid.py stable PIN LABEL...
       the handles of the keys LABEL name the same keys after a key pair of
       CKA_ID 01 is generated (the cache grows) and destroyed (read again)
@@ -77,6 +78,9 @@ def pairs(pin, labels):
         b = s.getAttributeValue(pub, types)
         check(a == b, "%s: the private key's CKA_ID, key type and %s are its public key's"
               % (label, PyKCS11.CKA[value]))
+        for o, what in ((priv, "private"), (pub, "public")):
+            m = s.getAttributeValue(o, [PyKCS11.CKA_MODIFIABLE])[0]
+            check(bool(m), "%s: the %s key is CKA_MODIFIABLE, as in SoftHSMv2" % (label, what))
     s.logout()
     s.closeSession()
 
