@@ -277,6 +277,9 @@ void mt_objects_late(struct mtok *t);
  * TK_ATTR_DEFAULT for the rest. */
 int mt_attr(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
 	    unsigned long type, struct buf *out);
+/* After the module destroyed the objects hs: gone from the cache (read
+ * again whole where the cache cannot tell). */
+int mt_objects_gone(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n);
 /* After the module made the objects hs (n >= 1): they are in the cache
  * (read alone where it can, else with everything again), and the name of
  * hs[n - 1] in it (mt_obj_name). */

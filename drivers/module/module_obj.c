@@ -178,16 +178,21 @@ static void parts_free(struct cache *c)
 	c->nparts = 0;
 }
 
+static void keys_free(struct tk_key *keys, size_t n)
+{
+	for (size_t i = 0; keys && i < n; i++) {
+		EVP_PKEY_free(keys[i].pub);
+		free(keys[i].cert);
+	}
+	free(keys);
+}
+
 static void cache_free(struct cache *c)
 {
-	for (size_t i = 0; c->keys && i < c->nkeys; i++) {
-		EVP_PKEY_free(c->keys[i].pub);
-		free(c->keys[i].cert);
-	}
+	keys_free(c->keys, c->nkeys);
 	for (size_t i = 0; c->data && i < c->ndata; i++)
 		free(c->data[i].value);
 	parts_free(c);
-	free(c->keys);
 	free(c->kx);
 	free(c->secrets);
 	free(c->sx);
@@ -857,6 +862,43 @@ static int grow(void *arr, size_t n, size_t more, size_t size)
 	return 0;
 }
 
+/* The keys grouped anew from t's parts, their handles kept. */
+static int keys_rebuild(struct mtok *t)
+{
+	struct cache c = { .parts = t->parts, .nparts = t->nparts };
+	int e = TK_ERR_NOMEM;
+
+	if ((c.keys = calloc(t->nparts + 1, sizeof(*c.keys))) &&
+	    (c.kx = calloc(t->nparts + 1, sizeof(*c.kx)))) {
+		keys_group(t, &c);
+		keys_finish(&c);
+		e = keys_name(t, &c);
+	}
+	if (e < 0) {
+		keys_free(c.keys, c.nkeys);
+		free(c.kx);
+		return e;
+	}
+	keys_free(t->keys, t->nkeys);
+	free(t->kx);
+	t->keys = c.keys;
+	t->kx = c.kx;
+	t->nkeys = c.nkeys;
+	return 0;
+}
+
+/* After objects_add or mt_objects_gone changed t's arrays: the keys again
+ * where a part came or went; on failure the next change reads all. */
+static int objects_changed(struct mtok *t, size_t nparts, int e)
+{
+	if (e == 0 && nparts != t->nparts)
+		e = keys_rebuild(t);
+	if (e < 0)
+		t->parts_whole = false;
+	t->objs.gen++;
+	return e;
+}
+
 /* The objects hs the module just made, into the cache without reading
  * the others again: secret keys and data objects added, the keys grouped
  * anew from the parts the last read kept. A cache read without the
@@ -864,7 +906,7 @@ static int grow(void *arr, size_t n, size_t more, size_t size)
 static int objects_add(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n)
 {
 	struct cache c = { 0 };
-	size_t nk = t->nparts + n + 1;
+	size_t nparts = t->nparts;
 	int e = 0;
 
 	if (!t->parts_whole || !t->user_in)
@@ -875,12 +917,8 @@ static int objects_add(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n)
 	    grow(&t->sfl, t->nsecrets, n, sizeof(*t->sfl)) < 0 ||
 	    grow(&t->data, t->ndata, n, sizeof(*t->data)) < 0 ||
 	    grow(&t->dx, t->ndata, n, sizeof(*t->dx)) < 0 ||
-	    grow(&t->dfl, t->ndata, n, sizeof(*t->dfl)) < 0 ||
-	    !(c.keys = calloc(nk, sizeof(*c.keys))) ||
-	    !(c.kx = calloc(nk, sizeof(*c.kx)))) {
-		e = TK_ERR_NOMEM;
-		goto out;
-	}
+	    grow(&t->dfl, t->ndata, n, sizeof(*t->dfl)) < 0)
+		return TK_ERR_NOMEM;
 	/* t's own arrays, grown in place */
 	c.parts = t->parts;
 	c.nparts = t->nparts;
@@ -897,35 +935,48 @@ static int objects_add(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n)
 	t->nparts = c.nparts;
 	t->nsecrets = c.nsecrets;
 	t->ndata = c.ndata;
-	if (e < 0)
-		goto out;
-	keys_group(t, &c);
-	keys_finish(&c);
-	if ((e = keys_name(t, &c)) < 0)
-		goto out;
-	for (size_t i = 0; i < t->nkeys; i++) {
-		EVP_PKEY_free(t->keys[i].pub);
-		free(t->keys[i].cert);
+	return objects_changed(t, nparts, e);
+}
+
+/* Element i of arr (n of size) gone: the rest moved down. */
+static void drop_at(void *arr, size_t i, size_t n, size_t size)
+{
+	memmove((char *)arr + i * size, (char *)arr + (i + 1) * size,
+		(n - i - 1) * size);
+}
+
+int mt_objects_gone(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n)
+{
+	size_t nparts = t->nparts, i;
+
+	if (!t->parts_whole || !t->user_in)
+		return mt_objects_read(t);
+	for (size_t k = 0; k < n; k++) {
+		for (i = 0; i < t->nparts && t->parts[i].h != hs[k]; i++)
+			;
+		if (i < t->nparts) {
+			EVP_PKEY_free(t->parts[i].pub);
+			free(t->parts[i].cert);
+			drop_at(t->parts, i, t->nparts--, sizeof(*t->parts));
+		}
+		for (i = 0; i < t->nsecrets && t->sx[i] != hs[k]; i++)
+			;
+		if (i < t->nsecrets) {
+			drop_at(t->secrets, i, t->nsecrets,
+				sizeof(*t->secrets));
+			drop_at(t->sfl, i, t->nsecrets, sizeof(*t->sfl));
+			drop_at(t->sx, i, t->nsecrets--, sizeof(*t->sx));
+		}
+		for (i = 0; i < t->ndata && t->dx[i] != hs[k]; i++)
+			;
+		if (i < t->ndata) {
+			free(t->data[i].value);
+			drop_at(t->data, i, t->ndata, sizeof(*t->data));
+			drop_at(t->dfl, i, t->ndata, sizeof(*t->dfl));
+			drop_at(t->dx, i, t->ndata--, sizeof(*t->dx));
+		}
 	}
-	free(t->keys);
-	free(t->kx);
-	t->keys = c.keys;
-	t->kx = c.kx;
-	t->nkeys = c.nkeys;
-	c.keys = NULL;
-	c.kx = NULL;
-	c.nkeys = 0;
-	t->objs.gen++;
-out:
-	if (e < 0) /* the parts may not be the keys' any more */
-		t->parts_whole = false;
-	for (size_t i = 0; c.keys && i < c.nkeys; i++) {
-		EVP_PKEY_free(c.keys[i].pub);
-		free(c.keys[i].cert);
-	}
-	free(c.keys);
-	free(c.kx);
-	return e;
+	return objects_changed(t, nparts, 0);
 }
 
 int mt_obj_named(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n,

@@ -811,27 +811,31 @@ static int tok_delete_cert(struct tk_token *tok, uint32_t key)
 {
 	struct mtok *t = tok_of(tok);
 	struct mobj_key *x = mt_key(t, key, NULL);
+	CK_OBJECT_HANDLE h;
 	int e;
 
 	if (!x || !x->cert)
 		return TK_ERR_NOT_FOUND;
-	if ((e = destroy(t, x->cert)) < 0)
+	h = x->cert;
+	if ((e = destroy(t, h)) < 0)
 		return e;
-	return mt_objects_read(t);
+	return mt_objects_gone(t, &h, 1);
 }
 
 static int tok_delete_key(struct tk_token *tok, uint32_t key)
 {
 	struct mtok *t = tok_of(tok);
-	CK_OBJECT_HANDLE priv = mt_key_priv(t, key);
+	CK_OBJECT_HANDLE priv = mt_key_priv(t, key), hs[2];
 	struct mobj_key *x = mt_key(t, key, NULL);
 	int e;
 
 	if (!x)
 		return TK_ERR_NOT_FOUND;
-	if ((e = destroy(t, priv)) < 0 || (e = destroy(t, x->pub)) < 0)
+	hs[0] = priv;
+	hs[1] = x->pub;
+	if ((e = destroy(t, priv)) < 0 || (e = destroy(t, hs[1])) < 0)
 		return e;
-	return mt_objects_read(t);
+	return mt_objects_gone(t, hs, MT_N(hs));
 }
 
 static int tok_create_data(struct tk_token *tok, const struct tk_attr *tmpl,
@@ -879,7 +883,7 @@ static int tok_delete_data(struct tk_token *tok, uint32_t handle)
 		return TK_ERR_NOT_FOUND;
 	if ((e = destroy(t, h)) < 0)
 		return e;
-	return mt_objects_read(t);
+	return mt_objects_gone(t, &h, 1);
 }
 
 static int tok_set_pin(struct tk_token *tok, const struct tk_setpin *q,

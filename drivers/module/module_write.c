@@ -211,5 +211,5 @@ int mt_destroy(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle)
 
 		e = mt_call0(t, RPC_C_DestroyObject, a, MT_N(a));
 	}
-	return e < 0 ? e : reread(t);
+	return e < 0 ? e : mt_objects_gone(t, &h, 1);
 }

@@ -10,6 +10,11 @@ p11-kit client ($E2E_CLIENT):
   dupid.py stable PIN LABEL...
       the handles of the keys LABEL name the same keys after a key pair of
       CKA_ID 01 is generated (the cache grows) and destroyed (read again)
+  dupid.py batch PIN CERT.der
+      in one connection (the cache grows and shrinks object by object): an
+      RSA pair rsa-e of CKA_ID 01, an EC pair ec-e of CKA_ID 02, CERT.der as
+      a certificate batch-cert of CKA_ID 01, a data object batch-data, and
+      ec-e destroyed again
   dupid.py sign PIN LABEL DATA SIG
       the private key LABEL signs DATA into SIG (DER for ECDSA), for
       openssl dgst -sha256 -verify: CKM_SHA256_RSA_PKCS, or CKM_ECDSA over
@@ -21,6 +26,7 @@ import os
 import sys
 
 import PyKCS11
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,6 +91,24 @@ def pairs(pin, labels):
     s.closeSession()
 
 
+def keypair(s, label, kid, ec=False):
+    """A token key pair generated through tokend; its private key."""
+    T = PyKCS11.CK_TRUE
+    if ec:
+        m = PyKCS11.Mechanism(PyKCS11.CKM_EC_KEY_PAIR_GEN, None)
+        size = [(PyKCS11.CKA_EC_PARAMS, bytes.fromhex("06082a8648ce3d030107"))]
+    else:
+        m = PyKCS11.MechanismRSAGENERATEKEYPAIR
+        size = [(PyKCS11.CKA_MODULUS_BITS, 2048), (PyKCS11.CKA_PUBLIC_EXPONENT, (1, 0, 1))]
+    _, priv = s.generateKeyPair(
+        [(PyKCS11.CKA_CLASS, PyKCS11.CKO_PUBLIC_KEY), (PyKCS11.CKA_TOKEN, T),
+         (PyKCS11.CKA_ID, (kid,)), (PyKCS11.CKA_LABEL, label), (PyKCS11.CKA_VERIFY, T)] + size,
+        [(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_TOKEN, T),
+         (PyKCS11.CKA_ID, (kid,)), (PyKCS11.CKA_LABEL, label), (PyKCS11.CKA_SIGN, T),
+         (PyKCS11.CKA_PRIVATE, T), (PyKCS11.CKA_SENSITIVE, T)], m)
+    return priv
+
+
 def stable(pin, labels):
     lib, s = session(pin)
     held = []
@@ -99,14 +123,7 @@ def stable(pin, labels):
             got = s.getAttributeValue(o, [PyKCS11.CKA_LABEL])[0]
             check(got == label, "%s %s's handle names it %s (%s)" % (cls, label, when, got))
 
-    T = PyKCS11.CK_TRUE
-    _, priv = s.generateKeyPair(
-        [(PyKCS11.CKA_CLASS, PyKCS11.CKO_PUBLIC_KEY), (PyKCS11.CKA_TOKEN, T),
-         (PyKCS11.CKA_MODULUS_BITS, 2048), (PyKCS11.CKA_PUBLIC_EXPONENT, (1, 0, 1)),
-         (PyKCS11.CKA_ID, (1,)), (PyKCS11.CKA_LABEL, "rsa-d"), (PyKCS11.CKA_VERIFY, T)],
-        [(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_TOKEN, T),
-         (PyKCS11.CKA_ID, (1,)), (PyKCS11.CKA_LABEL, "rsa-d"), (PyKCS11.CKA_SIGN, T),
-         (PyKCS11.CKA_PRIVATE, T), (PyKCS11.CKA_SENSITIVE, T)])
+    priv = keypair(s, "rsa-d", 1)
     same("after a key pair of CKA_ID 01 was generated")
     check(s.getAttributeValue(priv, [PyKCS11.CKA_LABEL])[0] == "rsa-d", "the new private key is rsa-d")
     s.destroyObject(priv)  # the public key goes with it (tokend's delete_key)
@@ -116,8 +133,33 @@ def stable(pin, labels):
     s.closeSession()
 
 
+def batch(pin, cert_file):
+    lib, s = session(pin)
+    T = PyKCS11.CK_TRUE
+    keypair(s, "rsa-e", 1)
+    ec = keypair(s, "ec-e", 2, ec=True)
+    der = open(cert_file, "rb").read()
+    # (SoftHSMv2 wants CKA_SUBJECT: without, C_CreateObject fails yet
+    # leaves the object behind until it restarts)
+    subject = x509.load_der_x509_certificate(der).subject.public_bytes()
+    s.createObject([(PyKCS11.CKA_CLASS, PyKCS11.CKO_CERTIFICATE), (PyKCS11.CKA_TOKEN, T),
+                    (PyKCS11.CKA_CERTIFICATE_TYPE, PyKCS11.CKC_X_509), (PyKCS11.CKA_ID, (1,)),
+                    (PyKCS11.CKA_LABEL, "batch-cert"), (PyKCS11.CKA_SUBJECT, subject),
+                    (PyKCS11.CKA_VALUE, der)])
+    s.createObject([(PyKCS11.CKA_CLASS, PyKCS11.CKO_DATA), (PyKCS11.CKA_TOKEN, T),
+                    (PyKCS11.CKA_LABEL, "batch-data"), (PyKCS11.CKA_VALUE, b"batch")])
+    s.destroyObject(ec)
+    for label, n in (("rsa-e", 2), ("ec-e", 0), ("batch-cert", 1), ("batch-data", 1)):
+        got = len(s.findObjects([(PyKCS11.CKA_LABEL, label)]))
+        check(got == n, "%d objects %s (want %d)" % (got, label, n))
+    s.logout()
+    s.closeSession()
+
+
 if sys.argv[1] == "sign":
     sign(*sys.argv[2:6])
+elif sys.argv[1] == "batch":
+    batch(sys.argv[2], sys.argv[3])
 elif sys.argv[1] == "stable":
     stable(sys.argv[2], sys.argv[3:])
 else:

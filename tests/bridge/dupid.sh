@@ -97,8 +97,12 @@ for k in rsa-b ec-a; do
 	check "(the same bytes)" cmp "$T/$k.crt" "$T/$k.back"
 done
 
-# What tokend added to its cache object by object is what a fresh read
-# of the whole token shows.
+# What tokend added to and took from its cache object by object is what
+# a fresh read of the whole token shows.
+run_check "key pairs, a certificate and a data object made and destroyed in one connection" \
+	"${dupid[@]}" batch "$PIN" "$T/rsa-b.crt"
+run_ok "pkcs11-tool lists the objects" "${p11[@]}" --login --pin "$PIN" -O
+objects=$OUT
 bridge_stop
 bridge_tokend_start
 run_ok "pkcs11-tool lists the objects after tokend's restart" "${p11[@]}" --login \
