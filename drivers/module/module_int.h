@@ -129,7 +129,7 @@ struct mobj_key {
 	struct mobj_late late;
 };
 
-struct mobj_part; /* module_obj.c */
+struct mobj_part; /* below */
 
 struct mtok {
 	struct tk_token base;
@@ -253,10 +253,45 @@ enum tk_alg mt_alg_of(EVP_PKEY *k);
 
 /* ---- module_obj.c ---- */
 
+/* A private key, public key or certificate as read. The parts of the
+ * last read are kept (mtok.parts): a new object is grouped with them
+ * without reading the others again (objects_add). */
+struct mobj_part {
+	CK_OBJECT_HANDLE h;
+	CK_OBJECT_CLASS cls;
+	struct tk_id id;
+	CK_ULONG kt; /* CKK_*; (CK_ULONG)-1: a certificate */
+	int curve;   /* CKA_EC_PARAMS' curves[] entry, -1: none */
+	char label[64];
+	EVP_PKEY *pub; /* its public value, where it shows it */
+	enum tk_alg alg;
+	bool always_auth, local, session;
+	uint8_t fl; /* MOBJ_F_* */
+	uint8_t *cert;
+	size_t cert_len;
+	bool joined;
+	size_t key; /* joined: the key's index */
+};
+
+/* Object h's attributes as a part of class cls (p->pub the caller's). */
+int mt_part_read(struct mtok *t, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls,
+		 struct mobj_part *p);
+
 /* Reads every object the session sees now into t's cache, keeping the
  * handles of objects already shown. */
 int mt_objects_read(struct mtok *t);
 void mt_objects_free(struct mtok *t);
+/* After the module destroyed the objects hs: gone from the cache (read
+ * again whole where the cache cannot tell). */
+int mt_objects_gone(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n);
+/* After the module made the objects hs (n >= 1): they are in the cache
+ * (read alone where it can, else with everything again), and the name of
+ * hs[n - 1] in it (mt_obj_name). */
+int mt_obj_named(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n,
+		 enum tk_obj_kind *kind, uint32_t *handle);
+
+/* ---- module_lookup.c ---- */
+
 /* The module handles behind a key; NULL for none. */
 struct mobj_key *mt_key(struct mtok *t, uint32_t handle, struct tk_key **key);
 CK_OBJECT_HANDLE mt_secret(struct mtok *t, uint32_t handle,
@@ -277,14 +312,6 @@ void mt_objects_late(struct mtok *t);
  * TK_ATTR_DEFAULT for the rest. */
 int mt_attr(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
 	    unsigned long type, struct buf *out);
-/* After the module destroyed the objects hs: gone from the cache (read
- * again whole where the cache cannot tell). */
-int mt_objects_gone(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n);
-/* After the module made the objects hs (n >= 1): they are in the cache
- * (read alone where it can, else with everything again), and the name of
- * hs[n - 1] in it (mt_obj_name). */
-int mt_obj_named(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n,
-		 enum tk_obj_kind *kind, uint32_t *handle);
 
 /* The module's handle of the object (kind, handle) as the cache names it
  * (a private key found by CKA_ID when not seen yet); TK_ERR_NOT_FOUND, or

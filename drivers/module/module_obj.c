@@ -5,15 +5,14 @@
  * secret keys and data objects. The driver's handles are its own numbers,
  * kept across re-reads (keys by the module handles of their parts, the
  * others by the module's handle), since a module's handles need not fit
- * 32 bits. */
+ * 32 bits. An object the driver made or destroyed changes the cache
+ * alone (objects_add, mt_objects_gone); module_lookup.c reads it. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/x509.h>
 
-#include "buf.h"
 #include "module_int.h"
-#include "reader.h"
 
 /* The attributes read of every object (one call each); rooms in bytes. */
 enum {
@@ -130,26 +129,6 @@ static EVP_PKEY *pub_of(const CK_ATTRIBUTE *a, enum tk_alg *alg)
 }
 
 /* ---- the cache ---- */
-
-/* A private key, public key or certificate as read. The parts of the
- * last read are kept (mtok.parts): a new object is grouped with them
- * without reading the others again (objects_add). */
-struct mobj_part {
-	CK_OBJECT_HANDLE h;
-	CK_OBJECT_CLASS cls;
-	struct tk_id id;
-	CK_ULONG kt; /* CKK_*; (CK_ULONG)-1: a certificate */
-	int curve;   /* CKA_EC_PARAMS' curves[] entry, -1: none */
-	char label[64];
-	EVP_PKEY *pub; /* its public value, where it shows it */
-	enum tk_alg alg;
-	bool always_auth, local, session;
-	uint8_t fl; /* MOBJ_F_* */
-	uint8_t *cert;
-	size_t cert_len;
-	bool joined;
-	size_t key; /* joined: the key's index */
-};
 
 struct cache {
 	struct tk_key *keys;
@@ -562,6 +541,19 @@ static int read_one(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h)
 	return 0;
 }
 
+int mt_part_read(struct mtok *t, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls,
+		 struct mobj_part *p)
+{
+	CK_ATTRIBUTE a[A_COUNT];
+	struct mlink_reply r;
+	int e = attrs_all(t, h, a, &r);
+
+	if (e == 0)
+		part_fill(p, h, cls, a);
+	mlink_reply_clear(&r);
+	return e;
+}
+
 int mt_objects_read(struct mtok *t)
 {
 	struct cache c = { 0 };
@@ -646,208 +638,6 @@ void mt_objects_free(struct mtok *t)
 	t->dx = NULL;
 	t->dfl = NULL;
 	t->nkeys = t->nsecrets = t->ndata = 0;
-}
-
-struct mobj_key *mt_key(struct mtok *t, uint32_t handle, struct tk_key **key)
-{
-	for (size_t i = 0; i < t->nkeys; i++)
-		if (t->keys[i].handle == handle) {
-			if (key)
-				*key = &t->keys[i];
-			return &t->kx[i];
-		}
-	return NULL;
-}
-
-CK_OBJECT_HANDLE mt_secret(struct mtok *t, uint32_t handle,
-			   struct tk_secret_key **sk)
-{
-	for (size_t i = 0; i < t->nsecrets; i++)
-		if (t->secrets[i].handle == handle) {
-			if (sk)
-				*sk = &t->secrets[i];
-			return t->sx[i];
-		}
-	return 0;
-}
-
-CK_OBJECT_HANDLE mt_data(struct mtok *t, uint32_t handle)
-{
-	for (size_t i = 0; i < t->ndata; i++)
-		if (t->data[i].handle == handle)
-			return t->dx[i];
-	return 0;
-}
-
-/* Whether private key part p (no public value shown: EC) may be of a key
- * with algorithm alg. */
-static bool alg_fits(const struct mobj_part *p, enum tk_alg alg)
-{
-	if (p->curve >= 0)
-		return mt_curve_alg(p->curve) == alg;
-	return p->kt == CKK_RSA && alg >= TK_ALG_RSA1024 &&
-	       alg <= TK_ALG_RSA4096;
-}
-
-/* How well the module's private key h (of k's CKA_ID) fits key k, whose
- * private key the cache has not seen: 0 not (another key's, or another
- * public value, curve or key type), 2 with the public key's label, else
- * 1. */
-static int priv_fit(struct mtok *t, const struct tk_key *k, CK_OBJECT_HANDLE h)
-{
-	CK_ATTRIBUTE a[A_COUNT];
-	struct mlink_reply r;
-	struct mobj_part p;
-	int fit = 0;
-
-	for (size_t i = 0; i < t->nkeys; i++)
-		if (t->kx[i].priv == h)
-			return 0;
-	if (attrs_all(t, h, a, &r) == 0) {
-		part_fill(&p, h, CKO_PRIVATE_KEY, a);
-		if (p.pub ? pub_eq(p.pub, k->pub) : alg_fits(&p, k->alg))
-			fit = strcmp(p.label, k->pub_label) == 0 ? 2 : 1;
-		EVP_PKEY_free(p.pub);
-	}
-	mlink_reply_clear(&r);
-	return fit;
-}
-
-CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle)
-{
-	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	struct tk_key *k;
-	struct mobj_key *x = mt_key(t, handle, &k);
-	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
-				{ CKA_ID, NULL, 0 } };
-	CK_OBJECT_HANDLE *hs = NULL;
-	size_t n = 0;
-	int best = 0, fit;
-
-	if (!x || k->cert_only)
-		return 0;
-	if (x->priv)
-		return x->priv;
-	tmpl[1].pValue = k->id.b;
-	tmpl[1].ulValueLen = k->id.len;
-	/* Private: visible once the module is logged in. CKA_IDs repeat:
-	 * the one whose public value is the key's. */
-	if (mt_find(t, tmpl, 2, &hs, &n) == 0)
-		for (size_t i = 0; i < n && best < 2; i++)
-			if ((fit = priv_fit(t, k, hs[i])) > best) {
-				best = fit;
-				x->priv = hs[i];
-			}
-	free(hs);
-	return x->priv;
-}
-
-void mt_objects_late_read(struct mtok *t)
-{
-	CK_ATTRIBUTE a[5];
-	struct mlink_reply r;
-	struct mobj_late late;
-	CK_OBJECT_HANDLE h;
-
-	for (size_t i = 0; i < t->nkeys; i++) {
-		if (t->kx[i].priv || t->keys[i].cert_only ||
-		    !(h = mt_key_priv(t, t->keys[i].handle)))
-			continue;
-		a[0] =
-		    (CK_ATTRIBUTE){ CKA_LABEL, NULL, attr_list[A_LABEL].room };
-		a[1] = (CK_ATTRIBUTE){ CKA_ALWAYS_AUTHENTICATE, NULL, 1 };
-		a[2] = (CK_ATTRIBUTE){ CKA_LOCAL, NULL, 1 };
-		a[3] = (CK_ATTRIBUTE){ CKA_MODIFIABLE, NULL, 1 };
-		a[4] = (CK_ATTRIBUTE){ CKA_COPYABLE, NULL, 1 };
-		if (mt_attrs(t, h, a, MT_N(a), &r) == 0) {
-			late.set = true;
-			late.fl = a_flags(&a[3], &a[4]);
-			a_str(&a[0], late.label, sizeof(late.label));
-			late.always_auth = a_bool(&a[1]);
-			late.local = a_bool(&a[2]);
-			pthread_mutex_lock(&t->late_lock);
-			t->kx[i].late = late;
-			pthread_mutex_unlock(&t->late_lock);
-		}
-		mlink_reply_clear(&r);
-	}
-}
-
-void mt_objects_late(struct mtok *t)
-{
-	bool changed = false;
-
-	pthread_mutex_lock(&t->late_lock);
-	for (size_t i = 0; i < t->nkeys; i++) {
-		struct mobj_late *l = &t->kx[i].late;
-		struct tk_key *k = &t->keys[i];
-
-		if (!l->set)
-			continue;
-		memcpy(k->label, l->label, sizeof(k->label));
-		if (l->always_auth)
-			k->pin_policy = TK_PIN_POLICY_ALWAYS;
-		k->generated = l->local;
-		t->kx[i].fpriv = l->fl;
-		l->set = false;
-		changed = true;
-	}
-	pthread_mutex_unlock(&t->late_lock);
-	if (changed)
-		t->objs.gen++;
-}
-
-int mt_obj_module(struct mtok *t, enum tk_obj_kind kind, uint32_t handle,
-		  CK_OBJECT_HANDLE *h)
-{
-	struct mobj_key *x = NULL;
-
-	*h = 0;
-	if (kind == TK_OBJ_SECRET)
-		*h = mt_secret(t, handle, NULL);
-	else if (kind == TK_OBJ_DATA)
-		*h = mt_data(t, handle);
-	else if (kind == TK_OBJ_PRIVATE)
-		*h = mt_key_priv(t, handle);
-	else if ((x = mt_key(t, handle, NULL)))
-		*h = kind == TK_OBJ_PUBLIC ? x->pub : x->cert;
-	if (*h)
-		return 0;
-	/* a private key the module hides until login */
-	return kind == TK_OBJ_PRIVATE && mt_key(t, handle, NULL)
-		   ? TK_ERR_AUTH_REQUIRED
-		   : TK_ERR_NOT_FOUND;
-}
-
-int mt_obj_name(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
-		uint32_t *handle)
-{
-	if (!h) /* a part a key does not have */
-		return TK_ERR_NOT_FOUND;
-	for (size_t i = 0; i < t->nkeys; i++) {
-		const struct mobj_key *x = &t->kx[i];
-
-		*handle = t->keys[i].handle;
-		*kind = x->priv == h   ? TK_OBJ_PRIVATE
-			: x->pub == h  ? TK_OBJ_PUBLIC
-			: x->cert == h ? TK_OBJ_CERT
-				       : 0;
-		if (*kind)
-			return 0;
-	}
-	for (size_t i = 0; i < t->nsecrets; i++)
-		if (t->sx[i] == h) {
-			*kind = TK_OBJ_SECRET;
-			*handle = t->secrets[i].handle;
-			return 0;
-		}
-	for (size_t i = 0; i < t->ndata; i++)
-		if (t->dx[i] == h) {
-			*kind = TK_OBJ_DATA;
-			*handle = t->data[i].handle;
-			return 0;
-		}
-	return TK_ERR_NOT_FOUND;
 }
 
 /* *arr (of n elements of size) with room for more. */
@@ -988,42 +778,4 @@ int mt_obj_named(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n,
 		return e;
 	t->discovered = true;
 	return mt_obj_name(t, hs[n - 1], kind, handle);
-}
-
-/* The MOBJ_F_* of object (kind, handle); 0: not known. */
-static uint8_t obj_flags(struct mtok *t, enum tk_obj_kind kind, uint32_t handle)
-{
-	struct mobj_key *x;
-
-	for (size_t i = 0; kind == TK_OBJ_SECRET && i < t->nsecrets; i++)
-		if (t->secrets[i].handle == handle)
-			return t->sfl[i];
-	for (size_t i = 0; kind == TK_OBJ_DATA && i < t->ndata; i++)
-		if (t->data[i].handle == handle)
-			return t->dfl[i];
-	if ((kind & (TK_OBJ_PRIVATE | TK_OBJ_PUBLIC | TK_OBJ_CERT)) &&
-	    (x = mt_key(t, handle, NULL)))
-		return kind == TK_OBJ_PRIVATE  ? x->fpriv
-		       : kind == TK_OBJ_PUBLIC ? x->fpub
-					       : x->fcert;
-	return 0;
-}
-
-int mt_attr(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
-	    unsigned long type, struct buf *out)
-{
-	uint8_t fl, want = type == CKA_MODIFIABLE ? MOBJ_F_MOD
-			   : type == CKA_COPYABLE ? MOBJ_F_COPY
-						  : 0;
-	CK_BBOOL v;
-
-	if (!want)
-		return TK_ATTR_DEFAULT;
-	fl = obj_flags((struct mtok *)tok, kind, handle);
-	/* MOBJ_F_*_SET: the bit above */
-	if (!(fl & (want << 1)))
-		return TK_ATTR_DEFAULT;
-	v = (fl & want) ? CK_TRUE : CK_FALSE;
-	buf_add(out, &v, 1);
-	return 0;
 }

@@ -1,8 +1,9 @@
 /* The module driver's object calls that pass through as the application
  * made them (driver.h: create_tmpl, copy, set_attrs, wrap, unwrap,
  * destroy): the templates reach the module unchanged, CKA_TOKEN included,
- * and every call that makes or changes an object reads the cache again so
- * objects() shows the result under a handle of the driver's. Session
+ * and every call that makes, changes or destroys an object brings the
+ * cache up to date (the new object read alone where it can) so objects()
+ * shows the result under a handle of the driver's. Session
  * objects live in the token's one module session: whose they are is the
  * front end's business (it destroys them here when their owner goes). */
 #include <stdlib.h>
