@@ -108,13 +108,28 @@ struct mdrv {
 struct mobj_late {
 	bool set;
 	bool always_auth, local;
+	uint8_t fl; /* MOBJ_F_* */
 	char label[64];
 };
 
+/* An object's CKA_MODIFIABLE and CKA_COPYABLE as the module said them
+ * (_SET: it said; else the front end answers). */
+enum {
+	MOBJ_F_MOD = 1,
+	MOBJ_F_MOD_SET = 2,
+	MOBJ_F_COPY = 4,
+	MOBJ_F_COPY_SET = 8,
+};
+
+/* A key's parts: each private key is a key of its own; a public key and
+ * a certificate join it when they carry its public value (module_obj.c). */
 struct mobj_key {
 	CK_OBJECT_HANDLE priv, pub, cert; /* 0: none seen */
+	uint8_t fpriv, fpub, fcert;       /* MOBJ_F_* of each part */
 	struct mobj_late late;
 };
+
+struct mobj_part; /* below */
 
 struct mtok {
 	struct tk_token base;
@@ -142,11 +157,19 @@ struct mtok {
 	struct tk_key *keys;
 	struct mobj_key *kx;
 	size_t nkeys;
+	/* the keys' parts as the last read found them; whole: read with the
+	 * user's login (private objects seen, handles as the module has them
+	 * now: a module may renumber them at login) */
+	struct mobj_part *parts;
+	size_t nparts;
+	bool parts_whole;
 	struct tk_secret_key *secrets;
 	CK_OBJECT_HANDLE *sx;
+	uint8_t *sfl; /* MOBJ_F_* */
 	size_t nsecrets;
 	struct tk_data *data;
 	CK_OBJECT_HANDLE *dx;
+	uint8_t *dfl;
 	size_t ndata;
 	struct tk_objects objs;
 	/* login() may not touch the cache (driver.h): the private halves it
@@ -208,12 +231,67 @@ int mt_find(struct mtok *t, const CK_ATTRIBUTE *tmpl, size_t n,
 			   .mech = { false, { (t), (void *)(p), (n) } } })
 #define MT_N(a) (sizeof(a) / sizeof((a)[0]))
 
+/* An attribute mt_attrs() read: the module answered with a value. */
+static inline bool mt_has(const CK_ATTRIBUTE *a)
+{
+	return a->pValue && a->ulValueLen != (CK_ULONG)-1;
+}
+
+/* ---- module_pub.c: public values from a module's attributes ---- */
+
+/* NULL when the attributes are absent or name nothing OpenSSL takes; *alg
+ * set with the key (TK_ALG_NONE for a size tokend has no name for). */
+EVP_PKEY *mt_pub_rsa(const CK_ATTRIBUTE *n, const CK_ATTRIBUTE *e,
+		     enum tk_alg *alg);
+EVP_PKEY *mt_pub_ec(const CK_ATTRIBUTE *params, const CK_ATTRIBUTE *point,
+		    enum tk_alg *alg);
+/* The curve CKA_EC_PARAMS names (an index, -1: none known) and its
+ * tk_alg (TK_ALG_NONE for -1). */
+int mt_curve_of(const CK_ATTRIBUTE *params);
+enum tk_alg mt_curve_alg(int curve);
+enum tk_alg mt_alg_of(EVP_PKEY *k);
+
 /* ---- module_obj.c ---- */
+
+/* A private key, public key or certificate as read. The parts of the
+ * last read are kept (mtok.parts): a new object is grouped with them
+ * without reading the others again (objects_add). */
+struct mobj_part {
+	CK_OBJECT_HANDLE h;
+	CK_OBJECT_CLASS cls;
+	struct tk_id id;
+	CK_ULONG kt; /* CKK_*; (CK_ULONG)-1: a certificate */
+	int curve;   /* CKA_EC_PARAMS' curves[] entry, -1: none */
+	char label[64];
+	EVP_PKEY *pub; /* its public value, where it shows it */
+	enum tk_alg alg;
+	bool always_auth, local, session;
+	uint8_t fl; /* MOBJ_F_* */
+	uint8_t *cert;
+	size_t cert_len;
+	bool joined;
+	size_t key; /* joined: the key's index */
+};
+
+/* Object h's attributes as a part of class cls (p->pub the caller's). */
+int mt_part_read(struct mtok *t, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls,
+		 struct mobj_part *p);
 
 /* Reads every object the session sees now into t's cache, keeping the
  * handles of objects already shown. */
 int mt_objects_read(struct mtok *t);
 void mt_objects_free(struct mtok *t);
+/* After the module destroyed the objects hs: gone from the cache (read
+ * again whole where the cache cannot tell). */
+int mt_objects_gone(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n);
+/* After the module made the objects hs (n >= 1): they are in the cache
+ * (read alone where it can, else with everything again), and the name of
+ * hs[n - 1] in it (mt_obj_name). */
+int mt_obj_named(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n,
+		 enum tk_obj_kind *kind, uint32_t *handle);
+
+/* ---- module_lookup.c ---- */
+
 /* The module handles behind a key; NULL for none. */
 struct mobj_key *mt_key(struct mtok *t, uint32_t handle, struct tk_key **key);
 CK_OBJECT_HANDLE mt_secret(struct mtok *t, uint32_t handle,
@@ -229,6 +307,11 @@ void mt_objects_late_read(struct mtok *t);
 /* With the cache's lock held: copies what mt_objects_late_read() found
  * into the keys. */
 void mt_objects_late(struct mtok *t);
+
+/* The attr op: CKA_MODIFIABLE and CKA_COPYABLE as the module said them;
+ * TK_ATTR_DEFAULT for the rest. */
+int mt_attr(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
+	    unsigned long type, struct buf *out);
 
 /* The module's handle of the object (kind, handle) as the cache names it
  * (a private key found by CKA_ID when not seen yet); TK_ERR_NOT_FOUND, or

@@ -1,18 +1,18 @@
 /* The module driver's object cache: every object the token's session
  * sees, read in one pass (a search, then one C_GetAttributeValue per
- * object), grouped by CKA_ID into tk_keys (private key, public key and
- * certificate), secret keys and data objects. The driver's handles are its
- * own numbers, kept across re-reads (keys by CKA_ID, the others by the
- * module's handle), since a module's handles need not fit 32 bits. */
+ * object), grouped into tk_keys (a private key, the public key and the
+ * certificate with its public value: CKA_IDs may repeat, keys_group()),
+ * secret keys and data objects. The driver's handles are its own numbers,
+ * kept across re-reads (keys by the module handles of their parts, the
+ * others by the module's handle), since a module's handles need not fit
+ * 32 bits. An object the driver made or destroyed changes the cache
+ * alone (objects_add, mt_objects_gone); module_lookup.c reads it. */
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
-#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
 #include "module_int.h"
-#include "reader.h"
 
 /* The attributes read of every object (one call each); rooms in bytes. */
 enum {
@@ -39,6 +39,8 @@ enum {
 	A_OBJECT_ID,
 	A_LOCAL,
 	A_TOKEN,
+	A_MODIFIABLE,
+	A_COPYABLE,
 	A_COUNT
 };
 
@@ -69,18 +71,15 @@ static const struct {
 	[A_OBJECT_ID] = { CKA_OBJECT_ID, 24 },
 	[A_LOCAL] = { CKA_LOCAL, 1 },
 	[A_TOKEN] = { CKA_TOKEN, 1 },
+	[A_MODIFIABLE] = { CKA_MODIFIABLE, 1 },
+	[A_COPYABLE] = { CKA_COPYABLE, 1 },
 };
-
-static bool a_has(const CK_ATTRIBUTE *a)
-{
-	return a->pValue && a->ulValueLen != (CK_ULONG)-1;
-}
 
 static CK_ULONG a_ulong(const CK_ATTRIBUTE *a, CK_ULONG dflt)
 {
 	CK_ULONG v;
 
-	if (!a_has(a) || a->ulValueLen != sizeof(v))
+	if (!mt_has(a) || a->ulValueLen != sizeof(v))
 		return dflt;
 	memcpy(&v, a->pValue, sizeof(v));
 	return v;
@@ -88,18 +87,26 @@ static CK_ULONG a_ulong(const CK_ATTRIBUTE *a, CK_ULONG dflt)
 
 static bool a_bool(const CK_ATTRIBUTE *a)
 {
-	return a_has(a) && a->ulValueLen == 1 && *(CK_BBOOL *)a->pValue;
+	return mt_has(a) && a->ulValueLen == 1 && *(CK_BBOOL *)a->pValue;
 }
 
 /* CKA_TOKEN said false (a module that does not answer: a token object). */
 static bool a_session(const CK_ATTRIBUTE *a)
 {
-	return a_has(&a[A_TOKEN]) && !a_bool(&a[A_TOKEN]);
+	return mt_has(&a[A_TOKEN]) && !a_bool(&a[A_TOKEN]);
+}
+
+/* CKA_MODIFIABLE and CKA_COPYABLE as MOBJ_F_* (m, c: their places). */
+static uint8_t a_flags(const CK_ATTRIBUTE *m, const CK_ATTRIBUTE *c)
+{
+	return (mt_has(m) ? MOBJ_F_MOD_SET : 0) | (a_bool(m) ? MOBJ_F_MOD : 0) |
+	       (mt_has(c) ? MOBJ_F_COPY_SET : 0) |
+	       (a_bool(c) ? MOBJ_F_COPY : 0);
 }
 
 static void a_str(const CK_ATTRIBUTE *a, char *out, size_t size)
 {
-	size_t n = a_has(a) ? a->ulValueLen : 0;
+	size_t n = mt_has(a) ? a->ulValueLen : 0;
 
 	if (n >= size)
 		n = size - 1;
@@ -110,154 +117,15 @@ static void a_str(const CK_ATTRIBUTE *a, char *out, size_t size)
 
 /* ---- public keys ---- */
 
-static EVP_PKEY *pub_from_params(const char *type, OSSL_PARAM_BLD *b)
-{
-	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
-	OSSL_PARAM *p = b ? OSSL_PARAM_BLD_to_param(b) : NULL;
-	EVP_PKEY *k = NULL;
-
-	if (c && p && EVP_PKEY_fromdata_init(c) == 1)
-		(void)EVP_PKEY_fromdata(c, &k, EVP_PKEY_PUBLIC_KEY, p);
-	OSSL_PARAM_free(p);
-	EVP_PKEY_CTX_free(c);
-	return k;
-}
-
-static EVP_PKEY *pub_rsa(const CK_ATTRIBUTE *n, const CK_ATTRIBUTE *e,
-			 enum tk_alg *alg)
-{
-	OSSL_PARAM_BLD *b;
-	BIGNUM *bn = NULL, *be = NULL;
-	EVP_PKEY *k = NULL;
-	int bits;
-
-	if (!a_has(n) || !a_has(e) || !(b = OSSL_PARAM_BLD_new()))
-		return NULL;
-	bn = BN_bin2bn(n->pValue, (int)n->ulValueLen, NULL);
-	be = BN_bin2bn(e->pValue, (int)e->ulValueLen, NULL);
-	if (bn && be && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn) &&
-	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, be))
-		k = pub_from_params("RSA", b);
-	bits = bn ? BN_num_bits(bn) : 0;
-	*alg = bits == 1024   ? TK_ALG_RSA1024
-	       : bits == 2048 ? TK_ALG_RSA2048
-	       : bits == 3072 ? TK_ALG_RSA3072
-	       : bits == 4096 ? TK_ALG_RSA4096
-			      : TK_ALG_NONE;
-	BN_free(bn);
-	BN_free(be);
-	OSSL_PARAM_BLD_free(b);
-	return k;
-}
-
-static const struct {
-	enum tk_alg alg;
-	const uint8_t *oid;
-	size_t len;
-	size_t point; /* bytes of the public key */
-	const char *name;
-} curves[] = {
-	{ TK_ALG_P256,
-	  (const uint8_t *)"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07", 10, 65,
-	  "prime256v1" },
-	{ TK_ALG_P384, (const uint8_t *)"\x06\x05\x2b\x81\x04\x00\x22", 7, 97,
-	  "secp384r1" },
-	{ TK_ALG_ED25519, (const uint8_t *)"\x06\x03\x2b\x65\x70", 5, 32,
-	  "ED25519" },
-	{ TK_ALG_X25519, (const uint8_t *)"\x06\x03\x2b\x65\x6e", 5, 32,
-	  "X25519" },
-	/* PKCS #11 3.0's printable-string names */
-	{ TK_ALG_ED25519,
-	  (const uint8_t *)"\x13\x0c"
-			   "edwards25519",
-	  14, 32, "ED25519" },
-	{ TK_ALG_X25519,
-	  (const uint8_t *)"\x13\x0a"
-			   "curve25519",
-	  12, 32, "X25519" },
-};
-
-/* CKA_EC_POINT: a DER OCTET STRING around the point, or (some modules)
- * the bare point. */
-static bool ec_point(const CK_ATTRIBUTE *a, size_t want, const uint8_t **p)
-{
-	struct reader r = reader_init(a->pValue, a->ulValueLen), v;
-	uint32_t tag;
-
-	if (a->ulValueLen == want) {
-		*p = a->pValue;
-		return true;
-	}
-	if (reader_get_tlv(&r, &tag, &v) < 0 || tag != 0x04 ||
-	    reader_left(&r) || reader_left(&v) != want)
-		return false;
-	return reader_get_ref(&v, want, p) == 0;
-}
-
-static EVP_PKEY *pub_ec(const CK_ATTRIBUTE *params, const CK_ATTRIBUTE *point,
-			enum tk_alg *alg)
-{
-	OSSL_PARAM_BLD *b;
-	const uint8_t *q;
-	EVP_PKEY *k = NULL;
-	size_t i;
-
-	if (!a_has(params) || !a_has(point))
-		return NULL;
-	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
-		if (params->ulValueLen == curves[i].len &&
-		    memcmp(params->pValue, curves[i].oid, curves[i].len) == 0)
-			break;
-	if (i == sizeof(curves) / sizeof(curves[0]) ||
-	    !ec_point(point, curves[i].point, &q))
-		return NULL;
-	*alg = curves[i].alg;
-	if (*alg == TK_ALG_ED25519 || *alg == TK_ALG_X25519)
-		return EVP_PKEY_new_raw_public_key_ex(NULL, curves[i].name,
-						      NULL, q, 32);
-	if (!(b = OSSL_PARAM_BLD_new()))
-		return NULL;
-	if (OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME,
-					    curves[i].name, 0) &&
-	    OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, q,
-					     curves[i].point))
-		k = pub_from_params("EC", b);
-	OSSL_PARAM_BLD_free(b);
-	return k;
-}
-
 static EVP_PKEY *pub_of(const CK_ATTRIBUTE *a, enum tk_alg *alg)
 {
 	CK_ULONG kt = a_ulong(&a[A_KEY_TYPE], (CK_ULONG)-1);
 
 	if (kt == CKK_RSA)
-		return pub_rsa(&a[A_MODULUS], &a[A_EXPONENT], alg);
+		return mt_pub_rsa(&a[A_MODULUS], &a[A_EXPONENT], alg);
 	if (kt == CKK_EC || kt == CKK_EC_EDWARDS || kt == CKK_EC_MONTGOMERY)
-		return pub_ec(&a[A_EC_PARAMS], &a[A_EC_POINT], alg);
+		return mt_pub_ec(&a[A_EC_PARAMS], &a[A_EC_POINT], alg);
 	return NULL;
-}
-
-static enum tk_alg alg_of(EVP_PKEY *k)
-{
-	char group[32];
-	int bits = EVP_PKEY_get_bits(k);
-
-	if (EVP_PKEY_is_a(k, "RSA"))
-		return bits == 1024   ? TK_ALG_RSA1024
-		       : bits == 2048 ? TK_ALG_RSA2048
-		       : bits == 3072 ? TK_ALG_RSA3072
-		       : bits == 4096 ? TK_ALG_RSA4096
-				      : TK_ALG_NONE;
-	if (EVP_PKEY_is_a(k, "ED25519"))
-		return TK_ALG_ED25519;
-	if (EVP_PKEY_is_a(k, "X25519"))
-		return TK_ALG_X25519;
-	if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group,
-					   sizeof(group), NULL) != 1)
-		return TK_ALG_NONE;
-	return strcmp(group, "prime256v1") == 0  ? TK_ALG_P256
-	       : strcmp(group, "secp384r1") == 0 ? TK_ALG_P384
-						 : TK_ALG_NONE;
 }
 
 /* ---- the cache ---- */
@@ -268,26 +136,49 @@ struct cache {
 	size_t nkeys;
 	struct tk_secret_key *secrets;
 	CK_OBJECT_HANDLE *sx;
+	uint8_t *sfl;
 	size_t nsecrets;
 	struct tk_data *data;
 	CK_OBJECT_HANDLE *dx;
+	uint8_t *dfl;
 	size_t ndata;
+	struct mobj_part *parts;
+	size_t nparts;
 };
+
+static void parts_free(struct cache *c)
+{
+	for (size_t i = 0; c->parts && i < c->nparts; i++) {
+		EVP_PKEY_free(c->parts[i].pub);
+		free(c->parts[i].cert);
+	}
+	free(c->parts);
+	c->parts = NULL;
+	c->nparts = 0;
+}
+
+static void keys_free(struct tk_key *keys, size_t n)
+{
+	for (size_t i = 0; keys && i < n; i++) {
+		EVP_PKEY_free(keys[i].pub);
+		free(keys[i].cert);
+	}
+	free(keys);
+}
 
 static void cache_free(struct cache *c)
 {
-	for (size_t i = 0; c->keys && i < c->nkeys; i++) {
-		EVP_PKEY_free(c->keys[i].pub);
-		free(c->keys[i].cert);
-	}
+	keys_free(c->keys, c->nkeys);
 	for (size_t i = 0; c->data && i < c->ndata; i++)
 		free(c->data[i].value);
-	free(c->keys);
+	parts_free(c);
 	free(c->kx);
 	free(c->secrets);
 	free(c->sx);
+	free(c->sfl);
 	free(c->data);
 	free(c->dx);
+	free(c->dfl);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -296,32 +187,9 @@ static bool id_eq(const struct tk_id *a, const struct tk_id *b)
 	return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
 }
 
-/* The key with id in c, added when new (the driver's handle: the one it
- * had before, else a new one). */
-static struct tk_key *key_slot(struct mtok *t, struct cache *c,
-			       const struct tk_id *id, struct mobj_key **x)
+static bool pub_eq(const EVP_PKEY *a, const EVP_PKEY *b)
 {
-	struct tk_key *k;
-	size_t i;
-
-	for (i = 0; i < c->nkeys; i++)
-		if (id_eq(&c->keys[i].id, id))
-			break;
-	if (i == c->nkeys) {
-		k = &c->keys[c->nkeys++];
-		memset(k, 0, sizeof(*k));
-		k->id = *id;
-		k->pin_policy = TK_PIN_POLICY_ONCE;
-		k->touch_policy = TK_TOUCH_POLICY_NEVER;
-		for (size_t j = 0; j < t->nkeys && !k->handle; j++)
-			if (id_eq(&t->keys[j].id, id))
-				k->handle = t->keys[j].handle;
-		if (!k->handle)
-			k->handle = t->next_handle++;
-		memset(&c->kx[i], 0, sizeof(c->kx[i]));
-	}
-	*x = &c->kx[i];
-	return &c->keys[i];
+	return a && b && EVP_PKEY_eq(a, b) == 1;
 }
 
 static uint32_t keep_handle(struct mtok *t, const CK_OBJECT_HANDLE *old,
@@ -334,139 +202,189 @@ static uint32_t keep_handle(struct mtok *t, const CK_OBJECT_HANDLE *old,
 	return t->next_handle++;
 }
 
-static void add_key_part(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
-			 CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *a)
+/* A key part's attributes a (the object h of class cls) into p. */
+static void part_fill(struct mobj_part *p, CK_OBJECT_HANDLE h,
+		      CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *a)
 {
-	struct tk_id id = { 0 };
-	struct mobj_key *x;
-	struct tk_key *k;
-	enum tk_alg alg = TK_ALG_NONE;
-	EVP_PKEY *pub = NULL;
-	const uint8_t *p;
+	memset(p, 0, sizeof(*p));
+	p->h = h;
+	p->cls = cls;
+	if (mt_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
+		p->id.len = a[A_ID].ulValueLen;
+		memcpy(p->id.b, a[A_ID].pValue, p->id.len);
+	}
+	p->kt = cls == CKO_CERTIFICATE ? (CK_ULONG)-1
+				       : a_ulong(&a[A_KEY_TYPE], (CK_ULONG)-1);
+	p->curve = mt_curve_of(&a[A_EC_PARAMS]);
+	a_str(&a[A_LABEL], p->label, sizeof(p->label));
+	/* RSA private keys carry the public half; EC ones (SoftHSMv2) not */
+	if (cls != CKO_CERTIFICATE)
+		p->pub = pub_of(a, &p->alg);
+	p->always_auth = a_bool(&a[A_ALWAYS_AUTH]);
+	p->local = a_bool(&a[A_LOCAL]);
+	p->session = a_session(a);
+	p->fl = a_flags(&a[A_MODIFIABLE], &a[A_COPYABLE]);
+}
+
+static void add_part(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
+		     CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *a)
+{
+	struct mobj_part *p = &c->parts[c->nparts];
+	const uint8_t *q;
 	X509 *cert;
 
-	if (a_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
-		id.len = a[A_ID].ulValueLen;
-		memcpy(id.b, a[A_ID].pValue, id.len);
-	}
-	k = key_slot(t, c, &id, &x);
-	if (a_session(a))
-		k->session |= cls == CKO_PUBLIC_KEY    ? TK_OBJ_PUBLIC
-			      : cls == CKO_PRIVATE_KEY ? TK_OBJ_PRIVATE
-						       : TK_OBJ_CERT;
-	if (cls == CKO_PUBLIC_KEY) {
-		x->pub = h;
-		a_str(&a[A_LABEL], k->pub_label, sizeof(k->pub_label));
-		pub = pub_of(a, &alg);
-	} else if (cls == CKO_PRIVATE_KEY) {
-		x->priv = h;
-		a_str(&a[A_LABEL], k->label, sizeof(k->label));
-		if (a_bool(&a[A_ALWAYS_AUTH]))
-			k->pin_policy = TK_PIN_POLICY_ALWAYS;
-		k->generated = a_bool(&a[A_LOCAL]);
-		if (!k->pub) /* RSA private keys carry the public half */
-			pub = pub_of(a, &alg);
-	} else if (!k->cert) {
-		x->cert = h;
-		a_str(&a[A_LABEL], k->cert_label, sizeof(k->cert_label));
-		if (mt_attr_alloc(t, h, CKA_VALUE, &k->cert, &k->cert_len) < 0)
-			return;
-		p = k->cert;
-		if (!k->pub && (cert = d2i_X509(NULL, &p, (long)k->cert_len))) {
-			if ((pub = X509_get_pubkey(cert)))
-				alg = alg_of(pub);
+	part_fill(p, h, cls, a);
+	if (cls == CKO_CERTIFICATE) {
+		if (mt_attr_alloc(t, h, CKA_VALUE, &p->cert, &p->cert_len) < 0)
+			return; /* unreadable: not shown */
+		q = p->cert;
+		if ((cert = d2i_X509(NULL, &q, (long)p->cert_len))) {
+			if ((p->pub = X509_get_pubkey(cert)))
+				p->alg = mt_alg_of(p->pub);
 			X509_free(cert);
 		}
 	}
-	if (pub && (!k->pub || cls == CKO_PUBLIC_KEY)) {
-		EVP_PKEY_free(k->pub);
-		k->pub = pub;
-		k->alg = alg;
+	c->nparts++;
+}
+
+/* A new key in c; its handle is named by keys_name(). */
+static size_t key_new(struct cache *c, const struct tk_id *id)
+{
+	struct tk_key *k = &c->keys[c->nkeys];
+
+	memset(k, 0, sizeof(*k));
+	memset(&c->kx[c->nkeys], 0, sizeof(c->kx[0]));
+	k->id = *id;
+	k->pin_policy = TK_PIN_POLICY_ONCE;
+	k->touch_policy = TK_TOUCH_POLICY_NEVER;
+	return c->nkeys++;
+}
+
+/* Part p becomes a part of key i. The key's public value: the public key
+ * object's, else the private key's, else the certificate's. */
+static void key_join(struct cache *c, size_t i, struct mobj_part *p)
+{
+	struct tk_key *k = &c->keys[i];
+	struct mobj_key *x = &c->kx[i];
+
+	p->joined = true;
+	p->key = i;
+	if (p->cls == CKO_PRIVATE_KEY) {
+		x->priv = p->h;
+		x->fpriv = p->fl;
+		memcpy(k->label, p->label, sizeof(k->label));
+		if (p->always_auth)
+			k->pin_policy = TK_PIN_POLICY_ALWAYS;
+		k->generated = p->local;
+	} else if (p->cls == CKO_PUBLIC_KEY) {
+		x->pub = p->h;
+		x->fpub = p->fl;
+		memcpy(k->pub_label, p->label, sizeof(k->pub_label));
 	} else {
-		EVP_PKEY_free(pub);
+		x->cert = p->h;
+		x->fcert = p->fl;
+		memcpy(k->cert_label, p->label, sizeof(k->cert_label));
+		/* NULL when out of memory: then not shown */
+		if ((k->cert = malloc(p->cert_len)))
+			memcpy(k->cert, p->cert, p->cert_len);
+		k->cert_len = p->cert_len;
+	}
+	if (p->session)
+		k->session |= p->cls == CKO_PRIVATE_KEY  ? TK_OBJ_PRIVATE
+			      : p->cls == CKO_PUBLIC_KEY ? TK_OBJ_PUBLIC
+							 : TK_OBJ_CERT;
+	if (p->pub && (!k->pub || p->cls == CKO_PUBLIC_KEY) &&
+	    EVP_PKEY_up_ref(p->pub) == 1) {
+		EVP_PKEY_free(k->pub);
+		k->pub = p->pub;
+		k->alg = p->alg;
 	}
 }
 
-static void add_secret(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
-		       const CK_ATTRIBUTE *a)
+/* How well public key q fits private key p (grouped) when p shows no
+ * public value (EC: no CKA_EC_POINT): 0 not (paired already, another
+ * CKA_ID, key type or curve); 4 for the pair the last read made; else 2
+ * for the same label (tools give both halves one), 1 for none. */
+static int pub_fit(const struct mtok *t, const struct cache *c,
+		   const struct mobj_part *p, const struct mobj_part *q)
 {
-	struct tk_secret_key *s = &c->secrets[c->nsecrets];
-	uint32_t old[t->nsecrets + 1];
-
-	memset(s, 0, sizeof(*s));
-	for (size_t i = 0; i < t->nsecrets; i++)
-		old[i] = t->secrets[i].handle;
-	s->handle = keep_handle(t, t->sx, old, t->nsecrets, h);
-	if (a_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
-		s->id.len = a[A_ID].ulValueLen;
-		memcpy(s->id.b, a[A_ID].pValue, s->id.len);
-	}
-	a_str(&a[A_LABEL], s->label, sizeof(s->label));
-	s->key_type = a_ulong(&a[A_KEY_TYPE], CKK_GENERIC_SECRET);
-	s->value_len = a_ulong(&a[A_VALUE_LEN], 0);
-	s->usage = (a_bool(&a[A_SIGN]) ? CKF_SIGN : 0) |
-		   (a_bool(&a[A_VERIFY]) ? CKF_VERIFY : 0) |
-		   (a_bool(&a[A_ENCRYPT]) ? CKF_ENCRYPT : 0) |
-		   (a_bool(&a[A_DECRYPT]) ? CKF_DECRYPT : 0) |
-		   (a_bool(&a[A_WRAP]) ? CKF_WRAP : 0) |
-		   (a_bool(&a[A_UNWRAP]) ? CKF_UNWRAP : 0) |
-		   (a_bool(&a[A_DERIVE]) ? CKF_DERIVE : 0);
-	s->private = a_bool(&a[A_PRIVATE]);
-	s->generated = a_bool(&a[A_LOCAL]);
-	s->session = a_session(a);
-	c->sx[c->nsecrets++] = h;
+	if (c->kx[p->key].pub || c->keys[p->key].pub ||
+	    !id_eq(&p->id, &q->id) || p->kt != q->kt ||
+	    (p->curve >= 0 && p->curve != q->curve))
+		return 0;
+	for (size_t j = 0; j < t->nkeys; j++)
+		if (t->kx[j].priv == p->h && t->kx[j].pub == q->h)
+			return 4;
+	return strcmp(p->label, q->label) == 0 ? 2 : 1;
 }
 
-static void add_data(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
-		     const CK_ATTRIBUTE *a)
+/* Public key q joins the private key it fits best, at least min (the
+ * pairs the last read made go first, so a new key of the same CKA_ID
+ * takes none of them); false: none fits. */
+static bool pub_pair(const struct mtok *t, struct cache *c, struct mobj_part *q,
+		     int min)
 {
-	struct tk_data *d = &c->data[c->ndata];
-	uint32_t old[t->ndata + 1];
+	int best = 0, fit;
+	size_t b = 0;
 
-	memset(d, 0, sizeof(*d));
-	for (size_t i = 0; i < t->ndata; i++)
-		old[i] = t->data[i].handle;
-	if (mt_attr_alloc(t, h, CKA_VALUE, &d->value, &d->len) < 0)
-		return; /* unreadable: not shown */
-	d->handle = keep_handle(t, t->dx, old, t->ndata, h);
-	a_str(&a[A_LABEL], d->label, sizeof(d->label));
-	a_str(&a[A_APPLICATION], d->application, sizeof(d->application));
-	if (a_has(&a[A_OBJECT_ID]) &&
-	    a[A_OBJECT_ID].ulValueLen <= sizeof(d->oid)) {
-		d->oid_len = a[A_OBJECT_ID].ulValueLen;
-		memcpy(d->oid, a[A_OBJECT_ID].pValue, d->oid_len);
-	}
-	d->private = a_bool(&a[A_PRIVATE]);
-	d->session = a_session(a);
-	c->dx[c->ndata++] = h;
+	for (struct mobj_part *p = c->parts; p < c->parts + c->nparts; p++)
+		if (p->cls == CKO_PRIVATE_KEY &&
+		    (fit = pub_fit(t, c, p, q)) > best) {
+			best = fit;
+			b = p->key;
+		}
+	if (best < min)
+		return false;
+	key_join(c, b, q);
+	return true;
 }
 
-static int read_one(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h)
+/* Each private key a key; a public key joins the private key whose
+ * public value it is (RSA: CKA_MODULUS), else the best fit of those that
+ * show none; a certificate the key whose public key it carries, else the
+ * first of its CKA_ID where one public value is unknown (an EC private
+ * key alone, a certificate OpenSSL cannot read); the rest keys of their
+ * own.
+ * PKCS#11 lets CKA_IDs repeat: every part the module shows is shown. */
+static void keys_group(const struct mtok *t, struct cache *c)
 {
-	CK_ATTRIBUTE a[A_COUNT];
-	struct mlink_reply r;
-	CK_OBJECT_CLASS cls;
-	int e;
+	struct mobj_part *p, *q, *end = c->parts + c->nparts;
+	size_t i;
 
-	for (size_t i = 0; i < A_COUNT; i++)
-		a[i] = (CK_ATTRIBUTE){ attr_list[i].type, NULL,
-				       attr_list[i].room };
-	if ((e = mt_attrs(t, h, a, A_COUNT, &r)) < 0) {
-		mlink_reply_clear(&r);
-		/* an object gone meanwhile is not an error */
-		return e == TK_ERR_NOT_FOUND ? 0 : e;
+	for (p = c->parts; p < end; p++)
+		p->joined = false;
+	for (p = c->parts; p < end; p++)
+		if (p->cls == CKO_PRIVATE_KEY)
+			key_join(c, key_new(c, &p->id), p);
+	for (q = c->parts; q < end; q++) {
+		if (q->cls != CKO_PUBLIC_KEY)
+			continue;
+		for (i = 0; !q->joined && i < c->nkeys; i++)
+			if (!c->kx[i].pub && id_eq(&c->keys[i].id, &q->id) &&
+			    pub_eq(c->keys[i].pub, q->pub))
+				key_join(c, i, q);
 	}
-	cls = a_ulong(&a[A_CLASS], (CK_ULONG)-1);
-	if (cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY ||
-	    (cls == CKO_CERTIFICATE &&
-	     a_ulong(&a[A_CERT_TYPE], CKC_X_509) == CKC_X_509))
-		add_key_part(t, c, h, cls, a);
-	else if (cls == CKO_SECRET_KEY)
-		add_secret(t, c, h, a);
-	else if (cls == CKO_DATA)
-		add_data(t, c, h, a);
-	mlink_reply_clear(&r);
-	return 0;
+	for (q = c->parts; q < end; q++)
+		if (q->cls == CKO_PUBLIC_KEY && !q->joined)
+			(void)pub_pair(t, c, q, 4);
+	for (q = c->parts; q < end; q++)
+		if (q->cls == CKO_PUBLIC_KEY && !q->joined &&
+		    !pub_pair(t, c, q, 1))
+			key_join(c, key_new(c, &q->id), q);
+	for (q = c->parts; q < end; q++) {
+		if (q->cls != CKO_CERTIFICATE || !q->cert)
+			continue;
+		for (i = 0; !q->joined && i < c->nkeys; i++)
+			if (!c->kx[i].cert && id_eq(&c->keys[i].id, &q->id) &&
+			    pub_eq(c->keys[i].pub, q->pub))
+				key_join(c, i, q);
+		for (i = 0; !q->joined && i < c->nkeys; i++)
+			if (!c->kx[i].cert && id_eq(&c->keys[i].id, &q->id) &&
+			    (!c->keys[i].pub || !q->pub))
+				key_join(c, i, q);
+		if (!q->joined)
+			key_join(c, key_new(c, &q->id), q);
+	}
 }
 
 /* Keys without a public key cannot be shown (driver.h: pub always set). */
@@ -486,6 +404,156 @@ static void keys_finish(struct cache *c)
 	c->nkeys = k;
 }
 
+static bool parts_share(const struct mobj_key *a, const struct mobj_key *b)
+{
+	const CK_OBJECT_HANDLE ha[] = { a->priv, a->pub, a->cert };
+
+	for (size_t i = 0; i < 3; i++)
+		if (ha[i] &&
+		    (ha[i] == b->priv || ha[i] == b->pub || ha[i] == b->cert))
+			return true;
+	return false;
+}
+
+/* The driver's handles: a key keeps the one of the key it shares a
+ * module object and its public value with (its first part's, as the last
+ * read grouped them; a module may reuse a handle for another object), else
+ * of one with its CKA_ID and public value (a module that renumbers its
+ * objects); else a new one. */
+static int keys_name(struct mtok *t, struct cache *c)
+{
+	bool *taken = calloc(t->nkeys + 1, sizeof(*taken));
+	size_t i, j;
+
+	if (!taken)
+		return TK_ERR_NOMEM;
+	for (i = 0; i < c->nkeys; i++)
+		for (j = 0; j < t->nkeys && !c->keys[i].handle; j++)
+			if (!taken[j] && parts_share(&c->kx[i], &t->kx[j]) &&
+			    pub_eq(c->keys[i].pub, t->keys[j].pub)) {
+				c->keys[i].handle = t->keys[j].handle;
+				taken[j] = true;
+			}
+	for (i = 0; i < c->nkeys; i++) {
+		for (j = 0; j < t->nkeys && !c->keys[i].handle; j++)
+			if (!taken[j] &&
+			    id_eq(&c->keys[i].id, &t->keys[j].id) &&
+			    pub_eq(c->keys[i].pub, t->keys[j].pub)) {
+				c->keys[i].handle = t->keys[j].handle;
+				taken[j] = true;
+			}
+		if (!c->keys[i].handle)
+			c->keys[i].handle = t->next_handle++;
+	}
+	free(taken);
+	return 0;
+}
+
+static void add_secret(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
+		       const CK_ATTRIBUTE *a)
+{
+	struct tk_secret_key *s = &c->secrets[c->nsecrets];
+	uint32_t old[t->nsecrets + 1];
+
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < t->nsecrets; i++)
+		old[i] = t->secrets[i].handle;
+	s->handle = keep_handle(t, t->sx, old, t->nsecrets, h);
+	if (mt_has(&a[A_ID]) && a[A_ID].ulValueLen <= TK_ID_MAX) {
+		s->id.len = a[A_ID].ulValueLen;
+		memcpy(s->id.b, a[A_ID].pValue, s->id.len);
+	}
+	a_str(&a[A_LABEL], s->label, sizeof(s->label));
+	s->key_type = a_ulong(&a[A_KEY_TYPE], CKK_GENERIC_SECRET);
+	s->value_len = a_ulong(&a[A_VALUE_LEN], 0);
+	s->usage = (a_bool(&a[A_SIGN]) ? CKF_SIGN : 0) |
+		   (a_bool(&a[A_VERIFY]) ? CKF_VERIFY : 0) |
+		   (a_bool(&a[A_ENCRYPT]) ? CKF_ENCRYPT : 0) |
+		   (a_bool(&a[A_DECRYPT]) ? CKF_DECRYPT : 0) |
+		   (a_bool(&a[A_WRAP]) ? CKF_WRAP : 0) |
+		   (a_bool(&a[A_UNWRAP]) ? CKF_UNWRAP : 0) |
+		   (a_bool(&a[A_DERIVE]) ? CKF_DERIVE : 0);
+	s->private = a_bool(&a[A_PRIVATE]);
+	s->generated = a_bool(&a[A_LOCAL]);
+	s->session = a_session(a);
+	c->sfl[c->nsecrets] = a_flags(&a[A_MODIFIABLE], &a[A_COPYABLE]);
+	c->sx[c->nsecrets++] = h;
+}
+
+static void add_data(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h,
+		     const CK_ATTRIBUTE *a)
+{
+	struct tk_data *d = &c->data[c->ndata];
+	uint32_t old[t->ndata + 1];
+
+	memset(d, 0, sizeof(*d));
+	for (size_t i = 0; i < t->ndata; i++)
+		old[i] = t->data[i].handle;
+	if (mt_attr_alloc(t, h, CKA_VALUE, &d->value, &d->len) < 0)
+		return; /* unreadable: not shown */
+	d->handle = keep_handle(t, t->dx, old, t->ndata, h);
+	a_str(&a[A_LABEL], d->label, sizeof(d->label));
+	a_str(&a[A_APPLICATION], d->application, sizeof(d->application));
+	if (mt_has(&a[A_OBJECT_ID]) &&
+	    a[A_OBJECT_ID].ulValueLen <= sizeof(d->oid)) {
+		d->oid_len = a[A_OBJECT_ID].ulValueLen;
+		memcpy(d->oid, a[A_OBJECT_ID].pValue, d->oid_len);
+	}
+	d->private = a_bool(&a[A_PRIVATE]);
+	d->session = a_session(a);
+	c->dfl[c->ndata] = a_flags(&a[A_MODIFIABLE], &a[A_COPYABLE]);
+	c->dx[c->ndata++] = h;
+}
+
+/* Every attribute of attr_list of object h into a (pointing into r's
+ * arena, r to be cleared by the caller). */
+static int attrs_all(struct mtok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *a,
+		     struct mlink_reply *r)
+{
+	for (size_t i = 0; i < A_COUNT; i++)
+		a[i] = (CK_ATTRIBUTE){ attr_list[i].type, NULL,
+				       attr_list[i].room };
+	return mt_attrs(t, h, a, A_COUNT, r);
+}
+
+static int read_one(struct mtok *t, struct cache *c, CK_OBJECT_HANDLE h)
+{
+	CK_ATTRIBUTE a[A_COUNT];
+	struct mlink_reply r;
+	CK_OBJECT_CLASS cls;
+	int e;
+
+	if ((e = attrs_all(t, h, a, &r)) < 0) {
+		mlink_reply_clear(&r);
+		/* an object gone meanwhile is not an error */
+		return e == TK_ERR_NOT_FOUND ? 0 : e;
+	}
+	cls = a_ulong(&a[A_CLASS], (CK_ULONG)-1);
+	if (cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY ||
+	    (cls == CKO_CERTIFICATE &&
+	     a_ulong(&a[A_CERT_TYPE], CKC_X_509) == CKC_X_509))
+		add_part(t, c, h, cls, a);
+	else if (cls == CKO_SECRET_KEY)
+		add_secret(t, c, h, a);
+	else if (cls == CKO_DATA)
+		add_data(t, c, h, a);
+	mlink_reply_clear(&r);
+	return 0;
+}
+
+int mt_part_read(struct mtok *t, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls,
+		 struct mobj_part *p)
+{
+	CK_ATTRIBUTE a[A_COUNT];
+	struct mlink_reply r;
+	int e = attrs_all(t, h, a, &r);
+
+	if (e == 0)
+		part_fill(p, h, cls, a);
+	mlink_reply_clear(&r);
+	return e;
+}
+
 int mt_objects_read(struct mtok *t)
 {
 	struct cache c = { 0 };
@@ -499,9 +567,13 @@ int mt_objects_read(struct mtok *t)
 	c.kx = calloc(n + 1, sizeof(*c.kx));
 	c.secrets = calloc(n + 1, sizeof(*c.secrets));
 	c.sx = calloc(n + 1, sizeof(*c.sx));
+	c.sfl = calloc(n + 1, sizeof(*c.sfl));
 	c.data = calloc(n + 1, sizeof(*c.data));
 	c.dx = calloc(n + 1, sizeof(*c.dx));
-	if (!c.keys || !c.kx || !c.secrets || !c.sx || !c.data || !c.dx) {
+	c.dfl = calloc(n + 1, sizeof(*c.dfl));
+	c.parts = calloc(n + 1, sizeof(*c.parts));
+	if (!c.keys || !c.kx || !c.secrets || !c.sx || !c.sfl || !c.data ||
+	    !c.dx || !c.dfl || !c.parts) {
 		e = TK_ERR_NOMEM;
 		goto out;
 	}
@@ -509,16 +581,25 @@ int mt_objects_read(struct mtok *t)
 		e = read_one(t, &c, hs[i]);
 	if (e < 0)
 		goto out;
+	keys_group(t, &c);
 	keys_finish(&c);
+	if ((e = keys_name(t, &c)) < 0)
+		goto out;
 	mt_objects_free(t);
 	t->keys = c.keys;
 	t->kx = c.kx;
 	t->nkeys = c.nkeys;
+	t->parts = c.parts;
+	t->nparts = c.nparts;
+	/* private objects seen: objects_add may build on the parts */
+	t->parts_whole = t->user_in;
 	t->secrets = c.secrets;
 	t->sx = c.sx;
+	t->sfl = c.sfl;
 	t->nsecrets = c.nsecrets;
 	t->data = c.data;
 	t->dx = c.dx;
+	t->dfl = c.dfl;
 	t->ndata = c.ndata;
 	memset(&c, 0, sizeof(c));
 	t->objs.gen++;
@@ -530,173 +611,171 @@ out:
 
 void mt_objects_free(struct mtok *t)
 {
-	struct cache c = { t->keys,     t->kx,   t->nkeys, t->secrets, t->sx,
-			   t->nsecrets, t->data, t->dx,    t->ndata };
+	struct cache c = { .keys = t->keys,
+			   .kx = t->kx,
+			   .nkeys = t->nkeys,
+			   .parts = t->parts,
+			   .nparts = t->nparts,
+			   .secrets = t->secrets,
+			   .sx = t->sx,
+			   .sfl = t->sfl,
+			   .nsecrets = t->nsecrets,
+			   .data = t->data,
+			   .dx = t->dx,
+			   .dfl = t->dfl,
+			   .ndata = t->ndata };
 
 	cache_free(&c);
 	t->keys = NULL;
 	t->kx = NULL;
+	t->parts = NULL;
+	t->nparts = 0;
+	t->parts_whole = false;
 	t->secrets = NULL;
 	t->sx = NULL;
+	t->sfl = NULL;
 	t->data = NULL;
 	t->dx = NULL;
+	t->dfl = NULL;
 	t->nkeys = t->nsecrets = t->ndata = 0;
 }
 
-struct mobj_key *mt_key(struct mtok *t, uint32_t handle, struct tk_key **key)
+/* *arr (of n elements of size) with room for more. */
+static int grow(void *arr, size_t n, size_t more, size_t size)
 {
-	for (size_t i = 0; i < t->nkeys; i++)
-		if (t->keys[i].handle == handle) {
-			if (key)
-				*key = &t->keys[i];
-			return &t->kx[i];
-		}
-	return NULL;
-}
+	void *p;
 
-CK_OBJECT_HANDLE mt_secret(struct mtok *t, uint32_t handle,
-			   struct tk_secret_key **sk)
-{
-	for (size_t i = 0; i < t->nsecrets; i++)
-		if (t->secrets[i].handle == handle) {
-			if (sk)
-				*sk = &t->secrets[i];
-			return t->sx[i];
-		}
+	memcpy(&p, arr, sizeof(p));
+	if (!(p = realloc(p, (n + more + 1) * size)))
+		return TK_ERR_NOMEM;
+	memcpy(arr, &p, sizeof(p));
 	return 0;
 }
 
-CK_OBJECT_HANDLE mt_data(struct mtok *t, uint32_t handle)
+/* The keys grouped anew from t's parts, their handles kept. */
+static int keys_rebuild(struct mtok *t)
 {
-	for (size_t i = 0; i < t->ndata; i++)
-		if (t->data[i].handle == handle)
-			return t->dx[i];
+	struct cache c = { .parts = t->parts, .nparts = t->nparts };
+	int e = TK_ERR_NOMEM;
+
+	if ((c.keys = calloc(t->nparts + 1, sizeof(*c.keys))) &&
+	    (c.kx = calloc(t->nparts + 1, sizeof(*c.kx)))) {
+		keys_group(t, &c);
+		keys_finish(&c);
+		e = keys_name(t, &c);
+	}
+	if (e < 0) {
+		keys_free(c.keys, c.nkeys);
+		free(c.kx);
+		return e;
+	}
+	keys_free(t->keys, t->nkeys);
+	free(t->kx);
+	t->keys = c.keys;
+	t->kx = c.kx;
+	t->nkeys = c.nkeys;
 	return 0;
 }
 
-CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle)
+/* After objects_add or mt_objects_gone changed t's arrays: the keys again
+ * where a part came or went; on failure the next change reads all. */
+static int objects_changed(struct mtok *t, size_t nparts, int e)
 {
-	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	struct tk_key *k;
-	struct mobj_key *x = mt_key(t, handle, &k);
-	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
-				{ CKA_ID, NULL, 0 } };
-	CK_OBJECT_HANDLE *hs = NULL;
-	size_t n = 0;
-
-	if (!x || k->cert_only)
-		return 0;
-	if (x->priv)
-		return x->priv;
-	tmpl[1].pValue = k->id.b;
-	tmpl[1].ulValueLen = k->id.len;
-	/* Private: visible once the module is logged in. */
-	if (mt_find(t, tmpl, 2, &hs, &n) == 0 && n >= 1)
-		x->priv = hs[0];
-	free(hs);
-	return x->priv;
+	if (e == 0 && nparts != t->nparts)
+		e = keys_rebuild(t);
+	if (e < 0)
+		t->parts_whole = false;
+	t->objs.gen++;
+	return e;
 }
 
-void mt_objects_late_read(struct mtok *t)
+/* The objects hs the module just made, into the cache without reading
+ * the others again: secret keys and data objects added, the keys grouped
+ * anew from the parts the last read kept. A cache read without the
+ * user's login (private objects unseen) is read whole instead. */
+static int objects_add(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n)
 {
-	CK_ATTRIBUTE a[3];
-	struct mlink_reply r;
-	struct mobj_late late;
-	CK_OBJECT_HANDLE h;
+	struct cache c = { 0 };
+	size_t nparts = t->nparts;
+	int e = 0;
 
-	for (size_t i = 0; i < t->nkeys; i++) {
-		if (t->kx[i].priv || t->keys[i].cert_only ||
-		    !(h = mt_key_priv(t, t->keys[i].handle)))
-			continue;
-		a[0] =
-		    (CK_ATTRIBUTE){ CKA_LABEL, NULL, attr_list[A_LABEL].room };
-		a[1] = (CK_ATTRIBUTE){ CKA_ALWAYS_AUTHENTICATE, NULL, 1 };
-		a[2] = (CK_ATTRIBUTE){ CKA_LOCAL, NULL, 1 };
-		if (mt_attrs(t, h, a, MT_N(a), &r) == 0) {
-			late.set = true;
-			a_str(&a[0], late.label, sizeof(late.label));
-			late.always_auth = a_bool(&a[1]);
-			late.local = a_bool(&a[2]);
-			pthread_mutex_lock(&t->late_lock);
-			t->kx[i].late = late;
-			pthread_mutex_unlock(&t->late_lock);
+	if (!t->parts_whole || !t->user_in)
+		return mt_objects_read(t);
+	if (grow(&t->parts, t->nparts, n, sizeof(*t->parts)) < 0 ||
+	    grow(&t->secrets, t->nsecrets, n, sizeof(*t->secrets)) < 0 ||
+	    grow(&t->sx, t->nsecrets, n, sizeof(*t->sx)) < 0 ||
+	    grow(&t->sfl, t->nsecrets, n, sizeof(*t->sfl)) < 0 ||
+	    grow(&t->data, t->ndata, n, sizeof(*t->data)) < 0 ||
+	    grow(&t->dx, t->ndata, n, sizeof(*t->dx)) < 0 ||
+	    grow(&t->dfl, t->ndata, n, sizeof(*t->dfl)) < 0)
+		return TK_ERR_NOMEM;
+	/* t's own arrays, grown in place */
+	c.parts = t->parts;
+	c.nparts = t->nparts;
+	c.secrets = t->secrets;
+	c.sx = t->sx;
+	c.sfl = t->sfl;
+	c.nsecrets = t->nsecrets;
+	c.data = t->data;
+	c.dx = t->dx;
+	c.dfl = t->dfl;
+	c.ndata = t->ndata;
+	for (size_t i = 0; i < n && e == 0; i++)
+		e = read_one(t, &c, hs[i]);
+	t->nparts = c.nparts;
+	t->nsecrets = c.nsecrets;
+	t->ndata = c.ndata;
+	return objects_changed(t, nparts, e);
+}
+
+/* Element i of arr (n of size) gone: the rest moved down. */
+static void drop_at(void *arr, size_t i, size_t n, size_t size)
+{
+	memmove((char *)arr + i * size, (char *)arr + (i + 1) * size,
+		(n - i - 1) * size);
+}
+
+int mt_objects_gone(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n)
+{
+	size_t nparts = t->nparts, i;
+
+	if (!t->parts_whole || !t->user_in)
+		return mt_objects_read(t);
+	for (size_t k = 0; k < n; k++) {
+		for (i = 0; i < t->nparts && t->parts[i].h != hs[k]; i++)
+			;
+		if (i < t->nparts) {
+			EVP_PKEY_free(t->parts[i].pub);
+			free(t->parts[i].cert);
+			drop_at(t->parts, i, t->nparts--, sizeof(*t->parts));
 		}
-		mlink_reply_clear(&r);
-	}
-}
-
-void mt_objects_late(struct mtok *t)
-{
-	bool changed = false;
-
-	pthread_mutex_lock(&t->late_lock);
-	for (size_t i = 0; i < t->nkeys; i++) {
-		struct mobj_late *l = &t->kx[i].late;
-		struct tk_key *k = &t->keys[i];
-
-		if (!l->set)
-			continue;
-		memcpy(k->label, l->label, sizeof(k->label));
-		if (l->always_auth)
-			k->pin_policy = TK_PIN_POLICY_ALWAYS;
-		k->generated = l->local;
-		l->set = false;
-		changed = true;
-	}
-	pthread_mutex_unlock(&t->late_lock);
-	if (changed)
-		t->objs.gen++;
-}
-
-int mt_obj_module(struct mtok *t, enum tk_obj_kind kind, uint32_t handle,
-		  CK_OBJECT_HANDLE *h)
-{
-	struct mobj_key *x = NULL;
-
-	*h = 0;
-	if (kind == TK_OBJ_SECRET)
-		*h = mt_secret(t, handle, NULL);
-	else if (kind == TK_OBJ_DATA)
-		*h = mt_data(t, handle);
-	else if (kind == TK_OBJ_PRIVATE)
-		*h = mt_key_priv(t, handle);
-	else if ((x = mt_key(t, handle, NULL)))
-		*h = kind == TK_OBJ_PUBLIC ? x->pub : x->cert;
-	if (*h)
-		return 0;
-	/* a private key the module hides until login */
-	return kind == TK_OBJ_PRIVATE && mt_key(t, handle, NULL)
-		   ? TK_ERR_AUTH_REQUIRED
-		   : TK_ERR_NOT_FOUND;
-}
-
-int mt_obj_name(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
-		uint32_t *handle)
-{
-	if (!h) /* a part a key does not have */
-		return TK_ERR_NOT_FOUND;
-	for (size_t i = 0; i < t->nkeys; i++) {
-		const struct mobj_key *x = &t->kx[i];
-
-		*handle = t->keys[i].handle;
-		*kind = x->priv == h   ? TK_OBJ_PRIVATE
-			: x->pub == h  ? TK_OBJ_PUBLIC
-			: x->cert == h ? TK_OBJ_CERT
-				       : 0;
-		if (*kind)
-			return 0;
-	}
-	for (size_t i = 0; i < t->nsecrets; i++)
-		if (t->sx[i] == h) {
-			*kind = TK_OBJ_SECRET;
-			*handle = t->secrets[i].handle;
-			return 0;
+		for (i = 0; i < t->nsecrets && t->sx[i] != hs[k]; i++)
+			;
+		if (i < t->nsecrets) {
+			drop_at(t->secrets, i, t->nsecrets,
+				sizeof(*t->secrets));
+			drop_at(t->sfl, i, t->nsecrets, sizeof(*t->sfl));
+			drop_at(t->sx, i, t->nsecrets--, sizeof(*t->sx));
 		}
-	for (size_t i = 0; i < t->ndata; i++)
-		if (t->dx[i] == h) {
-			*kind = TK_OBJ_DATA;
-			*handle = t->data[i].handle;
-			return 0;
+		for (i = 0; i < t->ndata && t->dx[i] != hs[k]; i++)
+			;
+		if (i < t->ndata) {
+			free(t->data[i].value);
+			drop_at(t->data, i, t->ndata, sizeof(*t->data));
+			drop_at(t->dfl, i, t->ndata, sizeof(*t->dfl));
+			drop_at(t->dx, i, t->ndata--, sizeof(*t->dx));
 		}
-	return TK_ERR_NOT_FOUND;
+	}
+	return objects_changed(t, nparts, 0);
+}
+
+int mt_obj_named(struct mtok *t, const CK_OBJECT_HANDLE *hs, size_t n,
+		 enum tk_obj_kind *kind, uint32_t *handle)
+{
+	int e = objects_add(t, hs, n);
+
+	if (e < 0)
+		return e;
+	t->discovered = true;
+	return mt_obj_name(t, hs[n - 1], kind, handle);
 }

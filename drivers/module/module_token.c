@@ -215,6 +215,7 @@ static int module_login(struct mtok *t, CK_USER_TYPE user, const uint8_t *s,
 
 	if (!s) /* protected authentication path: the module asks */
 		a[2].bytes.null = true;
+	t->parts_whole = false; /* private handles may change (SoftHSMv2) */
 	return mt_call0(t, RPC_C_Login, a, MT_N(a));
 }
 
@@ -609,21 +610,30 @@ static const uint8_t oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
 static const uint8_t oid_ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
 static const uint8_t oid_x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
 
-/* The new key's handle: the one the re-read gave its CKA_ID. */
-static int handle_of_id(struct mtok *t, const struct tk_id *id,
-			uint32_t *handle)
+/* A call that makes objects (C_GenerateKeyPair, C_GenerateKey,
+ * C_CreateObject): the driver's handle of the last its answer names (a
+ * pair's private key), once they are in the cache. */
+static int call_made(struct mtok *t, uint32_t id, const struct rpc_arg *a,
+		     size_t n, uint32_t *handle)
 {
-	int e = mt_objects_read(t);
+	struct mlink_reply r;
+	enum tk_obj_kind kind;
+	CK_OBJECT_HANDLE h[2];
+	size_t nh = 0;
+	CK_RV rv = CKR_OK;
+	int e = mt_call(t, id, a, n, &r, &rv);
 
-	if (e < 0)
-		return e;
-	for (size_t i = 0; i < t->nkeys; i++)
-		if (t->keys[i].id.len == id->len &&
-		    memcmp(t->keys[i].id.b, id->b, id->len) == 0) {
-			*handle = t->keys[i].handle;
-			return 0;
-		}
-	return TK_ERR_DEVICE;
+	if (e == 0)
+		e = mt_err(rv);
+	for (size_t i = 0; e == 0 && i < r.msg.nargs && nh < MT_N(h); i++)
+		if (r.msg.args[i].type == RPC_ARG_ULONG)
+			h[nh++] = r.msg.args[i].ulong;
+	mlink_reply_clear(&r);
+	if (e == 0 && !nh)
+		e = TK_ERR_DEVICE;
+	if (e == 0 && (e = mt_obj_named(t, h, nh, &kind, handle)) < 0)
+		e = e == TK_ERR_NOT_FOUND ? TK_ERR_DEVICE : e;
+	return e;
 }
 
 static int tok_generate(struct tk_token *tok, const struct tk_id *id,
@@ -669,16 +679,13 @@ static int tok_generate(struct tk_token *tok, const struct tk_id *id,
 	};
 	struct rpc_arg a[] = { MT_U(t->s), MT_M(m, NULL, 0),
 			       MT_AA(pub, MT_N(pub)), MT_AA(priv, MT_N(priv)) };
-	int e;
 
 	if (pin != TK_PIN_POLICY_DEFAULT || touch != TK_TOUCH_POLICY_DEFAULT)
 		return TK_ERR_UNSUPPORTED;
 	/* ECDSA keys that may also derive: SoftHSMv2 takes both. */
 	if (alg == TK_ALG_ED25519)
 		priv[5].type = CKA_SIGN;
-	if ((e = mt_call0(t, RPC_C_GenerateKeyPair, a, MT_N(a))) < 0)
-		return e;
-	return handle_of_id(t, id, handle);
+	return call_made(t, RPC_C_GenerateKeyPair, a, MT_N(a), handle);
 }
 
 /* tmpl (n) into out (room n + 2), with CKA_ID id appended where it has
@@ -705,23 +712,6 @@ static size_t tmpl_with_id(const struct tk_attr *tmpl, size_t n,
 	return k;
 }
 
-/* The new secret key's handle: the one the re-read gave its CKA_ID. */
-static int secret_of_id(struct mtok *t, const struct tk_id *id,
-			uint32_t *handle)
-{
-	int e = mt_objects_read(t);
-
-	if (e < 0)
-		return e;
-	for (size_t i = 0; i < t->nsecrets; i++)
-		if (t->secrets[i].id.len == id->len &&
-		    memcmp(t->secrets[i].id.b, id->b, id->len) == 0) {
-			*handle = t->secrets[i].handle;
-			return 0;
-		}
-	return TK_ERR_DEVICE;
-}
-
 /* C_GenerateKey (generate_tmpl without a public template): the secret
  * key's template as the application gave it. */
 static int generate_secret(struct mtok *t, const struct tk_id *id,
@@ -743,10 +733,10 @@ static int generate_secret(struct mtok *t, const struct tk_id *id,
 			MT_AA(a, k),
 		};
 
-		e = mt_call0(t, RPC_C_GenerateKey, r, MT_N(r));
+		e = call_made(t, RPC_C_GenerateKey, r, MT_N(r), handle);
 	}
 	free(a);
-	return e < 0 ? e : secret_of_id(t, id, handle);
+	return e;
 }
 
 /* The application's own templates: its label, usage flags, sizes and
@@ -778,10 +768,10 @@ static int tok_generate_tmpl(struct tk_token *tok, const struct tk_id *id,
 			MT_AA(a + n1, n2),
 		};
 
-		e = mt_call0(t, RPC_C_GenerateKeyPair, r, MT_N(r));
+		e = call_made(t, RPC_C_GenerateKeyPair, r, MT_N(r), handle);
 	}
 	free(a);
-	return e < 0 ? e : handle_of_id(t, id, handle);
+	return e;
 }
 
 static int tok_write_cert(struct tk_token *tok, const struct tk_id *id,
@@ -802,12 +792,12 @@ static int tok_write_cert(struct tk_token *tok, const struct tk_id *id,
 				{ CKA_VALUE, (void *)der, len },
 				{ CKA_SUBJECT, subj, slen > 0 ? slen : 0 } };
 	struct rpc_arg a[] = { MT_U(t->s), MT_AA(tmpl, MT_N(tmpl)) };
-	int e =
-	    slen > 0 ? mt_call0(t, RPC_C_CreateObject, a, MT_N(a)) : TK_ERR_ARG;
+	int e = slen > 0 ? call_made(t, RPC_C_CreateObject, a, MT_N(a), handle)
+			 : TK_ERR_ARG;
 
 	X509_free(x);
 	OPENSSL_free(subj);
-	return e < 0 ? e : handle_of_id(t, id, handle);
+	return e;
 }
 
 static int destroy(struct mtok *t, CK_OBJECT_HANDLE h)
@@ -821,27 +811,31 @@ static int tok_delete_cert(struct tk_token *tok, uint32_t key)
 {
 	struct mtok *t = tok_of(tok);
 	struct mobj_key *x = mt_key(t, key, NULL);
+	CK_OBJECT_HANDLE h;
 	int e;
 
 	if (!x || !x->cert)
 		return TK_ERR_NOT_FOUND;
-	if ((e = destroy(t, x->cert)) < 0)
+	h = x->cert;
+	if ((e = destroy(t, h)) < 0)
 		return e;
-	return mt_objects_read(t);
+	return mt_objects_gone(t, &h, 1);
 }
 
 static int tok_delete_key(struct tk_token *tok, uint32_t key)
 {
 	struct mtok *t = tok_of(tok);
-	CK_OBJECT_HANDLE priv = mt_key_priv(t, key);
+	CK_OBJECT_HANDLE priv = mt_key_priv(t, key), hs[2];
 	struct mobj_key *x = mt_key(t, key, NULL);
 	int e;
 
 	if (!x)
 		return TK_ERR_NOT_FOUND;
-	if ((e = destroy(t, priv)) < 0 || (e = destroy(t, x->pub)) < 0)
+	hs[0] = priv;
+	hs[1] = x->pub;
+	if ((e = destroy(t, priv)) < 0 || (e = destroy(t, hs[1])) < 0)
 		return e;
-	return mt_objects_read(t);
+	return mt_objects_gone(t, hs, MT_N(hs));
 }
 
 static int tok_create_data(struct tk_token *tok, const struct tk_attr *tmpl,
@@ -889,7 +883,7 @@ static int tok_delete_data(struct tk_token *tok, uint32_t handle)
 		return TK_ERR_NOT_FOUND;
 	if ((e = destroy(t, h)) < 0)
 		return e;
-	return mt_objects_read(t);
+	return mt_objects_gone(t, &h, 1);
 }
 
 static int tok_set_pin(struct tk_token *tok, const struct tk_setpin *q,
@@ -984,6 +978,7 @@ static const struct tk_token_ops mt_ops = {
 	.reset = tok_reset,
 	.verify = tok_verify,
 	.random = tok_random,
+	.attr = mt_attr,
 	.create_tmpl = mt_create_tmpl,
 	.copy = mt_copy,
 	.set_attrs = mt_set_attrs,

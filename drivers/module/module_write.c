@@ -1,8 +1,9 @@
 /* The module driver's object calls that pass through as the application
  * made them (driver.h: create_tmpl, copy, set_attrs, wrap, unwrap,
  * destroy): the templates reach the module unchanged, CKA_TOKEN included,
- * and every call that makes or changes an object reads the cache again so
- * objects() shows the result under a handle of the driver's. Session
+ * and every call that makes, changes or destroys an object brings the
+ * cache up to date (the new object read alone where it can) so objects()
+ * shows the result under a handle of the driver's. Session
  * objects live in the token's one module session: whose they are is the
  * front end's business (it destroys them here when their owner goes). */
 #include <stdlib.h>
@@ -35,50 +36,9 @@ static int reread(struct mtok *t)
 	return e;
 }
 
-static const struct tk_attr *tmpl_get(const struct tk_attr *t, size_t n,
-				      CK_ATTRIBUTE_TYPE type)
-{
-	for (size_t i = 0; i < n; i++)
-		if (t[i].type == type)
-			return &t[i];
-	return NULL;
-}
-
-/* The cache names a key's parts by CKA_ID (module_obj.c): a second private
- * or public key with the CKA_ID of one it shows could not be told from the
- * first (nor used as itself). cls and id: the new object's, where tmpl does
- * not say. */
-static bool part_taken(struct mtok *t, const struct tk_attr *tmpl, size_t n,
-		       CK_OBJECT_CLASS cls, const struct tk_id *id)
-{
-	const struct tk_attr *a = tmpl_get(tmpl, n, CKA_CLASS);
-	const struct tk_attr *ia = tmpl_get(tmpl, n, CKA_ID);
-	struct tk_id want = *id;
-
-	if (a && a->value && a->len == sizeof(cls))
-		memcpy(&cls, a->value, sizeof(cls));
-	if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY)
-		return false;
-	if (ia) {
-		if (ia->len > TK_ID_MAX || (ia->len && !ia->value))
-			return false; /* the module's to refuse */
-		want.len = ia->len;
-		memcpy(want.b, ia->value, ia->len);
-	}
-	for (size_t i = 0; i < t->nkeys; i++) {
-		if (t->keys[i].id.len != want.len ||
-		    memcmp(t->keys[i].id.b, want.b, want.len) != 0)
-			continue;
-		return cls == CKO_PUBLIC_KEY
-			   ? t->kx[i].pub != 0
-			   : mt_key_priv(t, t->keys[i].handle) != 0;
-	}
-	return false;
-}
-
 /* The module made object h: its name once the cache is read again. One
- * the cache cannot show (an EC private key without its public key: no
- * public key to describe it) is undone. */
+ * the cache cannot show (an EC private key no public key or certificate
+ * of its CKA_ID describes) is undone. */
 static int named(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
 		 uint32_t *handle)
 {
@@ -87,10 +47,8 @@ static int named(struct mtok *t, CK_OBJECT_HANDLE h, enum tk_obj_kind *kind,
 
 	if (!h) /* names nothing (an empty part of a key would match) */
 		return TK_ERR_DEVICE;
-	if ((e = reread(t)) < 0)
+	if ((e = mt_obj_named(t, &h, 1, kind, handle)) != TK_ERR_NOT_FOUND)
 		return e;
-	if (mt_obj_name(t, h, kind, handle) == 0)
-		return 0;
 	(void)mt_call0(t, RPC_C_DestroyObject, a, MT_N(a));
 	return TK_ERR_INVALID;
 }
@@ -118,12 +76,9 @@ int mt_create_tmpl(struct tk_token *tok, const struct tk_attr *tmpl, size_t n,
 		   enum tk_obj_kind *kind, uint32_t *handle)
 {
 	struct mtok *t = tok_of(tok);
-	struct tk_id none = { 0 };
 	CK_ATTRIBUTE *a;
 	int e;
 
-	if (part_taken(t, tmpl, n, CKO_DATA, &none))
-		return TK_ERR_INVALID;
 	if (!(a = attrs_of(tmpl, n)))
 		return TK_ERR_NOMEM;
 	{
@@ -140,20 +95,12 @@ int mt_copy(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle,
 	    uint32_t *new_handle)
 {
 	struct mtok *t = tok_of(tok);
-	struct tk_key *k = NULL;
 	CK_OBJECT_HANDLE h;
 	CK_ATTRIBUTE *a;
 	int e;
 
 	if ((e = mt_obj_module(t, kind, handle, &h)) < 0)
 		return e;
-	if ((kind == TK_OBJ_PRIVATE || kind == TK_OBJ_PUBLIC) &&
-	    mt_key(t, handle, &k) &&
-	    part_taken(t, tmpl, n,
-		       kind == TK_OBJ_PRIVATE ? CKO_PRIVATE_KEY
-					      : CKO_PUBLIC_KEY,
-		       &k->id))
-		return TK_ERR_INVALID; /* a key's copy wants its own CKA_ID */
 	if (!(a = attrs_of(tmpl, n)))
 		return TK_ERR_NOMEM;
 	{
@@ -229,15 +176,12 @@ int mt_unwrap(struct tk_token *tok, const struct tk_mech_arg *mech,
 	      enum tk_obj_kind *kind, uint32_t *handle)
 {
 	struct mtok *t = tok_of(tok);
-	struct tk_id none = { 0 };
 	CK_OBJECT_HANDLE uh;
 	CK_ATTRIBUTE *a;
 	int e;
 
 	if ((e = mt_obj_module(t, ukind, unwrapping, &uh)) < 0)
 		return e;
-	if (part_taken(t, tmpl, n, CKO_SECRET_KEY, &none))
-		return TK_ERR_INVALID;
 	if (!(a = attrs_of(tmpl, n)))
 		return TK_ERR_NOMEM;
 	{
@@ -268,5 +212,5 @@ int mt_destroy(struct tk_token *tok, enum tk_obj_kind kind, uint32_t handle)
 
 		e = mt_call0(t, RPC_C_DestroyObject, a, MT_N(a));
 	}
-	return e < 0 ? e : reread(t);
+	return e < 0 ? e : mt_objects_gone(t, &h, 1);
 }

@@ -11,6 +11,10 @@ client ($E2E_CLIENT), on the only token with a slot:
       a token AES key (C_CreateObject), C_CopyObject with the label
       "aes-copy", C_SetAttributeValue of the original's label to
       "aes-renamed"
+  objects.py flags PIN
+      a secret key and a data object made with CKA_MODIFIABLE and
+      CKA_COPYABLE false read them back false, others (SoftHSMv2's
+      defaults) true; the unmodifiable key's label cannot be changed
   objects.py labels PIN LABEL...
       every LABEL names a secret key here (a second connection), and
       "aes-orig" none
@@ -243,6 +247,33 @@ def do_copyset(pin):
     finish()
 
 
+def do_flags(pin):
+    """(PyKCS11 takes CKA_COPYABLE for a byte array: one byte it is.)"""
+    _, s = session(pin)
+    kinds = ((PyKCS11.CKA_MODIFIABLE, "CKA_MODIFIABLE"), (PyKCS11.CKA_COPYABLE, "CKA_COPYABLE"))
+
+    def data(label, **extra):
+        t = [(PyKCS11.CKA_CLASS, PyKCS11.CKO_DATA), (PyKCS11.CKA_TOKEN, F),
+             (PyKCS11.CKA_LABEL, label), (PyKCS11.CKA_VALUE, b"flags")]
+        return s.createObject(t + [(getattr(PyKCS11, "CKA_" + k), v) for k, v in extra.items()])
+
+    made = (
+        (s.createObject(aes_tmpl("aes-fixed", os.urandom(16), MODIFIABLE=F, COPYABLE=b"\0")), False, "key aes-fixed"),
+        (s.createObject(aes_tmpl("aes-free", os.urandom(16))), True, "key aes-free"),
+        (data("data-fixed", MODIFIABLE=F, COPYABLE=b"\0"), False, "data object data-fixed"),
+        (data("data-free"), True, "data object data-free"),
+    )
+    for h, want, what in made:
+        got = s.getAttributeValue(h, [k for k, _ in kinds])
+        for (_, name), v in zip(kinds, got):
+            v = v[0] if isinstance(v, (list, tuple)) and len(v) == 1 else v
+            check(bool(v) == want, "%s: %s %s (want %s)" % (what, name, bool(v), want))
+    refused(rv_of(s.setAttributeValue, made[0][0], [(PyKCS11.CKA_LABEL, "aes-moved")]), None,
+            "C_SetAttributeValue on the unmodifiable key")
+    s.logout()
+    finish()
+
+
 def do_labels(pin, want):
     _, s = session(pin)
     got = labels_of(s)
@@ -401,6 +432,7 @@ def main():
     steps = {
         "import": (5, lambda: do_import(*a[1:6])),
         "copyset": (1, lambda: do_copyset(a[1])),
+        "flags": (1, lambda: do_flags(a[1])),
         "wrap": (1, lambda: do_wrap(a[1])),
         "hold": (4, lambda: do_hold(*a[1:5])),
         "intrude": (3, lambda: do_intrude(*a[1:4])),

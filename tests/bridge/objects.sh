@@ -3,7 +3,8 @@
 # through Debian's p11-kit client): an RSA-2048 key and its certificate
 # made by openssl imported with C_CreateObject, a signature with the key
 # checked by openssl against the certificate; C_CopyObject and
-# C_SetAttributeValue seen by another connection; C_WrapKey / C_UnwrapKey
+# C_SetAttributeValue seen by another connection; CKA_MODIFIABLE and
+# CKA_COPYABLE as the module keeps them; C_WrapKey / C_UnwrapKey
 # of AES keys; a session object of connection A invisible and unusable to
 # B and gone once A dropped; a read-only export refusing every write.
 # shellcheck source=softhsm.sh
@@ -37,6 +38,8 @@ check "(the certificate)" grep -q "label: *imported-cert" <<<"$OUT"
 run_check "C_CopyObject and C_SetAttributeValue" "${obj[@]}" copyset "$PIN"
 run_check "another connection sees the copy and the new label" \
 	"${obj[@]}" labels "$PIN" aes-copy aes-renamed
+run_check "CKA_MODIFIABLE and CKA_COPYABLE as SoftHSMv2 keeps them" \
+	"${obj[@]}" flags "$PIN"
 
 # Debian's p11-kit 0.24.1 client refuses to send CKM_AES_CBC's IV
 # (CKR_MECHANISM_INVALID before tokend sees the call): the newest client

@@ -417,13 +417,14 @@ static void test_session_objects(void **state)
 		assert_int_equal(find_label(a, ha, "a-gen"), 1);
 		assert_int_equal(find_label(b, hb, "a-gen"), 0);
 	}
-	/* the driver names key parts by CKA_ID: a copy needs its own */
+	/* CKA_IDs may repeat: a copy of the public key shows beside it; an
+	 * EC private key's copy has no public value of its own to show */
 	{
 		CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
 		CK_ATTRIBUTE ft[] = { { CKA_CLASS, &pc, sizeof(pc) },
 				      { CKA_ID, (void *)key_id,
 					sizeof(key_id) } };
-		CK_OBJECT_HANDLE priv = 0, copy = 0;
+		CK_OBJECT_HANDLE priv = 0, pub[3], copy = 0;
 		CK_ULONG n = 0;
 
 		assert_int_equal(fe_C_FindObjectsInit(a, ha, ft, 2), CKR_OK);
@@ -432,6 +433,19 @@ static void test_session_objects(void **state)
 		assert_int_equal(n, 1);
 		assert_int_equal(fe_C_CopyObject(a, ha, priv, &la, 1, &copy),
 				 CKR_TEMPLATE_INCONSISTENT);
+		pc = CKO_PUBLIC_KEY;
+		assert_int_equal(fe_C_FindObjectsInit(a, ha, ft, 2), CKR_OK);
+		assert_int_equal(fe_C_FindObjects(a, ha, pub, 3, &n), CKR_OK);
+		assert_int_equal(fe_C_FindObjectsFinal(a, ha), CKR_OK);
+		assert_int_equal(n, 1);
+		assert_int_equal(fe_C_CopyObject(a, ha, pub[0], &la, 1, &copy),
+				 CKR_OK);
+		assert_int_equal(fe_C_FindObjectsInit(a, ha, ft, 2), CKR_OK);
+		assert_int_equal(fe_C_FindObjects(a, ha, pub, 3, &n), CKR_OK);
+		assert_int_equal(fe_C_FindObjectsFinal(a, ha), CKR_OK);
+		assert_int_equal(n, 2);
+		assert_true(pub[0] == copy || pub[1] == copy);
+		assert_int_equal(fe_C_DestroyObject(a, ha, copy), CKR_OK);
 	}
 	/* A's session goes: its objects leave the module */
 	assert_int_equal(fe_C_CloseSession(a, ha), CKR_OK);
