@@ -21,7 +21,8 @@
 /* The helper processes of one module: the first, and one more for each
  * batch of tokens a fresh probe found that the running ones cannot see. */
 #define MDRV_MAX_LINKS 8
-/* How long tokend's start waits for a module's first slot list. */
+/* How long tokend's start waits for a module's first slot list, counted
+ * from the helper's start: one deadline for modules started together. */
 #define MDRV_START_WAIT_MS 3000
 /* In a probe helper's environment: tells it from a serving one (tests). */
 #define MDRV_PROBE_ENV "TOKEND_MODULE_PROBE=1"
@@ -96,6 +97,7 @@ struct mdrv {
 	bool stop, kick;
 	bool waiting;   /* the event thread is in C_WaitForSlotEvent */
 	bool read_once; /* the first helper's slot list is in slots[] */
+	struct timespec start_until; /* MDRV_START_WAIT_MS after the start */
 	struct mdrv_link links[MDRV_MAX_LINKS]; /* [0]: the first helper */
 	struct mdrv_slot slots[MDRV_MAX_SLOTS];
 	size_t nslots;
