@@ -669,6 +669,7 @@ static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
 
 /* An ECDH derivation's arguments, for op_run. */
 struct derive {
+	uint32_t key;
 	CK_OBJECT_HANDLE h; /* the private key's, key_handle's */
 	const uint8_t *peer;
 	size_t peer_len;
@@ -701,8 +702,18 @@ static int derive_on(struct mtok *t, CK_SESSION_HANDLE s, void *ctx)
 	int e;
 
 	a[2].ulong = q->h;
-	if ((e = mt_call(t, RPC_C_DeriveKey, a, MT_N(a), &r, &rv)) < 0 ||
-	    (e = mt_err(rv)) < 0) {
+	if ((e = mt_call(t, RPC_C_DeriveKey, a, MT_N(a), &r, &rv)) == 0)
+		e = mt_err(rv);
+	if (e == TK_ERR_NOT_FOUND) {
+		/* renumbered at a login (SoftHSMv2): whole_on */
+		mlink_reply_clear(&r);
+		if ((e = key_handle(t, q->key, q->h, &q->h)) < 0)
+			return e;
+		a[2].ulong = q->h;
+		if ((e = mt_call(t, RPC_C_DeriveKey, a, MT_N(a), &r, &rv)) == 0)
+			e = mt_err(rv);
+	}
+	if (e < 0) {
 		mlink_reply_clear(&r);
 		return e;
 	}
@@ -728,7 +739,7 @@ static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
 {
 	struct mtok *t = tok_of(tok);
 	struct tk_key *k;
-	struct derive q = { 0, peer, peer_len, 0, out, out_len };
+	struct derive q = { key, 0, peer, peer_len, 0, out, out_len };
 	int e;
 
 	if (!mt_key(t, key, &k))
