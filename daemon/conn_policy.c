@@ -223,6 +223,8 @@ int conn_server_new(struct conn *c, uint8_t offered)
 		app_set_object_filter(app, policy_shows_object, c);
 	/* Socket clients keep tries back for the card's owner. */
 	app_set_pin_guard(app, c->limits.pin_tries_reserved);
+	/* A peer's connections share as its worker jobs do (worker.c). */
+	app_set_share(app, (uint64_t)c->peer.uid);
 	/* rpc_server_new() owns app from here, on failure too. */
 	if ((c->server = rpc_server_new(offered, &policy, app)) == NULL)
 		return TK_ERR_NOMEM;

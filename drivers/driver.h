@@ -476,6 +476,15 @@ struct tk_token_ops {
 		       uint32_t handle);
 };
 
+/* Who asks for a key operation: the front end's share key of the
+ * application (its peer's uid in the daemon, see app_set_share), set on
+ * the calling thread before sign, decrypt, encrypt, verify, random and
+ * derive. A driver that shares a device's resources between overlapping
+ * operations (the module's session pool) keeps any one caller from taking
+ * them all. 0: unknown (one caller for all such calls). */
+void tk_caller_set(uint64_t who);
+uint64_t tk_caller(void);
+
 struct tk_token {
 	const struct tk_token_ops *ops;
 	/* Set at open, fixed while open: the key operations may overlap

@@ -88,6 +88,18 @@ out:
 	return TK_ERR_NOMEM;
 }
 
+static _Thread_local uint64_t caller;
+
+void tk_caller_set(uint64_t who)
+{
+	caller = who;
+}
+
+uint64_t tk_caller(void)
+{
+	return caller;
+}
+
 void drivers_watch(struct tk_driver **list, size_t n, struct hotplug_queue *q)
 {
 #if defined(TOKEND_HAVE_MODULE_DRIVER) || defined(TOKEND_HAVE_TPM_DRIVER)

@@ -17,6 +17,7 @@ int app_new(struct app **out)
 	pthread_cond_init(&app->idle, NULL);
 	app->next_session = 1;
 	app->next_obj = 1;
+	app->share = (uint64_t)(uintptr_t)app;
 	*out = app;
 	return 0;
 }
@@ -56,6 +57,11 @@ void app_set_object_filter(struct app *app, app_object_filter cb, void *ctx)
 	app->obj_filter = cb;
 	app->obj_filter_ctx = ctx;
 	pthread_mutex_unlock(&app->lock);
+}
+
+void app_set_share(struct app *app, uint64_t key)
+{
+	app->share = key;
 }
 
 void app_set_pin_guard(struct app *app, unsigned reserved)

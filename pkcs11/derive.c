@@ -106,6 +106,7 @@ static CK_RV derive_token(struct app *app, struct session *s,
 	}
 	session_run(app, s);
 	shared = slot_op_lock(s->slot); /* op.c: why login still holds */
+	tk_caller_set(app->share);
 	r = s->slot->tok && s->epoch == slot_epoch(s->slot)
 		? s->slot->tok->ops->derive(s->slot->tok, op.handle, peer,
 					    peer_len, out, out_len)

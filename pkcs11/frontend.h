@@ -148,6 +148,13 @@ void app_set_object_filter(struct app *app, app_object_filter cb, void *ctx);
  * in-process module: its user owns the card) sends every PIN as before. */
 void app_set_pin_guard(struct app *app, unsigned reserved);
 
+/* Whose share of a token's overlapping key operations the app's count
+ * against (driver.h, tk_caller): by default its own; the daemon gives every
+ * connection of a peer the peer's uid, so one peer's many connections
+ * together get no more than one application would. Before the app is
+ * used. */
+void app_set_share(struct app *app, uint64_t key);
+
 /* C_WaitForSlotEvent reports, per app, a slot whose token appeared or
  * disappeared (or was replaced) since the app last looked; the first look
  * is app_events_reset() (at C_Initialize; without it, the first wait). A

@@ -437,6 +437,7 @@ struct app {
 	app_object_filter obj_filter; /* NULL: every object (object.c) */
 	void *obj_filter_ctx;
 	unsigned pin_reserved; /* app_set_pin_guard; 0: no guard */
+	uint64_t share; /* app_set_share; the driver's tk_caller() */
 	_Atomic size_t collected; /* multi-part data of all its ops (op.c) */
 };
 

@@ -214,6 +214,7 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 		goto out;
 	}
 	mech = op && op->whole ? &op->arg : NULL;
+	tk_caller_set(app->share);
 	r = fn(tok, key, mech, in, in_len, out, out_len);
 	if (r == TK_ERR_AUTH_REQUIRED && op && op->ctx_authed &&
 	    tok->ops->reauth) {

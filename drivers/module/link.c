@@ -350,10 +350,12 @@ static void went_down(struct mlink *l)
 }
 
 /* Closes our end (a live helper sees end of file and leaves), then reaps
- * the helper, killing it if it lingers. */
-static void reap(struct mlink *l)
+ * the helper, killing it if it lingers. One that never came up is killed
+ * at once when the link stops: it has nothing to flush, and a module hung
+ * in C_Initialize would hold the stop (tokend's, a probe's) the grace. */
+static void reap(struct mlink *l, bool was_up)
 {
-	int status = 0, waited = 0;
+	int status = 0, waited = 0, grace = REAP_GRACE_MS;
 	char why[sizeof(l->st.last_exit)];
 	pid_t pid, r;
 
@@ -366,12 +368,13 @@ static void reap(struct mlink *l)
 		close(l->fd);
 	l->fd = -1;
 	pid = l->pid;
+	if (l->stopping && !was_up)
+		grace = 0;
 	pthread_mutex_unlock(&l->lock);
 	pthread_mutex_unlock(&l->wlock);
 	if (pid <= 0)
 		return;
-	while ((r = waitpid(pid, &status, WNOHANG)) == 0 &&
-	       waited < REAP_GRACE_MS) {
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && waited < grace) {
 		usleep(10000);
 		waited += 10;
 	}
@@ -387,7 +390,7 @@ static void reap(struct mlink *l)
 			 WEXITSTATUS(status));
 	else
 		snprintf(why, sizeof(why), "exited");
-	if (strcmp(why, "exited") != 0)
+	if (strcmp(why, "exited") != 0 && grace) /* else: killed by us */
 		mlog(l, "helper %d %s", (int)pid, why);
 	pthread_mutex_lock(&l->lock);
 	memcpy(l->st.last_exit, why, sizeof(why));
@@ -452,7 +455,7 @@ static void *supervise(void *arg)
 		} else if (rc && !stop) {
 			mlog(l, "helper did not come up (%s)", tk_strerror(rc));
 		}
-		reap(l);
+		reap(l, rc == 0 && !stop);
 		if (pause_or_stop(l, delay))
 			break;
 		delay = delay > l->cfg.backoff_max_ms / 2

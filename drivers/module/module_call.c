@@ -122,7 +122,13 @@ int mt_call_init(struct mtok *t, uint32_t init, const struct rpc_arg *ia,
 int mt_attrs(struct mtok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *a, size_t n,
 	     struct mlink_reply *r)
 {
-	struct rpc_arg args[] = { MT_U(t->s), MT_U(h), MT_FA(a, n) };
+	return mt_attrs_on(t, t->s, h, a, n, r);
+}
+
+int mt_attrs_on(struct mtok *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+		CK_ATTRIBUTE *a, size_t n, struct mlink_reply *r)
+{
+	struct rpc_arg args[] = { MT_U(s), MT_U(h), MT_FA(a, n) };
 	static CK_BYTE want;
 	CK_ATTRIBUTE *v;
 	CK_RV rv = CKR_OK;

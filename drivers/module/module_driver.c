@@ -332,12 +332,31 @@ static bool seen_before(const struct mdrv *d, const uint8_t key[48])
 	return false;
 }
 
-/* How long a probe may take to come up (it delays tokend's stop). */
+/* How long a probe may take to come up. */
 #define PROBE_WAIT_MS 10000u
+#define PROBE_STEP_MS 100u
 
 /* A fresh helper: kept as link li when it serves a token that no running
  * helper does, freed otherwise. Called without the lock. True when it saw
  * a token the probe before did not (the next one may take it). */
+/* The probe's helper up within PROBE_WAIT_MS, looking at d->stop every
+ * PROBE_STEP_MS: a module that hangs in C_Initialize must not hold the
+ * driver's end (drv_free joins this thread) for the whole wait. */
+static int probe_wait_up(struct mdrv *d, struct mlink *link, uint64_t *gen)
+{
+	bool stop = false;
+
+	for (unsigned ms = 0; ms < PROBE_WAIT_MS && !stop;
+	     ms += PROBE_STEP_MS) {
+		if (mlink_wait_up(link, PROBE_STEP_MS, 0, gen) == 0)
+			return 0;
+		pthread_mutex_lock(&d->lock);
+		stop = d->stop;
+		pthread_mutex_unlock(&d->lock);
+	}
+	return TK_ERR_TRANSPORT;
+}
+
 static bool probe(struct mdrv *d, struct mdrv_slot *now)
 {
 	struct mlink_config lc = d->lc;
@@ -370,8 +389,7 @@ static bool probe(struct mdrv *d, struct mdrv_slot *now)
 	lc.env = d->probe_env;
 	lc.ctx = L;
 	lc.on_state = on_state;
-	if (mlink_new(&lc, &link) == 0 &&
-	    mlink_wait_up(link, PROBE_WAIT_MS, 0, &gen) == 0 &&
+	if (mlink_new(&lc, &link) == 0 && probe_wait_up(d, link, &gen) == 0 &&
 	    slots_read(d, link, gen, now, &n) == 0) {
 		pthread_mutex_lock(&d->lock);
 		/* A helper that went down meanwhile: its tokens are its own,
@@ -689,17 +707,18 @@ void module_driver_rescan(struct tk_driver *drv)
 void module_driver_watch(struct tk_driver *drv, struct hotplug_queue *q)
 {
 	struct mdrv *d = mdrv_of(drv);
-	struct timespec ts;
 
 	pthread_mutex_lock(&d->lock);
 	/* Called before tokend says READY: a client that comes right after
 	 * (the one that socket-activated it, a script's next line) finds the
 	 * module's tokens, not an empty list while the helper starts. A
-	 * module that takes longer is not waited for past MDRV_START_WAIT_MS:
-	 * its tokens arrive as hot inserts. */
-	deadline_after(&ts, MDRV_START_WAIT_MS);
+	 * module that takes longer is not waited for past MDRV_START_WAIT_MS
+	 * after its helper started: its tokens arrive as hot inserts. The
+	 * deadline is the driver's, not the call's: the registry makes every
+	 * module's driver before it watches the first, so N hanging modules
+	 * hold READY MDRV_START_WAIT_MS, not N times that. */
 	while (!d->read_once && !d->stop && d->thread_on &&
-	       pthread_cond_timedwait(&d->cond, &d->lock, &ts) == 0)
+	       pthread_cond_timedwait(&d->cond, &d->lock, &d->start_until) == 0)
 		;
 	d->q = q;
 	for (size_t i = 0; i < d->nslots; i++)
@@ -818,6 +837,7 @@ int module_driver_new_in(const struct drv_config *all, size_t self,
 	lc.ctx = &d->links[0];
 	if ((r = probe_config(d, &lc)) < 0)
 		goto out;
+	deadline_after(&d->start_until, MDRV_START_WAIT_MS);
 	if ((r = mlink_new(&lc, &d->links[0].link)) < 0) {
 		DRV_LOG("module %s (%s): %s", cfg->name, cfg->path,
 			tk_strerror(r));

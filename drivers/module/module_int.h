@@ -21,13 +21,16 @@
 /* The helper processes of one module: the first, and one more for each
  * batch of tokens a fresh probe found that the running ones cannot see. */
 #define MDRV_MAX_LINKS 8
-/* How long tokend's start waits for a module's first slot list. */
+/* How long tokend's start waits for a module's first slot list, counted
+ * from the helper's start: one deadline for modules started together. */
 #define MDRV_START_WAIT_MS 3000
 /* In a probe helper's environment: tells it from a serving one (tests). */
 #define MDRV_PROBE_ENV "TOKEND_MODULE_PROBE=1"
 /* Module sessions a token keeps for overlapping key operations (the
- * helper's workers: MLINK_DEFAULT_WORKERS). */
+ * helper's workers: MLINK_DEFAULT_WORKERS), and the most one caller
+ * (tk_caller) holds at once (module_token.c). */
 #define MT_POOL_MAX 8
+#define MT_POOL_SHARE (MT_POOL_MAX / 2)
 
 struct mdrv;
 
@@ -94,6 +97,7 @@ struct mdrv {
 	bool stop, kick;
 	bool waiting;   /* the event thread is in C_WaitForSlotEvent */
 	bool read_once; /* the first helper's slot list is in slots[] */
+	struct timespec start_until; /* MDRV_START_WAIT_MS after the start */
 	struct mdrv_link links[MDRV_MAX_LINKS]; /* [0]: the first helper */
 	struct mdrv_slot slots[MDRV_MAX_SLOTS];
 	size_t nslots;
@@ -146,6 +150,13 @@ struct mtok {
 	pthread_cond_t pool_cond;            /* a session came back */
 	CK_SESSION_HANDLE pool[MT_POOL_MAX]; /* idle, under pool_lock */
 	size_t npool, nopen;                 /* idle; open (idle or busy) */
+	/* Under pool_lock: the callers holding sessions now (taken, or
+	 * being opened), each with how many: at most MT_POOL_MAX callers. */
+	struct mt_user {
+		uint64_t who;
+		size_t busy;
+	} users[MT_POOL_MAX];
+	size_t nusers;
 	/* kx[].priv: overlapping operations find a key again by its CKA_ID
 	 * (module_token.c key_handle) */
 	pthread_mutex_t priv_lock;
@@ -207,6 +218,9 @@ int mt_err(CK_RV rv);
  * a[i] point into r's arena (ulValueLen (CK_ULONG)-1: absent). */
 int mt_attrs(struct mtok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *a, size_t n,
 	     struct mlink_reply *r);
+/* The same on session s (an object of s's: a derived session key). */
+int mt_attrs_on(struct mtok *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+		CK_ATTRIBUTE *a, size_t n, struct mlink_reply *r);
 /* One variable-length attribute (a size query, then the value) into a
  * malloc'ed *out; TK_ERR_NOT_FOUND when the object has none. */
 int mt_attr_alloc(struct mtok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,

@@ -55,24 +55,72 @@ static void pin_forget(uint8_t *p, size_t *len)
 	*len = 0;
 }
 
-/* ---- the sessions of key operations ---- */
+/* ---- the sessions of key operations ----
+ *
+ * Fairness: one caller holds at most MT_POOL_SHARE of the pool's sessions
+ * at once, so while its operations are slow (a module waiting on its
+ * device) a neighbour still finds a session instead of waiting for the
+ * module's timeout. The caller is the front end's share key (tk_caller):
+ * in the daemon the peer's uid, for all of its connections together, as
+ * the worker pool shares (daemon/worker.c). Per uid rather than per
+ * application, because a peer opens as many connections as it likes (up
+ * to max-connections-per-peer), each an application: per application two
+ * of them would hold the whole pool again. The worker pool's own share
+ * does not bound this: max-workers / 2 threads (32 by default) is far
+ * more than MT_POOL_MAX sessions. */
 
-/* A session for one key operation: s when operations do not overlap, else
- * an idle one of the pool, a new one while the pool has room, or the next
- * one given back. */
-static int op_session(struct mtok *t, CK_SESSION_HANDLE *s)
+/* pool_lock held: caller who's entry, or where a new one goes. */
+static size_t pool_user(const struct mtok *t, uint64_t who)
+{
+	size_t i = 0;
+
+	while (i < t->nusers && t->users[i].who != who)
+		i++;
+	return i;
+}
+
+/* pool_lock held: who may take a session now (at i, pool_user's). At most
+ * MT_POOL_MAX sessions are taken, so a new caller always finds a free
+ * entry in users[] when there is a session for it. */
+static bool pool_may(const struct mtok *t, uint64_t who, size_t *i)
+{
+	*i = pool_user(t, who);
+	if (*i < t->nusers && t->users[*i].busy >= MT_POOL_SHARE)
+		return false;
+	return t->npool || t->nopen < MT_POOL_MAX;
+}
+
+/* pool_lock held: one session less for who; wakes every waiter (they wait
+ * for different things: a session, or room in their share). */
+static void pool_user_drop(struct mtok *t, uint64_t who)
+{
+	size_t i = pool_user(t, who);
+
+	if (i < t->nusers && --t->users[i].busy == 0)
+		t->users[i] = t->users[--t->nusers];
+	pthread_cond_broadcast(&t->pool_cond);
+}
+
+/* A session for one key operation of who: s when operations do not
+ * overlap, else an idle one of the pool, a new one while the pool has
+ * room, or the next one given back, within who's share. */
+static int op_session(struct mtok *t, uint64_t who, CK_SESSION_HANDLE *s)
 {
 	struct rpc_arg o[] = { MT_U(t->slot), MT_U(t->sflags) };
 	struct mlink_reply r;
 	CK_RV rv = CKR_OK;
+	size_t i;
 	int e;
 
 	*s = t->s;
 	if (!t->base.concurrent)
 		return 0;
 	pthread_mutex_lock(&t->pool_lock);
-	while (!t->npool && t->nopen == MT_POOL_MAX)
+	while (!pool_may(t, who, &i))
 		pthread_cond_wait(&t->pool_cond, &t->pool_lock);
+	if (i == t->nusers)
+		t->users[t->nusers++] = (struct mt_user){ who, 0 };
+	t->users[i].busy++;
 	if (t->npool) {
 		*s = t->pool[--t->npool];
 		pthread_mutex_unlock(&t->pool_lock);
@@ -89,17 +137,19 @@ static int op_session(struct mtok *t, CK_SESSION_HANDLE *s)
 	if (e < 0) {
 		pthread_mutex_lock(&t->pool_lock);
 		t->nopen--;
-		pthread_cond_signal(&t->pool_cond);
+		pool_user_drop(t, who);
 		pthread_mutex_unlock(&t->pool_lock);
 	}
 	return e;
 }
 
-/* s back after an operation that answered e. A failed one may leave the
- * session in a state the next would trip on (an operation still active):
- * it is closed; one the module no longer knows (CKR_SESSION_HANDLE_INVALID,
- * mt_err's TK_ERR_REMOVED) is only forgotten. */
-static void op_session_put(struct mtok *t, CK_SESSION_HANDLE s, int e)
+/* s back after who's operation that answered e. A failed one may leave
+ * the session in a state the next would trip on (an operation still
+ * active): it is closed; one the module no longer knows
+ * (CKR_SESSION_HANDLE_INVALID, mt_err's TK_ERR_REMOVED) is only
+ * forgotten. */
+static void op_session_put(struct mtok *t, uint64_t who, CK_SESSION_HANDLE s,
+			   int e)
 {
 	if (!t->base.concurrent)
 		return;
@@ -113,19 +163,56 @@ static void op_session_put(struct mtok *t, CK_SESSION_HANDLE s, int e)
 		t->nopen--;
 	else
 		t->pool[t->npool++] = s;
-	pthread_cond_signal(&t->pool_cond);
+	pool_user_drop(t, who);
 	pthread_mutex_unlock(&t->pool_lock);
 }
 
-/* No operation runs (close, reset: io held alone): the pool's sessions
- * are all idle. */
-static void op_sessions_close(struct mtok *t)
+/* The idle sessions of the pool closed (what the module still knows of
+ * them). */
+static void op_sessions_drop(struct mtok *t)
 {
-	for (size_t i = 0; i < t->npool; i++)
-		(void)mt_call0(t, RPC_C_CloseSession,
-			       (struct rpc_arg[]){ MT_U(t->pool[i]) }, 1);
-	t->nopen -= t->npool;
+	CK_SESSION_HANDLE idle[MT_POOL_MAX];
+	size_t n;
+
+	pthread_mutex_lock(&t->pool_lock);
+	n = t->npool;
+	memcpy(idle, t->pool, n * sizeof(*idle));
+	t->nopen -= n;
 	t->npool = 0;
+	pthread_cond_broadcast(&t->pool_cond);
+	pthread_mutex_unlock(&t->pool_lock);
+	for (size_t i = 0; i < n; i++)
+		(void)mt_call0(t, RPC_C_CloseSession,
+			       (struct rpc_arg[]){ MT_U(idle[i]) }, 1);
+}
+
+/* One key operation, fn on a session of the pool (t->s when operations do
+ * not overlap) for the calling application.
+ *
+ * A pooled session the module no longer knows (CKR_SESSION_HANDLE_INVALID
+ * or _CLOSED: a module that closes idle sessions, or closed them all)
+ * answers TK_ERR_REMOVED, which the front end takes for the token gone:
+ * the session is forgotten and the operation runs once more on a fresh
+ * one. The module lost the pool's idle sessions too, most likely (an idle
+ * timeout hits them all), so they go first. Opening the fresh one fails
+ * as removed when the token is gone indeed. */
+static int op_run(struct mtok *t,
+		  int (*fn)(struct mtok *, CK_SESSION_HANDLE, void *),
+		  void *ctx)
+{
+	uint64_t who = tk_caller();
+	CK_SESSION_HANDLE s;
+	int e;
+
+	for (int tries = 0;; tries++) {
+		if ((e = op_session(t, who, &s)) < 0)
+			return e;
+		e = fn(t, s, ctx);
+		op_session_put(t, who, s, e);
+		if (e != TK_ERR_REMOVED || !t->base.concurrent || tries)
+			return e;
+		op_sessions_drop(t);
+	}
 }
 
 static void tok_close(struct tk_token *tok)
@@ -133,7 +220,7 @@ static void tok_close(struct tk_token *tok)
 	struct mtok *t = tok_of(tok);
 	struct rpc_arg a[] = { MT_U(t->s) };
 
-	op_sessions_close(t);
+	op_sessions_drop(t);
 	(void)mt_call0(t, RPC_C_CloseSession, a, 1);
 	mt_objects_free(t);
 	free(t->mechs);
@@ -393,22 +480,62 @@ static int key_handle(struct mtok *t, uint32_t handle, CK_OBJECT_HANDLE stale,
 				       : TK_ERR_NOT_FOUND;
 }
 
+/* A whole operation (init and call) with its arguments, for op_run. */
+struct whole {
+	uint32_t init, call;
+	uint32_t handle;
+	CK_OBJECT_HANDLE h; /* the module's, key_handle's */
+	const struct tk_mech_arg *mech;
+	const uint8_t *in;
+	size_t in_len;
+	uint8_t *out;
+	size_t *out_len;
+};
+
+static int whole_on(struct mtok *t, CK_SESSION_HANDLE s, void *ctx)
+{
+	struct whole *w = ctx;
+	struct rpc_arg a[] = {
+		MT_U(s),
+		MT_M(w->mech->type, w->mech->param, w->mech->param_len), MT_U(0)
+	};
+	struct rpc_arg b[] = { MT_U(s), MT_AY(w->in, w->in_len),
+			       MT_FY(*w->out_len) };
+	struct mlink_reply r = { 0 };
+	CK_ULONG n = *w->out_len;
+	CK_RV rv = CKR_OK;
+	int e;
+
+	a[2].ulong = w->h;
+	/* The init and the call in one round trip. */
+	e = mt_call_init(t, w->init, a, MT_N(a), w->call, b, MT_N(b), &r, &rv);
+	if (e == TK_ERR_NOT_FOUND && mt_key(t, w->handle, NULL)) {
+		/* A module may renumber private objects at every login
+		 * (SoftHSMv2): find the key again by its CKA_ID. */
+		mlink_reply_clear(&r);
+		if ((e = key_handle(t, w->handle, w->h, &w->h)) < 0)
+			goto out;
+		a[2].ulong = w->h;
+		e = mt_call_init(t, w->init, a, MT_N(a), w->call, b, MT_N(b),
+				 &r, &rv);
+	}
+	if (e == 0 && (e = mt_err(rv)) == 0)
+		e = mt_err(mlink_out_bytes(&r.msg.args[0], w->out, &n));
+	if (e == 0)
+		*w->out_len = n;
+out:
+	mlink_reply_clear(&r);
+	return e;
+}
+
 static int whole_op(struct mtok *t, uint32_t init, uint32_t call,
 		    uint32_t handle, const struct tk_mech_arg *mech,
 		    const uint8_t *in, size_t in_len, uint8_t *out,
 		    size_t *out_len)
 {
-	CK_OBJECT_HANDLE h;
-	CK_SESSION_HANDLE s;
-	struct rpc_arg a[] = { MT_U(0),
-			       MT_M(mech ? mech->type : 0,
-				    mech ? mech->param : NULL,
-				    mech ? mech->param_len : 0),
-			       MT_U(0) };
-	struct rpc_arg b[] = { MT_U(0), MT_AY(in, in_len), MT_FY(*out_len) };
-	struct mlink_reply r = { 0 };
-	CK_ULONG n = *out_len;
-	CK_RV rv = CKR_OK;
+	struct whole w = {
+		init, call, handle, 0, mech, in, in_len, out, out_len
+	};
 	int e;
 
 	if (!out) {
@@ -417,32 +544,9 @@ static int whole_op(struct mtok *t, uint32_t init, uint32_t call,
 	}
 	if (!mech)
 		return TK_ERR_UNSUPPORTED; /* every mechanism is whole */
-	if ((e = key_handle(t, handle, 0, &h)) < 0)
+	if ((e = key_handle(t, handle, 0, &w.h)) < 0)
 		return e;
-	if ((e = op_session(t, &s)) < 0)
-		return e;
-	a[0].ulong = b[0].ulong = s;
-	a[2].ulong = h;
-	/* The init and the call in one round trip. */
-	e = mt_call_init(t, init, a, MT_N(a), call, b, MT_N(b), &r, &rv);
-	if (e == TK_ERR_NOT_FOUND && mt_key(t, handle, NULL)) {
-		/* A module may renumber private objects at every login
-		 * (SoftHSMv2): find the key again by its CKA_ID. */
-		mlink_reply_clear(&r);
-		if ((e = key_handle(t, handle, h, &h)) < 0)
-			goto out;
-		a[2].ulong = h;
-		e = mt_call_init(t, init, a, MT_N(a), call, b, MT_N(b), &r,
-				 &rv);
-	}
-	if (e == 0 && (e = mt_err(rv)) == 0)
-		e = mt_err(mlink_out_bytes(&r.msg.args[0], out, &n));
-	if (e == 0)
-		*out_len = n;
-out:
-	mlink_reply_clear(&r);
-	op_session_put(t, s, e);
-	return e;
+	return op_run(t, whole_on, &w);
 }
 
 static int tok_sign(struct tk_token *tok, uint32_t key,
@@ -469,6 +573,36 @@ static int tok_encrypt(struct tk_token *tok, uint32_t key,
 			mech, in, in_len, out, out_len);
 }
 
+/* A verification's arguments, for op_run. */
+struct verify {
+	CK_OBJECT_HANDLE h;
+	const struct tk_mech_arg *mech;
+	const uint8_t *in, *sig;
+	size_t in_len, sig_len;
+};
+
+static int verify_on(struct mtok *t, CK_SESSION_HANDLE s, void *ctx)
+{
+	const struct verify *v = ctx;
+	struct rpc_arg a[] = { MT_U(s),
+			       MT_M(v->mech->type, v->mech->param,
+				    v->mech->param_len),
+			       MT_U(v->h) };
+	struct rpc_arg b[] = { MT_U(s), MT_AY(v->in, v->in_len),
+			       MT_AY(v->sig, v->sig_len) };
+	struct mlink_reply r;
+	CK_RV rv = CKR_OK;
+	int e;
+
+	/* The init and the call in one round trip. */
+	e = mt_call_init(t, RPC_C_VerifyInit, a, MT_N(a), RPC_C_Verify, b,
+			 MT_N(b), &r, &rv);
+	if (e == 0)
+		e = mt_err(rv);
+	mlink_reply_clear(&r);
+	return e;
+}
+
 /* A whole verification in the module: a secret key's MAC, or a signature
  * with the key's public key object. */
 static int tok_verify(struct tk_token *tok, uint32_t key,
@@ -477,33 +611,15 @@ static int tok_verify(struct tk_token *tok, uint32_t key,
 {
 	struct mtok *t = tok_of(tok);
 	struct mobj_key *x;
-	CK_OBJECT_HANDLE h = mt_secret(t, key, NULL);
-	CK_SESSION_HANDLE s;
-	struct rpc_arg a[] = { MT_U(0),
-			       MT_M(mech->type, mech->param, mech->param_len),
-			       MT_U(0) };
-	struct rpc_arg b[] = { MT_U(0), MT_AY(in, in_len),
-			       MT_AY(sig, sig_len) };
-	struct mlink_reply r;
-	CK_RV rv = CKR_OK;
-	int e;
+	struct verify v = {
+		mt_secret(t, key, NULL), mech, in, sig, in_len, sig_len
+	};
 
-	if (!h && (x = mt_key(t, key, NULL)))
-		h = x->pub;
-	if (!h)
+	if (!v.h && (x = mt_key(t, key, NULL)))
+		v.h = x->pub;
+	if (!v.h)
 		return TK_ERR_NOT_FOUND;
-	if ((e = op_session(t, &s)) < 0)
-		return e;
-	a[0].ulong = b[0].ulong = s;
-	a[2].ulong = h;
-	/* The init and the call in one round trip. */
-	e = mt_call_init(t, RPC_C_VerifyInit, a, MT_N(a), RPC_C_Verify, b,
-			 MT_N(b), &r, &rv);
-	if (e == 0)
-		e = mt_err(rv);
-	mlink_reply_clear(&r);
-	op_session_put(t, s, e);
-	return e;
+	return op_run(t, verify_on, &v);
 }
 
 /* The module's RNG, in pieces: one call's answer never makes the helper
@@ -511,14 +627,18 @@ static int tok_verify(struct tk_token *tok, uint32_t key,
  * asks for. */
 #define MT_RANDOM_PIECE 4096
 
-static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
-{
-	struct mtok *t = tok_of(tok);
-	CK_SESSION_HANDLE s;
-	int e;
+struct random {
+	uint8_t *out;
+	size_t len;
+};
 
-	if ((e = op_session(t, &s)) < 0)
-		return e;
+static int random_on(struct mtok *t, CK_SESSION_HANDLE s, void *ctx)
+{
+	const struct random *q = ctx;
+	uint8_t *out = q->out;
+	size_t len = q->len;
+	int e = 0;
+
 	while (len && !e) {
 		CK_ULONG n = len < MT_RANDOM_PIECE ? len : MT_RANDOM_PIECE;
 		struct rpc_arg a[] = { MT_U(s), MT_FY(n) };
@@ -538,68 +658,103 @@ static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
 		out += n;
 		len -= n;
 	}
-	op_session_put(t, s, e);
 	return e;
 }
 
-/* ECDH into a session secret the module lets us read, then gone. */
-static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
-		      size_t peer_len, uint8_t *out, size_t *out_len)
+static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
 {
-	struct mtok *t = tok_of(tok);
-	struct tk_key *k;
-	CK_ECDH1_DERIVE_PARAMS p = { CKD_NULL, 0, NULL, peer_len,
-				     (CK_BYTE_PTR)peer };
+	struct random q = { out, len };
+
+	return op_run(tok_of(tok), random_on, &q);
+}
+
+/* An ECDH derivation's arguments, for op_run. */
+struct derive {
+	uint32_t key;
+	CK_OBJECT_HANDLE h; /* the private key's, key_handle's */
+	const uint8_t *peer;
+	size_t peer_len;
+	CK_ULONG len; /* the shared secret's */
+	uint8_t *out;
+	size_t *out_len;
+};
+
+/* ECDH into a session secret of s the module lets us read, then gone. */
+static int derive_on(struct mtok *t, CK_SESSION_HANDLE s, void *ctx)
+{
+	struct derive *q = ctx;
+	CK_ECDH1_DERIVE_PARAMS p = { CKD_NULL, 0, NULL, q->peer_len,
+				     (CK_BYTE_PTR)q->peer };
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
 	CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
-	CK_ULONG len;
 	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
 				{ CKA_KEY_TYPE, &kt, sizeof(kt) },
 				{ CKA_TOKEN, &no, 1 },
 				{ CKA_SENSITIVE, &no, 1 },
 				{ CKA_EXTRACTABLE, &yes, 1 },
-				{ CKA_VALUE_LEN, &len, sizeof(len) } };
-	CK_ATTRIBUTE v = { CKA_VALUE, NULL, 0 };
-	struct rpc_arg a[] = { MT_U(t->s),
-			       MT_M(CKM_ECDH1_DERIVE, &p, sizeof(p)), MT_U(0),
-			       MT_AA(tmpl, MT_N(tmpl)) };
+				{ CKA_VALUE_LEN, &q->len, sizeof(q->len) } };
+	CK_ATTRIBUTE v = { CKA_VALUE, NULL, q->len };
+	struct rpc_arg a[] = { MT_U(s), MT_M(CKM_ECDH1_DERIVE, &p, sizeof(p)),
+			       MT_U(0), MT_AA(tmpl, MT_N(tmpl)) };
 	struct mlink_reply r;
-	CK_OBJECT_HANDLE h, sec;
+	CK_OBJECT_HANDLE sec;
 	CK_RV rv = CKR_OK;
 	int e;
 
-	if (!mt_key(t, key, &k))
-		return TK_ERR_NOT_FOUND;
-	len = (CK_ULONG)(EVP_PKEY_get_bits(k->pub) + 7) / 8;
-	if (!out) {
-		*out_len = len;
-		return 0;
+	a[2].ulong = q->h;
+	if ((e = mt_call(t, RPC_C_DeriveKey, a, MT_N(a), &r, &rv)) == 0)
+		e = mt_err(rv);
+	if (e == TK_ERR_NOT_FOUND) {
+		/* renumbered at a login (SoftHSMv2): whole_on */
+		mlink_reply_clear(&r);
+		if ((e = key_handle(t, q->key, q->h, &q->h)) < 0)
+			return e;
+		a[2].ulong = q->h;
+		if ((e = mt_call(t, RPC_C_DeriveKey, a, MT_N(a), &r, &rv)) == 0)
+			e = mt_err(rv);
 	}
-	if (*out_len < len)
-		return TK_ERR_TOO_LARGE;
-	if ((e = key_handle(t, key, 0, &h)) < 0)
-		return e;
-	a[2].ulong = h;
-	if ((e = mt_call(t, RPC_C_DeriveKey, a, MT_N(a), &r, &rv)) < 0 ||
-	    (e = mt_err(rv)) < 0) {
+	if (e < 0) {
 		mlink_reply_clear(&r);
 		return e;
 	}
 	sec = r.msg.args[0].ulong;
 	mlink_reply_clear(&r);
-	v.ulValueLen = len;
-	if ((e = mt_attrs(t, sec, &v, 1, &r)) == 0 &&
-	    (!v.pValue || v.ulValueLen > *out_len))
+	if ((e = mt_attrs_on(t, s, sec, &v, 1, &r)) == 0 &&
+	    (!v.pValue || v.ulValueLen > *q->out_len))
 		e = TK_ERR_DEVICE;
 	if (e == 0) {
-		memcpy(out, v.pValue, v.ulValueLen);
-		*out_len = v.ulValueLen;
+		memcpy(q->out, v.pValue, v.ulValueLen);
+		*q->out_len = v.ulValueLen;
 	}
 	mlink_reply_clear(&r);
 	(void)mt_call0(t, RPC_C_DestroyObject,
-		       (struct rpc_arg[]){ MT_U(t->s), MT_U(sec) }, 2);
+		       (struct rpc_arg[]){ MT_U(s), MT_U(sec) }, 2);
 	return e;
+}
+
+/* On a pooled session like the other key operations: overlapping ones run
+ * at once, and a derivation never meets a search on t->s. */
+static int tok_derive(struct tk_token *tok, uint32_t key, const uint8_t *peer,
+		      size_t peer_len, uint8_t *out, size_t *out_len)
+{
+	struct mtok *t = tok_of(tok);
+	struct tk_key *k;
+	struct derive q = { key, 0, peer, peer_len, 0, out, out_len };
+	int e;
+
+	if (!mt_key(t, key, &k))
+		return TK_ERR_NOT_FOUND;
+	q.len = (CK_ULONG)(EVP_PKEY_get_bits(k->pub) + 7) / 8;
+	if (!out) {
+		*out_len = q.len;
+		return 0;
+	}
+	if (*out_len < q.len)
+		return TK_ERR_TOO_LARGE;
+	if ((e = key_handle(t, key, 0, &q.h)) < 0)
+		return e;
+	return op_run(t, derive_on, &q);
 }
 
 /* ---- administration, forwarded ---- */
@@ -935,7 +1090,7 @@ static int tok_reset(struct tk_token *tok)
 	label[32] = 0;
 	a[2].bytes.p = (const CK_BYTE *)label;
 	a[2].bytes.len = 32;
-	op_sessions_close(t); /* C_InitToken wants no session open */
+	op_sessions_drop(t); /* C_InitToken wants no session open */
 	(void)mt_call0(t, RPC_C_CloseSession, (struct rpc_arg[]){ MT_U(t->s) },
 		       1);
 	t->so_in = t->user_in = false;
