@@ -70,7 +70,7 @@ static int priv_fit(struct mtok *t, const struct tk_key *k, CK_OBJECT_HANDLE h)
 CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	struct tk_key *k;
+	struct tk_key *k = NULL; /* set with x */
 	struct mobj_key *x = mt_key(t, handle, &k);
 	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
 				{ CKA_ID, NULL, 0 } };
