@@ -187,6 +187,13 @@ struct tk_key {
 	 * (CKA_TOKEN false, made through create_tmpl and the like below);
 	 * the front end shows them only to the application that made them. */
 	uint8_t session;
+	/* TK_OBJ_PRIVATE|PUBLIC|CERT: the parts that are objects of their
+	 * own (a module: what it holds; a public key without its private key,
+	 * a private key whose public key object is gone). The front end shows
+	 * only those, and destroys one of them alone (destroy()). 0: as
+	 * cert_only and cert say, the private key and its public key one
+	 * (PIV: delete_key deletes the slot). */
+	uint8_t parts;
 };
 
 /* A secret key (CKO_SECRET_KEY) the token holds; its value never leaves. */
@@ -226,6 +233,10 @@ struct tk_objects {
 	const struct tk_data *data;
 	size_t ndata;
 	uint64_t gen;
+	/* TK_OBJ_* kinds a read after login (load_private) may add besides
+	 * data objects and secret keys (a module: private keys it hides
+	 * before login). 0: those two only. */
+	uint8_t login_reveals;
 };
 
 /* What discover() reads (flags, combinable). */
@@ -306,8 +317,8 @@ struct tk_token_ops {
 	int (*info)(struct tk_token *tok, struct tk_token_info *out);
 	int (*objects)(struct tk_token *tok, const struct tk_objects **out);
 	/* Reads the objects that need login (e.g. PIV printed information).
-	 * Called by the front end only when a search could match them.
-	 * Optional. */
+	 * Called by the front end only when a search could match them (see
+	 * tk_objects.login_reveals). Optional. */
 	int (*load_private)(struct tk_token *tok);
 	/* Reads the objects what (TK_DISCOVER_* flags) names into the cache,
 	 * unless read before: a part already read costs nothing, so callers
@@ -471,7 +482,9 @@ struct tk_token_ops {
 		      const uint8_t *in, size_t in_len,
 		      const struct tk_attr *tmpl, size_t n,
 		      enum tk_obj_kind *kind, uint32_t *handle);
-	/* Destroys one object (of a tk_key, only the part kind names). */
+	/* Destroys one object (of a tk_key, only the part kind names; the
+	 * front end prefers it to delete_key/delete_cert for a key that sets
+	 * parts). */
 	int (*destroy)(struct tk_token *tok, enum tk_obj_kind kind,
 		       uint32_t handle);
 };

@@ -524,7 +524,7 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 {
 	struct obj_view v;
 	struct session *s;
-	bool session_obj = false, in_token = false;
+	bool session_obj = false, in_token = false, one = false;
 	CK_RV rv;
 	int r;
 
@@ -536,6 +536,9 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 		session_obj = v.secret != NULL;
 		/* the app's own session object in the token: no write */
 		in_token = obj_is_session(&v);
+		/* a key whose parts are objects of their own (a module): the
+		 * part alone, the others stay */
+		one = in_token || (v.key && v.key->parts);
 	}
 	if (rv == CKR_OK && !session_obj && !in_token)
 		rv = admin_check(app, s);
@@ -547,8 +550,7 @@ CK_RV fe_C_DestroyObject(struct app *app, CK_SESSION_HANDLE hSession,
 		goto out; /* a session object: just forget it */
 	if (!admin_card_lock(app, s))
 		rv = CKR_DEVICE_REMOVED;
-	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle, in_token)) <
-		 0)
+	else if ((r = destroy_token(s->slot->tok, v.kind, v.handle, one)) < 0)
 		rv = slot_rv(s->slot, r);
 	admin_card_unlock(app, s);
 out:

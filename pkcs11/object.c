@@ -168,7 +168,11 @@ obj_secret_by_handle(const struct tk_objects *objs, uint32_t handle)
 
 static bool obj_kind_exists(const struct tk_key *k, enum obj_kind kind)
 {
-	return kind == OBJ_CERT ? k->cert != NULL : !k->cert_only;
+	if (kind == OBJ_CERT && !k->cert)
+		return false;
+	if (k->parts) /* the driver says which parts are objects */
+		return (k->parts & kind) != 0;
+	return kind == OBJ_CERT || !k->cert_only;
 }
 
 /* slot->lock held. Fills v for a token object of slot; TK_ERR_NOT_FOUND. */
@@ -622,6 +626,26 @@ static bool find_wants_data(const CK_ATTRIBUTE *t, CK_ULONG n)
 	return cls == CKO_DATA;
 }
 
+/* Whether a search could match keys or certificates of the kinds a read
+ * after login may add (tk_objects.login_reveals). */
+static bool find_wants_revealed(const CK_ATTRIBUTE *t, CK_ULONG n,
+				uint8_t reveals)
+{
+	const CK_ATTRIBUTE *a = tmpl_find(t, n, CKA_CLASS);
+	CK_OBJECT_CLASS cls;
+
+	if (!reveals)
+		return false;
+	if (!a)
+		return true;
+	if (a->ulValueLen != sizeof(cls) || !a->pValue)
+		return false;
+	memcpy(&cls, a->pValue, sizeof(cls));
+	return (cls == CKO_PRIVATE_KEY && (reveals & TK_OBJ_PRIVATE)) ||
+	       (cls == CKO_PUBLIC_KEY && (reveals & TK_OBJ_PUBLIC)) ||
+	       (cls == CKO_CERTIFICATE && (reveals & TK_OBJ_CERT));
+}
+
 /* What a search could match, as TK_DISCOVER_* flags for the driver: a
  * CKA_ID narrows keys and certificates to that ID (data objects have no
  * CKA_ID), a CKA_CLASS to its kind. */
@@ -662,12 +686,18 @@ static int find_prepare(struct find_ctx *c, struct fe_slot *slot)
 {
 	const CK_ATTRIBUTE *id = NULL;
 	unsigned what = find_discover(c->t, c->n, &id);
+	const struct tk_objects *objs;
+	bool wants;
 	int r = 0;
 
 	r = slot_discover(slot, what, id ? id->pValue : NULL,
 			  id ? id->ulValueLen : 0);
-	if (r == 0 && c->logged_in && !slot->private_loaded &&
-	    find_wants_data(c->t, c->n)) {
+	if (r < 0 || !c->logged_in || slot->private_loaded)
+		return r;
+	wants = find_wants_data(c->t, c->n) ||
+		(slot->tok && slot->tok->ops->objects(slot->tok, &objs) == 0 &&
+		 find_wants_revealed(c->t, c->n, objs->login_reveals));
+	if (wants) {
 		r = slot_load_private(slot);
 		slot->private_loaded = r == 0;
 		if (r != TK_ERR_REMOVED && r != TK_ERR_WOULD_BLOCK)

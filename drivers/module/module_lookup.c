@@ -78,7 +78,7 @@ CK_OBJECT_HANDLE mt_key_priv(struct mtok *t, uint32_t handle)
 	size_t n = 0;
 	int best = 0, fit;
 
-	if (!x || k->cert_only)
+	if (!x || !(k->parts & TK_OBJ_PRIVATE))
 		return 0;
 	if (x->priv)
 		return x->priv;
@@ -103,7 +103,7 @@ void mt_objects_late_read(struct mtok *t)
 	CK_OBJECT_HANDLE h;
 
 	for (size_t i = 0; i < t->nkeys; i++) {
-		if (t->kx[i].priv || t->keys[i].cert_only ||
+		if (t->kx[i].priv || !(t->keys[i].parts & TK_OBJ_PRIVATE) ||
 		    !(h = mt_key_priv(t, t->keys[i].handle)) ||
 		    mt_part_read(t, h, CKO_PRIVATE_KEY, &p) < 0)
 			continue;

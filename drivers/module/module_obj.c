@@ -387,17 +387,30 @@ static void keys_group(const struct mtok *t, struct cache *c)
 	}
 }
 
-/* Keys without a public key cannot be shown (driver.h: pub always set). */
-static void keys_finish(struct cache *c)
+/* Keys without a public key cannot be shown (driver.h: pub always set).
+ * A key's parts are the objects the module showed; read without the
+ * user's login (whole false) a public key may have a private key the
+ * module hides: it is assumed, as for a card, until a read with the login
+ * (load_private: login_reveals) says. */
+static void keys_finish(struct cache *c, bool whole)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < c->nkeys; i++) {
+		const struct mobj_key *x = &c->kx[i];
+
 		if (!c->keys[i].pub) {
 			free(c->keys[i].cert);
 			continue;
 		}
-		c->keys[i].cert_only = !c->kx[i].priv && !c->kx[i].pub;
+		c->keys[i].parts = 0;
+		if (x->priv || (x->pub && !whole))
+			c->keys[i].parts |= TK_OBJ_PRIVATE;
+		if (x->pub)
+			c->keys[i].parts |= TK_OBJ_PUBLIC;
+		if (x->cert)
+			c->keys[i].parts |= TK_OBJ_CERT;
+		c->keys[i].cert_only = !x->priv && !x->pub;
 		c->keys[k] = c->keys[i];
 		c->kx[k++] = c->kx[i];
 	}
@@ -582,7 +595,7 @@ int mt_objects_read(struct mtok *t)
 	if (e < 0)
 		goto out;
 	keys_group(t, &c);
-	keys_finish(&c);
+	keys_finish(&c, t->user_in);
 	if ((e = keys_name(t, &c)) < 0)
 		goto out;
 	mt_objects_free(t);
@@ -603,6 +616,8 @@ int mt_objects_read(struct mtok *t)
 	t->ndata = c.ndata;
 	memset(&c, 0, sizeof(c));
 	t->objs.gen++;
+	/* private keys the read before login could not see */
+	t->objs.login_reveals = TK_OBJ_PRIVATE;
 out:
 	cache_free(&c);
 	free(hs);
@@ -661,7 +676,7 @@ static int keys_rebuild(struct mtok *t)
 	if ((c.keys = calloc(t->nparts + 1, sizeof(*c.keys))) &&
 	    (c.kx = calloc(t->nparts + 1, sizeof(*c.kx)))) {
 		keys_group(t, &c);
-		keys_finish(&c);
+		keys_finish(&c, true); /* objects_changed: parts_whole */
 		e = keys_name(t, &c);
 	}
 	if (e < 0) {

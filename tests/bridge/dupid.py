@@ -9,12 +9,13 @@ p11-kit client ($E2E_CLIENT):
       default)
   dupid.py stable PIN LABEL...
       the handles of the keys LABEL name the same keys after a key pair of
-      CKA_ID 01 is generated (the cache grows) and destroyed (read again)
+      CKA_ID 01 is generated (the cache grows) and destroyed, its private
+      key first (its public key stays), then its public key
   dupid.py batch PIN CERT.der
       in one connection (the cache grows and shrinks object by object): an
       RSA pair rsa-e of CKA_ID 01, an EC pair ec-e of CKA_ID 02, CERT.der as
       a certificate batch-cert of CKA_ID 01, a data object batch-data, and
-      ec-e destroyed again
+      ec-e destroyed again (its private key, then its public key)
   dupid.py sign PIN LABEL DATA SIG
       the private key LABEL signs DATA into SIG (DER for ECDSA), for
       openssl dgst -sha256 -verify: CKM_SHA256_RSA_PKCS, or CKM_ECDSA over
@@ -126,7 +127,13 @@ def stable(pin, labels):
     priv = keypair(s, "rsa-d", 1)
     same("after a key pair of CKA_ID 01 was generated")
     check(s.getAttributeValue(priv, [PyKCS11.CKA_LABEL])[0] == "rsa-d", "the new private key is rsa-d")
-    s.destroyObject(priv)  # the public key goes with it (tokend's delete_key)
+    s.destroyObject(priv)  # that object alone: its public key stays
+    pubs = s.findObjects([(PyKCS11.CKA_LABEL, "rsa-d")])
+    check(len(pubs) == 1 and s.getAttributeValue(pubs[0], [PyKCS11.CKA_CLASS])[0]
+          == PyKCS11.CKO_PUBLIC_KEY, "rsa-d's public key stays")
+    same("after its private key was destroyed")
+    for o in pubs:
+        s.destroyObject(o)
     check(not s.findObjects([(PyKCS11.CKA_LABEL, "rsa-d")]), "rsa-d is gone")
     same("after it was destroyed")
     s.logout()
@@ -148,7 +155,9 @@ def batch(pin, cert_file):
                     (PyKCS11.CKA_VALUE, der)])
     s.createObject([(PyKCS11.CKA_CLASS, PyKCS11.CKO_DATA), (PyKCS11.CKA_TOKEN, T),
                     (PyKCS11.CKA_LABEL, "batch-data"), (PyKCS11.CKA_VALUE, b"batch")])
-    s.destroyObject(ec)
+    s.destroyObject(ec)  # that object alone, then its public key
+    for o in s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PUBLIC_KEY), (PyKCS11.CKA_LABEL, "ec-e")]):
+        s.destroyObject(o)
     for label, n in (("rsa-e", 2), ("ec-e", 0), ("batch-cert", 1), ("batch-data", 1)):
         got = len(s.findObjects([(PyKCS11.CKA_LABEL, label)]))
         check(got == n, "%d objects %s (want %d)" % (got, label, n))

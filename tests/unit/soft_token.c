@@ -209,6 +209,7 @@ static int tok_objects(struct tk_token *tok, const struct tk_objects **out)
 	o.data = t->data;
 	o.ndata = t->ndata;
 	o.gen = t->gen;
+	o.login_reveals = soft_control.parts ? TK_OBJ_PRIVATE : 0;
 	*out = &o;
 	return 0;
 }
@@ -603,23 +604,52 @@ static int tok_delete_cert(struct tk_token *tok, uint32_t ref)
 	return 0;
 }
 
+/* Key i gone from the token. */
+static void key_drop(struct soft_tok *t, size_t i)
+{
+	struct tk_key *key = &t->keys[i];
+
+	EVP_PKEY_free(t->priv[i]);
+	free(key->cert);
+	t->keys[i] = t->keys[t->nkeys - 1];
+	t->priv[i] = t->priv[t->nkeys - 1];
+	t->nkeys--;
+	t->gen++;
+}
+
 static int tok_delete_key(struct tk_token *tok, uint32_t ref)
 {
 	struct soft_tok *t = (struct soft_tok *)tok;
 	struct tk_key *key = tok_key(t, ref, NULL);
-	size_t i;
 
 	soft_stats.delete_key++;
 	if (!t->admin)
 		return TK_ERR_AUTH_REQUIRED;
 	if (!key)
 		return TK_ERR_NOT_FOUND;
-	i = (size_t)(key - t->keys);
-	EVP_PKEY_free(t->priv[i]);
-	free(key->cert);
-	t->keys[i] = t->keys[t->nkeys - 1];
-	t->priv[i] = t->priv[t->nkeys - 1];
-	t->nkeys--;
+	key_drop(t, (size_t)(key - t->keys));
+	return 0;
+}
+
+/* soft_control.parts: one part of a key; the key goes with its last. */
+static int tok_destroy(struct tk_token *tok, enum tk_obj_kind kind,
+		       uint32_t handle)
+{
+	struct soft_tok *t = (struct soft_tok *)tok;
+	struct tk_key *key = tok_key(t, handle, NULL);
+
+	soft_stats.destroy++;
+	soft_stats.destroy_kind = kind;
+	if (!key || !(key->parts & kind))
+		return TK_ERR_NOT_FOUND;
+	key->parts &= (uint8_t)~kind;
+	if (kind == TK_OBJ_CERT) {
+		free(key->cert);
+		key->cert = NULL;
+		key->cert_len = 0;
+	}
+	if (!key->parts)
+		key_drop(t, (size_t)(key - t->keys));
 	t->gen++;
 	return 0;
 }
@@ -895,8 +925,8 @@ static const struct tk_token_ops tok_ops = {
 	.verify = tok_verify,
 };
 
-/* The same with an RNG (soft_control.rng). */
-static struct tk_token_ops tok_ops_rng;
+/* The same with an RNG (soft_control.rng) or destroy() (.parts). */
+static struct tk_token_ops tok_ops_var;
 
 EVP_PKEY *soft_key(int n)
 {
@@ -960,11 +990,15 @@ static int drv_open(struct tk_driver *drv, const char *device,
 	struct soft_tok *t = calloc(1, sizeof(*t));
 
 	soft_stats.open++;
-	if (soft_control.rng) { /* written only for tests that ask */
-		tok_ops_rng = tok_ops;
-		tok_ops_rng.random = tok_random;
+	if (soft_control.rng || soft_control.parts) { /* only when asked */
+		tok_ops_var = tok_ops;
+		if (soft_control.rng)
+			tok_ops_var.random = tok_random;
+		if (soft_control.parts)
+			tok_ops_var.destroy = tok_destroy;
 	}
-	t->tok.ops = soft_control.rng ? &tok_ops_rng : &tok_ops;
+	t->tok.ops =
+	    soft_control.rng || soft_control.parts ? &tok_ops_var : &tok_ops;
 	t->tries = soft_control.pin_tries_left;
 	t->puk_tries = 3;
 	t->next_handle = 1;
@@ -978,6 +1012,17 @@ static int drv_open(struct tk_driver *drv, const char *device,
 	    make_cert(t->priv[0], "soft rsa", &t->keys[0].cert_len);
 	t->keys[1].cert =
 	    make_cert(t->priv[1], "soft p256", &t->keys[1].cert_len);
+	if (soft_control.parts) {
+		static const uint8_t parts[SOFT_NKEYS] = {
+			TK_OBJ_PRIVATE | TK_OBJ_PUBLIC | TK_OBJ_CERT,
+			TK_OBJ_PRIVATE | TK_OBJ_CERT,
+			TK_OBJ_PRIVATE | TK_OBJ_PUBLIC,
+			TK_OBJ_PUBLIC,
+			TK_OBJ_PRIVATE | TK_OBJ_PUBLIC,
+		};
+		for (int i = 0; i < SOFT_NKEYS; i++)
+			t->keys[i].parts = parts[i];
+	}
 	t->secret = (struct tk_secret_key){
 		.handle = SOFT_SECRET,
 		.id = soft_id(SOFT_SECRET),

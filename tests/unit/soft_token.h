@@ -44,6 +44,8 @@ struct soft_stats {
 	unsigned discover_what;   /* of the last discover() */
 	struct tk_id discover_id;
 	int verify, random; /* verify() and random() calls */
+	int destroy;        /* destroy() calls, the last one's kind */
+	unsigned destroy_kind;
 };
 
 extern struct soft_stats soft_stats;
@@ -61,6 +63,11 @@ struct soft_control {
 	/* Set before open: the token has random(). Not reset by
 	 * soft_reset_all(): a test sets it before p11_up, clears it after. */
 	bool rng;
+	/* Set before open, likewise: keys shaped as a module shows them
+	 * (tk_key.parts): 1 private+public+certificate, 2 private+certificate
+	 * (its public key object gone), 3 and 5 private+public, 4 a public
+	 * key alone; the token has destroy() and login_reveals private keys. */
+	bool parts;
 };
 extern struct soft_control soft_control;
 

@@ -304,6 +304,112 @@ static void test_derive_pairs(void **state)
 	}
 }
 
+/* The classes of the objects with CKA_ID soft_idb(id), as a bit set:
+ * 1 << CKO_*. */
+static unsigned classes_of(CK_SESSION_HANDLE s, uint8_t id)
+{
+	CK_ATTRIBUTE t = { CKA_ID, (void *)soft_idb(id), SOFT_ID_LEN };
+	CK_OBJECT_HANDLE h[8];
+	CK_ULONG n = 0;
+	unsigned set = 0;
+
+	assert_int_equal(fl->C_FindObjectsInit(s, &t, 1), CKR_OK);
+	assert_int_equal(fl->C_FindObjects(s, h, 8, &n), CKR_OK);
+	assert_int_equal(fl->C_FindObjectsFinal(s), CKR_OK);
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_OBJECT_CLASS cls;
+		CK_ATTRIBUTE a = { CKA_CLASS, &cls, sizeof(cls) };
+		assert_int_equal(fl->C_GetAttributeValue(s, h[i], &a, 1),
+				 CKR_OK);
+		assert_false(set & (1u << cls)); /* one of each at most */
+		set |= 1u << cls;
+	}
+	return set;
+}
+
+#define PRIV (1u << CKO_PRIVATE_KEY)
+#define PUB (1u << CKO_PUBLIC_KEY)
+#define CERT (1u << CKO_CERTIFICATE)
+
+/* A driver that says which parts of its keys are objects (a module's
+ * public key alone, a private key whose public key object is gone): only
+ * those are found, read and used; a search that could match private keys
+ * reads them after login (login_reveals); C_DestroyObject of one part
+ * destroys that part alone. */
+static void test_parts(void **state)
+{
+	CK_SESSION_HANDLE s = p11_open(true), so;
+	CK_OBJECT_HANDLE h;
+	CK_BYTE sig[64];
+	CK_ULONG len = sizeof(sig);
+	CK_MECHANISM ecdsa = { CKM_ECDSA, NULL, 0 };
+
+	(void)state;
+	assert_int_equal(soft_stats.load_private, 0);
+	assert_int_not_equal(p11_find(s, CKO_PRIVATE_KEY, 3),
+			     CK_INVALID_HANDLE);
+	assert_int_equal(soft_stats.load_private, 1);
+	assert_int_equal(classes_of(s, 1), PRIV | PUB | CERT);
+	assert_int_equal(classes_of(s, 2), PRIV | CERT);
+	assert_int_equal(classes_of(s, 4), PUB);
+	assert_int_equal(p11_find(s, CKO_PRIVATE_KEY, 4), CK_INVALID_HANDLE);
+	/* the private key alone signs */
+	assert_int_not_equal(h = p11_find(s, CKO_PRIVATE_KEY, 2),
+			     CK_INVALID_HANDLE);
+	assert_int_equal(fl->C_SignInit(s, &ecdsa, h), CKR_OK);
+	assert_int_equal(
+	    fl->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)SOFT_PIN, 6),
+	    CKR_OK); /* key 2: PIN always */
+	assert_int_equal(fl->C_Sign(s,
+				    (CK_BYTE_PTR) "0123456789abcdef0123456789"
+						  "abcdef",
+				    32, sig, &len),
+			 CKR_OK);
+	assert_int_equal(fl->C_CloseSession(s), CKR_OK);
+
+	so = p11_open(false);
+	assert_int_equal(fl->C_Login(so, CKU_SO, (CK_UTF8CHAR_PTR)SOFT_SO_PIN,
+				     sizeof(SOFT_SO_PIN) - 1),
+			 CKR_OK);
+	assert_int_equal(
+	    fl->C_DestroyObject(so, p11_find(so, CKO_PRIVATE_KEY, 3)), CKR_OK);
+	assert_int_equal(soft_stats.destroy, 1);
+	assert_int_equal(soft_stats.destroy_kind, TK_OBJ_PRIVATE);
+	assert_int_equal(soft_stats.delete_key, 0);
+	assert_int_equal(classes_of(so, 3), PUB);
+	assert_int_equal(
+	    fl->C_DestroyObject(so, p11_find(so, CKO_PUBLIC_KEY, 3)), CKR_OK);
+	assert_int_equal(soft_stats.destroy_kind, TK_OBJ_PUBLIC);
+	assert_int_equal(classes_of(so, 3), 0);
+	assert_int_equal(fl->C_Logout(so), CKR_OK);
+}
+
+/* Keys without parts (a card): every key a private and a public key
+ * object, and a search for keys does not read the private objects. */
+static void test_parts_card(void **state)
+{
+	CK_SESSION_HANDLE s = p11_open(true);
+
+	(void)state;
+	assert_int_not_equal(p11_find(s, CKO_PRIVATE_KEY, 3),
+			     CK_INVALID_HANDLE);
+	assert_int_equal(soft_stats.load_private, 0);
+	assert_int_equal(classes_of(s, 2), PRIV | PUB | CERT);
+	assert_int_equal(classes_of(s, 4), PRIV | PUB);
+}
+
+static int p11_up_parts(void **state)
+{
+	soft_control.parts = true;
+	return p11_up(state);
+}
+
+static int p11_down_parts(void **state)
+{
+	soft_control.parts = false;
+	return p11_down(state);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -314,6 +420,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_object_filter, p11_up,
 						p11_down),
 		cmocka_unit_test_setup_teardown(test_derive_pairs, p11_up,
+						p11_down),
+		cmocka_unit_test_setup_teardown(test_parts, p11_up_parts,
+						p11_down_parts),
+		cmocka_unit_test_setup_teardown(test_parts_card, p11_up,
 						p11_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
