@@ -58,13 +58,13 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 CC=clang build "$TOP/build-fuzz" -DTOKEND_FUZZ=ON -DBUILD_TESTING=ON
 run_suite "$TOP/build-fuzz" -L fuzz
 
-# ThreadSanitizer: the unit tests and the daemon and e2e tests, where the
-# TSan-built tokend serves ordinary client programs. Tests that load our
-# module into pkcs11-tool or Python (label module) cannot run: those
-# programs are not instrumented.
+# ThreadSanitizer: the unit tests and the daemon, e2e and bridge tests, where
+# the TSan-built tokend and module helper serve ordinary client programs.
+# Tests that load our module into pkcs11-tool or Python (label module)
+# cannot run: those programs are not instrumented.
 build "$TOP/build-tsan" -DTOKEND_TSAN=ON -DTOKEND_P11KIT_CLIENTS_DIR="$CLIENTS"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$TOP/tests/tsan.supp" \
-	run_suite "$TOP/build-tsan" -L 'unit|daemon|e2e' -LE 'module|fuzz'
+	run_suite "$TOP/build-tsan" -L 'unit|daemon|e2e|bridge' -LE 'module|fuzz'
 
 # CI shows the start and the end of this output: the end says why each
 # failed test failed, which the middle, cut, had at length.
