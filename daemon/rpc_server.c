@@ -64,7 +64,7 @@ static const struct srv_entry table[RPC_CALL_COUNT] = {
 	HS(C_DigestInit),
 	HS(C_Digest),
 	HS(C_DigestUpdate),
-	NS(C_DigestKey),
+	HS(C_DigestKey),
 	HS(C_DigestFinal),
 	HS(C_SignInit),
 	HS(C_Sign),

@@ -127,6 +127,17 @@ CK_RV srv_C_DigestUpdate(struct srv_call *c)
 	return op_part(c, fe_C_DigestUpdate);
 }
 
+/* "uu" -> "": a use of the key (the token digests its value),
+ * audited as such. */
+CK_RV srv_C_DigestKey(struct srv_call *c)
+{
+	CK_MECHANISM m = { CK_UNAVAILABLE_INFORMATION, NULL, 0 };
+	CK_RV rv = fe_C_DigestKey(c->srv->app, srv_u(c, 0), srv_u(c, 1));
+
+	srv_audit_derive(c, srv_u(c, 0), &m, srv_u(c, 1), rv);
+	return rv;
+}
+
 CK_RV srv_C_DigestFinal(struct srv_call *c)
 {
 	return op_final(c, fe_C_DigestFinal, FE_OP_NONE);

@@ -171,6 +171,7 @@ CK_RV srv_C_DecryptFinal(struct srv_call *c);
 CK_RV srv_C_DigestInit(struct srv_call *c);
 CK_RV srv_C_Digest(struct srv_call *c);
 CK_RV srv_C_DigestUpdate(struct srv_call *c);
+CK_RV srv_C_DigestKey(struct srv_call *c);
 CK_RV srv_C_DigestFinal(struct srv_call *c);
 CK_RV srv_C_SignInit(struct srv_call *c);
 CK_RV srv_C_Sign(struct srv_call *c);

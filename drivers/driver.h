@@ -8,10 +8,10 @@
  *  - The front end serialises calls per token (one lock per slot), so a driver
  *    needs no lock of its own for one token; different tokens may be called
  *    from different threads at once. Except on a token that sets
- *    tk_token.concurrent: there sign, decrypt, encrypt and derive may run
- *    on several threads at once (with each other only: every other call
- *    still runs alone), so the driver guards what they share. They must
- *    then change neither info() nor objects().
+ *    tk_token.concurrent: there sign, decrypt, encrypt, derive and
+ *    digest_parts may run on several threads at once (with each other
+ *    only: every other call still runs alone), so the driver guards what
+ *    they share. They must then change neither info() nor objects().
  *  - Opening a token reads only what the token's description needs (info():
  *    identity, firmware, PIN retries). Objects are read on first need
  *    through discover(), each part at most once per open, and kept (the
@@ -292,6 +292,14 @@ struct tk_mech_arg {
 	size_t param_len;
 };
 
+/* A part of a digest (digest_parts()): bytes, or a secret key's value. */
+struct tk_digest_part {
+	bool is_key;
+	uint32_t key; /* is_key: the tk_secret_key's handle */
+	const uint8_t *data;
+	size_t len;
+};
+
 /* An attribute of a template (C_CreateObject), as the application gave it.
  */
 struct tk_attr {
@@ -442,6 +450,15 @@ struct tk_token_ops {
 	 * driver asks the device in pieces of a size it bounds. Without it:
 	 * CKR_RANDOM_NO_RNG. */
 	int (*random)(struct tk_token *tok, uint8_t *out, size_t len);
+	/* Optional: C_DigestKey's digest (mech: CKM_SHA256, ...; no
+	 * parameter) of the parts in order, data and secret keys' values
+	 * (tk_secret_key handles), which only the token may read. *out_len
+	 * is capacity in, length out. Runs beside the other key operations
+	 * of a concurrent token. Without it: CKR_FUNCTION_NOT_SUPPORTED. */
+	int (*digest_parts)(struct tk_token *tok,
+			    const struct tk_mech_arg *mech,
+			    const struct tk_digest_part *parts, size_t n,
+			    uint8_t *out, size_t *out_len);
 	/* Objects as the application describes them (a module: all of it
 	 * passes through). All optional; without them the front end answers
 	 * as before (create_data, write_cert, import_key; no copy, no

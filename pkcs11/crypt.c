@@ -244,7 +244,8 @@ CK_RV fe_C_DigestInit(struct app *app, CK_SESSION_HANDLE hSession,
 }
 
 /* The final step of C_Digest / C_DigestFinal (op_finish_fn; the parts
- * went into the hash, data is empty at Final). */
+ * went into the hash, and are kept at Final for a token that digests
+ * keys: after C_DigestKey the driver digests them). */
 static CK_RV digest_finish(struct app *app, struct session *s,
 			   const uint8_t *data, size_t len, CK_BYTE_PTR out,
 			   CK_ULONG_PTR out_len)
@@ -254,10 +255,14 @@ static CK_RV digest_finish(struct app *app, struct session *s,
 	unsigned int n = 0;
 	CK_RV rv;
 
-	(void)app;
 	if (!out_room(need, out, out_len, &rv))
 		return rv;
-	if ((len && !EVP_DigestUpdate(op->md, data, len)) ||
+	if (op->nkeys) {
+		rv = op_digest_parts(app, s, op, out, out_len);
+		op_reset(op);
+		return rv;
+	}
+	if ((!op->updated && len && !EVP_DigestUpdate(op->md, data, len)) ||
 	    !EVP_DigestFinal_ex(op->md, out, &n)) {
 		op_reset(op);
 		return CKR_FUNCTION_FAILED;
@@ -279,6 +284,12 @@ CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
 	return op_part(app, hSession, OP_DIGEST, pPart, ulPartLen, NULL, NULL);
+}
+
+CK_RV fe_C_DigestKey(struct app *app, CK_SESSION_HANDLE hSession,
+		     CK_OBJECT_HANDLE hKey)
+{
+	return op_digest_key(app, hSession, hKey);
 }
 
 CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession,

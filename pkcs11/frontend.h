@@ -322,6 +322,8 @@ CK_RV fe_C_Digest(struct app *app, CK_SESSION_HANDLE hSession,
 		  CK_ULONG_PTR pulDigestLen);
 CK_RV fe_C_DigestUpdate(struct app *app, CK_SESSION_HANDLE hSession,
 			CK_BYTE_PTR pPart, CK_ULONG ulPartLen);
+CK_RV fe_C_DigestKey(struct app *app, CK_SESSION_HANDLE hSession,
+		     CK_OBJECT_HANDLE hKey);
 CK_RV fe_C_DigestFinal(struct app *app, CK_SESSION_HANDLE hSession,
 		       CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen);
 CK_RV fe_C_SignInit(struct app *app, CK_SESSION_HANDLE hSession,

@@ -273,6 +273,9 @@ CK_RV rv_from_tk_template(int err);
  * an object or template entry missing is not_found, a refusal denied, an
  * inconsistent request invalid; the rest as rv_from_tk_template. */
 CK_RV rv_from_tk_object(int err, CK_RV not_found, CK_RV denied, CK_RV invalid);
+/* A digest of keys (digest_parts): a key the token will not digest
+ * CKR_KEY_INDIGESTIBLE, one it no longer has CKR_KEY_HANDLE_INVALID. */
+CK_RV rv_from_tk_digest(int err);
 
 /* ---- mech.c ---- */
 enum mech_pad {
@@ -322,6 +325,8 @@ const EVP_MD *md_from_mgf(CK_ULONG mgf);
 /* ---- app.c / session.c: applications and sessions ---- */
 
 enum op_type { OP_SIGN, OP_VERIFY, OP_DECRYPT, OP_ENCRYPT, OP_DIGEST, OP_N };
+/* The keys one digest may take (C_DigestKey; beyond: CKR_HOST_MEMORY). */
+#define OP_DIGEST_KEYS 8
 
 struct op {
 	bool active;
@@ -347,6 +352,15 @@ struct op {
 	size_t salt_len;
 	uint8_t *oaep_label;
 	size_t oaep_label_len;
+	/* A digest on a token whose driver digests keys (digest_parts):
+	 * the parts are kept in acc beside the hash until the cap (then
+	 * parts_lost), and C_DigestKey's keys are marked in them. */
+	bool keep_parts, parts_lost;
+	size_t nkeys;
+	struct {
+		size_t at; /* of acc: the key comes after these bytes */
+		uint32_t handle;
+	} keys[OP_DIGEST_KEYS];
 };
 
 struct find_state {
@@ -637,6 +651,12 @@ CK_RV op_whole_final(struct app *app, struct session *s, struct op *op,
 CK_RV op_begin(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
 	       const CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
 CK_RV op_update(struct op *op, const uint8_t *part, size_t len);
+/* C_DigestKey (a token's secret key, when its driver has digest_parts). */
+CK_RV op_digest_key(struct app *app, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key);
+/* C_DigestFinal after C_DigestKey: the kept parts and the keys, in order,
+ * through the driver (app->lock held; out has room, the caller ends op). */
+CK_RV op_digest_parts(struct app *app, struct session *s, struct op *op,
+		      CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 /* Gives back what op's collected data took of the budgets (op_reset). */
 void op_uncharge(struct op *op);
 CK_RV op_message(struct op *op, const uint8_t *data, size_t len, uint8_t *hash,

@@ -315,7 +315,7 @@ T(C_Digest, (SH h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol),
   (app, h, d, l, o, ol), (U(h), B(d, l), ROOM(o, ol)), (OUTB(o, ol)))
 T(C_DigestUpdate, (SH h, CK_BYTE_PTR p, CK_ULONG l), (app, h, p, l),
   (U(h), B(p, l)), ())
-NS(C_DigestKey, (SH h, OH k))
+T(C_DigestKey, (SH h, OH k), (app, h, k), (U(h), U(k)), ())
 T(C_DigestFinal, (SH h, CK_BYTE_PTR o, CK_ULONG_PTR ol), (app, h, o, ol),
   (U(h), ROOM(o, ol)), (OUTB(o, ol)))
 T(C_SignInit, (SH h, CK_MECHANISM_PTR m, OH k), (app, h, m, k),

@@ -154,6 +154,17 @@ static int drv_random(struct tk_token *tok, uint32_t key,
 	return tok->ops->random(tok, out, *out_len);
 }
 
+/* digest_parts in raw_fn's shape: in is the parts (struct
+ * tk_digest_part), in_len their count (op_digest_parts). */
+static int drv_digest(struct tk_token *tok, uint32_t key,
+		      const struct tk_mech_arg *mech, const uint8_t *in,
+		      size_t in_len, uint8_t *out, size_t *out_len)
+{
+	(void)key;
+	return tok->ops->digest_parts(
+	    tok, mech, (const struct tk_digest_part *)in, in_len, out, out_len);
+}
+
 /* The driver's function for op (one of s's; NULL: the token's RNG). */
 static raw_fn op_fn(const struct tk_token_ops *o, struct session *s,
 		    const struct op *op)
@@ -167,6 +178,8 @@ static raw_fn op_fn(const struct tk_token_ops *o, struct session *s,
 		return o->verify ? drv_verify : NULL;
 	case OP_ENCRYPT:
 		return o->encrypt;
+	case OP_DIGEST:
+		return o->digest_parts ? drv_digest : NULL;
 	default:
 		return o->decrypt;
 	}
@@ -213,7 +226,7 @@ static int op_driver_raw(struct app *app, struct session *s, struct op *op,
 		r = TK_ERR_UNSUPPORTED;
 		goto out;
 	}
-	mech = op && op->whole ? &op->arg : NULL;
+	mech = op && (op->whole || op->nkeys) ? &op->arg : NULL;
 	tk_caller_set(app->share);
 	r = fn(tok, key, mech, in, in_len, out, out_len);
 	if (r == TK_ERR_AUTH_REQUIRED && op && op->ctx_authed &&
@@ -583,10 +596,14 @@ static CK_RV op_setup(struct app *app, struct session *s, enum op_type t,
 	if (!s->slot->tok)
 		return CKR_DEVICE_REMOVED;
 	op->m = mech_find(mech->mechanism);
-	if (t == OP_DIGEST) /* on the host, whatever the token */
-		return op->m && (op->m->flags & CKF_DIGEST)
-			   ? CKR_OK
-			   : CKR_MECHANISM_INVALID;
+	if (t == OP_DIGEST) { /* on the host, whatever the token */
+		if (!op->m || !(op->m->flags & CKF_DIGEST))
+			return CKR_MECHANISM_INVALID;
+		/* unless a key comes (op_digest_key): the driver's then */
+		op->keep_parts = s->slot->tok->ops->digest_parts != NULL;
+		op->arg.type = mech->mechanism;
+		return CKR_OK;
+	}
 	if (!slot_mech(s->slot, mech->mechanism, &mi, &dm) ||
 	    !(mi.flags & op_flag[t]))
 		return CKR_MECHANISM_INVALID;
@@ -659,20 +676,42 @@ out:
 	return rv;
 }
 
-/* Feeds a part: hash-and-sign mechanisms hash, the others collect. */
-CK_RV op_update(struct op *op, const uint8_t *part, size_t len)
+static CK_RV op_collect(struct op *op, const uint8_t *part, size_t len)
 {
-	op->updated = true;
-	if (op->md)
-		return EVP_DigestUpdate(op->md, part, len)
-			   ? CKR_OK
-			   : CKR_FUNCTION_FAILED;
 	if (len > OP_BUFFER_MAX - op->acc.len)
 		return CKR_DATA_LEN_RANGE;
 	if (len && !op_charge(op, len))
 		return CKR_HOST_MEMORY;
 	buf_add(&op->acc, part, len);
 	return buf_failed(&op->acc) ? CKR_DATA_LEN_RANGE : CKR_OK;
+}
+
+/* A digest's part kept for a C_DigestKey to come, within the cap and the
+ * budgets. Beyond them the digest goes on in software alone (a later key:
+ * CKR_HOST_MEMORY), unless a key came already: then it fails. */
+static CK_RV op_keep(struct op *op, const uint8_t *part, size_t len)
+{
+	CK_RV rv;
+
+	if (op->parts_lost)
+		return CKR_OK;
+	if ((rv = op_collect(op, part, len)) == CKR_OK || op->nkeys)
+		return rv;
+	op->parts_lost = true;
+	op_uncharge(op);
+	buf_free(&op->acc);
+	return CKR_OK;
+}
+
+/* Feeds a part: hash-and-sign mechanisms hash, the others collect. */
+CK_RV op_update(struct op *op, const uint8_t *part, size_t len)
+{
+	op->updated = true;
+	if (op->md && !EVP_DigestUpdate(op->md, part, len))
+		return CKR_FUNCTION_FAILED;
+	if (op->md)
+		return op->keep_parts ? op_keep(op, part, len) : CKR_OK;
+	return op_collect(op, part, len);
 }
 
 /* The message for the final step: a digest for hash mechanisms, the data
@@ -784,4 +823,70 @@ CK_RV op_final(struct app *app, CK_SESSION_HANDLE h, enum op_type t,
 		rv = finish(app, s, op->acc.data, op->acc.len, out, out_len);
 	pthread_mutex_unlock(&app->lock);
 	return rv;
+}
+
+/* C_DigestKey: a token's secret key into s's digest, marked in its kept
+ * parts; a refused key adds nothing and the digest goes on. */
+CK_RV op_digest_key(struct app *app, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key)
+{
+	bool priv = false;
+	struct obj_view v;
+	struct session *s;
+	struct op *op;
+	CK_RV rv;
+
+	if (!(op = op_enter(app, h, OP_DIGEST, &s, &rv)))
+		return rv;
+	pthread_mutex_lock(&s->slot->lock);
+	if (!op->keep_parts)
+		rv = CKR_FUNCTION_NOT_SUPPORTED; /* the driver cannot */
+	else if (obj_view(app, s, key, &v) != CKR_OK)
+		rv = CKR_KEY_HANDLE_INVALID;
+	else if (v.kind != OBJ_SECRET || v.secret)
+		rv = CKR_KEY_INDIGESTIBLE; /* only a token's secret keys */
+	else if (op->parts_lost || op->nkeys == OP_DIGEST_KEYS)
+		rv = CKR_HOST_MEMORY;
+	else
+		priv = obj_is_private(&v);
+	pthread_mutex_unlock(&s->slot->lock);
+	if (rv == CKR_OK && priv && app_user(app, s->slot) != CKU_USER)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	if (rv == CKR_OK) {
+		op->need_login |= priv;
+		op->keys[op->nkeys].at = op->acc.len;
+		op->keys[op->nkeys++].handle = v.handle;
+		op->updated = true;
+	}
+	pthread_mutex_unlock(&app->lock);
+	return rv;
+}
+
+CK_RV op_digest_parts(struct app *app, struct session *s, struct op *op,
+		      CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	struct tk_digest_part p[2 * OP_DIGEST_KEYS + 1];
+	size_t n = 0, at = 0, len = *out_len;
+	CK_RV rv;
+	int r;
+
+	if ((rv = op_login_check(app, s, op)) != CKR_OK)
+		return rv;
+	for (size_t i = 0; i <= op->nkeys; i++) {
+		size_t end = i < op->nkeys ? op->keys[i].at : op->acc.len;
+
+		if (end > at)
+			p[n++] =
+			    (struct tk_digest_part){ .data = op->acc.data + at,
+						     .len = end - at };
+		at = end;
+		if (i < op->nkeys)
+			p[n++] = (struct tk_digest_part){
+				.is_key = true, .key = op->keys[i].handle
+			};
+	}
+	if ((r = op_driver_raw(app, s, op, (const uint8_t *)p, n, out, &len)) <
+	    0)
+		return rv_from_tk_digest(r);
+	*out_len = len;
+	return CKR_OK;
 }

@@ -64,3 +64,16 @@ CK_RV rv_from_tk_object(int err, CK_RV not_found, CK_RV denied, CK_RV invalid)
 		return rv_from_tk_template(err);
 	}
 }
+
+CK_RV rv_from_tk_digest(int err)
+{
+	switch (err) {
+	case TK_ERR_UNSUPPORTED:
+	case TK_ERR_DENIED:
+		return CKR_KEY_INDIGESTIBLE;
+	case TK_ERR_NOT_FOUND:
+		return CKR_KEY_HANDLE_INVALID;
+	default:
+		return rv_from_tk(err);
+	}
+}

@@ -668,6 +668,74 @@ static int tok_random(struct tk_token *tok, uint8_t *out, size_t len)
 	return op_run(tok_of(tok), random_on, &q);
 }
 
+/* C_DigestKey's digest, for op_run. */
+struct digest {
+	const struct tk_mech_arg *mech;
+	const struct tk_digest_part *parts;
+	size_t n;
+	uint8_t *out;
+	size_t *out_len;
+};
+
+/* One part into the digest active on s. */
+static int digest_part(struct mtok *t, CK_SESSION_HANDLE s,
+		       const struct tk_digest_part *p)
+{
+	CK_OBJECT_HANDLE h;
+
+	if (!p->is_key)
+		return p->len ? mt_call0(t, RPC_C_DigestUpdate,
+					 (struct rpc_arg[]){
+					     MT_U(s), MT_AY(p->data, p->len) },
+					 2)
+			      : 0;
+	if (!(h = mt_secret(t, p->key, NULL)))
+		return TK_ERR_NOT_FOUND;
+	return mt_call0(t, RPC_C_DigestKey,
+			(struct rpc_arg[]){ MT_U(s), MT_U(h) }, 2);
+}
+
+/* Init, the parts, Final on one session. A part the module refused may
+ * leave its digest active there (not every module ends it): a Final
+ * ends it before the session serves another operation. */
+static int digest_on(struct mtok *t, CK_SESSION_HANDLE s, void *ctx)
+{
+	const struct digest *q = ctx;
+	struct rpc_arg a[] = { MT_U(s), MT_M(q->mech->type, NULL, 0) };
+	struct rpc_arg f[] = { MT_U(s), MT_FY(*q->out_len) };
+	struct mlink_reply r = { 0 };
+	CK_ULONG n = *q->out_len;
+	CK_RV rv = CKR_OK;
+	int e;
+
+	if ((e = mt_call0(t, RPC_C_DigestInit, a, MT_N(a))) < 0)
+		return e;
+	for (size_t i = 0; i < q->n && e == 0; i++)
+		e = digest_part(t, s, &q->parts[i]);
+	if (e < 0) {
+		(void)mt_call0(t, RPC_C_DigestFinal, f, MT_N(f));
+		return e;
+	}
+	if ((e = mt_call(t, RPC_C_DigestFinal, f, MT_N(f), &r, &rv)) == 0 &&
+	    (e = mt_err(rv)) == 0)
+		e = mt_err(mlink_out_bytes(r.msg.nargs ? &r.msg.args[0] : NULL,
+					   q->out, &n));
+	if (e == 0)
+		*q->out_len = n;
+	mlink_reply_clear(&r);
+	return e;
+}
+
+static int tok_digest_parts(struct tk_token *tok,
+			    const struct tk_mech_arg *mech,
+			    const struct tk_digest_part *parts, size_t n,
+			    uint8_t *out, size_t *out_len)
+{
+	struct digest q = { mech, parts, n, out, out_len };
+
+	return op_run(tok_of(tok), digest_on, &q);
+}
+
 /* An ECDH derivation's arguments, for op_run. */
 struct derive {
 	uint32_t key;
@@ -1133,6 +1201,7 @@ static const struct tk_token_ops mt_ops = {
 	.reset = tok_reset,
 	.verify = tok_verify,
 	.random = tok_random,
+	.digest_parts = tok_digest_parts,
 	.attr = mt_attr,
 	.create_tmpl = mt_create_tmpl,
 	.copy = mt_copy,

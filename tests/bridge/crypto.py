@@ -15,6 +15,13 @@ bridged SoftHSMv2 token:
                              RSA-OAEP with a label (needs $CRYPTO_RSA_PEM)
   crypto.py cbc PIN          AES-CBC and AES-CBC-PAD multi-part (a client
                              that sends the IV: p11-kit 0.25+)
+  crypto.py digestkey PIN    C_DigestKey: SHA-256 of data and the known
+                             keys' values in order; a private key, a bad
+                             handle, another connection's session key
+                             refused (what "holder" made)
+  crypto.py holder PIN       (for digestkey) makes a session AES key in its
+                             own connection, prints its handle, waits for
+                             stdin to close
 
 Every result is checked against Python's hmac and `cryptography`."""
 import hashlib
@@ -38,6 +45,7 @@ AES_KEY = bytes(range(0x80, 0xA0))  # AES-256
 HMAC_ID, AES_ID, RSA_ID = b"\x10", b"\x11", b"\x12"
 MSG = b"The quick brown fox jumps over the lazy dog, " * 7  # 315 bytes
 CAP = 1 << 20
+OTHER_KEY = bytes(range(0xC0, 0xD0))  # holder's session AES-128 key
 LABEL = "gateway"  # softhsm.sh's
 
 
@@ -326,13 +334,140 @@ def check_aes(s, ak, name, ckm, param, mode, pad):
           "%s DecryptFinal into as many bytes as the cipher text (0x%x)" % (name, rv))
 
 
+def handle(s, v):
+    h = PyKCS11.CK_OBJECT_HANDLE(s)
+    h.assign(int(v))
+    return h
+
+
+def digest_rv(s, parts, room=64):
+    """C_DigestInit(SHA-256), then per part C_DigestUpdate (bytes) or
+    C_DigestKey (a handle), then C_DigestFinal: (rv, digest)."""
+    lib, h = s.lib, s.session
+    rv = lib.C_DigestInit(h, mech(PyKCS11.CKM_SHA256))
+    for p in parts:
+        if rv:
+            return rv, b""
+        rv = (lib.C_DigestUpdate(h, PyKCS11.ckbytelist(p)) if isinstance(p, bytes)
+              else lib.C_DigestKey(h, p))
+    if rv:
+        return rv, b""
+    o = buf(room)
+    rv = lib.C_DigestFinal(h, o)
+    return rv, bytes(o)
+
+
+def sha256(*parts):
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+def holder(pin):
+    """A session AES key in this connection, digested here, its handle
+    printed; kept until stdin closes (the session ends it). Handles are
+    per connection and numbered from 1: the key's comes after those of
+    every token object, which the other connection has found too."""
+    _, _, s = login(pin, label=LABEL)
+    s.findObjects([])
+    k = s.createObject([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY),
+                        (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_AES), (PyKCS11.CKA_TOKEN, False),
+                        (PyKCS11.CKA_PRIVATE, True), (PyKCS11.CKA_SENSITIVE, True),
+                        (PyKCS11.CKA_VALUE, OTHER_KEY)])
+    rv, d = digest_rv(s, [b"abc", k])
+    check(rv == 0 and d[:32] == sha256(b"abc", OTHER_KEY),
+          "holder: its own session key digests in its connection (0x%x)" % rv)
+    print(k.value(), flush=True)
+    sys.stdin.read()
+    s.logout()
+    finish()
+
+
+def check_other_connection(s, pin):
+    import subprocess
+    p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "holder", pin],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline().strip()
+        check(line.isdigit(), "another connection made a session AES key (%r)" % line)
+        if not line.isdigit():
+            return
+        mine = [o.value() for o in s.findObjects([])]
+        check(int(line) not in mine,
+              "its handle %s names nothing in this connection's object list" % line)
+        rv, _ = digest_rv(s, [b"abc", handle(s, line)])
+        check(rv == PyKCS11.CKR_KEY_HANDLE_INVALID,
+              "C_DigestKey with the other connection's key: CKR_KEY_HANDLE_INVALID (0x%x)"
+              % rv)
+    finally:
+        p.stdin.close()
+        check(p.wait(timeout=60) == 0, "the other connection ended cleanly")
+
+
+def check_digest_key(s, hk, ak, pin):
+    lib, h = s.lib, s.session
+    rv, d = digest_rv(s, [b"abc", ak, b"xyz"])
+    check(rv == 0 and d[:32] == sha256(b"abc", AES_KEY, b"xyz"),
+          "SHA-256 of abc, the AES key, xyz (C_DigestKey) equals hashlib's (0x%x)" % rv)
+    rv, d = digest_rv(s, [hk, MSG, ak])
+    check(rv == 0 and d[:32] == sha256(HMAC_KEY, MSG, AES_KEY),
+          "two keys and data between them, in order (0x%x)" % rv)
+    rv, d = digest_rv(s, [ak, ak])
+    check(rv == 0 and d[:32] == sha256(AES_KEY, AES_KEY), "the same key twice (0x%x)" % rv)
+    # Final's size query after a key asks nothing and keeps the operation
+    lib.C_DigestInit(h, mech(PyKCS11.CKM_SHA256))
+    lib.C_DigestKey(h, ak)
+    q = PyKCS11.ckbytelist()
+    rv = lib.C_DigestFinal(h, q)
+    check(rv == 0 and len(q) == 32, "DigestFinal's size query: 32 bytes (0x%x)" % rv)
+    rv = lib.C_Digest(h, PyKCS11.ckbytelist(b"x"), buf(32))
+    check(rv == PyKCS11.CKR_OPERATION_ACTIVE,
+          "C_Digest after C_DigestKey: CKR_OPERATION_ACTIVE (0x%x)" % rv)
+    o = buf(32)
+    rv = lib.C_DigestFinal(h, o)
+    check(rv == 0 and bytes(o) == sha256(AES_KEY), "then Final: SHA-256 of the key (0x%x)" % rv)
+    # refusals; a refused key adds nothing and the digest goes on
+    priv = find_key(s, PyKCS11.CKO_PRIVATE_KEY, RSA_ID)
+    lib.C_DigestInit(h, mech(PyKCS11.CKM_SHA256))
+    lib.C_DigestUpdate(h, PyKCS11.ckbytelist(b"abc"))
+    rv = lib.C_DigestKey(h, priv)
+    check(rv == PyKCS11.CKR_KEY_INDIGESTIBLE,
+          "C_DigestKey with an RSA private key: CKR_KEY_INDIGESTIBLE (0x%x)" % rv)
+    rv = lib.C_DigestKey(h, handle(s, 0x7ffff123))
+    check(rv == PyKCS11.CKR_KEY_HANDLE_INVALID,
+          "C_DigestKey with a bad handle: CKR_KEY_HANDLE_INVALID (0x%x)" % rv)
+    o = buf(32)
+    rv = lib.C_DigestFinal(h, o)
+    check(rv == 0 and bytes(o) == sha256(b"abc"),
+          "the digest went on without them (0x%x)" % rv)
+    rv = lib.C_DigestKey(h, ak)
+    check(rv == PyKCS11.CKR_OPERATION_NOT_INITIALIZED,
+          "C_DigestKey with no digest: CKR_OPERATION_NOT_INITIALIZED (0x%x)" % rv)
+    # beyond the 1 MiB of kept parts a digest stays in software; a key then
+    # cannot follow
+    big = os.urandom(CAP + 4096)
+    lib.C_DigestInit(h, mech(PyKCS11.CKM_SHA256))
+    for part in chunks(big, 300000):
+        lib.C_DigestUpdate(h, PyKCS11.ckbytelist(part))
+    rv = lib.C_DigestKey(h, ak)
+    check(rv == PyKCS11.CKR_HOST_MEMORY,
+          "a key after more than 1 MiB of data: CKR_HOST_MEMORY (0x%x)" % rv)
+    o = buf(32)
+    rv = lib.C_DigestFinal(h, o)
+    check(rv == 0 and bytes(o) == sha256(big),
+          "and that digest of 1 MiB + 4 KiB is right (0x%x)" % rv)
+    check_other_connection(s, pin)
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("setup", "basic", "cbc"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("setup", "basic", "cbc", "digestkey",
+                                                 "holder"):
         sys.stderr.write(__doc__)
         return 2
     what, pin = sys.argv[1], sys.argv[2]
     if what == "setup":
         setup(pin)
+        return 0
+    if what == "holder":
+        holder(pin)
         return 0
     lib, slot, s = login(pin, label=LABEL)
     with checked(s):
@@ -348,6 +483,8 @@ def main():
             check_oaep_label(s)
             if PyKCS11.CKM_AES_CMAC in mechs:
                 check_cmac(s, ak)
+        elif what == "digestkey":
+            check_digest_key(s, hk, ak, pin)
         else:
             iv = bytes(range(16))
             check_aes(s, ak, "AES-CBC", PyKCS11.CKM_AES_CBC, iv, modes.CBC(iv), False)

@@ -9,7 +9,9 @@
 # (none of it writes); RSA-OAEP with a label (a known key: the label
 # reaches the encryption, and the module's answer to a labelled decryption
 # comes back); AES-CBC(-PAD), whose IV Debian's 0.24 client does not send,
-# with the newer client.
+# with the newer client; C_DigestKey (SoftHSM digests the keys' values
+# between the parts; refusals) with both clients and on the read-only
+# export (it changes nothing).
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
 
@@ -30,6 +32,11 @@ run_check "the same through a read-only export" \
 	env E2E_CLIENT="$CLIENT_SO" P11_KIT_SERVER_ADDRESS="unix:path=$T/sock-ro" \
 	CRYPTO_RSA_PEM="$T/rsa.pem" "${crypto[@]}" basic "$PIN"
 grep "^info:" <<<"$OUT" >&2 || true # timings
+run_check "C_DigestKey: the module digests the known keys between the parts (Debian's client)" \
+	env E2E_CLIENT="$CLIENT_SO" "${crypto[@]}" digestkey "$PIN"
+run_check "C_DigestKey through the read-only export" \
+	env E2E_CLIENT="$CLIENT_SO" P11_KIT_SERVER_ADDRESS="unix:path=$T/sock-ro" \
+	"${crypto[@]}" digestkey "$PIN"
 
 # BRIDGE_NEWER_CLIENT (ctest sets it): the 0.26.4 client's prefix
 newer=${BRIDGE_NEWER_CLIENT:-}
@@ -38,6 +45,10 @@ if [ -f "$newer/lib/pkcs11/p11-kit-client.so" ]; then
 		env E2E_CLIENT="$newer/lib/pkcs11/p11-kit-client.so" \
 		LD_LIBRARY_PATH="$newer/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
 		"${crypto[@]}" cbc "$PIN"
+	run_check "C_DigestKey (p11-kit 0.26.4 client)" \
+		env E2E_CLIENT="$newer/lib/pkcs11/p11-kit-client.so" \
+		LD_LIBRARY_PATH="$newer/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+		"${crypto[@]}" digestkey "$PIN"
 else
 	fail_later "no p11-kit 0.26.4 client in '$newer' (scripts/p11kit-clients.sh BUILD_DIR)"
 fi
