@@ -833,7 +833,7 @@ CK_RV op_digest_key(struct app *app, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key)
 	struct obj_view v;
 	struct session *s;
 	struct op *op;
-	CK_RV rv;
+	CK_RV rv = CKR_OK; /* op_enter sets it only when it fails */
 
 	if (!(op = op_enter(app, h, OP_DIGEST, &s, &rv)))
 		return rv;
