@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
 from checks import check, fail, finish, log  # noqa: E402
+from p11kit_client import rw_session  # noqa: E402
 
 CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
 T = PyKCS11.CK_TRUE
@@ -55,15 +56,7 @@ F = PyKCS11.CK_FALSE
 
 
 def session(pin):
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(CLIENT)
-    slots = lib.getSlotList(tokenPresent=True)
-    if len(slots) != 1:
-        fail("%d slots with a token" % len(slots))
-    s = lib.openSession(slots[0], PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
-    if pin:
-        s.login(pin)
-    return lib, s
+    return rw_session(pin)
 
 
 def rv_of(fn, *args):

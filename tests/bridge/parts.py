@@ -24,19 +24,13 @@ import PyKCS11
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
 from checks import check, fail, finish  # noqa: E402
+from p11kit_client import rw_session  # noqa: E402
 
-CLIENT = os.environ.get("E2E_CLIENT", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
 SHA256_RSA = PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS, None)
 
 
 def session():
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(CLIENT)
-    slots = lib.getSlotList(tokenPresent=True)
-    if len(slots) != 1:
-        fail("%d slots with a token" % len(slots))
-    s = lib.openSession(slots[0], PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
-    return lib, s
+    return rw_session()
 
 
 def classes(s, kid):

@@ -6,6 +6,7 @@ the DER openssl verifies.
 
   lib, slot, s = login(pin)          the only slot with a token
   lib, slot, s = login(pin, label=L) the slot whose token is labelled L
+  lib, s = rw_session(pin)           read-write, on the only token
   key = find_key(s, PyKCS11.CKO_PRIVATE_KEY, b"\\x01")
   with checked(s): ...               a PyKCS11 error fails the test
 """
@@ -46,6 +47,16 @@ def login(pin, path=None, label=None, flags=PyKCS11.CKF_SERIAL_SESSION):
     s = lib.openSession(slot, flags)
     s.login(pin)
     return lib, slot, s
+
+
+def rw_session(pin=None):
+    """A read-write session on token_slot, logged in as the user when pin
+    is given: (lib, session)."""
+    lib = load()
+    s = lib.openSession(token_slot(lib), PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+    if pin:
+        s.login(pin)
+    return lib, s
 
 
 def find_key(s, cls, kid):
