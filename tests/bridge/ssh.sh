@@ -33,6 +33,10 @@ KbdInteractiveAuthentication no
 AllowUsers $(id -un)
 LogLevel VERBOSE
 EOF2
+# sshd's privilege separation directory is compiled in; systemd-tmpfiles
+# makes it at boot, so a machine that installed openssh-server and then
+# rebooted without starting ssh.service has none.
+[ -d /run/sshd ] || mkdir -m 0755 /run/sshd
 bridge_serve sshd "$T/sshd.log" /usr/sbin/sshd -D -e -f "$T/sshd_config" \
 	-o ListenAddress=127.0.0.1:@PORT@
 port=$PORT
