@@ -2,17 +2,18 @@
  *
  * Loads one PKCS#11 module and serves it to tokend over the socket tokend
  * left on fd 3: after a one-byte version handshake, p11-kit RPC frames whose
- * call code is tokend's request id, answered in any order. The main thread
- * A small pool of threads takes turns reading requests, each running the one
- * it read, concurrently once the module took CKF_OS_LOCKING_OK, one at a
- * time otherwise. A malformed frame
- * means tokend is not who we are talking to: exit, tokend restarts us. */
+ * call code is tokend's request id, answered in any order. A small pool of
+ * threads serves them, each running the request it read, concurrently once
+ * the module took CKF_OS_LOCKING_OK, one at a time otherwise. A malformed
+ * frame means tokend is not who we are talking to: exit, tokend restarts
+ * us. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,12 +35,12 @@ struct job {
 static struct {
 	struct helper h;
 	int fd;
-	pthread_mutex_t rlock;  /* one reader of the socket at a time */
+	int ep; /* fd alone, EPOLLONESHOT: see serve() */
 	pthread_mutex_t serial; /* one module call at a time when unthreaded */
 	pthread_mutex_t wlock;  /* one reply on the socket at a time */
 } srv = {
 	.fd = MLINK_HELPER_FD,
-	.rlock = PTHREAD_MUTEX_INITIALIZER,
+	.ep = -1,
 	.serial = PTHREAD_MUTEX_INITIALIZER,
 	.wlock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -208,21 +209,39 @@ static void run_job(struct job *j)
 		die("link: write failed", 1);
 }
 
-/* Leader/followers: whoever holds rlock reads the next request, lets the
- * next idle thread read after it and runs the call itself, so a call goes
- * from the socket to the module without a hand-off to another thread. */
+/* Lets one idle thread take the next request: epoll wakes one waiter of
+ * the set, and at once if bytes are already waiting. */
+static void arm(int op)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT };
+
+	if (epoll_ctl(srv.ep, op, srv.fd, &ev) != 0)
+		die("epoll_ctl failed", 1);
+}
+
+/* The idle threads all wait on one epoll set holding the socket once-only:
+ * a request wakes one of them, which reads it, re-arms the socket (another
+ * thread wakes only if more requests wait) and runs it, so no thread is
+ * woken for nothing and a call goes from the socket to the module without
+ * a hand-off. */
 static void *serve(void *arg)
 {
+	struct epoll_event ev;
 	struct job *j;
+	int n;
 
 	for (;;) {
-		pthread_mutex_lock(&srv.rlock);
+		n = epoll_wait(srv.ep, &ev, 1, -1);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait failed", 1);
+		if (n <= 0)
+			continue;
 		j = read_job();
-		pthread_mutex_unlock(&srv.rlock);
 		if (!j)
 			/* tokend closed the link: leave at once, calls in
 			 * flight included (a module call may never return). */
 			_exit(0);
+		arm(EPOLL_CTL_MOD);
 		run_job(j);
 		job_free(j);
 	}
@@ -285,6 +304,9 @@ int main(int argc, char **argv)
 		return 1;
 	n = worker_count();
 	helper_init(&srv.h, fl, n);
+	if ((srv.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		die("epoll_create1 failed", 1);
+	arm(EPOLL_CTL_ADD);
 	/* n threads in all, this one included. */
 	for (i = 1; i < n; i++) {
 		if (pthread_create(&t, NULL, serve, NULL) != 0)
