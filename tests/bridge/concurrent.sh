@@ -8,7 +8,6 @@
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
 bridge_init
-E2E_DIR=$BRIDGE_DIR/../e2e
 export E2E_CLIENT=$CLIENT_SO TOKEND_PIN=$PIN
 CLIENTS=8
 N=${CONCURRENT_SIGS:-20}
@@ -44,24 +43,11 @@ sign_all() {
 sign_all 01
 sign_all 02
 
-# A's logout while B signs: p11client.py applications (tests/e2e), one
-# process and connection each, driven through fifos.
-APPS=()
-for a in A B; do
-	mkfifo "$T/$a.in" "$T/$a.out"
-	"$PY" "$E2E_DIR/p11client.py" repl <"$T/$a.in" >"$T/$a.out" 2>>"$T/$a.err" &
-	APPS+=($!)
-	eval "exec {IN_$a}>\"\$T/$a.in\" {OUT_$a}<\"\$T/$a.out\""
-done
-# say APP CMD: send; hear APP: its reply line in $LINE
-say() { local fd="IN_$1"; printf '%s\n' "$2" >&"${!fd}"; }
-hear() {
-	local fd="OUT_$1"
-	LINE="hang (no reply in 120 s)"
-	read -r -t 120 -u "${!fd}" LINE || true
-	harness_log "  $1 -> $LINE"
-}
-ask() { say "$1" "$2"; hear "$1"; }
+# A's logout while B signs.
+# shellcheck source=../harness/repl_apps.sh
+. "$BRIDGE_DIR/../harness/repl_apps.sh"
+app A
+app B
 for a in A B; do
 	for c in init open "login $PIN"; do
 		ask "$a" "$c"

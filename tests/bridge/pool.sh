@@ -15,7 +15,6 @@
 # shellcheck source=softhsm.sh
 . "$(dirname "$0")/softhsm.sh"
 : "${SLOW_MODULE:?SLOW_MODULE must name slow_module.so}" "${POOL_CASE:?}"
-E2E_DIR=$BRIDGE_DIR/../e2e
 SIGN_MS=3000
 bridge_before_start() {
 	local env
@@ -31,26 +30,8 @@ bridge_init setpriv
 export E2E_CLIENT=$CLIENT_SO
 bridge_keypair EC:prime256v1 01 ec
 
-# app NAME [setpriv args...]: a p11client.py application (tests/e2e), its
-# own process and connection, driven through fifos IN_NAME / OUT_NAME.
-APPS=()
-app() {
-	local a=$1
-	shift
-	mkfifo "$T/$a.in" "$T/$a.out"
-	"$@" "$PY" "$E2E_DIR/p11client.py" repl <"$T/$a.in" >"$T/$a.out" 2>>"$T/$a.err" &
-	APPS+=($!)
-	eval "exec {IN_$a}>\"\$T/$a.in\" {OUT_$a}<\"\$T/$a.out\""
-}
-say() { local fd="IN_$1"; printf '%s\n' "$2" >&"${!fd}"; }
-# hear APP: its reply line in $LINE
-hear() {
-	local fd="OUT_$1"
-	LINE="hang (no reply in 120 s)"
-	read -r -t 120 -u "${!fd}" LINE || true
-	harness_log "  $1 -> $LINE"
-}
-ask() { say "$1" "$2"; hear "$1"; }
+# shellcheck source=../harness/repl_apps.sh
+. "$BRIDGE_DIR/../harness/repl_apps.sh"
 login() {
 	local c
 	for c in init open "login $PIN"; do
