@@ -15,8 +15,10 @@
 #include <cmocka.h>
 
 #include "bridge_util.h"
+#include "buf.h"
 #include "error.h"
 #include "link_int.h"
+#include "rpc_frame.h"
 
 #define TIMEOUT_MS 500
 
@@ -327,6 +329,94 @@ static void test_helper_refuses_garbage(void **state)
 	raw_frame(badcall, sizeof(badcall), 1);
 }
 
+/* Appends one request frame (id, call, args) to b. */
+static void put_request(const struct rpc_codec *c, struct buf *b, uint32_t id,
+			uint32_t call, const struct rpc_arg *a, size_t n)
+{
+	size_t at = b->len;
+
+	assert_non_null(buf_reserve(b, RPC_FRAME_HEADER_LEN));
+	assert_int_equal(rpc_request_encode(c, call, a, n, b), 0);
+	assert_false(buf_failed(b));
+	mlink_put_header(b->data + at, id, b->len - at - RPC_FRAME_HEADER_LEN);
+}
+
+/* Reads one reply frame from the helper; returns its id. */
+static uint32_t get_reply(int fd)
+{
+	uint8_t hdr[RPC_FRAME_HEADER_LEN], body[4096];
+	size_t len;
+
+	assert_int_equal(read(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+	len = (size_t)hdr[8] << 24 | (size_t)hdr[9] << 16 |
+	      (size_t)hdr[10] << 8 | hdr[11];
+	assert_true(len <= sizeof(body));
+	for (size_t got = 0; got < len;) {
+		ssize_t r = read(fd, body + got, len - got);
+
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	return ((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+		(uint32_t)hdr[2] << 8 | hdr[3]) &
+	       ~MLINK_ID_THREADED;
+}
+
+/* The helper with the broken module, initialised; then a slow call (slot
+ * 4, 300 ms) and a fast one (slot 0) in one write. Returns the id of the
+ * first answer: 3 (the fast one) when another helper thread took the
+ * second request while the first was in the module. */
+static uint32_t burst_first_answer(char *const envp[])
+{
+	static const char hs[] = "PRIVATE-GNOME-KEYRING-PKCS11-PROTOCOL-V-1";
+	const struct rpc_arg init[3] = {
+		{ .type = RPC_ARG_BYTES,
+		  .bytes = { (const CK_BYTE *)hs, sizeof(hs) - 1, false } },
+		{ .type = RPC_ARG_BYTE, .byte = 0 },
+		{ .type = RPC_ARG_BYTES },
+	};
+	const struct rpc_arg slow[] = { U(4) }, fast[] = { U(0) };
+	struct rpc_codec codec;
+	struct buf b;
+	uint8_t v = 2;
+	uint32_t first;
+	pid_t pid;
+	int fd, status;
+
+	rpc_codec_init(&codec, RPC_PROTOCOL_MAX);
+	assert_int_equal(
+	    mlink_spawn(HELPER_PATH, BROKEN_MODULE, envp, &pid, &fd), 0);
+	assert_int_equal(write(fd, &v, 1), 1);
+	assert_int_equal(read(fd, &v, 1), 1);
+	buf_init(&b, 0);
+	put_request(&codec, &b, 1, RPC_C_Initialize, init, 3);
+	assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+	assert_int_equal(get_reply(fd), 1);
+	b.len = 0;
+	put_request(&codec, &b, 2, RPC_C_GetSlotInfo, slow, 1);
+	put_request(&codec, &b, 3, RPC_C_GetSlotInfo, fast, 1);
+	assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+	first = get_reply(fd);
+	assert_int_equal(get_reply(fd), first == 2 ? 3 : 2);
+	buf_free(&b);
+	close(fd);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return first;
+}
+
+/* Requests that reach the helper together are still run side by side:
+ * the thread that read one lets the next idle thread read on before it
+ * runs its own. A module that answered CKR_CANT_LOCK gets them in turn. */
+static void test_burst(void **state)
+{
+	char *const threaded[] = { NULL };
+	char *const serial[] = { "BROKEN_CANT_LOCK=1", NULL };
+
+	assert_int_equal(burst_first_answer(threaded), 3);
+	assert_int_equal(burst_first_answer(serial), 2);
+}
+
 static void test_no_helper(void **state)
 {
 	struct mlink_config cfg = { .module = BROKEN_MODULE,
@@ -347,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_killed_mid_call),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_concurrency),
+		cmocka_unit_test(test_burst),
 		cmocka_unit_test(test_helper_refuses_garbage),
 		cmocka_unit_test(test_no_helper),
 	};
