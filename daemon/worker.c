@@ -5,7 +5,14 @@
  *   shares    per key: jobs of that key running now
  * A submit wakes an idle thread not yet woken, else starts a thread while
  * under the cap, else leaves the job queued for the next thread that is
- * done. A thread takes the oldest job whose key is under its share. */
+ * done. A thread takes the oldest job whose key is under its share.
+ *
+ * Threads are joined, not detached: a thread that has left the pool still
+ * runs its thread-local destructors (OpenSSL's among them), and the exit
+ * that follows worker_pool_stop() runs OpenSSL's atexit cleanup, which
+ * assumes that every other thread is gone; the two freed the same memory
+ * (a double free under ASan). A thread that leaves puts itself on
+ * pool.gone_list; the next submit joins it, worker_pool_stop() all. */
 #include "worker.h"
 
 #include <errno.h>
@@ -28,6 +35,11 @@ struct job {
 	struct job *prev, *next;
 };
 
+struct wthread {
+	pthread_t t;
+	struct wthread *next;
+};
+
 struct share {
 	uint64_t key;
 	size_t running;
@@ -39,7 +51,8 @@ static struct {
 	pthread_cond_t gone; /* a thread exited */
 	struct job *head, *tail;
 	size_t nthreads, nidle, nwake, njobs, max_idle, max_threads;
-	struct share *shares; /* keys with a running job */
+	struct wthread *gone_list; /* left, to be joined */
+	struct share *shares;      /* keys with a running job */
 	size_t nshares, cap_shares;
 	bool up, stopping;
 } pool = {
@@ -122,12 +135,12 @@ static struct job *worker_take(void)
 	return j;
 }
 
-static void *worker_main(void *unused)
+static void *worker_main(void *arg)
 {
+	struct wthread *self = arg;
 	struct job *j;
 	uint64_t key;
 
-	(void)unused;
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
 		while ((j = worker_take()) == NULL &&
@@ -153,6 +166,8 @@ static void *worker_main(void *unused)
 	}
 out:
 	pool.nthreads--;
+	self->next = pool.gone_list;
+	pool.gone_list = self;
 	pthread_cond_broadcast(&pool.gone);
 	pthread_mutex_unlock(&pool.lock);
 	return NULL;
@@ -162,20 +177,39 @@ out:
 static int worker_spawn(void)
 {
 	pthread_attr_t attr;
-	pthread_t t;
+	struct wthread *w;
 	int e;
 
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return TK_ERR_NOMEM;
 	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
-	e = pthread_create(&t, &attr, worker_main, NULL);
+	e = pthread_create(&w->t, &attr, worker_main, w);
 	pthread_attr_destroy(&attr);
 	if (e != 0) {
+		free(w);
 		log_err("pthread_create: %s", strerror(e));
 		return TK_ERR_NOMEM;
 	}
 	pool.nthreads++;
 	return 0;
+}
+
+/* Joins the threads that left the pool (not under pool.lock: one may
+ * still be in its thread-local destructors). */
+static void worker_join_gone(void)
+{
+	struct wthread *w, *next;
+
+	pthread_mutex_lock(&pool.lock);
+	w = pool.gone_list;
+	pool.gone_list = NULL;
+	pthread_mutex_unlock(&pool.lock);
+	for (; w != NULL; w = next) {
+		next = w->next;
+		pthread_join(w->t, NULL);
+		free(w);
+	}
 }
 
 int worker_pool_start(size_t max_idle)
@@ -225,7 +259,7 @@ static int worker_share_room(void)
 int worker_submit_key(uint64_t key, worker_fn fn, void *arg)
 {
 	struct job *j;
-	bool wake = false;
+	bool wake = false, reap;
 	int r = TK_ERR_BUSY;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
@@ -257,11 +291,14 @@ int worker_submit_key(uint64_t key, worker_fn fn, void *arg)
 	j = NULL;
 	r = 0;
 out:
+	reap = pool.gone_list != NULL;
 	pthread_mutex_unlock(&pool.lock);
 	/* After the unlock: a thread woken under it would wake only to wait
 	 * for the lock (two switches per request instead of one). */
 	if (wake)
 		pthread_cond_signal(&pool.work);
+	if (reap)
+		worker_join_gone();
 	free(j);
 	return r;
 }
@@ -306,5 +343,8 @@ bool worker_pool_stop(unsigned timeout_ms)
 		pool.nshares = pool.cap_shares = 0;
 	}
 	pthread_mutex_unlock(&pool.lock);
+	/* Every thread that left is over once joined; one still running a
+	 * job (not done) is left alone: the caller ends without cleaning. */
+	worker_join_gone();
 	return done;
 }

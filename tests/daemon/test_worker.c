@@ -144,6 +144,45 @@ static void test_share_leaves_room_for_others(void **state)
 	worker_pool_set_max(0);
 }
 
+/* Thread-local state with a slow destructor, as OpenSSL keeps per thread:
+ * the process's exit cleanup (OpenSSL's atexit) must not run while a
+ * worker is still in it. */
+static pthread_key_t tls_key;
+static atomic_int tls_set, tls_freed;
+
+static void tls_free(void *p)
+{
+	(void)p;
+	usleep(50000);
+	atomic_fetch_add(&tls_freed, 1);
+}
+
+static void job_tls(void *arg)
+{
+	if (pthread_getspecific(tls_key) == NULL) {
+		pthread_setspecific(tls_key, &tls_set);
+		atomic_fetch_add(&tls_set, 1);
+	}
+	job_block(arg);
+}
+
+/* Once stop returns, every worker is over, its destructors included. */
+static void test_stop_joins_threads(void **state)
+{
+	(void)state;
+	assert_int_equal(pthread_key_create(&tls_key, tls_free), 0);
+	atomic_store(&ran, 0);
+	gate_set(false);
+	assert_int_equal(worker_pool_start(4), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(worker_submit(job_tls, NULL), 0);
+	gate_set(true);
+	assert_true(wait_ran(4));
+	assert_true(worker_pool_stop(5000));
+	assert_true(atomic_load(&tls_set) >= 1);
+	assert_int_equal(atomic_load(&tls_freed), atomic_load(&tls_set));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_blocked_job_does_not_stall),
 		cmocka_unit_test(test_cap_queues_jobs),
 		cmocka_unit_test(test_share_leaves_room_for_others),
+		cmocka_unit_test(test_stop_joins_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
