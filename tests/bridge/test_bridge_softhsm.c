@@ -299,7 +299,8 @@ struct worker {
 	struct mlink *l;
 	const struct key *k;
 	CK_SESSION_HANDLE h;
-	int n, ok;
+	int n;
+	atomic_int ok;     /* read by the kill test while the loop runs */
 	int died, down;    /* failures by reason, for the kill test */
 	atomic_bool *stop; /* the kill test ends the loops */
 };
@@ -394,12 +395,26 @@ static void test_kill(void **state)
 	h = open_session(l, k.slot);
 	make_key(l, h, &k);
 	for (i = 0; i < THREADS; i++)
-		w[i] = (struct worker){ l,       &k,   open_session(l, k.slot),
-					1 << 30, 0,    0,
-					0,       &stop };
+		w[i] = (struct worker){ .l = l,
+					.k = &k,
+					.h = open_session(l, k.slot),
+					.n = 1 << 30,
+					.stop = &stop };
 	for (i = 0; i < THREADS; i++)
 		pthread_create(&t[i], NULL, sign_loop, &w[i]);
-	usleep(200000);
+	/* Every thread signs before the kill (a fixed pause was too short
+	 * for the TSan build on a loaded machine). */
+	t0 = now_s();
+	for (i = 0; i < THREADS && now_s() - t0 < 30.0;)
+		if (atomic_load(&w[i].ok) > 0)
+			i++;
+		else
+			usleep(10000);
+	if (i < THREADS)
+		atomic_store(&stop, true); /* the threads end before we fail */
+	for (int j = 0; i < THREADS && j < THREADS; j++)
+		pthread_join(t[j], NULL);
+	assert_int_equal(i, THREADS);
 	mlink_stats(l, &st);
 	assert_int_equal(st.gen, 1);
 	/* kill(0) would take the test runner's process group */
