@@ -11,8 +11,11 @@
  * runs its thread-local destructors (OpenSSL's among them), and the exit
  * that follows worker_pool_stop() runs OpenSSL's atexit cleanup, which
  * assumes that every other thread is gone; the two freed the same memory
- * (a double free under ASan). A thread that leaves puts itself on
- * pool.gone_list; the next submit joins it, worker_pool_stop() all. */
+ * (a double free under ASan). A thread that leaves joins the one that
+ * left before it and takes its place as pool.last_gone, which
+ * worker_pool_stop() joins: joining the last one waits for them all, and
+ * no join ever runs on the loop thread (under TSan a thread's end takes
+ * long enough for 1000 clients' handshakes to time out). */
 #include "worker.h"
 
 #include <errno.h>
@@ -35,11 +38,6 @@ struct job {
 	struct job *prev, *next;
 };
 
-struct wthread {
-	pthread_t t;
-	struct wthread *next;
-};
-
 struct share {
 	uint64_t key;
 	size_t running;
@@ -51,8 +49,9 @@ static struct {
 	pthread_cond_t gone; /* a thread exited */
 	struct job *head, *tail;
 	size_t nthreads, nidle, nwake, njobs, max_idle, max_threads;
-	struct wthread *gone_list; /* left, to be joined */
-	struct share *shares;      /* keys with a running job */
+	pthread_t last_gone;  /* left, not joined yet (if any_gone) */
+	bool any_gone;
+	struct share *shares; /* keys with a running job */
 	size_t nshares, cap_shares;
 	bool up, stopping;
 } pool = {
@@ -137,10 +136,12 @@ static struct job *worker_take(void)
 
 static void *worker_main(void *arg)
 {
-	struct wthread *self = arg;
+	pthread_t prev;
+	bool joins;
 	struct job *j;
 	uint64_t key;
 
+	(void)arg;
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
 		while ((j = worker_take()) == NULL &&
@@ -166,10 +167,14 @@ static void *worker_main(void *arg)
 	}
 out:
 	pool.nthreads--;
-	self->next = pool.gone_list;
-	pool.gone_list = self;
+	prev = pool.last_gone;
+	joins = pool.any_gone;
+	pool.last_gone = pthread_self();
+	pool.any_gone = true;
 	pthread_cond_broadcast(&pool.gone);
 	pthread_mutex_unlock(&pool.lock);
+	if (joins)
+		pthread_join(prev, NULL);
 	return NULL;
 }
 
@@ -177,39 +182,19 @@ out:
 static int worker_spawn(void)
 {
 	pthread_attr_t attr;
-	struct wthread *w;
+	pthread_t t;
 	int e;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		return TK_ERR_NOMEM;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
-	e = pthread_create(&w->t, &attr, worker_main, w);
+	e = pthread_create(&t, &attr, worker_main, NULL);
 	pthread_attr_destroy(&attr);
 	if (e != 0) {
-		free(w);
 		log_err("pthread_create: %s", strerror(e));
 		return TK_ERR_NOMEM;
 	}
 	pool.nthreads++;
 	return 0;
-}
-
-/* Joins the threads that left the pool (not under pool.lock: one may
- * still be in its thread-local destructors). */
-static void worker_join_gone(void)
-{
-	struct wthread *w, *next;
-
-	pthread_mutex_lock(&pool.lock);
-	w = pool.gone_list;
-	pool.gone_list = NULL;
-	pthread_mutex_unlock(&pool.lock);
-	for (; w != NULL; w = next) {
-		next = w->next;
-		pthread_join(w->t, NULL);
-		free(w);
-	}
 }
 
 int worker_pool_start(size_t max_idle)
@@ -259,7 +244,7 @@ static int worker_share_room(void)
 int worker_submit_key(uint64_t key, worker_fn fn, void *arg)
 {
 	struct job *j;
-	bool wake = false, reap;
+	bool wake = false;
 	int r = TK_ERR_BUSY;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
@@ -291,14 +276,11 @@ int worker_submit_key(uint64_t key, worker_fn fn, void *arg)
 	j = NULL;
 	r = 0;
 out:
-	reap = pool.gone_list != NULL;
 	pthread_mutex_unlock(&pool.lock);
 	/* After the unlock: a thread woken under it would wake only to wait
 	 * for the lock (two switches per request instead of one). */
 	if (wake)
 		pthread_cond_signal(&pool.work);
-	if (reap)
-		worker_join_gone();
 	free(j);
 	return r;
 }
@@ -319,7 +301,8 @@ void worker_pool_counts(size_t *threads, size_t *queued)
 bool worker_pool_stop(unsigned timeout_ms)
 {
 	struct timespec until;
-	bool done;
+	pthread_t last;
+	bool done, joins;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += timeout_ms / 1000;
@@ -342,9 +325,14 @@ bool worker_pool_stop(unsigned timeout_ms)
 		pool.shares = NULL;
 		pool.nshares = pool.cap_shares = 0;
 	}
+	last = pool.last_gone;
+	joins = pool.any_gone;
+	pool.any_gone = false;
 	pthread_mutex_unlock(&pool.lock);
-	/* Every thread that left is over once joined; one still running a
-	 * job (not done) is left alone: the caller ends without cleaning. */
-	worker_join_gone();
+	/* Every thread that left is over once the last is joined; one still
+	 * running a job (not done) is left alone: the caller then ends
+	 * without cleaning up. */
+	if (joins)
+		pthread_join(last, NULL);
 	return done;
 }
