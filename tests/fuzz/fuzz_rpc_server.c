@@ -68,9 +68,22 @@ static int frontend_up(void)
 	return 0;
 }
 
+/* The daemon runs a blocking C_WaitForSlotEvent with CKF_DONT_BLOCK and
+ * parks the connection (daemon/conn.c); without that the call would sleep
+ * until a slot event that never comes here. Body: u32 id, "u", u64 flags. */
+static const uint8_t *nonblocking(const uint8_t *p, size_t len, uint8_t *tmp)
+{
+	if (len != 17 || p[0] || p[1] || p[2] || p[3] != 65)
+		return p;
+	memcpy(tmp, p, len);
+	tmp[16] |= CKF_DONT_BLOCK;
+	return tmp;
+}
+
 static void run(struct rpc_server *srv, const uint8_t *p, size_t n, bool init)
 {
 	struct buf resp;
+	uint8_t tmp[17];
 	size_t len;
 	int rc = 0;
 
@@ -85,7 +98,8 @@ static void run(struct rpc_server *srv, const uint8_t *p, size_t n, bool init)
 		if (len > n)
 			len = n;
 		buf_reset(&resp);
-		rc = rpc_server_handle(srv, p, len, &resp);
+		rc = rpc_server_handle(srv, nonblocking(p, len, tmp), len,
+				       &resp);
 		p += len;
 		n -= len;
 	}
