@@ -30,6 +30,7 @@ static const char init_handshake[] =
 #define HDR RPC_FRAME_HEADER_LEN
 #define REAP_GRACE_MS 1000
 #define FINALIZE_TIMEOUT_MS 5000u
+#define RBUF_CAP 8192
 
 struct pending {
 	struct pending *next;
@@ -38,6 +39,15 @@ struct pending {
 	enum mlink_fail fail;
 	uint8_t *frame; /* the reply frame, ours once done */
 	size_t frame_len;
+};
+
+/* Replies come through this buffer: one recv takes both frames of a chain
+ * (and whatever else is waiting), where reading each header and body on
+ * its own took four. Used only by the one reader (reading set), or by the
+ * supervisor before any caller; wiped as it is consumed. */
+struct rbuf {
+	size_t off, len;
+	uint8_t p[RBUF_CAP];
 };
 
 struct mlink {
@@ -62,6 +72,7 @@ struct mlink {
 	struct pending *pending;
 	size_t inflight;
 	struct mlink_stats st;
+	struct rbuf rb; /* not under lock: the reader's */
 };
 
 static void mlog(const struct mlink *l, const char *fmt, ...)
@@ -150,6 +161,68 @@ static int recv_full(int fd, void *p, size_t n, const struct timespec *d)
 	return 0;
 }
 
+/* Some bytes, at most cap, waiting for the first: the wait first, since a
+ * reply is rarely there the moment it is wanted. 0 with *got; 1: end of
+ * file or deadline; -1: error. */
+static int recv_some(int fd, uint8_t *p, size_t cap, const struct timespec *d,
+		     size_t *got)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t r;
+	int rc;
+
+	for (;;) {
+		rc = poll(&pfd, 1, ms_left(d));
+		if (rc == 0)
+			return 1;
+		if (rc < 0 && errno != EINTR)
+			return -1;
+		if (rc < 0)
+			continue;
+		r = recv(fd, p, cap, MSG_DONTWAIT);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			return r == 0 ? 1 : -1;
+		*got = (size_t)r;
+		return 0;
+	}
+}
+
+/* n bytes: the buffer's first, then the socket's; a want smaller than the
+ * buffer refills it. 0: read; 1: end of file or deadline; -1: error. */
+static int rbuf_read(struct rbuf *b, int fd, void *dst, size_t n,
+		     const struct timespec *d)
+{
+	uint8_t *p = dst;
+	size_t k;
+	int rc;
+
+	while (n) {
+		if (b->off == b->len) {
+			b->off = b->len = 0;
+			if (n >= sizeof(b->p))
+				return recv_full(fd, p, n, d);
+			if ((rc = recv_some(fd, b->p, sizeof(b->p), d,
+					    &b->len)) != 0)
+				return rc;
+		}
+		k = b->len - b->off < n ? b->len - b->off : n;
+		memcpy(p, b->p + b->off, k);
+		explicit_bzero(b->p + b->off, k);
+		b->off += k;
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static void rbuf_clear(struct rbuf *b)
+{
+	explicit_bzero(b->p + b->off, b->len - b->off);
+	b->off = b->len = 0;
+}
+
 /* 0: sent; 1: deadline; -1: error. */
 static int send_full(int fd, const uint8_t *p, size_t n,
 		     const struct timespec *d)
@@ -177,8 +250,8 @@ static int send_full(int fd, const uint8_t *p, size_t n,
 /* One frame, its lengths capped before the body is allocated. 0 with *frame
  * (malloc'd) and the parse; 1 at end of file or deadline; TK_ERR_* when
  * malformed. */
-static int read_frame(int fd, const struct timespec *d, uint8_t **frame,
-		      size_t *len, struct rpc_frame *f)
+static int read_frame(struct rbuf *b, int fd, const struct timespec *d,
+		      uint8_t **frame, size_t *len, struct rpc_frame *f)
 {
 	uint8_t hdr[HDR];
 	size_t need;
@@ -186,7 +259,7 @@ static int read_frame(int fd, const struct timespec *d, uint8_t **frame,
 	int rc;
 
 	*frame = NULL;
-	if ((rc = recv_full(fd, hdr, HDR, d)) != 0)
+	if ((rc = rbuf_read(b, fd, hdr, HDR, d)) != 0)
 		return rc < 0 ? 1 : rc;
 	rc = rpc_frame_parse(hdr, HDR, MLINK_MAX_FRAME, f, &need);
 	if (rc < 0)
@@ -194,7 +267,8 @@ static int read_frame(int fd, const struct timespec *d, uint8_t **frame,
 	if (!(p = malloc(need)))
 		return TK_ERR_NOMEM;
 	memcpy(p, hdr, HDR);
-	if (need > HDR && (rc = recv_full(fd, p + HDR, need - HDR, d)) != 0) {
+	if (need > HDR &&
+	    (rc = rbuf_read(b, fd, p + HDR, need - HDR, d)) != 0) {
 		free(p);
 		return 1;
 	}
@@ -279,7 +353,7 @@ static int init_module(struct mlink *l, int fd, const struct timespec *d,
 		rc = send_full(fd, b.data, b.len, d) ? TK_ERR_TRANSPORT : 0;
 	}
 	buf_free(&b);
-	if (rc == 0 && (rc = read_frame(fd, d, &frame, &len, &f)) == 0) {
+	if (rc == 0 && (rc = read_frame(&l->rb, fd, d, &frame, &len, &f)) == 0) {
 		*threaded = f.call_code == MLINK_ID_THREADED;
 		rc = f.call_code & ~MLINK_ID_THREADED
 			 ? TK_ERR_INVALID
@@ -367,6 +441,7 @@ static void reap(struct mlink *l, bool was_up)
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
+	rbuf_clear(&l->rb);
 	pid = l->pid;
 	if (l->stopping && !was_up)
 		grace = 0;
@@ -515,7 +590,7 @@ static int read_one(struct mlink *l, uint64_t gen, const struct timespec *d)
 
 	l->reading = true;
 	pthread_mutex_unlock(&l->lock);
-	rc = read_frame(fd, d, &frame, &len, &f);
+	rc = read_frame(&l->rb, fd, d, &frame, &len, &f);
 	pthread_mutex_lock(&l->lock);
 	l->reading = false;
 	pthread_cond_broadcast(&l->cond); /* the next reader, or reap */
@@ -857,6 +932,7 @@ int mlink_new(const struct mlink_config *cfg, struct mlink **out)
 	*out = l;
 	return 0;
 fail:
+	rbuf_clear(&l->rb);
 	env_free(l->envp);
 	free(l->module);
 	free(l->helper);

@@ -374,6 +374,96 @@ static void test_threads(void **state)
 	mlink_free(&l);
 }
 
+/* Replies of every size around the link's 8 KiB receive buffer and far
+ * past it, read back from several threads at once so that one reader's
+ * recv takes the start of another thread's reply: each thread's data
+ * objects come back byte for byte. */
+static const size_t big_sizes[] = { 1, 8000, 8150, 8171, 8172, 8192,
+				    8193, 16400, 100000, 1000000 };
+
+struct big_worker {
+	struct mlink *l;
+	CK_SESSION_HANDLE h;
+	int ok;
+};
+
+static void *big_loop(void *arg)
+{
+	struct big_worker *w = arg;
+	static const CK_OBJECT_CLASS data = CKO_DATA;
+	CK_BBOOL no = CK_FALSE;
+	size_t n, i, round;
+	uint8_t *v, *back;
+	CK_OBJECT_HANDLE o;
+	struct mlink_reply r;
+	CK_ATTRIBUTE q;
+	CK_RV rv;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < NARGS(big_sizes); i++) {
+			n = big_sizes[i];
+			v = malloc(n);
+			back = malloc(n);
+			RAND_bytes(v, (int)n);
+			CK_ATTRIBUTE t[] = { { CKA_CLASS, (void *)&data,
+					       sizeof(data) },
+					     { CKA_TOKEN, &no, 1 },
+					     { CKA_PRIVATE, &no, 1 },
+					     { CKA_VALUE, v, n } };
+			if ((rv = call(w->l, RPC_C_CreateObject,
+				       (struct rpc_arg[]){ U(w->h), AA(t, 4) },
+				       2, &r)) != CKR_OK) {
+				print_error("C_CreateObject of %zu bytes: "
+					    "0x%lx\n",
+					    n, (unsigned long)rv);
+				free(v);
+				free(back);
+				return NULL;
+			}
+			o = r.msg.args[0].ulong;
+			mlink_reply_clear(&r);
+			q = (CK_ATTRIBUTE){ CKA_VALUE, back, n };
+			rv = call(w->l, RPC_C_GetAttributeValue,
+				  (struct rpc_arg[]){ U(w->h), U(o), FA(&q, 1) },
+				  3, &r);
+			if (rv == CKR_OK &&
+			    r.msg.args[0].attrs.v[0].ulValueLen == n &&
+			    memcmp(r.msg.args[0].attrs.v[0].pValue, v, n) == 0)
+				w->ok++;
+			else
+				print_error("%zu bytes: 0x%lx\n", n,
+					    (unsigned long)rv);
+			mlink_reply_clear(&r);
+			(void)call0(w->l, RPC_C_DestroyObject,
+				    (struct rpc_arg[]){ U(w->h), U(o) }, 2);
+			free(v);
+			free(back);
+		}
+	}
+	return NULL;
+}
+
+static void test_big_replies(void **state)
+{
+	struct mlink *l = link_new();
+	struct big_worker w[THREADS];
+	pthread_t t[THREADS];
+	CK_SLOT_ID slot = find_slot(l);
+	int i;
+
+	(void)state;
+	for (i = 0; i < THREADS; i++) {
+		w[i] = (struct big_worker){ .l = l,
+					    .h = open_session(l, slot) };
+		pthread_create(&t[i], NULL, big_loop, &w[i]);
+	}
+	for (i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < THREADS; i++)
+		assert_int_equal(w[i].ok, 3 * (int)NARGS(big_sizes));
+	mlink_free(&l);
+}
+
 /* SIGKILL to the helper while threads sign: calls in flight fail with
  * MLINK_DIED, the link comes back within about a second as a new
  * generation, old sessions are gone, and the token (on disk) still logs in
@@ -455,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_sign),
 		cmocka_unit_test(test_sign_chained),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_big_replies),
 		cmocka_unit_test(test_kill),
 	};
 
