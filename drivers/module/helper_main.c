@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,15 +33,26 @@ struct job {
 	size_t body_len;
 };
 
+#define RBUF_CAP 8192
+
 static struct {
 	struct helper h;
 	int fd;
-	int ep; /* fd alone, EPOLLONESHOT: see serve() */
+	int ep;	  /* fd and kick, each EPOLLONESHOT: see serve() */
+	int kick; /* eventfd: requests wait in rb, none on the socket */
+	/* Requests come through rb: one read takes both frames of a chain,
+	 * where a read of each header and each body took four. Only the
+	 * thread that holds the reading (see serve) touches it. */
+	struct {
+		size_t off, len;
+		uint8_t p[RBUF_CAP];
+	} rb;
 	pthread_mutex_t serial; /* one module call at a time when unthreaded */
 	pthread_mutex_t wlock;  /* one reply on the socket at a time */
 } srv = {
 	.fd = MLINK_HELPER_FD,
 	.ep = -1,
+	.kick = -1,
 	.serial = PTHREAD_MUTEX_INITIALIZER,
 	.wlock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -64,6 +76,41 @@ static int read_full(int fd, void *p, size_t n)
 		if (r <= 0)
 			return r == 0 && got == 0 ? 1 : -1;
 		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* n bytes: rb's first, then the socket's (a want smaller than rb refills
+ * it with what is there). 0: read; 1: end of file before the first byte;
+ * -1: else. */
+static int rb_read(void *dst, size_t n)
+{
+	uint8_t *p = dst;
+	bool any = false;
+	size_t k;
+	ssize_t r;
+
+	while (n) {
+		if (srv.rb.off == srv.rb.len) {
+			srv.rb.off = srv.rb.len = 0;
+			if (n >= sizeof(srv.rb.p)) {
+				r = read_full(srv.fd, p, n);
+				return r == 1 && any ? -1 : (int)r;
+			}
+			r = read(srv.fd, srv.rb.p, sizeof(srv.rb.p));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return r == 0 && !any ? 1 : -1;
+			srv.rb.len = (size_t)r;
+		}
+		k = srv.rb.len - srv.rb.off < n ? srv.rb.len - srv.rb.off : n;
+		memcpy(p, srv.rb.p + srv.rb.off, k);
+		explicit_bzero(srv.rb.p + srv.rb.off, k); /* PINs travel here */
+		srv.rb.off += k;
+		p += k;
+		n -= k;
+		any = true;
 	}
 	return 0;
 }
@@ -104,7 +151,7 @@ static struct job *read_frame(void)
 	size_t need;
 	int rc;
 
-	rc = read_full(srv.fd, hdr, sizeof(hdr));
+	rc = rb_read(hdr, sizeof(hdr));
 	if (rc == 1)
 		return NULL;
 	if (rc)
@@ -117,7 +164,7 @@ static struct job *read_frame(void)
 	j->frame_len = need;
 	memcpy(j->frame, hdr, sizeof(hdr));
 	if (need > sizeof(hdr) &&
-	    read_full(srv.fd, j->frame + sizeof(hdr), need - sizeof(hdr)))
+	    rb_read(j->frame + sizeof(hdr), need - sizeof(hdr)))
 		die("link: short read", 1);
 	if (rpc_frame_parse(j->frame, need, MLINK_MAX_FRAME, &f, &need) != 0 ||
 	    f.options_len != 0)
@@ -211,23 +258,28 @@ static void run_job(struct job *j)
 
 /* Lets one idle thread take the next request: epoll wakes one waiter of
  * the set, and at once if bytes are already waiting. */
-static void arm(int op)
+static void arm(int op, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT,
+				  .data.fd = fd };
 
-	if (epoll_ctl(srv.ep, op, srv.fd, &ev) != 0)
+	if (epoll_ctl(srv.ep, op, fd, &ev) != 0)
 		die("epoll_ctl failed", 1);
 }
 
-/* The idle threads all wait on one epoll set holding the socket once-only:
- * a request wakes one of them, which reads it, re-arms the socket (another
- * thread wakes only if more requests wait) and runs it, so no thread is
- * woken for nothing and a call goes from the socket to the module without
- * a hand-off. */
+/* The idle threads all wait on one epoll set holding the socket and the
+ * kick, each once-only. One thread at a time holds the reading: woken by
+ * the socket (armed only while rb is empty) or by the kick (rung only
+ * while rb holds bytes, the socket disarmed). It reads one request and
+ * passes the reading on before running it: with bytes left in rb it rings
+ * the kick, else it re-arms the socket. Another thread wakes only when
+ * more requests wait, and a call goes from the socket to the module
+ * without a hand-off. */
 static void *serve(void *arg)
 {
 	struct epoll_event ev;
 	struct job *j;
+	uint64_t v;
 	int n;
 
 	for (;;) {
@@ -236,12 +288,23 @@ static void *serve(void *arg)
 			die("epoll_wait failed", 1);
 		if (n <= 0)
 			continue;
+		if (ev.data.fd == srv.kick) {
+			if (read(srv.kick, &v, sizeof(v)) != sizeof(v))
+				die("eventfd read failed", 1);
+			arm(EPOLL_CTL_MOD, srv.kick);
+		}
 		j = read_job();
 		if (!j)
 			/* tokend closed the link: leave at once, calls in
 			 * flight included (a module call may never return). */
 			_exit(0);
-		arm(EPOLL_CTL_MOD);
+		if (srv.rb.off < srv.rb.len) {
+			v = 1;
+			if (write(srv.kick, &v, sizeof(v)) != sizeof(v))
+				die("eventfd write failed", 1);
+		} else {
+			arm(EPOLL_CTL_MOD, srv.fd);
+		}
 		run_job(j);
 		job_free(j);
 	}
@@ -304,9 +367,11 @@ int main(int argc, char **argv)
 		return 1;
 	n = worker_count();
 	helper_init(&srv.h, fl, n);
-	if ((srv.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		die("epoll_create1 failed", 1);
-	arm(EPOLL_CTL_ADD);
+	if ((srv.ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (srv.kick = eventfd(0, EFD_CLOEXEC)) < 0)
+		die("epoll_create1 or eventfd failed", 1);
+	arm(EPOLL_CTL_ADD, srv.fd);
+	arm(EPOLL_CTL_ADD, srv.kick);
 	/* n threads in all, this one included. */
 	for (i = 1; i < n; i++) {
 		if (pthread_create(&t, NULL, serve, NULL) != 0)
