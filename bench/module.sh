@@ -100,7 +100,11 @@ done
 	--server "p11-kit server=$T/p11-kit.sock:$P11KIT_PID" \
 	--runs "${BENCH_RUNS:-7}" --rounds "${BENCH_ROUNDS:-3}" --secs "${BENCH_SECS:-2}" \
 	--clients "${BENCH_CLIENTS:-8}" --direct "$SOFTHSM" --out "$T/module.json"
-/usr/bin/python3 "$SRC/bench/module_bench.py" report "$T/module.json" \
+# The price of a module in another process: one process round trip.
+${CC:-cc} -std=gnu11 -O2 -o "$T/rtt" "$SRC/bench/rtt.c"
+RTT=$("$T/rtt")
+
+/usr/bin/python3 "$SRC/bench/module_bench.py" report "$T/module.json" --rtt "$RTT" \
 	--note "Token: SoftHSMv2 $(dpkg-query -W -f '${Version}\n' softhsm2 2>/dev/null | head -n 1 || echo '?') (file store), EC P-256 and RSA-2048 keys; one C_Sign = C_SignInit + C_Sign (two round trips), 32 bytes signed (CKM_ECDSA, CKM_RSA_PKCS). Clients: $CLIENT ($(dpkg-query -W -f '${Version}\n' libp11-kit0 2>/dev/null | head -n 1 || echo '?')) through ctypes, one process per connection. Servers up at once, measured in turns; $(nproc) CPUs." \
 	--note "Memory: VmRSS / Pss summed over the server and every process it forked (tokend: tokend + its module helper; p11-kit server: one \`p11-kit remote\` + SoftHSMv2 per connection)." |
 	tee "$T/report.md"

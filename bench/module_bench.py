@@ -286,6 +286,20 @@ def report(a):
         for proc in procs:
             out.append("| %s: %s | %s |" % (n, proc, " | ".join(
                 cpu_cell(res[n]["cpu"].get(k, {}).get(proc)) for k in keys)))
+    if a.rtt:
+        ones = [k for k in res[ref]["rates"] if k.endswith(", 1 connection")]
+        out += ["", "One connection against the most a server with its module in another "
+                "process can do by this count: p11-kit server's time per signature plus "
+                "one process round trip over a Unix socket (%.1f µs on this machine, "
+                "bench/rtt.c):" % a.rtt, "",
+                "| one connection | %s | %s + one round trip | %s | %s / that |"
+                % (ref, ref, names[0], names[0]), "|---|---|---|---|---|"]
+        for k in ones:
+            p = statistics.median(res[ref]["rates"][k])
+            t = statistics.median(res[names[0]]["rates"][k])
+            ceil = 1e6 / (1e6 / p + a.rtt)
+            out.append("| C_Sign/s, %s | %.0f | %.0f (%.2f×) | %.0f | %.2f× |"
+                       % (k.rsplit(",", 1)[0], p, ceil, ceil / p, t, t / ceil))
     for n in names:
         f = res[n].get("setup_failures")
         if f:
@@ -316,6 +330,7 @@ def main():
     r = sub.add_parser("report")
     r.add_argument("file")
     r.add_argument("--note", action="append")
+    r.add_argument("--rtt", type=float, help="µs of one process round trip (bench/rtt.c)")
     a = ap.parse_args()
     return {"measure": measure, "report": report}[a.cmd](a)
 
