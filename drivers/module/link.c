@@ -247,6 +247,13 @@ static int send_full(int fd, const uint8_t *p, size_t n,
 	return 0;
 }
 
+static void frame_free(uint8_t *p, size_t len)
+{
+	if (p)
+		explicit_bzero(p, len);
+	free(p);
+}
+
 /* One frame, its lengths capped before the body is allocated. 0 with *frame
  * (malloc'd) and the parse; 1 at end of file or deadline; TK_ERR_* when
  * malformed. */
@@ -254,7 +261,7 @@ static int read_frame(struct rbuf *b, int fd, const struct timespec *d,
 		      uint8_t **frame, size_t *len, struct rpc_frame *f)
 {
 	uint8_t hdr[HDR];
-	size_t need;
+	size_t need, len2;
 	uint8_t *p;
 	int rc;
 
@@ -269,25 +276,19 @@ static int read_frame(struct rbuf *b, int fd, const struct timespec *d,
 	memcpy(p, hdr, HDR);
 	if (need > HDR &&
 	    (rc = rbuf_read(b, fd, p + HDR, need - HDR, d)) != 0) {
-		free(p);
+		frame_free(p, need);
 		return 1;
 	}
-	rc = rpc_frame_parse(p, need, MLINK_MAX_FRAME, f, &need);
-	if (rc != 0 || f->options_len) {
-		free(p);
+	if (rpc_frame_parse(p, need, MLINK_MAX_FRAME, f, &len2) != 0 ||
+	    f->options_len) {
+		frame_free(p, need);
 		return TK_ERR_INVALID;
 	}
 	*frame = p;
-	*len = need;
+	*len = need; /* what was allocated, wiped by frame_free */
 	return 0;
 }
 
-static void frame_free(uint8_t *p, size_t len)
-{
-	if (p)
-		explicit_bzero(p, len);
-	free(p);
-}
 
 /* ---- the helper's life ---- */
 
