@@ -289,7 +289,6 @@ static int read_frame(struct rbuf *b, int fd, const struct timespec *d,
 	return 0;
 }
 
-
 /* ---- the helper's life ---- */
 
 /* Kills the helper of generation gen if it is the current one; the watch
@@ -933,7 +932,6 @@ int mlink_new(const struct mlink_config *cfg, struct mlink **out)
 	*out = l;
 	return 0;
 fail:
-	rbuf_clear(&l->rb);
 	env_free(l->envp);
 	free(l->module);
 	free(l->helper);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "frontend.h"
+#include "rpc_calls.h"
 #include "rpc_server.h"
 #include "soft_token.h"
 
@@ -73,7 +74,8 @@ static int frontend_up(void)
  * until a slot event that never comes here. Body: u32 id, "u", u64 flags. */
 static const uint8_t *nonblocking(const uint8_t *p, size_t len, uint8_t *tmp)
 {
-	if (len != 17 || p[0] || p[1] || p[2] || p[3] != 65)
+	if (len != 17 || p[0] || p[1] || p[2] ||
+	    p[3] != RPC_C_WaitForSlotEvent)
 		return p;
 	memcpy(tmp, p, len);
 	tmp[16] |= CKF_DONT_BLOCK;
