@@ -84,8 +84,10 @@ assert_contains "$(grep 'C_Login(' "$T/trace.out" | head -1)" "pin=<hidden, 6 by
 assert_contains "$(grep 'C_Login(' "$T/trace.out")" "CKR_PIN_INCORRECT" "trace: the wrong PIN's result"
 [ -n "$(grep -E ' [0-9]+\.[0-9]{3} ms$' "$T/trace.out")" ] && pass "trace: the time each call took" ||
 	fail_later "trace: no durations"
+# The clocks' microseconds are masked first: six digits may spell a PIN.
+unclock() { sed -E 's/[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}/<time>/g' "$1"; }
 for f in trace.out trace.json watch.out watch.json tokend.log; do
-	if grep -q -e "$PIN" -e "$PINHEX" -e 999999 -e 393939393939 "$T/$f"; then
+	if unclock "$T/$f" | grep -q -e "$PIN" -e "$PINHEX" -e 999999 -e 393939393939; then
 		fail_later "a PIN appears in $f"
 	else
 		pass "no PIN in $f"
@@ -188,6 +190,6 @@ assert_contains "$(grep 'C_SignInit(' "$T/module.trace")" "mechanism=CKM_ECDSA_S
 assert_contains "$(grep 'C_FindObjectsInit(' "$T/module.trace")" "CKA_CLASS=CKO_PRIVATE_KEY" "module trace: the template"
 assert_contains "$(grep 'C_Login(' "$T/module.trace")" "pin=<hidden, 6 bytes>" "module trace: the PIN hidden"
 assert_contains "$(grep 'C_Sign(' "$T/module.trace")" "= CKR_OK" "module trace: the result"
-grep -q -e "$PIN" -e "$PINHEX" "$T/module.trace" && fail_later "the PIN appears in the module's trace" ||
+unclock "$T/module.trace" | grep -q -e "$PIN" -e "$PINHEX" && fail_later "the PIN appears in the module's trace" ||
 	pass "no PIN in the module's trace"
 finish

@@ -13,7 +13,9 @@
 
 static char line[4096];
 
-/* Formats the call as text (json false) or JSON into line. */
+/* Formats the call as text (json false) or JSON into line, with the clock's
+ * digits masked: the clock is not under test, and its digits could spell a
+ * byte pattern that a check below says must be absent. */
 static const char *fmt(const char *name, const struct trace_arg *in, size_t nin,
 		       const struct trace_arg *out, size_t nout, CK_RV rv,
 		       bool json)
@@ -28,6 +30,7 @@ static const char *fmt(const char *name, const struct trace_arg *in, size_t nin,
 				.rv = rv,
 				.ns = 1500000 };
 	struct buf b;
+	char *clock;
 
 	buf_init(&b, 0);
 	trace_format(&b, json, &c);
@@ -36,6 +39,14 @@ static const char *fmt(const char *name, const struct trace_arg *in, size_t nin,
 	memcpy(line, b.data, b.len);
 	line[b.len] = '\0';
 	buf_free(&b);
+	clock = line;
+	if (json) {
+		assert_memory_equal(line, "{\"time\":\"", 9);
+		clock += 9;
+	}
+	for (; *clock && *clock != ' ' && *clock != '"'; clock++)
+		if (*clock >= '0' && *clock <= '9')
+			*clock = 'T';
 	return line;
 }
 
