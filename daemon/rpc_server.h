@@ -123,7 +123,9 @@ void rpc_server_cancel(struct rpc_server *srv);
  * are replies), or a negative TK_ERR_* when the connection must be closed:
  * TK_ERR_INVALID (malformed or unknown call), TK_ERR_TOO_LARGE (a limit),
  * TK_ERR_NOMEM. Thread-safe: calls on one connection may run concurrently
- * (a blocking call does not hold up the others). */
+ * (a slow call does not hold up the others). C_WaitForSlotEvent never
+ * waits, whatever its flags: CKR_NO_EVENT when there is none, and the
+ * caller waits for the next event (daemon/conn.c parks it). */
 int rpc_server_handle(struct rpc_server *srv, const uint8_t *req, size_t len,
 		      struct buf *resp);
 

@@ -266,20 +266,23 @@ CK_RV srv_C_InitToken2(struct srv_call *c)
 	return init_token(c);
 }
 
-/* Blocks this request only (each runs on its own worker). Events of slots
- * the export hides are passed over, except the removal of a token the
- * client was shown. On a prefer= export every event that changes the
- * token its one slot shows (a switch, or the shown token replaced) is an
- * event of that slot. */
+/* Never waits, whatever the flags: a thread here is a worker, which a
+ * client must not pin. The connection parks a blocking wait and asks again
+ * when a slot event comes (daemon/conn.c); CKR_NO_EVENT tells it to park.
+ * Events of slots the export hides are passed over, except the removal of
+ * a token the client was shown. On a prefer= export every event that
+ * changes the token its one slot shows (a switch, or the shown token
+ * replaced) is an event of that slot. */
 CK_RV srv_C_WaitForSlotEvent(struct srv_call *c)
 {
 	struct rpc_server *srv = c->srv;
+	CK_FLAGS flags = srv_u(c, 0) | CKF_DONT_BLOCK;
 	CK_SLOT_ID slot = 0;
 	bool shown, was;
 	CK_RV rv;
 
 	do {
-		rv = fe_C_WaitForSlotEvent(srv->app, srv_u(c, 0), &slot, NULL);
+		rv = fe_C_WaitForSlotEvent(srv->app, flags, &slot, NULL);
 		if (rv != CKR_OK)
 			break;
 		if (srv->policy.picks_slot) {

@@ -511,7 +511,7 @@ static int tok_generate(struct tk_token *tok, const struct tk_id *id,
 		return TK_ERR_AUTH_REQUIRED;
 	switch (alg) {
 	case TK_ALG_RSA2048:
-		k = make_key(0);
+		k = soft_control.cached_keygen ? soft_key(1) : make_key(0);
 		break;
 	case TK_ALG_P256:
 		k = make_key(1);

@@ -68,6 +68,10 @@ struct soft_control {
 	 * (its public key object gone), 3 and 5 private+public, 4 a public
 	 * key alone; the token has destroy() and login_reveals private keys. */
 	bool parts;
+	/* Set by fuzz targets, likewise: generate() hands out the cached key
+	 * of the algorithm (soft_key) instead of a fresh one, so an input
+	 * that generates many RSA keys is not slow. */
+	bool cached_keygen;
 };
 extern struct soft_control soft_control;
 
