@@ -5,8 +5,10 @@
  *   slot 1: abort()            slot 2: hang (sleep forever)
  *   slot 3: report more bytes, handles or attribute bytes than it was given
  *           room for, with CKR_OK
- *   slot 4: slow: C_GetSlotInfo takes 300 ms
+ *   slot 4: slow: C_GetSlotInfo takes 1 s, having created the file
+ *           BROKEN_SLOW_MARK names (if set) once it is in the module
  * BROKEN_CANT_LOCK=1 makes C_Initialize refuse CKF_OS_LOCKING_OK. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,8 +27,14 @@ static void misbehave(CK_SLOT_ID slot)
 	if (slot == 2)
 		for (;;)
 			pause();
-	if (slot == 4)
-		usleep(300000);
+	if (slot == 4) {
+		const char *mark = getenv("BROKEN_SLOW_MARK");
+		int fd = mark ? open(mark, O_WRONLY | O_CREAT, 0600) : -1;
+
+		if (fd >= 0)
+			close(fd);
+		usleep(1000000);
+	}
 }
 
 static void pad(CK_UTF8CHAR *dst, size_t n, const char *s)

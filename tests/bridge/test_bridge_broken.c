@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,15 +22,18 @@
 #include "link_int.h"
 #include "rpc_frame.h"
 
-#define TIMEOUT_MS 500
+/* The call timeout: short where a hang is the test, else long enough for
+ * a sanitizer build on a loaded machine. */
+#define HANG_TIMEOUT_MS 500
+#define TIMEOUT_MS 10000
 
-static struct mlink *link_new(const char *const *env)
+static struct mlink *link_new_timeout(const char *const *env, unsigned ms)
 {
 	struct mlink_config cfg = {
 		.module = BROKEN_MODULE,
 		.helper = HELPER_PATH,
 		.env = env,
-		.timeout_ms = TIMEOUT_MS,
+		.timeout_ms = ms,
 		.backoff_ms = 100,
 		.backoff_max_ms = 400,
 	};
@@ -40,6 +44,11 @@ static struct mlink *link_new(const char *const *env)
 	assert_int_equal(mlink_wait_up(l, 5000, 0, &gen), 0);
 	assert_int_equal(gen, 1);
 	return l;
+}
+
+static struct mlink *link_new(const char *const *env)
+{
+	return link_new_timeout(env, TIMEOUT_MS);
 }
 
 static CK_RV slot_info(struct mlink *l, CK_SLOT_ID slot, struct mlink_reply *r)
@@ -112,7 +121,7 @@ static void test_crash(void **state)
 
 static void test_hang(void **state)
 {
-	struct mlink *l = link_new(NULL);
+	struct mlink *l = link_new_timeout(NULL, HANG_TIMEOUT_MS);
 	struct mlink_stats st;
 	struct mlink_reply r;
 	double t0 = now_s(), dt;
@@ -121,7 +130,7 @@ static void test_hang(void **state)
 	dt = now_s() - t0;
 	assert_int_equal(r.fail, MLINK_TIMEOUT);
 	mlink_reply_clear(&r);
-	assert_true(dt >= TIMEOUT_MS / 1000.0 && dt < 3.0);
+	assert_true(dt >= HANG_TIMEOUT_MS / 1000.0 && dt < 5.0);
 	assert_back(l, 1);
 	mlink_stats(l, &st);
 	assert_int_equal(st.timeouts, 1);
@@ -223,16 +232,20 @@ static void *slow_call(void *arg)
 	return NULL;
 }
 
-/* Seconds a fast call takes while a 300 ms one is in flight. */
-static double fast_beside_slow(struct mlink *l)
+/* Seconds a fast call takes while a 1 s one is in the module (mark: the
+ * file it creates then, BROKEN_SLOW_MARK in the link's environment). */
+static double fast_beside_slow(struct mlink *l, const char *mark)
 {
 	struct slow s = { l, 0, 0 };
 	struct mlink_reply r;
 	pthread_t t;
 	double t0;
 
+	unlink(mark);
 	assert_int_equal(pthread_create(&t, NULL, slow_call, &s), 0);
-	usleep(50000);
+	for (int i = 0; i < 1000 && access(mark, F_OK) != 0; i++)
+		usleep(10000);
+	assert_int_equal(access(mark, F_OK), 0);
 	t0 = now_s();
 	assert_int_equal(slot_info(l, 0, &r), CKR_OK);
 	t0 = now_s() - t0;
@@ -268,19 +281,29 @@ static void test_killed_mid_call(void **state)
  * answered CKR_CANT_LOCK gets them one at a time. */
 static void test_concurrency(void **state)
 {
-	static const char *const cant[] = { "BROKEN_CANT_LOCK=1", NULL };
-	struct mlink *l = link_new(NULL);
+	char mark[] = "/tmp/bridge-broken-XXXXXX", env1[64], env2[64];
+	const char *threaded[] = { env1, NULL };
+	const char *cant[] = { env2, "BROKEN_CANT_LOCK=1", NULL };
+	struct mlink *l;
 	double dt;
+	int fd;
 
-	dt = fast_beside_slow(l);
+	assert_true((fd = mkstemp(mark)) >= 0);
+	close(fd);
+	snprintf(env1, sizeof(env1), "BROKEN_SLOW_MARK=%s", mark);
+	snprintf(env2, sizeof(env2), "BROKEN_SLOW_MARK=%s", mark);
+	l = link_new(threaded);
+	dt = fast_beside_slow(l, mark);
 	print_message("fast call beside a slow one: %.3f s (threaded)\n", dt);
-	assert_true(dt < 0.15);
+	assert_true(dt < 0.5);
 	mlink_free(&l);
 	l = link_new(cant);
-	dt = fast_beside_slow(l);
+	/* The slow call is in the module first: the fast one waits for it. */
+	dt = fast_beside_slow(l, mark);
 	print_message("fast call beside a slow one: %.3f s (CANT_LOCK)\n", dt);
-	assert_true(dt > 0.15);
+	assert_true(dt > 0.5);
 	mlink_free(&l);
+	unlink(mark);
 }
 
 /* The helper itself: a malformed or oversized frame makes it leave (exit

@@ -52,7 +52,9 @@ run_ok "pkcs11-tool signs through the export" pkcs11-tool --module "$CLIENT_SO" 
 run_fail "a wrong PIN is refused" pkcs11-tool --module "$CLIENT_SO" \
 	--login --pin 999999 --list-objects
 wait_for "$T/watch.out" login-refused || fail_later "watch: no login-refused"
-wait_for "$T/trace.out" "C_Finalize.*CKR_OK" || true
+# The second client's calls: its refused login, then its goodbye.
+wait_for "$T/trace.out" "C_Login(.*CKR_PIN_INCORRECT" || true
+wait_for "$T/trace.json" '"C_Login".*CKR_PIN_INCORRECT' || true
 sleep 0.3
 
 w=$(cat "$T/watch.out")

@@ -40,9 +40,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for COND_COMMAND...: up to 5 s.
+# wait_for COND_COMMAND...: up to 20 s (sanitizer builds are slow).
 wait_for() {
-	for _ in $(seq 100); do
+	for _ in $(seq 400); do
 		if "$@"; then return 0; fi
 		sleep 0.05
 	done

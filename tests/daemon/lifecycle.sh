@@ -36,7 +36,8 @@ wait_for grep -qs connected "$T/held.out"
 start=$(date +%s%N)
 stop_tokend
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-check "SIGTERM exit took ${elapsed_ms} ms (< 2000)" test "$elapsed_ms" -lt 2000
+# Prompt: well before the 10 s grace for requests in flight.
+check "SIGTERM exit took ${elapsed_ms} ms (< 8000)" test "$elapsed_ms" -lt 8000
 check "STOPPING=1 sent" wait_for grep -qx "STOPPING=1" "$T/notify.out"
 touch "$T/go"
 wait "$HELD" || true

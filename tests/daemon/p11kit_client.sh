@@ -42,15 +42,18 @@ run_ok "replies go out in completion order" /usr/bin/python3 \
 	"$(dirname "$0")/raw_client.py" order "$T/tokend.sock" "$PIN"
 harness_log "$OUT"
 
-# SIGTERM in the middle of C_Sign.
+# SIGTERM in the middle of C_Sign: once the card says the key operation
+# has begun.
+ops() { grep -c '^key operation' "${HARNESS_VCARD_DIR[1]}/stderr.log" || true; }
+n_ops=$(ops)
 "${p11[@]}" --login --pin "$PIN" --sign --id 01 -m ECDSA \
 	--signature-format openssl -i "$T/hash" -o "$T/sig2" >"$T/sign2.out" 2>&1 &
 SIGNER=$!
-for _ in $(seq 200); do
-	[ "$(grep -c 'AUDIT login' "$T/tokend.log")" -ge 3 ] && break
+for _ in $(seq 400); do
+	[ "$(ops)" -gt "$n_ops" ] && break
 	sleep 0.05
 done
-sleep 0.5
+[ "$(ops)" -gt "$n_ops" ] || fail "the card did not begin the second signature"
 kill -TERM "$TOKEND_PID"
 rc=0
 wait "$TOKEND_PID" || rc=$?

@@ -23,9 +23,10 @@ mkdir -p "$S"
 write_conf 0660 0
 start_tokend "$CONF"
 check "socket made with its mode" test "$(stat -c %a "$S/sock")" = 660
-check "a reload applies a new mode to the real socket" sh -c "
-	printf '[export swap]\nsocket = %s/sock\nmode = 0666\nowner = 0\n' '$S' >'$CONF'
-	kill -HUP $TOKEND_PID; sleep 0.5; test \$(stat -c %a '$S/sock') = 666"
+write_conf 0666 0
+kill -HUP "$TOKEND_PID"
+check "a reload applies a new mode to the real socket" \
+	wait_for sh -c "test \$(stat -c %a '$S/sock') = 666"
 
 # The socket itself replaced by a symlink to the victim.
 echo secret >"$T/victim"

@@ -42,14 +42,16 @@ t0=$(ms)
 kill -KILL "$BLOCKER"
 wait "$BLOCKER" 2>/dev/null || true
 BG=()
-for _ in $(seq 100); do
+for _ in $(seq 400); do
 	[ "$(grep -c "connection [0-9]* closed" "$T/tokend.log")" -gt "$n_closed" ] && break
 	sleep 0.02
 done
 dt=$(($(ms) - t0))
 [ "$(grep -c "connection [0-9]* closed" "$T/tokend.log")" -gt "$n_closed" ] ||
 	fail "the connection with a blocked wait was not closed"
-[ "$dt" -lt 1000 ] || fail "closing a connection with a blocked wait took $dt ms"
+# Prompt: well before the 10 s tokend gives requests in flight (the
+# margin is for sanitizer builds on a loaded machine).
+[ "$dt" -lt 8000 ] || fail "closing a connection with a blocked wait took $dt ms"
 harness_log "ok: a connection with a blocked wait closed in $dt ms"
 
 # SIGTERM with a blocked wait: exits 0 at once.
@@ -61,7 +63,7 @@ wait "$TOKEND_PID" || rc=$?
 TOKEND_PID=
 dt=$(($(ms) - t0))
 assert_eq 0 "$rc" "tokend exits 0 on SIGTERM with a blocked wait"
-[ "$dt" -lt 2000 ] || fail "SIGTERM with a blocked wait took $dt ms"
+[ "$dt" -lt 8000 ] || fail "SIGTERM with a blocked wait took $dt ms"
 harness_log "ok: SIGTERM with a blocked wait: exit in $dt ms"
 wait "$BLOCKER" 2>/dev/null || true
 BG=()

@@ -542,6 +542,7 @@ struct waiter {
 	CK_FLAGS flags;
 	CK_SLOT_ID id;
 	CK_RV rv;
+	bool done;
 };
 
 static void *waiter_run(void *arg)
@@ -554,6 +555,7 @@ static void *waiter_run(void *arg)
 
 	/* Read by the test thread while the waiter may still run. */
 	__atomic_store_n(&w->rv, rv, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&w->done, true, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -641,8 +643,13 @@ static void test_slot_events_apps(void **state)
 			 CKR_OK);
 	w.app = b;
 	assert_int_equal(pthread_create(&t, NULL, waiter_run, &w), 0);
-	usleep(300 * 1000);
-	app_wait_cancel(b);
+	/* A cancel ends the waits running then: again until the waiter,
+	 * however late it started, was one of them. */
+	usleep(50 * 1000);
+	while (!__atomic_load_n(&w.done, __ATOMIC_SEQ_CST)) {
+		app_wait_cancel(b);
+		usleep(10 * 1000);
+	}
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(__atomic_load_n(&w.rv, __ATOMIC_SEQ_CST),
 			 CKR_CRYPTOKI_NOT_INITIALIZED);

@@ -383,8 +383,14 @@ static int handle_msg(struct front_ctx *c, const uint8_t *msg, size_t len)
 		buf_reset(&c->rapdu);
 		buf_add_u16be(&c->rapdu, 0x6F00);
 	}
-	if (key_op && c->cfg->keyop_delay_ms)
+	if (key_op && c->cfg->keyop_delay_ms) {
+		/* Tests wait for this line to know an operation is in the
+		 * card (its stderr is vcard_dir's stderr.log). */
+		fprintf(stderr, "key operation: %u ms\n",
+			c->cfg->keyop_delay_ms);
+		fflush(stderr);
 		sleep_ms(c->cfg->keyop_delay_ms);
+	}
 	fault_apply(&c->fault, msg, len, &c->rapdu);
 	apdu_log_write(c->log, msg, len, c->rapdu.data, c->rapdu.len);
 	rc = vpcd_send(c->vpcd, c->rapdu.data, c->rapdu.len);
