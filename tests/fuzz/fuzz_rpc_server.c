@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "frontend.h"
-#include "rpc_calls.h"
 #include "rpc_server.h"
 #include "soft_token.h"
 
